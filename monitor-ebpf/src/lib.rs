@@ -1,0 +1,198 @@
+//! Types shared by ipctop's eBPF program and its userspace side.
+//!
+//! Everything here is `#[repr(C)]`, `Copy` and `no_std`: the kernel writes these structs into
+//! BPF maps and the ring buffer, userspace reads them back byte for byte (see
+//! `monitor::decode`). Change a layout here and bump [`EVENT_VERSION`].
+#![no_std]
+
+/// x86-64 syscall numbers of the System V IPC calls the probe follows.
+pub mod nr {
+    pub const SHMGET: u32 = 29;
+    pub const SHMAT: u32 = 30;
+    pub const SHMCTL: u32 = 31;
+    pub const SEMGET: u32 = 64;
+    pub const SEMOP: u32 = 65;
+    pub const SEMCTL: u32 = 66;
+    pub const SHMDT: u32 = 67;
+    pub const MSGGET: u32 = 68;
+    pub const MSGSND: u32 = 69;
+    pub const MSGRCV: u32 = 70;
+    pub const MSGCTL: u32 = 71;
+    pub const SEMTIMEDOP: u32 = 220;
+}
+
+/// Our own dense index of the followed syscalls (the order of [`SYSCALL_NAMES`]).
+pub mod sys {
+    pub const SEMGET: u8 = 0;
+    pub const SEMOP: u8 = 1;
+    pub const SEMTIMEDOP: u8 = 2;
+    pub const SEMCTL: u8 = 3;
+    pub const SHMGET: u8 = 4;
+    pub const SHMAT: u8 = 5;
+    pub const SHMDT: u8 = 6;
+    pub const SHMCTL: u8 = 7;
+    pub const MSGGET: u8 = 8;
+    pub const MSGSND: u8 = 9;
+    pub const MSGRCV: u8 = 10;
+    pub const MSGCTL: u8 = 11;
+}
+
+/// How many syscalls the probe follows.
+pub const NSYS: usize = 12;
+
+/// The kernel's names of the followed syscalls, indexed by [`sys`].
+pub const SYSCALL_NAMES: [&str; NSYS] = [
+    "semget",
+    "semop",
+    "semtimedop",
+    "semctl",
+    "shmget",
+    "shmat",
+    "shmdt",
+    "shmctl",
+    "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
+];
+
+/// The x86-64 syscall number of each [`sys`] index.
+pub const SYSCALL_NRS: [u32; NSYS] = [
+    nr::SEMGET,
+    nr::SEMOP,
+    nr::SEMTIMEDOP,
+    nr::SEMCTL,
+    nr::SHMGET,
+    nr::SHMAT,
+    nr::SHMDT,
+    nr::SHMCTL,
+    nr::MSGGET,
+    nr::MSGSND,
+    nr::MSGRCV,
+    nr::MSGCTL,
+];
+
+/// Maps a syscall number to its [`sys`] index, or `None` for a syscall we do not follow.
+/// Written as one `match` so that the BPF compiler turns it into a few compares.
+#[inline(always)]
+pub fn sys_index(nr: u64) -> Option<u8> {
+    Some(match nr as u32 {
+        nr::SEMGET => sys::SEMGET,
+        nr::SEMOP => sys::SEMOP,
+        nr::SEMTIMEDOP => sys::SEMTIMEDOP,
+        nr::SEMCTL => sys::SEMCTL,
+        nr::SHMGET => sys::SHMGET,
+        nr::SHMAT => sys::SHMAT,
+        nr::SHMDT => sys::SHMDT,
+        nr::SHMCTL => sys::SHMCTL,
+        nr::MSGGET => sys::MSGGET,
+        nr::MSGSND => sys::MSGSND,
+        nr::MSGRCV => sys::MSGRCV,
+        nr::MSGCTL => sys::MSGCTL,
+        _ => return None,
+    })
+}
+
+/// How many `struct sembuf`s of one semop/semtimedop the probe copies from user memory.
+pub const MAX_SOPS: usize = 8;
+
+/// `struct sembuf` as the kernel reads it from user memory.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sembuf {
+    pub sem_num: u16,
+    pub sem_op: i16,
+    pub sem_flg: i16,
+}
+
+/// One syscall as seen on entry: what is stored per thread while it runs, and the body of
+/// every event.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Call {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at entry; 0 when the entry was not seen.
+    pub start_ns: u64,
+    /// The six raw syscall arguments.
+    pub args: [u64; 6],
+    /// semtimedop: the timeout in ns (-1: NULL); msgsnd: the message's mtype. Else 0.
+    pub aux: i64,
+    pub pid: u32,
+    pub tid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// A [`sys`] index.
+    pub sys: u8,
+    /// How many entries of `sops` were read from user memory (semop/semtimedop).
+    pub nsops_read: u8,
+    /// [`CALL_F_*`](CALL_F_AUX_FAULT) bits.
+    pub flags: u16,
+    pub _pad: u32,
+    pub comm: [u8; 16],
+    pub sops: [Sembuf; MAX_SOPS],
+}
+
+/// The user memory behind `sops` could not be read.
+pub const CALL_F_SOPS_FAULT: u16 = 1;
+/// The user memory behind `aux` (timeout, mtype) could not be read.
+pub const CALL_F_AUX_FAULT: u16 = 2;
+/// The call's entry was not seen (it began before the probe was attached, or the per-thread
+/// map was full): only the exit, the syscall and its return value are known.
+pub const CALL_F_NO_ENTRY: u16 = 4;
+
+/// Record kind: a finished call.
+pub const EVENT_KIND_CALL: u16 = 1;
+/// Layout version of [`Event`]; bump with any change to it or to [`Call`].
+pub const EVENT_VERSION: u16 = 1;
+
+/// One finished syscall, as written to the ring buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Event {
+    pub kind: u16,
+    pub version: u16,
+    pub _pad: u32,
+    /// `bpf_ktime_get_ns()` at exit.
+    pub end_ns: u64,
+    /// The syscall's return value (negative errno on failure).
+    pub ret: i64,
+    pub call: Call,
+}
+
+/// Kernel-side counters, one slot per CPU (summed by userspace); exact whatever was sent.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    /// Finished calls that matched the filter, per [`sys`] index.
+    pub calls: [u64; NSYS],
+    /// Of those, calls that returned an error.
+    pub errors: [u64; NSYS],
+    /// Events the ring buffer had no room for.
+    pub dropped: u64,
+    /// Call entries the per-thread map had no room for (their exit is still sent, without
+    /// arguments).
+    pub inflight_full: u64,
+}
+
+/// Indices of the `CONFIG` array map (u64 values), written by userspace before attaching.
+pub mod config {
+    /// Only follow this process (tgid); 0: every process.
+    pub const TARGET_TGID: u32 = 0;
+    /// Never follow this process (ipctop itself); 0: none.
+    pub const IGNORE_TGID: u32 = 1;
+    /// Wake userspace when this many bytes are waiting in the ring buffer; below it, wake-ups
+    /// are left to userspace's periodic poll (batching). 0: wake on every event.
+    pub const WAKEUP_BYTES: u32 = 2;
+    pub const LEN: u32 = 3;
+}
+
+/// Entries of the per-thread table of calls in progress.
+pub const INFLIGHT_MAX_ENTRIES: u32 = 16384;
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain old data, repr(C), every bit pattern valid, no padding left implicit.
+    unsafe impl aya::Pod for super::Call {}
+    unsafe impl aya::Pod for super::Event {}
+    unsafe impl aya::Pod for super::Stats {}
+    unsafe impl aya::Pod for super::Sembuf {}
+}

@@ -1,0 +1,309 @@
+//! ipctop's eBPF program: follows the System V IPC syscalls of every process.
+//!
+//! Two attach modes share one body:
+//! - raw tracepoints `sys_enter` / `sys_exit` (no tracefs needed; see every syscall and drop
+//!   the ones that are not IPC in the first instructions);
+//! - the per-syscall tracepoints `syscalls/sys_{enter,exit}_<name>` (need tracefs; the kernel
+//!   only calls us for the IPC syscalls).
+//!
+//! On entry the call's arguments (and the `sembuf`s, semtimedop's timeout and msgsnd's mtype,
+//! read from user memory) are kept per thread in `INFLIGHT`, where userspace also sees calls
+//! that are blocked right now. On exit one [`Event`] goes to the `EVENTS` ring buffer; a full
+//! ring buffer is counted in `STATS`, never silent.
+#![cfg_attr(target_arch = "bpf", no_std, no_main)]
+
+#[cfg(not(target_arch = "bpf"))]
+fn main() {
+    // The host build of the workspace compiles this crate too; the real program only exists
+    // for the BPF target (built by monitor/build.rs).
+}
+
+#[cfg(target_arch = "bpf")]
+mod prog {
+    use aya_ebpf::{
+        bindings::{BPF_NOEXIST, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+        helpers::{
+            bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
+            bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user,
+            bpf_probe_read_user_buf,
+        },
+        macros::{map, raw_tracepoint, tracepoint},
+        maps::{Array, HashMap, PerCpuArray, RingBuf},
+        programs::{RawTracePointContext, TracePointContext},
+    };
+    use monitor_ebpf::{
+        config, sys, sys_index, Call, Event, Sembuf, Stats, CALL_F_AUX_FAULT, CALL_F_NO_ENTRY,
+        CALL_F_SOPS_FAULT, EVENT_KIND_CALL, EVENT_VERSION, INFLIGHT_MAX_ENTRIES, MAX_SOPS,
+    };
+
+    /// Finished calls for userspace. Userspace sets the real size at load time.
+    #[map]
+    static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
+
+    /// Calls in progress, by thread id.
+    #[map]
+    static INFLIGHT: HashMap<u32, Call> = HashMap::with_max_entries(INFLIGHT_MAX_ENTRIES, 0);
+
+    /// Per-CPU scratch space to build a `Call` (too big for the 512-byte BPF stack twice over).
+    #[map]
+    static SCRATCH: PerCpuArray<Call> = PerCpuArray::with_max_entries(1, 0);
+
+    #[map]
+    static STATS: PerCpuArray<Stats> = PerCpuArray::with_max_entries(1, 0);
+
+    #[map]
+    static CONFIG: Array<u64> = Array::with_max_entries(config::LEN, 0);
+
+    #[inline(always)]
+    fn cfg(i: u32) -> u64 {
+        CONFIG.get(i).copied().unwrap_or(0)
+    }
+
+    #[inline(always)]
+    fn stats() -> Option<&'static mut Stats> {
+        // SAFETY: per-CPU slot, BPF programs do not preempt each other on one CPU here.
+        STATS.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+    }
+
+    /// Whether this process is one we follow (pid filter, ipctop itself left out).
+    #[inline(always)]
+    fn wanted(tgid: u32) -> bool {
+        let target = cfg(config::TARGET_TGID) as u32;
+        if target != 0 && target != tgid {
+            return false;
+        }
+        let ignore = cfg(config::IGNORE_TGID) as u32;
+        ignore == 0 || ignore != tgid
+    }
+
+    // ---- raw tracepoints ---------------------------------------------------------------
+
+    // x86-64 `struct pt_regs` offsets (bytes) of the syscall argument registers.
+    const PT_R10: usize = 56;
+    const PT_R9: usize = 64;
+    const PT_R8: usize = 72;
+    const PT_DX: usize = 96;
+    const PT_SI: usize = 104;
+    const PT_DI: usize = 112;
+    const PT_ORIG_AX: usize = 120;
+
+    #[inline(always)]
+    unsafe fn reg(regs: *const u8, off: usize) -> u64 {
+        unsafe { bpf_probe_read_kernel(regs.add(off) as *const u64).unwrap_or(0) }
+    }
+
+    #[raw_tracepoint(tracepoint = "sys_enter")]
+    pub fn ipc_raw_enter(ctx: RawTracePointContext) -> i32 {
+        // TP_PROTO(struct pt_regs *regs, long id)
+        let id: u64 = ctx.arg(1);
+        let Some(sys) = sys_index(id) else { return 0 };
+        let regs: *const u8 = ctx.arg(0);
+        // SAFETY: regs is the kernel's pt_regs of this syscall; reads go through the helper.
+        let args = unsafe {
+            [
+                reg(regs, PT_DI),
+                reg(regs, PT_SI),
+                reg(regs, PT_DX),
+                reg(regs, PT_R10),
+                reg(regs, PT_R8),
+                reg(regs, PT_R9),
+            ]
+        };
+        on_enter(sys, &args);
+        0
+    }
+
+    #[raw_tracepoint(tracepoint = "sys_exit")]
+    pub fn ipc_raw_exit(ctx: RawTracePointContext) -> i32 {
+        // TP_PROTO(struct pt_regs *regs, long ret)
+        let regs: *const u8 = ctx.arg(0);
+        // SAFETY: as above.
+        let id = unsafe { reg(regs, PT_ORIG_AX) };
+        let Some(sys) = sys_index(id) else { return 0 };
+        let ret: i64 = ctx.arg(1);
+        on_exit(sys, ret);
+        0
+    }
+
+    // ---- per-syscall tracepoints (tracefs) ------------------------------------------------
+
+    // trace_event_raw_sys_enter: common header (8), int __syscall_nr (8), args at 16.
+    // trace_event_raw_sys_exit: common header (8), int __syscall_nr (8), long ret at 16.
+    #[tracepoint]
+    pub fn ipc_tp_enter(ctx: TracePointContext) -> i32 {
+        // SAFETY: offsets of the syscalls/sys_enter_* record format.
+        unsafe {
+            let Ok(id) = ctx.read_at::<i32>(8) else { return 0 };
+            let Some(sys) = sys_index(id as u64) else { return 0 };
+            let Ok(args) = ctx.read_at::<[u64; 6]>(16) else { return 0 };
+            on_enter(sys, &args);
+        }
+        0
+    }
+
+    #[tracepoint]
+    pub fn ipc_tp_exit(ctx: TracePointContext) -> i32 {
+        // SAFETY: offsets of the syscalls/sys_exit_* record format.
+        unsafe {
+            let Ok(id) = ctx.read_at::<i32>(8) else { return 0 };
+            let Some(sys) = sys_index(id as u64) else { return 0 };
+            let Ok(ret) = ctx.read_at::<i64>(16) else { return 0 };
+            on_exit(sys, ret);
+        }
+        0
+    }
+
+    // ---- the common body ---------------------------------------------------------------------
+
+    #[inline(always)]
+    fn on_enter(sys: u8, args: &[u64; 6]) {
+        let pid_tgid = bpf_get_current_pid_tgid();
+        let tgid = (pid_tgid >> 32) as u32;
+        if !wanted(tgid) {
+            return;
+        }
+        let Some(call) = SCRATCH.get_ptr_mut(0) else { return };
+        // SAFETY: per-CPU scratch slot, only used within this program run.
+        let call = unsafe { &mut *call };
+        let uid_gid = bpf_get_current_uid_gid();
+        call.start_ns = unsafe { bpf_ktime_get_ns() };
+        call.args = *args;
+        call.aux = 0;
+        call.pid = tgid;
+        call.tid = pid_tgid as u32;
+        call.uid = uid_gid as u32;
+        call.gid = (uid_gid >> 32) as u32;
+        call.sys = sys;
+        call.nsops_read = 0;
+        call.flags = 0;
+        call._pad = 0;
+        call.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+        call.sops = [Sembuf::default(); MAX_SOPS];
+        match sys {
+            sys::SEMOP | sys::SEMTIMEDOP => {
+                read_sops(call, args[1] as *const u8, args[2]);
+                if sys == sys::SEMTIMEDOP {
+                    call.aux = -1;
+                    if args[3] != 0 {
+                        // SAFETY: user pointer read through the helper.
+                        match unsafe { bpf_probe_read_user(args[3] as *const [i64; 2]) } {
+                            Ok([sec, nsec]) => call.aux = sec * 1_000_000_000 + nsec,
+                            Err(_) => call.flags |= CALL_F_AUX_FAULT,
+                        }
+                    }
+                }
+            }
+            sys::MSGSND => {
+                // SAFETY: user pointer read through the helper.
+                match unsafe { bpf_probe_read_user(args[1] as *const i64) } {
+                    Ok(mtype) => call.aux = mtype,
+                    Err(_) => call.flags |= CALL_F_AUX_FAULT,
+                }
+            }
+            _ => {}
+        }
+        if INFLIGHT
+            .insert(call.tid, &*call, BPF_NOEXIST as u64)
+            .is_err()
+        {
+            // Either the table is full, or a stale entry of this thread is left (its exit was
+            // never seen): replace the latter, count the former.
+            if INFLIGHT.insert(call.tid, &*call, 0).is_err() {
+                if let Some(s) = stats() {
+                    s.inflight_full += 1;
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn read_sops(call: &mut Call, ptr: *const u8, nsops: u64) {
+        let n = if nsops > MAX_SOPS as u64 { MAX_SOPS } else { nsops as usize };
+        if n == 0 {
+            return;
+        }
+        let len = n * core::mem::size_of::<Sembuf>();
+        // SAFETY: Sembuf is plain data; the destination is the whole array's bytes.
+        let dst = unsafe {
+            core::slice::from_raw_parts_mut(
+                call.sops.as_mut_ptr() as *mut u8,
+                MAX_SOPS * core::mem::size_of::<Sembuf>(),
+            )
+        };
+        if len > dst.len() {
+            return;
+        }
+        // SAFETY: user pointer read through the helper, bounded by `len`.
+        match unsafe { bpf_probe_read_user_buf(ptr, &mut dst[..len]) } {
+            Ok(()) => call.nsops_read = n as u8,
+            Err(_) => call.flags |= CALL_F_SOPS_FAULT,
+        }
+    }
+
+    #[inline(always)]
+    fn on_exit(sys: u8, ret: i64) {
+        let pid_tgid = bpf_get_current_pid_tgid();
+        let tgid = (pid_tgid >> 32) as u32;
+        if !wanted(tgid) {
+            return;
+        }
+        let tid = pid_tgid as u32;
+        let end_ns = unsafe { bpf_ktime_get_ns() };
+        let Some(s) = stats() else { return };
+        let idx = sys as usize;
+        if idx < s.calls.len() {
+            s.calls[idx] += 1;
+            if ret < 0 {
+                s.errors[idx] += 1;
+            }
+        }
+        let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
+            s.dropped += 1;
+            let _ = INFLIGHT.remove(tid);
+            return;
+        };
+        let ev = entry.as_mut_ptr();
+        // SAFETY: `ev` points at reserved ring buffer memory of the right size.
+        unsafe {
+            (*ev).kind = EVENT_KIND_CALL;
+            (*ev).version = EVENT_VERSION;
+            (*ev)._pad = 0;
+            (*ev).end_ns = end_ns;
+            (*ev).ret = ret;
+            // SAFETY: map value read-only within this run.
+            match INFLIGHT.get(tid) {
+                Some(c) if c.sys == sys => (*ev).call = *c,
+                _ => {
+                    let uid_gid = bpf_get_current_uid_gid();
+                    let c = &mut (*ev).call;
+                    *c = core::mem::zeroed();
+                    c.pid = tgid;
+                    c.tid = tid;
+                    c.uid = uid_gid as u32;
+                    c.gid = (uid_gid >> 32) as u32;
+                    c.sys = sys;
+                    c.flags = CALL_F_NO_ENTRY;
+                    c.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+                }
+            }
+        }
+        let _ = INFLIGHT.remove(tid);
+        let wake = cfg(config::WAKEUP_BYTES);
+        let flags = if wake == 0 || EVENTS.query(0) >= wake {
+            BPF_RB_FORCE_WAKEUP
+        } else {
+            BPF_RB_NO_WAKEUP
+        };
+        entry.submit(flags as u64);
+    }
+
+    #[panic_handler]
+    fn panic(_info: &core::panic::PanicInfo) -> ! {
+        loop {}
+    }
+}
+
+#[cfg(target_arch = "bpf")]
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

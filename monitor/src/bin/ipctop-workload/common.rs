@@ -1,0 +1,79 @@
+//! Shared bits of the scenarios: the "ready" line, waiting to be released, clean-up.
+use std::{
+    io::{Read, Write},
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use ipctop::sysv;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// SIGTERM/SIGINT only set a flag (no SA_RESTART, so a blocked call returns EINTR) and the
+/// scenario cleans up.
+pub fn install_signal_handlers() {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: a plain handler that only stores to an atomic.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as usize;
+            sa.sa_flags = 0;
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+pub fn stopped() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// Prints the scenario's JSON line and flushes it.
+pub fn ready(v: serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+/// Holds until stdin reaches EOF or a signal comes.
+pub fn hold() {
+    let mut buf = [0u8; 64];
+    let mut stdin = std::io::stdin().lock();
+    while !stopped() {
+        match stdin.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+}
+
+/// IPC objects to remove on drop, whatever happened.
+#[derive(Default)]
+pub struct Cleanup {
+    pub sems: Vec<i32>,
+    pub shms: Vec<i32>,
+    pub msgs: Vec<i32>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for &id in &self.sems {
+            let _ = sysv::semctl_rmid(id);
+        }
+        for &id in &self.shms {
+            let _ = sysv::shmctl_rmid(id);
+        }
+        for &id in &self.msgs {
+            let _ = sysv::msgctl_rmid(id);
+        }
+    }
+}
+
+/// A key nobody else uses: from our pid and a small salt.
+pub fn unique_key(salt: i32) -> i32 {
+    0x1C70_0000 ^ ((std::process::id() as i32) << 4) ^ salt
+}

@@ -1,0 +1,33 @@
+//! ipctop-workload: makes known System V IPC calls on request, for ipctop's tests, benchmarks
+//! and demo. Each scenario prints one JSON line with what it made (pids, ids, addresses) when
+//! it is set up; long-lived ones then hold until their stdin closes (or SIGTERM/SIGINT), and
+//! remove every object they made before they exit.
+mod calls;
+mod common;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "ipctop-workload", about = "Makes known System V IPC calls for ipctop's tests")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    #[command(flatten)]
+    Calls(calls::Cmd),
+}
+
+fn main() {
+    common::install_signal_handlers();
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Calls(c) => calls::run(c),
+    };
+    if let Err(e) = r {
+        eprintln!("ipctop-workload: {e:#}");
+        std::process::exit(1);
+    }
+}

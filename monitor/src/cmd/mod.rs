@@ -1,0 +1,3 @@
+//! The subcommands: each owns its arguments and its run function; `main.rs` only dispatches.
+pub mod snapshot;
+pub mod trace;

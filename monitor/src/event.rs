@@ -1,0 +1,611 @@
+//! The events of the pipeline: one decoded System V IPC call, owned and `Copy` (no allocation
+//! per event). Produced by `decode` from the probe's records, consumed by `trace`, the state
+//! model and the recorder.
+use std::fmt;
+
+use serde::{ser::SerializeSeq, Serialize, Serializer};
+
+pub use monitor_ebpf::NSYS;
+
+/// A followed syscall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Syscall(u8);
+
+impl Syscall {
+    pub const SEMGET: Self = Self(monitor_ebpf::sys::SEMGET);
+    pub const SEMOP: Self = Self(monitor_ebpf::sys::SEMOP);
+    pub const SEMTIMEDOP: Self = Self(monitor_ebpf::sys::SEMTIMEDOP);
+    pub const SEMCTL: Self = Self(monitor_ebpf::sys::SEMCTL);
+    pub const SHMGET: Self = Self(monitor_ebpf::sys::SHMGET);
+    pub const SHMAT: Self = Self(monitor_ebpf::sys::SHMAT);
+    pub const SHMDT: Self = Self(monitor_ebpf::sys::SHMDT);
+    pub const SHMCTL: Self = Self(monitor_ebpf::sys::SHMCTL);
+    pub const MSGGET: Self = Self(monitor_ebpf::sys::MSGGET);
+    pub const MSGSND: Self = Self(monitor_ebpf::sys::MSGSND);
+    pub const MSGRCV: Self = Self(monitor_ebpf::sys::MSGRCV);
+    pub const MSGCTL: Self = Self(monitor_ebpf::sys::MSGCTL);
+
+    /// From the probe's dense index; `None` for an index it never writes.
+    pub fn from_index(i: u8) -> Option<Self> {
+        ((i as usize) < NSYS).then_some(Self(i))
+    }
+
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The kernel's name ("semtimedop", "shmat", …).
+    pub fn name(self) -> &'static str {
+        monitor_ebpf::SYSCALL_NAMES[self.index()]
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        monitor_ebpf::SYSCALL_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Self(i as u8))
+    }
+
+    pub fn all() -> impl Iterator<Item = Self> {
+        (0..NSYS as u8).map(Self)
+    }
+}
+
+impl fmt::Display for Syscall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for Syscall {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// A task's `comm`, inline (no allocation).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Comm(pub [u8; 16]);
+
+impl Comm {
+    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
+        let end = self.0.iter().position(|&b| b == 0).unwrap_or(16);
+        String::from_utf8_lossy(&self.0[..end])
+    }
+
+    pub fn from_str_lossy(s: &str) -> Self {
+        let mut c = [0u8; 16];
+        let b = s.as_bytes();
+        let n = b.len().min(15);
+        c[..n].copy_from_slice(&b[..n]);
+        Self(c)
+    }
+}
+
+impl fmt::Debug for Comm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl fmt::Display for Comm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
+impl Serialize for Comm {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.as_str())
+    }
+}
+
+/// A set of flag bits, named through a table; shown as `A|B` and serialised as `["A","B"]`.
+/// Bits the table does not name are kept, as `0x…`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Flags {
+    pub bits: u32,
+    table: &'static [(u32, &'static str)],
+}
+
+impl Flags {
+    pub const fn new(bits: u32, table: &'static [(u32, &'static str)]) -> Self {
+        Self { bits, table }
+    }
+
+    pub fn contains(&self, bit: u32) -> bool {
+        self.bits & bit == bit
+    }
+
+    fn for_each(&self, mut f: impl FnMut(&str) -> fmt::Result) -> fmt::Result {
+        let mut rest = self.bits;
+        for &(bit, name) in self.table {
+            if rest & bit == bit && bit != 0 {
+                f(name)?;
+                rest &= !bit;
+            }
+        }
+        if rest != 0 {
+            f(&format!("{rest:#x}"))?;
+        }
+        Ok(())
+    }
+
+    fn unknown_bits(&self) -> u32 {
+        self.table
+            .iter()
+            .fold(self.bits, |rest, &(bit, _)| rest & !bit)
+    }
+}
+
+impl fmt::Debug for Flags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Flags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.bits == 0 {
+            return f.write_str("0");
+        }
+        let mut first = true;
+        self.for_each(|name| {
+            if !first {
+                f.write_str("|")?;
+            }
+            first = false;
+            f.write_str(name)
+        })
+    }
+}
+
+impl Serialize for Flags {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        for &(bit, name) in self.table {
+            if self.bits & bit == bit && bit != 0 {
+                seq.serialize_element(name)?;
+            }
+        }
+        let rest = self.unknown_bits();
+        if rest != 0 {
+            seq.serialize_element(&format!("{rest:#x}"))?;
+        }
+        seq.end()
+    }
+}
+
+pub const GET_FLAGS: &[(u32, &str)] = &[(0o1000, "IPC_CREAT"), (0o2000, "IPC_EXCL")];
+pub const SHMGET_FLAGS: &[(u32, &str)] = &[
+    (0o1000, "IPC_CREAT"),
+    (0o2000, "IPC_EXCL"),
+    (0o4000, "SHM_HUGETLB"),
+    (0o10000, "SHM_NORESERVE"),
+];
+pub const SEMBUF_FLAGS: &[(u32, &str)] = &[(0o4000, "IPC_NOWAIT"), (0x1000, "SEM_UNDO")];
+pub const SHMAT_FLAGS: &[(u32, &str)] = &[
+    (0o10000, "SHM_RDONLY"),
+    (0o20000, "SHM_RND"),
+    (0o40000, "SHM_REMAP"),
+    (0o100000, "SHM_EXEC"),
+];
+pub const MSG_FLAGS: &[(u32, &str)] = &[
+    (0o4000, "IPC_NOWAIT"),
+    (0o10000, "MSG_NOERROR"),
+    (0o20000, "MSG_EXCEPT"),
+    (0o40000, "MSG_COPY"),
+];
+
+/// Permission bits of a *get call, shown in octal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mode(pub u32);
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+
+impl Serialize for Mode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+/// An IPC key; `IPC_PRIVATE` (0) is named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Key(pub i32);
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            f.write_str("IPC_PRIVATE")
+        } else {
+            write!(f, "{:#010x}", self.0 as u32)
+        }
+    }
+}
+
+impl Serialize for Key {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i32(self.0)
+    }
+}
+
+/// A control command (semctl/shmctl/msgctl), by name where it has one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cmd {
+    pub value: i32,
+    pub name: Option<&'static str>,
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name {
+            Some(n) => f.write_str(n),
+            None => write!(f, "{}", self.value),
+        }
+    }
+}
+
+impl Serialize for Cmd {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.name {
+            Some(n) => s.serialize_str(n),
+            None => s.serialize_i32(self.value),
+        }
+    }
+}
+
+/// One `struct sembuf`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SemOp {
+    pub sem_num: u16,
+    pub sem_op: i16,
+    pub sem_flg: Flags,
+}
+
+/// The sembufs of a semop call as read from user memory (at most `monitor_ebpf::MAX_SOPS`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SemOps {
+    len: u8,
+    ops: [SemOp; monitor_ebpf::MAX_SOPS],
+}
+
+impl SemOps {
+    pub fn new(ops: impl IntoIterator<Item = SemOp>) -> Self {
+        let mut s = Self {
+            len: 0,
+            ops: [SemOp {
+                sem_num: 0,
+                sem_op: 0,
+                sem_flg: Flags::new(0, SEMBUF_FLAGS),
+            }; monitor_ebpf::MAX_SOPS],
+        };
+        for op in ops.into_iter().take(monitor_ebpf::MAX_SOPS) {
+            s.ops[s.len as usize] = op;
+            s.len += 1;
+        }
+        s
+    }
+
+    pub fn as_slice(&self) -> &[SemOp] {
+        &self.ops[..self.len as usize]
+    }
+}
+
+impl fmt::Debug for SemOps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+impl Serialize for SemOps {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_slice().serialize(s)
+    }
+}
+
+/// The decoded arguments of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Args {
+    Semget {
+        key: Key,
+        nsems: i32,
+        flags: Flags,
+        mode: Mode,
+    },
+    /// semop and semtimedop.
+    Semop {
+        semid: i32,
+        nsops: u64,
+        sops: SemOps,
+        /// False when the sembufs could not be read from user memory.
+        sops_read: bool,
+        /// semtimedop's timeout; `None` for NULL (and for semop).
+        timeout_ns: Option<i64>,
+    },
+    Semctl {
+        semid: i32,
+        semnum: i32,
+        cmd: Cmd,
+        /// SETVAL's value; for other commands the raw 4th argument (a pointer or unused).
+        arg: u64,
+    },
+    Shmget {
+        key: Key,
+        size: u64,
+        flags: Flags,
+        mode: Mode,
+    },
+    Shmat {
+        shmid: i32,
+        shmaddr: u64,
+        flags: Flags,
+    },
+    Shmdt {
+        shmaddr: u64,
+    },
+    Shmctl {
+        shmid: i32,
+        cmd: Cmd,
+    },
+    Msgget {
+        key: Key,
+        flags: Flags,
+        mode: Mode,
+    },
+    Msgsnd {
+        msqid: i32,
+        /// None when the message could not be read from user memory.
+        mtype: Option<i64>,
+        msgsz: u64,
+        flags: Flags,
+    },
+    Msgrcv {
+        msqid: i32,
+        msgsz: u64,
+        msgtyp: i64,
+        flags: Flags,
+    },
+    Msgctl {
+        msqid: i32,
+        cmd: Cmd,
+    },
+}
+
+impl Args {
+    /// The IPC id the call operates on, if it names one.
+    pub fn id(&self) -> Option<i32> {
+        match *self {
+            Args::Semop { semid, .. } | Args::Semctl { semid, .. } => Some(semid),
+            Args::Shmat { shmid, .. } | Args::Shmctl { shmid, .. } => Some(shmid),
+            Args::Msgsnd { msqid, .. } | Args::Msgrcv { msqid, .. } | Args::Msgctl { msqid, .. } => {
+                Some(msqid)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn fmt_addr(f: &mut fmt::Formatter<'_>, a: u64) -> fmt::Result {
+    if a == 0 {
+        f.write_str("NULL")
+    } else {
+        write!(f, "{a:#x}")
+    }
+}
+
+fn fmt_get_flags(f: &mut fmt::Formatter<'_>, flags: &Flags, mode: &Mode) -> fmt::Result {
+    if flags.bits != 0 {
+        write!(f, "{flags}|")?;
+    }
+    write!(f, "{mode}")
+}
+
+/// strace-like argument list (without the parentheses).
+impl fmt::Display for Args {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Args::Semget {
+                key,
+                nsems,
+                flags,
+                mode,
+            } => {
+                write!(f, "key={key}, nsems={nsems}, ")?;
+                fmt_get_flags(f, flags, mode)
+            }
+            Args::Semop {
+                semid,
+                nsops,
+                sops,
+                sops_read,
+                timeout_ns,
+            } => {
+                write!(f, "semid={semid}, ")?;
+                if *sops_read {
+                    f.write_str("[")?;
+                    for (i, op) in sops.as_slice().iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        write!(f, "{{{},{},{}}}", op.sem_num, op.sem_op, op.sem_flg)?;
+                    }
+                    if *nsops > sops.as_slice().len() as u64 {
+                        f.write_str(", ...")?;
+                    }
+                    f.write_str("]")?;
+                } else {
+                    f.write_str("<unreadable>")?;
+                }
+                write!(f, ", {nsops}")?;
+                match timeout_ns {
+                    Some(t) => write!(f, ", {{{}.{:09}}}", t / 1_000_000_000, t % 1_000_000_000),
+                    None => f.write_str(", NULL"),
+                }
+            }
+            Args::Semctl {
+                semid,
+                semnum,
+                cmd,
+                arg,
+            } => {
+                write!(f, "semid={semid}, semnum={semnum}, {cmd}")?;
+                if cmd.name == Some("SETVAL") {
+                    write!(f, ", {}", *arg as i32)?;
+                }
+                Ok(())
+            }
+            Args::Shmget {
+                key,
+                size,
+                flags,
+                mode,
+            } => {
+                write!(f, "key={key}, size={size}, ")?;
+                fmt_get_flags(f, flags, mode)
+            }
+            Args::Shmat {
+                shmid,
+                shmaddr,
+                flags,
+            } => {
+                write!(f, "shmid={shmid}, ")?;
+                fmt_addr(f, *shmaddr)?;
+                write!(f, ", {flags}")
+            }
+            Args::Shmdt { shmaddr } => fmt_addr(f, *shmaddr),
+            Args::Shmctl { shmid, cmd } => write!(f, "shmid={shmid}, {cmd}"),
+            Args::Msgget { key, flags, mode } => {
+                write!(f, "key={key}, ")?;
+                fmt_get_flags(f, flags, mode)
+            }
+            Args::Msgsnd {
+                msqid,
+                mtype,
+                msgsz,
+                flags,
+            } => {
+                write!(f, "msqid={msqid}, ")?;
+                match mtype {
+                    Some(t) => write!(f, "{{mtype={t}}}")?,
+                    None => f.write_str("<unreadable>")?,
+                }
+                write!(f, ", {msgsz}, {flags}")
+            }
+            Args::Msgrcv {
+                msqid,
+                msgsz,
+                msgtyp,
+                flags,
+            } => write!(f, "msqid={msqid}, {msgsz}, msgtyp={msgtyp}, {flags}"),
+            Args::Msgctl { msqid, cmd } => write!(f, "msqid={msqid}, {cmd}"),
+        }
+    }
+}
+
+/// One System V IPC call: finished, or still in progress (`end_ns` is `None`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Event {
+    /// CLOCK_MONOTONIC ns at entry; `None` when the entry was not seen (the call began before
+    /// the probe was attached).
+    pub start_ns: Option<u64>,
+    /// CLOCK_MONOTONIC ns at exit; `None` while the call is in progress.
+    pub end_ns: Option<u64>,
+    pub pid: u32,
+    pub tid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub comm: Comm,
+    pub syscall: Syscall,
+    /// `None` when the entry was not seen.
+    pub args: Option<Args>,
+    /// The return value (negative errno on failure); `None` while in progress.
+    pub ret: Option<i64>,
+}
+
+impl Event {
+    pub fn in_progress(&self) -> bool {
+        self.end_ns.is_none()
+    }
+
+    /// The error number of a failed call.
+    pub fn errno(&self) -> Option<i32> {
+        match self.ret {
+            Some(r) if (-4095..0).contains(&r) => Some(-r as i32),
+            _ => None,
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.errno().is_some()
+    }
+
+    pub fn duration_ns(&self) -> Option<u64> {
+        Some(self.end_ns?.saturating_sub(self.start_ns?))
+    }
+
+    /// The best time stamp of the call: its start, else its end.
+    pub fn ts_ns(&self) -> u64 {
+        self.start_ns.or(self.end_ns).unwrap_or(0)
+    }
+}
+
+/// The name of an errno value ("EACCES"), or its number.
+pub fn errno_name(errno: i32) -> std::borrow::Cow<'static, str> {
+    let e = nix::errno::Errno::from_raw(errno);
+    if e == nix::errno::Errno::UnknownErrno {
+        errno.to_string().into()
+    } else {
+        format!("{e:?}").into()
+    }
+}
+
+/// Its description ("Permission denied").
+pub fn errno_desc(errno: i32) -> &'static str {
+    nix::errno::Errno::from_raw(errno).desc()
+}
+
+/// Converts the kernel's CLOCK_MONOTONIC stamps to wall-clock time.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    /// realtime - monotonic, in ns.
+    offset_ns: i128,
+}
+
+impl Clock {
+    pub fn now() -> Self {
+        let mono = clock_ns(libc::CLOCK_MONOTONIC);
+        let real = clock_ns(libc::CLOCK_REALTIME);
+        Self {
+            offset_ns: real as i128 - mono as i128,
+        }
+    }
+
+    pub fn with_offset(offset_ns: i128) -> Self {
+        Self { offset_ns }
+    }
+
+    pub fn offset_ns(&self) -> i128 {
+        self.offset_ns
+    }
+
+    /// Unix time in ns of a monotonic stamp.
+    pub fn unix_ns(&self, mono_ns: u64) -> u64 {
+        (mono_ns as i128 + self.offset_ns).max(0) as u64
+    }
+}
+
+/// Reads a clock in ns.
+pub fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

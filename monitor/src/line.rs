@@ -1,0 +1,124 @@
+//! One event as one line: the strace-like text of `ipctop trace` (and of the dashboard's
+//! event log) and the JSON line of `ipctop trace --json`.
+use std::{borrow::Cow, fmt::Write as _};
+
+use serde::Serialize;
+
+use crate::event::{errno_desc, errno_name, Args, Clock, Comm, Event, Syscall};
+
+/// A duration in a short human form: "850 ns", "12.3 us", "4.5 ms", "1.25 s".
+pub fn human_duration(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns} ns"),
+        1_000..1_000_000 => format!("{:.1} us", ns as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} ms", ns as f64 / 1e6),
+        _ => format!("{:.2} s", ns as f64 / 1e9),
+    }
+}
+
+/// "HH:MM:SS.uuuuuu" in local time.
+pub fn wall_time(unix_ns: u64) -> String {
+    let secs = (unix_ns / 1_000_000_000) as libc::time_t;
+    let micros = (unix_ns % 1_000_000_000) / 1_000;
+    // SAFETY: zeroed tm is a valid out-buffer for localtime_r.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers; localtime_r is thread-safe.
+    unsafe { libc::localtime_r(&secs, &mut tm) };
+    format!(
+        "{:02}:{:02}:{:02}.{:06}",
+        tm.tm_hour, tm.tm_min, tm.tm_sec, micros
+    )
+}
+
+/// The return value as strace shows it.
+fn fmt_ret(out: &mut String, ev: &Event) {
+    match (ev.ret, ev.errno()) {
+        (None, _) => out.push('?'),
+        (Some(_), Some(e)) => {
+            let _ = write!(out, "-1 {} ({})", errno_name(e), errno_desc(e));
+        }
+        (Some(r), None) if ev.syscall == Syscall::SHMAT => {
+            let _ = write!(out, "{r:#x}");
+        }
+        (Some(r), None) => {
+            let _ = write!(out, "{r}");
+        }
+    }
+}
+
+/// `12:00:01.123456 4242 worker semtimedop(semid=5, [{0,-1,SEM_UNDO}], 1, NULL) = 0 <12.3 ms>`;
+/// a call in progress ends in `= ? <unfinished, blocked 1.20 s>` (`now_ns`: monotonic now).
+pub fn text_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
+    let mut out = String::with_capacity(128);
+    out.push_str(&wall_time(clock.unix_ns(ev.ts_ns())));
+    let _ = write!(out, " {}", ev.pid);
+    if ev.tid != ev.pid {
+        let _ = write!(out, "/{}", ev.tid);
+    }
+    let _ = write!(out, " {} {}(", ev.comm, ev.syscall);
+    match &ev.args {
+        Some(a) => {
+            let _ = write!(out, "{a}");
+        }
+        None => out.push_str("<entry not seen>"),
+    }
+    out.push_str(") = ");
+    fmt_ret(&mut out, ev);
+    match (ev.end_ns, ev.duration_ns(), ev.start_ns) {
+        (Some(_), Some(d), _) => {
+            let _ = write!(out, " <{}>", human_duration(d));
+        }
+        (None, _, Some(s)) => {
+            let _ = write!(
+                out,
+                " <unfinished, blocked {}>",
+                human_duration(now_ns.saturating_sub(s))
+            );
+        }
+        _ => {}
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    ts_ns: u64,
+    pid: u32,
+    tid: u32,
+    comm: &'a Comm,
+    uid: u32,
+    syscall: Syscall,
+    args: Option<&'a Args>,
+    ret: Option<i64>,
+    errno: Option<Cow<'static, str>>,
+    duration_ns: Option<u64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    in_progress: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elapsed_ns: Option<u64>,
+}
+
+/// `{"ts_ns", "pid", "tid", "comm", "uid", "syscall", "args": {…}, "ret", "errno", "duration_ns"}`;
+/// `ts_ns` is the start in Unix ns. A call in progress has `"in_progress": true` and
+/// `"elapsed_ns"`, with `ret`, `errno` and `duration_ns` null.
+pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
+    let line = JsonLine {
+        ts_ns: clock.unix_ns(ev.ts_ns()),
+        pid: ev.pid,
+        tid: ev.tid,
+        comm: &ev.comm,
+        uid: ev.uid,
+        syscall: ev.syscall,
+        args: ev.args.as_ref(),
+        ret: ev.ret.map(|r| if ev.failed() { -1 } else { r }),
+        errno: ev.errno().map(errno_name),
+        duration_ns: ev.duration_ns(),
+        in_progress: ev.in_progress(),
+        elapsed_ns: if ev.in_progress() {
+            ev.start_ns.map(|s| now_ns.saturating_sub(s))
+        } else {
+            None
+        },
+    };
+    serde_json::to_string(&line).expect("serialising an event cannot fail")
+}

@@ -1,0 +1,48 @@
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ipctop::{cmd, exit};
+
+/// ipctop: what every process on this machine does with System V IPC (semaphores, shared
+/// memory, message queues), from an eBPF probe joined with /proc/sysvipc.
+#[derive(Debug, Parser)]
+#[command(name = "ipctop", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print every System V IPC call of every process, like strace (needs root / CAP_BPF).
+    Trace(cmd::trace::TraceArgs),
+    /// Print the IPC objects, who uses them, waits, leaks and deadlocks, once.
+    Snapshot(cmd::snapshot::SnapshotArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Some(Command::Trace(a)) => cmd::trace::run(a),
+        Some(Command::Snapshot(a)) => cmd::snapshot::run(a),
+        None => Err(exit::Fatal::new(
+            exit::USAGE,
+            "the live dashboard is not built yet: use `ipctop trace` or `ipctop snapshot`",
+        )
+        .into()),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("ipctop: {e:#}");
+            ExitCode::from(exit::code_of(&e))
+        }
+    }
+}

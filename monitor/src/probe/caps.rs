@@ -1,0 +1,28 @@
+//! What the process may do with BPF, from its effective capabilities.
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// The effective capability set of this process.
+fn effective() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+}
+
+/// `None` when this process may load and attach tracing BPF programs; else the names of the
+/// capabilities it lacks.
+pub fn missing_for_bpf() -> Option<&'static str> {
+    let eff = effective()?;
+    let has = |c: u32| eff & (1u64 << c) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        None
+    } else if has(CAP_BPF) {
+        Some("CAP_PERFMON")
+    } else {
+        Some("CAP_BPF and CAP_PERFMON")
+    }
+}

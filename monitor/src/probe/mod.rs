@@ -1,0 +1,280 @@
+//! The kernel side, from userspace: loads and attaches the eBPF program, reads its counters
+//! and its table of calls in progress, and streams its ring buffer as decoded events into a
+//! tokio channel. Nothing outside this module touches BPF.
+mod caps;
+mod reader;
+
+use std::{
+    io,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
+    programs::{RawTracePoint, TracePoint},
+    Ebpf, EbpfLoader,
+};
+use monitor_ebpf::{config, Call, Stats, NSYS, SYSCALL_NAMES};
+
+pub use reader::{spawn_reader, Batch, ReaderStats};
+
+use crate::{decode, event::Event, exit};
+
+/// The eBPF object, built by build.rs (empty when built with AYA_BUILD_SKIP=1).
+static PROBE_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-ebpf"));
+
+/// Where the probe hooks into the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttachMode {
+    /// The per-syscall tracepoints when tracefs is mounted, else the raw ones.
+    Auto,
+    /// Raw tracepoints sys_enter/sys_exit: need no tracefs; run on every syscall.
+    Raw,
+    /// syscalls/sys_{enter,exit}_* tracepoints: need tracefs; run only on IPC syscalls.
+    Tracepoint,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProbeOptions {
+    pub attach: AttachMode,
+    /// Only this process (kernel-side filter).
+    pub target_pid: Option<u32>,
+    /// Size of the ring buffer in bytes (a power of two, at least a page).
+    pub ring_bytes: u32,
+    /// Wake userspace only when this many bytes wait (the rest is picked up by its poll).
+    pub wakeup_bytes: u64,
+    /// Keep the verifier's log in errors.
+    pub verbose: bool,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        Self {
+            attach: AttachMode::Auto,
+            target_pid: None,
+            ring_bytes: 32 << 20,
+            wakeup_bytes: 1 << 20,
+            verbose: false,
+        }
+    }
+}
+
+/// A loaded, attached probe. Detaches when dropped.
+pub struct Probe {
+    ebpf: Ebpf,
+    how: String,
+}
+
+const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/// The tracefs directory with the syscall tracepoints, if one is mounted.
+fn tracefs_syscalls() -> Option<PathBuf> {
+    TRACEFS
+        .iter()
+        .map(|d| Path::new(d).join("events/syscalls"))
+        .find(|p| p.join("sys_enter_semget").exists())
+}
+
+impl Probe {
+    /// Loads and attaches the probe, or says in one sentence why it cannot.
+    pub fn load(opts: &ProbeOptions) -> anyhow::Result<Probe> {
+        if PROBE_OBJECT.is_empty() {
+            return Err(exit::Fatal::new(
+                exit::NO_PROBE,
+                "this ipctop was built without its eBPF probe (AYA_BUILD_SKIP): rebuild it \
+                 after `cargo xtask setup`; `ipctop snapshot` works without the probe",
+            )
+            .into());
+        }
+        if let Some(missing) = caps::missing_for_bpf() {
+            return Err(exit::Fatal::new(
+                exit::NO_PROBE,
+                format!(
+                    "the eBPF probe needs root or {missing}; without them only \
+                     `ipctop snapshot` works (try sudo)"
+                ),
+            )
+            .into());
+        }
+        let tp = match opts.attach {
+            AttachMode::Raw => None,
+            AttachMode::Tracepoint => Some(tracefs_syscalls().ok_or_else(|| {
+                exit::Fatal::new(
+                    exit::NO_PROBE,
+                    "--attach tracepoint needs tracefs, which is not mounted (mount -t tracefs \
+                     tracefs /sys/kernel/tracing), or use --attach raw",
+                )
+            })?),
+            AttachMode::Auto => tracefs_syscalls(),
+        };
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("EVENTS", opts.ring_bytes)
+            .load(PROBE_OBJECT)
+            .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
+        {
+            let mut cfg: Array<_, u64> = Array::try_from(ebpf.map_mut("CONFIG").expect("CONFIG"))?;
+            cfg.set(config::TARGET_TGID, u64::from(opts.target_pid.unwrap_or(0)), 0)?;
+            cfg.set(config::IGNORE_TGID, u64::from(std::process::id()), 0)?;
+            cfg.set(config::WAKEUP_BYTES, opts.wakeup_bytes, 0)?;
+        }
+        let how = match tp {
+            Some(dir) => {
+                for (prog, dir_prefix) in [("ipc_tp_enter", "sys_enter_"), ("ipc_tp_exit", "sys_exit_")] {
+                    let p: &mut TracePoint = ebpf
+                        .program_mut(prog)
+                        .expect("program in object")
+                        .try_into()?;
+                    p.load()
+                        .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
+                    for name in SYSCALL_NAMES {
+                        let tp_name = format!("{dir_prefix}{name}");
+                        p.attach("syscalls", &tp_name).map_err(|e| {
+                            load_error(&format!("attaching to tracepoint syscalls/{tp_name}"), &e, opts.verbose)
+                        })?;
+                    }
+                }
+                format!(
+                    "per-syscall tracepoints syscalls/sys_{{enter,exit}}_* ({} of them, tracefs at {})",
+                    2 * NSYS,
+                    dir.parent().and_then(Path::parent).unwrap_or(&dir).display()
+                )
+            }
+            None => {
+                for (prog, tp_name) in [("ipc_raw_enter", "sys_enter"), ("ipc_raw_exit", "sys_exit")] {
+                    let p: &mut RawTracePoint = ebpf
+                        .program_mut(prog)
+                        .expect("program in object")
+                        .try_into()?;
+                    p.load()
+                        .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
+                    p.attach(tp_name).map_err(|e| {
+                        load_error(&format!("attaching to raw tracepoint {tp_name}"), &e, opts.verbose)
+                    })?;
+                }
+                let why = match opts.attach {
+                    AttachMode::Raw => "as asked",
+                    _ => "tracefs is not mounted, so the per-syscall tracepoints are not available",
+                };
+                format!("raw tracepoints sys_enter/sys_exit ({why})")
+            }
+        };
+        Ok(Probe { ebpf, how })
+    }
+
+    /// Where the probe is attached, in words.
+    pub fn attached_to(&self) -> &str {
+        &self.how
+    }
+
+    /// Takes the ring buffer, to hand it to [`spawn_reader`].
+    pub fn take_events(&mut self) -> anyhow::Result<RingBuf<MapData>> {
+        let map = self
+            .ebpf
+            .take_map("EVENTS")
+            .ok_or_else(|| anyhow::anyhow!("the ring buffer was already taken"))?;
+        Ok(RingBuf::try_from(map)?)
+    }
+
+    /// The kernel's counters, summed over CPUs.
+    pub fn stats(&self) -> anyhow::Result<KernelStats> {
+        let map: PerCpuArray<_, Stats> = PerCpuArray::try_from(self.ebpf.map("STATS").expect("STATS"))?;
+        let per_cpu = map.get(&0, 0)?;
+        let mut s = KernelStats::default();
+        for c in per_cpu.iter() {
+            for i in 0..NSYS {
+                s.calls[i] += c.calls[i];
+                s.errors[i] += c.errors[i];
+            }
+            s.dropped += c.dropped;
+            s.inflight_full += c.inflight_full;
+        }
+        Ok(s)
+    }
+
+    /// The calls in progress right now (blocked ones among them), oldest first.
+    pub fn in_flight(&self) -> anyhow::Result<Vec<Event>> {
+        let map: HashMap<_, u32, Call> = HashMap::try_from(self.ebpf.map("INFLIGHT").expect("INFLIGHT"))?;
+        let mut out = Vec::new();
+        for item in map.iter() {
+            // An entry can go away between listing the keys and reading it: normal.
+            let Ok((_, call)) = item else { continue };
+            if let Ok(ev) = decode::decode_call(&call) {
+                out.push(ev);
+            }
+        }
+        out.sort_by_key(|e| e.start_ns);
+        Ok(out)
+    }
+}
+
+/// The probe's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    pub calls: [u64; NSYS],
+    pub errors: [u64; NSYS],
+    pub dropped: u64,
+    pub inflight_full: u64,
+}
+
+impl KernelStats {
+    pub fn total_calls(&self) -> u64 {
+        self.calls.iter().sum()
+    }
+}
+
+/// One sentence for a failed load or attach: permission problems and verifier refusals are
+/// named; the verifier's log only with `-v`.
+fn load_error(what: &str, err: &(dyn std::error::Error + 'static), verbose: bool) -> anyhow::Error {
+    let mut io_err = None;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            io_err = Some(io);
+            break;
+        }
+        if let Some(aya::programs::ProgramError::LoadError { io_error, .. }) =
+            e.downcast_ref::<aya::programs::ProgramError>()
+        {
+            io_err = Some(io_error);
+            break;
+        }
+        cur = e.source();
+    }
+    let errno = io_err.and_then(|e| e.raw_os_error());
+    let is_verifier = matches!(
+        err.downcast_ref::<aya::programs::ProgramError>(),
+        Some(aya::programs::ProgramError::LoadError { .. })
+    ) && errno != Some(libc::EPERM);
+    let msg = if errno == Some(libc::EPERM) || errno == Some(libc::EACCES) {
+        format!(
+            "{what} was refused by the kernel ({}): it needs root, or CAP_BPF and CAP_PERFMON, \
+             and a kernel that allows BPF (lockdown, unprivileged_bpf_disabled); \
+             `ipctop snapshot` still works without it",
+            io_err.map(|e| e.to_string()).unwrap_or_default()
+        )
+    } else if is_verifier && !verbose {
+        format!(
+            "{what} failed: the kernel's verifier refused the program ({}); run with -v for \
+             the verifier's log; `ipctop snapshot` still works without the probe",
+            io_err.map(|e| e.to_string()).unwrap_or_default()
+        )
+    } else if verbose {
+        let mut chain = err.to_string();
+        let mut cur = err.source();
+        while let Some(e) = cur {
+            chain.push_str(": ");
+            chain.push_str(&e.to_string());
+            cur = e.source();
+        }
+        format!("{what} failed: {chain}")
+    } else {
+        let mut last = err.to_string();
+        let mut cur = err.source();
+        while let Some(e) = cur {
+            last = e.to_string();
+            cur = e.source();
+        }
+        format!("{what} failed: {last} (run with -v for details)")
+    };
+    exit::Fatal::new(exit::NO_PROBE, msg).into()
+}

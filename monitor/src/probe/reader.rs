@@ -1,0 +1,90 @@
+//! The ring buffer → tokio channel pump: wakes on the ring buffer's epoll readiness (the
+//! kernel batches those wake-ups) and on a short periodic poll, drains everything that is
+//! there, decodes it and sends it on in batches.
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use aya::maps::{MapData, RingBuf};
+use tokio::{io::unix::AsyncFd, sync::mpsc, task::JoinHandle};
+
+use crate::{decode, event::Event};
+
+/// Decoded events, in the order the ring buffer gave them.
+pub type Batch = Vec<Event>;
+
+/// Most events in one batch.
+const BATCH_MAX: usize = 4096;
+
+/// Counters of the userspace side of the pipeline.
+#[derive(Debug, Default)]
+pub struct ReaderStats {
+    /// Records read from the ring buffer.
+    pub records: AtomicU64,
+    /// Records that did not decode (short, unknown kind or version): counted, never silent.
+    pub undecodable: AtomicU64,
+}
+
+/// Starts the pump. It ends when the receiver is dropped; `poll` is how often it looks
+/// without a wake-up from the kernel.
+pub fn spawn_reader(
+    ring: RingBuf<MapData>,
+    tx: mpsc::Sender<Batch>,
+    poll: Duration,
+) -> std::io::Result<(JoinHandle<()>, Arc<ReaderStats>)> {
+    // SAFETY: the ring buffer owns its fd for as long as the AsyncFd owns the ring buffer.
+    let mut fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+        .map_err(std::io::Error::from)?;
+    let stats = Arc::new(ReaderStats::default());
+    let st = stats.clone();
+    let handle = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                guard = fd.readable_mut() => {
+                    let Ok(mut guard) = guard else { return };
+                    if !drain(guard.get_inner_mut(), &tx, &st).await {
+                        return;
+                    }
+                    guard.clear_ready();
+                }
+                _ = tick.tick() => {
+                    if !drain(fd.get_mut(), &tx, &st).await {
+                        return;
+                    }
+                }
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    Ok((handle, stats))
+}
+
+/// Reads everything waiting; false when the receiver is gone.
+async fn drain(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Batch>, st: &ReaderStats) -> bool {
+    loop {
+        let mut batch = Vec::with_capacity(256);
+        while batch.len() < BATCH_MAX {
+            let Some(item) = ring.next() else { break };
+            st.records.fetch_add(1, Ordering::Relaxed);
+            match decode::decode_record(&item) {
+                Ok(ev) => batch.push(ev),
+                Err(_) => {
+                    st.undecodable.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let full = batch.len() == BATCH_MAX;
+        if !batch.is_empty() && tx.send(batch).await.is_err() {
+            return false;
+        }
+        if !full {
+            return true;
+        }
+    }
+}
