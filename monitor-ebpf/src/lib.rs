@@ -182,7 +182,9 @@ pub mod config {
     /// Wake userspace when this many bytes are waiting in the ring buffer; below it, wake-ups
     /// are left to userspace's periodic poll (batching). 0: wake on every event.
     pub const WAKEUP_BYTES: u32 = 2;
-    pub const LEN: u32 = 3;
+    /// 1: only follow tasks whose comm equals the `COMM_FILTER` map's value.
+    pub const COMM_FILTER_ON: u32 = 3;
+    pub const LEN: u32 = 4;
 }
 
 /// Entries of the per-thread table of calls in progress.

@@ -54,6 +54,10 @@ mod prog {
     #[map]
     static CONFIG: Array<u64> = Array::with_max_entries(config::LEN, 0);
 
+    /// The comm to follow when `config::COMM_FILTER_ON` is set (NUL-padded).
+    #[map]
+    static COMM_FILTER: Array<[u8; 16]> = Array::with_max_entries(1, 0);
+
     #[inline(always)]
     fn cfg(i: u32) -> u64 {
         CONFIG.get(i).copied().unwrap_or(0)
@@ -73,7 +77,24 @@ mod prog {
             return false;
         }
         let ignore = cfg(config::IGNORE_TGID) as u32;
-        ignore == 0 || ignore != tgid
+        if ignore != 0 && ignore == tgid {
+            return false;
+        }
+        if cfg(config::COMM_FILTER_ON) != 0 {
+            let Some(want) = COMM_FILTER.get(0) else { return false };
+            let Ok(comm) = bpf_get_current_comm() else { return false };
+            let mut i = 0;
+            while i < 16 {
+                if comm[i] != want[i] {
+                    return false;
+                }
+                if comm[i] == 0 {
+                    break;
+                }
+                i += 1;
+            }
+        }
+        true
     }
 
     // ---- raw tracepoints ---------------------------------------------------------------

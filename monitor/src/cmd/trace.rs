@@ -24,7 +24,8 @@ pub struct TraceArgs {
     /// Only this process (filtered in the kernel).
     #[arg(long)]
     pub pid: Option<u32>,
-    /// Only processes whose comm is exactly this.
+    /// Only tasks whose comm is exactly this (filtered in the kernel; comm is at most 15
+    /// bytes, so longer names are cut).
     #[arg(long)]
     pub comm: Option<String>,
     /// Stop after this many seconds.
@@ -79,13 +80,18 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     let mut probe = Probe::load(&ProbeOptions {
         attach: args.attach,
         target_pid: args.pid,
+        comm: args.comm.clone(),
         ring_bytes: args.buffer_mib << 20,
         verbose: args.verbose,
         ..Default::default()
     })?;
     eprintln!(
         "ipctop: tracing System V IPC calls of {} via {}; Ctrl-C to stop",
-        args.pid.map_or("every process".to_string(), |p| format!("pid {p}")),
+        match (args.pid, &args.comm) {
+            (Some(p), _) => format!("pid {p}"),
+            (None, Some(c)) => format!("tasks named {c:?}"),
+            (None, None) => "every process".to_string(),
+        },
         probe.attached_to()
     );
     let clock = Clock::now();
@@ -105,8 +111,9 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     let mut by_syscall = [0u64; NSYS];
     let mut shown_blocked: HashSet<(u32, u64)> = HashSet::new();
     let blocked_after = args.blocked_after_ms * 1_000_000;
-    let comm = args.comm.as_deref();
-    let wanted = |ev: &Event| comm.is_none_or(|c| ev.comm.as_str() == c);
+    // The kernel filters by pid and comm already; this keeps in-flight calls to the same.
+    let comm = args.comm.as_deref().map(crate::event::Comm::from_str_lossy);
+    let wanted = |ev: &Event| comm.is_none_or(|c| ev.comm == c);
     let mut pipe_closed = false;
 
     let emit = |out: &mut io::BufWriter<_>, ev: &Event, now: u64| -> io::Result<()> {

@@ -39,6 +39,8 @@ pub struct ProbeOptions {
     pub attach: AttachMode,
     /// Only this process (kernel-side filter).
     pub target_pid: Option<u32>,
+    /// Only tasks with this comm (kernel-side filter; at most 15 bytes are compared).
+    pub comm: Option<String>,
     /// Size of the ring buffer in bytes (a power of two, at least a page).
     pub ring_bytes: u32,
     /// Wake userspace only when this many bytes wait (the rest is picked up by its poll).
@@ -52,6 +54,7 @@ impl Default for ProbeOptions {
         Self {
             attach: AttachMode::Auto,
             target_pid: None,
+            comm: None,
             ring_bytes: 32 << 20,
             wakeup_bytes: 1 << 20,
             verbose: false,
@@ -116,6 +119,12 @@ impl Probe {
             cfg.set(config::TARGET_TGID, u64::from(opts.target_pid.unwrap_or(0)), 0)?;
             cfg.set(config::IGNORE_TGID, u64::from(std::process::id()), 0)?;
             cfg.set(config::WAKEUP_BYTES, opts.wakeup_bytes, 0)?;
+            cfg.set(config::COMM_FILTER_ON, u64::from(opts.comm.is_some()), 0)?;
+        }
+        if let Some(comm) = &opts.comm {
+            let mut f: Array<_, [u8; 16]> =
+                Array::try_from(ebpf.map_mut("COMM_FILTER").expect("COMM_FILTER"))?;
+            f.set(0, crate::event::Comm::from_str_lossy(comm).0, 0)?;
         }
         let how = match tp {
             Some(dir) => {

@@ -26,9 +26,6 @@ pub enum Cmd {
     Burst {
         #[arg(default_value_t = 200_000)]
         calls: u64,
-        /// Also wait for stdin to close before the burst (so a tracer can attach first).
-        #[arg(long)]
-        wait_go: bool,
     },
     /// N getppid() calls: a syscall that is not IPC.
     Getppid {
@@ -43,7 +40,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Eexist => eexist(),
         Cmd::Eacces => eacces(),
         Cmd::Block { release_after } => block(release_after),
-        Cmd::Burst { calls, wait_go } => burst(calls, wait_go),
+        Cmd::Burst { calls } => burst(calls),
         Cmd::Getppid { calls } => {
             let t = Instant::now();
             for _ in 0..calls {
@@ -144,14 +141,10 @@ fn block(release_after: Option<f64>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn burst(calls: u64, wait_go: bool) -> anyhow::Result<()> {
+fn burst(calls: u64) -> anyhow::Result<()> {
     let mut c = Cleanup::default();
     let semid = sysv::semget(IPC_PRIVATE, 1, IPC_CREAT | 0o600).context("semget")?;
     c.sems.push(semid);
-    if wait_go {
-        ready(json!({"pid": std::process::id(), "semid": semid, "waiting": true}));
-        hold();
-    }
     let t = Instant::now();
     let mut up = [sembuf(0, 1, 0)];
     let mut down = [sembuf(0, -1, 0)];

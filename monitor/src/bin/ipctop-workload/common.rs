@@ -77,3 +77,17 @@ impl Drop for Cleanup {
 pub fn unique_key(salt: i32) -> i32 {
     0x1C70_0000 ^ ((std::process::id() as i32) << 4) ^ salt
 }
+
+/// Sets this process's comm (prctl PR_SET_NAME; 15 bytes at most).
+pub fn set_comm(name: &str) {
+    let c = std::ffi::CString::new(name.as_bytes()).unwrap_or_default();
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr()) };
+}
+
+/// Prints {"pid", "waiting": true} and waits for one line (or EOF) on stdin.
+pub fn wait_go() {
+    ready(serde_json::json!({"pid": std::process::id(), "waiting": true}));
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+}

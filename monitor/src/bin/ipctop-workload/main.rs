@@ -10,6 +10,12 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "ipctop-workload", about = "Makes known System V IPC calls for ipctop's tests")]
 struct Cli {
+    /// Set this process's comm (children inherit it), so a tracer can filter on it.
+    #[arg(long, global = true)]
+    name: Option<String>,
+    /// Print {"pid", "waiting": true} and wait for a line on stdin before starting.
+    #[arg(long, global = true)]
+    wait_go: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -23,6 +29,12 @@ enum Cmd {
 fn main() {
     common::install_signal_handlers();
     let cli = Cli::parse();
+    if let Some(name) = &cli.name {
+        common::set_comm(name);
+    }
+    if cli.wait_go {
+        common::wait_go();
+    }
     let r = match cli.cmd {
         Cmd::Calls(c) => calls::run(c),
     };

@@ -1,0 +1,295 @@
+//! The real probe against real processes: loads the eBPF program, runs ipctop-workload
+//! scenarios and checks what `ipctop trace --json` reports against what the workload did.
+//! Needs root (as CI runs); skipped with a printed reason otherwise.
+mod support;
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use serde_json::{json, Value};
+use support::*;
+
+const T: Duration = Duration::from_secs(30);
+
+fn names(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["syscall"].as_str().unwrap()).collect()
+}
+
+/// Runs a workload scenario under a trace filtered on its unique comm; returns the
+/// workload's JSON line, the trace's events and summary.
+fn traced(tag: &str, scenario: &[&str]) -> (Value, Vec<Value>, Value) {
+    let name = unique_name(tag);
+    let trace = start_trace(&["--comm", &name]);
+    let mut wl = Proc::spawn(Command::new(WORKLOAD).args(["--name", &name, "--wait-go"]).args(scenario));
+    let waiting = wl.json(T);
+    assert_eq!(waiting["waiting"], true);
+    wl.go();
+    let out = wl.json(T);
+    assert_eq!(wl.wait(T), Some(0), "workload failed");
+    // Give the reader's poll a moment to deliver the last events.
+    std::thread::sleep(Duration::from_millis(300));
+    let (events, summary, code) = stop_trace(trace);
+    assert_eq!(code, Some(0), "trace exit code; summary {summary}");
+    (out, events, summary)
+}
+
+#[test]
+fn basic_calls_are_seen_once_each_with_decoded_arguments() {
+    if !can_trace("basic_calls") {
+        return;
+    }
+    let (out, ev, summary) = traced("bas", &["basic"]);
+    let pid = out["pid"].as_u64().unwrap();
+    let (semid, shmid, msqid) = (&out["semid"], &out["shmid"], &out["msqid"]);
+    assert_eq!(
+        names(&ev),
+        [
+            "semget", "semctl", "semctl", "semtimedop", "semtimedop", "semop", "shmget", "shmat",
+            "shmdt", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl", "semctl", "shmctl",
+            "msgctl", "semctl"
+        ],
+        "{ev:#?}"
+    );
+    for e in &ev {
+        assert_eq!(e["pid"], pid);
+        assert_eq!(e["tid"], pid);
+        assert_eq!(e["uid"], 0);
+        assert!(e["duration_ns"].as_u64().is_some(), "{e}");
+        assert!(e["ts_ns"].as_u64().unwrap() > 1_600_000_000_000_000_000);
+    }
+    let a = |i: usize| &ev[i]["args"];
+    // semget(IPC_PRIVATE, 3, IPC_CREAT|0600) = semid
+    assert_eq!(a(0)["key"], 0);
+    assert_eq!(a(0)["nsems"], 3);
+    assert_eq!(a(0)["flags"], json!(["IPC_CREAT"]));
+    assert_eq!(a(0)["mode"], "0600");
+    assert_eq!(&ev[0]["ret"], semid);
+    // semctl SETVAL 5 on semnum 1, then GETVAL = 5
+    assert_eq!(a(1)["cmd"], "SETVAL");
+    assert_eq!(a(1)["semnum"], 1);
+    assert_eq!(a(1)["arg"], 5);
+    assert_eq!(a(2)["cmd"], "GETVAL");
+    assert_eq!(ev[2]["ret"], 5);
+    // glibc semop() = semtimedop with NULL timeout, two sembufs
+    assert_eq!(&a(3)["semid"], semid);
+    assert_eq!(a(3)["nsops"], 2);
+    assert_eq!(
+        a(3)["sops"],
+        json!([{"sem_num":1,"sem_op":-1,"sem_flg":["SEM_UNDO"]},{"sem_num":2,"sem_op":1,"sem_flg":["IPC_NOWAIT"]}])
+    );
+    assert_eq!(a(3)["timeout_ns"], Value::Null);
+    assert_eq!(a(4)["timeout_ns"], 1_500_000_000u64);
+    assert_eq!(a(4)["sops"], json!([{"sem_num":1,"sem_op":1,"sem_flg":[]}]));
+    // the semop syscall itself
+    assert_eq!(a(5)["sops"], json!([{"sem_num":0,"sem_op":0,"sem_flg":["IPC_NOWAIT"]}]));
+    // shm
+    assert_eq!(a(6)["size"], 8192);
+    assert_eq!(&ev[6]["ret"], shmid);
+    assert_eq!(&a(7)["shmid"], shmid);
+    assert_eq!(ev[7]["ret"], out["shmaddr"]);
+    assert_eq!(a(8)["shmaddr"], out["shmaddr"]);
+    assert_eq!(a(9)["cmd"], "IPC_STAT");
+    // msg
+    assert_eq!(&ev[10]["ret"], msqid);
+    assert_eq!(a(11)["mtype"], 7);
+    assert_eq!(a(11)["msgsz"], 16);
+    assert_eq!(a(12)["msgsz"], 64);
+    assert_eq!(ev[12]["ret"], 16);
+    // removals, then EINVAL on the removed set
+    assert_eq!(a(14)["cmd"], "IPC_RMID");
+    assert_eq!(a(15)["cmd"], "IPC_RMID");
+    assert_eq!(a(16)["cmd"], "IPC_RMID");
+    for e in &ev[..17] {
+        assert_eq!(e["errno"], Value::Null, "{e}");
+    }
+    assert_eq!(ev[17]["errno"], "EINVAL");
+    assert_eq!(ev[17]["ret"], -1);
+    assert_eq!(&a(17)["semid"], semid);
+    // the summary agrees, exactly
+    assert_eq!(summary["total"], 18);
+    assert_eq!(summary["dropped"], 0);
+    assert_eq!(summary["kernel_calls"], 18);
+    assert_eq!(summary["by_syscall"]["semctl"], 4);
+    assert_eq!(summary["by_syscall"]["semtimedop"], 2);
+    assert_eq!(summary["by_syscall"]["semop"], 1);
+}
+
+#[test]
+fn eexist_from_a_racing_exclusive_create() {
+    if !can_trace("eexist") {
+        return;
+    }
+    let (out, ev, _) = traced("eex", &["eexist"]);
+    let mut ids = Ids::default();
+    ids.shms.push(out["shmid"].as_i64().unwrap() as i32);
+    let gets: Vec<&Value> = ev.iter().filter(|e| e["syscall"] == "shmget").collect();
+    assert_eq!(gets.len(), 2, "{ev:#?}");
+    for g in &gets {
+        assert_eq!(g["args"]["key"], out["key"]);
+        assert_eq!(g["args"]["flags"], json!(["IPC_CREAT", "IPC_EXCL"]));
+    }
+    assert_eq!(gets[0]["ret"], out["shmid"]);
+    assert_eq!(gets[1]["errno"], "EEXIST");
+}
+
+#[test]
+fn eacces_from_an_unprivileged_child() {
+    if !can_trace("eacces") {
+        return;
+    }
+    let (out, ev, _) = traced("eac", &["eacces"]);
+    let child = out["child_pid"].as_u64().unwrap();
+    let at: Vec<&Value> = ev.iter().filter(|e| e["syscall"] == "shmat").collect();
+    assert_eq!(at.len(), 1, "{ev:#?}");
+    assert_eq!(at[0]["pid"], child);
+    assert_eq!(at[0]["uid"], 65534);
+    assert_eq!(at[0]["args"]["shmid"], out["shmid"]);
+    assert_eq!(at[0]["errno"], "EACCES");
+    assert_eq!(at[0]["ret"], -1);
+}
+
+#[test]
+fn a_blocked_semop_is_seen_before_it_returns() {
+    if !can_trace("blocked") {
+        return;
+    }
+    let name = unique_name("blk");
+    let trace = start_trace(&["--comm", &name, "--blocked-after-ms", "100"]);
+    let mut wl = Proc::spawn(Command::new(WORKLOAD).args(["--name", &name, "block"]));
+    let out = wl.json(T);
+    let pid = out["pid"].as_u64().unwrap();
+    let semid = out["semid"].as_i64().unwrap() as i32;
+    let mut ids = Ids::default();
+    ids.sems.push(semid);
+
+    // The in-progress line comes while the workload is still blocked.
+    let mut blocked = None;
+    let end = Instant::now() + T;
+    while Instant::now() < end {
+        let Some(l) = trace.line(Duration::from_secs(1)) else { continue };
+        let v: Value = serde_json::from_str(&l).unwrap();
+        if v["in_progress"] == true && v["pid"] == pid {
+            blocked = Some(v);
+            break;
+        }
+    }
+    let blocked = blocked.expect("no in-progress line for the blocked semop");
+    assert_eq!(blocked["syscall"], "semtimedop");
+    assert_eq!(blocked["args"]["semid"], semid);
+    assert_eq!(blocked["args"]["sops"], json!([{"sem_num":1,"sem_op":-1,"sem_flg":[]}]));
+    assert_eq!(blocked["ret"], Value::Null);
+    assert!(blocked["elapsed_ns"].as_u64().unwrap() >= 100_000_000);
+    // It really is still blocked: the workload has not said it was released.
+    assert!(wl.line(Duration::from_millis(200)).is_none());
+
+    // Release it from here; the finished call follows, with its whole duration.
+    ipctop::sysv::semop(semid, &mut [ipctop::sysv::sembuf(1, 1, 0)]).unwrap();
+    let released = wl.json(T);
+    assert_eq!(released["ok"], true);
+    let mut done = None;
+    let end = Instant::now() + T;
+    while Instant::now() < end {
+        let Some(l) = trace.line(Duration::from_secs(1)) else { continue };
+        let v: Value = serde_json::from_str(&l).unwrap();
+        if v["pid"] == pid && v["syscall"] == "semtimedop" && v["in_progress"].is_null() {
+            done = Some(v);
+            break;
+        }
+    }
+    let done = done.expect("no finished line for the semop");
+    assert_eq!(done["ret"], 0);
+    assert_eq!(done["ts_ns"], blocked["ts_ns"], "same call, same start");
+    assert!(done["duration_ns"].as_u64().unwrap() >= released["released_after_ns"].as_u64().unwrap() / 2);
+    wl.release();
+    assert_eq!(wl.wait(T), Some(0));
+    let (_, summary, _) = stop_trace(trace);
+    assert_eq!(summary["dropped"], 0);
+}
+
+#[test]
+fn a_burst_of_200000_calls_arrives_whole() {
+    if !can_trace("burst") {
+        return;
+    }
+    let mut wl = Proc::spawn(Command::new(WORKLOAD).args(["--wait-go", "burst", "200000"]));
+    let pid = wl.json(T)["pid"].as_u64().unwrap();
+    let trace = start_trace(&["--pid", &pid.to_string()]);
+    wl.go();
+    let out = wl.json(Duration::from_secs(120));
+    assert_eq!(wl.wait(T), Some(0));
+    // Count while it streams: the trace must keep up with the pipe, not just the kernel.
+    let mut n = 0u64;
+    let mut summary = Value::Null;
+    let end = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < end {
+        match trace.line(Duration::from_secs(1)) {
+            Some(l) if l.contains("\"syscall\":\"semtimedop\"") => n += 1,
+            Some(_) => {}
+            None if n >= 200_000 => break,
+            None => {}
+        }
+    }
+    let (_, s, code) = stop_trace(trace);
+    if !s.is_null() {
+        summary = s;
+    }
+    eprintln!(
+        "burst: {n} events, workload {:.0} ns/call under the probe; summary {summary}",
+        out["ns_per_call"].as_f64().unwrap()
+    );
+    assert_eq!(n, 200_000);
+    assert_eq!(summary["dropped"], 0);
+    assert_eq!(summary["by_syscall"]["semtimedop"], 200_000);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn drops_are_counted_never_silent() {
+    if !can_trace("drops") {
+        return;
+    }
+    let mut wl = Proc::spawn(Command::new(WORKLOAD).args(["--wait-go", "burst", "100000"]));
+    let pid = wl.json(T)["pid"].as_u64().unwrap();
+    let trace = start_trace(&["--pid", &pid.to_string(), "--buffer-mib", "1"]);
+    // Freeze the consumer so the 1 MiB ring buffer overflows.
+    trace.signal(libc::SIGSTOP);
+    wl.go();
+    wl.json(Duration::from_secs(120));
+    assert_eq!(wl.wait(T), Some(0));
+    trace.signal(libc::SIGCONT);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut n = 0u64;
+    while let Some(l) = trace.line(Duration::from_secs(2)) {
+        if l.contains("\"syscall\":\"semtimedop\"") {
+            n += 1;
+        }
+    }
+    let (_, summary, code) = stop_trace(trace);
+    let dropped = summary["dropped"].as_u64().unwrap();
+    assert!(dropped > 0, "a frozen reader with 1 MiB must drop: {summary}");
+    assert!(n < 100_000);
+    assert_eq!(n + dropped, summary["kernel_calls"].as_u64().unwrap() - 1, "the semctl IPC_RMID is the +1: {summary}");
+    assert_eq!(code, Some(1), "dropped events make the exit status 1");
+}
+
+#[test]
+fn without_privilege_one_clear_sentence() {
+    if !can_trace("unprivileged") {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let out = Command::new(IPCTOP)
+        .args(["trace", "--duration", "1"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("needs root or CAP_BPF"), "{err}");
+    assert!(err.contains("ipctop snapshot"), "{err}");
+    assert!(!err.contains("panicked"));
+}

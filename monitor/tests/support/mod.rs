@@ -1,0 +1,211 @@
+//! Shared by the real (root, eBPF) tests: spawning `ipctop` and `ipctop-workload` with guards
+//! that kill them and remove their IPC objects whatever happens.
+#![allow(dead_code)]
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+pub const IPCTOP: &str = env!("CARGO_BIN_EXE_ipctop");
+pub const WORKLOAD: &str = env!("CARGO_BIN_EXE_ipctop-workload");
+
+/// True when the test may load BPF; else prints why it is skipped.
+pub fn can_trace(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping {test}: it loads the eBPF probe, which needs root");
+        return false;
+    }
+    true
+}
+
+/// A unique comm for one test (15 bytes at most), so parallel tests do not see each other.
+pub fn unique_name(tag: &str) -> String {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = std::process::id() % 1_000_000;
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut s = format!("{tag}{n}.{seq}");
+    s.truncate(15);
+    s
+}
+
+/// A child process that is killed (and reaped) on drop.
+pub struct Proc {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    pub lines: mpsc::Receiver<String>,
+    pub err_lines: mpsc::Receiver<String>,
+}
+
+fn pump(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stdin = child.stdin.take();
+        let lines = pump(child.stdout.take().unwrap());
+        let err_lines = pump(child.stderr.take().unwrap());
+        Proc {
+            child,
+            stdin,
+            lines,
+            err_lines,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next stdout line, within `timeout`.
+    pub fn line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// The next stdout line as JSON.
+    pub fn json(&self, timeout: Duration) -> Value {
+        let l = self
+            .line(timeout)
+            .unwrap_or_else(|| panic!("no line within {timeout:?}"));
+        serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))
+    }
+
+    /// Waits for a stderr line containing `what`; returns every stderr line read.
+    pub fn wait_stderr(&self, what: &str, timeout: Duration) -> Vec<String> {
+        let end = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            match self.err_lines.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = l.contains(what);
+                    seen.push(l);
+                    if hit {
+                        return seen;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no stderr line with {what:?} within {timeout:?}; got {seen:?}");
+    }
+
+    /// Sends a line on stdin (the workload's "go").
+    pub fn go(&mut self) {
+        let s = self.stdin.as_mut().expect("stdin");
+        s.write_all(b"go\n").unwrap();
+        s.flush().unwrap();
+    }
+
+    /// Closes stdin (releases a holding workload).
+    pub fn release(&mut self) {
+        self.stdin.take();
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Waits for the exit, within `timeout`; returns the exit code.
+    pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code();
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every remaining stdout line until EOF.
+    pub fn rest(&self, timeout: Duration) -> Vec<String> {
+        let mut v = Vec::new();
+        while let Ok(l) = self.lines.recv_timeout(timeout) {
+            v.push(l);
+        }
+        v
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// IPC ids to remove on drop (a test's own clean-up, in case its workload was killed).
+#[derive(Default)]
+pub struct Ids {
+    pub sems: Vec<i32>,
+    pub shms: Vec<i32>,
+    pub msgs: Vec<i32>,
+}
+
+impl Drop for Ids {
+    fn drop(&mut self) {
+        for &id in &self.sems {
+            let _ = ipctop::sysv::semctl_rmid(id);
+        }
+        for &id in &self.shms {
+            let _ = ipctop::sysv::shmctl_rmid(id);
+        }
+        for &id in &self.msgs {
+            let _ = ipctop::sysv::msgctl_rmid(id);
+        }
+    }
+}
+
+/// Starts `ipctop trace --json` with `args` and waits until the probe is attached.
+pub fn start_trace(args: &[&str]) -> Proc {
+    let mut cmd = Command::new(IPCTOP);
+    cmd.arg("trace").arg("--json").args(args);
+    let p = Proc::spawn(&mut cmd);
+    p.wait_stderr("ipctop: tracing", Duration::from_secs(30));
+    p
+}
+
+/// Stops a trace with SIGTERM and returns (event lines, summary, exit code).
+pub fn stop_trace(mut t: Proc) -> (Vec<Value>, Value, Option<i32>) {
+    t.signal(libc::SIGTERM);
+    let code = t.wait(Duration::from_secs(30));
+    let lines = t.rest(Duration::from_secs(5));
+    let mut events = Vec::new();
+    let mut summary = Value::Null;
+    for l in lines {
+        let v: Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("bad JSON line ({e}): {l}"));
+        if let Some(s) = v.get("summary") {
+            summary = s.clone();
+        } else {
+            events.push(v);
+        }
+    }
+    (events, summary, code)
+}
