@@ -24,8 +24,7 @@ mod prog {
         bindings::{BPF_NOEXIST, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
         helpers::{
             bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
-            bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user,
-            bpf_probe_read_user_buf,
+            bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user, bpf_probe_read_user_buf,
         },
         macros::{map, raw_tracepoint, tracepoint},
         maps::{Array, HashMap, PerCpuArray, RingBuf},
@@ -81,8 +80,12 @@ mod prog {
             return false;
         }
         if cfg(config::COMM_FILTER_ON) != 0 {
-            let Some(want) = COMM_FILTER.get(0) else { return false };
-            let Ok(comm) = bpf_get_current_comm() else { return false };
+            let Some(want) = COMM_FILTER.get(0) else {
+                return false;
+            };
+            let Ok(comm) = bpf_get_current_comm() else {
+                return false;
+            };
             let mut i = 0;
             while i < 16 {
                 if comm[i] != want[i] {
@@ -154,9 +157,15 @@ mod prog {
     pub fn ipc_tp_enter(ctx: TracePointContext) -> i32 {
         // SAFETY: offsets of the syscalls/sys_enter_* record format.
         unsafe {
-            let Ok(id) = ctx.read_at::<i32>(8) else { return 0 };
-            let Some(sys) = sys_index(id as u64) else { return 0 };
-            let Ok(args) = ctx.read_at::<[u64; 6]>(16) else { return 0 };
+            let Ok(id) = ctx.read_at::<i32>(8) else {
+                return 0;
+            };
+            let Some(sys) = sys_index(id as u64) else {
+                return 0;
+            };
+            let Ok(args) = ctx.read_at::<[u64; 6]>(16) else {
+                return 0;
+            };
             on_enter(sys, &args);
         }
         0
@@ -166,9 +175,15 @@ mod prog {
     pub fn ipc_tp_exit(ctx: TracePointContext) -> i32 {
         // SAFETY: offsets of the syscalls/sys_exit_* record format.
         unsafe {
-            let Ok(id) = ctx.read_at::<i32>(8) else { return 0 };
-            let Some(sys) = sys_index(id as u64) else { return 0 };
-            let Ok(ret) = ctx.read_at::<i64>(16) else { return 0 };
+            let Ok(id) = ctx.read_at::<i32>(8) else {
+                return 0;
+            };
+            let Some(sys) = sys_index(id as u64) else {
+                return 0;
+            };
+            let Ok(ret) = ctx.read_at::<i64>(16) else {
+                return 0;
+            };
             on_exit(sys, ret);
         }
         0
@@ -183,7 +198,9 @@ mod prog {
         if !wanted(tgid) {
             return;
         }
-        let Some(call) = SCRATCH.get_ptr_mut(0) else { return };
+        let Some(call) = SCRATCH.get_ptr_mut(0) else {
+            return;
+        };
         // SAFETY: per-CPU scratch slot, only used within this program run.
         let call = unsafe { &mut *call };
         let uid_gid = bpf_get_current_uid_gid();
@@ -239,7 +256,11 @@ mod prog {
 
     #[inline(always)]
     fn read_sops(call: &mut Call, ptr: *const u8, nsops: u64) {
-        let n = if nsops > MAX_SOPS as u64 { MAX_SOPS } else { nsops as usize };
+        let n = if nsops > MAX_SOPS as u64 {
+            MAX_SOPS
+        } else {
+            nsops as usize
+        };
         if n == 0 {
             return;
         }

@@ -2,8 +2,8 @@
 //! into [`Event`]s. Everything that comes from the kernel is checked here: a short, unknown or
 //! garbled record is an error the caller counts, never a panic.
 use monitor_ebpf::{
-    Call, Event as RawEvent, CALL_F_AUX_FAULT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT,
-    EVENT_KIND_CALL, EVENT_VERSION,
+    Call, Event as RawEvent, CALL_F_AUX_FAULT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT, EVENT_KIND_CALL,
+    EVENT_VERSION,
 };
 
 use crate::event::*;
@@ -305,14 +305,20 @@ mod tests {
 
     #[test]
     fn get_flags_and_modes() {
-        let c = call(sys::SHMGET, [0x1234, 4096, (0o1000 | 0o2000 | 0o4000 | 0o600), 0, 0, 0]);
+        let c = call(
+            sys::SHMGET,
+            [0x1234, 4096, (0o1000 | 0o2000 | 0o4000 | 0o600), 0, 0, 0],
+        );
         let args = decode_call(&c).unwrap().args.unwrap();
         assert_eq!(
             args.to_string(),
             "key=0x00001234, size=4096, IPC_CREAT|IPC_EXCL|SHM_HUGETLB|0600"
         );
         let j = serde_json::to_value(args).unwrap();
-        assert_eq!(j["flags"], serde_json::json!(["IPC_CREAT", "IPC_EXCL", "SHM_HUGETLB"]));
+        assert_eq!(
+            j["flags"],
+            serde_json::json!(["IPC_CREAT", "IPC_EXCL", "SHM_HUGETLB"])
+        );
         assert_eq!(j["mode"], "0600");
         let c = call(sys::MSGGET, [0, 0o644, 0, 0, 0, 0]);
         assert_eq!(
@@ -368,7 +374,10 @@ mod tests {
         ));
         let mut bad = good.clone();
         bad[0] = 9;
-        assert!(matches!(decode_record(&bad), Err(DecodeError::UnknownKind(9, _))));
+        assert!(matches!(
+            decode_record(&bad),
+            Err(DecodeError::UnknownKind(9, _))
+        ));
         let mut bad = good.clone();
         bad[2] = 77;
         assert_eq!(decode_record(&bad), Err(DecodeError::Version(77)));

@@ -310,6 +310,8 @@ impl Serialize for SemOps {
 /// The decoded arguments of one call.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
+// Semop carries its sembufs inline on purpose: events are Copy and never allocate.
+#[allow(clippy::large_enum_variant)]
 pub enum Args {
     Semget {
         key: Key,
@@ -382,9 +384,9 @@ impl Args {
         match *self {
             Args::Semop { semid, .. } | Args::Semctl { semid, .. } => Some(semid),
             Args::Shmat { shmid, .. } | Args::Shmctl { shmid, .. } => Some(shmid),
-            Args::Msgsnd { msqid, .. } | Args::Msgrcv { msqid, .. } | Args::Msgctl { msqid, .. } => {
-                Some(msqid)
-            }
+            Args::Msgsnd { msqid, .. }
+            | Args::Msgrcv { msqid, .. }
+            | Args::Msgctl { msqid, .. } => Some(msqid),
             _ => None,
         }
     }

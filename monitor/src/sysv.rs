@@ -79,9 +79,19 @@ pub fn semtimedop(
         tv_sec: t.as_secs() as libc::time_t,
         tv_nsec: t.subsec_nanos() as libc::c_long,
     });
-    let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    let tsp = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: sops and the optional timespec outlive the call.
-    let r = unsafe { libc::syscall(libc::SYS_semtimedop, semid, sops.as_mut_ptr(), sops.len(), tsp) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_semtimedop,
+            semid,
+            sops.as_mut_ptr(),
+            sops.len(),
+            tsp,
+        )
+    };
     check(r as i32).map(drop)
 }
 
@@ -129,20 +139,21 @@ pub fn shmget(key: i32, size: usize, flags: i32) -> io::Result<i32> {
     check(unsafe { libc::shmget(key, size, flags) })
 }
 
-/// shmat; returns the attach address.
-pub fn shmat(shmid: i32, flags: i32) -> io::Result<*mut libc::c_void> {
+/// shmat at an address the kernel picks; returns the attach address.
+pub fn shmat(shmid: i32, flags: i32) -> io::Result<usize> {
     // SAFETY: the kernel picks the address.
     let p = unsafe { libc::shmat(shmid, std::ptr::null(), flags) };
     if p as isize == -1 {
         Err(io::Error::last_os_error())
     } else {
-        Ok(p)
+        Ok(p as usize)
     }
 }
 
-pub fn shmdt(addr: *const libc::c_void) -> io::Result<()> {
-    // SAFETY: detaching an address is harmless even if it is not attached (EINVAL).
-    check(unsafe { libc::shmdt(addr) }).map(drop)
+/// shmdt of an address returned by [`shmat`]. Memory there must not be in use any more.
+pub fn shmdt(addr: usize) -> io::Result<()> {
+    // SAFETY: unmapping a segment the caller attached and no longer uses (EINVAL if not).
+    check(unsafe { libc::shmdt(addr as *const libc::c_void) }).map(drop)
 }
 
 /// shmctl IPC_STAT / SHM_STAT / SHM_STAT_ANY.

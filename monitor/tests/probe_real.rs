@@ -14,7 +14,10 @@ use support::*;
 const T: Duration = Duration::from_secs(30);
 
 fn names(events: &[Value]) -> Vec<&str> {
-    events.iter().map(|e| e["syscall"].as_str().unwrap()).collect()
+    events
+        .iter()
+        .map(|e| e["syscall"].as_str().unwrap())
+        .collect()
 }
 
 /// Runs a workload scenario under a trace filtered on its unique comm; returns the
@@ -22,7 +25,11 @@ fn names(events: &[Value]) -> Vec<&str> {
 fn traced(tag: &str, scenario: &[&str]) -> (Value, Vec<Value>, Value) {
     let name = unique_name(tag);
     let trace = start_trace(&["--comm", &name]);
-    let mut wl = Proc::spawn(Command::new(WORKLOAD).args(["--name", &name, "--wait-go"]).args(scenario));
+    let mut wl = Proc::spawn(
+        Command::new(WORKLOAD)
+            .args(["--name", &name, "--wait-go"])
+            .args(scenario),
+    );
     let waiting = wl.json(T);
     assert_eq!(waiting["waiting"], true);
     wl.go();
@@ -46,9 +53,24 @@ fn basic_calls_are_seen_once_each_with_decoded_arguments() {
     assert_eq!(
         names(&ev),
         [
-            "semget", "semctl", "semctl", "semtimedop", "semtimedop", "semop", "shmget", "shmat",
-            "shmdt", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl", "semctl", "shmctl",
-            "msgctl", "semctl"
+            "semget",
+            "semctl",
+            "semctl",
+            "semtimedop",
+            "semtimedop",
+            "semop",
+            "shmget",
+            "shmat",
+            "shmdt",
+            "shmctl",
+            "msgget",
+            "msgsnd",
+            "msgrcv",
+            "msgctl",
+            "semctl",
+            "shmctl",
+            "msgctl",
+            "semctl"
         ],
         "{ev:#?}"
     );
@@ -83,7 +105,10 @@ fn basic_calls_are_seen_once_each_with_decoded_arguments() {
     assert_eq!(a(4)["timeout_ns"], 1_500_000_000u64);
     assert_eq!(a(4)["sops"], json!([{"sem_num":1,"sem_op":1,"sem_flg":[]}]));
     // the semop syscall itself
-    assert_eq!(a(5)["sops"], json!([{"sem_num":0,"sem_op":0,"sem_flg":["IPC_NOWAIT"]}]));
+    assert_eq!(
+        a(5)["sops"],
+        json!([{"sem_num":0,"sem_op":0,"sem_flg":["IPC_NOWAIT"]}])
+    );
     // shm
     assert_eq!(a(6)["size"], 8192);
     assert_eq!(&ev[6]["ret"], shmid);
@@ -168,7 +193,9 @@ fn a_blocked_semop_is_seen_before_it_returns() {
     let mut blocked = None;
     let end = Instant::now() + T;
     while Instant::now() < end {
-        let Some(l) = trace.line(Duration::from_secs(1)) else { continue };
+        let Some(l) = trace.line(Duration::from_secs(1)) else {
+            continue;
+        };
         let v: Value = serde_json::from_str(&l).unwrap();
         if v["in_progress"] == true && v["pid"] == pid {
             blocked = Some(v);
@@ -178,7 +205,10 @@ fn a_blocked_semop_is_seen_before_it_returns() {
     let blocked = blocked.expect("no in-progress line for the blocked semop");
     assert_eq!(blocked["syscall"], "semtimedop");
     assert_eq!(blocked["args"]["semid"], semid);
-    assert_eq!(blocked["args"]["sops"], json!([{"sem_num":1,"sem_op":-1,"sem_flg":[]}]));
+    assert_eq!(
+        blocked["args"]["sops"],
+        json!([{"sem_num":1,"sem_op":-1,"sem_flg":[]}])
+    );
     assert_eq!(blocked["ret"], Value::Null);
     assert!(blocked["elapsed_ns"].as_u64().unwrap() >= 100_000_000);
     // It really is still blocked: the workload has not said it was released.
@@ -191,7 +221,9 @@ fn a_blocked_semop_is_seen_before_it_returns() {
     let mut done = None;
     let end = Instant::now() + T;
     while Instant::now() < end {
-        let Some(l) = trace.line(Duration::from_secs(1)) else { continue };
+        let Some(l) = trace.line(Duration::from_secs(1)) else {
+            continue;
+        };
         let v: Value = serde_json::from_str(&l).unwrap();
         if v["pid"] == pid && v["syscall"] == "semtimedop" && v["in_progress"].is_null() {
             done = Some(v);
@@ -201,7 +233,10 @@ fn a_blocked_semop_is_seen_before_it_returns() {
     let done = done.expect("no finished line for the semop");
     assert_eq!(done["ret"], 0);
     assert_eq!(done["ts_ns"], blocked["ts_ns"], "same call, same start");
-    assert!(done["duration_ns"].as_u64().unwrap() >= released["released_after_ns"].as_u64().unwrap() / 2);
+    assert!(
+        done["duration_ns"].as_u64().unwrap()
+            >= released["released_after_ns"].as_u64().unwrap() / 2
+    );
     wl.release();
     assert_eq!(wl.wait(T), Some(0));
     let (_, summary, _) = stop_trace(trace);
@@ -268,9 +303,16 @@ fn drops_are_counted_never_silent() {
     }
     let (_, summary, code) = stop_trace(trace);
     let dropped = summary["dropped"].as_u64().unwrap();
-    assert!(dropped > 0, "a frozen reader with 1 MiB must drop: {summary}");
+    assert!(
+        dropped > 0,
+        "a frozen reader with 1 MiB must drop: {summary}"
+    );
     assert!(n < 100_000);
-    assert_eq!(n + dropped, summary["kernel_calls"].as_u64().unwrap() - 1, "the semctl IPC_RMID is the +1: {summary}");
+    assert_eq!(
+        n + dropped,
+        summary["kernel_calls"].as_u64().unwrap() - 1,
+        "the semctl IPC_RMID is the +1: {summary}"
+    );
     assert_eq!(code, Some(1), "dropped events make the exit status 1");
 }
 

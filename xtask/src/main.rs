@@ -1,1 +1,77 @@
-fn main() {}
+//! `cargo xtask …`: the project's tasks that are not plain cargo.
+mod setup;
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "ipctop's project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what building and testing need (apt packages, rust-src, bpf-linker); idempotent.
+    Setup {
+        /// Only the eBPF toolchain, not the tools the tests and VM smoke tests use.
+        #[arg(long)]
+        minimal: bool,
+    },
+    /// Set up, then run the whole test suite (the real eBPF tests need root).
+    Test {
+        /// Extra arguments for `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up, build in release mode and run ipctop with these arguments.
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Setup { minimal } => setup::setup(minimal),
+        Cmd::Test { args } => {
+            setup::setup(false)?;
+            cargo(&["test", "--workspace"], &args)
+        }
+        Cmd::Run { args } => {
+            setup::setup(true)?;
+            cargo(&["build", "--release", "--bin", "ipctop"], &[])?;
+            let bin = workspace_root().join("target/release/ipctop");
+            let status = Command::new(&bin)
+                .args(&args)
+                .status()
+                .with_context(|| format!("running {}", bin.display()))?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+    }
+}
+
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is in the workspace")
+        .to_path_buf()
+}
+
+/// Runs cargo (the one that runs us) with `args` and `extra`, in the workspace root.
+pub fn cargo(args: &[&str], extra: &[String]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(args)
+        .args(extra)
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}

@@ -66,7 +66,9 @@ pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
     }
     if let Some(d) = args.duration {
         if !(d.is_finite() && d >= 0.0) {
-            return Err(exit::Fatal::new(exit::USAGE, "--duration must be a number of seconds").into());
+            return Err(
+                exit::Fatal::new(exit::USAGE, "--duration must be a number of seconds").into(),
+            );
         }
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -101,10 +103,16 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
 
     let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
-    let deadline = args.duration.map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
-    let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400 * 365)));
+    let deadline = args
+        .duration
+        .map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
+    let sleep = tokio::time::sleep_until(
+        deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400 * 365)),
+    );
     tokio::pin!(sleep);
-    let mut scan = tokio::time::interval(Duration::from_millis(args.blocked_after_ms.clamp(10, 1000) / 2));
+    let mut scan = tokio::time::interval(Duration::from_millis(
+        args.blocked_after_ms.clamp(10, 1000) / 2,
+    ));
 
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -143,8 +151,12 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
                 shown_blocked.retain(|k| inflight.iter().any(|e| (e.tid, e.start_ns.unwrap_or(0)) == *k));
                 for ev in inflight.iter().filter(|e| wanted(e)) {
                     let Some(start) = ev.start_ns else { continue };
-                    if now.saturating_sub(start) >= blocked_after && shown_blocked.insert((ev.tid, start)) {
-                        if emit(&mut out, ev, now).is_err() { pipe_closed = true; break; }
+                    if now.saturating_sub(start) >= blocked_after
+                        && shown_blocked.insert((ev.tid, start))
+                        && emit(&mut out, ev, now).is_err()
+                    {
+                        pipe_closed = true;
+                        break;
                     }
                 }
                 if pipe_closed || out.flush().is_err() { pipe_closed = true; break; }
@@ -192,10 +204,17 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         summary.total,
         summary.dropped,
         if summary.entries_lost > 0 {
-            format!(", {} without arguments (per-thread table full)", summary.entries_lost)
+            format!(
+                ", {} without arguments (per-thread table full)",
+                summary.entries_lost
+            )
         } else {
             String::new()
         }
     );
-    Ok(if summary.dropped > 0 { exit::FAILURE } else { exit::OK })
+    Ok(if summary.dropped > 0 {
+        exit::FAILURE
+    } else {
+        exit::OK
+    })
 }

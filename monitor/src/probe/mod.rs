@@ -116,7 +116,11 @@ impl Probe {
             .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
         {
             let mut cfg: Array<_, u64> = Array::try_from(ebpf.map_mut("CONFIG").expect("CONFIG"))?;
-            cfg.set(config::TARGET_TGID, u64::from(opts.target_pid.unwrap_or(0)), 0)?;
+            cfg.set(
+                config::TARGET_TGID,
+                u64::from(opts.target_pid.unwrap_or(0)),
+                0,
+            )?;
             cfg.set(config::IGNORE_TGID, u64::from(std::process::id()), 0)?;
             cfg.set(config::WAKEUP_BYTES, opts.wakeup_bytes, 0)?;
             cfg.set(config::COMM_FILTER_ON, u64::from(opts.comm.is_some()), 0)?;
@@ -128,7 +132,9 @@ impl Probe {
         }
         let how = match tp {
             Some(dir) => {
-                for (prog, dir_prefix) in [("ipc_tp_enter", "sys_enter_"), ("ipc_tp_exit", "sys_exit_")] {
+                for (prog, dir_prefix) in
+                    [("ipc_tp_enter", "sys_enter_"), ("ipc_tp_exit", "sys_exit_")]
+                {
                     let p: &mut TracePoint = ebpf
                         .program_mut(prog)
                         .expect("program in object")
@@ -138,7 +144,11 @@ impl Probe {
                     for name in SYSCALL_NAMES {
                         let tp_name = format!("{dir_prefix}{name}");
                         p.attach("syscalls", &tp_name).map_err(|e| {
-                            load_error(&format!("attaching to tracepoint syscalls/{tp_name}"), &e, opts.verbose)
+                            load_error(
+                                &format!("attaching to tracepoint syscalls/{tp_name}"),
+                                &e,
+                                opts.verbose,
+                            )
                         })?;
                     }
                 }
@@ -149,7 +159,9 @@ impl Probe {
                 )
             }
             None => {
-                for (prog, tp_name) in [("ipc_raw_enter", "sys_enter"), ("ipc_raw_exit", "sys_exit")] {
+                for (prog, tp_name) in
+                    [("ipc_raw_enter", "sys_enter"), ("ipc_raw_exit", "sys_exit")]
+                {
                     let p: &mut RawTracePoint = ebpf
                         .program_mut(prog)
                         .expect("program in object")
@@ -157,7 +169,11 @@ impl Probe {
                     p.load()
                         .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
                     p.attach(tp_name).map_err(|e| {
-                        load_error(&format!("attaching to raw tracepoint {tp_name}"), &e, opts.verbose)
+                        load_error(
+                            &format!("attaching to raw tracepoint {tp_name}"),
+                            &e,
+                            opts.verbose,
+                        )
                     })?;
                 }
                 let why = match opts.attach {
@@ -186,7 +202,8 @@ impl Probe {
 
     /// The kernel's counters, summed over CPUs.
     pub fn stats(&self) -> anyhow::Result<KernelStats> {
-        let map: PerCpuArray<_, Stats> = PerCpuArray::try_from(self.ebpf.map("STATS").expect("STATS"))?;
+        let map: PerCpuArray<_, Stats> =
+            PerCpuArray::try_from(self.ebpf.map("STATS").expect("STATS"))?;
         let per_cpu = map.get(&0, 0)?;
         let mut s = KernelStats::default();
         for c in per_cpu.iter() {
@@ -202,7 +219,8 @@ impl Probe {
 
     /// The calls in progress right now (blocked ones among them), oldest first.
     pub fn in_flight(&self) -> anyhow::Result<Vec<Event>> {
-        let map: HashMap<_, u32, Call> = HashMap::try_from(self.ebpf.map("INFLIGHT").expect("INFLIGHT"))?;
+        let map: HashMap<_, u32, Call> =
+            HashMap::try_from(self.ebpf.map("INFLIGHT").expect("INFLIGHT"))?;
         let mut out = Vec::new();
         for item in map.iter() {
             // An entry can go away between listing the keys and reading it: normal.

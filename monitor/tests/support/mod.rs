@@ -200,7 +200,8 @@ pub fn stop_trace(mut t: Proc) -> (Vec<Value>, Value, Option<i32>) {
     let mut events = Vec::new();
     let mut summary = Value::Null;
     for l in lines {
-        let v: Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("bad JSON line ({e}): {l}"));
+        let v: Value =
+            serde_json::from_str(&l).unwrap_or_else(|e| panic!("bad JSON line ({e}): {l}"));
         if let Some(s) = v.get("summary") {
             summary = s.clone();
         } else {

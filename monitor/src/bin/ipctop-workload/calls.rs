@@ -2,7 +2,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ipctop::sysv::{self, sembuf, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPC_PRIVATE, IPC_STAT, SEM_UNDO};
+use ipctop::sysv::{
+    self, sembuf, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPC_PRIVATE, IPC_STAT, SEM_UNDO,
+};
 use serde_json::json;
 
 use crate::common::{hold, ready, stopped, unique_key, Cleanup};
@@ -47,7 +49,9 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
                 // SAFETY: no arguments.
                 unsafe { libc::getppid() };
             }
-            ready(json!({"pid": std::process::id(), "calls": calls, "ns_per_call": t.elapsed().as_nanos() as f64 / calls as f64}));
+            ready(
+                json!({"pid": std::process::id(), "calls": calls, "ns_per_call": t.elapsed().as_nanos() as f64 / calls as f64}),
+            );
             Ok(())
         }
     }
@@ -60,8 +64,17 @@ fn basic() -> anyhow::Result<()> {
     sysv::semctl_int(semid, 1, sysv::semcmd::SETVAL, 5).context("SETVAL")?;
     sysv::semctl_int(semid, 1, sysv::semcmd::GETVAL, 0).context("GETVAL")?;
     // glibc's semop() is the semtimedop syscall with a NULL timeout.
-    sysv::semop(semid, &mut [sembuf(1, -1, SEM_UNDO), sembuf(2, 1, IPC_NOWAIT as i16)]).context("semop")?;
-    sysv::semtimedop(semid, &mut [sembuf(1, 1, 0)], Some(Duration::from_millis(1500))).context("semtimedop")?;
+    sysv::semop(
+        semid,
+        &mut [sembuf(1, -1, SEM_UNDO), sembuf(2, 1, IPC_NOWAIT as i16)],
+    )
+    .context("semop")?;
+    sysv::semtimedop(
+        semid,
+        &mut [sembuf(1, 1, 0)],
+        Some(Duration::from_millis(1500)),
+    )
+    .context("semtimedop")?;
     sysv::semop_raw(semid, &mut [sembuf(0, 0, IPC_NOWAIT as i16)]).context("raw semop")?;
     let shmid = sysv::shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0o600).context("shmget")?;
     c.shms.push(shmid);
@@ -75,8 +88,13 @@ fn basic() -> anyhow::Result<()> {
     sysv::msgctl_stat(msqid, IPC_STAT).context("msgctl")?;
     drop(c); // semctl, shmctl, msgctl IPC_RMID
     let einval = sysv::semctl_int(semid, 0, sysv::semcmd::GETVAL, 0).unwrap_err();
-    anyhow::ensure!(einval.raw_os_error() == Some(libc::EINVAL), "expected EINVAL, got {einval}");
-    ready(json!({"pid": std::process::id(), "semid": semid, "shmid": shmid, "msqid": msqid, "shmaddr": addr as u64}));
+    anyhow::ensure!(
+        einval.raw_os_error() == Some(libc::EINVAL),
+        "expected EINVAL, got {einval}"
+    );
+    ready(
+        json!({"pid": std::process::id(), "semid": semid, "shmid": shmid, "msqid": msqid, "shmaddr": addr as u64}),
+    );
     Ok(())
 }
 
@@ -86,7 +104,10 @@ fn eexist() -> anyhow::Result<()> {
     let shmid = sysv::shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0o600).context("shmget")?;
     c.shms.push(shmid);
     let e = sysv::shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0o600).unwrap_err();
-    anyhow::ensure!(e.raw_os_error() == Some(libc::EEXIST), "expected EEXIST, got {e}");
+    anyhow::ensure!(
+        e.raw_os_error() == Some(libc::EEXIST),
+        "expected EEXIST, got {e}"
+    );
     ready(json!({"pid": std::process::id(), "key": key, "shmid": shmid}));
     Ok(())
 }
@@ -156,6 +177,8 @@ fn burst(calls: u64) -> anyhow::Result<()> {
         }
     }
     let ns = t.elapsed().as_nanos() as u64;
-    ready(json!({"pid": std::process::id(), "semid": semid, "calls": calls, "elapsed_ns": ns, "ns_per_call": ns as f64 / calls as f64}));
+    ready(
+        json!({"pid": std::process::id(), "semid": semid, "calls": calls, "elapsed_ns": ns, "ns_per_call": ns as f64 / calls as f64}),
+    );
     Ok(())
 }

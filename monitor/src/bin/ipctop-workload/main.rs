@@ -8,7 +8,10 @@ mod common;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "ipctop-workload", about = "Makes known System V IPC calls for ipctop's tests")]
+#[command(
+    name = "ipctop-workload",
+    about = "Makes known System V IPC calls for ipctop's tests"
+)]
 struct Cli {
     /// Set this process's comm (children inherit it), so a tracer can filter on it.
     #[arg(long, global = true)]
