@@ -23,8 +23,21 @@ fn names(events: &[Value]) -> Vec<&str> {
 /// Runs a workload scenario under a trace filtered on its unique comm; returns the
 /// workload's JSON line, the trace's events and summary.
 fn traced(tag: &str, scenario: &[&str]) -> (Value, Vec<Value>, Value) {
+    traced_in(&[], &[], tag, scenario).1
+}
+
+/// [`traced`] with the trace in a prepared mount namespace and extra trace arguments;
+/// also returns the trace's start message.
+fn traced_in(
+    setup: &[&str],
+    extra: &[&str],
+    tag: &str,
+    scenario: &[&str],
+) -> (String, (Value, Vec<Value>, Value)) {
     let name = unique_name(tag);
-    let trace = start_trace(&["--comm", &name]);
+    let mut args = vec!["--comm", &name];
+    args.extend_from_slice(extra);
+    let (trace, msg) = start_trace_in(setup, &args);
     let mut wl = Proc::spawn(
         Command::new(WORKLOAD)
             .args(["--name", &name, "--wait-go"])
@@ -39,7 +52,7 @@ fn traced(tag: &str, scenario: &[&str]) -> (Value, Vec<Value>, Value) {
     std::thread::sleep(Duration::from_millis(300));
     let (events, summary, code) = stop_trace(trace);
     assert_eq!(code, Some(0), "trace exit code; summary {summary}");
-    (out, events, summary)
+    (msg, (out, events, summary))
 }
 
 #[test]
@@ -47,7 +60,50 @@ fn basic_calls_are_seen_once_each_with_decoded_arguments() {
     if !can_trace("basic_calls") {
         return;
     }
-    let (out, ev, summary) = traced("bas", &["basic"]);
+    // Raw tracepoints: what auto picks where tracefs is not mounted.
+    let (msg, (out, ev, summary)) = traced_in(&[UNMOUNT_TRACEFS], &[], "bas", &["basic"]);
+    assert!(
+        msg.contains("raw tracepoints sys_enter/sys_exit (tracefs is not mounted"),
+        "{msg}"
+    );
+    check_basic(&out, &ev, &summary);
+}
+
+#[test]
+fn basic_calls_through_the_per_syscall_tracepoints() {
+    if !can_trace("basic_tracepoints") {
+        return;
+    }
+    let (msg, (out, ev, summary)) = traced_in(
+        &[MOUNT_TRACEFS],
+        &["--attach", "tracepoint"],
+        "bat",
+        &["basic"],
+    );
+    assert!(msg.contains("per-syscall tracepoints"), "{msg}");
+    check_basic(&out, &ev, &summary);
+}
+
+#[test]
+fn tracepoints_without_tracefs_say_so() {
+    if !can_trace("no_tracefs") {
+        return;
+    }
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "{UNMOUNT_TRACEFS}; exec \"$0\" trace --attach tracepoint --duration 1"
+        ))
+        .arg(IPCTOP)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("needs tracefs, which is not mounted"), "{err}");
+}
+
+fn check_basic(out: &Value, ev: &[Value], summary: &Value) {
     let pid = out["pid"].as_u64().unwrap();
     let (semid, shmid, msqid) = (&out["semid"], &out["shmid"], &out["msqid"]);
     assert_eq!(
@@ -74,7 +130,7 @@ fn basic_calls_are_seen_once_each_with_decoded_arguments() {
         ],
         "{ev:#?}"
     );
-    for e in &ev {
+    for e in ev {
         assert_eq!(e["pid"], pid);
         assert_eq!(e["tid"], pid);
         assert_eq!(e["uid"], 0);

@@ -185,12 +185,33 @@ impl Drop for Ids {
 
 /// Starts `ipctop trace --json` with `args` and waits until the probe is attached.
 pub fn start_trace(args: &[&str]) -> Proc {
-    let mut cmd = Command::new(IPCTOP);
+    start_trace_in(&[], args).0
+}
+
+/// Like [`start_trace`], in a private mount namespace where `setup` (a shell snippet, e.g.
+/// mounting tracefs) ran first, so the test changes nothing the machine's other processes
+/// see. Returns the trace and its start message.
+pub fn start_trace_in(setup: &[&str], args: &[&str]) -> (Proc, String) {
+    let mut cmd = if setup.is_empty() {
+        Command::new(IPCTOP)
+    } else {
+        let mut c = Command::new("unshare");
+        c.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(format!("{}; exec \"$0\" \"$@\"", setup.join("; ")))
+            .arg(IPCTOP);
+        c
+    };
     cmd.arg("trace").arg("--json").args(args);
     let p = Proc::spawn(&mut cmd);
-    p.wait_stderr("ipctop: tracing", Duration::from_secs(30));
-    p
+    let seen = p.wait_stderr("ipctop: tracing", Duration::from_secs(30));
+    let msg = seen.last().cloned().unwrap_or_default();
+    (p, msg)
 }
+
+/// Shell snippets for [`start_trace_in`].
+pub const MOUNT_TRACEFS: &str =
+    "mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing";
+pub const UNMOUNT_TRACEFS: &str = "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; true";
 
 /// Stops a trace with SIGTERM and returns (event lines, summary, exit code).
 pub fn stop_trace(mut t: Proc) -> (Vec<Value>, Value, Option<i32>) {
