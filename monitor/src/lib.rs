@@ -4,10 +4,13 @@
 //! probe (kernel side, `probe`) → `decode` → [`event::Event`]s on a tokio channel →
 //! state model (`model`) ← snapshots (`snapshot`) → analysis (`analysis`) → views (`cmd`, UI)
 //! and recorder.
+pub mod analysis;
 pub mod cmd;
 pub mod decode;
 pub mod event;
 pub mod exit;
 pub mod line;
+pub mod model;
 pub mod probe;
+pub mod snapshot;
 pub mod sysv;

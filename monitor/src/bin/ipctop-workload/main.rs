@@ -4,6 +4,7 @@
 //! remove every object they made before they exit.
 mod calls;
 mod common;
+mod situations;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,8 @@ struct Cli {
 enum Cmd {
     #[command(flatten)]
     Calls(calls::Cmd),
+    #[command(flatten)]
+    Situations(situations::Cmd),
 }
 
 fn main() {
@@ -40,6 +43,7 @@ fn main() {
     }
     let r = match cli.cmd {
         Cmd::Calls(c) => calls::run(c),
+        Cmd::Situations(c) => situations::run(c),
     };
     if let Err(e) = r {
         eprintln!("ipctop-workload: {e:#}");

@@ -1,0 +1,335 @@
+//! Known situations for the snapshot's tests: orphaned segments, attached segments, blocked
+//! semaphores, an AB/BA deadlock, a queue left with messages. Each prints one JSON line with
+//! the pids and ids it made, holds until stdin closes (or SIGTERM), then kills its children
+//! and removes its objects. Children die with the parent (PR_SET_PDEATHSIG).
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ipctop::sysv::{self, sembuf, semcmd, IPC_CREAT, IPC_PRIVATE, SEM_UNDO};
+use serde_json::json;
+
+use crate::common::{hold, ready, Cleanup};
+
+#[derive(clap::Subcommand)]
+pub enum Cmd {
+    /// A segment made by a child that then exits: nattch 0, creator gone (a leak).
+    /// Prints {"pid","creator_pid","shmid","size"}.
+    OrphanShm,
+    /// A segment attached by N child processes. Prints {"pid","shmid","attached_pids","size"}.
+    ShmAttached {
+        #[arg(default_value_t = 3)]
+        n: usize,
+    },
+    /// A child blocked on semaphore 1 of a 3-semaphore set (initialised unless --uninit).
+    /// Prints {"pid","semid","waiter_pid","semnum","sem_op"}.
+    SemBlocked {
+        /// Do not initialise the set (no SETALL, no semop): "used before initialised".
+        #[arg(long)]
+        uninit: bool,
+    },
+    /// Two children, each holding one semaphore (semop -1 with SEM_UNDO) of two sets and
+    /// waiting for the other's. Prints {"pid","semids":[A,B],"pids":[holds A, holds B]}.
+    Deadlock,
+    /// A queue filled with N messages of 100 bytes by a child that then exits (a leak).
+    /// Prints {"pid","msqid","sender_pid","qnum","cbytes"}.
+    QueueLeft {
+        #[arg(default_value_t = 3)]
+        n: u64,
+    },
+}
+
+pub fn run(cmd: Cmd) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::OrphanShm => orphan_shm(),
+        Cmd::ShmAttached { n } => shm_attached(n),
+        Cmd::SemBlocked { uninit } => sem_blocked(uninit),
+        Cmd::Deadlock => deadlock(),
+        Cmd::QueueLeft { n } => queue_left(n),
+    }
+}
+
+/// A pipe for parent/child hand-offs of small integers.
+struct Pipe {
+    r: i32,
+    w: i32,
+}
+
+impl Pipe {
+    fn new() -> anyhow::Result<Self> {
+        let mut fds = [0; 2];
+        // SAFETY: fds is a valid out-array of two ints.
+        anyhow::ensure!(
+            unsafe { libc::pipe(fds.as_mut_ptr()) } == 0,
+            "pipe: {}",
+            std::io::Error::last_os_error()
+        );
+        Ok(Self {
+            r: fds[0],
+            w: fds[1],
+        })
+    }
+
+    fn send(&self, v: i32) {
+        let b = v.to_ne_bytes();
+        // SAFETY: writing 4 bytes from a local buffer.
+        unsafe { libc::write(self.w, b.as_ptr().cast(), 4) };
+    }
+
+    /// Reads one integer (None on EOF or error).
+    fn recv(&self) -> Option<i32> {
+        let mut b = [0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            // SAFETY: reading into the rest of a local buffer.
+            let n = unsafe { libc::read(self.r, b[got..].as_mut_ptr().cast(), 4 - got) };
+            if n <= 0 {
+                if n < 0
+                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                {
+                    continue;
+                }
+                return None;
+            }
+            got += n as usize;
+        }
+        Some(i32::from_ne_bytes(b))
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        // SAFETY: closing our own fds.
+        unsafe {
+            libc::close(self.r);
+            libc::close(self.w);
+        }
+    }
+}
+
+/// Children to kill (SIGKILL) and reap on drop.
+#[derive(Default)]
+struct Kids(Vec<i32>);
+
+impl Kids {
+    /// Forks a child that dies with us and runs `f`, then exits with its code.
+    fn spawn(&mut self, f: impl FnOnce() -> i32) -> anyhow::Result<i32> {
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the workload is single-threaded; the child only runs `f` and exits.
+        let pid = unsafe { libc::fork() };
+        anyhow::ensure!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: plain syscalls in the child.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+            }
+            let code = f();
+            // SAFETY: leave without running the parent's destructors.
+            unsafe { libc::_exit(code) };
+        }
+        self.0.push(pid);
+        Ok(pid)
+    }
+
+    /// Waits for a child to exit (for children that are meant to).
+    fn reap(&mut self, pid: i32) {
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        self.0.retain(|&p| p != pid);
+    }
+}
+
+impl Drop for Kids {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            // SAFETY: killing and reaping our own children.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
+}
+
+fn pause_forever() -> i32 {
+    loop {
+        // SAFETY: pause has no preconditions.
+        unsafe { libc::pause() };
+    }
+}
+
+/// Polls `f` until it is true, for at most 10 s.
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let t = Instant::now();
+    while !f() {
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+fn orphan_shm() -> anyhow::Result<()> {
+    let mut c = Cleanup::default();
+    let mut kids = Kids::default();
+    let p = Pipe::new()?;
+    let size = 65536;
+    let child = kids.spawn(
+        || match sysv::shmget(IPC_PRIVATE, size, IPC_CREAT | 0o600) {
+            Ok(id) => {
+                p.send(id);
+                0
+            }
+            Err(_) => {
+                p.send(-1);
+                1
+            }
+        },
+    )?;
+    let shmid = p.recv().context("no shmid from the child")?;
+    anyhow::ensure!(shmid >= 0, "the child's shmget failed");
+    c.shms.push(shmid);
+    kids.reap(child);
+    ready(json!({"pid": std::process::id(), "creator_pid": child, "shmid": shmid, "size": size}));
+    hold();
+    Ok(())
+}
+
+fn shm_attached(n: usize) -> anyhow::Result<()> {
+    let mut c = Cleanup::default();
+    let mut kids = Kids::default();
+    let size = 16384;
+    let shmid = sysv::shmget(IPC_PRIVATE, size, IPC_CREAT | 0o600).context("shmget")?;
+    c.shms.push(shmid);
+    let p = Pipe::new()?;
+    let mut pids = Vec::new();
+    for _ in 0..n {
+        pids.push(kids.spawn(|| match sysv::shmat(shmid, 0) {
+            Ok(_) => {
+                p.send(1);
+                pause_forever()
+            }
+            Err(_) => {
+                p.send(0);
+                1
+            }
+        })?);
+    }
+    for _ in 0..n {
+        anyhow::ensure!(p.recv() == Some(1), "a child could not attach");
+    }
+    ready(json!({"pid": std::process::id(), "shmid": shmid, "attached_pids": pids, "size": size}));
+    hold();
+    Ok(())
+}
+
+fn ncnt(semid: i32, semnum: i32) -> i32 {
+    sysv::semctl_int(semid, semnum, semcmd::GETNCNT, 0).unwrap_or(-1)
+}
+
+fn sem_blocked(uninit: bool) -> anyhow::Result<()> {
+    let mut c = Cleanup::default();
+    let mut kids = Kids::default();
+    let semid = sysv::semget(IPC_PRIVATE, 3, IPC_CREAT | 0o600).context("semget")?;
+    c.sems.push(semid);
+    if !uninit {
+        sysv::semctl_setall(semid, &[1, 0, 1]).context("SETALL")?;
+        // A first semop marks the set as initialised (sem_otime != 0).
+        sysv::semop(semid, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
+    }
+    let waiter = kids.spawn(|| {
+        let _ = sysv::semop(semid, &mut [sembuf(1, -1, 0)]);
+        0
+    })?;
+    wait_until("the child to block", || ncnt(semid, 1) == 1)?;
+    ready(
+        json!({"pid": std::process::id(), "semid": semid, "waiter_pid": waiter, "semnum": 1, "sem_op": -1}),
+    );
+    hold();
+    Ok(())
+}
+
+fn deadlock() -> anyhow::Result<()> {
+    let mut c = Cleanup::default();
+    let mut kids = Kids::default();
+    let mut sets = [0; 2];
+    for s in &mut sets {
+        *s = sysv::semget(IPC_PRIVATE, 1, IPC_CREAT | 0o600).context("semget")?;
+        c.sems.push(*s);
+        sysv::semctl_int(*s, 0, semcmd::SETVAL, 1).context("SETVAL")?;
+        sysv::semop(*s, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
+    }
+    let held = Pipe::new()?;
+    let mut pids = Vec::new();
+    let mut gos = Vec::new();
+    for i in 0..2 {
+        let (mine, theirs) = (sets[i], sets[1 - i]);
+        let go = Pipe::new()?;
+        let held = &held;
+        let go_ref = &go;
+        pids.push(kids.spawn(|| {
+            if sysv::semop(mine, &mut [sembuf(0, -1, SEM_UNDO)]).is_err() {
+                held.send(0);
+                return 1;
+            }
+            held.send(1);
+            if go_ref.recv().is_none() {
+                return 1;
+            }
+            let _ = sysv::semop(theirs, &mut [sembuf(0, -1, SEM_UNDO)]);
+            0
+        })?);
+        gos.push(go);
+    }
+    for _ in 0..2 {
+        anyhow::ensure!(
+            held.recv() == Some(1),
+            "a child could not take its semaphore"
+        );
+    }
+    for g in &gos {
+        g.send(1);
+    }
+    wait_until("both children to block", || {
+        ncnt(sets[0], 0) == 1 && ncnt(sets[1], 0) == 1
+    })?;
+    ready(json!({"pid": std::process::id(), "semids": sets, "pids": pids}));
+    hold();
+    Ok(())
+}
+
+fn queue_left(n: u64) -> anyhow::Result<()> {
+    let mut c = Cleanup::default();
+    let mut kids = Kids::default();
+    let p = Pipe::new()?;
+    let child = kids.spawn(|| {
+        let Ok(q) = sysv::msgget(IPC_PRIVATE, IPC_CREAT | 0o600) else {
+            p.send(-1);
+            return 1;
+        };
+        for _ in 0..n {
+            if sysv::msgsnd(q, 1, &[0x5a; 100], 0).is_err() {
+                let _ = sysv::msgctl_rmid(q);
+                p.send(-1);
+                return 1;
+            }
+        }
+        p.send(q);
+        0
+    })?;
+    let msqid = p.recv().context("no msqid from the child")?;
+    anyhow::ensure!(msqid >= 0, "the child's msgget/msgsnd failed");
+    c.msgs.push(msqid);
+    kids.reap(child);
+    ready(
+        json!({"pid": std::process::id(), "msqid": msqid, "sender_pid": child, "qnum": n, "cbytes": n * 100}),
+    );
+    hold();
+    Ok(())
+}

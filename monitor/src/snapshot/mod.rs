@@ -1,0 +1,274 @@
+//! The readers: one look at the IPC objects of a namespace and at every process, from /proc
+//! and read-only semctl/msgctl calls. No analysis here; the [`Snapshot`] goes into
+//! [`crate::model::Model::apply_snapshot`].
+//!
+//! The IPC side (`/proc/sysvipc/*`, semctl, `/proc/sys/kernel/*`) is per IPC namespace and is
+//! read by the calling thread's namespace; for `--ipc-ns PID` it is read on a dedicated
+//! thread that entered the namespace of PID with setns(CLONE_NEWIPC) (the rest of the process
+//! stays where it is). The process side (/proc/PID/…) is the same whatever the namespace.
+pub mod limits;
+pub mod procs;
+pub mod semvals;
+pub mod sysvipc;
+
+use std::{collections::HashSet, os::fd::AsRawFd, path::Path};
+
+use anyhow::Context;
+
+pub use limits::Limits;
+pub use procs::{MapAttach, ProcRead, RawSop, TaskWait, WaitCall};
+pub use semvals::{ReadFail, SemValue};
+pub use sysvipc::{MsgRow, ParseError, SemRow, ShmRow};
+
+use crate::{event::clock_ns, exit};
+
+/// What to read.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Read the IPC namespace of this process instead of ours (needs CAP_SYS_ADMIN).
+    pub ipc_ns_pid: Option<u32>,
+}
+
+/// A semaphore set with its semaphores (or why they are unknown).
+#[derive(Clone, Debug)]
+pub struct SemSetRead {
+    pub row: SemRow,
+    pub values: Result<Vec<SemValue>, ReadFail>,
+}
+
+/// A queue with its maximum size (or why it is unknown).
+#[derive(Clone, Debug)]
+pub struct MsgRead {
+    pub row: MsgRow,
+    pub qbytes: Result<u64, ReadFail>,
+}
+
+/// Something that could not be known, and why (said once per kind, with a count).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unknown {
+    pub what: String,
+    pub reason: String,
+}
+
+/// One snapshot of a namespace's IPC objects and of every process.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// CLOCK_REALTIME and CLOCK_MONOTONIC when it was taken (ns).
+    pub unix_ns: u64,
+    pub mono_ns: u64,
+    /// The IPC namespace read (inode of its /proc/…/ns/ipc link), if readable.
+    pub ipc_ns: Option<u64>,
+    /// `--ipc-ns PID`, when given.
+    pub ns_pid: Option<u32>,
+    pub shm: Vec<ShmRow>,
+    pub sem: Vec<SemSetRead>,
+    pub msg: Vec<MsgRead>,
+    /// Every process (of every namespace; maps and waits only for the target one).
+    pub processes: Vec<ProcRead>,
+    pub limits: Limits,
+    /// The device of ordinary (not hugetlb) SysV segments' mappings.
+    pub shm_dev: Option<(u32, u32)>,
+    /// Lines or files that could not be read.
+    pub problems: Vec<String>,
+    pub unknowns: Vec<Unknown>,
+}
+
+/// The IPC side, read inside the namespace.
+struct IpcSide {
+    ipc_ns: Option<u64>,
+    shm: Vec<ShmRow>,
+    sem: Vec<SemSetRead>,
+    msg: Vec<MsgRead>,
+    limits: Limits,
+    problems: Vec<String>,
+}
+
+fn read_proc_file(path: &str, problems: &mut Vec<String>) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) => {
+            problems.push(format!("{path}: {e}"));
+            String::new()
+        }
+    }
+}
+
+fn read_ipc_side() -> IpcSide {
+    let mut problems = Vec::new();
+    let push = |errs: Vec<ParseError>, problems: &mut Vec<String>| {
+        problems.extend(errs.iter().map(|e| e.to_string()));
+    };
+    let path = "/proc/sysvipc/shm";
+    let (shm, e) = sysvipc::parse_shm(path, &read_proc_file(path, &mut problems));
+    push(e, &mut problems);
+    let path = "/proc/sysvipc/sem";
+    let (sem_rows, e) = sysvipc::parse_sem(path, &read_proc_file(path, &mut problems));
+    push(e, &mut problems);
+    let path = "/proc/sysvipc/msg";
+    let (msg_rows, e) = sysvipc::parse_msg(path, &read_proc_file(path, &mut problems));
+    push(e, &mut problems);
+    let sem = sem_rows
+        .into_iter()
+        .map(|row| SemSetRead {
+            values: semvals::read_set(row.semid, row.nsems),
+            row,
+        })
+        // Removed since it was listed: not an error, just gone.
+        .filter(|s| s.values != Err(ReadFail::Gone))
+        .collect();
+    let msg = msg_rows
+        .into_iter()
+        .map(|row| MsgRead {
+            qbytes: semvals::queue_qbytes(row.msqid),
+            row,
+        })
+        .filter(|m| m.qbytes != Err(ReadFail::Gone))
+        .collect();
+    IpcSide {
+        ipc_ns: procs::ns_inode(Path::new("/proc/thread-self/ns/ipc")).ok(),
+        shm,
+        sem,
+        msg,
+        limits: limits::read(),
+        problems,
+    }
+}
+
+/// Reads the IPC side in the namespace of `pid`, on a thread of its own.
+fn read_ipc_side_of(pid: u32) -> anyhow::Result<IpcSide> {
+    let path = format!("/proc/{pid}/ns/ipc");
+    let f = std::fs::File::open(&path).map_err(|e| {
+        exit::Fatal::new(
+            exit::USAGE,
+            format!("cannot open the IPC namespace of pid {pid} ({path}): {e}"),
+        )
+    })?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: a valid namespace fd; setns only changes this thread's IPC namespace.
+            if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWIPC) } != 0 {
+                let e = std::io::Error::last_os_error();
+                return Err(exit::Fatal::new(
+                    exit::FAILURE,
+                    format!("cannot enter the IPC namespace of pid {pid} (needs root / CAP_SYS_ADMIN): {e}"),
+                )
+                .into());
+            }
+            Ok(read_ipc_side())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the namespace reader thread panicked"))?
+    })
+}
+
+/// Takes a snapshot.
+pub fn take(opts: &Options) -> anyhow::Result<Snapshot> {
+    let mono_ns = clock_ns(libc::CLOCK_MONOTONIC);
+    let unix_ns = clock_ns(libc::CLOCK_REALTIME);
+    let boot_unix_ns = unix_ns.saturating_sub(clock_ns(libc::CLOCK_BOOTTIME));
+    let ipc = match opts.ipc_ns_pid {
+        Some(pid) => read_ipc_side_of(pid).context("reading the IPC namespace")?,
+        None => read_ipc_side(),
+    };
+    // Pids the objects name: their command lines are worth reading.
+    let mut interesting = HashSet::new();
+    for s in &ipc.shm {
+        interesting.extend([s.cpid, s.lpid]);
+    }
+    for m in &ipc.msg {
+        interesting.extend([m.row.lspid, m.row.lrpid]);
+    }
+    for s in &ipc.sem {
+        if let Ok(v) = &s.values {
+            interesting.extend(v.iter().map(|x| x.last_pid as u32));
+        }
+    }
+    interesting.remove(&0);
+    let scan = procs::scan(&procs::ScanOptions {
+        target_ns: ipc.ipc_ns,
+        interesting,
+        boot_unix_ns,
+    });
+
+    let mut unknowns = Vec::new();
+    let mut unknown = |n: usize, what: &str, reason: &str| {
+        if n > 0 {
+            unknowns.push(Unknown {
+                what: format!(
+                    "{what} of {n} {}",
+                    if n == 1 { "object" } else { "objects" }
+                ),
+                reason: reason.to_string(),
+            });
+        }
+    };
+    let denied_sets = ipc
+        .sem
+        .iter()
+        .filter(|s| s.values == Err(ReadFail::Denied))
+        .count();
+    unknown(
+        denied_sets,
+        "semaphore values, waiter counts and last pids",
+        "semctl needs read permission on the set (or CAP_IPC_OWNER: run as root)",
+    );
+    let denied_q = ipc.msg.iter().filter(|m| m.qbytes.is_err()).count();
+    unknown(
+        denied_q,
+        "the maximum size (qbytes)",
+        "msgctl refused IPC_STAT and MSG_STAT_ANY",
+    );
+    let mut unknown_procs = |n: usize, what: &str, reason: &str| {
+        if n > 0 {
+            unknowns.push(Unknown {
+                what: format!(
+                    "{what} of {n} {}",
+                    if n == 1 { "process" } else { "processes" }
+                ),
+                reason: reason.to_string(),
+            });
+        }
+    };
+    let ptrace = "reading another user's /proc/PID files needs ptrace access (run as root)";
+    unknown_procs(
+        scan.ns_denied,
+        "the IPC namespace (assumed to be ours)",
+        ptrace,
+    );
+    unknown_procs(
+        scan.maps_denied,
+        "attached segments (/proc/PID/maps)",
+        ptrace,
+    );
+    unknown_procs(
+        scan.syscall_denied,
+        "blocked calls (/proc/PID/task/*/syscall)",
+        ptrace,
+    );
+    unknown_procs(
+        scan.sops_denied,
+        "the semaphore operations of blocked semops",
+        ptrace,
+    );
+    if ipc.ipc_ns.is_none() {
+        unknowns.push(Unknown {
+            what: "the IPC namespace read".into(),
+            reason: "/proc/thread-self/ns/ipc is not readable; every process is taken to be in it"
+                .into(),
+        });
+    }
+    Ok(Snapshot {
+        unix_ns,
+        mono_ns,
+        ipc_ns: ipc.ipc_ns,
+        ns_pid: opts.ipc_ns_pid,
+        shm: ipc.shm,
+        sem: ipc.sem,
+        msg: ipc.msg,
+        processes: scan.procs,
+        limits: ipc.limits,
+        shm_dev: procs::shm_mount_dev(),
+        problems: ipc.problems,
+        unknowns,
+    })
+}
