@@ -1,5 +1,6 @@
 //! `cargo xtask …`: the project's tasks that are not plain cargo.
 mod setup;
+mod vm_smoke;
 
 use std::process::Command;
 
@@ -32,6 +33,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Boot other kernels under QEMU and check that the probe loads and sees the right events.
+    VmSmoke(vm_smoke::Args),
 }
 
 fn main() -> Result<()> {
@@ -51,6 +54,7 @@ fn main() -> Result<()> {
                 .with_context(|| format!("running {}", bin.display()))?;
             std::process::exit(status.code().unwrap_or(1));
         }
+        Cmd::VmSmoke(args) => vm_smoke::run(args),
     }
 }
 

@@ -1,0 +1,85 @@
+#!/bin/busybox sh
+# /init of the `cargo xtask vm-smoke` guest (busybox, ipctop, ipctop-workload and their glibc).
+# Runs the smoke cases and writes every result as one line on the second serial port (ttyS1):
+#   @@vm <case> <stream> <text>
+# The xtask (xtask/src/vm_smoke.rs) parses those lines; the kernel's console stays on ttyS0.
+# To change what is tested, change run_case (the command) and, in the xtask, the check of its
+# streams: e.g. `ipctop record -o F -- ipctop-workload basic` then `ipctop report F --fail-on …`.
+/bin/busybox --install -s /bin
+export PATH=/bin:/usr/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /tmp /sys/fs/bpf && mount -t tmpfs tmpfs /tmp
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+
+OUT=/dev/ttyS1
+[ -c $OUT ] || OUT=/dev/console
+stty -F $OUT raw -echo 2>/dev/null
+exec 3>$OUT
+# emit CASE STREAM TEXT…
+emit() { c=$1 s=$2; shift 2; echo "@@vm $c $s $*" >&3; }
+# emit_file CASE STREAM FILE: one record per line of FILE
+emit_file() { while IFS= read -r l || [ -n "$l" ]; do emit "$1" "$2" "$l"; done <"$3"; }
+
+emit - kernel "$(uname -r)"
+emit - machine "$(uname -m) $(grep -c ^processor /proc/cpuinfo) cpu"
+[ -e /sys/kernel/btf/vmlinux ] && emit - btf yes || emit - btf no
+grep -q bpf /proc/filesystems && emit - bpffs yes || emit - bpffs no
+grep -q tracefs /proc/filesystems && emit - tracefs yes || emit - tracefs no
+
+# wait_for FILE TEXT PID SECS: until FILE contains TEXT (0), PID exits (1) or SECS pass (2).
+wait_for() {
+    i=0
+    while [ $i -lt $(($4 * 10)) ]; do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 2
+}
+
+# run_case CASE ATTACH: trace the `basic` workload with `ipctop trace --attach ATTACH`.
+# Streams: err (ipctop's stderr), out (its stdout, JSON lines), wl (the workload's stdout),
+# wlerr, exit (codes), verifier (the -v log when the probe could not load).
+run_case() {
+    case=$1 attach=$2 name="vms-$1"
+    emit "$case" begin "attach=$attach"
+    t0=$(date +%s)
+    ipctop trace --json --comm "$name" --attach "$attach" >/tmp/out 2>/tmp/err &
+    pid=$!
+    wait_for /tmp/err "ipctop: tracing" $pid 120
+    started=$?
+    wl=-
+    if [ $started = 0 ]; then
+        ipctop-workload --name "$name" basic >/tmp/wl 2>/tmp/wlerr
+        wl=$?
+        sleep 1 # the reader polls every 50 ms
+        kill -TERM $pid
+    elif [ $started = 2 ]; then
+        kill -KILL $pid
+    fi
+    wait $pid
+    code=$?
+    emit_file "$case" err /tmp/err
+    emit_file "$case" out /tmp/out
+    if [ "$wl" != - ]; then
+        emit_file "$case" wl /tmp/wl
+        emit_file "$case" wlerr /tmp/wlerr
+    fi
+    if [ $code = 3 ]; then
+        ipctop trace -v --comm "$name" --attach "$attach" --duration 0 >/dev/null 2>/tmp/v
+        tail -n 60 /tmp/v >/tmp/vt
+        emit_file "$case" verifier /tmp/vt
+    fi
+    emit "$case" exit "trace=$code workload=$wl started=$started seconds=$(($(date +%s) - t0))"
+}
+
+run_case raw raw
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+run_case tracepoint tracepoint
+emit - done ok
+exec 3>&-
+sleep 0.2
+poweroff -f
