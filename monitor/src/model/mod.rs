@@ -367,7 +367,9 @@ impl Model {
             view_ns: 0,
             ns_pid: None,
             clock_offset_ns: real as i128 - mono as i128,
-            now_mono_ns: mono,
+            // Driven by the inputs (snapshots, events, set_now), so that replays and tests
+            // see their own time.
+            now_mono_ns: 0,
             segments: BTreeMap::new(),
             sem_sets: BTreeMap::new(),
             queues: BTreeMap::new(),
