@@ -37,6 +37,9 @@ pub mod sys {
     pub const MSGCTL: u8 = 11;
 }
 
+/// `Call::sys` of an `INFLIGHT` entry whose call has finished (entries stay per thread).
+pub const SYS_DONE: u8 = 0xff;
+
 /// How many syscalls the probe follows.
 pub const NSYS: usize = 12;
 
@@ -171,6 +174,11 @@ pub struct Stats {
     /// Call entries the per-thread map had no room for (their exit is still sent, without
     /// arguments).
     pub inflight_full: u64,
+    /// Aggregate or hold entries the kernel had no room for (those calls are still counted
+    /// in `calls`).
+    pub agg_full: u64,
+    /// Finished calls sent to userspace.
+    pub sent: u64,
 }
 
 /// Indices of the `CONFIG` array map (u64 values), written by userspace before attaching.
@@ -184,14 +192,72 @@ pub mod config {
     pub const WAKEUP_BYTES: u32 = 2;
     /// 1: only follow tasks whose comm equals the `COMM_FILTER` map's value.
     pub const COMM_FILTER_ON: u32 = 3;
-    pub const LEN: u32 = 4;
+    /// 1: send every finished call to userspace (trace, record). 0: aggregate in the kernel
+    /// (`AGG`, `HOLDS`) and send only calls that need a line of their own: failures, waits of
+    /// at least `WAIT_NS`, creates, removals, attaches and control commands.
+    pub const SEND_ALL: u32 = 4;
+    /// With `SEND_ALL` 0: a semop/msgsnd/msgrcv that took at least this long is sent.
+    pub const WAIT_NS: u32 = 5;
+    pub const LEN: u32 = 6;
 }
 
 /// Entries of the per-thread table of calls in progress.
 pub const INFLIGHT_MAX_ENTRIES: u32 = 16384;
 
+/// Key of the kernel-side aggregates: one process's calls of one syscall on one object.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AggKey {
+    pub tgid: u32,
+    /// The IPC id the call named (the new id for *get calls that succeeded); -1 for none.
+    pub id: i32,
+    /// A [`sys`] index.
+    pub sys: u8,
+    pub _pad: [u8; 7],
+}
+
+/// Buckets of the wait-time histograms: bucket 0 holds calls under 2 µs, bucket i (i ≥ 1)
+/// those of [2^i, 2^(i+1)) µs; the last one everything longer.
+pub const HIST_BUCKETS: usize = 24;
+
+/// Per-CPU aggregate of the calls behind one [`AggKey`] (summed by userspace).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AggVal {
+    pub calls: u64,
+    pub errors: u64,
+    /// Sum and maximum of the calls' durations (for semop/msgsnd/msgrcv: the time waited).
+    pub total_ns: u64,
+    pub max_ns: u64,
+    /// CLOCK_MONOTONIC ns of the last call's exit.
+    pub last_ns: u64,
+    pub hist: [u64; HIST_BUCKETS],
+}
+
+/// Entries of the `AGG` map.
+pub const AGG_MAX_ENTRIES: u32 = 65536;
+
+/// Key of `HOLDS`: a process's net operations on one semaphore.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct HoldKey {
+    pub semid: i32,
+    pub tgid: u32,
+    pub semnum: u16,
+    pub _pad: [u8; 6],
+}
+
+/// Entries of the `HOLDS` map. Its values (i64) are the sum of the `sem_op`s of the
+/// process's successful semops on that semaphore: negative means it took more than it gave
+/// back, i.e. it holds the semaphore. Entries at 0 stay; userspace prunes those of dead
+/// processes and removed sets.
+pub const HOLDS_MAX_ENTRIES: u32 = 65536;
+
 #[cfg(feature = "user")]
 mod pod {
+    unsafe impl aya::Pod for super::AggKey {}
+    unsafe impl aya::Pod for super::AggVal {}
+    unsafe impl aya::Pod for super::HoldKey {}
     // SAFETY: plain old data, repr(C), every bit pattern valid, no padding left implicit.
     unsafe impl aya::Pod for super::Call {}
     unsafe impl aya::Pod for super::Event {}

@@ -27,12 +27,13 @@ mod prog {
             bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user, bpf_probe_read_user_buf,
         },
         macros::{map, raw_tracepoint, tracepoint},
-        maps::{Array, HashMap, PerCpuArray, RingBuf},
+        maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
         programs::{RawTracePointContext, TracePointContext},
     };
     use monitor_ebpf::{
-        config, sys, sys_index, Call, Event, Sembuf, Stats, CALL_F_AUX_FAULT, CALL_F_NO_ENTRY,
-        CALL_F_SOPS_FAULT, EVENT_KIND_CALL, EVENT_VERSION, INFLIGHT_MAX_ENTRIES, MAX_SOPS,
+        config, sys, sys_index, AggKey, AggVal, Call, Event, HoldKey, Sembuf, Stats,
+        AGG_MAX_ENTRIES, CALL_F_AUX_FAULT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT, EVENT_KIND_CALL,
+        EVENT_VERSION, HIST_BUCKETS, HOLDS_MAX_ENTRIES, INFLIGHT_MAX_ENTRIES, MAX_SOPS, SYS_DONE,
     };
 
     /// Finished calls for userspace. Userspace sets the real size at load time.
@@ -43,12 +44,24 @@ mod prog {
     #[map]
     static INFLIGHT: HashMap<u32, Call> = HashMap::with_max_entries(INFLIGHT_MAX_ENTRIES, 0);
 
-    /// Per-CPU scratch space to build a `Call` (too big for the 512-byte BPF stack twice over).
+    /// A zeroed `Call` to insert new `INFLIGHT` entries from (never written).
     #[map]
-    static SCRATCH: PerCpuArray<Call> = PerCpuArray::with_max_entries(1, 0);
+    static CALL_ZERO: PerCpuArray<Call> = PerCpuArray::with_max_entries(1, 0);
 
     #[map]
     static STATS: PerCpuArray<Stats> = PerCpuArray::with_max_entries(1, 0);
+
+    /// Per process, syscall and object: counts and wait-time histograms (aggregating mode).
+    #[map]
+    static AGG: PerCpuHashMap<AggKey, AggVal> = PerCpuHashMap::with_max_entries(AGG_MAX_ENTRIES, 0);
+
+    /// A zeroed `AggVal` to insert new `AGG` entries from (never written).
+    #[map]
+    static AGG_ZERO: PerCpuArray<AggVal> = PerCpuArray::with_max_entries(1, 0);
+
+    /// Net semaphore operations per process and semaphore: who holds what.
+    #[map]
+    static HOLDS: HashMap<HoldKey, i64> = HashMap::with_max_entries(HOLDS_MAX_ENTRIES, 0);
 
     #[map]
     static CONFIG: Array<u64> = Array::with_max_entries(config::LEN, 0);
@@ -198,11 +211,29 @@ mod prog {
         if !wanted(tgid) {
             return;
         }
-        let Some(call) = SCRATCH.get_ptr_mut(0) else {
-            return;
+        let tid = pid_tgid as u32;
+        // Each thread keeps its entry: it is rewritten in place on every call and marked done
+        // (`sys = SYS_DONE`) on exit, because inserting and deleting a hash entry per call
+        // costs more than everything else the probe does. Userspace prunes dead threads.
+        let call = match INFLIGHT.get_ptr_mut(tid) {
+            Some(c) => c,
+            None => {
+                let Some(zero) = CALL_ZERO.get(0) else { return };
+                if INFLIGHT.insert(tid, zero, BPF_NOEXIST as u64).is_err() {
+                    if let Some(s) = stats() {
+                        s.inflight_full += 1;
+                    }
+                    return;
+                }
+                let Some(c) = INFLIGHT.get_ptr_mut(tid) else {
+                    return;
+                };
+                c
+            }
         };
-        // SAFETY: per-CPU scratch slot, only used within this program run.
+        // SAFETY: this thread's own map entry; nothing else in the kernel writes it.
         let call = unsafe { &mut *call };
+        call.sys = SYS_DONE;
         let uid_gid = bpf_get_current_uid_gid();
         call.start_ns = unsafe { bpf_ktime_get_ns() };
         call.args = *args;
@@ -211,7 +242,6 @@ mod prog {
         call.tid = pid_tgid as u32;
         call.uid = uid_gid as u32;
         call.gid = (uid_gid >> 32) as u32;
-        call.sys = sys;
         call.nsops_read = 0;
         call.flags = 0;
         call._pad = 0;
@@ -240,18 +270,8 @@ mod prog {
             }
             _ => {}
         }
-        if INFLIGHT
-            .insert(call.tid, &*call, BPF_NOEXIST as u64)
-            .is_err()
-        {
-            // Either the table is full, or a stale entry of this thread is left (its exit was
-            // never seen): replace the latter, count the former.
-            if INFLIGHT.insert(call.tid, &*call, 0).is_err() {
-                if let Some(s) = stats() {
-                    s.inflight_full += 1;
-                }
-            }
-        }
+        // Last, so that a reader never takes a half-written entry for a call in progress.
+        call.sys = sys;
     }
 
     #[inline(always)]
@@ -299,9 +319,156 @@ mod prog {
                 s.errors[idx] += 1;
             }
         }
+        // The call's entry, if it was seen (and is this call's).
+        let call: Option<&Call> = match INFLIGHT.get_ptr(tid) {
+            // SAFETY: map value, read within this run.
+            Some(c) if unsafe { (*c).sys } == sys => Some(unsafe { &*c }),
+            _ => None,
+        };
+        let dur = call.map_or(0, |c| end_ns.saturating_sub(c.start_ns));
+        if let Some(c) = call {
+            if ret == 0 && (sys == sys::SEMOP || sys == sys::SEMTIMEDOP) {
+                note_holds(c, tgid, s);
+            }
+        }
+        let send_all = cfg(config::SEND_ALL) != 0;
+        let send = send_all
+            || match sys {
+                sys::SEMOP | sys::SEMTIMEDOP | sys::MSGSND | sys::MSGRCV => {
+                    ret < 0 || call.is_none() || dur >= cfg(config::WAIT_NS)
+                }
+                _ => true,
+            };
+        if !send_all {
+            aggregate(sys, tgid, call, ret, dur, end_ns, s);
+        }
+        if send {
+            emit(sys, tgid, tid, call, ret, end_ns, s);
+        }
+        if let Some(c) = INFLIGHT.get_ptr_mut(tid) {
+            // SAFETY: this thread's own entry.
+            unsafe { (*c).sys = SYS_DONE };
+        }
+    }
+
+    /// Adds the call to its `AGG` entry.
+    #[inline(always)]
+    fn aggregate(
+        sys: u8,
+        tgid: u32,
+        call: Option<&Call>,
+        ret: i64,
+        dur: u64,
+        end_ns: u64,
+        s: &mut Stats,
+    ) {
+        let id = match (sys, call) {
+            (sys::SEMGET | sys::SHMGET | sys::MSGGET, _) => {
+                if ret >= 0 {
+                    ret as i32
+                } else {
+                    -1
+                }
+            }
+            (sys::SHMDT, _) | (_, None) => -1,
+            (_, Some(c)) => c.args[0] as i32,
+        };
+        let key = AggKey {
+            tgid,
+            id,
+            sys,
+            _pad: [0; 7],
+        };
+        let mut v = AGG.get_ptr_mut(&key);
+        if v.is_none() {
+            let Some(zero) = AGG_ZERO.get(0) else { return };
+            if AGG.insert(&key, zero, BPF_NOEXIST as u64).is_err() {
+                // Lost a race with another CPU's insert, or the map is full.
+                v = AGG.get_ptr_mut(&key);
+                if v.is_none() {
+                    s.agg_full += 1;
+                    return;
+                }
+            } else {
+                v = AGG.get_ptr_mut(&key);
+            }
+        }
+        let Some(v) = v else { return };
+        // SAFETY: this CPU's copy of the entry.
+        let v = unsafe { &mut *v };
+        v.calls += 1;
+        if ret < 0 {
+            v.errors += 1;
+        }
+        v.total_ns += dur;
+        if dur > v.max_ns {
+            v.max_ns = dur;
+        }
+        v.last_ns = end_ns;
+        let mut us = dur >> 10;
+        let mut b = 0usize;
+        while us > 1 && b < HIST_BUCKETS - 1 {
+            us >>= 1;
+            b += 1;
+        }
+        if b < HIST_BUCKETS {
+            v.hist[b] += 1;
+        }
+    }
+
+    /// Adds a successful semop's operations to `HOLDS`.
+    #[inline(always)]
+    fn note_holds(c: &Call, tgid: u32, s: &mut Stats) {
+        let n = c.nsops_read as usize;
+        for i in 0..MAX_SOPS {
+            if i >= n {
+                break;
+            }
+            let op = c.sops[i];
+            if op.sem_op == 0 {
+                continue;
+            }
+            let key = HoldKey {
+                semid: c.args[0] as i32,
+                tgid,
+                semnum: op.sem_num,
+                _pad: [0; 6],
+            };
+            match HOLDS.get_ptr_mut(&key) {
+                Some(v) => {
+                    // SAFETY: map value. Two threads of one process operating on the same
+                    // semaphore on two CPUs at the same instant could lose an update (the BPF
+                    // target has no 64-bit atomic add in Rust); the holder view is a guide.
+                    // An entry back at zero stays (deleting and re-inserting it on every
+                    // acquire/release pair would cost more than the whole rest of the probe);
+                    // userspace prunes the entries of dead processes and removed sets.
+                    unsafe { *v += op.sem_op as i64 };
+                }
+                None => {
+                    if HOLDS
+                        .insert(&key, &(op.sem_op as i64), BPF_NOEXIST as u64)
+                        .is_err()
+                    {
+                        s.agg_full += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends one finished call to userspace; a full ring buffer is counted.
+    #[inline(always)]
+    fn emit(
+        sys: u8,
+        tgid: u32,
+        tid: u32,
+        call: Option<&Call>,
+        ret: i64,
+        end_ns: u64,
+        s: &mut Stats,
+    ) {
         let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
             s.dropped += 1;
-            let _ = INFLIGHT.remove(tid);
             return;
         };
         let ev = entry.as_mut_ptr();
@@ -312,10 +479,9 @@ mod prog {
             (*ev)._pad = 0;
             (*ev).end_ns = end_ns;
             (*ev).ret = ret;
-            // SAFETY: map value read-only within this run.
-            match INFLIGHT.get(tid) {
-                Some(c) if c.sys == sys => (*ev).call = *c,
-                _ => {
+            match call {
+                Some(c) => (*ev).call = *c,
+                None => {
                     let uid_gid = bpf_get_current_uid_gid();
                     let c = &mut (*ev).call;
                     *c = core::mem::zeroed();
@@ -329,7 +495,7 @@ mod prog {
                 }
             }
         }
-        let _ = INFLIGHT.remove(tid);
+        s.sent += 1;
         let wake = cfg(config::WAKEUP_BYTES);
         let flags = if wake == 0 || EVENTS.query(0) >= wake {
             BPF_RB_FORCE_WAKEUP

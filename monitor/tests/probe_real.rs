@@ -391,3 +391,101 @@ fn without_privilege_one_clear_sentence() {
     assert!(err.contains("ipctop snapshot"), "{err}");
     assert!(!err.contains("panicked"));
 }
+
+#[test]
+fn notable_mode_prints_what_stands_out_and_counts_the_rest() {
+    if !can_trace("notable") {
+        return;
+    }
+    // --wait-ms 1000: no call of `basic` waits that long, so exactly the five fast
+    // semop/semtimedop/msgsnd/msgrcv calls are aggregated in the kernel.
+    let (_, (_, ev, summary)) =
+        traced_in(&[], &["--notable", "--wait-ms", "1000"], "not", &["basic"]);
+    assert_eq!(
+        names(&ev),
+        [
+            "semget", "semctl", "semctl", "shmget", "shmat", "shmdt", "shmctl", "msgget", "msgctl",
+            "semctl", "shmctl", "msgctl", "semctl"
+        ]
+    );
+    assert_eq!(ev[12]["errno"], "EINVAL");
+    assert_eq!(summary["kernel_calls"], 18, "{summary}");
+    assert_eq!(summary["aggregated"], 5, "{summary}");
+    assert_eq!(summary["dropped"], 0);
+}
+
+#[test]
+fn in_kernel_aggregates_holders_and_calls_in_progress() {
+    if !can_trace("aggregates") {
+        return;
+    }
+    use ipctop::{event::Syscall, probe::*};
+    let name = unique_name("agg");
+    let mut probe = Probe::load(&ProbeOptions {
+        comm: Some(name.clone()),
+        send_all: false,
+        ..Default::default()
+    })
+    .expect("probe");
+    let mut wl = Proc::spawn(Command::new(WORKLOAD).args(["--name", &name, "block"]));
+    let out = wl.json(T);
+    let pid = out["pid"].as_u64().unwrap() as u32;
+    let semid = out["semid"].as_i64().unwrap() as i32;
+    let mut ids = Ids::default();
+    ids.sems.push(semid);
+
+    // Blocked: the call is in progress, with its arguments, for the workload's pid.
+    let end = Instant::now() + T;
+    let blocked = loop {
+        let f = probe.in_flight().unwrap();
+        if let Some(e) = f.into_iter().find(|e| e.pid == pid) {
+            break e;
+        }
+        assert!(Instant::now() < end, "never saw the blocked semop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(blocked.syscall, Syscall::SEMTIMEDOP);
+    assert_eq!(blocked.args.unwrap().id(), Some(semid));
+    std::thread::sleep(Duration::from_millis(300));
+    // This test process is the probe's loader, which the probe ignores: the release below
+    // is not counted, and the workload's -1 is its own.
+    ipctop::sysv::semop(semid, &mut [ipctop::sysv::sembuf(1, 1, 0)]).unwrap();
+    assert_eq!(wl.json(T)["ok"], true);
+
+    let holds = probe.holds().unwrap();
+    let mine: Vec<&Hold> = holds.iter().filter(|h| h.pid == pid).collect();
+    assert_eq!(
+        mine,
+        [&Hold {
+            semid,
+            semnum: 1,
+            pid,
+            held: 1
+        }],
+        "{holds:?}"
+    );
+    let aggs = probe.aggregates().unwrap();
+    let get = aggs
+        .iter()
+        .find(|a| a.pid == pid && a.syscall == Syscall::SEMGET)
+        .expect("semget aggregate");
+    assert_eq!((get.calls, get.errors, get.id), (1, 0, Some(semid)));
+    let op = aggs
+        .iter()
+        .find(|a| a.pid == pid && a.syscall == Syscall::SEMTIMEDOP)
+        .expect("semop aggregate");
+    assert_eq!((op.calls, op.errors, op.id), (1, 0, Some(semid)));
+    assert!(op.total_ns >= 300_000_000, "waited at least 300 ms: {op:?}");
+    assert_eq!(op.max_ns, op.total_ns);
+    assert_eq!(op.hist.iter().sum::<u64>(), 1);
+    // 2^18 µs ≈ 262 ms ≤ wait < 2^19 µs... unless the machine was slow: at least bucket 18.
+    assert!(op.hist[..18].iter().all(|&n| n == 0), "{:?}", op.hist);
+    let stats = probe.stats().unwrap();
+    assert_eq!(stats.dropped, 0);
+    wl.release();
+    assert_eq!(wl.wait(T), Some(0));
+    // The workload is gone: prune forgets its thread's entry and its holds.
+    std::thread::sleep(Duration::from_millis(100));
+    probe.prune().unwrap();
+    assert!(probe.holds().unwrap().iter().all(|h| h.pid != pid));
+}

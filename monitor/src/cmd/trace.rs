@@ -40,6 +40,15 @@ pub struct TraceArgs {
     /// Show a call as in progress once it has run this long (ms).
     #[arg(long, default_value_t = 200, value_name = "MS")]
     pub blocked_after_ms: u64,
+    /// Print only the calls that stand out: failures, semop/msgsnd/msgrcv calls that waited at
+    /// least --wait-ms, creates, removals, attaches and control commands. The others are
+    /// counted in the kernel (see kernel_calls in the summary), which costs the traced
+    /// programs less.
+    #[arg(long)]
+    pub notable: bool,
+    /// With --notable: the wait that makes a semop/msgsnd/msgrcv notable, in ms.
+    #[arg(long, default_value_t = 1.0, value_name = "MS")]
+    pub wait_ms: f64,
     /// Say more (the verifier's log when the probe is refused).
     #[arg(short, long)]
     pub verbose: bool,
@@ -58,6 +67,8 @@ struct Summary {
     entries_lost: u64,
     /// Of `dropped`: records that arrived but did not decode.
     undecodable: u64,
+    /// With --notable: calls counted in the kernel without a line of their own.
+    aggregated: u64,
 }
 
 pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
@@ -85,6 +96,8 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         comm: args.comm.clone(),
         ring_bytes: args.buffer_mib << 20,
         verbose: args.verbose,
+        send_all: !args.notable,
+        wait_ns: (args.wait_ms.max(0.0) * 1e6) as u64,
         ..Default::default()
     })?;
     eprintln!(
@@ -110,6 +123,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400 * 365)),
     );
     tokio::pin!(sleep);
+    let mut prune = tokio::time::interval(Duration::from_secs(5));
     let mut scan = tokio::time::interval(Duration::from_millis(
         args.blocked_after_ms.clamp(10, 1000) / 2,
     ));
@@ -161,6 +175,9 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
                 }
                 if pipe_closed || out.flush().is_err() { pipe_closed = true; break; }
             }
+            _ = prune.tick() => {
+                let _ = probe.prune();
+            }
             _ = &mut sleep, if deadline.is_some() => break,
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
@@ -191,6 +208,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         kernel_calls: ks.total_calls(),
         entries_lost: ks.inflight_full,
         undecodable,
+        aggregated: ks.total_calls().saturating_sub(ks.sent),
     };
     if args.json {
         let _ = writeln!(out, "{}", serde_json::json!({ "summary": summary }));

@@ -10,11 +10,13 @@ use std::{
 };
 
 use aya::{
-    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
-use monitor_ebpf::{config, Call, Stats, NSYS, SYSCALL_NAMES};
+use monitor_ebpf::{
+    config, AggKey, AggVal, Call, HoldKey, Stats, HIST_BUCKETS, NSYS, SYSCALL_NAMES,
+};
 
 pub use reader::{spawn_reader, Batch, ReaderStats};
 
@@ -47,6 +49,11 @@ pub struct ProbeOptions {
     pub wakeup_bytes: u64,
     /// Keep the verifier's log in errors.
     pub verbose: bool,
+    /// Send every finished call (trace, record); else aggregate in the kernel and send only
+    /// failures, waits of at least `wait_ns`, creates, removals, attaches and control calls.
+    pub send_all: bool,
+    /// See `send_all`.
+    pub wait_ns: u64,
 }
 
 impl Default for ProbeOptions {
@@ -58,6 +65,8 @@ impl Default for ProbeOptions {
             ring_bytes: 32 << 20,
             wakeup_bytes: 1 << 20,
             verbose: false,
+            send_all: true,
+            wait_ns: 1_000_000,
         }
     }
 }
@@ -124,6 +133,8 @@ impl Probe {
             cfg.set(config::IGNORE_TGID, u64::from(std::process::id()), 0)?;
             cfg.set(config::WAKEUP_BYTES, opts.wakeup_bytes, 0)?;
             cfg.set(config::COMM_FILTER_ON, u64::from(opts.comm.is_some()), 0)?;
+            cfg.set(config::SEND_ALL, u64::from(opts.send_all), 0)?;
+            cfg.set(config::WAIT_NS, opts.wait_ns, 0)?;
         }
         if let Some(comm) = &opts.comm {
             let mut f: Array<_, [u8; 16]> =
@@ -213,8 +224,122 @@ impl Probe {
             }
             s.dropped += c.dropped;
             s.inflight_full += c.inflight_full;
+            s.agg_full += c.agg_full;
+            s.sent += c.sent;
         }
         Ok(s)
+    }
+
+    /// The kernel-side aggregates (aggregating mode), summed over CPUs.
+    pub fn aggregates(&self) -> anyhow::Result<Vec<Aggregate>> {
+        let map: PerCpuHashMap<_, AggKey, AggVal> =
+            PerCpuHashMap::try_from(self.ebpf.map("AGG").expect("AGG"))?;
+        let mut out = Vec::new();
+        for item in map.iter() {
+            let Ok((k, per_cpu)) = item else { continue };
+            let Some(syscall) = crate::event::Syscall::from_index(k.sys) else {
+                continue;
+            };
+            let mut a = Aggregate {
+                pid: k.tgid,
+                id: (k.id >= 0).then_some(k.id),
+                syscall,
+                calls: 0,
+                errors: 0,
+                total_ns: 0,
+                max_ns: 0,
+                last_ns: 0,
+                hist: [0; HIST_BUCKETS],
+            };
+            for v in per_cpu.iter() {
+                a.calls += v.calls;
+                a.errors += v.errors;
+                a.total_ns += v.total_ns;
+                a.max_ns = a.max_ns.max(v.max_ns);
+                a.last_ns = a.last_ns.max(v.last_ns);
+                for (h, x) in a.hist.iter_mut().zip(v.hist.iter()) {
+                    *h += x;
+                }
+            }
+            out.push(a);
+        }
+        Ok(out)
+    }
+
+    /// Who holds which semaphore: processes whose successful semops on it sum to less than
+    /// zero (they took more than they gave back).
+    pub fn holds(&self) -> anyhow::Result<Vec<Hold>> {
+        let map: HashMap<_, HoldKey, i64> =
+            HashMap::try_from(self.ebpf.map("HOLDS").expect("HOLDS"))?;
+        Ok(map
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(_, net)| *net < 0)
+            .map(|(k, net)| Hold {
+                semid: k.semid,
+                semnum: k.semnum,
+                pid: k.tgid,
+                held: -net,
+            })
+            .collect())
+    }
+}
+
+/// One process's calls of one syscall on one object, counted in the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Aggregate {
+    pub pid: u32,
+    /// The object's id; `None` for calls that name none (failed *get, shmdt).
+    pub id: Option<i32>,
+    pub syscall: crate::event::Syscall,
+    pub calls: u64,
+    pub errors: u64,
+    /// Sum and maximum of the calls' durations, ns (for semop/msg calls: time waited).
+    pub total_ns: u64,
+    pub max_ns: u64,
+    /// CLOCK_MONOTONIC ns of the last call's exit.
+    pub last_ns: u64,
+    /// Log2 histogram of durations in µs (see `monitor_ebpf::HIST_BUCKETS`).
+    pub hist: [u64; HIST_BUCKETS],
+}
+
+/// A process holding a semaphore: it decremented it by `held` more than it incremented it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hold {
+    pub semid: i32,
+    pub semnum: u16,
+    pub pid: u32,
+    pub held: i64,
+}
+
+impl Probe {
+    /// Forgets what the kernel keeps for threads and processes that are gone: their
+    /// `INFLIGHT` entries (kept per thread, see the program) and their `HOLDS`. Returns how
+    /// many entries went. Call it every few seconds.
+    pub fn prune(&mut self) -> anyhow::Result<usize> {
+        let alive = |id: u32| Path::new(&format!("/proc/{id}")).exists();
+        let mut n = 0;
+        let mut inflight: HashMap<_, u32, Call> =
+            HashMap::try_from(self.ebpf.map_mut("INFLIGHT").expect("INFLIGHT"))?;
+        let dead: Vec<u32> = inflight
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|t| !alive(*t))
+            .collect();
+        for t in dead {
+            n += usize::from(inflight.remove(&t).is_ok());
+        }
+        let mut holds: HashMap<_, HoldKey, i64> =
+            HashMap::try_from(self.ebpf.map_mut("HOLDS").expect("HOLDS"))?;
+        let dead: Vec<HoldKey> = holds
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| !alive(k.tgid))
+            .collect();
+        for k in dead {
+            n += usize::from(holds.remove(&k).is_ok());
+        }
+        Ok(n)
     }
 
     /// The calls in progress right now (blocked ones among them), oldest first.
@@ -223,7 +348,8 @@ impl Probe {
             HashMap::try_from(self.ebpf.map("INFLIGHT").expect("INFLIGHT"))?;
         let mut out = Vec::new();
         for item in map.iter() {
-            // An entry can go away between listing the keys and reading it: normal.
+            // An entry can go away between listing the keys and reading it: normal. Entries of
+            // finished calls (SYS_DONE) do not decode and are skipped.
             let Ok((_, call)) = item else { continue };
             if let Ok(ev) = decode::decode_call(&call) {
                 out.push(ev);
@@ -241,6 +367,8 @@ pub struct KernelStats {
     pub errors: [u64; NSYS],
     pub dropped: u64,
     pub inflight_full: u64,
+    pub agg_full: u64,
+    pub sent: u64,
 }
 
 impl KernelStats {
