@@ -78,7 +78,7 @@ pub struct Segment {
     pub hugetlb: Option<bool>,
     /// The mappings of it, per process (from /proc/PID/maps, then shmat/shmdt events).
     pub attachments: Vec<Attachment>,
-    /// The attachments account for every `nattch` (no unreadable process, no mismatch).
+    /// The attachments account for every `nattch` (none hidden in an unreadable process).
     pub attachments_complete: bool,
     pub activity: Activity,
 }
@@ -623,13 +623,11 @@ impl Model {
         // Attachments and hugetlb per segment, from the processes of this namespace.
         let mut attached: BTreeMap<i32, Vec<Attachment>> = BTreeMap::new();
         let mut hugetlb: BTreeMap<i32, bool> = BTreeMap::new();
-        let mut maps_unknown = false;
         for p in &snap.processes {
             if ns_of_read(p, ns) != ns || !matches!(p.state, c if c != 'Z' && c != 'X') {
                 continue;
             }
             let Some(maps) = &p.attachments else {
-                maps_unknown = true;
                 continue;
             };
             for m in maps {
@@ -658,7 +656,8 @@ impl Model {
             let id = ObjId { ns, id: r.shmid };
             let prev = rest.remove(&id).filter(|p| p.key == r.key || r.key == 0);
             let att = attached.remove(&r.shmid).unwrap_or_default();
-            let complete = !maps_unknown && att.len() as u64 == r.nattch;
+            // Each mapping counts once in nattch: equal counts mean none is hidden.
+            let complete = att.len() as u64 == r.nattch;
             self.segments.insert(
                 id,
                 Segment {
