@@ -418,3 +418,40 @@ fn human_tables_show_the_joins() {
         "{row}"
     );
 }
+
+#[test]
+fn unprivileged_use_shows_unknowns_once() {
+    if !root("unprivileged_use_shows_unknowns_once") {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let s = Situation::start(&["sem-blocked"]);
+    let semid = s.out["semid"].as_i64().unwrap();
+    let out = Command::new(IPCTOP)
+        .args(["snapshot", "--json"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run ipctop snapshot as nobody");
+    assert!(
+        out.status.success(),
+        "unprivileged snapshot failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The 0600 root set is listed (from /proc/sysvipc) but its values are unknown.
+    let set = find(&doc, "semaphore_sets", "semid", semid);
+    assert!(set["semaphores"].is_null(), "{set}");
+    let unknown = doc["unknown"].as_array().unwrap();
+    let sem_lines: Vec<&Value> = unknown
+        .iter()
+        .filter(|u| u["what"].as_str().unwrap().starts_with("semaphore values"))
+        .collect();
+    assert_eq!(sem_lines.len(), 1, "said once: {unknown:?}");
+    assert!(unknown
+        .iter()
+        .any(|u| u["what"].as_str().unwrap().contains("/proc/PID/maps")));
+    // Without values, no finding may be made up about it.
+    let f = findings_about(&doc, &[("sem", semid as i32)], &[s.pid()]);
+    assert!(f.is_empty(), "{f:?}");
+}

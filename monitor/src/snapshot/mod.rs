@@ -229,7 +229,13 @@ pub fn take(opts: &Options) -> anyhow::Result<Snapshot> {
             });
         }
     };
-    let ptrace = "reading another user's /proc/PID files needs ptrace access (run as root)";
+    // SAFETY: geteuid has no preconditions.
+    let ptrace = if unsafe { libc::geteuid() } == 0 {
+        "not readable even as root (ptrace access refused: another user namespace, or a \
+         protected process)"
+    } else {
+        "reading another user's /proc/PID files needs ptrace access (run as root)"
+    };
     unknown_procs(
         scan.ns_denied,
         "the IPC namespace (assumed to be ours)",

@@ -55,17 +55,23 @@ pub fn read_set(semid: i32, nsems: u32) -> Result<Vec<SemValue>, ReadFail> {
     Ok(out)
 }
 
+// msglen_t is c_ulong: u64 here, u32 on 32-bit targets.
+#[allow(clippy::useless_conversion)]
+fn qbytes(ds: &libc::msqid_ds) -> u64 {
+    u64::from(ds.msg_qbytes)
+}
+
 /// A queue's maximum size in bytes (msg_qbytes): IPC_STAT, else MSG_STAT_ANY by index
 /// (which needs no permission on the queue, since Linux 4.17).
 pub fn queue_qbytes(msqid: i32) -> Result<u64, ReadFail> {
     match sysv::msgctl_stat(msqid, libc::IPC_STAT) {
-        Ok((_, ds)) => Ok(ds.msg_qbytes as u64),
+        Ok((_, ds)) => Ok(qbytes(&ds)),
         Err(e) if ReadFail::from_io(&e) == ReadFail::Denied => {
             // The index is the low bits of the id (15 normally, 24 with ipcmni_extend).
             for mask in [0x7fff, 0xff_ffff] {
                 if let Ok((id, ds)) = sysv::msgctl_stat(msqid & mask, ctlcmd::MSG_STAT_ANY) {
                     if id == msqid {
-                        return Ok(ds.msg_qbytes as u64);
+                        return Ok(qbytes(&ds));
                     }
                 }
             }

@@ -36,6 +36,16 @@ pub enum Cmd {
         #[arg(default_value_t = 3)]
         n: u64,
     },
+    /// For the snapshot benchmark: in a private IPC namespace (unshare), about OBJECTS
+    /// objects (3/10 segments, 3/10 queues with a message, the rest 2-semaphore sets) and PROCS
+    /// children, each attaching two segments, one in ten blocked on a semaphore. Everything
+    /// goes with the namespace when the processes exit. Prints {"pid","shm","sem","msg","procs"}.
+    Many {
+        #[arg(long, default_value_t = 10_000)]
+        objects: usize,
+        #[arg(long, default_value_t = 1_000)]
+        procs: usize,
+    },
 }
 
 pub fn run(cmd: Cmd) -> anyhow::Result<()> {
@@ -45,6 +55,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::SemBlocked { uninit } => sem_blocked(uninit),
         Cmd::Deadlock => deadlock(),
         Cmd::QueueLeft { n } => queue_left(n),
+        Cmd::Many { objects, procs } => many(objects, procs),
     }
 }
 
@@ -329,6 +340,55 @@ fn queue_left(n: u64) -> anyhow::Result<()> {
     kids.reap(child);
     ready(
         json!({"pid": std::process::id(), "msqid": msqid, "sender_pid": child, "qnum": n, "cbytes": n * 100}),
+    );
+    hold();
+    Ok(())
+}
+
+fn many(objects: usize, procs: usize) -> anyhow::Result<()> {
+    // SAFETY: unshare of the IPC namespace only affects this (single-threaded) process.
+    anyhow::ensure!(
+        unsafe { libc::unshare(libc::CLONE_NEWIPC) } == 0,
+        "unshare(CLONE_NEWIPC): {} (needs root)",
+        std::io::Error::last_os_error()
+    );
+    let nshm = (objects * 3 / 10).clamp(1, 4000);
+    let nmsg = objects * 3 / 10;
+    let nsem = objects.saturating_sub(nshm + nmsg).max(1);
+    let mut shms = Vec::with_capacity(nshm);
+    for _ in 0..nshm {
+        shms.push(sysv::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).context("shmget")?);
+    }
+    let mut sems = Vec::with_capacity(nsem);
+    for _ in 0..nsem {
+        let id = sysv::semget(IPC_PRIVATE, 2, IPC_CREAT | 0o600).context("semget")?;
+        sysv::semctl_setall(id, &[1, 0]).context("SETALL")?;
+        sysv::semop(id, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
+        sems.push(id);
+    }
+    for _ in 0..nmsg {
+        let id = sysv::msgget(IPC_PRIVATE, IPC_CREAT | 0o600).context("msgget")?;
+        sysv::msgsnd(id, 1, &[1; 16], 0).context("msgsnd")?;
+    }
+    let mut kids = Kids::default();
+    let p = Pipe::new()?;
+    for i in 0..procs {
+        let (a, b) = (shms[i % nshm], shms[(i + 1) % nshm]);
+        let sem = sems[i % nsem];
+        kids.spawn(|| {
+            let ok = sysv::shmat(a, 0).is_ok() && sysv::shmat(b, 0).is_ok();
+            p.send(ok as i32);
+            if i % 10 == 0 {
+                let _ = sysv::semop(sem, &mut [sembuf(1, -1, 0)]);
+            }
+            pause_forever()
+        })?;
+    }
+    for _ in 0..procs {
+        anyhow::ensure!(p.recv() == Some(1), "a child could not attach");
+    }
+    ready(
+        json!({"pid": std::process::id(), "shm": nshm, "sem": nsem, "msg": nmsg, "procs": procs}),
     );
     hold();
     Ok(())
