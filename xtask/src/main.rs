@@ -1,4 +1,5 @@
 //! `cargo xtask …`: the project's tasks that are not plain cargo.
+mod bench;
 mod setup;
 mod vm_smoke;
 
@@ -35,6 +36,8 @@ enum Cmd {
     },
     /// Boot other kernels under QEMU and check that the probe loads and sees the right events.
     VmSmoke(vm_smoke::Args),
+    /// Measure what ipctop costs the programs it watches; writes bench/RESULTS.md.
+    Bench(bench::Args),
 }
 
 fn main() -> Result<()> {
@@ -55,6 +58,7 @@ fn main() -> Result<()> {
             std::process::exit(status.code().unwrap_or(1));
         }
         Cmd::VmSmoke(args) => vm_smoke::run(args),
+        Cmd::Bench(args) => bench::run(args),
     }
 }
 

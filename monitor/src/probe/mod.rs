@@ -120,6 +120,9 @@ impl Probe {
             AttachMode::Auto => tracefs_syscalls(),
         };
         let mut ebpf = EbpfLoader::new()
+            // The program does no CO-RE relocations: parsing the kernel's BTF (megabytes)
+            // would only raise ipctop's peak memory.
+            .btf(None)
             .map_max_entries("EVENTS", opts.ring_bytes)
             .load(PROBE_OBJECT)
             .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;

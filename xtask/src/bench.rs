@@ -1,0 +1,390 @@
+//! `cargo xtask bench`: what ipctop costs the programs it watches, measured against doing
+//! nothing and against what a user would run instead, interleaved in one run so that the
+//! machine's noise hits every side alike. Writes bench/RESULTS.md.
+use std::{
+    fmt::Write as _,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Rounds of the interleaved comparisons (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// semop acquire/release pairs per run of the IPC-heavy loop.
+    #[arg(long, default_value_t = 1_000_000)]
+    pairs: u64,
+    /// getppid calls per run of the non-IPC loop.
+    #[arg(long, default_value_t = 3_000_000)]
+    getppid: u64,
+    /// Seconds of the idle-CPU measurement.
+    #[arg(long, default_value_t = 60)]
+    idle_secs: u64,
+    /// Where to write the results.
+    #[arg(long, default_value = "bench/RESULTS.md")]
+    out: PathBuf,
+}
+
+/// A monitor running during a measurement.
+#[derive(Clone)]
+struct Monitor {
+    name: &'static str,
+    /// Shell snippet run first in a private mount namespace (tracefs or not).
+    setup: &'static str,
+    /// The command (`{ipctop}` is replaced by the binary's path).
+    cmd: &'static str,
+    /// A line on stdout or stderr that says it is attached.
+    ready: &'static str,
+}
+
+const NO_TRACEFS: &str = "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; true";
+const TRACEFS: &str =
+    "mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing";
+
+fn monitors() -> Vec<Monitor> {
+    vec![
+        Monitor {
+            name: "ipctop trace --json (every call to userspace; raw tracepoints)",
+            setup: NO_TRACEFS,
+            cmd: "{ipctop} trace --json",
+            ready: "ipctop: tracing",
+        },
+        Monitor {
+            name: "ipctop trace --json (every call; per-syscall tracepoints)",
+            setup: TRACEFS,
+            cmd: "{ipctop} trace --json",
+            ready: "ipctop: tracing",
+        },
+        Monitor {
+            name: "ipctop, dashboard's probe mode (in-kernel aggregation; raw tracepoints)",
+            setup: NO_TRACEFS,
+            cmd: "{ipctop} trace --notable --json",
+            ready: "ipctop: tracing",
+        },
+        Monitor {
+            name: "ipctop, dashboard's probe mode (in-kernel aggregation; per-syscall tracepoints)",
+            setup: TRACEFS,
+            cmd: "{ipctop} trace --notable --json",
+            ready: "ipctop: tracing",
+        },
+        Monitor {
+            name: "bpftrace counting sys_enter_semtimedop per pid",
+            setup: TRACEFS,
+            cmd: "bpftrace -e 'tracepoint:syscalls:sys_enter_semtimedop { @[pid] = count(); }'",
+            ready: "Attaching",
+        },
+        Monitor {
+            name: "floor: an idle BPF program on one unrelated syscall tracepoint (bpftrace, sys_enter_acct)",
+            setup: TRACEFS,
+            cmd: "bpftrace -e 'tracepoint:syscalls:sys_enter_acct { @ = count(); }'",
+            ready: "Attaching",
+        },
+    ]
+}
+
+struct Running {
+    child: Child,
+}
+
+impl Running {
+    fn start(m: &Monitor, ipctop: &Path) -> Result<Running> {
+        let cmd = m.cmd.replace("{ipctop}", &ipctop.display().to_string());
+        let mut child = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(format!("{}; exec {cmd}", m.setup))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", m.name))?;
+        let (tx, rx) = mpsc::channel::<String>();
+        for r in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for l in BufReader::new(r).lines() {
+                    let Ok(l) = l else { break };
+                    let _ = tx.send(l);
+                }
+            });
+        }
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(l) if l.contains(m.ready) => break,
+                Ok(_) => {}
+                Err(_) if Instant::now() > end => bail!("{} did not start", m.name),
+                Err(_) => {
+                    if let Some(st) = child.try_wait()? {
+                        bail!("{} exited at start ({st})", m.name);
+                    }
+                }
+            }
+        }
+        // Keep draining its output (it goes nowhere) so that it never blocks on a pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(Running { child })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stop(mut self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc_kill(self.child.id() as i32, 2) };
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// Runs the workload and returns its ns per call.
+fn workload(bin: &Path, args: &[&str]) -> Result<f64> {
+    let out = Command::new(bin)
+        .args(args)
+        .output()
+        .context("running ipctop-workload")?;
+    if !out.status.success() {
+        bail!(
+            "ipctop-workload {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    v["ns_per_call"].as_f64().context("ns_per_call")
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// CPU seconds (user + system) a process has used.
+fn cpu_secs(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let rest = &stat[stat.rfind(')').context("stat")? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    Ok(ticks / 100.0)
+}
+
+fn peak_rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("VmHWM")
+}
+
+pub fn run(args: Args) -> Result<()> {
+    crate::setup::setup(false)?;
+    crate::cargo(&["build", "--release", "--bins"], &[])?;
+    let root = crate::workspace_root();
+    let ipctop = root.join("target/release/ipctop");
+    let wl = root.join("target/release/ipctop-workload");
+    let mons = monitors();
+    let calls = (2 * args.pairs).to_string();
+    let getppid = args.getppid.to_string();
+
+    // 1 and 2: interleaved rounds; each round measures every side once, in a rotating order.
+    let sides = mons.len() + 1;
+    let mut semop: Vec<Vec<f64>> = vec![Vec::new(); sides];
+    let mut ppid: Vec<Vec<f64>> = vec![Vec::new(); sides];
+    for round in 0..args.rounds {
+        for k in 0..sides {
+            let side = (k + round) % sides;
+            let mon = if side == 0 {
+                None
+            } else {
+                Some(Running::start(&mons[side - 1], &ipctop)?)
+            };
+            semop[side].push(workload(&wl, &["burst", &calls])?);
+            ppid[side].push(workload(&wl, &["getppid", &getppid])?);
+            if let Some(m) = mon {
+                m.stop();
+            }
+        }
+        eprintln!("bench: round {}/{} done", round + 1, args.rounds);
+    }
+    let base_semop = median(&mut semop[0]);
+    let base_ppid = median(&mut ppid[0]);
+
+    // 3: the highest rate followed without drops: 1, 2 and 4 workloads at full speed at once.
+    let mut rates = Vec::new();
+    for n in [1usize, 2, 4] {
+        let (rate, dropped) = rate_under_load(&ipctop, &wl, n, 2 * args.pairs)?;
+        rates.push((n, rate, dropped));
+    }
+
+    // 5: idle CPU and peak RSS of the dashboard's probe mode.
+    let mon = Running::start(&mons[2], &ipctop)?;
+    let pid = mon.pid();
+    let c0 = cpu_secs(pid)?;
+    std::thread::sleep(Duration::from_secs(args.idle_secs));
+    let idle_cpu = (cpu_secs(pid)? - c0) / args.idle_secs as f64 * 100.0;
+    let rss = peak_rss_kib(pid)?;
+    mon.stop();
+
+    let mut md = String::new();
+    let uname = Command::new("uname").arg("-r").output()?;
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")?
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|s| s.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_default();
+    let date = Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d %H:%M UTC")
+        .output()?;
+    writeln!(md, "# ipctop benchmarks\n")?;
+    writeln!(
+        md,
+        "Made by `cargo xtask bench` on {} ({} cores, {cpu}), kernel {}, {} rounds interleaved, medians.\n",
+        String::from_utf8_lossy(&date.stdout).trim(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        String::from_utf8_lossy(&uname.stdout).trim(),
+        args.rounds
+    )?;
+    writeln!(md, "## 1–2. What a call costs under each monitor\n")?;
+    writeln!(
+        md,
+        "IPC-heavy loop: {} semop acquire/release pairs on one semaphore ({} calls). Non-IPC loop: {} getppid() calls.\n",
+        args.pairs,
+        2 * args.pairs,
+        args.getppid
+    )?;
+    writeln!(
+        md,
+        "| monitor | semop ns/call | added ns/call | getppid ns/call | added ns/call |"
+    )?;
+    writeln!(md, "| --- | ---: | ---: | ---: | ---: |")?;
+    writeln!(md, "| none | {base_semop:.0} | – | {base_ppid:.0} | – |")?;
+    for (i, m) in mons.iter().enumerate() {
+        let s = median(&mut semop[i + 1]);
+        let p = median(&mut ppid[i + 1]);
+        writeln!(
+            md,
+            "| {} | {s:.0} | {:+.0} | {p:.0} | {:+.0} |",
+            m.name,
+            s - base_semop,
+            p - base_ppid
+        )?;
+    }
+    writeln!(
+        md,
+        "\n## 3. Call rates followed (`ipctop trace --json`, every call to userspace)\n"
+    )?;
+    writeln!(
+        md,
+        "| workloads at full speed | calls/s (all together) | dropped |"
+    )?;
+    writeln!(md, "| ---: | ---: | ---: |")?;
+    for (n, rate, dropped) in &rates {
+        writeln!(md, "| {n} | {rate:.0} | {dropped} |")?;
+    }
+    writeln!(
+        md,
+        "\n## 5. ipctop at rest (dashboard's probe mode, no IPC activity of note)\n"
+    )?;
+    writeln!(md, "| idle CPU over {} s | peak RSS |", args.idle_secs)?;
+    writeln!(md, "| ---: | ---: |")?;
+    writeln!(
+        md,
+        "| {idle_cpu:.2} % of one core | {:.1} MiB |",
+        rss as f64 / 1024.0
+    )?;
+    if let Some(dir) = root.join(&args.out).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(root.join(&args.out), &md)?;
+    print!("{md}");
+    Ok(())
+}
+
+/// Runs `n` bursts of `calls` at once under `ipctop trace --json` (its lines are read and
+/// discarded) and returns the calls per second of all of them together and the events the
+/// trace reported dropped.
+fn rate_under_load(ipctop: &Path, wl: &Path, n: usize, calls: u64) -> Result<(f64, u64)> {
+    let calls_s = calls.to_string();
+    let mut trace = Command::new(ipctop)
+        .args(["trace", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = trace.stderr.take().unwrap();
+    let mut err = BufReader::new(stderr).lines();
+    loop {
+        match err.next() {
+            Some(Ok(l)) if l.contains("ipctop: tracing") => break,
+            Some(_) => {}
+            None => bail!("ipctop trace did not start"),
+        }
+    }
+    let stdout = trace.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut dropped = None;
+        for l in BufReader::new(stdout).lines() {
+            let Ok(l) = l else { break };
+            if l.starts_with("{\"summary\"") {
+                let v: serde_json::Value = serde_json::from_str(&l).unwrap_or_default();
+                dropped = v["summary"]["dropped"].as_u64();
+            }
+        }
+        dropped
+    });
+    let t = Instant::now();
+    let kids: Vec<Child> = (0..n)
+        .map(|_| {
+            Command::new(wl)
+                .args(["burst", &calls_s])
+                .stdout(Stdio::null())
+                .spawn()
+        })
+        .collect::<std::io::Result<_>>()?;
+    for mut k in kids {
+        k.wait()?;
+    }
+    let rate = (n as u64 * calls) as f64 / t.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: signalling our own child.
+    unsafe { libc_kill(trace.id() as i32, 15) };
+    trace.wait()?;
+    let dropped = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader thread"))?
+        .context("no summary from ipctop trace")?;
+    Ok((rate, dropped))
+}
