@@ -107,7 +107,7 @@ fn check_basic(out: &Value, ev: &[Value], summary: &Value) {
     let pid = out["pid"].as_u64().unwrap();
     let (semid, shmid, msqid) = (&out["semid"], &out["shmid"], &out["msqid"]);
     assert_eq!(
-        names(&ev),
+        names(ev),
         [
             "semget",
             "semctl",
