@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod decode;
 pub mod event;
 pub mod exit;
+pub mod feed;
 pub mod line;
 pub mod model;
 pub mod probe;
