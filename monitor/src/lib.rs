@@ -11,6 +11,7 @@ pub mod event;
 pub mod exit;
 pub mod feed;
 pub mod line;
+pub mod live;
 pub mod model;
 pub mod probe;
 pub mod snapshot;
