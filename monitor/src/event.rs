@@ -63,6 +63,14 @@ impl Serialize for Syscall {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Syscall {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Syscall::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown syscall {name:?}")))
+    }
+}
+
 /// A task's `comm`, inline (no allocation).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Comm(pub [u8; 16]);

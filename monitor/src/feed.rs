@@ -31,7 +31,7 @@ pub enum Update {
 }
 
 /// The probe's counters and in-kernel aggregates at one moment.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct KernelSample {
     pub stats: KernelStats,
     /// Per process, syscall and object (when the probe aggregates in the kernel).

@@ -14,5 +14,6 @@ pub mod line;
 pub mod live;
 pub mod model;
 pub mod probe;
+pub mod record;
 pub mod snapshot;
 pub mod sysv;

@@ -60,6 +60,8 @@ pub struct LiveSource {
     rx: mpsc::Receiver<Stamped>,
     status: ProbeStatus,
     tasks: Vec<JoinHandle<()>>,
+    /// Asks the kernel task for a counter sample and an in-flight scan right now.
+    sample_now: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for LiveSource {
@@ -89,6 +91,7 @@ impl LiveSource {
         })
         .await?;
         let mut tasks = Vec::new();
+        let sample_now = Arc::new(tokio::sync::Notify::new());
         let (probe, status) = if opts.no_probe {
             (None, ProbeStatus::SnapshotOnly("the probe was turned off (--no-probe)".into()))
         } else {
@@ -125,10 +128,21 @@ impl LiveSource {
                     }
                 }
             }));
-            tasks.push(tokio::spawn(kernel_task(probe, tx.clone(), opts.clone(), rstats)));
+            tasks.push(tokio::spawn(kernel_task(
+                probe,
+                tx.clone(),
+                opts.clone(),
+                rstats,
+                sample_now.clone(),
+            )));
         }
         tasks.push(tokio::spawn(snapshot_task(snap_opts, tx, opts.interval)));
-        Ok(LiveSource { rx, status, tasks })
+        Ok(LiveSource {
+            rx,
+            status,
+            tasks,
+            sample_now,
+        })
     }
 }
 
@@ -138,6 +152,7 @@ async fn kernel_task(
     tx: mpsc::Sender<Stamped>,
     opts: LiveOptions,
     rstats: Arc<ReaderStats>,
+    sample_now: Arc<tokio::sync::Notify>,
 ) {
     let mut scan = tokio::time::interval(opts.scan);
     scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -145,23 +160,33 @@ async fn kernel_task(
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut prune = tokio::time::interval(Duration::from_secs(5));
     let after = opts.blocked_after.as_nanos() as u64;
+    let mut last_inflight: Vec<(u32, Option<u64>)> = Vec::new();
+    let sample_of = |probe: &Probe| KernelSample {
+        stats: probe.stats().unwrap_or_default(),
+        aggregates: if opts.every_call {
+            Vec::new()
+        } else {
+            probe.aggregates().unwrap_or_default()
+        },
+        holds: probe.holds().unwrap_or_default(),
+        undecodable: rstats.undecodable.load(Ordering::Relaxed),
+    };
     loop {
         let update = tokio::select! {
+            _ = sample_now.notified() => Update::Kernel(Box::new(sample_of(&probe))),
             _ = scan.tick() => {
                 let now = clock_ns(libc::CLOCK_MONOTONIC);
                 let mut calls = probe.in_flight().unwrap_or_default();
                 calls.retain(|e| e.start_ns.is_some_and(|s| now.saturating_sub(s) >= after));
+                // Only when the set changed: the waits' durations grow by themselves.
+                let keys: Vec<(u32, Option<u64>)> = calls.iter().map(|e| (e.tid, e.start_ns)).collect();
+                if keys == last_inflight {
+                    continue;
+                }
+                last_inflight = keys;
                 Update::InFlight(calls)
             }
-            _ = sample.tick() => {
-                let k = KernelSample {
-                    stats: probe.stats().unwrap_or_default(),
-                    aggregates: if opts.every_call { Vec::new() } else { probe.aggregates().unwrap_or_default() },
-                    holds: probe.holds().unwrap_or_default(),
-                    undecodable: rstats.undecodable.load(Ordering::Relaxed),
-                };
-                Update::Kernel(Box::new(k))
-            }
+            _ = sample.tick() => Update::Kernel(Box::new(sample_of(&probe))),
             _ = prune.tick() => {
                 let _ = probe.prune();
                 continue;
@@ -214,6 +239,17 @@ impl Source for LiveSource {
 }
 
 impl LiveSource {
+    /// Asks for the probe's counters right away (at the end of a recording, so that its last
+    /// sample is exact); they arrive as a `Kernel` update shortly.
+    pub fn sample_now(&self) {
+        self.sample_now.notify_one();
+    }
+
+    /// Whether the probe runs (else snapshots only).
+    pub fn has_probe(&self) -> bool {
+        matches!(self.status, ProbeStatus::Attached(_))
+    }
+
     /// Waits for the next update (for headless consumers such as `record`).
     pub async fn next(&mut self) -> Option<Stamped> {
         self.rx.recv().await

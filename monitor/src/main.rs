@@ -18,6 +18,8 @@ enum Command {
     Trace(cmd::trace::TraceArgs),
     /// Print the IPC objects, who uses them, waits, leaks and deadlocks, once.
     Snapshot(cmd::snapshot::SnapshotArgs),
+    /// Record a session to a file (headless); with `-- COMMAND`, for the command's lifetime.
+    Record(cmd::record::RecordArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Trace(a)) => cmd::trace::run(a),
         Some(Command::Snapshot(a)) => cmd::snapshot::run(a),
+        Some(Command::Record(a)) => cmd::record::run(a),
         None => Err(exit::Fatal::new(
             exit::USAGE,
             "the live dashboard is not built yet: use `ipctop trace` or `ipctop snapshot`",

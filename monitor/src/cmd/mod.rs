@@ -1,3 +1,4 @@
 //! The subcommands: each owns its arguments and its run function; `main.rs` only dispatches.
+pub mod record;
 pub mod snapshot;
 pub mod trace;

@@ -289,7 +289,7 @@ impl Probe {
 }
 
 /// One process's calls of one syscall on one object, counted in the kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Aggregate {
     pub pid: u32,
     /// The object's id; `None` for calls that name none (failed *get, shmdt).
@@ -307,7 +307,7 @@ pub struct Aggregate {
 }
 
 /// A process holding a semaphore: it decremented it by `held` more than it incremented it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Hold {
     pub semid: i32,
     pub semnum: u16,
@@ -364,7 +364,7 @@ impl Probe {
 }
 
 /// The probe's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KernelStats {
     pub calls: [u64; NSYS],
     pub errors: [u64; NSYS],

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 /// The limits; a field is `None` when its file could not be read or parsed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Max semaphores per set.
     pub semmsl: Option<u64>,

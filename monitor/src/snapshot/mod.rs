@@ -30,28 +30,28 @@ pub struct Options {
 }
 
 /// A semaphore set with its semaphores (or why they are unknown).
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct SemSetRead {
     pub row: SemRow,
     pub values: Result<Vec<SemValue>, ReadFail>,
 }
 
 /// A queue with its maximum size (or why it is unknown).
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct MsgRead {
     pub row: MsgRow,
     pub qbytes: Result<u64, ReadFail>,
 }
 
 /// Something that could not be known, and why (said once per kind, with a count).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Unknown {
     pub what: String,
     pub reason: String,
 }
 
 /// One snapshot of a namespace's IPC objects and of every process.
-#[derive(Clone, Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default)]
 pub struct Snapshot {
     /// CLOCK_REALTIME and CLOCK_MONOTONIC when it was taken (ns).
     pub unix_ns: u64,

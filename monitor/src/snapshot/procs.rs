@@ -13,7 +13,7 @@ use procfs::{
 };
 
 /// One SYSV shared-memory mapping of a process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapAttach {
     /// The inode of the mapping, which the kernel sets to the shmid.
     pub shmid: i32,
@@ -25,7 +25,7 @@ pub struct MapAttach {
 }
 
 /// One `struct sembuf` as read from a waiter's memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawSop {
     pub num: u16,
     pub op: i16,
@@ -33,7 +33,7 @@ pub struct RawSop {
 }
 
 /// The call a thread is blocked in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum WaitCall {
     /// semop or semtimedop; `sops` is `None` when the waiter's memory could not be read.
     Sem {
@@ -54,7 +54,7 @@ pub enum WaitCall {
 }
 
 /// A thread blocked in an IPC call.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct TaskWait {
     pub tid: u32,
     pub call: WaitCall,
@@ -63,7 +63,7 @@ pub struct TaskWait {
 }
 
 /// What was read of one process.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ProcRead {
     pub pid: u32,
     pub ppid: u32,

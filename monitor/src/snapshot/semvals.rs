@@ -5,7 +5,7 @@ use std::io;
 use crate::sysv::{self, ctlcmd, semcmd};
 
 /// One semaphore as semctl reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SemValue {
     pub value: i32,
     /// Tasks waiting for the value to increase.
@@ -17,7 +17,7 @@ pub struct SemValue {
 }
 
 /// Why a read could not be made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadFail {
     /// The object went away between listing and reading (normal).
     Gone,

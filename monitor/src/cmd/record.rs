@@ -1,0 +1,171 @@
+//! `ipctop record`: a session to a file, headless; with a command, for its lifetime.
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use tokio::signal::unix::SignalKind;
+
+use crate::{
+    event::clock_ns,
+    exit,
+    feed::{ProbeStatus, Source},
+    live::{LiveOptions, LiveSource},
+    probe::AttachMode,
+    record::{Header, Recorder, FORMAT_VERSION},
+};
+
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
+    /// The recording to write (zstd-compressed when it ends in .zst). Created 0600.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Record every call (larger files); by default calls that stand out are recorded with
+    /// the kernel's exact per-process, per-object counts and wait times.
+    #[arg(long)]
+    pub every_call: bool,
+    /// Seconds between snapshots of /proc.
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub interval: f64,
+    /// Where to hook into the kernel.
+    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
+    pub attach: AttachMode,
+    /// Show another process's IPC namespace.
+    #[arg(long, value_name = "PID")]
+    pub ipc_ns: Option<u32>,
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// A command to run and record: ipctop exits when it does, with its status.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// The header of a recording made here, now.
+pub fn header_here(interval: Duration, probe: &ProbeStatus, every_call: bool, command: Option<Vec<String>>) -> Header {
+    let uts = nix::sys::utsname::uname().ok();
+    let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
+        uts.as_ref().map(|u| f(u).to_string_lossy().into_owned()).unwrap_or_default()
+    };
+    let mono = clock_ns(libc::CLOCK_MONOTONIC);
+    let real = clock_ns(libc::CLOCK_REALTIME);
+    Header {
+        ipctop_recording: FORMAT_VERSION,
+        ipctop_version: env!("CARGO_PKG_VERSION").to_string(),
+        event_version: monitor_ebpf::EVENT_VERSION,
+        kernel: field(nix::sys::utsname::UtsName::release),
+        host: field(nix::sys::utsname::UtsName::nodename),
+        clock_offset_ns: (real as i128 - mono as i128) as i64,
+        boot_time_unix_ns: real.saturating_sub(clock_ns(libc::CLOCK_BOOTTIME)),
+        started_unix_ns: real,
+        interval_ms: interval.as_millis() as u64,
+        probe: match probe {
+            ProbeStatus::Attached(how) => format!("attached: {how}"),
+            ProbeStatus::SnapshotOnly(why) => format!("snapshots only: {why}"),
+            ProbeStatus::Replay => "replay".into(),
+        },
+        every_call,
+        command,
+    }
+}
+
+pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
+    if !(args.interval.is_finite() && args.interval >= 0.05) {
+        return Err(exit::Fatal::new(exit::USAGE, "--interval must be at least 0.05 seconds").into());
+    }
+    if args.duration.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
+        return Err(exit::Fatal::new(exit::USAGE, "--duration must be a number of seconds").into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(record(args))
+}
+
+async fn record(args: RecordArgs) -> anyhow::Result<u8> {
+    let interval = Duration::from_secs_f64(args.interval);
+    let mut live = LiveSource::start(LiveOptions {
+        interval,
+        attach: args.attach,
+        ipc_ns_pid: args.ipc_ns,
+        every_call: args.every_call,
+        ring_bytes: if args.every_call { 32 << 20 } else { 8 << 20 },
+        verbose: args.verbose,
+        ..Default::default()
+    })
+    .await?;
+    let status = live.probe_status();
+    match &status {
+        ProbeStatus::Attached(how) => eprintln!("ipctop: recording to {} via {how}", args.output.display()),
+        ProbeStatus::SnapshotOnly(why) => eprintln!(
+            "ipctop: recording snapshots only to {} (the probe cannot run: {why})",
+            args.output.display()
+        ),
+        ProbeStatus::Replay => {}
+    }
+    let command = (!args.command.is_empty()).then(|| args.command.clone());
+    let mut rec = Recorder::create(&args.output, &header_here(interval, &status, args.every_call, command))
+        .map_err(|e| exit::Fatal::new(exit::USAGE, format!("{e:#}")))?;
+
+    let mut child = match args.command.split_first() {
+        Some((prog, rest)) => Some(
+            tokio::process::Command::new(prog)
+                .args(rest)
+                .stdin(Stdio::inherit())
+                .spawn()
+                .map_err(|e| exit::Fatal::new(exit::USAGE, format!("cannot run {prog}: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
+    let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
+    let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
+    let deadline = args.duration.map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
+    let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
+    let sleep = tokio::time::sleep_until(deadline.unwrap_or(far));
+    tokio::pin!(sleep);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut exit_status: Option<i32> = None;
+
+    let reason = loop {
+        tokio::select! {
+            s = live.next() => match s {
+                Some(s) => rec.write(&s)?,
+                None => break "the live source ended".to_string(),
+            },
+            st = async { child.as_mut().unwrap().wait().await }, if child.is_some() => {
+                let st = st?;
+                use std::os::unix::process::ExitStatusExt;
+                exit_status = Some(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)));
+                child = None;
+                break format!("the command exited ({st})");
+            }
+            _ = tick.tick() => rec.tick()?,
+            _ = &mut sleep, if deadline.is_some() => break "--duration reached".to_string(),
+            _ = sigint.recv() => break "interrupted (SIGINT)".to_string(),
+            _ = sigterm.recv() => break "terminated (SIGTERM)".to_string(),
+            _ = sighup.recv() => break "hung up (SIGHUP)".to_string(),
+        }
+    };
+    // The last events: let the reader's poll deliver them, and take exact final counters.
+    live.sample_now();
+    let end = tokio::time::Instant::now() + Duration::from_millis(300);
+    while let Ok(Some(s)) = tokio::time::timeout_at(end, live.next()).await {
+        rec.write(&s)?;
+    }
+    for s in live.drain() {
+        rec.write(&s)?;
+    }
+    if let Some(mut c) = child {
+        let _ = c.start_kill();
+        let _ = c.wait().await;
+    }
+    let lines = rec.lines();
+    let path = rec.path().to_path_buf();
+    rec.finish(clock_ns(libc::CLOCK_MONOTONIC), &reason, exit_status)?;
+    eprintln!("ipctop: {lines} records written to {} ({reason})", path.display());
+    Ok(match exit_status {
+        Some(code) => code.clamp(0, 255) as u8,
+        None => exit::OK,
+    })
+}

@@ -1,0 +1,84 @@
+//! Recordings: a session's feed ([`crate::feed::Stamped`] updates) written to a file, to be
+//! replayed or reported on later, on any machine.
+//!
+//! Format (version [`FORMAT_VERSION`]): JSON lines, self-describing, optionally compressed as
+//! one zstd stream (files ending in `.zst`; readers detect zstd by its magic, not the name).
+//!
+//! ```text
+//! {"ipctop_recording":1,"ipctop_version":"0.1.0","kernel":"6.18.44","host":"vm",…}  header
+//! {"t":123456789,"snapshot":{…}}          a /proc snapshot
+//! {"t":123456999,"events":[[…],[…]]}      finished calls (the kernel's record, see WireCall)
+//! {"t":123457000,"inflight":[[…]]}        calls in progress at that moment
+//! {"t":123458000,"kernel":{…}}            the probe's counters and aggregates
+//! {"t":129999999,"end":{"reason":"…"}}    a clean end (absent after a crash)
+//! ```
+//! `t` is CLOCK_MONOTONIC ns on the recording machine; the header carries the offset to wall
+//! time. Events are stored as the probe's raw call records, so a replay decodes them with the
+//! same code as live. The writer flushes at least every second (a crash or `kill -9` loses at
+//! most that) and never rewrites what it wrote; a reader uses a damaged file up to the damage
+//! and says where it stopped.
+mod reader;
+mod wire;
+mod writer;
+
+pub use reader::{from_reader, open, ReadError, Reader};
+pub use wire::{decode_event, encode_event, WireCall};
+pub use writer::Recorder;
+
+use serde::{Deserialize, Serialize};
+
+use crate::feed::KernelSample;
+
+/// The version of the format; a reader refuses others.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The first line of a recording.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Header {
+    /// The format version ([`FORMAT_VERSION`]); its presence marks the file as a recording.
+    pub ipctop_recording: u32,
+    pub ipctop_version: String,
+    /// Layout version of the probe's records in `events` lines.
+    pub event_version: u16,
+    pub kernel: String,
+    pub host: String,
+    /// CLOCK_REALTIME - CLOCK_MONOTONIC at the start (ns).
+    pub clock_offset_ns: i64,
+    /// Wall time of boot (ns since the epoch).
+    pub boot_time_unix_ns: u64,
+    pub started_unix_ns: u64,
+    /// Snapshot period (ms).
+    pub interval_ms: u64,
+    /// Where the probe was attached, or why it could not run.
+    pub probe: String,
+    /// Whether every call was recorded (else: calls that stand out, plus kernel aggregates).
+    pub every_call: bool,
+    /// The command recorded (`ipctop record -- COMMAND…`), if any.
+    pub command: Option<Vec<String>>,
+}
+
+/// One line after the header.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Line {
+    pub t: u64,
+    #[serde(flatten)]
+    pub body: Body,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Body {
+    Events(Vec<WireCall>),
+    Inflight(Vec<WireCall>),
+    Snapshot(Box<crate::snapshot::Snapshot>),
+    Kernel(Box<KernelSample>),
+    End(End),
+}
+
+/// How a recording ended.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct End {
+    pub reason: String,
+    /// The exit status of the recorded command, if one was recorded.
+    pub exit_status: Option<i32>,
+}

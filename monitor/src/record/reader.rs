@@ -1,0 +1,196 @@
+//! Reads a recording back: the header, then one update after another, up to the end or to
+//! the first damage (a cut line, a line that is not JSON, a compressed stream cut short),
+//! which it reports instead of failing.
+use std::{
+    fs::File,
+    io::{self, BufRead, BufReader, Read},
+    path::Path,
+};
+
+use super::{decode_event, Body, End, Header, Line, FORMAT_VERSION};
+use crate::feed::{Stamped, Update};
+
+/// Why a file cannot be read as a recording at all (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}: {1}")]
+    Io(String, io::Error),
+    #[error("{0} is a directory, not an ipctop recording")]
+    Directory(String),
+    #[error("{0} is empty, not an ipctop recording")]
+    Empty(String),
+    #[error("{0} is not an ipctop recording (its first line is not a recording header)")]
+    NotARecording(String),
+    #[error("{path} is an ipctop recording of format version {found}; this ipctop reads version {FORMAT_VERSION}")]
+    Version { path: String, found: u64 },
+}
+
+/// An open recording.
+pub struct Reader {
+    pub header: Header,
+    lines: Box<dyn BufRead + Send>,
+    line_no: u64,
+    /// Where and why reading stopped early, once it has.
+    damage: Option<String>,
+    end: Option<End>,
+    done: bool,
+}
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Opens a recording and reads its header.
+pub fn open(path: &Path) -> Result<Reader, ReadError> {
+    let name = path.display().to_string();
+    if path.is_dir() {
+        return Err(ReadError::Directory(name));
+    }
+    let mut file = File::open(path).map_err(|e| ReadError::Io(name.clone(), e))?;
+    let mut magic = [0u8; 4];
+    let n = read_up_to(&mut file, &mut magic).map_err(|e| ReadError::Io(name.clone(), e))?;
+    if n == 0 {
+        return Err(ReadError::Empty(name));
+    }
+    let head = io::Cursor::new(magic[..n].to_vec()).chain(file);
+    let lines: Box<dyn BufRead + Send> = if n == 4 && magic == ZSTD_MAGIC {
+        let dec = zstd::Decoder::new(head).map_err(|e| ReadError::Io(name.clone(), e))?;
+        Box::new(BufReader::with_capacity(1 << 16, dec))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 16, head))
+    };
+    from_reader(lines, &name)
+}
+
+/// Reads a recording from any buffered reader (e.g. one embedded in the binary).
+pub fn from_reader(mut lines: Box<dyn BufRead + Send>, name: &str) -> Result<Reader, ReadError> {
+    let mut first = Vec::new();
+    // A header is short; a file with no newline in its first MiB is not a recording.
+    let n = (&mut lines)
+        .take(1 << 20)
+        .read_until(b'\n', &mut first)
+        .map_err(|_| ReadError::NotARecording(name.to_string()))?;
+    if n == 0 {
+        return Err(ReadError::Empty(name.to_string()));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&first).map_err(|_| ReadError::NotARecording(name.to_string()))?;
+    let Some(version) = v.get("ipctop_recording").and_then(|v| v.as_u64()) else {
+        return Err(ReadError::NotARecording(name.to_string()));
+    };
+    if version != u64::from(FORMAT_VERSION) {
+        return Err(ReadError::Version {
+            path: name.to_string(),
+            found: version,
+        });
+    }
+    let header: Header =
+        serde_json::from_value(v).map_err(|_| ReadError::NotARecording(name.to_string()))?;
+    Ok(Reader {
+        header,
+        lines,
+        line_no: 1,
+        damage: None,
+        end: None,
+        done: false,
+    })
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+impl Reader {
+    /// Where and why reading stopped before the end, if it did.
+    pub fn damage(&self) -> Option<&str> {
+        self.damage.as_deref()
+    }
+
+    /// The end line, once read (absent after a crash).
+    pub fn end(&self) -> Option<&End> {
+        self.end.as_ref()
+    }
+
+    /// Lines read so far (the header is line 1).
+    pub fn line_no(&self) -> u64 {
+        self.line_no
+    }
+
+    fn stop(&mut self, why: String) -> Option<Stamped> {
+        self.damage = Some(why);
+        self.done = true;
+        None
+    }
+
+    /// The next update; `None` at the end or at the first damage (see [`Reader::damage`]).
+    pub fn next_update(&mut self) -> Option<Stamped> {
+        let mut buf = Vec::new();
+        loop {
+            if self.done {
+                return None;
+            }
+            buf.clear();
+            let n = match self.lines.read_until(b'\n', &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    let at = self.line_no + 1;
+                    return self.stop(format!("stopped at line {at}: the file is damaged ({e})"));
+                }
+            };
+            if n == 0 {
+                self.done = true;
+                if self.end.is_none() {
+                    self.damage = Some(format!(
+                        "the recording ends after line {} without its end mark (cut short: ipctop was killed or the file was truncated)",
+                        self.line_no
+                    ));
+                }
+                return None;
+            }
+            self.line_no += 1;
+            let at = self.line_no;
+            if buf.last() != Some(&b'\n') {
+                return self.stop(format!("stopped at line {at}: the line is cut off (truncated file)"));
+            }
+            let line: Line = match serde_json::from_slice(&buf) {
+                Ok(l) => l,
+                Err(e) => return self.stop(format!("stopped at line {at}: not a valid record ({e})")),
+            };
+            let update = match line.body {
+                Body::Events(w) | Body::Inflight(w) if w.is_empty() => continue,
+                Body::Events(w) => match w.iter().map(decode_event).collect() {
+                    Ok(evs) => Update::Events(evs),
+                    Err(e) => return self.stop(format!("stopped at line {at}: bad event ({e})")),
+                },
+                Body::Inflight(w) => match w.iter().map(decode_event).collect() {
+                    Ok(evs) => Update::InFlight(evs),
+                    Err(e) => return self.stop(format!("stopped at line {at}: bad event ({e})")),
+                },
+                Body::Snapshot(s) => Update::Snapshot(s),
+                Body::Kernel(k) => Update::Kernel(k),
+                Body::End(end) => {
+                    self.end = Some(end);
+                    continue;
+                }
+            };
+            return Some(Stamped {
+                mono_ns: line.t,
+                update,
+            });
+        }
+    }
+}
+
+impl Iterator for Reader {
+    type Item = Stamped;
+    fn next(&mut self) -> Option<Stamped> {
+        self.next_update()
+    }
+}

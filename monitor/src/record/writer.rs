@@ -1,0 +1,178 @@
+//! Writes a recording: header first, then one line per update, flushed at least every second.
+use std::{
+    fs::{File, OpenOptions},
+    io::{self, BufWriter, Write},
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use super::{encode_event, Body, End, Header, Line, FORMAT_VERSION};
+use crate::feed::{Stamped, Update};
+
+enum Sink {
+    Plain(BufWriter<File>),
+    Zstd(zstd::Encoder<'static, BufWriter<File>>),
+}
+
+impl Sink {
+    fn out(&mut self) -> &mut dyn Write {
+        match self {
+            Sink::Plain(w) => w,
+            Sink::Zstd(z) => z,
+        }
+    }
+
+    fn file(&mut self) -> &mut BufWriter<File> {
+        match self {
+            Sink::Plain(w) => w,
+            Sink::Zstd(z) => z.get_mut(),
+        }
+    }
+}
+
+/// A recording being written. Call [`Recorder::finish`] for a clean end; dropping it without
+/// flushes what was written (the reader then reports the missing end).
+pub struct Recorder {
+    sink: Option<Sink>,
+    path: PathBuf,
+    last_flush: Instant,
+    lines: u64,
+    bytes_hint: u64,
+}
+
+/// How often the recording reaches the file system at least.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+impl Recorder {
+    /// Creates `path` (mode 0600; given to SUDO_UID/SUDO_GID when run under sudo), zstd when
+    /// it ends in `.zst`, and writes the header.
+    pub fn create(path: &Path, header: &Header) -> anyhow::Result<Recorder> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("cannot create the recording {}: {e}", path.display()))?;
+        // An existing file keeps its mode on open: make it 0600 too.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+        if let (Ok(uid), Ok(gid)) = (std::env::var("SUDO_UID"), std::env::var("SUDO_GID")) {
+            if let (Ok(uid), Ok(gid)) = (uid.parse::<u32>(), gid.parse::<u32>()) {
+                let _ = std::os::unix::fs::fchown(&file, Some(uid), Some(gid));
+            }
+        }
+        let buf = BufWriter::with_capacity(1 << 16, file);
+        let sink = if path.extension().is_some_and(|e| e == "zst") {
+            Sink::Zstd(zstd::Encoder::new(buf, 3)?)
+        } else {
+            Sink::Plain(buf)
+        };
+        let mut r = Recorder {
+            sink: Some(sink),
+            path: path.to_path_buf(),
+            last_flush: Instant::now(),
+            lines: 0,
+            bytes_hint: 0,
+        };
+        let mut h = header.clone();
+        h.ipctop_recording = FORMAT_VERSION;
+        r.write_json(&h)?;
+        r.flush()?;
+        Ok(r)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Lines written after the header.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// Bytes of JSON written (before compression).
+    pub fn bytes(&self) -> u64 {
+        self.bytes_hint
+    }
+
+    fn write_json<T: serde::Serialize>(&mut self, v: &T) -> io::Result<()> {
+        let sink = self.sink.as_mut().ok_or_else(|| io::Error::other("recording finished"))?;
+        let mut line = serde_json::to_vec(v).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.bytes_hint += line.len() as u64;
+        sink.out().write_all(&line)
+    }
+
+    /// Appends one update (and flushes if the last flush is a second old).
+    pub fn write(&mut self, s: &Stamped) -> io::Result<()> {
+        let body = match &s.update {
+            Update::Events(evs) => Body::Events(evs.iter().map(encode_event).collect()),
+            Update::InFlight(evs) => Body::Inflight(evs.iter().map(encode_event).collect()),
+            Update::Snapshot(snap) => Body::Snapshot(snap.clone()),
+            Update::Kernel(k) => Body::Kernel(k.clone()),
+        };
+        self.write_json(&Line { t: s.mono_ns, body })?;
+        self.lines += 1;
+        self.tick()
+    }
+
+    /// Flushes if the last flush is at least a second old. Call it now and then when
+    /// nothing is written.
+    pub fn tick(&mut self) -> io::Result<()> {
+        if self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Everything written so far goes to the file (a complete zstd block, readable as is).
+    pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(sink) = self.sink.as_mut() {
+            sink.out().flush()?;
+            sink.file().flush()?;
+            let _ = sink.file().get_ref().sync_data();
+        }
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+
+    /// Writes the end line and closes the file cleanly.
+    pub fn finish(mut self, t: u64, reason: &str, exit_status: Option<i32>) -> io::Result<()> {
+        self.write_json(&Line {
+            t,
+            body: Body::End(End {
+                reason: reason.to_string(),
+                exit_status,
+            }),
+        })?;
+        self.close()
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        match self.sink.take() {
+            Some(Sink::Plain(mut w)) => {
+                w.flush()?;
+                let _ = w.get_ref().sync_data();
+            }
+            Some(Sink::Zstd(z)) => {
+                let mut w = z.finish()?;
+                w.flush()?;
+                let _ = w.get_ref().sync_data();
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // Not finished: keep what was written (no end line; the reader says so).
+        if let Some(sink) = self.sink.as_mut() {
+            let _ = sink.out().flush();
+            let _ = sink.file().flush();
+        }
+    }
+}
