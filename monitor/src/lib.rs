@@ -15,5 +15,6 @@ pub mod live;
 pub mod model;
 pub mod probe;
 pub mod record;
+pub mod report;
 pub mod snapshot;
 pub mod sysv;

@@ -31,6 +31,8 @@ pub struct LiveOptions {
     pub every_call: bool,
     /// Only this process (kernel filter).
     pub target_pid: Option<u32>,
+    /// Only tasks with this comm (kernel filter).
+    pub comm: Option<String>,
     /// Ring buffer bytes.
     pub ring_bytes: u32,
     /// Don't even try the probe.
@@ -48,6 +50,7 @@ impl Default for LiveOptions {
             attach: AttachMode::Auto,
             every_call: false,
             target_pid: None,
+            comm: None,
             ring_bytes: 4 << 20,
             no_probe: false,
             verbose: false,
@@ -93,11 +96,15 @@ impl LiveSource {
         let mut tasks = Vec::new();
         let sample_now = Arc::new(tokio::sync::Notify::new());
         let (probe, status) = if opts.no_probe {
-            (None, ProbeStatus::SnapshotOnly("the probe was turned off (--no-probe)".into()))
+            (
+                None,
+                ProbeStatus::SnapshotOnly("the probe was turned off (--no-probe)".into()),
+            )
         } else {
             match Probe::load(&ProbeOptions {
                 attach: opts.attach,
                 target_pid: opts.target_pid,
+                comm: opts.comm.clone(),
                 ring_bytes: opts.ring_bytes,
                 verbose: opts.verbose,
                 send_all: opts.every_call,

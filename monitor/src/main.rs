@@ -20,6 +20,8 @@ enum Command {
     Snapshot(cmd::snapshot::SnapshotArgs),
     /// Record a session to a file (headless); with `-- COMMAND`, for the command's lifetime.
     Record(cmd::record::RecordArgs),
+    /// Analyse a recording: counts, failed calls, contention, leaks, deadlocks; --fail-on gates.
+    Report(cmd::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Some(Command::Trace(a)) => cmd::trace::run(a),
         Some(Command::Snapshot(a)) => cmd::snapshot::run(a),
         Some(Command::Record(a)) => cmd::record::run(a),
+        Some(Command::Report(a)) => cmd::report::run(a),
         None => Err(exit::Fatal::new(
             exit::USAGE,
             "the live dashboard is not built yet: use `ipctop trace` or `ipctop snapshot`",

@@ -30,6 +30,12 @@ pub struct RecordArgs {
     /// Where to hook into the kernel.
     #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
     pub attach: AttachMode,
+    /// Only the calls of this process (filtered in the kernel; snapshots still see all).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Only the calls of tasks with this comm (filtered in the kernel).
+    #[arg(long)]
+    pub comm: Option<String>,
     /// Show another process's IPC namespace.
     #[arg(long, value_name = "PID")]
     pub ipc_ns: Option<u32>,
@@ -41,10 +47,17 @@ pub struct RecordArgs {
 }
 
 /// The header of a recording made here, now.
-pub fn header_here(interval: Duration, probe: &ProbeStatus, every_call: bool, command: Option<Vec<String>>) -> Header {
+pub fn header_here(
+    interval: Duration,
+    probe: &ProbeStatus,
+    every_call: bool,
+    command: Option<Vec<String>>,
+) -> Header {
     let uts = nix::sys::utsname::uname().ok();
     let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
-        uts.as_ref().map(|u| f(u).to_string_lossy().into_owned()).unwrap_or_default()
+        uts.as_ref()
+            .map(|u| f(u).to_string_lossy().into_owned())
+            .unwrap_or_default()
     };
     let mono = clock_ns(libc::CLOCK_MONOTONIC);
     let real = clock_ns(libc::CLOCK_REALTIME);
@@ -70,7 +83,9 @@ pub fn header_here(interval: Duration, probe: &ProbeStatus, every_call: bool, co
 
 pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
     if !(args.interval.is_finite() && args.interval >= 0.05) {
-        return Err(exit::Fatal::new(exit::USAGE, "--interval must be at least 0.05 seconds").into());
+        return Err(
+            exit::Fatal::new(exit::USAGE, "--interval must be at least 0.05 seconds").into(),
+        );
     }
     if args.duration.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
         return Err(exit::Fatal::new(exit::USAGE, "--duration must be a number of seconds").into());
@@ -89,6 +104,8 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
         attach: args.attach,
         ipc_ns_pid: args.ipc_ns,
         every_call: args.every_call,
+        target_pid: args.pid,
+        comm: args.comm.clone(),
         ring_bytes: if args.every_call { 32 << 20 } else { 8 << 20 },
         verbose: args.verbose,
         ..Default::default()
@@ -96,7 +113,9 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     .await?;
     let status = live.probe_status();
     match &status {
-        ProbeStatus::Attached(how) => eprintln!("ipctop: recording to {} via {how}", args.output.display()),
+        ProbeStatus::Attached(how) => {
+            eprintln!("ipctop: recording to {} via {how}", args.output.display())
+        }
         ProbeStatus::SnapshotOnly(why) => eprintln!(
             "ipctop: recording snapshots only to {} (the probe cannot run: {why})",
             args.output.display()
@@ -104,8 +123,11 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
         ProbeStatus::Replay => {}
     }
     let command = (!args.command.is_empty()).then(|| args.command.clone());
-    let mut rec = Recorder::create(&args.output, &header_here(interval, &status, args.every_call, command))
-        .map_err(|e| exit::Fatal::new(exit::USAGE, format!("{e:#}")))?;
+    let mut rec = Recorder::create(
+        &args.output,
+        &header_here(interval, &status, args.every_call, command),
+    )
+    .map_err(|e| exit::Fatal::new(exit::USAGE, format!("{e:#}")))?;
 
     let mut child = match args.command.split_first() {
         Some((prog, rest)) => Some(
@@ -120,7 +142,9 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
     let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
     let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
-    let deadline = args.duration.map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
+    let deadline = args
+        .duration
+        .map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
     let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
     let sleep = tokio::time::sleep_until(deadline.unwrap_or(far));
     tokio::pin!(sleep);
@@ -163,7 +187,10 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     let lines = rec.lines();
     let path = rec.path().to_path_buf();
     rec.finish(clock_ns(libc::CLOCK_MONOTONIC), &reason, exit_status)?;
-    eprintln!("ipctop: {lines} records written to {} ({reason})", path.display());
+    eprintln!(
+        "ipctop: {lines} records written to {} ({reason})",
+        path.display()
+    );
     Ok(match exit_status {
         Some(code) => code.clamp(0, 255) as u8,
         None => exit::OK,

@@ -234,22 +234,8 @@ pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
             })
         })
         .collect();
-    let leaks: Vec<Value> = findings
-        .iter()
-        .filter_map(|f| match &f.what {
-            What::Leak { ipc, id } => Some(json!({"kind": ipc, "id": id, "reason": f.reason})),
-            _ => None,
-        })
-        .collect();
-    let deadlocks: Vec<Value> = findings
-        .iter()
-        .filter_map(|f| match &f.what {
-            What::Deadlock { pids, cycle } => {
-                Some(json!({"pids": pids, "cycle": cycle, "reason": f.reason}))
-            }
-            _ => None,
-        })
-        .collect();
+    let leaks = leaks_json(findings);
+    let deadlocks = deadlocks_json(findings);
     let limits: BTreeMap<&str, Value> = analysis::limit_usage(m)
         .into_iter()
         .map(|u| {
@@ -293,6 +279,30 @@ pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
         problems: m.problems().to_vec(),
     };
     doc
+}
+
+/// `leaks[]` of the JSON documents: {kind, id, reason}.
+pub fn leaks_json(findings: &[Finding]) -> Vec<Value> {
+    findings
+        .iter()
+        .filter_map(|f| match &f.what {
+            What::Leak { ipc, id } => Some(json!({"kind": ipc, "id": id, "reason": f.reason})),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `deadlocks[]` of the JSON documents: {pids, cycle, reason}.
+pub fn deadlocks_json(findings: &[Finding]) -> Vec<Value> {
+    findings
+        .iter()
+        .filter_map(|f| match &f.what {
+            What::Deadlock { pids, cycle } => {
+                Some(json!({"pids": pids, "cycle": cycle, "reason": f.reason}))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The JSON document, its top level in this order (serde_json sorts the keys of a `json!`

@@ -157,11 +157,15 @@ impl Reader {
             self.line_no += 1;
             let at = self.line_no;
             if buf.last() != Some(&b'\n') {
-                return self.stop(format!("stopped at line {at}: the line is cut off (truncated file)"));
+                return self.stop(format!(
+                    "stopped at line {at}: the line is cut off (truncated file)"
+                ));
             }
             let line: Line = match serde_json::from_slice(&buf) {
                 Ok(l) => l,
-                Err(e) => return self.stop(format!("stopped at line {at}: not a valid record ({e})")),
+                Err(e) => {
+                    return self.stop(format!("stopped at line {at}: not a valid record ({e})"))
+                }
             };
             let update = match line.body {
                 Body::Events(w) | Body::Inflight(w) if w.is_empty() => continue,

@@ -31,15 +31,34 @@ pub struct WireCall(
 fn encode_args(args: &Args, c: &mut Call) {
     let key = |k: i32| k as u32 as u64;
     match *args {
-        Args::Semget { key: k, nsems, flags, mode } => {
-            c.args[..3].copy_from_slice(&[key(k.0), nsems as u32 as u64, (flags.bits | mode.0) as u64]);
+        Args::Semget {
+            key: k,
+            nsems,
+            flags,
+            mode,
+        } => {
+            c.args[..3].copy_from_slice(&[
+                key(k.0),
+                nsems as u32 as u64,
+                (flags.bits | mode.0) as u64,
+            ]);
         }
-        Args::Semop { semid, nsops, sops, sops_read, timeout_ns } => {
+        Args::Semop {
+            semid,
+            nsops,
+            sops,
+            sops_read,
+            timeout_ns,
+        } => {
             c.args[0] = semid as u32 as u64;
             c.args[2] = nsops;
             if sops_read {
                 for (i, s) in sops.as_slice().iter().enumerate().take(MAX_SOPS) {
-                    c.sops[i] = Sembuf { sem_num: s.sem_num, sem_op: s.sem_op, sem_flg: s.sem_flg.bits as i16 };
+                    c.sops[i] = Sembuf {
+                        sem_num: s.sem_num,
+                        sem_op: s.sem_op,
+                        sem_flg: s.sem_flg.bits as i16,
+                    };
                 }
                 c.nsops_read = sops.as_slice().len() as u8;
             } else {
@@ -47,23 +66,51 @@ fn encode_args(args: &Args, c: &mut Call) {
             }
             c.aux = timeout_ns.unwrap_or(-1);
         }
-        Args::Semctl { semid, semnum, cmd, arg } => {
-            c.args[..4].copy_from_slice(&[semid as u32 as u64, semnum as u32 as u64, cmd.value as u32 as u64, arg]);
+        Args::Semctl {
+            semid,
+            semnum,
+            cmd,
+            arg,
+        } => {
+            c.args[..4].copy_from_slice(&[
+                semid as u32 as u64,
+                semnum as u32 as u64,
+                cmd.value as u32 as u64,
+                arg,
+            ]);
         }
-        Args::Shmget { key: k, size, flags, mode } => {
+        Args::Shmget {
+            key: k,
+            size,
+            flags,
+            mode,
+        } => {
             c.args[..3].copy_from_slice(&[key(k.0), size, (flags.bits | mode.0) as u64]);
         }
-        Args::Shmat { shmid, shmaddr, flags } => {
+        Args::Shmat {
+            shmid,
+            shmaddr,
+            flags,
+        } => {
             c.args[..3].copy_from_slice(&[shmid as u32 as u64, shmaddr, flags.bits as u64]);
         }
         Args::Shmdt { shmaddr } => c.args[0] = shmaddr,
         Args::Shmctl { shmid, cmd } => {
             c.args[..2].copy_from_slice(&[shmid as u32 as u64, cmd.value as u32 as u64]);
         }
-        Args::Msgget { key: k, flags, mode } => {
+        Args::Msgget {
+            key: k,
+            flags,
+            mode,
+        } => {
             c.args[..2].copy_from_slice(&[key(k.0), (flags.bits | mode.0) as u64]);
         }
-        Args::Msgsnd { msqid, mtype, msgsz, flags } => {
+        Args::Msgsnd {
+            msqid,
+            mtype,
+            msgsz,
+            flags,
+        } => {
             c.args[0] = msqid as u32 as u64;
             c.args[2] = msgsz;
             c.args[3] = flags.bits as u64;
@@ -72,7 +119,12 @@ fn encode_args(args: &Args, c: &mut Call) {
                 None => c.flags |= CALL_F_AUX_FAULT,
             }
         }
-        Args::Msgrcv { msqid, msgsz, msgtyp, flags } => {
+        Args::Msgrcv {
+            msqid,
+            msgsz,
+            msgtyp,
+            flags,
+        } => {
             c.args[0] = msqid as u32 as u64;
             c.args[2] = msgsz;
             c.args[3] = msgtyp as u64;
@@ -105,7 +157,10 @@ pub fn encode_event(ev: &Event) -> WireCall {
         c.flags,
         c.args,
         c.aux,
-        c.sops[..c.nsops_read as usize].iter().map(|s| (s.sem_num, s.sem_op, s.sem_flg)).collect(),
+        c.sops[..c.nsops_read as usize]
+            .iter()
+            .map(|s| (s.sem_num, s.sem_op, s.sem_flg))
+            .collect(),
     )
 }
 
@@ -128,7 +183,11 @@ pub fn decode_event(w: &WireCall) -> Result<Event, DecodeError> {
         sops: [Sembuf::default(); MAX_SOPS],
     };
     for (i, &(n, o, f)) in sops.iter().take(MAX_SOPS).enumerate() {
-        c.sops[i] = Sembuf { sem_num: n, sem_op: o, sem_flg: f };
+        c.sops[i] = Sembuf {
+            sem_num: n,
+            sem_op: o,
+            sem_flg: f,
+        };
     }
     let mut ev = decode_call(&c)?;
     ev.end_ns = *end;
@@ -164,23 +223,69 @@ mod tests {
     /// decode(encode(decode(raw))) == decode(raw), for every syscall and the odd cases.
     #[test]
     fn events_round_trip_through_the_wire_form() {
-        let s = |n, o, f| Sembuf { sem_num: n, sem_op: o, sem_flg: f };
+        let s = |n, o, f| Sembuf {
+            sem_num: n,
+            sem_op: o,
+            sem_flg: f,
+        };
         let calls = [
             raw(sys::SEMGET, [0x1234, 3, 0o3600, 0, 0, 0], 0, 0, &[]),
-            raw(sys::SEMOP, [5, 0xdead, 2, 0, 0, 0], 0, 0, &[s(0, -1, 0x1000), s(1, 1, 0o4000)]),
-            raw(sys::SEMTIMEDOP, [5, 0xdead, 1, 0xbeef, 0, 0], 2_500_000_000, 0, &[s(3, 0, 0)]),
-            raw(sys::SEMTIMEDOP, [5, 0xdead, 1, 0, 0, 0], -1, 0, &[s(3, 0, 0)]),
+            raw(
+                sys::SEMOP,
+                [5, 0xdead, 2, 0, 0, 0],
+                0,
+                0,
+                &[s(0, -1, 0x1000), s(1, 1, 0o4000)],
+            ),
+            raw(
+                sys::SEMTIMEDOP,
+                [5, 0xdead, 1, 0xbeef, 0, 0],
+                2_500_000_000,
+                0,
+                &[s(3, 0, 0)],
+            ),
+            raw(
+                sys::SEMTIMEDOP,
+                [5, 0xdead, 1, 0, 0, 0],
+                -1,
+                0,
+                &[s(3, 0, 0)],
+            ),
             raw(sys::SEMOP, [5, 0, 1, 0, 0, 0], 0, CALL_F_SOPS_FAULT, &[]),
-            raw(sys::SEMOP, [5, 0, 30, 0, 0, 0], 0, 0, &[s(0, -1, 0); MAX_SOPS]),
+            raw(
+                sys::SEMOP,
+                [5, 0, 30, 0, 0, 0],
+                0,
+                0,
+                &[s(0, -1, 0); MAX_SOPS],
+            ),
             raw(sys::SEMCTL, [5, 1, 0x100 | 16, 42, 0, 0], 0, 0, &[]),
-            raw(sys::SHMGET, [0, 1 << 30, 0o1000 | 0o4000 | 0o600, 0, 0, 0], 0, 0, &[]),
+            raw(
+                sys::SHMGET,
+                [0, 1 << 30, 0o1000 | 0o4000 | 0o600, 0, 0, 0],
+                0,
+                0,
+                &[],
+            ),
             raw(sys::SHMAT, [3, 0, 0o10000, 0, 0, 0], 0, 0, &[]),
             raw(sys::SHMDT, [0x7f00_0000_0000, 0, 0, 0, 0, 0], 0, 0, &[]),
             raw(sys::SHMCTL, [3, 0, 0, 0, 0, 0], 0, 0, &[]),
             raw(sys::MSGGET, [0xffff_ffff, 0o1644, 0, 0, 0, 0], 0, 0, &[]),
             raw(sys::MSGSND, [2, 0x10, 64, 0o4000, 0, 0], 7, 0, &[]),
-            raw(sys::MSGSND, [2, 0x10, 64, 0, 0, 0], 0, CALL_F_AUX_FAULT, &[]),
-            raw(sys::MSGRCV, [2, 0x10, 64, (-3i64) as u64, 0o20000, 0], 0, 0, &[]),
+            raw(
+                sys::MSGSND,
+                [2, 0x10, 64, 0, 0, 0],
+                0,
+                CALL_F_AUX_FAULT,
+                &[],
+            ),
+            raw(
+                sys::MSGRCV,
+                [2, 0x10, 64, (-3i64) as u64, 0o20000, 0],
+                0,
+                0,
+                &[],
+            ),
             raw(sys::MSGCTL, [2, 0x100 | 2, 0, 0, 0, 0], 0, 0, &[]),
             raw(sys::MSGRCV, [0; 6], 0, CALL_F_NO_ENTRY, &[]),
         ];
@@ -199,7 +304,21 @@ mod tests {
 
     #[test]
     fn a_bad_syscall_index_on_disk_is_an_error() {
-        let w = WireCall(1, None, None, 1, 1, 0, 0, "x".into(), 99, 0, [0; 6], 0, vec![]);
+        let w = WireCall(
+            1,
+            None,
+            None,
+            1,
+            1,
+            0,
+            0,
+            "x".into(),
+            99,
+            0,
+            [0; 6],
+            0,
+            vec![],
+        );
         assert!(decode_event(&w).is_err());
     }
 }

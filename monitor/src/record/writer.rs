@@ -98,7 +98,10 @@ impl Recorder {
     }
 
     fn write_json<T: serde::Serialize>(&mut self, v: &T) -> io::Result<()> {
-        let sink = self.sink.as_mut().ok_or_else(|| io::Error::other("recording finished"))?;
+        let sink = self
+            .sink
+            .as_mut()
+            .ok_or_else(|| io::Error::other("recording finished"))?;
         let mut line = serde_json::to_vec(v).map_err(io::Error::other)?;
         line.push(b'\n');
         self.bytes_hint += line.len() as u64;

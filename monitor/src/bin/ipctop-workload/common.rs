@@ -7,6 +7,16 @@ use std::{
 use ipctop::sysv;
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static LEAVE: AtomicBool = AtomicBool::new(false);
+static HOLD_FOR_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// `--hold-for SECS` and `--leave`.
+pub fn configure(hold_for: Option<f64>, leave: bool) {
+    if let Some(s) = hold_for {
+        HOLD_FOR_MS.store((s.max(0.0) * 1000.0) as u64 + 1, Ordering::SeqCst);
+    }
+    LEAVE.store(leave, Ordering::SeqCst);
+}
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
@@ -37,8 +47,16 @@ pub fn ready(v: serde_json::Value) {
     let _ = out.flush();
 }
 
-/// Holds until stdin reaches EOF or a signal comes.
+/// Holds until stdin reaches EOF or a signal comes (or for `--hold-for` seconds).
 pub fn hold() {
+    let ms = HOLD_FOR_MS.load(Ordering::SeqCst);
+    if ms > 0 {
+        let end = std::time::Instant::now() + std::time::Duration::from_millis(ms - 1);
+        while !stopped() && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        return;
+    }
     let mut buf = [0u8; 64];
     let mut stdin = std::io::stdin().lock();
     while !stopped() {
@@ -61,6 +79,9 @@ pub struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        if LEAVE.load(Ordering::SeqCst) {
+            return;
+        }
         for &id in &self.sems {
             let _ = sysv::semctl_rmid(id);
         }

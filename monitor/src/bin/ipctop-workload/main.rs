@@ -20,6 +20,13 @@ struct Cli {
     /// Print {"pid", "waiting": true} and wait for a line on stdin before starting.
     #[arg(long, global = true)]
     wait_go: bool,
+    /// Hold for this many seconds instead of until stdin closes (for runs under
+    /// `ipctop record -- …`).
+    #[arg(long, global = true, value_name = "SECS")]
+    hold_for: Option<f64>,
+    /// Leave the IPC objects made (the caller removes them): leaks that outlive the run.
+    #[arg(long, global = true)]
+    leave: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -38,6 +45,7 @@ fn main() {
     if let Some(name) = &cli.name {
         common::set_comm(name);
     }
+    common::configure(cli.hold_for, cli.leave);
     if cli.wait_go {
         common::wait_go();
     }

@@ -1,0 +1,52 @@
+//! `ipctop report FILE`: the analysis over a whole recording, for people or as JSON, and a
+//! gate for smoke tests (`--fail-on`).
+use std::path::PathBuf;
+
+use crate::{analysis, exit, record, report};
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The recording (plain or .zst).
+    pub file: PathBuf,
+    /// JSON (schema_version 1) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when any of these is met (comma-separated): leak, deadlock, error, drops,
+    /// wait>SECS.
+    #[arg(long, value_delimiter = ',', value_name = "CONDITIONS")]
+    pub fail_on: Vec<report::FailOn>,
+    /// A wait this long is a finding (seconds).
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub long_wait: f64,
+    /// A semaphore set idle this long, with its users gone, is a leak (seconds).
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    pub sem_idle: f64,
+}
+
+pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
+    let reader =
+        record::open(&args.file).map_err(|e| exit::Fatal::new(exit::USAGE, e.to_string()))?;
+    let cfg = analysis::Config {
+        long_wait_s: args.long_wait,
+        sem_idle_s: args.sem_idle,
+        ..Default::default()
+    };
+    let rep = report::build(reader, &cfg);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        print!("{}", rep.text());
+    }
+    if let Some(why) = &rep.stopped_early {
+        eprintln!("ipctop report: {}: {why}", args.file.display());
+    }
+    let failed = rep.failures(&args.fail_on);
+    for f in &failed {
+        eprintln!("ipctop report: fail-on {f}");
+    }
+    Ok(if failed.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
+}

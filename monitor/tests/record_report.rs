@@ -1,0 +1,435 @@
+//! Recording, replay's reader and the report: real recordings of real workloads (root), and
+//! damaged, foreign and odd input (any user).
+mod support;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use serde_json::Value;
+use support::*;
+
+fn tmpdir(tag: &str) -> TempDir {
+    let p = std::env::temp_dir().join(format!("ipctop-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    TempDir(p)
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn report(file: &Path, extra: &[&str]) -> (Option<i32>, Value, String) {
+    let out = Command::new(IPCTOP)
+        .arg("report")
+        .arg(file)
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code(), v, stderr)
+}
+
+fn read_json(p: &Path) -> Value {
+    let s = std::fs::read_to_string(p).unwrap_or_default();
+    serde_json::from_str(s.lines().next().unwrap_or("null")).unwrap_or(Value::Null)
+}
+
+#[test]
+fn a_recorded_deadlock_leak_and_refused_calls_are_reported_with_their_pids_and_ids() {
+    if !can_trace("record_trouble") {
+        return;
+    }
+    let d = tmpdir("trouble");
+    let rec = d.0.join("trouble.ipctop.zst");
+    let o = |n: &str| d.0.join(n).display().to_string();
+    // Four scenarios under one recording: an AB/BA deadlock held for 2 s, an orphaned segment
+    // left behind (a leak at the end), EEXIST and EACCES.
+    let script = format!(
+        "W={WORKLOAD}; $W --hold-for 2 deadlock > {} & $W --hold-for 2 --leave orphan-shm > {} & \
+         $W eexist > {}; $W eacces > {}; wait",
+        o("deadlock"),
+        o("orphan"),
+        o("eexist"),
+        o("eacces")
+    );
+    let mut ids = Ids::default();
+    let mut rec_cmd = Command::new(IPCTOP);
+    rec_cmd
+        .args(["record", "--interval", "0.25", "-o"])
+        .arg(&rec)
+        .args(["--", "sh", "-c", &script]);
+    let mut p = Proc::spawn(&mut rec_cmd);
+    p.wait_stderr("recording to", Duration::from_secs(30));
+    // While it runs: the live view of the same deadlock, to compare with the report.
+    let mut live = Value::Null;
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(100));
+        let dl = read_json(&d.0.join("deadlock"));
+        if dl.is_null() {
+            continue;
+        }
+        let out = Command::new(IPCTOP)
+            .args(["snapshot", "--json"])
+            .output()
+            .unwrap();
+        let snap: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let pids = dl["pids"].clone();
+        if let Some(x) = snap["deadlocks"].as_array().unwrap().iter().find(|x| {
+            let mut a: Vec<u64> = x["pids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
+            a.sort();
+            let mut b: Vec<u64> = pids
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
+            b.sort();
+            a == b
+        }) {
+            live = x.clone();
+            break;
+        }
+    }
+    assert_eq!(
+        p.wait(Duration::from_secs(60)),
+        Some(0),
+        "record exits with the command's status"
+    );
+    let dl = read_json(&d.0.join("deadlock"));
+    let orphan = read_json(&d.0.join("orphan"));
+    let eexist = read_json(&d.0.join("eexist"));
+    let eacces = read_json(&d.0.join("eacces"));
+    ids.shms.push(orphan["shmid"].as_i64().unwrap() as i32);
+    assert!(!live.is_null(), "the live snapshot saw the deadlock {dl}");
+
+    let (code, r, err) = report(&rec, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["stopped_early"], Value::Null, "{r}");
+    // The deadlock, along the way (the workload ended it), with its pids and sets; the same
+    // as the live snapshot said.
+    let found = r["along_the_way"]["deadlocks"].as_array().unwrap();
+    let want_pids: std::collections::BTreeSet<u64> = dl["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let hit = found
+        .iter()
+        .find(|x| {
+            x["pids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect::<std::collections::BTreeSet<_>>()
+                == want_pids
+        })
+        .unwrap_or_else(|| panic!("deadlock {dl} not in {found:?}"));
+    let semids: std::collections::BTreeSet<i64> = hit["cycle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["semid"].as_i64().unwrap())
+        .collect();
+    let want_sets: std::collections::BTreeSet<i64> = dl["semids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(semids, want_sets);
+    let live_sets: std::collections::BTreeSet<i64> = live["cycle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["semid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(live_sets, want_sets, "live and replayed analysis agree");
+    // The orphaned segment: a leak at the end, with its id.
+    let leak = r["leaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == orphan["shmid"])
+        .unwrap_or_else(|| panic!("leak {orphan} not in {}", r["leaks"]));
+    assert_eq!(leak["kind"], "shm");
+    // The refused calls, with the pids that made them.
+    let errs = r["errors"].as_array().unwrap();
+    let has = |sys: &str, errno: &str, pid: &Value| {
+        errs.iter().any(|e| {
+            e["syscall"] == sys
+                && e["errno"] == errno
+                && e["pids"].as_array().unwrap().contains(pid)
+        })
+    };
+    assert!(has("shmget", "EEXIST", &eexist["pid"]), "{errs:?}");
+    assert!(has("shmat", "EACCES", &eacces["child_pid"]), "{errs:?}");
+    assert_eq!(r["events"]["dropped"], 0);
+    assert!(r["events"]["by_syscall"]["semtimedop"].as_u64().unwrap() >= 4);
+
+    // Each gate fails for its own condition, and names it.
+    for (cond, word) in [
+        ("deadlock", "deadlock"),
+        ("leak", "leak"),
+        ("error", "EACCES"),
+    ] {
+        let (code, _, err) = report(&rec, &["--fail-on", cond]);
+        assert_eq!(code, Some(1), "--fail-on {cond}: {err}");
+        assert!(err.contains(word), "--fail-on {cond}: {err}");
+    }
+    let (code, _, err) = report(&rec, &["--fail-on", "drops,wait>600"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = report(&rec, &["--fail-on", "wait>0.5"]);
+    assert_eq!(code, Some(1), "the deadlocked waits lasted ~2 s: {err}");
+}
+
+#[test]
+fn a_clean_run_passes_every_gate() {
+    if !can_trace("record_clean") {
+        return;
+    }
+    let d = tmpdir("clean");
+    let rec = d.0.join("clean.ipctop");
+    // Its own IPC namespace (other tests' leaks are not its), and only its own calls.
+    let name = unique_name("cln");
+    let st = Command::new("unshare")
+        .args([
+            "--ipc",
+            IPCTOP,
+            "record",
+            "--interval",
+            "0.25",
+            "--comm",
+            &name,
+            "-o",
+        ])
+        .arg(&rec)
+        .args(["--", WORKLOAD, "--name", &name, "burst", "20000"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let mode = std::fs::metadata(&rec).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(mode.permissions().mode() & 0o777, 0o600);
+    let (code, r, err) = report(&rec, &["--fail-on", "leak,deadlock,error,drops,wait>5"]);
+    assert_eq!(code, Some(0), "{err} {r}");
+    assert_eq!(r["events"]["by_syscall"]["semtimedop"], 20_000, "{r}");
+    assert_eq!(r["recording"]["end"]["exit_status"], 0);
+}
+
+#[test]
+fn record_exits_with_the_commands_status() {
+    if !can_trace("record_status") {
+        return;
+    }
+    let d = tmpdir("status");
+    let st = Command::new(IPCTOP)
+        .args(["record", "-o"])
+        .arg(d.0.join("s.ipctop"))
+        .args(["--", "sh", "-c", "exit 7"])
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(7));
+}
+
+#[test]
+fn a_recording_killed_with_sigkill_keeps_what_it_wrote() {
+    if !can_trace("record_sigkill") {
+        return;
+    }
+    let d = tmpdir("kill9");
+    for name in ["k.ipctop", "k.ipctop.zst"] {
+        let rec = d.0.join(name);
+        let mut cmd = Command::new(IPCTOP);
+        cmd.args(["record", "--interval", "0.2", "-o"])
+            .arg(&rec)
+            .args(["--", WORKLOAD, "--hold-for", "30", "sem-blocked"]);
+        let mut p = Proc::spawn(&mut cmd);
+        p.wait_stderr("recording to", Duration::from_secs(30));
+        let ready: Value = p.json(Duration::from_secs(30));
+        let waiter = ready["waiter_pid"].clone();
+        let mut ids = Ids::default();
+        ids.sems.push(ready["semid"].as_i64().unwrap() as i32);
+        // Long enough for a flush after the waiter blocked; then no chance to finish.
+        std::thread::sleep(Duration::from_millis(2500));
+        p.signal(libc::SIGKILL);
+        p.wait(Duration::from_secs(10));
+        // The workload outlives ipctop (its parent): end it and its blocked child.
+        for pid in [&ready["pid"], &waiter] {
+            // SAFETY: signalling processes this test started.
+            unsafe { libc::kill(pid.as_i64().unwrap() as i32, libc::SIGKILL) };
+        }
+        let (code, r, err) = report(&rec, &[]);
+        assert_eq!(code, Some(0), "{name}: {err}");
+        let why = r["stopped_early"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: {r}"));
+        assert!(
+            why.contains("without its end mark")
+                || why.contains("cut off")
+                || why.contains("damaged"),
+            "{why}"
+        );
+        assert!(err.contains(why), "said on stderr too: {err}");
+        // What was written before the kill is there: the blocked waiter.
+        let waits = r["waits_top"].as_array().unwrap();
+        assert!(
+            waits.iter().any(|w| w["semid"] == ready["semid"]
+                && w["still_waiting"].as_array().unwrap().contains(&waiter)),
+            "{name}: {r}"
+        );
+    }
+}
+
+/// A small real recording made without the probe (snapshots only), for the damage tests.
+fn synthetic(dir: &Path, name: &str) -> PathBuf {
+    use ipctop::{
+        feed::{ProbeStatus, Stamped, Update},
+        record::Recorder,
+    };
+    let path = dir.join(name);
+    let header = ipctop::cmd::record::header_here(
+        Duration::from_secs(1),
+        &ProbeStatus::SnapshotOnly("test".into()),
+        false,
+        None,
+    );
+    let mut r = Recorder::create(&path, &header).unwrap();
+    for _ in 0..3 {
+        let snap = ipctop::snapshot::take(&Default::default()).unwrap();
+        r.write(&Stamped {
+            mono_ns: snap.mono_ns,
+            update: Update::Snapshot(Box::new(snap)),
+        })
+        .unwrap();
+    }
+    r.finish(ipctop::event::clock_ns(libc::CLOCK_MONOTONIC), "test", None)
+        .unwrap();
+    path
+}
+
+#[test]
+fn damaged_and_foreign_input_gets_one_sentence_and_the_right_exit_code() {
+    let d = tmpdir("damage");
+    let good = synthetic(&d.0, "good.ipctop");
+    let (code, r, err) = report(&good, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(r["stopped_early"], Value::Null);
+
+    let bytes = std::fs::read(&good).unwrap();
+    let lines: Vec<usize> = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i)
+        .collect();
+    // Cut mid-line (in the third line): used up to the damage, which is named.
+    let cut = d.0.join("cut.ipctop");
+    std::fs::write(&cut, &bytes[..lines[1] + 40]).unwrap();
+    let (code, r, err) = report(&cut, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        r["stopped_early"].as_str().unwrap().contains("line 3"),
+        "{r}"
+    );
+    assert!(err.contains("line 3"), "{err}");
+    // Truncated at a line boundary: no end mark.
+    let trunc = d.0.join("trunc.ipctop");
+    std::fs::write(&trunc, &bytes[..=lines[2]]).unwrap();
+    let (code, r, _) = report(&trunc, &[]);
+    assert_eq!(code, Some(0));
+    assert!(
+        r["stopped_early"]
+            .as_str()
+            .unwrap()
+            .contains("without its end mark"),
+        "{r}"
+    );
+    // A garbled line in the middle.
+    let mut garbled = bytes.clone();
+    for b in &mut garbled[lines[1] + 5..lines[1] + 25] {
+        *b = b'#';
+    }
+    let g = d.0.join("garbled.ipctop");
+    std::fs::write(&g, &garbled).unwrap();
+    let (code, r, _) = report(&g, &[]);
+    assert_eq!(code, Some(0));
+    assert!(
+        r["stopped_early"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid record"),
+        "{r}"
+    );
+
+    // Not a recording at all: one sentence, exit 2, no panic.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let random: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let rnd = d.0.join("random.bin");
+    std::fs::write(&rnd, &random).unwrap();
+    let empty = d.0.join("empty.ipctop");
+    std::fs::write(&empty, b"").unwrap();
+    let json = d.0.join("other.json");
+    std::fs::write(&json, b"{\"hello\": 1}\n").unwrap();
+    let future = d.0.join("future.ipctop");
+    std::fs::write(&future, b"{\"ipctop_recording\": 99}\n").unwrap();
+    for (p, want) in [
+        (rnd.as_path(), "not an ipctop recording"),
+        (empty.as_path(), "is empty"),
+        (json.as_path(), "not an ipctop recording"),
+        (future.as_path(), "format version 99"),
+        (d.0.as_path(), "is a directory"),
+        (Path::new("/nonexistent/x.ipctop"), "No such file"),
+    ] {
+        let out = Command::new(IPCTOP).arg("report").arg(p).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", p.display());
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{}: {err}", p.display());
+        assert!(!err.contains("panicked"));
+    }
+    // A compressed recording cut short reads up to the cut.
+    let zgood = synthetic(&d.0, "good.ipctop.zst");
+    let z = std::fs::read(&zgood).unwrap();
+    let zcut = d.0.join("cut.ipctop.zst");
+    std::fs::write(&zcut, &z[..z.len() * 2 / 3]).unwrap();
+    let (code, r, err) = report(&zcut, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(r["stopped_early"].is_string(), "{r}");
+    // Bad usage.
+    let out = Command::new(IPCTOP)
+        .args(["report"])
+        .arg(&good)
+        .args(["--fail-on", "sunshine"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
