@@ -28,6 +28,8 @@ pub enum Update {
     Snapshot(Box<Snapshot>),
     /// The probe's counters and in-kernel aggregates.
     Kernel(Box<KernelSample>),
+    /// Start over with an empty model (a replay seeking backwards); what follows rebuilds it.
+    Reset,
 }
 
 /// The probe's counters and in-kernel aggregates at one moment.
@@ -64,6 +66,7 @@ pub fn apply(model: &mut Model, s: &Stamped) {
         }
         Update::Snapshot(snap) => model.apply_snapshot(snap),
         Update::Kernel(_) => {}
+        Update::Reset => *model = Model::new(),
     }
     model.set_now(s.mono_ns);
 }

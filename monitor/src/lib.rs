@@ -15,6 +15,7 @@ pub mod live;
 pub mod model;
 pub mod probe;
 pub mod record;
+pub mod replay;
 pub mod report;
 pub mod snapshot;
 pub mod sysv;

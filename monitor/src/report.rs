@@ -198,6 +198,7 @@ pub fn build(mut reader: Reader, cfg: &analysis::Config) -> Report {
                 acc.findings(&f);
             }
             Update::Kernel(k) => acc.last_kernel = Some((**k).clone()),
+            Update::Reset => {}
         }
     }
     let final_findings = analysis::analyze(&model, cfg);

@@ -115,6 +115,7 @@ impl Recorder {
             Update::InFlight(evs) => Body::Inflight(evs.iter().map(encode_event).collect()),
             Update::Snapshot(snap) => Body::Snapshot(snap.clone()),
             Update::Kernel(k) => Body::Kernel(k.clone()),
+            Update::Reset => return Ok(()),
         };
         self.write_json(&Line { t: s.mono_ns, body })?;
         self.lines += 1;
