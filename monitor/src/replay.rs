@@ -141,14 +141,13 @@ impl Source for ReplaySource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feed::KernelSample;
 
     fn src(times: &[u64]) -> ReplaySource {
         let updates = times
             .iter()
             .map(|&t| Stamped {
                 mono_ns: t,
-                update: Update::Kernel(Box::new(KernelSample::default())),
+                update: Update::Kernel(Box::default()),
             })
             .collect::<Vec<_>>();
         let t0 = times[0];
