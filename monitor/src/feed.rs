@@ -65,7 +65,7 @@ pub fn apply(model: &mut Model, s: &Stamped) {
             }
         }
         Update::Snapshot(snap) => model.apply_snapshot(snap),
-        Update::Kernel(_) => {}
+        Update::Kernel(k) => model.apply_kernel(s.mono_ns, k),
         Update::Reset => *model = Model::new(),
     }
     model.set_now(s.mono_ns);
@@ -120,5 +120,89 @@ pub trait Source: Send {
     /// Replay position; `None` when live.
     fn position(&self) -> Option<Position> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        event::Syscall,
+        model::{HolderSource, ObjId},
+        probe::{Aggregate, Hold},
+    };
+
+    fn kernel(calls: u64, holds: Vec<Hold>, aggregates: Vec<Aggregate>) -> Update {
+        let mut k = KernelSample::default();
+        k.stats.calls[Syscall::SEMTIMEDOP.index()] = calls;
+        k.stats.dropped = 2;
+        k.undecodable = 1;
+        k.holds = holds;
+        k.aggregates = aggregates;
+        Update::Kernel(Box::new(k))
+    }
+
+    #[test]
+    fn kernel_samples_give_rates_drops_activity_and_holders() {
+        let mut m = Model::new();
+        let s = |t: u64, u| Stamped {
+            mono_ns: t,
+            update: u,
+        };
+        apply(&mut m, &s(1_000_000_000, kernel(100, vec![], vec![])));
+        let agg = Aggregate {
+            pid: 42,
+            id: Some(7),
+            syscall: Syscall::SEMTIMEDOP,
+            calls: 1_100,
+            errors: 1,
+            total_ns: 3_000_000_000,
+            max_ns: 2_000_000_000,
+            last_ns: 0,
+            hist: [0; monitor_ebpf::HIST_BUCKETS],
+        };
+        let hold = Hold {
+            semid: 7,
+            semnum: 1,
+            pid: 42,
+            held: 1,
+        };
+        apply(
+            &mut m,
+            &s(3_000_000_000, kernel(1_100, vec![hold], vec![agg])),
+        );
+        let k = m.kernel();
+        assert_eq!(k.calls_per_s, 500.0);
+        assert_eq!(k.dropped, 3);
+        assert_eq!(k.total_calls, 1_100);
+        let o = &k.objects[&('s', 7)];
+        assert_eq!(
+            (o.calls, o.errors, o.wait_ns, o.max_wait_ns),
+            (1_100, 1, 3_000_000_000, 2_000_000_000)
+        );
+        assert_eq!(o.by_pid[&42], 1_100);
+        let h = m
+            .holders(
+                ObjId {
+                    ns: m.view_ns(),
+                    id: 7,
+                },
+                1,
+            )
+            .unwrap();
+        assert_eq!(h.pids, vec![42]);
+        assert_eq!(h.source, HolderSource::Events);
+        // A later sample without that hold: released.
+        apply(&mut m, &s(4_000_000_000, kernel(1_200, vec![], vec![])));
+        assert!(m
+            .holders(
+                ObjId {
+                    ns: m.view_ns(),
+                    id: 7
+                },
+                1
+            )
+            .is_none());
+        assert_eq!(m.now_mono_ns(), 4_000_000_000);
     }
 }

@@ -309,6 +309,36 @@ pub enum HolderSource {
     LastPidGuess,
 }
 
+/// What the probe counted in the kernel, as of its last sample.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KernelView {
+    /// When the last sample was taken (monotonic ns); `None`: no probe.
+    pub sample_at: Option<u64>,
+    /// Calls per second between the last two samples (every process, every IPC call).
+    pub calls_per_s: f64,
+    pub total_calls: u64,
+    /// Events lost on the way to userspace (never silent).
+    pub dropped: u64,
+    /// Calls and errors per syscall (index: [`Syscall::index`]).
+    pub calls: [u64; crate::event::NSYS],
+    pub errors: [u64; crate::event::NSYS],
+    /// Per object (`'s'` semaphore set, `'m'` shared memory, `'q'` queue, id): counted in
+    /// the kernel when it aggregates.
+    pub objects: BTreeMap<(char, i32), ObjectActivity>,
+}
+
+/// Calls on one object since the probe started.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObjectActivity {
+    pub calls: u64,
+    pub errors: u64,
+    /// Time spent in semop/msgsnd/msgrcv on it (contention), and the longest such call.
+    pub wait_ns: u64,
+    pub max_wait_ns: u64,
+    /// Calls per process.
+    pub by_pid: BTreeMap<u32, u64>,
+}
+
 /// Who holds a semaphore.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Holders {
@@ -345,6 +375,8 @@ pub struct Model {
     problems: Vec<String>,
     snapshots: u64,
     events: u64,
+    /// What the probe counts in the kernel (see [`Model::apply_kernel`]).
+    kernel: KernelView,
     /// Every IPC call seen, per second.
     pub calls: History,
 }
@@ -382,6 +414,7 @@ impl Model {
             problems: Vec::new(),
             snapshots: 0,
             events: 0,
+            kernel: KernelView::default(),
             calls: History::default(),
         }
     }
@@ -1209,6 +1242,60 @@ impl Model {
     /// Advances the model's clock (for views that redraw without new input).
     pub fn set_now(&mut self, mono_ns: u64) {
         self.now_mono_ns = self.now_mono_ns.max(mono_ns);
+    }
+
+    /// Applies the probe's counters and in-kernel aggregates: exact call counts and rates,
+    /// drops, per-object and per-process activity, and holders (net operations per process
+    /// and semaphore, which replace what events alone could tell).
+    pub fn apply_kernel(&mut self, mono_ns: u64, k: &crate::feed::KernelSample) {
+        let prev = self.kernel.sample_at.map(|t| (t, self.kernel.total_calls));
+        let total = k.stats.total_calls();
+        if let Some((t, n)) = prev {
+            let dt = mono_ns.saturating_sub(t) as f64 / 1e9;
+            if dt > 0.0 {
+                self.kernel.calls_per_s = total.saturating_sub(n) as f64 / dt;
+            }
+        }
+        self.kernel.sample_at = Some(mono_ns);
+        self.kernel.total_calls = total;
+        self.kernel.dropped = k.stats.dropped + k.undecodable;
+        self.kernel.calls = k.stats.calls;
+        self.kernel.errors = k.stats.errors;
+        if !k.aggregates.is_empty() {
+            self.kernel.objects.clear();
+            for a in &k.aggregates {
+                let Some(id) = a.id else { continue };
+                let kind = match a.syscall.name() {
+                    n if n.starts_with("sem") => 's',
+                    n if n.starts_with("shm") => 'm',
+                    _ => 'q',
+                };
+                let o = self.kernel.objects.entry((kind, id)).or_default();
+                o.calls += a.calls;
+                o.errors += a.errors;
+                if can_block(a.syscall) {
+                    o.wait_ns += a.total_ns;
+                    o.max_wait_ns = o.max_wait_ns.max(a.max_ns);
+                }
+                *o.by_pid.entry(a.pid).or_default() += a.calls;
+            }
+        }
+        // Holders: the kernel's net counts are authoritative (they saw every semop since the
+        // probe started, events only the notable ones).
+        self.holds.clear();
+        for h in &k.holds {
+            let id = self.oid(h.semid);
+            self.holds
+                .entry((id, h.semnum))
+                .or_default()
+                .insert(h.pid, h.held);
+        }
+        self.set_now(mono_ns);
+    }
+
+    /// The probe's view: exact counts, rate, drops (zero/None without the probe).
+    pub fn kernel(&self) -> &KernelView {
+        &self.kernel
     }
 }
 
