@@ -1,5 +1,6 @@
 //! `cargo xtask …`: the project's tasks that are not plain cargo.
 mod bench;
+mod demo;
 mod setup;
 mod vm_smoke;
 
@@ -38,6 +39,8 @@ enum Cmd {
     VmSmoke(vm_smoke::Args),
     /// Measure what ipctop costs the programs it watches; writes bench/RESULTS.md.
     Bench(bench::Args),
+    /// Make the demo recording in assets/ from real workloads (root).
+    Demo(demo::Args),
 }
 
 fn main() -> Result<()> {
@@ -59,6 +62,7 @@ fn main() -> Result<()> {
         }
         Cmd::VmSmoke(args) => vm_smoke::run(args),
         Cmd::Bench(args) => bench::run(args),
+        Cmd::Demo(args) => demo::run(args),
     }
 }
 
