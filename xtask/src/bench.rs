@@ -50,33 +50,39 @@ const TRACEFS: &str =
 fn monitors() -> Vec<Monitor> {
     vec![
         Monitor {
-            name: "ipctop trace --json (every call to userspace; raw tracepoints)",
+            name: "ipctop record (default: in-kernel aggregation; raw tracepoints, no tracefs)",
             setup: NO_TRACEFS,
-            cmd: "{ipctop} trace --json",
-            ready: "ipctop: tracing",
+            cmd: "{ipctop} record -o /tmp/ipctop-bench.ipctop.zst",
+            ready: "ipctop: recording to",
         },
         Monitor {
-            name: "ipctop trace --json (every call; per-syscall tracepoints)",
+            name: "ipctop record (default: in-kernel aggregation; per-syscall tracepoints)",
+            setup: TRACEFS,
+            cmd: "{ipctop} record -o /tmp/ipctop-bench.ipctop.zst",
+            ready: "ipctop: recording to",
+        },
+        Monitor {
+            name: "ipctop record --every-call (per-syscall tracepoints)",
+            setup: TRACEFS,
+            cmd: "{ipctop} record --every-call -o /tmp/ipctop-bench.ipctop.zst",
+            ready: "ipctop: recording to",
+        },
+        Monitor {
+            name: "ipctop trace --json > /dev/null (every call printed; per-syscall tracepoints)",
             setup: TRACEFS,
             cmd: "{ipctop} trace --json",
             ready: "ipctop: tracing",
         },
         Monitor {
-            name: "ipctop, dashboard's probe mode (in-kernel aggregation; raw tracepoints)",
-            setup: NO_TRACEFS,
-            cmd: "{ipctop} trace --notable --json",
-            ready: "ipctop: tracing",
-        },
-        Monitor {
-            name: "ipctop, dashboard's probe mode (in-kernel aggregation; per-syscall tracepoints)",
-            setup: TRACEFS,
-            cmd: "{ipctop} trace --notable --json",
-            ready: "ipctop: tracing",
-        },
-        Monitor {
-            name: "bpftrace counting sys_enter_semtimedop per pid",
+            name: "bpftrace counting sys_enter_semtimedop per pid (the issue's reference)",
             setup: TRACEFS,
             cmd: "bpftrace -e 'tracepoint:syscalls:sys_enter_semtimedop { @[pid] = count(); }'",
+            ready: "Attaching",
+        },
+        Monitor {
+            name: "bpftrace semtimedop latency histogram (enter+exit, what measuring waits takes)",
+            setup: TRACEFS,
+            cmd: "bpftrace -e 'tracepoint:syscalls:sys_enter_semtimedop { @s[tid] = nsecs; } tracepoint:syscalls:sys_exit_semtimedop /@s[tid]/ { @h = hist(nsecs - @s[tid]); delete(@s[tid]); }'",
             ready: "Attaching",
         },
         Monitor {
@@ -247,8 +253,8 @@ pub fn run(args: Args) -> Result<()> {
         rates.push((n, rate, dropped));
     }
 
-    // 5: idle CPU and peak RSS of the dashboard's probe mode.
-    let mon = Running::start(&mons[2], &ipctop)?;
+    // 5: idle CPU and peak RSS of ipctop record (the dashboard's probe mode).
+    let mon = Running::start(&mons[0], &ipctop)?;
     let pid = mon.pid();
     let c0 = cpu_secs(pid)?;
     std::thread::sleep(Duration::from_secs(args.idle_secs));
