@@ -30,12 +30,12 @@ grep -q tracefs /proc/filesystems && emit - tracefs yes || emit - tracefs no
 
 # wait_for FILE TEXT PID SECS: until FILE contains TEXT (0), PID exits (1) or SECS pass (2).
 wait_for() {
-    i=0
-    while [ $i -lt $(($4 * 10)) ]; do
+    local n=0
+    while [ $n -lt $(($4 * 10)) ]; do
         grep -q "$2" "$1" 2>/dev/null && return 0
         kill -0 "$3" 2>/dev/null || return 1
         sleep 0.1
-        i=$((i + 1))
+        n=$((n + 1))
     done
     return 2
 }
@@ -44,16 +44,19 @@ wait_for() {
 # Streams: err (ipctop's stderr), out (its stdout, JSON lines), wl (the workload's stdout),
 # wlerr, exit (codes), verifier (the -v log when the probe could not load).
 run_case() {
-    case=$1 attach=$2 name="vms-$1"
+    case=$1 attach=$2 name="vms-$1" d=/tmp/case-$1
+    # Fresh files per case: a background job's redirections happen in the child, so reusing a
+    # file could show the previous run's "tracing" line before this ipctop truncates it.
+    rm -rf $d && mkdir -p $d
     emit "$case" begin "attach=$attach"
     t0=$(date +%s)
-    ipctop trace --json --comm "$name" --attach "$attach" >/tmp/out 2>/tmp/err &
+    ipctop trace --json --comm "$name" --attach "$attach" >$d/out 2>$d/err &
     pid=$!
-    wait_for /tmp/err "ipctop: tracing" $pid 120
+    wait_for $d/err "ipctop: tracing" $pid 120
     started=$?
     wl=-
     if [ $started = 0 ]; then
-        ipctop-workload --name "$name" basic >/tmp/wl 2>/tmp/wlerr
+        ipctop-workload --name "$name" basic >$d/wl 2>$d/wlerr
         wl=$?
         sleep 1 # the reader polls every 50 ms
         kill -TERM $pid
@@ -62,16 +65,16 @@ run_case() {
     fi
     wait $pid
     code=$?
-    emit_file "$case" err /tmp/err
-    emit_file "$case" out /tmp/out
+    emit_file "$case" err $d/err
+    emit_file "$case" out $d/out
     if [ "$wl" != - ]; then
-        emit_file "$case" wl /tmp/wl
-        emit_file "$case" wlerr /tmp/wlerr
+        emit_file "$case" wl $d/wl
+        emit_file "$case" wlerr $d/wlerr
     fi
     if [ $code = 3 ]; then
-        ipctop trace -v --comm "$name" --attach "$attach" --duration 0 >/dev/null 2>/tmp/v
-        tail -n 60 /tmp/v >/tmp/vt
-        emit_file "$case" verifier /tmp/vt
+        ipctop trace -v --comm "$name" --attach "$attach" --duration 0 >/dev/null 2>$d/v
+        tail -n 60 $d/v >$d/vt
+        emit_file "$case" verifier $d/vt
     fi
     emit "$case" exit "trace=$code workload=$wl started=$started seconds=$(($(date +%s) - t0))"
 }

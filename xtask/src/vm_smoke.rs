@@ -49,6 +49,9 @@ pub struct Args {
     /// QEMU accelerator: tcg, or kvm where it works (it does not for stock kernels here).
     #[arg(long, default_value = "tcg")]
     accel: String,
+    /// Virtual CPUs of the guest.
+    #[arg(long, default_value_t = 1)]
+    smp: u32,
     /// Seconds one kernel may take, boot to power-off.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
@@ -62,6 +65,10 @@ pub struct Args {
     /// must write the same records).
     #[arg(long, value_name = "PATH")]
     init: Option<PathBuf>,
+    /// Also pack this host program (and the libraries it links) into the guest's /bin, e.g.
+    /// bpftool for a diagnosis script; repeatable.
+    #[arg(long, value_name = "PATH")]
+    add: Vec<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -80,7 +87,7 @@ pub fn run(args: Args) -> Result<()> {
         None => INIT.to_string(),
     };
     let bins = args.bin_dir.clone().unwrap_or(root.join("target/release"));
-    pack_initramfs(&bins, &init, &initrd)?;
+    pack_initramfs(&bins, &args.add, &init, &initrd)?;
     eprintln!(
         "vm-smoke: {} kernel(s), initramfs {} ({} MiB), ready after {:.0} s",
         kernels.len(),
@@ -277,7 +284,7 @@ fn fetch_package(pkg: &str, cache: &Path) -> Result<PathBuf> {
     fs::create_dir_all(&tmp)?;
     eprintln!("vm-smoke: fetching {pkg} (apt-get download)");
     let st = Command::new("apt-get")
-        .args(["download", "-qq", pkg])
+        .args(["download", "-qq", "-o", "APT::Sandbox::User=root", pkg])
         .current_dir(&tmp)
         .status()
         .context("running apt-get download")?;
@@ -394,7 +401,23 @@ fn libraries(bin: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(libs)
 }
 
-fn pack_initramfs(release: &Path, init: &str, out: &Path) -> Result<()> {
+/// A copy of `bin` without debug info next to `out` (the guest needs no line tables, and a
+/// smaller initramfs boots faster under TCG); `bin` itself when `strip` is not there.
+fn stripped(bin: &Path, out: &Path) -> Result<PathBuf> {
+    let dir = out.with_extension("bin");
+    fs::create_dir_all(&dir)?;
+    let to = dir.join(bin.file_name().unwrap_or_default());
+    let ok = Command::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(&to)
+        .arg(bin)
+        .status()
+        .is_ok_and(|s| s.success());
+    Ok(if ok { to } else { bin.to_path_buf() })
+}
+
+fn pack_initramfs(release: &Path, add: &[PathBuf], init: &str, out: &Path) -> Result<()> {
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
         .into_iter()
         .map(Path::new)
@@ -402,8 +425,14 @@ fn pack_initramfs(release: &Path, init: &str, out: &Path) -> Result<()> {
         .context("busybox not found: apt-get install busybox-static (cargo xtask setup)")?;
     let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
     files.insert("/bin/busybox".into(), busybox.to_path_buf());
-    for b in ["ipctop", "ipctop-workload"] {
-        let p = release.join(b);
+    let bins = ["ipctop", "ipctop-workload"].map(|b| release.join(b));
+    for p in bins.iter().chain(add) {
+        let p = p.clone();
+        let b = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         anyhow::ensure!(
             p.is_file(),
             "{} is missing: cargo build --release",
@@ -412,7 +441,7 @@ fn pack_initramfs(release: &Path, init: &str, out: &Path) -> Result<()> {
         for (guest, host) in libraries(&p)? {
             files.insert(guest, host);
         }
-        files.insert(format!("/bin/{b}"), p);
+        files.insert(format!("/bin/{b}"), stripped(&p, out)?);
     }
     let mut cpio = Cpio {
         w: std::io::BufWriter::new(fs::File::create(out)?),
@@ -456,7 +485,14 @@ fn boot(vmlinuz: &Path, initrd: &Path, dir: &Path, args: &Args) -> Result<bool> 
         let _ = fs::remove_file(f);
     }
     let mut child = Command::new("qemu-system-x86_64")
-        .args(["-accel", &args.accel, "-m", "1024", "-smp", "1"])
+        .args([
+            "-accel",
+            &args.accel,
+            "-m",
+            "1024",
+            "-smp",
+            &args.smp.to_string(),
+        ])
         .arg("-kernel")
         .arg(vmlinuz)
         .arg("-initrd")
