@@ -24,7 +24,7 @@ mod prog {
         bindings::{BPF_NOEXIST, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
         helpers::{
             bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
-            bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user, bpf_probe_read_user_buf,
+            bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user,
         },
         macros::{map, raw_tracepoint, tracepoint},
         maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
@@ -279,30 +279,28 @@ mod prog {
 
     #[inline(always)]
     fn read_sops(call: &mut Call, ptr: *const u8, nsops: u64) {
-        let n = if nsops > MAX_SOPS as u64 {
-            MAX_SOPS
-        } else {
-            nsops as usize
-        };
-        if n == 0 {
-            return;
+        // One sembuf per read, a constant size: older verifiers (6.1) lose the bound of a
+        // computed length (`min(nsops, 8) * 6`) across LLVM's stack copies and refuse it.
+        // Most semops have one or two sembufs.
+        let src = ptr as *const Sembuf;
+        let mut read = 0u8;
+        for (i, slot) in call.sops.iter_mut().enumerate() {
+            if i as u64 >= nsops {
+                break;
+            }
+            // SAFETY: user pointer read through the helper.
+            match unsafe { bpf_probe_read_user(src.wrapping_add(i)) } {
+                Ok(s) => {
+                    *slot = s;
+                    read += 1;
+                }
+                Err(_) => {
+                    call.flags |= CALL_F_SOPS_FAULT;
+                    break;
+                }
+            }
         }
-        let len = n * core::mem::size_of::<Sembuf>();
-        // SAFETY: Sembuf is plain data; the destination is the whole array's bytes.
-        let dst = unsafe {
-            core::slice::from_raw_parts_mut(
-                call.sops.as_mut_ptr() as *mut u8,
-                MAX_SOPS * core::mem::size_of::<Sembuf>(),
-            )
-        };
-        if len > dst.len() {
-            return;
-        }
-        // SAFETY: user pointer read through the helper, bounded by `len`.
-        match unsafe { bpf_probe_read_user_buf(ptr, &mut dst[..len]) } {
-            Ok(()) => call.nsops_read = n as u8,
-            Err(_) => call.flags |= CALL_F_SOPS_FAULT,
-        }
+        call.nsops_read = read;
     }
 
     #[inline(always)]

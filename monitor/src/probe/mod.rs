@@ -399,11 +399,22 @@ fn load_error(what: &str, err: &(dyn std::error::Error + 'static), verbose: bool
         cur = e.source();
     }
     let errno = io_err.and_then(|e| e.raw_os_error());
-    let is_verifier = matches!(
-        err.downcast_ref::<aya::programs::ProgramError>(),
-        Some(aya::programs::ProgramError::LoadError { .. })
-    ) && errno != Some(libc::EPERM);
-    let msg = if errno == Some(libc::EPERM) || errno == Some(libc::EACCES) {
+    // A program load refused with a verifier log is the verifier's refusal, whatever the
+    // errno (older kernels say EACCES for both a refused program and a missing permission).
+    let verifier_log = match err.downcast_ref::<aya::programs::ProgramError>() {
+        Some(aya::programs::ProgramError::LoadError { verifier_log, .. }) => {
+            Some(verifier_log.to_string()).filter(|l| !l.trim().is_empty())
+        }
+        _ => None,
+    };
+    let is_verifier = verifier_log.is_some();
+    let msg = if is_verifier && verbose {
+        format!(
+            "{what} failed: the kernel's verifier refused the program ({}); its log:\n{}",
+            io_err.map(|e| e.to_string()).unwrap_or_default(),
+            verifier_log.unwrap_or_default()
+        )
+    } else if !is_verifier && (errno == Some(libc::EPERM) || errno == Some(libc::EACCES)) {
         format!(
             "{what} was refused by the kernel ({}): it needs root, or CAP_BPF and CAP_PERFMON, \
              and a kernel that allows BPF (lockdown, unprivileged_bpf_disabled); \
