@@ -79,9 +79,33 @@ run_case() {
     emit "$case" exit "trace=$code workload=$wl started=$started seconds=$(($(date +%s) - t0))"
 }
 
+# record_case: a workload with known findings (an AB/BA deadlock, a leaked segment, EEXIST,
+# and `basic` with its EINVAL) under `ipctop record -- …`, then `ipctop report`, as JSON and
+# as a gate (`--fail-on deadlock,leak,error` must fail, `--fail-on drops` must pass).
+record_case() {
+    case=record name=vms-rec d=/tmp/case-record
+    rm -rf $d && mkdir -p $d
+    emit $case begin "attach=auto"
+    t0=$(date +%s)
+    W="ipctop-workload --name $name"
+    ipctop record --comm $name --interval 0.25 -o $d/r.ipctop.zst -- sh -c \
+        "$W --hold-for 2 deadlock >$d/dl & $W --hold-for 2 --leave orphan-shm >$d/orphan & $W eexist >/dev/null; $W basic >$d/wl; wait" \
+        >/dev/null 2>$d/err
+    rec=$?
+    ipctop report $d/r.ipctop.zst --json >$d/report 2>$d/rerr
+    rep=$?
+    ipctop report $d/r.ipctop.zst --fail-on deadlock,leak,error >/dev/null 2>$d/gate
+    gate=$?
+    ipctop report $d/r.ipctop.zst --fail-on drops >/dev/null 2>>$d/gate
+    clean=$?
+    for s in err report rerr dl orphan wl gate; do emit_file $case $s $d/$s; done
+    emit $case exit "record=$rec report=$rep gate=$gate clean=$clean seconds=$(($(date +%s) - t0))"
+}
+
 run_case raw raw
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 run_case tracepoint tracepoint
+record_case
 emit - done ok
 exec 3>&-
 sleep 0.2

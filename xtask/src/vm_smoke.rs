@@ -659,7 +659,8 @@ impl fmt::Display for Verdict {
         for c in &self.cases {
             write!(f, "; {} {}: {}", c.name, c.outcome, c.probe)?;
             if c.outcome != Outcome::SnapshotOnly {
-                write!(f, ", events {}/{}", c.seen, c.expected)?;
+                let at_least = if c.name == "record" { "≥" } else { "" };
+                write!(f, ", events {}/{at_least}{}", c.seen, c.expected)?;
             }
             if !c.problems.is_empty() {
                 write!(f, " ({})", c.problems.join("; "))?;
@@ -710,6 +711,9 @@ fn attached_via(err: &[String]) -> Option<String> {
 }
 
 fn judge_case(c: &Case) -> CaseVerdict {
+    if c.name == "record" {
+        return judge_record(c);
+    }
     let mut v = CaseVerdict {
         name: c.name.clone(),
         outcome: Outcome::Fail,
@@ -779,6 +783,125 @@ fn judge_case(c: &Case) -> CaseVerdict {
     } else {
         v.problems.extend(check_basic(&wl, &events, &summary));
     }
+    if v.problems.is_empty() {
+        v.outcome = Outcome::Pass;
+    }
+    v
+}
+
+/// Calls the record case makes at the least (basic 18, eexist 3, the orphan's creator 1, the
+/// deadlock's sets, values, holds and waits 10; the deadlock's ncnt polling adds more).
+pub const RECORD_MIN_CALLS: usize = 32;
+
+/// The record case: `ipctop record -- <known findings>` then `ipctop report`.
+fn judge_record(c: &Case) -> CaseVerdict {
+    let mut v = CaseVerdict {
+        name: c.name.clone(),
+        outcome: Outcome::Fail,
+        probe: String::new(),
+        seen: 0,
+        expected: RECORD_MIN_CALLS,
+        problems: Vec::new(),
+    };
+    if c.lines("exit").is_empty() {
+        v.probe = "no result (the guest stopped in this case)".into();
+        return v;
+    }
+    let json = |stream: &str| -> Value {
+        serde_json::from_str(&c.lines(stream).join("\n")).unwrap_or(Value::Null)
+    };
+    let report = json("report");
+    let probe = report["recording"]["probe"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    if let Some(why) = probe.strip_prefix("snapshots only: ") {
+        v.outcome = Outcome::SnapshotOnly;
+        v.probe = format!("probe not loaded: {why}");
+        return v;
+    }
+    v.probe = match probe.strip_prefix("attached: ") {
+        Some(via) => format!("recorded via {via}"),
+        None => format!(
+            "no report (record exit {}, report exit {}): {}",
+            c.exit_field("record").unwrap_or("?"),
+            c.exit_field("report").unwrap_or("?"),
+            c.lines("err")
+                .iter()
+                .chain(c.lines("rerr"))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" / ")
+        ),
+    };
+    if report.is_null() {
+        return v;
+    }
+    let mut p = Vec::new();
+    for (k, want) in [
+        ("record", "0"),
+        ("report", "0"),
+        ("gate", "1"),
+        ("clean", "0"),
+    ] {
+        if c.exit_field(k) != Some(want) {
+            p.push(format!(
+                "{k} exited {}, expected {want}",
+                c.exit_field(k).unwrap_or("?")
+            ));
+        }
+    }
+    v.seen = report["events"]["total"].as_u64().unwrap_or(0) as usize;
+    if v.seen < RECORD_MIN_CALLS {
+        p.push(format!(
+            "{} calls counted, expected at least {RECORD_MIN_CALLS}",
+            v.seen
+        ));
+    }
+    if report["events"]["dropped"] != 0 {
+        p.push(format!("dropped {}", report["events"]["dropped"]));
+    }
+    let dl = json("dl");
+    let want: std::collections::BTreeSet<u64> = dl["pids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    let found = report["along_the_way"]["deadlocks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let hit = found.iter().any(|d| {
+        d["pids"].as_array().is_some_and(|a| {
+            a.iter()
+                .filter_map(Value::as_u64)
+                .collect::<std::collections::BTreeSet<_>>()
+                == want
+        })
+    });
+    if want.is_empty() || !hit {
+        p.push(format!(
+            "deadlock of pids {want:?} not reported ({} found)",
+            found.len()
+        ));
+    }
+    let orphan = json("orphan");
+    let leaks = report["leaks"].as_array().cloned().unwrap_or_default();
+    if !leaks
+        .iter()
+        .any(|l| l["kind"] == "shm" && l["id"] == orphan["shmid"])
+    {
+        p.push(format!("leaked segment {} not reported", orphan["shmid"]));
+    }
+    let errors = report["errors"].as_array().cloned().unwrap_or_default();
+    for (sys, errno) in [("shmget", "EEXIST"), ("semctl", "EINVAL")] {
+        if !errors
+            .iter()
+            .any(|e| e["syscall"] == sys && e["errno"] == errno)
+        {
+            p.push(format!("{sys} {errno} not reported"));
+        }
+    }
+    v.problems = p;
     if v.problems.is_empty() {
         v.outcome = Outcome::Pass;
     }
@@ -916,6 +1039,38 @@ mod tests {
     /// program (EACCES) and passing with the per-syscall tracepoints.
     const PASS_612: &str = include_str!("../assets-vm/samples/6.12-pass.txt");
     const RAW_REFUSED_61: &str = include_str!("../assets-vm/samples/6.1-raw-refused.txt");
+    /// 6.1 passing all three cases, the third being `ipctop record -- …` + `ipctop report`.
+    const PASS_61_RECORD: &str = include_str!("../assets-vm/samples/6.1-pass-with-record.txt");
+
+    #[test]
+    fn the_record_case_passes_on_known_findings_and_fails_without_them() {
+        let v = judge(&parse(PASS_61_RECORD));
+        assert_eq!(v.outcome, Outcome::Pass, "{v}");
+        let r = case(&v, "record");
+        assert_eq!(r.outcome, Outcome::Pass, "{v}");
+        assert!(r.seen >= RECORD_MIN_CALLS);
+        assert!(r.probe.starts_with("recorded via "), "{}", r.probe);
+        // The same guest output with the deadlock missing from the report: a failure, named.
+        let no_deadlock: String = PASS_61_RECORD
+            .lines()
+            .map(|l| {
+                if l.contains("@@vm record report") && l.contains("\"deadlocks\": [") {
+                    l.replace("\"deadlocks\": [", "\"deadlocks_gone\": [")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let v = judge(&parse(&no_deadlock));
+        let r = case(&v, "record");
+        assert_eq!(r.outcome, Outcome::Fail, "{v}");
+        assert!(r.problems.iter().any(|p| p.contains("deadlock")), "{:?}", r.problems);
+        // A gate that did not fail on known findings is a failure too.
+        let soft = PASS_61_RECORD.replace(" gate=1 ", " gate=0 ");
+        let v = judge(&parse(&soft));
+        assert_eq!(case(&v, "record").outcome, Outcome::Fail);
+    }
 
     fn case<'a>(v: &'a Verdict, name: &str) -> &'a CaseVerdict {
         v.cases.iter().find(|c| c.name == name).unwrap()
