@@ -1065,7 +1065,11 @@ mod tests {
         let v = judge(&parse(&no_deadlock));
         let r = case(&v, "record");
         assert_eq!(r.outcome, Outcome::Fail, "{v}");
-        assert!(r.problems.iter().any(|p| p.contains("deadlock")), "{:?}", r.problems);
+        assert!(
+            r.problems.iter().any(|p| p.contains("deadlock")),
+            "{:?}",
+            r.problems
+        );
         // A gate that did not fail on known findings is a failure too.
         let soft = PASS_61_RECORD.replace(" gate=1 ", " gate=0 ");
         let v = judge(&parse(&soft));
