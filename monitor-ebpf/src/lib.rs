@@ -75,6 +75,10 @@ pub const SYSCALL_NRS: [u32; NSYS] = [
     nr::MSGCTL,
 ];
 
+/// How many arguments each followed syscall has (its `sys_enter_*` record holds that many),
+/// indexed by [`sys`].
+pub const SYSCALL_ARGS: [u8; NSYS] = [3, 3, 4, 4, 3, 3, 1, 3, 2, 4, 5, 3];
+
 /// Maps a syscall number to its [`sys`] index, or `None` for a syscall we do not follow.
 /// Written as one `match` so that the BPF compiler turns it into a few compares.
 #[inline(always)]

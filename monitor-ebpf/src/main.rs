@@ -29,6 +29,7 @@ mod prog {
         macros::{map, raw_tracepoint, tracepoint},
         maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
         programs::{RawTracePointContext, TracePointContext},
+        EbpfContext,
     };
     use monitor_ebpf::{
         config, sys, sys_index, AggKey, AggVal, Call, Event, HoldKey, Sembuf, Stats,
@@ -169,21 +170,71 @@ mod prog {
 
     // trace_event_raw_sys_enter: common header (8), int __syscall_nr (8), args at 16.
     // trace_event_raw_sys_exit: common header (8), int __syscall_nr (8), long ret at 16.
-    #[tracepoint]
-    pub fn ipc_tp_enter(ctx: TracePointContext) -> i32 {
-        // SAFETY: offsets of the syscalls/sys_enter_* record format.
+    // The record is the program's context: read directly (aligned loads the verifier allows
+    // for tracepoint programs), not through a helper call each.
+    #[inline(always)]
+    unsafe fn tp_u64(ctx: &TracePointContext, off: usize) -> u64 {
+        unsafe { core::ptr::read_volatile((ctx.as_ptr() as *const u8).add(off) as *const u64) }
+    }
+
+    #[inline(always)]
+    unsafe fn tp_nr(ctx: &TracePointContext) -> u64 {
+        unsafe { core::ptr::read_volatile((ctx.as_ptr() as *const u8).add(8) as *const i32) as u64 }
+    }
+
+    /// Reads the first `n` arguments: a program may not read past the shortest record it is
+    /// attached to (the kernel refuses the attach), so there is one program per arity.
+    #[inline(always)]
+    unsafe fn tp_enter(ctx: &TracePointContext, n: usize) {
         unsafe {
-            let Ok(id) = ctx.read_at::<i32>(8) else {
-                return 0;
+            let Some(sys) = sys_index(tp_nr(ctx)) else {
+                return;
             };
-            let Some(sys) = sys_index(id as u64) else {
-                return 0;
-            };
-            let Ok(args) = ctx.read_at::<[u64; 6]>(16) else {
-                return 0;
-            };
+            let mut args = [0u64; 6];
+            for (i, a) in args.iter_mut().enumerate().take(n) {
+                *a = tp_u64(ctx, 16 + 8 * i);
+            }
             on_enter(sys, &args);
         }
+    }
+
+    // shmdt
+    #[tracepoint]
+    pub fn ipc_tp_enter1(ctx: TracePointContext) -> i32 {
+        // SAFETY: sys_enter_* records of one-argument syscalls.
+        unsafe { tp_enter(&ctx, 1) };
+        0
+    }
+
+    // msgget
+    #[tracepoint]
+    pub fn ipc_tp_enter2(ctx: TracePointContext) -> i32 {
+        // SAFETY: sys_enter_* records of two-argument syscalls.
+        unsafe { tp_enter(&ctx, 2) };
+        0
+    }
+
+    // semget, semop, shmget, shmat, shmctl, msgctl
+    #[tracepoint]
+    pub fn ipc_tp_enter3(ctx: TracePointContext) -> i32 {
+        // SAFETY: sys_enter_* records of three-argument syscalls.
+        unsafe { tp_enter(&ctx, 3) };
+        0
+    }
+
+    // semtimedop, semctl, msgsnd
+    #[tracepoint]
+    pub fn ipc_tp_enter4(ctx: TracePointContext) -> i32 {
+        // SAFETY: sys_enter_* records of four-argument syscalls.
+        unsafe { tp_enter(&ctx, 4) };
+        0
+    }
+
+    // msgrcv
+    #[tracepoint]
+    pub fn ipc_tp_enter5(ctx: TracePointContext) -> i32 {
+        // SAFETY: sys_enter_* records of five-argument syscalls.
+        unsafe { tp_enter(&ctx, 5) };
         0
     }
 
@@ -191,16 +242,10 @@ mod prog {
     pub fn ipc_tp_exit(ctx: TracePointContext) -> i32 {
         // SAFETY: offsets of the syscalls/sys_exit_* record format.
         unsafe {
-            let Ok(id) = ctx.read_at::<i32>(8) else {
+            let Some(sys) = sys_index(tp_nr(&ctx)) else {
                 return 0;
             };
-            let Some(sys) = sys_index(id as u64) else {
-                return 0;
-            };
-            let Ok(ret) = ctx.read_at::<i64>(16) else {
-                return 0;
-            };
-            on_exit(sys, ret);
+            on_exit(sys, tp_u64(&ctx, 16) as i64);
         }
         0
     }

@@ -146,25 +146,33 @@ impl Probe {
         }
         let how = match tp {
             Some(dir) => {
-                for (prog, dir_prefix) in
-                    [("ipc_tp_enter", "sys_enter_"), ("ipc_tp_exit", "sys_exit_")]
-                {
+                // One entry program per arity (a program may not read past the shortest
+                // record it is attached to), one exit program for all.
+                let mut attach = |prog: &str, tp_name: &str| -> anyhow::Result<()> {
                     let p: &mut TracePoint = ebpf
                         .program_mut(prog)
                         .expect("program in object")
                         .try_into()?;
-                    p.load()
-                        .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
-                    for name in SYSCALL_NAMES {
-                        let tp_name = format!("{dir_prefix}{name}");
-                        p.attach("syscalls", &tp_name).map_err(|e| {
-                            load_error(
-                                &format!("attaching to tracepoint syscalls/{tp_name}"),
-                                &e,
-                                opts.verbose,
-                            )
-                        })?;
+                    if p.fd().is_err() {
+                        p.load()
+                            .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
                     }
+                    p.attach("syscalls", tp_name).map_err(|e| {
+                        load_error(
+                            &format!("attaching to tracepoint syscalls/{tp_name}"),
+                            &e,
+                            opts.verbose,
+                        )
+                    })?;
+                    Ok(())
+                };
+                for (i, name) in SYSCALL_NAMES.iter().enumerate() {
+                    let arity = monitor_ebpf::SYSCALL_ARGS[i];
+                    attach(
+                        &format!("ipc_tp_enter{arity}"),
+                        &format!("sys_enter_{name}"),
+                    )?;
+                    attach("ipc_tp_exit", &format!("sys_exit_{name}"))?;
                 }
                 format!(
                     "per-syscall tracepoints syscalls/sys_{{enter,exit}}_* ({} of them, tracefs at {})",
