@@ -60,12 +60,35 @@ fn basic_calls_are_seen_once_each_with_decoded_arguments() {
     if !can_trace("basic_calls") {
         return;
     }
-    // Raw tracepoints: what auto picks where tracefs is not mounted.
-    let (msg, (out, ev, summary)) = traced_in(&[UNMOUNT_TRACEFS], &[], "bas", &["basic"]);
+    // Raw tracepoints, asked for.
+    let (msg, (out, ev, summary)) =
+        traced_in(&[UNMOUNT_TRACEFS], &["--attach", "raw"], "bas", &["basic"]);
     assert!(
-        msg.contains("raw tracepoints sys_enter/sys_exit (tracefs is not mounted"),
+        msg.contains("raw tracepoints sys_enter/sys_exit (as asked)"),
         "{msg}"
     );
+    check_basic(&out, &ev, &summary);
+}
+
+#[test]
+fn auto_without_tracefs_mounts_it_where_nobody_else_sees_it() {
+    if !can_trace("auto_private_tracefs") {
+        return;
+    }
+    // No tracefs (in a mount namespace of the test's own): ipctop mounts it on a thread of its
+    // own and uses the per-syscall tracepoints; its main mount namespace stays without it.
+    let name = unique_name("bau");
+    let (trace, msg) = start_trace_in(&[UNMOUNT_TRACEFS], &["--comm", &name]);
+    assert!(msg.contains("per-syscall tracepoints"), "{msg}");
+    assert!(msg.contains("mount namespace of its own"), "{msg}");
+    let mounts = std::fs::read_to_string(format!("/proc/{}/mounts", trace.pid())).unwrap();
+    assert!(!mounts.contains(" tracefs "), "{mounts}");
+    let mut wl = Proc::spawn(Command::new(WORKLOAD).args(["--name", &name, "basic"]));
+    let out = wl.json(T);
+    assert_eq!(wl.wait(T), Some(0));
+    std::thread::sleep(Duration::from_millis(300));
+    let (ev, summary, code) = stop_trace(trace);
+    assert_eq!(code, Some(0));
     check_basic(&out, &ev, &summary);
 }
 

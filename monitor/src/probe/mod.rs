@@ -79,6 +79,45 @@ pub struct Probe {
 
 const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
+/// Runs `f` on a thread of its own whose mount namespace is private and has tracefs mounted
+/// at /sys/kernel/tracing (passed to `f` as its `events/syscalls` directory). The rest of the
+/// system, and ipctop's other threads, see no change. `Err`: that could not be arranged.
+fn private_tracefs<T: Send>(f: impl FnOnce(PathBuf) -> T + Send) -> anyhow::Result<T> {
+    use nix::{
+        mount::{mount, MsFlags},
+        sched::{unshare, CloneFlags},
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| -> anyhow::Result<T> {
+            // A new mount namespace for this thread only (CLONE_NEWNS implies CLONE_FS).
+            unshare(CloneFlags::CLONE_NEWNS)?;
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )?;
+            let at = Path::new(TRACEFS[0]);
+            mount(
+                Some("tracefs"),
+                at,
+                Some("tracefs"),
+                MsFlags::empty(),
+                None::<&str>,
+            )?;
+            let dir = at.join("events/syscalls");
+            anyhow::ensure!(
+                dir.join("sys_enter_semget").exists(),
+                "no syscall tracepoints in tracefs"
+            );
+            Ok(f(dir))
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the tracefs thread panicked"))?
+    })
+}
+
 /// The tracefs directory with the syscall tracepoints, if one is mounted.
 fn tracefs_syscalls() -> Option<PathBuf> {
     TRACEFS
@@ -108,17 +147,52 @@ impl Probe {
             )
             .into());
         }
-        let tp = match opts.attach {
-            AttachMode::Raw => None,
-            AttachMode::Tracepoint => Some(tracefs_syscalls().ok_or_else(|| {
-                exit::Fatal::new(
-                    exit::NO_PROBE,
-                    "--attach tracepoint needs tracefs, which is not mounted (mount -t tracefs \
-                     tracefs /sys/kernel/tracing), or use --attach raw",
-                )
-            })?),
-            AttachMode::Auto => tracefs_syscalls(),
-        };
+        match opts.attach {
+            AttachMode::Raw => Self::load_with(opts, None, "as asked"),
+            AttachMode::Tracepoint => {
+                let dir = tracefs_syscalls().ok_or_else(|| {
+                    exit::Fatal::new(
+                        exit::NO_PROBE,
+                        "--attach tracepoint needs tracefs, which is not mounted (mount -t tracefs \
+                         tracefs /sys/kernel/tracing), or use --attach raw",
+                    )
+                })?;
+                Self::load_with(opts, Some(dir), "")
+            }
+            AttachMode::Auto => match tracefs_syscalls() {
+                Some(dir) => Self::load_with(opts, Some(dir), ""),
+                // The per-syscall tracepoints cost the rest of the machine far less than raw
+                // ones (bench/RESULTS.md); they only need tracefs to be found. Mount it where
+                // nobody else sees it: in a mount namespace of a thread of our own.
+                None => match private_tracefs(|dir| Self::load_with(opts, Some(dir), "")) {
+                    Ok(Ok(mut p)) => {
+                        p.how.push_str(
+                            "; tracefs was not mounted, so ipctop mounted it in a mount \
+                             namespace of its own, which nothing else sees",
+                        );
+                        Ok(p)
+                    }
+                    Ok(Err(e)) => Self::load_with(
+                        opts,
+                        None,
+                        &format!("the per-syscall tracepoints failed: {e:#}"),
+                    ),
+                    Err(e) => Self::load_with(
+                        opts,
+                        None,
+                        &format!(
+                            "tracefs is not mounted and could not be mounted privately ({e:#}), \
+                             so the per-syscall tracepoints are not available"
+                        ),
+                    ),
+                },
+            },
+        }
+    }
+
+    /// Loads the object and attaches it: to the per-syscall tracepoints under `tp` (the
+    /// `events/syscalls` directory of a tracefs), or to the raw ones (`why` says why).
+    fn load_with(opts: &ProbeOptions, tp: Option<PathBuf>, why: &str) -> anyhow::Result<Probe> {
         let mut ebpf = EbpfLoader::new()
             // The program does no CO-RE relocations: parsing the kernel's BTF (megabytes)
             // would only raise ipctop's peak memory.
@@ -198,10 +272,6 @@ impl Probe {
                         )
                     })?;
                 }
-                let why = match opts.attach {
-                    AttachMode::Raw => "as asked",
-                    _ => "tracefs is not mounted, so the per-syscall tracepoints are not available",
-                };
                 format!("raw tracepoints sys_enter/sys_exit ({why})")
             }
         };
