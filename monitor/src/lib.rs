@@ -19,3 +19,4 @@ pub mod replay;
 pub mod report;
 pub mod snapshot;
 pub mod sysv;
+pub mod ui;

@@ -7,9 +7,13 @@ use ipctop::{cmd, exit};
 /// memory, message queues), from an eBPF probe joined with /proc/sysvipc.
 #[derive(Debug, Parser)]
 #[command(name = "ipctop", version, about, long_about = None)]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Without a subcommand: the live dashboard.
+    #[command(flatten)]
+    dashboard: cmd::dashboard::DashboardArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -42,11 +46,7 @@ fn main() -> ExitCode {
         Some(Command::Snapshot(a)) => cmd::snapshot::run(a),
         Some(Command::Record(a)) => cmd::record::run(a),
         Some(Command::Report(a)) => cmd::report::run(a),
-        None => Err(exit::Fatal::new(
-            exit::USAGE,
-            "the live dashboard is not built yet: use `ipctop trace` or `ipctop snapshot`",
-        )
-        .into()),
+        None => cmd::dashboard::run(cli.dashboard),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,4 +1,5 @@
 //! The subcommands: each owns its arguments and its run function; `main.rs` only dispatches.
+pub mod dashboard;
 pub mod record;
 pub mod report;
 pub mod snapshot;

@@ -446,6 +446,12 @@ impl Model {
         self.unix_s(self.now_mono_ns)
     }
 
+    /// The monotonic → wall-clock conversion in use (of the last snapshot), for printing
+    /// event times as `ipctop trace` does (the dashboard's event log).
+    pub fn clock(&self) -> crate::event::Clock {
+        crate::event::Clock::with_offset(self.clock_offset_ns)
+    }
+
     /// Segments of the viewed namespace, by id.
     pub fn segments(&self) -> impl Iterator<Item = &Segment> {
         self.segments.values().filter(|s| s.id.ns == self.view_ns)

@@ -1,0 +1,66 @@
+//! `ipctop` (no subcommand): the live dashboard on this machine.
+use std::time::Duration;
+
+use crate::{
+    analysis, exit,
+    feed::Source,
+    live::{LiveOptions, LiveSource},
+    probe::AttachMode,
+    ui,
+};
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct DashboardArgs {
+    /// Seconds between snapshots of /proc (and samples of the probe's counters).
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub interval: f64,
+    /// Show the IPC namespace of this process instead of ours (needs root).
+    #[arg(long, value_name = "PID")]
+    pub ipc_ns: Option<u32>,
+    /// Where to hook into the kernel.
+    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
+    pub attach: AttachMode,
+    /// Do not load the eBPF probe: snapshots of /proc only.
+    #[arg(long)]
+    pub no_probe: bool,
+    /// Flag waits at least this long (seconds).
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub long_wait: f64,
+}
+
+pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
+    if !(args.interval.is_finite() && args.interval >= 0.05) {
+        return Err(
+            exit::Fatal::new(exit::USAGE, "--interval must be at least 0.05 seconds").into(),
+        );
+    }
+    if !(args.long_wait.is_finite() && args.long_wait >= 0.0) {
+        return Err(
+            exit::Fatal::new(exit::USAGE, "--long-wait must be a number of seconds").into(),
+        );
+    }
+    ui::check_terminal()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let source = rt.block_on(LiveSource::start(LiveOptions {
+        interval: Duration::from_secs_f64(args.interval),
+        ipc_ns_pid: args.ipc_ns,
+        attach: args.attach,
+        no_probe: args.no_probe,
+        ..Default::default()
+    }))?;
+    let source: Box<dyn Source> = Box::new(source);
+    let opts = ui::UiOptions {
+        cfg: analysis::Config {
+            long_wait_s: args.long_wait,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    // The source's tasks run on the runtime's workers while the UI owns this thread.
+    let r = ui::run_with(source, opts);
+    rt.shutdown_timeout(Duration::from_millis(500));
+    r
+}

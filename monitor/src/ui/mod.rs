@@ -1,0 +1,169 @@
+//! The live dashboard (`ipctop` without a subcommand; also `ipctop replay`).
+//!
+//! ```text
+//! Source ──drain()──▶ Store (feed::apply → Model; log, errnos, per-process totals, findings)
+//!                        │
+//! keys ──▶ App (view state: view, selections, filters, sort, pause, back stack)
+//!                        │
+//!                        ▼
+//!              views::draw(frame, &mut App)   — reads only; ratatui diffs the cells
+//! ```
+//!
+//! The loop wakes every 100 ms to drain the source and read keys. It redraws on a key, on a
+//! resize, within 100 ms of new calls (events, calls starting to block), and once per tick
+//! (1 s) otherwise — snapshots and counter samples alone wait for the tick. The terminal is
+//! restored on every way out (see `term`).
+pub mod app;
+pub mod store;
+mod term;
+pub mod theme;
+pub mod views;
+
+use std::{
+    io::IsTerminal,
+    time::{Duration, Instant},
+};
+
+use ratatui::crossterm::event::{self, Event as TermEvent};
+
+pub use app::{Action, App, Target, View};
+pub use store::{SessionInfo, Store};
+pub use theme::Theme;
+
+use crate::{
+    analysis,
+    event::clock_ns,
+    exit,
+    feed::{Source, Update},
+};
+
+/// How the dashboard runs.
+#[derive(Clone, Debug)]
+pub struct UiOptions {
+    /// Host and kernel for the header (a replay passes the recording's).
+    pub info: SessionInfo,
+    pub cfg: analysis::Config,
+    pub theme: Theme,
+    /// Redraw period when nothing happens.
+    pub tick: Duration,
+}
+
+impl Default for UiOptions {
+    fn default() -> Self {
+        Self {
+            info: SessionInfo::here(),
+            cfg: analysis::Config::default(),
+            theme: Theme::from_env(),
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Fails with a clear sentence when stdout is not a terminal.
+pub fn check_terminal() -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(exit::Fatal::new(
+            exit::USAGE,
+            "the dashboard needs a terminal: for output to a file or a pipe use \
+             `ipctop trace`, `ipctop snapshot` or `ipctop record`",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Runs the dashboard on `source` until `q`, Ctrl-C, SIGTERM or SIGHUP; the terminal is
+/// restored whatever happens. Live and replay sources alike.
+pub fn run_with(mut source: Box<dyn Source>, opts: UiOptions) -> anyhow::Result<u8> {
+    check_terminal()?;
+    let signals = term::Signals::register()?;
+    let mut store = Store::new(opts.info, source.probe_status(), opts.cfg);
+    store.position = source.position();
+    store.ingest(&source.drain());
+    let mut app = App::new(store, opts.theme);
+    let mut guard = term::TerminalGuard::enter()?;
+    let r = run_loop(&mut guard, &mut app, source.as_mut(), &signals, opts.tick);
+    drop(guard);
+    match r {
+        // The terminal went away with the session (SIGHUP): not an error.
+        Err(_) if signals.fired() => Ok(exit::OK),
+        r => r,
+    }
+}
+
+fn run_loop(
+    guard: &mut term::TerminalGuard,
+    app: &mut App,
+    source: &mut dyn Source,
+    signals: &term::Signals,
+    tick: Duration,
+) -> anyhow::Result<u8> {
+    const POLL: Duration = Duration::from_millis(100);
+    let term = &mut guard.terminal;
+    let mut draw = |app: &mut App| term.draw(|f| views::draw(f, app)).map(|_| ());
+    draw(app)?;
+    let mut next_tick = Instant::now() + tick;
+    let mut pending = false;
+    loop {
+        if signals.fired() {
+            return Ok(exit::OK);
+        }
+        // Keys (and resizes): each one drawn at once, so Enter acts on what is shown.
+        if event::poll(POLL)? {
+            loop {
+                match event::read()? {
+                    TermEvent::Key(k) => match app.on_key(k) {
+                        Action::Quit => return Ok(exit::OK),
+                        Action::Redraw => draw(app)?,
+                        Action::Control(c) => {
+                            source.control(c);
+                            app.store.position = source.position();
+                            draw(app)?;
+                        }
+                        Action::None => {}
+                    },
+                    TermEvent::Resize(..) => {
+                        term_clear(app);
+                        draw(app)?;
+                    }
+                    _ => {}
+                }
+                if !event::poll(Duration::ZERO)? {
+                    break;
+                }
+            }
+        }
+        // Data.
+        let batch = source.drain();
+        let calls = batch
+            .iter()
+            .any(|s| matches!(&s.update, Update::Events(v) | Update::InFlight(v) if !v.is_empty()));
+        let seeked = batch.iter().any(|s| matches!(s.update, Update::Reset));
+        app.store.ingest(&batch);
+        let pos = source.position();
+        let moved = pos != app.store.position;
+        app.store.position = pos;
+        pending |= !batch.is_empty() || moved;
+        let now = Instant::now();
+        let ticked = now >= next_tick;
+        if ticked {
+            next_tick = now + tick;
+            if app.store.live() {
+                app.store.tick(clock_ns(libc::CLOCK_MONOTONIC));
+            }
+        }
+        let visible_change = app.frozen.is_none() && (calls || seeked || moved);
+        if ticked || visible_change {
+            if pending || ticked {
+                draw(app)?;
+            }
+            pending = false;
+        }
+    }
+}
+
+/// Nothing to do: ratatui resizes its buffers on the next draw (and clears the screen).
+fn term_clear(_app: &mut App) {}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,965 @@
+//! The dashboard's tests: insta snapshots of every view (80x24 and 200x60, with real-looking
+//! data, empty states and a deadlock), tiny terminals, the ASCII and NO_COLOR looks, keys,
+//! and the frame-time measurement with 10,000 objects and 1,000 processes (`--ignored`).
+use std::time::Instant;
+
+use ratatui::{
+    backend::TestBackend,
+    crossterm::event::{KeyCode, KeyEvent, KeyModifiers},
+    style::Color,
+    Terminal,
+};
+
+use super::{
+    app::{Action, App, Target, View},
+    store::{SessionInfo, Store},
+    theme::Theme,
+    views,
+};
+use crate::{
+    event::{Args, Comm, Event, Flags, Key, Mode, SemOp, SemOps, Syscall, GET_FLAGS, SEMBUF_FLAGS},
+    feed::{Control, KernelSample, Position, ProbeStatus, Source, Stamped, Update},
+    probe::{Aggregate, Hold},
+    snapshot::{
+        sysvipc::SHM_DEST, Limits, MapAttach, MsgRead, MsgRow, ProcRead, RawSop, SemRow,
+        SemSetRead, SemValue, ShmRow, Snapshot, TaskWait, WaitCall,
+    },
+};
+
+const NS: u64 = 4026531839;
+const S: u64 = 1_000_000_000;
+/// Unix time of the fixtures' first snapshot (2023-11-14 22:13:20 UTC).
+const NOW: i64 = 1_700_000_000;
+const MONO: u64 = 5_000 * S;
+const SHM_DEV: (u32, u32) = (0, 1);
+
+fn utc() {
+    // Event times print in local time: the snapshots are taken in UTC.
+    std::env::set_var("TZ", "UTC");
+}
+
+fn info() -> SessionInfo {
+    SessionInfo {
+        host: "db-prod-3".into(),
+        kernel: "6.18.0-ipctop".into(),
+    }
+}
+
+fn base_snap(mono: u64) -> Snapshot {
+    Snapshot {
+        unix_ns: NOW as u64 * S + (mono - MONO),
+        mono_ns: mono,
+        ipc_ns: Some(NS),
+        shm_dev: Some(SHM_DEV),
+        limits: Limits {
+            semmsl: Some(32000),
+            semmns: Some(1_024_000_000),
+            semopm: Some(500),
+            semmni: Some(32000),
+            shmmni: Some(4096),
+            shmall: Some(18_446_744_073_692_774_399),
+            shmmax: Some(18_446_744_073_692_774_399),
+            msgmni: Some(32000),
+            page_size: 4096,
+        },
+        ..Default::default()
+    }
+}
+
+fn proc_(pid: u32, comm: &str, cmd: &str, started_ago: i64) -> ProcRead {
+    ProcRead {
+        pid,
+        ppid: 1,
+        comm: comm.into(),
+        state: 'S',
+        uid: Some(1000),
+        start_unix_ns: Some((NOW - started_ago) as u64 * S),
+        ipc_ns: Some(NS),
+        attachments: Some(Vec::new()),
+        waits: Some(Vec::new()),
+        cmdline: Some(cmd.into()),
+    }
+}
+
+fn attach(shmid: i32, start: u64, len: u64, dev: (u32, u32)) -> MapAttach {
+    MapAttach {
+        shmid,
+        start,
+        end: start + len,
+        dev,
+        writable: true,
+    }
+}
+
+fn shm(shmid: i32, key: i32, size: u64, cpid: u32, nattch: u64, ctime_ago: i64) -> ShmRow {
+    ShmRow {
+        key,
+        shmid,
+        mode: 0o600,
+        size,
+        cpid,
+        lpid: cpid,
+        nattch,
+        uid: 1000,
+        gid: 1000,
+        cuid: 1000,
+        cgid: 1000,
+        atime: NOW - ctime_ago + 1,
+        dtime: 0,
+        ctime: NOW - ctime_ago,
+        rss: Some(size / 2),
+        swap: Some(0),
+    }
+}
+
+fn sem(semid: i32, key: i32, vals: &[(i32, i32, u32)], otime_ago: Option<i64>) -> SemSetRead {
+    SemSetRead {
+        row: SemRow {
+            key,
+            semid,
+            mode: 0o660,
+            nsems: vals.len() as u32,
+            uid: 1000,
+            gid: 1000,
+            cuid: 1000,
+            cgid: 1000,
+            otime: otime_ago.map_or(0, |a| NOW - a),
+            ctime: NOW - 3600,
+        },
+        values: Ok(vals
+            .iter()
+            .map(|&(value, ncnt, last_pid)| SemValue {
+                value,
+                ncnt,
+                zcnt: 0,
+                last_pid: last_pid as i32,
+            })
+            .collect()),
+    }
+}
+
+fn msg(msqid: i32, key: i32, qnum: u64, cbytes: u64, lspid: u32, lrpid: u32) -> MsgRead {
+    MsgRead {
+        row: MsgRow {
+            key,
+            msqid,
+            mode: 0o600,
+            cbytes,
+            qnum,
+            lspid,
+            lrpid,
+            uid: 1000,
+            gid: 1000,
+            cuid: 1000,
+            cgid: 1000,
+            stime: NOW - 12,
+            rtime: if lrpid != 0 { NOW - 30 } else { 0 },
+            ctime: NOW - 7200,
+        },
+        qbytes: Ok(16384),
+    }
+}
+
+fn sem_wait(tid: u32, semid: i32, num: u16, op: i16) -> TaskWait {
+    TaskWait {
+        tid,
+        call: WaitCall::Sem {
+            semid,
+            nsops: 1,
+            sops: Some(vec![RawSop { num, op, flg: 0 }]),
+            timed: false,
+        },
+        wchan: Some("do_semtimedop".into()),
+    }
+}
+
+fn ev(pid: u32, comm: &str, start: u64, end: Option<u64>, args: Args, ret: Option<i64>) -> Event {
+    let syscall = match args {
+        Args::Semop { .. } => Syscall::SEMTIMEDOP,
+        Args::Semget { .. } => Syscall::SEMGET,
+        Args::Shmget { .. } => Syscall::SHMGET,
+        Args::Shmat { .. } => Syscall::SHMAT,
+        Args::Msgsnd { .. } => Syscall::MSGSND,
+        Args::Msgrcv { .. } => Syscall::MSGRCV,
+        Args::Msgget { .. } => Syscall::MSGGET,
+        _ => Syscall::SEMCTL,
+    };
+    Event {
+        start_ns: Some(start),
+        end_ns: end,
+        pid,
+        tid: pid,
+        uid: 1000,
+        gid: 1000,
+        comm: Comm::from_str_lossy(comm),
+        syscall,
+        args: Some(args),
+        ret,
+    }
+}
+
+fn semop(semid: i32, num: u16, op: i16) -> Args {
+    Args::Semop {
+        semid,
+        nsops: 1,
+        sops: SemOps::new([SemOp {
+            sem_num: num,
+            sem_op: op,
+            sem_flg: Flags::new(0x1000, SEMBUF_FLAGS),
+        }]),
+        sops_read: true,
+        timeout_ns: None,
+    }
+}
+
+fn semget(key: i32) -> Args {
+    Args::Semget {
+        key: Key(key),
+        nsems: 1,
+        flags: Flags::new(0o3000, GET_FLAGS),
+        mode: Mode(0o600),
+    }
+}
+
+fn agg(pid: u32, id: i32, syscall: Syscall, calls: u64, errors: u64, total_ms: u64) -> Aggregate {
+    Aggregate {
+        pid,
+        id: Some(id),
+        syscall,
+        calls,
+        errors,
+        total_ns: total_ms * 1_000_000,
+        max_ns: total_ms * 400_000,
+        last_ns: 0,
+        hist: [0; monitor_ebpf::HIST_BUCKETS],
+    }
+}
+
+fn stamped(mono_ns: u64, update: Update) -> Stamped {
+    Stamped { mono_ns, update }
+}
+
+/// A busy machine: a database with workers on semaphores (one blocked, one AB/BA
+/// deadlock), shared memory (attached, hugetlb, marked for destruction, leaked), queues (one
+/// with a blocked receiver, one full with a blocked sender, one left with messages), refused
+/// calls, and the probe's counters — everything entering through `Store::ingest`.
+pub fn busy_store() -> Store {
+    utc();
+    let mut s = base_snap(MONO);
+    let procs = [
+        (1200, "postgres", "postgres -D /var/lib/pg", 86_400),
+        (1201, "pg-worker", "postgres: worker 1", 80_000),
+        (1202, "pg-worker", "postgres: worker 2", 80_000),
+        (1203, "pg-writer", "postgres: background writer", 80_000),
+        (2301, "transfer", "./bank transfer --from a --to b", 600),
+        (2302, "transfer", "./bank transfer --from b --to a", 600),
+        (
+            3100,
+            "mq-consumer",
+            "/usr/bin/mq-consumer --queue jobs",
+            5_000,
+        ),
+        (3101, "mq-producer", "/usr/bin/mq-producer --burst", 5_000),
+        (4000, "init-race", "./init-race", 90),
+        (4001, "init-race", "./init-race", 90),
+        (3102, "mq-admin", "/usr/bin/mq-admin --purge", 60),
+    ];
+    for (pid, comm, cmd, ago) in procs {
+        s.processes.push(proc_(pid, comm, cmd, ago));
+    }
+    // Shared memory: the database's buffer pool (hugetlb) attached by four, a scratch
+    // segment, one marked for destruction still attached, one leaked by a dead creator.
+    s.shm
+        .push(shm(32768, 0x5432_0001, 1 << 30, 1200, 4, 86_000));
+    s.shm.push(shm(32769, 0x5432_0002, 8 << 20, 1200, 1, 3_000));
+    let mut dest = shm(32770, 0, 64 << 10, 1203, 1, 120);
+    dest.mode |= SHM_DEST;
+    s.shm.push(dest);
+    s.shm.push(shm(32771, 0, 4 << 20, 999, 0, 20_000));
+    let huge = (0, 17);
+    for (i, pid) in [1200u32, 1201, 1202, 1203].into_iter().enumerate() {
+        let p = s.processes.iter_mut().find(|p| p.pid == pid).unwrap();
+        let a = p.attachments.as_mut().unwrap();
+        a.push(attach(
+            32768,
+            0x7f00_0000_0000 + i as u64 * 0x1000_0000,
+            1 << 30,
+            huge,
+        ));
+        if pid == 1200 {
+            a.push(attach(32769, 0x7f80_0000_0000, 8 << 20, SHM_DEV));
+        }
+        if pid == 1203 {
+            a.push(attach(32770, 0x7f90_0000_0000, 64 << 10, SHM_DEV));
+        }
+    }
+    // Semaphores: the database's lock set (1202 blocked on #1, held by 1201), the two
+    // transfer locks (deadlocked: see the events), a set used before init, an idle leak.
+    s.sem.push(sem(
+        65536,
+        0x5432_0010,
+        &[(1, 0, 1203), (0, 1, 1201), (3, 0, 1200), (1, 0, 1203)],
+        Some(2),
+    ));
+    s.sem
+        .push(sem(65537, 0x0bad_0001, &[(0, 1, 2301)], Some(40)));
+    s.sem
+        .push(sem(65538, 0x0bad_0002, &[(0, 1, 2302)], Some(40)));
+    s.sem
+        .push(sem(65539, 0x1ce0_0001, &[(0, 1, 0), (0, 0, 0)], None));
+    s.sem.push(sem(65540, 0, &[(1, 0, 888)], Some(90_000)));
+    let p = s.processes.iter_mut().find(|p| p.pid == 1202).unwrap();
+    p.waits = Some(vec![sem_wait(1202, 65536, 1, -1)]);
+    let p = s.processes.iter_mut().find(|p| p.pid == 4000).unwrap();
+    p.waits = Some(vec![sem_wait(4000, 65539, 0, -1)]);
+    // Queues: jobs (consumer blocked, empty), results (full, producer blocked), a queue left
+    // with messages by processes that are gone.
+    s.msg.push(msg(0, 0x6a6f_6273, 0, 0, 3101, 3100));
+    s.msg.push(msg(1, 0x7265_7375, 128, 16384, 3101, 3100));
+    s.msg.push(msg(2, 0, 17, 2210, 777, 0));
+    let p = s.processes.iter_mut().find(|p| p.pid == 3100).unwrap();
+    p.waits = Some(vec![TaskWait {
+        tid: 3100,
+        call: WaitCall::Msgrcv {
+            msqid: 0,
+            msgsz: 8192,
+            msgtyp: 0,
+        },
+        wchan: Some("do_msgrcv".into()),
+    }]);
+    let p = s.processes.iter_mut().find(|p| p.pid == 3101).unwrap();
+    p.waits = Some(vec![TaskWait {
+        tid: 3101,
+        call: WaitCall::Msgsnd {
+            msqid: 1,
+            msgsz: 256,
+        },
+        wchan: Some("do_msgsnd".into()),
+    }]);
+
+    let mut store = Store::new(
+        info(),
+        ProbeStatus::Attached("per-syscall tracepoints syscalls/sys_{enter,exit}_*".into()),
+        Default::default(),
+    );
+    store.ingest(&[stamped(MONO, Update::Snapshot(Box::new(s)))]);
+
+    // Events: the transfers take their first lock, then block on the other's (a deadlock);
+    // refused and racing calls; the workers' traffic.
+    let t = MONO + S;
+    let mut evs = vec![
+        ev(
+            2301,
+            "transfer",
+            t,
+            Some(t + 20_000),
+            semop(65537, 0, -1),
+            Some(0),
+        ),
+        ev(
+            2302,
+            "transfer",
+            t + 50_000,
+            Some(t + 70_000),
+            semop(65538, 0, -1),
+            Some(0),
+        ),
+        ev(
+            1201,
+            "pg-worker",
+            t + 100_000,
+            Some(t + 103_000),
+            semop(65536, 1, -1),
+            Some(0),
+        ),
+        ev(
+            4001,
+            "init-race",
+            t + 200_000,
+            Some(t + 201_000),
+            semget(0x1ce0_0001),
+            Some(-17),
+        ),
+        ev(
+            4001,
+            "init-race",
+            t + 300_000,
+            Some(t + 300_900),
+            semget(0x1ce0_0001),
+            Some(-17),
+        ),
+        ev(
+            3102,
+            "mq-admin",
+            t + 400_000,
+            Some(t + 401_000),
+            semget(0x5432_0010),
+            Some(-13),
+        ),
+        ev(
+            1203,
+            "pg-writer",
+            t + 500_000,
+            Some(t + 500_500),
+            semop(65540, 0, 0),
+            Some(-43),
+        ),
+    ];
+    for i in 0..30u64 {
+        let at = t + 2 * S + i * 300_000_000;
+        evs.push(ev(
+            1203,
+            "pg-writer",
+            at,
+            Some(at + 8_000),
+            semop(65536, 0, -1),
+            Some(0),
+        ));
+        evs.push(ev(
+            1203,
+            "pg-writer",
+            at + 9_000,
+            Some(at + 12_000),
+            semop(65536, 0, 1),
+            Some(0),
+        ));
+    }
+    store.ingest(&[stamped(t + 12 * S, Update::Events(evs))]);
+    let blocked = vec![
+        ev(2301, "transfer", t + 5 * S, None, semop(65538, 0, -1), None),
+        ev(
+            2302,
+            "transfer",
+            t + 5 * S + 1000,
+            None,
+            semop(65537, 0, -1),
+            None,
+        ),
+    ];
+    store.ingest(&[stamped(t + 12 * S, Update::InFlight(blocked))]);
+    // The probe's counters, twice (for a rate), with holders and per-object totals.
+    let mut k = KernelSample::default();
+    k.stats.calls[Syscall::SEMTIMEDOP.index()] = 52_000;
+    k.stats.calls[Syscall::MSGSND.index()] = 9_000;
+    k.stats.calls[Syscall::MSGRCV.index()] = 9_000;
+    store.ingest(&[stamped(t + 20 * S, Update::Kernel(Box::new(k.clone())))]);
+    k.stats.calls[Syscall::SEMTIMEDOP.index()] = 55_400;
+    k.holds = vec![
+        Hold {
+            semid: 65537,
+            semnum: 0,
+            pid: 2301,
+            held: 1,
+        },
+        Hold {
+            semid: 65538,
+            semnum: 0,
+            pid: 2302,
+            held: 1,
+        },
+        Hold {
+            semid: 65536,
+            semnum: 1,
+            pid: 1201,
+            held: 1,
+        },
+    ];
+    k.aggregates = vec![
+        agg(1201, 65536, Syscall::SEMTIMEDOP, 21_000, 0, 5_400),
+        agg(1203, 65536, Syscall::SEMTIMEDOP, 30_000, 0, 2_100),
+        agg(1202, 65536, Syscall::SEMTIMEDOP, 4_380, 0, 9_800),
+        agg(2301, 65537, Syscall::SEMTIMEDOP, 1, 0, 0),
+        agg(2302, 65538, Syscall::SEMTIMEDOP, 1, 0, 0),
+        agg(3100, 0, Syscall::MSGRCV, 9_000, 0, 61_000),
+        agg(3101, 1, Syscall::MSGSND, 9_000, 2, 12_000),
+    ];
+    store.ingest(&[stamped(t + 22 * S, Update::Kernel(Box::new(k)))]);
+    store
+}
+
+fn empty_store() -> Store {
+    utc();
+    let mut store = Store::new(
+        info(),
+        ProbeStatus::Attached("raw tracepoints".into()),
+        Default::default(),
+    );
+    store.ingest(&[stamped(MONO, Update::Snapshot(Box::new(base_snap(MONO))))]);
+    store
+}
+
+/// The screen as text, one line per row.
+fn text(t: &Terminal<TestBackend>) -> String {
+    let b = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..b.area.height {
+        let mut line = String::new();
+        for x in 0..b.area.width {
+            line.push_str(b[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn render(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| views::draw(f, app)).unwrap();
+    t
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    text(&render(app, w, h))
+}
+
+fn key(app: &mut App, c: KeyCode) -> Action {
+    app.on_key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+fn app_on(view: View, store: Store) -> App {
+    let mut app = App::new(store, Theme::default());
+    app.screen.view = view;
+    app
+}
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];
+
+#[test]
+fn every_view_with_data() {
+    for view in View::ALL {
+        for (w, h) in SIZES {
+            let mut app = app_on(view, busy_store());
+            if view == View::Semaphores {
+                app.expanded.insert(65536);
+            }
+            let name = format!("{}_{w}x{h}", view.title().to_lowercase().replace(' ', "_"));
+            insta::assert_snapshot!(name, screen(&mut app, w, h));
+        }
+    }
+}
+
+#[test]
+fn every_view_empty() {
+    for view in View::ALL {
+        let mut app = app_on(view, empty_store());
+        let name = format!("empty_{}", view.title().to_lowercase().replace(' ', "_"));
+        insta::assert_snapshot!(name, screen(&mut app, 80, 24));
+    }
+}
+
+#[test]
+fn help_and_details() {
+    for (w, h) in SIZES {
+        let mut app = app_on(View::Overview, busy_store());
+        key(&mut app, KeyCode::Char('?'));
+        insta::assert_snapshot!(format!("help_{w}x{h}"), screen(&mut app, w, h));
+        for (name, t) in [
+            ("detail_sem", Target::Sem(65536)),
+            ("detail_shm", Target::Shm(32768)),
+            ("detail_queue", Target::Queue(1)),
+            ("detail_proc", Target::Proc(1200)),
+        ] {
+            let mut app = app_on(View::Overview, busy_store());
+            app.open(t);
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen(&mut app, w, h));
+        }
+    }
+}
+
+#[test]
+fn deadlock_is_drawn_as_a_cycle() {
+    let mut app = app_on(View::Problems, busy_store());
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        s.contains("2301 transfer → sem 65538:0 → 2302 transfer → sem 65537:0 → 2301"),
+        "{s}"
+    );
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("DEADLOCK"), "{s}");
+    // The header alerts whatever the view.
+    assert!(s.lines().nth(1).unwrap().contains("1 DEADLOCK"), "{s}");
+}
+
+#[test]
+fn tiny_terminals_never_panic() {
+    for view in View::ALL {
+        for (w, h) in [
+            (40, 12),
+            (20, 5),
+            (16, 3),
+            (10, 2),
+            (1, 1),
+            (300, 2),
+            (2, 100),
+        ] {
+            let mut app = app_on(view, busy_store());
+            app.expand_all = true;
+            render(&mut app, w, h);
+            app.help = true;
+            render(&mut app, w, h);
+            app.help = false;
+            app.open(Target::Proc(1202));
+            render(&mut app, w, h);
+        }
+    }
+    let mut app = app_on(View::Overview, busy_store());
+    insta::assert_snapshot!("overview_40x12", screen(&mut app, 40, 12));
+    insta::assert_snapshot!("overview_20x5", screen(&mut app, 20, 5));
+}
+
+#[test]
+fn ascii_borders_and_no_color() {
+    let mut app = App::new(
+        busy_store(),
+        Theme {
+            color: false,
+            unicode: false,
+        },
+    );
+    let t = render(&mut app, 80, 24);
+    let s = text(&t);
+    insta::assert_snapshot!("overview_ascii_80x24", s);
+    assert!(s.is_ascii(), "{s}");
+    let b = t.backend().buffer();
+    for c in b.content() {
+        assert_eq!(c.fg, Color::Reset, "a colour under NO_COLOR: {c:?}");
+        assert_eq!(c.bg, Color::Reset);
+    }
+    // The 16-colour theme uses named ANSI colours only.
+    let mut app = App::new(busy_store(), Theme::default());
+    let t = render(&mut app, 200, 60);
+    for c in t.backend().buffer().content() {
+        assert!(
+            !matches!(c.fg, Color::Rgb(..) | Color::Indexed(_)),
+            "not one of the 16 colours: {c:?}"
+        );
+    }
+}
+
+#[test]
+fn dropped_events_are_red_and_snapshot_only_is_said() {
+    let mut store = busy_store();
+    let mut k = KernelSample::default();
+    k.stats.dropped = 7;
+    store.ingest(&[stamped(MONO + 40 * S, Update::Kernel(Box::new(k)))]);
+    let mut app = App::new(store, Theme::default());
+    let t = render(&mut app, 120, 24);
+    let s = text(&t);
+    let line = s.lines().next().unwrap();
+    let x = line.find("dropped 7").expect(line) as u16;
+    let x = line[..x as usize].chars().count() as u16;
+    assert_eq!(t.backend().buffer()[(x, 0)].fg, Color::Red);
+
+    let mut store = busy_store();
+    store.probe = ProbeStatus::SnapshotOnly("no permission to load BPF (run as root)".into());
+    let mut app = App::new(store, Theme::default());
+    let s = screen(&mut app, 120, 24);
+    assert_eq!(s.matches("SNAPSHOTS ONLY").count(), 1, "{s}");
+}
+
+#[test]
+fn keys_switch_views_select_open_and_come_back() {
+    let mut app = app_on(View::Overview, busy_store());
+    assert_eq!(key(&mut app, KeyCode::Tab), Action::Redraw);
+    assert_eq!(app.screen.view, View::Semaphores);
+    assert_eq!(key(&mut app, KeyCode::BackTab), Action::Redraw);
+    assert_eq!(app.screen.view, View::Overview);
+    key(&mut app, KeyCode::Char('7'));
+    assert_eq!(app.screen.view, View::Problems);
+    for _ in 0..7 {
+        key(&mut app, KeyCode::Tab);
+    }
+    assert_eq!(app.screen.view, View::Problems, "Tab cycles");
+
+    // Processes: select 1202, open it, jump to its set, and back.
+    key(&mut app, KeyCode::Char('5'));
+    screen(&mut app, 80, 24);
+    key(&mut app, KeyCode::Char('/'));
+    for c in "1202".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("filter:1202"), "{s}");
+    assert_eq!(app.enter, Some(Target::Proc(1202)));
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen.detail, Some(Target::Proc(1202)));
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("sem 65536 #1"), "{s}");
+    assert_eq!(app.links.first(), Some(&Target::Sem(65536)));
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        (app.screen.view, app.screen.detail),
+        (View::Semaphores, Some(Target::Sem(65536)))
+    );
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("Semaphore set 65536"), "{s}");
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(
+        app.screen.detail,
+        Some(Target::Proc(1202)),
+        "back to the process"
+    );
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(
+        (app.screen.view, app.screen.detail),
+        (View::Processes, None)
+    );
+    key(&mut app, KeyCode::Esc);
+    assert!(
+        app.views[View::Processes.index()].filter.is_empty(),
+        "Esc clears the filter"
+    );
+
+    // Selection moves and sticks to its row; sort cycles and reverses.
+    key(&mut app, KeyCode::Char('3'));
+    screen(&mut app, 80, 24);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('j'));
+    screen(&mut app, 80, 24);
+    assert_eq!(app.enter, Some(Target::Shm(32770)));
+    key(&mut app, KeyCode::Char('k'));
+    screen(&mut app, 80, 24);
+    assert_eq!(app.enter, Some(Target::Shm(32769)));
+    key(&mut app, KeyCode::Char('s'));
+    key(&mut app, KeyCode::Char('S'));
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("sort:size↓"), "{s}");
+    assert_eq!(
+        app.enter,
+        Some(Target::Shm(32769)),
+        "the selection follows its row"
+    );
+    key(&mut app, KeyCode::End);
+    screen(&mut app, 80, 24);
+    assert_eq!(app.enter, Some(Target::Shm(32770)), "the smallest last");
+
+    // Semaphores expand and collapse.
+    key(&mut app, KeyCode::Char('2'));
+    screen(&mut app, 80, 24);
+    key(&mut app, KeyCode::Right);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("├ #0") && s.contains("└ #3"), "{s}");
+    key(&mut app, KeyCode::Left);
+    let s = screen(&mut app, 80, 24);
+    assert!(!s.contains("├ #0"), "{s}");
+
+    // Help opens and closes; p pauses the display; q and Ctrl-C quit.
+    key(&mut app, KeyCode::Char('?'));
+    assert!(app.help);
+    key(&mut app, KeyCode::Esc);
+    assert!(!app.help);
+    key(&mut app, KeyCode::Char('p'));
+    assert!(app.paused());
+    key(&mut app, KeyCode::Char('p'));
+    assert!(!app.paused());
+    assert_eq!(key(&mut app, KeyCode::Char('q')), Action::Quit);
+    assert_eq!(
+        app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        Action::Quit
+    );
+}
+
+#[test]
+fn pause_freezes_the_display_while_updates_keep_coming() {
+    let mut app = app_on(View::Events, busy_store());
+    let before = app.store.logged;
+    key(&mut app, KeyCode::Char('p'));
+    let t = MONO + 60 * S;
+    app.store.ingest(&[stamped(
+        t,
+        Update::Events(vec![ev(
+            1201,
+            "pg-worker",
+            t,
+            Some(t + 1000),
+            semop(65536, 2, -1),
+            Some(0),
+        )]),
+    )]);
+    assert_eq!(app.store.logged, before + 1);
+    let s = screen(&mut app, 120, 24);
+    assert!(s.contains("PAUSED"), "{s}");
+    assert!(!s.contains("semid=65536, [{2,-1"), "{s}");
+    key(&mut app, KeyCode::Char('p'));
+    let s = screen(&mut app, 120, 24);
+    assert!(s.contains("semid=65536, [{2,-1"), "{s}");
+}
+
+/// A replay-like source, to check the controls and the position.
+struct FakeReplay {
+    pos: Position,
+    got: Vec<Control>,
+}
+
+impl Source for FakeReplay {
+    fn drain(&mut self) -> Vec<Stamped> {
+        Vec::new()
+    }
+    fn probe_status(&self) -> ProbeStatus {
+        ProbeStatus::Replay
+    }
+    fn control(&mut self, c: Control) {
+        self.got.push(c);
+    }
+    fn position(&self) -> Option<Position> {
+        Some(self.pos.clone())
+    }
+}
+
+#[test]
+fn replay_keys_map_to_controls_and_the_position_shows() {
+    let mut src = FakeReplay {
+        pos: Position {
+            at_s: 75.0,
+            total_s: Some(600.0),
+            speed: 2.0,
+            paused: true,
+            damaged: None,
+        },
+        got: Vec::new(),
+    };
+    let mut store = busy_store();
+    store.probe = src.probe_status();
+    store.position = src.position();
+    let mut app = App::new(store, Theme::default());
+    for c in [' ', '.', '[', ']', '-', '+'] {
+        if let Action::Control(c) = key(&mut app, KeyCode::Char(c)) {
+            src.control(c);
+        }
+    }
+    key(&mut app, KeyCode::Char('g'));
+    for c in "1:30".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    if let Action::Control(c) = key(&mut app, KeyCode::Enter) {
+        src.control(c);
+    }
+    assert_eq!(
+        src.got,
+        [
+            Control::TogglePause,
+            Control::Step,
+            Control::Seek(-10.0),
+            Control::Seek(10.0),
+            Control::Speed(0.5),
+            Control::Speed(2.0),
+            Control::SeekTo(90.0),
+        ]
+    );
+    let s = screen(&mut app, 100, 24);
+    assert!(
+        s.contains("replay 0:01:15/0:10:00 x2") && s.contains("PAUSED"),
+        "{s}"
+    );
+}
+
+/// A store with `objects` IPC objects and `procs` processes, busy.
+fn big_store(objects: usize, procs: usize) -> Store {
+    utc();
+    let mut s = base_snap(MONO);
+    for p in 0..procs as u32 {
+        let mut pr = proc_(10_000 + p, "worker", "worker --shard", 1000);
+        if p % 10 == 0 {
+            pr.waits = Some(vec![sem_wait(10_000 + p, (p % 3000) as i32, 0, -1)]);
+        }
+        pr.attachments = Some(
+            (0..3)
+                .map(|i| {
+                    attach(
+                        ((p as usize * 3 + i) % (objects / 3)) as i32,
+                        0x7f00_0000_0000 + i as u64 * 0x100000,
+                        4096,
+                        SHM_DEV,
+                    )
+                })
+                .collect(),
+        );
+        s.processes.push(pr);
+    }
+    let third = objects / 3;
+    for i in 0..third {
+        s.shm.push(shm(
+            i as i32,
+            i as i32 + 1,
+            4096 * (i as u64 % 97 + 1),
+            10_000 + (i % procs) as u32,
+            1,
+            500,
+        ));
+        s.sem.push(sem(
+            i as i32,
+            i as i32 + 1,
+            &[(1, 0, 10_000 + (i % procs) as u32), (0, 0, 0), (2, 0, 0)],
+            Some(5),
+        ));
+    }
+    for i in 0..objects - 2 * third {
+        s.msg.push(msg(
+            i as i32,
+            i as i32 + 1,
+            (i % 50) as u64,
+            (i % 50) as u64 * 100,
+            10_000 + (i % procs) as u32,
+            0,
+        ));
+    }
+    let mut store = Store::new(
+        info(),
+        ProbeStatus::Attached("raw tracepoints".into()),
+        Default::default(),
+    );
+    store.ingest(&[stamped(MONO, Update::Snapshot(Box::new(s)))]);
+    let mut evs = Vec::new();
+    for i in 0..5_000u64 {
+        let t = MONO + i * 1_000_000;
+        evs.push(ev(
+            10_000 + (i % procs as u64) as u32,
+            "worker",
+            t,
+            Some(t + 5000),
+            semop((i % third as u64) as i32, 0, -1),
+            Some(0),
+        ));
+    }
+    store.ingest(&[stamped(MONO + 5 * S, Update::Events(evs))]);
+    store
+}
+
+/// Frame time per view with 10,000 objects and 1,000 processes (run with `--ignored`,
+/// in release for the real figure: `cargo test --release -p monitor frame_time -- --ignored
+/// --nocapture`).
+#[test]
+#[ignore = "a measurement: prints the frame time per view"]
+fn frame_time_10k_objects_1k_processes() {
+    let t0 = Instant::now();
+    let store = big_store(10_000, 1_000);
+    println!("fixture built in {:?}", t0.elapsed());
+    let t0 = Instant::now();
+    let mut copy = store.clone();
+    copy.refresh();
+    println!(
+        "store refresh (findings, per-process index): {:?}",
+        t0.elapsed()
+    );
+    for (w, h) in [(80u16, 24u16), (250, 70)] {
+        for view in View::ALL {
+            let mut app = app_on(view, store.clone());
+            app.expand_all = view == View::Semaphores;
+            let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+            term.draw(|f| views::draw(f, &mut app)).unwrap();
+            let n = 20;
+            let t0 = Instant::now();
+            for _ in 0..n {
+                term.draw(|f| views::draw(f, &mut app)).unwrap();
+            }
+            let per = t0.elapsed() / n;
+            println!(
+                "{w}x{h} {:<15} {:>8.2} ms/frame",
+                view.title(),
+                per.as_secs_f64() * 1e3
+            );
+        }
+    }
+}

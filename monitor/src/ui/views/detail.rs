@@ -1,0 +1,466 @@
+//! Details of one object or process (Enter), with links to what it involves: from a process
+//! to its objects and from an object to its processes (Enter follows, Esc comes back).
+use std::collections::BTreeSet;
+
+use ratatui::{
+    layout::Rect,
+    text::{Line, Span},
+    widgets::Paragraph,
+    Frame,
+};
+
+use super::{ago, ago_mono, dur_ns, num, overview, queues, sems, shm, size, Cx};
+use crate::{
+    model::{HolderSource, WaitOn},
+    ui::app::{ListState, Target},
+};
+
+type Lines = Vec<(Line<'static>, Option<Target>)>;
+
+fn text(v: &mut Lines, s: String) {
+    v.push((Line::from(s), None));
+}
+
+fn head(cx: &Cx, v: &mut Lines, s: &str) {
+    v.push((Line::from(""), None));
+    v.push((Line::styled(s.to_string(), cx.t.title()), None));
+}
+
+fn link(cx: &Cx, v: &mut Lines, t: Target, s: String) {
+    v.push((
+        Line::from(vec![Span::styled("  > ", cx.t.key()), Span::raw(s)]),
+        Some(t),
+    ));
+}
+
+fn proc_link(cx: &Cx, v: &mut Lines, pid: u32, role: &str) {
+    let state = if cx.alive(pid) { "" } else { " (gone)" };
+    link(
+        cx,
+        v,
+        Target::Proc(pid),
+        format!("{pid} {}{state}: {role}", cx.comm(pid)),
+    );
+}
+
+fn sem_lines(cx: &Cx, id: i32) -> Lines {
+    let mut v = Lines::new();
+    let m = &cx.s.model;
+    let Some(s) = m.sem_set(id) else {
+        text(&mut v, format!("Semaphore set {id} is gone."));
+        return v;
+    };
+    text(
+        &mut v,
+        format!(
+            "Semaphore set {id}  key {}  {} semaphores  perms {:04o}  owner {}:{}  creator uid {}{}",
+            super::key(s.key),
+            s.nsems,
+            s.perms,
+            s.owner_uid,
+            s.owner_gid,
+            s.creator_uid,
+            s.creator_pid.map_or(String::new(), |p| format!(" pid {p}"))
+        ),
+    );
+    let k = m.kernel().objects.get(&('s', id));
+    text(
+        &mut v,
+        format!(
+            "created {} ago, last semop {} ago; {} ops/s, {} calls ({} failed), contention {} (longest {})",
+            ago(cx.now_unix, s.ctime),
+            ago(cx.now_unix, s.otime),
+            num(s.activity.per_sec.rate(cx.now, 5)),
+            k.map_or(s.activity.calls, |k| k.calls.max(s.activity.calls)),
+            k.map_or(s.activity.errors, |k| k.errors.max(s.activity.errors)),
+            dur_ns(sems::contention_ns(cx, id)),
+            dur_ns(k.map_or(0, |k| k.max_wait_ns)),
+        ),
+    );
+    let waiting = sems::waiters_by_sem(cx);
+    let mut involved: Vec<(u32, String)> = Vec::new();
+    head(cx, &mut v, "Semaphores");
+    match &s.semaphores {
+        None => text(&mut v, "  values unknown (semctl refused)".into()),
+        Some(vals) => {
+            for x in vals {
+                let holders = match m.holders(s.id, x.semnum) {
+                    Some(h) => {
+                        for &p in &h.pids {
+                            involved.push((p, format!("holds #{}", x.semnum)));
+                        }
+                        format!(
+                            "held by {}{}",
+                            super::pids(h.pids, 4),
+                            if h.source == HolderSource::LastPidGuess {
+                                " (guess: last op)"
+                            } else {
+                                ""
+                            }
+                        )
+                    }
+                    None => "no holder".into(),
+                };
+                let w = waiting.get(&(id, x.semnum));
+                for &p in w.into_iter().flatten() {
+                    involved.push((p, format!("waits on #{}", x.semnum)));
+                }
+                text(
+                    &mut v,
+                    format!(
+                        "  #{:<3} value {:<5} ncnt {:<3} zcnt {:<3} {holders}; waiting {}; last op by {}",
+                        x.semnum,
+                        x.value,
+                        x.ncnt,
+                        x.zcnt,
+                        super::pids(w.into_iter().flatten().copied(), 4),
+                        x.last_pid
+                    ),
+                );
+                if x.last_pid != 0 {
+                    involved.push((x.last_pid, format!("last op on #{}", x.semnum)));
+                }
+            }
+        }
+    }
+    if let Some(p) = s.creator_pid {
+        involved.push((p, "created it".into()));
+    }
+    if let Some(k) = k {
+        for &p in k.by_pid.keys() {
+            involved.push((p, format!("{} calls", k.by_pid[&p])));
+        }
+    }
+    proc_links(cx, &mut v, involved);
+    v
+}
+
+/// One link per process, its roles joined.
+fn proc_links(cx: &Cx, v: &mut Lines, involved: Vec<(u32, String)>) {
+    let mut roles: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
+    for (p, r) in involved {
+        let e = roles.entry(p).or_default();
+        if !e.contains(&r) {
+            e.push(r);
+        }
+    }
+    head(cx, v, "Processes (Enter to go)");
+    if roles.is_empty() {
+        text(v, "  none known".into());
+    }
+    for (p, r) in roles {
+        proc_link(cx, v, p, &r.join(", "));
+    }
+}
+
+fn shm_lines(cx: &Cx, id: i32) -> Lines {
+    let mut v = Lines::new();
+    let Some(s) = cx.s.model.segment(id) else {
+        text(&mut v, format!("Segment {id} is gone."));
+        return v;
+    };
+    text(
+        &mut v,
+        format!(
+            "Segment {id}  key {}  {}  perms {:04o}  owner {}:{}  flags {}",
+            super::key(s.key),
+            size(s.size),
+            s.perms,
+            s.owner_uid,
+            s.owner_gid,
+            shm::flags(s)
+        ),
+    );
+    text(
+        &mut v,
+        format!(
+            "created {} ago by pid {} ({}); nattch {}{}; last attach {} ago, detach {} ago, by pid {}",
+            ago(cx.now_unix, s.ctime),
+            s.creator_pid,
+            shm::creator_state(cx, s),
+            s.nattch,
+            if s.attachments_complete {
+                ""
+            } else {
+                " (some in processes we cannot read)"
+            },
+            ago(cx.now_unix, s.atime),
+            ago(cx.now_unix, s.dtime),
+            s.last_pid
+        ),
+    );
+    if let (Some(rss), Some(swap)) = (s.rss, s.swap) {
+        text(
+            &mut v,
+            format!("resident {}, swapped {}", size(rss), size(swap)),
+        );
+    }
+    let mut involved = Vec::new();
+    for a in &s.attachments {
+        involved.push((
+            a.pid,
+            format!(
+                "attached at {:#x} ({})",
+                a.addr,
+                if a.writable { "rw" } else { "ro" }
+            ),
+        ));
+    }
+    if cx.alive(s.creator_pid) {
+        involved.push((s.creator_pid, "created it".into()));
+    }
+    proc_links(cx, &mut v, involved);
+    v
+}
+
+fn queue_lines(cx: &Cx, id: i32) -> Lines {
+    let mut v = Lines::new();
+    let m = &cx.s.model;
+    let Some(q) = m.queue(id) else {
+        text(&mut v, format!("Queue {id} is gone."));
+        return v;
+    };
+    text(
+        &mut v,
+        format!(
+            "Queue {id}  key {}  perms {:04o}  owner {}:{}  created {} ago",
+            super::key(q.key),
+            q.perms,
+            q.owner_uid,
+            q.owner_gid,
+            ago(cx.now_unix, q.ctime)
+        ),
+    );
+    text(
+        &mut v,
+        format!(
+            "{} messages, {} of {}",
+            q.qnum,
+            size(q.cbytes),
+            q.qbytes.map_or("?".into(), size)
+        ),
+    );
+    text(&mut v, format!("  {}", queues::fill(cx, q, 20)));
+    text(
+        &mut v,
+        format!(
+            "last send {} ago by {}, last receive {} ago by {}",
+            ago(cx.now_unix, q.stime),
+            q.last_send_pid,
+            ago(cx.now_unix, q.rtime),
+            q.last_recv_pid
+        ),
+    );
+    let mut involved = Vec::new();
+    let bl = queues::blocked(cx);
+    if let Some((r, s)) = bl.get(&id) {
+        for &p in r {
+            involved.push((p, "blocked receiving".to_string()));
+        }
+        for &p in s {
+            involved.push((p, "blocked sending (full)".to_string()));
+        }
+    }
+    for (p, r) in [
+        (q.last_send_pid, "last sender"),
+        (q.last_recv_pid, "last receiver"),
+    ] {
+        if p != 0 {
+            involved.push((p, r.into()));
+        }
+    }
+    if let Some(p) = q.creator_pid {
+        involved.push((p, "created it".into()));
+    }
+    if let Some(k) = m.kernel().objects.get(&('q', id)) {
+        for (&p, n) in &k.by_pid {
+            involved.push((p, format!("{n} calls")));
+        }
+    }
+    proc_links(cx, &mut v, involved);
+    v
+}
+
+fn proc_lines(cx: &Cx, pid: u32) -> Lines {
+    let mut v = Lines::new();
+    let m = &cx.s.model;
+    let Some(p) = m.process(pid) else {
+        text(&mut v, format!("Process {pid} is gone."));
+        return v;
+    };
+    let u = cx.s.uses.get(&pid);
+    text(
+        &mut v,
+        format!(
+            "Process {pid} {}  state {}  uid {}  parent {}",
+            p.comm,
+            p.state,
+            p.uid.map_or("?".into(), |u| u.to_string()),
+            p.ppid
+        ),
+    );
+    if let Some(c) = &p.cmdline {
+        text(&mut v, format!("command: {c}"));
+    }
+    text(
+        &mut v,
+        format!(
+            "{} IPC calls ({} failed, last {} ago); blocked {} in finished calls",
+            u.map_or(0, |u| u.calls).max(p.activity.calls),
+            p.activity.errors,
+            ago_mono(cx.now, p.activity.last_mono_ns),
+            dur_ns(u.map_or(0, |u| u.waited_ns)),
+        ),
+    );
+    head(cx, &mut v, "Waiting now");
+    let mut any = false;
+    for w in m.waits().filter(|w| w.pid == pid) {
+        any = true;
+        let target = match w.on {
+            WaitOn::Sem { semid, .. } => Target::Sem(semid),
+            _ => Target::Queue(w.on.id()),
+        };
+        link(
+            cx,
+            &mut v,
+            target,
+            format!(
+                "tid {} {} (op {}) for {}: {}",
+                w.tid,
+                overview::on_text(cx, w).0,
+                overview::on_text(cx, w).1,
+                overview::waited_text(cx, w),
+                overview::held_text(cx, w)
+            ),
+        );
+    }
+    if !any {
+        text(&mut v, "  not blocked in an IPC call".into());
+    }
+    head(cx, &mut v, "Segments attached");
+    let shmids = p.attached_shmids();
+    if p.attachments.is_none() {
+        text(&mut v, "  unknown (its maps are not readable)".into());
+    } else if shmids.is_empty() {
+        text(&mut v, "  none".into());
+    }
+    for id in shmids {
+        let d = m.segment(id).map_or("gone".into(), |s| {
+            format!("{}, nattch {}", size(s.size), s.nattch)
+        });
+        link(cx, &mut v, Target::Shm(id), format!("shm {id} ({d})"));
+    }
+    let empty = BTreeSet::new();
+    head(cx, &mut v, "Semaphore sets used");
+    let sets = u.map_or(&empty, |u| &u.sets);
+    if sets.is_empty() {
+        text(&mut v, "  none seen".into());
+    }
+    for &id in sets {
+        let mut roles = Vec::new();
+        if let Some(s) = m.sem_set(id) {
+            for x in s.semaphores.iter().flatten() {
+                if m.holders(s.id, x.semnum)
+                    .is_some_and(|h| h.pids.contains(&pid) && h.source == HolderSource::Events)
+                {
+                    roles.push(format!("holds #{}", x.semnum));
+                }
+            }
+        }
+        link(
+            cx,
+            &mut v,
+            Target::Sem(id),
+            format!("sem {id} {}", roles.join(", ")),
+        );
+    }
+    head(cx, &mut v, "Queues used");
+    let qs = u.map_or(&empty, |u| &u.queues);
+    if qs.is_empty() {
+        text(&mut v, "  none seen".into());
+    }
+    for &id in qs {
+        let d = m
+            .queue(id)
+            .map_or("gone".into(), |q| format!("{} messages", q.qnum));
+        link(cx, &mut v, Target::Queue(id), format!("msq {id} ({d})"));
+    }
+    let fails: Vec<String> =
+        cx.s.errnos
+            .iter()
+            .filter(|(_, c)| c.last_pid == pid)
+            .map(|((e, sys), c)| format!("{} {} x{}", crate::event::errno_name(*e), sys, c.count))
+            .collect();
+    if !fails.is_empty() {
+        head(cx, &mut v, "Failed calls (last by this process)");
+        text(&mut v, format!("  {}", fails.join(", ")));
+    }
+    v
+}
+
+/// Draws the details of `target`; with `focused`, the links are selectable (kept in
+/// `links`, selection in `list`).
+pub fn draw(
+    f: &mut Frame,
+    area: Rect,
+    cx: &Cx,
+    target: Target,
+    list: &mut ListState,
+    links: &mut Vec<Target>,
+    focused: bool,
+) {
+    let (title, lines) = match target {
+        Target::Sem(id) => (format!(" Semaphore set {id} "), sem_lines(cx, id)),
+        Target::Shm(id) => (format!(" Shared memory segment {id} "), shm_lines(cx, id)),
+        Target::Queue(id) => (format!(" Message queue {id} "), queue_lines(cx, id)),
+        Target::Proc(pid) => (format!(" Process {pid} "), proc_lines(cx, pid)),
+    };
+    let title = if focused {
+        format!("{title}(Esc: back) ")
+    } else {
+        title
+    };
+    let b = super::block(area, &cx.t, Line::from(title));
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    links.clear();
+    links.extend(lines.iter().filter_map(|(_, t)| *t));
+    list.resolve(&(0..links.len() as u64).collect::<Vec<_>>());
+    let h = inner.height as usize;
+    // The line of the selected link, kept in view.
+    let sel_line = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, t))| t.is_some())
+        .nth(list.selected)
+        .map(|(i, _)| i);
+    let mut top = list.offset;
+    if let Some(l) = sel_line {
+        if l < top {
+            top = l;
+        }
+        if l >= top + h {
+            top = l + 1 - h;
+        }
+    }
+    top = top.min(lines.len().saturating_sub(h));
+    list.offset = top;
+    list.page = h.max(1);
+    let mut link_i = 0;
+    let out: Vec<Line> = lines
+        .into_iter()
+        .map(|(l, t)| {
+            if t.is_some() {
+                let sel = focused && link_i == list.selected;
+                link_i += 1;
+                if sel {
+                    return l.patch_style(cx.t.selected());
+                }
+            }
+            l
+        })
+        .skip(top)
+        .take(h)
+        .collect();
+    f.render_widget(Paragraph::new(out), inner);
+}

@@ -1,0 +1,716 @@
+//! Drawing: the frame's layout (header, tabs, body, footer), one module per view, and the
+//! pieces they share (tables that drop columns to fit, formats). Views only read the store
+//! and the view state; they never touch /proc or the probe.
+mod detail;
+mod events;
+mod help;
+mod overview;
+mod problems;
+mod procs;
+mod queues;
+mod sems;
+mod shm;
+
+use std::cmp::Ordering;
+
+use ratatui::{
+    layout::{Constraint, Layout, Rect},
+    style::Style,
+    text::{Line, Span},
+    widgets::{Block, Cell, Paragraph, Row, Table, Wrap},
+    Frame,
+};
+
+use super::{
+    app::{App, Input, ListState, Target, View},
+    store::Store,
+    theme::Theme,
+};
+use crate::{analysis::What, feed::ProbeStatus};
+
+/// What every view reads.
+pub struct Cx<'a> {
+    pub s: &'a Store,
+    pub t: Theme,
+    /// Monotonic and unix "now" of the model.
+    pub now: u64,
+    pub now_unix: f64,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(s: &'a Store, t: Theme) -> Self {
+        Self {
+            s,
+            t,
+            now: s.model.now_mono_ns(),
+            now_unix: s.model.now_unix_s(),
+        }
+    }
+
+    pub fn comm(&self, pid: u32) -> String {
+        self.s
+            .model
+            .process(pid)
+            .map_or_else(|| "?".into(), |p| p.comm.clone())
+    }
+
+    pub fn alive(&self, pid: u32) -> bool {
+        self.s.model.process(pid).is_some_and(|p| p.alive())
+    }
+}
+
+/// Draws the whole frame.
+pub fn draw(f: &mut Frame, app: &mut App) {
+    let area = f.area();
+    let App {
+        store,
+        frozen,
+        theme,
+        screen,
+        views,
+        detail,
+        expanded,
+        expand_all,
+        help: show_help,
+        input,
+        follow,
+        enter,
+        links,
+        ..
+    } = app;
+    let paused = match &store.position {
+        Some(p) => p.paused,
+        None => frozen.is_some(),
+    };
+    let s: &Store = frozen.as_deref().unwrap_or(store);
+    let cx = Cx::new(s, *theme);
+    if area.width < 16 || area.height < 3 {
+        f.render_widget(
+            Paragraph::new("ipctop: too small").wrap(Wrap { trim: true }),
+            area,
+        );
+        return;
+    }
+    let (head_h, tabs_h, foot_h) = match area.height {
+        12.. => (2, 1, 1),
+        7..12 => (1, 1, 1),
+        _ => (1, 0, 0),
+    };
+    let [head, tabs, body, foot] = Layout::vertical([
+        Constraint::Length(head_h),
+        Constraint::Length(tabs_h),
+        Constraint::Min(1),
+        Constraint::Length(foot_h),
+    ])
+    .areas(area);
+    header(f, head, &cx, paused);
+    tab_bar(f, tabs, &cx, screen.view);
+    *enter = None;
+    links.clear();
+    let vs = &mut views[screen.view.index()];
+    match screen.detail {
+        Some(target) => detail::draw(f, body, &cx, target, detail, links, true),
+        None => {
+            let wide = body.width >= 160
+                && matches!(
+                    screen.view,
+                    View::Semaphores | View::Shm | View::Queues | View::Processes
+                );
+            let (list_area, side) = if wide {
+                let [a, b] =
+                    Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
+                        .areas(body);
+                (a, Some(b))
+            } else {
+                (body, None)
+            };
+            *enter = match screen.view {
+                View::Overview => overview::draw(f, list_area, &cx, vs),
+                View::Semaphores => sems::draw(f, list_area, &cx, vs, expanded, *expand_all),
+                View::Shm => shm::draw(f, list_area, &cx, vs),
+                View::Queues => queues::draw(f, list_area, &cx, vs),
+                View::Processes => procs::draw(f, list_area, &cx, vs),
+                View::Events => events::draw(f, list_area, &cx, vs, *follow),
+                View::Problems => problems::draw(f, list_area, &cx, vs),
+            };
+            if let (Some(side), Some(target)) = (side, *enter) {
+                let mut preview = ListState::default();
+                let mut no_links = Vec::new();
+                detail::draw(f, side, &cx, target, &mut preview, &mut no_links, false);
+            }
+        }
+    }
+    footer(f, foot, &cx, screen.view, screen.detail, vs, input.as_ref());
+    if *show_help {
+        help::draw(f, area, &cx);
+    }
+}
+
+// ---- header, tabs, footer ----
+
+fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
+    let (s, t) = (cx.s, cx.t);
+    let sep = || Span::styled(t.sep(), t.dim());
+    let k = s.model.kernel();
+    let mut l1 = vec![Span::styled("ipctop", t.title())];
+    if !s.info.host.is_empty() {
+        l1.push(Span::raw(format!(" {}", s.info.host)));
+    }
+    l1.push(sep());
+    match &s.position {
+        Some(p) => {
+            let total = p
+                .total_s
+                .map_or(String::new(), |x| format!("/{}", clock(x)));
+            l1.push(Span::styled(
+                format!("replay {}{total} x{}", clock(p.at_s), trim_f(p.speed)),
+                t.title(),
+            ));
+        }
+        None => l1.push(Span::raw(format!("up {}", clock(s.uptime_s())))),
+    }
+    if paused {
+        l1.push(Span::raw(" "));
+        l1.push(Span::styled(
+            "PAUSED",
+            t.warn().add_modifier(ratatui::style::Modifier::REVERSED),
+        ));
+    }
+    l1.push(sep());
+    l1.push(Span::raw(format!("{}/s", num(s.calls_per_s()))));
+    l1.push(sep());
+    l1.push(Span::styled(
+        format!("dropped {}", k.dropped),
+        if k.dropped > 0 { t.alert() } else { t.dim() },
+    ));
+    l1.push(sep());
+    match &s.probe {
+        ProbeStatus::Attached(how) => l1.push(Span::styled(format!("probe: {how}"), t.dim())),
+        ProbeStatus::SnapshotOnly(why) => {
+            l1.push(Span::styled(format!("SNAPSHOTS ONLY: {why}"), t.warn()))
+        }
+        ProbeStatus::Replay => l1.push(Span::styled("recording", t.dim())),
+    }
+    if let Some(d) = s.position.as_ref().and_then(|p| p.damaged.as_ref()) {
+        l1.push(sep());
+        l1.push(Span::styled(format!("cut: {d}"), t.warn()));
+    }
+    if !s.info.kernel.is_empty() {
+        l1.push(sep());
+        l1.push(Span::styled(format!("kernel {}", s.info.kernel), t.dim()));
+    }
+
+    // Alerts first (they must catch the eye), then counts against limits.
+    let mut l2 = Vec::new();
+    let (mut dl, mut leaks, mut long, mut init, mut lim) = (0, 0, 0, 0, 0);
+    for fnd in &s.findings {
+        match fnd.what {
+            What::Deadlock { .. } => dl += 1,
+            What::Leak { .. } => leaks += 1,
+            What::LongWait { .. } => long += 1,
+            What::UsedBeforeInit { .. } => init += 1,
+            What::LimitNear { .. } => lim += 1,
+        }
+    }
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut alerts = Vec::new();
+    if dl > 0 {
+        alerts.push(Span::styled(
+            format!(" {} ", plural(dl, "DEADLOCK", "DEADLOCKS")),
+            t.alert().add_modifier(ratatui::style::Modifier::REVERSED),
+        ));
+    }
+    if lim > 0 {
+        alerts.push(Span::styled(
+            plural(lim, "limit near", "limits near"),
+            t.alert(),
+        ));
+    }
+    if leaks > 0 {
+        alerts.push(Span::styled(plural(leaks, "leak", "leaks"), t.warn()));
+    }
+    if long > 0 {
+        alerts.push(Span::styled(
+            plural(long, "long wait", "long waits"),
+            t.warn(),
+        ));
+    }
+    if init > 0 {
+        alerts.push(Span::styled(
+            plural(init, "used before init", "used before init"),
+            t.warn(),
+        ));
+    }
+    if alerts.is_empty() {
+        l2.push(Span::styled("no alerts", t.good()));
+    } else {
+        for (i, a) in alerts.into_iter().enumerate() {
+            if i > 0 {
+                l2.push(Span::raw("  "));
+            }
+            l2.push(a);
+        }
+    }
+    let waits = s.model.waits().count();
+    l2.push(sep());
+    l2.push(Span::raw(format!("{waits} waiting")));
+    for u in crate::analysis::limit_usage(&s.model) {
+        let label = match u.limit {
+            "semmni" => "sem",
+            "shmmni" => "shm",
+            "msgmni" => "msq",
+            _ => continue,
+        };
+        l2.push(sep());
+        let text = match u.max {
+            Some(m) => format!("{label} {}/{}", u.used, num(m as f64)),
+            None => format!("{label} {}", u.used),
+        };
+        let near = u
+            .max
+            .is_some_and(|m| m > 0 && u.used as f64 >= 0.9 * m as f64);
+        l2.push(Span::styled(
+            text,
+            if near { t.alert() } else { Style::new() },
+        ));
+    }
+    let lines = if area.height >= 2 {
+        vec![Line::from(l1), Line::from(l2)]
+    } else {
+        // One line: the alerts win over the details.
+        let mut l = l2;
+        l.push(sep());
+        l.extend(l1);
+        vec![Line::from(l)]
+    };
+    f.render_widget(Paragraph::new(lines), area);
+}
+
+fn tab_bar(f: &mut Frame, area: Rect, cx: &Cx, current: View) {
+    if area.height == 0 {
+        return;
+    }
+    let t = cx.t;
+    let problems = cx.s.findings.len();
+    let long: usize = View::ALL.iter().map(|v| v.title().len() + 4).sum::<usize>() + 8;
+    let mut spans = Vec::new();
+    for v in View::ALL {
+        let name = if (area.width as usize) >= long {
+            v.title()
+        } else {
+            v.short()
+        };
+        let mut text = format!(" {} {name}", v.index() + 1);
+        if v == View::Problems && problems > 0 {
+            text.push_str(&format!(" ({problems})"));
+        }
+        text.push(' ');
+        let style = if v == current {
+            t.tab()
+        } else if v == View::Problems && problems > 0 {
+            t.warn()
+        } else {
+            Style::new()
+        };
+        spans.push(Span::styled(text, style));
+    }
+    spans.push(Span::styled("  ? help", t.dim()));
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn footer(
+    f: &mut Frame,
+    area: Rect,
+    cx: &Cx,
+    view: View,
+    detail: Option<Target>,
+    vs: &super::app::ViewState,
+    input: Option<&Input>,
+) {
+    if area.height == 0 {
+        return;
+    }
+    let t = cx.t;
+    let line = match input {
+        Some(Input::Filter(s)) => Line::from(vec![
+            Span::styled("filter: ", t.key()),
+            Span::raw(format!("{s}_")),
+            Span::styled("   Enter keep  Esc clear", t.dim()),
+        ]),
+        Some(Input::GoTo(s)) => Line::from(vec![
+            Span::styled("go to (s or m:ss): ", t.key()),
+            Span::raw(format!("{s}_")),
+        ]),
+        None => {
+            let mut v = Vec::new();
+            let mut key = |k: &str, what: &str| {
+                v.push(Span::styled(k.to_string(), t.key()));
+                v.push(Span::raw(format!(" {what}  ")));
+            };
+            if detail.is_some() {
+                key("Enter", "go to");
+                key("Esc", "back");
+            } else {
+                key("Enter", "details");
+                if view == View::Semaphores {
+                    key("→←", "expand");
+                }
+                if view == View::Events {
+                    key("f", "follow");
+                }
+                let dir = if vs.desc { t.down() } else { t.up() };
+                key("s", &format!("sort:{}{dir}", view.sorts()[vs.sort]));
+                if vs.filter.is_empty() {
+                    key("/", "filter");
+                } else {
+                    key("/", &format!("filter:{}", vs.filter));
+                }
+            }
+            if cx.s.position.is_some() {
+                key("Space", "pause");
+                key("[ ]", "seek");
+                key("- +", "speed");
+            } else {
+                key("p", "pause");
+            }
+            key("?", "help");
+            key("q", "quit");
+            Line::from(v)
+        }
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
+
+// ---- tables ----
+
+/// A table column: its width (0: takes what is left), and how much it matters (0 first):
+/// narrow terminals drop the columns that matter least.
+#[derive(Clone, Copy, Debug)]
+pub struct Col {
+    pub title: &'static str,
+    pub width: u16,
+    pub prio: u8,
+    pub right: bool,
+}
+
+pub const fn col(title: &'static str, width: u16, prio: u8) -> Col {
+    Col {
+        title,
+        width,
+        prio,
+        right: false,
+    }
+}
+
+pub const fn rcol(title: &'static str, width: u16, prio: u8) -> Col {
+    Col {
+        title,
+        width,
+        prio,
+        right: true,
+    }
+}
+
+/// The columns that fit in `width`, most important first, shown in their order.
+pub fn pick(cols: &[Col], width: u16) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..cols.len()).collect();
+    order.sort_by_key(|&i| (cols[i].prio, i));
+    let mut used = 0u16;
+    let mut chosen = Vec::new();
+    for i in order {
+        let w = if cols[i].width == 0 {
+            12
+        } else {
+            cols[i].width
+        };
+        let need = w + u16::from(!chosen.is_empty());
+        if used + need <= width {
+            used += need;
+            chosen.push(i);
+        }
+    }
+    if chosen.is_empty() && !cols.is_empty() {
+        chosen.push((0..cols.len()).min_by_key(|&i| cols[i].prio).unwrap_or(0));
+    }
+    chosen.sort();
+    chosen
+}
+
+/// A bordered block (borderless when there is no room for borders).
+pub fn block<'a>(area: Rect, t: &Theme, title: Line<'a>) -> Block<'a> {
+    if area.height >= 3 && area.width >= 24 {
+        Block::bordered()
+            .border_set(t.border())
+            .border_style(t.dim())
+            .title(title.style(t.title()))
+    } else {
+        Block::new()
+    }
+}
+
+/// Draws a table of `keys.len()` rows (already filtered and sorted), only the visible ones
+/// formatted (`cell(row, column)`), with the selection kept in `list`.
+#[allow(clippy::too_many_arguments)]
+pub fn table(
+    f: &mut Frame,
+    area: Rect,
+    t: &Theme,
+    title: Line,
+    cols: &[Col],
+    keys: &[u64],
+    list: &mut ListState,
+    empty: &str,
+    focused: bool,
+    mut cell: impl FnMut(usize, usize) -> Line<'static>,
+    row_style: impl Fn(usize) -> Style,
+) {
+    let b = block(area, t, title);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    list.resolve(keys);
+    if inner.height == 0 || inner.width == 0 {
+        return;
+    }
+    let chosen = pick(cols, inner.width);
+    let header = Row::new(chosen.iter().map(|&c| {
+        let l = Line::from(cols[c].title);
+        Cell::from(if cols[c].right { l.right_aligned() } else { l })
+    }))
+    .style(t.header_row());
+    let widths: Vec<Constraint> = chosen
+        .iter()
+        .map(|&c| match cols[c].width {
+            0 => Constraint::Fill(1),
+            w => Constraint::Length(w),
+        })
+        .collect();
+    let height = inner.height.saturating_sub(1) as usize;
+    list.scroll(height);
+    if keys.is_empty() {
+        f.render_widget(
+            Table::new(Vec::<Row>::new(), widths.clone()).header(header),
+            inner,
+        );
+        if inner.height >= 2 {
+            let r = Rect {
+                y: inner.y + 1,
+                height: inner.height - 1,
+                ..inner
+            };
+            f.render_widget(
+                Paragraph::new(Span::styled(empty.to_string(), t.dim())).wrap(Wrap { trim: true }),
+                r,
+            );
+        }
+        return;
+    }
+    let end = (list.offset + height).min(keys.len());
+    let rows: Vec<Row> = (list.offset..end)
+        .map(|i| {
+            let cells = chosen.iter().map(|&c| {
+                let l = cell(i, c);
+                Cell::from(if cols[c].right { l.right_aligned() } else { l })
+            });
+            let st = if focused && i == list.selected {
+                t.selected()
+            } else {
+                row_style(i)
+            };
+            Row::new(cells).style(st)
+        })
+        .collect();
+    f.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        inner,
+    );
+}
+
+// ---- filters and sorting ----
+
+/// Whether `text` matches the filter (case-insensitive substring; empty matches all).
+pub fn matches(filter: &str, text: impl FnOnce() -> String) -> bool {
+    filter.is_empty() || text().to_lowercase().contains(&filter.to_lowercase())
+}
+
+/// Applies a view's direction to an ordering.
+pub fn dir(o: Ordering, desc: bool) -> Ordering {
+    if desc {
+        o.reverse()
+    } else {
+        o
+    }
+}
+
+pub fn title_with(name: &str, shown: usize, total: usize, filter: &str) -> Line<'static> {
+    if filter.is_empty() {
+        Line::from(format!(" {name} ({total}) "))
+    } else {
+        Line::from(format!(
+            " {name} ({shown} of {total}, filter \"{filter}\") "
+        ))
+    }
+}
+
+// ---- formats ----
+
+/// A duration, short: "0.4s", "12.3s", "4m05s", "2h03m", "3d04h".
+pub fn dur(s: f64) -> String {
+    let s = s.max(0.0);
+    if s < 60.0 {
+        format!("{s:.1}s")
+    } else if s < 3600.0 {
+        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else if s < 86400.0 {
+        format!(
+            "{}h{:02}m",
+            (s / 3600.0) as u64,
+            ((s % 3600.0) / 60.0) as u64
+        )
+    } else {
+        format!(
+            "{}d{:02}h",
+            (s / 86400.0) as u64,
+            ((s % 86400.0) / 3600.0) as u64
+        )
+    }
+}
+
+/// A nanosecond total as a duration ("-" for none).
+pub fn dur_ns(ns: u64) -> String {
+    if ns == 0 {
+        "-".into()
+    } else if ns < 100_000_000 {
+        format!("{:.1}ms", ns as f64 / 1e6)
+    } else {
+        dur(ns as f64 / 1e9)
+    }
+}
+
+/// Time since a unix time in seconds ("never" for 0).
+pub fn ago(now_unix: f64, t: i64) -> String {
+    if t == 0 {
+        "never".into()
+    } else {
+        dur(now_unix - t as f64)
+    }
+}
+
+/// Time since a monotonic stamp.
+pub fn ago_mono(now: u64, t: Option<u64>) -> String {
+    match t {
+        Some(t) => dur(now.saturating_sub(t) as f64 / 1e9),
+        None => "-".into(),
+    }
+}
+
+/// "h:mm:ss".
+pub fn clock(s: f64) -> String {
+    let s = s.max(0.0) as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// A count, compact: 999, 1.2k, 3.4M.
+pub fn num(x: f64) -> String {
+    let a = x.abs();
+    if x.fract() == 0.0 && a < 100_000.0 {
+        format!("{x:.0}")
+    } else if a < 1000.0 {
+        if x.fract() == 0.0 || a >= 100.0 {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.1}")
+        }
+    } else if a < 1e6 {
+        format!("{:.1}k", x / 1e3)
+    } else if a < 1e9 {
+        format!("{:.1}M", x / 1e6)
+    } else {
+        format!("{:.1}G", x / 1e9)
+    }
+}
+
+fn trim_f(x: f64) -> String {
+    let s = format!("{x:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+pub fn size(b: u64) -> String {
+    humansize::format_size(b, humansize::BINARY.decimal_places(1))
+}
+
+/// Pids, comma-separated, at most `max` of them ("+N" for the rest; "-" for none).
+pub fn pids(v: impl IntoIterator<Item = u32>, max: usize) -> String {
+    let v: Vec<u32> = v.into_iter().collect();
+    if v.is_empty() {
+        return "-".into();
+    }
+    let mut s = v
+        .iter()
+        .take(max)
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    if v.len() > max {
+        s.push_str(&format!(",+{}", v.len() - max));
+    }
+    s
+}
+
+/// An IPC key as ipcs shows it.
+pub fn key(k: i32) -> String {
+    if k == 0 {
+        "private".into()
+    } else {
+        format!("{:#010x}", k as u32)
+    }
+}
+
+/// A sparkline of per-second counts, `width` cells, newest on the right.
+pub fn spark(t: &Theme, v: &[u32]) -> String {
+    let max = v.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let levels = t.levels();
+    v.iter()
+        .map(|&x| {
+            let i = if x == 0 {
+                0
+            } else {
+                1 + ((x as f64 / max) * (levels.len() - 2) as f64).round() as usize
+            };
+            levels[i.min(levels.len() - 1)]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_fit_by_priority() {
+        let cols = [
+            col("A", 10, 0),
+            col("B", 10, 2),
+            col("C", 10, 1),
+            col("D", 0, 3),
+        ];
+        assert_eq!(pick(&cols, 100), [0, 1, 2, 3]);
+        assert_eq!(pick(&cols, 21), [0, 2]);
+        assert_eq!(pick(&cols, 5), [0]);
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(dur(0.42), "0.4s");
+        assert_eq!(dur(245.0), "4m05s");
+        assert_eq!(dur(7380.0), "2h03m");
+        assert_eq!(num(1234.0), "1234");
+        assert_eq!(num(1234.5), "1.2k");
+        assert_eq!(num(123456.0), "123.5k");
+        assert_eq!(num(12.5), "12.5");
+        assert_eq!(pids([1, 2, 3], 2), "1,2,+1");
+        assert_eq!(size(8192), "8 KiB");
+        assert_eq!(key(0), "private");
+        assert_eq!(clock(3725.0), "1:02:05");
+    }
+}

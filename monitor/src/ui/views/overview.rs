@@ -1,0 +1,307 @@
+//! Overview: who waits now (pid, comm, on what, for how long — growing live — and who holds
+//! it), the problems, and the busiest objects.
+use ratatui::{
+    layout::{Constraint, Layout, Rect},
+    style::Style,
+    text::{Line, Span},
+    widgets::Paragraph,
+    Frame,
+};
+
+use super::{col, dir, dur, dur_ns, matches, num, problems, rcol, spark, table, Cx};
+use crate::{
+    model::{Since, Wait, WaitOn},
+    ui::app::{Target, ViewState},
+};
+
+const COLS: [super::Col; 7] = [
+    rcol("PID", 7, 0),
+    rcol("TID", 7, 6),
+    col("COMM", 15, 1),
+    col("ON", 13, 0),
+    rcol("OP", 4, 4),
+    rcol("WAITED", 8, 0),
+    col("HELD BY / STATE", 0, 2),
+];
+
+/// What a wait is on, short: "sem 5 #1", "msgrcv 7".
+pub fn on_text(cx: &Cx, w: &Wait) -> (String, String) {
+    match &w.on {
+        WaitOn::Sem { semid, nsops, .. } => match cx.s.model.blocking_sop(w) {
+            Some(op) => (format!("sem {semid} #{}", op.semnum), op.sem_op.to_string()),
+            None => (format!("sem {semid}"), format!("{nsops}op")),
+        },
+        WaitOn::MsgRcv { msqid, .. } => (format!("msgrcv {msqid}"), String::new()),
+        WaitOn::MsgSnd { msqid, .. } => (format!("msgsnd {msqid}"), String::new()),
+    }
+}
+
+/// How long, growing live; "≥" when only a snapshot saw it start.
+pub fn waited_text(cx: &Cx, w: &Wait) -> String {
+    let s = dur(w.at_least_s(cx.now));
+    match w.since {
+        Since::Exact(_) => s,
+        Since::FirstSeen(_) => format!("{}{s}", if cx.t.unicode { "≥" } else { ">" }),
+    }
+}
+
+/// Who holds what a wait needs ("4242 worker"), or the queue's state.
+pub fn held_text(cx: &Cx, w: &Wait) -> String {
+    match &w.on {
+        WaitOn::Sem { semid, .. } => {
+            let Some(op) = cx.s.model.blocking_sop(w) else {
+                return "?".into();
+            };
+            let set = crate::model::ObjId {
+                ns: w.ns,
+                id: *semid,
+            };
+            match cx.s.model.holders(set, op.semnum) {
+                Some(h) => {
+                    let mut s = h
+                        .pids
+                        .iter()
+                        .take(3)
+                        .map(|&p| format!("{p} {}", cx.comm(p)))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    if h.source == crate::model::HolderSource::LastPidGuess {
+                        s.push_str(" (last op)");
+                    }
+                    s
+                }
+                None if op.sem_op == 0 => "waits for zero".into(),
+                None => "no holder known".into(),
+            }
+        }
+        WaitOn::MsgRcv { msqid, .. } => match cx.s.model.queue(*msqid) {
+            Some(q) if q.qnum == 0 => "queue empty".into(),
+            Some(q) => format!("{} msgs, none of its type", q.qnum),
+            None => "queue gone".into(),
+        },
+        WaitOn::MsgSnd { msqid, .. } => match cx.s.model.queue(*msqid) {
+            Some(q) => format!(
+                "queue full: {}/{} bytes",
+                q.cbytes,
+                q.qbytes.map_or("?".into(), |b| b.to_string())
+            ),
+            None => "queue gone".into(),
+        },
+    }
+}
+
+/// The waits, filtered and sorted as the view asks.
+fn waits<'a>(cx: &'a Cx, vs: &ViewState) -> Vec<&'a Wait> {
+    let mut v: Vec<&Wait> =
+        cx.s.model
+            .waits()
+            .filter(|w| {
+                matches(&vs.filter, || {
+                    format!(
+                        "{} {} {} {}",
+                        w.pid,
+                        cx.comm(w.pid),
+                        on_text(cx, w).0,
+                        held_text(cx, w)
+                    )
+                })
+            })
+            .collect();
+    v.sort_by(|a, b| {
+        let o = match vs.sort {
+            0 => a.at_least_s(cx.now).total_cmp(&b.at_least_s(cx.now)),
+            1 => a.pid.cmp(&b.pid),
+            _ => (a.on.kind(), a.on.id()).cmp(&(b.on.kind(), b.on.id())),
+        };
+        dir(o, vs.desc).then(a.tid.cmp(&b.tid))
+    });
+    v
+}
+
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Target> {
+    let t = cx.t;
+    let n_find = cx.s.findings.len();
+    let wide = area.width >= 120;
+    let activity_h = if area.height >= 30 { 3 } else { 0 };
+    let [act, rest] =
+        Layout::vertical([Constraint::Length(activity_h), Constraint::Min(1)]).areas(area);
+    if activity_h > 0 {
+        activity(f, act, cx);
+    }
+    let (waits_area, prob_area, busy_area) = if rest.height < 12 {
+        // Small: the waits only (the header still counts the problems).
+        (rest, Rect::default(), Rect::default())
+    } else if rest.height < 18 && !wide {
+        let prob_h = (n_find.max(1) as u16 + 2).min(5);
+        let [w, p] = Layout::vertical([Constraint::Min(3), Constraint::Length(prob_h)]).areas(rest);
+        (w, p, Rect::default())
+    } else if wide {
+        let [l, r] = Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+            .areas(rest);
+        let [p, b] =
+            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(r);
+        (l, p, b)
+    } else {
+        let prob_h = (n_find.max(1) as u16 + 2).min(rest.height / 4).max(3);
+        let [w, p, b] = Layout::vertical([
+            Constraint::Min(3),
+            Constraint::Length(prob_h),
+            Constraint::Percentage(30),
+        ])
+        .areas(rest);
+        (w, p, b)
+    };
+    let ws = waits(cx, vs);
+    let total = cx.s.model.waits().count();
+    let keys: Vec<u64> = ws.iter().map(|w| w.tid as u64).collect();
+    let long = cx.s.cfg.long_wait_s;
+    table(
+        f,
+        waits_area,
+        &t,
+        super::title_with("Waiting now", ws.len(), total, &vs.filter),
+        &COLS,
+        &keys,
+        &mut vs.list,
+        "nobody is blocked in an IPC call",
+        true,
+        |i, c| {
+            let w = ws[i];
+            let s = match c {
+                0 => w.pid.to_string(),
+                1 => w.tid.to_string(),
+                2 => cx.comm(w.pid),
+                3 => on_text(cx, w).0,
+                4 => on_text(cx, w).1,
+                5 => waited_text(cx, w),
+                _ => held_text(cx, w),
+            };
+            Line::from(s)
+        },
+        |i| {
+            if ws[i].at_least_s(cx.now) >= long {
+                t.warn()
+            } else {
+                Style::new()
+            }
+        },
+    );
+    if !prob_area.is_empty() {
+        problems::summary(f, prob_area, cx);
+    }
+    if !busy_area.is_empty() {
+        busiest(f, busy_area, cx);
+    }
+    let w = vs
+        .list
+        .key
+        .and_then(|k| ws.iter().find(|w| w.tid as u64 == k))?;
+    Some(Target::Proc(w.pid))
+}
+
+fn activity(f: &mut Frame, area: Rect, cx: &Cx) {
+    let b = super::block(area, &cx.t, Line::from(" IPC calls per second "));
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let label = format!(" now {}/s", num(cx.s.calls_per_s()));
+    let w = (inner.width as usize).saturating_sub(label.len() + 1);
+    let series = cx.s.model.calls.series(cx.now, w);
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(spark(&cx.t, &series), cx.t.good()),
+            Span::raw(label),
+        ])),
+        inner,
+    );
+}
+
+const BUSY: [super::Col; 6] = [
+    col("OBJECT", 10, 0),
+    rcol("OPS/S", 7, 0),
+    rcol("CALLS", 8, 1),
+    rcol("ERRORS", 6, 3),
+    rcol("WAITED", 9, 2),
+    rcol("WAITERS", 7, 1),
+];
+
+struct Busy {
+    name: String,
+    rate: f64,
+    calls: u64,
+    errors: u64,
+    wait_ns: u64,
+    waiters: usize,
+}
+
+fn busiest(f: &mut Frame, area: Rect, cx: &Cx) {
+    let m = &cx.s.model;
+    let k = m.kernel();
+    let mut waiters: std::collections::BTreeMap<(char, i32), usize> = Default::default();
+    for w in m.waits() {
+        let kind = if matches!(w.on, WaitOn::Sem { .. }) {
+            's'
+        } else {
+            'q'
+        };
+        *waiters.entry((kind, w.on.id())).or_default() += 1;
+    }
+    let mut v: Vec<Busy> = Vec::new();
+    let mut add = |kind: char, id: i32, a: &crate::model::Activity, name: String| {
+        let o = k.objects.get(&(kind, id));
+        let rate = a.per_sec.rate(cx.now, 5);
+        let calls = o.map_or(a.calls, |o| o.calls.max(a.calls));
+        let nw = waiters.get(&(kind, id)).copied().unwrap_or(0);
+        if calls == 0 && nw == 0 {
+            return;
+        }
+        v.push(Busy {
+            name,
+            rate,
+            calls,
+            errors: o.map_or(a.errors, |o| o.errors.max(a.errors)),
+            wait_ns: o.map_or(0, |o| o.wait_ns),
+            waiters: nw,
+        });
+    };
+    for s in m.sem_sets() {
+        add('s', s.id.id, &s.activity, format!("sem {}", s.id.id));
+    }
+    for s in m.segments() {
+        add('m', s.id.id, &s.activity, format!("shm {}", s.id.id));
+    }
+    for q in m.queues() {
+        add('q', q.id.id, &q.activity, format!("msq {}", q.id.id));
+    }
+    v.sort_by(|a, b| {
+        b.rate
+            .total_cmp(&a.rate)
+            .then(b.waiters.cmp(&a.waiters))
+            .then(b.calls.cmp(&a.calls))
+            .then(a.name.cmp(&b.name))
+    });
+    let keys: Vec<u64> = (0..v.len() as u64).collect();
+    let mut list = crate::ui::app::ListState::default();
+    table(
+        f,
+        area,
+        &cx.t,
+        Line::from(" Busiest objects "),
+        &BUSY,
+        &keys,
+        &mut list,
+        "no calls seen yet",
+        false,
+        |i, c| {
+            let b = &v[i];
+            Line::from(match c {
+                0 => b.name.clone(),
+                1 => num(b.rate),
+                2 => num(b.calls as f64),
+                3 => b.errors.to_string(),
+                4 => dur_ns(b.wait_ns),
+                _ => b.waiters.to_string(),
+            })
+        },
+        |_| Style::new(),
+    );
+}

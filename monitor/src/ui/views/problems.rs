@@ -1,0 +1,390 @@
+//! Problems: deadlocks (the cycle drawn pid → semid:semnum → pid), long waits, sets used
+//! before init, leaks, failed calls by errno, and the limits.
+use ratatui::{
+    layout::Rect,
+    style::Style,
+    text::{Line, Span},
+    widgets::Paragraph,
+    Frame,
+};
+
+use super::{ago_mono, dur, size, Cx};
+use crate::{
+    analysis::{CycleStep, Finding, IpcKind, What},
+    event::errno_name,
+    ui::app::{Target, ViewState},
+};
+
+/// What an errno means for System V IPC.
+pub fn errno_hint(errno: i32) -> &'static str {
+    match errno {
+        libc::EACCES => "permission check refused (the object's mode/owner)",
+        libc::EEXIST => "IPC_CREAT|IPC_EXCL: the key exists (a creation race?)",
+        libc::EIDRM => "the object was removed while in use",
+        libc::ENOSPC => "a system limit was reached (see the limits)",
+        libc::ENOENT => "no object with that key (and no IPC_CREAT)",
+        libc::EINVAL => "bad id, size, semnum or command (removed already?)",
+        libc::EAGAIN => "IPC_NOWAIT and the call would block, or semtimedop timed out",
+        libc::ENOMSG => "no message of the wanted type (IPC_NOWAIT)",
+        libc::EINTR => "interrupted by a signal",
+        libc::E2BIG => "message longer than the buffer, or too many sops",
+        libc::EFBIG => "semnum out of range",
+        libc::ERANGE => "semaphore value out of range (SEMVMX)",
+        libc::ENOMEM => "out of memory",
+        libc::EPERM => "not permitted (IPC_SET/IPC_RMID by a non-owner)",
+        libc::EFAULT => "a bad address",
+        _ => "",
+    }
+}
+
+fn ipc_name(k: IpcKind) -> &'static str {
+    match k {
+        IpcKind::Shm => "shm",
+        IpcKind::Sem => "sem",
+        IpcKind::Msg => "msq",
+    }
+}
+
+fn who(cx: &Cx, pid: u32) -> String {
+    format!("{pid} {}", cx.comm(pid))
+}
+
+/// A deadlock's cycle: "101 a → sem 5:0 → 102 b → sem 6:0 → 101".
+pub fn cycle_text(cx: &Cx, cycle: &[CycleStep]) -> String {
+    let a = cx.t.arrow();
+    let mut s = String::new();
+    for st in cycle {
+        s.push_str(&format!(
+            "{}{a}sem {}:{}{a}",
+            who(cx, st.pid),
+            st.semid,
+            st.semnum
+        ));
+    }
+    if let Some(first) = cycle.first() {
+        s.push_str(&first.pid.to_string());
+    }
+    s
+}
+
+/// The one-line summary of a finding.
+pub fn summary_line(cx: &Cx, f: &Finding) -> (Line<'static>, Option<Target>) {
+    let t = cx.t;
+    match &f.what {
+        What::Deadlock { cycle, .. } => (
+            Line::from(vec![
+                Span::styled("DEADLOCK ", t.alert()),
+                Span::raw(cycle_text(cx, cycle)),
+            ]),
+            cycle.first().map(|s| Target::Sem(s.semid)),
+        ),
+        What::LongWait {
+            pid,
+            ipc,
+            id,
+            waited_s,
+            exact,
+            ..
+        } => (
+            Line::from(vec![
+                Span::styled("long wait ", t.warn()),
+                Span::raw(format!(
+                    "{} on {} {id} for {}{}",
+                    who(cx, *pid),
+                    ipc_name(*ipc),
+                    if *exact { "" } else { ">=" },
+                    dur(*waited_s)
+                )),
+            ]),
+            Some(Target::Proc(*pid)),
+        ),
+        What::UsedBeforeInit { semid, waiters } => (
+            Line::from(vec![
+                Span::styled("used before init ", t.warn()),
+                Span::raw(format!(
+                    "sem {semid}: never semop'd, waited on by {}",
+                    super::pids(waiters.iter().copied(), 4)
+                )),
+            ]),
+            Some(Target::Sem(*semid)),
+        ),
+        What::Leak { ipc, id } => {
+            let extra = match ipc {
+                IpcKind::Shm => {
+                    cx.s.model
+                        .segment(*id)
+                        .map(|s| format!(" ({}, creator {} gone)", size(s.size), s.creator_pid))
+                }
+                IpcKind::Sem => Some(" (unused, users gone)".into()),
+                IpcKind::Msg => {
+                    cx.s.model
+                        .queue(*id)
+                        .map(|q| format!(" ({} messages nobody will read)", q.qnum))
+                }
+            };
+            (
+                Line::from(vec![
+                    Span::styled("leak ", t.warn()),
+                    Span::raw(format!(
+                        "{} {id}{}",
+                        ipc_name(*ipc),
+                        extra.unwrap_or_default()
+                    )),
+                ]),
+                Some(match ipc {
+                    IpcKind::Shm => Target::Shm(*id),
+                    IpcKind::Sem => Target::Sem(*id),
+                    IpcKind::Msg => Target::Queue(*id),
+                }),
+            )
+        }
+        What::LimitNear { limit, used, max } => (
+            Line::from(vec![
+                Span::styled("limit ", t.alert()),
+                Span::raw(format!(
+                    "{limit}: {used} of {max} ({:.0}%)",
+                    *used as f64 * 100.0 / (*max).max(1) as f64
+                )),
+            ]),
+            None,
+        ),
+    }
+}
+
+/// The overview's problems box: one line per finding.
+pub fn summary(f: &mut Frame, area: Rect, cx: &Cx) {
+    let n = cx.s.findings.len();
+    let title = Line::from(format!(" Problems ({n}): 7 for details "));
+    let b = super::block(area, &cx.t, title);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let h = inner.height as usize;
+    // The worst first.
+    let rank = |w: &What| match w {
+        What::Deadlock { .. } => 0,
+        What::LimitNear { .. } => 1,
+        What::LongWait { .. } => 2,
+        What::UsedBeforeInit { .. } => 3,
+        What::Leak { .. } => 4,
+    };
+    let mut sorted: Vec<&Finding> = cx.s.findings.iter().collect();
+    sorted.sort_by_key(|f| rank(&f.what));
+    let mut lines: Vec<Line> = sorted
+        .into_iter()
+        .take(if n > h { h.saturating_sub(1) } else { h })
+        .map(|f| summary_line(cx, f).0)
+        .collect();
+    if n > h && h > 0 {
+        lines.push(Line::styled(
+            format!("{} and {} more", cx.t.ellipsis(), n - lines.len()),
+            cx.t.dim(),
+        ));
+    }
+    if n == 0 {
+        lines.push(Line::styled(
+            "none: no leaks, deadlocks, long waits or limits near",
+            cx.t.good(),
+        ));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// One selectable item of the problems list.
+struct Item {
+    lines: Vec<Line<'static>>,
+    target: Option<Target>,
+}
+
+fn heading(cx: &Cx, s: String) -> Item {
+    Item {
+        lines: vec![Line::styled(s, cx.t.title())],
+        target: None,
+    }
+}
+
+fn items(cx: &Cx, width: u16) -> Vec<Item> {
+    let t = cx.t;
+    let mut v = Vec::new();
+    let fs = &cx.s.findings;
+    let count = |p: fn(&What) -> bool| fs.iter().filter(|f| p(&f.what)).count();
+    let ndl = count(|w| matches!(w, What::Deadlock { .. }));
+    v.push(heading(cx, format!("Deadlocks ({ndl})")));
+    if ndl == 0 {
+        v.push(Item {
+            lines: vec![Line::styled("  none", t.good())],
+            target: None,
+        });
+    }
+    for f in fs {
+        let What::Deadlock { cycle, .. } = &f.what else {
+            continue;
+        };
+        let text = cycle_text(cx, cycle);
+        let mut lines = vec![Line::styled("  DEADLOCK", t.alert())];
+        if text.chars().count() + 4 <= width as usize {
+            lines.push(Line::from(format!("    {text}")));
+        } else {
+            for st in cycle {
+                lines.push(Line::from(format!(
+                    "    {}{}sem {}:{} ({}){}{}",
+                    who(cx, st.pid),
+                    t.arrow(),
+                    st.semid,
+                    st.semnum,
+                    st.sem_op,
+                    t.arrow(),
+                    st.held_by
+                )));
+            }
+        }
+        lines.push(Line::styled(format!("    {}", f.reason), t.dim()));
+        v.push(Item {
+            lines,
+            target: cycle.first().map(|s| Target::Sem(s.semid)),
+        });
+    }
+    let others: Vec<&Finding> = fs
+        .iter()
+        .filter(|f| !matches!(f.what, What::Deadlock { .. } | What::LimitNear { .. }))
+        .collect();
+    v.push(heading(
+        cx,
+        format!(
+            "Leaks, long waits, sets used before init ({})",
+            others.len()
+        ),
+    ));
+    if others.is_empty() {
+        v.push(Item {
+            lines: vec![Line::styled("  none", t.good())],
+            target: None,
+        });
+    }
+    for f in others {
+        let (l, target) = summary_line(cx, f);
+        let mut first = vec![Span::raw("  ")];
+        first.extend(l.spans);
+        v.push(Item {
+            lines: vec![
+                Line::from(first),
+                Line::styled(format!("    {}", f.reason), t.dim()),
+            ],
+            target,
+        });
+    }
+    let failed: u64 = cx.s.errnos.values().map(|c| c.count).sum();
+    v.push(heading(cx, format!("Failed calls by errno ({failed})")));
+    if cx.s.errnos.is_empty() {
+        let why = match cx.s.probe {
+            crate::feed::ProbeStatus::SnapshotOnly(_) => {
+                "  unknown: failed calls are seen by the probe only (snapshots only now)"
+            }
+            _ => "  none seen",
+        };
+        v.push(Item {
+            lines: vec![Line::styled(why, t.dim())],
+            target: None,
+        });
+    }
+    let mut errs: Vec<_> = cx.s.errnos.iter().collect();
+    errs.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
+    for ((errno, sys), c) in errs {
+        v.push(Item {
+            lines: vec![Line::from(vec![
+                Span::styled(format!("  {:<7}", errno_name(*errno)), t.alert()),
+                Span::raw(format!(
+                    " {:<10} x{:<6} last {} {} ago  ",
+                    sys.name(),
+                    c.count,
+                    who(cx, c.last_pid),
+                    ago_mono(cx.now, Some(c.last_mono_ns)),
+                )),
+                Span::styled(errno_hint(*errno), t.dim()),
+            ])],
+            target: Some(Target::Proc(c.last_pid)),
+        });
+    }
+    v.push(heading(cx, "Limits (this IPC namespace)".into()));
+    for u in crate::analysis::limit_usage(&cx.s.model) {
+        let (ratio, max) = match u.max {
+            Some(m) if m > 0 => (u.used as f64 / m as f64, m.to_string()),
+            _ => (0.0, "?".into()),
+        };
+        let near = ratio >= cx.s.cfg.limit_ratio;
+        v.push(Item {
+            lines: vec![Line::from(vec![
+                Span::raw(format!("  {:<7} ", u.limit)),
+                Span::styled(t.bar(ratio, 10), if near { t.alert() } else { t.good() }),
+                Span::styled(
+                    format!(" {:>4.0}% ", ratio * 100.0),
+                    if near { t.alert() } else { Style::new() },
+                ),
+                Span::raw(format!("{} of {max} {}", u.used, u.what)),
+            ])],
+            target: None,
+        });
+    }
+    v
+}
+
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Target> {
+    let n = cx.s.findings.len();
+    let title = Line::from(format!(" Problems ({n}) "));
+    let b = super::block(area, &cx.t, title);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let all = items(cx, inner.width);
+    let its: Vec<Item> = all
+        .into_iter()
+        .filter(|it| {
+            super::matches(&vs.filter, || {
+                it.lines
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        })
+        .collect();
+    let list = &mut vs.list;
+    list.resolve(&(0..its.len() as u64).collect::<Vec<_>>());
+    list.key = None; // items have no stable identity: the index is the selection
+                     // Scroll by lines, so that the selected item is in view.
+    let h = inner.height as usize;
+    let starts: Vec<usize> = its
+        .iter()
+        .scan(0, |acc, it| {
+            let s = *acc;
+            *acc += it.lines.len();
+            Some(s)
+        })
+        .collect();
+    let total: usize = its.iter().map(|i| i.lines.len()).sum();
+    let sel = list.selected.min(its.len().saturating_sub(1));
+    let (sel_start, sel_len) = (
+        starts.get(sel).copied().unwrap_or(0),
+        its.get(sel).map_or(0, |i| i.lines.len()),
+    );
+    let mut top = list.offset.min(total.saturating_sub(h));
+    if sel_start < top {
+        top = sel_start;
+    }
+    if sel_start + sel_len > top + h {
+        top = (sel_start + sel_len).saturating_sub(h).min(sel_start);
+    }
+    list.offset = top;
+    list.page = h.max(1);
+    let mut lines = Vec::with_capacity(h);
+    for (i, it) in its.iter().enumerate() {
+        for l in &it.lines {
+            lines.push(if i == sel && it.target.is_some() {
+                l.clone().patch_style(cx.t.selected())
+            } else {
+                l.clone()
+            });
+        }
+    }
+    let visible: Vec<Line> = lines.into_iter().skip(top).take(h).collect();
+    f.render_widget(Paragraph::new(visible), inner);
+    its.get(sel).and_then(|i| i.target)
+}

@@ -1,0 +1,166 @@
+//! Processes: per process its waits, total wait time, segments attached, sets and queues
+//! used, calls and failed calls. Only the processes that use IPC, unless `a` shows all.
+use ratatui::{layout::Rect, style::Style, text::Line, Frame};
+
+use super::{col, dir, dur_ns, matches, num, overview, rcol, table, Cx};
+use crate::{
+    model::{Process, Wait},
+    ui::{
+        app::{Target, ViewState},
+        store::ProcUse,
+    },
+};
+
+const COLS: [super::Col; 13] = [
+    rcol("PID", 7, 0),
+    col("COMM", 15, 0),
+    col("S", 1, 3),
+    col("WAITING ON", 20, 0),
+    rcol("WAITS", 5, 2),
+    rcol("WAIT TIME", 9, 1),
+    rcol("SEGS", 4, 1),
+    rcol("SETS", 4, 1),
+    rcol("QUEUES", 6, 2),
+    rcol("CALLS", 7, 2),
+    rcol("FAILED", 6, 1),
+    rcol("UID", 6, 5),
+    col("COMMAND", 0, 4),
+];
+
+static NO_USE: ProcUse = ProcUse {
+    sets: std::collections::BTreeSet::new(),
+    queues: std::collections::BTreeSet::new(),
+    waited_ns: 0,
+    calls: 0,
+};
+
+pub struct Row<'a> {
+    pub p: &'a Process,
+    pub u: &'a ProcUse,
+    pub waits: Vec<&'a Wait>,
+}
+
+impl Row<'_> {
+    /// Finished waits plus the ones going on.
+    pub fn wait_ns(&self, now: u64) -> u64 {
+        self.u.waited_ns
+            + self
+                .waits
+                .iter()
+                .map(|w| (w.at_least_s(now) * 1e9) as u64)
+                .sum::<u64>()
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.u.calls.max(self.p.activity.calls)
+    }
+
+    fn uses_ipc(&self) -> bool {
+        !self.waits.is_empty()
+            || !self.p.attached_shmids().is_empty()
+            || !self.u.sets.is_empty()
+            || !self.u.queues.is_empty()
+            || self.calls() > 0
+    }
+}
+
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Target> {
+    let t = cx.t;
+    let m = &cx.s.model;
+    let mut by_pid: std::collections::BTreeMap<u32, Vec<&Wait>> = Default::default();
+    for w in m.waits() {
+        by_pid.entry(w.pid).or_default().push(w);
+    }
+    let all: Vec<Row> = m
+        .processes()
+        .map(|p| Row {
+            p,
+            u: cx.s.uses.get(&p.pid).unwrap_or(&NO_USE),
+            waits: by_pid.get(&p.pid).cloned().unwrap_or_default(),
+        })
+        .filter(|r| vs.all || r.uses_ipc())
+        .collect();
+    let total = all.len();
+    let mut rows: Vec<Row> = all
+        .into_iter()
+        .filter(|r| {
+            matches(&vs.filter, || {
+                format!(
+                    "{} {} {}",
+                    r.p.pid,
+                    r.p.comm,
+                    r.p.cmdline.as_deref().unwrap_or("")
+                )
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        let o = match vs.sort {
+            0 => a.p.pid.cmp(&b.p.pid),
+            1 => a.wait_ns(cx.now).cmp(&b.wait_ns(cx.now)),
+            2 => a.waits.len().cmp(&b.waits.len()),
+            3 => {
+                a.p.attached_shmids()
+                    .len()
+                    .cmp(&b.p.attached_shmids().len())
+            }
+            4 => a.calls().cmp(&b.calls()),
+            _ => a.p.activity.errors.cmp(&b.p.activity.errors),
+        };
+        dir(o, vs.desc).then(a.p.pid.cmp(&b.p.pid))
+    });
+    let keys: Vec<u64> = rows.iter().map(|r| r.p.pid as u64).collect();
+    let name = if vs.all {
+        "Processes (all; a: IPC users only)"
+    } else {
+        "Processes using IPC (a: all)"
+    };
+    table(
+        f,
+        area,
+        &t,
+        super::title_with(name, rows.len(), total, &vs.filter),
+        &COLS,
+        &keys,
+        &mut vs.list,
+        "no process uses System V IPC (a: show all processes)",
+        true,
+        |i, c| {
+            let r = &rows[i];
+            Line::from(match c {
+                0 => r.p.pid.to_string(),
+                1 => r.p.comm.clone(),
+                2 => r.p.state.to_string(),
+                3 => match r.waits.first() {
+                    Some(w) => format!(
+                        "{} {}",
+                        overview::on_text(cx, w).0,
+                        overview::waited_text(cx, w)
+                    ),
+                    None => "-".into(),
+                },
+                4 => r.waits.len().to_string(),
+                5 => dur_ns(r.wait_ns(cx.now)),
+                6 => r.p.attached_shmids().len().to_string(),
+                7 => r.u.sets.len().to_string(),
+                8 => r.u.queues.len().to_string(),
+                9 => num(r.calls() as f64),
+                10 => r.p.activity.errors.to_string(),
+                11 => r.p.uid.map_or("?".into(), |u| u.to_string()),
+                _ => r.p.cmdline.clone().unwrap_or_default(),
+            })
+        },
+        |i| {
+            let r = &rows[i];
+            if !r.p.alive() {
+                t.dim()
+            } else if !r.waits.is_empty() {
+                t.warn()
+            } else {
+                Style::new()
+            }
+        },
+    );
+    let k = vs.list.key?;
+    Some(Target::Proc(k as u32))
+}

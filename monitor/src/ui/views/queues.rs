@@ -1,0 +1,154 @@
+//! Message queues: messages and bytes queued against qbytes, senders, receivers, and who is
+//! blocked sending (queue full) or receiving (nothing of its type).
+use std::collections::{BTreeMap, BTreeSet};
+
+use ratatui::{layout::Rect, style::Style, text::Line, Frame};
+
+use super::{ago, col, dir, matches, num, pids, rcol, size, table, Cx};
+use crate::{
+    model::{Queue, WaitOn},
+    ui::app::{Target, ViewState},
+};
+
+const COLS: [super::Col; 12] = [
+    rcol("MSQID", 8, 0),
+    col("KEY", 10, 4),
+    rcol("MSGS", 6, 0),
+    col("BYTES / MAX", 20, 0),
+    col("SENDER", 8, 1),
+    col("RECEIVER", 8, 1),
+    col("BLOCKED", 14, 0),
+    rcol("SENT", 7, 3),
+    rcol("RECEIVED", 8, 3),
+    rcol("OPS/S", 6, 2),
+    rcol("OWNER", 6, 6),
+    col("PERMS", 5, 6),
+];
+
+/// Blocked (receivers, senders) per queue.
+pub fn blocked(cx: &Cx) -> BTreeMap<i32, (BTreeSet<u32>, BTreeSet<u32>)> {
+    let mut m: BTreeMap<i32, (BTreeSet<u32>, BTreeSet<u32>)> = BTreeMap::new();
+    for w in cx.s.model.waits() {
+        match w.on {
+            WaitOn::MsgRcv { msqid, .. } => {
+                m.entry(msqid).or_default().0.insert(w.pid);
+            }
+            WaitOn::MsgSnd { msqid, .. } => {
+                m.entry(msqid).or_default().1.insert(w.pid);
+            }
+            _ => {}
+        }
+    }
+    m
+}
+
+pub fn blocked_text(b: Option<&(BTreeSet<u32>, BTreeSet<u32>)>) -> String {
+    let Some((r, s)) = b else {
+        return "-".into();
+    };
+    let mut v = Vec::new();
+    if !r.is_empty() {
+        v.push(format!("rcv {}", pids(r.iter().copied(), 2)));
+    }
+    if !s.is_empty() {
+        v.push(format!("snd {}", pids(s.iter().copied(), 2)));
+    }
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(" ")
+    }
+}
+
+pub fn fill(cx: &Cx, q: &Queue, bar: usize) -> String {
+    match q.qbytes {
+        Some(max) if max > 0 => {
+            let r = q.cbytes as f64 / max as f64;
+            format!(
+                "{} {:>3.0}% {}",
+                cx.t.bar(r, bar),
+                r * 100.0,
+                size(q.cbytes)
+            )
+        }
+        _ => format!("{} / ?", size(q.cbytes)),
+    }
+}
+
+fn pid_or_dash(p: u32) -> String {
+    if p == 0 {
+        "-".into()
+    } else {
+        p.to_string()
+    }
+}
+
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Target> {
+    let t = cx.t;
+    let m = &cx.s.model;
+    let bl = blocked(cx);
+    let mut qs: Vec<&Queue> = m
+        .queues()
+        .filter(|q| {
+            matches(&vs.filter, || {
+                format!(
+                    "{} {} {} {} {}",
+                    q.id.id,
+                    super::key(q.key),
+                    q.last_send_pid,
+                    q.last_recv_pid,
+                    blocked_text(bl.get(&q.id.id))
+                )
+            })
+        })
+        .collect();
+    let nblocked = |q: &Queue| bl.get(&q.id.id).map_or(0, |(r, s)| r.len() + s.len());
+    qs.sort_by(|a, b| {
+        let o = match vs.sort {
+            0 => a.id.id.cmp(&b.id.id),
+            1 => a.qnum.cmp(&b.qnum),
+            2 => a.cbytes.cmp(&b.cbytes),
+            _ => nblocked(a).cmp(&nblocked(b)),
+        };
+        dir(o, vs.desc).then(a.id.id.cmp(&b.id.id))
+    });
+    let keys: Vec<u64> = qs.iter().map(|q| q.id.id as u32 as u64).collect();
+    let total = m.queues().count();
+    table(
+        f,
+        area,
+        &t,
+        super::title_with("Message queues", qs.len(), total, &vs.filter),
+        &COLS,
+        &keys,
+        &mut vs.list,
+        "no message queues in this IPC namespace",
+        true,
+        |i, c| {
+            let q = qs[i];
+            Line::from(match c {
+                0 => q.id.id.to_string(),
+                1 => super::key(q.key),
+                2 => q.qnum.to_string(),
+                3 => fill(cx, q, 5),
+                4 => pid_or_dash(q.last_send_pid),
+                5 => pid_or_dash(q.last_recv_pid),
+                6 => blocked_text(bl.get(&q.id.id)),
+                7 => ago(cx.now_unix, q.stime),
+                8 => ago(cx.now_unix, q.rtime),
+                9 => num(q.activity.per_sec.rate(cx.now, 5)),
+                10 => q.owner_uid.to_string(),
+                _ => format!("{:04o}", q.perms),
+            })
+        },
+        |i| {
+            if nblocked(qs[i]) > 0 {
+                t.warn()
+            } else {
+                Style::new()
+            }
+        },
+    );
+    let k = vs.list.key?;
+    Some(Target::Queue(k as u32 as i32))
+}

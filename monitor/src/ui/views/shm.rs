@@ -1,0 +1,141 @@
+//! Shared memory: segments with size, nattch, who has them attached, whether their creator
+//! is alive, age, hugetlb, marked for destruction.
+use ratatui::{layout::Rect, style::Style, text::Line, Frame};
+
+use super::{ago, col, dir, matches, pids, rcol, size, table, Cx};
+use crate::{
+    model::Segment,
+    ui::app::{Target, ViewState},
+};
+
+const COLS: [super::Col; 12] = [
+    rcol("SHMID", 8, 0),
+    col("KEY", 10, 4),
+    rcol("SIZE", 10, 0),
+    rcol("NATTCH", 6, 0),
+    col("ATTACHED", 14, 1),
+    col("CREATOR", 13, 1),
+    rcol("AGE", 7, 2),
+    col("FLAGS", 9, 2),
+    rcol("LAST AT/DT", 10, 3),
+    rcol("RSS", 10, 4),
+    rcol("OWNER", 6, 6),
+    col("PERMS", 5, 6),
+];
+
+/// "alive", "gone" or "reused" for a creator pid.
+pub fn creator_state(cx: &Cx, s: &Segment) -> &'static str {
+    if cx.s.model.alive_at(s.creator_pid, s.ctime) {
+        "alive"
+    } else if cx.alive(s.creator_pid) {
+        "reused"
+    } else {
+        "gone"
+    }
+}
+
+/// "huge", "dest", "lock", "+?" (attachments hidden in unreadable processes).
+pub fn flags(s: &Segment) -> String {
+    let mut v = Vec::new();
+    if s.hugetlb == Some(true) {
+        v.push("huge");
+    }
+    if s.marked_for_destroy {
+        v.push("dest");
+    }
+    if s.locked {
+        v.push("lock");
+    }
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(",")
+    }
+}
+
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Target> {
+    let t = cx.t;
+    let m = &cx.s.model;
+    let mut segs: Vec<&Segment> = m
+        .segments()
+        .filter(|s| {
+            matches(&vs.filter, || {
+                format!(
+                    "{} {} {} {} {}",
+                    s.id.id,
+                    super::key(s.key),
+                    s.creator_pid,
+                    pids(s.attached_pids(), 999),
+                    flags(s)
+                )
+            })
+        })
+        .collect();
+    segs.sort_by(|a, b| {
+        let o = match vs.sort {
+            0 => a.id.id.cmp(&b.id.id),
+            1 => a.size.cmp(&b.size),
+            2 => a.nattch.cmp(&b.nattch),
+            _ => b.ctime.cmp(&a.ctime),
+        };
+        dir(o, vs.desc).then(a.id.id.cmp(&b.id.id))
+    });
+    let keys: Vec<u64> = segs.iter().map(|s| s.id.id as u32 as u64).collect();
+    let total = m.segments().count();
+    let leaked: std::collections::BTreeSet<i32> =
+        cx.s.findings
+            .iter()
+            .filter_map(|f| match f.what {
+                crate::analysis::What::Leak {
+                    ipc: crate::analysis::IpcKind::Shm,
+                    id,
+                } => Some(id),
+                _ => None,
+            })
+            .collect();
+    table(
+        f,
+        area,
+        &t,
+        super::title_with("Shared memory segments", segs.len(), total, &vs.filter),
+        &COLS,
+        &keys,
+        &mut vs.list,
+        "no shared memory segments in this IPC namespace",
+        true,
+        |i, c| {
+            let s = segs[i];
+            Line::from(match c {
+                0 => s.id.id.to_string(),
+                1 => super::key(s.key),
+                2 => size(s.size),
+                3 => s.nattch.to_string(),
+                4 => {
+                    let mut p = pids(s.attached_pids(), 3);
+                    if !s.attachments_complete {
+                        p.push_str(",?");
+                    }
+                    p
+                }
+                5 => format!("{} {}", s.creator_pid, creator_state(cx, s)),
+                6 => ago(cx.now_unix, s.ctime),
+                7 => flags(s),
+                8 => ago(cx.now_unix, s.atime.max(s.dtime)),
+                9 => s.rss.map_or("-".into(), size),
+                10 => s.owner_uid.to_string(),
+                _ => format!("{:04o}", s.perms),
+            })
+        },
+        |i| {
+            if leaked.contains(&segs[i].id.id) {
+                t.warn()
+            } else if segs[i].marked_for_destroy {
+                t.dim()
+            } else {
+                Style::new()
+            }
+        },
+    );
+    let k = vs.list.key?;
+    Some(Target::Shm(k as u32 as i32))
+}
