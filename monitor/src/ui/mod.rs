@@ -9,7 +9,7 @@
 //!              views::draw(frame, &mut App)   — reads only; ratatui diffs the cells
 //! ```
 //!
-//! The loop wakes every 100 ms to drain the source and read keys. It redraws on a key, on a
+//! The loop wakes every 100 ms (or on a key, a resize, a signal) to drain the source. It redraws on a key, on a
 //! resize, within 100 ms of new calls (events, calls starting to block), and once per tick
 //! (1 s) otherwise — snapshots and counter samples alone wait for the tick. The terminal is
 //! restored on every way out (see `term`).
@@ -86,7 +86,9 @@ pub fn run_with(mut source: Box<dyn Source>, opts: UiOptions) -> anyhow::Result<
     drop(guard);
     match r {
         // The terminal went away with the session (SIGHUP): not an error.
-        Err(_) if signals.fired() => Ok(exit::OK),
+        Err(_) if signals.fired() || term::wait_stdin(Duration::ZERO) == term::Stdin::Gone => {
+            Ok(exit::OK)
+        }
         r => r,
     }
 }
@@ -109,7 +111,16 @@ fn run_loop(
             return Ok(exit::OK);
         }
         // Keys (and resizes): each one drawn at once, so Enter acts on what is shown.
-        if event::poll(POLL)? {
+        // crossterm is only asked when stdin has bytes, and never to wait.
+        match term::wait_stdin(POLL) {
+            term::Stdin::Gone => return Ok(exit::OK),
+            term::Stdin::Nothing => {}
+            term::Stdin::Ready => {}
+        }
+        if signals.resized() {
+            draw(app)?;
+        }
+        if event::poll(Duration::ZERO)? {
             loop {
                 match event::read()? {
                     TermEvent::Key(k) => match app.on_key(k) {
@@ -122,10 +133,7 @@ fn run_loop(
                         }
                         Action::None => {}
                     },
-                    TermEvent::Resize(..) => {
-                        term_clear(app);
-                        draw(app)?;
-                    }
+                    TermEvent::Resize(..) => draw(app)?,
                     _ => {}
                 }
                 if !event::poll(Duration::ZERO)? {
@@ -161,9 +169,6 @@ fn run_loop(
         }
     }
 }
-
-/// Nothing to do: ratatui resizes its buffers on the next draw (and clears the screen).
-fn term_clear(_app: &mut App) {}
 
 #[cfg(test)]
 mod tests;

@@ -71,8 +71,10 @@ impl Drop for TerminalGuard {
 }
 
 /// Set when SIGTERM, SIGHUP or SIGINT arrives: the loop ends and the guard restores.
+/// SIGWINCH (a resize) sets its own flag.
 pub struct Signals {
     flag: Arc<AtomicBool>,
+    winch: Arc<AtomicBool>,
     ids: Vec<signal_hook::SigId>,
 }
 
@@ -87,11 +89,21 @@ impl Signals {
         ] {
             ids.push(signal_hook::flag::register(sig, flag.clone())?);
         }
-        Ok(Self { flag, ids })
+        let winch = Arc::new(AtomicBool::new(false));
+        ids.push(signal_hook::flag::register(
+            signal_hook::consts::SIGWINCH,
+            winch.clone(),
+        )?);
+        Ok(Self { flag, winch, ids })
     }
 
     pub fn fired(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Whether the terminal was resized since the last call.
+    pub fn resized(&self) -> bool {
+        self.winch.swap(false, Ordering::SeqCst)
     }
 }
 
@@ -100,5 +112,33 @@ impl Drop for Signals {
         for id in self.ids.drain(..) {
             signal_hook::low_level::unregister(id);
         }
+    }
+}
+
+/// What stdin has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stdin {
+    Ready,
+    Nothing,
+    /// The terminal hung up (ssh dropped, tmux killed): nobody will ever type again.
+    Gone,
+}
+
+/// Waits up to `timeout` for input (a signal cuts the wait short). Our own poll(2), because
+/// crossterm's reader spins on a hung-up terminal (reads of 0 bytes) instead of returning.
+pub fn wait_stdin(timeout: std::time::Duration) -> Stdin {
+    let mut p = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let r = unsafe { libc::poll(&mut p, 1, timeout.as_millis().min(i32::MAX as u128) as i32) };
+    if r <= 0 {
+        Stdin::Nothing
+    } else if p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        Stdin::Gone
+    } else {
+        Stdin::Ready
     }
 }
