@@ -1,0 +1,433 @@
+//! End to end: the real `ipctop` dashboard in tmux (send-keys, capture-pane) against real
+//! workloads. Each test has its own tmux server (socket), killed on drop; workloads are
+//! killed and their IPC objects removed whatever happens; rows are found by pid and id, so
+//! that tests running beside these do not matter.
+mod support;
+
+use std::{
+    process::Command,
+    thread,
+    time::{Duration, Instant},
+};
+
+use support::{can_trace, Ids, Proc, IPCTOP, WORKLOAD};
+
+fn have_tmux(test: &str) -> bool {
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping {test}: tmux is not installed");
+    }
+    ok
+}
+
+/// A tmux server of our own with one session running `sh`.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(tag: &str, w: u16, h: u16) -> Tmux {
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = Tmux {
+            socket: format!("ipctop-{tag}-{}-{seq}", std::process::id()),
+        };
+        t.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            &w.to_string(),
+            "-y",
+            &h.to_string(),
+            "env",
+            "LANG=C.UTF-8",
+            "TERM=xterm-256color",
+            "PS1=$ ",
+            "sh",
+        ]);
+        t.run(&["set-option", "-g", "window-size", "manual"]);
+        t
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let o = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux");
+        assert!(
+            o.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut a = vec!["send-keys", "-t", "main"];
+        a.extend_from_slice(keys);
+        self.run(&a);
+    }
+
+    /// Types text literally.
+    fn type_text(&self, s: &str) {
+        self.run(&["send-keys", "-t", "main", "-l", s]);
+    }
+
+    fn capture(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "main"])
+    }
+
+    fn var(&self, v: &str) -> String {
+        self.run(&["display-message", "-p", "-t", "main", v])
+            .trim()
+            .to_string()
+    }
+
+    fn resize(&self, w: u16, h: u16) {
+        self.run(&[
+            "resize-window",
+            "-t",
+            "main",
+            "-x",
+            &w.to_string(),
+            "-y",
+            &h.to_string(),
+        ]);
+    }
+
+    /// Waits until the screen satisfies `f`; panics with the screen if it does not.
+    fn wait_for(&self, what: &str, timeout: Duration, f: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let s = self.capture();
+            if f(&s) {
+                return s;
+            }
+            if Instant::now() > end {
+                panic!("timed out waiting for {what}; the screen:\n{s}");
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The pid of the `ipctop` running in the pane's shell.
+    fn ipctop_pid(&self) -> Option<u32> {
+        let o = Command::new("tmux")
+            .args([
+                "-L",
+                &self.socket,
+                "display-message",
+                "-p",
+                "-t",
+                "main",
+                "#{pane_pid}",
+            ])
+            .output()
+            .ok()?;
+        let shell: u32 = String::from_utf8_lossy(&o.stdout).trim().parse().ok()?;
+        for e in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let Some(close) = stat.rfind(')') else {
+                continue;
+            };
+            let comm = &stat[stat.find('(').unwrap_or(0) + 1..close];
+            let ppid: u32 = stat[close + 2..]
+                .split_whitespace()
+                .nth(1)
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(0);
+            if ppid == shell && comm == "ipctop" {
+                return Some(pid);
+            }
+        }
+        None
+    }
+
+    /// Checks that the shell got its terminal back: main screen, cursor shown, cooked mode.
+    fn assert_clean_shell(&self, exit: &str) {
+        self.wait_for(&format!("EXIT={exit}"), Duration::from_secs(10), |s| {
+            s.contains(&format!("EXIT={exit}"))
+        });
+        assert_eq!(
+            self.var("#{alternate_on}"),
+            "0",
+            "still on the alternate screen"
+        );
+        assert_eq!(self.var("#{cursor_flag}"), "1", "the cursor is hidden");
+        self.type_text(
+            "case \"$(stty -a)\" in *' -icanon'*|*' -echo '*) echo TTY=RAW;; *) echo TTY=SANE;; esac",
+        );
+        self.keys(&["Enter"]);
+        let s = self.wait_for("the tty check", Duration::from_secs(5), |s| {
+            s.contains("TTY=SANE") || s.contains("TTY=RAW")
+        });
+        assert!(s.contains("TTY=SANE"), "the tty was left in raw mode:\n{s}");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        // An ipctop left running by a failed test goes too.
+        if let Some(pid) = self.ipctop_pid() {
+            // SAFETY: killing a process this test started.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        let _ = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+/// The waited time on the screen line of `pid` in the overview ("12.3s", "≥2.0s", "1m05s").
+fn waited_of(screen: &str, pid: u32) -> Option<f64> {
+    let pid = pid.to_string();
+    let line = screen
+        .lines()
+        .map(|l| l.replace(['│', '|'], " "))
+        .find(|l| l.split_whitespace().next() == Some(pid.as_str()))?;
+    line.split_whitespace().find_map(|w| {
+        let w = w.trim_start_matches(['≥', '>']);
+        if let Some((m, s)) = w.split_once('m') {
+            let s = s.strip_suffix('s')?;
+            return Some(m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?);
+        }
+        w.strip_suffix('s')?.parse::<f64>().ok()
+    })
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ") ".
+    f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn filter(t: &Tmux, what: &str) {
+    t.keys(&["/"]);
+    t.type_text(what);
+    t.keys(&["Enter"]);
+}
+
+#[test]
+fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_cleanly() {
+    let test = "dashboard_tmux";
+    if !can_trace(test) || !have_tmux(test) {
+        return;
+    }
+    let mut ids = Ids::default();
+    let mut blocked = Proc::spawn(Command::new(WORKLOAD).arg("sem-blocked"));
+    let b = blocked.json(Duration::from_secs(10));
+    ids.sems.push(b["semid"].as_i64().unwrap() as i32);
+    let waiter = b["waiter_pid"].as_u64().unwrap() as u32;
+    let semid = b["semid"].as_i64().unwrap();
+    let mut dead = Proc::spawn(Command::new(WORKLOAD).arg("deadlock"));
+    let d = dead.json(Duration::from_secs(10));
+    for s in d["semids"].as_array().unwrap() {
+        ids.sems.push(s.as_i64().unwrap() as i32);
+    }
+    let dpids: Vec<u32> = d["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap() as u32)
+        .collect();
+
+    let t = Tmux::start("e2e", 80, 24);
+    t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
+    let started = Instant::now();
+    t.keys(&["Enter"]);
+    t.wait_for("the header", Duration::from_secs(20), |s| {
+        s.starts_with("ipctop ") && s.contains("Waiting now")
+    });
+    println!(
+        "time to first frame (through tmux): {:?}",
+        started.elapsed()
+    );
+
+    // A blocked waiter on the overview, with its pid and a growing wait time.
+    filter(&t, &waiter.to_string());
+    let s = t.wait_for("the waiter", Duration::from_secs(10), |s| {
+        waited_of(s, waiter).is_some()
+    });
+    assert!(s.contains(&format!("sem {semid} #1")), "{s}");
+    let first = waited_of(&s, waiter).unwrap();
+    thread::sleep(Duration::from_millis(2500));
+    let s = t.capture();
+    let later = waited_of(&s, waiter).unwrap_or(0.0);
+    assert!(
+        later >= first + 1.5,
+        "the wait does not grow: {first} then {later}\n{s}"
+    );
+    t.keys(&["Escape"]);
+
+    // Idle CPU: nothing calls IPC now (the workloads are blocked).
+    if let Some(pid) = t.ipctop_pid() {
+        let hz = 100.0; // USER_HZ
+        let c0 = cpu_ticks(pid);
+        thread::sleep(Duration::from_secs(5));
+        let c1 = cpu_ticks(pid);
+        println!(
+            "CPU use while idle: {:.1}% of one core (over 5 s, --interval 0.5)",
+            (c1 - c0) as f64 / hz / 5.0 * 100.0
+        );
+    }
+
+    // The deadlock: alerted in the header, drawn as a cycle on the Problems view.
+    t.keys(&["7"]);
+    filter(&t, &dpids[0].to_string());
+    let s = t.wait_for("the deadlock", Duration::from_secs(10), |s| {
+        s.contains("DEADLOCK") && dpids.iter().all(|p| s.contains(&p.to_string()))
+    });
+    assert!(s.lines().nth(1).unwrap_or("").contains("DEADLOCK"), "{s}");
+    t.keys(&["Escape"]);
+
+    // Keys switch views.
+    for (k, title) in [
+        ("2", "Semaphore sets"),
+        ("3", "Shared memory segments"),
+        ("4", "Message queues"),
+        ("5", "Processes"),
+        ("6", "Events"),
+        ("7", "Problems"),
+        ("Tab", "Waiting now"),
+        ("BTab", "Problems"),
+        ("1", "Waiting now"),
+    ] {
+        t.keys(&[k]);
+        t.wait_for(title, Duration::from_secs(5), |s| s.contains(title));
+    }
+    t.keys(&["?"]);
+    t.wait_for("the help", Duration::from_secs(5), |s| {
+        s.contains("Help: keys")
+    });
+    t.keys(&["Escape"]);
+    t.wait_for("the help closed", Duration::from_secs(5), |s| {
+        !s.contains("Help: keys")
+    });
+
+    // From the waiter's process to its semaphore set, and back.
+    t.keys(&["5"]);
+    filter(&t, &waiter.to_string());
+    t.keys(&["Enter"]);
+    t.wait_for("the process", Duration::from_secs(5), |s| {
+        s.contains(&format!("Process {waiter}"))
+    });
+    t.keys(&["Enter"]);
+    t.wait_for("its set", Duration::from_secs(5), |s| {
+        s.contains(&format!("Semaphore set {semid}"))
+    });
+    t.keys(&["Escape"]);
+    t.wait_for("back", Duration::from_secs(5), |s| {
+        s.contains(&format!("Process {waiter}"))
+    });
+    t.keys(&["Escape", "Escape", "1"]);
+
+    // Resize to 40x12 and back: alive, and the waiter is there again.
+    t.resize(40, 12);
+    let s = t.wait_for("the small screen", Duration::from_secs(5), |s| {
+        s.starts_with("ipctop") && s.lines().count() <= 12
+    });
+    assert!(s.lines().all(|l| l.chars().count() <= 40), "{s}");
+    thread::sleep(Duration::from_millis(500));
+    assert!(t.ipctop_pid().is_some(), "ipctop died on the resize");
+    t.resize(80, 24);
+    filter(&t, &waiter.to_string());
+    t.wait_for(
+        "the waiter after the resize",
+        Duration::from_secs(10),
+        |s| waited_of(s, waiter).is_some(),
+    );
+
+    // q leaves a clean shell.
+    t.keys(&["q"]);
+    t.assert_clean_shell("0");
+    blocked.release();
+    dead.release();
+    blocked.wait(Duration::from_secs(10));
+    dead.wait(Duration::from_secs(10));
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP restore the terminal too (no probe needed: snapshots only).
+#[test]
+fn terminal_is_restored_on_ctrl_c_sigterm_and_sighup() {
+    let test = "terminal_is_restored";
+    if !have_tmux(test) {
+        return;
+    }
+    for how in ["C-c", "TERM", "HUP"] {
+        let t = Tmux::start("sig", 80, 24);
+        t.type_text(&format!("{IPCTOP} --no-probe; echo EXIT=$?"));
+        t.keys(&["Enter"]);
+        let s = t.wait_for("the dashboard", Duration::from_secs(20), |s| {
+            s.starts_with("ipctop ") && s.contains("Waiting now")
+        });
+        assert!(s.contains("SNAPSHOTS ONLY"), "{s}");
+        match how {
+            "C-c" => t.keys(&["C-c"]),
+            sig => {
+                let pid = t.ipctop_pid().expect("ipctop's pid");
+                let signal = if sig == "TERM" {
+                    libc::SIGTERM
+                } else {
+                    libc::SIGHUP
+                };
+                // SAFETY: signalling a process this test started.
+                unsafe { libc::kill(pid as i32, signal) };
+            }
+        }
+        t.assert_clean_shell("0");
+    }
+}
+
+fn state_of(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].chars().next()
+}
+
+/// The terminal goes away (ssh dropped, tmux killed) without a signal reaching ipctop (a
+/// shell that does not pass SIGHUP on): ipctop notices the hang-up and exits, not spinning.
+#[test]
+fn ipctop_exits_when_its_terminal_hangs_up() {
+    let test = "ipctop_exits_when_its_terminal_hangs_up";
+    if !have_tmux(test) {
+        return;
+    }
+    let t = Tmux::start("hup", 80, 24);
+    t.type_text(&format!("{IPCTOP} --no-probe"));
+    t.keys(&["Enter"]);
+    t.wait_for("the dashboard", Duration::from_secs(20), |s| {
+        s.starts_with("ipctop ") && s.contains("Waiting now")
+    });
+    let pid = t.ipctop_pid().expect("ipctop's pid");
+    t.run(&["kill-server"]);
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        match state_of(pid) {
+            None | Some('Z') | Some('X') => break,
+            Some(_) if Instant::now() < end => thread::sleep(Duration::from_millis(50)),
+            Some(st) => {
+                // SAFETY: killing a process this test started.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                panic!("ipctop still runs (state {st}) 5 s after its terminal hung up");
+            }
+        }
+    }
+}
