@@ -26,6 +26,8 @@ enum Command {
     Record(cmd::record::RecordArgs),
     /// Analyse a recording: counts, failed calls, contention, leaks, deadlocks; --fail-on gates.
     Report(cmd::report::ReportArgs),
+    /// Replay a recording in the dashboard (no root needed); without a file, the built-in demo.
+    Replay(cmd::replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Some(Command::Snapshot(a)) => cmd::snapshot::run(a),
         Some(Command::Record(a)) => cmd::record::run(a),
         Some(Command::Report(a)) => cmd::report::run(a),
+        Some(Command::Replay(a)) => cmd::replay::run(a),
         None => cmd::dashboard::run(cli.dashboard),
     };
     match result {

@@ -433,3 +433,62 @@ fn damaged_and_foreign_input_gets_one_sentence_and_the_right_exit_code() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_demo_replays_through_the_dashboards_feed_with_seeks() {
+    use ipctop::{
+        analysis::{self, What},
+        feed::{self, Control, Source},
+        model::Model,
+        replay::ReplaySource,
+    };
+    let reader = ipctop::cmd::replay::demo().expect("the built-in demo reads");
+    let mut src = ReplaySource::new(reader, 1.0);
+    let total = src.position().unwrap().total_s.unwrap();
+    assert!(total > 5.0, "{total}");
+    let mut m = Model::new();
+    let apply_all = |src: &mut ReplaySource, m: &mut Model| {
+        for s in src.drain() {
+            feed::apply(m, &s);
+        }
+    };
+    src.control(Control::Pause);
+    // Mid-way the AB/BA deadlock is on, with two processes.
+    src.control(Control::SeekTo(4.0));
+    apply_all(&mut src, &mut m);
+    let deadlocks = |m: &Model| {
+        analysis::analyze(m, &Default::default())
+            .into_iter()
+            .filter_map(|f| match f.what {
+                What::Deadlock { pids, .. } => Some(pids),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let d = deadlocks(&m);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].len(), 2);
+    // Seeking back starts over (a Reset first): at 0.2 s there is no deadlock yet.
+    src.control(Control::SeekTo(0.2));
+    let ups = src.drain();
+    assert!(matches!(ups[0].update, feed::Update::Reset));
+    for s in &ups {
+        feed::apply(&mut m, s);
+    }
+    assert!(deadlocks(&m).is_empty());
+    // To the end: the deadlock is over, the leaks remain — as the report says.
+    src.control(Control::SeekTo(total));
+    apply_all(&mut src, &mut m);
+    assert!(src.finished());
+    let leaks: Vec<(String, i32)> = analysis::analyze(&m, &Default::default())
+        .into_iter()
+        .filter_map(|f| match f.what {
+            What::Leak { ipc, id } => Some((format!("{ipc:?}"), id)),
+            _ => None,
+        })
+        .collect();
+    let rep = ipctop::report::build(ipctop::cmd::replay::demo().unwrap(), &Default::default());
+    assert_eq!(leaks.len(), rep.leaks.len(), "{leaks:?} vs {:?}", rep.leaks);
+    assert_eq!(leaks.len(), 2, "a segment and a queue: {leaks:?}");
+    assert_eq!(rep.along_the_way.deadlocks.len(), 1);
+}

@@ -26,6 +26,9 @@ pub struct DashboardArgs {
     /// Flag waits at least this long (seconds).
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub long_wait: f64,
+    /// Also record the session to this file (see `ipctop record`; .zst compresses).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
@@ -51,7 +54,18 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
         no_probe: args.no_probe,
         ..Default::default()
     }))?;
-    let source: Box<dyn Source> = Box::new(source);
+    let mut source: Box<dyn Source> = Box::new(source);
+    if let Some(path) = &args.record {
+        let header = crate::cmd::record::header_here(
+            Duration::from_secs_f64(args.interval),
+            &source.probe_status(),
+            false,
+            None,
+        );
+        let rec = crate::record::Recorder::create(path, &header)
+            .map_err(|e| exit::Fatal::new(exit::USAGE, format!("{e:#}")))?;
+        source = Box::new(crate::record::Tee::new(source, rec));
+    }
     let opts = ui::UiOptions {
         cfg: analysis::Config {
             long_wait_s: args.long_wait,

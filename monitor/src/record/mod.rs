@@ -82,3 +82,68 @@ pub struct End {
     /// The exit status of the recorded command, if one was recorded.
     pub exit_status: Option<i32>,
 }
+
+/// A source whose updates are also recorded: the dashboard with `--record FILE`. The file
+/// gets its end mark when this is dropped.
+pub struct Tee {
+    inner: Box<dyn crate::feed::Source>,
+    rec: Option<Recorder>,
+    /// The first write error, said once on drop (the dashboard goes on meanwhile).
+    error: Option<std::io::Error>,
+}
+
+impl Tee {
+    pub fn new(inner: Box<dyn crate::feed::Source>, rec: Recorder) -> Tee {
+        Tee {
+            inner,
+            rec: Some(rec),
+            error: None,
+        }
+    }
+}
+
+impl crate::feed::Source for Tee {
+    fn drain(&mut self) -> Vec<crate::feed::Stamped> {
+        let v = self.inner.drain();
+        if let Some(rec) = self.rec.as_mut() {
+            let r = v
+                .iter()
+                .try_for_each(|s| rec.write(s))
+                .and_then(|_| rec.tick());
+            if let Err(e) = r {
+                // Keep what was written; stop recording, say why at the end.
+                self.error = Some(e);
+                self.rec = None;
+            }
+        }
+        v
+    }
+
+    fn probe_status(&self) -> crate::feed::ProbeStatus {
+        self.inner.probe_status()
+    }
+
+    fn control(&mut self, c: crate::feed::Control) {
+        self.inner.control(c)
+    }
+
+    fn position(&self) -> Option<crate::feed::Position> {
+        self.inner.position()
+    }
+}
+
+impl Drop for Tee {
+    fn drop(&mut self) {
+        if let Some(rec) = self.rec.take() {
+            let path = rec.path().display().to_string();
+            let t = crate::event::clock_ns(libc::CLOCK_MONOTONIC);
+            match rec.finish(t, "the dashboard was closed", None) {
+                Ok(()) => eprintln!("ipctop: recorded to {path}"),
+                Err(e) => eprintln!("ipctop: the recording {path} could not be finished: {e}"),
+            }
+        }
+        if let Some(e) = &self.error {
+            eprintln!("ipctop: recording stopped early: {e} (what was written before is kept)");
+        }
+    }
+}

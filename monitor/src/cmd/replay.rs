@@ -1,0 +1,59 @@
+//! `ipctop replay [FILE]`: a recording in the dashboard, on any machine, without root. With
+//! no file, the demo recording built into ipctop.
+use std::{io::BufReader, path::PathBuf};
+
+use crate::{
+    analysis, exit,
+    record::{self, Reader},
+    replay::ReplaySource,
+    ui,
+};
+
+/// The demo recording (`cargo xtask demo` makes it again).
+static DEMO: &[u8] = include_bytes!("../../../assets/demo.ipctop.zst");
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The recording (plain or .zst); without it, the built-in demo.
+    pub file: Option<PathBuf>,
+    /// Playback speed (2 = twice as fast).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Flag waits at least this long (seconds).
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub long_wait: f64,
+}
+
+/// The built-in demo recording.
+pub fn demo() -> anyhow::Result<Reader> {
+    let dec = zstd::Decoder::new(std::io::Cursor::new(DEMO))?;
+    record::from_reader(Box::new(BufReader::new(dec)), "the built-in demo")
+        .map_err(|e| exit::Fatal::new(exit::USAGE, e.to_string()).into())
+}
+
+pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        return Err(exit::Fatal::new(exit::USAGE, "--speed must be a positive number").into());
+    }
+    let reader = match &args.file {
+        Some(p) => record::open(p).map_err(|e| exit::Fatal::new(exit::USAGE, e.to_string()))?,
+        None => demo()?,
+    };
+    let info = ui::SessionInfo {
+        host: reader.header.host.clone(),
+        kernel: reader.header.kernel.clone(),
+    };
+    ui::check_terminal()?;
+    let source = ReplaySource::new(reader, args.speed);
+    ui::run_with(
+        Box::new(source),
+        ui::UiOptions {
+            info,
+            cfg: analysis::Config {
+                long_wait_s: args.long_wait,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+}
