@@ -68,6 +68,12 @@ fn monitors() -> Vec<Monitor> {
             ready: "ipctop: recording to",
         },
         Monitor {
+            name: "ipctop, the live dashboard (120x40 pty; in-kernel aggregation; per-syscall tracepoints)",
+            setup: TRACEFS,
+            cmd: "script -qfec 'stty rows 40 cols 120; exec {ipctop}' /dev/null",
+            ready: "Over",
+        },
+        Monitor {
             name: "ipctop trace --json > /dev/null (every call printed; per-syscall tracepoints)",
             setup: TRACEFS,
             cmd: "{ipctop} trace --json",
@@ -141,13 +147,23 @@ impl Running {
         Ok(Running { child })
     }
 
+    /// The monitor's own process (under `script`, its child).
     fn pid(&self) -> u32 {
-        self.child.id()
+        let pid = self.child.id();
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "script" {
+            let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default();
+            if let Some(k) = kids.split_whitespace().next().and_then(|k| k.parse().ok()) {
+                return k;
+            }
+        }
+        pid
     }
 
     fn stop(mut self) {
         // SAFETY: signalling our own child.
-        unsafe { libc_kill(self.child.id() as i32, 2) };
+        unsafe { libc_kill(self.child.id() as i32, 15) };
         let end = Instant::now() + Duration::from_secs(20);
         while Instant::now() < end {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -193,6 +209,21 @@ fn workload(bin: &Path, args: &[&str]) -> Result<f64> {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+/// Runs cargo and returns its standard output (its stderr goes to ours).
+fn cargo_stdout(args: &[&str]) -> Result<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(crate::workspace_root())
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running cargo")?;
+    if !out.status.success() {
+        bail!("cargo {} failed", args.join(" "));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// CPU seconds (user + system) a process has used.
@@ -253,14 +284,52 @@ pub fn run(args: Args) -> Result<()> {
         rates.push((n, rate, dropped));
     }
 
-    // 5: idle CPU and peak RSS of ipctop record (the dashboard's probe mode).
-    let mon = Running::start(&mons[0], &ipctop)?;
-    let pid = mon.pid();
-    let c0 = cpu_secs(pid)?;
-    std::thread::sleep(Duration::from_secs(args.idle_secs));
-    let idle_cpu = (cpu_secs(pid)? - c0) / args.idle_secs as f64 * 100.0;
-    let rss = peak_rss_kib(pid)?;
-    mon.stop();
+    // 4: frame and snapshot times at 10,000 objects and 1,000 processes (release).
+    let frames = cargo_stdout(&[
+        "test",
+        "--release",
+        "-p",
+        "monitor",
+        "--lib",
+        "frame_time",
+        "--",
+        "--ignored",
+        "--nocapture",
+    ])?;
+    let snap = cargo_stdout(&[
+        "test",
+        "--release",
+        "-p",
+        "monitor",
+        "--test",
+        "snapshot_bench",
+        "--",
+        "--ignored",
+        "--nocapture",
+    ])?;
+    let snap_line = snap
+        .lines()
+        .find(|l| l.starts_with("SNAPSHOT_BENCH"))
+        .unwrap_or("SNAPSHOT_BENCH not printed")
+        .to_string();
+    let frame_lines: Vec<String> = frames
+        .lines()
+        .filter(|l| l.contains("ms/frame") || l.contains("refresh"))
+        .map(str::to_string)
+        .collect();
+
+    // 5: idle CPU and peak RSS of `ipctop record` and of the dashboard.
+    let mut idle = Vec::new();
+    for m in [&mons[0], &mons[3]] {
+        let mon = Running::start(m, &ipctop)?;
+        let pid = mon.pid();
+        let c0 = cpu_secs(pid)?;
+        std::thread::sleep(Duration::from_secs(args.idle_secs));
+        let cpu = (cpu_secs(pid)? - c0) / args.idle_secs as f64 * 100.0;
+        let rss = peak_rss_kib(pid)?;
+        mon.stop();
+        idle.push((m.name, cpu, rss));
+    }
 
     let mut md = String::new();
     let uname = Command::new("uname").arg("-r").output()?;
@@ -323,15 +392,30 @@ pub fn run(args: Args) -> Result<()> {
     }
     writeln!(
         md,
-        "\n## 5. ipctop at rest (dashboard's probe mode, no IPC activity of note)\n"
+        "\n## 4. Frame and snapshot time, 10,000 objects and 1,000 processes (release)\n"
     )?;
-    writeln!(md, "| idle CPU over {} s | peak RSS |", args.idle_secs)?;
-    writeln!(md, "| ---: | ---: |")?;
+    writeln!(md, "Frames: ratatui TestBackend, per view (`cargo test --release -p monitor --lib frame_time -- --ignored --nocapture`):\n")?;
+    writeln!(md, "```")?;
+    for l in &frame_lines {
+        writeln!(md, "{l}")?;
+    }
+    writeln!(md, "```\n")?;
+    writeln!(md, "Snapshot (`monitor/tests/snapshot_bench.rs`, objects in a private IPC namespace; `take` is the reading, `command` the whole `ipctop snapshot --json`):\n")?;
+    writeln!(md, "```\n{snap_line}\n```")?;
     writeln!(
         md,
-        "| {idle_cpu:.2} % of one core | {:.1} MiB |",
-        rss as f64 / 1024.0
+        "\n## 5. ipctop at rest ({} s, the machine otherwise idle)\n",
+        args.idle_secs
     )?;
+    writeln!(md, "| monitor | CPU | peak RSS |")?;
+    writeln!(md, "| --- | ---: | ---: |")?;
+    for (name, cpu, rss) in &idle {
+        writeln!(
+            md,
+            "| {name} | {cpu:.2} % of one core | {:.1} MiB |",
+            *rss as f64 / 1024.0
+        )?;
+    }
     if let Some(dir) = root.join(&args.out).parent() {
         std::fs::create_dir_all(dir)?;
     }
