@@ -2,6 +2,8 @@
 //! that kill them and remove their IPC objects whatever happens.
 #![allow(dead_code)]
 
+pub mod basic;
+
 use std::{
     io::{BufRead, BufReader, Write},
     process::{Child, ChildStdin, Command, Stdio},
