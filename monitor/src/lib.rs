@@ -10,6 +10,8 @@ pub mod decode;
 pub mod event;
 pub mod exit;
 pub mod feed;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod line;
 pub mod live;
 pub mod model;

@@ -2,136 +2,41 @@
 //! Snapshots are built by hand (as the readers would return them) and fed to the model.
 use super::*;
 use crate::{
-    event::{Args, Comm, Event, Flags, SemOp, SemOps, Syscall, SEMBUF_FLAGS},
+    event::{Args, Event, Flags},
+    fixtures::{self, sem_wait, semop, QueueAges, MONO, NOW, NS, ROOT, S},
     model::{HolderSource, Model, Source},
     snapshot::{
-        sysvipc::SHM_DEST, Limits, MapAttach, MsgRead, MsgRow, ProcRead, RawSop, SemSetRead,
-        SemValue, ShmRow, Snapshot, TaskWait, WaitCall,
+        sysvipc::SHM_DEST, MapAttach, MsgRead, ProcRead, RawSop, SemSetRead, ShmRow, Snapshot,
+        TaskWait, WaitCall,
     },
 };
 
-const NS: u64 = 4026531839;
-const NOW: i64 = 1_700_000_000;
-const S: u64 = 1_000_000_000;
-/// The fixtures' monotonic "now".
-const MONO: u64 = 5_000 * S;
+// This suite's fixtures: objects owned by root with key 0, events from a task named `t`.
 
 fn snap() -> Snapshot {
-    Snapshot {
-        unix_ns: NOW as u64 * S,
-        mono_ns: MONO,
-        ipc_ns: Some(NS),
-        limits: Limits {
-            semmsl: Some(32000),
-            semmns: Some(1_024_000_000),
-            semopm: Some(500),
-            semmni: Some(32000),
-            shmmni: Some(4096),
-            shmall: Some(u64::MAX / 2),
-            shmmax: Some(u64::MAX / 2),
-            msgmni: Some(32000),
-            page_size: 4096,
-        },
-        ..Default::default()
-    }
+    fixtures::snapshot(MONO, u64::MAX / 2, None)
 }
 
 /// A live process started at unix second `start`.
 fn proc_(pid: u32, start: i64) -> ProcRead {
-    ProcRead {
-        pid,
-        ppid: 1,
-        comm: format!("p{pid}"),
-        state: 'S',
-        uid: Some(1000),
-        start_unix_ns: Some(start as u64 * S),
-        ipc_ns: Some(NS),
-        attachments: Some(Vec::new()),
-        waits: Some(Vec::new()),
-        cmdline: None,
-    }
+    fixtures::process(pid, &format!("p{pid}"), None, start)
 }
 
 fn shm(shmid: i32, cpid: u32, nattch: u64, ctime: i64) -> ShmRow {
-    ShmRow {
-        key: 0,
-        shmid,
-        mode: 0o600,
-        size: 8192,
-        cpid,
-        lpid: 0,
-        nattch,
-        uid: 0,
-        gid: 0,
-        cuid: 0,
-        cgid: 0,
-        atime: 0,
-        dtime: 0,
-        ctime,
-        rss: None,
-        swap: None,
-    }
+    fixtures::shm(shmid, 0, 8192, cpid, nattch, ctime, ROOT)
 }
 
 fn sem(semid: i32, values: &[(i32, i32, u32)], otime: i64) -> SemSetRead {
-    SemSetRead {
-        row: crate::snapshot::SemRow {
-            key: 0,
-            semid,
-            mode: 0o600,
-            nsems: values.len() as u32,
-            uid: 0,
-            gid: 0,
-            cuid: 0,
-            cgid: 0,
-            otime,
-            ctime: NOW - 100_000,
-        },
-        values: Ok(values
-            .iter()
-            .map(|&(value, ncnt, last_pid)| SemValue {
-                value,
-                ncnt,
-                zcnt: 0,
-                last_pid: last_pid as i32,
-            })
-            .collect()),
-    }
+    fixtures::sem(semid, 0, 0o600, ROOT, values, otime, NOW - 100_000)
 }
 
 fn msg(msqid: i32, qnum: u64, lspid: u32, lrpid: u32) -> MsgRead {
-    MsgRead {
-        row: MsgRow {
-            key: 0,
-            msqid,
-            mode: 0o600,
-            cbytes: qnum * 10,
-            qnum,
-            lspid,
-            lrpid,
-            uid: 0,
-            gid: 0,
-            cuid: 0,
-            cgid: 0,
-            stime: NOW - 50,
-            rtime: if lrpid != 0 { NOW - 40 } else { 0 },
-            ctime: NOW - 100,
-        },
-        qbytes: Ok(16384),
-    }
-}
-
-fn sem_wait(tid: u32, semid: i32, num: u16, op: i16) -> TaskWait {
-    TaskWait {
-        tid,
-        call: WaitCall::Sem {
-            semid,
-            nsops: 1,
-            sops: Some(vec![RawSop { num, op, flg: 0 }]),
-            timed: false,
-        },
-        wchan: Some("do_semtimedop".into()),
-    }
+    let ages = QueueAges {
+        sent: 50,
+        received: 40,
+        changed: 100,
+    };
+    fixtures::msg(msqid, 0, qnum, qnum * 10, (lspid, lrpid), ROOT, ages)
 }
 
 fn model(s: &Snapshot) -> Model {
@@ -370,40 +275,7 @@ fn three_way_cycle_and_the_blocking_op_of_many() {
 }
 
 fn ev(pid: u32, start: u64, end: Option<u64>, args: Args, ret: Option<i64>) -> Event {
-    let syscall = match args {
-        Args::Semop { .. } => Syscall::SEMTIMEDOP,
-        Args::Shmat { .. } => Syscall::SHMAT,
-        Args::Shmdt { .. } => Syscall::SHMDT,
-        Args::Shmctl { .. } => Syscall::SHMCTL,
-        Args::Msgsnd { .. } => Syscall::MSGSND,
-        _ => Syscall::SEMCTL,
-    };
-    Event {
-        start_ns: Some(start),
-        end_ns: end,
-        pid,
-        tid: pid,
-        uid: 0,
-        gid: 0,
-        comm: Comm::from_str_lossy("t"),
-        syscall,
-        args: Some(args),
-        ret,
-    }
-}
-
-fn semop(semid: i32, num: u16, op: i16) -> Args {
-    Args::Semop {
-        semid,
-        nsops: 1,
-        sops: SemOps::new([SemOp {
-            sem_num: num,
-            sem_op: op,
-            sem_flg: Flags::new(0x1000, SEMBUF_FLAGS),
-        }]),
-        sops_read: true,
-        timeout_ns: None,
-    }
+    fixtures::ev(pid, "t", ROOT, start, end, args, ret)
 }
 
 #[test]

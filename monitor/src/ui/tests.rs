@@ -17,20 +17,19 @@ use super::{
     views,
 };
 use crate::{
-    event::{Args, Comm, Event, Flags, Key, Mode, SemOp, SemOps, Syscall, GET_FLAGS, SEMBUF_FLAGS},
+    event::{Args, Event, Flags, Key, Mode, Syscall, GET_FLAGS},
     feed::{Control, KernelSample, Position, ProbeStatus, Source, Stamped, Update},
+    fixtures::{self, sem_wait, semop, QueueAges, MONO, NOW, S, USER},
     probe::{Aggregate, Hold},
     snapshot::{
-        sysvipc::SHM_DEST, Limits, MapAttach, MsgRead, MsgRow, ProcRead, RawSop, SemRow,
-        SemSetRead, SemValue, ShmRow, Snapshot, TaskWait, WaitCall,
+        sysvipc::SHM_DEST, MapAttach, MsgRead, ProcRead, SemSetRead, ShmRow, Snapshot, TaskWait,
+        WaitCall,
     },
 };
 
-const NS: u64 = 4026531839;
-const S: u64 = 1_000_000_000;
-/// Unix time of the fixtures' first snapshot (2023-11-14 22:13:20 UTC).
-const NOW: i64 = 1_700_000_000;
-const MONO: u64 = 5_000 * S;
+// This suite's fixtures: objects owned by uid 1000, with keys, sizes and resident sizes, and
+// recently used; events from named processes.
+
 const SHM_DEV: (u32, u32) = (0, 1);
 
 fn utc() {
@@ -46,39 +45,11 @@ fn info() -> SessionInfo {
 }
 
 fn base_snap(mono: u64) -> Snapshot {
-    Snapshot {
-        unix_ns: NOW as u64 * S + (mono - MONO),
-        mono_ns: mono,
-        ipc_ns: Some(NS),
-        shm_dev: Some(SHM_DEV),
-        limits: Limits {
-            semmsl: Some(32000),
-            semmns: Some(1_024_000_000),
-            semopm: Some(500),
-            semmni: Some(32000),
-            shmmni: Some(4096),
-            shmall: Some(18_446_744_073_692_774_399),
-            shmmax: Some(18_446_744_073_692_774_399),
-            msgmni: Some(32000),
-            page_size: 4096,
-        },
-        ..Default::default()
-    }
+    fixtures::snapshot(mono, 18_446_744_073_692_774_399, Some(SHM_DEV))
 }
 
 fn proc_(pid: u32, comm: &str, cmd: &str, started_ago: i64) -> ProcRead {
-    ProcRead {
-        pid,
-        ppid: 1,
-        comm: comm.into(),
-        state: 'S',
-        uid: Some(1000),
-        start_unix_ns: Some((NOW - started_ago) as u64 * S),
-        ipc_ns: Some(NS),
-        attachments: Some(Vec::new()),
-        waits: Some(Vec::new()),
-        cmdline: Some(cmd.into()),
-    }
+    fixtures::process(pid, comm, Some(cmd), NOW - started_ago)
 }
 
 fn attach(shmid: i32, start: u64, len: u64, dev: (u32, u32)) -> MapAttach {
@@ -91,125 +62,33 @@ fn attach(shmid: i32, start: u64, len: u64, dev: (u32, u32)) -> MapAttach {
     }
 }
 
+/// Last attached by its creator a second after it was made, half of it resident.
 fn shm(shmid: i32, key: i32, size: u64, cpid: u32, nattch: u64, ctime_ago: i64) -> ShmRow {
     ShmRow {
-        key,
-        shmid,
-        mode: 0o600,
-        size,
-        cpid,
         lpid: cpid,
-        nattch,
-        uid: 1000,
-        gid: 1000,
-        cuid: 1000,
-        cgid: 1000,
         atime: NOW - ctime_ago + 1,
-        dtime: 0,
-        ctime: NOW - ctime_ago,
         rss: Some(size / 2),
         swap: Some(0),
+        ..fixtures::shm(shmid, key, size, cpid, nattch, NOW - ctime_ago, USER)
     }
 }
 
 fn sem(semid: i32, key: i32, vals: &[(i32, i32, u32)], otime_ago: Option<i64>) -> SemSetRead {
-    SemSetRead {
-        row: SemRow {
-            key,
-            semid,
-            mode: 0o660,
-            nsems: vals.len() as u32,
-            uid: 1000,
-            gid: 1000,
-            cuid: 1000,
-            cgid: 1000,
-            otime: otime_ago.map_or(0, |a| NOW - a),
-            ctime: NOW - 3600,
-        },
-        values: Ok(vals
-            .iter()
-            .map(|&(value, ncnt, last_pid)| SemValue {
-                value,
-                ncnt,
-                zcnt: 0,
-                last_pid: last_pid as i32,
-            })
-            .collect()),
-    }
+    let otime = otime_ago.map_or(0, |a| NOW - a);
+    fixtures::sem(semid, key, 0o660, USER, vals, otime, NOW - 3600)
 }
 
 fn msg(msqid: i32, key: i32, qnum: u64, cbytes: u64, lspid: u32, lrpid: u32) -> MsgRead {
-    MsgRead {
-        row: MsgRow {
-            key,
-            msqid,
-            mode: 0o600,
-            cbytes,
-            qnum,
-            lspid,
-            lrpid,
-            uid: 1000,
-            gid: 1000,
-            cuid: 1000,
-            cgid: 1000,
-            stime: NOW - 12,
-            rtime: if lrpid != 0 { NOW - 30 } else { 0 },
-            ctime: NOW - 7200,
-        },
-        qbytes: Ok(16384),
-    }
-}
-
-fn sem_wait(tid: u32, semid: i32, num: u16, op: i16) -> TaskWait {
-    TaskWait {
-        tid,
-        call: WaitCall::Sem {
-            semid,
-            nsops: 1,
-            sops: Some(vec![RawSop { num, op, flg: 0 }]),
-            timed: false,
-        },
-        wchan: Some("do_semtimedop".into()),
-    }
+    let ages = QueueAges {
+        sent: 12,
+        received: 30,
+        changed: 7200,
+    };
+    fixtures::msg(msqid, key, qnum, cbytes, (lspid, lrpid), USER, ages)
 }
 
 fn ev(pid: u32, comm: &str, start: u64, end: Option<u64>, args: Args, ret: Option<i64>) -> Event {
-    let syscall = match args {
-        Args::Semop { .. } => Syscall::SEMTIMEDOP,
-        Args::Semget { .. } => Syscall::SEMGET,
-        Args::Shmget { .. } => Syscall::SHMGET,
-        Args::Shmat { .. } => Syscall::SHMAT,
-        Args::Msgsnd { .. } => Syscall::MSGSND,
-        Args::Msgrcv { .. } => Syscall::MSGRCV,
-        Args::Msgget { .. } => Syscall::MSGGET,
-        _ => Syscall::SEMCTL,
-    };
-    Event {
-        start_ns: Some(start),
-        end_ns: end,
-        pid,
-        tid: pid,
-        uid: 1000,
-        gid: 1000,
-        comm: Comm::from_str_lossy(comm),
-        syscall,
-        args: Some(args),
-        ret,
-    }
-}
-
-fn semop(semid: i32, num: u16, op: i16) -> Args {
-    Args::Semop {
-        semid,
-        nsops: 1,
-        sops: SemOps::new([SemOp {
-            sem_num: num,
-            sem_op: op,
-            sem_flg: Flags::new(0x1000, SEMBUF_FLAGS),
-        }]),
-        sops_read: true,
-        timeout_ns: None,
-    }
+    fixtures::ev(pid, comm, USER, start, end, args, ret)
 }
 
 fn semget(key: i32) -> Args {
