@@ -220,6 +220,14 @@ fn cpu_ticks(pid: u32) -> u64 {
         + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
 }
 
+/// Escape, then a pause as a person's would be: a terminal tells a lone Escape from the start
+/// of an escape sequence (or Alt+key) only by the time until the next byte, so Escape sent
+/// together with the next keys can be read as Alt+key.
+fn esc(t: &Tmux) {
+    t.keys(&["Escape"]);
+    thread::sleep(Duration::from_millis(200));
+}
+
 fn filter(t: &Tmux, what: &str) {
     t.keys(&["/"]);
     t.type_text(what);
@@ -276,7 +284,7 @@ fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_clea
         later >= first + 1.5,
         "the wait does not grow: {first} then {later}\n{s}"
     );
-    t.keys(&["Escape"]);
+    esc(&t);
 
     // Idle CPU: nothing calls IPC now (the workloads are blocked).
     if let Some(pid) = t.ipctop_pid() {
@@ -297,7 +305,7 @@ fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_clea
         s.contains("DEADLOCK") && dpids.iter().all(|p| s.contains(&p.to_string()))
     });
     assert!(s.lines().nth(1).unwrap_or("").contains("DEADLOCK"), "{s}");
-    t.keys(&["Escape"]);
+    esc(&t);
 
     // Keys switch views.
     for (k, title) in [
@@ -318,7 +326,7 @@ fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_clea
     t.wait_for("the help", Duration::from_secs(5), |s| {
         s.contains("Help: keys")
     });
-    t.keys(&["Escape"]);
+    esc(&t);
     t.wait_for("the help closed", Duration::from_secs(5), |s| {
         !s.contains("Help: keys")
     });
@@ -334,11 +342,13 @@ fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_clea
     t.wait_for("its set", Duration::from_secs(5), |s| {
         s.contains(&format!("Semaphore set {semid}"))
     });
-    t.keys(&["Escape"]);
+    esc(&t);
     t.wait_for("back", Duration::from_secs(5), |s| {
         s.contains(&format!("Process {waiter}"))
     });
-    t.keys(&["Escape", "Escape", "1"]);
+    esc(&t);
+    esc(&t);
+    t.keys(&["1"]);
 
     // Resize to 40x12 and back: alive, and the waiter is there again.
     t.resize(40, 12);
