@@ -134,44 +134,85 @@ fn read_ipc_side() -> IpcSide {
     }
 }
 
-/// Reads the IPC side in the namespace of `pid`, on a thread of its own.
-fn read_ipc_side_of(pid: u32) -> anyhow::Result<IpcSide> {
+/// Opens the IPC namespace of `pid` (to enter with setns).
+fn open_ns_of(pid: u32) -> anyhow::Result<std::fs::File> {
     let path = format!("/proc/{pid}/ns/ipc");
-    let f = std::fs::File::open(&path).map_err(|e| {
+    std::fs::File::open(&path).map_err(|e| {
         exit::Fatal::new(
             exit::USAGE,
             format!("cannot open the IPC namespace of pid {pid} ({path}): {e}"),
         )
-    })?;
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            // SAFETY: a valid namespace fd; setns only changes this thread's IPC namespace.
-            if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWIPC) } != 0 {
-                let e = std::io::Error::last_os_error();
-                return Err(exit::Fatal::new(
-                    exit::FAILURE,
-                    format!("cannot enter the IPC namespace of pid {pid} (needs root / CAP_SYS_ADMIN): {e}"),
-                )
-                .into());
-            }
-            Ok(read_ipc_side())
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("the namespace reader thread panicked"))?
+        .into()
     })
 }
 
+/// Moves the calling thread into the IPC namespace `ns` of `pid`.
+fn enter_ns(ns: &std::fs::File, pid: u32) -> anyhow::Result<()> {
+    // SAFETY: a valid namespace fd; setns only changes this thread's IPC namespace.
+    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWIPC) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(exit::Fatal::new(
+            exit::FAILURE,
+            format!(
+                "cannot enter the IPC namespace of pid {pid} (needs root / CAP_SYS_ADMIN): {e}"
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The inode of an opened namespace (the number in its "ipc:[…]" link).
+fn ns_file_inode(ns: &std::fs::File) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    ns.metadata().ok().map(|m| m.ino())
+}
+
 /// Takes a snapshot.
+///
+/// The IPC side is read on a thread of its own (inside the namespace for `--ipc-ns`) while
+/// the processes are read on the others ([`procs::threads`] in all; the IPC thread joins in
+/// when it is done): the two sides are independent but for the command lines of the pids the
+/// objects name, read at the end.
 pub fn take(opts: &Options) -> anyhow::Result<Snapshot> {
     let mono_ns = clock_ns(libc::CLOCK_MONOTONIC);
     let unix_ns = clock_ns(libc::CLOCK_REALTIME);
     let boot_unix_ns = unix_ns.saturating_sub(clock_ns(libc::CLOCK_BOOTTIME));
-    let ipc = match opts.ipc_ns_pid {
-        Some(pid) => read_ipc_side_of(pid).context("reading the IPC namespace")?,
-        None => read_ipc_side(),
+    let ns_file = opts.ipc_ns_pid.map(open_ns_of).transpose()?;
+    // The namespace whose processes get maps and waits read: the one the IPC side reads.
+    let target_ns = match &ns_file {
+        Some(f) => ns_file_inode(f),
+        None => procs::ns_inode(Path::new("/proc/thread-self/ns/ipc")).ok(),
     };
+    let mut scan_opts = procs::ScanOptions {
+        target_ns,
+        interesting: HashSet::new(),
+        boot_unix_ns,
+    };
+    let scanner = procs::Scanner::new(&scan_opts);
+    let (ipc, parts) = std::thread::scope(|s| {
+        let ipc_thread = s.spawn(|| -> anyhow::Result<(IpcSide, procs::ProcScan)> {
+            if let (Some(f), Some(pid)) = (&ns_file, opts.ipc_ns_pid) {
+                enter_ns(f, pid)?;
+            }
+            let side = read_ipc_side();
+            Ok((side, scanner.work()))
+        });
+        let helpers: Vec<_> = (2..procs::threads())
+            .map(|_| s.spawn(|| scanner.work()))
+            .collect();
+        let mut parts = vec![scanner.work()];
+        parts.extend(helpers.into_iter().filter_map(|h| h.join().ok()));
+        let ipc = match ipc_thread.join() {
+            Ok(r) => r.context("reading the IPC namespace"),
+            Err(_) => Err(anyhow::anyhow!("the namespace reader thread panicked")),
+        };
+        (ipc, parts)
+    });
+    let (ipc, ipc_part) = ipc?;
+    let mut scan = procs::Scanner::finish(parts.into_iter().chain([ipc_part]));
     // Pids the objects name: their command lines are worth reading.
-    let mut interesting = HashSet::new();
+    let interesting = &mut scan_opts.interesting;
     for s in &ipc.shm {
         interesting.extend([s.cpid, s.lpid]);
     }
@@ -184,11 +225,7 @@ pub fn take(opts: &Options) -> anyhow::Result<Snapshot> {
         }
     }
     interesting.remove(&0);
-    let scan = procs::scan(&procs::ScanOptions {
-        target_ns: ipc.ipc_ns,
-        interesting,
-        boot_unix_ns,
-    });
+    procs::read_interesting_cmdlines(&mut scan.procs, &scan_opts);
 
     let mut unknowns = Vec::new();
     let mut unknown = |n: usize, what: &str, reason: &str| {
