@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::{
     analysis::{self, Finding, IpcKind, What},
     exit,
-    model::{Model, WaitOn},
+    model::{HolderSource, Model, WaitOn},
     snapshot,
 };
 
@@ -80,87 +80,80 @@ fn perms(p: u32) -> String {
 pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
     let now = m.now_mono_ns();
     let alive = |pid: u32| m.process(pid).is_some_and(|p| p.alive());
-    let shm: Vec<Value> = m
+    let shm: Vec<ShmJson> = m
         .segments()
-        .map(|s| {
-            json!({
-                "shmid": s.id.id,
-                "key": s.key,
-                "size": s.size,
-                "perms": perms(s.perms),
-                "owner_uid": s.owner_uid,
-                "owner_gid": s.owner_gid,
-                "creator_uid": s.creator_uid,
-                "nattch": s.nattch,
-                "attached_pids": s.attached_pids(),
-                "attached_pids_complete": s.attachments_complete,
-                "creator_pid": s.creator_pid,
-                "creator_alive": m.alive_at(s.creator_pid, s.ctime),
-                "last_pid": s.last_pid,
-                "marked_for_destroy": s.marked_for_destroy,
-                "locked": s.locked,
-                "hugetlb": s.hugetlb,
-                "rss": s.rss,
-                "swap": s.swap,
-                "atime": s.atime,
-                "dtime": s.dtime,
-                "ctime": s.ctime,
-            })
+        .map(|s| ShmJson {
+            atime: s.atime,
+            attached_pids: s.attached_pids(),
+            attached_pids_complete: s.attachments_complete,
+            creator_alive: m.alive_at(s.creator_pid, s.ctime),
+            creator_pid: s.creator_pid,
+            creator_uid: s.creator_uid,
+            ctime: s.ctime,
+            dtime: s.dtime,
+            hugetlb: s.hugetlb,
+            key: s.key,
+            last_pid: s.last_pid,
+            locked: s.locked,
+            marked_for_destroy: s.marked_for_destroy,
+            nattch: s.nattch,
+            owner_gid: s.owner_gid,
+            owner_uid: s.owner_uid,
+            perms: perms(s.perms),
+            rss: s.rss,
+            shmid: s.id.id,
+            size: s.size,
+            swap: s.swap,
         })
         .collect();
-    let sem: Vec<Value> = m
+    let sem: Vec<SemSetJson> = m
         .sem_sets()
-        .map(|s| {
-            let sems: Option<Vec<Value>> = s.semaphores.as_ref().map(|v| {
+        .map(|s| SemSetJson {
+            creator_pid: s.creator_pid,
+            creator_uid: s.creator_uid,
+            ctime: s.ctime,
+            key: s.key,
+            nsems: s.nsems,
+            otime: s.otime,
+            owner_gid: s.owner_gid,
+            owner_uid: s.owner_uid,
+            perms: perms(s.perms),
+            semaphores: s.semaphores.as_ref().map(|v| {
                 v.iter()
                     .map(|x| {
                         let h = m.holders(s.id, x.semnum);
-                        json!({
-                            "semnum": x.semnum,
-                            "value": x.value,
-                            "ncnt": x.ncnt,
-                            "zcnt": x.zcnt,
-                            "last_pid": x.last_pid,
-                            "holders": h.as_ref().map(|h| &h.pids),
-                            "holders_source": h.as_ref().map(|h| h.source),
-                        })
+                        SemaphoreJson {
+                            holders_source: h.as_ref().map(|h| h.source),
+                            holders: h.map(|h| h.pids),
+                            last_pid: x.last_pid,
+                            ncnt: x.ncnt,
+                            semnum: x.semnum,
+                            value: x.value,
+                            zcnt: x.zcnt,
+                        }
                     })
                     .collect()
-            });
-            json!({
-                "semid": s.id.id,
-                "key": s.key,
-                "nsems": s.nsems,
-                "perms": perms(s.perms),
-                "owner_uid": s.owner_uid,
-                "owner_gid": s.owner_gid,
-                "creator_uid": s.creator_uid,
-                "creator_pid": s.creator_pid,
-                "otime": s.otime,
-                "ctime": s.ctime,
-                "semaphores": sems,
-            })
+            }),
+            semid: s.id.id,
         })
         .collect();
-    let msg: Vec<Value> = m
+    let msg: Vec<QueueJson> = m
         .queues()
-        .map(|q| {
-            json!({
-                "msqid": q.id.id,
-                "key": q.key,
-                "perms": perms(q.perms),
-                "owner_uid": q.owner_uid,
-                "qnum": q.qnum,
-                "cbytes": q.cbytes,
-                "qbytes": q.qbytes,
-                "last_send_pid": q.last_send_pid,
-                "last_send_alive": alive(q.last_send_pid),
-                "last_recv_pid": q.last_recv_pid,
-                "last_recv_alive": alive(q.last_recv_pid),
-                "stime": q.stime,
-                "rtime": q.rtime,
-                "ctime": q.ctime,
-            })
+        .map(|q| QueueJson {
+            cbytes: q.cbytes,
+            ctime: q.ctime,
+            key: q.key,
+            last_recv_alive: alive(q.last_recv_pid),
+            last_recv_pid: q.last_recv_pid,
+            last_send_alive: alive(q.last_send_pid),
+            last_send_pid: q.last_send_pid,
+            msqid: q.id.id,
+            owner_uid: q.owner_uid,
+            perms: perms(q.perms),
+            qbytes: q.qbytes,
+            qnum: q.qnum,
+            rtime: q.rtime,
+            stime: q.stime,
         })
         .collect();
     let waits: Vec<Value> = m
@@ -305,6 +298,83 @@ pub fn deadlocks_json(findings: &[Finding]) -> Vec<Value> {
         .collect()
 }
 
+// The entries of the long lists as structs rather than `json!` maps (a map per object and a
+// string per key cost more than the rest of the command): their fields are in the order
+// serde_json gives a `json!` map (sorted by name), so that the document is the same.
+
+/// One `shm_segments[]` entry.
+#[derive(Debug, serde::Serialize)]
+pub struct ShmJson {
+    pub atime: i64,
+    pub attached_pids: Vec<u32>,
+    pub attached_pids_complete: bool,
+    pub creator_alive: bool,
+    pub creator_pid: u32,
+    pub creator_uid: u32,
+    pub ctime: i64,
+    pub dtime: i64,
+    pub hugetlb: Option<bool>,
+    pub key: i32,
+    pub last_pid: u32,
+    pub locked: bool,
+    pub marked_for_destroy: bool,
+    pub nattch: u64,
+    pub owner_gid: u32,
+    pub owner_uid: u32,
+    pub perms: String,
+    pub rss: Option<u64>,
+    pub shmid: i32,
+    pub size: u64,
+    pub swap: Option<u64>,
+}
+
+/// One `semaphore_sets[]` entry.
+#[derive(Debug, serde::Serialize)]
+pub struct SemSetJson {
+    pub creator_pid: Option<u32>,
+    pub creator_uid: u32,
+    pub ctime: i64,
+    pub key: i32,
+    pub nsems: u32,
+    pub otime: i64,
+    pub owner_gid: u32,
+    pub owner_uid: u32,
+    pub perms: String,
+    pub semaphores: Option<Vec<SemaphoreJson>>,
+    pub semid: i32,
+}
+
+/// One `semaphore_sets[].semaphores[]` entry.
+#[derive(Debug, serde::Serialize)]
+pub struct SemaphoreJson {
+    pub holders: Option<Vec<u32>>,
+    pub holders_source: Option<HolderSource>,
+    pub last_pid: u32,
+    pub ncnt: i32,
+    pub semnum: u16,
+    pub value: i32,
+    pub zcnt: i32,
+}
+
+/// One `message_queues[]` entry.
+#[derive(Debug, serde::Serialize)]
+pub struct QueueJson {
+    pub cbytes: u64,
+    pub ctime: i64,
+    pub key: i32,
+    pub last_recv_alive: bool,
+    pub last_recv_pid: u32,
+    pub last_send_alive: bool,
+    pub last_send_pid: u32,
+    pub msqid: i32,
+    pub owner_uid: u32,
+    pub perms: String,
+    pub qbytes: Option<u64>,
+    pub qnum: u64,
+    pub rtime: i64,
+    pub stime: i64,
+}
+
 /// The JSON document, its top level in this order (serde_json sorts the keys of a `json!`
 /// map); serialise it directly (`serde_json::to_value` would sort them again).
 #[derive(Debug, serde::Serialize)]
@@ -312,9 +382,9 @@ pub struct Doc {
     pub schema_version: u32,
     pub taken_at_unix_s: f64,
     pub ipc_namespace: Value,
-    pub shm_segments: Vec<Value>,
-    pub semaphore_sets: Vec<Value>,
-    pub message_queues: Vec<Value>,
+    pub shm_segments: Vec<ShmJson>,
+    pub semaphore_sets: Vec<SemSetJson>,
+    pub message_queues: Vec<QueueJson>,
     pub processes: Vec<Value>,
     pub waits: Vec<Value>,
     pub leaks: Vec<Value>,
