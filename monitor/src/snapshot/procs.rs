@@ -5,6 +5,13 @@
 //!
 //! Processes that exit while being read are dropped silently; what cannot be read for lack of
 //! permission is counted, so that the caller can say it once.
+//!
+//! Cost (it is most of a snapshot's): files are read relative to a /proc/PID descriptor into
+//! one buffer per thread, the processes shared out between threads ([`Scanner`]); only what
+//! the answer needs is read — no task/ listing for a single-threaded process (its syscall and
+//! wchan are /proc/PID's), no syscall file for a lone running thread (it is in no call) or a
+//! kernel thread (no calls, no memory map), and command lines only for the processes that
+//! matter.
 use std::{
     collections::HashSet,
     ffi::CStr,
