@@ -3,7 +3,7 @@
 //! machine's noise hits every side alike. Writes bench/RESULTS.md.
 use std::{
     fmt::Write as _,
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::mpsc,
@@ -121,10 +121,25 @@ impl Running {
             Box::new(child.stderr.take().unwrap()),
         ] {
             let tx = tx.clone();
+            // Chunks, not lines: a full-screen program draws without newlines.
             std::thread::spawn(move || {
-                for l in BufReader::new(r).lines() {
-                    let Ok(l) = l else { break };
-                    let _ = tx.send(l);
+                let mut r = r;
+                let mut buf = [0u8; 8192];
+                let mut tail = String::new();
+                loop {
+                    match r.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            tail.push_str(&String::from_utf8_lossy(&buf[..n]));
+                            let _ = tx.send(tail.clone());
+                            // Keep a little, for a pattern split across two reads.
+                            let keep = tail.len().saturating_sub(64);
+                            let cut = (keep..=tail.len())
+                                .find(|&i| tail.is_char_boundary(i))
+                                .unwrap_or(0);
+                            tail.drain(..cut);
+                        }
+                    }
                 }
             });
         }
