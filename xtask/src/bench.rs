@@ -143,14 +143,17 @@ impl Running {
                 }
             });
         }
+        // From here on, the monitor is stopped (killed) whatever happens.
+        let running = Running { child };
         let end = Instant::now() + Duration::from_secs(60);
+        let mut child_exited = None;
         loop {
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(l) if l.contains(m.ready) => break,
                 Ok(_) => {}
                 Err(_) if Instant::now() > end => bail!("{} did not start", m.name),
                 Err(_) => {
-                    if let Some(st) = child.try_wait()? {
+                    if let Some(st) = running_try_wait(&running, &mut child_exited) {
                         bail!("{} exited at start ({st})", m.name);
                     }
                 }
@@ -159,7 +162,7 @@ impl Running {
         // Keep draining its output (it goes nowhere) so that it never blocks on a pipe.
         std::thread::spawn(move || while rx.recv().is_ok() {});
         std::thread::sleep(Duration::from_millis(300));
-        Ok(Running { child })
+        Ok(running)
     }
 
     /// The monitor's own process (under `script`, its child).
@@ -194,15 +197,41 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
+            // The monitor itself may be a child of what we started (script): end it first.
+            let pid = self.pid();
+            if pid != self.child.id() {
+                // SAFETY: signalling a process we started.
+                unsafe { libc_kill(pid as i32, 9) };
+            }
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
     }
 }
 
+/// `try_wait` through a shared reference (the status is kept once seen).
+fn running_try_wait(
+    r: &Running,
+    seen: &mut Option<std::process::ExitStatus>,
+) -> Option<std::process::ExitStatus> {
+    if seen.is_none() {
+        let pid = r.child.id() as i32;
+        let mut status = 0;
+        // SAFETY: WNOHANG wait for our own child.
+        let n = unsafe { libc_waitpid(pid, &mut status, 1) };
+        if n == pid {
+            use std::os::unix::process::ExitStatusExt;
+            *seen = Some(std::process::ExitStatus::from_raw(status));
+        }
+    }
+    *seen
+}
+
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+    #[link_name = "waitpid"]
+    fn libc_waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
 }
 
 /// Runs the workload and returns its ns per call.
