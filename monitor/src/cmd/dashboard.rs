@@ -5,21 +5,19 @@ use crate::{
     analysis, exit,
     feed::Source,
     live::{LiveOptions, LiveSource},
-    probe::AttachMode,
     ui,
 };
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct DashboardArgs {
+    #[command(flatten)]
+    pub probe: super::ProbeArgs,
     /// Seconds between snapshots of /proc (and samples of the probe's counters).
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
     pub interval: f64,
     /// Show the IPC namespace of this process instead of ours (needs root).
     #[arg(long, value_name = "PID")]
     pub ipc_ns: Option<u32>,
-    /// Where to hook into the kernel.
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
-    pub attach: AttachMode,
     /// Do not load the eBPF probe: snapshots of /proc only.
     #[arg(long)]
     pub no_probe: bool,
@@ -50,7 +48,10 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
     let source = rt.block_on(LiveSource::start(LiveOptions {
         interval: Duration::from_secs_f64(args.interval),
         ipc_ns_pid: args.ipc_ns,
-        attach: args.attach,
+        attach: args.probe.attach,
+        target_pid: args.probe.pid,
+        comm: args.probe.comm.clone(),
+        verbose: args.probe.verbose,
         no_probe: args.no_probe,
         ..Default::default()
     }))?;

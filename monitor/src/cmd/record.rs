@@ -8,12 +8,13 @@ use crate::{
     exit,
     feed::{ProbeStatus, Source},
     live::{LiveOptions, LiveSource},
-    probe::AttachMode,
     record::{Header, Recorder, FORMAT_VERSION},
 };
 
 #[derive(Debug, clap::Args)]
 pub struct RecordArgs {
+    #[command(flatten)]
+    pub probe: super::ProbeArgs,
     /// The recording to write (zstd-compressed when it ends in .zst). Created 0600.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
@@ -27,20 +28,9 @@ pub struct RecordArgs {
     /// Seconds between snapshots of /proc.
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
     pub interval: f64,
-    /// Where to hook into the kernel.
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
-    pub attach: AttachMode,
-    /// Only the calls of this process (filtered in the kernel; snapshots still see all).
-    #[arg(long)]
-    pub pid: Option<u32>,
-    /// Only the calls of tasks with this comm (filtered in the kernel).
-    #[arg(long)]
-    pub comm: Option<String>,
     /// Show another process's IPC namespace.
     #[arg(long, value_name = "PID")]
     pub ipc_ns: Option<u32>,
-    #[arg(short, long)]
-    pub verbose: bool,
     /// A command to run and record: ipctop exits when it does, with its status.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -101,13 +91,13 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     let interval = Duration::from_secs_f64(args.interval);
     let mut live = LiveSource::start(LiveOptions {
         interval,
-        attach: args.attach,
+        attach: args.probe.attach,
         ipc_ns_pid: args.ipc_ns,
         every_call: args.every_call,
-        target_pid: args.pid,
-        comm: args.comm.clone(),
+        target_pid: args.probe.pid,
+        comm: args.probe.comm.clone(),
         ring_bytes: if args.every_call { 32 << 20 } else { 8 << 20 },
-        verbose: args.verbose,
+        verbose: args.probe.verbose,
         ..Default::default()
     })
     .await?;

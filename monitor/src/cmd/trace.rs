@@ -13,27 +13,19 @@ use crate::{
     event::{clock_ns, Clock, Event, Syscall, NSYS},
     exit,
     line::{json_line, text_line},
-    probe::{self, AttachMode, Probe, ProbeOptions},
+    probe::{self, Probe, ProbeOptions},
 };
 
 #[derive(Debug, clap::Args)]
 pub struct TraceArgs {
+    #[command(flatten)]
+    pub probe: super::ProbeArgs,
     /// One JSON object per line, and a summary object at the end.
     #[arg(long)]
     pub json: bool,
-    /// Only this process (filtered in the kernel).
-    #[arg(long)]
-    pub pid: Option<u32>,
-    /// Only tasks whose comm is exactly this (filtered in the kernel; comm is at most 15
-    /// bytes, so longer names are cut).
-    #[arg(long)]
-    pub comm: Option<String>,
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
-    /// Where to hook into the kernel.
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
-    pub attach: AttachMode,
     /// Ring buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 32, value_name = "MIB")]
     pub buffer_mib: u32,
@@ -49,9 +41,6 @@ pub struct TraceArgs {
     /// With --notable: the wait that makes a semop/msgsnd/msgrcv notable, in ms.
     #[arg(long, default_value_t = 1.0, value_name = "MS")]
     pub wait_ms: f64,
-    /// Say more (the verifier's log when the probe is refused).
-    #[arg(short, long)]
-    pub verbose: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -91,18 +80,18 @@ pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
 
 async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     let mut probe = Probe::load(&ProbeOptions {
-        attach: args.attach,
-        target_pid: args.pid,
-        comm: args.comm.clone(),
+        attach: args.probe.attach,
+        target_pid: args.probe.pid,
+        comm: args.probe.comm.clone(),
         ring_bytes: args.buffer_mib << 20,
-        verbose: args.verbose,
+        verbose: args.probe.verbose,
         send_all: !args.notable,
         wait_ns: (args.wait_ms.max(0.0) * 1e6) as u64,
         ..Default::default()
     })?;
     eprintln!(
         "ipctop: tracing System V IPC calls of {} via {}; Ctrl-C to stop",
-        match (args.pid, &args.comm) {
+        match (args.probe.pid, &args.probe.comm) {
             (Some(p), _) => format!("pid {p}"),
             (None, Some(c)) => format!("tasks named {c:?}"),
             (None, None) => "every process".to_string(),
@@ -134,7 +123,11 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     let mut shown_blocked: HashSet<(u32, u64)> = HashSet::new();
     let blocked_after = args.blocked_after_ms * 1_000_000;
     // The kernel filters by pid and comm already; this keeps in-flight calls to the same.
-    let comm = args.comm.as_deref().map(crate::event::Comm::from_str_lossy);
+    let comm = args
+        .probe
+        .comm
+        .as_deref()
+        .map(crate::event::Comm::from_str_lossy);
     let wanted = |ev: &Event| comm.is_none_or(|c| ev.comm == c);
     let mut pipe_closed = false;
 

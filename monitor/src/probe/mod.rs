@@ -28,7 +28,7 @@ static PROBE_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR")
 /// Where the probe hooks into the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum AttachMode {
-    /// The per-syscall tracepoints when tracefs is mounted, else the raw ones.
+    /// The per-syscall tracepoints (tracefs mounted privately if it is not), else the raw ones.
     Auto,
     /// Raw tracepoints sys_enter/sys_exit: need no tracefs; run on every syscall.
     Raw,
