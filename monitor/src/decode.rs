@@ -65,68 +65,39 @@ pub fn decode_call(c: &Call) -> Result<Event, DecodeError> {
     })
 }
 
-fn semctl_cmd(cmd: i32) -> Cmd {
-    // glibc passes IPC_64 (0x100) with every command.
-    let value = cmd & !0x100;
-    let name = match value {
-        0 => "IPC_RMID",
-        1 => "IPC_SET",
-        2 => "IPC_STAT",
-        3 => "IPC_INFO",
-        11 => "GETPID",
-        12 => "GETVAL",
-        13 => "GETALL",
-        14 => "GETNCNT",
-        15 => "GETZCNT",
-        16 => "SETVAL",
-        17 => "SETALL",
-        18 => "SEM_STAT",
-        19 => "SEM_INFO",
-        20 => "SEM_STAT_ANY",
-        _ => return Cmd { value, name: None },
-    };
-    Cmd {
-        value,
-        name: Some(name),
-    }
-}
+/// The commands every *ctl call has; each call's own start at 11.
+const IPC_CMDS: [&str; 4] = ["IPC_RMID", "IPC_SET", "IPC_STAT", "IPC_INFO"];
+const SEM_CMDS: &[&str] = &[
+    "GETPID",
+    "GETVAL",
+    "GETALL",
+    "GETNCNT",
+    "GETZCNT",
+    "SETVAL",
+    "SETALL",
+    "SEM_STAT",
+    "SEM_INFO",
+    "SEM_STAT_ANY",
+];
+const SHM_CMDS: &[&str] = &[
+    "SHM_LOCK",
+    "SHM_UNLOCK",
+    "SHM_STAT",
+    "SHM_INFO",
+    "SHM_STAT_ANY",
+];
+const MSG_CMDS: &[&str] = &["MSG_STAT", "MSG_INFO", "MSG_STAT_ANY"];
 
-fn shmctl_cmd(cmd: i32) -> Cmd {
+/// A semctl/shmctl/msgctl command by name: the common IPC_* ones (0..=3), then the call's own
+/// (from 11). glibc passes IPC_64 (0x100) with every command; it is not part of the value.
+fn ctl_cmd(cmd: i32, own: &'static [&'static str]) -> Cmd {
     let value = cmd & !0x100;
     let name = match value {
-        0 => "IPC_RMID",
-        1 => "IPC_SET",
-        2 => "IPC_STAT",
-        3 => "IPC_INFO",
-        11 => "SHM_LOCK",
-        12 => "SHM_UNLOCK",
-        13 => "SHM_STAT",
-        14 => "SHM_INFO",
-        15 => "SHM_STAT_ANY",
-        _ => return Cmd { value, name: None },
+        0..=3 => Some(IPC_CMDS[value as usize]),
+        11.. => own.get((value - 11) as usize).copied(),
+        _ => None,
     };
-    Cmd {
-        value,
-        name: Some(name),
-    }
-}
-
-fn msgctl_cmd(cmd: i32) -> Cmd {
-    let value = cmd & !0x100;
-    let name = match value {
-        0 => "IPC_RMID",
-        1 => "IPC_SET",
-        2 => "IPC_STAT",
-        3 => "IPC_INFO",
-        11 => "MSG_STAT",
-        12 => "MSG_INFO",
-        13 => "MSG_STAT_ANY",
-        _ => return Cmd { value, name: None },
-    };
-    Cmd {
-        value,
-        name: Some(name),
-    }
+    Cmd { value, name }
 }
 
 /// Decodes the raw syscall arguments of `c` for `syscall`.
@@ -165,7 +136,7 @@ pub fn decode_args(syscall: Syscall, c: &Call) -> Args {
         Syscall::SEMCTL => Args::Semctl {
             semid: int(0),
             semnum: int(1),
-            cmd: semctl_cmd(int(2)),
+            cmd: ctl_cmd(int(2), SEM_CMDS),
             arg: a[3],
         },
         Syscall::SHMGET => {
@@ -185,7 +156,7 @@ pub fn decode_args(syscall: Syscall, c: &Call) -> Args {
         Syscall::SHMDT => Args::Shmdt { shmaddr: a[0] },
         Syscall::SHMCTL => Args::Shmctl {
             shmid: int(0),
-            cmd: shmctl_cmd(int(1)),
+            cmd: ctl_cmd(int(1), SHM_CMDS),
         },
         Syscall::MSGGET => {
             let (flags, mode) = flags_mode(a[1], GET_FLAGS);
@@ -209,7 +180,7 @@ pub fn decode_args(syscall: Syscall, c: &Call) -> Args {
         },
         _ => Args::Msgctl {
             msqid: int(0),
-            cmd: msgctl_cmd(int(1)),
+            cmd: ctl_cmd(int(1), MSG_CMDS),
         },
     }
 }
@@ -337,6 +308,56 @@ mod tests {
             decode_call(&c).unwrap().args.unwrap().to_string(),
             "semid=7, semnum=0, 99"
         );
+    }
+
+    #[test]
+    fn ctl_commands_by_number() {
+        let names = |own| {
+            (0..=25)
+                .filter_map(|v| ctl_cmd(v, own).name.map(|n| (v, n)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(SEM_CMDS),
+            [
+                (0, "IPC_RMID"),
+                (1, "IPC_SET"),
+                (2, "IPC_STAT"),
+                (3, "IPC_INFO"),
+                (11, "GETPID"),
+                (12, "GETVAL"),
+                (13, "GETALL"),
+                (14, "GETNCNT"),
+                (15, "GETZCNT"),
+                (16, "SETVAL"),
+                (17, "SETALL"),
+                (18, "SEM_STAT"),
+                (19, "SEM_INFO"),
+                (20, "SEM_STAT_ANY")
+            ]
+        );
+        assert_eq!(
+            names(SHM_CMDS)[4..],
+            [
+                (11, "SHM_LOCK"),
+                (12, "SHM_UNLOCK"),
+                (13, "SHM_STAT"),
+                (14, "SHM_INFO"),
+                (15, "SHM_STAT_ANY")
+            ]
+        );
+        assert_eq!(
+            names(MSG_CMDS)[4..],
+            [(11, "MSG_STAT"), (12, "MSG_INFO"), (13, "MSG_STAT_ANY")]
+        );
+        assert_eq!(
+            ctl_cmd(0x100 | 2, MSG_CMDS),
+            Cmd {
+                value: 2,
+                name: Some("IPC_STAT")
+            }
+        );
+        assert_eq!(ctl_cmd(-5, SEM_CMDS).name, None);
     }
 
     #[test]
