@@ -181,6 +181,16 @@ fn add(w: &mut WaitStat, calls: u64, waits: u64, total_ns: u64, max_ns: u64) {
     w.max_wait_s = w.max_wait_s.max(max_ns as f64 / 1e9);
 }
 
+impl WaitStat {
+    /// Adds another's counts (a process's into its set's).
+    fn merge(&mut self, o: &WaitStat) {
+        self.calls += o.calls;
+        self.waits += o.waits;
+        self.total_wait_s += o.total_wait_s;
+        self.max_wait_s = self.max_wait_s.max(o.max_wait_s);
+    }
+}
+
 /// Reads the whole recording and reports on it.
 pub fn build(mut reader: Reader, cfg: &analysis::Config) -> Report {
     let header: Header = reader.header.clone();
@@ -269,13 +279,7 @@ pub fn build(mut reader: Reader, cfg: &analysis::Config) -> Report {
             still_waiting: still.get(semid).cloned().unwrap_or_default(),
             per_process: Vec::new(),
         });
-        add(
-            &mut row.all,
-            w.calls,
-            w.waits,
-            (w.total_wait_s * 1e9) as u64,
-            (w.max_wait_s * 1e9) as u64,
-        );
+        row.all.merge(w);
         row.per_process.push(ProcessWait {
             pid: *pid,
             comm: acc.comms.get(pid).cloned().unwrap_or_default(),
