@@ -599,10 +599,6 @@ impl Clock {
         Self { offset_ns }
     }
 
-    pub fn offset_ns(&self) -> i128 {
-        self.offset_ns
-    }
-
     /// Unix time in ns of a monotonic stamp.
     pub fn unix_ns(&self, mono_ns: u64) -> u64 {
         (mono_ns as i128 + self.offset_ns).max(0) as u64

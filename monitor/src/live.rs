@@ -252,11 +252,6 @@ impl LiveSource {
         self.sample_now.notify_one();
     }
 
-    /// Whether the probe runs (else snapshots only).
-    pub fn has_probe(&self) -> bool {
-        matches!(self.status, ProbeStatus::Attached(_))
-    }
-
     /// Waits for the next update (for headless consumers such as `record`).
     pub async fn next(&mut self) -> Option<Stamped> {
         self.rx.recv().await

@@ -118,11 +118,6 @@ impl Reader {
         self.end.as_ref()
     }
 
-    /// Lines read so far (the header is line 1).
-    pub fn line_no(&self) -> u64 {
-        self.line_no
-    }
-
     fn stop(&mut self, why: String) -> Option<Stamped> {
         self.damage = Some(why);
         self.done = true;

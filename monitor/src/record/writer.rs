@@ -38,7 +38,6 @@ pub struct Recorder {
     path: PathBuf,
     last_flush: Instant,
     lines: u64,
-    bytes_hint: u64,
 }
 
 /// How often the recording reaches the file system at least.
@@ -74,7 +73,6 @@ impl Recorder {
             path: path.to_path_buf(),
             last_flush: Instant::now(),
             lines: 0,
-            bytes_hint: 0,
         };
         let mut h = header.clone();
         h.ipctop_recording = FORMAT_VERSION;
@@ -92,11 +90,6 @@ impl Recorder {
         self.lines
     }
 
-    /// Bytes of JSON written (before compression).
-    pub fn bytes(&self) -> u64 {
-        self.bytes_hint
-    }
-
     fn write_json<T: serde::Serialize>(&mut self, v: &T) -> io::Result<()> {
         let sink = self
             .sink
@@ -104,7 +97,6 @@ impl Recorder {
             .ok_or_else(|| io::Error::other("recording finished"))?;
         let mut line = serde_json::to_vec(v).map_err(io::Error::other)?;
         line.push(b'\n');
-        self.bytes_hint += line.len() as u64;
         sink.out().write_all(&line)
     }
 
