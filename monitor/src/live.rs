@@ -166,7 +166,6 @@ async fn kernel_task(
     let mut sample = tokio::time::interval(opts.interval);
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut prune = tokio::time::interval(Duration::from_secs(5));
-    let after = opts.blocked_after.as_nanos() as u64;
     let mut last_inflight: Vec<(u32, Option<u64>)> = Vec::new();
     let sample_of = |probe: &Probe| KernelSample {
         stats: probe.stats().unwrap_or_default(),
@@ -182,9 +181,7 @@ async fn kernel_task(
         let update = tokio::select! {
             _ = sample_now.notified() => Update::Kernel(Box::new(sample_of(&probe))),
             _ = scan.tick() => {
-                let now = clock_ns(libc::CLOCK_MONOTONIC);
-                let mut calls = probe.in_flight().unwrap_or_default();
-                calls.retain(|e| e.start_ns.is_some_and(|s| now.saturating_sub(s) >= after));
+                let calls = probe.in_flight(opts.blocked_after).unwrap_or_default();
                 // Only when the set changed: the waits' durations grow by themselves.
                 let keys: Vec<(u32, Option<u64>)> = calls.iter().map(|e| (e.tid, e.start_ns)).collect();
                 if keys == last_inflight {

@@ -377,7 +377,7 @@ fn in_kernel_aggregates_holders_and_calls_in_progress() {
     // Blocked: the call is in progress, with its arguments, for the workload's pid.
     let end = Instant::now() + T;
     let blocked = loop {
-        let f = probe.in_flight().unwrap();
+        let f = probe.in_flight(Duration::ZERO).unwrap();
         if let Some(e) = f.into_iter().find(|e| e.pid == pid) {
             break e;
         }

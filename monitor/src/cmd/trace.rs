@@ -121,7 +121,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut by_syscall = [0u64; NSYS];
     let mut shown_blocked: HashSet<(u32, u64)> = HashSet::new();
-    let blocked_after = args.blocked_after_ms * 1_000_000;
+    let blocked_after = Duration::from_millis(args.blocked_after_ms);
     // The kernel filters by pid and comm already; this keeps in-flight calls to the same.
     let comm = args
         .probe
@@ -154,12 +154,11 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
             }
             _ = scan.tick() => {
                 let now = clock_ns(libc::CLOCK_MONOTONIC);
-                let inflight = probe.in_flight().unwrap_or_default();
+                let inflight = probe.in_flight(blocked_after).unwrap_or_default();
                 shown_blocked.retain(|k| inflight.iter().any(|e| (e.tid, e.start_ns.unwrap_or(0)) == *k));
                 for ev in inflight.iter().filter(|e| wanted(e)) {
                     let Some(start) = ev.start_ns else { continue };
-                    if now.saturating_sub(start) >= blocked_after
-                        && shown_blocked.insert((ev.tid, start))
+                    if shown_blocked.insert((ev.tid, start))
                         && emit(&mut out, ev, now).is_err()
                     {
                         pipe_closed = true;

@@ -423,8 +423,11 @@ impl Probe {
         Ok(n)
     }
 
-    /// The calls in progress right now (blocked ones among them), oldest first.
-    pub fn in_flight(&self) -> anyhow::Result<Vec<Event>> {
+    /// The calls in progress right now that have run at least `min_age` (blocked ones among
+    /// them), oldest first. Calls whose entry was not seen have no start and are left out.
+    pub fn in_flight(&self, min_age: std::time::Duration) -> anyhow::Result<Vec<Event>> {
+        let now = crate::event::clock_ns(libc::CLOCK_MONOTONIC);
+        let min_age = min_age.as_nanos() as u64;
         let map: HashMap<_, u32, Call> =
             HashMap::try_from(self.ebpf.map("INFLIGHT").expect("INFLIGHT"))?;
         let mut out = Vec::new();
@@ -433,7 +436,12 @@ impl Probe {
             // finished calls (SYS_DONE) do not decode and are skipped.
             let Ok((_, call)) = item else { continue };
             if let Ok(ev) = decode::decode_call(&call) {
-                out.push(ev);
+                if ev
+                    .start_ns
+                    .is_some_and(|s| now.saturating_sub(s) >= min_age)
+                {
+                    out.push(ev);
+                }
             }
         }
         out.sort_by_key(|e| e.start_ns);
