@@ -18,7 +18,7 @@ fn have_tmux(test: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("skipping {test}: tmux is not installed");
+        support::skip(test, "tmux is not installed");
     }
     ok
 }

@@ -12,6 +12,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod support;
+
 use ipctop::sysv;
 use serde_json::Value;
 
@@ -22,7 +24,7 @@ fn root(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     let ok = unsafe { libc::geteuid() } == 0;
     if !ok {
-        eprintln!("{test}: skipped: needs root to read every process and semaphore");
+        support::skip(test, "it needs root to read every process and semaphore");
     }
     ok
 }

@@ -17,14 +17,23 @@ use serde_json::Value;
 pub const IPCTOP: &str = env!("CARGO_BIN_EXE_ipctop");
 pub const WORKLOAD: &str = env!("CARGO_BIN_EXE_ipctop-workload");
 
-/// True when the test may load BPF; else prints why it is skipped.
+/// True when the test may load BPF; else prints why it is skipped. Where skipping is not
+/// allowed (`IPCTOP_REQUIRE_ROOT=1`, as `.ci/run` sets it) a test that cannot run fails.
 pub fn can_trace(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping {test}: it loads the eBPF probe, which needs root");
+        skip(test, "it loads the eBPF probe, which needs root");
         return false;
     }
     true
+}
+
+/// Says why `test` is skipped, or fails it when `IPCTOP_REQUIRE_ROOT=1` forbids skipping.
+pub fn skip(test: &str, why: &str) {
+    if std::env::var_os("IPCTOP_REQUIRE_ROOT").is_some_and(|v| v == "1") {
+        panic!("{test} cannot run here ({why}) and IPCTOP_REQUIRE_ROOT=1 forbids skipping it");
+    }
+    eprintln!("skipping {test}: {why}");
 }
 
 /// A unique comm for one test (15 bytes at most), so parallel tests do not see each other.
