@@ -4,7 +4,7 @@ use std::{
     sync::atomic::{AtomicBool, Ordering},
 };
 
-use ipctop::sysv;
+use crate::sysv_mut;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static LEAVE: AtomicBool = AtomicBool::new(false);
@@ -83,13 +83,13 @@ impl Drop for Cleanup {
             return;
         }
         for &id in &self.sems {
-            let _ = sysv::semctl_rmid(id);
+            let _ = sysv_mut::semctl_rmid(id);
         }
         for &id in &self.shms {
-            let _ = sysv::shmctl_rmid(id);
+            let _ = sysv_mut::shmctl_rmid(id);
         }
         for &id in &self.msgs {
-            let _ = sysv::msgctl_rmid(id);
+            let _ = sysv_mut::msgctl_rmid(id);
         }
     }
 }

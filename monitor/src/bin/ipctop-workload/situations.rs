@@ -5,10 +5,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ipctop::sysv::{self, sembuf, semcmd, IPC_CREAT, IPC_PRIVATE, SEM_UNDO};
+use ipctop::sysv::{self, semcmd, IPC_CREAT, IPC_PRIVATE, SEM_UNDO};
 use serde_json::json;
 
 use crate::common::{hold, ready, Cleanup};
+use crate::sysv_mut::{self, sembuf};
 
 #[derive(clap::Subcommand)]
 pub enum Cmd {
@@ -192,7 +193,7 @@ fn orphan_shm() -> anyhow::Result<()> {
     let p = Pipe::new()?;
     let size = 65536;
     let child = kids.spawn(
-        || match sysv::shmget(IPC_PRIVATE, size, IPC_CREAT | 0o600) {
+        || match sysv_mut::shmget(IPC_PRIVATE, size, IPC_CREAT | 0o600) {
             Ok(id) => {
                 p.send(id);
                 0
@@ -216,12 +217,12 @@ fn shm_attached(n: usize) -> anyhow::Result<()> {
     let mut c = Cleanup::default();
     let mut kids = Kids::default();
     let size = 16384;
-    let shmid = sysv::shmget(IPC_PRIVATE, size, IPC_CREAT | 0o600).context("shmget")?;
+    let shmid = sysv_mut::shmget(IPC_PRIVATE, size, IPC_CREAT | 0o600).context("shmget")?;
     c.shms.push(shmid);
     let p = Pipe::new()?;
     let mut pids = Vec::new();
     for _ in 0..n {
-        pids.push(kids.spawn(|| match sysv::shmat(shmid, 0) {
+        pids.push(kids.spawn(|| match sysv_mut::shmat(shmid, 0) {
             Ok(_) => {
                 p.send(1);
                 pause_forever()
@@ -247,15 +248,15 @@ fn ncnt(semid: i32, semnum: i32) -> i32 {
 fn sem_blocked(uninit: bool) -> anyhow::Result<()> {
     let mut c = Cleanup::default();
     let mut kids = Kids::default();
-    let semid = sysv::semget(IPC_PRIVATE, 3, IPC_CREAT | 0o600).context("semget")?;
+    let semid = sysv_mut::semget(IPC_PRIVATE, 3, IPC_CREAT | 0o600).context("semget")?;
     c.sems.push(semid);
     if !uninit {
-        sysv::semctl_setall(semid, &[1, 0, 1]).context("SETALL")?;
+        sysv_mut::semctl_setall(semid, &[1, 0, 1]).context("SETALL")?;
         // A first semop marks the set as initialised (sem_otime != 0).
-        sysv::semop(semid, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
+        sysv_mut::semop(semid, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
     }
     let waiter = kids.spawn(|| {
-        let _ = sysv::semop(semid, &mut [sembuf(1, -1, 0)]);
+        let _ = sysv_mut::semop(semid, &mut [sembuf(1, -1, 0)]);
         0
     })?;
     wait_until("the child to block", || ncnt(semid, 1) == 1)?;
@@ -271,10 +272,10 @@ fn deadlock() -> anyhow::Result<()> {
     let mut kids = Kids::default();
     let mut sets = [0; 2];
     for s in &mut sets {
-        *s = sysv::semget(IPC_PRIVATE, 1, IPC_CREAT | 0o600).context("semget")?;
+        *s = sysv_mut::semget(IPC_PRIVATE, 1, IPC_CREAT | 0o600).context("semget")?;
         c.sems.push(*s);
-        sysv::semctl_int(*s, 0, semcmd::SETVAL, 1).context("SETVAL")?;
-        sysv::semop(*s, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
+        sysv_mut::semctl_setval(*s, 0, 1).context("SETVAL")?;
+        sysv_mut::semop(*s, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
     }
     let held = Pipe::new()?;
     let mut pids = Vec::new();
@@ -285,7 +286,7 @@ fn deadlock() -> anyhow::Result<()> {
         let held = &held;
         let go_ref = &go;
         pids.push(kids.spawn(|| {
-            if sysv::semop(mine, &mut [sembuf(0, -1, SEM_UNDO)]).is_err() {
+            if sysv_mut::semop(mine, &mut [sembuf(0, -1, SEM_UNDO)]).is_err() {
                 held.send(0);
                 return 1;
             }
@@ -293,7 +294,7 @@ fn deadlock() -> anyhow::Result<()> {
             if go_ref.recv().is_none() {
                 return 1;
             }
-            let _ = sysv::semop(theirs, &mut [sembuf(0, -1, SEM_UNDO)]);
+            let _ = sysv_mut::semop(theirs, &mut [sembuf(0, -1, SEM_UNDO)]);
             0
         })?);
         gos.push(go);
@@ -320,13 +321,13 @@ fn queue_left(n: u64) -> anyhow::Result<()> {
     let mut kids = Kids::default();
     let p = Pipe::new()?;
     let child = kids.spawn(|| {
-        let Ok(q) = sysv::msgget(IPC_PRIVATE, IPC_CREAT | 0o600) else {
+        let Ok(q) = sysv_mut::msgget(IPC_PRIVATE, IPC_CREAT | 0o600) else {
             p.send(-1);
             return 1;
         };
         for _ in 0..n {
-            if sysv::msgsnd(q, 1, &[0x5a; 100], 0).is_err() {
-                let _ = sysv::msgctl_rmid(q);
+            if sysv_mut::msgsnd(q, 1, &[0x5a; 100], 0).is_err() {
+                let _ = sysv_mut::msgctl_rmid(q);
                 p.send(-1);
                 return 1;
             }
@@ -357,18 +358,18 @@ fn many(objects: usize, procs: usize) -> anyhow::Result<()> {
     let nsem = objects.saturating_sub(nshm + nmsg).max(1);
     let mut shms = Vec::with_capacity(nshm);
     for _ in 0..nshm {
-        shms.push(sysv::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).context("shmget")?);
+        shms.push(sysv_mut::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).context("shmget")?);
     }
     let mut sems = Vec::with_capacity(nsem);
     for _ in 0..nsem {
-        let id = sysv::semget(IPC_PRIVATE, 2, IPC_CREAT | 0o600).context("semget")?;
-        sysv::semctl_setall(id, &[1, 0]).context("SETALL")?;
-        sysv::semop(id, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
+        let id = sysv_mut::semget(IPC_PRIVATE, 2, IPC_CREAT | 0o600).context("semget")?;
+        sysv_mut::semctl_setall(id, &[1, 0]).context("SETALL")?;
+        sysv_mut::semop(id, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
         sems.push(id);
     }
     for _ in 0..nmsg {
-        let id = sysv::msgget(IPC_PRIVATE, IPC_CREAT | 0o600).context("msgget")?;
-        sysv::msgsnd(id, 1, &[1; 16], 0).context("msgsnd")?;
+        let id = sysv_mut::msgget(IPC_PRIVATE, IPC_CREAT | 0o600).context("msgget")?;
+        sysv_mut::msgsnd(id, 1, &[1; 16], 0).context("msgsnd")?;
     }
     let mut kids = Kids::default();
     let p = Pipe::new()?;
@@ -376,10 +377,10 @@ fn many(objects: usize, procs: usize) -> anyhow::Result<()> {
         let (a, b) = (shms[i % nshm], shms[(i + 1) % nshm]);
         let sem = sems[i % nsem];
         kids.spawn(|| {
-            let ok = sysv::shmat(a, 0).is_ok() && sysv::shmat(b, 0).is_ok();
+            let ok = sysv_mut::shmat(a, 0).is_ok() && sysv_mut::shmat(b, 0).is_ok();
             p.send(ok as i32);
             if i % 10 == 0 {
-                let _ = sysv::semop(sem, &mut [sembuf(1, -1, 0)]);
+                let _ = sysv_mut::semop(sem, &mut [sembuf(1, -1, 0)]);
             }
             pause_forever()
         })?;
