@@ -259,16 +259,8 @@ fn denied(e: &io::Error) -> bool {
 /// hugetlb), learnt from a memfd (which lives on the same mount); `None` if memfd fails.
 /// This creates no IPC object.
 pub fn shm_mount_dev() -> Option<(u32, u32)> {
-    // SAFETY: a NUL-terminated name and flags; the fd is closed below.
-    let fd = unsafe { libc::memfd_create(c"ipctop-dev".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: zeroed stat is a valid out-buffer; fd is ours.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let ok = unsafe { libc::fstat(fd, &mut st) } == 0;
-    // SAFETY: closing our own fd.
-    unsafe { libc::close(fd) };
-    ok.then(|| (libc::major(st.st_dev), libc::minor(st.st_dev)))
+    use nix::sys::{memfd, stat};
+    let fd = memfd::memfd_create(c"ipctop-dev", memfd::MFdFlags::MFD_CLOEXEC).ok()?;
+    let st = stat::fstat(&fd).ok()?;
+    Some((stat::major(st.st_dev) as u32, stat::minor(st.st_dev) as u32))
 }

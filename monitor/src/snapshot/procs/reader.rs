@@ -149,10 +149,7 @@ pub(super) fn read_one(
         }
     };
     // The owner of /proc/PID (its effective uid), as procfs's Process::uid.
-    // SAFETY: a zeroed stat is a valid out-buffer; dir is our fd.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let uid = (unsafe { libc::fstat(dir.as_raw_fd(), &mut st) } == 0).then_some(st.st_uid);
+    let uid = nix::sys::stat::fstat(&dir).ok().map(|st| st.st_uid);
     let (state, num_threads, flags) = (stat.state, stat.num_threads, stat.flags);
     let mut r = ProcRead {
         pid,

@@ -1,6 +1,11 @@
 //! The threads of a process blocked in semop/semtimedop/msgrcv/msgsnd: their syscall line and
 //! wchan, and the sembufs read from the waiter's memory (process_vm_readv).
-use std::{fmt::Write as _, os::fd::OwnedFd};
+use std::{fmt::Write as _, io::IoSliceMut, os::fd::OwnedFd};
+
+use nix::{
+    sys::uio::{process_vm_readv, RemoteIoVec},
+    unistd::Pid,
+};
 
 use super::{denied, parse::parse_syscall, reader::Reader, ProcScan, RawSop, TaskWait, WaitCall};
 
@@ -100,17 +105,16 @@ pub(super) fn read_sops(pid: u32, addr: u64, nsops: u64) -> Option<Vec<RawSop>> 
         return Some(Vec::new());
     }
     let mut buf = vec![0u8; n * 6];
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
+    let remote = RemoteIoVec {
+        base: addr as usize,
+        len: buf.len(),
     };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
-    // SAFETY: `local` covers `buf`, which we own; the remote side is only read by the kernel.
-    let got = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
-    if got != buf.len() as isize {
+    let got = process_vm_readv(
+        Pid::from_raw(pid as i32),
+        &mut [IoSliceMut::new(&mut buf)],
+        &[remote],
+    );
+    if got.ok() != Some(buf.len()) {
         return None;
     }
     Some(
