@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::{
-    event::{Args, Clock, Flags, SHMAT_FLAGS},
+    event::{Args, Clock, Event, Flags, SHMAT_FLAGS},
     fixtures::{ev, semop, NOW, S, USER},
 };
 
@@ -14,6 +14,20 @@ const MS: u64 = 1_000_000;
 
 fn clock() -> Clock {
     Clock::with_offset(NOW as i128 * S as i128 - T0 as i128)
+}
+
+/// semtimedop(semid 5, {0,-1,SEM_UNDO}) by process 4242 "worker", started at `T0`, that took
+/// `took` ns (`None`: still blocked) and returned `ret`.
+fn semop_call(took: Option<u64>, ret: Option<i64>) -> Event {
+    ev(
+        4242,
+        "worker",
+        USER,
+        T0,
+        took.map(|d| T0 + d),
+        semop(5, 0, -1),
+        ret,
+    )
 }
 
 fn json(line: &str) -> Value {
@@ -58,15 +72,7 @@ fn unit_tests_show_local_time_as_utc() {
 
 #[test]
 fn a_finished_call_reads_like_strace_with_its_duration() {
-    let e = ev(
-        4242,
-        "worker",
-        USER,
-        T0,
-        Some(T0 + 12_300_000),
-        semop(5, 0, -1),
-        Some(0),
-    );
+    let e = semop_call(Some(12_300_000), Some(0));
     assert_eq!(
         text_line(&e, &clock(), T0 + S),
         "22:13:20.000000 4242 worker semtimedop(semid=5, [{0,-1,SEM_UNDO}], 1, NULL) = 0 <12.3 ms>"
@@ -75,15 +81,7 @@ fn a_finished_call_reads_like_strace_with_its_duration() {
 
 #[test]
 fn a_failed_call_shows_minus_one_the_errno_name_and_its_description() {
-    let e = ev(
-        4242,
-        "worker",
-        USER,
-        T0,
-        Some(T0 + 850),
-        semop(5, 0, -1),
-        Some(-11),
-    );
+    let e = semop_call(Some(850), Some(-11));
     let line = text_line(&e, &clock(), T0 + S);
     assert!(
         line.ends_with(") = -1 EAGAIN (Try again) <850 ns>"),
@@ -93,7 +91,7 @@ fn a_failed_call_shows_minus_one_the_errno_name_and_its_description() {
 
 #[test]
 fn a_call_in_progress_shows_how_long_it_has_blocked() {
-    let e = ev(4242, "worker", USER, T0, None, semop(5, 0, -1), None);
+    let e = semop_call(None, None);
     let line = text_line(&e, &clock(), T0 + 1_200 * MS);
     assert!(
         line.ends_with(" = ? <unfinished, blocked 1.20 s>"),
@@ -103,15 +101,7 @@ fn a_call_in_progress_shows_how_long_it_has_blocked() {
 
 #[test]
 fn another_thread_is_named_pid_slash_tid() {
-    let mut e = ev(
-        4242,
-        "worker",
-        USER,
-        T0,
-        Some(T0 + MS),
-        semop(5, 0, 1),
-        Some(0),
-    );
+    let mut e = semop_call(Some(MS), Some(0));
     e.tid = 4250;
     assert!(
         text_line(&e, &clock(), T0).starts_with("22:13:20.000000 4242/4250 worker semtimedop("),
@@ -122,15 +112,7 @@ fn another_thread_is_named_pid_slash_tid() {
 
 #[test]
 fn a_call_whose_entry_was_not_seen_is_dated_by_its_exit() {
-    let mut e = ev(
-        4242,
-        "worker",
-        USER,
-        T0,
-        Some(T0 + 2 * S),
-        semop(5, 0, 1),
-        Some(0),
-    );
+    let mut e = semop_call(Some(2 * S), Some(0));
     e.start_ns = None;
     e.args = None;
     assert_eq!(
@@ -164,15 +146,7 @@ fn shmat_returns_an_address_in_hex() {
 
 #[test]
 fn the_json_line_of_a_finished_call() {
-    let e = ev(
-        4242,
-        "worker",
-        USER,
-        T0,
-        Some(T0 + 12_300_000),
-        semop(5, 0, -1),
-        Some(0),
-    );
+    let e = semop_call(Some(12_300_000), Some(0));
     let v = json(&json_line(&e, &clock(), T0 + S));
     assert_eq!(
         v,
@@ -198,15 +172,7 @@ fn the_json_line_of_a_finished_call() {
 
 #[test]
 fn the_json_line_of_a_failed_call_has_ret_minus_one_and_the_errno_name() {
-    let e = ev(
-        4242,
-        "worker",
-        USER,
-        T0,
-        Some(T0 + 850),
-        semop(5, 0, -1),
-        Some(-11),
-    );
+    let e = semop_call(Some(850), Some(-11));
     let v = json(&json_line(&e, &clock(), T0 + S));
     assert_eq!((&v["ret"], &v["errno"]), (&json!(-1), &json!("EAGAIN")));
     assert_eq!(v["duration_ns"], 850);
@@ -215,7 +181,7 @@ fn the_json_line_of_a_failed_call_has_ret_minus_one_and_the_errno_name() {
 
 #[test]
 fn the_json_line_of_a_call_in_progress_has_its_elapsed_time_and_no_result() {
-    let e = ev(4242, "worker", USER, T0, None, semop(5, 0, -1), None);
+    let e = semop_call(None, None);
     let v = json(&json_line(&e, &clock(), T0 + 1_200 * MS));
     assert_eq!(v["in_progress"], true);
     assert_eq!(v["elapsed_ns"], 1_200 * MS);
