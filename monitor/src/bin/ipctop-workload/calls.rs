@@ -3,6 +3,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ipctop::sysv::{self, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPC_PRIVATE, IPC_STAT, SEM_UNDO};
+use nix::{
+    sys::wait::{waitpid, WaitStatus},
+    unistd::{fork, setgid, setuid, ForkResult, Gid, Uid},
+};
 use serde_json::json;
 
 use crate::common::{hold, ready, stopped, unique_key, Cleanup};
@@ -45,8 +49,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Getppid { calls } => {
             let t = Instant::now();
             for _ in 0..calls {
-                // SAFETY: no arguments.
-                unsafe { libc::getppid() };
+                nix::unistd::getppid();
             }
             ready(
                 json!({"pid": std::process::id(), "calls": calls, "ns_per_call": t.elapsed().as_nanos() as f64 / calls as f64}),
@@ -116,27 +119,31 @@ fn eacces() -> anyhow::Result<()> {
     let shmid = sysv_mut::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).context("shmget")?;
     c.shms.push(shmid);
     // SAFETY: fork in a single-threaded program; the child only makes syscalls and exits.
-    let child = unsafe { libc::fork() };
-    anyhow::ensure!(child >= 0, "fork: {}", std::io::Error::last_os_error());
-    if child == 0 {
-        // SAFETY: plain syscalls in the child.
-        unsafe {
-            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-                libc::_exit(2);
-            }
-            let ok =
-                sysv_mut::shmat(shmid, 0).is_err_and(|e| e.raw_os_error() == Some(libc::EACCES));
-            libc::_exit(if ok { 0 } else { 1 });
+    let child = match unsafe { fork() }.context("fork")? {
+        ForkResult::Child => {
+            let nobody = 65534;
+            let code = if setgid(Gid::from_raw(nobody)).is_err()
+                || setuid(Uid::from_raw(nobody)).is_err()
+            {
+                2
+            } else if sysv_mut::shmat(shmid, 0)
+                .is_err_and(|e| e.raw_os_error() == Some(libc::EACCES))
+            {
+                0
+            } else {
+                1
+            };
+            // SAFETY: leave without running the parent's destructors.
+            unsafe { libc::_exit(code) };
         }
-    }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(child, &mut status, 0) };
+        ForkResult::Parent { child } => child,
+    };
+    let status = waitpid(child, None).context("waitpid")?;
     anyhow::ensure!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "the child did not get EACCES (status {status:#x})"
+        status == WaitStatus::Exited(child, 0),
+        "the child did not get EACCES ({status:?})"
     );
-    ready(json!({"pid": std::process::id(), "child_pid": child, "shmid": shmid}));
+    ready(json!({"pid": std::process::id(), "child_pid": child.as_raw(), "shmid": shmid}));
     Ok(())
 }
 

@@ -2,10 +2,22 @@
 //! semaphores, an AB/BA deadlock, a queue left with messages. Each prints one JSON line with
 //! the pids and ids it made, holds until stdin closes (or SIGTERM), then kills its children
 //! and removes its objects. Children die with the parent (PR_SET_PDEATHSIG).
-use std::time::{Duration, Instant};
+use std::{
+    io::{PipeReader, PipeWriter, Read, Write},
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
 use ipctop::sysv::{self, semcmd, IPC_CREAT, IPC_PRIVATE, SEM_UNDO};
+use nix::{
+    sched::{unshare, CloneFlags},
+    sys::{
+        prctl,
+        signal::{kill, Signal},
+        wait::waitpid,
+    },
+    unistd::{fork, getpid, getppid, pause, ForkResult, Pid},
+};
 use serde_json::json;
 
 use crate::common::{hold, ready, Cleanup};
@@ -62,95 +74,59 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
 
 /// A pipe for parent/child hand-offs of small integers.
 struct Pipe {
-    r: i32,
-    w: i32,
+    r: PipeReader,
+    w: PipeWriter,
 }
 
 impl Pipe {
     fn new() -> anyhow::Result<Self> {
-        let mut fds = [0; 2];
-        // SAFETY: fds is a valid out-array of two ints.
-        anyhow::ensure!(
-            unsafe { libc::pipe(fds.as_mut_ptr()) } == 0,
-            "pipe: {}",
-            std::io::Error::last_os_error()
-        );
-        Ok(Self {
-            r: fds[0],
-            w: fds[1],
-        })
+        let (r, w) = std::io::pipe().context("pipe")?;
+        Ok(Self { r, w })
     }
 
     fn send(&self, v: i32) {
-        let b = v.to_ne_bytes();
-        // SAFETY: writing 4 bytes from a local buffer.
-        unsafe { libc::write(self.w, b.as_ptr().cast(), 4) };
+        let _ = (&self.w).write_all(&v.to_ne_bytes());
     }
 
     /// Reads one integer (None on EOF or error).
     fn recv(&self) -> Option<i32> {
         let mut b = [0u8; 4];
-        let mut got = 0;
-        while got < 4 {
-            // SAFETY: reading into the rest of a local buffer.
-            let n = unsafe { libc::read(self.r, b[got..].as_mut_ptr().cast(), 4 - got) };
-            if n <= 0 {
-                if n < 0
-                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-                {
-                    continue;
-                }
-                return None;
-            }
-            got += n as usize;
-        }
+        (&self.r).read_exact(&mut b).ok()?;
         Some(i32::from_ne_bytes(b))
-    }
-}
-
-impl Drop for Pipe {
-    fn drop(&mut self) {
-        // SAFETY: closing our own fds.
-        unsafe {
-            libc::close(self.r);
-            libc::close(self.w);
-        }
     }
 }
 
 /// Children to kill (SIGKILL) and reap on drop.
 #[derive(Default)]
-struct Kids(Vec<i32>);
+struct Kids(Vec<Pid>);
 
 impl Kids {
     /// Forks a child that dies with us and runs `f`, then exits with its code.
     fn spawn(&mut self, f: impl FnOnce() -> i32) -> anyhow::Result<i32> {
-        // SAFETY: getpid has no preconditions.
-        let parent = unsafe { libc::getpid() };
+        let parent = getpid();
         // SAFETY: the workload is single-threaded; the child only runs `f` and exits.
-        let pid = unsafe { libc::fork() };
-        anyhow::ensure!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-        if pid == 0 {
-            // SAFETY: plain syscalls in the child.
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != parent {
-                    libc::_exit(1);
+        match unsafe { fork() }.context("fork")? {
+            ForkResult::Child => {
+                let _ = prctl::set_pdeathsig(Signal::SIGKILL);
+                if getppid() != parent {
+                    // SAFETY: leave without running the parent's destructors.
+                    unsafe { libc::_exit(1) };
                 }
+                let code = f();
+                // SAFETY: as above.
+                unsafe { libc::_exit(code) };
             }
-            let code = f();
-            // SAFETY: leave without running the parent's destructors.
-            unsafe { libc::_exit(code) };
+            ForkResult::Parent { child } => {
+                self.0.push(child);
+                Ok(child.as_raw())
+            }
         }
-        self.0.push(pid);
-        Ok(pid)
     }
 
     /// Waits for a child to exit (for children that are meant to).
     fn reap(&mut self, pid: i32) {
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
+        let pid = Pid::from_raw(pid);
+        let _ = waitpid(pid, None);
         self.0.retain(|&p| p != pid);
     }
 }
@@ -158,19 +134,15 @@ impl Kids {
 impl Drop for Kids {
     fn drop(&mut self) {
         for &pid in &self.0 {
-            // SAFETY: killing and reaping our own children.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, std::ptr::null_mut(), 0);
-            }
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
         }
     }
 }
 
 fn pause_forever() -> i32 {
     loop {
-        // SAFETY: pause has no preconditions.
-        unsafe { libc::pause() };
+        pause();
     }
 }
 
@@ -347,12 +319,7 @@ fn queue_left(n: u64) -> anyhow::Result<()> {
 }
 
 fn many(objects: usize, procs: usize) -> anyhow::Result<()> {
-    // SAFETY: unshare of the IPC namespace only affects this (single-threaded) process.
-    anyhow::ensure!(
-        unsafe { libc::unshare(libc::CLONE_NEWIPC) } == 0,
-        "unshare(CLONE_NEWIPC): {} (needs root)",
-        std::io::Error::last_os_error()
-    );
+    unshare(CloneFlags::CLONE_NEWIPC).context("unshare(CLONE_NEWIPC) (needs root)")?;
     let nshm = (objects * 3 / 10).clamp(1, 4000);
     let nmsg = objects * 3 / 10;
     let nsem = objects.saturating_sub(nshm + nmsg).max(1);
