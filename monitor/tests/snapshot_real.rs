@@ -124,15 +124,12 @@ impl Drop for Situation {
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
             // Its clean-up did not run: remove what it made (the ids are still ours).
-            for id in self.ids("shmid") {
-                let _ = sysv_mut::shmctl_rmid(id);
-            }
-            for id in self.ids("semid").into_iter().chain(self.ids("semids")) {
-                let _ = sysv_mut::semctl_rmid(id);
-            }
-            for id in self.ids("msqid") {
-                let _ = sysv_mut::msgctl_rmid(id);
-            }
+            let sems: Vec<i32> = self
+                .ids("semid")
+                .into_iter()
+                .chain(self.ids("semids"))
+                .collect();
+            sysv_mut::remove_all(&sems, &self.ids("shmid"), &self.ids("msqid"));
         }
     }
 }

@@ -186,15 +186,7 @@ pub struct Ids {
 
 impl Drop for Ids {
     fn drop(&mut self) {
-        for &id in &self.sems {
-            let _ = sysv_mut::semctl_rmid(id);
-        }
-        for &id in &self.shms {
-            let _ = sysv_mut::shmctl_rmid(id);
-        }
-        for &id in &self.msgs {
-            let _ = sysv_mut::msgctl_rmid(id);
-        }
+        sysv_mut::remove_all(&self.sems, &self.shms, &self.msgs);
     }
 }
 

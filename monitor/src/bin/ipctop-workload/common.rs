@@ -83,15 +83,7 @@ impl Drop for Cleanup {
         if LEAVE.load(Ordering::SeqCst) {
             return;
         }
-        for &id in &self.sems {
-            let _ = sysv_mut::semctl_rmid(id);
-        }
-        for &id in &self.shms {
-            let _ = sysv_mut::shmctl_rmid(id);
-        }
-        for &id in &self.msgs {
-            let _ = sysv_mut::msgctl_rmid(id);
-        }
+        sysv_mut::remove_all(&self.sems, &self.shms, &self.msgs);
     }
 }
 

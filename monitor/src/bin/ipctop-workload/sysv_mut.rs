@@ -140,3 +140,16 @@ pub fn msgctl_rmid(msqid: i32) -> io::Result<()> {
     // SAFETY: IPC_RMID ignores the buffer.
     check(unsafe { libc::msgctl(msqid, IPC_RMID, std::ptr::null_mut()) }).map(drop)
 }
+
+/// Removes these objects, whatever happened (errors ignored: an object may be gone already).
+pub fn remove_all(sems: &[i32], shms: &[i32], msgs: &[i32]) {
+    for &id in sems {
+        let _ = semctl_rmid(id);
+    }
+    for &id in shms {
+        let _ = shmctl_rmid(id);
+    }
+    for &id in msgs {
+        let _ = msgctl_rmid(id);
+    }
+}
