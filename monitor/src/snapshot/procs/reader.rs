@@ -2,7 +2,12 @@
 use std::{
     ffi::CStr,
     io::{self, Write as _},
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, OwnedFd},
+};
+
+use nix::{
+    fcntl::{openat, OFlag, AT_FDCWD},
+    sys::stat::Mode,
 };
 
 use super::{
@@ -24,21 +29,22 @@ impl Reader {
     pub(super) fn open_pid(&mut self, pid: u32) -> io::Result<OwnedFd> {
         self.name.clear();
         let _ = write!(self.name, "/proc/{pid}\0");
-        self.open(None, libc::O_PATH | libc::O_DIRECTORY)
+        self.open(None, OFlag::O_PATH | OFlag::O_DIRECTORY)
     }
 
-    pub(super) fn open(&self, dir: Option<&OwnedFd>, flags: i32) -> io::Result<OwnedFd> {
+    /// The file named in `self.name` (NUL-terminated), relative to `dir` (else to the current
+    /// directory).
+    pub(super) fn open(&self, dir: Option<&OwnedFd>, flags: OFlag) -> io::Result<OwnedFd> {
         let Ok(name) = CStr::from_bytes_with_nul(&self.name) else {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         };
-        let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
-        // SAFETY: a NUL-terminated path; the fd returned is owned below.
-        let fd = unsafe { libc::openat(dirfd, name.as_ptr(), flags | libc::O_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh fd of ours.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        let dirfd = dir.map_or(AT_FDCWD, |d| d.as_fd());
+        Ok(openat(
+            dirfd,
+            name,
+            flags | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?)
     }
 
     /// Reads the whole file `name` (relative to `dir`) into the buffer.
@@ -62,7 +68,7 @@ impl Reader {
         self.name.clear();
         self.name.extend_from_slice(name.as_bytes());
         self.name.push(0);
-        let f = std::fs::File::from(self.open(Some(dir), libc::O_RDONLY)?);
+        let f = std::fs::File::from(self.open(Some(dir), OFlag::O_RDONLY)?);
         self.buf.clear();
         if self.buf.capacity() < 4096 {
             self.buf.reserve(4096);
