@@ -3,6 +3,8 @@
 //! helper's, and the integration tests' for their clean-up (`tests/support/mod.rs` includes this
 //! file). They are kept out of the `ipctop` library on purpose: ipctop only observes, and its
 //! library cannot call these. The read-only queries and the constants are `ipctop::sysv`'s.
+//! Everywhere else, clippy.toml forbids the libc calls used here.
+#![allow(clippy::disallowed_methods)]
 use std::io;
 
 use ipctop::sysv::{semcmd, IPC_RMID};
