@@ -10,6 +10,8 @@ use crate::workspace_root;
 const PAGE: &str = "assets/ipctop.1";
 
 pub fn run(check: bool) -> Result<()> {
+    // Building ipctop builds its eBPF object: the toolchain must be there.
+    crate::setup::setup(true)?;
     let root = workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
