@@ -117,13 +117,10 @@ pub fn manpage(cli: Command) -> io::Result<Vec<u8>> {
     let mut roff = Roff::new();
     roff.control("SH", ["COMMANDS"]);
     for s in &subs {
-        roff.control("TP", []);
-        roff.text([bold(format!("ipctop {}", s.get_name()))]);
-        roff.text([roman(
-            s.get_about().map(|a| a.to_string()).unwrap_or_default(),
-        )]);
+        let about = s.get_about().map(|a| a.to_string()).unwrap_or_default();
+        entry(&mut roff, format!("ipctop {}", s.get_name()), about);
     }
-    examples_section(&mut roff, "EXAMPLES", "");
+    examples_section(&mut roff, ("SH", "EXAMPLES"), "");
     roff.to_writer(&mut page)?;
 
     for s in subs {
@@ -138,49 +135,49 @@ pub fn manpage(cli: Command) -> io::Result<Vec<u8>> {
         sub.render_options_section(&mut part)?;
         page.extend(demoted(&part));
         let mut roff = Roff::new();
-        examples_section(&mut roff, "SS", name);
+        examples_section(&mut roff, ("SS", "Examples"), name);
         roff.to_writer(&mut page)?;
     }
 
     let mut roff = Roff::new();
     roff.control("SH", ["EXIT STATUS"]);
     for (code, what) in EXIT_STATUS {
-        roff.control("TP", []);
-        roff.text([bold(code.to_string())]);
-        roff.text([roman(*what)]);
+        entry(&mut roff, code.to_string(), *what);
     }
     roff.control("SH", ["ENVIRONMENT"]);
-    roff.control("TP", []);
-    roff.text([bold("NO_COLOR")]);
-    roff.text([roman(
+    entry(
+        &mut roff,
+        "NO_COLOR",
         "Any non-empty value: the dashboard draws without colours.",
-    )]);
-    roff.control("TP", []);
-    roff.text([bold("TZ")]);
-    roff.text([roman(
+    );
+    entry(
+        &mut roff,
+        "TZ",
         "The time zone of the times in trace lines and the dashboard (else /etc/localtime).",
-    )]);
+    );
     roff.control("SH", ["SEE ALSO"]);
     roff.text([roman("ipcs(1), lsipc(1), ipcrm(1), strace(1), sysvipc(7)")]);
     roff.to_writer(&mut page)?;
     Ok(page)
 }
 
-/// The examples of `name` ("" for ipctop itself) as a `.SH title` section, or as a `.SS
-/// Examples` subsection when `title` is "SS"; nothing when there are none.
-fn examples_section(roff: &mut Roff, title: &str, name: &str) {
+/// The examples of `name` ("" for ipctop itself) under `heading` (`.SH EXAMPLES` or `.SS
+/// Examples`); nothing when there are none.
+fn examples_section(roff: &mut Roff, (mac, title): (&str, &str), name: &str) {
     let Some(examples) = examples::of(name) else {
         return;
     };
-    match title {
-        "SS" => roff.control("SS", ["Examples"]),
-        t => roff.control("SH", [t]),
-    };
+    roff.control(mac, [title]);
     for (command, what) in examples {
-        roff.control("TP", []);
-        roff.text([bold(*command)]);
-        roff.text([roman(*what)]);
+        entry(roff, *command, *what);
     }
+}
+
+/// A tagged paragraph: `term` in bold, `text` indented under it.
+fn entry(roff: &mut Roff, term: impl Into<String>, text: impl Into<String>) {
+    roff.control("TP", []);
+    roff.text([bold(term)]);
+    roff.text([roman(text)]);
 }
 
 /// A subcommand's rendered sections as subsections: `.SH DESCRIPTION` is dropped (the text
@@ -192,13 +189,10 @@ fn demoted(part: &[u8]) -> Vec<u8> {
         match line.strip_prefix(".SH ") {
             Some("DESCRIPTION") => continue,
             Some(title) => {
-                let t = title.trim_matches('"').to_lowercase();
-                let mut c = t.chars();
-                let cap: String = c
-                    .next()
-                    .map(|f| f.to_uppercase().chain(c).collect())
-                    .unwrap_or_default();
-                out.push_str(&format!(".SS {cap}\n"));
+                // "OPTIONS" → "Options" (clap_mangen's headings are ASCII).
+                let t = title.trim_matches('"');
+                let (first, rest) = t.split_at(t.len().min(1));
+                out.push_str(&format!(".SS {first}{}\n", rest.to_lowercase()));
             }
             None => {
                 out.push_str(line);
