@@ -19,17 +19,17 @@ pub struct RecordArgs {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
     /// Stop after this many seconds.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = super::duration_secs)]
     pub duration: Option<f64>,
     /// Record every call (larger files); by default calls that stand out are recorded with
     /// the kernel's exact per-process, per-object counts and wait times.
     #[arg(long)]
     pub every_call: bool,
     /// Seconds between snapshots of /proc.
-    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    #[arg(long, default_value_t = 1.0, value_name = "SECS", value_parser = super::interval_secs)]
     pub interval: f64,
     /// Show another process's IPC namespace.
-    #[arg(long, value_name = "PID")]
+    #[arg(long, value_name = "PID", value_parser = super::live_pid)]
     pub ipc_ns: Option<u32>,
     /// A command to run and record: ipctop exits when it does, with its status.
     #[arg(last = true, value_name = "COMMAND")]
@@ -72,14 +72,9 @@ pub fn header_here(
 }
 
 pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
-    if !(args.interval.is_finite() && args.interval >= 0.05) {
-        return Err(
-            exit::Fatal::new(exit::USAGE, "--interval must be at least 0.05 seconds").into(),
-        );
-    }
-    if args.duration.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
-        return Err(exit::Fatal::new(exit::USAGE, "--duration must be a number of seconds").into());
-    }
+    // A bad output name is refused before the probe loads.
+    crate::record::check_output(&args.output)
+        .map_err(|e| exit::Fatal::new(exit::USAGE, e.to_string()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -16,11 +16,11 @@ static DEMO: &[u8] = include_bytes!("../../../assets/demo.ipctop.zst");
 pub struct ReplayArgs {
     /// The recording (plain or .zst); without it, the built-in demo.
     pub file: Option<PathBuf>,
-    /// Playback speed (2 = twice as fast).
-    #[arg(long, default_value_t = 1.0)]
+    /// Playback speed (2 = twice as fast; 1/64 to 256).
+    #[arg(long, default_value_t = 1.0, value_parser = super::number_in(1.0 / 64.0, 256.0, "times real time"))]
     pub speed: f64,
     /// Flag waits at least this long (seconds).
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = super::threshold_secs)]
     pub long_wait: f64,
 }
 
@@ -32,9 +32,6 @@ pub fn demo() -> anyhow::Result<Reader> {
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
-    if !(args.speed.is_finite() && args.speed > 0.0) {
-        return Err(exit::Fatal::new(exit::USAGE, "--speed must be a positive number").into());
-    }
     let reader = match &args.file {
         Some(p) => record::open(p).map_err(|e| exit::Fatal::new(exit::USAGE, e.to_string()))?,
         None => demo()?,

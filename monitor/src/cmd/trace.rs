@@ -24,13 +24,13 @@ pub struct TraceArgs {
     #[arg(long)]
     pub json: bool,
     /// Stop after this many seconds.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = super::duration_secs)]
     pub duration: Option<f64>,
-    /// Ring buffer size in MiB (a power of two).
-    #[arg(long, default_value_t = 32, value_name = "MIB")]
+    /// Ring buffer size in MiB (a power of two, 1 to 1024).
+    #[arg(long, default_value_t = 32, value_name = "MIB", value_parser = buffer_mib)]
     pub buffer_mib: u32,
     /// Show a call as in progress once it has run this long (ms).
-    #[arg(long, default_value_t = 200, value_name = "MS")]
+    #[arg(long, default_value_t = 200, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub blocked_after_ms: u64,
     /// Print only the calls that stand out: failures, semop/msgsnd/msgrcv calls that waited at
     /// least --wait-ms, creates, removals, attaches and control commands. The others are
@@ -39,8 +39,16 @@ pub struct TraceArgs {
     #[arg(long)]
     pub notable: bool,
     /// With --notable: the wait that makes a semop/msgsnd/msgrcv notable, in ms.
-    #[arg(long, default_value_t = 1.0, value_name = "MS")]
+    #[arg(long, default_value_t = 1.0, value_name = "MS", value_parser = super::number_in(0.0, 3.6e6, "ms"))]
     pub wait_ms: f64,
+}
+
+/// `--buffer-mib`: a power of two from 1 to 1024 (the ring buffer's size must fit in u32).
+fn buffer_mib(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if n.is_power_of_two() && n <= 1024 => Ok(n),
+        _ => Err(format!("{s} is not a power of two from 1 to 1024")),
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -61,16 +69,6 @@ struct Summary {
 }
 
 pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
-    if !args.buffer_mib.is_power_of_two() {
-        return Err(exit::Fatal::new(exit::USAGE, "--buffer-mib must be a power of two").into());
-    }
-    if let Some(d) = args.duration {
-        if !(d.is_finite() && d >= 0.0) {
-            return Err(
-                exit::Fatal::new(exit::USAGE, "--duration must be a number of seconds").into(),
-            );
-        }
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

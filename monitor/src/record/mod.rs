@@ -17,10 +17,12 @@
 //! same code as live. The writer flushes at least every second (a crash or `kill -9` loses at
 //! most that) and never rewrites what it wrote; a reader uses a damaged file up to the damage
 //! and says where it stopped.
+mod outfile;
 mod reader;
 mod wire;
 mod writer;
 
+pub use outfile::{check as check_output, CreateError};
 pub use reader::{from_reader, open, ReadError, Reader};
 pub use wire::{decode_event, encode_event, WireCall};
 pub use writer::Recorder;
