@@ -103,6 +103,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
 
     let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
+    let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
     let deadline = args
         .duration
         .map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
@@ -127,7 +128,17 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         .as_deref()
         .map(crate::event::Comm::from_str_lossy);
     let wanted = |ev: &Event| comm.is_none_or(|c| ev.comm == c);
+    // The output ends at a closed pipe (quietly) or at a write error (said, exit 1); the
+    // calls received after the last good flush are counted as not written.
     let mut pipe_closed = false;
+    let mut write_error: Option<io::Error> = None;
+    let mut written = 0u64;
+    let mut fail = |e: io::Error, closed: &mut bool| {
+        if !exit::is_closed_pipe(&e) && write_error.is_none() {
+            write_error = Some(e);
+        }
+        *closed = true;
+    };
 
     let emit = |out: &mut io::BufWriter<_>, ev: &Event, now: u64| -> io::Result<()> {
         let line = if args.json {
@@ -146,9 +157,15 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
                 let now = clock_ns(libc::CLOCK_MONOTONIC);
                 for ev in batch.iter().filter(|e| wanted(e)) {
                     by_syscall[ev.syscall.index()] += 1;
-                    if emit(&mut out, ev, now).is_err() { pipe_closed = true; break; }
+                    if let Err(e) = emit(&mut out, ev, now) { fail(e, &mut pipe_closed); break; }
                 }
-                if pipe_closed || out.flush().is_err() { pipe_closed = true; break; }
+                if !pipe_closed {
+                    match out.flush() {
+                        Ok(()) => written = by_syscall.iter().sum(),
+                        Err(e) => fail(e, &mut pipe_closed),
+                    }
+                }
+                if pipe_closed { break; }
             }
             _ = scan.tick() => {
                 let now = clock_ns(libc::CLOCK_MONOTONIC);
@@ -156,14 +173,14 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
                 shown_blocked.retain(|k| inflight.iter().any(|e| (e.tid, e.start_ns.unwrap_or(0)) == *k));
                 for ev in inflight.iter().filter(|e| wanted(e)) {
                     let Some(start) = ev.start_ns else { continue };
-                    if shown_blocked.insert((ev.tid, start))
-                        && emit(&mut out, ev, now).is_err()
-                    {
-                        pipe_closed = true;
-                        break;
+                    if shown_blocked.insert((ev.tid, start)) {
+                        if let Err(e) = emit(&mut out, ev, now) { fail(e, &mut pipe_closed); break; }
                     }
                 }
-                if pipe_closed || out.flush().is_err() { pipe_closed = true; break; }
+                if !pipe_closed {
+                    if let Err(e) = out.flush() { fail(e, &mut pipe_closed); }
+                }
+                if pipe_closed { break; }
             }
             _ = prune.tick() => {
                 let _ = probe.prune();
@@ -171,6 +188,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
             _ = &mut sleep, if deadline.is_some() => break,
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
+            _ = sighup.recv() => break,
         }
     }
 
@@ -181,7 +199,9 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         while let Ok(batch) = rx.try_recv() {
             for ev in batch.iter().filter(|e| wanted(e)) {
                 by_syscall[ev.syscall.index()] += 1;
-                let _ = emit(&mut out, ev, now);
+                if let Err(e) = emit(&mut out, ev, now) {
+                    fail(e, &mut pipe_closed);
+                }
             }
         }
     }
@@ -200,11 +220,19 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         undecodable,
         aggregated: ks.total_calls().saturating_sub(ks.sent),
     };
-    if args.json {
-        let _ = writeln!(out, "{}", serde_json::json!({ "summary": summary }));
+    if !pipe_closed {
+        let r = if args.json {
+            writeln!(out, "{}", serde_json::json!({ "summary": summary }))
+        } else {
+            Ok(())
+        };
+        match r.and_then(|_| out.flush()) {
+            Ok(()) => written = summary.total,
+            Err(e) => fail(e, &mut pipe_closed),
+        }
     }
-    let _ = out.flush();
     drop(out);
+    let unwritten = summary.total.saturating_sub(written);
     let mut err = io::stderr().lock();
     let _ = writeln!(
         err,
@@ -220,6 +248,13 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
             String::new()
         }
     );
+    if let Some(e) = &write_error {
+        let _ = writeln!(
+            err,
+            "ipctop: {unwritten} of them could not be written to standard output: {e}"
+        );
+        return Ok(exit::FAILURE);
+    }
     Ok(if summary.dropped > 0 {
         exit::FAILURE
     } else {
