@@ -23,7 +23,10 @@ pub enum ReadError {
     NotARecording(String),
     #[error("{path} is an ipctop recording of format version {found}; this ipctop reads version {FORMAT_VERSION}")]
     Version { path: String, found: u64 },
-    #[error("{path} holds probe records of event version {found}; this ipctop reads version {}", monitor_ebpf::EVENT_VERSION)]
+    #[error(
+        "{path} holds probe records of event version {found}; this ipctop reads version {}",
+        monitor_ebpf::EVENT_VERSION
+    )]
     EventVersion { path: String, found: u16 },
 }
 
@@ -142,7 +145,9 @@ fn open_file(path: &Path, name: &str) -> Result<File, ReadError> {
         }
     };
     if !wait(1000) {
-        eprintln!("ipctop: {name} is a FIFO with no data yet: waiting for a writer (Ctrl-C to stop)");
+        eprintln!(
+            "ipctop: {name} is a FIFO with no data yet: waiting for a writer (Ctrl-C to stop)"
+        );
         wait(-1);
     }
     // Blocking reads from here on.
@@ -214,7 +219,10 @@ impl Reader {
             let at = self.line_no;
             if buf.last() != Some(&b'\n') {
                 return self.stop(if n as u64 >= MAX_LINE {
-                    format!("stopped at line {at}: the line is longer than {} MiB", MAX_LINE >> 20)
+                    format!(
+                        "stopped at line {at}: the line is longer than {} MiB",
+                        MAX_LINE >> 20
+                    )
                 } else {
                     format!("stopped at line {at}: the line is cut off (truncated file)")
                 });
@@ -230,7 +238,8 @@ impl Reader {
                     return self.stop(format!("stopped at line {at}: not a valid record ({e})"))
                 }
             };
-            let slack = BACKWARDS_SLACK_NS.saturating_add(self.header.interval_ms.saturating_mul(1_000_000));
+            let slack = BACKWARDS_SLACK_NS
+                .saturating_add(self.header.interval_ms.saturating_mul(1_000_000));
             if line.t.saturating_add(slack) < self.max_t {
                 return self.stop(format!(
                     "stopped at line {at}: time runs backwards ({:.1} s before an earlier record; the records are out of order)",
