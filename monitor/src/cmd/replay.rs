@@ -37,8 +37,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
         None => demo()?,
     };
     let info = ui::SessionInfo {
-        host: reader.header.host.clone(),
-        kernel: reader.header.kernel.clone(),
+        host: crate::text::escape(&reader.header.host).into_owned(),
+        kernel: crate::text::escape(&reader.header.kernel).into_owned(),
     };
     ui::check_terminal()?;
     let source = ReplaySource::new(reader, args.speed);

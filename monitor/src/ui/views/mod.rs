@@ -51,7 +51,7 @@ impl<'a> Cx<'a> {
         self.s
             .model
             .process(pid)
-            .map_or_else(|| "?".into(), |p| p.comm.clone())
+            .map_or_else(|| "?".into(), |p| crate::text::escape(&p.comm).into_owned())
     }
 
     pub fn alive(&self, pid: u32) -> bool {
@@ -154,7 +154,7 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     let k = s.model.kernel();
     let mut l1 = vec![Span::styled("ipctop", t.title())];
     if !s.info.host.is_empty() {
-        l1.push(Span::raw(format!(" {}", s.info.host)));
+        l1.push(Span::raw(format!(" {}", crate::text::escape(&s.info.host))));
     }
     l1.push(sep());
     match &s.position {
