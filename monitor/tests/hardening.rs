@@ -772,3 +772,132 @@ fn sigquit_restores_and_dumb_terminals_are_refused() {
     );
     t.run(&["send-keys", "-t", "main", "q"]);
 }
+
+// ---- bug 7: replay streams, in bounded memory, and `q` works throughout ----
+
+/// Peak resident memory of a process (kB), from /proc.
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    l.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Replays `file` in tmux: the first screen comes at once, seeks forward make it read on,
+/// its peak memory stays under 200 MB, and `q` ends it promptly mid-read.
+fn replay_within_bounds(tag: &str, file: &Path) {
+    let d = TempDir::new(tag);
+    let t = Tmux::start(tag);
+    let pidf = d.join("pid");
+    let started = Instant::now();
+    t.line(&format!(
+        "sh -c 'echo $$ > {}; exec {IPCTOP} replay --speed 256 {}'; echo rc=$?",
+        pidf.display(),
+        file.display()
+    ));
+    t.wait_for("the first screen", |s| s.contains("1 Over"));
+    let first = started.elapsed();
+    assert!(
+        first < Duration::from_secs(5),
+        "first screen after {first:?}"
+    );
+    let pid: u32 = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
+    let mut peak = 0;
+    for i in 0..40 {
+        if i % 4 == 0 {
+            t.run(&["send-keys", "-t", "main", "]", "]", "]"]);
+        }
+        peak = peak.max(vm_hwm_kb(pid).unwrap_or(0));
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(proc_state(pid).is_some(), "still replaying");
+    let q = Instant::now();
+    t.run(&["send-keys", "-t", "main", "q"]);
+    while proc_state(pid).is_some() {
+        assert!(
+            q.elapsed() < Duration::from_secs(3),
+            "q not obeyed within 3 s"
+        );
+        peak = peak.max(vm_hwm_kb(pid).unwrap_or(0));
+        thread::sleep(Duration::from_millis(20));
+    }
+    t.wait_for("a clean exit", |s| s.contains("rc=0"));
+    eprintln!(
+        "{tag}: first screen {first:?}, peak RSS {} MB, q took {:?}",
+        peak / 1024,
+        q.elapsed()
+    );
+    assert!(peak < 200 * 1024, "peak RSS {} MB", peak / 1024);
+}
+
+/// Bug 7: a large recording (150 MB of JSON lines: the demo's records again and again, later
+/// each time) replays at once, in bounded memory.
+#[test]
+fn a_large_recording_replays_streaming_in_bounded_memory() {
+    if !have_tmux("a_large_recording_replays_streaming_in_bounded_memory") {
+        return;
+    }
+    let d = TempDir::new("large");
+    let f = d.join("large.ipctop");
+    let lines = demo_lines();
+    let t_of = |l: &str| -> u64 {
+        let rest = l.strip_prefix("{\"t\":").unwrap();
+        rest[..rest.find(',').unwrap()].parse().unwrap()
+    };
+    let body: Vec<(u64, &str)> = lines[1..]
+        .iter()
+        .filter(|l| !l.contains("\"end\":"))
+        .map(|l| (t_of(l), &l[l.find(',').unwrap()..]))
+        .collect();
+    let span = body.iter().map(|b| b.0).max().unwrap() - body[0].0 + 1_000_000_000;
+    let mut w = std::io::BufWriter::new(fs::File::create(&f).unwrap());
+    writeln!(w, "{}", lines[0]).unwrap();
+    let mut k = 0u64;
+    while w.get_ref().metadata().unwrap().len() < 150 << 20 {
+        for (t, rest) in &body {
+            writeln!(w, "{{\"t\":{}{rest}", t + k * span).unwrap();
+        }
+        k += 1;
+    }
+    w.flush().unwrap();
+    drop(w);
+    replay_within_bounds("large", &f);
+}
+
+/// Bug 7: a decompression bomb — a small .zst expanding to 3 GiB of records — replays in
+/// bounded memory and quits on `q`.
+#[test]
+fn a_decompression_bomb_replays_in_bounded_memory() {
+    if !have_tmux("a_decompression_bomb_replays_in_bounded_memory") {
+        return;
+    }
+    let have_zstd = Command::new("zstd")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_zstd {
+        skip(
+            "a_decompression_bomb_replays_in_bounded_memory",
+            "zstd is not installed",
+        );
+        return;
+    }
+    let d = TempDir::new("bomb");
+    let lines = demo_lines();
+    let kernel = lines.iter().find(|l| l.contains("\"kernel\":{")).unwrap();
+    fs::write(d.join("header"), format!("{}\n", lines[0])).unwrap();
+    fs::write(d.join("line"), kernel).unwrap();
+    let bomb = d.join("bomb.ipctop.zst");
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cd {} && {{ cat header; yes \"$(cat line)\" | head -c 3G; }} | zstd -1 -q -T0 -o {}",
+            d.0.display(),
+            bomb.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let size = fs::metadata(&bomb).unwrap().len();
+    assert!(size < 8 << 20, "a bomb is small: {size} bytes");
+    replay_within_bounds("bomb", &bomb);
+}
