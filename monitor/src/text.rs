@@ -29,60 +29,52 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
-/// One untrusted field (a comm, a command line, a path, a host name): control characters,
-/// direction overrides and backslashes escaped. Borrows when there is nothing to escape.
-pub fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| c == '\\' || hostile(c)) {
+/// `s` with every character `bad` says is hostile written by `push`; borrowed when there is
+/// none.
+fn replace_where(
+    s: &str,
+    bad: impl Fn(char) -> bool,
+    push: impl Fn(&mut String, char),
+) -> Cow<'_, str> {
+    if !s.chars().any(&bad) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if c == '\\' || hostile(c) {
-            push_escaped(&mut out, c);
+        if bad(c) {
+            push(&mut out, c);
         } else {
             out.push(c);
         }
     }
     Cow::Owned(out)
+}
+
+/// One untrusted field (a comm, a command line, a path, a host name): control characters,
+/// direction overrides and backslashes escaped. Borrows when there is nothing to escape.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    replace_where(s, |c| c == '\\' || hostile(c), push_escaped)
 }
 
 /// A whole text document ipctop wrote (which has no control characters but its newlines):
 /// a last line of defence at the print site, escaping any control character other than
 /// `\n` that a field brought in. Backslashes are left alone (the fields are escaped already).
 pub fn inert(s: &str) -> Cow<'_, str> {
-    let bad = |c: char| c != '\n' && hostile(c);
-    if !s.chars().any(bad) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if bad(c) {
-            push_escaped(&mut out, c);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    replace_where(s, |c| c != '\n' && hostile(c), push_escaped)
 }
 
 /// A JSON document: serde_json escapes C0 controls but writes C1 controls (U+0080–U+009F,
 /// which some terminals obey) and direction overrides raw; they can only be inside strings,
 /// where `\uXXXX` means the same character, so the document's meaning is unchanged.
+/// Newlines are a pretty document's layout (inside strings serde_json escapes them).
 pub fn json_inert(s: &str) -> Cow<'_, str> {
-    // Newlines are a pretty document's layout (inside strings serde_json escapes them).
-    let bad = |c: char| c != '\n' && hostile(c);
-    if !s.chars().any(bad) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if bad(c) {
+    replace_where(
+        s,
+        |c| c != '\n' && hostile(c),
+        |out, c| {
             let _ = write!(out, "\\u{:04x}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+        },
+    )
 }
 
 #[cfg(test)]

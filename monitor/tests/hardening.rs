@@ -670,12 +670,13 @@ fn proc_state(pid: u32) -> Option<(char, u64)> {
     ))
 }
 
-/// Starts `ipctop replay` (the demo) in tmux; returns its pid and its stderr file.
-fn start_replay(t: &Tmux, d: &TempDir) -> (u32, PathBuf) {
+/// Starts `ipctop replay ARGS` (no ARGS: the demo) in tmux, in a shell that says `rc=N`
+/// after it; returns its pid and its stderr file once the dashboard shows.
+fn start_replay(t: &Tmux, d: &TempDir, args: &str) -> (u32, PathBuf) {
     let pidf = d.join("pid");
     let errf = d.join("err");
     t.line(&format!(
-        "sh -c 'echo $$ > {}; exec {IPCTOP} replay 2> {}'; echo rc=$?",
+        "sh -c 'echo $$ > {}; exec {IPCTOP} replay {args} 2> {}'; echo rc=$?",
         pidf.display(),
         errf.display()
     ));
@@ -684,6 +685,22 @@ fn start_replay(t: &Tmux, d: &TempDir) -> (u32, PathBuf) {
     });
     let pid = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
     (pid, errf)
+}
+
+/// The terminal is back in cooked mode (canonical input, echo), as the shell left it.
+fn assert_cooked(t: &Tmux, d: &TempDir) {
+    let f = d.join("stty");
+    t.line(&format!("stty -a > {}", f.display()));
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut stty = String::new();
+    while Instant::now() < end && !stty.contains("icanon") {
+        thread::sleep(Duration::from_millis(50));
+        stty = fs::read_to_string(&f).unwrap_or_default();
+    }
+    assert!(
+        stty.contains(" icanon") && stty.contains(" echo "),
+        "cooked mode: {stty}"
+    );
 }
 
 /// Bugs 4, 12: a dashboard stopped by SIGTSTP gives the terminal back (shell prompt, cooked
@@ -696,18 +713,12 @@ fn stopped_dashboard_whose_terminal_goes_away_exits() {
     }
     let d = TempDir::new("tstp");
     let t = Tmux::start("tstp");
-    let (pid, errf) = start_replay(&t, &d);
+    let (pid, errf) = start_replay(&t, &d, "");
     // SAFETY: signalling the process we started.
     unsafe { libc::kill(pid as i32, libc::SIGTSTP) };
     t.wait_for("the shell back after SIGTSTP", |s| s.contains("Stopped"));
     assert_eq!(proc_state(pid).map(|s| s.0), Some('T'));
-    t.line(&format!("stty -a > {}", d.join("stty").display()));
-    thread::sleep(Duration::from_millis(300));
-    let stty = fs::read_to_string(d.join("stty")).unwrap_or_default();
-    assert!(
-        stty.contains(" icanon") && stty.contains(" echo "),
-        "cooked mode: {stty}"
-    );
+    assert_cooked(&t, &d);
     t.line("fg");
     t.wait_for("the dashboard again after fg", |s| s.contains("1 Over"));
     // Ctrl-Z is a key in raw mode: it stops the dashboard the same way.
@@ -743,17 +754,11 @@ fn sigquit_restores_and_dumb_terminals_are_refused() {
     }
     let d = TempDir::new("quit");
     let t = Tmux::start("quit");
-    let (pid, _) = start_replay(&t, &d);
+    let (pid, _) = start_replay(&t, &d, "");
     // SAFETY: signalling the process we started.
     unsafe { libc::kill(pid as i32, libc::SIGQUIT) };
     t.wait_for("the shell back after SIGQUIT", |s| s.contains("rc=0"));
-    t.line(&format!("stty -a > {}", d.join("stty").display()));
-    thread::sleep(Duration::from_millis(300));
-    let stty = fs::read_to_string(d.join("stty")).unwrap_or_default();
-    assert!(
-        stty.contains(" icanon") && stty.contains(" echo "),
-        "cooked mode: {stty}"
-    );
+    assert_cooked(&t, &d);
 
     t.line(&format!("TERM=dumb {IPCTOP} replay; echo dumb=$?"));
     let s = t.wait_for("TERM=dumb refused", |s| s.contains("dumb=2"));
@@ -787,20 +792,13 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
 fn replay_within_bounds(tag: &str, file: &Path) {
     let d = TempDir::new(tag);
     let t = Tmux::start(tag);
-    let pidf = d.join("pid");
     let started = Instant::now();
-    t.line(&format!(
-        "sh -c 'echo $$ > {}; exec {IPCTOP} replay --speed 256 {}'; echo rc=$?",
-        pidf.display(),
-        file.display()
-    ));
-    t.wait_for("the first screen", |s| s.contains("1 Over"));
+    let (pid, _) = start_replay(&t, &d, &format!("--speed 256 {}", file.display()));
     let first = started.elapsed();
     assert!(
         first < Duration::from_secs(5),
         "first screen after {first:?}"
     );
-    let pid: u32 = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
     let mut peak = 0;
     for i in 0..40 {
         if i % 4 == 0 {
