@@ -56,6 +56,11 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     replace_where(s, |c| c == '\\' || hostile(c), push_escaped)
 }
 
+/// A path, as shown in a message: escaped like any untrusted field.
+pub fn path(p: &std::path::Path) -> String {
+    escape(&p.display().to_string()).into_owned()
+}
+
 /// A whole text document ipctop wrote (which has no control characters but its newlines):
 /// a last line of defence at the print site, escaping any control character other than
 /// `\n` that a field brought in. Backslashes are left alone (the fields are escaped already).

@@ -581,6 +581,10 @@ fn a_fifo_without_a_writer_is_waited_for_aloud() {
     writer.join().unwrap();
     let out = r.rest(Duration::from_secs(5)).join("\n");
     assert!(out.contains("Calls: 60064"), "{out}");
+    // replay reads a file more than once (to seek): a pipe is refused at once.
+    let (code, _, err) = ipctop(&["replay", fifo.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
 }
 
 // ---- bugs 4 and 12: job control, lost terminals, TERM ----
@@ -898,4 +902,76 @@ fn a_decompression_bomb_replays_in_bounded_memory() {
     let size = fs::metadata(&bomb).unwrap().len();
     assert!(size < 8 << 20, "a bomb is small: {size} bytes");
     replay_within_bounds("bomb", &bomb);
+}
+
+/// Bugs 6, 10: a recording that fills its file system ends with exit 1 and a sentence naming
+/// the file; an output where no file can be made (`/proc/version`) is refused before the
+/// probe loads, saying why.
+#[test]
+fn recording_write_failures_name_the_file() {
+    if !can_trace("recording_write_failures_name_the_file") {
+        return;
+    }
+    let (code, _, err) = ipctop(&["record", "--duration", "1", "-o", "/proc/version"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "refused before the probe: {err}"
+    );
+    assert!(
+        err.contains("/proc/version") && err.contains("takes no new files"),
+        "{err}"
+    );
+
+    // A 64 KiB tmpfs of our own (in a private mount namespace), filled by --every-call.
+    let d = TempDir::new("full");
+    let rec = d.join("rec");
+    let out = Command::new("timeout")
+        .args(["60", "unshare", "--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs -o size=64k tmpfs {} && exec {IPCTOP} record --every-call -o {} -- {WORKLOAD} burst 200000 > /dev/null",
+            d.0.display(),
+            rec.display()
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "writing the recording {}: No space left",
+            rec.display()
+        )),
+        "{err}"
+    );
+    assert_no_panic("record on a full disk", &err);
+}
+
+/// Bug 3: a host name made of escapes (set in a UTS namespace of our own) is recorded as
+/// is and shown escaped by `report`.
+#[test]
+fn a_hostile_host_name_is_shown_inert() {
+    if !can_trace("a_hostile_host_name_is_shown_inert") {
+        return;
+    }
+    let d = TempDir::new("host");
+    let rec = d.join("rec.ipctop");
+    let st = Command::new("timeout")
+        .args(["60", "unshare", "--uts", "sh", "-c"])
+        .arg(format!(
+            "printf 'h\\033]0;PWN\\007\\033[2J' > /proc/sys/kernel/hostname && exec {IPCTOP} record --duration 0.3 -o {} 2>/dev/null",
+            rec.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (code, out, err) = ipctop(&["report", rec.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_inert("report", &out);
+    assert!(
+        String::from_utf8_lossy(&out).contains(" on h\\x1b]0;PWN\\x07\\x1b[2J "),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
 }

@@ -99,11 +99,14 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     let status = live.probe_status();
     match &status {
         ProbeStatus::Attached(how) => {
-            eprintln!("ipctop: recording to {} via {how}", args.output.display())
+            eprintln!(
+                "ipctop: recording to {} via {how}",
+                crate::text::path(&args.output)
+            )
         }
         ProbeStatus::SnapshotOnly(why) => eprintln!(
             "ipctop: recording snapshots only to {} (the probe cannot run: {why})",
-            args.output.display()
+            crate::text::path(&args.output)
         ),
         ProbeStatus::Replay => {}
     }
@@ -174,7 +177,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     rec.finish(clock_ns(libc::CLOCK_MONOTONIC), &reason, exit_status)?;
     eprintln!(
         "ipctop: {lines} records written to {} ({reason})",
-        path.display()
+        crate::text::path(&path)
     );
     Ok(match exit_status {
         Some(code) => code.clamp(0, 255) as u8,

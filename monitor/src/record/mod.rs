@@ -137,7 +137,7 @@ impl crate::feed::Source for Tee {
 impl Drop for Tee {
     fn drop(&mut self) {
         if let Some(rec) = self.rec.take() {
-            let path = rec.path().display().to_string();
+            let path = crate::text::path(rec.path());
             let t = crate::event::clock_ns(libc::CLOCK_MONOTONIC);
             match rec.finish(t, "the dashboard was closed", None) {
                 Ok(()) => eprintln!("ipctop: recorded to {path}"),

@@ -56,11 +56,17 @@ fn kind_name(mode: u32) -> Option<&'static str> {
     }
 }
 
-/// Creates a new file for `path` (see the module's doc). `owner`: uid and gid to give it
-/// (the sudo user), if any.
-pub fn create(path: &Path, owner: Option<(u32, u32)>) -> Result<(File, NewFile), CreateError> {
-    let shown = path.display().to_string();
-    let io_err = |e: Errno| CreateError::Io(shown.clone(), io::Error::from(e));
+/// The target's directory (opened once, used by descriptor from then on) and name, checked:
+/// absent, or a regular file.
+struct Target<'a> {
+    dir: OwnedFd,
+    dir_path: &'a Path,
+    name: OsString,
+    shown: String,
+}
+
+fn target(path: &Path) -> Result<Target<'_>, CreateError> {
+    let shown = crate::text::path(path);
     let name = match path.file_name() {
         Some(n) => n.to_os_string(),
         None => return Err(CreateError::Directory(shown)),
@@ -71,73 +77,85 @@ pub fn create(path: &Path, owner: Option<(u32, u32)>) -> Result<(File, NewFile),
     };
     let dir = open_dir(dir_path, &shown)?;
     check_target(&dir, &name, &shown)?;
+    Ok(Target {
+        dir,
+        dir_path,
+        name,
+        shown,
+    })
+}
 
-    // A fresh name nobody can have planted (O_EXCL): retry on a collision.
-    let mut n = 0u32;
-    let (fd, tmp) = loop {
-        let mut tmp = OsString::from(".");
-        tmp.push(&name);
-        tmp.push(format!(".ipctop-{}-{}-{n}", std::process::id(), nonce()));
-        match openat(
-            &dir,
-            tmp.as_os_str(),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o600),
-        ) {
-            Ok(fd) => break (fd, tmp),
-            Err(Errno::EEXIST) if n < 100 => n += 1,
-            Err(e) => {
-                return Err(CreateError::Io(
-                    shown.clone(),
-                    io::Error::new(
-                        io::Error::from(e).kind(),
-                        match e {
-                            Errno::ENOENT | Errno::EOPNOTSUPP | Errno::EINVAL => format!(
-                                "the file system of {} takes no new files ({})",
-                                dir_path.display(),
-                                e.desc()
-                            ),
-                            _ => format!(
-                                "cannot create a file in {}: {}",
-                                dir_path.display(),
-                                e.desc()
-                            ),
-                        },
-                    ),
-                ))
+impl Target<'_> {
+    /// A new file under a fresh temporary name nobody can have planted (O_EXCL, O_NOFOLLOW;
+    /// retried on a collision).
+    fn create_temp(&self) -> Result<(OwnedFd, OsString), CreateError> {
+        let mut n = 0u32;
+        loop {
+            let mut tmp = OsString::from(".");
+            tmp.push(&self.name);
+            tmp.push(format!(".ipctop-{}-{}-{n}", std::process::id(), nonce()));
+            match openat(
+                &self.dir,
+                tmp.as_os_str(),
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            ) {
+                Ok(fd) => return Ok((fd, tmp)),
+                Err(Errno::EEXIST) if n < 100 => n += 1,
+                Err(e) => {
+                    let dir = crate::text::path(self.dir_path);
+                    let why = match e {
+                        Errno::ENOENT | Errno::EOPNOTSUPP | Errno::EINVAL => {
+                            format!("the file system of {dir} takes no new files ({})", e.desc())
+                        }
+                        _ => format!("cannot create a file in {dir}: {}", e.desc()),
+                    };
+                    return Err(CreateError::Io(
+                        self.shown.clone(),
+                        io::Error::new(io::Error::from(e).kind(), why),
+                    ));
+                }
             }
         }
-    };
+    }
+}
+
+/// Creates a new file for `path` (see the module's doc). `owner`: uid and gid to give it
+/// (the sudo user), if any.
+pub fn create(path: &Path, owner: Option<(u32, u32)>) -> Result<(File, NewFile), CreateError> {
+    let t = target(path)?;
+    let (fd, tmp) = t.create_temp()?;
+    let shown = t.shown.clone();
     let file = File::from(fd);
     let new = NewFile {
-        dir,
+        dir: t.dir,
         tmp,
-        name,
+        name: t.name,
         path: path.to_path_buf(),
         committed: false,
     };
     // Only the file just created is chmodded and chowned.
-    fchmod(file.as_fd(), Mode::from_bits_truncate(0o600)).map_err(io_err)?;
+    fchmod(file.as_fd(), Mode::from_bits_truncate(0o600))
+        .map_err(|e| CreateError::Io(shown.clone(), e.into()))?;
     if let Some((uid, gid)) = owner {
         std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
-            .map_err(|e| CreateError::Io(shown.clone(), e))?;
+            .map_err(|e| CreateError::Io(shown, e))?;
     }
     Ok((file, new))
 }
 
-/// Whether `path` could be created (its directory opens, the name is free or a regular
-/// file): to refuse a bad name before anything starts. [`create`] checks again.
+/// Whether `path` can be created: the name is free or a regular file, and a new file can be
+/// made beside it (one is, and removed at once). To refuse a bad name before anything
+/// starts; [`create`] checks again.
 pub fn check(path: &Path) -> Result<(), CreateError> {
-    let shown = path.display().to_string();
-    let name = path
-        .file_name()
-        .ok_or_else(|| CreateError::Directory(shown.clone()))?;
-    let dir_path = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let dir = open_dir(dir_path, &shown)?;
-    check_target(&dir, &name.to_os_string(), &shown)
+    let t = target(path)?;
+    let (_fd, tmp) = t.create_temp()?;
+    let _ = unlinkat(&t.dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+    Ok(())
 }
 
 fn open_dir(dir_path: &Path, shown: &str) -> Result<OwnedFd, CreateError> {
@@ -152,7 +170,11 @@ fn open_dir(dir_path: &Path, shown: &str) -> Result<OwnedFd, CreateError> {
             shown.to_string(),
             io::Error::new(
                 io::Error::from(e).kind(),
-                format!("its directory {}: {}", dir_path.display(), e.desc()),
+                format!(
+                    "its directory {}: {}",
+                    crate::text::path(dir_path),
+                    e.desc()
+                ),
             ),
         )
     })
@@ -197,7 +219,7 @@ impl NewFile {
         if self.committed {
             return Ok(());
         }
-        let shown = self.path.display().to_string();
+        let shown = crate::text::path(&self.path);
         check_target(&self.dir, &self.name, &shown)?;
         renameat(
             &self.dir,

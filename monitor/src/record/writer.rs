@@ -63,10 +63,13 @@ impl Recorder {
         };
         let mut h = header.clone();
         h.ipctop_recording = FORMAT_VERSION;
-        let written = r.write_json(&h).and_then(|_| r.flush());
+        let written = r.write_json(&h).and_then(|_| r.flush_sink());
         if let Err(e) = written {
             r.sink = None;
-            anyhow::bail!("cannot write the recording {}: {e}", path.display());
+            anyhow::bail!(
+                "cannot write the recording {}: {e}",
+                crate::text::path(path)
+            );
         }
         placement.commit()?;
         Ok(r)
@@ -91,8 +94,23 @@ impl Recorder {
         sink.out().write_all(&line)
     }
 
+    /// A write error that names the file (ENOSPC alone does not say where).
+    fn named(&self, e: io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "writing the recording {}: {e}",
+                crate::text::path(&self.path)
+            ),
+        )
+    }
+
     /// Appends one update (and flushes if the last flush is a second old).
     pub fn write(&mut self, s: &Stamped) -> io::Result<()> {
+        self.write_update(s).map_err(|e| self.named(e))
+    }
+
+    fn write_update(&mut self, s: &Stamped) -> io::Result<()> {
         let body = match &s.update {
             Update::Events(evs) => Body::Events(evs.iter().map(encode_event).collect()),
             Update::InFlight(evs) => Body::Inflight(evs.iter().map(encode_event).collect()),
@@ -102,7 +120,10 @@ impl Recorder {
         };
         self.write_json(&Line { t: s.mono_ns, body })?;
         self.lines += 1;
-        self.tick()
+        if self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.flush_sink()?;
+        }
+        Ok(())
     }
 
     /// Flushes if the last flush is at least a second old. Call it now and then when
@@ -116,6 +137,10 @@ impl Recorder {
 
     /// Everything written so far goes to the file (a complete zstd block, readable as is).
     pub fn flush(&mut self) -> io::Result<()> {
+        self.flush_sink().map_err(|e| self.named(e))
+    }
+
+    fn flush_sink(&mut self) -> io::Result<()> {
         if let Some(sink) = self.sink.as_mut() {
             sink.out().flush()?;
             sink.file().flush()?;
@@ -127,6 +152,10 @@ impl Recorder {
 
     /// Writes the end line and closes the file cleanly.
     pub fn finish(mut self, t: u64, reason: &str, exit_status: Option<i32>) -> io::Result<()> {
+        self.end(t, reason, exit_status).map_err(|e| self.named(e))
+    }
+
+    fn end(&mut self, t: u64, reason: &str, exit_status: Option<i32>) -> io::Result<()> {
         self.write_json(&Line {
             t,
             body: Body::End(End {
