@@ -975,3 +975,26 @@ fn a_hostile_host_name_is_shown_inert() {
         String::from_utf8_lossy(&out)
     );
 }
+
+/// Bug 12: closing the pane under a running dashboard ends it without a word on the way out
+/// (it used to print "Failed to show the cursor").
+#[test]
+fn closing_the_pane_prints_nothing() {
+    if !have_tmux("closing_the_pane_prints_nothing") {
+        return;
+    }
+    let d = TempDir::new("close");
+    let t = Tmux::start("close");
+    let (pid, errf) = start_replay(&t, &d, "");
+    t.run(&["kill-server"]);
+    let end = Instant::now() + Duration::from_secs(10);
+    while proc_state(pid).is_some() {
+        assert!(
+            Instant::now() < end,
+            "still running 10 s after its pane closed"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let err = fs::read_to_string(&errf).unwrap_or_default();
+    assert!(err.trim().is_empty(), "said on the way out: {err}");
+}
