@@ -15,7 +15,9 @@ use crate::{
 pub struct RecordArgs {
     #[command(flatten)]
     pub probe: super::ProbeArgs,
-    /// The recording to write (zstd-compressed when it ends in .zst). Created 0600.
+    /// The recording to write (zstd-compressed when it ends in .zst): always a new file,
+    /// 0600; a regular file of that name is replaced, a symlink, device, FIFO or socket
+    /// refused.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
     /// Stop after this many seconds.

@@ -117,6 +117,9 @@ fn run_loop(
     draw(guard, app)?;
     let mut next_tick = Instant::now() + tick;
     let mut pending = false;
+    // A source that spent a while in its last drain (a replay catching up after a seek)
+    // is drained again at once rather than after the usual wait.
+    let mut busy = false;
     loop {
         term::beat();
         if signals.fired() {
@@ -132,7 +135,7 @@ fn run_loop(
         // Keys (and resizes): each one drawn at once, so Enter acts on what is shown.
         // crossterm is only asked when stdin has bytes (it spins on a terminal that is
         // gone), and never to wait.
-        let ready = match term::stdin_state(POLL) {
+        let ready = match term::stdin_state(if busy { Duration::ZERO } else { POLL }) {
             term::Stdin::Gone => return Ok(exit::OK),
             term::Stdin::Nothing => false,
             term::Stdin::Ready => true,
@@ -177,7 +180,9 @@ fn run_loop(
             }
         }
         // Data.
+        let drained = Instant::now();
         let batch = source.drain();
+        busy = drained.elapsed() >= Duration::from_millis(40);
         let calls = batch
             .iter()
             .any(|s| matches!(&s.update, Update::Events(v) | Update::InFlight(v) if !v.is_empty()));
