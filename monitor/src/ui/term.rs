@@ -75,9 +75,7 @@ impl TerminalGuard {
             }
         }
     }
-}
 
-impl TerminalGuard {
     /// Job control: gives the terminal back, stops the process (as SIGTSTP would have), and
     /// once continued takes the terminal again and makes the next draw a full one. Returns
     /// false when the terminal is gone by then.
