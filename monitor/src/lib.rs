@@ -21,4 +21,5 @@ pub mod replay;
 pub mod report;
 pub mod snapshot;
 pub mod sysv;
+pub mod text;
 pub mod ui;

@@ -70,7 +70,12 @@ pub fn text_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
     if ev.tid != ev.pid {
         let _ = write!(out, "/{}", ev.tid);
     }
-    let _ = write!(out, " {} {}(", ev.comm, ev.syscall);
+    let _ = write!(
+        out,
+        " {} {}(",
+        crate::text::escape(&ev.comm.as_str()),
+        ev.syscall
+    );
     match &ev.args {
         Some(a) => {
             let _ = write!(out, "{a}");
@@ -135,7 +140,8 @@ pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
             None
         },
     };
-    serde_json::to_string(&line).expect("serialising an event cannot fail")
+    let s = serde_json::to_string(&line).expect("serialising an event cannot fail");
+    crate::text::json_inert(&s).into_owned()
 }
 
 #[cfg(test)]

@@ -356,7 +356,7 @@ impl std::str::FromStr for FailOn {
             "error" | "errors" => Ok(FailOn::Error),
             "drops" | "drop" => Ok(FailOn::Drops),
             w => match w.strip_prefix("wait>").map(str::parse::<f64>) {
-                Some(Ok(secs)) if secs >= 0.0 => Ok(FailOn::Wait(secs)),
+                Some(Ok(secs)) if secs.is_finite() && secs >= 0.0 => Ok(FailOn::Wait(secs)),
                 _ => Err(format!(
                     "unknown --fail-on condition {w:?} (leak, deadlock, error, drops, wait>SECS)"
                 )),
@@ -422,6 +422,8 @@ impl Report {
     /// The report for people.
     pub fn text(&self) -> String {
         use std::fmt::Write;
+
+        use crate::text::escape;
         let mut s = String::new();
         let r = &self.recording;
         let _ = writeln!(
@@ -430,13 +432,13 @@ impl Report {
             r["duration_s"]
                 .as_f64()
                 .map_or("?".into(), |d| format!("{d:.1}")),
-            r["host"].as_str().unwrap_or("?"),
-            r["kernel"].as_str().unwrap_or("?"),
-            r["ipctop_version"].as_str().unwrap_or("?"),
-            r["probe"].as_str().unwrap_or("?"),
+            escape(r["host"].as_str().unwrap_or("?")),
+            escape(r["kernel"].as_str().unwrap_or("?")),
+            escape(r["ipctop_version"].as_str().unwrap_or("?")),
+            escape(r["probe"].as_str().unwrap_or("?")),
         );
         if let Some(why) = &self.stopped_early {
-            let _ = writeln!(s, "Read up to the damage: {why}");
+            let _ = writeln!(s, "Read up to the damage: {}", escape(why));
         }
         let _ = writeln!(
             s,
@@ -486,7 +488,11 @@ impl Report {
                 let _ = writeln!(
                     s,
                     "    pid {:<8} {:<16} {} waits, total {:.3} s, max {:.3} s",
-                    p.pid, p.comm, p.stat.waits, p.stat.total_wait_s, p.stat.max_wait_s
+                    p.pid,
+                    escape(&p.comm),
+                    p.stat.waits,
+                    p.stat.total_wait_s,
+                    p.stat.max_wait_s
                 );
             }
         }
