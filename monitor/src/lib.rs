@@ -12,6 +12,7 @@ pub mod exit;
 pub mod feed;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod kernel_btf;
 pub mod line;
 pub mod live;
 pub mod model;

@@ -13,6 +13,8 @@ const TOOL_PACKAGES: &[&str] = &[
     "bpftrace",
     "tmux",
     "strace",
+    // pahole: the BTF reader's offsets are checked against it.
+    "dwarves",
     "qemu-system-x86",
     "busybox-static",
     "cpio",

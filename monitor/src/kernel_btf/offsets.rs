@@ -1,0 +1,73 @@
+//! The offsets the eBPF program needs to read the current task's IPC namespace
+//! (`task->nsproxy->ipc_ns->ns.inum`, the inode of /proc/PID/ns/ipc) and whether its syscall
+//! is a 32-bit one (x86 `task->thread_info.status & TS_COMPAT`).
+use std::path::Path;
+
+use super::{article, Btf, BtfError, Field};
+
+/// Byte offsets for `bpf_probe_read_kernel`, from the kernel's own BTF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct IpcNsOffsets {
+    /// `struct task_struct` → `nsproxy` (a `struct nsproxy *`).
+    pub task_nsproxy: u32,
+    /// `struct nsproxy` → `ipc_ns` (a `struct ipc_namespace *`).
+    pub nsproxy_ipc_ns: u32,
+    /// `struct ipc_namespace` → `ns.inum` (an `unsigned int`, 4 bytes).
+    pub ipc_ns_inum: u32,
+    /// `struct task_struct` → `thread_info.status` (a u32), where x86-64 keeps `TS_COMPAT`
+    /// (0x0002, a macro: not in BTF) while a 32-bit syscall runs. `None` when the kernel has
+    /// no such member (not x86, or without CONFIG_THREAD_INFO_IN_TASK).
+    pub task_ti_status: Option<u32>,
+}
+
+/// `what` must be a pointer to `struct to`.
+fn expect_pointer(f: &Field, what: &str, to: &str) -> Result<u32, BtfError> {
+    if f.kind == "pointer" && f.pointee.as_deref() == Some(to) {
+        return Ok(f.offset);
+    }
+    Err(BtfError::WrongType {
+        what: what.into(),
+        expected: format!("a pointer to struct {to}"),
+        found: match (&f.pointee, f.kind) {
+            (Some(p), "pointer") => format!("a pointer to {p}"),
+            (_, k) => article(k),
+        },
+    })
+}
+
+/// `what` must be an integer of `size` bytes.
+fn expect_int(f: &Field, what: &str, size: u32) -> Result<u32, BtfError> {
+    if f.kind == "int" && f.size == size {
+        return Ok(f.offset);
+    }
+    Err(BtfError::WrongType {
+        what: what.into(),
+        expected: format!("a {}-bit integer", size * 8),
+        found: format!("{} of {} bytes", article(f.kind), f.size),
+    })
+}
+
+impl IpcNsOffsets {
+    /// Computes the offsets from a parsed BTF, checking every type along the path.
+    pub fn from_btf(btf: &Btf) -> Result<IpcNsOffsets, BtfError> {
+        let nsproxy = btf.member("task_struct", "nsproxy")?;
+        let ipc_ns = btf.member("nsproxy", "ipc_ns")?;
+        let inum = btf.member("ipc_namespace", "ns.inum")?;
+        let task_ti_status = match btf.member("task_struct", "thread_info.status") {
+            Ok(f) => Some(expect_int(&f, "task_struct.thread_info.status", 4)?),
+            Err(BtfError::NoMember { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(IpcNsOffsets {
+            task_nsproxy: expect_pointer(&nsproxy, "task_struct.nsproxy", "nsproxy")?,
+            nsproxy_ipc_ns: expect_pointer(&ipc_ns, "nsproxy.ipc_ns", "ipc_namespace")?,
+            ipc_ns_inum: expect_int(&inum, "ipc_namespace.ns.inum", 4)?,
+            task_ti_status,
+        })
+    }
+
+    /// Computes the offsets of the running kernel (from [`super::VMLINUX`]).
+    pub fn of_running_kernel() -> Result<IpcNsOffsets, BtfError> {
+        IpcNsOffsets::from_btf(&Btf::from_file(Path::new(super::VMLINUX))?)
+    }
+}
