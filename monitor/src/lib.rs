@@ -6,6 +6,7 @@
 //! and recorder.
 pub mod analysis;
 pub mod cmd;
+pub mod container;
 pub mod decode;
 pub mod event;
 pub mod exit;
