@@ -7,6 +7,7 @@
 //! thread that entered the namespace of PID with setns(CLONE_NEWIPC) (the rest of the process
 //! stays where it is). The process side (/proc/PID/…) is the same whatever the namespace.
 pub mod limits;
+pub mod namespaces;
 pub mod procs;
 pub mod semvals;
 pub mod sysvipc;

@@ -1,0 +1,221 @@
+//! Every IPC namespace that has processes, and the IPC objects inside each.
+//!
+//! [`list`] groups the live processes by the inode of their `/proc/PID/ns/ipc` (with their
+//! containers, [`crate::container`]); [`read`] then reads `/proc/sysvipc/{shm,sem,msg}` and the
+//! semaphores' values inside each namespace, on one short-lived thread that enters them in
+//! turn with setns(CLONE_NEWIPC) (the rest of the process never leaves its own namespace, and
+//! the thread ends when it is done). Entering another namespace needs CAP_SYS_ADMIN; our own
+//! is read without.
+use std::{
+    collections::BTreeMap,
+    os::{fd::AsRawFd, unix::fs::MetadataExt},
+    path::Path,
+};
+
+use super::{procs, semvals, sysvipc, MsgRead, MsgRow, ReadFail, SemSetRead, ShmRow};
+use crate::container::{self, Container};
+
+/// Distinct containers remembered per namespace (a pod's share one; more is unusual).
+const MAX_CONTAINERS: usize = 16;
+
+/// An IPC namespace with processes in it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct IpcNamespace {
+    /// The inode of its `/proc/PID/ns/ipc` link ("ipc:[inode]").
+    pub inode: u64,
+    /// Its processes, ascending (the first is the one entered by; the others if it is gone).
+    pub pids: Vec<u32>,
+    /// The containers of its processes, distinct and sorted (several: a Kubernetes pod's
+    /// containers share one; the host's processes are [`Container::host`]). Processes whose
+    /// cgroup was unreadable add nothing.
+    pub containers: Vec<Container>,
+    /// Is it ours (the one this process, and so the plain `/proc/sysvipc`, shows)?
+    pub ours: bool,
+}
+
+/// The namespaces of the live processes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NsList {
+    /// Ascending by inode.
+    pub namespaces: Vec<IpcNamespace>,
+    /// Processes whose namespace could not be read (another user's without root, or gone).
+    pub unreadable: usize,
+}
+
+/// Lists the IPC namespaces of the live processes (and ours, even if none of the processes
+/// listed could be read).
+pub fn list() -> NsList {
+    let ours = procs::ns_inode(Path::new("/proc/self/ns/ipc")).ok();
+    let mut by_ns: BTreeMap<u64, IpcNamespace> = BTreeMap::new();
+    let mut unreadable = 0;
+    for pid in procs::list_pids() {
+        let Ok(inode) = procs::ns_inode(Path::new(&format!("/proc/{pid}/ns/ipc"))) else {
+            unreadable += 1;
+            continue;
+        };
+        let ns = by_ns.entry(inode).or_insert_with(|| IpcNamespace {
+            inode,
+            pids: Vec::new(),
+            containers: Vec::new(),
+            ours: Some(inode) == ours,
+        });
+        ns.pids.push(pid);
+        if ns.containers.len() < MAX_CONTAINERS {
+            if let Some(c) = container::of_pid(pid) {
+                if !ns.containers.contains(&c) {
+                    ns.containers.push(c);
+                }
+            }
+        }
+    }
+    if let Some(inode) = ours {
+        by_ns.entry(inode).or_insert_with(|| IpcNamespace {
+            inode,
+            pids: vec![std::process::id()],
+            containers: container::of_pid(std::process::id()).into_iter().collect(),
+            ours: true,
+        });
+    }
+    let mut namespaces: Vec<IpcNamespace> = by_ns.into_values().collect();
+    for ns in &mut namespaces {
+        ns.containers
+            .sort_by(|a, b| (a.runtime.as_str(), &a.id).cmp(&(b.runtime.as_str(), &b.id)));
+    }
+    NsList {
+        namespaces,
+        unreadable,
+    }
+}
+
+/// The IPC objects of one namespace.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NsObjects {
+    /// The namespace read (checked from inside: the reading thread's own `ns/ipc`).
+    pub ipc_ns: u64,
+    /// The process whose namespace was entered (`None`: ours, not entered).
+    pub via_pid: Option<u32>,
+    pub shm: Vec<ShmRow>,
+    pub sem: Vec<SemSetRead>,
+    pub msg: Vec<MsgRead>,
+    /// Lines or files that could not be read.
+    pub problems: Vec<String>,
+}
+
+/// Reads `/proc/sysvipc/*` (and semaphore values and queue sizes) in the calling thread's
+/// IPC namespace.
+fn read_here(ipc_ns: u64, via_pid: Option<u32>) -> NsObjects {
+    let mut problems = Vec::new();
+    let mut text = |name: &str| {
+        let path = format!("/proc/sysvipc/{name}");
+        match std::fs::read_to_string(&path) {
+            Ok(t) => (path, t),
+            Err(e) => {
+                problems.push(format!("{path}: {e}"));
+                (path, String::new())
+            }
+        }
+    };
+    let (shm_path, shm_text) = text("shm");
+    let (sem_path, sem_text) = text("sem");
+    let (msg_path, msg_text) = text("msg");
+    let (shm, e1) = sysvipc::parse_shm(&shm_path, &shm_text);
+    let (sem_rows, e2) = sysvipc::parse_sem(&sem_path, &sem_text);
+    let (msg_rows, e3) = sysvipc::parse_msg(&msg_path, &msg_text);
+    problems.extend(e1.iter().chain(&e2).chain(&e3).map(|e| e.to_string()));
+    let sem = sem_rows
+        .into_iter()
+        .map(|row: super::SemRow| SemSetRead {
+            values: semvals::read_set(row.semid, row.nsems),
+            row,
+        })
+        .filter(|s| s.values != Err(ReadFail::Gone))
+        .collect();
+    let msg = msg_rows
+        .into_iter()
+        .map(|row: MsgRow| MsgRead {
+            qbytes: semvals::queue_qbytes(row.msqid),
+            row,
+        })
+        .filter(|m| m.qbytes != Err(ReadFail::Gone))
+        .collect();
+    NsObjects {
+        ipc_ns,
+        via_pid,
+        shm,
+        sem,
+        msg,
+        problems,
+    }
+}
+
+/// Opens the IPC namespace `inode` through one of `pids` (the first still alive whose
+/// namespace is still that one: a pid reused by another process is not taken for it).
+fn open_ns(inode: u64, pids: &[u32]) -> Result<(std::fs::File, u32), String> {
+    let mut last = String::from("it has no processes left");
+    for &pid in pids {
+        match std::fs::File::open(format!("/proc/{pid}/ns/ipc")) {
+            Ok(f) if f.metadata().is_ok_and(|m| m.ino() == inode) => return Ok((f, pid)),
+            Ok(_) => last = format!("pid {pid} is now in another namespace"),
+            Err(e) => last = format!("/proc/{pid}/ns/ipc: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// The calling thread's IPC namespace.
+fn thread_ns() -> Option<u64> {
+    procs::ns_inode(Path::new("/proc/thread-self/ns/ipc")).ok()
+}
+
+/// Enters the namespace `inode` (by one of `pids`) on the calling thread and reads it.
+fn enter_and_read(inode: u64, pids: &[u32]) -> Result<NsObjects, String> {
+    let (f, pid) = open_ns(inode, pids)?;
+    // SAFETY: a valid namespace fd; setns only changes this thread's IPC namespace.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWIPC) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(format!(
+            "cannot enter it through pid {pid} (needs root / CAP_SYS_ADMIN): {e}"
+        ));
+    }
+    match thread_ns() {
+        Some(now) if now == inode => Ok(read_here(inode, Some(pid))),
+        now => Err(format!(
+            "after setns the thread is in namespace {now:?}, not {inode}"
+        )),
+    }
+}
+
+/// Reads the objects of every namespace of `list`, in its order: each one's objects, or one
+/// sentence saying why it could not be read. Ours is read first, without setns; the others
+/// on a thread of their own that enters them in turn and then ends.
+pub fn read(list: &[IpcNamespace]) -> Vec<Result<NsObjects, String>> {
+    let here = thread_ns();
+    let work = move || {
+        // The thread starts in the process's namespace: read ours before leaving it.
+        let mut out: Vec<Option<Result<NsObjects, String>>> = list
+            .iter()
+            .map(|ns| (Some(ns.inode) == here).then(|| Ok(read_here(ns.inode, None))))
+            .collect();
+        for (ns, slot) in list.iter().zip(&mut out) {
+            if slot.is_none() {
+                *slot = Some(enter_and_read(ns.inode, &ns.pids));
+            }
+        }
+        out
+    };
+    let joined = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("ipc-ns-reader".into())
+            .spawn_scoped(s, work)
+            .map(|h| h.join())
+    });
+    let all = |why: String| vec![Err(why); list.len()];
+    match joined {
+        Ok(Ok(out)) => out
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err("not read".into())))
+            .collect(),
+        Ok(Err(_)) => all("the namespace reader thread panicked".into()),
+        Err(e) => all(format!("cannot start the namespace reader thread: {e}")),
+    }
+}
