@@ -351,7 +351,7 @@ fn damaged_blobs_are_errors_never_panics() {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            if seed % 7 == 0 {
+            if seed.is_multiple_of(7) {
                 *b = seed as u8;
             }
         }
