@@ -379,9 +379,10 @@ fn missing_file_says_why() {
 /// top-level ones and those of anonymous structs and unions (pahole gives those offsets from
 /// the start of `strukt` too); bitfields, function pointers and members of named inline
 /// structs are left out.
-fn pahole_members(strukt: &str) -> Option<Vec<(String, u32)>> {
+fn pahole_members(file: &Path, strukt: &str) -> Option<Vec<(String, u32)>> {
     let out = Command::new("pahole")
-        .args(["-F", "btf", "-C", strukt, VMLINUX])
+        .args(["-F", "btf", "-C", strukt])
+        .arg(file)
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -420,31 +421,20 @@ fn pahole_members(strukt: &str) -> Option<Vec<(String, u32)>> {
     Some(stack.into_iter().flatten().collect())
 }
 
-#[test]
-fn running_kernel_offsets_agree_with_pahole() {
-    if !Path::new(VMLINUX).exists() {
-        eprintln!("skipping: no {VMLINUX}");
-        return;
-    }
+/// The offsets from `file` (a raw BTF blob), and every member pahole shows of the structs on
+/// the path, compared with pahole's offsets from the same file.
+fn check_against_pahole(file: &Path) {
     let t = std::time::Instant::now();
-    let btf = Btf::from_file(Path::new(VMLINUX)).unwrap();
+    let btf = Btf::from_file(file).unwrap();
     let offsets = IpcNsOffsets::from_btf(&btf).unwrap();
     eprintln!(
-        "{} types, offsets {offsets:?} in {:?}",
+        "{}: {} types, offsets {offsets:?} in {:?} (debug build)",
+        file.display(),
         btf.type_count(),
         t.elapsed()
     );
-    if Command::new("pahole").arg("--version").output().is_err() {
-        let why = "pahole (Debian dwarves) is not installed";
-        assert!(
-            std::env::var_os("IPCTOP_REQUIRE_ROOT").is_none_or(|v| v != "1"),
-            "{why} and IPCTOP_REQUIRE_ROOT=1 forbids skipping"
-        );
-        eprintln!("skipping the comparison: {why}");
-        return;
-    }
     let at = |strukt: &str, name: &str| {
-        pahole_members(strukt)
+        pahole_members(file, strukt)
             .unwrap()
             .into_iter()
             .find(|(n, _)| n == name)
@@ -471,11 +461,41 @@ fn running_kernel_offsets_agree_with_pahole() {
         "ns_common",
         "thread_info",
     ] {
-        let members = pahole_members(strukt).unwrap();
+        let members = pahole_members(file, strukt).unwrap();
         assert!(members.len() > 2, "{strukt}: {members:?}");
         for (name, off) in members {
             let f = btf.member(strukt, &name).unwrap();
-            assert_eq!(f.offset, off, "{strukt}.{name}");
+            assert_eq!(f.offset, off, "{}: {strukt}.{name}", file.display());
         }
+    }
+}
+
+/// The running kernel's BTF, and any other kernel's listed in `IPCTOP_BTF_FILES` (raw BTF
+/// blobs separated by ':', e.g. the `.BTF` sections of vm-smoke's Debian kernels:
+/// `objcopy -O binary --only-section=.BTF vmlinux btf`), checked against pahole.
+#[test]
+fn kernel_offsets_agree_with_pahole() {
+    if Command::new("pahole").arg("--version").output().is_err() {
+        let why = "pahole (Debian dwarves) is not installed";
+        assert!(
+            std::env::var_os("IPCTOP_REQUIRE_ROOT").is_none_or(|v| v != "1"),
+            "{why} and IPCTOP_REQUIRE_ROOT=1 forbids skipping"
+        );
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let mut files: Vec<std::path::PathBuf> = std::env::var("IPCTOP_BTF_FILES")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|f| !f.is_empty())
+        .map(Into::into)
+        .collect();
+    if Path::new(VMLINUX).exists() {
+        files.push(VMLINUX.into());
+    } else {
+        eprintln!("no {VMLINUX}: the running kernel is not checked");
+    }
+    for f in files {
+        check_against_pahole(&f);
     }
 }
