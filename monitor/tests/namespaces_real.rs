@@ -117,6 +117,13 @@ fn every_namespace_is_listed_and_read_from_inside() {
     assert!(ipcmk_in(b, &["-S", "3"]).contains("id: 0"));
     ipcmk_in(a, &["-Q"]);
     ipcmk_in(b, &["-M", "8192"]);
+    // A limit of B's own (the IPC sysctls are per namespace).
+    let st = Command::new("nsenter")
+        .arg(format!("--ipc=/proc/{b}/ns/ipc"))
+        .args(["sh", "-c", "echo 123 > /proc/sys/kernel/msgmni"])
+        .status()
+        .unwrap();
+    assert!(st.success());
 
     let t = Instant::now();
     let list = namespaces::list();

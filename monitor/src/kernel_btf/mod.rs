@@ -178,8 +178,12 @@ impl Btf {
         Ok(btf)
     }
 
+    fn bytes<const N: usize>(&self, i: usize) -> Option<[u8; N]> {
+        self.data.get(i..i.checked_add(N)?)?.try_into().ok()
+    }
+
     fn u16_at(&self, i: usize) -> Option<u16> {
-        let b: [u8; 2] = self.data.get(i..i.checked_add(2)?)?.try_into().ok()?;
+        let b = self.bytes(i)?;
         Some(if self.big_endian {
             u16::from_be_bytes(b)
         } else {
@@ -188,7 +192,7 @@ impl Btf {
     }
 
     fn u32_at(&self, i: usize) -> Option<u32> {
-        let b: [u8; 4] = self.data.get(i..i.checked_add(4)?)?.try_into().ok()?;
+        let b = self.bytes(i)?;
         Some(if self.big_endian {
             u32::from_be_bytes(b)
         } else {

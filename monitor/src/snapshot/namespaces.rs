@@ -12,7 +12,9 @@ use std::{
     path::Path,
 };
 
-use super::{procs, semvals, sysvipc, MsgRead, MsgRow, ReadFail, SemSetRead, ShmRow};
+use super::{
+    limits, procs, semvals, sysvipc, Limits, MsgRead, MsgRow, ReadFail, SemSetRead, ShmRow,
+};
 use crate::container::{self, Container};
 
 /// Distinct containers remembered per namespace (a pod's share one; more is unusual).
@@ -97,13 +99,16 @@ pub struct NsObjects {
     pub shm: Vec<ShmRow>,
     pub sem: Vec<SemSetRead>,
     pub msg: Vec<MsgRead>,
+    /// The namespace's own limits (`/proc/sys/kernel/{sem,shm*,msg*}` are per namespace).
+    pub limits: Limits,
     /// Lines or files that could not be read.
     pub problems: Vec<String>,
 }
 
-/// Reads `/proc/sysvipc/*` (and semaphore values and queue sizes) in the calling thread's
-/// IPC namespace.
-fn read_here(ipc_ns: u64, via_pid: Option<u32>) -> NsObjects {
+/// Reads `/proc/sysvipc/*` (and semaphore values, queue sizes and limits) in the calling
+/// thread's IPC namespace. (`snapshot::take`'s own IPC side does the same and can become a
+/// call of this.)
+pub(crate) fn read_here(ipc_ns: u64, via_pid: Option<u32>) -> NsObjects {
     let mut problems = Vec::new();
     let mut text = |name: &str| {
         let path = format!("/proc/sysvipc/{name}");
@@ -144,6 +149,7 @@ fn read_here(ipc_ns: u64, via_pid: Option<u32>) -> NsObjects {
         shm,
         sem,
         msg,
+        limits: limits::read(),
         problems,
     }
 }
