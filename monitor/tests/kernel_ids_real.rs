@@ -1,0 +1,139 @@
+//! What the kernel side will read, checked with bpftrace (not our program) before our probe
+//! uses it: the offsets `kernel_btf` computes lead to the IPC namespace /proc/PID/ns/ipc
+//! shows, and `bpf_get_current_cgroup_id()` is the id `container::CgroupPaths` resolves to
+//! the process's cgroup path.
+mod support;
+
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use ipctop::{
+    container::{self, CgroupPaths, Runtime},
+    kernel_btf::IpcNsOffsets,
+};
+
+/// Has bpftrace, and may trace (root); else says why the test is skipped.
+fn bpftrace_ok(name: &str) -> bool {
+    if !support::can_trace(name) {
+        return false;
+    }
+    if Command::new("bpftrace").arg("--version").output().is_err() {
+        support::skip(
+            name,
+            "bpftrace is not installed (cargo xtask setup installs it)",
+        );
+        return false;
+    }
+    true
+}
+
+#[test]
+fn btf_offsets_read_the_current_ipc_namespace() {
+    let name = "btf_offsets_read_the_current_ipc_namespace";
+    if !support::can_trace(name) {
+        return;
+    }
+    if Command::new("bpftrace").arg("--version").output().is_err() {
+        support::skip(
+            name,
+            "bpftrace is not installed (cargo xtask setup installs it)",
+        );
+        return;
+    }
+    let o = IpcNsOffsets::of_running_kernel().unwrap();
+    let prog = format!(
+        "BEGIN {{ printf(\"inum %u\\n\", *(uint32*)(*(uint64*)(*(uint64*)((uint64)curtask + {}) + {}) + {})); exit(); }}",
+        o.task_nsproxy, o.nsproxy_ipc_ns, o.ipc_ns_inum
+    );
+    // The shell prints its namespace, then becomes bpftrace (same process, same namespace).
+    let out = Command::new("timeout")
+        .args(["60", "unshare", "--ipc", "sh", "-c"])
+        .arg("readlink /proc/$$/ns/ipc; exec bpftrace -e \"$0\"")
+        .arg(&prog)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let ns: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ipc:[")?.strip_suffix(']')?.parse().ok())
+        .unwrap_or_else(|| panic!("no namespace printed: {out:?}"));
+    let read: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("inum ")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("bpftrace printed no inum: {out:?}"));
+    assert_eq!(read, ns, "offsets {o:?}");
+    let ours =
+        std::fs::metadata("/proc/self/ns/ipc").map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    assert_ne!(Some(ns), ours.ok(), "unshare made no new namespace");
+}
+
+/// A cgroup made for the test, removed on drop.
+struct Cgroup(Vec<PathBuf>);
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        for d in self.0.iter().rev() {
+            for _ in 0..50 {
+                if std::fs::remove_dir(d).is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+#[test]
+fn bpf_cgroup_id_resolves_to_the_process_cgroup() {
+    if !bpftrace_ok("bpf_cgroup_id_resolves_to_the_process_cgroup") {
+        return;
+    }
+    let Some(mut paths) = CgroupPaths::system() else {
+        support::skip(
+            "bpf_cgroup_id_resolves_to_the_process_cgroup",
+            "no cgroup2 hierarchy is mounted",
+        );
+        return;
+    };
+    let id = "c0ffee00".repeat(8);
+    let top = paths
+        .mount()
+        .join(format!("ipctop-cgid-test-{}", std::process::id()));
+    let scope = top.join(format!("cri-containerd-{id}.scope"));
+    let mut guard = Cgroup(Vec::new());
+    std::fs::create_dir(&top).unwrap();
+    guard.0.push(top.clone());
+    std::fs::create_dir(&scope).unwrap();
+    guard.0.push(scope.clone());
+    // The shell moves itself into the cgroup, prints its cgroup file, becomes bpftrace.
+    let out = Command::new("timeout")
+        .args(["60", "sh", "-c"])
+        .arg(
+            "echo $$ > \"$1/cgroup.procs\" && grep '^0::' /proc/$$/cgroup && \
+             exec bpftrace -e 'BEGIN { printf(\"cgid %llu\\n\", cgroup); exit(); }'",
+        )
+        .arg("sh")
+        .arg(&scope)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let cgid: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("cgid ")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("bpftrace printed no cgroup id: {out:?}"));
+    let proc_path = container::unified_path(&stdout)
+        .unwrap_or_else(|| panic!("no 0:: line: {out:?}"))
+        .to_string();
+    let resolved = paths.path_of(cgid).map(String::from);
+    assert_eq!(
+        resolved.as_deref(),
+        Some(proc_path.as_str()),
+        "cgroup id {cgid}"
+    );
+    let k = container::from_path(&proc_path).unwrap();
+    assert_eq!(
+        (k.runtime, k.id.as_str()),
+        (Runtime::Containerd, id.as_str())
+    );
+    drop(guard);
+    assert!(!top.exists(), "the test's cgroup was removed");
+}
