@@ -138,6 +138,7 @@ fn every_namespace_is_listed_and_read_from_inside() {
     assert_eq!(na.containers.len(), 1, "{na:?}");
     assert_eq!(na.containers[0].runtime, Runtime::Docker);
     assert_eq!(na.containers[0].id, ID);
+    assert_eq!(na.label(), "docker:9a8b7c6d5e4f");
     // B stayed in the test's own cgroup.
     let mine = container::of_pid(std::process::id()).unwrap();
     assert_eq!(nb.containers, vec![mine]);

@@ -35,6 +35,35 @@ pub struct IpcNamespace {
     pub ours: bool,
 }
 
+impl IpcNamespace {
+    /// What a person reads for it: "host" when host processes use it (containers sharing the
+    /// host's IPC, `--ipc=host`, do not change that), else its container's label, "pod:" and
+    /// 8 digits of the uid for a Kubernetes pod's containers, the first container and "+N"
+    /// when unrelated containers share it, and "?" when no process's cgroup was readable.
+    pub fn label(&self) -> String {
+        if self.containers.iter().any(Container::is_host) {
+            return "host".into();
+        }
+        let Some(first) = self.containers.first() else {
+            return "?".into();
+        };
+        if self.containers.len() == 1 {
+            return first.label();
+        }
+        match &first.pod_uid {
+            Some(pod)
+                if self
+                    .containers
+                    .iter()
+                    .all(|c| c.pod_uid.as_ref() == Some(pod)) =>
+            {
+                format!("pod:{}", &pod[..pod.len().min(8)])
+            }
+            _ => format!("{}+{}", first.label(), self.containers.len() - 1),
+        }
+    }
+}
+
 /// The namespaces of the live processes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct NsList {
@@ -223,5 +252,47 @@ pub fn read(list: &[IpcNamespace]) -> Vec<Result<NsObjects, String>> {
             .collect(),
         Ok(Err(_)) => all("the namespace reader thread panicked".into()),
         Err(e) => all(format!("cannot start the namespace reader thread: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::Runtime;
+
+    fn k(runtime: Runtime, id: &str, pod: Option<&str>) -> Container {
+        Container {
+            runtime,
+            id: id.into(),
+            pod_uid: pod.map(String::from),
+        }
+    }
+
+    fn ns(containers: Vec<Container>) -> IpcNamespace {
+        IpcNamespace {
+            inode: 4026531839,
+            pids: vec![1],
+            containers,
+            ours: false,
+        }
+    }
+
+    #[test]
+    fn labels() {
+        let id = "3f4e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f";
+        let pod = "5f0c6f4e-1b2c-4d5e-8f9a-0b1c2d3e4f50";
+        let docker = k(Runtime::Docker, id, None);
+        assert_eq!(ns(vec![]).label(), "?");
+        assert_eq!(ns(vec![Container::host()]).label(), "host");
+        assert_eq!(ns(vec![docker.clone()]).label(), "docker:3f4e5a6b7c8d");
+        // Containers sharing the host's IPC namespace leave it the host's.
+        assert_eq!(ns(vec![docker.clone(), Container::host()]).label(), "host");
+        // A pod's containers (the sandbox and the app) share the pod's namespace.
+        let pause = k(Runtime::Containerd, &id.replace('3', "4"), Some(pod));
+        let app = k(Runtime::Containerd, id, Some(pod));
+        assert_eq!(ns(vec![pause.clone(), app]).label(), "pod:5f0c6f4e");
+        assert_eq!(ns(vec![pause]).label(), "containerd:4f4e5a6b7c8d");
+        let lxc = k(Runtime::Lxc, "web", None);
+        assert_eq!(ns(vec![docker, lxc]).label(), "docker:3f4e5a6b7c8d+1");
     }
 }
