@@ -2,7 +2,7 @@
 //! nested), paths that must not match, garbage, and a real cgroup made and resolved here.
 use std::{path::PathBuf, process::Command, time::Duration};
 
-use super::*;
+use super::{cgroup_ids::DEFAULT_CAP, *};
 
 const ID: &str = "3f4e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f";
 const ID2: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -351,14 +351,25 @@ fn real_cgroup_id_resolves_to_its_path_and_its_container() {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     let want = format!("/{top}/{scope}");
     assert_eq!(unified_path(&text), Some(want.as_str()), "{text}");
+    // Through the file handle, then by walking: the same path as /proc says.
     assert_eq!(paths.path_of(ino), Some(want.as_str()));
-    assert_eq!(of_pid(pid), c(Runtime::Docker, ID, None));
-    // Known now without another walk; an unknown id right after a walk costs none.
-    let n = paths.len();
-    assert!(n >= 2);
+    assert_eq!(paths.len(), 1, "found by its handle, without a walk");
+    let mut walking = CgroupPaths::new(
+        paths.mount().to_path_buf(),
+        "/".into(),
+        DEFAULT_CAP,
+        Duration::from_secs(3600),
+    )
+    .walking_only();
+    assert_eq!(walking.path_of(ino), Some(want.as_str()));
+    assert!(walking.len() >= 3, "the walk remembers the tree");
+    // An unknown id right after a walk costs no other walk (and is unknown either way).
+    assert_eq!(walking.path_of(u64::MAX), None);
     assert_eq!(paths.path_of(u64::MAX), None);
-    // A cap of 1 remembers the root only.
-    let mut small = CgroupPaths::new(paths.mount().to_path_buf(), "/".into(), 1, Duration::ZERO);
+    assert_eq!(of_pid(pid), c(Runtime::Docker, ID, None));
+    // A cap of 1 remembers the root only: the walk does not reach the test's cgroup.
+    let mut small =
+        CgroupPaths::new(paths.mount().to_path_buf(), "/".into(), 1, Duration::ZERO).walking_only();
     assert_eq!(small.path_of(ino), None);
     assert_eq!(small.len(), 1);
     drop(guard);

@@ -250,7 +250,8 @@ impl Btf {
                 | kind::TYPE_TAG => 0,
                 k => {
                     return Err(malformed(format!(
-                        "type {} has the unknown kind {k}",
+                        "type {} has kind {k}, which this reader does not know (a newer \
+                         kernel's BTF?)",
                         recs.len()
                     )))
                 }
