@@ -1,0 +1,99 @@
+//! What knowing every namespace costs: the BTF offsets for the probe (read once at start),
+//! listing the IPC namespaces of every process, and reading the objects of each (one setns
+//! thread), with 50 extra namespaces of one semaphore set each. Not a normal test (no timing
+//! assertions); run by hand, as root (`cargo xtask bench` runs it):
+//!
+//!     cargo test -p monitor --release --test namespaces_bench -- --ignored --nocapture
+//!
+//! It ends with one machine-readable line (medians of 7, in milliseconds):
+//!
+//!     NAMESPACES_BENCH btf_ms=2.3 list_ms=4.1 read_ms=3.0 namespaces=53 processes=412
+use std::{
+    os::unix::fs::MetadataExt,
+    process::{Child, Command},
+    time::{Duration, Instant},
+};
+
+use ipctop::{kernel_btf::IpcNsOffsets, snapshot::namespaces};
+
+const EXTRA: usize = 50;
+
+/// The namespace holders, killed and reaped on drop (their objects die with them).
+struct Holders(Vec<Child>);
+
+impl Drop for Holders {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn median_ms(mut v: Vec<Duration>) -> f64 {
+    v.sort();
+    (v[v.len() / 2].as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+#[test]
+#[ignore = "a measurement, run by hand as root"]
+fn namespaces_and_btf_offsets() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root (unshare, setns)");
+        return;
+    }
+    let ours = std::fs::metadata("/proc/self/ns/ipc").unwrap().ino();
+    let mut holders = Holders(Vec::new());
+    for _ in 0..EXTRA {
+        let c = Command::new("unshare")
+            .args(["--ipc", "sleep", "300"])
+            .spawn()
+            .unwrap();
+        holders.0.push(c);
+    }
+    for c in &holders.0 {
+        let pid = c.id();
+        let t = Instant::now();
+        while std::fs::metadata(format!("/proc/{pid}/ns/ipc"))
+            .map(|m| m.ino())
+            .ok()
+            == Some(ours)
+        {
+            assert!(t.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let st = Command::new("nsenter")
+            .arg(format!("--ipc=/proc/{pid}/ns/ipc"))
+            .args(["ipcmk", "-S", "1"])
+            .output()
+            .unwrap();
+        assert!(st.status.success());
+    }
+    let (mut btf, mut list, mut read) = (vec![], vec![], vec![]);
+    let (mut n_ns, mut n_procs) = (0, 0);
+    for _ in 0..7 {
+        let t = Instant::now();
+        IpcNsOffsets::of_running_kernel().unwrap();
+        btf.push(t.elapsed());
+        let t = Instant::now();
+        let l = namespaces::list();
+        list.push(t.elapsed());
+        let t = Instant::now();
+        let r = namespaces::read(&l.namespaces);
+        read.push(t.elapsed());
+        assert!(l.namespaces.len() > EXTRA);
+        let sets: usize = r.iter().flatten().map(|o| o.sem.len()).sum();
+        assert!(sets >= EXTRA, "{sets} sets read");
+        n_ns = l.namespaces.len();
+        n_procs = l.namespaces.iter().map(|n| n.pids.len()).sum::<usize>();
+    }
+    let line = format!(
+        "NAMESPACES_BENCH btf_ms={} list_ms={} read_ms={} namespaces={n_ns} processes={n_procs}",
+        median_ms(btf),
+        median_ms(list),
+        median_ms(read)
+    );
+    eprintln!("{line}");
+    println!("{line}");
+}
