@@ -356,6 +356,22 @@ pub fn run(args: Args) -> Result<()> {
         .find(|l| l.starts_with("SNAPSHOT_BENCH"))
         .unwrap_or("SNAPSHOT_BENCH not printed")
         .to_string();
+    let ns = cargo_stdout(&[
+        "test",
+        "--release",
+        "-p",
+        "monitor",
+        "--test",
+        "namespaces_bench",
+        "--",
+        "--ignored",
+        "--nocapture",
+    ])?;
+    let ns_line = ns
+        .lines()
+        .find(|l| l.starts_with("NAMESPACES_BENCH"))
+        .unwrap_or("NAMESPACES_BENCH not printed")
+        .to_string();
     let frame_lines: Vec<String> = frames
         .lines()
         .filter(|l| l.contains("ms/frame") || l.contains("refresh"))
@@ -446,6 +462,8 @@ pub fn run(args: Args) -> Result<()> {
     writeln!(md, "```\n")?;
     writeln!(md, "Snapshot (`monitor/tests/snapshot_bench.rs`, objects in a private IPC namespace; `take` is the reading, `command` the whole `ipctop snapshot --json`):\n")?;
     writeln!(md, "```\n{snap_line}\n```")?;
+    writeln!(md, "\nEvery IPC namespace (`monitor/tests/namespaces_bench.rs`, 50 extra namespaces of one set each; `btf` the probe's offsets from /sys/kernel/btf/vmlinux, `list` every process's namespace and container, `read` the objects of every namespace on one setns thread):\n")?;
+    writeln!(md, "```\n{ns_line}\n```")?;
     writeln!(
         md,
         "\n## 5. ipctop at rest ({} s, the machine otherwise idle)\n",
