@@ -6,7 +6,8 @@
 //! Only the path is used: the names runtimes give their cgroups under the systemd and
 //! cgroupfs drivers. The innermost container along the path wins (Docker in Docker, a pod's
 //! container under its pod). Monitors and supervisors (conmon, `lxc.monitor.*`, nspawn's
-//! `supervisor`) are not containers: they run on the host side.
+//! `supervisor`) are not containers: they run on the host side. Paths are as the reader's
+//! cgroup namespace shows them (ipctop in a container of its own sees "/" for its own).
 pub mod cgroup_ids;
 #[cfg(test)]
 mod tests;

@@ -289,6 +289,30 @@ fn mountinfo_finds_the_unified_hierarchy() {
     assert_eq!(cgroup_ids::cgroup2_mount("short - cgroup2\n"), None);
 }
 
+#[test]
+fn walk_gives_paths_below_the_mount_root_within_its_cap() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = std::env::temp_dir().join(format!("ipctop-walk-{}", std::process::id()));
+    let deep = tmp.join("a").join("b c").join("d");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(tmp.join("a").join("cgroup.procs"), "").unwrap();
+    let ino = |p: &std::path::Path| std::fs::metadata(p).unwrap().ino();
+    // A mount showing the cgroup "/sub" at its top (inside a cgroup namespace, say).
+    let mut paths =
+        CgroupPaths::new(tmp.clone(), "/sub".into(), 100, Duration::ZERO).walking_only();
+    assert_eq!(paths.path_of(ino(&deep)), Some("/sub/a/b c/d"));
+    assert_eq!(paths.path_of(ino(&tmp)), Some("/sub"));
+    // Directories only: 4 of them.
+    assert_eq!(paths.len(), 4);
+    let mut root = CgroupPaths::new(tmp.clone(), "/".into(), 100, Duration::ZERO).walking_only();
+    assert_eq!(root.path_of(ino(&tmp)), Some("/"));
+    assert_eq!(root.path_of(ino(&tmp.join("a"))), Some("/a"));
+    let mut capped = CgroupPaths::new(tmp.clone(), "/".into(), 2, Duration::ZERO).walking_only();
+    assert_eq!(capped.path_of(ino(&deep)), None);
+    assert_eq!(capped.len(), 2);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
 /// Root only; a skip fails where IPCTOP_REQUIRE_ROOT=1 forbids skipping.
 fn root(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
