@@ -4,12 +4,13 @@
 //! the process's cgroup path.
 mod support;
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::process::Command;
 
 use ipctop::{
     container::{self, CgroupPaths, Runtime},
     kernel_btf::IpcNsOffsets,
 };
+use support::cgroup::TestCgroup;
 
 /// Has bpftrace, and may trace (root); else says why the test is skipped.
 fn bpftrace_ok(name: &str) -> bool {
@@ -66,22 +67,6 @@ fn btf_offsets_read_the_current_ipc_namespace() {
     assert_ne!(Some(ns), ours.ok(), "unshare made no new namespace");
 }
 
-/// A cgroup made for the test, removed on drop.
-struct Cgroup(Vec<PathBuf>);
-
-impl Drop for Cgroup {
-    fn drop(&mut self) {
-        for d in self.0.iter().rev() {
-            for _ in 0..50 {
-                if std::fs::remove_dir(d).is_ok() || !d.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-}
-
 #[test]
 fn bpf_cgroup_id_resolves_to_the_process_cgroup() {
     if !bpftrace_ok("bpf_cgroup_id_resolves_to_the_process_cgroup") {
@@ -95,15 +80,11 @@ fn bpf_cgroup_id_resolves_to_the_process_cgroup() {
         return;
     };
     let id = "c0ffee00".repeat(8);
-    let top = paths
-        .mount()
-        .join(format!("ipctop-cgid-test-{}", std::process::id()));
-    let scope = top.join(format!("cri-containerd-{id}.scope"));
-    let mut guard = Cgroup(Vec::new());
-    std::fs::create_dir(&top).unwrap();
-    guard.0.push(top.clone());
-    std::fs::create_dir(&scope).unwrap();
-    guard.0.push(scope.clone());
+    let cg = TestCgroup::new(
+        paths.mount(),
+        "ipctop-cgid-test",
+        &format!("cri-containerd-{id}.scope"),
+    );
     // The shell moves itself into the cgroup, prints its cgroup file, becomes bpftrace.
     let out = Command::new("timeout")
         .args(["60", "sh", "-c"])
@@ -112,7 +93,7 @@ fn bpf_cgroup_id_resolves_to_the_process_cgroup() {
              exec bpftrace -e 'BEGIN { printf(\"cgid %llu\\n\", cgroup); exit(); }'",
         )
         .arg("sh")
-        .arg(&scope)
+        .arg(&cg.leaf)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -134,6 +115,7 @@ fn bpf_cgroup_id_resolves_to_the_process_cgroup() {
         (k.runtime, k.id.as_str()),
         (Runtime::Containerd, id.as_str())
     );
-    drop(guard);
+    let top = cg.top.clone();
+    drop(cg);
     assert!(!top.exists(), "the test's cgroup was removed");
 }

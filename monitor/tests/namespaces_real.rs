@@ -6,7 +6,6 @@ mod support;
 
 use std::{
     os::unix::fs::MetadataExt,
-    path::PathBuf,
     process::{Child, Command},
     time::{Duration, Instant},
 };
@@ -15,14 +14,16 @@ use ipctop::{
     container::{self, CgroupPaths, Runtime},
     snapshot::namespaces::{self, IpcNamespace},
 };
+use support::cgroup::TestCgroup;
 
 const ID: &str = "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9";
 
-/// The sleeping namespace holders and the cgroups made: killed, reaped and removed on drop.
+/// The sleeping namespace holders and the cgroup made: killed and reaped, then removed, on
+/// drop.
 #[derive(Default)]
 struct Guard {
     children: Vec<Child>,
-    dirs: Vec<PathBuf>,
+    cgroup: Option<TestCgroup>,
 }
 
 impl Drop for Guard {
@@ -31,14 +32,7 @@ impl Drop for Guard {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for d in self.dirs.iter().rev() {
-            for _ in 0..50 {
-                if std::fs::remove_dir(d).is_ok() || !d.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        drop(self.cgroup.take());
     }
 }
 
@@ -104,13 +98,13 @@ fn every_namespace_is_listed_and_read_from_inside() {
         .expect("a cgroup2 hierarchy is mounted")
         .mount()
         .to_path_buf();
-    let top = mount.join(format!("ipctop-ns-test-{}", std::process::id()));
-    let scope = top.join(format!("docker-{ID}.scope"));
-    std::fs::create_dir(&top).unwrap();
-    g.dirs.push(top.clone());
-    std::fs::create_dir(&scope).unwrap();
-    g.dirs.push(scope.clone());
-    std::fs::write(scope.join("cgroup.procs"), a.to_string()).unwrap();
+    let cg = g.cgroup.insert(TestCgroup::new(
+        &mount,
+        "ipctop-ns-test",
+        &format!("docker-{ID}.scope"),
+    ));
+    cg.enter(a);
+    let top = cg.top.clone();
 
     // Both sets are the first of their namespace: id 0 in each.
     assert!(ipcmk_in(a, &["-S", "1"]).contains("id: 0"));
