@@ -1,7 +1,8 @@
 //! What the kernel side will read, checked with bpftrace (not our program) before our probe
 //! uses it: the offsets `kernel_btf` computes lead to the IPC namespace /proc/PID/ns/ipc
-//! shows, and `bpf_get_current_cgroup_id()` is the id `container::CgroupPaths` resolves to
-//! the process's cgroup path.
+//! shows, `thread_info.status` has TS_COMPAT during 32-bit syscalls only, and
+//! `bpf_get_current_cgroup_id()` is the id `container::CgroupPaths` resolves to the process's
+//! cgroup path.
 mod support;
 
 use std::process::Command;
@@ -118,4 +119,70 @@ fn bpf_cgroup_id_resolves_to_the_process_cgroup() {
     let top = cg.top.clone();
     drop(cg);
     assert!(!top.exists(), "the test's cgroup was removed");
+}
+
+/// Syscalls of the calling thread, renamed `name`: `n` i386 getppid (number 64, through the
+/// compat entry `int 0x80`) and `n` native ones (number 110).
+#[cfg(target_arch = "x86_64")]
+fn compat_and_native_getppid(name: &str, n: usize) {
+    let name = std::ffi::CString::new(name).unwrap();
+    std::thread::spawn(move || {
+        // SAFETY: PR_SET_NAME with a NUL-terminated string of at most 16 bytes.
+        unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+        for _ in 0..n {
+            let mut ret: i64 = 64;
+            // SAFETY: the compat entry with eax=64 (i386 getppid), no arguments; only rax
+            // changes.
+            unsafe { std::arch::asm!("int 0x80", inout("rax") ret, options(nostack)) };
+            // SAFETY: getppid has no preconditions.
+            assert_eq!(ret, i64::from(unsafe { libc::getppid() }));
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+/// `task->thread_info.status` at the computed offset has TS_COMPAT (0x2) during a 32-bit
+/// syscall and not during a native one: what the probe needs to tell the i386 getppid (64)
+/// from semget (64 on x86-64).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn compat_status_offset_marks_32_bit_syscalls() {
+    let name = "compat_status_offset_marks_32_bit_syscalls";
+    if !bpftrace_ok(name) {
+        return;
+    }
+    let Some(status) = IpcNsOffsets::of_running_kernel().unwrap().task_ti_status else {
+        support::skip(name, "the kernel's task_struct has no thread_info.status");
+        return;
+    };
+    let comm = support::unique_name("ts");
+    let prog = format!(
+        "tracepoint:raw_syscalls:sys_enter /comm == \"{comm}\"/ {{ printf(\"id %d compat %u\\n\", args->id, *(uint32*)((uint64)curtask + {status}) & 2); }}"
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "{}; exec bpftrace -e \"$0\"",
+            support::MOUNT_TRACEFS
+        ))
+        .arg(&prog);
+    let mut bt = support::Proc::spawn(&mut cmd);
+    let t = std::time::Duration::from_secs(30);
+    let first = bt.line(t).unwrap_or_default();
+    assert!(first.starts_with("Attaching"), "bpftrace: {first}");
+    compat_and_native_getppid(&comm, 5);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    bt.signal(libc::SIGINT);
+    bt.wait(t);
+    let lines = bt.rest(std::time::Duration::from_secs(5));
+    let count = |l: &str| lines.iter().filter(|x| x.as_str() == l).count();
+    assert_eq!(count("id 64 compat 2"), 5, "{lines:?}");
+    assert!(count("id 110 compat 0") >= 5, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.starts_with("id ") || l.ends_with("compat 0") || l == "id 64 compat 2"),
+        "{lines:?}"
+    );
 }
