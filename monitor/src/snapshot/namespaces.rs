@@ -204,12 +204,13 @@ fn thread_ns() -> Option<u64> {
 
 /// Enters the namespace `inode` (by one of `pids`) on the calling thread and reads it.
 fn enter_and_read(inode: u64, pids: &[u32]) -> Result<NsObjects, String> {
-    let (f, pid) = open_ns(inode, pids)?;
+    let (f, pid) = open_ns(inode, pids).map_err(|e| format!("IPC namespace {inode}: {e}"))?;
     // SAFETY: a valid namespace fd; setns only changes this thread's IPC namespace.
     if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWIPC) } != 0 {
         let e = std::io::Error::last_os_error();
         return Err(format!(
-            "cannot enter it through pid {pid} (needs root / CAP_SYS_ADMIN): {e}"
+            "cannot enter IPC namespace {inode} through pid {pid} (needs root / \
+             CAP_SYS_ADMIN): {e}"
         ));
     }
     match thread_ns() {
@@ -221,12 +222,12 @@ fn enter_and_read(inode: u64, pids: &[u32]) -> Result<NsObjects, String> {
 }
 
 /// Reads the objects of every namespace of `list`, in its order: each one's objects, or one
-/// sentence saying why it could not be read. Ours is read first, without setns; the others
-/// on a thread of their own that enters them in turn and then ends.
+/// sentence saying why it could not be read. All on one thread of their own, which reads the
+/// caller's namespace first (without setns), then enters the others in turn, then ends.
 pub fn read(list: &[IpcNamespace]) -> Vec<Result<NsObjects, String>> {
     let here = thread_ns();
     let work = move || {
-        // The thread starts in the process's namespace: read ours before leaving it.
+        // The thread starts in the caller's namespace: read that one before leaving it.
         let mut out: Vec<Option<Result<NsObjects, String>>> = list
             .iter()
             .map(|ns| (Some(ns.inode) == here).then(|| Ok(read_here(ns.inode, None))))
