@@ -28,6 +28,8 @@ enum Command {
     Report(cmd::report::ReportArgs),
     /// Replay a recording in the dashboard (no root needed); without a file, the built-in demo.
     Replay(cmd::replay::ReplayArgs),
+    /// Export the live model as Prometheus/OpenMetrics metrics on GET /metrics (headless).
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Some(Command::Record(a)) => cmd::record::run(a),
         Some(Command::Report(a)) => cmd::report::run(a),
         Some(Command::Replay(a)) => cmd::replay::run(a),
+        Some(Command::Serve(a)) => cmd::serve::run(a),
         None => cmd::dashboard::run(cli.dashboard),
     };
     match result {

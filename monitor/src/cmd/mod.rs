@@ -3,6 +3,7 @@ pub mod dashboard;
 pub mod record;
 pub mod replay;
 pub mod report;
+pub mod serve;
 pub mod snapshot;
 pub mod trace;
 
