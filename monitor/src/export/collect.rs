@@ -35,6 +35,12 @@ pub struct Collector {
     last_kernel: Option<Box<KernelSample>>,
 }
 
+/// An object's calls per syscall and its wait histogram, from the aggregates.
+type ObjectCounts = (Vec<SyscallCount>, Option<WaitHistogram>);
+
+/// (syscall, errno name, failed calls).
+type ErrnoCount = (&'static str, String, u64);
+
 /// The kind of object a syscall works on.
 fn kind_of(s: Syscall) -> Kind {
     match s.name() {
@@ -172,8 +178,7 @@ impl Collector {
         }
 
         // The kernel's aggregates, per object and per comm.
-        let mut per_obj: HashMap<(Ns, Kind, i32), (Vec<SyscallCount>, Option<WaitHistogram>)> =
-            HashMap::new();
+        let mut per_obj: HashMap<(Ns, Kind, i32), ObjectCounts> = HashMap::new();
         let mut per_comm: BTreeMap<(Ns, String), (Vec<SyscallCount>, f64)> = BTreeMap::new();
         let aggregates = self
             .last_kernel
@@ -245,7 +250,7 @@ impl Collector {
         }
 
         // The objects that exist now.
-        let mut errnos: HashMap<(Ns, Kind, i32), Vec<(&'static str, String, u64)>> = HashMap::new();
+        let mut errnos: HashMap<(Ns, Kind, i32), Vec<ErrnoCount>> = HashMap::new();
         for (&(ns, kind, id, sys, errno), &n) in &self.errnos {
             let name = Syscall::from_index(sys as u8).map_or("unknown", |s| s.name());
             errnos.entry((ns, kind, id)).or_default().push((

@@ -240,9 +240,12 @@ pub fn families(host: &Host, cut: &Cut) -> Vec<Family> {
                     }
                 }
                 4 => per_kind(&n.blocked, f),
-                5 => f.push(sample(&[ns.clone()], Value::Float(n.longest_wait_s))),
+                5 => f.push(sample(
+                    std::slice::from_ref(&ns),
+                    Value::Float(n.longest_wait_s),
+                )),
                 6 => per_kind(&n.leaked, f),
-                _ => f.push(sample(&[ns.clone()], Value::Int(n.deadlocks))),
+                _ => f.push(sample(std::slice::from_ref(&ns), Value::Int(n.deadlocks))),
             }
         }
     }
