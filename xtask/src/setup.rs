@@ -17,6 +17,8 @@ const TOOL_PACKAGES: &[&str] = &[
     "busybox-static",
     "cpio",
     "zstd",
+    // promtool and prometheus: the exporter's tests (`ipctop serve`, alerting rules).
+    "prometheus",
 ];
 
 fn installed(pkg: &str) -> bool {
