@@ -10,7 +10,9 @@
 //!   every failed call; one lost in the ring buffer shows in `ipctop_events_dropped_total`);
 //! - each process's namespace and comm while it is visible, because its calls stay in the
 //!   kernel's aggregates after it exits (a process never seen is taken to be of the viewed
-//!   namespace, as the model does, and its comm is "unknown").
+//!   namespace, as the model does, and its comm is "unknown"). The kernel's aggregates are
+//!   keyed by pid, not namespace: a process's calls all count in the namespace it was last
+//!   seen in.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::metrics::{
@@ -127,7 +129,13 @@ impl Collector {
                     .map(|p| (p.pid, p.ipc_ns.unwrap_or(view), p.comm.clone()))
                     .collect();
                 for (pid, ns, comm) in seen {
+                    // A live process's namespace is what /proc says now (it may have
+                    // unshared); its comm stays the first seen, so that its counts keep
+                    // their labels.
                     self.learn(pid, ns, &comm);
+                    if let Some(p) = self.pids.get_mut(&pid) {
+                        p.0 = ns;
+                    }
                 }
             }
             Update::Events(evs) => {
@@ -331,6 +339,93 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{self, MONO, NOW, ROOT, S};
+
+    fn agg(pid: u32, id: Option<i32>, syscall: Syscall, calls: u64, errors: u64) -> Aggregate {
+        Aggregate {
+            pid,
+            id,
+            syscall,
+            calls,
+            errors,
+            total_ns: 0,
+            max_ns: 0,
+            last_ns: 0,
+            hist: [0; monitor_ebpf::HIST_BUCKETS],
+        }
+    }
+
+    #[test]
+    fn objects_get_the_kernels_counts_histograms_and_errnos_and_comms_their_calls() {
+        let mut model = Model::new();
+        let mut c = Collector::new();
+        let mut step = |u: Update, t: u64| {
+            let s = Stamped {
+                mono_ns: t,
+                update: u,
+            };
+            crate::feed::apply(&mut model, &s);
+            c.observe(&model, s);
+        };
+        let mut snap = fixtures::snapshot(MONO, 1 << 20, None);
+        snap.processes
+            .push(fixtures::process(100, "worker", None, NOW - 60));
+        snap.sem
+            .push(fixtures::sem(7, 0, 0o600, ROOT, &[(1, 0, 100)], NOW, NOW - 60));
+        step(Update::Snapshot(Box::new(snap)), MONO);
+        // A refused semop (EAGAIN) as its failure event.
+        let refused = fixtures::ev(
+            100,
+            "worker",
+            ROOT,
+            MONO + S,
+            Some(MONO + S + 1000),
+            fixtures::semop(7, 0, -1),
+            Some(-11),
+        );
+        step(Update::Events(vec![refused]), MONO + S);
+        let mut k = KernelSample::default();
+        k.stats.calls[Syscall::SEMTIMEDOP.index()] = 15;
+        let mut a = agg(100, Some(7), Syscall::SEMTIMEDOP, 10, 1);
+        a.total_ns = 3 * S;
+        a.hist[0] = 8;
+        a.hist[monitor_ebpf::HIST_BUCKETS - 1] = 2;
+        // A process never seen (its calls count in the viewed namespace, comm "unknown").
+        let mut b = agg(300, Some(7), Syscall::SEMTIMEDOP, 5, 0);
+        b.hist[1] = 5;
+        k.aggregates = vec![a, b, agg(100, None, Syscall::SEMGET, 1, 1)];
+        step(Update::Kernel(Box::new(k)), MONO + 2 * S);
+
+        let host = c.collect(&model, &[], true);
+        assert_eq!(host.objects.len(), 1);
+        let o = &host.objects[0];
+        assert_eq!((o.kind, o.id, o.ns), (Kind::Sem, 7, fixtures::NS));
+        assert_eq!(
+            o.calls,
+            vec![SyscallCount {
+                syscall: "semtimedop",
+                calls: 15,
+                errors: 1
+            }]
+        );
+        let w = o.wait.as_ref().unwrap();
+        assert_eq!((w.count, w.sum_s), (15, 3.0));
+        assert_eq!(w.buckets[0], (2e-6, 8));
+        assert_eq!(w.buckets[1], (4e-6, 5));
+        assert_eq!(*w.buckets.last().unwrap(), (f64::INFINITY, 2));
+        assert_eq!(
+            o.errors_by_errno,
+            vec![("semtimedop", "EAGAIN".to_string(), 1)]
+        );
+        let comms: Vec<(&str, u64)> = host
+            .comms
+            .iter()
+            .map(|c| (c.comm.as_str(), c.calls.iter().map(|x| x.calls).sum()))
+            .collect();
+        assert_eq!(comms, vec![("unknown", 5), ("worker", 11)]);
+        assert_eq!(host.kernel.unwrap().calls[Syscall::SEMTIMEDOP.index()].1, 15);
+        assert_eq!(host.namespaces[0].objects[0], (Kind::Sem, 1));
+    }
 
     #[test]
     fn kernel_buckets_are_log2_microseconds_up_to_infinity() {
