@@ -155,3 +155,59 @@ fn serve_with_10000_objects() {
     bench(10_000);
     bench(2_000);
 }
+
+/// Preparing and encoding an exposition of 10,000 objects in-process (no probe, no HTTP):
+/// where a cold scrape's time goes.
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn encode_10000_objects() {
+    use ipctop::export::{
+        cap::Cap,
+        encode::{encode, Format},
+        families::families,
+        metrics::{Host, Kind, ObjectStats, SyscallCount, WaitHistogram},
+    };
+    let mut host = Host::default();
+    for id in 0..10_000 {
+        let kind = [Kind::Sem, Kind::Shm, Kind::Msg][id % 3];
+        let mut o = ObjectStats::new(4026531839, kind, id as i32);
+        for s in ["semget", "semctl", "semtimedop"] {
+            o.calls.push(SyscallCount {
+                syscall: s,
+                calls: 1000 + id as u64,
+                errors: 0,
+            });
+        }
+        if kind != Kind::Shm {
+            o.wait = Some(WaitHistogram {
+                buckets: (0..24)
+                    .map(|i| (ipctop::export::collect::kernel_bucket_upper_s(i), i as u64))
+                    .collect(),
+                sum_s: 1.5,
+                count: 276,
+            });
+        }
+        host.objects.push(o);
+    }
+    let t = Instant::now();
+    let mut h = host.clone();
+    let cut = Cap::new(10_000, 200).apply(&mut h);
+    let fams = std::sync::Arc::new(families(&h, &cut));
+    let prep = t.elapsed();
+    let t = Instant::now();
+    let text = encode(fams.clone(), Format::Text);
+    let text_t = t.elapsed();
+    let t = Instant::now();
+    let om = encode(fams, Format::OpenMetrics);
+    let om_t = t.elapsed();
+    let line = format!(
+        "ENCODE_BENCH objects=10000 series={} prepare_ms={:.1} text_ms={:.1} om_ms={:.1} bytes={}",
+        text.lines().filter(|l| !l.starts_with('#')).count(),
+        prep.as_secs_f64() * 1e3,
+        text_t.as_secs_f64() * 1e3,
+        om_t.as_secs_f64() * 1e3,
+        om.len()
+    );
+    eprintln!("{line}");
+    println!("{line}");
+}

@@ -370,8 +370,15 @@ mod tests {
         let mut snap = fixtures::snapshot(MONO, 1 << 20, None);
         snap.processes
             .push(fixtures::process(100, "worker", None, NOW - 60));
-        snap.sem
-            .push(fixtures::sem(7, 0, 0o600, ROOT, &[(1, 0, 100)], NOW, NOW - 60));
+        snap.sem.push(fixtures::sem(
+            7,
+            0,
+            0o600,
+            ROOT,
+            &[(1, 0, 100)],
+            NOW,
+            NOW - 60,
+        ));
         step(Update::Snapshot(Box::new(snap)), MONO);
         // A refused semop (EAGAIN) as its failure event.
         let refused = fixtures::ev(
@@ -423,7 +430,10 @@ mod tests {
             .map(|c| (c.comm.as_str(), c.calls.iter().map(|x| x.calls).sum()))
             .collect();
         assert_eq!(comms, vec![("unknown", 5), ("worker", 11)]);
-        assert_eq!(host.kernel.unwrap().calls[Syscall::SEMTIMEDOP.index()].1, 15);
+        assert_eq!(
+            host.kernel.unwrap().calls[Syscall::SEMTIMEDOP.index()].1,
+            15
+        );
         assert_eq!(host.namespaces[0].objects[0], (Kind::Sem, 1));
     }
 

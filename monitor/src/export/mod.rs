@@ -121,7 +121,8 @@ impl Exporter {
 }
 
 /// The feed task: applies every update of `source`, and publishes a new exposition every
-/// interval when something changed. Returns when the source ends.
+/// interval when something changed. Returns when the source ends. Needs the multi-threaded
+/// runtime (it prepares with `block_in_place`).
 pub async fn run_feed(mut source: LiveSource, latest: Latest, opts: Options) {
     let mut ex = Exporter::new(&opts, &source.probe_status());
     // The first snapshot is already queued: publish as soon as it is in.
@@ -142,7 +143,8 @@ pub async fn run_feed(mut source: LiveSource, latest: Latest, opts: Options) {
                 None => return,
             },
             _ = tick.tick() => if dirty {
-                latest.set(ex.prepare());
+                // Tens of ms with thousands of objects: off the worker that serves scrapes.
+                latest.set(tokio::task::block_in_place(|| ex.prepare()));
                 dirty = false;
             },
         }
