@@ -191,6 +191,18 @@ fn serve_exports_exact_counts_leaks_deadlocks_and_prometheus_scrapes_them() {
         "{started:?}"
     );
 
+    // A client that never finishes its headers is cut off after the header timeout.
+    let slow = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+        let t = Instant::now();
+        let mut buf = Vec::new();
+        let r = s.read_to_end(&mut buf).map_err(|e| e.kind());
+        (t.elapsed(), r)
+    });
+
     // Known workloads (ids to match by: the machine is not quiet).
     let burst = run_once(&["--leave", "burst", &BURST.to_string()]);
     let burst_id = burst["semid"].as_i64().unwrap() as i32;
@@ -371,6 +383,15 @@ fn serve_exports_exact_counts_leaks_deadlocks_and_prometheus_scrapes_them() {
     let q = format!("histogram_quantile(0.5, ipctop_object_wait_seconds_bucket{{id=\"{b}\"}})");
     assert!(query(prom_port, &q).is_some_and(|v| v > 0.0 && v < 8.4));
     drop(prom);
+    let (waited, r) = slow.join().unwrap();
+    assert!(
+        r.is_ok(),
+        "the slow client was not cut off: {r:?} after {waited:?}"
+    );
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(30),
+        "the slow client was cut off after {waited:?} (header timeout 10 s)"
+    );
     drop((deadlock, orphan, blocked, serve));
 }
 
