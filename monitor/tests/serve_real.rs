@@ -395,6 +395,41 @@ fn serve_exports_exact_counts_leaks_deadlocks_and_prometheus_scrapes_them() {
     drop((deadlock, orphan, blocked, serve));
 }
 
+#[test]
+fn without_the_probe_serve_exports_what_snapshots_know_and_says_so() {
+    // --no-probe needs no root: this runs everywhere.
+    let port = free_port();
+    let serve = Proc::spawn(Command::new(IPCTOP).args([
+        "serve",
+        "--no-probe",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--interval",
+        "0.5",
+    ]));
+    let started = serve.wait_stderr("ipctop: serving", T);
+    assert!(
+        started.last().unwrap().contains("snapshots of /proc only"),
+        "{started:?}"
+    );
+    let text = eventually("an exposition", T, || {
+        let (status, _, body) = http(port, "GET", "/metrics", None)?;
+        (status == 200 && body.contains("ipctop_objects{")).then_some(body)
+    });
+    assert_eq!(value(&text, "ipctop_probe_attached", &[]), Some(0.0));
+    // No counts it cannot know.
+    assert!(!text.contains("ipctop_calls_total") && !text.contains("ipctop_object_calls_total"));
+    assert!(value(&text, "ipctop_deadlocks", &[]).is_some());
+    if have("promtool") {
+        let (ok, out) = promtool(&["check", "metrics"], Some(&text));
+        assert!(ok, "promtool check metrics: {out}");
+    }
+    // SIGTERM: a clean stop.
+    let mut serve = serve;
+    serve.signal(libc::SIGTERM);
+    assert_eq!(serve.wait(T), Some(0));
+}
+
 /// The names a text mentions that look like our metrics.
 fn mentioned(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();

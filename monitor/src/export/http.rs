@@ -115,3 +115,69 @@ pub async fn serve(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::{
+        families::{Family, Sample, Value, PROBE_ATTACHED},
+        Exposition,
+    };
+
+    fn latest() -> Latest {
+        let l = Latest::default();
+        l.set(Exposition::new(vec![Family {
+            spec: &PROBE_ATTACHED,
+            samples: vec![Sample {
+                labels: vec![],
+                value: Value::Int(1),
+            }],
+        }]));
+        l
+    }
+
+    fn req(method: &str, path: &str, accept: Option<&str>) -> Request<()> {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(a) = accept {
+            b = b.header(header::ACCEPT, a);
+        }
+        b.body(()).unwrap()
+    }
+
+    fn header_of(r: &Response<Full<Bytes>>, h: header::HeaderName) -> String {
+        r.headers()[h].to_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn metrics_in_the_negotiated_format_and_nothing_else() {
+        let l = latest();
+        let r = respond(&l, &req("GET", "/metrics", None));
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(header_of(&r, header::CONTENT_TYPE).starts_with("text/plain; version=0.0.4"));
+        let r = respond(
+            &l,
+            &req("GET", "/metrics", Some("application/openmetrics-text")),
+        );
+        assert!(header_of(&r, header::CONTENT_TYPE).starts_with("application/openmetrics-text"));
+        let get = respond(&l, &req("GET", "/metrics", None));
+        let head = respond(&l, &req("HEAD", "/metrics", None));
+        assert_eq!(
+            header_of(&get, header::CONTENT_LENGTH),
+            header_of(&head, header::CONTENT_LENGTH)
+        );
+        assert!(
+            header_of(&get, header::CONTENT_LENGTH)
+                .parse::<usize>()
+                .unwrap()
+                > 20
+        );
+        let r = respond(&l, &req("POST", "/metrics", None));
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(header_of(&r, header::ALLOW), "GET, HEAD");
+        assert_eq!(
+            respond(&l, &req("GET", "/metrics/x", None)).status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(respond(&l, &req("GET", "/", None)).status(), StatusCode::OK);
+    }
+}
