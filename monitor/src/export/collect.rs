@@ -40,6 +40,9 @@ pub struct Collector {
 /// An object's calls per syscall and its wait histogram, from the aggregates.
 type ObjectCounts = (Vec<SyscallCount>, Option<WaitHistogram>);
 
+/// Past this many (object, syscall, errno) counts, those of objects that are gone go.
+const MAX_ERRNO_ENTRIES: usize = 10_000;
+
 /// (syscall, errno name, failed calls).
 type ErrnoCount = (&'static str, String, u64);
 
@@ -297,6 +300,14 @@ impl Collector {
             host.objects.push(o);
         }
         host.objects.sort_by_key(|o| (o.ns, o.kind, o.id));
+        // Errno counts of objects that are gone are not shown; past a bound they go (kept
+        // until then, as a failure event can come before the snapshot that shows its object).
+        if self.errnos.len() > MAX_ERRNO_ENTRIES {
+            let present: BTreeSet<(Ns, Kind, i32)> =
+                host.objects.iter().map(|o| (o.ns, o.kind, o.id)).collect();
+            self.errnos
+                .retain(|&(ns, kind, id, _, _), _| present.contains(&(ns, kind, id)));
+        }
 
         // The viewed namespace.
         let count = |f: &dyn Fn(Kind) -> u64| Kind::ALL.iter().map(|&k| (k, f(k))).collect();
