@@ -169,6 +169,7 @@ impl Collector {
         let view = model.view_ns();
         let mut host = Host {
             probe_attached,
+            snapshots: model.counts().0,
             ..Default::default()
         };
         let k = model.kernel();

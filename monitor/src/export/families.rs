@@ -59,6 +59,7 @@ macro_rules! specs {
 specs! {
     BUILD_INFO: "ipctop_build_info", Info, ["version"], "ipctop's version.";
     PROBE_ATTACHED: "ipctop_probe_attached", Gauge, [], "1 when the eBPF probe is attached, 0 when ipctop runs on snapshots of /proc alone (no call counts, no histograms).";
+    SNAPSHOTS: "ipctop_snapshots_total", Counter, [], "Snapshots of /proc taken: when it stops growing, the other metrics are stale.";
     CALLS: "ipctop_calls_total", Counter, ["syscall"], "IPC calls of every process since the probe started, counted in the kernel (exact).";
     CALL_ERRORS: "ipctop_call_errors_total", Counter, ["syscall"], "IPC calls that returned an error, counted in the kernel (exact).";
     EVENTS_DROPPED: "ipctop_events_dropped_total", Counter, [], "Events lost on the way from the kernel (ring buffer full, undecodable): per-errno counts may miss that many.";
@@ -181,6 +182,8 @@ pub fn families(host: &Host, cut: &Cut) -> Vec<Family> {
     ));
     b.family(&PROBE_ATTACHED)
         .push(sample(&[], Value::Int(host.probe_attached as u64)));
+    b.family(&SNAPSHOTS)
+        .push(sample(&[], Value::Int(host.snapshots)));
     if let Some(k) = &host.kernel {
         for (spec, errors) in [(&CALLS, false), (&CALL_ERRORS, true)] {
             let f = b.family(spec);

@@ -31,6 +31,9 @@ impl Kind {
 pub struct Host {
     /// Whether the eBPF probe is attached (else: snapshots of /proc only).
     pub probe_attached: bool,
+    /// Snapshots of /proc taken so far (stops growing when they fail, e.g. --ipc-ns of a
+    /// process that is gone).
+    pub snapshots: u64,
     /// The probe's exact counters; `None` without the probe.
     pub kernel: Option<KernelTotals>,
     /// Per IPC namespace that ipctop looks at.
