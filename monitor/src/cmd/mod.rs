@@ -1,5 +1,7 @@
 //! The subcommands: each owns its arguments and its run function; `main.rs` only dispatches.
+pub mod completions;
 pub mod dashboard;
+pub mod examples;
 pub mod record;
 pub mod replay;
 pub mod report;

@@ -11,8 +11,13 @@ use crate::{
     live::{LiveOptions, LiveSource},
 };
 
-/// The metrics, for `--help` (checked against `export::families::SPECS` by a test).
+/// `serve --help`: what it does and the metrics (checked against `export::families::SPECS`
+/// by a test).
 pub const METRICS_HELP: &str = "\
+Export the live model as Prometheus/OpenMetrics metrics on GET /metrics (headless): the
+dashboard's live source and model, Prometheus text format or OpenMetrics by the scraper's
+Accept header, on 127.0.0.1:9632 unless --listen says otherwise.
+
 Metrics (ipc_ns: the namespace's inode; kind: sem, shm, msg; id: the IPC id):
   ipctop_build_info{version}                                  info
   ipctop_probe_attached                                       gauge
@@ -47,7 +52,6 @@ Never per pid or tid. Alerting rules, a Grafana dashboard and a systemd unit are
 assets/ (see the README).";
 
 #[derive(Clone, Debug, clap::Args)]
-#[command(after_long_help = METRICS_HELP)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub probe: super::ProbeArgs,

@@ -5,6 +5,7 @@
 mod calls;
 mod common;
 mod situations;
+mod sysv_mut;
 
 use clap::{Parser, Subcommand};
 
