@@ -10,6 +10,7 @@ pub mod container;
 pub mod decode;
 pub mod event;
 pub mod exit;
+pub mod export;
 pub mod feed;
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -28,6 +28,9 @@ enum Command {
     Report(cmd::report::ReportArgs),
     /// Replay a recording in the dashboard (no root needed); without a file, the built-in demo.
     Replay(cmd::replay::ReplayArgs),
+    /// Export the live model as Prometheus/OpenMetrics metrics on GET /metrics (headless).
+    #[command(long_about = cmd::serve::METRICS_HELP)]
+    Serve(cmd::serve::ServeArgs),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions(cmd::completions::CompletionsArgs),
 }
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Some(Command::Record(a)) => cmd::record::run(a),
         Some(Command::Report(a)) => cmd::report::run(a),
         Some(Command::Replay(a)) => cmd::replay::run(a),
+        Some(Command::Serve(a)) => cmd::serve::run(a),
         Some(Command::Completions(a)) => cmd::completions::run(a, command()),
         None => cmd::dashboard::run(cli.dashboard),
     };

@@ -22,6 +22,8 @@ const TOOL_PACKAGES: &[&str] = &[
     "bash",
     "groff-base",
     "man-db",
+    // promtool and prometheus: the exporter's tests (`ipctop serve`, alerting rules).
+    "prometheus",
 ];
 
 fn installed(pkg: &str) -> bool {

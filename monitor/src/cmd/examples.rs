@@ -106,6 +106,23 @@ const EXAMPLES: &[(&str, &[Example])] = &[
         ],
     ),
     (
+        "serve",
+        &[
+            (
+                "sudo ipctop serve",
+                "Metrics for Prometheus on http://127.0.0.1:9632/metrics.",
+            ),
+            (
+                "sudo ipctop serve --listen 0.0.0.0:9632 --interval 15",
+                "Scrapable from other machines; a new exposition every 15 s.",
+            ),
+            (
+                "sudo ipctop serve --ipc-ns 4242 --max-objects 500",
+                "A container's IPC namespace, at most 500 objects with series of their own.",
+            ),
+        ],
+    ),
+    (
         "completions",
         &[
             (

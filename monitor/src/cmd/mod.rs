@@ -5,6 +5,7 @@ pub mod examples;
 pub mod record;
 pub mod replay;
 pub mod report;
+pub mod serve;
 pub mod snapshot;
 pub mod trace;
 
