@@ -158,7 +158,7 @@ fn compat_status_offset_marks_32_bit_syscalls() {
     };
     let comm = support::unique_name("ts");
     let prog = format!(
-        "tracepoint:raw_syscalls:sys_enter /comm == \"{comm}\"/ {{ printf(\"id %d compat %u\\n\", args->id, *(uint32*)((uint64)curtask + {status}) & 2); }}"
+        "BEGIN {{ printf(\"ready\\n\"); }} tracepoint:raw_syscalls:sys_enter /comm == \"{comm}\"/ {{ printf(\"id %d compat %u\\n\", args->id, *(uint32*)((uint64)curtask + {status}) & 2); }}"
     );
     let mut cmd = Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
@@ -169,8 +169,20 @@ fn compat_status_offset_marks_32_bit_syscalls() {
         .arg(&prog);
     let mut bt = support::Proc::spawn(&mut cmd);
     let t = std::time::Duration::from_secs(30);
-    let first = bt.line(t).unwrap_or_default();
-    assert!(first.starts_with("Attaching"), "bpftrace: {first}");
+    // "Attaching…" comes before the probes are attached; BEGIN runs once they are.
+    let mut seen = Vec::new();
+    while let Some(l) = bt.line(t) {
+        let ready = l == "ready";
+        seen.push(l);
+        if ready {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("ready"),
+        "bpftrace: {seen:?}"
+    );
     compat_and_native_getppid(&comm, 5);
     std::thread::sleep(std::time::Duration::from_millis(300));
     bt.signal(libc::SIGINT);
