@@ -8,6 +8,20 @@
 #[derive(Default)]
 pub(super) struct Links(Vec<Box<dyn Send>>);
 
+/// A handle that detaches a probe from another thread or task than the one that owns it
+/// (the live source's owner, when it ends, while a task owns the probe).
+#[derive(Clone)]
+pub struct Detacher(pub(super) std::sync::Arc<std::sync::Mutex<Links>>);
+
+impl Detacher {
+    /// Detaches every program (see [`super::Probe::detach`]); idempotent.
+    pub fn detach(&self) {
+        if let Ok(mut links) = self.0.lock() {
+            links.detach_all();
+        }
+    }
+}
+
 impl Links {
     pub(super) fn push(&mut self, link: impl Send + 'static) {
         self.0.push(Box::new(link));

@@ -18,6 +18,7 @@ use aya::{
 };
 use monitor_ebpf::{global, HIST_BUCKETS, NSYS, SYSCALL_NAMES};
 
+pub use detach::Detacher;
 pub use reader::{spawn_reader, Batch, ReaderStats};
 
 use crate::exit;
@@ -74,7 +75,7 @@ impl Default for ProbeOptions {
 /// A loaded, attached probe. Detaches when dropped (or at [`Probe::detach`]).
 pub struct Probe {
     // Field order: the links go before the programs and maps they hold.
-    links: detach::Links,
+    links: Detacher,
     ebpf: Ebpf,
     how: String,
     retired: tables::Retired,
@@ -290,7 +291,7 @@ impl Probe {
             }
         };
         Ok(Probe {
-            links,
+            links: Detacher(std::sync::Arc::new(std::sync::Mutex::new(links))),
             ebpf,
             how,
             retired: Default::default(),
@@ -301,7 +302,12 @@ impl Probe {
     /// maps stay readable, so that the last counters and events can still be read. Dropping
     /// the probe does it too.
     pub fn detach(&mut self) {
-        self.links.detach_all();
+        self.links.detach();
+    }
+
+    /// A handle to detach this probe from elsewhere.
+    pub fn detacher(&self) -> Detacher {
+        self.links.clone()
     }
 
     /// Where the probe is attached, in words.
