@@ -94,11 +94,11 @@ impl LiveSource {
         let snap_opts = snapshot::Options {
             ipc_ns_pid: opts.ipc_ns_pid,
         };
+        // Only the semaphore sets that changed are read again (see `SemCache`): a live session
+        // must not load what it watches.
+        let cache = Arc::new(std::sync::Mutex::new(snapshot::SemCache::default()));
         // The first snapshot now, so that errors surface before anything is drawn.
-        let first = {
-            let o = snap_opts.clone();
-            take_snapshot(o).await??
-        };
+        let first = take_snapshot(snap_opts.clone(), Some(cache.clone())).await??;
         let (tx, rx) = mpsc::channel::<Stamped>(4096);
         tx.send(Stamped {
             mono_ns: first.mono_ns,
@@ -167,7 +167,7 @@ impl LiveSource {
                 },
             )));
         }
-        tasks.push(tokio::spawn(snapshot_task(snap_opts, tx, opts.interval)));
+        tasks.push(tokio::spawn(snapshot_task(snap_opts, cache, tx, opts.interval)));
         Ok(LiveSource {
             rx,
             status,
@@ -262,14 +262,19 @@ async fn kernel_task(
     }
 }
 
-async fn snapshot_task(opts: snapshot::Options, tx: mpsc::Sender<Stamped>, interval: Duration) {
+async fn snapshot_task(
+    opts: snapshot::Options,
+    cache: Arc<std::sync::Mutex<snapshot::SemCache>>,
+    tx: mpsc::Sender<Stamped>,
+    interval: Duration,
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tick.tick().await; // the first one was taken at start
     loop {
         tick.tick().await;
         let o = opts.clone();
-        let Ok(Ok(snap)) = take_snapshot(o).await else {
+        let Ok(Ok(snap)) = take_snapshot(o, Some(cache.clone())).await else {
             // A failed look (the namespace's process went away, …) is skipped; the next
             // tick tries again.
             continue;
@@ -288,12 +293,13 @@ async fn snapshot_task(opts: snapshot::Options, tx: mpsc::Sender<Stamped>, inter
 /// ending the runtime never waits for a snapshot in progress (quitting stays instant).
 async fn take_snapshot(
     o: snapshot::Options,
+    cache: Option<Arc<std::sync::Mutex<snapshot::SemCache>>>,
 ) -> Result<anyhow::Result<snapshot::Snapshot>, oneshot::error::RecvError> {
     let (tx, rx) = oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("ipctop-snapshot".into())
         .spawn(move || {
-            let _ = tx.send(snapshot::take(&o));
+            let _ = tx.send(snapshot::take_with(&o, cache.as_deref()));
         });
     if let Err(e) = spawned {
         return Ok(Err(e.into()));
