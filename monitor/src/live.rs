@@ -167,7 +167,12 @@ impl LiveSource {
                 },
             )));
         }
-        tasks.push(tokio::spawn(snapshot_task(snap_opts, cache, tx, opts.interval)));
+        tasks.push(tokio::spawn(snapshot_task(
+            snap_opts,
+            cache,
+            tx,
+            opts.interval,
+        )));
         Ok(LiveSource {
             rx,
             status,

@@ -42,7 +42,10 @@ fn only_changed_sets_are_read_and_the_values_stay_exact() {
         // The first look reads everything: GETALL, and GETPID, GETNCNT, GETZCNT each.
         let s1 = take();
         assert_eq!(calls(), (1 + 3 * 3) + (1 + 3 * 2));
-        assert_eq!(values(&s1, b).iter().map(|v| v.value).collect::<Vec<_>>(), [4, 2]);
+        assert_eq!(
+            values(&s1, b).iter().map(|v| v.value).collect::<Vec<_>>(),
+            [4, 2]
+        );
         // Nothing changed: nothing read, and the same values reported.
         std::thread::sleep(Duration::from_millis(1100));
         let s2 = take();
