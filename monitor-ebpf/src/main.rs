@@ -284,11 +284,14 @@ mod prog {
         let call = &mut slot.call;
         call.sys = SYS_DONE;
         call.start_ns = unsafe { bpf_ktime_get_ns() };
-        call.args = *args;
-        // Field by field, volatile: LLVM would otherwise merge these stores into a call of a
-        // memset subprogram, which costs more than the stores.
+        // Field by field, volatile: LLVM would otherwise turn the stores of zeros (the
+        // arguments a syscall does not have, aux, flags) into a call of a memset
+        // subprogram, which costs more than the stores.
         // SAFETY: plain stores into this thread's slot.
         unsafe {
+            for (i, a) in args.iter().enumerate() {
+                core::ptr::write_volatile(&mut call.args[i], *a);
+            }
             core::ptr::write_volatile(&mut call.aux, 0);
             core::ptr::write_volatile(&mut call.pid, tgid);
             core::ptr::write_volatile(&mut call.tid, tid);
