@@ -10,28 +10,10 @@ use std::{
 };
 
 use serde_json::Value;
+use support::bpf::prog_ids;
 use support::*;
 
 const T: Duration = Duration::from_secs(30);
-
-/// The ids of the BPF programs process `pid` holds (from its fds' fdinfo).
-fn prog_ids(pid: u32) -> Vec<u32> {
-    let mut ids: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .filter_map(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("prog_id:"))
-                        .and_then(|v| v.trim().parse().ok())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
 
 fn bpftool(args: &[&str]) -> Option<Value> {
     let o = Command::new("bpftool").arg("-j").args(args).output().ok()?;

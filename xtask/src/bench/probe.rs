@@ -12,6 +12,10 @@ use anyhow::{bail, Context, Result};
 
 use super::{cpu_secs, median, Monitor, Running};
 
+#[path = "../../../monitor/tests/support/bpf.rs"]
+mod bpf;
+use bpf::prog_ids;
+
 /// Turns `kernel.bpf_stats_enabled` on, and off again when dropped (it costs every program).
 struct StatsOn;
 
@@ -27,25 +31,6 @@ impl Drop for StatsOn {
     fn drop(&mut self) {
         let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "0");
     }
-}
-
-/// The BPF programs process `pid` holds, by id.
-fn prog_ids(pid: u32) -> Vec<u32> {
-    let mut ids: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .filter_map(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("prog_id:"))
-                        .and_then(|v| v.trim().parse().ok())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
 }
 
 /// (name, run_time_ns, run_cnt) of a program.
