@@ -336,6 +336,14 @@ pub fn run(args: Args) -> Result<()> {
         }
         eprintln!("bench: round {}/{} done", round + 1, args.rounds);
     }
+    // What each monitor adds: the median of its rounds' differences to the same round's run
+    // without a monitor (pairs measured minutes apart drift with the machine's load).
+    let paired = |v: &[Vec<f64>], i: usize| {
+        let mut d: Vec<f64> = v[i].iter().zip(&v[0]).map(|(a, b)| a - b).collect();
+        median(&mut d)
+    };
+    let added: Vec<f64> = (1..sides).map(|i| paired(&semop, i)).collect();
+    let added_ppid: Vec<f64> = (1..sides).map(|i| paired(&ppid, i)).collect();
     let base_semop = median(&mut semop[0]);
     let base_ppid = median(&mut ppid[0]);
 
@@ -435,7 +443,7 @@ pub fn run(args: Args) -> Result<()> {
     writeln!(md, "## 1–2. What a call costs under each monitor\n")?;
     writeln!(
         md,
-        "IPC-heavy loop: {} semop acquire/release pairs on one semaphore ({} calls). Non-IPC loop: {} getppid() calls.\n",
+        "IPC-heavy loop: {} semop acquire/release pairs on one semaphore ({} calls). Non-IPC loop: {} getppid() calls. \"added\" is the median over rounds of the difference to the same round's run without a monitor.\n",
         args.pairs,
         2 * args.pairs,
         args.getppid
@@ -449,9 +457,6 @@ pub fn run(args: Args) -> Result<()> {
         md,
         "| none | {base_semop:.0} | – | – | – | {base_ppid:.0} | – |"
     )?;
-    let added: Vec<f64> = (1..sides)
-        .map(|i| median(&mut semop[i]) - base_semop)
-        .collect();
     // The references: bpftrace's count one-liner and the two near-empty programs.
     let count = added[5];
     let floor = added[7];
@@ -465,7 +470,7 @@ pub fn run(args: Args) -> Result<()> {
             added[i],
             added[i] / count,
             added[i] / floor,
-            p - base_ppid
+            added_ppid[i]
         )?;
     }
     writeln!(
