@@ -163,3 +163,45 @@ fn record_sigterm_leaves_nothing_attached_and_counts_exact() {
     assert_eq!(by, 18, "{:#}", v["events"]);
     assert_eq!(v["events"]["dropped"], 0, "{:#}", v["events"]);
 }
+
+#[test]
+fn dashboard_q_leaves_nothing_attached() {
+    if !can_trace("exit_dashboard") {
+        return;
+    }
+    if Command::new("script").arg("--version").output().is_err() {
+        support::skip("exit_dashboard", "script (util-linux) is not installed");
+        return;
+    }
+    // The dashboard in a pty of `script`; its keys come through script's stdin.
+    let name = unique_name("xdq");
+    let mut dash = Proc::spawn(Command::new("script").args([
+        "-qfec",
+        &format!("stty rows 40 cols 120; exec {IPCTOP} --comm {name}"),
+        "/dev/null",
+    ]));
+    // The screen is drawn without newlines: wait for the dashboard's own pid and programs.
+    let end = Instant::now() + T;
+    let (pid, progs) = loop {
+        let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", dash.pid()))
+            .unwrap_or_default();
+        if let Some(pid) = kids.split_whitespace().next().and_then(|k| k.parse().ok()) {
+            let progs = prog_ids(pid);
+            if progs.len() >= 2 {
+                break (pid, progs);
+            }
+        }
+        assert!(Instant::now() < end, "the dashboard did not attach");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut wl = Proc::spawn(Command::new(WORKLOAD).args(["--name", &name, "basic"]));
+    wl.json(T);
+    assert_eq!(wl.wait(T), Some(0));
+    use std::io::Write;
+    let stdin = dash.stdin.as_mut().unwrap();
+    stdin.write_all(b"q").unwrap();
+    stdin.flush().unwrap();
+    assert_eq!(dash.wait(T), Some(0), "the dashboard did not quit on q");
+    let left = left_attached(pid, &progs);
+    assert!(left.is_empty(), "still attached after q: {left:#?}");
+}

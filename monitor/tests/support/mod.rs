@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod basic;
+pub mod bpf;
 
 use std::{
     io::{BufRead, BufReader, Write},
