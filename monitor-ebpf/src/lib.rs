@@ -121,10 +121,13 @@ pub struct Call {
     pub start_ns: u64,
     /// The six raw syscall arguments.
     pub args: [u64; 6],
-    /// semtimedop: the timeout in ns (-1: NULL); msgsnd: the message's mtype. Else 0.
+    /// semtimedop: the timeout in ns (-1: NULL); msgsnd: the message's mtype; msgrcv (in
+    /// events, when it returned ≥ 0): the mtype of the message received. Else 0.
     pub aux: i64,
     pub pid: u32,
     pub tid: u32,
+    /// uid, gid and comm are filled in events only (at exit, when the call is sent); in the
+    /// in-flight table they are stale and userspace reads them from /proc.
     pub uid: u32,
     pub gid: u32,
     /// A [`sys`] index.
@@ -140,7 +143,8 @@ pub struct Call {
 
 /// The user memory behind `sops` could not be read.
 pub const CALL_F_SOPS_FAULT: u16 = 1;
-/// The user memory behind `aux` (timeout, mtype) could not be read.
+/// The user memory behind `aux` (semtimedop's timespec, msgsnd's or msgrcv's mtype) could not
+/// be read: the pointer was not NULL but invalid or not readable.
 pub const CALL_F_AUX_FAULT: u16 = 2;
 /// The call's entry was not seen (it began before the probe was attached, or the per-thread
 /// map was full): only the exit, the syscall and its return value are known.
@@ -149,7 +153,7 @@ pub const CALL_F_NO_ENTRY: u16 = 4;
 /// Record kind: a finished call.
 pub const EVENT_KIND_CALL: u16 = 1;
 /// Layout version of [`Event`]; bump with any change to it or to [`Call`].
-pub const EVENT_VERSION: u16 = 1;
+pub const EVENT_VERSION: u16 = 2;
 
 /// One finished syscall, as written to the ring buffer.
 #[repr(C)]
@@ -185,24 +189,47 @@ pub struct Stats {
     pub sent: u64,
 }
 
-/// Indices of the `CONFIG` array map (u64 values), written by userspace before attaching.
-pub mod config {
-    /// Only follow this process (tgid); 0: every process.
-    pub const TARGET_TGID: u32 = 0;
-    /// Never follow this process (ipctop itself); 0: none.
-    pub const IGNORE_TGID: u32 = 1;
-    /// Wake userspace when this many bytes are waiting in the ring buffer; below it, wake-ups
-    /// are left to userspace's periodic poll (batching). 0: wake on every event.
-    pub const WAKEUP_BYTES: u32 = 2;
-    /// 1: only follow tasks whose comm equals the `COMM_FILTER` map's value.
-    pub const COMM_FILTER_ON: u32 = 3;
-    /// 1: send every finished call to userspace (trace, record). 0: aggregate in the kernel
-    /// (`AGG`, `HOLDS`) and send only calls that need a line of their own: failures, waits of
-    /// at least `WAIT_NS`, creates, removals, attaches and control commands.
-    pub const SEND_ALL: u32 = 4;
-    /// With `SEND_ALL` 0: a semop/msgsnd/msgrcv that took at least this long is sent.
-    pub const WAIT_NS: u32 = 5;
-    pub const LEN: u32 = 6;
+/// Names of the read-only globals (`.rodata`) userspace sets at load time with
+/// `EbpfLoader::override_global`. Being constants for the verifier, the branches of a filter
+/// that is off are pruned from the program: no map lookup per call for a setting.
+pub mod global {
+    /// u32: only follow this process (tgid); 0: every process.
+    pub const TARGET_TGID: &str = "TARGET_TGID";
+    /// u32: never follow this process (ipctop itself); 0: none.
+    pub const IGNORE_TGID: &str = "IGNORE_TGID";
+    /// [u8; 16]: only follow tasks whose comm is this (NUL-padded, at most 15 bytes); all
+    /// zero: no comm filter.
+    pub const COMM_FILTER: &str = "COMM_FILTER";
+    /// u32: 1: send every finished call to userspace (trace, record). 0: aggregate in the
+    /// kernel (`AGG`, `HOLDS` and the per-thread [`Slot`]s) and send only calls that need a line
+    /// of their own: failures, waits of at least `WAIT_NS`, creates, removals, attaches and
+    /// control commands.
+    pub const SEND_ALL: &str = "SEND_ALL";
+    /// u64: with `SEND_ALL` 0, a semop/msgsnd/msgrcv that took at least this long (ns) is sent.
+    pub const WAIT_NS: &str = "WAIT_NS";
+    /// u64: wake userspace when this many bytes are waiting in the ring buffer; below it,
+    /// wake-ups are left to userspace's periodic poll (batching). 0: wake on every event.
+    pub const WAKEUP_BYTES: &str = "WAKEUP_BYTES";
+}
+
+/// The value of `INFLIGHT`, one per thread: its call in progress (or its last one, marked
+/// [`SYS_DONE`]), and what it did since it last changed object, not yet added to the shared
+/// maps. Keeping a thread's running aggregate and net semaphore operation here spares the
+/// exit program a hash map operation per call; they are flushed to `AGG` and `HOLDS` when
+/// the thread moves to another object or syscall, and userspace adds the rest in.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Slot {
+    pub call: Call,
+    /// 1 when `acc_key`/`acc` hold calls not yet in `AGG`.
+    pub acc_used: u8,
+    /// 1 when `hold_key`/`hold_net` hold operations not yet in `HOLDS`.
+    pub hold_used: u8,
+    pub _pad: [u8; 6],
+    pub acc_key: AggKey,
+    pub acc: AggVal,
+    pub hold_key: HoldKey,
+    pub hold_net: i64,
 }
 
 /// Entries of the per-thread table of calls in progress.
@@ -267,4 +294,5 @@ mod pod {
     unsafe impl aya::Pod for super::Event {}
     unsafe impl aya::Pod for super::Stats {}
     unsafe impl aya::Pod for super::Sembuf {}
+    unsafe impl aya::Pod for super::Slot {}
 }

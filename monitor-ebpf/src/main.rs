@@ -27,27 +27,42 @@ mod prog {
             bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user,
         },
         macros::{map, raw_tracepoint, tracepoint},
-        maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+        maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
         programs::{RawTracePointContext, TracePointContext},
-        EbpfContext,
+        EbpfContext, Global,
     };
     use monitor_ebpf::{
-        config, sys, sys_index, AggKey, AggVal, Call, Event, HoldKey, Sembuf, Stats,
-        AGG_MAX_ENTRIES, CALL_F_AUX_FAULT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT, EVENT_KIND_CALL,
-        EVENT_VERSION, HIST_BUCKETS, HOLDS_MAX_ENTRIES, INFLIGHT_MAX_ENTRIES, MAX_SOPS, SYS_DONE,
+        sys, sys_index, AggKey, AggVal, Call, Event, HoldKey, Sembuf, Slot, Stats, AGG_MAX_ENTRIES,
+        CALL_F_AUX_FAULT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT, EVENT_KIND_CALL, EVENT_VERSION,
+        HIST_BUCKETS, HOLDS_MAX_ENTRIES, INFLIGHT_MAX_ENTRIES, MAX_SOPS, SYS_DONE,
     };
+
+    // Settings: read-only globals set by the loader (see `monitor_ebpf::global`). The verifier
+    // sees their values, so a filter that is off costs nothing.
+    #[unsafe(no_mangle)]
+    static TARGET_TGID: Global<u32> = Global::new(0);
+    #[unsafe(no_mangle)]
+    static IGNORE_TGID: Global<u32> = Global::new(0);
+    #[unsafe(no_mangle)]
+    static COMM_FILTER: Global<[u64; 2]> = Global::new([0; 2]);
+    #[unsafe(no_mangle)]
+    static SEND_ALL: Global<u32> = Global::new(1);
+    #[unsafe(no_mangle)]
+    static WAIT_NS: Global<u64> = Global::new(1_000_000);
+    #[unsafe(no_mangle)]
+    static WAKEUP_BYTES: Global<u64> = Global::new(0);
 
     /// Finished calls for userspace. Userspace sets the real size at load time.
     #[map]
     static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
 
-    /// Calls in progress, by thread id.
+    /// Calls in progress, and each thread's running aggregate, by thread id.
     #[map]
-    static INFLIGHT: HashMap<u32, Call> = HashMap::with_max_entries(INFLIGHT_MAX_ENTRIES, 0);
+    static INFLIGHT: HashMap<u32, Slot> = HashMap::with_max_entries(INFLIGHT_MAX_ENTRIES, 0);
 
-    /// A zeroed `Call` to insert new `INFLIGHT` entries from (never written).
+    /// A zeroed `Slot` to insert new `INFLIGHT` entries from (never written).
     #[map]
-    static CALL_ZERO: PerCpuArray<Call> = PerCpuArray::with_max_entries(1, 0);
+    static SLOT_ZERO: PerCpuArray<Slot> = PerCpuArray::with_max_entries(1, 0);
 
     #[map]
     static STATS: PerCpuArray<Stats> = PerCpuArray::with_max_entries(1, 0);
@@ -64,51 +79,32 @@ mod prog {
     #[map]
     static HOLDS: HashMap<HoldKey, i64> = HashMap::with_max_entries(HOLDS_MAX_ENTRIES, 0);
 
-    #[map]
-    static CONFIG: Array<u64> = Array::with_max_entries(config::LEN, 0);
-
-    /// The comm to follow when `config::COMM_FILTER_ON` is set (NUL-padded).
-    #[map]
-    static COMM_FILTER: Array<[u8; 16]> = Array::with_max_entries(1, 0);
-
-    #[inline(always)]
-    fn cfg(i: u32) -> u64 {
-        CONFIG.get(i).copied().unwrap_or(0)
-    }
-
     #[inline(always)]
     fn stats() -> Option<&'static mut Stats> {
         // SAFETY: per-CPU slot, BPF programs do not preempt each other on one CPU here.
         STATS.get_ptr_mut(0).map(|p| unsafe { &mut *p })
     }
 
-    /// Whether this process is one we follow (pid filter, ipctop itself left out).
+    /// Whether this process is one we follow (pid and comm filters, ipctop itself left out).
     #[inline(always)]
     fn wanted(tgid: u32) -> bool {
-        let target = cfg(config::TARGET_TGID) as u32;
+        let target = TARGET_TGID.load();
         if target != 0 && target != tgid {
             return false;
         }
-        let ignore = cfg(config::IGNORE_TGID) as u32;
-        if ignore != 0 && ignore == tgid {
+        if IGNORE_TGID.load() == tgid {
             return false;
         }
-        if cfg(config::COMM_FILTER_ON) != 0 {
-            let Some(want) = COMM_FILTER.get(0) else {
-                return false;
-            };
+        let want = COMM_FILTER.load();
+        if want[0] != 0 {
             let Ok(comm) = bpf_get_current_comm() else {
                 return false;
             };
-            let mut i = 0;
-            while i < 16 {
-                if comm[i] != want[i] {
-                    return false;
-                }
-                if comm[i] == 0 {
-                    break;
-                }
-                i += 1;
+            // The kernel's comm is NUL-padded, as is the filter.
+            // SAFETY: 16 bytes read as two u64s.
+            let comm: [u64; 2] = unsafe { core::mem::transmute(comm) };
+            if comm != want {
+                return false;
             }
         }
         true
@@ -252,6 +248,27 @@ mod prog {
 
     // ---- the common body ---------------------------------------------------------------------
 
+    /// This thread's `INFLIGHT` slot, created (zeroed) when `create` and it has none.
+    #[inline(always)]
+    fn slot(tid: u32, create: bool) -> Option<&'static mut Slot> {
+        if let Some(p) = INFLIGHT.get_ptr_mut(tid) {
+            // SAFETY: this thread's own map entry; nothing else in the kernel writes it.
+            return Some(unsafe { &mut *p });
+        }
+        if !create {
+            return None;
+        }
+        let zero = SLOT_ZERO.get(0)?;
+        if INFLIGHT.insert(tid, zero, BPF_NOEXIST as u64).is_err() {
+            if let Some(s) = stats() {
+                s.inflight_full += 1;
+            }
+            return None;
+        }
+        // SAFETY: as above.
+        INFLIGHT.get_ptr_mut(tid).map(|p| unsafe { &mut *p })
+    }
+
     #[inline(always)]
     fn on_enter(sys: u8, args: &[u64; 6]) {
         let pid_tgid = bpf_get_current_pid_tgid();
@@ -263,38 +280,26 @@ mod prog {
         // Each thread keeps its entry: it is rewritten in place on every call and marked done
         // (`sys = SYS_DONE`) on exit, because inserting and deleting a hash entry per call
         // costs more than everything else the probe does. Userspace prunes dead threads.
-        let call = match INFLIGHT.get_ptr_mut(tid) {
-            Some(c) => c,
-            None => {
-                let Some(zero) = CALL_ZERO.get(0) else { return };
-                if INFLIGHT.insert(tid, zero, BPF_NOEXIST as u64).is_err() {
-                    if let Some(s) = stats() {
-                        s.inflight_full += 1;
-                    }
-                    return;
-                }
-                let Some(c) = INFLIGHT.get_ptr_mut(tid) else {
-                    return;
-                };
-                c
-            }
-        };
-        // SAFETY: this thread's own map entry; nothing else in the kernel writes it.
-        let call = unsafe { &mut *call };
+        let Some(slot) = slot(tid, true) else { return };
+        let call = &mut slot.call;
         call.sys = SYS_DONE;
-        let uid_gid = bpf_get_current_uid_gid();
         call.start_ns = unsafe { bpf_ktime_get_ns() };
-        call.args = *args;
-        call.aux = 0;
-        call.pid = tgid;
-        call.tid = pid_tgid as u32;
-        call.uid = uid_gid as u32;
-        call.gid = (uid_gid >> 32) as u32;
-        call.nsops_read = 0;
-        call.flags = 0;
-        call._pad = 0;
-        call.comm = bpf_get_current_comm().unwrap_or([0; 16]);
-        call.sops = [Sembuf::default(); MAX_SOPS];
+        // Field by field, volatile: LLVM would otherwise turn the stores of zeros (the
+        // arguments a syscall does not have, aux, flags) into a call of a memset
+        // subprogram, which costs more than the stores.
+        // SAFETY: plain stores into this thread's slot.
+        unsafe {
+            for (i, a) in args.iter().enumerate() {
+                core::ptr::write_volatile(&mut call.args[i], *a);
+            }
+            core::ptr::write_volatile(&mut call.aux, 0);
+            core::ptr::write_volatile(&mut call.pid, tgid);
+            core::ptr::write_volatile(&mut call.tid, tid);
+            core::ptr::write_volatile(&mut call.nsops_read, 0);
+            core::ptr::write_volatile(&mut call.flags, 0);
+        }
+        // uid, gid and comm: only when the call is sent (at exit); sembufs past `nsops_read`
+        // are never read, so not zeroed.
         match sys {
             sys::SEMOP | sys::SEMTIMEDOP => {
                 read_sops(call, args[1] as *const u8, args[2]);
@@ -322,30 +327,45 @@ mod prog {
         call.sys = sys;
     }
 
+    /// Reads the first `min(nsops, MAX_SOPS)` sembufs in one helper call, into the stack
+    /// (the kernel's hardened usercopy check is cheaper there than on a map value) and then
+    /// into the slot. Each arm has a constant size: older verifiers (6.1) lose the bound of a
+    /// computed length (`min(nsops, 8) * 6`) across LLVM's stack copies and refuse it.
     #[inline(always)]
     fn read_sops(call: &mut Call, ptr: *const u8, nsops: u64) {
-        // One sembuf per read, a constant size: older verifiers (6.1) lose the bound of a
-        // computed length (`min(nsops, 8) * 6`) across LLVM's stack copies and refuse it.
-        // Most semops have one or two sembufs.
-        let src = ptr as *const Sembuf;
-        let mut read = 0u8;
-        for (i, slot) in call.sops.iter_mut().enumerate() {
-            if i as u64 >= nsops {
-                break;
-            }
-            // SAFETY: user pointer read through the helper.
-            match unsafe { bpf_probe_read_user(src.wrapping_add(i)) } {
-                Ok(s) => {
-                    *slot = s;
-                    read += 1;
+        let n: usize = if nsops >= MAX_SOPS as u64 {
+            MAX_SOPS
+        } else {
+            nsops as usize
+        };
+        macro_rules! read {
+            ($k:literal) => {{
+                // SAFETY: user memory read through the helper into the stack.
+                match unsafe { bpf_probe_read_user(ptr as *const [Sembuf; $k]) } {
+                    Ok(v) => {
+                        call.sops[..$k].copy_from_slice(&v);
+                        true
+                    }
+                    Err(_) => false,
                 }
-                Err(_) => {
-                    call.flags |= CALL_F_SOPS_FAULT;
-                    break;
-                }
-            }
+            }};
         }
-        call.nsops_read = read;
+        let ok = match n {
+            0 => true,
+            1 => read!(1),
+            2 => read!(2),
+            3 => read!(3),
+            4 => read!(4),
+            5 => read!(5),
+            6 => read!(6),
+            7 => read!(7),
+            _ => read!(8),
+        };
+        if ok {
+            call.nsops_read = n as u8;
+        } else {
+            call.flags |= CALL_F_SOPS_FAULT;
+        }
     }
 
     #[inline(always)]
@@ -365,84 +385,71 @@ mod prog {
                 s.errors[idx] += 1;
             }
         }
+        let send_all = SEND_ALL.load() != 0;
+        let mut slot = slot(tid, false);
         // The call's entry, if it was seen (and is this call's).
-        let entry = INFLIGHT.get_ptr_mut(tid);
-        let call: Option<&Call> = match entry {
-            // SAFETY: this thread's map entry, read within this run.
-            Some(c) if unsafe { (*c).sys } == sys => Some(unsafe { &*c }),
-            _ => None,
+        let seen = slot.as_ref().is_some_and(|sl| sl.call.sys == sys);
+        let dur = match &slot {
+            Some(sl) if seen => end_ns.saturating_sub(sl.call.start_ns),
+            _ => 0,
         };
-        let dur = call.map_or(0, |c| end_ns.saturating_sub(c.start_ns));
-        if let Some(c) = call {
-            if ret == 0 && (sys == sys::SEMOP || sys == sys::SEMTIMEDOP) {
-                note_holds(c, tgid, s);
+        if let Some(sl) = slot.as_mut() {
+            if seen && ret == 0 && (sys == sys::SEMOP || sys == sys::SEMTIMEDOP) {
+                note_holds(sl, tgid, s);
             }
         }
-        let send_all = cfg(config::SEND_ALL) != 0;
         let send = send_all
             || match sys {
                 sys::SEMOP | sys::SEMTIMEDOP | sys::MSGSND | sys::MSGRCV => {
-                    ret < 0 || call.is_none() || dur >= cfg(config::WAIT_NS)
+                    ret < 0 || !seen || dur >= WAIT_NS.load()
                 }
                 _ => true,
             };
         if !send_all {
-            aggregate(sys, tgid, call, ret, dur, end_ns, s);
+            let id = match sys {
+                sys::SEMGET | sys::SHMGET | sys::MSGGET => {
+                    if ret >= 0 {
+                        ret as i32
+                    } else {
+                        -1
+                    }
+                }
+                sys::SHMDT => -1,
+                _ => match &slot {
+                    Some(sl) if seen => sl.call.args[0] as i32,
+                    _ => -1,
+                },
+            };
+            let key = AggKey {
+                tgid,
+                id,
+                sys,
+                _pad: [0; 7],
+            };
+            match slot.as_mut() {
+                Some(sl) => accumulate(sl, &key, ret, dur, end_ns, s),
+                None => {
+                    if let Some(v) = agg_entry(&key, s) {
+                        add_call(v, ret, dur, end_ns);
+                    }
+                }
+            }
         }
+        let call = match &slot {
+            Some(sl) if seen => Some(&sl.call),
+            _ => None,
+        };
         if send {
             emit(sys, tgid, tid, call, ret, end_ns, s);
         }
-        if let Some(c) = entry {
-            // SAFETY: this thread's own entry.
-            unsafe { (*c).sys = SYS_DONE };
+        if let Some(sl) = slot {
+            sl.call.sys = SYS_DONE;
         }
     }
 
-    /// Adds the call to its `AGG` entry.
+    /// Adds a finished call to an aggregate.
     #[inline(always)]
-    fn aggregate(
-        sys: u8,
-        tgid: u32,
-        call: Option<&Call>,
-        ret: i64,
-        dur: u64,
-        end_ns: u64,
-        s: &mut Stats,
-    ) {
-        let id = match (sys, call) {
-            (sys::SEMGET | sys::SHMGET | sys::MSGGET, _) => {
-                if ret >= 0 {
-                    ret as i32
-                } else {
-                    -1
-                }
-            }
-            (sys::SHMDT, _) | (_, None) => -1,
-            (_, Some(c)) => c.args[0] as i32,
-        };
-        let key = AggKey {
-            tgid,
-            id,
-            sys,
-            _pad: [0; 7],
-        };
-        let mut v = AGG.get_ptr_mut(&key);
-        if v.is_none() {
-            let Some(zero) = AGG_ZERO.get(0) else { return };
-            if AGG.insert(&key, zero, BPF_NOEXIST as u64).is_err() {
-                // Lost a race with another CPU's insert, or the map is full.
-                v = AGG.get_ptr_mut(&key);
-                if v.is_none() {
-                    s.agg_full += 1;
-                    return;
-                }
-            } else {
-                v = AGG.get_ptr_mut(&key);
-            }
-        }
-        let Some(v) = v else { return };
-        // SAFETY: this CPU's copy of the entry.
-        let v = unsafe { &mut *v };
+    fn add_call(v: &mut AggVal, ret: i64, dur: u64, end_ns: u64) {
         v.calls += 1;
         if ret < 0 {
             v.errors += 1;
@@ -463,41 +470,121 @@ mod prog {
         }
     }
 
-    /// Adds a successful semop's operations to `HOLDS`.
+    /// Adds the call to the thread's running aggregate; when the thread changed object or
+    /// syscall, the previous one goes to `AGG` first.
     #[inline(always)]
-    fn note_holds(c: &Call, tgid: u32, s: &mut Stats) {
-        let n = c.nsops_read as usize;
-        for i in 0..MAX_SOPS {
-            if i >= n {
-                break;
+    fn accumulate(sl: &mut Slot, key: &AggKey, ret: i64, dur: u64, end_ns: u64, s: &mut Stats) {
+        let same = sl.acc_used != 0
+            && sl.acc_key.tgid == key.tgid
+            && sl.acc_key.id == key.id
+            && sl.acc_key.sys == key.sys;
+        if !same {
+            if sl.acc_used != 0 {
+                // The thread moved on: its running aggregate goes to the shared map.
+                if let Some(v) = agg_entry(&sl.acc_key, s) {
+                    v.calls += sl.acc.calls;
+                    v.errors += sl.acc.errors;
+                    v.total_ns += sl.acc.total_ns;
+                    if sl.acc.max_ns > v.max_ns {
+                        v.max_ns = sl.acc.max_ns;
+                    }
+                    if sl.acc.last_ns > v.last_ns {
+                        v.last_ns = sl.acc.last_ns;
+                    }
+                    for i in 0..HIST_BUCKETS {
+                        v.hist[i] += sl.acc.hist[i];
+                    }
+                }
             }
-            let op = c.sops[i];
+            sl.acc_key = *key;
+            sl.acc = AggVal::default();
+            sl.acc_used = 1;
+        }
+        add_call(&mut sl.acc, ret, dur, end_ns);
+    }
+
+    /// This CPU's `AGG` value of `key`, created when missing.
+    #[inline(always)]
+    fn agg_entry(key: &AggKey, s: &mut Stats) -> Option<&'static mut AggVal> {
+        let mut v = AGG.get_ptr_mut(key);
+        if v.is_none() {
+            let zero = AGG_ZERO.get(0)?;
+            // An error is a lost race with another CPU's insert, or a full map.
+            let _ = AGG.insert(key, zero, BPF_NOEXIST as u64);
+            v = AGG.get_ptr_mut(key);
+            if v.is_none() {
+                s.agg_full += 1;
+            }
+        }
+        // SAFETY: this CPU's copy of the entry.
+        v.map(|p| unsafe { &mut *p })
+    }
+
+    /// Adds a successful semop's operations to the holds: a single operation to the thread's
+    /// running net (flushed to `HOLDS` when it names another semaphore), several straight to
+    /// `HOLDS`.
+    #[inline(always)]
+    fn note_holds(sl: &mut Slot, tgid: u32, s: &mut Stats) {
+        let semid = sl.call.args[0] as i32;
+        if sl.call.nsops_read == 1 {
+            let op = sl.call.sops[0];
             if op.sem_op == 0 {
-                continue;
+                return;
             }
-            let key = HoldKey {
-                semid: c.args[0] as i32,
+            let same = sl.hold_used != 0
+                && sl.hold_key.semid == semid
+                && sl.hold_key.tgid == tgid
+                && sl.hold_key.semnum == op.sem_num;
+            if same {
+                sl.hold_net += op.sem_op as i64;
+                return;
+            }
+            if sl.hold_used != 0 && sl.hold_net != 0 {
+                let key = sl.hold_key;
+                add_hold(&key, sl.hold_net, s);
+            }
+            sl.hold_key = HoldKey {
+                semid,
                 tgid,
                 semnum: op.sem_num,
                 _pad: [0; 6],
             };
-            match HOLDS.get_ptr_mut(&key) {
-                Some(v) => {
-                    // SAFETY: map value. Two threads of one process operating on the same
-                    // semaphore on two CPUs at the same instant could lose an update (the BPF
-                    // target has no 64-bit atomic add in Rust); the holder view is a guide.
-                    // An entry back at zero stays (deleting and re-inserting it on every
-                    // acquire/release pair would cost more than the whole rest of the probe);
-                    // userspace prunes the entries of dead processes and removed sets.
-                    unsafe { *v += op.sem_op as i64 };
-                }
-                None => {
-                    if HOLDS
-                        .insert(&key, &(op.sem_op as i64), BPF_NOEXIST as u64)
-                        .is_err()
-                    {
-                        s.agg_full += 1;
-                    }
+            sl.hold_net = op.sem_op as i64;
+            sl.hold_used = 1;
+            return;
+        }
+        let n = sl.call.nsops_read as usize;
+        for i in 0..MAX_SOPS {
+            if i >= n {
+                break;
+            }
+            let op = sl.call.sops[i];
+            if op.sem_op == 0 {
+                continue;
+            }
+            let key = HoldKey {
+                semid,
+                tgid,
+                semnum: op.sem_num,
+                _pad: [0; 6],
+            };
+            add_hold(&key, op.sem_op as i64, s);
+        }
+    }
+
+    #[inline(always)]
+    fn add_hold(key: &HoldKey, delta: i64, s: &mut Stats) {
+        match HOLDS.get_ptr_mut(key) {
+            Some(v) => {
+                // SAFETY: map value. Two threads of one process flushing the same semaphore on
+                // two CPUs at the same instant could lose an update (the BPF target has no
+                // 64-bit atomic add in Rust); the holder view is a guide. An entry back at zero
+                // stays; userspace prunes the entries of dead processes and removed sets.
+                unsafe { *v += delta };
+            }
+            None => {
+                if HOLDS.insert(key, &delta, BPF_NOEXIST as u64).is_err() {
+                    s.agg_full += 1;
                 }
             }
         }
@@ -519,6 +606,7 @@ mod prog {
             return;
         };
         let ev = entry.as_mut_ptr();
+        let uid_gid = bpf_get_current_uid_gid();
         // SAFETY: `ev` points at reserved ring buffer memory of the right size.
         unsafe {
             (*ev).kind = EVENT_KIND_CALL;
@@ -526,24 +614,32 @@ mod prog {
             (*ev)._pad = 0;
             (*ev).end_ns = end_ns;
             (*ev).ret = ret;
+            let c = &mut (*ev).call;
             match call {
-                Some(c) => (*ev).call = *c,
+                Some(seen) => {
+                    *c = *seen;
+                    if sys == sys::MSGRCV && ret >= 0 {
+                        // The type of the message received (the buffer starts with it).
+                        match bpf_probe_read_user(seen.args[1] as *const i64) {
+                            Ok(mtype) => c.aux = mtype,
+                            Err(_) => c.flags |= CALL_F_AUX_FAULT,
+                        }
+                    }
+                }
                 None => {
-                    let uid_gid = bpf_get_current_uid_gid();
-                    let c = &mut (*ev).call;
                     *c = core::mem::zeroed();
                     c.pid = tgid;
                     c.tid = tid;
-                    c.uid = uid_gid as u32;
-                    c.gid = (uid_gid >> 32) as u32;
                     c.sys = sys;
                     c.flags = CALL_F_NO_ENTRY;
-                    c.comm = bpf_get_current_comm().unwrap_or([0; 16]);
                 }
             }
+            c.uid = uid_gid as u32;
+            c.gid = (uid_gid >> 32) as u32;
+            c.comm = bpf_get_current_comm().unwrap_or([0; 16]);
         }
         s.sent += 1;
-        let wake = cfg(config::WAKEUP_BYTES);
+        let wake = WAKEUP_BYTES.load();
         let flags = if wake == 0 || EVENTS.query(0) >= wake {
             BPF_RB_FORCE_WAKEUP
         } else {

@@ -3,11 +3,17 @@
 //! Without the probe (no permission, a kernel that refuses it) it runs on snapshots alone
 //! and says why in its [`ProbeStatus`].
 use std::{
-    sync::{atomic::Ordering, Arc},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
     time::Duration,
 };
 
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
 
 use crate::{
     event::clock_ns,
@@ -63,12 +69,18 @@ pub struct LiveSource {
     rx: mpsc::Receiver<Stamped>,
     status: ProbeStatus,
     tasks: Vec<JoinHandle<()>>,
-    /// Asks the kernel task for a counter sample and an in-flight scan right now.
-    sample_now: Arc<tokio::sync::Notify>,
+    /// Asks the kernel task to detach the probe and send everything that is left; it answers
+    /// once the final counters are in the stream.
+    finish: Option<mpsc::Sender<oneshot::Sender<()>>>,
+    /// Detaches the probe when the source is dropped, at once and whatever its task is doing.
+    detacher: Option<probe::Detacher>,
 }
 
 impl Drop for LiveSource {
     fn drop(&mut self) {
+        if let Some(d) = &self.detacher {
+            d.detach();
+        }
         for t in &self.tasks {
             t.abort();
         }
@@ -82,11 +94,11 @@ impl LiveSource {
         let snap_opts = snapshot::Options {
             ipc_ns_pid: opts.ipc_ns_pid,
         };
+        // Only the semaphore sets that changed are read again (see `SemCache`): a live session
+        // must not load what it watches.
+        let cache = Arc::new(std::sync::Mutex::new(snapshot::SemCache::default()));
         // The first snapshot now, so that errors surface before anything is drawn.
-        let first = {
-            let o = snap_opts.clone();
-            tokio::task::spawn_blocking(move || snapshot::take(&o)).await??
-        };
+        let first = take_snapshot(snap_opts.clone(), Some(cache.clone())).await??;
         let (tx, rx) = mpsc::channel::<Stamped>(4096);
         tx.send(Stamped {
             mono_ns: first.mono_ns,
@@ -94,7 +106,8 @@ impl LiveSource {
         })
         .await?;
         let mut tasks = Vec::new();
-        let sample_now = Arc::new(tokio::sync::Notify::new());
+        let mut finish = None;
+        let mut detacher = None;
         let (probe, status) = if opts.no_probe {
             (
                 None,
@@ -118,14 +131,19 @@ impl LiveSource {
             }
         };
         if let Some(mut probe) = probe {
+            detacher = Some(probe.detacher());
             let (btx, mut brx) = mpsc::channel::<probe::Batch>(256);
             let (reader, rstats) =
                 probe::spawn_reader(probe.take_events()?, btx, Duration::from_millis(50))?;
             tasks.push(reader);
             let etx = tx.clone();
+            // Records passed on into the stream (for `finish`, which waits for all of them).
+            let forwarded = Arc::new(AtomicU64::new(0));
+            let fwd = forwarded.clone();
             tasks.push(tokio::spawn(async move {
                 while let Some(batch) = brx.recv().await {
                     let mono_ns = clock_ns(libc::CLOCK_MONOTONIC);
+                    let n = batch.len() as u64;
                     let stamped = Stamped {
                         mono_ns,
                         update: Update::Events(batch),
@@ -133,33 +151,52 @@ impl LiveSource {
                     if etx.send(stamped).await.is_err() {
                         return;
                     }
+                    fwd.fetch_add(n, Ordering::Relaxed);
                 }
             }));
+            let (ftx, frx) = mpsc::channel(1);
+            finish = Some(ftx);
             tasks.push(tokio::spawn(kernel_task(
                 probe,
                 tx.clone(),
                 opts.clone(),
-                rstats,
-                sample_now.clone(),
+                Pipe {
+                    rstats,
+                    forwarded,
+                    finish: frx,
+                },
             )));
         }
-        tasks.push(tokio::spawn(snapshot_task(snap_opts, tx, opts.interval)));
+        tasks.push(tokio::spawn(snapshot_task(
+            snap_opts,
+            cache,
+            tx,
+            opts.interval,
+        )));
         Ok(LiveSource {
             rx,
             status,
             tasks,
-            sample_now,
+            finish,
+            detacher,
         })
     }
 }
 
-/// In-flight scans every `scan`; counters and aggregates every `interval`; pruning.
+/// What the kernel task shares with the rest of the live source.
+struct Pipe {
+    rstats: Arc<ReaderStats>,
+    forwarded: Arc<AtomicU64>,
+    finish: mpsc::Receiver<oneshot::Sender<()>>,
+}
+
+/// In-flight scans every `scan`; counters and aggregates every `interval`; pruning; and at
+/// the end, the probe detached and every event and the final counters sent.
 async fn kernel_task(
     mut probe: Probe,
     tx: mpsc::Sender<Stamped>,
     opts: LiveOptions,
-    rstats: Arc<ReaderStats>,
-    sample_now: Arc<tokio::sync::Notify>,
+    mut pipe: Pipe,
 ) {
     let mut scan = tokio::time::interval(opts.scan);
     scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -167,6 +204,7 @@ async fn kernel_task(
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut prune = tokio::time::interval(Duration::from_secs(5));
     let mut last_inflight: Vec<(u32, Option<u64>)> = Vec::new();
+    let rstats = pipe.rstats.clone();
     let sample_of = |probe: &Probe| KernelSample {
         stats: probe.stats().unwrap_or_default(),
         aggregates: if opts.every_call {
@@ -179,7 +217,6 @@ async fn kernel_task(
     };
     loop {
         let update = tokio::select! {
-            _ = sample_now.notified() => Update::Kernel(Box::new(sample_of(&probe))),
             _ = scan.tick() => {
                 let calls = probe.in_flight(opts.blocked_after).unwrap_or_default();
                 // Only when the set changed: the waits' durations grow by themselves.
@@ -195,6 +232,30 @@ async fn kernel_task(
                 let _ = probe.prune();
                 continue;
             }
+            done = pipe.finish.recv() => {
+                // Detached, the counts are final: wait (briefly) until every event the
+                // kernel sent has gone into the stream, then send the final counters.
+                probe.detach();
+                let sent = probe.stats().map(|s| s.sent).unwrap_or(0);
+                let end = tokio::time::Instant::now() + Duration::from_secs(2);
+                while pipe.forwarded.load(Ordering::Relaxed)
+                    + rstats.undecodable.load(Ordering::Relaxed)
+                    < sent
+                    && tokio::time::Instant::now() < end
+                {
+                    rstats.kick.notify_one();
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                let s = Stamped {
+                    mono_ns: clock_ns(libc::CLOCK_MONOTONIC),
+                    update: Update::Kernel(Box::new(sample_of(&probe))),
+                };
+                let _ = tx.send(s).await;
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+                return;
+            }
         };
         let s = Stamped {
             mono_ns: clock_ns(libc::CLOCK_MONOTONIC),
@@ -206,14 +267,19 @@ async fn kernel_task(
     }
 }
 
-async fn snapshot_task(opts: snapshot::Options, tx: mpsc::Sender<Stamped>, interval: Duration) {
+async fn snapshot_task(
+    opts: snapshot::Options,
+    cache: Arc<std::sync::Mutex<snapshot::SemCache>>,
+    tx: mpsc::Sender<Stamped>,
+    interval: Duration,
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tick.tick().await; // the first one was taken at start
     loop {
         tick.tick().await;
         let o = opts.clone();
-        let Ok(Ok(snap)) = tokio::task::spawn_blocking(move || snapshot::take(&o)).await else {
+        let Ok(Ok(snap)) = take_snapshot(o, Some(cache.clone())).await else {
             // A failed look (the namespace's process went away, …) is skipped; the next
             // tick tries again.
             continue;
@@ -226,6 +292,24 @@ async fn snapshot_task(opts: snapshot::Options, tx: mpsc::Sender<Stamped>, inter
             return;
         }
     }
+}
+
+/// Takes a snapshot on a thread of its own: a plain thread, not tokio's blocking pool, so that
+/// ending the runtime never waits for a snapshot in progress (quitting stays instant).
+async fn take_snapshot(
+    o: snapshot::Options,
+    cache: Option<Arc<std::sync::Mutex<snapshot::SemCache>>>,
+) -> Result<anyhow::Result<snapshot::Snapshot>, oneshot::error::RecvError> {
+    let (tx, rx) = oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("ipctop-snapshot".into())
+        .spawn(move || {
+            let _ = tx.send(snapshot::take_with(&o, cache.as_deref()));
+        });
+    if let Err(e) = spawned {
+        return Ok(Err(e.into()));
+    }
+    rx.await
 }
 
 impl Source for LiveSource {
@@ -243,10 +327,29 @@ impl Source for LiveSource {
 }
 
 impl LiveSource {
-    /// Asks for the probe's counters right away (at the end of a recording, so that its last
-    /// sample is exact); they arrive as a `Kernel` update shortly.
-    pub fn sample_now(&self) {
-        self.sample_now.notify_one();
+    /// Ends the session's probe side: detaches the probe (all tracepoints at once) and returns
+    /// every update still on its way, the last events and the final, exact counters among
+    /// them. Without a probe: what is queued. The snapshots go on until the source is dropped.
+    pub async fn finish(&mut self) -> Vec<Stamped> {
+        let mut out = Vec::new();
+        if let Some(finish) = self.finish.take() {
+            let (done_tx, mut done_rx) = oneshot::channel();
+            if finish.send(done_tx).await.is_ok() {
+                let end = tokio::time::Instant::now() + Duration::from_secs(3);
+                loop {
+                    tokio::select! {
+                        s = self.rx.recv() => match s {
+                            Some(s) => out.push(s),
+                            None => break,
+                        },
+                        _ = &mut done_rx => break,
+                        _ = tokio::time::sleep_until(end) => break,
+                    }
+                }
+            }
+        }
+        out.extend(self.drain());
+        out
     }
 
     /// Waits for the next update (for headless consumers such as `record`).

@@ -12,6 +12,8 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+mod probe;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Rounds of the interleaved comparisons (the median is reported).
@@ -26,6 +28,12 @@ pub struct Args {
     /// Seconds of the idle-CPU measurement.
     #[arg(long, default_value_t = 60)]
     idle_secs: u64,
+    /// Rounds of the bpf_stats and exit-latency measurements (medians).
+    #[arg(long, default_value_t = 3)]
+    probe_rounds: usize,
+    /// Semaphore sets (of 250 semaphores each) nobody touches, for the idle-load measurement.
+    #[arg(long, default_value_t = 100)]
+    idle_sets: u32,
     /// Where to write the results.
     #[arg(long, default_value = "bench/RESULTS.md")]
     out: PathBuf,
@@ -89,6 +97,12 @@ fn monitors() -> Vec<Monitor> {
             name: "bpftrace semtimedop latency histogram (enter+exit, what measuring waits takes)",
             setup: TRACEFS,
             cmd: "bpftrace -e 'tracepoint:syscalls:sys_enter_semtimedop { @s[tid] = nsecs; } tracepoint:syscalls:sys_exit_semtimedop /@s[tid]/ { @h = hist(nsecs - @s[tid]); delete(@s[tid]); }'",
+            ready: "Attaching",
+        },
+        Monitor {
+            name: "floor: two near-empty programs on sys_enter_semtimedop and sys_exit_semtimedop (bpftrace)",
+            setup: TRACEFS,
+            cmd: "bpftrace -e 'tracepoint:syscalls:sys_enter_semtimedop { } tracepoint:syscalls:sys_exit_semtimedop { }'",
             ready: "Attaching",
         },
         Monitor {
@@ -167,7 +181,11 @@ impl Running {
 
     /// The monitor's own process (under `script`, its child).
     fn pid(&self) -> u32 {
-        let pid = self.child.id();
+        Self::monitor_pid(self.child.id())
+    }
+
+    /// `pid`, or its child when `pid` is `script`.
+    fn monitor_pid(pid: u32) -> u32 {
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         if comm.trim() == "script" {
             let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
@@ -318,6 +336,14 @@ pub fn run(args: Args) -> Result<()> {
         }
         eprintln!("bench: round {}/{} done", round + 1, args.rounds);
     }
+    // What each monitor adds: the median of its rounds' differences to the same round's run
+    // without a monitor (pairs measured minutes apart drift with the machine's load).
+    let paired = |v: &[Vec<f64>], i: usize| {
+        let mut d: Vec<f64> = v[i].iter().zip(&v[0]).map(|(a, b)| a - b).collect();
+        median(&mut d)
+    };
+    let added: Vec<f64> = (1..sides).map(|i| paired(&semop, i)).collect();
+    let added_ppid: Vec<f64> = (1..sides).map(|i| paired(&ppid, i)).collect();
     let base_semop = median(&mut semop[0]);
     let base_ppid = median(&mut ppid[0]);
 
@@ -391,6 +417,17 @@ pub fn run(args: Args) -> Result<()> {
         idle.push((m.name, cpu, rss));
     }
 
+    // 6–8: the probe's own figures.
+    let progs = probe::bpf_stats(
+        &[&mons[0], &mons[1], &mons[2], &mons[5], &mons[7]],
+        &ipctop,
+        &wl,
+        &calls,
+        args.probe_rounds,
+    )?;
+    let exits = probe::exit_latency(&ipctop, args.probe_rounds)?;
+    let idle_sems = probe::idle_semaphores(&ipctop, args.idle_sets, 250, args.idle_secs)?;
+
     let mut md = String::new();
     let uname = Command::new("uname").arg("-r").output()?;
     let cpu = std::fs::read_to_string("/proc/cpuinfo")?
@@ -413,29 +450,43 @@ pub fn run(args: Args) -> Result<()> {
         String::from_utf8_lossy(&uname.stdout).trim(),
         args.rounds
     )?;
+    writeln!(
+        md,
+        "The machine is a shared 2-core VM on which other people build and test at the same time: \
+         compare figures within one run only (every side of a table was measured interleaved \
+         with the others).\n"
+    )?;
     writeln!(md, "## 1–2. What a call costs under each monitor\n")?;
     writeln!(
         md,
-        "IPC-heavy loop: {} semop acquire/release pairs on one semaphore ({} calls). Non-IPC loop: {} getppid() calls.\n",
+        "IPC-heavy loop: {} semop acquire/release pairs on one semaphore ({} calls). Non-IPC loop: {} getppid() calls. \"added\" is the median over rounds of the difference to the same round's run without a monitor.\n",
         args.pairs,
         2 * args.pairs,
         args.getppid
     )?;
     writeln!(
         md,
-        "| monitor | semop ns/call | added ns/call | getppid ns/call | added ns/call |"
+        "| monitor | semop ns/call | added ns/call | × count one-liner | × two-program floor | getppid ns/call | added ns/call |"
     )?;
-    writeln!(md, "| --- | ---: | ---: | ---: | ---: |")?;
-    writeln!(md, "| none | {base_semop:.0} | – | {base_ppid:.0} | – |")?;
+    writeln!(md, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+    writeln!(
+        md,
+        "| none | {base_semop:.0} | – | – | – | {base_ppid:.0} | – |"
+    )?;
+    // The references: bpftrace's count one-liner and the two near-empty programs.
+    let count = added[5];
+    let floor = added[7];
     for (i, m) in mons.iter().enumerate() {
         let s = median(&mut semop[i + 1]);
         let p = median(&mut ppid[i + 1]);
         writeln!(
             md,
-            "| {} | {s:.0} | {:+.0} | {p:.0} | {:+.0} |",
+            "| {} | {s:.0} | {:+.0} | {:.2} | {:.2} | {p:.0} | {:+.0} |",
             m.name,
-            s - base_semop,
-            p - base_ppid
+            added[i],
+            added[i] / count,
+            added[i] / floor,
+            added_ppid[i]
         )?;
     }
     writeln!(
@@ -478,6 +529,53 @@ pub fn run(args: Args) -> Result<()> {
             *rss as f64 / 1024.0
         )?;
     }
+    writeln!(
+        md,
+        "\n## 6. The programs' own time (`kernel.bpf_stats_enabled`, run_time_ns / run_cnt over a burst of {calls} semops; medians of {} runs)\n",
+        args.probe_rounds
+    )?;
+    writeln!(md, "| monitor | program | ns per run | runs |")?;
+    writeln!(md, "| --- | --- | ---: | ---: |")?;
+    for p in &progs {
+        writeln!(
+            md,
+            "| {} | {} | {:.0} | {} |",
+            p.monitor, p.prog, p.ns_per_run, p.runs
+        )?;
+    }
+    writeln!(
+        md,
+        "\n## 7. Exit latency (from the signal, the key or the end of --duration to the process's end; medians of {} runs)\n",
+        args.probe_rounds
+    )?;
+    writeln!(md, "| way out | ms |")?;
+    writeln!(md, "| --- | ---: |")?;
+    for (name, ms) in &exits {
+        writeln!(md, "| {name} | {ms:.0} |")?;
+    }
+    writeln!(
+        md,
+        "\n## 8. {} semaphores in {} sets nobody touches (a private IPC namespace; `ipctop record`, the dashboard's live source)\n",
+        args.idle_sets * 250,
+        args.idle_sets
+    )?;
+    writeln!(md, "| | |")?;
+    writeln!(md, "| --- | ---: |")?;
+    writeln!(
+        md,
+        "| ipctop CPU, {} s after a 3 s warm-up | {:.2} % of one core |",
+        args.idle_secs, idle_sems.cpu_pct
+    )?;
+    writeln!(
+        md,
+        "| ipctop semctl calls per second (strace -c, 10 s) | {:.1} |",
+        idle_sems.semctl_per_s
+    )?;
+    writeln!(
+        md,
+        "| semctl calls of one full snapshot (`ipctop snapshot`; what every live snapshot made before) | {} |",
+        idle_sems.full_snapshot_semctl
+    )?;
     if let Some(dir) = root.join(&args.out).parent() {
         std::fs::create_dir_all(dir)?;
     }

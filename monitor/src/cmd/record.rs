@@ -98,6 +98,10 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
         ..Default::default()
     })
     .await?;
+    // Before saying it is recording: a signal right after that line must still end it cleanly.
+    let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
+    let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
+    let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
     let status = live.probe_status();
     match &status {
         ProbeStatus::Attached(how) => {
@@ -129,9 +133,6 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
         ),
         None => None,
     };
-    let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
-    let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
-    let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
     let deadline = args
         .duration
         .map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
@@ -161,13 +162,8 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
             _ = sighup.recv() => break "hung up (SIGHUP)".to_string(),
         }
     };
-    // The last events: let the reader's poll deliver them, and take exact final counters.
-    live.sample_now();
-    let end = tokio::time::Instant::now() + Duration::from_millis(300);
-    while let Ok(Some(s)) = tokio::time::timeout_at(end, live.next()).await {
-        rec.write(&s)?;
-    }
-    for s in live.drain() {
+    // The probe detached, the last events and the exact final counters.
+    for s in live.finish().await {
         rec.write(&s)?;
     }
     if let Some(mut c) = child {

@@ -87,6 +87,10 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         wait_ns: (args.wait_ms.max(0.0) * 1e6) as u64,
         ..Default::default()
     })?;
+    // Before saying it is tracing: a SIGTERM right after that line must still end it cleanly.
+    let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
+    let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
     eprintln!(
         "ipctop: tracing System V IPC calls of {} via {}; Ctrl-C to stop",
         match (args.probe.pid, &args.probe.comm) {
@@ -101,9 +105,6 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     let poll = Duration::from_millis(50);
     let (reader, rstats) = probe::spawn_reader(probe.take_events()?, tx, poll)?;
 
-    let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
-    let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
-    let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
     let deadline = args
         .duration
         .map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
@@ -139,6 +140,8 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         }
         *closed = true;
     };
+    // Every record the reader passed on (filtered out or not), to know when all are in.
+    let mut received = 0u64;
 
     let emit = |out: &mut io::BufWriter<_>, ev: &Event, now: u64| -> io::Result<()> {
         let line = if args.json {
@@ -154,6 +157,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         tokio::select! {
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
+                received += batch.len() as u64;
                 let now = clock_ns(libc::CLOCK_MONOTONIC);
                 for ev in batch.iter().filter(|e| wanted(e)) {
                     by_syscall[ev.syscall.index()] += 1;
@@ -192,21 +196,35 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         }
     }
 
-    // Pick up what is still in the ring buffer: the reader polls every `poll`.
+    // Detach first (all tracepoints at once): from then on the kernel's counts are final, and
+    // everything it sent is read before the summary, however fast or slow the reader was.
+    probe.detach();
+    let ks = probe.stats()?;
     if !pipe_closed {
-        tokio::time::sleep(poll * 3).await;
-        let now = clock_ns(libc::CLOCK_MONOTONIC);
-        while let Ok(batch) = rx.try_recv() {
-            for ev in batch.iter().filter(|e| wanted(e)) {
-                by_syscall[ev.syscall.index()] += 1;
-                if let Err(e) = emit(&mut out, ev, now) {
-                    fail(e, &mut pipe_closed);
+        let end = tokio::time::Instant::now() + Duration::from_secs(2);
+        rstats.kick.notify_one();
+        while received + rstats.undecodable.load(Ordering::Relaxed) < ks.sent
+            && tokio::time::Instant::now() < end
+        {
+            match tokio::time::timeout(Duration::from_millis(20), rx.recv()).await {
+                Ok(Some(batch)) => {
+                    received += batch.len() as u64;
+                    let now = clock_ns(libc::CLOCK_MONOTONIC);
+                    for ev in batch.iter().filter(|e| wanted(e)) {
+                        by_syscall[ev.syscall.index()] += 1;
+                        if !pipe_closed {
+                            if let Err(e) = emit(&mut out, ev, now) {
+                                fail(e, &mut pipe_closed);
+                            }
+                        }
+                    }
                 }
+                Ok(None) => break,
+                Err(_) => rstats.kick.notify_one(),
             }
         }
     }
     reader.abort();
-    let ks = probe.stats()?;
     let undecodable = rstats.undecodable.load(Ordering::Relaxed);
     let summary = Summary {
         total: by_syscall.iter().sum(),

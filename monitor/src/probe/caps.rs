@@ -26,3 +26,28 @@ pub fn missing_for_bpf() -> Option<&'static str> {
         Some("CAP_BPF and CAP_PERFMON")
     }
 }
+
+/// Lifts RLIMIT_MEMLOCK: kernels before 5.11 charge BPF maps to it, and its usual default
+/// (8 MiB or less) is smaller than the probe's ring buffer, so that loading would fail with
+/// EPERM, which reads as a missing privilege. Newer kernels ignore it.
+pub fn raise_memlock() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit with a valid struct; failure (no CAP_SYS_RESOURCE) leaves it as it was.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+        // Without the right to lift it, raise the soft limit to the hard one.
+        let mut cur = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as above.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut cur) == 0 {
+                cur.rlim_cur = cur.rlim_max;
+                libc::setrlimit(libc::RLIMIT_MEMLOCK, &cur);
+            }
+        }
+    }
+}

@@ -2,7 +2,9 @@
 //! and its table of calls in progress, and streams its ring buffer as decoded events into a
 //! tokio channel. Nothing outside this module touches BPF.
 mod caps;
+mod detach;
 mod reader;
+mod tables;
 
 use std::{
     io,
@@ -10,17 +12,16 @@ use std::{
 };
 
 use aya::{
-    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{MapData, RingBuf},
     programs::{RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
-use monitor_ebpf::{
-    config, AggKey, AggVal, Call, HoldKey, Stats, HIST_BUCKETS, NSYS, SYSCALL_NAMES,
-};
+use monitor_ebpf::{global, HIST_BUCKETS, NSYS, SYSCALL_NAMES};
 
+pub use detach::Detacher;
 pub use reader::{spawn_reader, Batch, ReaderStats};
 
-use crate::{decode, event::Event, exit};
+use crate::exit;
 
 /// The eBPF object, built by build.rs (empty when built with AYA_BUILD_SKIP=1).
 static PROBE_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-ebpf"));
@@ -71,10 +72,13 @@ impl Default for ProbeOptions {
     }
 }
 
-/// A loaded, attached probe. Detaches when dropped.
+/// A loaded, attached probe. Detaches when dropped (or at [`Probe::detach`]).
 pub struct Probe {
+    // Field order: the links go before the programs and maps they hold.
+    links: Detacher,
     ebpf: Ebpf,
     how: String,
+    retired: tables::Retired,
 }
 
 const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
@@ -147,6 +151,19 @@ impl Probe {
             )
             .into());
         }
+        if !cfg!(target_arch = "x86_64") {
+            // monitor_ebpf::nr and the pt_regs offsets of the raw tracepoints are x86-64's.
+            return Err(exit::Fatal::new(
+                exit::NO_PROBE,
+                format!(
+                    "the eBPF probe knows the syscall numbers and registers of x86-64 only, not \
+                     of {}; `ipctop snapshot` works without it",
+                    std::env::consts::ARCH
+                ),
+            )
+            .into());
+        }
+        caps::raise_memlock();
         match opts.attach {
             AttachMode::Raw => Self::load_with(opts, None, "as asked"),
             AttachMode::Tracepoint => {
@@ -193,31 +210,27 @@ impl Probe {
     /// Loads the object and attaches it: to the per-syscall tracepoints under `tp` (the
     /// `events/syscalls` directory of a tracefs), or to the raw ones (`why` says why).
     fn load_with(opts: &ProbeOptions, tp: Option<PathBuf>, why: &str) -> anyhow::Result<Probe> {
+        let target = opts.target_pid.unwrap_or(0);
+        let ignore = std::process::id();
+        let comm: [u8; 16] = match &opts.comm {
+            Some(c) => crate::event::Comm::from_str_lossy(c).0,
+            None => [0; 16],
+        };
+        let send_all = u32::from(opts.send_all);
         let mut ebpf = EbpfLoader::new()
             // The program does no CO-RE relocations: parsing the kernel's BTF (megabytes)
             // would only raise ipctop's peak memory.
             .btf(None)
             .map_max_entries("EVENTS", opts.ring_bytes)
+            .override_global(global::TARGET_TGID, &target, true)
+            .override_global(global::IGNORE_TGID, &ignore, true)
+            .override_global(global::COMM_FILTER, &comm, true)
+            .override_global(global::SEND_ALL, &send_all, true)
+            .override_global(global::WAIT_NS, &opts.wait_ns, true)
+            .override_global(global::WAKEUP_BYTES, &opts.wakeup_bytes, true)
             .load(PROBE_OBJECT)
             .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
-        {
-            let mut cfg: Array<_, u64> = Array::try_from(ebpf.map_mut("CONFIG").expect("CONFIG"))?;
-            cfg.set(
-                config::TARGET_TGID,
-                u64::from(opts.target_pid.unwrap_or(0)),
-                0,
-            )?;
-            cfg.set(config::IGNORE_TGID, u64::from(std::process::id()), 0)?;
-            cfg.set(config::WAKEUP_BYTES, opts.wakeup_bytes, 0)?;
-            cfg.set(config::COMM_FILTER_ON, u64::from(opts.comm.is_some()), 0)?;
-            cfg.set(config::SEND_ALL, u64::from(opts.send_all), 0)?;
-            cfg.set(config::WAIT_NS, opts.wait_ns, 0)?;
-        }
-        if let Some(comm) = &opts.comm {
-            let mut f: Array<_, [u8; 16]> =
-                Array::try_from(ebpf.map_mut("COMM_FILTER").expect("COMM_FILTER"))?;
-            f.set(0, crate::event::Comm::from_str_lossy(comm).0, 0)?;
-        }
+        let mut links = detach::Links::default();
         let how = match tp {
             Some(dir) => {
                 // One entry program per arity (a program may not read past the shortest
@@ -231,13 +244,14 @@ impl Probe {
                         p.load()
                             .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
                     }
-                    p.attach("syscalls", tp_name).map_err(|e| {
+                    let id = p.attach("syscalls", tp_name).map_err(|e| {
                         load_error(
                             &format!("attaching to tracepoint syscalls/{tp_name}"),
                             &e,
                             opts.verbose,
                         )
                     })?;
+                    links.push(p.take_link(id)?);
                     Ok(())
                 };
                 for (i, name) in SYSCALL_NAMES.iter().enumerate() {
@@ -264,18 +278,36 @@ impl Probe {
                         .try_into()?;
                     p.load()
                         .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
-                    p.attach(tp_name).map_err(|e| {
+                    let id = p.attach(tp_name).map_err(|e| {
                         load_error(
                             &format!("attaching to raw tracepoint {tp_name}"),
                             &e,
                             opts.verbose,
                         )
                     })?;
+                    links.push(p.take_link(id)?);
                 }
                 format!("raw tracepoints sys_enter/sys_exit ({why})")
             }
         };
-        Ok(Probe { ebpf, how })
+        Ok(Probe {
+            links: Detacher(std::sync::Arc::new(std::sync::Mutex::new(links))),
+            ebpf,
+            how,
+            retired: Default::default(),
+        })
+    }
+
+    /// Detaches every program now, the tracepoints all at once (see [`detach::Links`]); the
+    /// maps stay readable, so that the last counters and events can still be read. Dropping
+    /// the probe does it too.
+    pub fn detach(&mut self) {
+        self.links.detach();
+    }
+
+    /// A handle to detach this probe from elsewhere.
+    pub fn detacher(&self) -> Detacher {
+        self.links.clone()
     }
 
     /// Where the probe is attached, in words.
@@ -290,79 +322,6 @@ impl Probe {
             .take_map("EVENTS")
             .ok_or_else(|| anyhow::anyhow!("the ring buffer was already taken"))?;
         Ok(RingBuf::try_from(map)?)
-    }
-
-    /// The kernel's counters, summed over CPUs.
-    pub fn stats(&self) -> anyhow::Result<KernelStats> {
-        let map: PerCpuArray<_, Stats> =
-            PerCpuArray::try_from(self.ebpf.map("STATS").expect("STATS"))?;
-        let per_cpu = map.get(&0, 0)?;
-        let mut s = KernelStats::default();
-        for c in per_cpu.iter() {
-            for i in 0..NSYS {
-                s.calls[i] += c.calls[i];
-                s.errors[i] += c.errors[i];
-            }
-            s.dropped += c.dropped;
-            s.inflight_full += c.inflight_full;
-            s.agg_full += c.agg_full;
-            s.sent += c.sent;
-        }
-        Ok(s)
-    }
-
-    /// The kernel-side aggregates (aggregating mode), summed over CPUs.
-    pub fn aggregates(&self) -> anyhow::Result<Vec<Aggregate>> {
-        let map: PerCpuHashMap<_, AggKey, AggVal> =
-            PerCpuHashMap::try_from(self.ebpf.map("AGG").expect("AGG"))?;
-        let mut out = Vec::new();
-        for item in map.iter() {
-            let Ok((k, per_cpu)) = item else { continue };
-            let Some(syscall) = crate::event::Syscall::from_index(k.sys) else {
-                continue;
-            };
-            let mut a = Aggregate {
-                pid: k.tgid,
-                id: (k.id >= 0).then_some(k.id),
-                syscall,
-                calls: 0,
-                errors: 0,
-                total_ns: 0,
-                max_ns: 0,
-                last_ns: 0,
-                hist: [0; HIST_BUCKETS],
-            };
-            for v in per_cpu.iter() {
-                a.calls += v.calls;
-                a.errors += v.errors;
-                a.total_ns += v.total_ns;
-                a.max_ns = a.max_ns.max(v.max_ns);
-                a.last_ns = a.last_ns.max(v.last_ns);
-                for (h, x) in a.hist.iter_mut().zip(v.hist.iter()) {
-                    *h += x;
-                }
-            }
-            out.push(a);
-        }
-        Ok(out)
-    }
-
-    /// Who holds which semaphore: processes whose successful semops on it sum to less than
-    /// zero (they took more than they gave back).
-    pub fn holds(&self) -> anyhow::Result<Vec<Hold>> {
-        let map: HashMap<_, HoldKey, i64> =
-            HashMap::try_from(self.ebpf.map("HOLDS").expect("HOLDS"))?;
-        Ok(map
-            .iter()
-            .filter_map(Result::ok)
-            .filter(|(_, net)| *net < 0)
-            .map(|(k, net)| Hold {
-                semid: k.semid,
-                semnum: k.semnum,
-                pid: k.tgid,
-                held: -net,
-            })
-            .collect())
     }
 }
 
@@ -391,62 +350,6 @@ pub struct Hold {
     pub semnum: u16,
     pub pid: u32,
     pub held: i64,
-}
-
-impl Probe {
-    /// Forgets what the kernel keeps for threads and processes that are gone: their
-    /// `INFLIGHT` entries (kept per thread, see the program) and their `HOLDS`. Returns how
-    /// many entries went. Call it every few seconds.
-    pub fn prune(&mut self) -> anyhow::Result<usize> {
-        let alive = |id: u32| Path::new(&format!("/proc/{id}")).exists();
-        let mut n = 0;
-        let mut inflight: HashMap<_, u32, Call> =
-            HashMap::try_from(self.ebpf.map_mut("INFLIGHT").expect("INFLIGHT"))?;
-        let dead: Vec<u32> = inflight
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|t| !alive(*t))
-            .collect();
-        for t in dead {
-            n += usize::from(inflight.remove(&t).is_ok());
-        }
-        let mut holds: HashMap<_, HoldKey, i64> =
-            HashMap::try_from(self.ebpf.map_mut("HOLDS").expect("HOLDS"))?;
-        let dead: Vec<HoldKey> = holds
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| !alive(k.tgid))
-            .collect();
-        for k in dead {
-            n += usize::from(holds.remove(&k).is_ok());
-        }
-        Ok(n)
-    }
-
-    /// The calls in progress right now that have run at least `min_age` (blocked ones among
-    /// them), oldest first. Calls whose entry was not seen have no start and are left out.
-    pub fn in_flight(&self, min_age: std::time::Duration) -> anyhow::Result<Vec<Event>> {
-        let now = crate::event::clock_ns(libc::CLOCK_MONOTONIC);
-        let min_age = min_age.as_nanos() as u64;
-        let map: HashMap<_, u32, Call> =
-            HashMap::try_from(self.ebpf.map("INFLIGHT").expect("INFLIGHT"))?;
-        let mut out = Vec::new();
-        for item in map.iter() {
-            // An entry can go away between listing the keys and reading it: normal. Entries of
-            // finished calls (SYS_DONE) do not decode and are skipped.
-            let Ok((_, call)) = item else { continue };
-            if let Ok(ev) = decode::decode_call(&call) {
-                if ev
-                    .start_ns
-                    .is_some_and(|s| now.saturating_sub(s) >= min_age)
-                {
-                    out.push(ev);
-                }
-            }
-        }
-        out.sort_by_key(|e| e.start_ns);
-        Ok(out)
-    }
 }
 
 /// The probe's counters.

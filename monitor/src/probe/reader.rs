@@ -27,6 +27,9 @@ pub struct ReaderStats {
     pub records: AtomicU64,
     /// Records that did not decode (short, unknown kind or version): counted, never silent.
     pub undecodable: AtomicU64,
+    /// Asks the pump to read the ring buffer now, without waiting for its poll (at the end,
+    /// once the probe is detached).
+    pub kick: tokio::sync::Notify,
 }
 
 /// Starts the pump. It ends when the receiver is dropped; `poll` is how often it looks
@@ -54,6 +57,11 @@ pub fn spawn_reader(
                     guard.clear_ready();
                 }
                 _ = tick.tick() => {
+                    if !drain(fd.get_mut(), &tx, &st).await {
+                        return;
+                    }
+                }
+                _ = st.kick.notified() => {
                     if !drain(fd.get_mut(), &tx, &st).await {
                         return;
                     }

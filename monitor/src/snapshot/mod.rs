@@ -18,7 +18,7 @@ use anyhow::Context;
 
 pub use limits::Limits;
 pub use procs::{MapAttach, ProcRead, RawSop, TaskWait, WaitCall};
-pub use semvals::{ReadFail, SemValue};
+pub use semvals::{ReadFail, SemCache, SemValue};
 pub use sysvipc::{MsgRow, ParseError, SemRow, ShmRow};
 
 use crate::{event::clock_ns, exit};
@@ -94,7 +94,7 @@ fn read_proc_file(path: &str, problems: &mut Vec<String>) -> String {
     }
 }
 
-fn read_ipc_side() -> IpcSide {
+fn read_ipc_side(cache: Option<&std::sync::Mutex<SemCache>>) -> IpcSide {
     let mut problems = Vec::new();
     let push = |errs: Vec<ParseError>, problems: &mut Vec<String>| {
         problems.extend(errs.iter().map(|e| e.to_string()));
@@ -108,15 +108,22 @@ fn read_ipc_side() -> IpcSide {
     let path = "/proc/sysvipc/msg";
     let (msg_rows, e) = sysvipc::parse_msg(path, &read_proc_file(path, &mut problems));
     push(e, &mut problems);
-    let sem = sem_rows
-        .into_iter()
-        .map(|row| SemSetRead {
-            values: semvals::read_set(row.semid, row.nsems),
-            row,
-        })
-        // Removed since it was listed: not an error, just gone.
-        .filter(|s| s.values != Err(ReadFail::Gone))
-        .collect();
+    let sem = match cache.and_then(|c| c.lock().ok()) {
+        Some(mut c) => c
+            .read(sem_rows)
+            .into_iter()
+            .map(|(row, values)| SemSetRead { row, values })
+            .collect(),
+        None => sem_rows
+            .into_iter()
+            .map(|row| SemSetRead {
+                values: semvals::read_set(row.semid, row.nsems),
+                row,
+            })
+            // Removed since it was listed: not an error, just gone.
+            .filter(|s| s.values != Err(ReadFail::Gone))
+            .collect(),
+    };
     let msg = msg_rows
         .into_iter()
         .map(|row| MsgRead {
@@ -176,6 +183,16 @@ fn ns_file_inode(ns: &std::fs::File) -> Option<u64> {
 /// when it is done): the two sides are independent but for the command lines of the pids the
 /// objects name, read at the end.
 pub fn take(opts: &Options) -> anyhow::Result<Snapshot> {
+    take_with(opts, None)
+}
+
+/// [`take`], reading only the semaphore sets that changed since the last snapshot taken with
+/// the same `cache` (see [`SemCache`]); the others come from it, so the snapshot is as
+/// complete as one of `take`.
+pub fn take_with(
+    opts: &Options,
+    cache: Option<&std::sync::Mutex<SemCache>>,
+) -> anyhow::Result<Snapshot> {
     let mono_ns = clock_ns(libc::CLOCK_MONOTONIC);
     let unix_ns = clock_ns(libc::CLOCK_REALTIME);
     let boot_unix_ns = unix_ns.saturating_sub(clock_ns(libc::CLOCK_BOOTTIME));
@@ -196,7 +213,7 @@ pub fn take(opts: &Options) -> anyhow::Result<Snapshot> {
             if let (Some(f), Some(pid)) = (&ns_file, opts.ipc_ns_pid) {
                 enter_ns(f, pid)?;
             }
-            let side = read_ipc_side();
+            let side = read_ipc_side(cache);
             Ok((side, scanner.work()))
         });
         let helpers: Vec<_> = (2..procs::threads())
@@ -227,6 +244,9 @@ pub fn take(opts: &Options) -> anyhow::Result<Snapshot> {
     }
     interesting.remove(&0);
     procs::read_interesting_cmdlines(&mut scan.procs, &scan_opts);
+    if let Some(mut c) = cache.and_then(|c| c.lock().ok()) {
+        c.saw_processes(&scan.procs);
+    }
 
     let mut unknowns = Vec::new();
     let mut unknown = |n: usize, what: &str, reason: &str| {

@@ -1,7 +1,11 @@
 //! Per-semaphore reads through semctl (GETALL, GETNCNT, GETZCNT, GETPID), and the queue
 //! fields /proc does not show (msg_qbytes, through IPC_STAT or MSG_STAT_ANY).
-use std::io;
+use std::{
+    collections::{HashMap, HashSet},
+    io,
+};
 
+use super::SemRow;
 use crate::sysv::{self, ctlcmd, semcmd};
 
 /// One semaphore as semctl reports it.
@@ -79,4 +83,149 @@ pub fn queue_qbytes(msqid: i32) -> Result<u64, ReadFail> {
         }
         Err(e) => Err(ReadFail::from_io(&e)),
     }
+}
+
+/// What the last looks found of each semaphore set, so that a periodic snapshot reads only the
+/// sets that changed. A set changed when its `sem_otime` (last semop) or `sem_ctime` (last
+/// SETVAL, SETALL or IPC_SET) in /proc/sysvipc/sem is not older than the second of our last
+/// read of it: then its values and last pids are read again (GETALL and GETPID). Its waiter
+/// counts (GETNCNT, GETZCNT) are read only while a task is blocked on it or they were not zero.
+/// An idle set costs no semctl at all.
+///
+/// Not seen: a SEM_UNDO adjustment made when a process exits (the kernel does not touch the
+/// times for it) shows at the set's next change; a set whose last pid is the process that
+/// exited is read again at once.
+#[derive(Debug, Default)]
+pub struct SemCache {
+    sets: HashMap<i32, CachedSet>,
+    /// Sets a task was blocked on (semop) at the last look at the processes.
+    waiting: HashSet<i32>,
+    /// Pids seen at the last look at the processes.
+    pids: HashSet<u32>,
+    /// semctl calls made by the last read (GETALL, GETPID, GETNCNT and GETZCNT together).
+    pub calls: u64,
+}
+
+#[derive(Debug)]
+struct CachedSet {
+    key: i32,
+    nsems: u32,
+    /// CLOCK_REALTIME second of the read.
+    read_s: i64,
+    values: Result<Vec<SemValue>, ReadFail>,
+}
+
+impl SemCache {
+    /// Notes the processes of a snapshot: which sets have waiters, which pids are gone.
+    pub fn saw_processes(&mut self, procs: &[super::ProcRead]) {
+        self.waiting.clear();
+        for w in procs.iter().filter_map(|p| p.waits.as_ref()).flatten() {
+            if let super::WaitCall::Sem { semid, .. } = w.call {
+                self.waiting.insert(semid);
+            }
+        }
+        let now: HashSet<u32> = procs.iter().map(|p| p.pid).collect();
+        // A process gone may have had SEM_UNDO adjustments applied at its exit: the sets
+        // whose last operation was its are read again.
+        for c in self.sets.values_mut() {
+            let Ok(v) = &c.values else { continue };
+            if v.iter().any(|x| {
+                let p = x.last_pid as u32;
+                p != 0 && self.pids.contains(&p) && !now.contains(&p)
+            }) {
+                c.read_s = i64::MIN;
+            }
+        }
+        self.pids = now;
+    }
+
+    /// Reads the sets of `rows` that changed since the last call, and takes the others from
+    /// the cache.
+    pub fn read(&mut self, rows: Vec<SemRow>) -> Vec<(SemRow, Result<Vec<SemValue>, ReadFail>)> {
+        let now_s = (crate::event::clock_ns(libc::CLOCK_REALTIME) / 1_000_000_000) as i64;
+        let mut calls = 0u64;
+        let mut next = HashMap::with_capacity(rows.len());
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let n = row.nsems as u64;
+            let prev = self
+                .sets
+                .remove(&row.semid)
+                .filter(|c| c.key == row.key && c.nsems == row.nsems);
+            let (values, read_s) = match prev {
+                None => {
+                    calls += 1 + 3 * n;
+                    (read_set(row.semid, row.nsems), now_s)
+                }
+                Some(c) => {
+                    let changed = row.otime.max(row.ctime) >= c.read_s;
+                    let waiters = self.waiting.contains(&row.semid)
+                        || c.values
+                            .as_ref()
+                            .is_ok_and(|v| v.iter().any(|x| x.ncnt != 0 || x.zcnt != 0));
+                    match c.values {
+                        Ok(old) if changed || waiters => {
+                            let (v, k) = refresh(row.semid, old, changed, waiters);
+                            calls += k;
+                            (v, if changed { now_s } else { c.read_s })
+                        }
+                        Err(_) if changed => {
+                            calls += 1 + 3 * n;
+                            (read_set(row.semid, row.nsems), now_s)
+                        }
+                        v => (v, c.read_s),
+                    }
+                }
+            };
+            // Removed since it was listed: not an error, just gone.
+            if values == Err(ReadFail::Gone) {
+                continue;
+            }
+            next.insert(
+                row.semid,
+                CachedSet {
+                    key: row.key,
+                    nsems: row.nsems,
+                    read_s,
+                    values: values.clone(),
+                },
+            );
+            out.push((row, values));
+        }
+        self.sets = next;
+        self.calls = calls;
+        out
+    }
+}
+
+/// Reads again what may have changed of a set read before: values and last pids when it
+/// `changed`, waiter counts when there are `waiters`. Returns the values and the semctl calls.
+fn refresh(
+    semid: i32,
+    mut v: Vec<SemValue>,
+    changed: bool,
+    waiters: bool,
+) -> (Result<Vec<SemValue>, ReadFail>, u64) {
+    let fail = |e: io::Error| ReadFail::from_io(&e);
+    let mut calls = 0u64;
+    let r = (|| {
+        if changed {
+            calls += 1;
+            let vals = sysv::semctl_getall(semid, v.len()).map_err(fail)?;
+            for (n, (x, &value)) in v.iter_mut().zip(vals.iter()).enumerate() {
+                calls += 1;
+                x.value = value as i32;
+                x.last_pid = sysv::semctl_int(semid, n as i32, semcmd::GETPID, 0).map_err(fail)?;
+            }
+        }
+        if waiters {
+            for (n, x) in v.iter_mut().enumerate() {
+                calls += 2;
+                x.ncnt = sysv::semctl_int(semid, n as i32, semcmd::GETNCNT, 0).map_err(fail)?;
+                x.zcnt = sysv::semctl_int(semid, n as i32, semcmd::GETZCNT, 0).map_err(fail)?;
+            }
+        }
+        Ok(())
+    })();
+    (r.map(|()| v), calls)
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod basic;
+pub mod bpf;
 pub mod cgroup;
 pub mod hostile;
 /// The SysV calls that change IPC objects (the library only reads): the workload helper's,
