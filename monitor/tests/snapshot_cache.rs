@@ -5,10 +5,8 @@ mod support;
 
 use std::{sync::Mutex, time::Duration};
 
-use ipctop::{
-    snapshot::{self, SemCache, SemValue, Snapshot},
-    sysv::{self, semcmd},
-};
+use ipctop::snapshot::{self, SemCache, SemValue, Snapshot};
+use support::sysv_mut as sysv;
 
 fn values(s: &Snapshot, semid: i32) -> Vec<SemValue> {
     s.sem
@@ -53,7 +51,7 @@ fn only_changed_sets_are_read_and_the_values_stay_exact() {
         assert_eq!(values(&s2, a), values(&s1, a));
         assert_eq!(values(&s2, b), values(&s1, b));
         // A SETVAL on one set: that set is read again (GETALL and GETPID each), the other not.
-        sysv::semctl_int(a, 1, semcmd::SETVAL, 5).unwrap();
+        sysv::semctl_setval(a, 1, 5).unwrap();
         let s3 = take();
         assert_eq!(calls(), 1 + 3);
         let va = values(&s3, a);
