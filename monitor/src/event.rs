@@ -542,10 +542,22 @@ impl Event {
         self.end_ns.is_none()
     }
 
-    /// The error number of a failed call.
+    /// The error number of a failed call. A call ended by a signal (an `ERESTART*` code,
+    /// which never reaches the program: see [`Event::interrupted`]) did not fail.
     pub fn errno(&self) -> Option<i32> {
         match self.ret {
-            Some(r) if (-4095..0).contains(&r) => Some(-r as i32),
+            Some(r) if (-4095..0).contains(&r) && restart_name(-r as i32).is_none() => {
+                Some(-r as i32)
+            }
+            _ => None,
+        }
+    }
+
+    /// The kernel's `ERESTART*` code of a call a signal interrupted (it is restarted, or the
+    /// program sees EINTR, or it was killed): strace shows these as `= ?`.
+    pub fn interrupted(&self) -> Option<&'static str> {
+        match self.ret {
+            Some(r) if r < 0 => restart_name(r.unsigned_abs().min(4096) as i32),
             _ => None,
         }
     }
@@ -561,6 +573,17 @@ impl Event {
     /// The best time stamp of the call: its start, else its end.
     pub fn ts_ns(&self) -> u64 {
         self.start_ns.or(self.end_ns).unwrap_or(0)
+    }
+}
+
+/// The kernel-internal restart codes (include/linux/errno.h): a signal interrupted the call.
+pub fn restart_name(code: i32) -> Option<&'static str> {
+    match code {
+        512 => Some("ERESTARTSYS"),
+        513 => Some("ERESTARTNOINTR"),
+        514 => Some("ERESTARTNOHAND"),
+        516 => Some("ERESTART_RESTARTBLOCK"),
+        _ => None,
     }
 }
 

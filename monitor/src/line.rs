@@ -32,6 +32,10 @@ pub fn wall_time(unix_ns: u64) -> String {
 
 /// The return value as strace shows it.
 fn fmt_ret(out: &mut String, ev: &Event) {
+    if let Some(code) = ev.interrupted() {
+        let _ = write!(out, "? {code} (interrupted by a signal)");
+        return;
+    }
     match (ev.ret, ev.errno()) {
         (None, _) => out.push('?'),
         (Some(_), Some(e)) => {
@@ -96,6 +100,9 @@ struct JsonLine<'a> {
     in_progress: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     elapsed_ns: Option<u64>,
+    /// A signal ended the call (the kernel's `ERESTART*` code); `ret` is null, as strace's `?`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interrupted: Option<&'static str>,
 }
 
 /// `{"ts_ns", "pid", "tid", "comm", "uid", "syscall", "args": {…}, "ret", "errno", "duration_ns"}`;
@@ -110,7 +117,10 @@ pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
         uid: ev.uid,
         syscall: ev.syscall,
         args: ev.args.as_ref(),
-        ret: ev.ret.map(|r| if ev.failed() { -1 } else { r }),
+        ret: ev
+            .ret
+            .filter(|_| ev.interrupted().is_none())
+            .map(|r| if ev.failed() { -1 } else { r }),
         errno: ev.errno().map(errno_name),
         duration_ns: ev.duration_ns(),
         in_progress: ev.in_progress(),
@@ -119,6 +129,7 @@ pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
         } else {
             None
         },
+        interrupted: ev.interrupted(),
     };
     serde_json::to_string(&line).expect("serialising an event cannot fail")
 }

@@ -119,7 +119,7 @@ fn a_recorded_deadlock_leak_and_refused_calls_are_reported_with_their_pids_and_i
 
     let (code, r, err) = report(&rec, &[]);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["schema_version"], 2);
     assert_eq!(r["stopped_early"], Value::Null, "{r}");
     // The deadlock, along the way (the workload ended it), with its pids and sets; the same
     // as the live snapshot said.
@@ -181,8 +181,8 @@ fn a_recorded_deadlock_leak_and_refused_calls_are_reported_with_their_pids_and_i
     };
     assert!(has("shmget", "EEXIST", &eexist["pid"]), "{errs:?}");
     assert!(has("shmat", "EACCES", &eacces["child_pid"]), "{errs:?}");
-    assert_eq!(r["events"]["dropped"], 0);
-    assert!(r["events"]["by_syscall"]["semtimedop"].as_u64().unwrap() >= 4);
+    assert_eq!(r["calls"]["dropped"], 0);
+    assert!(r["calls"]["by_syscall"]["semtimedop"].as_u64().unwrap() >= 4);
 
     // Each gate fails for its own condition, and names it.
     for (cond, word) in [
@@ -234,7 +234,7 @@ fn a_clean_run_passes_every_gate() {
     assert_eq!(mode.permissions().mode() & 0o777, 0o600);
     let (code, r, err) = report(&rec, &["--fail-on", "leak,deadlock,error,drops,wait>5"]);
     assert_eq!(code, Some(0), "{err} {r}");
-    assert_eq!(r["events"]["by_syscall"]["semtimedop"], 20_000, "{r}");
+    assert_eq!(r["calls"]["by_syscall"]["semtimedop"], 20_000, "{r}");
     assert_eq!(r["recording"]["end"]["exit_status"], 0);
 }
 
@@ -449,7 +449,7 @@ fn the_demo_replays_through_the_dashboards_feed_with_seeks() {
     let mut m = Model::new();
     let apply_all = |src: &mut ReplaySource, m: &mut Model| {
         for s in src.drain() {
-            feed::apply(m, &s);
+            m.apply(&s);
         }
     };
     src.control(Control::Pause);
@@ -473,7 +473,7 @@ fn the_demo_replays_through_the_dashboards_feed_with_seeks() {
     let ups = src.drain();
     assert!(matches!(ups[0].update, feed::Update::Reset));
     for s in &ups {
-        feed::apply(&mut m, s);
+        m.apply(s);
     }
     assert!(deadlocks(&m).is_empty());
     // To the end: the deadlock is over, the leaks remain — as the report says.
@@ -487,7 +487,11 @@ fn the_demo_replays_through_the_dashboards_feed_with_seeks() {
             _ => None,
         })
         .collect();
-    let rep = ipctop::report::build(ipctop::cmd::replay::demo().unwrap(), &Default::default());
+    let rep = ipctop::report::build(
+        ipctop::cmd::replay::demo().unwrap(),
+        &Default::default(),
+        ipctop::report::ScopeMode::All,
+    );
     assert_eq!(leaks.len(), rep.leaks.len(), "{leaks:?} vs {:?}", rep.leaks);
     assert_eq!(leaks.len(), 2, "a segment and a queue: {leaks:?}");
     assert_eq!(rep.along_the_way.deadlocks.len(), 1);

@@ -163,7 +163,10 @@ fn leaks(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
         let Some(sems) = &s.semaphores else { continue };
         let last_use = s.otime.max(s.ctime);
         let mut idle = now_s - last_use as f64;
-        if let Some(t) = s.activity.last_mono_ns {
+        if let Some(t) = m
+            .object_account(crate::model::ObjKind::Sem, s.id.id)
+            .and_then(|a| a.last_mono_ns)
+        {
             idle = idle.min(now_s - m.unix_s(t));
         }
         let waited = sems.iter().any(|x| x.ncnt > 0 || x.zcnt > 0)

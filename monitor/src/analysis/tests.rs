@@ -3,7 +3,7 @@
 use super::*;
 use crate::{
     event::{Args, Event, Flags},
-    fixtures::{self, sem_wait, semop, QueueAges, MONO, NOW, NS, ROOT, S},
+    fixtures::{self, sem_wait, semop, Feed, QueueAges, MONO, NOW, NS, ROOT, S},
     model::{HolderSource, Model, Source},
     snapshot::{
         sysvipc::SHM_DEST, MapAttach, MsgRead, ProcRead, RawSop, SemSetRead, ShmRow, Snapshot,
@@ -41,7 +41,7 @@ fn msg(msqid: i32, qnum: u64, lspid: u32, lrpid: u32) -> MsgRead {
 
 fn model(s: &Snapshot) -> Model {
     let mut m = Model::new();
-    m.apply_snapshot(s);
+    m.feed_snapshot(s);
     m
 }
 
@@ -291,10 +291,10 @@ fn deadlock_and_long_waits_from_events() {
     ]);
     let mut m = model(&s);
     let t = MONO + S;
-    m.apply_event(&ev(1101, t, Some(t + 10), semop(50, 0, -1), Some(0)));
-    m.apply_event(&ev(1102, t, Some(t + 10), semop(51, 0, -1), Some(0)));
-    m.apply_event(&ev(1101, t + 100, None, semop(51, 0, -1), None));
-    m.apply_event(&ev(1102, t + 100, None, semop(50, 0, -1), None));
+    m.feed_event(&ev(1101, t, Some(t + 10), semop(50, 0, -1), Some(0)));
+    m.feed_event(&ev(1102, t, Some(t + 10), semop(51, 0, -1), Some(0)));
+    m.feed_event(&ev(1101, t + 100, None, semop(51, 0, -1), None));
+    m.feed_event(&ev(1102, t + 100, None, semop(50, 0, -1), None));
     assert_eq!(
         m.sem_set(50).unwrap().semaphores.as_ref().unwrap()[0].value,
         0
@@ -307,7 +307,7 @@ fn deadlock_and_long_waits_from_events() {
         (&[1101][..], HolderSource::Events)
     );
 
-    m.set_now(t + 100 + 30 * S);
+    m.feed_now(t + 100 + 30 * S);
     let f = analyze(&m, &Config::default());
     let d = deadlocks_of(&f);
     assert_eq!(d.len(), 1, "{f:#?}");
@@ -334,14 +334,14 @@ fn deadlock_and_long_waits_from_events() {
     assert_eq!(long, [(1101, true, 30), (1102, true, 30)]);
 
     // 1101 gives up (EINTR), then releases its semaphore: the cycle is gone.
-    m.apply_event(&ev(
+    m.feed_event(&ev(
         1101,
         t + 100,
         Some(t + 200),
         semop(51, 0, -1),
         Some(-4),
     ));
-    m.apply_event(&ev(1101, t + 300, Some(t + 310), semop(50, 0, 1), Some(0)));
+    m.feed_event(&ev(1101, t + 300, Some(t + 310), semop(50, 0, 1), Some(0)));
     assert_eq!(m.waits().count(), 1);
     assert!(m.holders(m.sem_set(50).unwrap().id, 0).unwrap().source == HolderSource::LastPidGuess);
     let f = analyze(&m, &Config::default());
@@ -352,7 +352,7 @@ fn deadlock_and_long_waits_from_events() {
     s2.mono_ns = t + 100 + 40 * S;
     s2.unix_ns += 40 * S;
     s2.processes[1].waits = Some(vec![sem_wait(1102, 50, 0, -1)]);
-    m.apply_snapshot(&s2);
+    m.feed_snapshot(&s2);
     let w = m.waits().next().unwrap();
     assert_eq!((w.pid, w.source), (1102, Source::Events));
     assert_eq!(w.since_s(m.now_mono_ns()).map(|x| x.round()), Some(40.0));
@@ -377,7 +377,7 @@ fn long_waits_without_the_probe_need_two_snapshots() {
     let mut s2 = s.clone();
     s2.mono_ns += 20 * S;
     s2.unix_ns += 20 * S;
-    m.apply_snapshot(&s2);
+    m.feed_snapshot(&s2);
     let l = long(&m);
     assert_eq!(l.len(), 1);
     assert!(matches!(
@@ -457,11 +457,11 @@ fn shm_events_attach_detach_remove() {
         shmaddr: 0,
         flags: Flags::new(0, crate::event::SHMAT_FLAGS),
     };
-    m.apply_event(&ev(1500, t, Some(t + 1), at(300), Some(0x7000_0000)));
+    m.feed_event(&ev(1500, t, Some(t + 1), at(300), Some(0x7000_0000)));
     assert_eq!(m.segment(300).unwrap().attached_pids(), [1500]);
     assert_eq!(m.segment(300).unwrap().nattch, 1);
     assert_eq!(m.process(1500).unwrap().attached_shmids(), [300]);
-    m.apply_event(&ev(
+    m.feed_event(&ev(
         1500,
         t + 2,
         Some(t + 3),
@@ -475,7 +475,7 @@ fn shm_events_attach_detach_remove() {
         Some(0),
     ));
     assert!(m.segment(300).unwrap().marked_for_destroy);
-    m.apply_event(&ev(
+    m.feed_event(&ev(
         1500,
         t + 4,
         Some(t + 5),
@@ -486,8 +486,12 @@ fn shm_events_attach_detach_remove() {
     ));
     assert!(m.segment(300).is_none());
     assert!(m.process(1500).unwrap().attached_shmids().is_empty());
-    assert_eq!(m.process(1500).unwrap().activity.calls, 3);
-    assert_eq!(m.calls.series(t + S, 1), [3]);
+    // The account: the shmdt counts on the segment it detached (found by its address).
+    let a = m.account();
+    assert_eq!(a.process(1500).unwrap().calls, 3);
+    assert_eq!(a.total().calls, 3);
+    let shm = crate::model::ObjId { ns: NS, id: 300 };
+    assert_eq!(a.object(crate::model::ObjKind::Shm, shm).unwrap().calls, 3);
 }
 
 #[test]
@@ -507,7 +511,7 @@ fn processes_vanish_and_other_namespaces_are_counted() {
     let mut s2 = s.clone();
     s2.processes.truncate(1);
     let mut m2 = m.clone();
-    m2.apply_snapshot(&s2);
+    m2.feed_snapshot(&s2);
     assert!(m2.other_namespaces().is_empty());
 }
 

@@ -20,6 +20,8 @@ use monitor_ebpf::{
 
 pub use reader::{spawn_reader, Batch, ReaderStats};
 
+// The counters' data types live in a leaf module shared with the model and the feed.
+pub use crate::sample::{Aggregate, Hold, KernelStats};
 use crate::{decode, event::Event, exit};
 
 /// The eBPF object, built by build.rs (empty when built with AYA_BUILD_SKIP=1).
@@ -366,33 +368,6 @@ impl Probe {
     }
 }
 
-/// One process's calls of one syscall on one object, counted in the kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Aggregate {
-    pub pid: u32,
-    /// The object's id; `None` for calls that name none (failed *get, shmdt).
-    pub id: Option<i32>,
-    pub syscall: crate::event::Syscall,
-    pub calls: u64,
-    pub errors: u64,
-    /// Sum and maximum of the calls' durations, ns (for semop/msg calls: time waited).
-    pub total_ns: u64,
-    pub max_ns: u64,
-    /// CLOCK_MONOTONIC ns of the last call's exit.
-    pub last_ns: u64,
-    /// Log2 histogram of durations in µs (see `monitor_ebpf::HIST_BUCKETS`).
-    pub hist: [u64; HIST_BUCKETS],
-}
-
-/// A process holding a semaphore: it decremented it by `held` more than it incremented it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Hold {
-    pub semid: i32,
-    pub semnum: u16,
-    pub pid: u32,
-    pub held: i64,
-}
-
 impl Probe {
     /// Forgets what the kernel keeps for threads and processes that are gone: their
     /// `INFLIGHT` entries (kept per thread, see the program) and their `HOLDS`. Returns how
@@ -446,23 +421,6 @@ impl Probe {
         }
         out.sort_by_key(|e| e.start_ns);
         Ok(out)
-    }
-}
-
-/// The probe's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct KernelStats {
-    pub calls: [u64; NSYS],
-    pub errors: [u64; NSYS],
-    pub dropped: u64,
-    pub inflight_full: u64,
-    pub agg_full: u64,
-    pub sent: u64,
-}
-
-impl KernelStats {
-    pub fn total_calls(&self) -> u64 {
-        self.calls.iter().sum()
     }
 }
 
