@@ -587,3 +587,158 @@ fn json_has_the_issue_fields() {
     let t = crate::cmd::snapshot::tables(&m, &f);
     assert!(t.contains("leak shm 1"), "{t}");
 }
+
+fn setval(semid: i32) -> Args {
+    Args::Semctl {
+        semid,
+        semnum: 0,
+        cmd: crate::event::Cmd {
+            value: crate::sysv::semcmd::SETVAL,
+            name: Some("SETVAL"),
+        },
+        arg: 0,
+    }
+}
+
+fn used_before_init_of(m: &Model) -> Vec<i32> {
+    analyze(m, &Config::default())
+        .iter()
+        .filter_map(|f| match &f.what {
+            What::UsedBeforeInit { semid, .. } => Some(*semid),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn setval_then_wait_is_not_used_before_init() {
+    // The python3-sysv-ipc pattern: create, SETVAL 0, others wait for a signal.
+    let mut s = snap();
+    // 80: SETVAL seen by /proc (sempid set by SETVAL), otime 0, a waiter → not.
+    s.sem.push(sem(80, &[(0, 1, 1310)], 0));
+    let mut p = proc_(1311, NOW - 100);
+    p.waits = Some(vec![sem_wait(1311, 80, 0, -1)]);
+    s.processes.extend([p, proc_(1310, NOW - 100)]);
+    // 81: the snapshot read sempid 0, then the probe saw SETVAL → not.
+    s.sem.push(sem(81, &[(0, 1, 0)], 0));
+    let mut p = proc_(1312, NOW - 100);
+    p.waits = Some(vec![sem_wait(1312, 81, 0, -1)]);
+    s.processes.push(p);
+    // 82: nothing set it, nothing seen: flagged (the control case).
+    s.sem.push(sem(82, &[(0, 1, 0)], 0));
+    let mut p = proc_(1313, NOW - 100);
+    p.waits = Some(vec![sem_wait(1313, 82, 0, -1)]);
+    s.processes.push(p);
+    // 83: values unknown (semctl refused): nothing can be said.
+    let mut r = sem(83, &[(0, 1, 0)], 0);
+    r.values = Err(crate::snapshot::semvals::ReadFail::Denied);
+    s.sem.push(r);
+    let mut p = proc_(1314, NOW - 100);
+    p.waits = Some(vec![sem_wait(1314, 83, 0, -1)]);
+    s.processes.push(p);
+    let mut m = model(&s);
+    assert_eq!(used_before_init_of(&m), [81, 82]);
+    let t = MONO + S;
+    m.feed_event(&ev(1310, t, Some(t + 10), setval(81), Some(0)));
+    assert_eq!(used_before_init_of(&m), [82]);
+}
+
+#[test]
+fn a_changed_ctime_after_the_seen_creation_is_not_used_before_init() {
+    let mut s = snap();
+    s.processes.push(proc_(1320, NOW - 100));
+    let mut m = model(&s);
+    let t = MONO + S;
+    let get = Args::Semget {
+        key: crate::event::Key(0),
+        nsems: 1,
+        flags: Flags::new(0o1000, crate::event::GET_FLAGS),
+        mode: crate::event::Mode(0o600),
+    };
+    m.feed_event(&ev(1320, t, Some(t + 10), get, Some(90)));
+    // The next snapshot: ctime 30 s after the creation (a control call changed it, which the
+    // probe missed), sempid 0, otime 0, a waiter → not flagged.
+    let mut s2 = fixtures::snapshot(MONO + 40 * S, u64::MAX / 2, None);
+    let mut r = fixtures::sem(90, 0, 0o600, ROOT, &[(0, 1, 0)], 0, NOW + 31);
+    r.row.ctime = NOW + 31;
+    s2.sem.push(r);
+    let mut p = proc_(1321, NOW - 100);
+    p.waits = Some(vec![sem_wait(1321, 90, 0, -1)]);
+    s2.processes.extend([p, proc_(1320, NOW - 100)]);
+    m.feed_snapshot(&s2);
+    assert!(used_before_init_of(&m).is_empty());
+}
+
+#[test]
+fn guessed_holders_with_the_probe_attached_say_so_truthfully() {
+    // The AB/BA of ab_ba_deadlock_from_last_pids, with the probe running (kernel samples):
+    // its holders are still GETPID guesses, and the reason says why — not "without the probe".
+    let mut s = snap();
+    s.sem.push(sem(30, &[(0, 1, 901)], NOW - 5));
+    s.sem.push(sem(31, &[(0, 1, 902)], NOW - 5));
+    let mut a = proc_(901, NOW - 100);
+    a.waits = Some(vec![sem_wait(901, 31, 0, -1)]);
+    let mut b = proc_(902, NOW - 100);
+    b.waits = Some(vec![sem_wait(902, 30, 0, -1)]);
+    s.processes.extend([a, b]);
+    let mut m = model(&s);
+    m.feed_kernel(MONO + S, crate::sample::KernelSample::default());
+    let f = analyze(&m, &Config::default());
+    let d = deadlocks_of(&f);
+    assert_eq!(d.len(), 1, "{f:#?}");
+    assert!(
+        !d[0].reason.contains("without the probe"),
+        "{}",
+        d[0].reason
+    );
+    assert!(
+        d[0].reason.contains("the probe saw no process"),
+        "{}",
+        d[0].reason
+    );
+    assert!(
+        d[0].reason.contains("held by pid 902 (guess)"),
+        "{}",
+        d[0].reason
+    );
+}
+
+#[test]
+fn a_waiter_is_never_its_own_holder() {
+    // 1330 was the last to operate on semaphore 0 of set 95 (GETPID) and now waits on it.
+    let mut s = snap();
+    s.sem.push(sem(95, &[(0, 1, 1330)], NOW - 5));
+    let mut p = proc_(1330, NOW - 100);
+    p.waits = Some(vec![sem_wait(1330, 95, 0, -1)]);
+    s.processes.push(p);
+    let m = model(&s);
+    let w = m.waits().next().unwrap();
+    let (op, h) = m.wait_holders(w).unwrap();
+    assert_eq!(op.semnum, 0);
+    assert!(h.is_none(), "{h:?}");
+    let f = analyze(&m, &Config::default());
+    let doc = serde_json::to_value(crate::output::snapshot::to_json(&m, &f)).unwrap();
+    assert_eq!(doc["waits"][0]["holders"], serde_json::Value::Null, "{doc}");
+    let t = crate::cmd::snapshot::tables(&m, &f);
+    assert!(!t.contains("1330 (guess)"), "{t}");
+}
+
+#[test]
+fn unknown_pids_are_not_named_none_or_zero() {
+    // A queue with messages whose last receiver pid is 0 (nothing ever received).
+    let mut s = snap();
+    s.msg.push(msg(60, 3, 777, 0));
+    let f = run(&s);
+    let l: Vec<&Finding> = f
+        .iter()
+        .filter(|f| matches!(f.what, What::Leak { .. }))
+        .collect();
+    assert_eq!(l.len(), 1, "{f:#?}");
+    assert!(
+        l[0].reason.contains("nothing was ever received from it"),
+        "{}",
+        l[0].reason
+    );
+    assert!(!l[0].reason.contains("pid 0"), "{}", l[0].reason);
+    assert!(!l[0].reason.contains("none"), "{}", l[0].reason);
+}

@@ -307,30 +307,21 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
         .map(|w| {
             let comm = m.process(w.pid).map_or(String::new(), |p| p.comm.clone());
             let (what, holder) = match &w.on {
-                WaitOn::Sem { semid, .. } => match m.blocking_sop(w) {
-                    Some(op) => {
-                        let h = m.holders(
-                            crate::model::ObjId {
-                                ns: w.ns,
-                                id: *semid,
-                            },
-                            op.semnum,
-                        );
-                        (
-                            format!("sem {semid}[{}] op {}", op.semnum, op.sem_op),
-                            h.map_or("-".into(), |h| {
-                                format!(
-                                    "{}{}",
-                                    pids(&h.pids),
-                                    if h.source == crate::model::HolderSource::LastPidGuess {
-                                        " (guess)"
-                                    } else {
-                                        ""
-                                    }
-                                )
-                            }),
-                        )
-                    }
+                WaitOn::Sem { semid, .. } => match m.wait_holders(w) {
+                    Some((op, h)) => (
+                        format!("sem {semid}[{}] op {}", op.semnum, op.sem_op),
+                        h.map_or("-".into(), |h| {
+                            format!(
+                                "{}{}",
+                                pids(&h.pids),
+                                if h.source == crate::model::HolderSource::LastPidGuess {
+                                    " (guess)"
+                                } else {
+                                    ""
+                                }
+                            )
+                        }),
+                    ),
                     None => (format!("sem {semid}"), "-".into()),
                 },
                 WaitOn::MsgRcv { msqid, msgtyp, .. } => {

@@ -128,8 +128,27 @@ impl Model {
             .copied()
     }
 
+    /// What a semop wait is blocked on, and who holds that semaphore (the waiter itself left
+    /// out: a thread waiting on a semaphore is not what keeps it waiting).
+    pub fn wait_holders(&self, w: &Wait) -> Option<(Sop, Option<Holders>)> {
+        let WaitOn::Sem { semid, .. } = w.on else {
+            return None;
+        };
+        let op = self.blocking_sop(w)?;
+        let set = ObjId {
+            ns: w.ns,
+            id: semid,
+        };
+        let h = self.holders(set, op.semnum).and_then(|mut h| {
+            h.pids.retain(|&p| p != w.pid);
+            (!h.pids.is_empty()).then_some(h)
+        });
+        Some((op, h))
+    }
+
     /// Who holds semaphore `semnum` of set `set`: from the events if they saw decrements not
-    /// given back, else the last pid that operated on it (a best guess), else `None`.
+    /// given back, else the last pid that operated on it (a best guess, unless that process
+    /// now waits on this semaphore), else `None`.
     pub fn holders(&self, set: ObjId, semnum: u16) -> Option<Holders> {
         if let Some(h) = self.holds.get(&(set, semnum)) {
             let pids: Vec<u32> = h.iter().filter(|(_, &n)| n > 0).map(|(&p, _)| p).collect();
@@ -146,7 +165,15 @@ impl Model {
             .semaphores
             .as_ref()?
             .get(semnum as usize)?;
-        (s.last_pid != 0).then(|| Holders {
+        // The guess is no guess when that process waits on this very semaphore.
+        let waits_on_it = self.waits.values().any(|w| {
+            w.pid == s.last_pid
+                && w.ns == set.ns
+                && w.on.id() == set.id
+                && matches!(w.on, WaitOn::Sem { .. })
+                && self.blocking_sop(w).is_some_and(|o| o.semnum == semnum)
+        });
+        (s.last_pid != 0 && !waits_on_it).then(|| Holders {
             pids: vec![s.last_pid],
             source: HolderSource::LastPidGuess,
         })

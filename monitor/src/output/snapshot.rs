@@ -114,21 +114,15 @@ pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
                     timed,
                     ..
                 } => {
-                    let op = m.blocking_sop(w);
+                    let (op, h) = m.wait_holders(w).unzip();
+                    let h = h.flatten();
                     v["semid"] = json!(semid);
                     v["semnum"] = json!(op.map(|o| o.semnum));
                     v["sem_op"] = json!(op.map(|o| o.sem_op));
                     v["nsops"] = json!(nsops);
                     v["sops"] = json!(sops);
                     v["timed"] = json!(timed);
-                    if let Some(op) = op {
-                        let h = m.holders(
-                            crate::model::ObjId {
-                                ns: w.ns,
-                                id: *semid,
-                            },
-                            op.semnum,
-                        );
+                    if op.is_some() {
                         v["holders"] = json!(h.as_ref().map(|h| &h.pids));
                         v["holders_source"] = json!(h.as_ref().map(|h| h.source));
                     }

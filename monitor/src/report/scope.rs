@@ -2,8 +2,9 @@
 //! objects it made or used (the rest of the machine is context); otherwise, or with
 //! `--scope all`, everything.
 //!
-//! How the command's processes are found, from what a recording holds: the recorder is the
-//! process named `ipctop` whose command line says `record`; its children, and theirs, as the
+//! How the command's processes are found, from what a recording holds: the recorder is a
+//! process named `ipctop` (whose command line, when the snapshot read it, says `record`);
+//! its children, and theirs, as the
 //! snapshots saw them (ppid), are the command's. A process no snapshot saw (too short-lived
 //! to be placed: the recording does not carry fork events nor the command's pid) is judged
 //! with the command. Processes the snapshots saw outside that tree are context.
@@ -82,7 +83,7 @@ impl Scope {
             if p.comm == OBSERVER_COMM
                 && p.cmdline
                     .as_deref()
-                    .is_some_and(|l| l.split_whitespace().any(|w| w == "record"))
+                    .is_none_or(|l| l.split_whitespace().any(|w| w == "record"))
             {
                 c.recorders.insert(p.pid);
             }

@@ -76,8 +76,15 @@ pub fn render(r: &Report) -> String {
     let c = &r.calls;
     let _ = writeln!(
         s,
-        "\nCalls: {} ({:?} counts), failed {}, interrupted by signals {}, dropped {}",
-        c.total.calls, c.source, c.total.errors, c.total.interrupted, c.dropped
+        "\nCalls: {} ({}), failed {}, interrupted by signals {}, dropped {}",
+        c.total.calls,
+        match c.source {
+            crate::model::CountSource::Kernel => "the kernel's counts",
+            crate::model::CountSource::Events => "counted from the events",
+        },
+        c.total.errors,
+        c.total.interrupted,
+        c.dropped
     );
     for (k, v) in &c.by_syscall {
         let _ = writeln!(s, "  {k:<12} {v:>12}");

@@ -48,15 +48,11 @@ pub fn waited_text(cx: &Cx, w: &Wait) -> String {
 /// Who holds what a wait needs ("4242 worker"), or the queue's state.
 pub fn held_text(cx: &Cx, w: &Wait) -> String {
     match &w.on {
-        WaitOn::Sem { semid, .. } => {
-            let Some(op) = cx.s.model.blocking_sop(w) else {
+        WaitOn::Sem { .. } => {
+            let Some((op, h)) = cx.s.model.wait_holders(w) else {
                 return "?".into();
             };
-            let set = crate::model::ObjId {
-                ns: w.ns,
-                id: *semid,
-            };
-            match cx.s.model.holders(set, op.semnum) {
+            match h {
                 Some(h) => {
                     let mut s = h
                         .pids
