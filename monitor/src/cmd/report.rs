@@ -1,6 +1,6 @@
 //! `ipctop report FILE`: the analysis over a whole recording, for people or as JSON, and a
 //! gate for smoke tests (`--fail-on`).
-use std::path::PathBuf;
+use std::{io::Write, path::PathBuf};
 
 use crate::{analysis, exit, record, report};
 
@@ -37,10 +37,19 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         ..Default::default()
     };
     let rep = report::build(reader, &cfg, args.scope);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+    let text = if args.json {
+        let mut s = serde_json::to_string_pretty(&rep)?;
+        s.push('\n');
+        s
     } else {
-        print!("{}", rep.text());
+        rep.text()
+    };
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => {}
+        // A reader that went away (`| head`): the gate's answer still stands.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(e.into()),
     }
     if let Some(why) = &rep.stopped_early {
         eprintln!("ipctop report: {}: {why}", args.file.display());

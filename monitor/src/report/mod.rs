@@ -221,14 +221,11 @@ fn creator_pid(m: &Model, kind: ObjKind, id: i32) -> Option<u32> {
 /// Objects the command created (the probe saw the call) and left behind: leaks whatever their
 /// state, named with the call that made them.
 fn left_behind(m: &Model, scope: &Scope) -> Vec<LeakDoc> {
-    if scope.is_all() {
-        return Vec::new();
-    }
     let mut out = Vec::new();
     let mut add = |kind: ObjKind, id: ObjId, state: String| {
         if let Some(c) = m
             .creation(kind, id)
-            .filter(|c| scope.has(c.pid, Some(&c.comm)))
+            .filter(|c| scope.of_command(c.pid, Some(&c.comm)))
         {
             out.push(LeakDoc {
                 kind: ipc_kind(kind),
@@ -248,7 +245,8 @@ fn left_behind(m: &Model, scope: &Scope) -> Vec<LeakDoc> {
     for s in m.sem_sets() {
         add(ObjKind::Sem, s.id, format!("{} semaphores", s.nsems));
     }
-    for s in m.segments() {
+    // A segment marked for destruction goes when its last user detaches: not left behind.
+    for s in m.segments().filter(|s| !s.marked_for_destroy) {
         add(
             ObjKind::Shm,
             s.id,
@@ -320,16 +318,33 @@ pub fn build(mut reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Rep
     let mut longest: BTreeMap<bool, WaitDoc> = BTreeMap::new();
     let mut consider = |w: WaitDoc| {
         let k = in_scope(w.pid);
+        // Ties go to the first (an object named over a bare process).
         if longest.get(&k).is_none_or(|l| w.seconds > l.seconds) {
             longest.insert(k, w);
         }
     };
+    // Finished calls: per object and process (the calls whose object is known), else per
+    // process.
+    for (&(kind, id), _) in acc.objects() {
+        for (pid, t) in acc.users_of(kind, id).filter(|(_, t)| t.max_wait_ns > 0) {
+            consider(WaitDoc {
+                pid,
+                tid: pid,
+                comm: model.comm_of(pid),
+                on: kind.name(),
+                id: id.id,
+                seconds: t.max_wait_s(),
+                exact: true,
+                still_waiting: false,
+            });
+        }
+    }
     for (pid, t) in acc.processes().filter(|(_, t)| t.max_wait_ns > 0) {
         consider(WaitDoc {
             pid,
             tid: pid,
             comm: model.comm_of(pid),
-            on: "a finished call",
+            on: "a call",
             id: -1,
             seconds: t.max_wait_s(),
             exact: true,

@@ -28,8 +28,10 @@ pub enum ScopeMode {
 /// The pids in scope, gathered over the recording.
 #[derive(Clone, Debug, Default)]
 pub struct Scope {
-    /// `None`: everything is in scope.
+    /// The recorded command's processes (`None`: no command).
     command: Option<Command>,
+    /// Everything is judged (`--scope all`, or no command).
+    all: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -56,8 +58,8 @@ pub struct ScopeDoc {
 impl Scope {
     /// Everything, or the command's (`command`: the recorded argv).
     pub fn new(mode: ScopeMode, command: Option<&[String]>) -> Self {
-        let command = match (mode, command.and_then(|c| c.first())) {
-            (ScopeMode::Command, Some(argv0)) => {
+        let command = match command.and_then(|c| c.first()) {
+            Some(argv0) => {
                 let name = argv0.rsplit('/').next().unwrap_or(argv0);
                 let comm: String = name.chars().take(15).collect();
                 Some(Command {
@@ -65,14 +67,17 @@ impl Scope {
                     ..Default::default()
                 })
             }
-            _ => None,
+            None => None,
         };
-        Self { command }
+        Self {
+            all: mode == ScopeMode::All || command.is_none(),
+            command,
+        }
     }
 
     /// Whether everything is judged.
     pub fn is_all(&self) -> bool {
-        self.command.is_none()
+        self.all
     }
 
     /// Learns the process tree from the model (call it after each snapshot).
@@ -103,8 +108,13 @@ impl Scope {
 
     /// Whether a process is in scope (`comm`: its name, when known).
     pub fn has(&self, pid: u32, comm: Option<&str>) -> bool {
+        self.all || self.of_command(pid, comm)
+    }
+
+    /// Whether a process is the recorded command's (whatever is judged).
+    pub fn of_command(&self, pid: u32, comm: Option<&str>) -> bool {
         match &self.command {
-            None => true,
+            None => false,
             Some(c) => {
                 c.tree.contains(&pid)
                     || (!c.recorders.contains(&pid)
@@ -120,7 +130,7 @@ impl Scope {
 
     /// For the document.
     pub fn doc(&self, m: &Model, pids_seen: impl Iterator<Item = u32>) -> ScopeDoc {
-        match &self.command {
+        match self.command.as_ref().filter(|_| !self.all) {
             None => ScopeDoc {
                 judged: "all",
                 pids: Vec::new(),

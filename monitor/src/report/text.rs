@@ -11,7 +11,7 @@ const TOP: usize = 10;
 /// `pid 42 (worker) in sem 7: 5.200 s (at least, still waiting)`.
 pub fn wait_text(w: &WaitDoc) -> String {
     let on = if w.id >= 0 {
-        format!("in {} on {}", w.on, w.id)
+        format!("on {} {}", w.on, w.id)
     } else {
         format!("in {}", w.on)
     };
@@ -21,6 +21,8 @@ pub fn wait_text(w: &WaitDoc) -> String {
     }
     if w.still_waiting {
         notes.push("still waiting at the end");
+    } else if w.exact {
+        notes.push("finished");
     }
     format!(
         "{:.3} s, pid {} ({}) {on}{}",
