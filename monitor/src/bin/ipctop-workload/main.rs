@@ -4,6 +4,7 @@
 //! remove every object they made before they exit.
 mod calls;
 mod common;
+mod paced;
 mod situations;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,8 @@ enum Cmd {
     Calls(calls::Cmd),
     #[command(flatten)]
     Situations(situations::Cmd),
+    #[command(flatten)]
+    Paced(paced::Cmd),
 }
 
 fn main() {
@@ -52,6 +55,7 @@ fn main() {
     let r = match cli.cmd {
         Cmd::Calls(c) => calls::run(c),
         Cmd::Situations(c) => situations::run(c),
+        Cmd::Paced(c) => paced::run(c),
     };
     if let Err(e) = r {
         eprintln!("ipctop-workload: {e:#}");
