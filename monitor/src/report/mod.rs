@@ -298,6 +298,7 @@ pub fn build(mut reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Rep
         watch.waits(&model);
     }
     let findings = analysis::analyze(&model, cfg);
+    scope.observe(&model);
     watch.findings(&findings);
     watch.waits(&model);
 

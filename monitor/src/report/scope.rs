@@ -6,8 +6,9 @@
 //! process named `ipctop` (whose command line, when the snapshot read it, says `record`);
 //! its children, and theirs, as the
 //! snapshots saw them (ppid), are the command's. A process no snapshot saw (too short-lived
-//! to be placed: the recording does not carry fork events nor the command's pid) is judged
-//! with the command. Processes the snapshots saw outside that tree are context.
+//! to be placed: the recording does not carry fork events nor the command's pid) but that the
+//! probe saw make calls is judged with the command; a pid known only from an object's fields
+//! (its creator, its last user) and never seen is not. Processes the snapshots saw outside that tree are context.
 use std::collections::BTreeSet;
 
 use serde::Serialize;
@@ -43,6 +44,8 @@ struct Command {
     tree: BTreeSet<u32>,
     /// Every pid a snapshot saw.
     seen: BTreeSet<u32>,
+    /// Every pid the probe saw make a call.
+    callers: BTreeSet<u32>,
 }
 
 /// The scope as the report's document shows it.
@@ -80,9 +83,10 @@ impl Scope {
         self.all
     }
 
-    /// Learns the process tree from the model (call it after each snapshot).
+    /// Learns the process tree from the model (call it after each snapshot, and at the end).
     pub fn observe(&mut self, m: &Model) {
         let Some(c) = &mut self.command else { return };
+        c.callers.extend(m.account().processes().map(|(p, _)| p));
         for p in m.all_processes() {
             c.seen.insert(p.pid);
             if p.comm == OBSERVER_COMM
@@ -116,9 +120,10 @@ impl Scope {
         match &self.command {
             None => false,
             Some(c) => {
+                let unplaced = !c.seen.contains(&pid) && c.callers.contains(&pid);
                 c.tree.contains(&pid)
                     || (!c.recorders.contains(&pid)
-                        && (!c.seen.contains(&pid) || comm.is_some_and(|n| n == c.comm)))
+                        && (unplaced || comm.is_some_and(|n| n == c.comm)))
             }
         }
     }
