@@ -30,6 +30,12 @@ pub fn wall_time(unix_ns: u64) -> String {
     )
 }
 
+/// The time a line shows: the call's start, else its end, else (in progress, begun before
+/// it was seen) now.
+fn shown_ts(ev: &Event, now_ns: u64) -> u64 {
+    ev.start_ns.or(ev.end_ns).unwrap_or(now_ns)
+}
+
 /// The return value as strace shows it.
 fn fmt_ret(out: &mut String, ev: &Event) {
     if let Some(code) = ev.interrupted() {
@@ -54,16 +60,14 @@ fn fmt_ret(out: &mut String, ev: &Event) {
 /// a call in progress ends in `= ? <unfinished, blocked 1.20 s>` (`now_ns`: monotonic now).
 pub fn text_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
     let mut out = String::with_capacity(128);
-    out.push_str(&wall_time(clock.unix_ns(ev.ts_ns())));
+    out.push_str(&wall_time(clock.unix_ns(shown_ts(ev, now_ns))));
     let _ = write!(out, " {}", ev.pid);
     if ev.tid != ev.pid {
         let _ = write!(out, "/{}", ev.tid);
     }
     let _ = write!(out, " {} {}(", ev.comm, ev.syscall);
     match &ev.args {
-        Some(a) => {
-            let _ = write!(out, "{a}");
-        }
+        Some(a) => out.push_str(&a.shown(ev.syscall)),
         None => out.push_str("<entry not seen>"),
     }
     out.push_str(") = ");
@@ -79,6 +83,7 @@ pub fn text_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
                 human_duration(now_ns.saturating_sub(s))
             );
         }
+        (None, _, None) => out.push_str(" <unfinished, begun before it was seen>"),
         _ => {}
     }
     out
@@ -106,11 +111,12 @@ struct JsonLine<'a> {
 }
 
 /// `{"ts_ns", "pid", "tid", "comm", "uid", "syscall", "args": {…}, "ret", "errno", "duration_ns"}`;
-/// `ts_ns` is the start in Unix ns. A call in progress has `"in_progress": true` and
+/// `ts_ns` is the start in Unix ns (the moment it was seen, for a call in progress whose
+/// start nobody saw). A call in progress has `"in_progress": true` and
 /// `"elapsed_ns"`, with `ret`, `errno` and `duration_ns` null.
 pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
     let line = JsonLine {
-        ts_ns: clock.unix_ns(ev.ts_ns()),
+        ts_ns: clock.unix_ns(shown_ts(ev, now_ns)),
         pid: ev.pid,
         tid: ev.tid,
         comm: &ev.comm,
@@ -132,4 +138,101 @@ pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
         interrupted: ev.interrupted(),
     };
     serde_json::to_string(&line).expect("serialising an event cannot fail")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        event::{Flags, SemOp, SemOps, MSG_FLAGS, SEMBUF_FLAGS},
+        fixtures::{ev, semop, ROOT, S},
+    };
+
+    /// The line without its local wall time (the time zone is the machine's).
+    fn line(e: &Event) -> String {
+        let l = text_line(e, &Clock::with_offset(0), 10 * S);
+        l.split_once(' ').unwrap().1.to_string()
+    }
+
+    #[test]
+    fn semop_has_three_arguments_and_semtimedop_four() {
+        let mut e = ev(42, "w", ROOT, S, Some(S + 1_500), semop(7, 0, -1), Some(0));
+        assert_eq!(
+            line(&e),
+            "42 w semtimedop(semid=7, [{0,-1,SEM_UNDO}], 1, NULL) = 0 <1.5 us>"
+        );
+        e.syscall = Syscall::SEMOP;
+        assert_eq!(
+            line(&e),
+            "42 w semop(semid=7, [{0,-1,SEM_UNDO}], 1) = 0 <1.5 us>"
+        );
+    }
+
+    #[test]
+    fn nsops_is_the_kernels_unsigned_int_and_unknown_flags_show_their_bits() {
+        let args = Args::Semop {
+            semid: 7,
+            // A register with garbage above the int the kernel reads.
+            nsops: 0xffff_ffff_0000_0001,
+            sops: SemOps::new([SemOp {
+                sem_num: 0,
+                sem_op: -1,
+                sem_flg: Flags::new(0xf800, SEMBUF_FLAGS),
+            }]),
+            sops_read: true,
+            timeout_ns: None,
+        };
+        let e = ev(42, "w", ROOT, S, Some(S + 1_000), args, Some(0));
+        assert_eq!(
+            line(&e),
+            "42 w semtimedop(semid=7, [{0,-1,IPC_NOWAIT|SEM_UNDO|0xe000}], 1, NULL) = 0 <1.0 us>"
+        );
+        let j: serde_json::Value =
+            serde_json::from_str(&json_line(&e, &Clock::with_offset(0), 10 * S)).unwrap();
+        assert_eq!(j["args"]["nsops"], 1);
+        let rcv = Args::Msgrcv {
+            msqid: 3,
+            msgsz: 64,
+            msgtyp: 0,
+            flags: Flags::new(0xffff_0800, MSG_FLAGS),
+        };
+        let e = ev(42, "w", ROOT, S, Some(S + 1_000), rcv, Some(-42));
+        let l = line(&e);
+        assert!(l.contains("msgtyp=0, IPC_NOWAIT|0xffff0000)"), "{l}");
+        assert!(
+            l.ends_with("= -1 ENOMSG (No message of desired type) <1.0 us>"),
+            "{l}"
+        );
+    }
+
+    #[test]
+    fn a_call_a_signal_ended_is_not_an_error() {
+        let e = ev(42, "w", ROOT, S, Some(2 * S), semop(7, 0, -1), Some(-514));
+        let l = line(&e);
+        assert!(
+            l.ends_with("= ? ERESTARTNOHAND (interrupted by a signal) <1.00 s>"),
+            "{l}"
+        );
+        let j: serde_json::Value =
+            serde_json::from_str(&json_line(&e, &Clock::with_offset(0), 10 * S)).unwrap();
+        assert_eq!(j["ret"], serde_json::Value::Null);
+        assert_eq!(j["errno"], serde_json::Value::Null);
+        assert_eq!(j["interrupted"], "ERESTARTNOHAND");
+    }
+
+    #[test]
+    fn calls_in_progress_say_since_when() {
+        let mut e = ev(42, "w", ROOT, 2 * S, None, semop(7, 0, -1), None);
+        assert!(
+            line(&e).ends_with("= ? <unfinished, blocked 8.00 s>"),
+            "{}",
+            line(&e)
+        );
+        e.start_ns = None;
+        assert!(
+            line(&e).ends_with("= ? <unfinished, begun before it was seen>"),
+            "{}",
+            line(&e)
+        );
+    }
 }

@@ -43,15 +43,24 @@ pub struct TraceArgs {
     pub wait_ms: f64,
 }
 
+/// The counts reconcile: `total + dropped + aggregated + after_end + unaccounted ==
+/// kernel_calls` (`unaccounted` is 0 unless the ring buffer could not be drained in time).
 #[derive(Debug, Default, Serialize)]
 struct Summary {
-    /// Calls printed (finished ones).
+    /// Calls printed (those that finished by the end).
     total: u64,
     /// Calls lost on the way (ring buffer full in the kernel, or undecodable).
     dropped: u64,
     by_syscall: BTreeMap<&'static str, u64>,
-    /// Finished calls the kernel counted for the filter (exact, lost ones included).
+    /// Finished calls the kernel counted for the filter (exact, lost ones included), up to
+    /// the moment the summary was taken.
     kernel_calls: u64,
+    /// Of those, calls that finished after the end (`--duration`, Ctrl-C): not printed.
+    after_end: u64,
+    /// Calls in progress when the trace began (printed first, as strace does on attaching).
+    in_progress_at_start: u64,
+    /// Calls the kernel counted by the end that did not arrive before the drain's deadline.
+    unaccounted: u64,
     /// Calls whose arguments were lost because the per-thread table was full.
     entries_lost: u64,
     /// Of `dropped`: records that arrived but did not decode.
@@ -141,7 +150,24 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         out.write_all(b"\n")
     };
 
+    // Calls already in progress, as strace lists them when it attaches: from the probe's table
+    // (their start known) and from /proc (begun before the probe: start unknown).
+    let at_start = in_progress_now(&probe, args.probe.pid);
+    for ev in at_start.iter().filter(|e| wanted(e)) {
+        if let Some(s) = ev.start_ns {
+            shown_blocked.insert((ev.tid, s));
+        }
+        if emit(&mut out, ev, clock_ns(libc::CLOCK_MONOTONIC)).is_err() {
+            pipe_closed = true;
+        }
+    }
+    let in_progress_at_start = at_start.iter().filter(|e| wanted(e)).count() as u64;
+    let _ = out.flush();
+
     loop {
+        if pipe_closed {
+            break;
+        }
         tokio::select! {
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
@@ -176,31 +202,56 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         }
     }
 
-    // Pick up what is still in the ring buffer: the reader polls every `poll`.
+    // The end: what the kernel counted by now is what the trace accounts for. Drain the ring
+    // buffer until every call it had sent by then has arrived (in the ring buffer's order,
+    // with a deadline); calls sent later finished after the end: counted apart, not printed.
+    let ks_end = probe.stats()?;
+    let mut arrived = by_syscall.iter().sum::<u64>();
     if !pipe_closed {
-        tokio::time::sleep(poll * 3).await;
-        let now = clock_ns(libc::CLOCK_MONOTONIC);
-        while let Ok(batch) = rx.try_recv() {
-            for ev in batch.iter().filter(|e| wanted(e)) {
-                by_syscall[ev.syscall.index()] += 1;
-                let _ = emit(&mut out, ev, now);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let undecodable = || rstats.undecodable.load(Ordering::Relaxed);
+        while arrived + undecodable() < ks_end.sent {
+            let Ok(Some(batch)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+                break;
+            };
+            let now = clock_ns(libc::CLOCK_MONOTONIC);
+            for ev in batch.iter() {
+                if arrived + undecodable() >= ks_end.sent {
+                    break;
+                }
+                arrived += 1;
+                if wanted(ev) {
+                    by_syscall[ev.syscall.index()] += 1;
+                    let _ = emit(&mut out, ev, now);
+                }
             }
         }
     }
     reader.abort();
     let ks = probe.stats()?;
     let undecodable = rstats.undecodable.load(Ordering::Relaxed);
+    let total: u64 = by_syscall.iter().sum();
+    let dropped = ks_end.dropped + undecodable;
+    let aggregated = ks_end
+        .total_calls()
+        .saturating_sub(ks_end.sent + ks_end.dropped);
+    let after_end = ks.total_calls().saturating_sub(ks_end.total_calls());
     let summary = Summary {
-        total: by_syscall.iter().sum(),
-        dropped: ks.dropped + undecodable,
+        total,
+        dropped,
         by_syscall: Syscall::all()
             .filter(|s| by_syscall[s.index()] > 0)
             .map(|s| (s.name(), by_syscall[s.index()]))
             .collect(),
         kernel_calls: ks.total_calls(),
+        after_end,
+        in_progress_at_start,
+        unaccounted: ks
+            .total_calls()
+            .saturating_sub(total + dropped + aggregated + after_end),
         entries_lost: ks.inflight_full,
         undecodable,
-        aggregated: ks.total_calls().saturating_sub(ks.sent),
+        aggregated,
     };
     if args.json {
         let _ = writeln!(out, "{}", serde_json::json!({ "summary": summary }));
@@ -210,9 +261,17 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     let mut err = io::stderr().lock();
     let _ = writeln!(
         err,
-        "ipctop: {} calls traced, {} dropped{}",
+        "ipctop: {} calls traced, {} dropped, {} finished after the end (of {} the kernel \
+         counted){}{}",
         summary.total,
         summary.dropped,
+        summary.after_end,
+        summary.kernel_calls,
+        if summary.unaccounted > 0 {
+            format!(", {} not drained in time", summary.unaccounted)
+        } else {
+            String::new()
+        },
         if summary.entries_lost > 0 {
             format!(
                 ", {} without arguments (per-thread table full)",
@@ -227,4 +286,79 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// The calls in progress now: the probe's (start known) and, for threads it has none of,
+/// /proc's (begun before the probe was attached), oldest first. `pid`: only that process.
+fn in_progress_now(probe: &Probe, pid: Option<u32>) -> Vec<Event> {
+    use crate::{
+        event::{Args, Comm, Flags, SemOp, SemOps, SEMBUF_FLAGS},
+        snapshot::WaitCall,
+    };
+    let mut out = probe.in_flight(Duration::ZERO).unwrap_or_default();
+    let known: HashSet<u32> = out.iter().map(|e| e.tid).collect();
+    let Ok(snap) = crate::snapshot::take(&Default::default()) else {
+        return out;
+    };
+    for p in snap
+        .processes
+        .iter()
+        .filter(|p| pid.is_none_or(|x| x == p.pid))
+    {
+        for w in p.waits.iter().flatten().filter(|w| !known.contains(&w.tid)) {
+            let (syscall, args) = match &w.call {
+                WaitCall::Sem {
+                    semid, nsops, sops, ..
+                } => (
+                    Syscall::SEMTIMEDOP,
+                    Args::Semop {
+                        semid: *semid,
+                        nsops: *nsops,
+                        sops: SemOps::new(sops.iter().flatten().map(|s| SemOp {
+                            sem_num: s.num,
+                            sem_op: s.op,
+                            sem_flg: Flags::new(s.flg as u16 as u32, SEMBUF_FLAGS),
+                        })),
+                        sops_read: sops.is_some(),
+                        timeout_ns: None,
+                    },
+                ),
+                WaitCall::Msgrcv {
+                    msqid,
+                    msgsz,
+                    msgtyp,
+                } => (
+                    Syscall::MSGRCV,
+                    Args::Msgrcv {
+                        msqid: *msqid,
+                        msgsz: *msgsz,
+                        msgtyp: *msgtyp,
+                        flags: Flags::new(0, crate::event::MSG_FLAGS),
+                    },
+                ),
+                WaitCall::Msgsnd { msqid, msgsz } => (
+                    Syscall::MSGSND,
+                    Args::Msgsnd {
+                        msqid: *msqid,
+                        mtype: None,
+                        msgsz: *msgsz,
+                        flags: Flags::new(0, crate::event::MSG_FLAGS),
+                    },
+                ),
+            };
+            out.push(Event {
+                start_ns: None,
+                end_ns: None,
+                pid: p.pid,
+                tid: w.tid,
+                uid: p.uid.unwrap_or(0),
+                gid: 0,
+                comm: Comm::from_str_lossy(&p.comm),
+                syscall,
+                args: Some(args),
+                ret: None,
+            });
+        }
+    }
+    out
 }
