@@ -57,6 +57,8 @@ pub struct Store {
     pub log: VecDeque<(Event, u64)>,
     /// Lines ever added to the log (the log's end, for following it).
     pub logged: u64,
+    /// Of those, finished calls (the rest: calls seen blocking).
+    pub logged_finished: u64,
     pub uses: BTreeMap<u32, ProcUse>,
     /// The first time stamp of the session (monotonic ns).
     pub first_mono_ns: Option<u64>,
@@ -77,6 +79,7 @@ impl Store {
             position: None,
             log: VecDeque::new(),
             logged: 0,
+            logged_finished: 0,
             uses: BTreeMap::new(),
             first_mono_ns: None,
             generation: 0,
@@ -107,10 +110,11 @@ impl Store {
             return;
         }
         self.log_push(*ev, at);
+        self.logged_finished += 1;
         self.inflight.remove(&(ev.tid, ev.start_ns));
     }
 
-    /// Applies updates from the source: into the model (through `feed::apply`), and into what
+    /// Applies updates from the source: into the model (through `Model::apply`), and into what
     /// the dashboard keeps besides.
     pub fn ingest(&mut self, batch: &[Stamped]) {
         if batch.is_empty() {
@@ -136,6 +140,7 @@ impl Store {
                 }
                 Update::Reset => {
                     self.log.clear();
+                    self.logged_finished = 0;
                     self.inflight.clear();
                 }
                 _ => {}
@@ -223,6 +228,16 @@ impl Store {
     /// Calls per second (the account's total: the kernel's counters when it samples).
     pub fn calls_per_s(&self) -> f64 {
         self.model.account().total().rate()
+    }
+
+    /// Finished calls the account counted that the event log never got (the probe sends only
+    /// the notable ones when it aggregates): what the Events view leaves out.
+    pub fn calls_not_logged(&self) -> u64 {
+        self.model
+            .account()
+            .total()
+            .calls
+            .saturating_sub(self.logged_finished)
     }
 
     pub fn live(&self) -> bool {
