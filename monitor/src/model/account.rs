@@ -244,6 +244,7 @@ impl Account {
         let k = (kind, id);
         self.pairs
             .range((k, 0)..=(k, u32::MAX))
+            .filter(|(_, t)| t.calls > 0 || t.interrupted > 0)
             .map(|((_, p), t)| (*p, t))
     }
 
@@ -465,6 +466,9 @@ impl Account {
             add(self.objects.entry(key).or_default(), true);
             add(self.pairs.entry((key, a.pid)).or_default(), true);
         }
+        // An observer found out since (its comm seen): never a user of what it looked at.
+        let observers = &self.observers;
+        self.pairs.retain(|(_, pid), _| !observers.contains(pid));
         // Interrupted calls were counted as failed by the kernel.
         let fix = |x: &mut Tally| x.errors = x.errors.saturating_sub(x.interrupted);
         self.processes.values_mut().for_each(fix);

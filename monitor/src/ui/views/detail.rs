@@ -49,6 +49,15 @@ fn account_text(a: Option<&Tally>) -> String {
     s
 }
 
+/// `3.0s ago by 42`, or `never` (the kernel keeps pid 0 and time 0 until it happens).
+fn last_by(cx: &Cx, unix_s: i64, pid: u32) -> String {
+    match (unix_s, pid) {
+        (0, 0) => "never".into(),
+        (_, 0) => format!("{} ago by an unknown process", ago(cx.now_unix, unix_s)),
+        (t, p) => format!("{} ago by {p}", ago(cx.now_unix, t)),
+    }
+}
+
 /// The processes that made calls on an object (observers left out), with how many.
 fn users(cx: &Cx, kind: ObjKind, id: i32, involved: &mut Vec<(u32, String)>) {
     let m = &cx.s.model;
@@ -271,11 +280,9 @@ fn queue_lines(cx: &Cx, id: i32) -> Lines {
     text(
         &mut v,
         format!(
-            "last send {} ago by {}, last receive {} ago by {}",
-            ago(cx.now_unix, q.stime),
-            q.last_send_pid,
-            ago(cx.now_unix, q.rtime),
-            q.last_recv_pid
+            "last send {}, last receive {}",
+            last_by(cx, q.stime, q.last_send_pid),
+            last_by(cx, q.rtime, q.last_recv_pid),
         ),
     );
     let mut involved = Vec::new();
