@@ -192,10 +192,9 @@ fn deadlocks_of(f: &[Finding]) -> Vec<&Finding> {
         .collect()
 }
 
-#[test]
-fn ab_ba_deadlock_from_last_pids() {
+/// Set 30 held by 901 (last pid), set 31 held by 902; each waits on the other's.
+fn ab_ba() -> Snapshot {
     let mut s = snap();
-    // Set 30 held by 901 (last pid), set 31 held by 902; each waits on the other's.
     s.sem.push(sem(30, &[(0, 1, 901)], NOW - 5));
     s.sem.push(sem(31, &[(0, 1, 902)], NOW - 5));
     let mut a = proc_(901, NOW - 100);
@@ -203,6 +202,12 @@ fn ab_ba_deadlock_from_last_pids() {
     let mut b = proc_(902, NOW - 100);
     b.waits = Some(vec![sem_wait(902, 30, 0, -1)]);
     s.processes.extend([a, b]);
+    s
+}
+
+#[test]
+fn ab_ba_deadlock_from_last_pids() {
+    let mut s = ab_ba();
     // A bystander blocked on a semaphore whose last user is not waiting: no cycle.
     s.sem.push(sem(32, &[(1, 0, 903), (0, 1, 903)], NOW - 5));
     let mut c = proc_(904, NOW - 100);
@@ -673,15 +678,7 @@ fn a_changed_ctime_after_the_seen_creation_is_not_used_before_init() {
 fn guessed_holders_with_the_probe_attached_say_so_truthfully() {
     // The AB/BA of ab_ba_deadlock_from_last_pids, with the probe running (kernel samples):
     // its holders are still GETPID guesses, and the reason says why — not "without the probe".
-    let mut s = snap();
-    s.sem.push(sem(30, &[(0, 1, 901)], NOW - 5));
-    s.sem.push(sem(31, &[(0, 1, 902)], NOW - 5));
-    let mut a = proc_(901, NOW - 100);
-    a.waits = Some(vec![sem_wait(901, 31, 0, -1)]);
-    let mut b = proc_(902, NOW - 100);
-    b.waits = Some(vec![sem_wait(902, 30, 0, -1)]);
-    s.processes.extend([a, b]);
-    let mut m = model(&s);
+    let mut m = model(&ab_ba());
     m.feed_kernel(MONO + S, crate::sample::KernelSample::default());
     let f = analyze(&m, &Config::default());
     let d = deadlocks_of(&f);

@@ -326,31 +326,23 @@ pub fn build(mut reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Rep
     };
     // Finished calls: per object and process (the calls whose object is known), else per
     // process.
+    let finished = |pid: u32, on: &'static str, id: i32, t: &crate::model::Tally| WaitDoc {
+        pid,
+        tid: pid,
+        comm: model.comm_of(pid),
+        on,
+        id,
+        seconds: t.max_wait_s(),
+        exact: true,
+        still_waiting: false,
+    };
     for (&(kind, id), _) in acc.objects() {
         for (pid, t) in acc.users_of(kind, id).filter(|(_, t)| t.max_wait_ns > 0) {
-            consider(WaitDoc {
-                pid,
-                tid: pid,
-                comm: model.comm_of(pid),
-                on: kind.name(),
-                id: id.id,
-                seconds: t.max_wait_s(),
-                exact: true,
-                still_waiting: false,
-            });
+            consider(finished(pid, kind.name(), id.id, t));
         }
     }
     for (pid, t) in acc.processes().filter(|(_, t)| t.max_wait_ns > 0) {
-        consider(WaitDoc {
-            pid,
-            tid: pid,
-            comm: model.comm_of(pid),
-            on: "a call",
-            id: -1,
-            seconds: t.max_wait_s(),
-            exact: true,
-            still_waiting: false,
-        });
+        consider(finished(pid, "a call", -1, t));
     }
     for w in watch.waits.values() {
         let mut w = w.clone();
