@@ -7,8 +7,9 @@
 //! its children, and theirs, as the
 //! snapshots saw them (ppid), are the command's. A process no snapshot saw (too short-lived
 //! to be placed: the recording does not carry fork events nor the command's pid) but that the
-//! probe saw make calls is judged with the command; a pid known only from an object's fields
-//! (its creator, its last user) and never seen is not. Processes the snapshots saw outside that tree are context.
+//! probe saw make calls, named as the command (argv[0]) or as one of its placed processes, is
+//! judged with the command; others (another test's short-lived process, a pid known only from
+//! an object's fields) are context. Processes the snapshots saw outside that tree are context.
 use std::collections::BTreeSet;
 
 use serde::Serialize;
@@ -46,6 +47,8 @@ struct Command {
     seen: BTreeSet<u32>,
     /// Every pid the probe saw make a call.
     callers: BTreeSet<u32>,
+    /// The names of the processes placed in the tree (and the command's).
+    comms: BTreeSet<String>,
 }
 
 /// The scope as the report's document shows it.
@@ -108,6 +111,9 @@ impl Scope {
                 break;
             }
         }
+        for p in m.all_processes().filter(|p| c.tree.contains(&p.pid)) {
+            c.comms.insert(p.comm.clone());
+        }
     }
 
     /// Whether a process is in scope (`comm`: its name, when known).
@@ -120,10 +126,11 @@ impl Scope {
         match &self.command {
             None => false,
             Some(c) => {
+                // Too short-lived for a snapshot, but named as the command or one of its
+                // processes: the command's.
+                let named = comm.is_some_and(|n| n == c.comm || c.comms.contains(n));
                 let unplaced = !c.seen.contains(&pid) && c.callers.contains(&pid);
-                c.tree.contains(&pid)
-                    || (!c.recorders.contains(&pid)
-                        && (unplaced || comm.is_some_and(|n| n == c.comm)))
+                c.tree.contains(&pid) || (!c.recorders.contains(&pid) && unplaced && named)
             }
         }
     }
@@ -146,9 +153,9 @@ impl Scope {
                 pids: pids_seen.filter(|&p| self.has_pid(m, p)).collect(),
                 how: format!(
                     "the recorded command's processes: the recorder's children and theirs as \
-                     the snapshots saw them, processes named {:?}, and processes too \
-                     short-lived for any snapshot to place; the rest is context (--scope all \
-                     judges everything)",
+                     the snapshots saw them, and processes too short-lived for a snapshot \
+                     named as one of them or {:?}; the rest is context (--scope all judges \
+                     everything)",
                     c.comm
                 ),
             },
