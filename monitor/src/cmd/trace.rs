@@ -152,7 +152,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
 
     // Calls already in progress, as strace lists them when it attaches: from the probe's table
     // (their start known) and from /proc (begun before the probe: start unknown).
-    let at_start = in_progress_now(&probe, args.probe.pid);
+    let at_start = in_progress_now(&probe, args.probe.pid, blocked_after);
     for ev in at_start.iter().filter(|e| wanted(e)) {
         if let Some(s) = ev.start_ns {
             shown_blocked.insert((ev.tid, s));
@@ -288,16 +288,25 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     })
 }
 
-/// The calls in progress now: the probe's (start known) and, for threads it has none of,
-/// /proc's (begun before the probe was attached), oldest first. `pid`: only that process.
-fn in_progress_now(probe: &Probe, pid: Option<u32>) -> Vec<Event> {
+/// The calls in progress now: the probe's that have run `min_age` (younger ones are the
+/// scan's, when they have) and, for threads it has none of, /proc's (begun before the probe
+/// was attached). `pid`: only that process.
+fn in_progress_now(probe: &Probe, pid: Option<u32>, min_age: Duration) -> Vec<Event> {
     use crate::{
         event::{Args, Comm, Flags, SemOp, SemOps, SEMBUF_FLAGS},
         snapshot::WaitCall,
     };
-    let mut out = probe.in_flight(Duration::ZERO).unwrap_or_default();
-    let known: HashSet<u32> = out.iter().map(|e| e.tid).collect();
-    let Ok(snap) = crate::snapshot::take(&Default::default()) else {
+    // /proc first, the probe's table after: a wait /proc saw whose call the probe saw enter
+    // is in the table by then.
+    let snap = crate::snapshot::take(&Default::default());
+    let known: HashSet<u32> = probe
+        .in_flight(Duration::ZERO)
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e.tid)
+        .collect();
+    let mut out = probe.in_flight(min_age).unwrap_or_default();
+    let Ok(snap) = snap else {
         return out;
     };
     for p in snap
