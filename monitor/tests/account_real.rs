@@ -76,36 +76,15 @@ fn counts_rates_and_failures_match_the_workloads_everywhere() {
     let _rm = Rm(dir.clone());
     let rec = dir.join("acct.ipctop");
     let name = unique_name("acct");
-    let script = format!(
-        "W='{WORKLOAD} --name {name}'; $W paced-loop --rate {LOOP_RATE} --secs {SECS} & \
-         $W ping-pong --rate {PONG_RATE} --secs {SECS} & $W failing --rate {FAIL_RATE} \
-         --secs {SECS} & wait"
-    );
     // Its own IPC namespace (objects and ids its own), and only its own calls (--comm).
-    let out = Command::new("unshare")
-        .args([
-            "--ipc",
-            IPCTOP,
-            "record",
-            "--interval",
-            "0.5",
-            "--comm",
-            &name,
-            "-o",
-        ])
-        .arg(&rec)
-        .args(["--", "sh", "-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let out = in_own_ipc_ns(&format!(
+        "$I record --interval 0.5 --comm {name} -o {} -- sh -c \"W='$W --name {name}'; \
+         \\$W paced-loop --rate {LOOP_RATE} --secs {SECS} & \
+         \\$W ping-pong --rate {PONG_RATE} --secs {SECS} & \
+         \\$W failing --rate {FAIL_RATE} --secs {SECS} & wait\"",
+        rec.display()
+    ));
+    let lines = json_lines(&out);
     let find = |has: &str, not: &str| {
         lines
             .iter()

@@ -499,22 +499,6 @@ fn the_demo_replays_through_the_dashboards_feed_with_seeks() {
     assert_eq!(rep.along_the_way.deadlocks.len(), 1);
 }
 
-/// Runs `script` with sh in a new IPC namespace (its objects die with it); `W` is the
-/// workload helper and `I` ipctop. Returns its stdout.
-fn in_own_ipc_ns(script: &str) -> String {
-    let out = Command::new("unshare")
-        .args(["--ipc", "sh", "-c"])
-        .arg(format!("W={WORKLOAD}; I={IPCTOP}; {script}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn a_finished_call_is_never_still_waiting() {
     if !can_trace("report_finished_wait") {

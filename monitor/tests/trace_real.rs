@@ -3,8 +3,6 @@
 //! `--duration`, its summary reconciles with the kernel's count.
 mod support;
 
-use std::process::Command;
-
 use serde_json::Value;
 use support::*;
 
@@ -16,25 +14,13 @@ fn trace_lists_calls_in_progress_at_start_and_its_summary_reconciles() {
     let name = unique_name("trc");
     // In its own IPC namespace: a semop blocked before the trace starts, and a paced loop
     // running on past its end.
-    let script = format!(
-        "W='{WORKLOAD} --name {name}'; $W block >/dev/null & B=$!; \
+    let out = in_own_ipc_ns(&format!(
+        "W=\"$W --name {name}\"; $W block >/dev/null & B=$!; \
          $W paced-loop --rate 5000 --secs 4 >/dev/null & L=$!; sleep 0.5; \
-         {IPCTOP} trace --comm {name} --json --duration 1.5; \
+         $I trace --comm {name} --json --duration 1.5; \
          kill $B; wait $L; wait"
-    );
-    let out = Command::new("unshare")
-        .args(["--ipc", "sh", "-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    ));
+    let lines = json_lines(&out);
     // First: the blocked semop, in progress, its start unknown (begun before the probe).
     let first = &lines[0];
     assert_eq!(first["in_progress"], true, "{first}");
