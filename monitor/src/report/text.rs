@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::{ErrorRow, Report, WaitDoc};
-use crate::{line::human_duration, output::ObjectDoc};
+use crate::output::ObjectDoc;
 
 /// How many objects and processes the text lists.
 const TOP: usize = 10;
@@ -93,8 +93,8 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        "A wait is a semop/msgsnd/msgrcv of at least {}: {} waits, {:.3} s in blocking calls",
-        human_duration((r.wait_threshold_s * 1e9) as u64),
+        "A wait is a semop/msgsnd/msgrcv of at least {:.3} ms: {} waits, {:.3} s in blocking calls",
+        r.wait_threshold_s * 1e3,
         c.total.waits,
         c.total.blocked_s
     );
