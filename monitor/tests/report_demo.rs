@@ -32,7 +32,7 @@ fn the_demo_accounts_agree_with_the_kernel_and_each_other() {
     // The kernel's counters: every call, once.
     assert_eq!(
         r.calls.total.calls,
-        r.calls.by_syscall.values().sum::<u64>()
+        r.calls.total.by_syscall.values().sum::<u64>()
     );
     // Per process and per object, the same account: the processes' calls are the total's
     // (every call is some process's), and the objects' are a part of it.

@@ -106,6 +106,8 @@ impl Points {
 pub struct Tally {
     /// Calls finished.
     pub calls: u64,
+    /// Of those, per syscall (index: [`Syscall::index`]).
+    pub by_syscall: [u64; NSYS],
     /// Of those, failed (an errno returned; interrupted calls are not failures).
     pub errors: u64,
     /// Failed calls by syscall and errno (from the events: the probe sends every failure, so
@@ -148,6 +150,7 @@ impl Tally {
     /// times); the errnos, interrupted calls and last caller stay.
     fn clear_counts(&mut self) {
         self.calls = 0;
+        self.by_syscall = [0; NSYS];
         self.errors = 0;
         self.blocked_ns = 0;
         self.waits = 0;
@@ -328,6 +331,7 @@ impl Account {
         let touch = |x: &mut Tally, calls: bool, waits: bool| {
             if calls {
                 x.calls += 1;
+                x.by_syscall[ev.syscall.index()] += 1;
                 x.errors += u64::from(errno.is_some());
             }
             if let (true, true, Some(d)) = (waits, can_block(ev.syscall), dur) {
@@ -383,10 +387,13 @@ impl Account {
         self.agg_full = k.stats.agg_full;
         for (i, x) in self.syscalls.iter_mut().enumerate() {
             x.calls = k.stats.calls[i];
+            x.by_syscall = [0; NSYS];
+            x.by_syscall[i] = x.calls;
             // The kernel counts a call a signal interrupted as failed; it is not.
             x.errors = k.stats.errors[i].saturating_sub(x.interrupted);
         }
         self.total.calls = k.stats.total_calls();
+        self.total.by_syscall = k.stats.calls;
         self.total.errors = self.syscalls.iter().map(|x| x.errors).sum();
         if !k.aggregates.is_empty() && self.source != CountSource::Kernel {
             // From now on the kernel's counts: the rates start again from this sample.
@@ -438,6 +445,7 @@ impl Account {
             let add = |x: &mut Tally, with_calls: bool| {
                 if with_calls {
                     x.calls += a.calls;
+                    x.by_syscall[a.syscall.index()] += a.calls;
                     x.errors += a.errors;
                 }
                 if blocking {

@@ -170,6 +170,9 @@ fn kernel_samples_replace_event_counts_and_give_rates() {
     assert_eq!(o.blocked_ns, 6_000_000_000);
     let p = a.process(42).unwrap();
     assert_eq!((p.calls, p.errors), (3_004, 5));
+    assert_eq!(p.by_syscall[Syscall::SEMGET.index()], 4);
+    assert_eq!(o.by_syscall[Syscall::SEMTIMEDOP.index()], 3_000);
+    assert_eq!(a.total().by_syscall[Syscall::SEMGET.index()], 4);
     assert_eq!(a.total().calls, 3_004);
     assert_eq!(a.total().rate(), 1_002.0);
     assert_eq!(a.dropped(), 3);

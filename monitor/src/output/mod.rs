@@ -69,6 +69,8 @@ pub struct ErrnoDoc {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TallyDoc {
     pub calls: u64,
+    /// Of those, per syscall (those made).
+    pub by_syscall: std::collections::BTreeMap<&'static str, u64>,
     /// Calls per second over the last samples.
     pub rate_per_s: f64,
     pub errors: u64,
@@ -86,6 +88,10 @@ impl TallyDoc {
     pub fn of(t: &Tally) -> Self {
         Self {
             calls: t.calls,
+            by_syscall: crate::event::Syscall::all()
+                .filter(|s| t.by_syscall[s.index()] > 0)
+                .map(|s| (s.name(), t.by_syscall[s.index()]))
+                .collect(),
             rate_per_s: t.rate(),
             errors: t.errors,
             errnos: t

@@ -44,7 +44,6 @@ pub struct CallsDoc {
     pub total: TallyDoc,
     /// Events lost on the way (never silent).
     pub dropped: u64,
-    pub by_syscall: BTreeMap<&'static str, u64>,
 }
 
 /// Failed calls of one syscall with one errno, and the processes that made them.
@@ -308,10 +307,6 @@ pub fn build(mut reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Rep
         source: acc.source(),
         total: TallyDoc::of(acc.total()),
         dropped: acc.dropped(),
-        by_syscall: crate::event::Syscall::all()
-            .filter(|&s| acc.syscall(s).calls > 0)
-            .map(|s| (s.name(), acc.syscall(s).calls))
-            .collect(),
     };
 
     // Waits: finished (the account), going on (the model's waits, seen all along).

@@ -88,7 +88,7 @@ pub fn render(r: &Report) -> String {
         c.total.interrupted,
         c.dropped
     );
-    for (k, v) in &c.by_syscall {
+    for (k, v) in &c.total.by_syscall {
         let _ = writeln!(s, "  {k:<12} {v:>12}");
     }
     let _ = writeln!(
