@@ -330,6 +330,8 @@ pub enum Args {
     /// semop and semtimedop.
     Semop {
         semid: i32,
+        /// The raw register; the kernel reads an unsigned int ([`nsops_uint`]).
+        #[serde(serialize_with = "ser_nsops")]
         nsops: u64,
         sops: SemOps,
         /// False when the sembufs could not be read from user memory.
@@ -415,7 +417,28 @@ fn fmt_get_flags(f: &mut fmt::Formatter<'_>, flags: &Flags, mode: &Mode) -> fmt:
     write!(f, "{mode}")
 }
 
-/// strace-like argument list (without the parentheses).
+/// semop's `nsops` as the kernel reads it (an unsigned int, whatever the register held).
+pub fn nsops_uint(raw: u64) -> u32 {
+    raw as u32
+}
+
+fn ser_nsops<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u32(nsops_uint(*n))
+}
+
+impl Args {
+    /// The argument list of `syscall` as strace shows it: semop(2) has no fourth argument.
+    pub fn shown(&self, syscall: Syscall) -> String {
+        if syscall == Syscall::SEMOP {
+            format!("{self:#}")
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+/// strace-like argument list (without the parentheses); `{:#}` leaves out semtimedop's
+/// timeout (for semop).
 impl fmt::Display for Args {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -444,14 +467,19 @@ impl fmt::Display for Args {
                         }
                         write!(f, "{{{},{},{}}}", op.sem_num, op.sem_op, op.sem_flg)?;
                     }
-                    if *nsops > sops.as_slice().len() as u64 {
+                    if nsops_uint(*nsops) as u64 > sops.as_slice().len() as u64 {
                         f.write_str(", ...")?;
                     }
                     f.write_str("]")?;
                 } else {
                     f.write_str("<unreadable>")?;
                 }
-                write!(f, ", {nsops}")?;
+                // The kernel takes nsops as an unsigned int.
+                write!(f, ", {}", nsops_uint(*nsops))?;
+                if f.alternate() {
+                    // semop(2): three arguments, no timeout.
+                    return Ok(());
+                }
                 match timeout_ns {
                     Some(t) => write!(f, ", {{{}.{:09}}}", t / 1_000_000_000, t % 1_000_000_000),
                     None => f.write_str(", NULL"),
@@ -542,10 +570,22 @@ impl Event {
         self.end_ns.is_none()
     }
 
-    /// The error number of a failed call.
+    /// The error number of a failed call. A call ended by a signal (an `ERESTART*` code,
+    /// which never reaches the program: see [`Event::interrupted`]) did not fail.
     pub fn errno(&self) -> Option<i32> {
         match self.ret {
-            Some(r) if (-4095..0).contains(&r) => Some(-r as i32),
+            Some(r) if (-4095..0).contains(&r) && restart_name(-r as i32).is_none() => {
+                Some(-r as i32)
+            }
+            _ => None,
+        }
+    }
+
+    /// The kernel's `ERESTART*` code of a call a signal interrupted (it is restarted, or the
+    /// program sees EINTR, or it was killed): strace shows these as `= ?`.
+    pub fn interrupted(&self) -> Option<&'static str> {
+        match self.ret {
+            Some(r) if r < 0 => restart_name(r.unsigned_abs().min(4096) as i32),
             _ => None,
         }
     }
@@ -561,6 +601,17 @@ impl Event {
     /// The best time stamp of the call: its start, else its end.
     pub fn ts_ns(&self) -> u64 {
         self.start_ns.or(self.end_ns).unwrap_or(0)
+    }
+}
+
+/// The kernel-internal restart codes (include/linux/errno.h): a signal interrupted the call.
+pub fn restart_name(code: i32) -> Option<&'static str> {
+    match code {
+        512 => Some("ERESTARTSYS"),
+        513 => Some("ERESTARTNOINTR"),
+        514 => Some("ERESTARTNOHAND"),
+        516 => Some("ERESTART_RESTARTBLOCK"),
+        _ => None,
     }
 }
 

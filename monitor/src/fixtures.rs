@@ -4,6 +4,7 @@
 //! the analysis tests' objects belong to root, the dashboard's to a user.
 use crate::{
     event::{Args, Comm, Event, Flags, SemOp, SemOps, Syscall, SEMBUF_FLAGS},
+    feed::{Stamped, Update},
     snapshot::{
         Limits, MsgRead, MsgRow, ProcRead, RawSop, SemRow, SemSetRead, SemValue, ShmRow, Snapshot,
         TaskWait, WaitCall,
@@ -231,5 +232,46 @@ pub(crate) fn semop(semid: i32, num: u16, op: i16) -> Args {
         }]),
         sops_read: true,
         timeout_ns: None,
+    }
+}
+
+/// Feeding a model in tests, through its one door ([`crate::model::Model::apply`]).
+pub(crate) trait Feed {
+    fn feed_snapshot(&mut self, s: &Snapshot);
+    fn feed_event(&mut self, ev: &Event);
+    fn feed_kernel(&mut self, mono: u64, k: crate::sample::KernelSample);
+    /// Moves the clock on (an empty batch of events).
+    fn feed_now(&mut self, mono: u64);
+}
+
+impl Feed for crate::model::Model {
+    fn feed_snapshot(&mut self, s: &Snapshot) {
+        self.apply(&Stamped {
+            mono_ns: s.mono_ns,
+            update: Update::Snapshot(Box::new(s.clone())),
+        });
+    }
+
+    fn feed_event(&mut self, ev: &Event) {
+        let at = ev.end_ns.or(ev.start_ns).unwrap_or(0);
+        // A call in progress, alone: as an event (an in-flight scan would replace the others).
+        self.apply(&Stamped {
+            mono_ns: at,
+            update: Update::Events(vec![*ev]),
+        });
+    }
+
+    fn feed_kernel(&mut self, mono: u64, k: crate::sample::KernelSample) {
+        self.apply(&Stamped {
+            mono_ns: mono,
+            update: Update::Kernel(Box::new(k)),
+        });
+    }
+
+    fn feed_now(&mut self, mono: u64) {
+        self.apply(&Stamped {
+            mono_ns: mono,
+            update: Update::Events(Vec::new()),
+        });
     }
 }

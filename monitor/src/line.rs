@@ -45,8 +45,18 @@ pub fn wall_time_at(unix_ns: u64, offset_secs: i32) -> String {
     )
 }
 
+/// The time a line shows: the call's start, else its end, else (in progress, begun before
+/// it was seen) now.
+fn shown_ts(ev: &Event, now_ns: u64) -> u64 {
+    ev.start_ns.or(ev.end_ns).unwrap_or(now_ns)
+}
+
 /// The return value as strace shows it.
 fn fmt_ret(out: &mut String, ev: &Event) {
+    if let Some(code) = ev.interrupted() {
+        let _ = write!(out, "? {code} (interrupted by a signal)");
+        return;
+    }
     match (ev.ret, ev.errno()) {
         (None, _) => out.push('?'),
         (Some(_), Some(e)) => {
@@ -65,7 +75,7 @@ fn fmt_ret(out: &mut String, ev: &Event) {
 /// a call in progress ends in `= ? <unfinished, blocked 1.20 s>` (`now_ns`: monotonic now).
 pub fn text_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
     let mut out = String::with_capacity(128);
-    out.push_str(&wall_time(clock.unix_ns(ev.ts_ns())));
+    out.push_str(&wall_time(clock.unix_ns(shown_ts(ev, now_ns))));
     let _ = write!(out, " {}", ev.pid);
     if ev.tid != ev.pid {
         let _ = write!(out, "/{}", ev.tid);
@@ -77,9 +87,7 @@ pub fn text_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
         ev.syscall
     );
     match &ev.args {
-        Some(a) => {
-            let _ = write!(out, "{a}");
-        }
+        Some(a) => out.push_str(&a.shown(ev.syscall)),
         None => out.push_str("<entry not seen>"),
     }
     out.push_str(") = ");
@@ -95,6 +103,7 @@ pub fn text_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
                 human_duration(now_ns.saturating_sub(s))
             );
         }
+        (None, _, None) => out.push_str(" <unfinished, begun before it was seen>"),
         _ => {}
     }
     out
@@ -116,21 +125,28 @@ struct JsonLine<'a> {
     in_progress: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     elapsed_ns: Option<u64>,
+    /// A signal ended the call (the kernel's `ERESTART*` code); `ret` is null, as strace's `?`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interrupted: Option<&'static str>,
 }
 
 /// `{"ts_ns", "pid", "tid", "comm", "uid", "syscall", "args": {…}, "ret", "errno", "duration_ns"}`;
-/// `ts_ns` is the start in Unix ns. A call in progress has `"in_progress": true` and
+/// `ts_ns` is the start in Unix ns (the moment it was seen, for a call in progress whose
+/// start nobody saw). A call in progress has `"in_progress": true` and
 /// `"elapsed_ns"`, with `ret`, `errno` and `duration_ns` null.
 pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
     let line = JsonLine {
-        ts_ns: clock.unix_ns(ev.ts_ns()),
+        ts_ns: clock.unix_ns(shown_ts(ev, now_ns)),
         pid: ev.pid,
         tid: ev.tid,
         comm: &ev.comm,
         uid: ev.uid,
         syscall: ev.syscall,
         args: ev.args.as_ref(),
-        ret: ev.ret.map(|r| if ev.failed() { -1 } else { r }),
+        ret: ev
+            .ret
+            .filter(|_| ev.interrupted().is_none())
+            .map(|r| if ev.failed() { -1 } else { r }),
         errno: ev.errno().map(errno_name),
         duration_ns: ev.duration_ns(),
         in_progress: ev.in_progress(),
@@ -139,6 +155,7 @@ pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
         } else {
             None
         },
+        interrupted: ev.interrupted(),
     };
     let s = serde_json::to_string(&line).expect("serialising an event cannot fail");
     crate::text::json_inert(&s).into_owned()

@@ -189,3 +189,101 @@ fn the_json_line_of_a_call_in_progress_has_its_elapsed_time_and_no_result() {
         assert_eq!(v[k], Value::Null, "{k}: {v}");
     }
 }
+
+// The display of arguments, results and signals (the kernel's types, strace's ways).
+mod display {
+    use super::*;
+
+    use crate::{
+        event::{Flags, SemOp, SemOps, MSG_FLAGS, SEMBUF_FLAGS},
+        fixtures::{ev, semop, ROOT, S},
+    };
+
+    /// The line without its local wall time (the time zone is the machine's).
+    fn line_no_time(e: &Event) -> String {
+        let l = text_line(e, &Clock::with_offset(0), 10 * S);
+        l.split_once(' ').unwrap().1.to_string()
+    }
+
+    #[test]
+    fn semop_has_three_arguments_and_semtimedop_four() {
+        let mut e = ev(42, "w", ROOT, S, Some(S + 1_500), semop(7, 0, -1), Some(0));
+        assert_eq!(
+            line_no_time(&e),
+            "42 w semtimedop(semid=7, [{0,-1,SEM_UNDO}], 1, NULL) = 0 <1.5 us>"
+        );
+        e.syscall = Syscall::SEMOP;
+        assert_eq!(
+            line_no_time(&e),
+            "42 w semop(semid=7, [{0,-1,SEM_UNDO}], 1) = 0 <1.5 us>"
+        );
+    }
+
+    #[test]
+    fn nsops_is_the_kernels_unsigned_int_and_unknown_flags_show_their_bits() {
+        let args = Args::Semop {
+            semid: 7,
+            // A register with garbage above the int the kernel reads.
+            nsops: 0xffff_ffff_0000_0001,
+            sops: SemOps::new([SemOp {
+                sem_num: 0,
+                sem_op: -1,
+                sem_flg: Flags::new(0xf800, SEMBUF_FLAGS),
+            }]),
+            sops_read: true,
+            timeout_ns: None,
+        };
+        let e = ev(42, "w", ROOT, S, Some(S + 1_000), args, Some(0));
+        assert_eq!(
+            line_no_time(&e),
+            "42 w semtimedop(semid=7, [{0,-1,IPC_NOWAIT|SEM_UNDO|0xe000}], 1, NULL) = 0 <1.0 us>"
+        );
+        let j: serde_json::Value =
+            serde_json::from_str(&json_line(&e, &Clock::with_offset(0), 10 * S)).unwrap();
+        assert_eq!(j["args"]["nsops"], 1);
+        let rcv = Args::Msgrcv {
+            msqid: 3,
+            msgsz: 64,
+            msgtyp: 0,
+            flags: Flags::new(0xffff_0800, MSG_FLAGS),
+        };
+        let e = ev(42, "w", ROOT, S, Some(S + 1_000), rcv, Some(-42));
+        let l = line_no_time(&e);
+        assert!(l.contains("msgtyp=0, IPC_NOWAIT|0xffff0000)"), "{l}");
+        assert!(
+            l.ends_with("= -1 ENOMSG (No message of desired type) <1.0 us>"),
+            "{l}"
+        );
+    }
+
+    #[test]
+    fn a_call_a_signal_ended_is_not_an_error() {
+        let e = ev(42, "w", ROOT, S, Some(2 * S), semop(7, 0, -1), Some(-514));
+        let l = line_no_time(&e);
+        assert!(
+            l.ends_with("= ? ERESTARTNOHAND (interrupted by a signal) <1.00 s>"),
+            "{l}"
+        );
+        let j: serde_json::Value =
+            serde_json::from_str(&json_line(&e, &Clock::with_offset(0), 10 * S)).unwrap();
+        assert_eq!(j["ret"], serde_json::Value::Null);
+        assert_eq!(j["errno"], serde_json::Value::Null);
+        assert_eq!(j["interrupted"], "ERESTARTNOHAND");
+    }
+
+    #[test]
+    fn calls_in_progress_say_since_when() {
+        let mut e = ev(42, "w", ROOT, 2 * S, None, semop(7, 0, -1), None);
+        assert!(
+            line_no_time(&e).ends_with("= ? <unfinished, blocked 8.00 s>"),
+            "{}",
+            line_no_time(&e)
+        );
+        e.start_ns = None;
+        assert!(
+            line_no_time(&e).ends_with("= ? <unfinished, begun before it was seen>"),
+            "{}",
+            line_no_time(&e)
+        );
+    }
+}

@@ -119,7 +119,7 @@ fn a_recorded_deadlock_leak_and_refused_calls_are_reported_with_their_pids_and_i
 
     let (code, r, err) = report(&rec, &[]);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["schema_version"], 2);
     assert_eq!(r["stopped_early"], Value::Null, "{r}");
     // The deadlock, along the way (the workload ended it), with its pids and sets; the same
     // as the live snapshot said.
@@ -181,8 +181,8 @@ fn a_recorded_deadlock_leak_and_refused_calls_are_reported_with_their_pids_and_i
     };
     assert!(has("shmget", "EEXIST", &eexist["pid"]), "{errs:?}");
     assert!(has("shmat", "EACCES", &eacces["child_pid"]), "{errs:?}");
-    assert_eq!(r["events"]["dropped"], 0);
-    assert!(r["events"]["by_syscall"]["semtimedop"].as_u64().unwrap() >= 4);
+    assert_eq!(r["calls"]["dropped"], 0);
+    assert!(r["calls"]["by_syscall"]["semtimedop"].as_u64().unwrap() >= 4);
 
     // Each gate fails for its own condition, and names it.
     for (cond, word) in [
@@ -234,7 +234,7 @@ fn a_clean_run_passes_every_gate() {
     assert_eq!(mode.permissions().mode() & 0o777, 0o600);
     let (code, r, err) = report(&rec, &["--fail-on", "leak,deadlock,error,drops,wait>5"]);
     assert_eq!(code, Some(0), "{err} {r}");
-    assert_eq!(r["events"]["by_syscall"]["semtimedop"], 20_000, "{r}");
+    assert_eq!(r["calls"]["by_syscall"]["semtimedop"], 20_000, "{r}");
     assert_eq!(r["recording"]["end"]["exit_status"], 0);
 }
 
@@ -292,11 +292,13 @@ fn a_recording_killed_with_sigkill_keeps_what_it_wrote() {
             "{why}"
         );
         assert!(err.contains(why), "said on stderr too: {err}");
-        // What was written before the kill is there: the blocked waiter.
-        let waits = r["waits_top"].as_array().unwrap();
+        // What was written before the kill is there: the blocked waiter, still waiting when
+        // the file ends.
+        let waits = r["still_waiting"].as_array().unwrap();
         assert!(
-            waits.iter().any(|w| w["semid"] == ready["semid"]
-                && w["still_waiting"].as_array().unwrap().contains(&waiter)),
+            waits
+                .iter()
+                .any(|w| w["on"] == "sem" && w["id"] == ready["semid"] && w["pid"] == waiter),
             "{name}: {r}"
         );
     }
@@ -455,7 +457,7 @@ fn the_demo_replays_through_the_dashboards_feed_with_seeks() {
     let mut m = Model::new();
     let apply_all = |src: &mut ReplaySource, m: &mut Model| {
         for s in src.drain() {
-            feed::apply(m, &s);
+            m.apply(&s);
         }
     };
     src.control(Control::Pause);
@@ -479,7 +481,7 @@ fn the_demo_replays_through_the_dashboards_feed_with_seeks() {
     let ups = src.drain();
     assert!(matches!(ups[0].update, feed::Update::Reset));
     for s in &ups {
-        feed::apply(&mut m, s);
+        m.apply(s);
     }
     assert!(deadlocks(&m).is_empty());
     // To the end: the deadlock is over, the leaks remain — as the report says.
@@ -493,8 +495,166 @@ fn the_demo_replays_through_the_dashboards_feed_with_seeks() {
             _ => None,
         })
         .collect();
-    let rep = ipctop::report::build(ipctop::cmd::replay::demo().unwrap(), &Default::default());
+    let rep = ipctop::report::build(
+        ipctop::cmd::replay::demo().unwrap(),
+        &Default::default(),
+        ipctop::report::ScopeMode::All,
+    );
     assert_eq!(leaks.len(), rep.leaks.len(), "{leaks:?} vs {:?}", rep.leaks);
     assert_eq!(leaks.len(), 2, "a segment and a queue: {leaks:?}");
     assert_eq!(rep.along_the_way.deadlocks.len(), 1);
+}
+
+#[test]
+fn a_finished_call_is_never_still_waiting() {
+    if !can_trace("report_finished_wait") {
+        return;
+    }
+    let d = tmpdir("finished");
+    let rec = d.0.join("f.ipctop");
+    let name = unique_name("fin");
+    // A semop blocked 1 s, released, then 2 s of nothing: the in-flight scans saw it
+    // blocked, and no later scan lists it (empty scans are not recorded).
+    in_own_ipc_ns(&format!(
+        "$I record --interval 0.25 --comm {name} -o {} -- sh -c \
+         \"$W --name {name} --hold-for 0 block --release-after 1 >/dev/null; sleep 2\"",
+        rec.display()
+    ));
+    let (code, r, err) = report(&rec, &["--fail-on", "wait>3"]);
+    assert_eq!(code, Some(0), "{err} {r}");
+    assert_eq!(r["still_waiting"], serde_json::json!([]), "{r}");
+    let w = &r["longest_wait"];
+    let secs = w["seconds"].as_f64().unwrap();
+    assert!((0.9..1.5).contains(&secs), "{w}");
+    assert_eq!(w["still_waiting"], false, "{w}");
+    let (code, _, err) = report(&rec, &["--fail-on", "wait>0.5"]);
+    assert_eq!(code, Some(1), "the wait lasted 1 s: {err}");
+    assert!(err.contains("finished"), "{err}");
+}
+
+#[test]
+fn a_wait_begun_before_the_recording_trips_wait_gates() {
+    if !can_trace("report_wait_before") {
+        return;
+    }
+    let d = tmpdir("before");
+    let rec = d.0.join("b.ipctop");
+    // Blocked 1 s before the probe is attached; recorded 3 s more; released after.
+    in_own_ipc_ns(&format!(
+        "$W block >/dev/null & sleep 1; $I record --interval 0.25 --duration 3 -o {} \
+         2>/dev/null; kill $!; wait",
+        rec.display()
+    ));
+    let (code, r, err) = report(&rec, &["--fail-on", "wait>2"]);
+    assert_eq!(code, Some(1), "a wait of at least ~3 s: {err} {r}");
+    assert!(err.contains("at least"), "{err}");
+    // The probe follows the whole machine: other tests' waits may be listed too; this one is
+    // the wait whose start nobody saw.
+    let still: Vec<&Value> = r["still_waiting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["exact"] == false)
+        .collect();
+    assert_eq!(still.len(), 1, "{r}");
+    let secs = still[0]["seconds"].as_f64().unwrap();
+    let dur = r["recording"]["duration_s"].as_f64().unwrap();
+    assert!(
+        secs >= 2.0 && secs <= dur + 0.5,
+        "{secs} s in a {dur} s recording"
+    );
+    let (code, _, err) = report(&rec, &["--fail-on", &format!("wait>{}", dur + 5.0)]);
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn record_cmd_judges_the_command_not_the_machine() {
+    if !can_trace("report_scope") {
+        return;
+    }
+    let d = tmpdir("scope");
+    let (quiet, left) = (d.0.join("quiet.ipctop"), d.0.join("left.ipctop"));
+    // Another process's leak (a segment whose creator is gone) before both recordings; then
+    // a command that leaves nothing, and one that leaves an empty queue (ipcmk -Q).
+    in_own_ipc_ns(&format!(
+        "$W --hold-for 0 --leave orphan-shm >/dev/null; \
+         $I record --interval 0.25 -o {} -- sh -c 'sleep 1' 2>/dev/null; \
+         $I record --interval 0.25 -o {} -- ipcmk -Q >/dev/null 2>&1",
+        quiet.display(),
+        left.display()
+    ));
+    let (code, r, err) = report(&quiet, &["--fail-on", "leak"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "another process's leak is context: {err} {r}"
+    );
+    assert_eq!(r["leaks"], serde_json::json!([]), "{r}");
+    assert_eq!(r["context"]["leaks"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["context"]["leaks"][0]["kind"], "shm");
+    // Judged whole, it fails.
+    let (code, _, err) = report(&quiet, &["--fail-on", "leak", "--scope", "all"]);
+    assert_eq!(code, Some(1), "{err}");
+
+    let (code, r, err) = report(&left, &["--fail-on", "leak"]);
+    assert_eq!(code, Some(1), "the empty queue the command left: {err} {r}");
+    assert!(err.contains("msq"), "{err}");
+    let leaks = r["leaks"].as_array().unwrap();
+    assert_eq!(leaks.len(), 1, "{r}");
+    assert_eq!(leaks[0]["kind"], "msg");
+    let why = leaks[0]["reason"].as_str().unwrap();
+    assert!(why.contains("msgget(") && why.contains("ipcmk"), "{why}");
+    assert!(why.contains("0 messages"), "{why}");
+}
+
+#[test]
+fn another_ipctops_polling_is_no_activity_on_the_objects() {
+    if !can_trace("report_observer") {
+        return;
+    }
+    let d = tmpdir("observer");
+    let rec = d.0.join("o.ipctop");
+    // A blocked semop while another ipctop takes snapshots: semctl IPC_STAT/GETALL/GETNCNT…
+    // on the set, every 0.2 s. The probe follows tasks named ipctop only (the recorder
+    // itself is left out by the probe): a small recording of the observers' calls alone.
+    let out = in_own_ipc_ns(&format!(
+        "timeout 60 $I record --interval 0.5 --comm ipctop -o {} -- sh -c \
+         \"$W --hold-for 3 sem-blocked & sleep 0.5; \
+           for i in 1 2 3 4 5 6 7 8; do $I snapshot >/dev/null; sleep 0.2; done; wait\"",
+        rec.display()
+    ));
+    let ready: Value = out
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no ready line in {out:?}"));
+    let semid = &ready["semid"];
+    let (_, r, err) = report(&rec, &[]);
+    let observers: Vec<&Value> = r["processes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{err} {r}"))
+        .iter()
+        .filter(|p| p["observer"] == true)
+        .collect();
+    assert!(!observers.is_empty(), "the snapshots' calls were seen: {r}");
+    assert!(
+        observers
+            .iter()
+            .all(|p| p["comm"] == "ipctop" && p["calls"].as_u64().unwrap() > 0),
+        "{observers:?}"
+    );
+    // They count in the totals (semctl)…
+    assert!(
+        r["calls"]["by_syscall"]["semctl"].as_u64().unwrap() > 0,
+        "{r}"
+    );
+    // …but not on the set, nor as its users: no activity on any object.
+    let objects = r["objects"].as_array().unwrap();
+    assert!(
+        objects.iter().all(|o| o["users"] == serde_json::json!([])),
+        "sem {semid}: {objects:?}"
+    );
+    assert!(
+        objects.iter().all(|o| o["calls"] == 0),
+        "sem {semid}: {objects:?}"
+    );
 }

@@ -67,9 +67,13 @@ fn snapshot_of_10000_objects_and_1000_processes() {
         let t = Instant::now();
         snap = snapshot::take(&opts).expect("take");
         take_t.push(t.elapsed());
+        let update = ipctop::feed::Stamped {
+            mono_ns: snap.mono_ns,
+            update: ipctop::feed::Update::Snapshot(Box::new(snap.clone())),
+        };
         let t = Instant::now();
         let mut model = Model::new();
-        model.apply_snapshot(&snap);
+        model.apply(&update);
         model_t.push(t.elapsed());
         let t = Instant::now();
         let findings = analysis::analyze(&model, &analysis::Config::default());

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::model::{HolderSource, Model, ObjId, Since, WaitOn};
+use crate::model::{HolderSource, Model, ObjKind, Since, WaitOn};
 
 /// Thresholds.
 #[derive(Clone, Debug)]
@@ -112,7 +112,7 @@ pub fn analyze(m: &Model, cfg: &Config) -> Vec<Finding> {
 
 fn gone(m: &Model, pid: u32, at_s: i64) -> &'static str {
     if pid == 0 {
-        "none"
+        "unknown"
     } else if m.process(pid).is_some_and(|p| p.alive()) && !m.alive_at(pid, at_s) {
         "reused (that pid now belongs to a process started later)"
     } else if m.alive_at(pid, at_s) {
@@ -122,22 +122,8 @@ fn gone(m: &Model, pid: u32, at_s: i64) -> &'static str {
     }
 }
 
-/// Waiting pids per (kind, id) in the viewed namespace.
-fn waiters(m: &Model) -> BTreeMap<(IpcKind, i32), BTreeSet<u32>> {
-    let mut w: BTreeMap<(IpcKind, i32), BTreeSet<u32>> = BTreeMap::new();
-    for x in m.waits() {
-        let k = match x.on {
-            WaitOn::Sem { .. } => IpcKind::Sem,
-            _ => IpcKind::Msg,
-        };
-        w.entry((k, x.on.id())).or_default().insert(x.pid);
-    }
-    w
-}
-
 fn leaks(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
     let now_s = m.now_unix_s();
-    let waits = waiters(m);
     for s in m.segments() {
         if s.nattch > 0 || s.marked_for_destroy || m.alive_at(s.creator_pid, s.ctime) {
             continue;
@@ -149,13 +135,20 @@ fn leaks(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
             },
             reason: format!(
                 "segment {} ({} bytes) is attached by nobody (nattch 0), is not marked for \
-                 destruction, and its creator pid {} is {}; last attached/detached by pid {} ({})",
+                 destruction, and its creator pid {} is {}; {}",
                 s.id.id,
                 s.size,
                 s.creator_pid,
                 gone(m, s.creator_pid, s.ctime),
-                s.last_pid,
-                gone(m, s.last_pid, s.ctime.max(s.atime).max(s.dtime)),
+                if s.last_pid == 0 {
+                    "it was never attached".to_string()
+                } else {
+                    format!(
+                        "last attached/detached by pid {} ({})",
+                        s.last_pid,
+                        gone(m, s.last_pid, s.ctime.max(s.atime).max(s.dtime))
+                    )
+                },
             ),
         });
     }
@@ -163,11 +156,14 @@ fn leaks(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
         let Some(sems) = &s.semaphores else { continue };
         let last_use = s.otime.max(s.ctime);
         let mut idle = now_s - last_use as f64;
-        if let Some(t) = s.activity.last_mono_ns {
+        if let Some(t) = m
+            .object_account(crate::model::ObjKind::Sem, s.id.id)
+            .and_then(|a| a.last_mono_ns)
+        {
             idle = idle.min(now_s - m.unix_s(t));
         }
         let waited = sems.iter().any(|x| x.ncnt > 0 || x.zcnt > 0)
-            || waits.contains_key(&(IpcKind::Sem, s.id.id));
+            || m.waiters(ObjKind::Sem, s.id.id).next().is_some();
         let creator_alive = s.creator_pid.is_some_and(|p| m.alive_at(p, s.ctime));
         let user_alive = sems
             .iter()
@@ -210,7 +206,7 @@ fn leaks(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
     }
     for q in m.queues() {
         if q.qnum == 0
-            || waits.contains_key(&(IpcKind::Msg, q.id.id))
+            || m.waiters(ObjKind::Msg, q.id.id).next().is_some()
             || m.alive_at(q.last_send_pid, q.stime)
             || m.alive_at(q.last_recv_pid, q.rtime)
             || q.creator_pid.is_some_and(|p| m.alive_at(p, q.ctime))
@@ -223,15 +219,19 @@ fn leaks(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
                 id: q.id.id,
             },
             reason: format!(
-                "queue {} holds {} messages ({} bytes) that nobody will read: its last sender \
-                 (pid {}) is {}, its last receiver (pid {}) is {}, and nobody waits on it",
+                "queue {} holds {} messages ({} bytes) that nobody will read: {}, {}, and \
+                 nobody waits on it",
                 q.id.id,
                 q.qnum,
                 q.cbytes,
-                q.last_send_pid,
-                gone(m, q.last_send_pid, q.stime),
-                q.last_recv_pid,
-                gone(m, q.last_recv_pid, q.rtime),
+                match q.last_send_pid {
+                    0 => "its last sender is unknown".to_string(),
+                    p => format!("its last sender (pid {p}) is {}", gone(m, p, q.stime)),
+                },
+                match q.last_recv_pid {
+                    0 => "nothing was ever received from it".to_string(),
+                    p => format!("its last receiver (pid {p}) is {}", gone(m, p, q.rtime)),
+                },
             ),
         });
     }
@@ -244,18 +244,11 @@ pub fn wait_for_graph(m: &Model) -> BTreeMap<u32, Vec<CycleStep>> {
         let WaitOn::Sem { semid, .. } = w.on else {
             continue;
         };
-        let Some(op) = m.blocking_sop(w) else {
-            continue;
-        };
-        let set = ObjId {
-            ns: w.ns,
-            id: semid,
-        };
-        let Some(h) = m.holders(set, op.semnum) else {
+        let Some((op, Some(h))) = m.wait_holders(w) else {
             continue;
         };
         for &holder in &h.pids {
-            if holder == w.pid || !m.process(holder).is_some_and(|p| p.alive()) {
+            if !m.process(holder).is_some_and(|p| p.alive()) {
                 continue;
             }
             let step = CycleStep {
@@ -289,26 +282,42 @@ fn deadlocks(m: &Model, out: &mut Vec<Finding>) {
             break;
         }
     }
+    let probe = m.account().kernel_at().is_some() || m.counts().1 > 0;
     for cycle in cycles {
         let pids: Vec<u32> = cycle.iter().map(|s| s.pid).collect();
         let guessed = cycle
             .iter()
-            .any(|s| s.holder_source == HolderSource::LastPidGuess);
+            .filter(|s| s.holder_source == HolderSource::LastPidGuess)
+            .count();
         let steps: Vec<String> = cycle
             .iter()
             .map(|s| {
                 format!(
-                    "pid {} waits on semaphore {} of set {} (sem_op {}) held by pid {}",
-                    s.pid, s.semnum, s.semid, s.sem_op, s.held_by
+                    "pid {} waits on semaphore {} of set {} (sem_op {}) held by pid {}{}",
+                    s.pid,
+                    s.semnum,
+                    s.semid,
+                    s.sem_op,
+                    s.held_by,
+                    if s.holder_source == HolderSource::LastPidGuess {
+                        " (guess)"
+                    } else {
+                        ""
+                    }
                 )
             })
             .collect();
         let mut reason = steps.join("; ");
-        reason.push_str(if guessed {
-            " (holders are a best guess without the probe: the last process that operated on \
-             each semaphore, GETPID)"
-        } else {
-            " (holders from the probe's events: they decremented and have not given back)"
+        reason.push_str(match (guessed, probe) {
+            (0, _) => " (holders from the probe: they decremented and have not given back)",
+            (_, true) => {
+                " (holders marked guess: the probe saw no process take those semaphores \
+                 without giving them back, so the last process that operated on each, GETPID)"
+            }
+            (_, false) => {
+                " (holders are a best guess without the probe: the last process that operated \
+                 on each semaphore, GETPID)"
+            }
         });
         out.push(Finding {
             what: What::Deadlock { pids, cycle },
@@ -390,40 +399,42 @@ fn long_waits(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
     }
 }
 
+/// A set waited on whose values nothing ever set: no semop ever succeeded (otime 0), no
+/// SETVAL/SETALL set a semaphore (every sempid 0, and the probe saw none), and its ctime is
+/// its creation's (when the probe saw it created: a later ctime means a control call
+/// changed it). Without the values (semctl refused) it says nothing.
 fn used_before_init(m: &Model, out: &mut Vec<Finding>) {
-    let waits = waiters(m);
     for s in m.sem_sets() {
-        if s.otime != 0 {
+        if s.otime != 0 || s.values_set_by.is_some() {
             continue;
         }
-        let mut pids: BTreeSet<u32> = waits
-            .get(&(IpcKind::Sem, s.id.id))
-            .cloned()
-            .unwrap_or_default();
-        let counted = s
-            .semaphores
-            .iter()
-            .flatten()
-            .any(|x| x.ncnt > 0 || x.zcnt > 0);
+        let Some(sems) = &s.semaphores else { continue };
+        if sems.iter().any(|x| x.last_pid != 0) {
+            continue;
+        }
+        if let Some(c) = m.creation(ObjKind::Sem, s.id) {
+            if s.ctime > m.unix_s(c.mono_ns) as i64 + 1 {
+                continue;
+            }
+        }
+        let mut pids: BTreeSet<u32> = m.waiters(ObjKind::Sem, s.id.id).collect();
+        let counted = sems.iter().any(|x| x.ncnt > 0 || x.zcnt > 0);
         if pids.is_empty() && !counted {
             continue;
         }
         pids.remove(&0);
-        let never_set = s
-            .semaphores
-            .as_ref()
-            .is_some_and(|v| v.iter().all(|x| x.last_pid == 0));
         out.push(Finding {
             what: What::UsedBeforeInit {
                 semid: s.id.id,
                 waiters: pids.iter().copied().collect(),
             },
             reason: format!(
-                "no semop has ever succeeded on set {} (sem_otime 0){}, yet processes wait on it: \
-                 it was probably used before its creator initialised it",
+                "no semop has ever succeeded on set {} (sem_otime 0) and no SETVAL/SETALL set \
+                 its values (every sempid 0{}), yet processes wait on it: it was probably used \
+                 before its creator initialised it",
                 s.id.id,
-                if never_set {
-                    " and no SETVAL/SETALL was made either"
+                if m.counts().1 > 0 {
+                    ", and the probe saw none"
                 } else {
                     ""
                 }

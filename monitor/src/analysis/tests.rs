@@ -3,7 +3,7 @@
 use super::*;
 use crate::{
     event::{Args, Event, Flags},
-    fixtures::{self, sem_wait, semop, QueueAges, MONO, NOW, NS, ROOT, S},
+    fixtures::{self, sem_wait, semop, Feed, QueueAges, MONO, NOW, NS, ROOT, S},
     model::{HolderSource, Model, Source},
     snapshot::{
         sysvipc::SHM_DEST, MapAttach, MsgRead, ProcRead, RawSop, SemSetRead, ShmRow, Snapshot,
@@ -41,7 +41,7 @@ fn msg(msqid: i32, qnum: u64, lspid: u32, lrpid: u32) -> MsgRead {
 
 fn model(s: &Snapshot) -> Model {
     let mut m = Model::new();
-    m.apply_snapshot(s);
+    m.feed_snapshot(s);
     m
 }
 
@@ -192,10 +192,9 @@ fn deadlocks_of(f: &[Finding]) -> Vec<&Finding> {
         .collect()
 }
 
-#[test]
-fn ab_ba_deadlock_from_last_pids() {
+/// Set 30 held by 901 (last pid), set 31 held by 902; each waits on the other's.
+fn ab_ba() -> Snapshot {
     let mut s = snap();
-    // Set 30 held by 901 (last pid), set 31 held by 902; each waits on the other's.
     s.sem.push(sem(30, &[(0, 1, 901)], NOW - 5));
     s.sem.push(sem(31, &[(0, 1, 902)], NOW - 5));
     let mut a = proc_(901, NOW - 100);
@@ -203,6 +202,12 @@ fn ab_ba_deadlock_from_last_pids() {
     let mut b = proc_(902, NOW - 100);
     b.waits = Some(vec![sem_wait(902, 30, 0, -1)]);
     s.processes.extend([a, b]);
+    s
+}
+
+#[test]
+fn ab_ba_deadlock_from_last_pids() {
+    let mut s = ab_ba();
     // A bystander blocked on a semaphore whose last user is not waiting: no cycle.
     s.sem.push(sem(32, &[(1, 0, 903), (0, 1, 903)], NOW - 5));
     let mut c = proc_(904, NOW - 100);
@@ -291,10 +296,10 @@ fn deadlock_and_long_waits_from_events() {
     ]);
     let mut m = model(&s);
     let t = MONO + S;
-    m.apply_event(&ev(1101, t, Some(t + 10), semop(50, 0, -1), Some(0)));
-    m.apply_event(&ev(1102, t, Some(t + 10), semop(51, 0, -1), Some(0)));
-    m.apply_event(&ev(1101, t + 100, None, semop(51, 0, -1), None));
-    m.apply_event(&ev(1102, t + 100, None, semop(50, 0, -1), None));
+    m.feed_event(&ev(1101, t, Some(t + 10), semop(50, 0, -1), Some(0)));
+    m.feed_event(&ev(1102, t, Some(t + 10), semop(51, 0, -1), Some(0)));
+    m.feed_event(&ev(1101, t + 100, None, semop(51, 0, -1), None));
+    m.feed_event(&ev(1102, t + 100, None, semop(50, 0, -1), None));
     assert_eq!(
         m.sem_set(50).unwrap().semaphores.as_ref().unwrap()[0].value,
         0
@@ -307,7 +312,7 @@ fn deadlock_and_long_waits_from_events() {
         (&[1101][..], HolderSource::Events)
     );
 
-    m.set_now(t + 100 + 30 * S);
+    m.feed_now(t + 100 + 30 * S);
     let f = analyze(&m, &Config::default());
     let d = deadlocks_of(&f);
     assert_eq!(d.len(), 1, "{f:#?}");
@@ -334,14 +339,14 @@ fn deadlock_and_long_waits_from_events() {
     assert_eq!(long, [(1101, true, 30), (1102, true, 30)]);
 
     // 1101 gives up (EINTR), then releases its semaphore: the cycle is gone.
-    m.apply_event(&ev(
+    m.feed_event(&ev(
         1101,
         t + 100,
         Some(t + 200),
         semop(51, 0, -1),
         Some(-4),
     ));
-    m.apply_event(&ev(1101, t + 300, Some(t + 310), semop(50, 0, 1), Some(0)));
+    m.feed_event(&ev(1101, t + 300, Some(t + 310), semop(50, 0, 1), Some(0)));
     assert_eq!(m.waits().count(), 1);
     assert!(m.holders(m.sem_set(50).unwrap().id, 0).unwrap().source == HolderSource::LastPidGuess);
     let f = analyze(&m, &Config::default());
@@ -352,7 +357,7 @@ fn deadlock_and_long_waits_from_events() {
     s2.mono_ns = t + 100 + 40 * S;
     s2.unix_ns += 40 * S;
     s2.processes[1].waits = Some(vec![sem_wait(1102, 50, 0, -1)]);
-    m.apply_snapshot(&s2);
+    m.feed_snapshot(&s2);
     let w = m.waits().next().unwrap();
     assert_eq!((w.pid, w.source), (1102, Source::Events));
     assert_eq!(w.since_s(m.now_mono_ns()).map(|x| x.round()), Some(40.0));
@@ -377,7 +382,7 @@ fn long_waits_without_the_probe_need_two_snapshots() {
     let mut s2 = s.clone();
     s2.mono_ns += 20 * S;
     s2.unix_ns += 20 * S;
-    m.apply_snapshot(&s2);
+    m.feed_snapshot(&s2);
     let l = long(&m);
     assert_eq!(l.len(), 1);
     assert!(matches!(
@@ -457,11 +462,11 @@ fn shm_events_attach_detach_remove() {
         shmaddr: 0,
         flags: Flags::new(0, crate::event::SHMAT_FLAGS),
     };
-    m.apply_event(&ev(1500, t, Some(t + 1), at(300), Some(0x7000_0000)));
+    m.feed_event(&ev(1500, t, Some(t + 1), at(300), Some(0x7000_0000)));
     assert_eq!(m.segment(300).unwrap().attached_pids(), [1500]);
     assert_eq!(m.segment(300).unwrap().nattch, 1);
     assert_eq!(m.process(1500).unwrap().attached_shmids(), [300]);
-    m.apply_event(&ev(
+    m.feed_event(&ev(
         1500,
         t + 2,
         Some(t + 3),
@@ -475,7 +480,7 @@ fn shm_events_attach_detach_remove() {
         Some(0),
     ));
     assert!(m.segment(300).unwrap().marked_for_destroy);
-    m.apply_event(&ev(
+    m.feed_event(&ev(
         1500,
         t + 4,
         Some(t + 5),
@@ -486,8 +491,12 @@ fn shm_events_attach_detach_remove() {
     ));
     assert!(m.segment(300).is_none());
     assert!(m.process(1500).unwrap().attached_shmids().is_empty());
-    assert_eq!(m.process(1500).unwrap().activity.calls, 3);
-    assert_eq!(m.calls.series(t + S, 1), [3]);
+    // The account: the shmdt counts on the segment it detached (found by its address).
+    let a = m.account();
+    assert_eq!(a.process(1500).unwrap().calls, 3);
+    assert_eq!(a.total().calls, 3);
+    let shm = crate::model::ObjId { ns: NS, id: 300 };
+    assert_eq!(a.object(crate::model::ObjKind::Shm, shm).unwrap().calls, 3);
 }
 
 #[test]
@@ -507,7 +516,7 @@ fn processes_vanish_and_other_namespaces_are_counted() {
     let mut s2 = s.clone();
     s2.processes.truncate(1);
     let mut m2 = m.clone();
-    m2.apply_snapshot(&s2);
+    m2.feed_snapshot(&s2);
     assert!(m2.other_namespaces().is_empty());
 }
 
@@ -582,4 +591,151 @@ fn json_has_the_issue_fields() {
     // The tables render too.
     let t = crate::cmd::snapshot::tables(&m, &f);
     assert!(t.contains("leak shm 1"), "{t}");
+}
+
+fn setval(semid: i32) -> Args {
+    Args::Semctl {
+        semid,
+        semnum: 0,
+        cmd: crate::event::Cmd {
+            value: crate::sysv::semcmd::SETVAL,
+            name: Some("SETVAL"),
+        },
+        arg: 0,
+    }
+}
+
+fn used_before_init_of(m: &Model) -> Vec<i32> {
+    analyze(m, &Config::default())
+        .iter()
+        .filter_map(|f| match &f.what {
+            What::UsedBeforeInit { semid, .. } => Some(*semid),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn setval_then_wait_is_not_used_before_init() {
+    // The python3-sysv-ipc pattern: create, SETVAL 0, others wait for a signal.
+    let mut s = snap();
+    // 80: SETVAL seen by /proc (sempid set by SETVAL), otime 0, a waiter → not.
+    s.sem.push(sem(80, &[(0, 1, 1310)], 0));
+    let mut p = proc_(1311, NOW - 100);
+    p.waits = Some(vec![sem_wait(1311, 80, 0, -1)]);
+    s.processes.extend([p, proc_(1310, NOW - 100)]);
+    // 81: the snapshot read sempid 0, then the probe saw SETVAL → not.
+    s.sem.push(sem(81, &[(0, 1, 0)], 0));
+    let mut p = proc_(1312, NOW - 100);
+    p.waits = Some(vec![sem_wait(1312, 81, 0, -1)]);
+    s.processes.push(p);
+    // 82: nothing set it, nothing seen: flagged (the control case).
+    s.sem.push(sem(82, &[(0, 1, 0)], 0));
+    let mut p = proc_(1313, NOW - 100);
+    p.waits = Some(vec![sem_wait(1313, 82, 0, -1)]);
+    s.processes.push(p);
+    // 83: values unknown (semctl refused): nothing can be said.
+    let mut r = sem(83, &[(0, 1, 0)], 0);
+    r.values = Err(crate::snapshot::semvals::ReadFail::Denied);
+    s.sem.push(r);
+    let mut p = proc_(1314, NOW - 100);
+    p.waits = Some(vec![sem_wait(1314, 83, 0, -1)]);
+    s.processes.push(p);
+    let mut m = model(&s);
+    assert_eq!(used_before_init_of(&m), [81, 82]);
+    let t = MONO + S;
+    m.feed_event(&ev(1310, t, Some(t + 10), setval(81), Some(0)));
+    assert_eq!(used_before_init_of(&m), [82]);
+}
+
+#[test]
+fn a_changed_ctime_after_the_seen_creation_is_not_used_before_init() {
+    let mut s = snap();
+    s.processes.push(proc_(1320, NOW - 100));
+    let mut m = model(&s);
+    let t = MONO + S;
+    let get = Args::Semget {
+        key: crate::event::Key(0),
+        nsems: 1,
+        flags: Flags::new(0o1000, crate::event::GET_FLAGS),
+        mode: crate::event::Mode(0o600),
+    };
+    m.feed_event(&ev(1320, t, Some(t + 10), get, Some(90)));
+    // The next snapshot: ctime 30 s after the creation (a control call changed it, which the
+    // probe missed), sempid 0, otime 0, a waiter → not flagged.
+    let mut s2 = fixtures::snapshot(MONO + 40 * S, u64::MAX / 2, None);
+    let mut r = fixtures::sem(90, 0, 0o600, ROOT, &[(0, 1, 0)], 0, NOW + 31);
+    r.row.ctime = NOW + 31;
+    s2.sem.push(r);
+    let mut p = proc_(1321, NOW - 100);
+    p.waits = Some(vec![sem_wait(1321, 90, 0, -1)]);
+    s2.processes.extend([p, proc_(1320, NOW - 100)]);
+    m.feed_snapshot(&s2);
+    assert!(used_before_init_of(&m).is_empty());
+}
+
+#[test]
+fn guessed_holders_with_the_probe_attached_say_so_truthfully() {
+    // The AB/BA of ab_ba_deadlock_from_last_pids, with the probe running (kernel samples):
+    // its holders are still GETPID guesses, and the reason says why — not "without the probe".
+    let mut m = model(&ab_ba());
+    m.feed_kernel(MONO + S, crate::sample::KernelSample::default());
+    let f = analyze(&m, &Config::default());
+    let d = deadlocks_of(&f);
+    assert_eq!(d.len(), 1, "{f:#?}");
+    assert!(
+        !d[0].reason.contains("without the probe"),
+        "{}",
+        d[0].reason
+    );
+    assert!(
+        d[0].reason.contains("the probe saw no process"),
+        "{}",
+        d[0].reason
+    );
+    assert!(
+        d[0].reason.contains("held by pid 902 (guess)"),
+        "{}",
+        d[0].reason
+    );
+}
+
+#[test]
+fn a_waiter_is_never_its_own_holder() {
+    // 1330 was the last to operate on semaphore 0 of set 95 (GETPID) and now waits on it.
+    let mut s = snap();
+    s.sem.push(sem(95, &[(0, 1, 1330)], NOW - 5));
+    let mut p = proc_(1330, NOW - 100);
+    p.waits = Some(vec![sem_wait(1330, 95, 0, -1)]);
+    s.processes.push(p);
+    let m = model(&s);
+    let w = m.waits().next().unwrap();
+    let (op, h) = m.wait_holders(w).unwrap();
+    assert_eq!(op.semnum, 0);
+    assert!(h.is_none(), "{h:?}");
+    let f = analyze(&m, &Config::default());
+    let doc = serde_json::to_value(crate::output::snapshot::to_json(&m, &f)).unwrap();
+    assert_eq!(doc["waits"][0]["holders"], serde_json::Value::Null, "{doc}");
+    let t = crate::cmd::snapshot::tables(&m, &f);
+    assert!(!t.contains("1330 (guess)"), "{t}");
+}
+
+#[test]
+fn unknown_pids_are_not_named_none_or_zero() {
+    // A queue with messages whose last receiver pid is 0 (nothing ever received).
+    let mut s = snap();
+    s.msg.push(msg(60, 3, 777, 0));
+    let f = run(&s);
+    let l: Vec<&Finding> = f
+        .iter()
+        .filter(|f| matches!(f.what, What::Leak { .. }))
+        .collect();
+    assert_eq!(l.len(), 1, "{f:#?}");
+    assert!(
+        l[0].reason.contains("nothing was ever received from it"),
+        "{}",
+        l[0].reason
+    );
+    assert!(!l[0].reason.contains("pid 0"), "{}", l[0].reason);
+    assert!(!l[0].reason.contains("none"), "{}", l[0].reason);
 }

@@ -8,7 +8,7 @@ use crate::{analysis, exit, record, report, text};
 pub struct ReportArgs {
     /// The recording (plain or .zst).
     pub file: PathBuf,
-    /// JSON (schema_version 1) instead of text.
+    /// JSON (schema_version 2) instead of text.
     #[arg(long)]
     pub json: bool,
     /// Exit 1 when any of these is met (comma-separated): leak, deadlock, error, drops,
@@ -21,6 +21,11 @@ pub struct ReportArgs {
     /// A semaphore set idle this long, with its users gone, is a leak (seconds).
     #[arg(long, default_value_t = 300.0, value_name = "SECS", value_parser = super::threshold_secs)]
     pub sem_idle: f64,
+    /// What the findings and --fail-on judge: the recorded command's processes and objects
+    /// (`command`; the rest of the machine is context), or everything (`all`). A recording
+    /// without a command is judged whole.
+    #[arg(long, value_enum, default_value_t = report::ScopeMode::Command)]
+    pub scope: report::ScopeMode,
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
@@ -31,7 +36,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         sem_idle_s: args.sem_idle,
         ..Default::default()
     };
-    let rep = report::build(reader, &cfg);
+    let rep = report::build(reader, &cfg, args.scope);
     let doc = if args.json {
         let mut s = serde_json::to_string_pretty(&rep)?;
         s.push('\n');
@@ -39,6 +44,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     } else {
         text::inert(&rep.text()).into_owned()
     };
+    // A reader that went away (`| head`) ends it quietly: the gate's answer still stands.
     exit::write_stdout(doc.as_bytes())?;
     if let Some(why) = &rep.stopped_early {
         eprintln!(

@@ -51,15 +51,26 @@ fn buffer_mib(s: &str) -> Result<u32, String> {
     }
 }
 
+/// The counts reconcile: `total + dropped + aggregated + after_end + unaccounted ==
+/// kernel_calls` (`unaccounted` is 0 unless the ring buffer could not be drained in time).
 #[derive(Debug, Default, Serialize)]
 struct Summary {
-    /// Calls printed (finished ones).
+    /// Calls printed (those that finished by the end).
     total: u64,
     /// Calls lost on the way (ring buffer full in the kernel, or undecodable).
     dropped: u64,
     by_syscall: BTreeMap<&'static str, u64>,
-    /// Finished calls the kernel counted for the filter (exact, lost ones included).
+    /// Finished calls the kernel counted for the filter (exact, lost ones included), up to
+    /// the moment the summary was taken.
     kernel_calls: u64,
+    /// Of those, calls counted after the end (`--duration`, Ctrl-C) and not printed: the
+    /// probe is detached before the count is taken, so this stays 0 unless the kernel's
+    /// count moved between detaching and reading it.
+    after_end: u64,
+    /// Calls in progress when the trace began (printed first, as strace does on attaching).
+    in_progress_at_start: u64,
+    /// Calls the kernel counted by the end that did not arrive before the drain's deadline.
+    unaccounted: u64,
     /// Calls whose arguments were lost because the per-thread table was full.
     entries_lost: u64,
     /// Of `dropped`: records that arrived but did not decode.
@@ -153,7 +164,29 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         out.write_all(b"\n")
     };
 
+    // Calls already in progress, as strace lists them when it attaches: from the probe's table
+    // (their start known) and from /proc (begun before the probe: start unknown).
+    let at_start = in_progress_now(&probe, args.probe.pid, blocked_after);
+    for ev in at_start.iter().filter(|e| wanted(e)) {
+        if let Some(s) = ev.start_ns {
+            shown_blocked.insert((ev.tid, s));
+        }
+        if let Err(e) = emit(&mut out, ev, clock_ns(libc::CLOCK_MONOTONIC)) {
+            fail(e, &mut pipe_closed);
+            break;
+        }
+    }
+    let in_progress_at_start = at_start.iter().filter(|e| wanted(e)).count() as u64;
+    if !pipe_closed {
+        if let Err(e) = out.flush() {
+            fail(e, &mut pipe_closed);
+        }
+    }
+
     loop {
+        if pipe_closed {
+            break;
+        }
         tokio::select! {
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
@@ -197,13 +230,14 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     }
 
     // Detach first (all tracepoints at once): from then on the kernel's counts are final, and
-    // everything it sent is read before the summary, however fast or slow the reader was.
+    // every call it sent by then is read before the summary (in the ring buffer's order, with
+    // a deadline), however fast or slow the reader was.
     probe.detach();
-    let ks = probe.stats()?;
+    let ks_end = probe.stats()?;
     if !pipe_closed {
         let end = tokio::time::Instant::now() + Duration::from_secs(2);
         rstats.kick.notify_one();
-        while received + rstats.undecodable.load(Ordering::Relaxed) < ks.sent
+        while received + rstats.undecodable.load(Ordering::Relaxed) < ks_end.sent
             && tokio::time::Instant::now() < end
         {
             match tokio::time::timeout(Duration::from_millis(20), rx.recv()).await {
@@ -225,18 +259,32 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         }
     }
     reader.abort();
+    // The probe is detached: nothing finishes "after the end" any more, and this is 0 unless a
+    // count moved between detaching and reading (kept so that the sum is checked, not assumed).
+    let ks = probe.stats()?;
     let undecodable = rstats.undecodable.load(Ordering::Relaxed);
+    let total: u64 = by_syscall.iter().sum();
+    let dropped = ks_end.dropped + undecodable;
+    let aggregated = ks_end
+        .total_calls()
+        .saturating_sub(ks_end.sent + ks_end.dropped);
+    let after_end = ks.total_calls().saturating_sub(ks_end.total_calls());
     let summary = Summary {
-        total: by_syscall.iter().sum(),
-        dropped: ks.dropped + undecodable,
+        total,
+        dropped,
         by_syscall: Syscall::all()
             .filter(|s| by_syscall[s.index()] > 0)
             .map(|s| (s.name(), by_syscall[s.index()]))
             .collect(),
         kernel_calls: ks.total_calls(),
+        after_end,
+        in_progress_at_start,
+        unaccounted: ks
+            .total_calls()
+            .saturating_sub(total + dropped + aggregated + after_end),
         entries_lost: ks.inflight_full,
         undecodable,
-        aggregated: ks.total_calls().saturating_sub(ks.sent),
+        aggregated,
     };
     if !pipe_closed {
         let r = if args.json {
@@ -254,9 +302,17 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     let mut err = io::stderr().lock();
     let _ = writeln!(
         err,
-        "ipctop: {} calls traced, {} dropped{}",
+        "ipctop: {} calls traced, {} dropped, {} finished after the end (of {} the kernel \
+         counted){}{}",
         summary.total,
         summary.dropped,
+        summary.after_end,
+        summary.kernel_calls,
+        if summary.unaccounted > 0 {
+            format!(", {} not drained in time", summary.unaccounted)
+        } else {
+            String::new()
+        },
         if summary.entries_lost > 0 {
             format!(
                 ", {} without arguments (per-thread table full)",
@@ -278,4 +334,88 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// The calls in progress now: the probe's that have run `min_age` (younger ones are the
+/// scan's, when they have) and, for threads it has none of, /proc's (begun before the probe
+/// was attached). `pid`: only that process.
+fn in_progress_now(probe: &Probe, pid: Option<u32>, min_age: Duration) -> Vec<Event> {
+    use crate::{
+        event::{Args, Comm, Flags, SemOp, SemOps, SEMBUF_FLAGS},
+        snapshot::WaitCall,
+    };
+    // /proc first, the probe's table after: a wait /proc saw whose call the probe saw enter
+    // is in the table by then.
+    let snap = crate::snapshot::take(&Default::default());
+    let known: HashSet<u32> = probe
+        .in_flight(Duration::ZERO)
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e.tid)
+        .collect();
+    let mut out = probe.in_flight(min_age).unwrap_or_default();
+    let Ok(snap) = snap else {
+        return out;
+    };
+    for p in snap
+        .processes
+        .iter()
+        .filter(|p| pid.is_none_or(|x| x == p.pid))
+    {
+        for w in p.waits.iter().flatten().filter(|w| !known.contains(&w.tid)) {
+            let (syscall, args) = match &w.call {
+                WaitCall::Sem {
+                    semid, nsops, sops, ..
+                } => (
+                    Syscall::SEMTIMEDOP,
+                    Args::Semop {
+                        semid: *semid,
+                        nsops: *nsops,
+                        sops: SemOps::new(sops.iter().flatten().map(|s| SemOp {
+                            sem_num: s.num,
+                            sem_op: s.op,
+                            sem_flg: Flags::new(s.flg as u16 as u32, SEMBUF_FLAGS),
+                        })),
+                        sops_read: sops.is_some(),
+                        timeout_ns: None,
+                    },
+                ),
+                WaitCall::Msgrcv {
+                    msqid,
+                    msgsz,
+                    msgtyp,
+                } => (
+                    Syscall::MSGRCV,
+                    Args::Msgrcv {
+                        msqid: *msqid,
+                        msgsz: *msgsz,
+                        msgtyp: *msgtyp,
+                        flags: Flags::new(0, crate::event::MSG_FLAGS),
+                    },
+                ),
+                WaitCall::Msgsnd { msqid, msgsz } => (
+                    Syscall::MSGSND,
+                    Args::Msgsnd {
+                        msqid: *msqid,
+                        mtype: None,
+                        msgsz: *msgsz,
+                        flags: Flags::new(0, crate::event::MSG_FLAGS),
+                    },
+                ),
+            };
+            out.push(Event {
+                start_ns: None,
+                end_ns: None,
+                pid: p.pid,
+                tid: w.tid,
+                uid: p.uid.unwrap_or(0),
+                gid: 0,
+                comm: Comm::from_str_lossy(&p.comm),
+                syscall,
+                args: Some(args),
+                ret: None,
+            });
+        }
+    }
+    out
 }

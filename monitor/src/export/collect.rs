@@ -1,18 +1,11 @@
-//! The exporter's one door into the model: [`Collector::observe`] sees each update after
-//! `feed::apply` has put it into the model, [`Collector::collect`] turns the model (and the
-//! findings) into the plain numbers of [`Host`]. Nothing else in `export/` reads the model, so
-//! a change of the model's accessors is a change of this file alone.
+//! The exporter's one door into the model: [`collect`] turns the model's account (the one
+//! account of calls, failures, waits and histograms every view reads) and the findings into
+//! the plain numbers of [`Host`]. Nothing else in `export/` reads the model, and this file
+//! counts nothing itself: a figure the exporter shows is a figure the dashboard, `snapshot`
+//! and `report` show.
 //!
-//! What the model does not keep (yet) is kept here, from the same feed:
-//! - the kernel's aggregates per (process, syscall, object) of the last `Kernel` update, for
-//!   per-syscall counts and the wait histograms (the model sums them per object);
-//! - failed calls per errno, from the failure events (in aggregating mode the probe sends
-//!   every failed call; one lost in the ring buffer shows in `ipctop_events_dropped_total`);
-//! - each process's namespace and comm while it is visible, because its calls stay in the
-//!   kernel's aggregates after it exits (a process never seen is taken to be of the viewed
-//!   namespace, as the model does, and its comm is "unknown"). The kernel's aggregates are
-//!   keyed by pid, not namespace: a process's calls all count in the namespace it was last
-//!   seen in.
+//! The kernel's aggregates are keyed by pid, not namespace: a process's calls count in the
+//! namespace the model knows it in (the viewed one for a process never seen in a snapshot).
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::metrics::{
@@ -21,37 +14,15 @@ use super::metrics::{
 };
 use crate::{
     analysis::{self, Finding, IpcKind, What},
-    event::{errno_name, Event, Syscall},
-    feed::{KernelSample, Stamped, Update},
-    model::{can_block, Model, WaitOn},
-    probe::Aggregate,
+    event::{errno_name, Syscall},
+    model::{Model, ObjKind, Tally, WaitOn},
 };
 
-/// State carried between updates (see the module documentation).
-#[derive(Debug, Default)]
-pub struct Collector {
-    /// pid → (namespace, comm), learned while the process was visible.
-    pids: HashMap<u32, (Ns, String)>,
-    /// (ns, kind, id, syscall index, errno) → failed calls seen as events.
-    errnos: BTreeMap<(Ns, Kind, i32, usize, i32), u64>,
-    last_kernel: Option<Box<KernelSample>>,
-}
-
-/// An object's calls per syscall and its wait histogram, from the aggregates.
-type ObjectCounts = (Vec<SyscallCount>, Option<WaitHistogram>);
-
-/// Past this many (object, syscall, errno) counts, those of objects that are gone go.
-const MAX_ERRNO_ENTRIES: usize = 10_000;
-
-/// (syscall, errno name, failed calls).
-type ErrnoCount = (&'static str, String, u64);
-
-/// The kind of object a syscall works on.
-fn kind_of(s: Syscall) -> Kind {
-    match s.name() {
-        n if n.starts_with("sem") => Kind::Sem,
-        n if n.starts_with("shm") => Kind::Shm,
-        _ => Kind::Msg,
+fn kind_of(k: ObjKind) -> Kind {
+    match k {
+        ObjKind::Sem => Kind::Sem,
+        ObjKind::Shm => Kind::Shm,
+        ObjKind::Msg => Kind::Msg,
     }
 }
 
@@ -74,284 +45,221 @@ pub fn kernel_bucket_upper_s(i: usize) -> f64 {
     }
 }
 
-fn histogram_of(a: &Aggregate) -> WaitHistogram {
-    let buckets: Vec<(f64, u64)> = a
-        .hist
-        .iter()
-        .enumerate()
-        .map(|(i, &n)| (kernel_bucket_upper_s(i), n))
-        .collect();
-    WaitHistogram {
-        count: buckets.iter().map(|b| b.1).sum(),
-        buckets,
-        sum_s: a.total_ns as f64 / 1e9,
-    }
+/// The blocking calls' histogram of a tally (`None` when it had none).
+fn histogram_of(t: &Tally) -> Option<WaitHistogram> {
+    let count: u64 = t.hist.iter().sum();
+    (count > 0).then(|| WaitHistogram {
+        buckets: t
+            .hist
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (kernel_bucket_upper_s(i), n))
+            .collect(),
+        sum_s: t.blocked_s(),
+        count,
+    })
 }
 
-fn add_count(v: &mut Vec<SyscallCount>, s: Syscall, calls: u64, errors: u64) {
-    match v.iter_mut().find(|c| c.syscall == s.name()) {
-        Some(c) => {
-            c.calls += calls;
-            c.errors += errors;
-        }
-        None => v.push(SyscallCount {
+/// A tally's calls per syscall (failures per syscall from its errnos).
+fn per_syscall(t: &Tally) -> Vec<SyscallCount> {
+    Syscall::all()
+        .filter(|s| t.by_syscall[s.index()] > 0)
+        .map(|s| SyscallCount {
             syscall: s.name(),
-            calls,
-            errors,
-        }),
+            calls: t.by_syscall[s.index()],
+            errors: t
+                .errnos
+                .iter()
+                .filter(|((sys, _), _)| *sys == s)
+                .map(|(_, n)| n)
+                .sum(),
+        })
+        .collect()
+}
+
+fn add_counts(v: &mut Vec<SyscallCount>, more: Vec<SyscallCount>) {
+    for m in more {
+        match v.iter_mut().find(|c| c.syscall == m.syscall) {
+            Some(c) => {
+                c.calls += m.calls;
+                c.errors += m.errors;
+            }
+            None => v.push(m),
+        }
     }
 }
 
-impl Collector {
-    pub fn new() -> Self {
-        Self::default()
+/// What the model and the findings say now.
+pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Host {
+    let view = model.view_ns();
+    let acc = model.account();
+    let mut host = Host {
+        probe_attached,
+        snapshots: model.counts().0,
+        ..Default::default()
+    };
+    if acc.kernel_at().is_some() {
+        host.kernel = Some(KernelTotals {
+            calls: Syscall::all()
+                .map(|s| (s.name(), acc.syscall(s).calls, acc.syscall(s).errors))
+                .collect(),
+            events_dropped: acc.dropped(),
+            inflight_full: acc.inflight_full(),
+            aggregates_full: acc.agg_full(),
+        });
     }
 
-    fn learn(&mut self, pid: u32, ns: Ns, comm: &str) {
-        self.pids
-            .entry(pid)
-            .or_insert_with(|| (ns, comm.to_string()));
-    }
-
-    fn ns_of(&self, model: &Model, pid: u32) -> Ns {
-        self.pids
-            .get(&pid)
-            .map(|p| p.0)
-            .or_else(|| model.process(pid).and_then(|p| p.ipc_ns))
-            .unwrap_or(model.view_ns())
-    }
-
-    /// Takes note of what an update brings that the model does not keep. Call it after
-    /// `feed::apply(model, &update)`.
-    pub fn observe(&mut self, model: &Model, s: Stamped) {
-        match s.update {
-            Update::Snapshot(_) => {
-                let view = model.view_ns();
-                let seen: Vec<(u32, Ns, String)> = model
-                    .all_processes()
-                    .map(|p| (p.pid, p.ipc_ns.unwrap_or(view), p.comm.clone()))
-                    .collect();
-                for (pid, ns, comm) in seen {
-                    // A live process's namespace is what /proc says now (it may have
-                    // unshared); its comm stays the first seen, so that its counts keep
-                    // their labels.
-                    self.learn(pid, ns, &comm);
-                    if let Some(p) = self.pids.get_mut(&pid) {
-                        p.0 = ns;
-                    }
-                }
-            }
-            Update::Events(evs) => {
-                for ev in &evs {
-                    self.note_event(model, ev);
-                }
-            }
-            Update::Kernel(k) => self.last_kernel = Some(k),
-            Update::Reset => *self = Self::default(),
-            Update::InFlight(_) => {}
-        }
-    }
-
-    fn note_event(&mut self, model: &Model, ev: &Event) {
-        let ns = self.ns_of(model, ev.pid);
-        self.learn(ev.pid, ns, &ev.comm.as_str());
-        let (Some(errno), Some(id)) = (ev.errno(), ev.args.and_then(|a| a.id())) else {
-            return;
-        };
-        *self
+    // Per object: the account's tallies (observers left out, as everywhere).
+    type ObjectCounts = (
+        Vec<SyscallCount>,
+        Option<WaitHistogram>,
+        Vec<(&'static str, String, u64)>,
+    );
+    let mut per_obj: HashMap<(Ns, Kind, i32), ObjectCounts> = HashMap::new();
+    for ((kind, oid), t) in acc.objects() {
+        let errnos = t
             .errnos
-            .entry((ns, kind_of(ev.syscall), id, ev.syscall.index(), errno))
-            .or_default() += 1;
+            .iter()
+            .map(|(&(s, errno), &n)| (s.name(), errno_name(errno).into_owned(), n))
+            .collect();
+        per_obj.insert(
+            (oid.ns, kind_of(*kind), oid.id),
+            (per_syscall(t), histogram_of(t), errnos),
+        );
     }
-
-    /// What the model and the findings say now.
-    pub fn collect(&mut self, model: &Model, findings: &[Finding], probe_attached: bool) -> Host {
-        let view = model.view_ns();
-        let mut host = Host {
-            probe_attached,
-            snapshots: model.counts().0,
-            ..Default::default()
-        };
-        let k = model.kernel();
-        if k.sample_at.is_some() {
-            let full = self
-                .last_kernel
-                .as_ref()
-                .map(|s| s.stats)
-                .unwrap_or_default();
-            host.kernel = Some(KernelTotals {
-                calls: Syscall::all()
-                    .map(|s| (s.name(), k.calls[s.index()], k.errors[s.index()]))
-                    .collect(),
-                events_dropped: k.dropped,
-                inflight_full: full.inflight_full,
-                aggregates_full: full.agg_full,
-            });
-        }
-
-        // The kernel's aggregates, per object and per comm.
-        let mut per_obj: HashMap<(Ns, Kind, i32), ObjectCounts> = HashMap::new();
-        let mut per_comm: BTreeMap<(Ns, String), (Vec<SyscallCount>, f64)> = BTreeMap::new();
-        let aggregates = self
-            .last_kernel
-            .as_ref()
-            .map(|s| s.aggregates.as_slice())
-            .unwrap_or_default();
-        for a in aggregates {
-            let (ns, comm) = self
-                .pids
-                .get(&a.pid)
-                .cloned()
-                .unwrap_or_else(|| (self.ns_of(model, a.pid), "unknown".into()));
-            let blocking = can_block(a.syscall);
-            let c = per_comm.entry((ns, comm)).or_default();
-            add_count(&mut c.0, a.syscall, a.calls, a.errors);
-            if blocking {
-                c.1 += a.total_ns as f64 / 1e9;
-            }
-            let Some(id) = a.id else { continue };
-            let o = per_obj.entry((ns, kind_of(a.syscall), id)).or_default();
-            add_count(&mut o.0, a.syscall, a.calls, a.errors);
-            if blocking {
-                o.1.get_or_insert_with(WaitHistogram::default)
-                    .add(&histogram_of(a));
-            }
-        }
-        host.comms = per_comm
-            .into_iter()
-            .map(|((ns, comm), (calls, wait_s))| CommStats {
+    // Per comm: the processes' tallies summed by (namespace, comm).
+    let mut per_comm: BTreeMap<(Ns, String), (Vec<SyscallCount>, f64)> = BTreeMap::new();
+    for (pid, t) in acc.processes() {
+        let ns = model.process(pid).and_then(|p| p.ipc_ns).unwrap_or(view);
+        let comm = acc
+            .comm(pid)
+            .map(str::to_string)
+            .or_else(|| model.comm_of(pid))
+            .unwrap_or_else(|| "unknown".into());
+        let c = per_comm.entry((ns, comm)).or_default();
+        add_counts(&mut c.0, per_syscall(t));
+        c.1 += t.blocked_s();
+    }
+    host.comms = per_comm
+        .into_iter()
+        .map(|((ns, comm), (mut calls, wait_s))| {
+            calls.sort_by_key(|c| c.syscall);
+            CommStats {
                 ns,
                 comm,
                 calls,
                 wait_s,
-            })
-            .collect();
-        // Forget processes that are gone and left no counts behind.
-        let in_aggs: BTreeSet<u32> = aggregates.iter().map(|a| a.pid).collect();
-        self.pids
-            .retain(|pid, _| in_aggs.contains(pid) || model.process(*pid).is_some());
-
-        // Findings.
-        let mut leaked: BTreeSet<(Kind, i32)> = BTreeSet::new();
-        let mut deadlocked: BTreeSet<i32> = BTreeSet::new();
-        let mut deadlocks = 0;
-        for f in findings {
-            match &f.what {
-                What::Leak { ipc, id } => {
-                    leaked.insert((kind_of_ipc(*ipc), *id));
-                }
-                What::Deadlock { cycle, .. } => {
-                    deadlocks += 1;
-                    deadlocked.extend(cycle.iter().map(|s| s.semid));
-                }
-                _ => {}
             }
-        }
+        })
+        .collect();
 
-        // Waits.
-        let mut waiters: HashMap<(Kind, i32), u64> = HashMap::new();
-        let mut longest_wait_s: f64 = 0.0;
-        let now = model.now_mono_ns();
-        for w in model.waits() {
-            let kind = match w.on {
-                WaitOn::Sem { .. } => Kind::Sem,
-                _ => Kind::Msg,
-            };
-            *waiters.entry((kind, w.on.id())).or_default() += 1;
-            longest_wait_s = longest_wait_s.max(w.at_least_s(now));
-        }
-
-        // The objects that exist now.
-        let mut errnos: HashMap<(Ns, Kind, i32), Vec<ErrnoCount>> = HashMap::new();
-        for (&(ns, kind, id, sys, errno), &n) in &self.errnos {
-            let name = Syscall::from_index(sys as u8).map_or("unknown", |s| s.name());
-            errnos.entry((ns, kind, id)).or_default().push((
-                name,
-                errno_name(errno).into_owned(),
-                n,
-            ));
-        }
-        let mut object = |kind: Kind, ns: Ns, id: i32| {
-            let mut o = ObjectStats::new(ns, kind, id);
-            if let Some((calls, wait)) = per_obj.remove(&(ns, kind, id)) {
-                o.calls = calls;
-                o.wait = wait;
+    // Findings.
+    let mut leaked: BTreeSet<(Kind, i32)> = BTreeSet::new();
+    let mut deadlocked: BTreeSet<i32> = BTreeSet::new();
+    let mut deadlocks = 0;
+    for f in findings {
+        match &f.what {
+            What::Leak { ipc, id } => {
+                leaked.insert((kind_of_ipc(*ipc), *id));
             }
-            o.calls.sort_by_key(|c| c.syscall);
-            o.errors_by_errno = errnos.remove(&(ns, kind, id)).unwrap_or_default();
-            o.waiters = waiters.get(&(kind, id)).copied().unwrap_or(0);
-            o.leaked = leaked.contains(&(kind, id));
-            o.deadlocked = kind == Kind::Sem && deadlocked.contains(&id);
-            o
-        };
-        for s in model.sem_sets() {
-            host.objects.push(object(Kind::Sem, s.id.ns, s.id.id));
+            What::Deadlock { cycle, .. } => {
+                deadlocks += 1;
+                deadlocked.extend(cycle.iter().map(|s| s.semid));
+            }
+            _ => {}
         }
-        for s in model.segments() {
-            let mut o = object(Kind::Shm, s.id.ns, s.id.id);
-            o.size_bytes = Some(s.size);
-            o.attachments = Some(s.nattch);
-            o.attached_processes = Some(s.attached_pids().len() as u64);
-            host.objects.push(o);
-        }
-        for q in model.queues() {
-            let mut o = object(Kind::Msg, q.id.ns, q.id.id);
-            o.queue_bytes = Some(q.cbytes);
-            o.queue_messages = Some(q.qnum);
-            host.objects.push(o);
-        }
-        host.objects.sort_by_key(|o| (o.ns, o.kind, o.id));
-        // Errno counts of objects that are gone are not shown; past a bound they go (kept
-        // until then, as a failure event can come before the snapshot that shows its object).
-        if self.errnos.len() > MAX_ERRNO_ENTRIES {
-            let present: BTreeSet<(Ns, Kind, i32)> =
-                host.objects.iter().map(|o| (o.ns, o.kind, o.id)).collect();
-            self.errnos
-                .retain(|&(ns, kind, id, _, _), _| present.contains(&(ns, kind, id)));
-        }
-
-        // The viewed namespace.
-        let count = |f: &dyn Fn(Kind) -> u64| Kind::ALL.iter().map(|&k| (k, f(k))).collect();
-        let objects_of = |k: Kind| host.objects.iter().filter(|o| o.kind == k).count() as u64;
-        host.namespaces.push(NsStats {
-            ns: view,
-            objects: count(&objects_of),
-            blocked: [Kind::Sem, Kind::Msg]
-                .iter()
-                .map(|&k| {
-                    let n = waiters
-                        .iter()
-                        .filter(|((wk, _), _)| *wk == k)
-                        .map(|(_, n)| n);
-                    (k, n.sum())
-                })
-                .collect(),
-            longest_wait_s,
-            leaked: count(&|k| leaked.iter().filter(|(lk, _)| *lk == k).count() as u64),
-            deadlocks,
-            limits: analysis::limit_usage(model)
-                .into_iter()
-                .map(|u| LimitStat {
-                    name: u.limit,
-                    objects_of: match u.limit {
-                        "semmni" => Some(Kind::Sem),
-                        "shmmni" => Some(Kind::Shm),
-                        "msgmni" => Some(Kind::Msg),
-                        _ => None,
-                    },
-                    used: u.used,
-                    max: u.max,
-                })
-                .collect(),
-        });
-        host
     }
+
+    // Waits.
+    let mut waiters: HashMap<(Kind, i32), u64> = HashMap::new();
+    let mut longest_wait_s: f64 = 0.0;
+    let now = model.now_mono_ns();
+    for w in model.waits() {
+        let kind = match w.on {
+            WaitOn::Sem { .. } => Kind::Sem,
+            _ => Kind::Msg,
+        };
+        *waiters.entry((kind, w.on.id())).or_default() += 1;
+        longest_wait_s = longest_wait_s.max(w.at_least_s(now));
+    }
+
+    // The objects that exist now.
+    let mut object = |kind: Kind, ns: Ns, id: i32| {
+        let mut o = ObjectStats::new(ns, kind, id);
+        if let Some((calls, wait, errnos)) = per_obj.remove(&(ns, kind, id)) {
+            o.calls = calls;
+            o.wait = wait;
+            o.errors_by_errno = errnos;
+        }
+        o.calls.sort_by_key(|c| c.syscall);
+        o.waiters = waiters.get(&(kind, id)).copied().unwrap_or(0);
+        o.leaked = leaked.contains(&(kind, id));
+        o.deadlocked = kind == Kind::Sem && deadlocked.contains(&id);
+        o
+    };
+    for s in model.sem_sets() {
+        host.objects.push(object(Kind::Sem, s.id.ns, s.id.id));
+    }
+    for s in model.segments() {
+        let mut o = object(Kind::Shm, s.id.ns, s.id.id);
+        o.size_bytes = Some(s.size);
+        o.attachments = Some(s.nattch);
+        o.attached_processes = Some(s.attached_pids().len() as u64);
+        host.objects.push(o);
+    }
+    for q in model.queues() {
+        let mut o = object(Kind::Msg, q.id.ns, q.id.id);
+        o.queue_bytes = Some(q.cbytes);
+        o.queue_messages = Some(q.qnum);
+        host.objects.push(o);
+    }
+    host.objects.sort_by_key(|o| (o.ns, o.kind, o.id));
+    // The viewed namespace.
+    let count = |f: &dyn Fn(Kind) -> u64| Kind::ALL.iter().map(|&k| (k, f(k))).collect();
+    let objects_of = |k: Kind| host.objects.iter().filter(|o| o.kind == k).count() as u64;
+    host.namespaces.push(NsStats {
+        ns: view,
+        objects: count(&objects_of),
+        blocked: [Kind::Sem, Kind::Msg]
+            .iter()
+            .map(|&k| {
+                let n = waiters
+                    .iter()
+                    .filter(|((wk, _), _)| *wk == k)
+                    .map(|(_, n)| n);
+                (k, n.sum())
+            })
+            .collect(),
+        longest_wait_s,
+        leaked: count(&|k| leaked.iter().filter(|(lk, _)| *lk == k).count() as u64),
+        deadlocks,
+        limits: analysis::limit_usage(model)
+            .into_iter()
+            .map(|u| LimitStat {
+                name: u.limit,
+                objects_of: match u.limit {
+                    "semmni" => Some(Kind::Sem),
+                    "shmmni" => Some(Kind::Shm),
+                    "msgmni" => Some(Kind::Msg),
+                    _ => None,
+                },
+                used: u.used,
+                max: u.max,
+            })
+            .collect(),
+    });
+    host
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixtures::{self, MONO, NOW, ROOT, S};
+
+    use crate::{
+        feed::{Stamped, Update},
+        sample::{Aggregate, KernelSample},
+    };
 
     fn agg(pid: u32, id: Option<i32>, syscall: Syscall, calls: u64, errors: u64) -> Aggregate {
         Aggregate {
@@ -370,14 +278,11 @@ mod tests {
     #[test]
     fn objects_get_the_kernels_counts_histograms_and_errnos_and_comms_their_calls() {
         let mut model = Model::new();
-        let mut c = Collector::new();
         let mut step = |u: Update, t: u64| {
-            let s = Stamped {
+            model.apply(&Stamped {
                 mono_ns: t,
                 update: u,
-            };
-            crate::feed::apply(&mut model, &s);
-            c.observe(&model, s);
+            });
         };
         let mut snap = fixtures::snapshot(MONO, 1 << 20, None);
         snap.processes
@@ -415,7 +320,7 @@ mod tests {
         k.aggregates = vec![a, b, agg(100, None, Syscall::SEMGET, 1, 1)];
         step(Update::Kernel(Box::new(k)), MONO + 2 * S);
 
-        let host = c.collect(&model, &[], true);
+        let host = collect(&model, &[], true);
         assert_eq!(host.objects.len(), 1);
         let o = &host.objects[0];
         assert_eq!((o.kind, o.id, o.ns), (Kind::Sem, 7, fixtures::NS));

@@ -1,7 +1,7 @@
 //! `ipctop serve`: the model as Prometheus metrics.
 //!
 //! ```text
-//! LiveSource ─▶ feed task: feed::apply(model) ─▶ collect (the one reader of the model)
+//! LiveSource ─▶ feed task: Model::apply ─▶ collect (the one reader of the model's account)
 //!                         every interval, if changed: analysis ─▶ Host ─▶ cap ─▶ families
 //!                                                                   └─▶ Latest (an Arc swap)
 //! HTTP (hyper) ─▶ GET /metrics ─▶ Latest ─▶ encode once per format (prometheus-client)
@@ -83,10 +83,9 @@ pub struct Options {
     pub analysis: analysis::Config,
 }
 
-/// The exporter's state outside the model: what collect keeps, the caps.
+/// The exporter's state: the model, and the caps on series.
 pub struct Exporter {
     pub model: Model,
-    collector: collect::Collector,
     cap: cap::Cap,
     cfg: analysis::Config,
     probe_attached: bool,
@@ -96,25 +95,21 @@ impl Exporter {
     pub fn new(opts: &Options, probe: &ProbeStatus) -> Self {
         Self {
             model: Model::new(),
-            collector: collect::Collector::new(),
             cap: cap::Cap::new(opts.max_objects, opts.max_comms),
             cfg: opts.analysis.clone(),
             probe_attached: matches!(probe, ProbeStatus::Attached(_)),
         }
     }
 
-    /// One update into the model (and into what collect keeps).
+    /// One update into the model.
     pub fn apply(&mut self, s: feed::Stamped) {
-        feed::apply(&mut self.model, &s);
-        self.collector.observe(&self.model, s);
+        self.model.apply(&s);
     }
 
     /// An exposition of the model as it is now.
     pub fn prepare(&mut self) -> Exposition {
         let findings = analysis::analyze(&self.model, &self.cfg);
-        let mut host = self
-            .collector
-            .collect(&self.model, &findings, self.probe_attached);
+        let mut host = collect::collect(&self.model, &findings, self.probe_attached);
         let cut = self.cap.apply(&mut host);
         Exposition::new(families::families(&host, &cut))
     }

@@ -37,6 +37,23 @@ impl History {
         }
     }
 
+    /// Counts `n` calls made between two samples, spread evenly over the seconds from
+    /// `from_ns` to `to_ns` (what a sample tells: how many, not when).
+    pub fn spread(&mut self, from_ns: u64, to_ns: u64, n: u64) {
+        if to_ns <= from_ns || n == 0 {
+            self.add(to_ns, n.min(u32::MAX as u64) as u32);
+            return;
+        }
+        let (span, mut given, mut t) = (to_ns - from_ns, 0u64, from_ns);
+        while t < to_ns {
+            let end = ((t / 1_000_000_000 + 1) * 1_000_000_000).min(to_ns);
+            let upto = (n as u128 * (end - from_ns) as u128 / span as u128) as u64;
+            self.add(t, (upto - given).min(u32::MAX as u64) as u32);
+            given = upto;
+            t = end;
+        }
+    }
+
     /// The last `n` whole seconds before `now_mono_ns`, oldest first (zeros where idle).
     pub fn series(&self, now_mono_ns: u64, n: usize) -> Vec<u32> {
         let now = now_mono_ns / 1_000_000_000;
@@ -92,27 +109,6 @@ impl Series {
     }
 }
 
-/// What the probe's events said about an object or a process.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Activity {
-    pub calls: u64,
-    pub errors: u64,
-    /// Monotonic ns of the last call seen.
-    pub last_mono_ns: Option<u64>,
-    pub last_pid: Option<u32>,
-    pub per_sec: History,
-}
-
-impl Activity {
-    pub fn record(&mut self, mono_ns: u64, pid: u32, failed: bool) {
-        self.calls += 1;
-        self.errors += failed as u64;
-        self.last_mono_ns = Some(self.last_mono_ns.map_or(mono_ns, |l| l.max(mono_ns)));
-        self.last_pid = Some(pid);
-        self.per_sec.add(mono_ns, 1);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +128,13 @@ mod tests {
         assert_eq!(h.series(1001 * S, 2), [0, 1]);
         assert_eq!(h.series(13 * S, 3), [0, 0, 0]);
         assert!(h.buckets.len() <= KEEP);
+    }
+
+    #[test]
+    fn spread_shares_a_sample_between_its_seconds() {
+        let mut h = History::default();
+        h.spread(10 * S + S / 2, 12 * S + S / 2, 200);
+        assert_eq!(h.series(13 * S, 3), [50, 100, 50]);
     }
 
     #[test]

@@ -16,12 +16,14 @@ use aya::{
     programs::{RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
-use monitor_ebpf::{global, HIST_BUCKETS, NSYS, SYSCALL_NAMES};
+use monitor_ebpf::{global, NSYS, SYSCALL_NAMES};
 
 pub use detach::Detacher;
 pub use reader::{spawn_reader, Batch, ReaderStats};
 
+// The counters' data types live in a leaf module shared with the model and the feed.
 use crate::exit;
+pub use crate::sample::{Aggregate, Hold, KernelStats};
 
 /// The eBPF object, built by build.rs (empty when built with AYA_BUILD_SKIP=1).
 static PROBE_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor-ebpf"));
@@ -322,50 +324,6 @@ impl Probe {
             .take_map("EVENTS")
             .ok_or_else(|| anyhow::anyhow!("the ring buffer was already taken"))?;
         Ok(RingBuf::try_from(map)?)
-    }
-}
-
-/// One process's calls of one syscall on one object, counted in the kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Aggregate {
-    pub pid: u32,
-    /// The object's id; `None` for calls that name none (failed *get, shmdt).
-    pub id: Option<i32>,
-    pub syscall: crate::event::Syscall,
-    pub calls: u64,
-    pub errors: u64,
-    /// Sum and maximum of the calls' durations, ns (for semop/msg calls: time waited).
-    pub total_ns: u64,
-    pub max_ns: u64,
-    /// CLOCK_MONOTONIC ns of the last call's exit.
-    pub last_ns: u64,
-    /// Log2 histogram of durations in µs (see `monitor_ebpf::HIST_BUCKETS`).
-    pub hist: [u64; HIST_BUCKETS],
-}
-
-/// A process holding a semaphore: it decremented it by `held` more than it incremented it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Hold {
-    pub semid: i32,
-    pub semnum: u16,
-    pub pid: u32,
-    pub held: i64,
-}
-
-/// The probe's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct KernelStats {
-    pub calls: [u64; NSYS],
-    pub errors: [u64; NSYS],
-    pub dropped: u64,
-    pub inflight_full: u64,
-    pub agg_full: u64,
-    pub sent: u64,
-}
-
-impl KernelStats {
-    pub fn total_calls(&self) -> u64 {
-        self.calls.iter().sum()
     }
 }
 

@@ -1,37 +1,24 @@
-//! What the dashboard knows: the model (fed through [`feed::apply`], the one door), the
-//! findings, and what only the stream tells (the event log, failed calls by errno, wait time
-//! per process). Kept apart from the view state (selection, scroll, filters: `app.rs`).
+//! What the dashboard knows: the model (fed through `Model::apply`, the one door), the
+//! findings, and the event log (a sample of the calls: those the probe sends up). Every count,
+//! failure, wait and rate is read from the model's account; nothing is counted here. Kept
+//! apart from the view state (selection, scroll, filters: `app.rs`).
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 use crate::{
     analysis::{self, Finding},
-    event::{Event, Syscall},
-    feed::{self, Position, ProbeStatus, Stamped, Update},
-    model::{can_block, Model, WaitOn},
+    event::Event,
+    feed::{Position, ProbeStatus, Stamped, Update},
+    model::{Model, ObjKind, WaitOn},
 };
 
 /// Lines kept in the event log.
 pub const LOG_KEEP: usize = 10_000;
-
-/// Failed calls of one errno and syscall.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ErrCount {
-    pub count: u64,
-    pub last_pid: u32,
-    pub last_comm: String,
-    pub last_mono_ns: u64,
-}
 
 /// What a process uses, gathered once per update for the process views.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProcUse {
     pub sets: BTreeSet<i32>,
     pub queues: BTreeSet<i32>,
-    /// Time spent blocked in finished calls (the probe's in-kernel totals when it
-    /// aggregates, else the events seen), ns.
-    pub waited_ns: u64,
-    /// IPC calls counted (kernel aggregates, else events).
-    pub calls: u64,
 }
 
 /// Where the session runs, for the header.
@@ -70,8 +57,8 @@ pub struct Store {
     pub log: VecDeque<(Event, u64)>,
     /// Lines ever added to the log (the log's end, for following it).
     pub logged: u64,
-    /// (errno, syscall) → failed calls.
-    pub errnos: BTreeMap<(i32, Syscall), ErrCount>,
+    /// Of those, finished calls (the rest: calls seen blocking).
+    pub logged_finished: u64,
     pub uses: BTreeMap<u32, ProcUse>,
     /// The first time stamp of the session (monotonic ns).
     pub first_mono_ns: Option<u64>,
@@ -79,10 +66,6 @@ pub struct Store {
     pub generation: u64,
     /// Calls in progress already logged (tid, start).
     inflight: HashSet<(u32, Option<u64>)>,
-    /// Per-pid wait and call totals: from the kernel's aggregates (exact, replaced on each
-    /// sample) and from events (used while no aggregates were seen).
-    kernel_pid: Option<BTreeMap<u32, (u64, u64)>>,
-    event_pid: BTreeMap<u32, (u64, u64)>,
 }
 
 impl Store {
@@ -96,13 +79,11 @@ impl Store {
             position: None,
             log: VecDeque::new(),
             logged: 0,
-            errnos: BTreeMap::new(),
+            logged_finished: 0,
             uses: BTreeMap::new(),
             first_mono_ns: None,
             generation: 0,
             inflight: HashSet::new(),
-            kernel_pid: None,
-            event_pid: BTreeMap::new(),
         }
     }
 
@@ -123,28 +104,17 @@ impl Store {
         self.logged += 1;
     }
 
-    /// Notes what the model does not keep from one event (log, errnos, per-pid totals).
+    /// Logs a finished call (the event log is a sample: the calls the probe sent up).
     pub fn note_event(&mut self, ev: &Event, at: u64) {
         if ev.in_progress() {
             return;
         }
         self.log_push(*ev, at);
-        let e = self.event_pid.entry(ev.pid).or_default();
-        e.1 += 1;
-        if can_block(ev.syscall) {
-            e.0 += ev.duration_ns().unwrap_or(0);
-        }
-        if let Some(errno) = ev.errno() {
-            let c = self.errnos.entry((errno, ev.syscall)).or_default();
-            c.count += 1;
-            c.last_pid = ev.pid;
-            c.last_comm = ev.comm.to_string();
-            c.last_mono_ns = ev.ts_ns();
-        }
+        self.logged_finished += 1;
         self.inflight.remove(&(ev.tid, ev.start_ns));
     }
 
-    /// Applies updates from the source: into the model (through `feed::apply`), and into what
+    /// Applies updates from the source: into the model (through `Model::apply`), and into what
     /// the dashboard keeps besides.
     pub fn ingest(&mut self, batch: &[Stamped]) {
         if batch.is_empty() {
@@ -168,27 +138,14 @@ impl Store {
                     }
                     self.inflight = now;
                 }
-                Update::Kernel(k) if !k.aggregates.is_empty() => {
-                    let mut m: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
-                    for a in &k.aggregates {
-                        let e = m.entry(a.pid).or_default();
-                        e.1 += a.calls;
-                        if can_block(a.syscall) {
-                            e.0 += a.total_ns;
-                        }
-                    }
-                    self.kernel_pid = Some(m);
-                }
                 Update::Reset => {
                     self.log.clear();
-                    self.errnos.clear();
+                    self.logged_finished = 0;
                     self.inflight.clear();
-                    self.kernel_pid = None;
-                    self.event_pid.clear();
                 }
                 _ => {}
             }
-            feed::apply(&mut self.model, s);
+            self.model.apply(s);
         }
         self.refresh();
     }
@@ -196,7 +153,11 @@ impl Store {
     /// Moves the clock (live: the waits' durations grow without new input).
     pub fn tick(&mut self, now_mono_ns: u64) {
         if now_mono_ns > self.model.now_mono_ns() {
-            self.model.set_now(now_mono_ns);
+            // An empty batch of events: the clock moves on, nothing else changes.
+            self.model.apply(&Stamped {
+                mono_ns: now_mono_ns,
+                update: Update::Events(Vec::new()),
+            });
             self.findings = analysis::analyze(&self.model, &self.cfg);
             self.generation += 1;
         }
@@ -239,25 +200,16 @@ impl Store {
                 _ => u.queues.insert(w.on.id()),
             };
         }
-        for (&(kind, id), o) in &m.kernel().objects {
-            for &pid in o.by_pid.keys() {
+        let acc = m.account();
+        for ((kind, id), _) in acc.objects().filter(|((_, id), _)| id.ns == m.view_ns()) {
+            for (pid, _) in acc.users_of(*kind, *id) {
                 let u = uses.entry(pid).or_default();
                 match kind {
-                    's' => {
-                        u.sets.insert(id);
-                    }
-                    'q' => {
-                        u.queues.insert(id);
-                    }
-                    _ => {}
-                }
+                    ObjKind::Sem => u.sets.insert(id.id),
+                    ObjKind::Msg => u.queues.insert(id.id),
+                    ObjKind::Shm => false,
+                };
             }
-        }
-        let totals = self.kernel_pid.as_ref().unwrap_or(&self.event_pid);
-        for (&pid, &(waited, calls)) in totals {
-            let u = uses.entry(pid).or_default();
-            u.waited_ns = waited;
-            u.calls = calls;
         }
         self.uses = uses;
         self.generation += 1;
@@ -273,14 +225,19 @@ impl Store {
         })
     }
 
-    /// Calls per second: the kernel's exact rate when the probe samples, else the events'.
+    /// Calls per second (the account's total: the kernel's counters when it samples).
     pub fn calls_per_s(&self) -> f64 {
-        let k = self.model.kernel();
-        if k.sample_at.is_some() {
-            k.calls_per_s
-        } else {
-            self.model.calls.rate(self.model.now_mono_ns(), 5)
-        }
+        self.model.account().total().rate()
+    }
+
+    /// Finished calls the account counted that the event log never got (the probe sends only
+    /// the notable ones when it aggregates): what the Events view leaves out.
+    pub fn calls_not_logged(&self) -> u64 {
+        self.model
+            .account()
+            .total()
+            .calls
+            .saturating_sub(self.logged_finished)
     }
 
     pub fn live(&self) -> bool {

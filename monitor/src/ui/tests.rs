@@ -20,7 +20,7 @@ use crate::{
     event::{Args, Event, Flags, Key, Mode, Syscall, GET_FLAGS},
     feed::{Control, KernelSample, Position, ProbeStatus, Source, Stamped, Update},
     fixtures::{self, sem_wait, semop, QueueAges, MONO, NOW, S, USER},
-    probe::{Aggregate, Hold},
+    sample::{Aggregate, Hold},
     snapshot::{
         sysvipc::SHM_DEST, MapAttach, MsgRead, ProcRead, SemSetRead, ShmRow, Snapshot, TaskWait,
         WaitCall,
@@ -105,8 +105,23 @@ fn agg(pid: u32, id: i32, syscall: Syscall, calls: u64, errors: u64, total_ms: u
         total_ns: total_ms * 1_000_000,
         max_ns: total_ms * 400_000,
         last_ns: 0,
-        hist: [0; monitor_ebpf::HIST_BUCKETS],
+        hist: hist(calls, total_ms),
     }
+}
+
+/// A histogram consistent with `agg`: the longest call (0.4 of the total) in its bucket, a
+/// tenth of the calls waiting a millisecond or two, the rest quick.
+fn hist(calls: u64, total_ms: u64) -> [u64; monitor_ebpf::HIST_BUCKETS] {
+    use crate::model::account::hist_bucket;
+    let mut h = [0; monitor_ebpf::HIST_BUCKETS];
+    if calls == 0 {
+        return h;
+    }
+    let waits = if total_ms > 0 { calls / 10 } else { 0 };
+    h[hist_bucket(total_ms * 400_000)] += 1;
+    h[hist_bucket(1_500_000)] += waits.saturating_sub(1);
+    h[0] += calls - waits.max(1);
+    h
 }
 
 fn stamped(mono_ns: u64, update: Update) -> Stamped {
@@ -311,12 +326,46 @@ pub fn busy_store() -> Store {
     ];
     store.ingest(&[stamped(t + 12 * S, Update::InFlight(blocked))]);
     // The probe's counters, twice (for a rate), with holders and per-object totals.
+    // The counters are the aggregates' sums, as the kernel keeps them.
+    let stats_of = |aggs: &[Aggregate]| {
+        let mut st = crate::sample::KernelStats::default();
+        for a in aggs {
+            st.calls[a.syscall.index()] += a.calls;
+            st.errors[a.syscall.index()] += a.errors;
+        }
+        st
+    };
     let mut k = KernelSample::default();
-    k.stats.calls[Syscall::SEMTIMEDOP.index()] = 52_000;
-    k.stats.calls[Syscall::MSGSND.index()] = 9_000;
-    k.stats.calls[Syscall::MSGRCV.index()] = 9_000;
+    let aggregates = vec![
+        agg(1201, 65536, Syscall::SEMTIMEDOP, 21_000, 0, 5_400),
+        agg(1203, 65536, Syscall::SEMTIMEDOP, 30_000, 0, 2_100),
+        agg(1202, 65536, Syscall::SEMTIMEDOP, 4_380, 0, 9_800),
+        agg(2301, 65537, Syscall::SEMTIMEDOP, 1, 0, 0),
+        agg(2302, 65538, Syscall::SEMTIMEDOP, 1, 0, 0),
+        agg(1203, 65540, Syscall::SEMTIMEDOP, 1, 1, 0),
+        agg(3100, 0, Syscall::MSGRCV, 9_000, 0, 61_000),
+        agg(3101, 1, Syscall::MSGSND, 9_000, 0, 12_000),
+        // Failed semgets name no object.
+        Aggregate {
+            id: None,
+            ..agg(3102, 0, Syscall::SEMGET, 1, 1, 0)
+        },
+        Aggregate {
+            id: None,
+            ..agg(4001, 0, Syscall::SEMGET, 2, 2, 0)
+        },
+    ];
+    // Two seconds earlier, a tenth fewer calls: the rates.
+    k.aggregates = aggregates
+        .iter()
+        .map(|a| Aggregate {
+            calls: a.calls - a.calls / 10,
+            ..*a
+        })
+        .collect();
+    k.stats = stats_of(&k.aggregates);
     store.ingest(&[stamped(t + 20 * S, Update::Kernel(Box::new(k.clone())))]);
-    k.stats.calls[Syscall::SEMTIMEDOP.index()] = 55_400;
+    k.stats = stats_of(&aggregates);
     k.holds = vec![
         Hold {
             semid: 65537,
@@ -337,15 +386,7 @@ pub fn busy_store() -> Store {
             held: 1,
         },
     ];
-    k.aggregates = vec![
-        agg(1201, 65536, Syscall::SEMTIMEDOP, 21_000, 0, 5_400),
-        agg(1203, 65536, Syscall::SEMTIMEDOP, 30_000, 0, 2_100),
-        agg(1202, 65536, Syscall::SEMTIMEDOP, 4_380, 0, 9_800),
-        agg(2301, 65537, Syscall::SEMTIMEDOP, 1, 0, 0),
-        agg(2302, 65538, Syscall::SEMTIMEDOP, 1, 0, 0),
-        agg(3100, 0, Syscall::MSGRCV, 9_000, 0, 61_000),
-        agg(3101, 1, Syscall::MSGSND, 9_000, 2, 12_000),
-    ];
+    k.aggregates = aggregates;
     store.ingest(&[stamped(t + 22 * S, Update::Kernel(Box::new(k)))]);
     store
 }

@@ -241,3 +241,26 @@ pub fn stop_trace(mut t: Proc) -> (Vec<Value>, Value, Option<i32>) {
     }
     (events, summary, code)
 }
+
+/// Runs `sh -c script` in a new IPC namespace (its objects die with it), with `W` set to the
+/// workload helper and `I` to ipctop; fails the test unless it succeeds. Returns its stdout.
+pub fn in_own_ipc_ns(script: &str) -> String {
+    let out = Command::new("unshare")
+        .args(["--ipc", "sh", "-c"])
+        .arg(format!("W={WORKLOAD}; I={IPCTOP}; {script}"))
+        .output()
+        .expect("unshare");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The JSON lines of `out` (others skipped).
+pub fn json_lines(out: &str) -> Vec<Value> {
+    out.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}

@@ -4,6 +4,7 @@
 //! remove every object they made before they exit.
 mod calls;
 mod common;
+mod paced;
 mod situations;
 mod sysv_mut;
 
@@ -38,6 +39,8 @@ enum Cmd {
     Calls(calls::Cmd),
     #[command(flatten)]
     Situations(situations::Cmd),
+    #[command(flatten)]
+    Paced(paced::Cmd),
 }
 
 fn main() {
@@ -53,6 +56,7 @@ fn main() {
     let r = match cli.cmd {
         Cmd::Calls(c) => calls::run(c),
         Cmd::Situations(c) => situations::run(c),
+        Cmd::Paced(c) => paced::run(c),
     };
     if let Err(e) = r {
         eprintln!("ipctop-workload: {e:#}");

@@ -11,7 +11,7 @@ use ratatui::{
 
 use super::{ago, ago_mono, dur_ns, num, overview, queues, sems, shm, size, Cx};
 use crate::{
-    model::{HolderSource, WaitOn},
+    model::{HolderSource, ObjKind, Tally, WaitOn},
     ui::app::{ListState, Target},
 };
 
@@ -19,6 +19,51 @@ type Lines = Vec<(Line<'static>, Option<Target>)>;
 
 fn text(v: &mut Lines, s: String) {
     v.push((Line::from(s), None));
+}
+
+/// The account of an object or process in one line: rate, calls, failures by errno,
+/// interrupted calls, waits (≥ the one threshold) and time blocked.
+fn account_text(a: Option<&Tally>) -> String {
+    let Some(a) = a else {
+        return "no calls seen".into();
+    };
+    let mut s = format!("{}/s {} calls {} failed", num(a.rate()), a.calls, a.errors);
+    if !a.errnos.is_empty() {
+        let e: Vec<String> = a
+            .errnos
+            .iter()
+            .map(|((sys, e), n)| format!("{} {sys} x{n}", crate::event::errno_name(*e)))
+            .collect();
+        s.push_str(&format!(" ({})", e.join(", ")));
+    }
+    if a.interrupted > 0 {
+        s.push_str(&format!(" {} interrupted", a.interrupted));
+    }
+    s.push_str(&format!(
+        "; {} waits≥{} blocked {} max {}",
+        a.waits,
+        dur_ns(crate::model::WAIT_NS),
+        dur_ns(a.blocked_ns),
+        dur_ns(a.max_wait_ns)
+    ));
+    s
+}
+
+/// `3.0s ago by 42`, or `never` (the kernel keeps pid 0 and time 0 until it happens).
+fn last_by(cx: &Cx, unix_s: i64, pid: u32) -> String {
+    match (unix_s, pid) {
+        (0, 0) => "never".into(),
+        (_, 0) => format!("{} ago by an unknown process", ago(cx.now_unix, unix_s)),
+        (t, p) => format!("{} ago by {p}", ago(cx.now_unix, t)),
+    }
+}
+
+/// The processes that made calls on an object (observers left out), with how many.
+fn users(cx: &Cx, kind: ObjKind, id: i32, involved: &mut Vec<(u32, String)>) {
+    let m = &cx.s.model;
+    for (p, t) in m.account().users_of(kind, m.oid_of(id)) {
+        involved.push((p, format!("{} calls", t.calls)));
+    }
 }
 
 fn head(cx: &Cx, v: &mut Lines, s: &str) {
@@ -63,20 +108,15 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
             s.creator_pid.map_or(String::new(), |p| format!(" pid {p}"))
         ),
     );
-    let k = m.kernel().objects.get(&('s', id));
     text(
         &mut v,
         format!(
-            "created {} ago, last semop {} ago; {} ops/s, {} calls ({} failed), contention {} (longest {})",
+            "created {} ago, last semop {} ago",
             ago(cx.now_unix, s.ctime),
             ago(cx.now_unix, s.otime),
-            num(s.activity.per_sec.rate(cx.now, 5)),
-            k.map_or(s.activity.calls, |k| k.calls.max(s.activity.calls)),
-            k.map_or(s.activity.errors, |k| k.errors.max(s.activity.errors)),
-            dur_ns(sems::contention_ns(cx, id)),
-            dur_ns(k.map_or(0, |k| k.max_wait_ns)),
         ),
     );
+    text(&mut v, account_text(cx.acct(ObjKind::Sem, id)));
     let waiting = sems::waiters_by_sem(cx);
     let mut involved: Vec<(u32, String)> = Vec::new();
     head(cx, &mut v, "Semaphores");
@@ -126,11 +166,7 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
     if let Some(p) = s.creator_pid {
         involved.push((p, "created it".into()));
     }
-    if let Some(k) = k {
-        for &p in k.by_pid.keys() {
-            involved.push((p, format!("{} calls", k.by_pid[&p])));
-        }
-    }
+    users(cx, ObjKind::Sem, id, &mut involved);
     proc_links(cx, &mut v, involved);
     v
 }
@@ -244,11 +280,9 @@ fn queue_lines(cx: &Cx, id: i32) -> Lines {
     text(
         &mut v,
         format!(
-            "last send {} ago by {}, last receive {} ago by {}",
-            ago(cx.now_unix, q.stime),
-            q.last_send_pid,
-            ago(cx.now_unix, q.rtime),
-            q.last_recv_pid
+            "last send {}, last receive {}",
+            last_by(cx, q.stime, q.last_send_pid),
+            last_by(cx, q.rtime, q.last_recv_pid),
         ),
     );
     let mut involved = Vec::new();
@@ -272,11 +306,7 @@ fn queue_lines(cx: &Cx, id: i32) -> Lines {
     if let Some(p) = q.creator_pid {
         involved.push((p, "created it".into()));
     }
-    if let Some(k) = m.kernel().objects.get(&('q', id)) {
-        for (&p, n) in &k.by_pid {
-            involved.push((p, format!("{n} calls")));
-        }
-    }
+    users(cx, ObjKind::Msg, id, &mut involved);
     proc_links(cx, &mut v, involved);
     v
 }
@@ -302,14 +332,13 @@ fn proc_lines(cx: &Cx, pid: u32) -> Lines {
     if let Some(c) = &p.cmdline {
         text(&mut v, format!("command: {}", crate::text::escape(c)));
     }
+    let a = m.account().process(pid);
     text(
         &mut v,
         format!(
-            "{} IPC calls ({} failed, last {} ago); blocked {} in finished calls",
-            u.map_or(0, |u| u.calls).max(p.activity.calls),
-            p.activity.errors,
-            ago_mono(cx.now, p.activity.last_mono_ns),
-            dur_ns(u.map_or(0, |u| u.waited_ns)),
+            "IPC: {}; last call {} ago",
+            account_text(a),
+            ago_mono(cx.now, a.and_then(|a| a.last_mono_ns)),
         ),
     );
     head(cx, &mut v, "Waiting now");
@@ -384,16 +413,6 @@ fn proc_lines(cx: &Cx, pid: u32) -> Lines {
             .queue(id)
             .map_or("gone".into(), |q| format!("{} messages", q.qnum));
         link(cx, &mut v, Target::Queue(id), format!("msq {id} ({d})"));
-    }
-    let fails: Vec<String> =
-        cx.s.errnos
-            .iter()
-            .filter(|(_, c)| c.last_pid == pid)
-            .map(|((e, sys), c)| format!("{} {} x{}", crate::event::errno_name(*e), sys, c.count))
-            .collect();
-    if !fails.is_empty() {
-        head(cx, &mut v, "Failed calls (last by this process)");
-        text(&mut v, format!("  {}", fails.join(", ")));
     }
     v
 }

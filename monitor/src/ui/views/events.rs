@@ -1,5 +1,7 @@
 //! Events: a scrolling log of decoded calls, the same text as `ipctop trace`; it follows the
-//! end unless scrolled up (or paused with `p`).
+//! end unless scrolled up (or paused with `p`). When the probe aggregates in the kernel it is
+//! a sample (failures, waits, creates, removals, control calls): the title says how many calls
+//! it leaves out.
 use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 
 use super::{col, matches, table, Cx};
@@ -37,7 +39,15 @@ pub fn draw(
         vs.list.selected = keys.len() - 1;
         vs.list.moved = true;
     }
-    let mut title = if vs.filter.is_empty() {
+    let left_out = cx.s.calls_not_logged();
+    let mut title = if vs.filter.is_empty() && left_out > 0 {
+        format!(
+            " Events: sample, {} of {} kept; {} calls counted, not shown",
+            log.len(),
+            cx.s.logged,
+            left_out
+        )
+    } else if vs.filter.is_empty() {
         format!(" Events ({} kept of {} seen)", log.len(), cx.s.logged)
     } else {
         format!(

@@ -26,7 +26,7 @@ use super::{
     store::Store,
     theme::Theme,
 };
-use crate::{analysis::What, feed::ProbeStatus};
+use crate::{analysis::What, feed::ProbeStatus, model::ObjKind};
 
 /// What every view reads.
 pub struct Cx<'a> {
@@ -45,6 +45,16 @@ impl<'a> Cx<'a> {
             now: s.model.now_mono_ns(),
             now_unix: s.model.now_unix_s(),
         }
+    }
+
+    /// An object's account (calls, failures, waits, rate); `None`: no calls seen.
+    pub fn acct(&self, kind: ObjKind, id: i32) -> Option<&'a crate::model::Tally> {
+        self.s.model.object_account(kind, id)
+    }
+
+    /// An object's calls per second.
+    pub fn rate(&self, kind: ObjKind, id: i32) -> f64 {
+        self.acct(kind, id).map_or(0.0, |a| a.rate())
     }
 
     pub fn comm(&self, pid: u32) -> String {
@@ -151,7 +161,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
 fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     let (s, t) = (cx.s, cx.t);
     let sep = || Span::styled(t.sep(), t.dim());
-    let k = s.model.kernel();
+    let dropped = s.model.account().dropped();
     let mut l1 = vec![Span::styled("ipctop", t.title())];
     if !s.info.host.is_empty() {
         l1.push(Span::raw(format!(" {}", crate::text::escape(&s.info.host))));
@@ -180,8 +190,8 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     l1.push(Span::raw(format!("{}/s", num(s.calls_per_s()))));
     l1.push(sep());
     l1.push(Span::styled(
-        format!("dropped {}", k.dropped),
-        if k.dropped > 0 { t.alert() } else { t.dim() },
+        format!("dropped {dropped}"),
+        if dropped > 0 { t.alert() } else { t.dim() },
     ));
     l1.push(sep());
     match &s.probe {

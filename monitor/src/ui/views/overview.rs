@@ -10,7 +10,7 @@ use ratatui::{
 
 use super::{col, dir, dur, dur_ns, matches, num, problems, rcol, spark, table, Cx};
 use crate::{
-    model::{Since, Wait, WaitOn},
+    model::{ObjKind, Since, Wait, WaitOn},
     ui::app::{Target, ViewState},
 };
 
@@ -48,15 +48,11 @@ pub fn waited_text(cx: &Cx, w: &Wait) -> String {
 /// Who holds what a wait needs ("4242 worker"), or the queue's state.
 pub fn held_text(cx: &Cx, w: &Wait) -> String {
     match &w.on {
-        WaitOn::Sem { semid, .. } => {
-            let Some(op) = cx.s.model.blocking_sop(w) else {
+        WaitOn::Sem { .. } => {
+            let Some((op, h)) = cx.s.model.wait_holders(w) else {
                 return "?".into();
             };
-            let set = crate::model::ObjId {
-                ns: w.ns,
-                id: *semid,
-            };
-            match cx.s.model.holders(set, op.semnum) {
+            match h {
                 Some(h) => {
                     let mut s = h
                         .pids
@@ -205,7 +201,7 @@ fn activity(f: &mut Frame, area: Rect, cx: &Cx) {
     f.render_widget(b, area);
     let label = format!(" now {}/s", num(cx.s.calls_per_s()));
     let w = (inner.width as usize).saturating_sub(label.len() + 1);
-    let series = cx.s.model.calls.series(cx.now, w);
+    let series = cx.s.model.account().history().series(cx.now, w);
     f.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled(spark(&cx.t, &series), cx.t.good()),
@@ -235,42 +231,30 @@ struct Busy {
 
 fn busiest(f: &mut Frame, area: Rect, cx: &Cx) {
     let m = &cx.s.model;
-    let k = m.kernel();
-    let mut waiters: std::collections::BTreeMap<(char, i32), usize> = Default::default();
-    for w in m.waits() {
-        let kind = if matches!(w.on, WaitOn::Sem { .. }) {
-            's'
-        } else {
-            'q'
-        };
-        *waiters.entry((kind, w.on.id())).or_default() += 1;
-    }
     let mut v: Vec<Busy> = Vec::new();
-    let mut add = |kind: char, id: i32, a: &crate::model::Activity, name: String| {
-        let o = k.objects.get(&(kind, id));
-        let rate = a.per_sec.rate(cx.now, 5);
-        let calls = o.map_or(a.calls, |o| o.calls.max(a.calls));
-        let nw = waiters.get(&(kind, id)).copied().unwrap_or(0);
-        if calls == 0 && nw == 0 {
+    let mut add = |kind: ObjKind, id: i32| {
+        let a = cx.acct(kind, id);
+        let nw = m.waiters(kind, id).count();
+        if a.is_none_or(|a| a.calls == 0) && nw == 0 {
             return;
         }
         v.push(Busy {
-            name,
-            rate,
-            calls,
-            errors: o.map_or(a.errors, |o| o.errors.max(a.errors)),
-            wait_ns: o.map_or(0, |o| o.wait_ns),
+            name: format!("{} {id}", kind.name()),
+            rate: a.map_or(0.0, |a| a.rate()),
+            calls: a.map_or(0, |a| a.calls),
+            errors: a.map_or(0, |a| a.errors),
+            wait_ns: a.map_or(0, |a| a.blocked_ns),
             waiters: nw,
         });
     };
     for s in m.sem_sets() {
-        add('s', s.id.id, &s.activity, format!("sem {}", s.id.id));
+        add(ObjKind::Sem, s.id.id);
     }
     for s in m.segments() {
-        add('m', s.id.id, &s.activity, format!("shm {}", s.id.id));
+        add(ObjKind::Shm, s.id.id);
     }
     for q in m.queues() {
-        add('q', q.id.id, &q.activity, format!("msq {}", q.id.id));
+        add(ObjKind::Msg, q.id.id);
     }
     v.sort_by(|a, b| {
         b.rate

@@ -272,9 +272,15 @@ fn items(cx: &Cx, width: u16) -> Vec<Item> {
             target,
         });
     }
-    let failed: u64 = cx.s.errnos.values().map(|c| c.count).sum();
-    v.push(heading(cx, format!("Failed calls by errno ({failed})")));
-    if cx.s.errnos.is_empty() {
+    let total = cx.s.model.account().total();
+    v.push(heading(
+        cx,
+        format!(
+            "Failed calls by errno ({} of {} calls)",
+            total.errors, total.calls
+        ),
+    ));
+    if total.errnos.is_empty() {
         let why = match cx.s.probe {
             crate::feed::ProbeStatus::SnapshotOnly(_) => {
                 "  unknown: failed calls are seen by the probe only (snapshots only now)"
@@ -286,22 +292,25 @@ fn items(cx: &Cx, width: u16) -> Vec<Item> {
             target: None,
         });
     }
-    let mut errs: Vec<_> = cx.s.errnos.iter().collect();
-    errs.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
-    for ((errno, sys), c) in errs {
+    let mut errs: Vec<_> = total.errnos.iter().collect();
+    errs.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (&(sys, errno), &count) in errs {
+        let Some((pid, _, at)) = cx.s.model.account().last_failure(sys, errno) else {
+            continue;
+        };
         v.push(Item {
             lines: vec![Line::from(vec![
-                Span::styled(format!("  {:<7}", errno_name(*errno)), t.alert()),
+                Span::styled(format!("  {:<7}", errno_name(errno)), t.alert()),
                 Span::raw(format!(
                     " {:<10} x{:<6} last {} {} ago  ",
                     sys.name(),
-                    c.count,
-                    who(cx, c.last_pid),
-                    ago_mono(cx.now, Some(c.last_mono_ns)),
+                    count,
+                    who(cx, pid),
+                    ago_mono(cx.now, Some(at)),
                 )),
-                Span::styled(errno_hint(*errno), t.dim()),
+                Span::styled(errno_hint(errno), t.dim()),
             ])],
-            target: Some(Target::Proc(c.last_pid)),
+            target: Some(Target::Proc(pid)),
         });
     }
     v.push(heading(cx, "Limits (this IPC namespace)".into()));

@@ -4,7 +4,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 
 use super::{col, dir, dur_ns, matches, num, overview, rcol, table, Cx};
 use crate::{
-    model::{Process, Wait},
+    model::{Process, Tally, Wait},
     ui::{
         app::{Target, ViewState},
         store::ProcUse,
@@ -30,20 +30,20 @@ const COLS: [super::Col; 13] = [
 static NO_USE: ProcUse = ProcUse {
     sets: std::collections::BTreeSet::new(),
     queues: std::collections::BTreeSet::new(),
-    waited_ns: 0,
-    calls: 0,
 };
 
 pub struct Row<'a> {
     pub p: &'a Process,
     pub u: &'a ProcUse,
+    /// Its account (calls, failures, time blocked).
+    pub a: Option<&'a Tally>,
     pub waits: Vec<&'a Wait>,
 }
 
 impl Row<'_> {
-    /// Finished waits plus the ones going on.
+    /// Time blocked in finished calls plus the waits going on.
     pub fn wait_ns(&self, now: u64) -> u64 {
-        self.u.waited_ns
+        self.a.map_or(0, |a| a.blocked_ns)
             + self
                 .waits
                 .iter()
@@ -52,7 +52,11 @@ impl Row<'_> {
     }
 
     pub fn calls(&self) -> u64 {
-        self.u.calls.max(self.p.activity.calls)
+        self.a.map_or(0, |a| a.calls)
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.a.map_or(0, |a| a.errors)
     }
 
     fn uses_ipc(&self) -> bool {
@@ -76,6 +80,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
         .map(|p| Row {
             p,
             u: cx.s.uses.get(&p.pid).unwrap_or(&NO_USE),
+            a: m.account().process(p.pid),
             waits: by_pid.get(&p.pid).cloned().unwrap_or_default(),
         })
         .filter(|r| vs.all || r.uses_ipc())
@@ -105,7 +110,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                     .cmp(&b.p.attached_shmids().len())
             }
             4 => a.calls().cmp(&b.calls()),
-            _ => a.p.activity.errors.cmp(&b.p.activity.errors),
+            _ => a.errors().cmp(&b.errors()),
         };
         dir(o, vs.desc).then(a.p.pid.cmp(&b.p.pid))
     });
@@ -145,7 +150,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 7 => r.u.sets.len().to_string(),
                 8 => r.u.queues.len().to_string(),
                 9 => num(r.calls() as f64),
-                10 => r.p.activity.errors.to_string(),
+                10 => r.errors().to_string(),
                 11 => r.p.uid.map_or("?".into(), |u| u.to_string()),
                 _ => crate::text::escape(r.p.cmdline.as_deref().unwrap_or_default()).into_owned(),
             })

@@ -6,7 +6,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 
 use super::{ago, col, dir, matches, num, pids, rcol, size, table, Cx};
 use crate::{
-    model::{Queue, WaitOn},
+    model::{ObjKind, Queue, WaitOn},
     ui::app::{Target, ViewState},
 };
 
@@ -136,7 +136,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 6 => blocked_text(bl.get(&q.id.id)),
                 7 => ago(cx.now_unix, q.stime),
                 8 => ago(cx.now_unix, q.rtime),
-                9 => num(q.activity.per_sec.rate(cx.now, 5)),
+                9 => num(cx.rate(ObjKind::Msg, q.id.id)),
                 10 => q.owner_uid.to_string(),
                 _ => format!("{:04o}", q.perms),
             })

@@ -6,7 +6,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 
 use super::{ago, ago_mono, col, dir, dur_ns, matches, num, pids, rcol, table, Cx};
 use crate::{
-    model::{SemSet, Semaphore, WaitOn},
+    model::{ObjKind, SemSet, Semaphore, WaitOn},
     ui::app::{Target, ViewState},
 };
 
@@ -38,12 +38,9 @@ pub fn waiters_by_sem(cx: &Cx) -> BTreeMap<(i32, u16), BTreeSet<u32>> {
     m
 }
 
+/// Time spent in semop calls on the set (the account's).
 pub fn contention_ns(cx: &Cx, semid: i32) -> u64 {
-    cx.s.model
-        .kernel()
-        .objects
-        .get(&('s', semid))
-        .map_or(0, |o| o.wait_ns)
+    cx.acct(ObjKind::Sem, semid).map_or(0, |o| o.blocked_ns)
 }
 
 fn counted_waiters(s: &SemSet) -> i64 {
@@ -84,7 +81,7 @@ pub fn draw(
             })
         })
         .collect();
-    let rate = |s: &SemSet| s.activity.per_sec.rate(cx.now, 5);
+    let rate = |s: &SemSet| cx.rate(ObjKind::Sem, s.id.id);
     sets.sort_by(|a, b| {
         let o = match vs.sort {
             0 => a.id.id.cmp(&b.id.id),
@@ -160,14 +157,14 @@ pub fn draw(
                             }
                             pids(h, 3)
                         }
-                        8 => num(s.activity.per_sec.rate(cx.now, 5)),
+                        8 => num(cx.rate(ObjKind::Sem, id)),
                         9 => {
-                            let when = if s.activity.last_mono_ns.is_some() {
-                                ago_mono(cx.now, s.activity.last_mono_ns)
-                            } else {
-                                ago(cx.now_unix, s.otime)
+                            let a = cx.acct(ObjKind::Sem, id);
+                            let when = match a.and_then(|a| a.last_mono_ns) {
+                                Some(t) => ago_mono(cx.now, Some(t)),
+                                None => ago(cx.now_unix, s.otime),
                             };
-                            match s.activity.last_pid {
+                            match a.and_then(|a| a.last_pid) {
                                 Some(p) => format!("{when} {p}"),
                                 None => when,
                             }

@@ -1,0 +1,305 @@
+//! A snapshot (/proc/sysvipc, semctl, /proc/PID) replaces what it covers in the model.
+use std::collections::BTreeMap;
+
+use super::{
+    Attachment, Model, NsId, ObjId, Process, Queue, Segment, SemSet, Semaphore, Since, Sop, Source,
+    Wait, WaitOn,
+};
+use crate::snapshot::{self, sysvipc, Snapshot, WaitCall};
+
+fn ns_of_read(p: &snapshot::ProcRead, fallback: NsId) -> NsId {
+    p.ipc_ns.unwrap_or(fallback)
+}
+
+impl Model {
+    /// Replaces what the snapshot covers (the objects of its namespace, every process, the
+    /// waits seen in /proc) and keeps what only events know (creators, exact wait
+    /// starts, holders of processes still alive).
+    pub(super) fn apply_snapshot(&mut self, snap: &Snapshot) {
+        let ns = snap.ipc_ns.unwrap_or(0);
+        self.view_ns = ns;
+        self.ns_pid = snap.ns_pid;
+        self.clock_offset_ns = snap.unix_ns as i128 - snap.mono_ns as i128;
+        self.now_mono_ns = self.now_mono_ns.max(snap.mono_ns);
+        self.snapshots += 1;
+        self.shm_dev = snap.shm_dev.or(self.shm_dev);
+        self.unknowns = snap.unknowns.clone();
+        self.problems = snap.problems.clone();
+        self.limits.insert(ns, snap.limits.clone());
+
+        // Processes (all namespaces).
+        self.processes.clear();
+        for p in &snap.processes {
+            let pns = ns_of_read(p, ns);
+            self.processes.insert(
+                p.pid,
+                Process {
+                    pid: p.pid,
+                    ppid: p.ppid,
+                    comm: p.comm.clone(),
+                    state: p.state,
+                    uid: p.uid,
+                    start_unix_ns: p.start_unix_ns,
+                    ipc_ns: p.ipc_ns.or((pns == ns).then_some(ns)),
+                    cmdline: p.cmdline.clone(),
+                    attachments: p.attachments.as_ref().map(|v| {
+                        v.iter()
+                            .map(|m| Attachment {
+                                pid: p.pid,
+                                shmid: m.shmid,
+                                addr: m.start,
+                                len: m.end - m.start,
+                                writable: m.writable,
+                            })
+                            .collect()
+                    }),
+                },
+            );
+        }
+
+        // Attachments and hugetlb per segment, from the processes of this namespace.
+        let mut attached: BTreeMap<i32, Vec<Attachment>> = BTreeMap::new();
+        let mut hugetlb: BTreeMap<i32, bool> = BTreeMap::new();
+        for p in &snap.processes {
+            if ns_of_read(p, ns) != ns || !matches!(p.state, c if c != 'Z' && c != 'X') {
+                continue;
+            }
+            let Some(maps) = &p.attachments else {
+                continue;
+            };
+            for m in maps {
+                attached.entry(m.shmid).or_default().push(Attachment {
+                    pid: p.pid,
+                    shmid: m.shmid,
+                    addr: m.start,
+                    len: m.end - m.start,
+                    writable: m.writable,
+                });
+                if let Some(dev) = self.shm_dev {
+                    hugetlb.insert(m.shmid, m.dev != dev);
+                }
+            }
+        }
+
+        let mut rest = BTreeMap::new();
+        for (k, v) in std::mem::take(&mut self.segments) {
+            if k.ns == ns {
+                rest.insert(k, v);
+            } else {
+                self.segments.insert(k, v);
+            }
+        }
+        for r in &snap.shm {
+            let id = ObjId { ns, id: r.shmid };
+            let prev = rest.remove(&id).filter(|p| p.key == r.key || r.key == 0);
+            let att = attached.remove(&r.shmid).unwrap_or_default();
+            // Each mapping counts once in nattch: equal counts mean none is hidden.
+            let complete = att.len() as u64 == r.nattch;
+            self.segments.insert(
+                id,
+                Segment {
+                    id,
+                    key: r.key,
+                    size: r.size,
+                    perms: r.mode & 0o777,
+                    marked_for_destroy: r.mode & sysvipc::SHM_DEST != 0,
+                    locked: r.mode & sysvipc::SHM_LOCKED != 0,
+                    owner_uid: r.uid,
+                    owner_gid: r.gid,
+                    creator_uid: r.cuid,
+                    creator_gid: r.cgid,
+                    creator_pid: r.cpid,
+                    last_pid: r.lpid,
+                    nattch: r.nattch,
+                    atime: r.atime,
+                    dtime: r.dtime,
+                    ctime: r.ctime,
+                    rss: r.rss,
+                    swap: r.swap,
+                    hugetlb: hugetlb
+                        .get(&r.shmid)
+                        .copied()
+                        .or(prev.as_ref().and_then(|p| p.hugetlb)),
+                    attachments: att,
+                    attachments_complete: complete,
+                },
+            );
+        }
+
+        // Waits: keep the probe's (exact) ones of live threads; replace the /proc ones.
+        let mut waits = BTreeMap::new();
+        for p in &snap.processes {
+            let pns = ns_of_read(p, ns);
+            for tw in p.waits.iter().flatten() {
+                let on = match &tw.call {
+                    WaitCall::Sem {
+                        semid,
+                        nsops,
+                        sops,
+                        timed,
+                    } => WaitOn::Sem {
+                        semid: *semid,
+                        nsops: *nsops,
+                        sops: sops.as_ref().map(|v| {
+                            v.iter()
+                                .map(|s| Sop::new(s.num, s.op, s.flg as u16 as u32))
+                                .collect()
+                        }),
+                        timed: *timed,
+                    },
+                    WaitCall::Msgrcv {
+                        msqid,
+                        msgsz,
+                        msgtyp,
+                    } => WaitOn::MsgRcv {
+                        msqid: *msqid,
+                        msgtyp: *msgtyp,
+                        msgsz: *msgsz,
+                    },
+                    WaitCall::Msgsnd { msqid, msgsz } => WaitOn::MsgSnd {
+                        msqid: *msqid,
+                        msgsz: *msgsz,
+                    },
+                };
+                let prev = self
+                    .waits
+                    .remove(&tw.tid)
+                    .filter(|w| w.on.id() == on.id() && w.pid == p.pid);
+                let w = match prev {
+                    Some(mut w) if w.source == Source::Events => {
+                        w.wchan = tw.wchan.clone();
+                        w
+                    }
+                    prev => Wait {
+                        pid: p.pid,
+                        tid: tw.tid,
+                        ns: pns,
+                        since: prev.map_or(Since::FirstSeen(snap.mono_ns), |w| w.since),
+                        on,
+                        source: Source::Proc,
+                        wchan: tw.wchan.clone(),
+                    },
+                };
+                waits.insert(tw.tid, w);
+            }
+        }
+        // Probe waits that /proc did not see: kept while their process lives and /proc could
+        // not tell (unreadable), else the call has ended.
+        for (tid, w) in std::mem::take(&mut self.waits) {
+            let readable = snap
+                .processes
+                .iter()
+                .find(|p| p.pid == w.pid)
+                .map(|p| p.waits.is_some());
+            if w.source == Source::Events && readable == Some(false) {
+                waits.insert(tid, w);
+            }
+        }
+        self.waits = waits;
+
+        // Semaphore sets.
+        let mut rest: BTreeMap<ObjId, SemSet> = BTreeMap::new();
+        for (k, v) in std::mem::take(&mut self.sem_sets) {
+            if k.ns == ns {
+                rest.insert(k, v);
+            } else {
+                self.sem_sets.insert(k, v);
+            }
+        }
+        for s in &snap.sem {
+            let r = &s.row;
+            let id = ObjId { ns, id: r.semid };
+            let prev = rest.remove(&id).filter(|p| p.key == r.key);
+            let semaphores = s.values.as_ref().ok().map(|v| {
+                v.iter()
+                    .enumerate()
+                    .map(|(i, x)| Semaphore {
+                        semnum: i as u16,
+                        value: x.value,
+                        ncnt: x.ncnt,
+                        zcnt: x.zcnt,
+                        last_pid: x.last_pid.max(0) as u32,
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let mut series = prev
+                .as_ref()
+                .map(|p| p.waiters_series.clone())
+                .unwrap_or_default();
+            if let Some(v) = &semaphores {
+                series.push(
+                    snap.mono_ns,
+                    v.iter().map(|x| (x.ncnt + x.zcnt).max(0) as u64).sum(),
+                );
+            }
+            self.sem_sets.insert(
+                id,
+                SemSet {
+                    id,
+                    key: r.key,
+                    nsems: r.nsems,
+                    perms: r.mode & 0o777,
+                    owner_uid: r.uid,
+                    owner_gid: r.gid,
+                    creator_uid: r.cuid,
+                    creator_gid: r.cgid,
+                    otime: r.otime,
+                    ctime: r.ctime,
+                    semaphores,
+                    creator_pid: prev.as_ref().and_then(|p| p.creator_pid),
+                    values_set_by: prev.as_ref().and_then(|p| p.values_set_by),
+                    waiters_series: series,
+                },
+            );
+        }
+
+        // Queues.
+        let mut rest: BTreeMap<ObjId, Queue> = BTreeMap::new();
+        for (k, v) in std::mem::take(&mut self.queues) {
+            if k.ns == ns {
+                rest.insert(k, v);
+            } else {
+                self.queues.insert(k, v);
+            }
+        }
+        for m in &snap.msg {
+            let r = &m.row;
+            let id = ObjId { ns, id: r.msqid };
+            let prev = rest.remove(&id).filter(|p| p.key == r.key);
+            let mut series = prev
+                .as_ref()
+                .map(|p| p.qnum_series.clone())
+                .unwrap_or_default();
+            series.push(snap.mono_ns, r.qnum);
+            self.queues.insert(
+                id,
+                Queue {
+                    id,
+                    key: r.key,
+                    perms: r.mode & 0o777,
+                    owner_uid: r.uid,
+                    owner_gid: r.gid,
+                    creator_uid: r.cuid,
+                    creator_gid: r.cgid,
+                    cbytes: r.cbytes,
+                    qnum: r.qnum,
+                    qbytes: m.qbytes.ok(),
+                    last_send_pid: r.lspid,
+                    last_recv_pid: r.lrpid,
+                    stime: r.stime,
+                    rtime: r.rtime,
+                    ctime: r.ctime,
+                    creator_pid: prev.as_ref().and_then(|p| p.creator_pid),
+                    qnum_series: series,
+                },
+            );
+        }
+
+        // Holders: forget the dead and the removed.
+        let (procs, sets) = (&self.processes, &self.sem_sets);
+        self.holds.retain(|(set, _), h| {
+            h.retain(|pid, n| *n > 0 && procs.get(pid).is_some_and(|p| p.alive()));
+            !h.is_empty() && sets.contains_key(set)
+        });
+    }
+}

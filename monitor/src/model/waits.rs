@@ -1,0 +1,181 @@
+//! Blocked threads: waits from the probe (calls in progress) and from /proc, what a wait is
+//! blocked on, who holds a semaphore, and who waits on an object (indexed once per update).
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{HolderSource, Holders, Model, NsId, ObjId, ObjKind, Since, Sop, Source, Wait, WaitOn};
+use crate::event::{Args, Event};
+
+impl Model {
+    /// A call in progress: a wait begins (or goes on) for its thread.
+    pub(super) fn call_in_progress(&mut self, ev: &Event, args: Args, ns: NsId, t: u64) {
+        let on = match args {
+            Args::Semop {
+                semid,
+                nsops,
+                sops,
+                sops_read,
+                timeout_ns,
+            } => WaitOn::Sem {
+                semid,
+                nsops,
+                sops: sops_read.then(|| {
+                    sops.as_slice()
+                        .iter()
+                        .map(|s| Sop::new(s.sem_num, s.sem_op, s.sem_flg.bits))
+                        .collect()
+                }),
+                timed: timeout_ns.is_some(),
+            },
+            Args::Msgrcv {
+                msqid,
+                msgsz,
+                msgtyp,
+                ..
+            } => WaitOn::MsgRcv {
+                msqid,
+                msgtyp,
+                msgsz,
+            },
+            Args::Msgsnd { msqid, msgsz, .. } => WaitOn::MsgSnd { msqid, msgsz },
+            _ => return,
+        };
+        let since = match ev.start_ns {
+            Some(s) => Since::Exact(s),
+            None => Since::FirstSeen(t),
+        };
+        self.waits.insert(
+            ev.tid,
+            Wait {
+                pid: ev.pid,
+                tid: ev.tid,
+                ns,
+                on,
+                since,
+                source: Source::Events,
+                wchan: None,
+            },
+        );
+    }
+
+    /// A new scan of the calls in progress replaces the last: the probe's waits missing
+    /// from it have ended.
+    pub(super) fn in_flight(&mut self, evs: &[Event]) {
+        let now: BTreeSet<(u32, Option<u64>)> = evs.iter().map(|e| (e.tid, e.start_ns)).collect();
+        self.waits.retain(|&tid, w| {
+            let start = match w.since {
+                Since::Exact(s) => Some(s),
+                Since::FirstSeen(_) => None,
+            };
+            w.source != Source::Events || now.contains(&(tid, start))
+        });
+    }
+
+    /// Rebuilds the index of waiters per object.
+    pub(super) fn index_waiters(&mut self) {
+        let mut ix: BTreeMap<(ObjKind, ObjId), BTreeSet<u32>> = BTreeMap::new();
+        for w in self.waits.values() {
+            let id = ObjId {
+                ns: w.ns,
+                id: w.on.id(),
+            };
+            ix.entry((w.on.obj_kind(), id)).or_default().insert(w.pid);
+        }
+        self.waiters = ix;
+    }
+
+    /// Blocked threads of the viewed namespace, by tid.
+    pub fn waits(&self) -> impl Iterator<Item = &Wait> {
+        self.waits.values().filter(|w| w.ns == self.view_ns)
+    }
+
+    /// The processes waiting on an object of the viewed namespace.
+    pub fn waiters(&self, kind: ObjKind, id: i32) -> impl Iterator<Item = u32> + '_ {
+        self.waiters
+            .get(&(kind, self.oid(id)))
+            .into_iter()
+            .flatten()
+            .copied()
+    }
+
+    /// The longest wait going on now (of any namespace): seconds it has at least lasted.
+    pub fn longest_wait_s(&self) -> Option<f64> {
+        self.waits
+            .values()
+            .map(|w| w.at_least_s(self.now_mono_ns))
+            .max_by(f64::total_cmp)
+    }
+
+    /// The operation a semop wait is blocked on: the first that cannot proceed with the
+    /// current values, else the first.
+    pub fn blocking_sop(&self, w: &Wait) -> Option<Sop> {
+        let WaitOn::Sem { semid, sops, .. } = &w.on else {
+            return None;
+        };
+        let sops = sops.as_ref()?;
+        let sems = self
+            .sem_sets
+            .get(&ObjId {
+                ns: w.ns,
+                id: *semid,
+            })
+            .and_then(|s| s.semaphores.as_ref());
+        sops.iter()
+            .find(|op| {
+                sems.and_then(|v| v.get(op.semnum as usize))
+                    .is_some_and(|s| !op.can_proceed(s.value))
+            })
+            .or(sops.first())
+            .copied()
+    }
+
+    /// What a semop wait is blocked on, and who holds that semaphore (the waiter itself left
+    /// out: a thread waiting on a semaphore is not what keeps it waiting).
+    pub fn wait_holders(&self, w: &Wait) -> Option<(Sop, Option<Holders>)> {
+        let WaitOn::Sem { semid, .. } = w.on else {
+            return None;
+        };
+        let op = self.blocking_sop(w)?;
+        let set = ObjId {
+            ns: w.ns,
+            id: semid,
+        };
+        let h = self.holders(set, op.semnum).and_then(|mut h| {
+            h.pids.retain(|&p| p != w.pid);
+            (!h.pids.is_empty()).then_some(h)
+        });
+        Some((op, h))
+    }
+
+    /// Who holds semaphore `semnum` of set `set`: from the events if they saw decrements not
+    /// given back, else the last pid that operated on it (a best guess, unless that process
+    /// now waits on this semaphore), else `None`.
+    pub fn holders(&self, set: ObjId, semnum: u16) -> Option<Holders> {
+        if let Some(h) = self.holds.get(&(set, semnum)) {
+            let pids: Vec<u32> = h.iter().filter(|(_, &n)| n > 0).map(|(&p, _)| p).collect();
+            if !pids.is_empty() {
+                return Some(Holders {
+                    pids,
+                    source: HolderSource::Events,
+                });
+            }
+        }
+        let s = self
+            .sem_sets
+            .get(&set)?
+            .semaphores
+            .as_ref()?
+            .get(semnum as usize)?;
+        // The guess is no guess when that process waits on this very semaphore.
+        let waits_on_it = self.waits.values().any(|w| {
+            w.pid == s.last_pid
+                && w.ns == set.ns
+                && w.on.id() == set.id
+                && matches!(w.on, WaitOn::Sem { .. })
+                && self.blocking_sop(w).is_some_and(|o| o.semnum == semnum)
+        });
+        (s.last_pid != 0 && !waits_on_it).then(|| Holders {
+            pids: vec![s.last_pid],
+            source: HolderSource::LastPidGuess,
+        })
+    }
+}

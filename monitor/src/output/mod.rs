@@ -1,0 +1,160 @@
+//! Output documents as typed structs, shared by the commands and the report: the snapshot
+//! document (`snapshot.rs`), findings as rows (leaks, deadlocks) and the account as rows (per
+//! object, per process). Commands print them; nothing here reads /proc or the probe.
+pub mod snapshot;
+
+use serde::Serialize;
+
+use crate::{
+    analysis::{CycleStep, Finding, IpcKind, What},
+    event::errno_name,
+    model::{Model, ObjKey, Tally},
+};
+
+/// `leaks[]`: a leaked object and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LeakDoc {
+    pub kind: IpcKind,
+    pub id: i32,
+    pub reason: String,
+}
+
+/// `deadlocks[]`: the processes of a cycle, its steps, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeadlockDoc {
+    pub pids: Vec<u32>,
+    pub cycle: Vec<CycleStep>,
+    pub reason: String,
+}
+
+/// The leaks among findings.
+pub fn leaks(findings: &[Finding]) -> Vec<LeakDoc> {
+    findings
+        .iter()
+        .filter_map(|f| match &f.what {
+            What::Leak { ipc, id } => Some(LeakDoc {
+                kind: *ipc,
+                id: *id,
+                reason: f.reason.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The deadlocks among findings.
+pub fn deadlocks(findings: &[Finding]) -> Vec<DeadlockDoc> {
+    findings
+        .iter()
+        .filter_map(|f| match &f.what {
+            What::Deadlock { pids, cycle } => Some(DeadlockDoc {
+                pids: pids.clone(),
+                cycle: cycle.clone(),
+                reason: f.reason.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Failed calls of one syscall with one errno.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ErrnoDoc {
+    pub syscall: &'static str,
+    pub errno: String,
+    pub count: u64,
+}
+
+/// An account (see `model::Tally`) as data.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TallyDoc {
+    pub calls: u64,
+    /// Of those, per syscall (those made).
+    pub by_syscall: std::collections::BTreeMap<&'static str, u64>,
+    /// Calls per second over the last samples.
+    pub rate_per_s: f64,
+    pub errors: u64,
+    pub errnos: Vec<ErrnoDoc>,
+    /// Calls a signal interrupted (not errors).
+    pub interrupted: u64,
+    /// Blocking calls that took at least `wait_threshold_s` (see the document).
+    pub waits: u64,
+    /// Time spent in blocking calls (semop, semtimedop, msgsnd, msgrcv), seconds.
+    pub blocked_s: f64,
+    pub max_wait_s: f64,
+}
+
+impl TallyDoc {
+    pub fn of(t: &Tally) -> Self {
+        Self {
+            calls: t.calls,
+            by_syscall: crate::event::Syscall::all()
+                .filter(|s| t.by_syscall[s.index()] > 0)
+                .map(|s| (s.name(), t.by_syscall[s.index()]))
+                .collect(),
+            rate_per_s: t.rate(),
+            errors: t.errors,
+            errnos: t
+                .errnos
+                .iter()
+                .map(|(&(s, e), &count)| ErrnoDoc {
+                    syscall: s.name(),
+                    errno: errno_name(e).into_owned(),
+                    count,
+                })
+                .collect(),
+            interrupted: t.interrupted,
+            waits: t.waits,
+            blocked_s: t.blocked_s(),
+            max_wait_s: t.max_wait_s(),
+        }
+    }
+}
+
+/// `objects[]`: one object's account, with the processes that used it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ObjectDoc {
+    pub kind: &'static str,
+    pub id: i32,
+    #[serde(flatten)]
+    pub account: TallyDoc,
+    /// The processes that made calls on it (observers left out), by pid.
+    pub users: Vec<u32>,
+}
+
+/// `processes[]`: one process's account.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProcessDoc {
+    pub pid: u32,
+    pub comm: Option<String>,
+    #[serde(flatten)]
+    pub account: TallyDoc,
+    /// Another ipctop (its calls are not activity on the objects it looks at).
+    pub observer: bool,
+}
+
+/// Every object of the account (all namespaces), by kind and id.
+pub fn objects(m: &Model) -> Vec<ObjectDoc> {
+    let a = m.account();
+    a.objects()
+        .map(|(&(kind, id), t): (&ObjKey, &Tally)| ObjectDoc {
+            kind: kind.name(),
+            id: id.id,
+            account: TallyDoc::of(t),
+            users: a.users_of(kind, id).map(|(p, _)| p).collect(),
+        })
+        .collect()
+}
+
+/// Every process of the account, by pid.
+pub fn processes(m: &Model) -> Vec<ProcessDoc> {
+    let a = m.account();
+    a.processes()
+        .map(|(pid, t)| ProcessDoc {
+            pid,
+            comm: m.comm_of(pid),
+            account: TallyDoc::of(t),
+            observer: a.is_observer(pid),
+        })
+        .collect()
+}

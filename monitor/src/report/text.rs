@@ -1,0 +1,226 @@
+//! The report for people: the same figures as the JSON document, the long lists cut to their
+//! top.
+use crate::text::escape;
+use std::fmt::Write;
+
+use super::{ErrorRow, Report, WaitDoc};
+use crate::output::ObjectDoc;
+
+/// How many objects and processes the text lists.
+const TOP: usize = 10;
+
+/// `pid 42 (worker) in sem 7: 5.200 s (at least, still waiting)`.
+pub fn wait_text(w: &WaitDoc) -> String {
+    let on = if w.id >= 0 {
+        format!("on {} {}", w.on, w.id)
+    } else {
+        format!("in {}", w.on)
+    };
+    let mut notes = Vec::new();
+    if !w.exact {
+        notes.push("at least: begun before it was seen");
+    }
+    if w.still_waiting {
+        notes.push("still waiting at the end");
+    } else if w.exact {
+        notes.push("finished");
+    }
+    format!(
+        "{:.3} s, pid {} ({}) {on}{}",
+        w.seconds,
+        w.pid,
+        escape(w.comm.as_deref().unwrap_or("unknown")),
+        if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join(", "))
+        }
+    )
+}
+
+fn errors(s: &mut String, title: &str, rows: &[ErrorRow]) {
+    let _ = writeln!(
+        s,
+        "\n{title}:{}",
+        if rows.is_empty() { " none" } else { "" }
+    );
+    for e in rows {
+        let _ = writeln!(
+            s,
+            "  {:<12} {:<8} {:>8}  pids {:?}",
+            e.syscall, e.errno, e.count, e.pids
+        );
+    }
+}
+
+fn object_line(o: &ObjectDoc) -> String {
+    let a = &o.account;
+    format!(
+        "  {} {:<8} {:>9} calls {:>6} failed {:>6} waits, blocked {:.3} s, longest {:.3} s; users {:?}",
+        o.kind, o.id, a.calls, a.errors, a.waits, a.blocked_s, a.max_wait_s, o.users
+    )
+}
+
+pub fn render(r: &Report) -> String {
+    let mut s = String::new();
+    let rec = &r.recording;
+    let _ = writeln!(
+        s,
+        "Recording: {:.1} s on {} (kernel {}), ipctop {}; probe {}",
+        rec.duration_s,
+        escape(&rec.host),
+        escape(&rec.kernel),
+        escape(&rec.ipctop_version),
+        escape(&rec.probe)
+    );
+    if let Some(c) = &rec.command {
+        let words: Vec<_> = c.iter().map(|w| escape(w)).collect();
+        let _ = writeln!(s, "Command: {}", words.join(" "));
+    }
+    let _ = writeln!(s, "Judged: {} ({})", r.scope.judged, r.scope.how);
+    if let Some(why) = &r.stopped_early {
+        let _ = writeln!(s, "Read up to the damage: {}", escape(why));
+    }
+    let c = &r.calls;
+    let _ = writeln!(
+        s,
+        "\nCalls: {} ({}), failed {}, interrupted by signals {}, dropped {}",
+        c.total.calls,
+        match c.source {
+            crate::model::CountSource::Kernel => "the kernel's counts",
+            crate::model::CountSource::Events => "counted from the events",
+        },
+        c.total.errors,
+        c.total.interrupted,
+        c.dropped
+    );
+    for (k, v) in &c.total.by_syscall {
+        let _ = writeln!(s, "  {k:<12} {v:>12}");
+    }
+    let _ = writeln!(
+        s,
+        "A wait is a semop/msgsnd/msgrcv of at least {:.3} ms: {} waits, {:.3} s in blocking calls",
+        r.wait_threshold_s * 1e3,
+        c.total.waits,
+        c.total.blocked_s
+    );
+    errors(&mut s, "Failed calls", &r.errors);
+
+    let mut objs: Vec<&ObjectDoc> = r.objects.iter().collect();
+    objs.sort_by(|a, b| {
+        b.account
+            .blocked_s
+            .total_cmp(&a.account.blocked_s)
+            .then(b.account.calls.cmp(&a.account.calls))
+    });
+    let _ = writeln!(
+        s,
+        "\nBusiest objects (of {}; --json lists all):{}",
+        r.objects.len(),
+        if objs.is_empty() { " none" } else { "" }
+    );
+    for o in objs.iter().take(TOP) {
+        let _ = writeln!(s, "{}", object_line(o));
+    }
+    let mut procs: Vec<_> = r.processes.iter().collect();
+    procs.sort_by(|a, b| {
+        b.account
+            .calls
+            .cmp(&a.account.calls)
+            .then(a.pid.cmp(&b.pid))
+    });
+    let _ = writeln!(
+        s,
+        "\nBusiest processes (of {}):{}",
+        r.processes.len(),
+        if procs.is_empty() { " none" } else { "" }
+    );
+    for p in procs.iter().take(TOP) {
+        let a = &p.account;
+        let _ = writeln!(
+            s,
+            "  pid {:<8} {:<16} {:>9} calls {:>6} failed {:>6} waits, blocked {:.3} s{}",
+            p.pid,
+            escape(p.comm.as_deref().unwrap_or("unknown")),
+            a.calls,
+            a.errors,
+            a.waits,
+            a.blocked_s,
+            if p.observer {
+                " (observer: another ipctop)"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nLongest wait: {}",
+        r.longest_wait.as_ref().map_or("none".into(), wait_text)
+    );
+    let _ = writeln!(
+        s,
+        "Still waiting at the end:{}",
+        if r.still_waiting.is_empty() {
+            " none"
+        } else {
+            ""
+        }
+    );
+    for w in &r.still_waiting {
+        let _ = writeln!(s, "  {}", wait_text(w));
+    }
+    let list = |s: &mut String, title: &str, v: &mut dyn Iterator<Item = &str>| {
+        let v: Vec<&str> = v.collect();
+        let _ = writeln!(s, "\n{title}:{}", if v.is_empty() { " none" } else { "" });
+        for x in v {
+            let _ = writeln!(s, "  {x}");
+        }
+    };
+    list(
+        &mut s,
+        "Leaks at the end",
+        &mut r.leaks.iter().map(|l| l.reason.as_str()),
+    );
+    list(
+        &mut s,
+        "Deadlocks at the end",
+        &mut r.deadlocks.iter().map(|d| d.reason.as_str()),
+    );
+    let w = &r.along_the_way;
+    list(
+        &mut s,
+        "Deadlocks along the way",
+        &mut w.deadlocks.iter().map(|d| d.reason.as_str()),
+    );
+    list(
+        &mut s,
+        "Leaks along the way",
+        &mut w.leaks.iter().map(|l| l.reason.as_str()),
+    );
+    list(
+        &mut s,
+        "Long waits along the way",
+        &mut w.long_waits.iter().map(String::as_str),
+    );
+    if r.scope.judged != "all" {
+        let cx = &r.context;
+        let _ = writeln!(
+            s,
+            "\nContext (other processes; not judged, --scope all to judge them):"
+        );
+        list(
+            &mut s,
+            "  Their leaks",
+            &mut cx.leaks.iter().map(|l| l.reason.as_str()),
+        );
+        list(
+            &mut s,
+            "  Their deadlocks",
+            &mut cx.deadlocks.iter().map(|d| d.reason.as_str()),
+        );
+        errors(&mut s, "  Their failed calls", &cx.errors);
+        let _ = writeln!(s, "  Their longest wait: {:.3} s", cx.max_wait_s);
+    }
+    s
+}
