@@ -38,3 +38,21 @@ impl std::error::Error for Fatal {}
 pub fn code_of(err: &anyhow::Error) -> u8 {
     err.downcast_ref::<Fatal>().map_or(FAILURE, |f| f.code)
 }
+
+/// Whether an output error means the reader went away (`| head`): the output ends quietly
+/// with the usual status, as with any Unix filter.
+pub fn is_closed_pipe(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+}
+
+/// Writes a whole document to stdout. A closed pipe ends it quietly (`Ok(false)`); any other
+/// failure (ENOSPC on `> /dev/full`, EIO) is an error that names standard output (exit 1).
+pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<bool> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if is_closed_pipe(&e) => Ok(false),
+        Err(e) => Err(Fatal::new(FAILURE, format!("cannot write to standard output: {e}")).into()),
+    }
+}

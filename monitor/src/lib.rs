@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod decode;
 pub mod event;
 pub mod exit;
+pub mod export;
 pub mod feed;
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -23,4 +24,5 @@ pub mod report;
 pub mod sample;
 pub mod snapshot;
 pub mod sysv;
+pub mod text;
 pub mod ui;

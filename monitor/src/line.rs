@@ -1,7 +1,8 @@
 //! One event as one line: the strace-like text of `ipctop trace` (and of the dashboard's
 //! event log) and the JSON line of `ipctop trace --json`.
-use std::{borrow::Cow, fmt::Write as _};
+use std::{borrow::Cow, fmt::Write as _, sync::OnceLock};
 
+use jiff::{tz::TimeZone, Timestamp};
 use serde::Serialize;
 
 use crate::event::{errno_desc, errno_name, Args, Clock, Comm, Event, Syscall};
@@ -16,17 +17,31 @@ pub fn human_duration(ns: u64) -> String {
     }
 }
 
-/// "HH:MM:SS.uuuuuu" in local time.
+/// "HH:MM:SS.uuuuuu" in local time: the zone of `TZ` or /etc/localtime, read once (UTC in
+/// this crate's unit tests, so that their snapshots do not depend on the machine's zone).
 pub fn wall_time(unix_ns: u64) -> String {
-    let secs = (unix_ns / 1_000_000_000) as libc::time_t;
-    let micros = (unix_ns % 1_000_000_000) / 1_000;
-    // SAFETY: zeroed tm is a valid out-buffer for localtime_r.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointers; localtime_r is thread-safe.
-    unsafe { libc::localtime_r(&secs, &mut tm) };
+    static ZONE: OnceLock<TimeZone> = OnceLock::new();
+    let zone = ZONE.get_or_init(|| {
+        if cfg!(test) {
+            TimeZone::UTC
+        } else {
+            TimeZone::system()
+        }
+    });
+    let offset = Timestamp::from_second((unix_ns / 1_000_000_000) as i64)
+        .map_or(0, |t| zone.to_offset(t).seconds());
+    wall_time_at(unix_ns, offset)
+}
+
+/// "HH:MM:SS.uuuuuu" at `offset_secs` east of UTC.
+pub fn wall_time_at(unix_ns: u64, offset_secs: i32) -> String {
+    let day = ((unix_ns / 1_000_000_000) as i64 + i64::from(offset_secs)).rem_euclid(86_400);
+    let micros = unix_ns % 1_000_000_000 / 1_000;
     format!(
-        "{:02}:{:02}:{:02}.{:06}",
-        tm.tm_hour, tm.tm_min, tm.tm_sec, micros
+        "{:02}:{:02}:{:02}.{micros:06}",
+        day / 3600,
+        day / 60 % 60,
+        day % 60
     )
 }
 
@@ -65,7 +80,12 @@ pub fn text_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
     if ev.tid != ev.pid {
         let _ = write!(out, "/{}", ev.tid);
     }
-    let _ = write!(out, " {} {}(", ev.comm, ev.syscall);
+    let _ = write!(
+        out,
+        " {} {}(",
+        crate::text::escape(&ev.comm.as_str()),
+        ev.syscall
+    );
     match &ev.args {
         Some(a) => out.push_str(&a.shown(ev.syscall)),
         None => out.push_str("<entry not seen>"),
@@ -137,11 +157,12 @@ pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
         },
         interrupted: ev.interrupted(),
     };
-    serde_json::to_string(&line).expect("serialising an event cannot fail")
+    let s = serde_json::to_string(&line).expect("serialising an event cannot fail");
+    crate::text::json_inert(&s).into_owned()
 }
 
 #[cfg(test)]
-mod tests {
+mod display_tests {
     use super::*;
     use crate::{
         event::{Flags, SemOp, SemOps, MSG_FLAGS, SEMBUF_FLAGS},
@@ -236,3 +257,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "line_tests.rs"]
+mod tests;

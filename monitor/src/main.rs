@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use ipctop::{cmd, exit};
 
 /// ipctop: what every process on this machine does with System V IPC (semaphores, shared
@@ -28,10 +28,23 @@ enum Command {
     Report(cmd::report::ReportArgs),
     /// Replay a recording in the dashboard (no root needed); without a file, the built-in demo.
     Replay(cmd::replay::ReplayArgs),
+    /// Export the live model as Prometheus/OpenMetrics metrics on GET /metrics (headless).
+    #[command(long_about = cmd::serve::METRICS_HELP)]
+    Serve(cmd::serve::ServeArgs),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions(cmd::completions::CompletionsArgs),
+}
+
+/// The command line, with each command's examples after its help.
+fn command() -> clap::Command {
+    cmd::examples::attach(Cli::command())
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|mut m| Cli::from_arg_matches_mut(&mut m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -49,6 +62,8 @@ fn main() -> ExitCode {
         Some(Command::Record(a)) => cmd::record::run(a),
         Some(Command::Report(a)) => cmd::report::run(a),
         Some(Command::Replay(a)) => cmd::replay::run(a),
+        Some(Command::Serve(a)) => cmd::serve::run(a),
+        Some(Command::Completions(a)) => cmd::completions::run(a, command()),
         None => cmd::dashboard::run(cli.dashboard),
     };
     match result {

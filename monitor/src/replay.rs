@@ -1,25 +1,64 @@
 //! The replay source: a recording played back through the same feed as live, on its own
 //! clock — paused, stepped, sought, faster or slower. It needs no root and no probe.
-use std::time::Instant;
+//!
+//! It streams: the file is read as the clock reaches each record, never loaded whole, so a
+//! recording of any size (or a small .zst that expands to gigabytes) replays in bounded
+//! memory. Each drain reads for at most [`BUDGET`], so the dashboard stays responsive (`q`
+//! works) while a long seek catches up; meanwhile the position shows how far the reading has
+//! got. A background pass reads the file once to learn its length (and any damage) for the
+//! header. A seek backwards starts over (a reset, then the file again from its start), as
+//! the model can only be rebuilt forwards.
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
 
 use crate::{
     feed::{Control, Position, ProbeStatus, Source, Stamped, Update},
-    record::Reader,
+    record::{ReadError, Reader},
 };
 
+/// Opens the recording again from its start (for seeking back and for the length pass).
+pub type Opener = Arc<dyn Fn() -> Result<Reader, ReadError> + Send + Sync>;
+
+/// Most time one drain spends reading.
+const BUDGET: Duration = Duration::from_millis(80);
+/// Most updates one drain hands out (each may be a snapshot of a busy machine).
+const MAX_BATCH: usize = 4096;
+
+/// What the background pass learns: the last time in the file and where it is damaged.
+#[derive(Default)]
+struct Index {
+    /// The latest record time (ns), once the pass is done.
+    last_t: AtomicU64,
+    done: AtomicBool,
+    damage: Mutex<Option<String>>,
+}
+
 pub struct ReplaySource {
-    updates: Vec<Stamped>,
-    /// Index of the next update to hand out.
-    cursor: usize,
+    open: Opener,
+    reader: Reader,
+    /// The next update, read but not yet due.
+    next: Option<Stamped>,
+    /// The reader reached its end (or damage).
+    eof: bool,
     /// Recording time of the first update (ns).
     t0: u64,
-    /// Recording-relative position (ns).
+    /// Latest time handed out (ns, absolute): times are made monotonic for the clock.
+    max_t: u64,
+    /// Recording-relative position of the clock (ns).
     at_ns: u64,
-    total_ns: u64,
+    /// Recording-relative time of the last update handed out (ns).
+    delivered_ns: u64,
+    /// The last drain stopped for its budget with due updates left (catching up).
+    behind: bool,
+    index: Arc<Index>,
     speed: f64,
     paused: bool,
     last: Instant,
-    damage: Option<String>,
     /// A seek backwards: the next drain starts with a reset.
     reset: bool,
 }
@@ -29,31 +68,61 @@ const MIN_SPEED: f64 = 1.0 / 64.0;
 const MAX_SPEED: f64 = 256.0;
 
 impl ReplaySource {
-    /// Reads the whole recording (up to any damage, which the position reports).
-    pub fn new(mut reader: Reader, speed: f64) -> ReplaySource {
-        let mut updates = Vec::new();
-        while let Some(s) = reader.next_update() {
-            updates.push(s);
+    /// Opens the recording (header and first update only) and starts the length pass.
+    pub fn new(open: Opener, speed: f64) -> Result<ReplaySource, ReadError> {
+        let mut reader = open()?;
+        let next = reader.next_update();
+        let t0 = next.as_ref().map_or(0, |s| s.mono_ns);
+        let index = Arc::new(Index::default());
+        {
+            let (open, index) = (open.clone(), index.clone());
+            std::thread::Builder::new()
+                .name("ipctop-replay-index".into())
+                .spawn(move || {
+                    let mut last = 0;
+                    let damage = match open() {
+                        Ok(mut r) => {
+                            while let Some(s) = r.next_update() {
+                                last = last.max(s.mono_ns);
+                            }
+                            r.damage().map(str::to_string)
+                        }
+                        Err(e) => Some(e.to_string()),
+                    };
+                    *index.damage.lock().unwrap_or_else(|e| e.into_inner()) = damage;
+                    index.last_t.store(last, Ordering::SeqCst);
+                    index.done.store(true, Ordering::SeqCst);
+                })
+                .map_err(|e| ReadError::Io("the replay's reader thread".into(), e))?;
         }
-        // Updates of one recording are written in the order they were observed; keep that
-        // order but make time monotonic for the clock.
-        let t0 = updates.first().map_or(0, |s| s.mono_ns);
-        let mut max = t0;
-        for s in &mut updates {
-            max = max.max(s.mono_ns);
-            s.mono_ns = max;
-        }
-        ReplaySource {
-            total_ns: max - t0,
-            updates,
-            cursor: 0,
+        Ok(ReplaySource {
+            open,
+            eof: next.is_none(),
+            reader,
+            next,
             t0,
+            max_t: t0,
             at_ns: 0,
+            delivered_ns: 0,
+            behind: false,
+            index,
             speed: speed.clamp(MIN_SPEED, MAX_SPEED),
             paused: false,
             last: Instant::now(),
-            damage: reader.damage().map(str::to_string),
             reset: false,
+        })
+    }
+
+    /// The recording's length (ns), once known: from the length pass, or from having read
+    /// to the end.
+    fn total_ns(&self) -> Option<u64> {
+        if self.index.done.load(Ordering::SeqCst) {
+            let last = self.index.last_t.load(Ordering::SeqCst);
+            Some(last.saturating_sub(self.t0).max(self.delivered_ns))
+        } else if self.eof && self.next.is_none() {
+            Some(self.delivered_ns)
+        } else {
+            None
         }
     }
 
@@ -61,23 +130,58 @@ impl ReplaySource {
         let now = Instant::now();
         if !self.paused {
             let dt = now.duration_since(self.last).as_nanos() as f64 * self.speed;
-            self.at_ns = (self.at_ns + dt as u64).min(self.total_ns);
+            self.at_ns = self.at_ns.saturating_add(dt as u64);
+            if let Some(total) = self.total_ns() {
+                self.at_ns = self.at_ns.min(total);
+            }
         }
         self.last = now;
     }
 
+    /// The next update (read from the file if needed), not taken.
+    fn peek(&mut self) -> Option<&Stamped> {
+        if self.next.is_none() && !self.eof {
+            match self.reader.next_update() {
+                Some(mut s) => {
+                    // Written in the order observed; time made monotonic for the clock.
+                    self.max_t = self.max_t.max(s.mono_ns);
+                    s.mono_ns = self.max_t;
+                    self.next = Some(s);
+                }
+                None => self.eof = true,
+            }
+        }
+        self.next.as_ref()
+    }
+
     fn seek_to_ns(&mut self, target: u64) {
-        let target = target.min(self.total_ns);
-        if target < self.at_ns {
-            self.cursor = 0;
-            self.reset = true;
+        let target = self.total_ns().map_or(target, |t| target.min(t));
+        if target < self.delivered_ns {
+            // Start over: the model is rebuilt from the beginning.
+            match (self.open)() {
+                Ok(r) => {
+                    self.reader = r;
+                    self.next = None;
+                    self.eof = false;
+                    self.max_t = self.t0;
+                    self.delivered_ns = 0;
+                    self.reset = true;
+                }
+                // The file went away meanwhile: stay where we are.
+                Err(_) => return,
+            }
         }
         self.at_ns = target;
     }
 
+    /// The recording's header.
+    pub fn header(&self) -> &crate::record::Header {
+        &self.reader.header
+    }
+
     /// Whether everything has been handed out.
-    pub fn finished(&self) -> bool {
-        self.cursor >= self.updates.len()
+    pub fn finished(&mut self) -> bool {
+        self.peek().is_none()
     }
 }
 
@@ -91,13 +195,23 @@ impl Source for ReplaySource {
                 update: Update::Reset,
             });
         }
-        let until = self.t0 + self.at_ns;
-        while let Some(s) = self.updates.get(self.cursor) {
+        let until = self.t0.saturating_add(self.at_ns);
+        let started = Instant::now();
+        self.behind = false;
+        while let Some(s) = self.peek() {
             if s.mono_ns > until {
                 break;
             }
-            out.push(s.clone());
-            self.cursor += 1;
+            if out.len() >= MAX_BATCH || started.elapsed() >= BUDGET {
+                self.behind = true;
+                break;
+            }
+            let s = self.next.take().expect("peeked");
+            self.delivered_ns = s.mono_ns - self.t0;
+            out.push(s);
+        }
+        if let Some(total) = self.total_ns() {
+            self.at_ns = self.at_ns.min(total);
         }
         out
     }
@@ -114,8 +228,9 @@ impl Source for ReplaySource {
             Control::TogglePause => self.paused = !self.paused,
             Control::Step => {
                 self.paused = true;
-                if let Some(s) = self.updates.get(self.cursor) {
-                    self.at_ns = s.mono_ns - self.t0;
+                let t0 = self.t0;
+                if let Some(s) = self.peek() {
+                    self.at_ns = s.mono_ns - t0;
                 }
             }
             Control::Seek(secs) => {
@@ -128,12 +243,24 @@ impl Source for ReplaySource {
     }
 
     fn position(&self) -> Option<Position> {
+        // While catching up, the position is how far the reading has got (a progress
+        // indicator on long reads).
+        let at = if self.behind {
+            self.delivered_ns
+        } else {
+            self.at_ns
+        };
+        let damaged = self
+            .reader
+            .damage()
+            .map(str::to_string)
+            .or_else(|| self.index.damage.lock().ok().and_then(|d| d.clone()));
         Some(Position {
-            at_s: self.at_ns as f64 / 1e9,
-            total_s: Some(self.total_ns as f64 / 1e9),
+            at_s: at as f64 / 1e9,
+            total_s: self.total_ns().map(|t| t as f64 / 1e9),
             speed: self.speed,
             paused: self.paused,
-            damaged: self.damage.clone(),
+            damaged,
         })
     }
 }
@@ -141,28 +268,41 @@ impl Source for ReplaySource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::{from_reader, Body, Header, Line};
 
+    /// A recording of counter samples at these times.
     fn src(times: &[u64]) -> ReplaySource {
-        let updates = times
-            .iter()
-            .map(|&t| Stamped {
-                mono_ns: t,
-                update: Update::Kernel(Box::default()),
-            })
-            .collect::<Vec<_>>();
-        let t0 = times[0];
-        ReplaySource {
-            total_ns: times[times.len() - 1] - t0,
-            updates,
-            cursor: 0,
-            t0,
-            at_ns: 0,
-            speed: 1.0,
-            paused: true,
-            last: Instant::now(),
-            damage: None,
-            reset: false,
+        let header = Header {
+            ipctop_recording: crate::record::FORMAT_VERSION,
+            ipctop_version: "test".into(),
+            event_version: monitor_ebpf::EVENT_VERSION,
+            kernel: String::new(),
+            host: String::new(),
+            clock_offset_ns: 0,
+            boot_time_unix_ns: 0,
+            started_unix_ns: 0,
+            interval_ms: 1000,
+            probe: String::new(),
+            every_call: false,
+            command: None,
+        };
+        let mut text = serde_json::to_string(&header).unwrap() + "\n";
+        for &t in times {
+            let l = Line {
+                t,
+                body: Body::Kernel(Box::default()),
+            };
+            text += &(serde_json::to_string(&l).unwrap() + "\n");
         }
+        let text: Arc<[u8]> = text.into_bytes().into();
+        let open: Opener =
+            Arc::new(move || from_reader(Box::new(std::io::Cursor::new(text.clone())), "test"));
+        let mut r = ReplaySource::new(open, 1.0).unwrap();
+        r.paused = true;
+        while r.total_ns().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        r
     }
 
     const S: u64 = 1_000_000_000;
@@ -170,6 +310,7 @@ mod tests {
     #[test]
     fn paused_step_seek_and_reset() {
         let mut r = src(&[100 * S, 101 * S, 105 * S, 120 * S]);
+        assert_eq!(r.position().unwrap().total_s, Some(20.0));
         assert_eq!(r.drain().len(), 1, "the first update is at position 0");
         r.control(Control::Step);
         assert_eq!(r.drain().len(), 1);
@@ -188,6 +329,14 @@ mod tests {
         assert_eq!(r.drain().len(), 2);
         assert!(r.finished());
         assert_eq!(r.position().unwrap().at_s, 20.0, "clamped to the end");
+    }
+
+    #[test]
+    fn time_is_made_monotonic() {
+        let mut r = src(&[10 * S, 12 * S, 11 * S, 13 * S]);
+        r.control(Control::SeekTo(100.0));
+        let t: Vec<u64> = r.drain().iter().map(|s| s.mono_ns / S).collect();
+        assert_eq!(t, [10, 12, 12, 13]);
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Thin, safe wrappers over the System V IPC syscalls (libc), for the workload helper, the
-//! tests and the read-only queries of the snapshot readers (semctl GETALL/GETNCNT/…, *_STAT).
+//! Read-only queries of System V IPC objects for the snapshot readers (semctl GETALL/GETNCNT/…,
+//! the *_STAT commands), and the kernel's constants the decoder and the model name.
 //!
-//! ipctop itself only ever *reads* IPC objects: the calls that create, change or remove them
-//! are here for the workload helper and for tests' clean-up.
+//! ipctop only observes: nothing here creates, changes or removes an IPC object. The calls
+//! that do (semget, semop, shmat, msgsnd, IPC_RMID, …) live with the workload helper, in
+//! `src/bin/ipctop-workload/sysv_mut.rs`, out of this library's reach; the integration tests
+//! include that file for their clean-up.
 use std::io;
 
 pub use libc::{IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT};
@@ -52,61 +54,17 @@ fn check(r: libc::c_int) -> io::Result<i32> {
     }
 }
 
-pub fn semget(key: i32, nsems: i32, flags: i32) -> io::Result<i32> {
-    // SAFETY: plain syscall, no pointers.
-    check(unsafe { libc::semget(key, nsems, flags) })
-}
-
-/// semop (glibc implements it with the semtimedop syscall).
-pub fn semop(semid: i32, sops: &mut [libc::sembuf]) -> io::Result<()> {
-    // SAFETY: sops is a valid slice of `sops.len()` sembufs.
-    check(unsafe { libc::semop(semid, sops.as_mut_ptr(), sops.len()) }).map(drop)
-}
-
-/// The semop syscall itself (nr 65), which glibc never uses.
-pub fn semop_raw(semid: i32, sops: &mut [libc::sembuf]) -> io::Result<()> {
-    // SAFETY: as above.
-    let r = unsafe { libc::syscall(libc::SYS_semop, semid, sops.as_mut_ptr(), sops.len()) };
-    check(r as i32).map(drop)
-}
-
-pub fn semtimedop(
-    semid: i32,
-    sops: &mut [libc::sembuf],
-    timeout: Option<std::time::Duration>,
-) -> io::Result<()> {
-    let ts = timeout.map(|t| libc::timespec {
-        tv_sec: t.as_secs() as libc::time_t,
-        tv_nsec: t.subsec_nanos() as libc::c_long,
-    });
-    let tsp = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: sops and the optional timespec outlive the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_semtimedop,
-            semid,
-            sops.as_mut_ptr(),
-            sops.len(),
-            tsp,
-        )
-    };
-    check(r as i32).map(drop)
-}
-
-pub fn sembuf(sem_num: u16, sem_op: i16, sem_flg: i16) -> libc::sembuf {
-    libc::sembuf {
-        sem_num,
-        sem_op,
-        sem_flg,
-    }
-}
-
-/// semctl for the commands whose 4th argument is an int or absent
-/// (GETVAL, SETVAL, GETPID, GETNCNT, GETZCNT, IPC_RMID).
+/// semctl for the read-only commands whose 4th argument is absent: GETVAL, GETPID, GETNCNT,
+/// GETZCNT. Any other command (SETVAL, IPC_RMID, …) is refused without a call.
 pub fn semctl_int(semid: i32, semnum: i32, cmd: i32, val: i32) -> io::Result<i32> {
-    // SAFETY: the union argument is passed as an int, as the kernel reads it for these cmds.
+    use semcmd::*;
+    if ![GETVAL, GETPID, GETNCNT, GETZCNT].contains(&cmd) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("semctl command {cmd} is not a read-only query: ipctop only observes"),
+        ));
+    }
+    // SAFETY: these commands ignore the union argument; it is passed as an int.
     check(unsafe { libc::semctl(semid, semnum, cmd, val as libc::c_long) })
 }
 
@@ -119,12 +77,6 @@ pub fn semctl_getall(semid: i32, nsems: usize) -> io::Result<Vec<u16>> {
     Ok(vals)
 }
 
-/// semctl SETALL.
-pub fn semctl_setall(semid: i32, vals: &[u16]) -> io::Result<()> {
-    // SAFETY: SETALL reads nsems unsigned shorts; the caller passes exactly nsems.
-    check(unsafe { libc::semctl(semid, 0, semcmd::SETALL, vals.as_ptr()) }).map(drop)
-}
-
 /// semctl IPC_STAT, or SEM_STAT/SEM_STAT_ANY with an index (then the return is the semid).
 pub fn semctl_stat(id: i32, cmd: i32) -> io::Result<(i32, libc::semid_ds)> {
     // SAFETY: zeroed semid_ds is a valid out-buffer.
@@ -132,28 +84,6 @@ pub fn semctl_stat(id: i32, cmd: i32) -> io::Result<(i32, libc::semid_ds)> {
     // SAFETY: IPC_STAT/SEM_STAT* write one semid_ds.
     let r = check(unsafe { libc::semctl(id, 0, cmd, &mut ds as *mut libc::semid_ds) })?;
     Ok((r, ds))
-}
-
-pub fn shmget(key: i32, size: usize, flags: i32) -> io::Result<i32> {
-    // SAFETY: plain syscall.
-    check(unsafe { libc::shmget(key, size, flags) })
-}
-
-/// shmat at an address the kernel picks; returns the attach address.
-pub fn shmat(shmid: i32, flags: i32) -> io::Result<usize> {
-    // SAFETY: the kernel picks the address.
-    let p = unsafe { libc::shmat(shmid, std::ptr::null(), flags) };
-    if p as isize == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(p as usize)
-    }
-}
-
-/// shmdt of an address returned by [`shmat`]. Memory there must not be in use any more.
-pub fn shmdt(addr: usize) -> io::Result<()> {
-    // SAFETY: unmapping a segment the caller attached and no longer uses (EINVAL if not).
-    check(unsafe { libc::shmdt(addr as *const libc::c_void) }).map(drop)
 }
 
 /// shmctl IPC_STAT / SHM_STAT / SHM_STAT_ANY.
@@ -165,37 +95,6 @@ pub fn shmctl_stat(id: i32, cmd: i32) -> io::Result<(i32, libc::shmid_ds)> {
     Ok((r, ds))
 }
 
-pub fn shmctl_rmid(shmid: i32) -> io::Result<()> {
-    // SAFETY: IPC_RMID ignores the buffer.
-    check(unsafe { libc::shmctl(shmid, IPC_RMID, std::ptr::null_mut()) }).map(drop)
-}
-
-pub fn msgget(key: i32, flags: i32) -> io::Result<i32> {
-    // SAFETY: plain syscall.
-    check(unsafe { libc::msgget(key, flags) })
-}
-
-/// msgsnd of `text` with message type `mtype`.
-pub fn msgsnd(msqid: i32, mtype: i64, text: &[u8], flags: i32) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(8 + text.len());
-    buf.extend_from_slice(&mtype.to_ne_bytes());
-    buf.extend_from_slice(text);
-    // SAFETY: buf is `struct msgbuf` with `text.len()` bytes of mtext.
-    check(unsafe { libc::msgsnd(msqid, buf.as_ptr().cast(), text.len(), flags) }).map(drop)
-}
-
-/// msgrcv of at most `max` bytes; returns (mtype, text).
-pub fn msgrcv(msqid: i32, max: usize, msgtyp: i64, flags: i32) -> io::Result<(i64, Vec<u8>)> {
-    let mut buf = vec![0u8; 8 + max];
-    // SAFETY: buf has room for mtype and `max` bytes of mtext.
-    let n = unsafe { libc::msgrcv(msqid, buf.as_mut_ptr().cast(), max, msgtyp, flags) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mtype = i64::from_ne_bytes(buf[..8].try_into().expect("8 bytes"));
-    Ok((mtype, buf[8..8 + n as usize].to_vec()))
-}
-
 /// msgctl IPC_STAT / MSG_STAT / MSG_STAT_ANY.
 pub fn msgctl_stat(id: i32, cmd: i32) -> io::Result<(i32, libc::msqid_ds)> {
     // SAFETY: zeroed msqid_ds is a valid out-buffer.
@@ -205,11 +104,18 @@ pub fn msgctl_stat(id: i32, cmd: i32) -> io::Result<(i32, libc::msqid_ds)> {
     Ok((r, ds))
 }
 
-pub fn msgctl_rmid(msqid: i32) -> io::Result<()> {
-    // SAFETY: IPC_RMID ignores the buffer.
-    check(unsafe { libc::msgctl(msqid, IPC_RMID, std::ptr::null_mut()) }).map(drop)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub fn semctl_rmid(semid: i32) -> io::Result<()> {
-    semctl_int(semid, 0, IPC_RMID, 0).map(drop)
+    #[test]
+    fn semctl_int_refuses_commands_that_change_a_set() {
+        for cmd in [semcmd::SETVAL, semcmd::SETALL, IPC_RMID, IPC_SET] {
+            let e = semctl_int(-1, 0, cmd, 1).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "cmd {cmd}");
+        }
+        // A read-only command reaches the kernel, which knows no set -1.
+        let e = semctl_int(-1, 0, semcmd::GETVAL, 0).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    }
 }

@@ -211,15 +211,6 @@ fn waited_of(screen: &str, pid: u32) -> Option<f64> {
     })
 }
 
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ") ".
-    f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
-}
-
 /// Escape, then a pause as a person's would be: a terminal tells a lone Escape from the start
 /// of an escape sequence (or Alt+key) only by the time until the next byte, so Escape sent
 /// together with the next keys can be read as Alt+key.
@@ -285,18 +276,6 @@ fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_clea
         "the wait does not grow: {first} then {later}\n{s}"
     );
     esc(&t);
-
-    // Idle CPU: nothing calls IPC now (the workloads are blocked).
-    if let Some(pid) = t.ipctop_pid() {
-        let hz = 100.0; // USER_HZ
-        let c0 = cpu_ticks(pid);
-        thread::sleep(Duration::from_secs(5));
-        let c1 = cpu_ticks(pid);
-        println!(
-            "CPU use while idle: {:.1}% of one core (over 5 s, --interval 0.5)",
-            (c1 - c0) as f64 / hz / 5.0 * 100.0
-        );
-    }
 
     // The deadlock: alerted in the header, drawn as a cycle on the Problems view.
     t.keys(&["7"]);

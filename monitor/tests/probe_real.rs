@@ -211,7 +211,7 @@ fn a_blocked_semop_is_seen_before_it_returns() {
     assert!(wl.line(Duration::from_millis(200)).is_none());
 
     // Release it from here; the finished call follows, with its whole duration.
-    ipctop::sysv::semop(semid, &mut [ipctop::sysv::sembuf(1, 1, 0)]).unwrap();
+    sysv_mut::semop(semid, &mut [sysv_mut::sembuf(1, 1, 0)]).unwrap();
     let released = wl.json(T);
     assert_eq!(released["ok"], true);
     let mut done = None;
@@ -389,7 +389,7 @@ fn in_kernel_aggregates_holders_and_calls_in_progress() {
     std::thread::sleep(Duration::from_millis(300));
     // This test process is the probe's loader, which the probe ignores: the release below
     // is not counted, and the workload's -1 is its own.
-    ipctop::sysv::semop(semid, &mut [ipctop::sysv::sembuf(1, 1, 0)]).unwrap();
+    sysv_mut::semop(semid, &mut [sysv_mut::sembuf(1, 1, 0)]).unwrap();
     assert_eq!(wl.json(T)["ok"], true);
 
     let holds = probe.holds().unwrap();

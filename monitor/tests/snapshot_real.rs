@@ -14,8 +14,8 @@ use std::{
 
 mod support;
 
-use ipctop::sysv;
 use serde_json::Value;
+use support::sysv_mut;
 
 const WORKLOAD: &str = env!("CARGO_BIN_EXE_ipctop-workload");
 const IPCTOP: &str = env!("CARGO_BIN_EXE_ipctop");
@@ -124,15 +124,12 @@ impl Drop for Situation {
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
             // Its clean-up did not run: remove what it made (the ids are still ours).
-            for id in self.ids("shmid") {
-                let _ = sysv::shmctl_rmid(id);
-            }
-            for id in self.ids("semid").into_iter().chain(self.ids("semids")) {
-                let _ = sysv::semctl_rmid(id);
-            }
-            for id in self.ids("msqid") {
-                let _ = sysv::msgctl_rmid(id);
-            }
+            let sems: Vec<i32> = self
+                .ids("semid")
+                .into_iter()
+                .chain(self.ids("semids"))
+                .collect();
+            sysv_mut::remove_all(&sems, &self.ids("shmid"), &self.ids("msqid"));
         }
     }
 }

@@ -2,7 +2,7 @@
 # /init of the `cargo xtask vm-smoke` guest (busybox, ipctop, ipctop-workload and their glibc).
 # Runs the smoke cases and writes every result as one line on the second serial port (ttyS1):
 #   @@vm <case> <stream> <text>
-# The xtask (xtask/src/vm_smoke.rs) parses those lines; the kernel's console stays on ttyS0.
+# The xtask (xtask/src/vm_smoke/results.rs) parses those lines; the kernel's console stays on ttyS0.
 # To change what is tested, change run_case (the command) and, in the xtask, the check of its
 # streams: e.g. `ipctop record -o F -- ipctop-workload basic` then `ipctop report F --fail-on …`.
 /bin/busybox --install -s /bin

@@ -1,6 +1,7 @@
 //! `cargo xtask …`: the project's tasks that are not plain cargo.
 mod bench;
 mod demo;
+mod man;
 mod setup;
 mod vm_smoke;
 
@@ -41,6 +42,12 @@ enum Cmd {
     Bench(bench::Args),
     /// Make the demo recording in assets/ from real workloads (root).
     Demo(demo::Args),
+    /// Write the manual page assets/ipctop.1 from ipctop's command line (after changing it).
+    Man {
+        /// Only check that assets/ipctop.1 is current (fails if not).
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn main() -> Result<()> {
@@ -63,6 +70,7 @@ fn main() -> Result<()> {
         Cmd::VmSmoke(args) => vm_smoke::run(args),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Demo(args) => demo::run(args),
+        Cmd::Man { check } => man::run(check),
     }
 }
 

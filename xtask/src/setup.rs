@@ -17,6 +17,11 @@ const TOOL_PACKAGES: &[&str] = &[
     "busybox-static",
     "cpio",
     "zstd",
+    "bash",
+    "groff-base",
+    "man-db",
+    // promtool and prometheus: the exporter's tests (`ipctop serve`, alerting rules).
+    "prometheus",
 ];
 
 fn installed(pkg: &str) -> bool {

@@ -13,16 +13,16 @@ pub struct DashboardArgs {
     #[command(flatten)]
     pub probe: super::ProbeArgs,
     /// Seconds between snapshots of /proc (and samples of the probe's counters).
-    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    #[arg(long, default_value_t = 1.0, value_name = "SECS", value_parser = super::interval_secs)]
     pub interval: f64,
     /// Show the IPC namespace of this process instead of ours (needs root).
-    #[arg(long, value_name = "PID")]
+    #[arg(long, value_name = "PID", value_parser = super::live_pid)]
     pub ipc_ns: Option<u32>,
     /// Do not load the eBPF probe: snapshots of /proc only.
     #[arg(long)]
     pub no_probe: bool,
     /// Flag waits at least this long (seconds).
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = super::threshold_secs)]
     pub long_wait: f64,
     /// Also record the session to this file (see `ipctop record`; .zst compresses).
     #[arg(long, value_name = "FILE")]
@@ -30,15 +30,9 @@ pub struct DashboardArgs {
 }
 
 pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
-    if !(args.interval.is_finite() && args.interval >= 0.05) {
-        return Err(
-            exit::Fatal::new(exit::USAGE, "--interval must be at least 0.05 seconds").into(),
-        );
-    }
-    if !(args.long_wait.is_finite() && args.long_wait >= 0.0) {
-        return Err(
-            exit::Fatal::new(exit::USAGE, "--long-wait must be a number of seconds").into(),
-        );
+    if let Some(path) = &args.record {
+        crate::record::check_output(path)
+            .map_err(|e| exit::Fatal::new(exit::USAGE, e.to_string()))?;
     }
     ui::check_terminal()?;
     let rt = tokio::runtime::Builder::new_multi_thread()

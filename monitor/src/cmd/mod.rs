@@ -1,8 +1,11 @@
 //! The subcommands: each owns its arguments and its run function; `main.rs` only dispatches.
+pub mod completions;
 pub mod dashboard;
+pub mod examples;
 pub mod record;
 pub mod replay;
 pub mod report;
+pub mod serve;
 pub mod snapshot;
 pub mod trace;
 
@@ -15,7 +18,8 @@ pub struct ProbeArgs {
     #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
     pub attach: AttachMode,
     /// Only this process's calls (filtered in the kernel; snapshots still see everything).
-    #[arg(long)]
+    /// It must be running when ipctop starts.
+    #[arg(long, value_parser = live_pid)]
     pub pid: Option<u32>,
     /// Only the calls of tasks whose comm is exactly this (filtered in the kernel; comm is at
     /// most 15 bytes, so longer names are cut).
@@ -24,4 +28,89 @@ pub struct ProbeArgs {
     /// Say more (the verifier's log when the probe is refused).
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// The longest `--duration`: ten years (longer would overflow the clocks; leave the option
+/// out to run until stopped).
+pub const MAX_DURATION_S: f64 = 10.0 * 365.0 * 86400.0;
+
+/// A clap value parser for seconds (or another unit): a finite number within `min..=max`.
+/// Rejects NaN, infinities, `1e400` and negative numbers with one sentence (exit 2).
+pub fn number_in(
+    min: f64,
+    max: f64,
+    unit: &'static str,
+) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let v: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not a number of {unit}"))?;
+        if !v.is_finite() {
+            return Err(format!("{s} is not a finite number of {unit}"));
+        }
+        if v < min || v > max {
+            return Err(format!("must be between {min} and {max} {unit}"));
+        }
+        Ok(v)
+    }
+}
+
+/// `--duration`: 0 to ten years.
+pub fn duration_secs(s: &str) -> Result<f64, String> {
+    number_in(0.0, MAX_DURATION_S, "seconds")(s)
+}
+
+/// `--interval`: 0.05 s to an hour.
+pub fn interval_secs(s: &str) -> Result<f64, String> {
+    number_in(0.05, 3600.0, "seconds")(s)
+}
+
+/// Thresholds such as `--long-wait` and `--sem-idle`: 0 to a billion seconds.
+pub fn threshold_secs(s: &str) -> Result<f64, String> {
+    number_in(0.0, 1e9, "seconds")(s)
+}
+
+/// A pid that names a running process (not 0, which would mean "everyone" to the kernel).
+pub fn live_pid(s: &str) -> Result<u32, String> {
+    let pid: u32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a process id"))?;
+    if pid == 0 || pid > i32::MAX as u32 {
+        return Err(format!("{pid} is not a process id"));
+    }
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None) {
+        Ok(()) | Err(nix::errno::Errno::EPERM) => Ok(pid),
+        Err(_) => Err(format!("no process {pid} is running (start it first)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_finite_and_bounded() {
+        for bad in ["NaN", "nan", "inf", "-inf", "1e400", "1e20", "-3", "x", ""] {
+            assert!(duration_secs(bad).is_err(), "{bad}");
+        }
+        assert_eq!(duration_secs("2.5"), Ok(2.5));
+        assert!(interval_secs("0.01").is_err());
+        assert!(interval_secs("1e20").is_err());
+        assert_eq!(threshold_secs("0"), Ok(0.0));
+        assert!(threshold_secs("-3").is_err());
+    }
+
+    #[test]
+    fn pids_must_be_live() {
+        assert!(live_pid("0").is_err());
+        assert!(live_pid("-1").is_err());
+        assert!(live_pid("4294967295").is_err());
+        assert_eq!(live_pid("1"), Ok(1));
+        assert_eq!(
+            live_pid(&std::process::id().to_string()),
+            Ok(std::process::id())
+        );
+    }
 }

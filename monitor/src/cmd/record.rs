@@ -15,21 +15,23 @@ use crate::{
 pub struct RecordArgs {
     #[command(flatten)]
     pub probe: super::ProbeArgs,
-    /// The recording to write (zstd-compressed when it ends in .zst). Created 0600.
+    /// The recording to write (zstd-compressed when it ends in .zst): always a new file,
+    /// 0600; a regular file of that name is replaced, a symlink, device, FIFO or socket
+    /// refused.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
     /// Stop after this many seconds.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = super::duration_secs)]
     pub duration: Option<f64>,
     /// Record every call (larger files); by default calls that stand out are recorded with
     /// the kernel's exact per-process, per-object counts and wait times.
     #[arg(long)]
     pub every_call: bool,
     /// Seconds between snapshots of /proc.
-    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    #[arg(long, default_value_t = 1.0, value_name = "SECS", value_parser = super::interval_secs)]
     pub interval: f64,
     /// Show another process's IPC namespace.
-    #[arg(long, value_name = "PID")]
+    #[arg(long, value_name = "PID", value_parser = super::live_pid)]
     pub ipc_ns: Option<u32>,
     /// A command to run and record: ipctop exits when it does, with its status.
     #[arg(last = true, value_name = "COMMAND")]
@@ -72,14 +74,9 @@ pub fn header_here(
 }
 
 pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
-    if !(args.interval.is_finite() && args.interval >= 0.05) {
-        return Err(
-            exit::Fatal::new(exit::USAGE, "--interval must be at least 0.05 seconds").into(),
-        );
-    }
-    if args.duration.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
-        return Err(exit::Fatal::new(exit::USAGE, "--duration must be a number of seconds").into());
-    }
+    // A bad output name is refused before the probe loads.
+    crate::record::check_output(&args.output)
+        .map_err(|e| exit::Fatal::new(exit::USAGE, e.to_string()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -104,11 +101,14 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     let status = live.probe_status();
     match &status {
         ProbeStatus::Attached(how) => {
-            eprintln!("ipctop: recording to {} via {how}", args.output.display())
+            eprintln!(
+                "ipctop: recording to {} via {how}",
+                crate::text::path(&args.output)
+            )
         }
         ProbeStatus::SnapshotOnly(why) => eprintln!(
             "ipctop: recording snapshots only to {} (the probe cannot run: {why})",
-            args.output.display()
+            crate::text::path(&args.output)
         ),
         ProbeStatus::Replay => {}
     }
@@ -179,7 +179,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     rec.finish(clock_ns(libc::CLOCK_MONOTONIC), &reason, exit_status)?;
     eprintln!(
         "ipctop: {lines} records written to {} ({reason})",
-        path.display()
+        crate::text::path(&path)
     );
     Ok(match exit_status {
         Some(code) => code.clamp(0, 255) as u8,

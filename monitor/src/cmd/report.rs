@@ -1,8 +1,8 @@
 //! `ipctop report FILE`: the analysis over a whole recording, for people or as JSON, and a
 //! gate for smoke tests (`--fail-on`).
-use std::{io::Write, path::PathBuf};
+use std::path::PathBuf;
 
-use crate::{analysis, exit, record, report};
+use crate::{analysis, exit, record, report, text};
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
@@ -16,10 +16,10 @@ pub struct ReportArgs {
     #[arg(long, value_delimiter = ',', value_name = "CONDITIONS")]
     pub fail_on: Vec<report::FailOn>,
     /// A wait this long is a finding (seconds).
-    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = super::threshold_secs)]
     pub long_wait: f64,
     /// A semaphore set idle this long, with its users gone, is a leak (seconds).
-    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    #[arg(long, default_value_t = 300.0, value_name = "SECS", value_parser = super::threshold_secs)]
     pub sem_idle: f64,
     /// What the findings and --fail-on judge: the recorded command's processes and objects
     /// (`command`; the rest of the machine is context), or everything (`all`). A recording
@@ -37,22 +37,20 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         ..Default::default()
     };
     let rep = report::build(reader, &cfg, args.scope);
-    let text = if args.json {
+    let doc = if args.json {
         let mut s = serde_json::to_string_pretty(&rep)?;
         s.push('\n');
-        s
+        text::json_inert(&s).into_owned()
     } else {
-        rep.text()
+        text::inert(&rep.text()).into_owned()
     };
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Ok(()) => {}
-        // A reader that went away (`| head`): the gate's answer still stands.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(e) => return Err(e.into()),
-    }
+    exit::write_stdout(doc.as_bytes())?;
     if let Some(why) = &rep.stopped_early {
-        eprintln!("ipctop report: {}: {why}", args.file.display());
+        eprintln!(
+            "ipctop report: {}: {}",
+            text::escape(&args.file.display().to_string()),
+            text::escape(why)
+        );
     }
     let failed = rep.failures(&args.fail_on);
     for f in &failed {

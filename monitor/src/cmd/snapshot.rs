@@ -61,9 +61,9 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&to_json(&model, &findings))?;
         s.push('\n');
-        s
+        crate::text::json_inert(&s).into_owned()
     } else {
-        tables(&model, &findings)
+        crate::text::inert(&tables(&model, &findings)).into_owned()
     };
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
@@ -86,7 +86,7 @@ fn who(m: &Model, pid: u32, at_s: i64) -> String {
         return "-".into();
     }
     match m.process(pid) {
-        Some(p) if m.alive_at(pid, at_s) => format!("{pid} {}", p.comm),
+        Some(p) if m.alive_at(pid, at_s) => format!("{pid} {}", crate::text::escape(&p.comm)),
         _ => format!("{pid} (gone)"),
     }
 }
@@ -305,7 +305,9 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
     let rows: Vec<Vec<String>> = m
         .waits()
         .map(|w| {
-            let comm = m.process(w.pid).map_or(String::new(), |p| p.comm.clone());
+            let comm = m
+                .process(w.pid)
+                .map_or(String::new(), |p| crate::text::escape(&p.comm).into_owned());
             let (what, holder) = match &w.on {
                 WaitOn::Sem { semid, .. } => match m.wait_holders(w) {
                     Some((op, h)) => (
@@ -354,7 +356,7 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
         .map(|p| {
             vec![
                 p.pid.to_string(),
-                p.comm.clone(),
+                crate::text::escape(&p.comm).into_owned(),
                 p.uid.map_or("?".into(), user),
                 match &p.attachments {
                     None => "?".into(),
@@ -370,7 +372,7 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
                         }
                     }
                 },
-                p.cmdline.clone().unwrap_or_default(),
+                crate::text::escape(p.cmdline.as_deref().unwrap_or_default()).into_owned(),
             ]
         })
         .collect();

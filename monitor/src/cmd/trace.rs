@@ -24,13 +24,13 @@ pub struct TraceArgs {
     #[arg(long)]
     pub json: bool,
     /// Stop after this many seconds.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = super::duration_secs)]
     pub duration: Option<f64>,
-    /// Ring buffer size in MiB (a power of two).
-    #[arg(long, default_value_t = 32, value_name = "MIB")]
+    /// Ring buffer size in MiB (a power of two, 1 to 1024).
+    #[arg(long, default_value_t = 32, value_name = "MIB", value_parser = buffer_mib)]
     pub buffer_mib: u32,
     /// Show a call as in progress once it has run this long (ms).
-    #[arg(long, default_value_t = 200, value_name = "MS")]
+    #[arg(long, default_value_t = 200, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub blocked_after_ms: u64,
     /// Print only the calls that stand out: failures, semop/msgsnd/msgrcv calls that waited at
     /// least --wait-ms, creates, removals, attaches and control commands. The others are
@@ -39,8 +39,16 @@ pub struct TraceArgs {
     #[arg(long)]
     pub notable: bool,
     /// With --notable: the wait that makes a semop/msgsnd/msgrcv notable, in ms.
-    #[arg(long, default_value_t = 1.0, value_name = "MS")]
+    #[arg(long, default_value_t = 1.0, value_name = "MS", value_parser = super::number_in(0.0, 3.6e6, "ms"))]
     pub wait_ms: f64,
+}
+
+/// `--buffer-mib`: a power of two from 1 to 1024 (the ring buffer's size must fit in u32).
+fn buffer_mib(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if n.is_power_of_two() && n <= 1024 => Ok(n),
+        _ => Err(format!("{s} is not a power of two from 1 to 1024")),
+    }
 }
 
 /// The counts reconcile: `total + dropped + aggregated + after_end + unaccounted ==
@@ -70,16 +78,6 @@ struct Summary {
 }
 
 pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
-    if !args.buffer_mib.is_power_of_two() {
-        return Err(exit::Fatal::new(exit::USAGE, "--buffer-mib must be a power of two").into());
-    }
-    if let Some(d) = args.duration {
-        if !(d.is_finite() && d >= 0.0) {
-            return Err(
-                exit::Fatal::new(exit::USAGE, "--duration must be a number of seconds").into(),
-            );
-        }
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -114,6 +112,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
 
     let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
+    let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
     let deadline = args
         .duration
         .map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
@@ -138,7 +137,17 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         .as_deref()
         .map(crate::event::Comm::from_str_lossy);
     let wanted = |ev: &Event| comm.is_none_or(|c| ev.comm == c);
+    // The output ends at a closed pipe (quietly) or at a write error (said, exit 1); the
+    // calls received after the last good flush are counted as not written.
     let mut pipe_closed = false;
+    let mut write_error: Option<io::Error> = None;
+    let mut written = 0u64;
+    let mut fail = |e: io::Error, closed: &mut bool| {
+        if !exit::is_closed_pipe(&e) && write_error.is_none() {
+            write_error = Some(e);
+        }
+        *closed = true;
+    };
 
     let emit = |out: &mut io::BufWriter<_>, ev: &Event, now: u64| -> io::Result<()> {
         let line = if args.json {
@@ -174,9 +183,15 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
                 let now = clock_ns(libc::CLOCK_MONOTONIC);
                 for ev in batch.iter().filter(|e| wanted(e)) {
                     by_syscall[ev.syscall.index()] += 1;
-                    if emit(&mut out, ev, now).is_err() { pipe_closed = true; break; }
+                    if let Err(e) = emit(&mut out, ev, now) { fail(e, &mut pipe_closed); break; }
                 }
-                if pipe_closed || out.flush().is_err() { pipe_closed = true; break; }
+                if !pipe_closed {
+                    match out.flush() {
+                        Ok(()) => written = by_syscall.iter().sum(),
+                        Err(e) => fail(e, &mut pipe_closed),
+                    }
+                }
+                if pipe_closed { break; }
             }
             _ = scan.tick() => {
                 let now = clock_ns(libc::CLOCK_MONOTONIC);
@@ -184,14 +199,14 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
                 shown_blocked.retain(|k| inflight.iter().any(|e| (e.tid, e.start_ns.unwrap_or(0)) == *k));
                 for ev in inflight.iter().filter(|e| wanted(e)) {
                     let Some(start) = ev.start_ns else { continue };
-                    if shown_blocked.insert((ev.tid, start))
-                        && emit(&mut out, ev, now).is_err()
-                    {
-                        pipe_closed = true;
-                        break;
+                    if shown_blocked.insert((ev.tid, start)) {
+                        if let Err(e) = emit(&mut out, ev, now) { fail(e, &mut pipe_closed); break; }
                     }
                 }
-                if pipe_closed || out.flush().is_err() { pipe_closed = true; break; }
+                if !pipe_closed {
+                    if let Err(e) = out.flush() { fail(e, &mut pipe_closed); }
+                }
+                if pipe_closed { break; }
             }
             _ = prune.tick() => {
                 let _ = probe.prune();
@@ -199,6 +214,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
             _ = &mut sleep, if deadline.is_some() => break,
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
+            _ = sighup.recv() => break,
         }
     }
 
@@ -222,7 +238,9 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
                 arrived += 1;
                 if wanted(ev) {
                     by_syscall[ev.syscall.index()] += 1;
-                    let _ = emit(&mut out, ev, now);
+                    if let Err(e) = emit(&mut out, ev, now) {
+                        fail(e, &mut pipe_closed);
+                    }
                 }
             }
         }
@@ -253,11 +271,19 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         undecodable,
         aggregated,
     };
-    if args.json {
-        let _ = writeln!(out, "{}", serde_json::json!({ "summary": summary }));
+    if !pipe_closed {
+        let r = if args.json {
+            writeln!(out, "{}", serde_json::json!({ "summary": summary }))
+        } else {
+            Ok(())
+        };
+        match r.and_then(|_| out.flush()) {
+            Ok(()) => written = summary.total,
+            Err(e) => fail(e, &mut pipe_closed),
+        }
     }
-    let _ = out.flush();
     drop(out);
+    let unwritten = summary.total.saturating_sub(written);
     let mut err = io::stderr().lock();
     let _ = writeln!(
         err,
@@ -281,6 +307,13 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
             String::new()
         }
     );
+    if let Some(e) = &write_error {
+        let _ = writeln!(
+            err,
+            "ipctop: {unwritten} of them could not be written to standard output: {e}"
+        );
+        return Ok(exit::FAILURE);
+    }
     Ok(if summary.dropped > 0 {
         exit::FAILURE
     } else {

@@ -17,10 +17,12 @@
 //! same code as live. The writer flushes at least every second (a crash or `kill -9` loses at
 //! most that) and never rewrites what it wrote; a reader uses a damaged file up to the damage
 //! and says where it stopped.
+mod outfile;
 mod reader;
 mod wire;
 mod writer;
 
+pub use outfile::{check as check_output, CreateError};
 pub use reader::{from_reader, open, ReadError, Reader};
 pub use wire::{decode_event, encode_event, WireCall};
 pub use writer::Recorder;
@@ -135,7 +137,7 @@ impl crate::feed::Source for Tee {
 impl Drop for Tee {
     fn drop(&mut self) {
         if let Some(rec) = self.rec.take() {
-            let path = rec.path().display().to_string();
+            let path = crate::text::path(rec.path());
             let t = crate::event::clock_ns(libc::CLOCK_MONOTONIC);
             match rec.finish(t, "the dashboard was closed", None) {
                 Ok(()) => eprintln!("ipctop: recorded to {path}"),

@@ -23,7 +23,20 @@ pub enum ReadError {
     NotARecording(String),
     #[error("{path} is an ipctop recording of format version {found}; this ipctop reads version {FORMAT_VERSION}")]
     Version { path: String, found: u64 },
+    #[error(
+        "{path} holds probe records of event version {found}; this ipctop reads version {}",
+        monitor_ebpf::EVENT_VERSION
+    )]
+    EventVersion { path: String, found: u16 },
 }
+
+/// Time may step back this much, plus one snapshot interval, behind the latest record (a
+/// snapshot is stamped when it starts and written when it is done, a batch of calls with its
+/// first call); more is a damaged or reordered file.
+const BACKWARDS_SLACK_NS: u64 = 5_000_000_000;
+
+/// The longest line read (a snapshot of a very busy machine is a few MiB).
+const MAX_LINE: u64 = 64 << 20;
 
 /// An open recording.
 pub struct Reader {
@@ -34,17 +47,19 @@ pub struct Reader {
     damage: Option<String>,
     end: Option<End>,
     done: bool,
+    /// The latest time seen so far.
+    max_t: u64,
 }
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 /// Opens a recording and reads its header.
 pub fn open(path: &Path) -> Result<Reader, ReadError> {
-    let name = path.display().to_string();
+    let name = crate::text::escape(&path.display().to_string()).into_owned();
     if path.is_dir() {
         return Err(ReadError::Directory(name));
     }
-    let mut file = File::open(path).map_err(|e| ReadError::Io(name.clone(), e))?;
+    let mut file = open_file(path, &name)?;
     let mut magic = [0u8; 4];
     let n = read_up_to(&mut file, &mut magic).map_err(|e| ReadError::Io(name.clone(), e))?;
     if n == 0 {
@@ -84,6 +99,12 @@ pub fn from_reader(mut lines: Box<dyn BufRead + Send>, name: &str) -> Result<Rea
     }
     let header: Header =
         serde_json::from_value(v).map_err(|_| ReadError::NotARecording(name.to_string()))?;
+    if header.event_version != monitor_ebpf::EVENT_VERSION {
+        return Err(ReadError::EventVersion {
+            path: name.to_string(),
+            found: header.event_version,
+        });
+    }
     Ok(Reader {
         header,
         lines,
@@ -91,7 +112,52 @@ pub fn from_reader(mut lines: Box<dyn BufRead + Send>, name: &str) -> Result<Rea
         damage: None,
         end: None,
         done: false,
+        max_t: 0,
     })
+}
+
+/// Opens the file to read. A FIFO (or `<(…)`) is opened without blocking, and if no data
+/// comes within a second ipctop says what it waits for instead of hanging without a word.
+fn open_file(path: &Path, name: &str) -> Result<File, ReadError> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let io_err = |e| ReadError::Io(name.to_string(), e);
+    let is_fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+    if !is_fifo {
+        return File::open(path).map_err(io_err);
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io_err)?;
+    let wait = |ms: i32| {
+        let mut p = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&file),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: one valid pollfd.
+            let r = unsafe { libc::poll(&mut p, 1, ms) };
+            if r >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return r > 0;
+            }
+        }
+    };
+    if !wait(1000) {
+        eprintln!(
+            "ipctop: {name} is a FIFO with no data yet: waiting for a writer (Ctrl-C to stop)"
+        );
+        wait(-1);
+    }
+    // Blocking reads from here on.
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK);
+    }
+    Ok(file)
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -132,7 +198,7 @@ impl Reader {
                 return None;
             }
             buf.clear();
-            let n = match self.lines.read_until(b'\n', &mut buf) {
+            let n = match (&mut self.lines).take(MAX_LINE).read_until(b'\n', &mut buf) {
                 Ok(n) => n,
                 Err(e) => {
                     let at = self.line_no + 1;
@@ -152,8 +218,18 @@ impl Reader {
             self.line_no += 1;
             let at = self.line_no;
             if buf.last() != Some(&b'\n') {
+                return self.stop(if n as u64 >= MAX_LINE {
+                    format!(
+                        "stopped at line {at}: the line is longer than {} MiB",
+                        MAX_LINE >> 20
+                    )
+                } else {
+                    format!("stopped at line {at}: the line is cut off (truncated file)")
+                });
+            }
+            if self.end.is_some() {
                 return self.stop(format!(
-                    "stopped at line {at}: the line is cut off (truncated file)"
+                    "stopped at line {at}: records after the end mark (the file was put together wrongly)"
                 ));
             }
             let line: Line = match serde_json::from_slice(&buf) {
@@ -162,6 +238,15 @@ impl Reader {
                     return self.stop(format!("stopped at line {at}: not a valid record ({e})"))
                 }
             };
+            let slack = BACKWARDS_SLACK_NS
+                .saturating_add(self.header.interval_ms.saturating_mul(1_000_000));
+            if line.t.saturating_add(slack) < self.max_t {
+                return self.stop(format!(
+                    "stopped at line {at}: time runs backwards ({:.1} s before an earlier record; the records are out of order)",
+                    (self.max_t - line.t) as f64 / 1e9
+                ));
+            }
+            self.max_t = self.max_t.max(line.t);
             let update = match line.body {
                 Body::Events(w) | Body::Inflight(w) if w.is_empty() => continue,
                 Body::Events(w) => match w.iter().map(decode_event).collect() {

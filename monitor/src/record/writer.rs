@@ -1,8 +1,7 @@
 //! Writes a recording: header first, then one line per update, flushed at least every second.
 use std::{
-    fs::{File, OpenOptions},
+    fs::File,
     io::{self, BufWriter, Write},
-    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -44,24 +43,12 @@ pub struct Recorder {
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 impl Recorder {
-    /// Creates `path` (mode 0600; given to SUDO_UID/SUDO_GID when run under sudo), zstd when
-    /// it ends in `.zst`, and writes the header.
+    /// Creates `path` safely (see [`super::outfile`]: a new file, mode 0600, given to
+    /// SUDO_UID/SUDO_GID under sudo; a symlink, device, FIFO or socket of that name is
+    /// refused, a regular file replaced), zstd when it ends in `.zst`, and writes the header.
+    /// The file gets its name once the header is on disk, so a crash after that keeps it.
     pub fn create(path: &Path, header: &Header) -> anyhow::Result<Recorder> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| anyhow::anyhow!("cannot create the recording {}: {e}", path.display()))?;
-        // An existing file keeps its mode on open: make it 0600 too.
-        use std::os::unix::fs::PermissionsExt;
-        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
-        if let (Ok(uid), Ok(gid)) = (std::env::var("SUDO_UID"), std::env::var("SUDO_GID")) {
-            if let (Ok(uid), Ok(gid)) = (uid.parse::<u32>(), gid.parse::<u32>()) {
-                let _ = std::os::unix::fs::fchown(&file, Some(uid), Some(gid));
-            }
-        }
+        let (file, mut placement) = super::outfile::create(path, super::outfile::sudo_owner())?;
         let buf = BufWriter::with_capacity(1 << 16, file);
         let sink = if path.extension().is_some_and(|e| e == "zst") {
             Sink::Zstd(zstd::Encoder::new(buf, 3)?)
@@ -76,8 +63,15 @@ impl Recorder {
         };
         let mut h = header.clone();
         h.ipctop_recording = FORMAT_VERSION;
-        r.write_json(&h)?;
-        r.flush()?;
+        let written = r.write_json(&h).and_then(|_| r.flush_sink());
+        if let Err(e) = written {
+            r.sink = None;
+            anyhow::bail!(
+                "cannot write the recording {}: {e}",
+                crate::text::path(path)
+            );
+        }
+        placement.commit()?;
         Ok(r)
     }
 
@@ -100,8 +94,23 @@ impl Recorder {
         sink.out().write_all(&line)
     }
 
+    /// A write error that names the file (ENOSPC alone does not say where).
+    fn named(&self, e: io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "writing the recording {}: {e}",
+                crate::text::path(&self.path)
+            ),
+        )
+    }
+
     /// Appends one update (and flushes if the last flush is a second old).
     pub fn write(&mut self, s: &Stamped) -> io::Result<()> {
+        self.write_update(s).map_err(|e| self.named(e))
+    }
+
+    fn write_update(&mut self, s: &Stamped) -> io::Result<()> {
         let body = match &s.update {
             Update::Events(evs) => Body::Events(evs.iter().map(encode_event).collect()),
             Update::InFlight(evs) => Body::Inflight(evs.iter().map(encode_event).collect()),
@@ -111,7 +120,10 @@ impl Recorder {
         };
         self.write_json(&Line { t: s.mono_ns, body })?;
         self.lines += 1;
-        self.tick()
+        if self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.flush_sink()?;
+        }
+        Ok(())
     }
 
     /// Flushes if the last flush is at least a second old. Call it now and then when
@@ -125,6 +137,10 @@ impl Recorder {
 
     /// Everything written so far goes to the file (a complete zstd block, readable as is).
     pub fn flush(&mut self) -> io::Result<()> {
+        self.flush_sink().map_err(|e| self.named(e))
+    }
+
+    fn flush_sink(&mut self) -> io::Result<()> {
         if let Some(sink) = self.sink.as_mut() {
             sink.out().flush()?;
             sink.file().flush()?;
@@ -136,6 +152,10 @@ impl Recorder {
 
     /// Writes the end line and closes the file cleanly.
     pub fn finish(mut self, t: u64, reason: &str, exit_status: Option<i32>) -> io::Result<()> {
+        self.end(t, reason, exit_status).map_err(|e| self.named(e))
+    }
+
+    fn end(&mut self, t: u64, reason: &str, exit_status: Option<i32>) -> io::Result<()> {
         self.write_json(&Line {
             t,
             body: Body::End(End {

@@ -24,7 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ratatui::crossterm::event::{self, Event as TermEvent};
+use ratatui::crossterm::event::{self, Event as TermEvent, KeyCode, KeyModifiers};
 
 pub use app::{Action, App, Target, View};
 pub use store::{SessionInfo, Store};
@@ -59,8 +59,17 @@ impl Default for UiOptions {
     }
 }
 
-/// Fails with a clear sentence when stdout is not a terminal.
+/// Fails with a clear sentence when stdout is not a terminal, or is one that cannot show the
+/// dashboard (`TERM=dumb`: no cursor movement).
 pub fn check_terminal() -> anyhow::Result<()> {
+    if std::env::var("TERM").is_ok_and(|t| t == "dumb") {
+        return Err(exit::Fatal::new(
+            exit::USAGE,
+            "TERM=dumb cannot show the dashboard (no cursor movement): use `ipctop trace` or \
+             `ipctop snapshot`, or a terminal that can",
+        )
+        .into());
+    }
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(exit::Fatal::new(
             exit::USAGE,
@@ -82,11 +91,12 @@ pub fn run_with(mut source: Box<dyn Source>, opts: UiOptions) -> anyhow::Result<
     store.ingest(&source.drain());
     let mut app = App::new(store, opts.theme);
     let mut guard = term::TerminalGuard::enter()?;
+    term::start_watchdog();
     let r = run_loop(&mut guard, &mut app, source.as_mut(), &signals, opts.tick);
     drop(guard);
     match r {
         // The terminal went away with the session (SIGHUP): not an error.
-        Err(_) if signals.fired() || term::wait_stdin(Duration::ZERO) == term::Stdin::Gone => {
+        Err(_) if signals.fired() || term::stdin_state(Duration::ZERO) == term::Stdin::Gone => {
             Ok(exit::OK)
         }
         r => r,
@@ -101,40 +111,68 @@ fn run_loop(
     tick: Duration,
 ) -> anyhow::Result<u8> {
     const POLL: Duration = Duration::from_millis(100);
-    let term = &mut guard.terminal;
-    let mut draw = |app: &mut App| term.draw(|f| views::draw(f, app)).map(|_| ());
-    draw(app)?;
+    let draw = |guard: &mut term::TerminalGuard, app: &mut App| {
+        guard.terminal.draw(|f| views::draw(f, app)).map(|_| ())
+    };
+    draw(guard, app)?;
     let mut next_tick = Instant::now() + tick;
     let mut pending = false;
+    // A source that spent a while in its last drain (a replay catching up after a seek)
+    // is drained again at once rather than after the usual wait.
+    let mut busy = false;
     loop {
+        term::beat();
         if signals.fired() {
             return Ok(exit::OK);
         }
+        // Ctrl-Z (a key in raw mode) or a SIGTSTP from outside: stop properly.
+        if signals.stop_requested() {
+            if !guard.suspend()? {
+                return Ok(exit::OK);
+            }
+            draw(guard, app)?;
+        }
         // Keys (and resizes): each one drawn at once, so Enter acts on what is shown.
-        // crossterm is only asked when stdin has bytes, and never to wait.
-        match term::wait_stdin(POLL) {
+        // crossterm is only asked when stdin has bytes (it spins on a terminal that is
+        // gone), and never to wait.
+        let ready = match term::stdin_state(if busy { Duration::ZERO } else { POLL }) {
             term::Stdin::Gone => return Ok(exit::OK),
-            term::Stdin::Nothing => {}
-            term::Stdin::Ready => {}
-        }
+            term::Stdin::Nothing => false,
+            term::Stdin::Ready => true,
+        };
         if signals.resized() {
-            draw(app)?;
+            draw(guard, app)?;
         }
-        if event::poll(Duration::ZERO)? {
+        if ready && event::poll(Duration::ZERO)? {
             loop {
                 match event::read()? {
+                    TermEvent::Key(k)
+                        if k.modifiers.contains(KeyModifiers::CONTROL)
+                            && k.code == KeyCode::Char('z') =>
+                    {
+                        if !guard.suspend()? {
+                            return Ok(exit::OK);
+                        }
+                        draw(guard, app)?;
+                        break;
+                    }
                     TermEvent::Key(k) => match app.on_key(k) {
                         Action::Quit => return Ok(exit::OK),
-                        Action::Redraw => draw(app)?,
+                        Action::Redraw => draw(guard, app)?,
                         Action::Control(c) => {
                             source.control(c);
                             app.store.position = source.position();
-                            draw(app)?;
+                            draw(guard, app)?;
                         }
                         Action::None => {}
                     },
-                    TermEvent::Resize(..) => draw(app)?,
+                    TermEvent::Resize(..) => draw(guard, app)?,
                     _ => {}
+                }
+                // More events: those crossterm parsed already, or bytes still waiting.
+                // A terminal gone meanwhile ends the dashboard instead of a spinning read.
+                if term::stdin_state(Duration::ZERO) == term::Stdin::Gone {
+                    return Ok(exit::OK);
                 }
                 if !event::poll(Duration::ZERO)? {
                     break;
@@ -142,7 +180,9 @@ fn run_loop(
             }
         }
         // Data.
+        let drained = Instant::now();
         let batch = source.drain();
+        busy = drained.elapsed() >= Duration::from_millis(40);
         let calls = batch
             .iter()
             .any(|s| matches!(&s.update, Update::Events(v) | Update::InFlight(v) if !v.is_empty()));
@@ -163,7 +203,7 @@ fn run_loop(
         let visible_change = app.frozen.is_none() && (calls || seeked || moved);
         if ticked || visible_change {
             if pending || ticked {
-                draw(app)?;
+                draw(guard, app)?;
             }
             pending = false;
         }

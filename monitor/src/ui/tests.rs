@@ -32,11 +32,6 @@ use crate::{
 
 const SHM_DEV: (u32, u32) = (0, 1);
 
-fn utc() {
-    // Event times print in local time: the snapshots are taken in UTC.
-    std::env::set_var("TZ", "UTC");
-}
-
 fn info() -> SessionInfo {
     SessionInfo {
         host: "db-prod-3".into(),
@@ -138,7 +133,6 @@ fn stamped(mono_ns: u64, update: Update) -> Stamped {
 /// with a blocked receiver, one full with a blocked sender, one left with messages), refused
 /// calls, and the probe's counters — everything entering through `Store::ingest`.
 pub fn busy_store() -> Store {
-    utc();
     let mut s = base_snap(MONO);
     let procs = [
         (1200, "postgres", "postgres -D /var/lib/pg", 86_400),
@@ -398,7 +392,6 @@ pub fn busy_store() -> Store {
 }
 
 fn empty_store() -> Store {
-    utc();
     let mut store = Store::new(
         info(),
         ProbeStatus::Attached("raw tracepoints".into()),
@@ -777,7 +770,6 @@ fn replay_keys_map_to_controls_and_the_position_shows() {
 
 /// A store with `objects` IPC objects and `procs` processes, busy.
 fn big_store(objects: usize, procs: usize) -> Store {
-    utc();
     let mut s = base_snap(MONO);
     for p in 0..procs as u32 {
         let mut pr = proc_(10_000 + p, "worker", "worker --shard", 1000);

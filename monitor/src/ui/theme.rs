@@ -42,20 +42,23 @@ fn is_utf8(locale: &str) -> bool {
 
 impl Theme {
     /// From the environment: `NO_COLOR` (any non-empty value) turns colours off; the first
-    /// set of `LC_ALL`, `LC_CTYPE`, `LANG` decides UTF-8 (unset: the C locale, ASCII).
+    /// set of `LC_ALL`, `LC_CTYPE`, `LANG` decides UTF-8 (unset: the C locale, ASCII); a DEC
+    /// VT terminal (`TERM=vt100`, …) gets neither colours nor Unicode.
     pub fn from_env() -> Self {
         Self::from_vars(|k| std::env::var(k).ok())
     }
 
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Self {
-        let color = get("NO_COLOR").is_none_or(|v| v.is_empty());
+        // DEC VT terminals (vt52 … vt520) have no colours and no UTF-8.
+        let vt = get("TERM").is_some_and(|t| t.starts_with("vt"));
+        let color = !vt && get("NO_COLOR").is_none_or(|v| v.is_empty());
         let locale = ["LC_ALL", "LC_CTYPE", "LANG"]
             .iter()
             .find_map(|k| get(k).filter(|v| !v.is_empty()))
             .unwrap_or_default();
         Self {
             color,
-            unicode: is_utf8(&locale),
+            unicode: !vt && is_utf8(&locale),
         }
     }
 

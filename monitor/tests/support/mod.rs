@@ -3,6 +3,11 @@
 #![allow(dead_code)]
 
 pub mod basic;
+pub mod hostile;
+/// The SysV calls that change IPC objects (the library only reads): the workload helper's,
+/// for the tests' clean-up and for releasing a blocked workload.
+#[path = "../../src/bin/ipctop-workload/sysv_mut.rs"]
+pub mod sysv_mut;
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -182,15 +187,7 @@ pub struct Ids {
 
 impl Drop for Ids {
     fn drop(&mut self) {
-        for &id in &self.sems {
-            let _ = ipctop::sysv::semctl_rmid(id);
-        }
-        for &id in &self.shms {
-            let _ = ipctop::sysv::shmctl_rmid(id);
-        }
-        for &id in &self.msgs {
-            let _ = ipctop::sysv::msgctl_rmid(id);
-        }
+        sysv_mut::remove_all(&self.sems, &self.shms, &self.msgs);
     }
 }
 

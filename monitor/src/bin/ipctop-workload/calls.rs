@@ -2,12 +2,15 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ipctop::sysv::{
-    self, sembuf, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPC_PRIVATE, IPC_STAT, SEM_UNDO,
+use ipctop::sysv::{self, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPC_PRIVATE, IPC_STAT, SEM_UNDO};
+use nix::{
+    sys::wait::{waitpid, WaitStatus},
+    unistd::{fork, setgid, setuid, ForkResult, Gid, Uid},
 };
 use serde_json::json;
 
 use crate::common::{hold, ready, stopped, unique_key, Cleanup};
+use crate::sysv_mut::{self, sembuf};
 
 #[derive(clap::Subcommand)]
 pub enum Cmd {
@@ -46,8 +49,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Getppid { calls } => {
             let t = Instant::now();
             for _ in 0..calls {
-                // SAFETY: no arguments.
-                unsafe { libc::getppid() };
+                nix::unistd::getppid();
             }
             ready(
                 json!({"pid": std::process::id(), "calls": calls, "ns_per_call": t.elapsed().as_nanos() as f64 / calls as f64}),
@@ -59,32 +61,32 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
 
 fn basic() -> anyhow::Result<()> {
     let mut c = Cleanup::default();
-    let semid = sysv::semget(IPC_PRIVATE, 3, IPC_CREAT | 0o600).context("semget")?;
+    let semid = sysv_mut::semget(IPC_PRIVATE, 3, IPC_CREAT | 0o600).context("semget")?;
     c.sems.push(semid);
-    sysv::semctl_int(semid, 1, sysv::semcmd::SETVAL, 5).context("SETVAL")?;
+    sysv_mut::semctl_setval(semid, 1, 5).context("SETVAL")?;
     sysv::semctl_int(semid, 1, sysv::semcmd::GETVAL, 0).context("GETVAL")?;
     // glibc's semop() is the semtimedop syscall with a NULL timeout.
-    sysv::semop(
+    sysv_mut::semop(
         semid,
         &mut [sembuf(1, -1, SEM_UNDO), sembuf(2, 1, IPC_NOWAIT as i16)],
     )
     .context("semop")?;
-    sysv::semtimedop(
+    sysv_mut::semtimedop(
         semid,
         &mut [sembuf(1, 1, 0)],
         Some(Duration::from_millis(1500)),
     )
     .context("semtimedop")?;
-    sysv::semop_raw(semid, &mut [sembuf(0, 0, IPC_NOWAIT as i16)]).context("raw semop")?;
-    let shmid = sysv::shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0o600).context("shmget")?;
+    sysv_mut::semop_raw(semid, &mut [sembuf(0, 0, IPC_NOWAIT as i16)]).context("raw semop")?;
+    let shmid = sysv_mut::shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0o600).context("shmget")?;
     c.shms.push(shmid);
-    let addr = sysv::shmat(shmid, 0).context("shmat")?;
-    sysv::shmdt(addr).context("shmdt")?;
+    let addr = sysv_mut::shmat(shmid, 0).context("shmat")?;
+    sysv_mut::shmdt(addr).context("shmdt")?;
     sysv::shmctl_stat(shmid, IPC_STAT).context("shmctl")?;
-    let msqid = sysv::msgget(IPC_PRIVATE, IPC_CREAT | 0o600).context("msgget")?;
+    let msqid = sysv_mut::msgget(IPC_PRIVATE, IPC_CREAT | 0o600).context("msgget")?;
     c.msgs.push(msqid);
-    sysv::msgsnd(msqid, 7, &[0xab; 16], 0).context("msgsnd")?;
-    sysv::msgrcv(msqid, 64, 0, 0).context("msgrcv")?;
+    sysv_mut::msgsnd(msqid, 7, &[0xab; 16], 0).context("msgsnd")?;
+    sysv_mut::msgrcv(msqid, 64, 0, 0).context("msgrcv")?;
     sysv::msgctl_stat(msqid, IPC_STAT).context("msgctl")?;
     drop(c); // semctl, shmctl, msgctl IPC_RMID
     let einval = sysv::semctl_int(semid, 0, sysv::semcmd::GETVAL, 0).unwrap_err();
@@ -101,9 +103,9 @@ fn basic() -> anyhow::Result<()> {
 fn eexist() -> anyhow::Result<()> {
     let mut c = Cleanup::default();
     let key = unique_key(1);
-    let shmid = sysv::shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0o600).context("shmget")?;
+    let shmid = sysv_mut::shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0o600).context("shmget")?;
     c.shms.push(shmid);
-    let e = sysv::shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0o600).unwrap_err();
+    let e = sysv_mut::shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0o600).unwrap_err();
     anyhow::ensure!(
         e.raw_os_error() == Some(libc::EEXIST),
         "expected EEXIST, got {e}"
@@ -114,47 +116,52 @@ fn eexist() -> anyhow::Result<()> {
 
 fn eacces() -> anyhow::Result<()> {
     let mut c = Cleanup::default();
-    let shmid = sysv::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).context("shmget")?;
+    let shmid = sysv_mut::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).context("shmget")?;
     c.shms.push(shmid);
     // SAFETY: fork in a single-threaded program; the child only makes syscalls and exits.
-    let child = unsafe { libc::fork() };
-    anyhow::ensure!(child >= 0, "fork: {}", std::io::Error::last_os_error());
-    if child == 0 {
-        // SAFETY: plain syscalls in the child.
-        unsafe {
-            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-                libc::_exit(2);
-            }
-            let ok = sysv::shmat(shmid, 0).is_err_and(|e| e.raw_os_error() == Some(libc::EACCES));
-            libc::_exit(if ok { 0 } else { 1 });
+    let child = match unsafe { fork() }.context("fork")? {
+        ForkResult::Child => {
+            let nobody = 65534;
+            let code = if setgid(Gid::from_raw(nobody)).is_err()
+                || setuid(Uid::from_raw(nobody)).is_err()
+            {
+                2
+            } else if sysv_mut::shmat(shmid, 0)
+                .is_err_and(|e| e.raw_os_error() == Some(libc::EACCES))
+            {
+                0
+            } else {
+                1
+            };
+            // SAFETY: leave without running the parent's destructors.
+            unsafe { libc::_exit(code) };
         }
-    }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(child, &mut status, 0) };
+        ForkResult::Parent { child } => child,
+    };
+    let status = waitpid(child, None).context("waitpid")?;
     anyhow::ensure!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "the child did not get EACCES (status {status:#x})"
+        status == WaitStatus::Exited(child, 0),
+        "the child did not get EACCES ({status:?})"
     );
-    ready(json!({"pid": std::process::id(), "child_pid": child, "shmid": shmid}));
+    ready(json!({"pid": std::process::id(), "child_pid": child.as_raw(), "shmid": shmid}));
     Ok(())
 }
 
 fn block(release_after: Option<f64>) -> anyhow::Result<()> {
     let mut c = Cleanup::default();
-    let semid = sysv::semget(IPC_PRIVATE, 2, IPC_CREAT | 0o600).context("semget")?;
+    let semid = sysv_mut::semget(IPC_PRIVATE, 2, IPC_CREAT | 0o600).context("semget")?;
     c.sems.push(semid);
     let tid = std::process::id();
     ready(json!({"pid": tid, "semid": semid, "semnum": 1}));
     if let Some(secs) = release_after {
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_secs_f64(secs));
-            let _ = sysv::semop(semid, &mut [sembuf(1, 1, 0)]);
+            let _ = sysv_mut::semop(semid, &mut [sembuf(1, 1, 0)]);
         });
     }
     let t = Instant::now();
     // Blocks until someone raises semaphore 1 (or a signal: EINTR).
-    let r = sysv::semop(semid, &mut [sembuf(1, -1, 0)]);
+    let r = sysv_mut::semop(semid, &mut [sembuf(1, -1, 0)]);
     if !stopped() {
         ready(json!({"released_after_ns": t.elapsed().as_nanos() as u64, "ok": r.is_ok()}));
         hold();
@@ -164,16 +171,16 @@ fn block(release_after: Option<f64>) -> anyhow::Result<()> {
 
 fn burst(calls: u64) -> anyhow::Result<()> {
     let mut c = Cleanup::default();
-    let semid = sysv::semget(IPC_PRIVATE, 1, IPC_CREAT | 0o600).context("semget")?;
+    let semid = sysv_mut::semget(IPC_PRIVATE, 1, IPC_CREAT | 0o600).context("semget")?;
     c.sems.push(semid);
     let t = Instant::now();
     let mut up = [sembuf(0, 1, 0)];
     let mut down = [sembuf(0, -1, 0)];
     for i in 0..calls {
         if i % 2 == 0 {
-            sysv::semop(semid, &mut up)?;
+            sysv_mut::semop(semid, &mut up)?;
         } else {
-            sysv::semop(semid, &mut down)?;
+            sysv_mut::semop(semid, &mut down)?;
         }
     }
     let ns = t.elapsed().as_nanos() as u64;

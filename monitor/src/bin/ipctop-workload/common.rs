@@ -4,7 +4,7 @@ use std::{
     sync::atomic::{AtomicBool, Ordering},
 };
 
-use ipctop::sysv;
+use crate::sysv_mut;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static LEAVE: AtomicBool = AtomicBool::new(false);
@@ -25,14 +25,15 @@ extern "C" fn on_signal(_: libc::c_int) {
 /// SIGTERM/SIGINT only set a flag (no SA_RESTART, so a blocked call returns EINTR) and the
 /// scenario cleans up.
 pub fn install_signal_handlers() {
-    for sig in [libc::SIGTERM, libc::SIGINT] {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let sa = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGTERM, Signal::SIGINT] {
         // SAFETY: a plain handler that only stores to an atomic.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as usize;
-            sa.sa_flags = 0;
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-        }
+        let _ = unsafe { sigaction(sig, &sa) };
     }
 }
 
@@ -82,15 +83,7 @@ impl Drop for Cleanup {
         if LEAVE.load(Ordering::SeqCst) {
             return;
         }
-        for &id in &self.sems {
-            let _ = sysv::semctl_rmid(id);
-        }
-        for &id in &self.shms {
-            let _ = sysv::shmctl_rmid(id);
-        }
-        for &id in &self.msgs {
-            let _ = sysv::msgctl_rmid(id);
-        }
+        sysv_mut::remove_all(&self.sems, &self.shms, &self.msgs);
     }
 }
 
@@ -102,8 +95,7 @@ pub fn unique_key(salt: i32) -> i32 {
 /// Sets this process's comm (prctl PR_SET_NAME; 15 bytes at most).
 pub fn set_comm(name: &str) {
     let c = std::ffi::CString::new(name.as_bytes()).unwrap_or_default();
-    // SAFETY: PR_SET_NAME reads a NUL-terminated string.
-    unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr()) };
+    let _ = nix::sys::prctl::set_name(&c);
 }
 
 /// Prints {"pid", "waiting": true} and waits for one line (or EOF) on stdin.

@@ -6,6 +6,7 @@ mod calls;
 mod common;
 mod paced;
 mod situations;
+mod sysv_mut;
 
 use clap::{Parser, Subcommand};
 

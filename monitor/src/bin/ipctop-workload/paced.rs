@@ -3,10 +3,13 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ipctop::sysv::{self, sembuf, IPC_CREAT, IPC_NOWAIT, IPC_PRIVATE};
+use ipctop::sysv::{IPC_CREAT, IPC_NOWAIT, IPC_PRIVATE};
 use serde_json::json;
 
-use crate::common::{ready, stopped, Cleanup};
+use crate::{
+    common::{ready, stopped, Cleanup},
+    sysv_mut::{self as sysv, sembuf},
+};
 
 #[derive(clap::Subcommand)]
 pub enum Cmd {
@@ -76,7 +79,7 @@ fn paced_loop(rate: f64, secs: f64) -> anyhow::Result<()> {
     let mut c = Cleanup::default();
     let semid = sysv::semget(IPC_PRIVATE, 1, IPC_CREAT | 0o600).context("semget")?;
     c.sems.push(semid);
-    sysv::semctl_int(semid, 0, sysv::semcmd::SETVAL, 1).context("SETVAL")?;
+    sysv::semctl_setval(semid, 0, 1).context("SETVAL")?;
     let pairs = paced(rate / 2.0, secs, || {
         sysv::semop(semid, &mut [sembuf(0, -1, 0)])?;
         sysv::semop(semid, &mut [sembuf(0, 1, 0)])?;

@@ -2,13 +2,26 @@
 //! semaphores, an AB/BA deadlock, a queue left with messages. Each prints one JSON line with
 //! the pids and ids it made, holds until stdin closes (or SIGTERM), then kills its children
 //! and removes its objects. Children die with the parent (PR_SET_PDEATHSIG).
-use std::time::{Duration, Instant};
+use std::{
+    io::{PipeReader, PipeWriter, Read, Write},
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
-use ipctop::sysv::{self, sembuf, semcmd, IPC_CREAT, IPC_PRIVATE, SEM_UNDO};
+use ipctop::sysv::{self, semcmd, IPC_CREAT, IPC_PRIVATE, SEM_UNDO};
+use nix::{
+    sched::{unshare, CloneFlags},
+    sys::{
+        prctl,
+        signal::{kill, Signal},
+        wait::waitpid,
+    },
+    unistd::{fork, getpid, getppid, pause, ForkResult, Pid},
+};
 use serde_json::json;
 
 use crate::common::{hold, ready, Cleanup};
+use crate::sysv_mut::{self, sembuf};
 
 #[derive(clap::Subcommand)]
 pub enum Cmd {
@@ -61,95 +74,59 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
 
 /// A pipe for parent/child hand-offs of small integers.
 struct Pipe {
-    r: i32,
-    w: i32,
+    r: PipeReader,
+    w: PipeWriter,
 }
 
 impl Pipe {
     fn new() -> anyhow::Result<Self> {
-        let mut fds = [0; 2];
-        // SAFETY: fds is a valid out-array of two ints.
-        anyhow::ensure!(
-            unsafe { libc::pipe(fds.as_mut_ptr()) } == 0,
-            "pipe: {}",
-            std::io::Error::last_os_error()
-        );
-        Ok(Self {
-            r: fds[0],
-            w: fds[1],
-        })
+        let (r, w) = std::io::pipe().context("pipe")?;
+        Ok(Self { r, w })
     }
 
     fn send(&self, v: i32) {
-        let b = v.to_ne_bytes();
-        // SAFETY: writing 4 bytes from a local buffer.
-        unsafe { libc::write(self.w, b.as_ptr().cast(), 4) };
+        let _ = (&self.w).write_all(&v.to_ne_bytes());
     }
 
     /// Reads one integer (None on EOF or error).
     fn recv(&self) -> Option<i32> {
         let mut b = [0u8; 4];
-        let mut got = 0;
-        while got < 4 {
-            // SAFETY: reading into the rest of a local buffer.
-            let n = unsafe { libc::read(self.r, b[got..].as_mut_ptr().cast(), 4 - got) };
-            if n <= 0 {
-                if n < 0
-                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-                {
-                    continue;
-                }
-                return None;
-            }
-            got += n as usize;
-        }
+        (&self.r).read_exact(&mut b).ok()?;
         Some(i32::from_ne_bytes(b))
-    }
-}
-
-impl Drop for Pipe {
-    fn drop(&mut self) {
-        // SAFETY: closing our own fds.
-        unsafe {
-            libc::close(self.r);
-            libc::close(self.w);
-        }
     }
 }
 
 /// Children to kill (SIGKILL) and reap on drop.
 #[derive(Default)]
-struct Kids(Vec<i32>);
+struct Kids(Vec<Pid>);
 
 impl Kids {
     /// Forks a child that dies with us and runs `f`, then exits with its code.
     fn spawn(&mut self, f: impl FnOnce() -> i32) -> anyhow::Result<i32> {
-        // SAFETY: getpid has no preconditions.
-        let parent = unsafe { libc::getpid() };
+        let parent = getpid();
         // SAFETY: the workload is single-threaded; the child only runs `f` and exits.
-        let pid = unsafe { libc::fork() };
-        anyhow::ensure!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-        if pid == 0 {
-            // SAFETY: plain syscalls in the child.
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != parent {
-                    libc::_exit(1);
+        match unsafe { fork() }.context("fork")? {
+            ForkResult::Child => {
+                let _ = prctl::set_pdeathsig(Signal::SIGKILL);
+                if getppid() != parent {
+                    // SAFETY: leave without running the parent's destructors.
+                    unsafe { libc::_exit(1) };
                 }
+                let code = f();
+                // SAFETY: as above.
+                unsafe { libc::_exit(code) };
             }
-            let code = f();
-            // SAFETY: leave without running the parent's destructors.
-            unsafe { libc::_exit(code) };
+            ForkResult::Parent { child } => {
+                self.0.push(child);
+                Ok(child.as_raw())
+            }
         }
-        self.0.push(pid);
-        Ok(pid)
     }
 
     /// Waits for a child to exit (for children that are meant to).
     fn reap(&mut self, pid: i32) {
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
+        let pid = Pid::from_raw(pid);
+        let _ = waitpid(pid, None);
         self.0.retain(|&p| p != pid);
     }
 }
@@ -157,19 +134,15 @@ impl Kids {
 impl Drop for Kids {
     fn drop(&mut self) {
         for &pid in &self.0 {
-            // SAFETY: killing and reaping our own children.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, std::ptr::null_mut(), 0);
-            }
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
         }
     }
 }
 
 fn pause_forever() -> i32 {
     loop {
-        // SAFETY: pause has no preconditions.
-        unsafe { libc::pause() };
+        pause();
     }
 }
 
@@ -192,7 +165,7 @@ fn orphan_shm() -> anyhow::Result<()> {
     let p = Pipe::new()?;
     let size = 65536;
     let child = kids.spawn(
-        || match sysv::shmget(IPC_PRIVATE, size, IPC_CREAT | 0o600) {
+        || match sysv_mut::shmget(IPC_PRIVATE, size, IPC_CREAT | 0o600) {
             Ok(id) => {
                 p.send(id);
                 0
@@ -216,12 +189,12 @@ fn shm_attached(n: usize) -> anyhow::Result<()> {
     let mut c = Cleanup::default();
     let mut kids = Kids::default();
     let size = 16384;
-    let shmid = sysv::shmget(IPC_PRIVATE, size, IPC_CREAT | 0o600).context("shmget")?;
+    let shmid = sysv_mut::shmget(IPC_PRIVATE, size, IPC_CREAT | 0o600).context("shmget")?;
     c.shms.push(shmid);
     let p = Pipe::new()?;
     let mut pids = Vec::new();
     for _ in 0..n {
-        pids.push(kids.spawn(|| match sysv::shmat(shmid, 0) {
+        pids.push(kids.spawn(|| match sysv_mut::shmat(shmid, 0) {
             Ok(_) => {
                 p.send(1);
                 pause_forever()
@@ -247,15 +220,15 @@ fn ncnt(semid: i32, semnum: i32) -> i32 {
 fn sem_blocked(uninit: bool) -> anyhow::Result<()> {
     let mut c = Cleanup::default();
     let mut kids = Kids::default();
-    let semid = sysv::semget(IPC_PRIVATE, 3, IPC_CREAT | 0o600).context("semget")?;
+    let semid = sysv_mut::semget(IPC_PRIVATE, 3, IPC_CREAT | 0o600).context("semget")?;
     c.sems.push(semid);
     if !uninit {
-        sysv::semctl_setall(semid, &[1, 0, 1]).context("SETALL")?;
+        sysv_mut::semctl_setall(semid, &[1, 0, 1]).context("SETALL")?;
         // A first semop marks the set as initialised (sem_otime != 0).
-        sysv::semop(semid, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
+        sysv_mut::semop(semid, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
     }
     let waiter = kids.spawn(|| {
-        let _ = sysv::semop(semid, &mut [sembuf(1, -1, 0)]);
+        let _ = sysv_mut::semop(semid, &mut [sembuf(1, -1, 0)]);
         0
     })?;
     wait_until("the child to block", || ncnt(semid, 1) == 1)?;
@@ -271,10 +244,10 @@ fn deadlock() -> anyhow::Result<()> {
     let mut kids = Kids::default();
     let mut sets = [0; 2];
     for s in &mut sets {
-        *s = sysv::semget(IPC_PRIVATE, 1, IPC_CREAT | 0o600).context("semget")?;
+        *s = sysv_mut::semget(IPC_PRIVATE, 1, IPC_CREAT | 0o600).context("semget")?;
         c.sems.push(*s);
-        sysv::semctl_int(*s, 0, semcmd::SETVAL, 1).context("SETVAL")?;
-        sysv::semop(*s, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
+        sysv_mut::semctl_setval(*s, 0, 1).context("SETVAL")?;
+        sysv_mut::semop(*s, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
     }
     let held = Pipe::new()?;
     let mut pids = Vec::new();
@@ -285,7 +258,7 @@ fn deadlock() -> anyhow::Result<()> {
         let held = &held;
         let go_ref = &go;
         pids.push(kids.spawn(|| {
-            if sysv::semop(mine, &mut [sembuf(0, -1, SEM_UNDO)]).is_err() {
+            if sysv_mut::semop(mine, &mut [sembuf(0, -1, SEM_UNDO)]).is_err() {
                 held.send(0);
                 return 1;
             }
@@ -293,7 +266,7 @@ fn deadlock() -> anyhow::Result<()> {
             if go_ref.recv().is_none() {
                 return 1;
             }
-            let _ = sysv::semop(theirs, &mut [sembuf(0, -1, SEM_UNDO)]);
+            let _ = sysv_mut::semop(theirs, &mut [sembuf(0, -1, SEM_UNDO)]);
             0
         })?);
         gos.push(go);
@@ -320,13 +293,13 @@ fn queue_left(n: u64) -> anyhow::Result<()> {
     let mut kids = Kids::default();
     let p = Pipe::new()?;
     let child = kids.spawn(|| {
-        let Ok(q) = sysv::msgget(IPC_PRIVATE, IPC_CREAT | 0o600) else {
+        let Ok(q) = sysv_mut::msgget(IPC_PRIVATE, IPC_CREAT | 0o600) else {
             p.send(-1);
             return 1;
         };
         for _ in 0..n {
-            if sysv::msgsnd(q, 1, &[0x5a; 100], 0).is_err() {
-                let _ = sysv::msgctl_rmid(q);
+            if sysv_mut::msgsnd(q, 1, &[0x5a; 100], 0).is_err() {
+                let _ = sysv_mut::msgctl_rmid(q);
                 p.send(-1);
                 return 1;
             }
@@ -346,29 +319,24 @@ fn queue_left(n: u64) -> anyhow::Result<()> {
 }
 
 fn many(objects: usize, procs: usize) -> anyhow::Result<()> {
-    // SAFETY: unshare of the IPC namespace only affects this (single-threaded) process.
-    anyhow::ensure!(
-        unsafe { libc::unshare(libc::CLONE_NEWIPC) } == 0,
-        "unshare(CLONE_NEWIPC): {} (needs root)",
-        std::io::Error::last_os_error()
-    );
+    unshare(CloneFlags::CLONE_NEWIPC).context("unshare(CLONE_NEWIPC) (needs root)")?;
     let nshm = (objects * 3 / 10).clamp(1, 4000);
     let nmsg = objects * 3 / 10;
     let nsem = objects.saturating_sub(nshm + nmsg).max(1);
     let mut shms = Vec::with_capacity(nshm);
     for _ in 0..nshm {
-        shms.push(sysv::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).context("shmget")?);
+        shms.push(sysv_mut::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600).context("shmget")?);
     }
     let mut sems = Vec::with_capacity(nsem);
     for _ in 0..nsem {
-        let id = sysv::semget(IPC_PRIVATE, 2, IPC_CREAT | 0o600).context("semget")?;
-        sysv::semctl_setall(id, &[1, 0]).context("SETALL")?;
-        sysv::semop(id, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
+        let id = sysv_mut::semget(IPC_PRIVATE, 2, IPC_CREAT | 0o600).context("semget")?;
+        sysv_mut::semctl_setall(id, &[1, 0]).context("SETALL")?;
+        sysv_mut::semop(id, &mut [sembuf(0, -1, 0), sembuf(0, 1, 0)]).context("semop")?;
         sems.push(id);
     }
     for _ in 0..nmsg {
-        let id = sysv::msgget(IPC_PRIVATE, IPC_CREAT | 0o600).context("msgget")?;
-        sysv::msgsnd(id, 1, &[1; 16], 0).context("msgsnd")?;
+        let id = sysv_mut::msgget(IPC_PRIVATE, IPC_CREAT | 0o600).context("msgget")?;
+        sysv_mut::msgsnd(id, 1, &[1; 16], 0).context("msgsnd")?;
     }
     let mut kids = Kids::default();
     let p = Pipe::new()?;
@@ -376,10 +344,10 @@ fn many(objects: usize, procs: usize) -> anyhow::Result<()> {
         let (a, b) = (shms[i % nshm], shms[(i + 1) % nshm]);
         let sem = sems[i % nsem];
         kids.spawn(|| {
-            let ok = sysv::shmat(a, 0).is_ok() && sysv::shmat(b, 0).is_ok();
+            let ok = sysv_mut::shmat(a, 0).is_ok() && sysv_mut::shmat(b, 0).is_ok();
             p.send(ok as i32);
             if i % 10 == 0 {
-                let _ = sysv::semop(sem, &mut [sembuf(1, -1, 0)]);
+                let _ = sysv_mut::semop(sem, &mut [sembuf(1, -1, 0)]);
             }
             pause_forever()
         })?;

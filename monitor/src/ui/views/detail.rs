@@ -323,14 +323,14 @@ fn proc_lines(cx: &Cx, pid: u32) -> Lines {
         &mut v,
         format!(
             "Process {pid} {}  state {}  uid {}  parent {}",
-            p.comm,
+            crate::text::escape(&p.comm),
             p.state,
             p.uid.map_or("?".into(), |u| u.to_string()),
             p.ppid
         ),
     );
     if let Some(c) = &p.cmdline {
-        text(&mut v, format!("command: {c}"));
+        text(&mut v, format!("command: {}", crate::text::escape(c)));
     }
     let a = m.account().process(pid);
     text(

@@ -61,7 +61,7 @@ impl<'a> Cx<'a> {
         self.s
             .model
             .process(pid)
-            .map_or_else(|| "?".into(), |p| p.comm.clone())
+            .map_or_else(|| "?".into(), |p| crate::text::escape(&p.comm).into_owned())
     }
 
     pub fn alive(&self, pid: u32) -> bool {
@@ -164,7 +164,7 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     let dropped = s.model.account().dropped();
     let mut l1 = vec![Span::styled("ipctop", t.title())];
     if !s.info.host.is_empty() {
-        l1.push(Span::raw(format!(" {}", s.info.host)));
+        l1.push(Span::raw(format!(" {}", crate::text::escape(&s.info.host))));
     }
     l1.push(sep());
     match &s.position {
@@ -520,7 +520,11 @@ pub fn table(
         .map(|i| {
             let cells = chosen.iter().map(|&c| {
                 let l = cell(i, c);
-                Cell::from(if cols[c].right { l.right_aligned() } else { l })
+                Cell::from(if cols[c].right {
+                    fit_right(l, cols[c].width, t)
+                } else {
+                    l
+                })
             });
             let st = if focused && i == list.selected {
                 t.selected()
@@ -534,6 +538,21 @@ pub fn table(
         Table::new(rows, widths).header(header).column_spacing(1),
         inner,
     );
+}
+
+/// A right-aligned cell. Right alignment cuts what does not fit from the left, which turns
+/// uid 1234567 into a wrong `234567`: a number wider than its column keeps its first digits
+/// and ends in a marker instead (`12345…`), so what shows is never a different number.
+fn fit_right(l: Line<'static>, width: u16, t: &Theme) -> Line<'static> {
+    let w = usize::from(width);
+    if w == 0 || l.width() <= w {
+        return l.right_aligned();
+    }
+    let style = l.spans.first().map_or(l.style, |s| l.style.patch(s.style));
+    let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+    let mut kept: String = text.chars().take(w.saturating_sub(1)).collect();
+    kept.push_str(if t.unicode { "…" } else { "+" });
+    Line::from(Span::styled(kept, style))
 }
 
 // ---- filters and sorting ----
@@ -722,5 +741,62 @@ mod tests {
         assert_eq!(size(8192), "8 KiB");
         assert_eq!(key(0), "private");
         assert_eq!(clock(3725.0), "1:02:05");
+    }
+}
+
+#[cfg(test)]
+mod fit_tests {
+    use ratatui::{backend::TestBackend, Terminal};
+
+    use super::*;
+
+    #[test]
+    fn long_uids_are_not_cut_from_the_left() {
+        const COLS: [Col; 2] = [col("PID", 7, 0), rcol("UID", 6, 1)];
+        let uids = ["1234567", "4294967294", "0"];
+        let keys: Vec<u64> = (0..uids.len() as u64).collect();
+        let mut term = Terminal::new(TestBackend::new(30, 6)).unwrap();
+        let t = Theme::default();
+        let mut list = ListState::default();
+        term.draw(|f| {
+            let area = f.area();
+            table(
+                f,
+                area,
+                &t,
+                Line::from("t"),
+                &COLS,
+                &keys,
+                &mut list,
+                "",
+                false,
+                |i, c| {
+                    Line::from(if c == 0 {
+                        "1".to_string()
+                    } else {
+                        uids[i].to_string()
+                    })
+                },
+                |_| Style::new(),
+            )
+        })
+        .unwrap();
+        let screen: String = term
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect();
+        assert!(screen.contains("12345…"), "{screen}");
+        assert!(screen.contains("42949…"), "{screen}");
+        assert!(
+            !screen.contains("234567") && !screen.contains("967294"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("     0"),
+            "short numbers stay right-aligned: {screen}"
+        );
     }
 }

@@ -134,7 +134,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
             let r = &rows[i];
             Line::from(match c {
                 0 => r.p.pid.to_string(),
-                1 => r.p.comm.clone(),
+                1 => crate::text::escape(&r.p.comm).into_owned(),
                 2 => r.p.state.to_string(),
                 3 => match r.waits.first() {
                     Some(w) => format!(
@@ -152,7 +152,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 9 => num(r.calls() as f64),
                 10 => r.errors().to_string(),
                 11 => r.p.uid.map_or("?".into(), |u| u.to_string()),
-                _ => r.p.cmdline.clone().unwrap_or_default(),
+                _ => crate::text::escape(r.p.cmdline.as_deref().unwrap_or_default()).into_owned(),
             })
         },
         |i| {

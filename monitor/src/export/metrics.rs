@@ -1,0 +1,183 @@
+//! What the exporter knows at one moment, in plain numbers: no model types, no encoding.
+//! [`super::collect`] fills it from the model; [`super::cap`] bounds it; [`super::families`]
+//! names it for Prometheus.
+
+/// An IPC namespace: the inode of `/proc/PID/ns/ipc` (0 when unknown).
+pub type Ns = u64;
+
+/// The three kinds of System V IPC object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Sem,
+    Shm,
+    Msg,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Sem, Kind::Shm, Kind::Msg];
+
+    /// The `kind` label's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Sem => "sem",
+            Kind::Shm => "shm",
+            Kind::Msg => "msg",
+        }
+    }
+}
+
+/// Everything one exposition shows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Host {
+    /// Whether the eBPF probe is attached (else: snapshots of /proc only).
+    pub probe_attached: bool,
+    /// Snapshots of /proc taken so far (stops growing when they fail, e.g. --ipc-ns of a
+    /// process that is gone).
+    pub snapshots: u64,
+    /// The probe's exact counters; `None` without the probe.
+    pub kernel: Option<KernelTotals>,
+    /// Per IPC namespace that ipctop looks at.
+    pub namespaces: Vec<NsStats>,
+    /// Per object that exists now, sorted by (ns, kind, id).
+    pub objects: Vec<ObjectStats>,
+    /// Per command name (comm) that made IPC calls, sorted by (ns, comm).
+    pub comms: Vec<CommStats>,
+}
+
+/// The probe's counters of every IPC call (every process, every object, and calls that name
+/// none), exact.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KernelTotals {
+    /// (syscall, calls, errors).
+    pub calls: Vec<(&'static str, u64, u64)>,
+    /// Events lost on the way to userspace (ring buffer full, undecodable records).
+    pub events_dropped: u64,
+    /// Calls whose entry did not fit the per-thread table.
+    pub inflight_full: u64,
+    /// Calls that did not fit the per-object aggregates (still counted in `calls`).
+    pub aggregates_full: u64,
+}
+
+/// One IPC namespace.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NsStats {
+    pub ns: Ns,
+    /// Objects that exist, per kind (every kind present, 0 included).
+    pub objects: Vec<(Kind, u64)>,
+    /// Threads blocked in semop/semtimedop (`Sem`) or msgsnd/msgrcv (`Msg`).
+    pub blocked: Vec<(Kind, u64)>,
+    /// The longest current wait, seconds (0 when none).
+    pub longest_wait_s: f64,
+    /// Objects the analysis calls leaked, per kind.
+    pub leaked: Vec<(Kind, u64)>,
+    /// Deadlock cycles.
+    pub deadlocks: u64,
+    pub limits: Vec<LimitStat>,
+}
+
+/// A kernel limit of the namespace and how much of it is used.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LimitStat {
+    /// The kernel's name: "semmni", "semmns", "shmmni", "shmall", "msgmni".
+    pub name: &'static str,
+    /// The kind of object it bounds the number of (semmni, shmmni, msgmni).
+    pub objects_of: Option<Kind>,
+    pub used: u64,
+    /// `None` when it could not be read.
+    pub max: Option<u64>,
+}
+
+/// Calls of one syscall.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyscallCount {
+    pub syscall: &'static str,
+    pub calls: u64,
+    pub errors: u64,
+}
+
+/// One object that exists now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectStats {
+    pub ns: Ns,
+    pub kind: Kind,
+    pub id: i32,
+    /// Calls on it since the probe started, per syscall (exact, the kernel's counts).
+    pub calls: Vec<SyscallCount>,
+    /// Failed calls per (syscall, errno name).
+    pub errors_by_errno: Vec<(&'static str, String, u64)>,
+    /// Durations of its semop/semtimedop/msgsnd/msgrcv calls; `None` when it had none.
+    pub wait: Option<WaitHistogram>,
+    /// Threads blocked on it now.
+    pub waiters: u64,
+    /// Segment size.
+    pub size_bytes: Option<u64>,
+    /// Segment: the kernel's attach count (nattch).
+    pub attachments: Option<u64>,
+    /// Segment: distinct processes seen with it mapped (/proc/PID/maps).
+    pub attached_processes: Option<u64>,
+    /// Queue: bytes and messages in it.
+    pub queue_bytes: Option<u64>,
+    pub queue_messages: Option<u64>,
+    pub leaked: bool,
+    /// Part of a deadlock cycle.
+    pub deadlocked: bool,
+}
+
+impl ObjectStats {
+    pub fn new(ns: Ns, kind: Kind, id: i32) -> Self {
+        Self {
+            ns,
+            kind,
+            id,
+            calls: Vec::new(),
+            errors_by_errno: Vec::new(),
+            wait: None,
+            waiters: 0,
+            size_bytes: None,
+            attachments: None,
+            attached_processes: None,
+            queue_bytes: None,
+            queue_messages: None,
+            leaked: false,
+            deadlocked: false,
+        }
+    }
+
+    /// Every call on it (for ranking under the cap).
+    pub fn total_calls(&self) -> u64 {
+        self.calls.iter().map(|c| c.calls).sum()
+    }
+}
+
+/// A histogram of call durations: per bucket (upper bound in seconds, `f64::INFINITY` for
+/// the last; count in that bucket alone, not cumulative), with the exact sum and count.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WaitHistogram {
+    pub buckets: Vec<(f64, u64)>,
+    pub sum_s: f64,
+    pub count: u64,
+}
+
+impl WaitHistogram {
+    /// Adds another histogram with the same bounds.
+    pub fn add(&mut self, o: &WaitHistogram) {
+        if self.buckets.is_empty() {
+            self.buckets = o.buckets.iter().map(|&(le, _)| (le, 0)).collect();
+        }
+        for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
+            a.1 += b.1;
+        }
+        self.sum_s += o.sum_s;
+        self.count += o.count;
+    }
+}
+
+/// The calls of every process with one command name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommStats {
+    pub ns: Ns,
+    pub comm: String,
+    pub calls: Vec<SyscallCount>,
+    /// Seconds spent in semop/semtimedop/msgsnd/msgrcv.
+    pub wait_s: f64,
+}

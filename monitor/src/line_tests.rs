@@ -1,0 +1,191 @@
+//! The public trace format: the strace-like text line and the JSON line of `ipctop trace`,
+//! and the times and durations in them.
+use serde_json::{json, Value};
+
+use super::*;
+use crate::{
+    event::{Args, Clock, Event, Flags, SHMAT_FLAGS},
+    fixtures::{ev, semop, NOW, S, USER},
+};
+
+/// The monotonic stamp the fixtures' calls start at; `clock()` maps it to `NOW` (22:13:20 UTC).
+const T0: u64 = 7_000 * S;
+const MS: u64 = 1_000_000;
+
+fn clock() -> Clock {
+    Clock::with_offset(NOW as i128 * S as i128 - T0 as i128)
+}
+
+/// semtimedop(semid 5, {0,-1,SEM_UNDO}) by process 4242 "worker", started at `T0`, that took
+/// `took` ns (`None`: still blocked) and returned `ret`.
+fn semop_call(took: Option<u64>, ret: Option<i64>) -> Event {
+    ev(
+        4242,
+        "worker",
+        USER,
+        T0,
+        took.map(|d| T0 + d),
+        semop(5, 0, -1),
+        ret,
+    )
+}
+
+fn json(line: &str) -> Value {
+    serde_json::from_str(line).expect("a JSON line")
+}
+
+#[test]
+fn durations_read_in_the_unit_that_fits() {
+    for (ns, text) in [
+        (0, "0 ns"),
+        (999, "999 ns"),
+        (1_000, "1.0 us"),
+        (12_345, "12.3 us"),
+        (999_949, "999.9 us"),
+        (4_500_000, "4.5 ms"),
+        (999_940_000, "999.9 ms"),
+        (1_000_000_000, "1.00 s"),
+        (1_250_000_000, "1.25 s"),
+        (3_725_000_000_000, "3725.00 s"),
+    ] {
+        assert_eq!(human_duration(ns), text, "{ns} ns");
+    }
+}
+
+#[test]
+fn wall_time_is_the_time_of_day_at_an_offset_to_the_microsecond() {
+    let t = NOW as u64 * S + 123_456_789;
+    assert_eq!(wall_time_at(t, 0), "22:13:20.123456");
+    assert_eq!(wall_time_at(t, 3600), "23:13:20.123456");
+    // Past midnight, east and west.
+    assert_eq!(wall_time_at(t, 2 * 3600), "00:13:20.123456");
+    assert_eq!(wall_time_at(30 * S, -3600), "23:00:30.000000");
+    assert_eq!(wall_time_at(t, -(5 * 3600 + 30 * 60)), "16:43:20.123456");
+    assert_eq!(wall_time_at(0, 0), "00:00:00.000000");
+}
+
+#[test]
+fn unit_tests_show_local_time_as_utc() {
+    // So that the dashboard's snapshots do not depend on the machine's zone (no TZ mutation).
+    assert_eq!(wall_time(NOW as u64 * S + 5_000), "22:13:20.000005");
+}
+
+#[test]
+fn a_finished_call_reads_like_strace_with_its_duration() {
+    let e = semop_call(Some(12_300_000), Some(0));
+    assert_eq!(
+        text_line(&e, &clock(), T0 + S),
+        "22:13:20.000000 4242 worker semtimedop(semid=5, [{0,-1,SEM_UNDO}], 1, NULL) = 0 <12.3 ms>"
+    );
+}
+
+#[test]
+fn a_failed_call_shows_minus_one_the_errno_name_and_its_description() {
+    let e = semop_call(Some(850), Some(-11));
+    let line = text_line(&e, &clock(), T0 + S);
+    assert!(
+        line.ends_with(") = -1 EAGAIN (Try again) <850 ns>"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_call_in_progress_shows_how_long_it_has_blocked() {
+    let e = semop_call(None, None);
+    let line = text_line(&e, &clock(), T0 + 1_200 * MS);
+    assert!(
+        line.ends_with(" = ? <unfinished, blocked 1.20 s>"),
+        "{line}"
+    );
+}
+
+#[test]
+fn another_thread_is_named_pid_slash_tid() {
+    let mut e = semop_call(Some(MS), Some(0));
+    e.tid = 4250;
+    assert!(
+        text_line(&e, &clock(), T0).starts_with("22:13:20.000000 4242/4250 worker semtimedop("),
+        "{}",
+        text_line(&e, &clock(), T0)
+    );
+}
+
+#[test]
+fn a_call_whose_entry_was_not_seen_is_dated_by_its_exit() {
+    let mut e = semop_call(Some(2 * S), Some(0));
+    e.start_ns = None;
+    e.args = None;
+    assert_eq!(
+        text_line(&e, &clock(), T0 + 3 * S),
+        "22:13:22.000000 4242 worker semtimedop(<entry not seen>) = 0"
+    );
+}
+
+#[test]
+fn shmat_returns_an_address_in_hex() {
+    let args = Args::Shmat {
+        shmid: 9,
+        shmaddr: 0,
+        flags: Flags::new(0, SHMAT_FLAGS),
+    };
+    let e = ev(
+        4242,
+        "worker",
+        USER,
+        T0,
+        Some(T0 + 2_000),
+        args,
+        Some(0x7f00_dead_0000),
+    );
+    let line = text_line(&e, &clock(), T0);
+    assert!(
+        line.contains("shmat(") && line.ends_with(") = 0x7f00dead0000 <2.0 us>"),
+        "{line}"
+    );
+}
+
+#[test]
+fn the_json_line_of_a_finished_call() {
+    let e = semop_call(Some(12_300_000), Some(0));
+    let v = json(&json_line(&e, &clock(), T0 + S));
+    assert_eq!(
+        v,
+        json!({
+            "ts_ns": NOW as u64 * S,
+            "pid": 4242,
+            "tid": 4242,
+            "comm": "worker",
+            "uid": USER,
+            "syscall": "semtimedop",
+            "args": v["args"].clone(),
+            "ret": 0,
+            "errno": null,
+            "duration_ns": 12_300_000,
+        })
+    );
+    assert_eq!(v["args"]["semid"], 5);
+    assert_eq!(
+        v["args"]["sops"],
+        json!([{"sem_num": 0, "sem_op": -1, "sem_flg": ["SEM_UNDO"]}])
+    );
+}
+
+#[test]
+fn the_json_line_of_a_failed_call_has_ret_minus_one_and_the_errno_name() {
+    let e = semop_call(Some(850), Some(-11));
+    let v = json(&json_line(&e, &clock(), T0 + S));
+    assert_eq!((&v["ret"], &v["errno"]), (&json!(-1), &json!("EAGAIN")));
+    assert_eq!(v["duration_ns"], 850);
+    assert!(v.get("in_progress").is_none(), "{v}");
+}
+
+#[test]
+fn the_json_line_of_a_call_in_progress_has_its_elapsed_time_and_no_result() {
+    let e = semop_call(None, None);
+    let v = json(&json_line(&e, &clock(), T0 + 1_200 * MS));
+    assert_eq!(v["in_progress"], true);
+    assert_eq!(v["elapsed_ns"], 1_200 * MS);
+    for k in ["ret", "errno", "duration_ns"] {
+        assert_eq!(v[k], Value::Null, "{k}: {v}");
+    }
+}

@@ -1,0 +1,213 @@
+//! The cost of `ipctop serve` with 10,000 objects and 1,000 processes (ipctop-workload `many`
+//! in a private IPC namespace, made while the probe counts, so every object has calls and
+//! wait histograms). Not a normal test (no timing assertions); run by hand, as root:
+//!
+//!     cargo test -p monitor --release --test serve_bench -- --ignored --nocapture
+//!
+//! Measures, against a real `ipctop serve --ipc-ns PID --interval 5 --max-objects M`:
+//! scrape times (GET /metrics over loopback, one a second for 30 s: with a 5 s interval one
+//! scrape in five is the first of a new exposition and encodes it), response sizes (text and
+//! OpenMetrics), and ipctop's CPU (user+system, /proc/PID/stat) over 60 s scraped every 5 s.
+//! Ends with one machine-readable line per cap on stdout:
+//!
+//!     SERVE_BENCH max_objects=10000 objects=10000 series=… text_bytes=… om_bytes=… scrape_ms_median=… scrape_ms_max=… cpu_pct=…
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn get(port: u16, accept: &str) -> (Duration, String) {
+    let t = Instant::now();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let d = t.elapsed();
+    let body = buf.split_once("\r\n\r\n").unwrap().1.to_string();
+    (d, body)
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime: fields 14 and 15 of stat, 12 and 13 after the comm.
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+fn objects_in(text: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with("ipctop_objects{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn bench(max_objects: usize) {
+    let mut wl = Command::new(env!("CARGO_BIN_EXE_ipctop-workload"))
+        .args(["--wait-go", "many", "--objects", "10000", "--procs", "1000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(wl.stdout.take().unwrap()).lines();
+    let mut stdin = wl.stdin.take().unwrap();
+    let wl = Kill(wl);
+    let waiting: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let pid = waiting["pid"].as_u64().unwrap() as u32;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let serve = Kill(
+        Command::new(env!("CARGO_BIN_EXE_ipctop"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--interval", "5", "--ipc-ns", &pid.to_string()])
+            .args(["--max-objects", &max_objects.to_string()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let serve_pid = serve.0.id();
+    std::thread::sleep(Duration::from_secs(3)); // the probe attaches
+    writeln!(stdin, "go").unwrap();
+    let t = Instant::now();
+    let made: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    eprintln!("set up {made} in {:?}", t.elapsed());
+    // Until the exposition shows every object.
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = get(port, "*/*");
+        if objects_in(&body) >= 10_000 {
+            break;
+        }
+        assert!(Instant::now() < end, "the objects never showed");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(6)); // a full interval with the aggregates
+    let mut times = Vec::new();
+    let (mut text, mut om) = (String::new(), String::new());
+    for i in 0..30 {
+        let (d, body) = get(port, "*/*");
+        times.push(d);
+        text = body;
+        if i % 10 == 0 {
+            om = get(port, "application/openmetrics-text;version=1.0.0").1;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    times.sort();
+    let ms = |d: Duration| (d.as_secs_f64() * 10_000.0).round() / 10.0;
+    // CPU over 60 s, scraped every 5 s.
+    let hz = 100.0; // USER_HZ
+    let c0 = cpu_ticks(serve_pid);
+    let t0 = Instant::now();
+    for _ in 0..12 {
+        get(port, "application/openmetrics-text;version=1.0.0");
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    let cpu_pct = (cpu_ticks(serve_pid) - c0) as f64 / hz / t0.elapsed().as_secs_f64() * 100.0;
+    let series = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .count();
+    let line = format!(
+        "SERVE_BENCH max_objects={max_objects} objects={} series={series} text_bytes={} om_bytes={} scrape_ms_median={} scrape_ms_max={} cpu_pct={:.1}",
+        objects_in(&text),
+        text.len(),
+        om.len(),
+        ms(times[times.len() / 2]),
+        ms(*times.last().unwrap()),
+        cpu_pct
+    );
+    eprintln!("{line}");
+    println!("{line}");
+    drop(serve);
+    drop(stdin);
+    drop(wl);
+}
+
+#[test]
+#[ignore = "a measurement, run by hand as root"]
+fn serve_with_10000_objects() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root (the probe, unshare, --ipc-ns)");
+        return;
+    }
+    bench(10_000);
+    bench(2_000);
+}
+
+/// Preparing and encoding an exposition of 10,000 objects in-process (no probe, no HTTP):
+/// where a cold scrape's time goes.
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn encode_10000_objects() {
+    use ipctop::export::{
+        cap::Cap,
+        encode::{encode, Format},
+        families::families,
+        metrics::{Host, Kind, ObjectStats, SyscallCount, WaitHistogram},
+    };
+    let mut host = Host::default();
+    for id in 0..10_000 {
+        let kind = [Kind::Sem, Kind::Shm, Kind::Msg][id % 3];
+        let mut o = ObjectStats::new(4026531839, kind, id as i32);
+        for s in ["semget", "semctl", "semtimedop"] {
+            o.calls.push(SyscallCount {
+                syscall: s,
+                calls: 1000 + id as u64,
+                errors: 0,
+            });
+        }
+        if kind != Kind::Shm {
+            o.wait = Some(WaitHistogram {
+                buckets: (0..24)
+                    .map(|i| (ipctop::export::collect::kernel_bucket_upper_s(i), i as u64))
+                    .collect(),
+                sum_s: 1.5,
+                count: 276,
+            });
+        }
+        host.objects.push(o);
+    }
+    let t = Instant::now();
+    let mut h = host.clone();
+    let cut = Cap::new(10_000, 200).apply(&mut h);
+    let fams = std::sync::Arc::new(families(&h, &cut));
+    let prep = t.elapsed();
+    let t = Instant::now();
+    let text = encode(fams.clone(), Format::Text);
+    let text_t = t.elapsed();
+    let t = Instant::now();
+    let om = encode(fams, Format::OpenMetrics);
+    let om_t = t.elapsed();
+    let line = format!(
+        "ENCODE_BENCH objects=10000 series={} prepare_ms={:.1} text_ms={:.1} om_ms={:.1} bytes={}",
+        text.lines().filter(|l| !l.starts_with('#')).count(),
+        prep.as_secs_f64() * 1e3,
+        text_t.as_secs_f64() * 1e3,
+        om_t.as_secs_f64() * 1e3,
+        om.len()
+    );
+    eprintln!("{line}");
+    println!("{line}");
+}
