@@ -312,15 +312,15 @@ pub(super) fn judge_record(c: &Case) -> CaseVerdict {
             ));
         }
     }
-    v.seen = report["events"]["total"].as_u64().unwrap_or(0) as usize;
+    v.seen = report["calls"]["calls"].as_u64().unwrap_or(0) as usize;
     if v.seen < RECORD_MIN_CALLS {
         p.push(format!(
             "{} calls counted, expected at least {RECORD_MIN_CALLS}",
             v.seen
         ));
     }
-    if report["events"]["dropped"] != 0 {
-        p.push(format!("dropped {}", report["events"]["dropped"]));
+    if report["calls"]["dropped"] != 0 {
+        p.push(format!("dropped {}", report["calls"]["dropped"]));
     }
     let dl = json("dl");
     let want: std::collections::BTreeSet<u64> = dl["pids"]
