@@ -285,6 +285,8 @@ mod tests {
             probe: String::new(),
             every_call: false,
             command: None,
+            command_pid: None,
+            forks_followed: false,
         };
         let mut text = serde_json::to_string(&header).unwrap() + "\n";
         for &t in times {

@@ -514,7 +514,7 @@ fn a_finished_call_is_never_still_waiting() {
     let rec = d.0.join("f.ipctop");
     let name = unique_name("fin");
     // A semop blocked 1 s, released, then 2 s of nothing: the in-flight scans saw it
-    // blocked, and no later scan lists it (empty scans are not recorded).
+    // blocked, and a later scan lists nothing (that empty scan reaches the model too).
     in_own_ipc_ns(&format!(
         "$I record --interval 0.25 --comm {name} -o {} -- sh -c \
          \"$W --name {name} --hold-for 0 block --release-after 1 >/dev/null; sleep 2\"",

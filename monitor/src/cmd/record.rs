@@ -70,6 +70,8 @@ pub fn header_here(
         },
         every_call,
         command,
+        command_pid: None,
+        forks_followed: false,
     }
 }
 

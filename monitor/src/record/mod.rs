@@ -9,7 +9,9 @@
 //! {"t":123456789,"snapshot":{…}}          a /proc snapshot
 //! {"t":123456999,"events":[[…],[…]]}      finished calls (the kernel's record, see WireCall)
 //! {"t":123457000,"inflight":[[…]]}        calls in progress at that moment
-//! {"t":123458000,"kernel":{…}}            the probe's counters and aggregates
+//! {"t":123458000,"kernel":{…}}            the probe's counters and aggregates, whole
+//! {"t":123459000,"kernel_delta":{…}}      what changed since the previous kernel line
+//! {"t":123459500,"forks":[[ppid,pid]…]}  processes forked in the recorded command's tree
 //! {"t":129999999,"end":{"reason":"…"}}    a clean end (absent after a crash)
 //! ```
 //! `t` is CLOCK_MONOTONIC ns on the recording machine; the header carries the offset to wall
@@ -17,11 +19,18 @@
 //! same code as live. The writer flushes at least every second (a crash or `kill -9` loses at
 //! most that) and never rewrites what it wrote; a reader uses a damaged file up to the damage
 //! and says where it stopped.
+//!
+//! Versions: 1 wrote every kernel sample whole; 2 writes the first whole and then only what
+//! changed ([`delta`]); the header names the recorded command's pid and `forks` lines the
+//! processes forked from it ([`forks`]). Both versions are read.
+mod delta;
+pub mod forks;
 mod outfile;
 mod reader;
 mod wire;
 mod writer;
 
+pub use delta::KernelDelta;
 pub use outfile::{check as check_output, CreateError};
 pub use reader::{from_reader, open, ReadError, Reader};
 pub use wire::{decode_event, encode_event, WireCall};
@@ -31,8 +40,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::feed::KernelSample;
 
-/// The version of the format; a reader refuses others.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the format written; a reader reads this one and the older ones from
+/// [`OLDEST_FORMAT_VERSION`], and refuses others.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version read.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
 /// The first line of a recording.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -57,6 +69,14 @@ pub struct Header {
     pub every_call: bool,
     /// The command recorded (`ipctop record -- COMMAND…`), if any.
     pub command: Option<Vec<String>>,
+    /// The pid of the recorded command (format 2; absent in older files): its process and
+    /// every process forked from it are the command's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_pid: Option<u32>,
+    /// Whether `forks` lines follow the command's process tree (format 2, when the kernel's
+    /// process events could be listened to).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forks_followed: bool,
 }
 
 /// One line after the header.
@@ -74,6 +94,8 @@ pub enum Body {
     Inflight(Vec<WireCall>),
     Snapshot(Box<crate::snapshot::Snapshot>),
     Kernel(Box<KernelSample>),
+    KernelDelta(Box<KernelDelta>),
+    Forks(Vec<forks::Fork>),
     End(End),
 }
 

@@ -7,7 +7,9 @@ use std::{
     path::Path,
 };
 
-use super::{decode_event, Body, End, Header, Line, FORMAT_VERSION};
+use super::{
+    decode_event, delta::Decoder, Body, End, Header, Line, FORMAT_VERSION, OLDEST_FORMAT_VERSION,
+};
 use crate::feed::{Stamped, Update};
 
 /// Why a file cannot be read as a recording at all (exit code 2).
@@ -21,7 +23,7 @@ pub enum ReadError {
     Empty(String),
     #[error("{0} is not an ipctop recording (its first line is not a recording header)")]
     NotARecording(String),
-    #[error("{path} is an ipctop recording of format version {found}; this ipctop reads version {FORMAT_VERSION}")]
+    #[error("{path} is an ipctop recording of format version {found}; this ipctop reads versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}")]
     Version { path: String, found: u64 },
     #[error(
         "{path} holds probe records of event version {found}; this ipctop reads versions {} to {}",
@@ -56,6 +58,10 @@ pub struct Reader {
     done: bool,
     /// The latest time seen so far.
     max_t: u64,
+    /// The kernel sample the next `kernel_delta` line applies to.
+    kernel: Decoder,
+    /// The processes forked in the recorded command's tree, so far.
+    forks: Vec<super::forks::Fork>,
 }
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -98,7 +104,7 @@ pub fn from_reader(mut lines: Box<dyn BufRead + Send>, name: &str) -> Result<Rea
     let Some(version) = v.get("ipctop_recording").and_then(|v| v.as_u64()) else {
         return Err(ReadError::NotARecording(name.to_string()));
     };
-    if version != u64::from(FORMAT_VERSION) {
+    if !(u64::from(OLDEST_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&version) {
         return Err(ReadError::Version {
             path: name.to_string(),
             found: version,
@@ -120,6 +126,8 @@ pub fn from_reader(mut lines: Box<dyn BufRead + Send>, name: &str) -> Result<Rea
         end: None,
         done: false,
         max_t: 0,
+        kernel: Decoder::default(),
+        forks: Vec::new(),
     })
 }
 
@@ -184,6 +192,12 @@ impl Reader {
     /// Where and why reading stopped before the end, if it did.
     pub fn damage(&self) -> Option<&str> {
         self.damage.as_deref()
+    }
+
+    /// The processes forked in the recorded command's tree (`(parent, child)`), as read so
+    /// far.
+    pub fn forks(&self) -> &[super::forks::Fork] {
+        &self.forks
     }
 
     /// The end line, once read (absent after a crash).
@@ -255,7 +269,9 @@ impl Reader {
             }
             self.max_t = self.max_t.max(line.t);
             let update = match line.body {
-                Body::Events(w) | Body::Inflight(w) if w.is_empty() => continue,
+                // An empty in-flight list is news (nothing is in progress any more); an empty
+                // batch of calls is not.
+                Body::Events(w) if w.is_empty() => continue,
                 Body::Events(w) => match w.iter().map(decode_event).collect() {
                     Ok(evs) => Update::Events(evs),
                     Err(e) => return self.stop(format!("stopped at line {at}: bad event ({e})")),
@@ -265,7 +281,18 @@ impl Reader {
                     Err(e) => return self.stop(format!("stopped at line {at}: bad event ({e})")),
                 },
                 Body::Snapshot(s) => Update::Snapshot(s),
-                Body::Kernel(k) => Update::Kernel(k),
+                Body::Kernel(k) => {
+                    self.kernel.whole(&k);
+                    Update::Kernel(k)
+                }
+                Body::KernelDelta(d) => match self.kernel.apply(*d) {
+                    Ok(k) => Update::Kernel(Box::new(k)),
+                    Err(e) => return self.stop(format!("stopped at line {at}: {e}")),
+                },
+                Body::Forks(f) => {
+                    self.forks.extend(f);
+                    continue;
+                }
                 Body::End(end) => {
                     self.end = Some(end);
                     continue;

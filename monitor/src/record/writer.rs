@@ -6,7 +6,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{encode_event, Body, End, Header, Line, FORMAT_VERSION};
+use super::{
+    delta::{Encoded, Encoder},
+    encode_event, Body, End, Header, Line, FORMAT_VERSION,
+};
 use crate::feed::{Stamped, Update};
 
 enum Sink {
@@ -37,6 +40,8 @@ pub struct Recorder {
     path: PathBuf,
     last_flush: Instant,
     lines: u64,
+    /// Kernel samples after the first are written as changes.
+    kernel: Encoder,
 }
 
 /// How often the recording reaches the file system at least.
@@ -60,6 +65,7 @@ impl Recorder {
             path: path.to_path_buf(),
             last_flush: Instant::now(),
             lines: 0,
+            kernel: Encoder::default(),
         };
         let mut h = header.clone();
         h.ipctop_recording = FORMAT_VERSION;
@@ -115,7 +121,10 @@ impl Recorder {
             Update::Events(evs) => Body::Events(evs.iter().map(encode_event).collect()),
             Update::InFlight(evs) => Body::Inflight(evs.iter().map(encode_event).collect()),
             Update::Snapshot(snap) => Body::Snapshot(snap.clone()),
-            Update::Kernel(k) => Body::Kernel(k.clone()),
+            Update::Kernel(k) => match self.kernel.encode(k) {
+                Encoded::Whole => Body::Kernel(k.clone()),
+                Encoded::Delta(d) => Body::KernelDelta(d),
+            },
             Update::Reset => return Ok(()),
         };
         self.write_json(&Line { t: s.mono_ns, body })?;
@@ -123,6 +132,20 @@ impl Recorder {
         if self.last_flush.elapsed() >= FLUSH_EVERY {
             self.flush_sink()?;
         }
+        Ok(())
+    }
+
+    /// Appends processes forked in the recorded command's tree.
+    pub fn write_forks(&mut self, t: u64, forks: &[super::forks::Fork]) -> io::Result<()> {
+        if forks.is_empty() {
+            return Ok(());
+        }
+        let line = Line {
+            t,
+            body: Body::Forks(forks.to_vec()),
+        };
+        self.write_json(&line).map_err(|e| self.named(e))?;
+        self.lines += 1;
         Ok(())
     }
 
