@@ -6,9 +6,9 @@ use tokio::signal::unix::SignalKind;
 use crate::{
     event::clock_ns,
     exit,
-    feed::{ProbeStatus, Source},
+    feed::{ProbeStatus, Source, Update},
     live::{LiveOptions, LiveSource},
-    record::{Header, Recorder, FORMAT_VERSION},
+    record::{forks::ForkFollower, Header, Recorder, FORMAT_VERSION},
 };
 
 #[derive(Debug, clap::Args)]
@@ -83,8 +83,15 @@ pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(record(args))
+    let result = rt.block_on(record(args));
+    // Not waiting for a task caught in a long read of the probe's tables (or any blocking
+    // work): the recording is finished and closed by now.
+    rt.shutdown_timeout(Duration::from_millis(500));
+    result
 }
+
+/// How long `record` goes on writing what was still queued once it stops.
+const END_WRITES: Duration = Duration::from_secs(1);
 
 async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     let interval = Duration::from_secs_f64(args.interval);
@@ -119,12 +126,19 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
         ProbeStatus::Replay => {}
     }
     let command = (!args.command.is_empty()).then(|| args.command.clone());
-    let mut rec = Recorder::create(
-        &args.output,
-        &header_here(interval, &status, args.every_call, command),
-    )
-    .map_err(|e| exit::Fatal::new(exit::USAGE, format!("{e:#}")))?;
-
+    // The command's process tree as it grows (fork events), listened to before it starts.
+    let forks = match &command {
+        Some(_) => match ForkFollower::start() {
+            Ok(f) => Some(f),
+            Err(e) => {
+                if args.probe.verbose {
+                    eprintln!("ipctop: the command's forks are not followed ({e}); its processes are found from the snapshots");
+                }
+                None
+            }
+        },
+        None => None,
+    };
     let mut child = match args.command.split_first() {
         Some((prog, rest)) => Some(
             tokio::process::Command::new(prog)
@@ -135,6 +149,23 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
         ),
         None => None,
     };
+    let command_pid = child.as_ref().and_then(|c| c.id());
+    if let (Some(f), Some(pid)) = (&forks, command_pid) {
+        f.set_root(pid);
+    }
+    let mut header = header_here(interval, &status, args.every_call, command);
+    header.command_pid = command_pid;
+    header.forks_followed = forks.is_some();
+    let mut rec = match Recorder::create(&args.output, &header) {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(c) = child.as_mut() {
+                let _ = c.start_kill();
+                let _ = c.wait().await;
+            }
+            return Err(exit::Fatal::new(exit::USAGE, format!("{e:#}")).into());
+        }
+    };
     let deadline = args
         .duration
         .map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
@@ -143,6 +174,11 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     tokio::pin!(sleep);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut exit_status: Option<i32> = None;
+    let ended = |st: std::process::ExitStatus, exit_status: &mut Option<i32>| {
+        use std::os::unix::process::ExitStatusExt;
+        *exit_status = Some(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)));
+        format!("the command exited ({st})")
+    };
 
     let reason = loop {
         tokio::select! {
@@ -151,22 +187,56 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
                 None => break "the live source ended".to_string(),
             },
             st = async { child.as_mut().unwrap().wait().await }, if child.is_some() => {
-                let st = st?;
-                use std::os::unix::process::ExitStatusExt;
-                exit_status = Some(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)));
                 child = None;
-                break format!("the command exited ({st})");
+                break ended(st?, &mut exit_status);
             }
-            _ = tick.tick() => rec.tick()?,
+            _ = tick.tick() => {
+                rec.tick()?;
+                if let Some(f) = &forks {
+                    rec.write_forks(clock_ns(libc::CLOCK_MONOTONIC), &f.take())?;
+                }
+                // Also asked directly: the wait above is woken by the runtime's I/O driver
+                // (a pidfd), which a runtime busy with a large table may poll late.
+                if let Some(st) = child.as_mut().map(|c| c.try_wait()).transpose()?.flatten() {
+                    child = None;
+                    break ended(st, &mut exit_status);
+                }
+            }
             _ = &mut sleep, if deadline.is_some() => break "--duration reached".to_string(),
             _ = sigint.recv() => break "interrupted (SIGINT)".to_string(),
             _ = sigterm.recv() => break "terminated (SIGTERM)".to_string(),
             _ = sighup.recv() => break "hung up (SIGHUP)".to_string(),
         }
     };
-    // The probe detached, the last events and the exact final counters.
-    for s in live.finish().await {
-        rec.write(&s)?;
+    // The probe detached, the last events and the exact final counters. A machine making
+    // failing calls faster than they can be written leaves a backlog of events queued: it is
+    // written for at most END_WRITES, then only the last snapshot and the last kernel sample
+    // are (the sample's counts are the exact totals since the start); the rest is said.
+    let left = live.finish().await;
+    let end_by = std::time::Instant::now() + END_WRITES;
+    let last_of = |f: fn(&Update) -> bool| left.iter().rposition(|s| f(&s.update));
+    let keep = [
+        last_of(|u| matches!(u, Update::Kernel(_))),
+        last_of(|u| matches!(u, Update::Snapshot(_))),
+    ];
+    let mut skipped = 0;
+    for (i, s) in left.iter().enumerate() {
+        if std::time::Instant::now() > end_by && !keep.contains(&Some(i)) {
+            skipped += 1;
+            continue;
+        }
+        rec.write(s)?;
+    }
+    let reason = if skipped > 0 {
+        eprintln!(
+            "ipctop: {skipped} updates still queued when the recording ended were left out (the calls' counts are complete; the events of some failed calls are missing)"
+        );
+        format!("{reason}; {skipped} queued updates left out")
+    } else {
+        reason
+    };
+    if let Some(f) = forks {
+        rec.write_forks(clock_ns(libc::CLOCK_MONOTONIC), &f.take())?;
     }
     if let Some(mut c) = child {
         let _ = c.start_kill();

@@ -282,7 +282,8 @@ fn error_rows(m: &Model, keep: impl Fn(u32) -> bool) -> Vec<ErrorRow> {
 /// Reads the whole recording and reports on it.
 pub fn build(mut reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Report {
     let header = reader.header.clone();
-    let mut scope = Scope::new(mode, header.command.as_deref());
+    let mut scope = Scope::new(mode, header.command.as_deref())
+        .with_command_pid(header.command_pid, header.forks_followed);
     let mut model = Model::new();
     let mut watch = Watch::default();
     let (mut first_t, mut last_t) = (None, 0u64);
@@ -291,12 +292,14 @@ pub fn build(mut reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Rep
         last_t = last_t.max(s.mono_ns);
         model.apply(&s);
         if let crate::feed::Update::Snapshot(_) = &s.update {
+            scope.forks(reader.forks());
             scope.observe(&model);
             watch.findings(&analysis::analyze(&model, cfg));
         }
         watch.waits(&model);
     }
     let findings = analysis::analyze(&model, cfg);
+    scope.forks(reader.forks());
     scope.observe(&model);
     watch.findings(&findings);
     watch.waits(&model);

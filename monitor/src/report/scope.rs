@@ -2,7 +2,13 @@
 //! objects it made or used (the rest of the machine is context); otherwise, or with
 //! `--scope all`, everything.
 //!
-//! How the command's processes are found, from what a recording holds: the recorder is a
+//! How the command's processes are found, from what a recording holds. Format 2 names the
+//! command's pid in the header and records every process forked in its tree (the kernel's
+//! fork events): the command's are that pid and its descendants, by those fork links and by
+//! the snapshots' parent links, however short-lived. Without fork events (a kernel or
+//! namespace that gives none), the pid and the snapshots' links, plus the name rule below.
+//!
+//! Format 1 (no command pid): the recorder is a
 //! process named `ipctop` (whose command line, when the snapshot read it, says `record`);
 //! its children, and theirs, as the
 //! snapshots saw them (ppid), are the command's. A process no snapshot saw (too short-lived
@@ -10,7 +16,7 @@
 //! probe saw make calls, named as the command (argv[0]) or as one of its placed processes, is
 //! judged with the command; others (another test's short-lived process, a pid known only from
 //! an object's fields) are context. Processes the snapshots saw outside that tree are context.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -40,6 +46,12 @@ pub struct Scope {
 struct Command {
     /// argv[0]'s file name, as a comm (at most 15 bytes).
     comm: String,
+    /// The command's pid, when the recording names it (the root of its tree).
+    pid: Option<u32>,
+    /// Every fork in its tree was recorded: no process needs placing by its name.
+    forks_followed: bool,
+    /// Parent links: from the fork events and from every snapshot (child → parent).
+    parents: BTreeMap<u32, u32>,
     recorders: BTreeSet<u32>,
     /// Placed by the process tree.
     tree: BTreeSet<u32>,
@@ -81,6 +93,24 @@ impl Scope {
         }
     }
 
+    /// The recording names the command's pid (format 2), and says whether its forks were
+    /// followed.
+    pub fn with_command_pid(mut self, pid: Option<u32>, forks_followed: bool) -> Self {
+        if let (Some(c), Some(pid)) = (&mut self.command, pid) {
+            c.pid = Some(pid);
+            c.forks_followed = forks_followed;
+            c.tree.insert(pid);
+        }
+        self
+    }
+
+    /// Learns processes forked in the command's tree (`(parent, child)`).
+    pub fn forks(&mut self, forks: &[(u32, u32)]) {
+        if let Some(c) = &mut self.command {
+            c.parents.extend(forks.iter().map(|&(p, k)| (k, p)));
+        }
+    }
+
     /// Whether everything is judged.
     pub fn is_all(&self) -> bool {
         self.all
@@ -90,6 +120,19 @@ impl Scope {
     pub fn observe(&mut self, m: &Model) {
         let Some(c) = &mut self.command else { return };
         c.callers.extend(m.account().processes().map(|(p, _)| p));
+        if let Some(root) = c.pid {
+            for p in m.all_processes() {
+                c.seen.insert(p.pid);
+                // The first parent seen: an orphan is later re-parented (to init or a
+                // subreaper), and stays the command's.
+                c.parents.entry(p.pid).or_insert(p.ppid);
+            }
+            c.tree = descendants(root, &c.parents);
+            for p in m.all_processes().filter(|p| c.tree.contains(&p.pid)) {
+                c.comms.insert(p.comm.clone());
+            }
+            return;
+        }
         for p in m.all_processes() {
             c.seen.insert(p.pid);
             if p.comm == OBSERVER_COMM
@@ -128,6 +171,9 @@ impl Scope {
             Some(c) => {
                 // Too short-lived for a snapshot, but named as the command or one of its
                 // processes: the command's.
+                if c.forks_followed {
+                    return c.tree.contains(&pid);
+                }
                 let named = comm.is_some_and(|n| n == c.comm || c.comms.contains(n));
                 let unplaced = !c.seen.contains(&pid) && c.callers.contains(&pid);
                 c.tree.contains(&pid) || (!c.recorders.contains(&pid) && unplaced && named)
@@ -148,6 +194,24 @@ impl Scope {
                 pids: Vec::new(),
                 how: "everything the recording saw".into(),
             },
+            Some(c) if c.pid.is_some() => ScopeDoc {
+                judged: "command",
+                pids: pids_seen.filter(|&p| self.has_pid(m, p)).collect(),
+                how: if c.forks_followed {
+                    "the recorded command's processes: its pid and every process forked from \
+                     it (the kernel's fork events); the rest is context (--scope all judges \
+                     everything)"
+                        .into()
+                } else {
+                    format!(
+                        "the recorded command's processes: its pid and its descendants as the \
+                         snapshots saw them, and processes too short-lived for a snapshot \
+                         named as one of them or {:?} (fork events were not available); the \
+                         rest is context (--scope all judges everything)",
+                        c.comm
+                    )
+                },
+            },
             Some(c) => ScopeDoc {
                 judged: "command",
                 pids: pids_seen.filter(|&p| self.has_pid(m, p)).collect(),
@@ -160,5 +224,44 @@ impl Scope {
                 ),
             },
         }
+    }
+}
+
+/// `root` and every process whose parent links lead to it.
+fn descendants(root: u32, parents: &BTreeMap<u32, u32>) -> BTreeSet<u32> {
+    let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (&k, &p) in parents {
+        if k != p {
+            children.entry(p).or_default().push(k);
+        }
+    }
+    let mut tree = BTreeSet::from([root]);
+    let mut todo = vec![root];
+    while let Some(p) = todo.pop() {
+        for &k in children.get(&p).into_iter().flatten() {
+            if tree.insert(k) {
+                todo.push(k);
+            }
+        }
+    }
+    tree
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tree_is_the_root_and_what_descends_from_it() {
+        let parents = BTreeMap::from([(11, 10), (12, 11), (13, 12), (20, 1), (10, 1), (5, 5)]);
+        assert_eq!(descendants(10, &parents), BTreeSet::from([10, 11, 12, 13]));
+        assert_eq!(descendants(5, &parents), BTreeSet::from([5]));
+        let mut s = Scope::new(ScopeMode::Command, Some(&["t.sh".to_string()]))
+            .with_command_pid(Some(10), true);
+        s.forks(&[(10, 11), (11, 30)]);
+        s.observe(&Model::new());
+        assert!(s.of_command(30, Some("ipcmk")) && s.of_command(10, None));
+        // Named as the command but not forked from it: not the command's.
+        assert!(!s.of_command(99, Some("t.sh")));
     }
 }
