@@ -6,7 +6,8 @@
 # 200 calls/s; busy200+table = the same after one process made 50,000 failed GETVAL calls on
 # 50,000 different ids 1 s into the recording (50,000 aggregate rows that then stand still,
 # as a host where many processes came and went leaves them). "steady" is the plain file's
-# bytes/s over the second half of the recording. Files go to a temp dir removed at the end.
+# bytes/s over the second half of the recording (all lines; the kernel lines alone). Files go
+# to a temp dir removed at the end.
 set -eu
 WL=$1 SECS=$2
 shift 2
@@ -22,16 +23,19 @@ for i in range(1000000, 1050000):
     libc.semctl(i, 0, 12)  # GETVAL on an id that does not exist: EINVAL
 '
 }
-steady() {
+steady() { # bytes/s over the second half: all lines, and the kernel lines alone
   python3 -c '
 import sys, json
 ts = []
 for l in open(sys.argv[1], "rb").read().split(b"\n")[1:]:
     if l:
-        ts.append((json.loads(l)["t"], len(l) + 1))
+        d = json.loads(l)
+        ts.append((d["t"], len(l) + 1, "kernel" in d or "kernel_delta" in d))
 t0, t1 = ts[0][0], ts[-1][0]
 mid = (t0 + t1) / 2
-print(int(sum(s for t, s in ts if t >= mid) / ((t1 - mid) / 1e9)))
+span = (t1 - mid) / 1e9
+tail = [(s, k) for t, s, k in ts if t >= mid]
+print("steady_bytes_per_s=%d steady_kernel_bytes_per_s=%d" % (sum(s for s, _ in tail) / span, sum(s for s, k in tail if k) / span))
 ' "$1"
 }
 measure() { # case fill?
@@ -44,7 +48,7 @@ measure() { # case fill?
       wait $rp
       sz=$(stat -c %s "$dir/r.$ext")
       extra=""
-      [ $ext = jsonl ] && extra=" steady_bytes_per_s=$(steady "$dir/r.$ext")"
+      [ $ext = jsonl ] && extra=" $(steady "$dir/r.$ext")"
       echo "$1 $bin $ext bytes=$sz bytes_per_s=$((sz / SECS))$extra"
       rm -f "$dir/r.$ext"
     done

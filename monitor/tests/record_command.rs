@@ -4,28 +4,12 @@
 mod support;
 
 use std::{
-    path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use serde_json::Value;
-use support::*;
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tmpdir(tag: &str) -> TempDir {
-    let p = std::env::temp_dir().join(format!("ipctop-cmd-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    TempDir(p)
-}
+use support::{recording::*, *};
 
 /// Processes stopped (SIGTERM: the workloads remove their objects) and reaped on drop.
 #[derive(Default)]
@@ -40,22 +24,6 @@ impl Drop for Load {
             let _ = c.wait();
         }
     }
-}
-
-fn report(file: &std::path::Path, extra: &[&str]) -> (Option<i32>, Value, String) {
-    let out = Command::new(IPCTOP)
-        .arg("report")
-        .arg(file)
-        .arg("--json")
-        .args(extra)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    (
-        out.status.code(),
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        err,
-    )
 }
 
 fn now_s() -> f64 {

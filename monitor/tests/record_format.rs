@@ -3,11 +3,7 @@
 //! the recorder itself (any user, no probe).
 mod support;
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 use ipctop::{
     feed::{KernelSample, ProbeStatus, Stamped, Update},
@@ -15,22 +11,7 @@ use ipctop::{
     sample::{Aggregate, Hold},
 };
 use serde_json::Value;
-use support::*;
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tmpdir(tag: &str) -> TempDir {
-    let p = std::env::temp_dir().join(format!("ipctop-fmt-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    TempDir(p)
-}
+use support::recording::*;
 
 const S: u64 = 1_000_000_000;
 
@@ -140,19 +121,6 @@ fn blocked(pid: u32, semid: i32, start: u64) -> ipctop::event::Event {
         vec![(0, -1, 0)],
     );
     decode_event(&w).unwrap()
-}
-
-fn report(file: &Path, extra: &[&str]) -> (Option<i32>, Value, String) {
-    let out = Command::new(IPCTOP)
-        .arg("report")
-        .arg(file)
-        .arg("--json")
-        .args(extra)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code(), v, err)
 }
 
 /// The scans list a wait, then list nothing (its end was not sent: the waiter was killed,

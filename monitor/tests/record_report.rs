@@ -9,35 +9,7 @@ use std::{
 };
 
 use serde_json::Value;
-use support::*;
-
-fn tmpdir(tag: &str) -> TempDir {
-    let p = std::env::temp_dir().join(format!("ipctop-test-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    TempDir(p)
-}
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn report(file: &Path, extra: &[&str]) -> (Option<i32>, Value, String) {
-    let out = Command::new(IPCTOP)
-        .arg("report")
-        .arg(file)
-        .arg("--json")
-        .args(extra)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code(), v, stderr)
-}
+use support::{recording::*, *};
 
 fn read_json(p: &Path) -> Value {
     let s = std::fs::read_to_string(p).unwrap_or_default();

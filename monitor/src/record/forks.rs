@@ -4,7 +4,9 @@
 //! known as the command's.
 //!
 //! Listening starts before the command does; the command's pid is given once it runs. The
-//! forks seen meanwhile are kept until then (a few milliseconds' worth).
+//! forks seen meanwhile are kept until then (a few milliseconds' worth). The first fork
+//! reported is the command's own (`(ipctop, command)`): a reader knows from it that the
+//! events came.
 use std::{
     collections::BTreeSet,
     io,
@@ -165,8 +167,11 @@ fn follow(sock: OwnedFd, root: &AtomicU32, stop: &AtomicBool, tx: &mpsc::Sender<
     // Forks seen before the command's pid was known.
     let mut early: Vec<Fork> = Vec::new();
     let mut buf = vec![0u8; 64 << 10];
+    // The command's own fork (by ipctop) is sent too: it shows the events do arrive (in a
+    // container's PID namespace, say, none would).
     let take = |f: Fork, tree: &mut BTreeSet<u32>| {
-        if tree.contains(&f.0) && tree.insert(f.1) {
+        let own = root.load(Ordering::SeqCst) == f.1;
+        if own || (tree.contains(&f.0) && tree.insert(f.1)) {
             let _ = tx.send(f);
         }
     };

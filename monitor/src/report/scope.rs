@@ -48,8 +48,10 @@ struct Command {
     comm: String,
     /// The command's pid, when the recording names it (the root of its tree).
     pid: Option<u32>,
-    /// Every fork in its tree was recorded: no process needs placing by its name.
+    /// Every fork in its tree was recorded (the header says so, and the command's own fork
+    /// is among them: the events did come): no process needs placing by its name.
     forks_followed: bool,
+    forks_came: bool,
     /// Parent links: from the fork events and from every snapshot (child → parent).
     parents: BTreeMap<u32, u32>,
     recorders: BTreeSet<u32>,
@@ -107,7 +109,13 @@ impl Scope {
     /// Learns processes forked in the command's tree (`(parent, child)`).
     pub fn forks(&mut self, forks: &[(u32, u32)]) {
         if let Some(c) = &mut self.command {
-            c.parents.extend(forks.iter().map(|&(p, k)| (k, p)));
+            c.forks_came |= forks.iter().any(|&(_, k)| Some(k) == c.pid);
+            c.parents.extend(
+                forks
+                    .iter()
+                    .filter(|&&(_, k)| Some(k) != c.pid)
+                    .map(|&(p, k)| (k, p)),
+            );
         }
     }
 
@@ -171,7 +179,7 @@ impl Scope {
             Some(c) => {
                 // Too short-lived for a snapshot, but named as the command or one of its
                 // processes: the command's.
-                if c.forks_followed {
+                if c.forks_followed && c.forks_came {
                     return c.tree.contains(&pid);
                 }
                 let named = comm.is_some_and(|n| n == c.comm || c.comms.contains(n));
@@ -197,7 +205,7 @@ impl Scope {
             Some(c) if c.pid.is_some() => ScopeDoc {
                 judged: "command",
                 pids: pids_seen.filter(|&p| self.has_pid(m, p)).collect(),
-                how: if c.forks_followed {
+                how: if c.forks_followed && c.forks_came {
                     "the recorded command's processes: its pid and every process forked from \
                      it (the kernel's fork events); the rest is context (--scope all judges \
                      everything)"
@@ -259,6 +267,10 @@ mod tests {
         let mut s = Scope::new(ScopeMode::Command, Some(&["t.sh".to_string()]))
             .with_command_pid(Some(10), true);
         s.forks(&[(10, 11), (11, 30)]);
+        s.observe(&Model::new());
+        // Until the command's own fork is seen, the events are not known to have come.
+        assert!(s.of_command(30, None));
+        s.forks(&[(1, 10)]);
         s.observe(&Model::new());
         assert!(s.of_command(30, Some("ipcmk")) && s.of_command(10, None));
         // Named as the command but not forked from it: not the command's.
