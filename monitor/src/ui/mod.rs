@@ -14,6 +14,7 @@
 //! (1 s) otherwise — snapshots and counter samples alone wait for the tick. The terminal is
 //! restored on every way out (see `term`).
 pub mod app;
+pub mod keys;
 pub mod store;
 mod term;
 pub mod theme;
@@ -210,5 +211,7 @@ fn run_loop(
     }
 }
 
+#[cfg(test)]
+mod keys_tests;
 #[cfg(test)]
 mod tests;

@@ -159,6 +159,16 @@ impl Theme {
         }
     }
 
+    /// The mark of the sorted column.
+    pub fn sort_mark(&self, desc: bool) -> &'static str {
+        match (self.unicode, desc) {
+            (true, true) => "▼",
+            (true, false) => "▲",
+            (false, true) => "v",
+            (false, false) => "^",
+        }
+    }
+
     pub fn up(&self) -> &'static str {
         if self.unicode {
             "↑"

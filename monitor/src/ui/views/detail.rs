@@ -445,16 +445,38 @@ pub fn draw(
     links.clear();
     links.extend(lines.iter().filter_map(|(_, t)| *t));
     list.resolve(&(0..links.len() as u64).collect::<Vec<_>>());
+    // Long lines wrap (the details are where the full text is); a wrapped link keeps its
+    // index on every piece so the whole of it is highlighted.
+    let width = inner.width as usize;
+    let mut wrapped: Vec<(Line<'static>, Option<usize>)> = Vec::new();
+    let mut link_i = 0;
+    for (l, t) in lines {
+        let li = t.map(|_| {
+            link_i += 1;
+            link_i - 1
+        });
+        for piece in super::wrap_line(l, width, 6) {
+            wrapped.push((piece, li));
+        }
+    }
     let h = inner.height as usize;
-    // The line of the selected link, kept in view.
-    let sel_line = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, t))| t.is_some())
-        .nth(list.selected)
-        .map(|(i, _)| i);
-    let mut top = list.offset;
-    if let Some(l) = sel_line {
+    let max_top = wrapped.len().saturating_sub(h);
+    let mut top = list.offset.min(max_top);
+    // The selected link kept in view, unless the page was scrolled (then the first link in
+    // view becomes the selection, so Enter goes to something shown).
+    let sel = |i: usize| wrapped.iter().position(|(_, l)| *l == Some(i));
+    if list.free {
+        let first_in_view = wrapped[top..(top + h).min(wrapped.len())]
+            .iter()
+            .find_map(|(_, l)| *l);
+        let sel_line = sel(list.selected);
+        if sel_line.is_none_or(|l| l < top || l >= top + h) {
+            if let Some(i) = first_in_view {
+                list.selected = i;
+                list.key = Some(i as u64);
+            }
+        }
+    } else if let Some(l) = sel(list.selected) {
         if l < top {
             top = l;
         }
@@ -462,24 +484,20 @@ pub fn draw(
             top = l + 1 - h;
         }
     }
-    top = top.min(lines.len().saturating_sub(h));
-    list.offset = top;
+    list.offset = top.min(max_top);
     list.page = h.max(1);
-    let mut link_i = 0;
-    let out: Vec<Line> = lines
+    list.len_lines = wrapped.len();
+    let out: Vec<Line> = wrapped
         .into_iter()
-        .map(|(l, t)| {
-            if t.is_some() {
-                let sel = focused && link_i == list.selected;
-                link_i += 1;
-                if sel {
-                    return l.patch_style(cx.t.selected());
-                }
-            }
-            l
-        })
-        .skip(top)
+        .skip(list.offset)
         .take(h)
+        .map(|(l, li)| {
+            if focused && li == Some(list.selected) {
+                l.patch_style(cx.t.selected())
+            } else {
+                l
+            }
+        })
         .collect();
     f.render_widget(Paragraph::new(out), inner);
 }

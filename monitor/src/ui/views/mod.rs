@@ -82,6 +82,8 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         expanded,
         expand_all,
         help: show_help,
+        help_scroll,
+        help_page,
         input,
         follow,
         enter,
@@ -152,7 +154,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     }
     footer(f, foot, &cx, screen.view, screen.detail, vs, input.as_ref());
     if *show_help {
-        help::draw(f, area, &cx);
+        help::draw(f, area, &cx, help_scroll, help_page);
     }
 }
 
@@ -162,53 +164,66 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     let (s, t) = (cx.s, cx.t);
     let sep = || Span::styled(t.sep(), t.dim());
     let dropped = s.model.account().dropped();
-    let mut l1 = vec![Span::styled("ipctop", t.title())];
+    // Line 1: segments, each whole or not at all (never cut mid-word); a segment with a
+    // shorter form uses it when the long one does not fit.
+    let mut segs: Vec<(Vec<Span>, Option<Vec<Span>>)> = Vec::new();
+    let mut first = vec![Span::styled("ipctop", t.title())];
     if !s.info.host.is_empty() {
-        l1.push(Span::raw(format!(" {}", crate::text::escape(&s.info.host))));
+        first.push(Span::raw(format!(" {}", crate::text::escape(&s.info.host))));
     }
-    l1.push(sep());
-    match &s.position {
+    segs.push((first, None));
+    let mut when = match &s.position {
         Some(p) => {
             let total = p
                 .total_s
                 .map_or(String::new(), |x| format!("/{}", clock(x)));
-            l1.push(Span::styled(
+            vec![Span::styled(
                 format!("replay {}{total} x{}", clock(p.at_s), trim_f(p.speed)),
                 t.title(),
-            ));
+            )]
         }
-        None => l1.push(Span::raw(format!("up {}", clock(s.uptime_s())))),
-    }
+        None => vec![Span::raw(format!("up {}", clock(s.uptime_s())))],
+    };
     if paused {
-        l1.push(Span::raw(" "));
-        l1.push(Span::styled(
+        when.push(Span::raw(" "));
+        when.push(Span::styled(
             "PAUSED",
             t.warn().add_modifier(ratatui::style::Modifier::REVERSED),
         ));
     }
-    l1.push(sep());
-    l1.push(Span::raw(format!("{}/s", num(s.calls_per_s()))));
-    l1.push(sep());
-    l1.push(Span::styled(
-        format!("dropped {dropped}"),
-        if dropped > 0 { t.alert() } else { t.dim() },
+    segs.push((when, None));
+    segs.push((vec![Span::raw(format!("{}/s", num(s.calls_per_s())))], None));
+    segs.push((
+        vec![Span::styled(
+            format!("dropped {dropped}"),
+            if dropped > 0 { t.alert() } else { t.dim() },
+        )],
+        None,
     ));
-    l1.push(sep());
-    match &s.probe {
-        ProbeStatus::Attached(how) => l1.push(Span::styled(format!("probe: {how}"), t.dim())),
-        ProbeStatus::SnapshotOnly(why) => {
-            l1.push(Span::styled(format!("SNAPSHOTS ONLY: {why}"), t.warn()))
-        }
-        ProbeStatus::Replay => l1.push(Span::styled("recording", t.dim())),
-    }
+    segs.push(match &s.probe {
+        ProbeStatus::Attached(how) => (
+            vec![Span::styled(format!("probe: {how}"), t.dim())],
+            Some(vec![Span::styled("probe on", t.dim())]),
+        ),
+        ProbeStatus::SnapshotOnly(why) => (
+            vec![Span::styled(format!("SNAPSHOTS ONLY: {why}"), t.warn())],
+            Some(vec![Span::styled("SNAPSHOTS ONLY (no probe)", t.warn())]),
+        ),
+        ProbeStatus::Replay => (vec![Span::styled("recording", t.dim())], None),
+    });
     if let Some(d) = s.position.as_ref().and_then(|p| p.damaged.as_ref()) {
-        l1.push(sep());
-        l1.push(Span::styled(format!("cut: {d}"), t.warn()));
+        segs.push((
+            vec![Span::styled(format!("cut: {d}"), t.warn())],
+            Some(vec![Span::styled("recording cut", t.warn())]),
+        ));
     }
     if !s.info.kernel.is_empty() {
-        l1.push(sep());
-        l1.push(Span::styled(format!("kernel {}", s.info.kernel), t.dim()));
+        segs.push((
+            vec![Span::styled(format!("kernel {}", s.info.kernel), t.dim())],
+            None,
+        ));
     }
+    let l1 = fit_segments(segs, area.width as usize, sep);
 
     // Alerts first (they must catch the eye), then counts against limits.
     let mut l2 = Vec::new();
@@ -297,6 +312,34 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     f.render_widget(Paragraph::new(lines), area);
 }
 
+/// Joins `segs` with `sep` within `width`: each segment whole, in its short form if only
+/// that fits, or left out.
+fn fit_segments<'a>(
+    segs: Vec<(Vec<Span<'a>>, Option<Vec<Span<'a>>>)>,
+    width: usize,
+    sep: impl Fn() -> Span<'a>,
+) -> Vec<Span<'a>> {
+    let w = |v: &[Span]| v.iter().map(|s| s.width()).sum::<usize>();
+    let mut out: Vec<Span> = Vec::new();
+    let mut used = 0;
+    for (long, short) in segs {
+        let gap = if out.is_empty() { 0 } else { sep().width() };
+        let pick = if used + gap + w(&long) <= width {
+            Some(long)
+        } else {
+            short.filter(|s| used + gap + w(s) <= width)
+        };
+        if let Some(p) = pick {
+            if !out.is_empty() {
+                out.push(sep());
+            }
+            used += gap + w(&p);
+            out.extend(p);
+        }
+    }
+    out
+}
+
 fn tab_bar(f: &mut Frame, area: Rect, cx: &Cx, current: View) {
     if area.height == 0 {
         return;
@@ -370,7 +413,7 @@ fn footer(
                     key("f", "follow");
                 }
                 let dir = if vs.desc { t.down() } else { t.up() };
-                key("s", &format!("sort:{}{dir}", view.sorts()[vs.sort]));
+                key("s", &format!("sort:{}{dir}", view.sorts()[vs.sort].name));
                 if vs.filter.is_empty() {
                     key("/", "filter");
                 } else {
@@ -422,9 +465,12 @@ pub const fn rcol(title: &'static str, width: u16, prio: u8) -> Col {
     }
 }
 
+/// The priority of a column a view leaves out (a TID column when every TID is its PID).
+pub const HIDE: u8 = u8::MAX;
+
 /// The columns that fit in `width`, most important first, shown in their order.
 pub fn pick(cols: &[Col], width: u16) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..cols.len()).collect();
+    let mut order: Vec<usize> = (0..cols.len()).filter(|&i| cols[i].prio != HIDE).collect();
     order.sort_by_key(|&i| (cols[i].prio, i));
     let mut used = 0u16;
     let mut chosen = Vec::new();
@@ -471,21 +517,27 @@ pub fn table(
     keys: &[u64],
     list: &mut ListState,
     empty: &str,
+    sort: Option<(usize, bool)>,
     focused: bool,
     mut cell: impl FnMut(usize, usize) -> Line<'static>,
     row_style: impl Fn(usize) -> Style,
-) {
+) -> Vec<usize> {
     let b = block(area, t, title);
     let inner = b.inner(area);
     f.render_widget(b, area);
     list.resolve(keys);
     if inner.height == 0 || inner.width == 0 {
-        return;
+        return Vec::new();
     }
     let chosen = pick(cols, inner.width);
     let header = Row::new(chosen.iter().map(|&c| {
-        let l = Line::from(cols[c].title);
-        Cell::from(if cols[c].right { l.right_aligned() } else { l })
+        let col = &cols[c];
+        let title = match sort {
+            Some((sc, desc)) if sc == c => sorted_title(col, t.sort_mark(desc)),
+            _ => col.title.to_string(),
+        };
+        let l = Line::from(title);
+        Cell::from(if col.right { l.right_aligned() } else { l })
     }))
     .style(t.header_row());
     let widths: Vec<Constraint> = chosen
@@ -495,6 +547,20 @@ pub fn table(
             w => Constraint::Length(w),
         })
         .collect();
+    // What each chosen column really gets: cells wider than that end in an ellipsis
+    // (their full text is in the details).
+    let fixed: u16 =
+        chosen.iter().map(|&c| cols[c].width).sum::<u16>() + chosen.len().saturating_sub(1) as u16;
+    let fills = chosen
+        .iter()
+        .filter(|&&c| cols[c].width == 0)
+        .count()
+        .max(1) as u16;
+    let fill_w = inner.width.saturating_sub(fixed) / fills;
+    let real_w = |c: usize| match cols[c].width {
+        0 => fill_w,
+        w => w,
+    };
     let height = inner.height.saturating_sub(1) as usize;
     list.scroll(height);
     if keys.is_empty() {
@@ -513,7 +579,7 @@ pub fn table(
                 r,
             );
         }
-        return;
+        return chosen;
     }
     let end = (list.offset + height).min(keys.len());
     let rows: Vec<Row> = (list.offset..end)
@@ -523,7 +589,7 @@ pub fn table(
                 Cell::from(if cols[c].right {
                     fit_right(l, cols[c].width, t)
                 } else {
-                    l
+                    fit_left(l, real_w(c), t)
                 })
             });
             let st = if focused && i == list.selected {
@@ -538,6 +604,28 @@ pub fn table(
         Table::new(rows, widths).header(header).column_spacing(1),
         inner,
     );
+    chosen
+}
+
+/// A column's title with the sort mark (before a right-aligned title, after a left one),
+/// the title shortened if the mark would not fit.
+fn sorted_title(col: &Col, mark: &str) -> String {
+    let room = if col.width == 0 {
+        usize::MAX
+    } else {
+        usize::from(col.width) - 1
+    };
+    let title: String = col.title.chars().take(room).collect();
+    if col.right {
+        format!("{mark}{title}")
+    } else {
+        format!("{title}{mark}")
+    }
+}
+
+/// The sort of a view as `table` marks it: the column and whether largest first.
+pub fn sorted(view: View, vs: &super::app::ViewState) -> Option<(usize, bool)> {
+    view.sorts().get(vs.sort).map(|s| (s.col, vs.desc))
 }
 
 /// A right-aligned cell. Right alignment cuts what does not fit from the left, which turns
@@ -555,6 +643,78 @@ fn fit_right(l: Line<'static>, width: u16, t: &Theme) -> Line<'static> {
     Line::from(Span::styled(kept, style))
 }
 
+/// A left-aligned cell cut to `width`, ending in an ellipsis when something was cut.
+pub fn fit_left(l: Line<'static>, width: u16, t: &Theme) -> Line<'static> {
+    let w = usize::from(width);
+    if w == 0 || l.width() <= w {
+        return l;
+    }
+    let mut out = Vec::new();
+    let mut room = w - 1;
+    for s in l.spans {
+        let mut kept = String::new();
+        for ch in s.content.chars() {
+            let cw = Span::raw(ch.to_string()).width();
+            if cw > room {
+                break;
+            }
+            room -= cw;
+            kept.push(ch);
+        }
+        let done = kept.chars().count() < s.content.chars().count();
+        out.push(Span::styled(kept, s.style));
+        if done {
+            break;
+        }
+    }
+    let style = out.last().map_or(l.style, |s| s.style);
+    out.push(Span::styled(t.ellipsis(), style));
+    Line::from(out).style(l.style)
+}
+
+/// Word-wraps a line to `width` columns; continuation lines are indented by `indent`.
+pub fn wrap_line(l: Line<'static>, width: usize, indent: usize) -> Vec<Line<'static>> {
+    if width <= indent + 4 || l.width() <= width {
+        return vec![l];
+    }
+    let mut lines = Vec::new();
+    let mut cur: Vec<Span<'static>> = Vec::new();
+    let mut used = 0usize;
+    for s in l.spans {
+        // Words with their trailing space.
+        let text = s.content.to_string();
+        let mut rest = text.as_str();
+        while !rest.is_empty() {
+            let end = rest.find(' ').map_or(rest.len(), |i| i + 1);
+            let (word, tail) = rest.split_at(end);
+            rest = tail;
+            let ww = Span::raw(word.trim_end()).width();
+            if used + ww > width && used > indent {
+                lines.push(Line::from(std::mem::take(&mut cur)).style(l.style));
+                cur.push(Span::raw(" ".repeat(indent)));
+                used = indent;
+            }
+            // A word longer than a whole line is cut into pieces.
+            let mut word = word.to_string();
+            while used + Span::raw(word.trim_end()).width() > width {
+                let take = width.saturating_sub(used).max(1);
+                let head: String = word.chars().take(take).collect();
+                word = word.chars().skip(take).collect();
+                cur.push(Span::styled(head, s.style));
+                lines.push(Line::from(std::mem::take(&mut cur)).style(l.style));
+                cur.push(Span::raw(" ".repeat(indent)));
+                used = indent;
+            }
+            used += Span::raw(word.as_str()).width();
+            cur.push(Span::styled(word, s.style));
+        }
+    }
+    if !cur.is_empty() {
+        lines.push(Line::from(cur).style(l.style));
+    }
+    lines
+}
+
 // ---- filters and sorting ----
 
 /// Whether `text` matches the filter (case-insensitive substring; empty matches all).
@@ -568,6 +728,15 @@ pub fn dir(o: Ordering, desc: bool) -> Ordering {
         o.reverse()
     } else {
         o
+    }
+}
+
+/// What an empty table says: why there is nothing, or that the filter matches nothing.
+pub fn empty_text(filter: &str, none: &str) -> String {
+    if filter.is_empty() {
+        none.to_string()
+    } else {
+        format!("nothing matches /{filter} (Esc clears the filter)")
     }
 }
 
@@ -769,6 +938,7 @@ mod fit_tests {
                 &keys,
                 &mut list,
                 "",
+                None,
                 false,
                 |i, c| {
                     Line::from(if c == 0 {
@@ -778,7 +948,7 @@ mod fit_tests {
                     })
                 },
                 |_| Style::new(),
-            )
+            );
         })
         .unwrap();
         let screen: String = term

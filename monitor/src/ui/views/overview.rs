@@ -11,17 +11,18 @@ use ratatui::{
 use super::{col, dir, dur, dur_ns, matches, num, problems, rcol, spark, table, Cx};
 use crate::{
     model::{ObjKind, Since, Wait, WaitOn},
-    ui::app::{Target, ViewState},
+    ui::app::{Target, View, ViewState},
 };
 
+/// The holder and the wait come before the name, the op and the thread id.
 const COLS: [super::Col; 7] = [
     rcol("PID", 7, 0),
     rcol("TID", 7, 6),
-    col("COMM", 15, 1),
+    col("COMM", 15, 2),
     col("ON", 13, 0),
     rcol("OP", 4, 4),
     rcol("WAITED", 8, 0),
-    col("HELD BY / STATE", 0, 2),
+    col("HELD BY / STATE", 0, 1),
 ];
 
 /// What a wait is on, short: "sem 5 #1", "msgrcv 7".
@@ -77,9 +78,9 @@ pub fn held_text(cx: &Cx, w: &Wait) -> String {
         },
         WaitOn::MsgSnd { msqid, .. } => match cx.s.model.queue(*msqid) {
             Some(q) => format!(
-                "queue full: {}/{} bytes",
-                q.cbytes,
-                q.qbytes.map_or("?".into(), |b| b.to_string())
+                "queue full: {}/{}",
+                super::size(q.cbytes),
+                q.qbytes.map_or("?".into(), super::size)
             ),
             None => "queue gone".into(),
         },
@@ -151,15 +152,22 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     let total = cx.s.model.waits().count();
     let keys: Vec<u64> = ws.iter().map(|w| w.tid as u64).collect();
     let long = cx.s.cfg.long_wait_s;
-    table(
+    // A TID column that only repeats the PID is left out.
+    let mut cols = COLS;
+    if ws.iter().all(|w| w.tid == w.pid) {
+        cols[1].prio = super::HIDE;
+    }
+    let sort = super::sorted(View::Overview, vs);
+    vs.shown = table(
         f,
         waits_area,
         &t,
         super::title_with("Waiting now", ws.len(), total, &vs.filter),
-        &COLS,
+        &cols,
         &keys,
         &mut vs.list,
-        "nobody is blocked in an IPC call",
+        &super::empty_text(&vs.filter, "nobody is blocked in an IPC call"),
+        sort,
         true,
         |i, c| {
             let w = ws[i];
@@ -274,6 +282,7 @@ fn busiest(f: &mut Frame, area: Rect, cx: &Cx) {
         &keys,
         &mut list,
         "no calls seen yet",
+        None,
         false,
         |i, c| {
             let b = &v[i];

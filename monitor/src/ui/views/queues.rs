@@ -7,7 +7,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 use super::{ago, col, dir, matches, num, pids, rcol, size, table, Cx};
 use crate::{
     model::{ObjKind, Queue, WaitOn},
-    ui::app::{Target, ViewState},
+    ui::app::{Target, View, ViewState},
 };
 
 const COLS: [super::Col; 12] = [
@@ -114,7 +114,8 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     });
     let keys: Vec<u64> = qs.iter().map(|q| q.id.id as u32 as u64).collect();
     let total = m.queues().count();
-    table(
+    let sort = super::sorted(View::Queues, vs);
+    vs.shown = table(
         f,
         area,
         &t,
@@ -122,7 +123,8 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
         &COLS,
         &keys,
         &mut vs.list,
-        "no message queues in this IPC namespace",
+        &super::empty_text(&vs.filter, "no message queues in this IPC namespace"),
+        sort,
         true,
         |i, c| {
             let q = qs[i];

@@ -7,7 +7,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 use super::{ago, ago_mono, col, dir, dur_ns, matches, num, pids, rcol, table, Cx};
 use crate::{
     model::{ObjKind, SemSet, Semaphore, WaitOn},
-    ui::app::{Target, ViewState},
+    ui::app::{Target, View, ViewState},
 };
 
 const COLS: [super::Col; 13] = [
@@ -105,7 +105,8 @@ pub fn draw(
         }
     }
     let keys: Vec<u64> = rows.iter().map(|r| r.0).collect();
-    table(
+    let sort = super::sorted(View::Semaphores, vs);
+    vs.shown = table(
         f,
         area,
         &t,
@@ -113,7 +114,8 @@ pub fn draw(
         &COLS,
         &keys,
         &mut vs.list,
-        "no semaphore sets in this IPC namespace",
+        &super::empty_text(&vs.filter, "no semaphore sets in this IPC namespace"),
+        sort,
         true,
         |i, c| {
             let (_, s, sem) = rows[i];

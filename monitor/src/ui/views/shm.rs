@@ -5,7 +5,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 use super::{ago, col, dir, matches, pids, rcol, size, table, Cx};
 use crate::{
     model::Segment,
-    ui::app::{Target, ViewState},
+    ui::app::{Target, View, ViewState},
 };
 
 const COLS: [super::Col; 12] = [
@@ -93,7 +93,8 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 _ => None,
             })
             .collect();
-    table(
+    let sort = super::sorted(View::Shm, vs);
+    vs.shown = table(
         f,
         area,
         &t,
@@ -101,7 +102,11 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
         &COLS,
         &keys,
         &mut vs.list,
-        "no shared memory segments in this IPC namespace",
+        &super::empty_text(
+            &vs.filter,
+            "no shared memory segments in this IPC namespace",
+        ),
+        sort,
         true,
         |i, c| {
             let s = segs[i];

@@ -1,0 +1,183 @@
+//! The keys: the help lists every key the handler accepts, in every mode, and the editing,
+//! paging and sorting keys do what the help says.
+use ratatui::{
+    backend::TestBackend,
+    crossterm::event::{KeyCode, KeyEvent, KeyModifiers},
+    Terminal,
+};
+
+use super::{
+    app::{Action, App, Input, View},
+    keys::{self, Binding},
+    tests::busy_store,
+    theme::Theme,
+    views,
+};
+use crate::feed::Position;
+
+/// Every key a person could press: printable characters with and without Ctrl, and the
+/// named keys.
+fn candidates() -> Vec<KeyEvent> {
+    let mut v = Vec::new();
+    for c in ' '..='~' {
+        v.push(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+        v.push(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+    }
+    for code in [
+        KeyCode::Tab,
+        KeyCode::BackTab,
+        KeyCode::Up,
+        KeyCode::Down,
+        KeyCode::Left,
+        KeyCode::Right,
+        KeyCode::PageUp,
+        KeyCode::PageDown,
+        KeyCode::Home,
+        KeyCode::End,
+        KeyCode::Enter,
+        KeyCode::Esc,
+        KeyCode::Backspace,
+        KeyCode::Delete,
+        KeyCode::Insert,
+    ] {
+        v.push(KeyEvent::new(code, KeyModifiers::NONE));
+    }
+    for n in 1..=12 {
+        v.push(KeyEvent::new(KeyCode::F(n), KeyModifiers::NONE));
+    }
+    v
+}
+
+fn draw(app: &mut App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| views::draw(f, app)).unwrap();
+    let b = term.backend().buffer();
+    (0..h)
+        .map(|y| (0..w).map(|x| b[(x, y)].symbol()).collect::<String>() + "\n")
+        .collect()
+}
+
+/// An app in `view`, with a filter being typed, the help, or replaying.
+fn app(view: View, mode: &str) -> App {
+    app_on(busy_store(), view, mode, true)
+}
+
+fn app_on(mut store: super::store::Store, view: View, mode: &str, drawn: bool) -> App {
+    if mode == "replay" {
+        store.position = Some(Position {
+            at_s: 1.0,
+            total_s: Some(10.0),
+            speed: 1.0,
+            paused: false,
+            damaged: None,
+        });
+    }
+    let mut app = App::new(store, Theme::default());
+    app.on_key(KeyEvent::new(
+        KeyCode::Char(char::from(b'1' + view.index() as u8)),
+        KeyModifiers::NONE,
+    ));
+    // A filter to clear, so Esc has something to do.
+    app.views[view.index()].filter = "1".into();
+    if drawn {
+        draw(&mut app, 80, 24);
+    }
+    match mode {
+        "help" => app.help = true,
+        "typing" => app.input = Some(Input::Filter("ab cd".into())),
+        _ => {}
+    }
+    app
+}
+
+#[test]
+fn the_help_lists_every_key_the_handler_accepts() {
+    let mut shown = app(View::Overview, "normal");
+    shown.help = true;
+    // Tall enough for the whole help.
+    let help = draw(&mut shown, 200, 70);
+    let in_help = |b: &Binding| help.contains(b.label) && help.contains(b.help);
+    for (_, table) in keys::SECTIONS {
+        for b in *table {
+            assert!(in_help(b), "{} is not in the help:\n{help}", b.label);
+        }
+    }
+    let store = busy_store();
+    for mode in ["normal", "replay", "help", "typing"] {
+        for view in View::ALL {
+            for k in candidates() {
+                let mut a = app_on(store.clone(), view, mode, false);
+                if a.on_key(k) == Action::None {
+                    continue;
+                }
+                let tables: &[&[Binding]] = match mode {
+                    "normal" => &[keys::MAIN],
+                    "replay" => &[keys::REPLAY, keys::MAIN],
+                    "help" => &[keys::HELP],
+                    _ => &[keys::TYPING],
+                };
+                assert!(
+                    tables.iter().any(|t| keys::find(t, &k, view).is_some()),
+                    "{mode} {view:?}: {k:?} does something but the help does not list it"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn f1_helps_f10_quits_and_the_help_scrolls() {
+    let mut a = app(View::Overview, "normal");
+    let k = |c| KeyEvent::new(c, KeyModifiers::NONE);
+    assert_eq!(a.on_key(k(KeyCode::F(1))), Action::Redraw);
+    assert!(a.help);
+    let top = draw(&mut a, 80, 24);
+    a.on_key(k(KeyCode::PageDown));
+    let next = draw(&mut a, 80, 24);
+    assert_ne!(top, next, "PgDn scrolls the help");
+    a.on_key(k(KeyCode::End));
+    let end = draw(&mut a, 80, 24);
+    assert!(end.contains("close this help"), "{end}");
+    assert!(!top.contains("close this help"), "{top}");
+    assert_eq!(a.on_key(k(KeyCode::F(10))), Action::Quit);
+}
+
+#[test]
+fn filter_editing_keys() {
+    let mut a = app(View::Processes, "typing");
+    let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+    a.on_key(ctrl('w'));
+    assert_eq!(a.views[View::Processes.index()].filter, "ab ");
+    a.on_key(KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE));
+    assert_eq!(a.views[View::Processes.index()].filter, "ab");
+    a.on_key(ctrl('u'));
+    assert_eq!(a.views[View::Processes.index()].filter, "");
+    assert!(a.input.is_some(), "still typing");
+}
+
+#[test]
+fn the_filter_matches_the_ids_shown_and_says_when_nothing_matches() {
+    let mut a = app(View::Processes, "normal");
+    // 1202 waits on sem 65536: its id finds it on Processes.
+    a.views[View::Processes.index()].filter = "65536".into();
+    let s = draw(&mut a, 80, 24);
+    assert!(s.contains("1202 pg-worker"), "{s}");
+    a.views[View::Processes.index()].filter = "xyz".into();
+    let s = draw(&mut a, 80, 24);
+    assert!(s.contains("nothing matches /xyz"), "{s}");
+    assert!(!s.contains("no process uses"), "{s}");
+}
+
+#[test]
+fn sort_never_picks_a_hidden_column() {
+    let mut a = app(View::Processes, "normal");
+    a.views[View::Processes.index()].filter.clear();
+    // At 80 columns Processes hides CALLS (column 9): `s` passes over it.
+    let s = draw(&mut a, 80, 24);
+    assert!(!s.contains("CALLS"), "{s}");
+    for _ in 0..12 {
+        a.on_key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::NONE));
+        let s = draw(&mut a, 80, 24);
+        assert!(!s.contains("sort:calls"), "{s}");
+    }
+}
