@@ -215,6 +215,8 @@ pub enum Target {
     Shm(i32),
     Queue(i32),
     Proc(u32),
+    /// A deadlock, by the first pid of its cycle: its processes and sets.
+    Deadlock(u32),
 }
 
 impl Target {
@@ -225,6 +227,7 @@ impl Target {
             Target::Shm(_) => View::Shm,
             Target::Queue(_) => View::Queues,
             Target::Proc(_) => View::Processes,
+            Target::Deadlock(_) => View::Problems,
         }
     }
 }

@@ -181,3 +181,38 @@ fn sort_never_picks_a_hidden_column() {
         assert!(!s.contains("sort:calls"), "{s}");
     }
 }
+
+#[test]
+fn a_deadlock_entry_leads_to_its_processes_and_sets_and_esc_comes_back() {
+    let mut a = app(View::Problems, "normal");
+    a.views[View::Problems.index()].filter.clear();
+    let k = |c| KeyEvent::new(c, KeyModifiers::NONE);
+    draw(&mut a, 80, 24);
+    // The first entry under the "Deadlocks" heading.
+    a.on_key(k(KeyCode::Down));
+    draw(&mut a, 80, 24);
+    assert_eq!(a.enter, Some(super::Target::Deadlock(2301)));
+    a.on_key(k(KeyCode::Enter));
+    let s = draw(&mut a, 80, 24);
+    insta::assert_snapshot!("detail_deadlock_80x24", s);
+    for want in [
+        "> 2301 transfer",
+        "> 2302 transfer",
+        "> sem 65537",
+        "> sem 65538",
+    ] {
+        assert!(s.contains(want), "{want}:\n{s}");
+    }
+    a.on_key(k(KeyCode::Enter));
+    let s = draw(&mut a, 80, 24);
+    assert!(s.contains("Process 2301"), "{s}");
+    a.on_key(k(KeyCode::Esc));
+    let s = draw(&mut a, 80, 24);
+    assert!(s.contains(" Deadlock "), "{s}");
+    a.on_key(k(KeyCode::Esc));
+    let s = draw(&mut a, 80, 24);
+    assert!(
+        s.contains("Problems (10)") && a.screen.detail.is_none(),
+        "{s}"
+    );
+}

@@ -417,6 +417,50 @@ fn proc_lines(cx: &Cx, pid: u32) -> Lines {
     v
 }
 
+/// A deadlock: its cycle, the reason, and links to every process and set in it.
+fn deadlock_lines(cx: &Cx, pid: u32) -> Lines {
+    let mut v = Lines::new();
+    let found = cx.s.findings.iter().find_map(|f| match &f.what {
+        crate::analysis::What::Deadlock { cycle, .. }
+            if cycle.first().is_some_and(|s| s.pid == pid) =>
+        {
+            Some((cycle, &f.reason))
+        }
+        _ => None,
+    });
+    let Some((cycle, reason)) = found else {
+        text(&mut v, "this deadlock is over (no longer found)".into());
+        return v;
+    };
+    v.push((
+        Line::from(vec![
+            Span::styled("DEADLOCK ", cx.t.alert()),
+            Span::raw(super::problems::cycle_text(cx, cycle)),
+        ]),
+        None,
+    ));
+    text(&mut v, reason.clone());
+    head(cx, &mut v, "Processes (Enter to go)");
+    for st in cycle {
+        proc_link(
+            cx,
+            &mut v,
+            st.pid,
+            &format!(
+                "waits on sem {}:{}, held by {}",
+                st.semid, st.semnum, st.held_by
+            ),
+        );
+    }
+    head(cx, &mut v, "Semaphore sets (Enter to go)");
+    let mut sets: Vec<i32> = cycle.iter().map(|s| s.semid).collect();
+    sets.dedup();
+    for id in sets {
+        link(cx, &mut v, Target::Sem(id), format!("sem {id}"));
+    }
+    v
+}
+
 /// Draws the details of `target`; with `focused`, the links are selectable (kept in
 /// `links`, selection in `list`).
 pub fn draw(
@@ -433,6 +477,7 @@ pub fn draw(
         Target::Shm(id) => (format!(" Shared memory segment {id} "), shm_lines(cx, id)),
         Target::Queue(id) => (format!(" Message queue {id} "), queue_lines(cx, id)),
         Target::Proc(pid) => (format!(" Process {pid} "), proc_lines(cx, pid)),
+        Target::Deadlock(pid) => (" Deadlock ".to_string(), deadlock_lines(cx, pid)),
     };
     let title = if focused {
         format!("{title}(Esc: back) ")
@@ -455,7 +500,7 @@ pub fn draw(
             link_i += 1;
             link_i - 1
         });
-        for piece in super::wrap_line(l, width, 6) {
+        for piece in super::wrap_hanging(l, width) {
             wrapped.push((piece, li));
         }
     }

@@ -672,6 +672,13 @@ pub fn fit_left(l: Line<'static>, width: u16, t: &Theme) -> Line<'static> {
     Line::from(out).style(l.style)
 }
 
+/// Word-wraps a line to `width` columns, continuation lines indented two more than it.
+pub fn wrap_hanging(l: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+    let lead = text.len() - text.trim_start_matches(' ').len();
+    wrap_line(l, width, (lead + 2).min(width / 3))
+}
+
 /// Word-wraps a line to `width` columns; continuation lines are indented by `indent`.
 pub fn wrap_line(l: Line<'static>, width: usize, indent: usize) -> Vec<Line<'static>> {
     if width <= indent + 4 || l.width() <= width {

@@ -76,7 +76,7 @@ pub fn summary_line(cx: &Cx, f: &Finding) -> (Line<'static>, Option<Target>) {
                 Span::styled("DEADLOCK ", t.alert()),
                 Span::raw(cycle_text(cx, cycle)),
             ]),
-            cycle.first().map(|s| Target::Sem(s.semid)),
+            cycle.first().map(|s| Target::Deadlock(s.pid)),
         ),
         What::LongWait {
             pid,
@@ -240,7 +240,7 @@ fn items(cx: &Cx, width: u16) -> Vec<Item> {
         lines.push(Line::styled(format!("    {}", f.reason), t.dim()));
         v.push(Item {
             lines,
-            target: cycle.first().map(|s| Target::Sem(s.semid)),
+            target: cycle.first().map(|s| Target::Deadlock(s.pid)),
         });
     }
     let others: Vec<&Finding> = fs
@@ -342,7 +342,18 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     let b = super::block(area, &cx.t, title);
     let inner = b.inner(area);
     f.render_widget(b, area);
-    let all = items(cx, inner.width);
+    // Whole text, wrapped: the reasons are what this view is for.
+    let all: Vec<Item> = items(cx, inner.width)
+        .into_iter()
+        .map(|it| Item {
+            lines: it
+                .lines
+                .into_iter()
+                .flat_map(|l| super::wrap_hanging(l, inner.width as usize))
+                .collect(),
+            target: it.target,
+        })
+        .collect();
     let its: Vec<Item> = all
         .into_iter()
         .filter(|it| {
