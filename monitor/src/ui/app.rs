@@ -2,7 +2,10 @@
 //! to) and the keys. The data is in [`Store`]; nothing here reads /proc or the probe.
 use std::collections::BTreeSet;
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use ratatui::{
+    crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind},
+    layout::Rect,
+};
 
 use super::{
     keys::{self, Cmd},
@@ -254,6 +257,12 @@ pub struct ListState {
     /// Details: scrolled by the page rather than by the selection; the lines drawn.
     pub free: bool,
     pub len_lines: usize,
+    /// Where the last draw put the rows, for the mouse: their area, the column titles
+    /// (x from, x to, column) on the line above, and for lists of several lines per item
+    /// (details, Problems) the item of each visible line.
+    pub rows: Rect,
+    pub header: Vec<(u16, u16, usize)>,
+    pub line_items: Vec<Option<usize>>,
 }
 
 impl ListState {
@@ -363,6 +372,9 @@ pub struct App {
     /// Set by the last draw: what Enter opens, and the open detail's links.
     pub enter: Option<Target>,
     pub links: Vec<Target>,
+    /// Set by the last draw: the tabs (x from, x to, view) on line `tabs_y`.
+    pub tabs: Vec<(u16, u16, View)>,
+    pub tabs_y: Option<u16>,
 }
 
 impl App {
@@ -390,6 +402,8 @@ impl App {
             follow: true,
             enter: None,
             links: Vec::new(),
+            tabs: Vec::new(),
+            tabs_y: None,
         }
     }
 
@@ -676,6 +690,95 @@ impl App {
                 }
             }
             _ => return Action::None,
+        }
+        Action::Redraw
+    }
+
+    /// Handles the mouse: a click on a tab goes there, on a column title sorts by it (again:
+    /// reverses), on a row selects it (on the selected row: opens it, as Enter); the wheel
+    /// scrolls.
+    pub fn on_mouse(&mut self, m: MouseEvent) -> Action {
+        let (x, y) = (m.column, m.row);
+        let view = self.screen.view;
+        match m.kind {
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+                let d: isize = if m.kind == MouseEventKind::ScrollUp {
+                    -3
+                } else {
+                    3
+                };
+                if self.help {
+                    self.help_scroll = (self.help_scroll as isize + d).max(0) as u16;
+                } else if self.screen.detail.is_some() {
+                    self.detail.scroll_by(d);
+                } else {
+                    self.list().step(d);
+                    if d < 0 {
+                        self.unfollow(view);
+                    }
+                }
+                Action::Redraw
+            }
+            MouseEventKind::Down(MouseButton::Left) if !self.help && self.input.is_none() => {
+                if Some(y) == self.tabs_y {
+                    if let Some(&(_, _, v)) =
+                        self.tabs.iter().find(|(a, b, _)| (*a..*b).contains(&x))
+                    {
+                        self.go(v);
+                        return Action::Redraw;
+                    }
+                    return Action::None;
+                }
+                let in_detail = self.screen.detail.is_some();
+                let l = self.list();
+                let r = l.rows;
+                if y + 1 == r.y && (r.x..r.x + r.width).contains(&x) && !in_detail {
+                    let col = l.header.iter().find(|(a, b, _)| (*a..*b).contains(&x));
+                    let Some(&(_, _, col)) = col else {
+                        return Action::None;
+                    };
+                    return self.sort_by_col(col);
+                }
+                if !(r.y..r.y + r.height).contains(&y) || !(r.x..r.x + r.width).contains(&x) {
+                    return Action::None;
+                }
+                let i = usize::from(y - r.y);
+                let item = if l.line_items.is_empty() {
+                    Some(l.offset + i)
+                } else {
+                    l.line_items.get(i).copied().flatten()
+                };
+                let Some(item) = item.filter(|&n| n < l.len) else {
+                    return Action::None;
+                };
+                if item == l.selected {
+                    return self.on_key(KeyEvent::from(KeyCode::Enter));
+                }
+                l.selected = item;
+                l.moved = true;
+                l.free = l.free && in_detail;
+                if view == View::Events && !in_detail {
+                    self.follow = false;
+                }
+                Action::Redraw
+            }
+            _ => Action::None,
+        }
+    }
+
+    /// A click on a column title: sort by it, largest first for times and counts; a second
+    /// click reverses.
+    fn sort_by_col(&mut self, col: usize) -> Action {
+        let sorts = self.screen.view.sorts();
+        let Some(i) = sorts.iter().position(|s| s.col == col) else {
+            return Action::None;
+        };
+        let v = self.view_state();
+        if v.sort == i {
+            v.desc = !v.desc;
+        } else {
+            v.sort = i;
+            v.desc = sorts[i].desc;
         }
         Action::Redraw
     }

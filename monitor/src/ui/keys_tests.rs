@@ -216,3 +216,69 @@ fn a_deadlock_entry_leads_to_its_processes_and_sets_and_esc_comes_back() {
         "{s}"
     );
 }
+
+fn click(a: &mut App, x: u16, y: u16) -> Action {
+    use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    a.on_mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: x,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+/// Where `text` is on the screen (column, row).
+fn at(screen: &str, text: &str) -> (u16, u16) {
+    screen
+        .lines()
+        .enumerate()
+        .find_map(|(y, l)| {
+            l.find(text)
+                .map(|b| (l[..b].chars().count() as u16, y as u16))
+        })
+        .unwrap_or_else(|| panic!("{text} not on\n{screen}"))
+}
+
+#[test]
+fn the_mouse_clicks_tabs_rows_and_column_titles_and_the_wheel_scrolls() {
+    let mut a = app(View::Overview, "normal");
+    a.views[View::Overview.index()].filter.clear();
+    let s = draw(&mut a, 80, 24);
+    let (x, y) = at(&s, "5 Proc");
+    assert_eq!(click(&mut a, x + 2, y), Action::Redraw);
+    assert_eq!(a.screen.view, View::Processes);
+    a.views[View::Processes.index()].filter.clear();
+    let s = draw(&mut a, 80, 24);
+    // A row: selected; clicked again: opened.
+    let (x, y) = at(&s, "2301 transfer");
+    click(&mut a, x, y);
+    draw(&mut a, 80, 24);
+    assert_eq!(a.enter, Some(super::Target::Proc(2301)));
+    click(&mut a, x, y);
+    let s = draw(&mut a, 80, 24);
+    assert!(s.contains("Process 2301 (Esc: back)"), "{s}");
+    a.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    // A column title sorts by it, largest first, and again reverses.
+    let s = draw(&mut a, 80, 24);
+    let (x, y) = at(&s, "WAIT TIME");
+    click(&mut a, x + 1, y);
+    let s = draw(&mut a, 80, 24);
+    assert!(
+        s.contains("sort:wait time↓") && s.contains("▼WAIT TIM"),
+        "{s}"
+    );
+    click(&mut a, x + 1, y);
+    let s = draw(&mut a, 80, 24);
+    assert!(s.contains("sort:wait time↑"), "{s}");
+    // The wheel moves the selection.
+    use ratatui::crossterm::event::{MouseEvent, MouseEventKind};
+    let before = a.views[View::Processes.index()].list.selected;
+    a.on_mouse(MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 10,
+        row: 10,
+        modifiers: KeyModifiers::NONE,
+    });
+    draw(&mut a, 80, 24);
+    assert_eq!(a.views[View::Processes.index()].list.selected, before + 3);
+}

@@ -146,7 +146,8 @@ fn run_loop(
         }
         if ready && event::poll(Duration::ZERO)? {
             loop {
-                match event::read()? {
+                let ev = event::read()?;
+                match ev {
                     TermEvent::Key(k)
                         if k.modifiers.contains(KeyModifiers::CONTROL)
                             && k.code == KeyCode::Char('z') =>
@@ -157,7 +158,11 @@ fn run_loop(
                         draw(guard, app)?;
                         break;
                     }
-                    TermEvent::Key(k) => match app.on_key(k) {
+                    TermEvent::Key(_) | TermEvent::Mouse(_) => match match ev {
+                        TermEvent::Key(k) => app.on_key(k),
+                        TermEvent::Mouse(m) => app.on_mouse(m),
+                        _ => Action::None,
+                    } {
                         Action::Quit => return Ok(exit::OK),
                         Action::Redraw => draw(guard, app)?,
                         Action::Control(c) => {

@@ -532,6 +532,14 @@ pub fn draw(
     list.offset = top.min(max_top);
     list.page = h.max(1);
     list.len_lines = wrapped.len();
+    list.rows = inner;
+    list.header.clear();
+    list.line_items = wrapped
+        .iter()
+        .skip(list.offset)
+        .take(h)
+        .map(|(_, li)| *li)
+        .collect();
     let out: Vec<Line> = wrapped
         .into_iter()
         .skip(list.offset)

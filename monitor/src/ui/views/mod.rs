@@ -88,6 +88,8 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         follow,
         enter,
         links,
+        tabs: tab_hits,
+        tabs_y,
         ..
     } = app;
     let paused = match &store.position {
@@ -116,7 +118,8 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     ])
     .areas(area);
     header(f, head, &cx, paused);
-    tab_bar(f, tabs, &cx, screen.view);
+    *tab_hits = tab_bar(f, tabs, &cx, screen.view);
+    *tabs_y = (tabs.height > 0).then_some(tabs.y);
     *enter = None;
     links.clear();
     let vs = &mut views[screen.view.index()];
@@ -340,10 +343,13 @@ fn fit_segments<'a>(
     out
 }
 
-fn tab_bar(f: &mut Frame, area: Rect, cx: &Cx, current: View) {
+/// Draws the tabs; returns where each is (x from, x to) for the mouse.
+fn tab_bar(f: &mut Frame, area: Rect, cx: &Cx, current: View) -> Vec<(u16, u16, View)> {
     if area.height == 0 {
-        return;
+        return Vec::new();
     }
+    let mut hits = Vec::new();
+    let mut x = area.x;
     let t = cx.t;
     let problems = cx.s.findings.len();
     let long: usize = View::ALL.iter().map(|v| v.title().len() + 4).sum::<usize>() + 8;
@@ -366,10 +372,14 @@ fn tab_bar(f: &mut Frame, area: Rect, cx: &Cx, current: View) {
         } else {
             Style::new()
         };
+        let w = Span::raw(text.as_str()).width() as u16;
+        hits.push((x, (x + w).min(area.x + area.width), v));
+        x = x.saturating_add(w);
         spans.push(Span::styled(text, style));
     }
     spans.push(Span::styled("  ? help", t.dim()));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
+    hits
 }
 
 fn footer(
@@ -563,6 +573,22 @@ pub fn table(
     };
     let height = inner.height.saturating_sub(1) as usize;
     list.scroll(height);
+    // For the mouse: the rows' area and the column titles' x ranges (as the table lays
+    // them out: fixed widths, one space between, from the left).
+    list.rows = Rect {
+        y: inner.y + 1,
+        height: height as u16,
+        ..inner
+    };
+    list.line_items.clear();
+    list.header = Layout::horizontal(widths.clone())
+        .spacing(1)
+        .flex(ratatui::layout::Flex::Start)
+        .split(inner)
+        .iter()
+        .zip(&chosen)
+        .map(|(r, &c)| (r.x, r.x + r.width, c))
+        .collect();
     if keys.is_empty() {
         f.render_widget(
             Table::new(Vec::<Row>::new(), widths.clone()).header(header),

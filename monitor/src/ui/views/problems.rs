@@ -404,6 +404,16 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
             });
         }
     }
+    // For the mouse: the item of each visible line (those with somewhere to go).
+    list.rows = inner;
+    list.header.clear();
+    list.line_items = its
+        .iter()
+        .enumerate()
+        .flat_map(|(i, it)| std::iter::repeat_n(it.target.map(|_| i), it.lines.len()))
+        .skip(top)
+        .take(h)
+        .collect();
     let visible: Vec<Line> = lines.into_iter().skip(top).take(h).collect();
     f.render_widget(Paragraph::new(visible), inner);
     its.get(sel).and_then(|i| i.target)
