@@ -439,7 +439,11 @@ impl App {
             view: t.view(),
             detail: Some(t),
         };
-        self.detail = ListState::default();
+        // From the top: the first lines say what it is (links are reached by moving).
+        self.detail = ListState {
+            free: true,
+            ..ListState::default()
+        };
     }
 
     fn esc(&mut self) -> Action {

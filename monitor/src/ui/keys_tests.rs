@@ -282,3 +282,21 @@ fn the_mouse_clicks_tabs_rows_and_column_titles_and_the_wheel_scrolls() {
     draw(&mut a, 80, 24);
     assert_eq!(a.views[View::Processes.index()].list.selected, before + 3);
 }
+
+#[test]
+fn an_objects_history_shows_its_rate_and_wait_histogram_with_percentiles() {
+    let mut a = app(View::Semaphores, "normal");
+    a.views[View::Semaphores.index()].filter.clear();
+    a.open(super::Target::Sem(65536));
+    draw(&mut a, 80, 24);
+    // The history is at the end of the details: End scrolls there.
+    a.on_key(KeyEvent::new(KeyCode::End, KeyModifiers::NONE));
+    let s = draw(&mut a, 80, 24);
+    insta::assert_snapshot!("detail_sem_history_80x24", s);
+    assert!(
+        s.contains("p50 <2µs  p95 <2.0ms  p99 <2.0ms  max 3.9s"),
+        "{s}"
+    );
+    assert!(s.contains("percentiles are bucket bounds"), "{s}");
+    assert!(s.contains("calls/s, last 2 samples"), "{s}");
+}

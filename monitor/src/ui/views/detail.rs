@@ -9,7 +9,7 @@ use ratatui::{
     Frame,
 };
 
-use super::{ago, ago_mono, dur_ns, num, overview, queues, sems, shm, size, Cx};
+use super::{ago, ago_mono, chart, dur_ns, num, overview, queues, sems, shm, size, Cx};
 use crate::{
     model::{HolderSource, ObjKind, Tally, WaitOn},
     ui::app::{ListState, Target},
@@ -23,7 +23,7 @@ fn text(v: &mut Lines, s: String) {
 
 /// The account of an object or process in one line: rate, calls, failures by errno,
 /// interrupted calls, waits (≥ the one threshold) and time blocked.
-fn account_text(a: Option<&Tally>) -> String {
+fn account_text(cx: &Cx, a: Option<&Tally>) -> String {
     let Some(a) = a else {
         return "no calls seen".into();
     };
@@ -40,13 +40,28 @@ fn account_text(a: Option<&Tally>) -> String {
         s.push_str(&format!(" {} interrupted", a.interrupted));
     }
     s.push_str(&format!(
-        "; {} waits≥{} blocked {} max {}",
+        "; {} waits{}{} blocked {} max {}",
         a.waits,
+        cx.t.at_least(),
         dur_ns(crate::model::WAIT_NS),
         dur_ns(a.blocked_ns),
         dur_ns(a.max_wait_ns)
     ));
     s
+}
+
+/// An object's history: its calls/s sparkline and its wait-time histogram.
+fn history(cx: &Cx, v: &mut Lines, kind: ObjKind, id: i32) {
+    // Details are at least this wide at 80 columns (inside the borders).
+    const WIDTH: usize = 76;
+    head(cx, v, "History");
+    if let Some(l) = chart::rate_line(cx, kind, id, WIDTH) {
+        v.push((l, None));
+    }
+    if let Some(a) = cx.acct(kind, id) {
+        let lines = chart::wait_lines(cx, a, WIDTH);
+        v.extend(lines.into_iter().map(|l| (l, None)));
+    }
 }
 
 /// `3.0s ago by 42`, or `never` (the kernel keeps pid 0 and time 0 until it happens).
@@ -116,7 +131,7 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
             ago(cx.now_unix, s.otime),
         ),
     );
-    text(&mut v, account_text(cx.acct(ObjKind::Sem, id)));
+    text(&mut v, account_text(cx, cx.acct(ObjKind::Sem, id)));
     let waiting = sems::waiters_by_sem(cx);
     let mut involved: Vec<(u32, String)> = Vec::new();
     head(cx, &mut v, "Semaphores");
@@ -168,6 +183,7 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
     }
     users(cx, ObjKind::Sem, id, &mut involved);
     proc_links(cx, &mut v, involved);
+    history(cx, &mut v, ObjKind::Sem, id);
     v
 }
 
@@ -285,6 +301,7 @@ fn queue_lines(cx: &Cx, id: i32) -> Lines {
             last_by(cx, q.rtime, q.last_recv_pid),
         ),
     );
+    text(&mut v, account_text(cx, cx.acct(ObjKind::Msg, id)));
     let mut involved = Vec::new();
     let bl = queues::blocked(cx);
     if let Some((r, s)) = bl.get(&id) {
@@ -308,6 +325,7 @@ fn queue_lines(cx: &Cx, id: i32) -> Lines {
     }
     users(cx, ObjKind::Msg, id, &mut involved);
     proc_links(cx, &mut v, involved);
+    history(cx, &mut v, ObjKind::Msg, id);
     v
 }
 
@@ -337,7 +355,7 @@ fn proc_lines(cx: &Cx, pid: u32) -> Lines {
         &mut v,
         format!(
             "IPC: {}; last call {} ago",
-            account_text(a),
+            account_text(cx, a),
             ago_mono(cx.now, a.and_then(|a| a.last_mono_ns)),
         ),
     );

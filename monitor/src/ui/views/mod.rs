@@ -1,6 +1,7 @@
 //! Drawing: the frame's layout (header, tabs, body, footer), one module per view, and the
 //! pieces they share (tables that drop columns to fit, formats). Views only read the store
 //! and the view state; they never touch /proc or the probe.
+mod chart;
 mod detail;
 mod events;
 mod help;

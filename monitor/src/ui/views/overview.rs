@@ -42,7 +42,7 @@ pub fn waited_text(cx: &Cx, w: &Wait) -> String {
     let s = dur(w.at_least_s(cx.now));
     match w.since {
         Since::Exact(_) => s,
-        Since::FirstSeen(_) => format!("{}{s}", if cx.t.unicode { "≥" } else { ">" }),
+        Since::FirstSeen(_) => format!("{}{s}", cx.t.at_least()),
     }
 }
 
@@ -119,7 +119,12 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     let t = cx.t;
     let n_find = cx.s.findings.len();
     let wide = area.width >= 120;
-    let activity_h = if area.height >= 30 { 3 } else { 0 };
+    // The calls/s chart: boxed when there is room, one line at 80x24.
+    let activity_h = match area.height {
+        30.. => 3,
+        16.. => 1,
+        _ => 0,
+    };
     let [act, rest] =
         Layout::vertical([Constraint::Length(activity_h), Constraint::Min(1)]).areas(area);
     if activity_h > 0 {
@@ -204,19 +209,25 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
 }
 
 fn activity(f: &mut Frame, area: Rect, cx: &Cx) {
-    let b = super::block(area, &cx.t, Line::from(" IPC calls per second "));
-    let inner = b.inner(area);
-    f.render_widget(b, area);
-    let label = format!(" now {}/s", num(cx.s.calls_per_s()));
+    let (inner, label) = if area.height >= 3 {
+        let b = super::block(area, &cx.t, Line::from(" IPC calls per second "));
+        let inner = b.inner(area);
+        f.render_widget(b, area);
+        (inner, format!(" now {}/s", num(cx.s.calls_per_s())))
+    } else {
+        (area, format!("calls/s now {} ", num(cx.s.calls_per_s())))
+    };
+    let one_line = area.height < 3;
     let w = (inner.width as usize).saturating_sub(label.len() + 1);
     let series = cx.s.model.account().history().series(cx.now, w);
-    f.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled(spark(&cx.t, &series), cx.t.good()),
-            Span::raw(label),
-        ])),
-        inner,
-    );
+    let chart = Span::styled(spark(&cx.t, &series), cx.t.good());
+    let line = if one_line {
+        // At 80x24: the label first, the last seconds to its right.
+        Line::from(vec![Span::styled(label, cx.t.dim()), chart])
+    } else {
+        Line::from(vec![chart, Span::raw(label)])
+    };
+    f.render_widget(Paragraph::new(line), inner);
 }
 
 const BUSY: [super::Col; 6] = [

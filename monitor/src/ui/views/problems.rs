@@ -92,7 +92,7 @@ pub fn summary_line(cx: &Cx, f: &Finding) -> (Line<'static>, Option<Target>) {
                     "{} on {} {id} for {}{}",
                     who(cx, *pid),
                     ipc_name(*ipc),
-                    if *exact { "" } else { ">=" },
+                    if *exact { "" } else { t.at_least() },
                     dur(*waited_s)
                 )),
             ]),
