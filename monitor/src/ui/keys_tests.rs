@@ -300,3 +300,41 @@ fn an_objects_history_shows_its_rate_and_wait_histogram_with_percentiles() {
     assert!(s.contains("percentiles are bucket bounds"), "{s}");
     assert!(s.contains("calls/s, last 2 samples"), "{s}");
 }
+
+#[test]
+fn partly_blind_the_overview_says_what_it_cannot_see() {
+    use crate::{
+        feed::{ProbeStatus, Stamped, Update},
+        fixtures::MONO,
+        snapshot::{Snapshot, Unknown},
+    };
+    let mut store = super::store::Store::new(
+        super::store::SessionInfo::default(),
+        ProbeStatus::SnapshotOnly("not root".into()),
+        Default::default(),
+    );
+    let snap = Snapshot {
+        mono_ns: MONO,
+        unix_ns: crate::fixtures::NOW as u64 * 1_000_000_000,
+        unknowns: vec![Unknown {
+            what: "blocked calls (/proc/PID/task/*/syscall) of 4 processes".into(),
+            reason: "reading another user's /proc/PID files needs ptrace access (run as root)"
+                .into(),
+        }],
+        ..Default::default()
+    };
+    store.ingest(&[Stamped {
+        mono_ns: MONO,
+        update: Update::Snapshot(Box::new(snap)),
+    }]);
+    let mut a = App::new(store, Theme::default());
+    let s = draw(&mut a, 80, 24);
+    assert!(!s.contains("nobody is blocked"), "{s}");
+    assert!(
+        s.contains("no blocked call seen, but the blocked calls"),
+        "{s}"
+    );
+    assert!(s.contains("of 4 processes"), "{s}");
+    assert!(s.contains("(+? unreadable)"), "{s}");
+    insta::assert_snapshot!("overview_blind_80x24", s);
+}

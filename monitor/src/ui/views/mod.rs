@@ -284,6 +284,9 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     let waits = s.model.waits().count();
     l2.push(sep());
     l2.push(Span::raw(format!("{waits} waiting")));
+    if overview::unreadable_waits(cx).is_some() {
+        l2.push(Span::styled(" (+? unreadable)", t.warn()));
+    }
     for u in crate::analysis::limit_usage(&s.model) {
         let label = match u.limit {
             "semmni" => "sem",

@@ -154,6 +154,15 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
         (w, p, b)
     };
     let ws = waits(cx, vs);
+    // What /proc would not tell: said where the answer would be.
+    let blind = unreadable_waits(cx);
+    let nobody = match blind {
+        Some(u) => format!(
+            "no blocked call seen, but the {} could not be read: {}",
+            u.what, u.reason
+        ),
+        None => "nobody is blocked in an IPC call".into(),
+    };
     let total = cx.s.model.waits().count();
     let keys: Vec<u64> = ws.iter().map(|w| w.tid as u64).collect();
     let long = cx.s.cfg.long_wait_s;
@@ -167,11 +176,11 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
         f,
         waits_area,
         &t,
-        super::title_with("Waiting now", ws.len(), total, &vs.filter),
+        waits_title(cx, ws.len(), total, &vs.filter, blind),
         &cols,
         &keys,
         &mut vs.list,
-        &super::empty_text(&vs.filter, "nobody is blocked in an IPC call"),
+        &super::empty_text(&vs.filter, &nobody),
         sort,
         true,
         |i, c| {
@@ -206,6 +215,35 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
         .key
         .and_then(|k| ws.iter().find(|w| w.tid as u64 == k))?;
     Some(Target::Proc(w.pid))
+}
+
+/// What the last snapshot could not read about blocked calls (another user's /proc files,
+/// unprivileged): the waits shown may not be all.
+pub fn unreadable_waits<'a>(cx: &Cx<'a>) -> Option<&'a crate::snapshot::Unknown> {
+    cx.s.model
+        .unknowns()
+        .iter()
+        .find(|u| u.what.starts_with("blocked calls"))
+}
+
+fn waits_title(
+    cx: &Cx,
+    shown: usize,
+    total: usize,
+    filter: &str,
+    blind: Option<&crate::snapshot::Unknown>,
+) -> Line<'static> {
+    let mut l = super::title_with("Waiting now", shown, total, filter);
+    if let Some(u) = blind {
+        l.spans.push(Span::styled(
+            format!(
+                "+ unknown: {} ",
+                u.what.replace(" (/proc/PID/task/*/syscall)", "")
+            ),
+            cx.t.warn(),
+        ));
+    }
+    l
 }
 
 fn activity(f: &mut Frame, area: Rect, cx: &Cx) {
