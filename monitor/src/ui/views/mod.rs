@@ -752,6 +752,18 @@ pub fn wrap_line(l: Line<'static>, width: usize, indent: usize) -> Vec<Line<'sta
     lines
 }
 
+/// The objects of a kind found leaked: marked by the word LEAK as well as by colour
+/// (NO_COLOR and monochrome terminals see the word).
+pub fn leaked(cx: &Cx, kind: crate::analysis::IpcKind) -> std::collections::BTreeSet<i32> {
+    cx.s.findings
+        .iter()
+        .filter_map(|f| match f.what {
+            What::Leak { ipc, id } if ipc == kind => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
 // ---- filters and sorting ----
 
 /// Whether `text` matches the filter (case-insensitive substring; empty matches all).

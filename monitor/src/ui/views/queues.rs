@@ -87,6 +87,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     let t = cx.t;
     let m = &cx.s.model;
     let bl = blocked(cx);
+    let leaked = super::leaked(cx, crate::analysis::IpcKind::Msg);
     let mut qs: Vec<&Queue> = m
         .queues()
         .filter(|q| {
@@ -135,6 +136,9 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 3 => fill(cx, q, 5),
                 4 => pid_or_dash(q.last_send_pid),
                 5 => pid_or_dash(q.last_recv_pid),
+                6 if leaked.contains(&q.id.id) && !bl.contains_key(&q.id.id) => {
+                    "LEAK: unread".into()
+                }
                 6 => blocked_text(bl.get(&q.id.id)),
                 7 => ago(cx.now_unix, q.stime),
                 8 => ago(cx.now_unix, q.rtime),

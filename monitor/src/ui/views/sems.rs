@@ -66,6 +66,7 @@ pub fn draw(
     let t = cx.t;
     let m = &cx.s.model;
     let waiting = waiters_by_sem(cx);
+    let leaked = super::leaked(cx, crate::analysis::IpcKind::Sem);
     let mut sets: Vec<&SemSet> = m
         .sem_sets()
         .filter(|s| {
@@ -141,6 +142,7 @@ pub fn draw(
                         },
                         4 => sum(s, |x| x.ncnt),
                         5 => sum(s, |x| x.zcnt),
+                        6 if leaked.contains(&id) => "LEAK".into(),
                         6 => pids(
                             waiting
                                 .range((id, 0)..=(id, u16::MAX))

@@ -82,17 +82,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     });
     let keys: Vec<u64> = segs.iter().map(|s| s.id.id as u32 as u64).collect();
     let total = m.segments().count();
-    let leaked: std::collections::BTreeSet<i32> =
-        cx.s.findings
-            .iter()
-            .filter_map(|f| match f.what {
-                crate::analysis::What::Leak {
-                    ipc: crate::analysis::IpcKind::Shm,
-                    id,
-                } => Some(id),
-                _ => None,
-            })
-            .collect();
+    let leaked = super::leaked(cx, crate::analysis::IpcKind::Shm);
     let sort = super::sorted(View::Shm, vs);
     vs.shown = table(
         f,
@@ -124,6 +114,10 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 }
                 5 => format!("{} {}", s.creator_pid, creator_state(cx, s)),
                 6 => ago(cx.now_unix, s.ctime),
+                7 if leaked.contains(&s.id.id) => match flags(s).as_str() {
+                    "-" => "LEAK".into(),
+                    f => format!("LEAK {f}"),
+                },
                 7 => flags(s),
                 8 => ago(cx.now_unix, s.atime.max(s.dtime)),
                 9 => s.rss.map_or("-".into(), size),
