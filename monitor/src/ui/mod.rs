@@ -15,6 +15,7 @@
 //! restored on every way out (see `term`).
 pub mod app;
 pub mod keys;
+pub mod names;
 pub mod store;
 mod term;
 pub mod theme;
@@ -89,6 +90,10 @@ pub fn run_with(mut source: Box<dyn Source>, opts: UiOptions) -> anyhow::Result<
     let signals = term::Signals::register()?;
     let mut store = Store::new(opts.info, source.probe_status(), opts.cfg);
     store.position = source.position();
+    if store.position.is_some() {
+        // A recording may come from another machine, with other names.
+        store.names = names::Names::numeric();
+    }
     store.ingest(&source.drain());
     let mut app = App::new(store, opts.theme);
     let mut guard = term::TerminalGuard::enter()?;

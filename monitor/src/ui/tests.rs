@@ -388,6 +388,8 @@ pub fn busy_store() -> Store {
     ];
     k.aggregates = aggregates;
     store.ingest(&[stamped(t + 22 * S, Update::Kernel(Box::new(k)))]);
+    // Names fixed, not this machine's: 1000 has one, 999 does not.
+    store.names = super::names::Names::fixed(&[(0, "root"), (1000, "postgres")]);
     store
 }
 

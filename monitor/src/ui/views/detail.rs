@@ -113,13 +113,12 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
     text(
         &mut v,
         format!(
-            "Semaphore set {id}  key {}  {} semaphores  perms {:04o}  owner {}:{}  creator uid {}{}",
+            "Semaphore set {id}  key {}  {} semaphores  perms {:04o}  owner {}  creator {}{}",
             super::key(s.key),
             s.nsems,
             s.perms,
-            s.owner_uid,
-            s.owner_gid,
-            s.creator_uid,
+            cx.owner(s.owner_uid, s.owner_gid),
+            cx.user(s.creator_uid),
             s.creator_pid.map_or(String::new(), |p| format!(" pid {p}"))
         ),
     );
@@ -214,12 +213,11 @@ fn shm_lines(cx: &Cx, id: i32) -> Lines {
     text(
         &mut v,
         format!(
-            "Segment {id}  key {}  {}  perms {:04o}  owner {}:{}  flags {}",
+            "Segment {id}  key {}  {}  perms {:04o}  owner {}  flags {}",
             super::key(s.key),
             size(s.size),
             s.perms,
-            s.owner_uid,
-            s.owner_gid,
+            cx.owner(s.owner_uid, s.owner_gid),
             shm::flags(s)
         ),
     );
@@ -275,11 +273,10 @@ fn queue_lines(cx: &Cx, id: i32) -> Lines {
     text(
         &mut v,
         format!(
-            "Queue {id}  key {}  perms {:04o}  owner {}:{}  created {} ago",
+            "Queue {id}  key {}  perms {:04o}  owner {}  created {} ago",
             super::key(q.key),
             q.perms,
-            q.owner_uid,
-            q.owner_gid,
+            cx.owner(q.owner_uid, q.owner_gid),
             ago(cx.now_unix, q.ctime)
         ),
     );
@@ -340,10 +337,10 @@ fn proc_lines(cx: &Cx, pid: u32) -> Lines {
     text(
         &mut v,
         format!(
-            "Process {pid} {}  state {}  uid {}  parent {}",
+            "Process {pid} {}  state {}  user {}  parent {}",
             crate::text::escape(&p.comm),
             p.state,
-            p.uid.map_or("?".into(), |u| u.to_string()),
+            p.uid.map_or("?".into(), |u| cx.user(u)),
             p.ppid
         ),
     );

@@ -65,6 +65,16 @@ impl<'a> Cx<'a> {
             .map_or_else(|| "?".into(), |p| crate::text::escape(&p.comm).into_owned())
     }
 
+    /// A uid as a user name (the number when it has none).
+    pub fn user(&self, uid: u32) -> String {
+        self.s.names.user(uid)
+    }
+
+    /// "user:group" of an owner.
+    pub fn owner(&self, uid: u32, gid: u32) -> String {
+        format!("{}:{}", self.s.names.user(uid), self.s.names.group(gid))
+    }
+
     pub fn alive(&self, pid: u32) -> bool {
         self.s.model.process(pid).is_some_and(|p| p.alive())
     }

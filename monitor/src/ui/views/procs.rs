@@ -23,7 +23,7 @@ const COLS: [super::Col; 13] = [
     rcol("QUEUES", 6, 2),
     rcol("CALLS", 7, 2),
     rcol("FAILED", 6, 1),
-    rcol("UID", 6, 5),
+    col("USER", 8, 5),
     col("COMMAND", 0, 4),
 ];
 
@@ -103,7 +103,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                     r.p.pid,
                     r.p.comm,
                     r.p.state,
-                    r.p.uid.map_or(String::new(), |u| u.to_string()),
+                    r.p.uid.map_or(String::new(), |u| cx.user(u)),
                     r.p.cmdline.as_deref().unwrap_or("")
                 )
             })
@@ -166,7 +166,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 8 => r.u.queues.len().to_string(),
                 9 => num(r.calls() as f64),
                 10 => r.errors().to_string(),
-                11 => r.p.uid.map_or("?".into(), |u| u.to_string()),
+                11 => r.p.uid.map_or("?".into(), |u| cx.user(u)),
                 _ => crate::text::escape(r.p.cmdline.as_deref().unwrap_or_default()).into_owned(),
             })
         },

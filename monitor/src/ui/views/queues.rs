@@ -21,7 +21,7 @@ const COLS: [super::Col; 12] = [
     rcol("SENT", 7, 3),
     rcol("RECEIVED", 8, 3),
     rcol("OPS/S", 6, 2),
-    rcol("OWNER", 6, 6),
+    col("OWNER", 8, 6),
     col("PERMS", 5, 6),
 ];
 
@@ -143,7 +143,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 7 => ago(cx.now_unix, q.stime),
                 8 => ago(cx.now_unix, q.rtime),
                 9 => num(cx.rate(ObjKind::Msg, q.id.id)),
-                10 => q.owner_uid.to_string(),
+                10 => cx.user(q.owner_uid),
                 _ => format!("{:04o}", q.perms),
             })
         },

@@ -22,7 +22,7 @@ const COLS: [super::Col; 13] = [
     rcol("OPS/S", 6, 2),
     col("LAST OP", 13, 2),
     rcol("CONTENTION", 10, 3),
-    rcol("OWNER", 6, 6),
+    col("OWNER", 8, 6),
     col("PERMS", 5, 6),
 ];
 
@@ -174,7 +174,7 @@ pub fn draw(
                             }
                         }
                         10 => dur_ns(contention_ns(cx, id)),
-                        11 => s.owner_uid.to_string(),
+                        11 => cx.user(s.owner_uid),
                         _ => format!("{:04o}", s.perms),
                     }
                 }

@@ -19,7 +19,7 @@ const COLS: [super::Col; 12] = [
     col("FLAGS", 9, 2),
     rcol("LAST AT/DT", 10, 3),
     rcol("RSS", 10, 4),
-    rcol("OWNER", 6, 6),
+    col("OWNER", 8, 6),
     col("PERMS", 5, 6),
 ];
 
@@ -121,7 +121,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 7 => flags(s),
                 8 => ago(cx.now_unix, s.atime.max(s.dtime)),
                 9 => s.rss.map_or("-".into(), size),
-                10 => s.owner_uid.to_string(),
+                10 => cx.user(s.owner_uid),
                 _ => format!("{:04o}", s.perms),
             })
         },
