@@ -172,7 +172,8 @@ pub fn summary(f: &mut Frame, area: Rect, cx: &Cx) {
     let mut lines: Vec<Line> = sorted
         .into_iter()
         .take(if n > h { h.saturating_sub(1) } else { h })
-        .map(|f| summary_line(cx, f).0)
+        // Cut lines end in an ellipsis (the Problems view has them whole).
+        .map(|f| super::fit_left(summary_line(cx, f).0, inner.width, &cx.t))
         .collect();
     if n > h && h > 0 {
         lines.push(Line::styled(
