@@ -225,6 +225,22 @@ fn filter(t: &Tmux, what: &str) {
     t.keys(&["Enter"]);
 }
 
+/// The AB/BA deadlock workload (its sets to be removed with `ids`) and its two pids.
+fn deadlock(ids: &mut Ids) -> (Proc, Vec<u32>) {
+    let dead = Proc::spawn(Command::new(WORKLOAD).arg("deadlock"));
+    let d = dead.json(Duration::from_secs(10));
+    for s in d["semids"].as_array().unwrap() {
+        ids.sems.push(s.as_i64().unwrap() as i32);
+    }
+    let dpids = d["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap() as u32)
+        .collect();
+    (dead, dpids)
+}
+
 #[test]
 fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_cleanly() {
     let test = "dashboard_tmux";
@@ -237,17 +253,7 @@ fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_clea
     ids.sems.push(b["semid"].as_i64().unwrap() as i32);
     let waiter = b["waiter_pid"].as_u64().unwrap() as u32;
     let semid = b["semid"].as_i64().unwrap();
-    let mut dead = Proc::spawn(Command::new(WORKLOAD).arg("deadlock"));
-    let d = dead.json(Duration::from_secs(10));
-    for s in d["semids"].as_array().unwrap() {
-        ids.sems.push(s.as_i64().unwrap() as i32);
-    }
-    let dpids: Vec<u32> = d["pids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_u64().unwrap() as u32)
-        .collect();
+    let (mut dead, dpids) = deadlock(&mut ids);
 
     let t = Tmux::start("e2e", 80, 24);
     t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
@@ -462,17 +468,7 @@ fn mouse_clicks_tabs_and_rows_a_deadlock_leads_to_its_process_and_f10_quits() {
         return;
     }
     let mut ids = Ids::default();
-    let mut dead = Proc::spawn(Command::new(WORKLOAD).arg("deadlock"));
-    let d = dead.json(Duration::from_secs(10));
-    for s in d["semids"].as_array().unwrap() {
-        ids.sems.push(s.as_i64().unwrap() as i32);
-    }
-    let dpids: Vec<u32> = d["pids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_u64().unwrap() as u32)
-        .collect();
+    let (mut dead, dpids) = deadlock(&mut ids);
 
     let t = Tmux::start("mouse", 80, 24);
     t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));

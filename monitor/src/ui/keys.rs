@@ -102,6 +102,15 @@ const fn on(
     }
 }
 
+/// Paging, in the views and in this help.
+const PAGE_UP: Binding = b(&[k(KeyCode::PageUp)], "PgUp", "a page up", Cmd::PageUp);
+const PAGE_DOWN: Binding = b(
+    &[k(KeyCode::PageDown)],
+    "PgDn",
+    "a page down",
+    Cmd::PageDown,
+);
+
 /// The dashboard's keys.
 pub const MAIN: &[Binding] = &[
     b(&[k(KeyCode::Tab)], "Tab", "next view", Cmd::NextView),
@@ -129,13 +138,8 @@ pub const MAIN: &[Binding] = &[
         "move the selection down (details: scroll)",
         Cmd::Down,
     ),
-    b(&[k(KeyCode::PageUp)], "PgUp", "a page up", Cmd::PageUp),
-    b(
-        &[k(KeyCode::PageDown)],
-        "PgDn",
-        "a page down",
-        Cmd::PageDown,
-    ),
+    PAGE_UP,
+    PAGE_DOWN,
     b(
         &[k(KeyCode::Home), c('g')],
         "Home  g",
@@ -274,13 +278,8 @@ pub const HELP: &[Binding] = &[
         "scroll this help down",
         Cmd::Down,
     ),
-    b(&[k(KeyCode::PageUp)], "PgUp", "a page up", Cmd::PageUp),
-    b(
-        &[k(KeyCode::PageDown)],
-        "PgDn",
-        "a page down",
-        Cmd::PageDown,
-    ),
+    PAGE_UP,
+    PAGE_DOWN,
     b(&[k(KeyCode::Home)], "Home", "top", Cmd::Home),
     b(&[k(KeyCode::End)], "End", "bottom", Cmd::End),
     b(
