@@ -338,3 +338,14 @@ fn partly_blind_the_overview_says_what_it_cannot_see() {
     assert!(s.contains("(+? unreadable)"), "{s}");
     insta::assert_snapshot!("overview_blind_80x24", s);
 }
+
+#[test]
+fn overview_at_120x40_cuts_nothing_mid_word() {
+    let mut a = app(View::Overview, "normal");
+    a.views[View::Overview.index()].filter.clear();
+    let s = draw(&mut a, 120, 40);
+    insta::assert_snapshot!("overview_120x40", s);
+    // The deadlock's cycle: whole, or ending in an ellipsis.
+    let line = s.lines().find(|l| l.contains("DEADLOCK 2301")).unwrap();
+    assert!(line.contains("→ 2301") || line.contains('…'), "{line}");
+}

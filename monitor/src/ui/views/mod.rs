@@ -499,8 +499,9 @@ pub fn pick(cols: &[Col], width: u16) -> Vec<usize> {
     let mut used = 0u16;
     let mut chosen = Vec::new();
     for i in order {
+        // A column taking what is left needs room for a holder or a command to be read.
         let w = if cols[i].width == 0 {
-            12
+            20
         } else {
             cols[i].width
         };
@@ -953,6 +954,9 @@ mod tests {
         ];
         assert_eq!(pick(&cols, 100), [0, 1, 2, 3]);
         assert_eq!(pick(&cols, 21), [0, 2]);
+        // The last one needs 20 columns.
+        assert_eq!(pick(&cols, 52), [0, 1, 2]);
+        assert_eq!(pick(&cols, 53), [0, 1, 2, 3]);
         assert_eq!(pick(&cols, 5), [0]);
     }
 

@@ -78,7 +78,7 @@ pub fn held_text(cx: &Cx, w: &Wait) -> String {
         },
         WaitOn::MsgSnd { msqid, .. } => match cx.s.model.queue(*msqid) {
             Some(q) => format!(
-                "queue full: {}/{}",
+                "full: {}/{}",
                 super::size(q.cbytes),
                 q.qbytes.map_or("?".into(), super::size)
             ),
