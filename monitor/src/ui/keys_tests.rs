@@ -299,6 +299,15 @@ fn an_objects_history_shows_its_rate_and_wait_histogram_with_percentiles() {
     );
     assert!(s.contains("percentiles are bucket bounds"), "{s}");
     assert!(s.contains("calls/s, last 2 samples"), "{s}");
+    // A process's own wait histogram, from its account.
+    a.open(super::Target::Proc(1202));
+    draw(&mut a, 80, 24);
+    a.on_key(KeyEvent::new(KeyCode::End, KeyModifiers::NONE));
+    let s = draw(&mut a, 80, 24);
+    assert!(
+        s.contains("Time in blocking calls") && s.contains("p50 "),
+        "{s}"
+    );
 }
 
 #[test]

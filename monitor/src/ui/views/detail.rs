@@ -50,16 +50,17 @@ fn account_text(cx: &Cx, a: Option<&Tally>) -> String {
     s
 }
 
+/// Details are at least this wide at 80 columns (inside the borders).
+const HISTORY_WIDTH: usize = 76;
+
 /// An object's history: its calls/s sparkline and its wait-time histogram.
 fn history(cx: &Cx, v: &mut Lines, kind: ObjKind, id: i32) {
-    // Details are at least this wide at 80 columns (inside the borders).
-    const WIDTH: usize = 76;
     head(cx, v, "History");
-    if let Some(l) = chart::rate_line(cx, kind, id, WIDTH) {
+    if let Some(l) = chart::rate_line(cx, kind, id, HISTORY_WIDTH) {
         v.push((l, None));
     }
     if let Some(a) = cx.acct(kind, id) {
-        let lines = chart::wait_lines(cx, a, WIDTH);
+        let lines = chart::wait_lines(cx, a, HISTORY_WIDTH);
         v.extend(lines.into_iter().map(|l| (l, None)));
     }
 }
@@ -428,6 +429,13 @@ fn proc_lines(cx: &Cx, pid: u32) -> Lines {
             .queue(id)
             .map_or("gone".into(), |q| format!("{} messages", q.qnum));
         link(cx, &mut v, Target::Queue(id), format!("msq {id} ({d})"));
+    }
+    if let Some(a) = a {
+        let lines = chart::wait_lines(cx, a, HISTORY_WIDTH);
+        if !lines.is_empty() {
+            head(cx, &mut v, "History");
+            v.extend(lines.into_iter().map(|l| (l, None)));
+        }
     }
     v
 }
