@@ -240,7 +240,6 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     let l1 = fit_segments(segs, area.width as usize, sep);
 
     // Alerts first (they must catch the eye), then counts against limits.
-    let mut l2 = Vec::new();
     let (mut dl, mut leaks, mut long, mut init, mut lim) = (0, 0, 0, 0, 0);
     for fnd in &s.findings {
         match fnd.what {
@@ -281,22 +280,31 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
             t.warn(),
         ));
     }
+    let mut first = Vec::new();
     if alerts.is_empty() {
-        l2.push(Span::styled("no alerts", t.good()));
+        first.push(Span::styled("no alerts", t.good()));
     } else {
         for (i, a) in alerts.into_iter().enumerate() {
             if i > 0 {
-                l2.push(Span::raw("  "));
+                first.push(Span::raw("  "));
             }
-            l2.push(a);
+            first.push(a);
         }
     }
-    let waits = s.model.waits().count();
-    l2.push(sep());
-    l2.push(Span::raw(format!("{waits} waiting")));
-    if overview::unreadable_waits(cx).is_some() {
-        l2.push(Span::styled(" (+? unreadable)", t.warn()));
-    }
+    // Line 2 as line 1: whole segments (the alerts always).
+    let mut segs: Vec<(Vec<Span>, Option<Vec<Span>>)> = vec![(first, None)];
+    let waiting = format!("{} waiting", s.model.waits().count());
+    segs.push(if overview::unreadable_waits(cx).is_some() {
+        (
+            vec![
+                Span::raw(waiting.clone()),
+                Span::styled(" (+? unreadable)", t.warn()),
+            ],
+            Some(vec![Span::raw(waiting), Span::styled(" +?", t.warn())]),
+        )
+    } else {
+        (vec![Span::raw(waiting)], None)
+    });
     for u in crate::analysis::limit_usage(&s.model) {
         let label = match u.limit {
             "semmni" => "sem",
@@ -304,7 +312,6 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
             "msgmni" => "msq",
             _ => continue,
         };
-        l2.push(sep());
         let text = match u.max {
             Some(m) => format!("{label} {}/{}", u.used, num(m as f64)),
             None => format!("{label} {}", u.used),
@@ -312,11 +319,15 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
         let near = u
             .max
             .is_some_and(|m| m > 0 && u.used as f64 >= 0.9 * m as f64);
-        l2.push(Span::styled(
-            text,
-            if near { t.alert() } else { Style::new() },
+        segs.push((
+            vec![Span::styled(
+                text,
+                if near { t.alert() } else { Style::new() },
+            )],
+            None,
         ));
     }
+    let l2 = fit_segments(segs, area.width as usize, sep);
     let lines = if area.height >= 2 {
         vec![Line::from(l1), Line::from(l2)]
     } else {
@@ -330,7 +341,7 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
 }
 
 /// Joins `segs` with `sep` within `width`: each segment whole, in its short form if only
-/// that fits, or left out.
+/// that fits, or left out (the first is always there).
 fn fit_segments<'a>(
     segs: Vec<(Vec<Span<'a>>, Option<Vec<Span<'a>>>)>,
     width: usize,
@@ -341,7 +352,8 @@ fn fit_segments<'a>(
     let mut used = 0;
     for (long, short) in segs {
         let gap = if out.is_empty() { 0 } else { sep().width() };
-        let pick = if used + gap + w(&long) <= width {
+        // The first segment always (the name, the alerts): cut at the edge if it must be.
+        let pick = if out.is_empty() || used + gap + w(&long) <= width {
             Some(long)
         } else {
             short.filter(|s| used + gap + w(s) <= width)
