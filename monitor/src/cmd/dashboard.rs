@@ -1,12 +1,7 @@
 //! `ipctop` (no subcommand): the live dashboard on this machine.
 use std::time::Duration;
 
-use crate::{
-    analysis, exit,
-    feed::Source,
-    live::{LiveOptions, LiveSource},
-    ui,
-};
+use crate::{analysis, exit, feed::Source, live::LiveSource, ui};
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct DashboardArgs {
@@ -39,16 +34,11 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let source = rt.block_on(LiveSource::start(LiveOptions {
-        interval: Duration::from_secs_f64(args.interval),
-        ipc_ns_pid: args.ipc_ns,
-        attach: args.probe.attach,
-        target_pid: args.probe.pid,
-        comm: args.probe.comm.clone(),
-        verbose: args.probe.verbose,
-        no_probe: args.no_probe,
-        ..Default::default()
-    }))?;
+    let source = rt.block_on(LiveSource::start(args.probe.live_options(
+        Duration::from_secs_f64(args.interval),
+        args.ipc_ns,
+        args.no_probe,
+    )))?;
     let mut source: Box<dyn Source> = Box::new(source);
     if let Some(path) = &args.record {
         let header = crate::cmd::record::header_here(
