@@ -287,19 +287,22 @@ pub fn build(mut reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Rep
     let mut model = Model::new();
     let mut watch = Watch::default();
     let (mut first_t, mut last_t) = (None, 0u64);
+    let mut forks_seen = 0;
     while let Some(s) = reader.next_update() {
         first_t.get_or_insert(s.mono_ns);
         last_t = last_t.max(s.mono_ns);
         model.apply(&s);
         if let crate::feed::Update::Snapshot(_) = &s.update {
-            scope.forks(reader.forks());
+            // The forks read since the last snapshot.
+            scope.forks(&reader.forks()[forks_seen..]);
+            forks_seen = reader.forks().len();
             scope.observe(&model);
             watch.findings(&analysis::analyze(&model, cfg));
         }
         watch.waits(&model);
     }
     let findings = analysis::analyze(&model, cfg);
-    scope.forks(reader.forks());
+    scope.forks(&reader.forks()[forks_seen..]);
     scope.observe(&model);
     watch.findings(&findings);
     watch.waits(&model);
