@@ -52,8 +52,11 @@ fn record_cmd_exits_with_its_status_promptly_on_a_busy_machine() {
         );
     }
     load.0.push(
-        Command::new("python3")
+        // In an IPC namespace of its own: none of those ids exists there.
+        Command::new("unshare")
             .args([
+                "--ipc",
+                "python3",
                 "-c",
                 "import ctypes\nlibc = ctypes.CDLL(None)\nwhile True:\n    \
                  [libc.semctl(i, 0, 12) for i in range(3000000, 3030000)]",
