@@ -32,15 +32,16 @@ struct Burst {
 }
 
 fn burst(name: &str, calls: u64, cg: &TestCgroup) -> Burst {
-    let proc = Proc::spawn(Command::new("unshare").args([
-        "--ipc",
-        WORKLOAD,
-        "--name",
-        name,
-        "--wait-go",
-        "burst",
-        &calls.to_string(),
-    ]));
+    in_new_ns(name, &["burst", &calls.to_string()], calls, cg)
+}
+
+/// `ipctop-workload --name NAME --wait-go ARGS…` in a new IPC namespace and in `cg`.
+fn in_new_ns(name: &str, args: &[&str], calls: u64, cg: &TestCgroup) -> Burst {
+    let proc = Proc::spawn(
+        Command::new("unshare")
+            .args(["--ipc", WORKLOAD, "--name", name, "--wait-go"])
+            .args(args),
+    );
     let hello: Value = proc.json(Duration::from_secs(10));
     let pid = hello["pid"].as_u64().unwrap() as u32;
     assert_eq!(pid, proc.pid(), "unshare execs the workload");
@@ -59,9 +60,15 @@ fn burst(name: &str, calls: u64, cg: &TestCgroup) -> Burst {
     }
 }
 
+/// Starts it and lets it end (a workload holds its objects until its stdin closes).
 fn run(b: &mut Burst) {
     b.proc.go();
-    assert_eq!(b.proc.wait(Duration::from_secs(60)), Some(0), "burst failed");
+    b.proc.release();
+    assert_eq!(
+        b.proc.wait(Duration::from_secs(60)),
+        Some(0),
+        "burst failed"
+    );
 }
 
 #[test]
@@ -103,9 +110,13 @@ fn events_carry_their_namespace_and_cgroup_and_count_per_namespace() {
     // Different counts, so that a mix-up shows.
     let mut a = burst(&name, 1_500, &cg_a);
     let mut b = burst(&name, 2_600, &cg_b);
-    assert_ne!(a.ipc_ns, b.ipc_ns);
+    // A third namespace (its set id 0 too) whose process blocks for a second: trace lists its
+    // call in progress (read from the probe's table and /proc) in its namespace.
+    let mut c = in_new_ns(&name, &["block", "--release-after", "1"], 1, &cg_b);
+    assert!(a.ipc_ns != b.ipc_ns && b.ipc_ns != c.ipc_ns && a.ipc_ns != c.ipc_ns);
     run(&mut a);
     run(&mut b);
+    run(&mut c);
     // Both processes are gone before anything is read.
     std::thread::sleep(Duration::from_millis(600));
     let (events, _summary, code) = stop_trace(trace);
@@ -131,7 +142,26 @@ fn events_carry_their_namespace_and_cgroup_and_count_per_namespace() {
         assert_eq!(semops, w.calls, "pid {}", w.pid);
         let created: Vec<&&Value> = mine.iter().filter(|e| e["syscall"] == "semget").collect();
         assert_eq!(created.len(), 1);
-        assert_eq!(created[0]["ret"], 0, "the first set of a new namespace is id 0");
+        assert_eq!(
+            created[0]["ret"], 0,
+            "the first set of a new namespace is id 0"
+        );
+    }
+
+    // The blocked call: listed in progress, then finished, both in its own namespace.
+    let waits: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["pid"] == u64::from(c.pid) && e["args"]["semid"] == 0)
+        .filter(|e| e["args"]["sops"][0]["sem_op"] == -1)
+        .collect();
+    assert!(
+        waits.iter().any(|e| e["in_progress"] == true),
+        "the wait was listed in progress: {waits:?}"
+    );
+    assert!(waits.iter().any(|e| e["ret"] == 0), "{waits:?}");
+    for e in &waits {
+        assert_eq!(e["ipc_ns"], c.ipc_ns, "{e}");
+        assert_eq!(e["cgroup_id"], c.cgroup_id, "{e}");
     }
 
     // The recording into the model: each (namespace, 0) has its own burst's count, exactly.
