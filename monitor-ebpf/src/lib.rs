@@ -160,10 +160,9 @@ pub const CALL_F_NO_ENTRY: u16 = 4;
 /// Record kind: a finished call.
 pub const EVENT_KIND_CALL: u16 = 1;
 /// Layout version of [`Event`]; bump with any change to it or to [`Call`].
+/// Version 3 added `Call::ipc_ns` and `Call::cgroup_id` (recordings of older versions read
+/// with both unknown: see `monitor::record::wire`).
 pub const EVENT_VERSION: u16 = 3;
-/// The event versions whose records (in recordings) this layout still reads: version 2 had
-/// no `ipc_ns` / `cgroup_id` (then unknown).
-pub const EVENT_VERSIONS_READ: [u16; 2] = [2, EVENT_VERSION];
 
 /// One finished syscall, as written to the ring buffer.
 #[repr(C)]

@@ -24,8 +24,7 @@ pub enum ReadError {
     #[error("{path} is an ipctop recording of format version {found}; this ipctop reads version {FORMAT_VERSION}")]
     Version { path: String, found: u64 },
     #[error(
-        "{path} holds probe records of event version {found}; this ipctop reads versions {} to {}",
-        monitor_ebpf::EVENT_VERSIONS_READ[0],
+        "{path} holds probe records of event version {found}; this ipctop reads version {}",
         monitor_ebpf::EVENT_VERSION
     )]
     EventVersion { path: String, found: u16 },
@@ -100,7 +99,7 @@ pub fn from_reader(mut lines: Box<dyn BufRead + Send>, name: &str) -> Result<Rea
     }
     let header: Header =
         serde_json::from_value(v).map_err(|_| ReadError::NotARecording(name.to_string()))?;
-    if !monitor_ebpf::EVENT_VERSIONS_READ.contains(&header.event_version) {
+    if header.event_version != monitor_ebpf::EVENT_VERSION {
         return Err(ReadError::EventVersion {
             path: name.to_string(),
             found: header.event_version,
