@@ -24,11 +24,18 @@ pub enum ReadError {
     #[error("{path} is an ipctop recording of format version {found}; this ipctop reads version {FORMAT_VERSION}")]
     Version { path: String, found: u64 },
     #[error(
-        "{path} holds probe records of event version {found}; this ipctop reads version {}",
-        monitor_ebpf::EVENT_VERSION
+        "{path} holds probe records of event version {found}; this ipctop reads versions {} to {}",
+        EVENT_VERSIONS_READ.start(),
+        EVENT_VERSIONS_READ.end()
     )]
     EventVersion { path: String, found: u16 },
 }
+
+/// The probe's event versions whose calls this reader decodes. The recording stores calls field
+/// by field (`wire.rs`), not as raw records, so a version that changed no field's meaning for
+/// the wire reads as well: 2 (load-time settings, msgrcv's `aux` = the mtype received) kept
+/// every field of 1.
+pub const EVENT_VERSIONS_READ: std::ops::RangeInclusive<u16> = 1..=monitor_ebpf::EVENT_VERSION;
 
 /// Time may step back this much, plus one snapshot interval, behind the latest record (a
 /// snapshot is stamped when it starts and written when it is done, a batch of calls with its
@@ -99,7 +106,7 @@ pub fn from_reader(mut lines: Box<dyn BufRead + Send>, name: &str) -> Result<Rea
     }
     let header: Header =
         serde_json::from_value(v).map_err(|_| ReadError::NotARecording(name.to_string()))?;
-    if header.event_version != monitor_ebpf::EVENT_VERSION {
+    if !EVENT_VERSIONS_READ.contains(&header.event_version) {
         return Err(ReadError::EventVersion {
             path: name.to_string(),
             found: header.event_version,
