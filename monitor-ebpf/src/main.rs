@@ -669,9 +669,10 @@ mod prog {
                     c.flags = CALL_F_NO_ENTRY;
                 }
             }
-            // Only for calls sent: a task cannot change its own namespace or cgroup while in a
-            // syscall, so these are the entry's too. (Calls in progress are of live threads,
-            // whose /proc entries userspace reads.)
+            // Only for calls sent. Only the task itself changes its namespaces (setns,
+            // unshare), so this is the entry's too; the cgroup is the one it returns in (it may
+            // be moved while blocked). Calls in progress are of live threads: userspace reads
+            // both from /proc.
             c.ipc_ns = current_ipc_ns();
             c.cgroup_id = bpf_get_current_cgroup_id();
             c.uid = uid_gid as u32;

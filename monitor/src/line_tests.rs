@@ -210,15 +210,8 @@ fn msgrcv_shows_the_type_received() {
         mtype,
         mtype_unreadable,
     };
-    let e = ev(
-        42,
-        "w",
-        USER,
-        T0,
-        Some(T0 + 1_000),
-        rcv(Some(7), false),
-        Some(12),
-    );
+    let received = |args| ev(42, "w", USER, T0, Some(T0 + 1_000), args, Some(12));
+    let e = received(rcv(Some(7), false));
     let l = text_line(&e, &clock(), T0 + S);
     assert!(
         l.contains("msgrcv(msqid=3, {mtype=7}, 64, msgtyp=0, 0) = 12"),
@@ -228,15 +221,7 @@ fn msgrcv_shows_the_type_received() {
         json(&json_line(&e, &clock(), T0 + S, None))["args"]["mtype"],
         7
     );
-    let e = ev(
-        42,
-        "w",
-        USER,
-        T0,
-        Some(T0 + 1_000),
-        rcv(None, true),
-        Some(12),
-    );
+    let e = received(rcv(None, true));
     let l = text_line(&e, &clock(), T0 + S);
     assert!(l.contains("msgrcv(msqid=3, <unreadable>, 64,"), "{l}");
     let j = json(&json_line(&e, &clock(), T0 + S, None));

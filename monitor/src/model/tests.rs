@@ -325,6 +325,10 @@ fn creations_and_setval_are_remembered() {
 
 /// Another IPC namespace (a container's), whose set 7 is not ours.
 const OTHER_NS: u64 = 4026532500;
+const THEIRS: ObjId = ObjId {
+    ns: OTHER_NS,
+    id: 7,
+};
 
 /// A call stamped by the kernel with its namespace.
 fn in_ns(mut e: Event, ns: u64) -> Event {
@@ -369,15 +373,7 @@ fn events_count_on_the_object_of_their_own_namespace() {
     }
     let a = m.account();
     let ours = a.object(ObjKind::Sem, oid(7)).unwrap();
-    let theirs = a
-        .object(
-            ObjKind::Sem,
-            ObjId {
-                ns: OTHER_NS,
-                id: 7,
-            },
-        )
-        .unwrap();
+    let theirs = a.object(ObjKind::Sem, THEIRS).unwrap();
     assert_eq!((ours.calls, theirs.calls), (2, 3));
     let users: Vec<u32> = a.users_of(ObjKind::Sem, oid(7)).map(|(p, _)| p).collect();
     assert_eq!(users, [42]);
@@ -385,18 +381,7 @@ fn events_count_on_the_object_of_their_own_namespace() {
     let v = m.sem_set(7).unwrap().semaphores.clone().unwrap();
     assert_eq!((v[0].value, v[1].value), (1, 2));
     assert!(m.holders(oid(7), 0).is_none());
-    assert_eq!(
-        m.holders(
-            ObjId {
-                ns: OTHER_NS,
-                id: 7
-            },
-            0
-        )
-        .unwrap()
-        .pids,
-        [500]
-    );
+    assert_eq!(m.holders(THEIRS, 0).unwrap().pids, [500]);
 }
 
 #[test]
@@ -434,29 +419,10 @@ fn kernel_aggregates_of_a_process_only_events_saw_go_to_its_namespace() {
     );
     let a = m.account();
     assert_eq!(a.object(ObjKind::Sem, oid(7)).unwrap().calls, 5);
-    let theirs = a
-        .object(
-            ObjKind::Sem,
-            ObjId {
-                ns: OTHER_NS,
-                id: 7,
-            },
-        )
-        .unwrap();
+    let theirs = a.object(ObjKind::Sem, THEIRS).unwrap();
     assert_eq!((theirs.calls, theirs.errors), (40, 1));
     assert!(m.holders(oid(7), 0).is_none());
-    assert_eq!(
-        m.holders(
-            ObjId {
-                ns: OTHER_NS,
-                id: 7
-            },
-            0
-        )
-        .unwrap()
-        .pids,
-        [500]
-    );
+    assert_eq!(m.holders(THEIRS, 0).unwrap().pids, [500]);
 }
 
 #[test]
