@@ -1,8 +1,9 @@
 //! Every event carries its IPC namespace and cgroup from the kernel: two `unshare --ipc`
 //! namespaces, each process in its own cgroup, whose semaphore sets both have id 0, run a
 //! semop burst of a known count each and exit (processes no snapshot has to see). `trace
-//! --json` must stamp each event with the namespace of /proc/PID/ns/ipc and the cgroup's id,
-//! and a recording (the kernel aggregating) read into the model must count each (namespace,
+//! --json` must stamp each event with the namespace of /proc/PID/ns/ipc, the cgroup's id and
+//! its container (one cgroup named as Docker names them), a blocked call in a third namespace
+//! likewise while in progress and when done, and a recording (the kernel aggregating) read into the model must count each (namespace,
 //! id) exactly. The sets die with their namespaces; the guards kill the processes and remove
 //! the cgroups whatever happens.
 mod support;
@@ -20,6 +21,8 @@ use ipctop::{
 };
 use serde_json::Value;
 use support::{cgroup::TestCgroup, start_trace, stop_trace, unique_name, Proc, IPCTOP, WORKLOAD};
+
+const DOCKER_ID: &str = "4e5a6b7c8d9f00112233445566778899aabbccddeeff00112233445566778899";
 
 /// A burst in a new IPC namespace, held before its first call until `go` (so that it can be
 /// put in its cgroup and its namespace read first).
@@ -85,7 +88,13 @@ fn events_carry_their_namespace_and_cgroup_and_count_per_namespace() {
     };
     let name = unique_name("nsev");
     let cg_a = TestCgroup::new(paths.mount(), "ipctop-nsev-a", "leaf");
-    let cg_b = TestCgroup::new(paths.mount(), "ipctop-nsev-b", "leaf");
+    // B's cgroup is named as Docker names a container's (systemd driver): its events must
+    // say so, from the cgroup id alone.
+    let cg_b = TestCgroup::new(
+        paths.mount(),
+        "ipctop-nsev-b",
+        &format!("docker-{DOCKER_ID}.scope"),
+    );
     let dir = std::env::temp_dir().join(format!("ipctop-nsev-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     struct RmDir(std::path::PathBuf);
@@ -125,7 +134,7 @@ fn events_carry_their_namespace_and_cgroup_and_count_per_namespace() {
     assert_eq!(rec.wait(Duration::from_secs(30)), Some(0), "record failed");
 
     // trace --json: every event of each process stamped with its namespace and cgroup.
-    for w in [&a, &b] {
+    for (w, container) in [(&a, "host"), (&b, "docker:4e5a6b7c8d9f")] {
         let mine: Vec<&Value> = events
             .iter()
             .filter(|e| e["pid"] == u64::from(w.pid))
@@ -133,7 +142,7 @@ fn events_carry_their_namespace_and_cgroup_and_count_per_namespace() {
         for e in &mine {
             assert_eq!(e["ipc_ns"], w.ipc_ns, "{e}");
             assert_eq!(e["cgroup_id"], w.cgroup_id, "{e}");
-            assert_eq!(e["container"], "host", "a test cgroup is no container: {e}");
+            assert_eq!(e["container"], container, "{e}");
         }
         let semops = mine
             .iter()
@@ -162,6 +171,7 @@ fn events_carry_their_namespace_and_cgroup_and_count_per_namespace() {
     for e in &waits {
         assert_eq!(e["ipc_ns"], c.ipc_ns, "{e}");
         assert_eq!(e["cgroup_id"], c.cgroup_id, "{e}");
+        assert_eq!(e["container"], "docker:4e5a6b7c8d9f", "{e}");
     }
 
     // The recording into the model: each (namespace, 0) has its own burst's count, exactly.
