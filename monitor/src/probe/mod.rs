@@ -20,6 +20,7 @@ use monitor_ebpf::{global, NSYS, SYSCALL_NAMES};
 
 pub use detach::Detacher;
 pub use reader::{spawn_reader, Batch, ReaderStats};
+pub use tables::task_cgroup_id;
 
 // The counters' data types live in a leaf module shared with the model and the feed.
 use crate::exit;

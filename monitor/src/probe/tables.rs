@@ -219,6 +219,11 @@ fn cgroup2_mount() -> Option<&'static (std::path::PathBuf, String)> {
         .as_ref()
 }
 
+/// The id of a task's cgroup on the unified hierarchy, as the probe would stamp its calls.
+pub fn task_cgroup_id(pid: u32, tid: u32) -> Option<u64> {
+    cgroup_id(&format!("/proc/{pid}/task/{tid}"))
+}
+
 /// The id of a task's cgroup on the unified hierarchy (what `bpf_get_current_cgroup_id()`
 /// returns): the inode of its directory, from its `cgroup` file in `dir` (/proc/PID/task/TID).
 fn cgroup_id(dir: &str) -> Option<u64> {
