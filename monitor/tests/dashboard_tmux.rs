@@ -225,6 +225,22 @@ fn filter(t: &Tmux, what: &str) {
     t.keys(&["Enter"]);
 }
 
+/// The AB/BA deadlock workload (its sets to be removed with `ids`) and its two pids.
+fn deadlock(ids: &mut Ids) -> (Proc, Vec<u32>) {
+    let dead = Proc::spawn(Command::new(WORKLOAD).arg("deadlock"));
+    let d = dead.json(Duration::from_secs(10));
+    for s in d["semids"].as_array().unwrap() {
+        ids.sems.push(s.as_i64().unwrap() as i32);
+    }
+    let dpids = d["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap() as u32)
+        .collect();
+    (dead, dpids)
+}
+
 #[test]
 fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_cleanly() {
     let test = "dashboard_tmux";
@@ -237,17 +253,7 @@ fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_clea
     ids.sems.push(b["semid"].as_i64().unwrap() as i32);
     let waiter = b["waiter_pid"].as_u64().unwrap() as u32;
     let semid = b["semid"].as_i64().unwrap();
-    let mut dead = Proc::spawn(Command::new(WORKLOAD).arg("deadlock"));
-    let d = dead.json(Duration::from_secs(10));
-    for s in d["semids"].as_array().unwrap() {
-        ids.sems.push(s.as_i64().unwrap() as i32);
-    }
-    let dpids: Vec<u32> = d["pids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_u64().unwrap() as u32)
-        .collect();
+    let (mut dead, dpids) = deadlock(&mut ids);
 
     let t = Tmux::start("e2e", 80, 24);
     t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
@@ -419,4 +425,109 @@ fn ipctop_exits_when_its_terminal_hangs_up() {
             }
         }
     }
+}
+
+/// A left click at `text`'s first character (the first line at or below `from_row` that has
+/// it), sent as the SGR mouse sequences a terminal sends (press, release; 1-based).
+fn click_on(t: &Tmux, screen: &str, text: &str, from_row: usize) {
+    let (x, y) = screen
+        .lines()
+        .enumerate()
+        .skip(from_row)
+        .find_map(|(y, l)| l.find(text).map(|b| (l[..b].chars().count(), y)))
+        .unwrap_or_else(|| panic!("{text:?} is not on the screen:\n{screen}"));
+    t.type_text(&format!(
+        "\x1b[<0;{c};{r}M\x1b[<0;{c};{r}m",
+        c = x + 1,
+        r = y + 1
+    ));
+}
+
+/// Clicks a row until what it opens is shown (one click selects, a click on the selected
+/// row opens it).
+fn open_by_click(t: &Tmux, text: &str, from_row: usize, opened: &str) -> String {
+    for _ in 0..3 {
+        let s = t.capture();
+        if s.contains(opened) {
+            return s;
+        }
+        click_on(t, &s, text, from_row);
+        if let Ok(s) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            t.wait_for(opened, Duration::from_secs(2), |s| s.contains(opened))
+        })) {
+            return s;
+        }
+    }
+    t.wait_for(opened, Duration::from_secs(1), |s| s.contains(opened))
+}
+
+#[test]
+fn mouse_clicks_tabs_and_rows_a_deadlock_leads_to_its_process_and_f10_quits() {
+    let test = "dashboard_mouse_tmux";
+    if !can_trace(test) || !have_tmux(test) {
+        return;
+    }
+    let mut ids = Ids::default();
+    let (mut dead, dpids) = deadlock(&mut ids);
+
+    let t = Tmux::start("mouse", 80, 24);
+    t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the header", Duration::from_secs(20), |s| {
+        s.starts_with("ipctop ") && s.contains("Waiting now")
+    });
+    assert_eq!(t.var("#{mouse_any_flag}"), "1", "mouse capture is on");
+
+    // A click on the Problems tab; the deadlock entry selected by a click, Enter opens it.
+    click_on(&t, &s, "7 Prob", 2);
+    t.wait_for("the Problems view", Duration::from_secs(5), |s| {
+        s.contains("Deadlocks (")
+    });
+    filter(&t, &dpids[0].to_string());
+    let s = t.wait_for("the deadlock", Duration::from_secs(10), |s| {
+        s.contains("  DEADLOCK") && dpids.iter().all(|p| s.contains(&p.to_string()))
+    });
+    click_on(&t, &s, "  DEADLOCK", 4);
+    thread::sleep(Duration::from_millis(300));
+    if !t.capture().contains("Deadlock (Esc: back)") {
+        t.keys(&["Enter"]);
+    }
+    let s = t.wait_for("the deadlock's details", Duration::from_secs(5), |s| {
+        s.contains("Deadlock (Esc: back)")
+    });
+    for p in &dpids {
+        assert!(s.contains(&format!("> {p} ")), "{p} is not a link:\n{s}");
+    }
+    // A click on one of its processes leads there; Esc comes back to the deadlock.
+    let link = format!("> {} ", dpids[1]);
+    open_by_click(&t, &link, 4, &format!("Process {} (Esc", dpids[1]));
+    esc(&t);
+    t.wait_for("back at the deadlock", Duration::from_secs(5), |s| {
+        s.contains("Deadlock (Esc: back)")
+    });
+    esc(&t);
+
+    // A click on the Processes tab and on a row: the process.
+    let s = t.capture();
+    click_on(&t, &s, "5 Proc", 2);
+    t.wait_for("the Processes view", Duration::from_secs(5), |s| {
+        s.contains("Processes using IPC")
+    });
+    filter(&t, &dpids[0].to_string());
+    t.wait_for("the row", Duration::from_secs(5), |s| {
+        s.contains(&format!(" {} ", dpids[0]))
+    });
+    open_by_click(
+        &t,
+        &format!(" {} ", dpids[0]),
+        4,
+        &format!("Process {} (Esc", dpids[0]),
+    );
+
+    // F10 quits (as in htop), and mouse capture is off again.
+    t.keys(&["F10"]);
+    t.assert_clean_shell("0");
+    assert_eq!(t.var("#{mouse_any_flag}"), "0", "mouse capture left on");
+    dead.release();
+    dead.wait(Duration::from_secs(10));
 }

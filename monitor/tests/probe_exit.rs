@@ -154,14 +154,15 @@ fn record_sigterm_leaves_nothing_attached_and_counts_exact() {
     let text = String::from_utf8_lossy(&report.stdout);
     assert!(report.status.success(), "{text}");
     let v: Value = serde_json::from_str(&text).unwrap();
-    let by: u64 = v["events"]["by_syscall"]
+    let by: u64 = v["calls"]["by_syscall"]
         .as_object()
         .unwrap_or_else(|| panic!("{v:#}"))
         .values()
         .filter_map(Value::as_u64)
         .sum();
-    assert_eq!(by, 18, "{:#}", v["events"]);
-    assert_eq!(v["events"]["dropped"], 0, "{:#}", v["events"]);
+    assert_eq!(by, 18, "{:#}", v["calls"]);
+    assert_eq!(v["calls"]["calls"], 18, "{:#}", v["calls"]);
+    assert_eq!(v["calls"]["dropped"], 0, "{:#}", v["calls"]);
 }
 
 #[test]

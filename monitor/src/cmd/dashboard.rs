@@ -1,12 +1,7 @@
 //! `ipctop` (no subcommand): the live dashboard on this machine.
 use std::time::Duration;
 
-use crate::{
-    analysis, exit,
-    feed::Source,
-    live::{LiveOptions, LiveSource},
-    ui,
-};
+use crate::{analysis, exit, feed::Source, live::LiveSource, ui};
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct DashboardArgs {
@@ -21,8 +16,8 @@ pub struct DashboardArgs {
     /// Do not load the eBPF probe: snapshots of /proc only.
     #[arg(long)]
     pub no_probe: bool,
-    /// Flag waits at least this long (seconds).
-    #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = super::threshold_secs)]
+    /// Flag waits at least this long (seconds; the same default as `report`).
+    #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = super::threshold_secs)]
     pub long_wait: f64,
     /// Also record the session to this file (see `ipctop record`; .zst compresses).
     #[arg(long, value_name = "FILE")]
@@ -39,16 +34,11 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let source = rt.block_on(LiveSource::start(LiveOptions {
-        interval: Duration::from_secs_f64(args.interval),
-        ipc_ns_pid: args.ipc_ns,
-        attach: args.probe.attach,
-        target_pid: args.probe.pid,
-        comm: args.probe.comm.clone(),
-        verbose: args.probe.verbose,
-        no_probe: args.no_probe,
-        ..Default::default()
-    }))?;
+    let source = rt.block_on(LiveSource::start(args.probe.live_options(
+        Duration::from_secs_f64(args.interval),
+        args.ipc_ns,
+        args.no_probe,
+    )))?;
     let mut source: Box<dyn Source> = Box::new(source);
     if let Some(path) = &args.record {
         let header = crate::cmd::record::header_here(
@@ -72,4 +62,30 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
     let r = ui::run_with(source, opts);
     rt.shutdown_timeout(Duration::from_millis(500));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args, Command};
+
+    fn default_of(cmd: Command, arg: &str) -> String {
+        let a = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == arg)
+            .unwrap_or_else(|| panic!("no --{arg}"));
+        a.get_default_values()[0].to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn one_long_wait_threshold_for_the_dashboard_and_report() {
+        let dash = default_of(
+            super::DashboardArgs::augment_args(Command::new("d")),
+            "long_wait",
+        );
+        let report = default_of(
+            super::super::report::ReportArgs::augment_args(Command::new("r")),
+            "long_wait",
+        );
+        assert_eq!(dash, report);
+    }
 }

@@ -30,6 +30,27 @@ pub struct ProbeArgs {
     pub verbose: bool,
 }
 
+impl ProbeArgs {
+    /// The live source's options for these probe arguments (the rest as by default).
+    pub fn live_options(
+        &self,
+        interval: std::time::Duration,
+        ipc_ns_pid: Option<u32>,
+        no_probe: bool,
+    ) -> crate::live::LiveOptions {
+        crate::live::LiveOptions {
+            interval,
+            ipc_ns_pid,
+            attach: self.attach,
+            target_pid: self.pid,
+            comm: self.comm.clone(),
+            verbose: self.verbose,
+            no_probe,
+            ..Default::default()
+        }
+    }
+}
+
 /// The longest `--duration`: ten years (longer would overflow the clocks; leave the option
 /// out to run until stopped).
 pub const MAX_DURATION_S: f64 = 10.0 * 365.0 * 86400.0;

@@ -8,7 +8,7 @@ use crate::{
     analysis, exit,
     export::{self, Latest},
     feed::{ProbeStatus, Source},
-    live::{LiveOptions, LiveSource},
+    live::LiveSource,
 };
 
 /// `serve --help`: what it does and the metrics (checked against `export::families::SPECS`
@@ -103,16 +103,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             )
         })?;
     let interval = Duration::from_secs_f64(args.interval);
-    let source = LiveSource::start(LiveOptions {
-        interval,
-        ipc_ns_pid: args.ipc_ns,
-        attach: args.probe.attach,
-        target_pid: args.probe.pid,
-        comm: args.probe.comm.clone(),
-        verbose: args.probe.verbose,
-        no_probe: args.no_probe,
-        ..Default::default()
-    })
+    let source = LiveSource::start(
+        args.probe
+            .live_options(interval, args.ipc_ns, args.no_probe),
+    )
     .await?;
     match source.probe_status() {
         ProbeStatus::Attached(at) => {

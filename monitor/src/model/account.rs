@@ -71,6 +71,16 @@ pub fn hist_bucket(ns: u64) -> usize {
     }
 }
 
+/// The bounds of a histogram bucket in µs (the kernel's µs: ns >> 10): from, and below
+/// (`None` for the last bucket, which holds everything longer).
+pub fn hist_bounds_us(bucket: usize) -> (u64, Option<u64>) {
+    match bucket {
+        0 => (0, Some(2)),
+        b if b >= HIST_BUCKETS - 1 => (1 << (HIST_BUCKETS - 1), None),
+        b => (1 << b, Some(1 << (b + 1))),
+    }
+}
+
 /// Cumulative call counts at past samples, for rates.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Points(VecDeque<(u64, u64)>);
@@ -141,6 +151,22 @@ impl Tally {
         self.blocked_ns as f64 / 1e9
     }
 
+    /// The bucket of [`Tally::hist`] that holds the `q` quantile (0 < q ≤ 1) of the
+    /// blocking calls' durations; `None` when there were none. What is known is the bucket,
+    /// not the value: see [`hist_bounds_us`].
+    pub fn wait_quantile(&self, q: f64) -> Option<usize> {
+        let n: u64 = self.hist.iter().sum();
+        if n == 0 {
+            return None;
+        }
+        let want = ((q.clamp(0.0, 1.0) * n as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        self.hist.iter().position(|&c| {
+            seen += c;
+            seen >= want
+        })
+    }
+
     /// The longest blocking call, seconds.
     pub fn max_wait_s(&self) -> f64 {
         self.max_wait_ns as f64 / 1e9
@@ -202,7 +228,13 @@ pub struct Account {
     checkpoint: Option<u64>,
     /// Every call, per second (for the activity sparkline).
     history: History,
+    /// Each object's calls per second between consecutive samples, the last
+    /// [`RATES_KEPT`] (for its sparkline); dropped with the object's tally.
+    object_rates: BTreeMap<ObjKey, VecDeque<f32>>,
 }
+
+/// How many per-object rates (one per sample) are kept.
+pub const RATES_KEPT: usize = 60;
 
 impl Account {
     // ---- reading ----
@@ -225,6 +257,15 @@ impl Account {
     /// One object's calls (observers left out).
     pub fn object(&self, kind: ObjKind, id: ObjId) -> Option<&Tally> {
         self.objects.get(&(kind, id))
+    }
+
+    /// One object's calls per second between consecutive samples, oldest first (at most
+    /// [`RATES_KEPT`]).
+    pub fn object_rates(&self, kind: ObjKind, id: ObjId) -> impl Iterator<Item = f32> + '_ {
+        self.object_rates
+            .get(&(kind, id))
+            .into_iter()
+            .flat_map(|v| v.iter().copied())
     }
 
     /// Every object that had calls, of every namespace.
@@ -496,6 +537,21 @@ impl Account {
                 .spread(t0, t, self.total.calls.saturating_sub(c0));
         }
         self.total.points.push(t, self.total.calls, prev);
+        for (k, x) in &self.objects {
+            let rate = match x.points.0.back() {
+                Some(&(t0, c0)) if t > t0 => {
+                    x.calls.saturating_sub(c0) as f64 / ((t - t0) as f64 / 1e9)
+                }
+                _ => 0.0,
+            };
+            let v = self.object_rates.entry(*k).or_default();
+            v.push_back(rate as f32);
+            if v.len() > RATES_KEPT {
+                v.pop_front();
+            }
+        }
+        let objects = &self.objects;
+        self.object_rates.retain(|k, _| objects.contains_key(k));
         for x in self.all_tallies() {
             x.points.push(t, x.calls, prev);
         }
@@ -520,6 +576,26 @@ impl Account {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wait_quantiles_are_buckets() {
+        let mut t = Tally::default();
+        assert_eq!(t.wait_quantile(0.5), None);
+        // 90 calls under 2 µs, 9 in [8, 16) µs, 1 in the last bucket.
+        t.hist[0] = 90;
+        t.hist[3] = 9;
+        t.hist[HIST_BUCKETS - 1] = 1;
+        assert_eq!(t.wait_quantile(0.5), Some(0));
+        assert_eq!(t.wait_quantile(0.9), Some(0));
+        assert_eq!(t.wait_quantile(0.95), Some(3));
+        assert_eq!(t.wait_quantile(0.99), Some(3));
+        assert_eq!(t.wait_quantile(1.0), Some(HIST_BUCKETS - 1));
+        assert_eq!(hist_bounds_us(0), (0, Some(2)));
+        assert_eq!(hist_bounds_us(3), (8, Some(16)));
+        assert_eq!(hist_bounds_us(HIST_BUCKETS - 1), (1 << 23, None));
+        // The bounds agree with how durations are put in buckets.
+        assert_eq!(hist_bucket(9 << 10), 3);
+    }
 
     #[test]
     fn buckets_match_the_kernel() {

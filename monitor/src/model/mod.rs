@@ -339,6 +339,11 @@ impl Model {
         self.account.object(kind, self.oid(id))
     }
 
+    /// An object's calls per second at each of the last samples, oldest first.
+    pub fn object_rates(&self, kind: ObjKind, id: i32) -> impl Iterator<Item = f32> + '_ {
+        self.account.object_rates(kind, self.oid(id))
+    }
+
     /// How many snapshots and events went in.
     pub fn counts(&self) -> (u64, u64) {
         (self.snapshots, self.events)

@@ -323,6 +323,37 @@ fn creations_and_setval_are_remembered() {
     assert_eq!(m.sem_set(9).unwrap().values_set_by, Some(42));
 }
 
+#[test]
+fn each_object_keeps_a_bounded_rate_history_from_the_kernel_samples() {
+    let mut m = base();
+    let t = MONO + S;
+    for (i, calls) in [1_000u64, 3_000, 3_500].into_iter().enumerate() {
+        m.feed_kernel(
+            t + (i as u64 + 1) * S,
+            sample(
+                vec![agg(42, Some(7), Syscall::SEMTIMEDOP, calls, 0)],
+                vec![],
+            ),
+        );
+    }
+    let r: Vec<f32> = m.object_rates(ObjKind::Sem, 7).collect();
+    // The first sample has no earlier point for the object; then the calls between samples.
+    assert_eq!(r[1..], [2_000.0, 500.0], "{r:?}");
+    for i in 0..100u64 {
+        m.feed_kernel(
+            t + (i + 10) * S,
+            sample(
+                vec![agg(42, Some(7), Syscall::SEMTIMEDOP, 3_500 + i * 10, 0)],
+                vec![],
+            ),
+        );
+    }
+    let r: Vec<f32> = m.object_rates(ObjKind::Sem, 7).collect();
+    assert_eq!(r.len(), crate::model::account::RATES_KEPT);
+    assert!(r.iter().all(|&x| x == 10.0), "{r:?}");
+    assert_eq!(m.object_rates(ObjKind::Sem, 8).count(), 0);
+}
+
 /// Another IPC namespace (a container's), whose set 7 is not ours.
 const OTHER_NS: u64 = 4026532500;
 const THEIRS: ObjId = ObjId {

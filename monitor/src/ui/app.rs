@@ -2,9 +2,16 @@
 //! to) and the keys. The data is in [`Store`]; nothing here reads /proc or the probe.
 use std::collections::BTreeSet;
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::{
+    crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind},
+    layout::Rect,
+};
 
-use super::{store::Store, theme::Theme};
+use super::{
+    keys::{self, Cmd},
+    store::Store,
+    theme::Theme,
+};
 use crate::feed::Control;
 
 /// The views, in Tab order (number keys 1–7).
@@ -59,18 +66,149 @@ impl View {
         }
     }
 
-    /// The sort orders a view offers (`s` cycles, `S` reverses).
-    pub fn sorts(self) -> &'static [&'static str] {
+    /// The sort orders a view offers (`s` cycles, `S` reverses): each by one column.
+    pub fn sorts(self) -> &'static [SortBy] {
         match self {
-            View::Overview => &["waited", "pid", "object"],
-            View::Semaphores => &["semid", "waiters", "ops/s", "contention", "last op"],
-            View::Shm => &["shmid", "size", "nattch", "age"],
-            View::Queues => &["msqid", "messages", "bytes", "blocked"],
-            View::Processes => &["pid", "wait time", "waits", "segments", "calls", "failed"],
-            View::Events => &["time"],
-            View::Problems => &["severity"],
+            View::Overview => &[
+                SortBy {
+                    name: "waited",
+                    col: 5,
+                    desc: true,
+                },
+                SortBy {
+                    name: "pid",
+                    col: 0,
+                    desc: false,
+                },
+                SortBy {
+                    name: "object",
+                    col: 3,
+                    desc: false,
+                },
+            ],
+            View::Semaphores => &[
+                SortBy {
+                    name: "semid",
+                    col: 0,
+                    desc: false,
+                },
+                SortBy {
+                    name: "waiters",
+                    col: 6,
+                    desc: true,
+                },
+                SortBy {
+                    name: "ops/s",
+                    col: 8,
+                    desc: true,
+                },
+                SortBy {
+                    name: "contention",
+                    col: 10,
+                    desc: true,
+                },
+                SortBy {
+                    name: "last op",
+                    col: 9,
+                    desc: true,
+                },
+            ],
+            View::Shm => &[
+                SortBy {
+                    name: "shmid",
+                    col: 0,
+                    desc: false,
+                },
+                SortBy {
+                    name: "size",
+                    col: 2,
+                    desc: true,
+                },
+                SortBy {
+                    name: "nattch",
+                    col: 3,
+                    desc: true,
+                },
+                SortBy {
+                    name: "age",
+                    col: 6,
+                    desc: true,
+                },
+            ],
+            View::Queues => &[
+                SortBy {
+                    name: "msqid",
+                    col: 0,
+                    desc: false,
+                },
+                SortBy {
+                    name: "messages",
+                    col: 2,
+                    desc: true,
+                },
+                SortBy {
+                    name: "bytes",
+                    col: 3,
+                    desc: true,
+                },
+                SortBy {
+                    name: "blocked",
+                    col: 6,
+                    desc: true,
+                },
+            ],
+            View::Processes => &[
+                SortBy {
+                    name: "pid",
+                    col: 0,
+                    desc: false,
+                },
+                SortBy {
+                    name: "wait time",
+                    col: 5,
+                    desc: true,
+                },
+                SortBy {
+                    name: "waits",
+                    col: 4,
+                    desc: true,
+                },
+                SortBy {
+                    name: "segments",
+                    col: 6,
+                    desc: true,
+                },
+                SortBy {
+                    name: "calls",
+                    col: 9,
+                    desc: true,
+                },
+                SortBy {
+                    name: "failed",
+                    col: 10,
+                    desc: true,
+                },
+            ],
+            View::Events => &[SortBy {
+                name: "time",
+                col: 0,
+                desc: false,
+            }],
+            View::Problems => &[SortBy {
+                name: "severity",
+                col: 0,
+                desc: false,
+            }],
         }
     }
+}
+
+/// A sort order: its name, the column it sorts by, and whether it starts largest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SortBy {
+    pub name: &'static str,
+    pub col: usize,
+    pub desc: bool,
 }
 
 /// Something a detail shows, and that Enter can go to.
@@ -80,6 +218,8 @@ pub enum Target {
     Shm(i32),
     Queue(i32),
     Proc(u32),
+    /// A deadlock, by the first pid of its cycle: its processes and sets.
+    Deadlock(u32),
 }
 
 impl Target {
@@ -90,6 +230,7 @@ impl Target {
             Target::Shm(_) => View::Shm,
             Target::Queue(_) => View::Queues,
             Target::Proc(_) => View::Processes,
+            Target::Deadlock(_) => View::Problems,
         }
     }
 }
@@ -113,6 +254,15 @@ pub struct ListState {
     /// Rows and visible rows at the last draw.
     pub len: usize,
     pub page: usize,
+    /// Details: scrolled by the page rather than by the selection; the lines drawn.
+    pub free: bool,
+    pub len_lines: usize,
+    /// Where the last draw put the rows, for the mouse: their area, the column titles
+    /// (x from, x to, column) on the line above, and for lists of several lines per item
+    /// (details, Problems) the item of each visible line.
+    pub rows: Rect,
+    pub header: Vec<(u16, u16, usize)>,
+    pub line_items: Vec<Option<usize>>,
 }
 
 impl ListState {
@@ -143,7 +293,15 @@ impl ListState {
         self.offset = self.offset.min(self.len.saturating_sub(self.page));
     }
 
+    /// Scrolls the page by lines (details), leaving the selection to follow.
+    fn scroll_by(&mut self, delta: isize) {
+        let max = self.len_lines.saturating_sub(self.page) as isize;
+        self.offset = (self.offset as isize + delta).clamp(0, max.max(0)) as usize;
+        self.free = true;
+    }
+
     fn step(&mut self, delta: isize) {
+        self.free = false;
         let max = self.len.saturating_sub(1) as isize;
         self.selected = (self.selected as isize + delta).clamp(0, max.max(0)) as usize;
         self.moved = true;
@@ -169,6 +327,8 @@ pub struct ViewState {
     pub desc: bool,
     /// Processes: every process, not only those using IPC.
     pub all: bool,
+    /// The columns the last draw showed (`s` sorts only by those).
+    pub shown: Vec<usize>,
 }
 
 /// What the loop should do after a key.
@@ -203,12 +363,18 @@ pub struct App {
     pub expanded: BTreeSet<i32>,
     pub expand_all: bool,
     pub help: bool,
+    /// The help's first line shown, and its page height at the last draw.
+    pub help_scroll: u16,
+    pub help_page: u16,
     pub input: Option<Input>,
     /// The event log sticks to its end.
     pub follow: bool,
     /// Set by the last draw: what Enter opens, and the open detail's links.
     pub enter: Option<Target>,
     pub links: Vec<Target>,
+    /// Set by the last draw: the tabs (x from, x to, view) on line `tabs_y`.
+    pub tabs: Vec<(u16, u16, View)>,
+    pub tabs_y: Option<u16>,
 }
 
 impl App {
@@ -230,10 +396,14 @@ impl App {
             expanded: BTreeSet::new(),
             expand_all: false,
             help: false,
+            help_scroll: 0,
+            help_page: 0,
             input: None,
             follow: true,
             enter: None,
             links: Vec::new(),
+            tabs: Vec::new(),
+            tabs_y: None,
         }
     }
 
@@ -269,7 +439,11 @@ impl App {
             view: t.view(),
             detail: Some(t),
         };
-        self.detail = ListState::default();
+        // From the top: the first lines say what it is (links are reached by moving).
+        self.detail = ListState {
+            free: true,
+            ..ListState::default()
+        };
     }
 
     fn esc(&mut self) -> Action {
@@ -295,18 +469,31 @@ impl App {
     }
 
     fn typing(&mut self, key: KeyEvent) -> Action {
+        let view = self.screen.view;
         let Some(input) = self.input.as_mut() else {
             return Action::None;
         };
         let text = match input {
             Input::Filter(s) | Input::GoTo(s) => s,
         };
-        match key.code {
-            KeyCode::Char(c) => text.push(c),
-            KeyCode::Backspace => {
+        let Some(bind) = keys::find(keys::TYPING, &key, view) else {
+            return Action::None;
+        };
+        match bind.cmd {
+            Cmd::Type => {
+                if let KeyCode::Char(c) = key.code {
+                    text.push(c);
+                }
+            }
+            Cmd::Erase => {
                 text.pop();
             }
-            KeyCode::Enter => {
+            Cmd::EraseWord => {
+                let kept = text.trim_end().rfind(' ').map_or(0, |i| i + 1);
+                text.truncate(kept);
+            }
+            Cmd::EraseAll => text.clear(),
+            Cmd::Keep => {
                 let done = self.input.take();
                 if let Some(Input::GoTo(s)) = done {
                     return match parse_time(&s) {
@@ -316,12 +503,13 @@ impl App {
                 }
                 return Action::Redraw;
             }
-            KeyCode::Esc => {
+            Cmd::Cancel => {
                 if let Some(Input::Filter(_)) = self.input.take() {
                     self.view_state().filter.clear();
                 }
                 return Action::Redraw;
             }
+            Cmd::Quit => return Action::Quit,
             _ => return Action::None,
         }
         if let Some(Input::Filter(s)) = &self.input {
@@ -333,140 +521,173 @@ impl App {
         Action::Redraw
     }
 
-    /// Handles one key.
+    fn help_key(&mut self, key: KeyEvent) -> Action {
+        let Some(bind) = keys::find(keys::HELP, &key, self.screen.view) else {
+            return Action::None;
+        };
+        let page = self.help_page.max(1) as i32;
+        let by = match bind.cmd {
+            Cmd::Quit => return Action::Quit,
+            Cmd::CloseHelp => {
+                self.help = false;
+                return Action::Redraw;
+            }
+            Cmd::Up => -1,
+            Cmd::Down => 1,
+            Cmd::PageUp => -page,
+            Cmd::PageDown => page,
+            Cmd::Home => -i32::from(u16::MAX),
+            Cmd::End => i32::from(u16::MAX),
+            _ => return Action::None,
+        };
+        // The draw clamps it to the help's length.
+        self.help_scroll = (i32::from(self.help_scroll) + by).clamp(0, i32::from(u16::MAX)) as u16;
+        Action::Redraw
+    }
+
+    /// Up/Down in details: from link to link, scrolling the page when there is none further.
+    fn detail_step(&mut self, delta: isize) {
+        let l = &mut self.detail;
+        let can = if delta < 0 {
+            l.selected > 0
+        } else {
+            l.selected + 1 < l.len
+        };
+        if can && !l.free {
+            l.step(delta);
+        } else {
+            l.scroll_by(delta);
+        }
+    }
+
+    /// Handles one key: looked up in [`keys`], the one table of keys the help shows.
     pub fn on_key(&mut self, key: KeyEvent) -> Action {
         if key.kind == KeyEventKind::Release {
             return Action::None;
-        }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('d')) {
-            return Action::Quit;
         }
         if self.input.is_some() {
             return self.typing(key);
         }
         if self.help {
-            return match key.code {
-                KeyCode::Char('q') => Action::Quit,
-                KeyCode::Char('?') | KeyCode::Esc | KeyCode::Enter => {
-                    self.help = false;
-                    Action::Redraw
-                }
-                _ => Action::None,
-            };
+            return self.help_key(key);
         }
+        let view = self.screen.view;
         if self.replay() {
-            let c = match key.code {
-                KeyCode::Char(' ') | KeyCode::Char('p') => Some(Control::TogglePause),
-                KeyCode::Char('.') => Some(Control::Step),
-                KeyCode::Char('[') => Some(Control::Seek(-10.0)),
-                KeyCode::Char(']') => Some(Control::Seek(10.0)),
-                KeyCode::Char('-') => Some(Control::Speed(0.5)),
-                KeyCode::Char('+') | KeyCode::Char('=') => Some(Control::Speed(2.0)),
-                KeyCode::Char('g') => {
-                    self.input = Some(Input::GoTo(String::new()));
-                    return Action::Redraw;
-                }
-                _ => None,
-            };
-            if let Some(c) = c {
+            if let Some(bind) = keys::find(keys::REPLAY, &key, view) {
+                let c = match bind.cmd {
+                    Cmd::ReplayPause => Control::TogglePause,
+                    Cmd::Step => Control::Step,
+                    Cmd::SeekBack => Control::Seek(-10.0),
+                    Cmd::SeekForward => Control::Seek(10.0),
+                    Cmd::Slower => Control::Speed(0.5),
+                    Cmd::Faster => Control::Speed(2.0),
+                    _ => {
+                        self.input = Some(Input::GoTo(String::new()));
+                        return Action::Redraw;
+                    }
+                };
                 return Action::Control(c);
             }
         }
-        let view = self.screen.view;
-        match key.code {
-            KeyCode::Char('q') => return Action::Quit,
-            KeyCode::Tab => {
-                self.go(View::ALL[(view.index() + 1) % View::ALL.len()]);
+        let Some(bind) = keys::find(keys::MAIN, &key, view) else {
+            return Action::None;
+        };
+        let in_detail = self.screen.detail.is_some();
+        match bind.cmd {
+            Cmd::Quit => return Action::Quit,
+            Cmd::NextView => self.go(View::ALL[(view.index() + 1) % View::ALL.len()]),
+            Cmd::PrevView => {
+                self.go(View::ALL[(view.index() + View::ALL.len() - 1) % View::ALL.len()])
             }
-            KeyCode::BackTab => {
-                self.go(View::ALL[(view.index() + View::ALL.len() - 1) % View::ALL.len()]);
+            Cmd::ToView => {
+                if let KeyCode::Char(c @ '1'..='7') = key.code {
+                    self.go(View::ALL[c as usize - '1' as usize]);
+                }
             }
-            KeyCode::Char(c @ '1'..='7') => {
-                self.go(View::ALL[c as usize - '1' as usize]);
+            Cmd::Help => {
+                self.help = true;
+                self.help_scroll = 0;
             }
-            KeyCode::Char('?') => self.help = true,
-            KeyCode::Char('p') => {
+            Cmd::Pause => {
                 self.frozen = match self.frozen.take() {
                     Some(_) => None,
                     None => Some(Box::new(self.store.clone())),
                 };
             }
-            KeyCode::Char('/') => {
+            Cmd::Filter => {
                 let f = self.view_state().filter.clone();
                 self.input = Some(Input::Filter(f));
             }
-            KeyCode::Char('s') => {
-                let n = view.sorts().len();
-                let v = self.view_state();
-                v.sort = (v.sort + 1) % n;
-            }
-            KeyCode::Char('S') => {
+            Cmd::Sort => self.next_sort(),
+            Cmd::Reverse => {
                 let v = self.view_state();
                 v.desc = !v.desc;
             }
-            KeyCode::Esc => return self.esc(),
-            KeyCode::Enter => {
-                if self.screen.detail.is_some() {
-                    let t = self.links.get(self.detail.selected).copied();
-                    match t {
-                        Some(t) => self.open(t),
-                        None => return Action::None,
-                    }
+            Cmd::Back => return self.esc(),
+            Cmd::Open => {
+                let t = if in_detail {
+                    self.links.get(self.detail.selected).copied()
                 } else {
-                    match self.enter {
-                        Some(t) => self.open(t),
-                        None => return Action::None,
-                    }
+                    self.enter
+                };
+                match t {
+                    Some(t) => self.open(t),
+                    None => return Action::None,
                 }
             }
-            KeyCode::Up | KeyCode::Char('k') => {
+            Cmd::Up if in_detail => self.detail_step(-1),
+            Cmd::Down if in_detail => self.detail_step(1),
+            Cmd::PageUp if in_detail => {
+                let p = self.detail.page.max(1) as isize;
+                self.detail.scroll_by(-p);
+            }
+            Cmd::PageDown if in_detail => {
+                let p = self.detail.page.max(1) as isize;
+                self.detail.scroll_by(p);
+            }
+            Cmd::Home if in_detail => self.detail.scroll_by(-(u16::MAX as isize)),
+            Cmd::End if in_detail => self.detail.scroll_by(u16::MAX as isize),
+            Cmd::Up => {
                 self.list().step(-1);
-                if view == View::Events {
-                    self.follow = false;
-                }
+                self.unfollow(view);
             }
-            KeyCode::Down | KeyCode::Char('j') => self.list().step(1),
-            KeyCode::PageUp => {
+            Cmd::Down => self.list().step(1),
+            Cmd::PageUp => {
                 let p = self.list().page.max(1) as isize;
                 self.list().step(-p);
-                if view == View::Events {
-                    self.follow = false;
-                }
+                self.unfollow(view);
             }
-            KeyCode::PageDown => {
+            Cmd::PageDown => {
                 let p = self.list().page.max(1) as isize;
                 self.list().step(p);
             }
-            KeyCode::Home | KeyCode::Char('g') => {
+            Cmd::Home => {
                 self.list().home();
-                if view == View::Events {
-                    self.follow = false;
-                }
+                self.unfollow(view);
             }
-            KeyCode::End | KeyCode::Char('G') => {
+            Cmd::End => {
                 self.list().end();
                 if view == View::Events {
                     self.follow = true;
                 }
             }
-            KeyCode::Char('f') if view == View::Events => self.follow = !self.follow,
-            KeyCode::Char('a') if view == View::Processes => {
+            Cmd::Follow => self.follow = !self.follow,
+            Cmd::All => {
                 let v = self.view_state();
                 v.all = !v.all;
             }
-            KeyCode::Right | KeyCode::Char('l') if view == View::Semaphores => {
+            Cmd::Expand => {
                 if let Some(Target::Sem(id)) = self.enter {
                     self.expanded.insert(id);
                 }
             }
-            KeyCode::Left | KeyCode::Char('h') if view == View::Semaphores => {
+            Cmd::Collapse => {
                 if let Some(Target::Sem(id)) = self.enter {
                     self.expanded.remove(&id);
                     self.expand_all = false;
                 }
             }
-            KeyCode::Char('x') if view == View::Semaphores => {
+            Cmd::ExpandAll => {
                 self.expand_all = !self.expand_all;
                 if !self.expand_all {
                     self.expanded.clear();
@@ -475,6 +696,117 @@ impl App {
             _ => return Action::None,
         }
         Action::Redraw
+    }
+
+    /// Handles the mouse: a click on a tab goes there, on a column title sorts by it (again:
+    /// reverses), on a row selects it (on the selected row: opens it, as Enter); the wheel
+    /// scrolls.
+    pub fn on_mouse(&mut self, m: MouseEvent) -> Action {
+        let (x, y) = (m.column, m.row);
+        let view = self.screen.view;
+        match m.kind {
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+                let d: isize = if m.kind == MouseEventKind::ScrollUp {
+                    -3
+                } else {
+                    3
+                };
+                if self.help {
+                    self.help_scroll = (self.help_scroll as isize + d).max(0) as u16;
+                } else if self.screen.detail.is_some() {
+                    self.detail.scroll_by(d);
+                } else {
+                    self.list().step(d);
+                    if d < 0 {
+                        self.unfollow(view);
+                    }
+                }
+                Action::Redraw
+            }
+            MouseEventKind::Down(MouseButton::Left) if !self.help && self.input.is_none() => {
+                if Some(y) == self.tabs_y {
+                    if let Some(&(_, _, v)) =
+                        self.tabs.iter().find(|(a, b, _)| (*a..*b).contains(&x))
+                    {
+                        self.go(v);
+                        return Action::Redraw;
+                    }
+                    return Action::None;
+                }
+                let in_detail = self.screen.detail.is_some();
+                let l = self.list();
+                let r = l.rows;
+                if y + 1 == r.y && (r.x..r.x + r.width).contains(&x) && !in_detail {
+                    let col = l.header.iter().find(|(a, b, _)| (*a..*b).contains(&x));
+                    let Some(&(_, _, col)) = col else {
+                        return Action::None;
+                    };
+                    return self.sort_by_col(col);
+                }
+                if !(r.y..r.y + r.height).contains(&y) || !(r.x..r.x + r.width).contains(&x) {
+                    return Action::None;
+                }
+                let i = usize::from(y - r.y);
+                let item = if l.line_items.is_empty() {
+                    Some(l.offset + i)
+                } else {
+                    l.line_items.get(i).copied().flatten()
+                };
+                let Some(item) = item.filter(|&n| n < l.len) else {
+                    return Action::None;
+                };
+                if item == l.selected {
+                    return self.on_key(KeyEvent::from(KeyCode::Enter));
+                }
+                l.selected = item;
+                l.moved = true;
+                l.free = l.free && in_detail;
+                if view == View::Events && !in_detail {
+                    self.follow = false;
+                }
+                Action::Redraw
+            }
+            _ => Action::None,
+        }
+    }
+
+    /// A click on a column title: sort by it, largest first for times and counts; a second
+    /// click reverses.
+    fn sort_by_col(&mut self, col: usize) -> Action {
+        let sorts = self.screen.view.sorts();
+        let Some(i) = sorts.iter().position(|s| s.col == col) else {
+            return Action::None;
+        };
+        let v = self.view_state();
+        if v.sort == i {
+            v.desc = !v.desc;
+        } else {
+            v.sort = i;
+            v.desc = sorts[i].desc;
+        }
+        Action::Redraw
+    }
+
+    fn unfollow(&mut self, view: View) {
+        if view == View::Events {
+            self.follow = false;
+        }
+    }
+
+    /// `s`: the next sort order of the view (its column shown, when the last draw said which
+    /// are); times and counts start largest first.
+    fn next_sort(&mut self) {
+        let sorts = self.screen.view.sorts();
+        let v = self.view_state();
+        let n = sorts.len();
+        for step in 1..=n {
+            let i = (v.sort + step) % n;
+            if v.shown.is_empty() || v.shown.contains(&sorts[i].col) {
+                v.sort = i;
+                v.desc = sorts[i].desc;
+                return;
+            }
+        }
     }
 }
 
@@ -490,44 +822,6 @@ fn parse_time(s: &str) -> Option<f64> {
     }
     Some(t)
 }
-
-/// Every key, for the help view.
-pub const KEYS: &[(&str, &str)] = &[
-    ("Tab / Shift-Tab", "next / previous view"),
-    (
-        "1 … 7",
-        "Overview, Semaphores, Shared memory, Queues, Processes, Events, Problems",
-    ),
-    ("↑ ↓  j k", "move the selection"),
-    ("PgUp PgDn", "a page up / down"),
-    (
-        "Home End  g G",
-        "first / last row (End: follow the event log)",
-    ),
-    (
-        "Enter",
-        "details of the selection; in details, go to the selected link",
-    ),
-    ("Esc", "back (from details, then clears the filter)"),
-    ("/", "filter the view (Enter keeps it, Esc clears it)"),
-    ("s  S", "sort by the next column / reverse the order"),
-    ("→ ←  l h", "Semaphores: expand / collapse a set"),
-    ("x", "Semaphores: expand / collapse every set"),
-    ("f", "Events: follow the end of the log on / off"),
-    ("a", "Processes: all processes / only those using IPC"),
-    ("p", "pause the display (updates keep being collected)"),
-    ("?", "this help"),
-    ("q  Ctrl-C", "quit"),
-];
-
-/// Replay keys (shown when replaying).
-pub const REPLAY_KEYS: &[(&str, &str)] = &[
-    ("Space  p", "pause / resume the replay"),
-    (".", "one update forward (paused)"),
-    ("[  ]", "10 s back / forward"),
-    ("-  +", "half / double speed"),
-    ("g", "go to a time (seconds or m:ss), Enter"),
-];
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,8 @@
 //! (1 s) otherwise — snapshots and counter samples alone wait for the tick. The terminal is
 //! restored on every way out (see `term`).
 pub mod app;
+pub mod keys;
+pub mod names;
 pub mod store;
 mod term;
 pub mod theme;
@@ -88,6 +90,10 @@ pub fn run_with(mut source: Box<dyn Source>, opts: UiOptions) -> anyhow::Result<
     let signals = term::Signals::register()?;
     let mut store = Store::new(opts.info, source.probe_status(), opts.cfg);
     store.position = source.position();
+    if store.position.is_some() {
+        // A recording may come from another machine, with other names.
+        store.names = names::Names::numeric();
+    }
     store.ingest(&source.drain());
     let mut app = App::new(store, opts.theme);
     let mut guard = term::TerminalGuard::enter()?;
@@ -145,7 +151,8 @@ fn run_loop(
         }
         if ready && event::poll(Duration::ZERO)? {
             loop {
-                match event::read()? {
+                let ev = event::read()?;
+                match ev {
                     TermEvent::Key(k)
                         if k.modifiers.contains(KeyModifiers::CONTROL)
                             && k.code == KeyCode::Char('z') =>
@@ -156,7 +163,11 @@ fn run_loop(
                         draw(guard, app)?;
                         break;
                     }
-                    TermEvent::Key(k) => match app.on_key(k) {
+                    TermEvent::Key(_) | TermEvent::Mouse(_) => match match ev {
+                        TermEvent::Key(k) => app.on_key(k),
+                        TermEvent::Mouse(m) => app.on_mouse(m),
+                        _ => Action::None,
+                    } {
                         Action::Quit => return Ok(exit::OK),
                         Action::Redraw => draw(guard, app)?,
                         Action::Control(c) => {
@@ -210,5 +221,7 @@ fn run_loop(
     }
 }
 
+#[cfg(test)]
+mod keys_tests;
 #[cfg(test)]
 mod tests;

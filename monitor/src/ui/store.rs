@@ -66,6 +66,8 @@ pub struct Store {
     pub generation: u64,
     /// Calls in progress already logged (tid, start).
     inflight: HashSet<(u32, Option<u64>)>,
+    /// User and group names.
+    pub names: super::names::Names,
 }
 
 impl Store {
@@ -84,6 +86,7 @@ impl Store {
             first_mono_ns: None,
             generation: 0,
             inflight: HashSet::new(),
+            names: Default::default(),
         }
     }
 

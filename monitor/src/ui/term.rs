@@ -1,4 +1,5 @@
-//! The terminal: raw mode and the alternate screen while the dashboard runs, restored on every
+//! The terminal: raw mode, the alternate screen and mouse capture while the dashboard runs,
+//! restored on every
 //! way out — the guard's drop (`q`, Ctrl-C, errors), SIGTERM/SIGHUP/SIGINT/SIGQUIT (a flag the
 //! loop checks, so the drop runs), and panics (a hook that restores before the message
 //! prints). Job control: SIGTSTP (or Ctrl-Z) restores the terminal, stops, and on SIGCONT
@@ -18,7 +19,9 @@ use std::{
 use ratatui::{
     backend::CrosstermBackend,
     crossterm::{
-        cursor, execute,
+        cursor,
+        event::{DisableMouseCapture, EnableMouseCapture},
+        execute,
         terminal::{self, EnterAlternateScreen, LeaveAlternateScreen},
     },
     Terminal,
@@ -34,7 +37,7 @@ pub fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let _ = terminal::disable_raw_mode();
         let mut out = io::stdout();
-        let _ = execute!(out, LeaveAlternateScreen, cursor::Show);
+        let _ = execute!(out, DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
         let _ = out.flush();
     }
 }
@@ -48,7 +51,12 @@ pub struct TerminalGuard {
 fn enter_mode() -> anyhow::Result<()> {
     terminal::enable_raw_mode()?;
     ACTIVE.store(true, Ordering::SeqCst);
-    if let Err(e) = execute!(io::stdout(), EnterAlternateScreen, cursor::Hide) {
+    if let Err(e) = execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        cursor::Hide
+    ) {
         restore();
         return Err(e.into());
     }

@@ -388,6 +388,8 @@ pub fn busy_store() -> Store {
     ];
     k.aggregates = aggregates;
     store.ingest(&[stamped(t + 22 * S, Update::Kernel(Box::new(k)))]);
+    // Names fixed, not this machine's: 1000 has one, 999 does not.
+    store.names = super::names::Names::fixed(&[(0, "root"), (1000, "postgres")]);
     store
 }
 
@@ -635,10 +637,11 @@ fn keys_switch_views_select_open_and_come_back() {
     key(&mut app, KeyCode::Char('k'));
     screen(&mut app, 80, 24);
     assert_eq!(app.enter, Some(Target::Shm(32769)));
+    // `s`: sizes start largest first, the column marked.
     key(&mut app, KeyCode::Char('s'));
-    key(&mut app, KeyCode::Char('S'));
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("sort:size↓"), "{s}");
+    assert!(s.contains("▼SIZE"), "{s}");
     assert_eq!(
         app.enter,
         Some(Target::Shm(32769)),

@@ -159,6 +159,25 @@ impl Theme {
         }
     }
 
+    /// "At least", one way per charset: `≥` or `>=`.
+    pub fn at_least(&self) -> &'static str {
+        if self.unicode {
+            "≥"
+        } else {
+            ">="
+        }
+    }
+
+    /// The mark of the sorted column.
+    pub fn sort_mark(&self, desc: bool) -> &'static str {
+        match (self.unicode, desc) {
+            (true, true) => "▼",
+            (true, false) => "▲",
+            (false, true) => "v",
+            (false, false) => "^",
+        }
+    }
+
     pub fn up(&self) -> &'static str {
         if self.unicode {
             "↑"

@@ -9,7 +9,7 @@ use ratatui::{
     Frame,
 };
 
-use super::{ago, ago_mono, dur_ns, num, overview, queues, sems, shm, size, Cx};
+use super::{ago, ago_mono, chart, dur_ns, num, overview, queues, sems, shm, size, Cx};
 use crate::{
     model::{HolderSource, ObjKind, Tally, WaitOn},
     ui::app::{ListState, Target},
@@ -23,7 +23,7 @@ fn text(v: &mut Lines, s: String) {
 
 /// The account of an object or process in one line: rate, calls, failures by errno,
 /// interrupted calls, waits (≥ the one threshold) and time blocked.
-fn account_text(a: Option<&Tally>) -> String {
+fn account_text(cx: &Cx, a: Option<&Tally>) -> String {
     let Some(a) = a else {
         return "no calls seen".into();
     };
@@ -40,13 +40,29 @@ fn account_text(a: Option<&Tally>) -> String {
         s.push_str(&format!(" {} interrupted", a.interrupted));
     }
     s.push_str(&format!(
-        "; {} waits≥{} blocked {} max {}",
+        "; {} waits{}{} blocked {} max {}",
         a.waits,
+        cx.t.at_least(),
         dur_ns(crate::model::WAIT_NS),
         dur_ns(a.blocked_ns),
         dur_ns(a.max_wait_ns)
     ));
     s
+}
+
+/// Details are at least this wide at 80 columns (inside the borders).
+const HISTORY_WIDTH: usize = 76;
+
+/// An object's history: its calls/s sparkline and its wait-time histogram.
+fn history(cx: &Cx, v: &mut Lines, kind: ObjKind, id: i32) {
+    head(cx, v, "History");
+    if let Some(l) = chart::rate_line(cx, kind, id, HISTORY_WIDTH) {
+        v.push((l, None));
+    }
+    if let Some(a) = cx.acct(kind, id) {
+        let lines = chart::wait_lines(cx, a, HISTORY_WIDTH);
+        v.extend(lines.into_iter().map(|l| (l, None)));
+    }
 }
 
 /// `3.0s ago by 42`, or `never` (the kernel keeps pid 0 and time 0 until it happens).
@@ -98,13 +114,12 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
     text(
         &mut v,
         format!(
-            "Semaphore set {id}  key {}  {} semaphores  perms {:04o}  owner {}:{}  creator uid {}{}",
+            "Semaphore set {id}  key {}  {} semaphores  perms {:04o}  owner {}  creator {}{}",
             super::key(s.key),
             s.nsems,
             s.perms,
-            s.owner_uid,
-            s.owner_gid,
-            s.creator_uid,
+            cx.owner(s.owner_uid, s.owner_gid),
+            cx.user(s.creator_uid),
             s.creator_pid.map_or(String::new(), |p| format!(" pid {p}"))
         ),
     );
@@ -116,7 +131,7 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
             ago(cx.now_unix, s.otime),
         ),
     );
-    text(&mut v, account_text(cx.acct(ObjKind::Sem, id)));
+    text(&mut v, account_text(cx, cx.acct(ObjKind::Sem, id)));
     let waiting = sems::waiters_by_sem(cx);
     let mut involved: Vec<(u32, String)> = Vec::new();
     head(cx, &mut v, "Semaphores");
@@ -168,6 +183,7 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
     }
     users(cx, ObjKind::Sem, id, &mut involved);
     proc_links(cx, &mut v, involved);
+    history(cx, &mut v, ObjKind::Sem, id);
     v
 }
 
@@ -198,12 +214,11 @@ fn shm_lines(cx: &Cx, id: i32) -> Lines {
     text(
         &mut v,
         format!(
-            "Segment {id}  key {}  {}  perms {:04o}  owner {}:{}  flags {}",
+            "Segment {id}  key {}  {}  perms {:04o}  owner {}  flags {}",
             super::key(s.key),
             size(s.size),
             s.perms,
-            s.owner_uid,
-            s.owner_gid,
+            cx.owner(s.owner_uid, s.owner_gid),
             shm::flags(s)
         ),
     );
@@ -259,11 +274,10 @@ fn queue_lines(cx: &Cx, id: i32) -> Lines {
     text(
         &mut v,
         format!(
-            "Queue {id}  key {}  perms {:04o}  owner {}:{}  created {} ago",
+            "Queue {id}  key {}  perms {:04o}  owner {}  created {} ago",
             super::key(q.key),
             q.perms,
-            q.owner_uid,
-            q.owner_gid,
+            cx.owner(q.owner_uid, q.owner_gid),
             ago(cx.now_unix, q.ctime)
         ),
     );
@@ -285,6 +299,7 @@ fn queue_lines(cx: &Cx, id: i32) -> Lines {
             last_by(cx, q.rtime, q.last_recv_pid),
         ),
     );
+    text(&mut v, account_text(cx, cx.acct(ObjKind::Msg, id)));
     let mut involved = Vec::new();
     let bl = queues::blocked(cx);
     if let Some((r, s)) = bl.get(&id) {
@@ -308,6 +323,7 @@ fn queue_lines(cx: &Cx, id: i32) -> Lines {
     }
     users(cx, ObjKind::Msg, id, &mut involved);
     proc_links(cx, &mut v, involved);
+    history(cx, &mut v, ObjKind::Msg, id);
     v
 }
 
@@ -322,10 +338,10 @@ fn proc_lines(cx: &Cx, pid: u32) -> Lines {
     text(
         &mut v,
         format!(
-            "Process {pid} {}  state {}  uid {}  parent {}",
+            "Process {pid} {}  state {}  user {}  parent {}",
             crate::text::escape(&p.comm),
             p.state,
-            p.uid.map_or("?".into(), |u| u.to_string()),
+            p.uid.map_or("?".into(), |u| cx.user(u)),
             p.ppid
         ),
     );
@@ -337,7 +353,7 @@ fn proc_lines(cx: &Cx, pid: u32) -> Lines {
         &mut v,
         format!(
             "IPC: {}; last call {} ago",
-            account_text(a),
+            account_text(cx, a),
             ago_mono(cx.now, a.and_then(|a| a.last_mono_ns)),
         ),
     );
@@ -414,6 +430,57 @@ fn proc_lines(cx: &Cx, pid: u32) -> Lines {
             .map_or("gone".into(), |q| format!("{} messages", q.qnum));
         link(cx, &mut v, Target::Queue(id), format!("msq {id} ({d})"));
     }
+    if let Some(a) = a {
+        let lines = chart::wait_lines(cx, a, HISTORY_WIDTH);
+        if !lines.is_empty() {
+            head(cx, &mut v, "History");
+            v.extend(lines.into_iter().map(|l| (l, None)));
+        }
+    }
+    v
+}
+
+/// A deadlock: its cycle, the reason, and links to every process and set in it.
+fn deadlock_lines(cx: &Cx, pid: u32) -> Lines {
+    let mut v = Lines::new();
+    let found = cx.s.findings.iter().find_map(|f| match &f.what {
+        crate::analysis::What::Deadlock { cycle, .. }
+            if cycle.first().is_some_and(|s| s.pid == pid) =>
+        {
+            Some((cycle, &f.reason))
+        }
+        _ => None,
+    });
+    let Some((cycle, reason)) = found else {
+        text(&mut v, "this deadlock is over (no longer found)".into());
+        return v;
+    };
+    v.push((
+        Line::from(vec![
+            Span::styled("DEADLOCK ", cx.t.alert()),
+            Span::raw(super::problems::cycle_text(cx, cycle)),
+        ]),
+        None,
+    ));
+    text(&mut v, reason.clone());
+    head(cx, &mut v, "Processes (Enter to go)");
+    for st in cycle {
+        proc_link(
+            cx,
+            &mut v,
+            st.pid,
+            &format!(
+                "waits on sem {}:{}, held by {}",
+                st.semid, st.semnum, st.held_by
+            ),
+        );
+    }
+    head(cx, &mut v, "Semaphore sets (Enter to go)");
+    let mut sets: Vec<i32> = cycle.iter().map(|s| s.semid).collect();
+    sets.dedup();
+    for id in sets {
+        link(cx, &mut v, Target::Sem(id), format!("sem {id}"));
+    }
     v
 }
 
@@ -433,6 +500,7 @@ pub fn draw(
         Target::Shm(id) => (format!(" Shared memory segment {id} "), shm_lines(cx, id)),
         Target::Queue(id) => (format!(" Message queue {id} "), queue_lines(cx, id)),
         Target::Proc(pid) => (format!(" Process {pid} "), proc_lines(cx, pid)),
+        Target::Deadlock(pid) => (" Deadlock ".to_string(), deadlock_lines(cx, pid)),
     };
     let title = if focused {
         format!("{title}(Esc: back) ")
@@ -445,16 +513,38 @@ pub fn draw(
     links.clear();
     links.extend(lines.iter().filter_map(|(_, t)| *t));
     list.resolve(&(0..links.len() as u64).collect::<Vec<_>>());
+    // Long lines wrap (the details are where the full text is); a wrapped link keeps its
+    // index on every piece so the whole of it is highlighted.
+    let width = inner.width as usize;
+    let mut wrapped: Vec<(Line<'static>, Option<usize>)> = Vec::new();
+    let mut link_i = 0;
+    for (l, t) in lines {
+        let li = t.map(|_| {
+            link_i += 1;
+            link_i - 1
+        });
+        for piece in super::wrap_hanging(l, width) {
+            wrapped.push((piece, li));
+        }
+    }
     let h = inner.height as usize;
-    // The line of the selected link, kept in view.
-    let sel_line = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, t))| t.is_some())
-        .nth(list.selected)
-        .map(|(i, _)| i);
-    let mut top = list.offset;
-    if let Some(l) = sel_line {
+    let max_top = wrapped.len().saturating_sub(h);
+    let mut top = list.offset.min(max_top);
+    // The selected link kept in view, unless the page was scrolled (then the first link in
+    // view becomes the selection, so Enter goes to something shown).
+    let sel = |i: usize| wrapped.iter().position(|(_, l)| *l == Some(i));
+    if list.free {
+        let first_in_view = wrapped[top..(top + h).min(wrapped.len())]
+            .iter()
+            .find_map(|(_, l)| *l);
+        let sel_line = sel(list.selected);
+        if sel_line.is_none_or(|l| l < top || l >= top + h) {
+            if let Some(i) = first_in_view {
+                list.selected = i;
+                list.key = Some(i as u64);
+            }
+        }
+    } else if let Some(l) = sel(list.selected) {
         if l < top {
             top = l;
         }
@@ -462,24 +552,28 @@ pub fn draw(
             top = l + 1 - h;
         }
     }
-    top = top.min(lines.len().saturating_sub(h));
-    list.offset = top;
+    list.offset = top.min(max_top);
     list.page = h.max(1);
-    let mut link_i = 0;
-    let out: Vec<Line> = lines
-        .into_iter()
-        .map(|(l, t)| {
-            if t.is_some() {
-                let sel = focused && link_i == list.selected;
-                link_i += 1;
-                if sel {
-                    return l.patch_style(cx.t.selected());
-                }
-            }
-            l
-        })
-        .skip(top)
+    list.len_lines = wrapped.len();
+    list.rows = inner;
+    list.header.clear();
+    list.line_items = wrapped
+        .iter()
+        .skip(list.offset)
         .take(h)
+        .map(|(_, li)| *li)
+        .collect();
+    let out: Vec<Line> = wrapped
+        .into_iter()
+        .skip(list.offset)
+        .take(h)
+        .map(|(l, li)| {
+            if focused && li == Some(list.selected) {
+                l.patch_style(cx.t.selected())
+            } else {
+                l
+            }
+        })
         .collect();
     f.render_widget(Paragraph::new(out), inner);
 }

@@ -7,7 +7,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 use super::{col, matches, table, Cx};
 use crate::{
     line::text_line,
-    ui::app::{Target, ViewState},
+    ui::app::{Target, View, ViewState},
 };
 
 const COLS: [super::Col; 1] = [col(
@@ -68,7 +68,10 @@ pub fn draw(
     } else {
         "no event matches the filter"
     };
-    table(
+    let sort = super::sorted(View::Events, vs);
+    // The line's room (inside the borders).
+    let width = usize::from(area.width.saturating_sub(2));
+    vs.shown = table(
         f,
         area,
         &t,
@@ -77,10 +80,11 @@ pub fn draw(
         &keys,
         &mut vs.list,
         empty,
+        sort,
         true,
         |i, _| {
             let (ev, at) = &log[idx[i]];
-            Line::from(text_line(ev, &clock, *at))
+            Line::from(keep_result(text_line(ev, &clock, *at), width, &t))
         },
         |i| {
             let ev = &log[idx[i]].0;
@@ -96,4 +100,42 @@ pub fn draw(
     let k = vs.list.key?;
     let (ev, _) = log.get(k.checked_sub(first)? as usize)?;
     Some(Target::Proc(ev.pid))
+}
+
+/// A call too long for the line loses the middle of its arguments, never its result: the
+/// errno and the duration at the end are what a person reads the log for.
+fn keep_result(line: String, width: usize, t: &crate::ui::theme::Theme) -> String {
+    let n = line.chars().count();
+    if n <= width || width < 20 {
+        return line;
+    }
+    let Some(eq) = line.rfind(" = ") else {
+        return line;
+    };
+    let tail = &line[eq..];
+    let tail_n = tail.chars().count();
+    if tail_n + 10 > width {
+        return line;
+    }
+    let head: String = line.chars().take(width - tail_n - 1).collect();
+    format!("{head}{}{tail}", t.ellipsis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_result_survives_a_narrow_line() {
+        let t = crate::ui::theme::Theme::default();
+        let l = "12:00:00.000000 1203 pg-writer semtimedop(semid=65536, [{0,-1,SEM_UNDO}], 1, NULL) = -1 EAGAIN (Resource temporarily unavailable) <0.1ms>".to_string();
+        let s = keep_result(l.clone(), 78, &t);
+        assert_eq!(s.chars().count(), 78, "{s}");
+        assert!(
+            s.ends_with(" = -1 EAGAIN (Resource temporarily unavailable) <0.1ms>"),
+            "{s}"
+        );
+        assert!(s.starts_with("12:00:00.000000 1203 p"), "{s}");
+        assert_eq!(keep_result(l.clone(), 300, &t), l);
+    }
 }

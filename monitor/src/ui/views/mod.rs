@@ -1,6 +1,7 @@
 //! Drawing: the frame's layout (header, tabs, body, footer), one module per view, and the
 //! pieces they share (tables that drop columns to fit, formats). Views only read the store
 //! and the view state; they never touch /proc or the probe.
+mod chart;
 mod detail;
 mod events;
 mod help;
@@ -64,6 +65,16 @@ impl<'a> Cx<'a> {
             .map_or_else(|| "?".into(), |p| crate::text::escape(&p.comm).into_owned())
     }
 
+    /// A uid as a user name (the number when it has none).
+    pub fn user(&self, uid: u32) -> String {
+        self.s.names.user(uid)
+    }
+
+    /// "user:group" of an owner.
+    pub fn owner(&self, uid: u32, gid: u32) -> String {
+        format!("{}:{}", self.s.names.user(uid), self.s.names.group(gid))
+    }
+
     pub fn alive(&self, pid: u32) -> bool {
         self.s.model.process(pid).is_some_and(|p| p.alive())
     }
@@ -82,10 +93,14 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         expanded,
         expand_all,
         help: show_help,
+        help_scroll,
+        help_page,
         input,
         follow,
         enter,
         links,
+        tabs: tab_hits,
+        tabs_y,
         ..
     } = app;
     let paused = match &store.position {
@@ -114,7 +129,8 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     ])
     .areas(area);
     header(f, head, &cx, paused);
-    tab_bar(f, tabs, &cx, screen.view);
+    *tab_hits = tab_bar(f, tabs, &cx, screen.view);
+    *tabs_y = (tabs.height > 0).then_some(tabs.y);
     *enter = None;
     links.clear();
     let vs = &mut views[screen.view.index()];
@@ -152,7 +168,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     }
     footer(f, foot, &cx, screen.view, screen.detail, vs, input.as_ref());
     if *show_help {
-        help::draw(f, area, &cx);
+        help::draw(f, area, &cx, help_scroll, help_page);
     }
 }
 
@@ -162,56 +178,68 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     let (s, t) = (cx.s, cx.t);
     let sep = || Span::styled(t.sep(), t.dim());
     let dropped = s.model.account().dropped();
-    let mut l1 = vec![Span::styled("ipctop", t.title())];
+    // Line 1: segments, each whole or not at all (never cut mid-word); a segment with a
+    // shorter form uses it when the long one does not fit.
+    let mut segs: Vec<(Vec<Span>, Option<Vec<Span>>)> = Vec::new();
+    let mut first = vec![Span::styled("ipctop", t.title())];
     if !s.info.host.is_empty() {
-        l1.push(Span::raw(format!(" {}", crate::text::escape(&s.info.host))));
+        first.push(Span::raw(format!(" {}", crate::text::escape(&s.info.host))));
     }
-    l1.push(sep());
-    match &s.position {
+    segs.push((first, None));
+    let mut when = match &s.position {
         Some(p) => {
             let total = p
                 .total_s
                 .map_or(String::new(), |x| format!("/{}", clock(x)));
-            l1.push(Span::styled(
+            vec![Span::styled(
                 format!("replay {}{total} x{}", clock(p.at_s), trim_f(p.speed)),
                 t.title(),
-            ));
+            )]
         }
-        None => l1.push(Span::raw(format!("up {}", clock(s.uptime_s())))),
-    }
+        None => vec![Span::raw(format!("up {}", clock(s.uptime_s())))],
+    };
     if paused {
-        l1.push(Span::raw(" "));
-        l1.push(Span::styled(
+        when.push(Span::raw(" "));
+        when.push(Span::styled(
             "PAUSED",
             t.warn().add_modifier(ratatui::style::Modifier::REVERSED),
         ));
     }
-    l1.push(sep());
-    l1.push(Span::raw(format!("{}/s", num(s.calls_per_s()))));
-    l1.push(sep());
-    l1.push(Span::styled(
-        format!("dropped {dropped}"),
-        if dropped > 0 { t.alert() } else { t.dim() },
+    segs.push((when, None));
+    segs.push((vec![Span::raw(format!("{}/s", num(s.calls_per_s())))], None));
+    segs.push((
+        vec![Span::styled(
+            format!("dropped {dropped}"),
+            if dropped > 0 { t.alert() } else { t.dim() },
+        )],
+        None,
     ));
-    l1.push(sep());
-    match &s.probe {
-        ProbeStatus::Attached(how) => l1.push(Span::styled(format!("probe: {how}"), t.dim())),
-        ProbeStatus::SnapshotOnly(why) => {
-            l1.push(Span::styled(format!("SNAPSHOTS ONLY: {why}"), t.warn()))
-        }
-        ProbeStatus::Replay => l1.push(Span::styled("recording", t.dim())),
-    }
+    segs.push(match &s.probe {
+        ProbeStatus::Attached(how) => (
+            vec![Span::styled(format!("probe: {how}"), t.dim())],
+            Some(vec![Span::styled("probe on", t.dim())]),
+        ),
+        ProbeStatus::SnapshotOnly(why) => (
+            vec![Span::styled(format!("SNAPSHOTS ONLY: {why}"), t.warn())],
+            Some(vec![Span::styled("SNAPSHOTS ONLY (no probe)", t.warn())]),
+        ),
+        ProbeStatus::Replay => (vec![Span::styled("recording", t.dim())], None),
+    });
     if let Some(d) = s.position.as_ref().and_then(|p| p.damaged.as_ref()) {
-        l1.push(sep());
-        l1.push(Span::styled(format!("cut: {d}"), t.warn()));
+        segs.push((
+            vec![Span::styled(format!("cut: {d}"), t.warn())],
+            Some(vec![Span::styled("recording cut", t.warn())]),
+        ));
     }
     if !s.info.kernel.is_empty() {
-        l1.push(sep());
-        l1.push(Span::styled(format!("kernel {}", s.info.kernel), t.dim()));
+        segs.push((
+            vec![Span::styled(format!("kernel {}", s.info.kernel), t.dim())],
+            None,
+        ));
     }
+    let l1 = fit_segments(segs, area.width as usize, sep);
 
     // Alerts first (they must catch the eye), then counts against limits.
-    let mut l2 = Vec::new();
     let (mut dl, mut leaks, mut long, mut init, mut lim) = (0, 0, 0, 0, 0);
     for fnd in &s.findings {
         match fnd.what {
@@ -252,19 +280,31 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
             t.warn(),
         ));
     }
+    let mut first = Vec::new();
     if alerts.is_empty() {
-        l2.push(Span::styled("no alerts", t.good()));
+        first.push(Span::styled("no alerts", t.good()));
     } else {
         for (i, a) in alerts.into_iter().enumerate() {
             if i > 0 {
-                l2.push(Span::raw("  "));
+                first.push(Span::raw("  "));
             }
-            l2.push(a);
+            first.push(a);
         }
     }
-    let waits = s.model.waits().count();
-    l2.push(sep());
-    l2.push(Span::raw(format!("{waits} waiting")));
+    // Line 2 as line 1: whole segments (the alerts always).
+    let mut segs: Vec<(Vec<Span>, Option<Vec<Span>>)> = vec![(first, None)];
+    let waiting = format!("{} waiting", s.model.waits().count());
+    segs.push(if overview::unreadable_waits(cx).is_some() {
+        (
+            vec![
+                Span::raw(waiting.clone()),
+                Span::styled(" (+? unreadable)", t.warn()),
+            ],
+            Some(vec![Span::raw(waiting), Span::styled(" +?", t.warn())]),
+        )
+    } else {
+        (vec![Span::raw(waiting)], None)
+    });
     for u in crate::analysis::limit_usage(&s.model) {
         let label = match u.limit {
             "semmni" => "sem",
@@ -272,7 +312,6 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
             "msgmni" => "msq",
             _ => continue,
         };
-        l2.push(sep());
         let text = match u.max {
             Some(m) => format!("{label} {}/{}", u.used, num(m as f64)),
             None => format!("{label} {}", u.used),
@@ -280,11 +319,15 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
         let near = u
             .max
             .is_some_and(|m| m > 0 && u.used as f64 >= 0.9 * m as f64);
-        l2.push(Span::styled(
-            text,
-            if near { t.alert() } else { Style::new() },
+        segs.push((
+            vec![Span::styled(
+                text,
+                if near { t.alert() } else { Style::new() },
+            )],
+            None,
         ));
     }
+    let l2 = fit_segments(segs, area.width as usize, sep);
     let lines = if area.height >= 2 {
         vec![Line::from(l1), Line::from(l2)]
     } else {
@@ -297,10 +340,42 @@ fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     f.render_widget(Paragraph::new(lines), area);
 }
 
-fn tab_bar(f: &mut Frame, area: Rect, cx: &Cx, current: View) {
-    if area.height == 0 {
-        return;
+/// Joins `segs` with `sep` within `width`: each segment whole, in its short form if only
+/// that fits, or left out (the first is always there).
+fn fit_segments<'a>(
+    segs: Vec<(Vec<Span<'a>>, Option<Vec<Span<'a>>>)>,
+    width: usize,
+    sep: impl Fn() -> Span<'a>,
+) -> Vec<Span<'a>> {
+    let w = |v: &[Span]| v.iter().map(|s| s.width()).sum::<usize>();
+    let mut out: Vec<Span> = Vec::new();
+    let mut used = 0;
+    for (long, short) in segs {
+        let gap = if out.is_empty() { 0 } else { sep().width() };
+        // The first segment always (the name, the alerts): cut at the edge if it must be.
+        let pick = if out.is_empty() || used + gap + w(&long) <= width {
+            Some(long)
+        } else {
+            short.filter(|s| used + gap + w(s) <= width)
+        };
+        if let Some(p) = pick {
+            if !out.is_empty() {
+                out.push(sep());
+            }
+            used += gap + w(&p);
+            out.extend(p);
+        }
     }
+    out
+}
+
+/// Draws the tabs; returns where each is (x from, x to) for the mouse.
+fn tab_bar(f: &mut Frame, area: Rect, cx: &Cx, current: View) -> Vec<(u16, u16, View)> {
+    if area.height == 0 {
+        return Vec::new();
+    }
+    let mut hits = Vec::new();
+    let mut x = area.x;
     let t = cx.t;
     let problems = cx.s.findings.len();
     let long: usize = View::ALL.iter().map(|v| v.title().len() + 4).sum::<usize>() + 8;
@@ -323,10 +398,14 @@ fn tab_bar(f: &mut Frame, area: Rect, cx: &Cx, current: View) {
         } else {
             Style::new()
         };
+        let w = Span::raw(text.as_str()).width() as u16;
+        hits.push((x, (x + w).min(area.x + area.width), v));
+        x = x.saturating_add(w);
         spans.push(Span::styled(text, style));
     }
     spans.push(Span::styled("  ? help", t.dim()));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
+    hits
 }
 
 fn footer(
@@ -370,7 +449,7 @@ fn footer(
                     key("f", "follow");
                 }
                 let dir = if vs.desc { t.down() } else { t.up() };
-                key("s", &format!("sort:{}{dir}", view.sorts()[vs.sort]));
+                key("s", &format!("sort:{}{dir}", view.sorts()[vs.sort].name));
                 if vs.filter.is_empty() {
                     key("/", "filter");
                 } else {
@@ -422,15 +501,19 @@ pub const fn rcol(title: &'static str, width: u16, prio: u8) -> Col {
     }
 }
 
+/// The priority of a column a view leaves out (a TID column when every TID is its PID).
+pub const HIDE: u8 = u8::MAX;
+
 /// The columns that fit in `width`, most important first, shown in their order.
 pub fn pick(cols: &[Col], width: u16) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..cols.len()).collect();
+    let mut order: Vec<usize> = (0..cols.len()).filter(|&i| cols[i].prio != HIDE).collect();
     order.sort_by_key(|&i| (cols[i].prio, i));
     let mut used = 0u16;
     let mut chosen = Vec::new();
     for i in order {
+        // A column taking what is left needs room for a holder or a command to be read.
         let w = if cols[i].width == 0 {
-            12
+            20
         } else {
             cols[i].width
         };
@@ -471,21 +554,27 @@ pub fn table(
     keys: &[u64],
     list: &mut ListState,
     empty: &str,
+    sort: Option<(usize, bool)>,
     focused: bool,
     mut cell: impl FnMut(usize, usize) -> Line<'static>,
     row_style: impl Fn(usize) -> Style,
-) {
+) -> Vec<usize> {
     let b = block(area, t, title);
     let inner = b.inner(area);
     f.render_widget(b, area);
     list.resolve(keys);
     if inner.height == 0 || inner.width == 0 {
-        return;
+        return Vec::new();
     }
     let chosen = pick(cols, inner.width);
     let header = Row::new(chosen.iter().map(|&c| {
-        let l = Line::from(cols[c].title);
-        Cell::from(if cols[c].right { l.right_aligned() } else { l })
+        let col = &cols[c];
+        let title = match sort {
+            Some((sc, desc)) if sc == c => sorted_title(col, t.sort_mark(desc)),
+            _ => col.title.to_string(),
+        };
+        let l = Line::from(title);
+        Cell::from(if col.right { l.right_aligned() } else { l })
     }))
     .style(t.header_row());
     let widths: Vec<Constraint> = chosen
@@ -495,8 +584,38 @@ pub fn table(
             w => Constraint::Length(w),
         })
         .collect();
+    // What each chosen column really gets: cells wider than that end in an ellipsis
+    // (their full text is in the details).
+    let fixed: u16 =
+        chosen.iter().map(|&c| cols[c].width).sum::<u16>() + chosen.len().saturating_sub(1) as u16;
+    let fills = chosen
+        .iter()
+        .filter(|&&c| cols[c].width == 0)
+        .count()
+        .max(1) as u16;
+    let fill_w = inner.width.saturating_sub(fixed) / fills;
+    let real_w = |c: usize| match cols[c].width {
+        0 => fill_w,
+        w => w,
+    };
     let height = inner.height.saturating_sub(1) as usize;
     list.scroll(height);
+    // For the mouse: the rows' area and the column titles' x ranges (as the table lays
+    // them out: fixed widths, one space between, from the left).
+    list.rows = Rect {
+        y: inner.y + 1,
+        height: height as u16,
+        ..inner
+    };
+    list.line_items.clear();
+    list.header = Layout::horizontal(widths.clone())
+        .spacing(1)
+        .flex(ratatui::layout::Flex::Start)
+        .split(inner)
+        .iter()
+        .zip(&chosen)
+        .map(|(r, &c)| (r.x, r.x + r.width, c))
+        .collect();
     if keys.is_empty() {
         f.render_widget(
             Table::new(Vec::<Row>::new(), widths.clone()).header(header),
@@ -513,7 +632,7 @@ pub fn table(
                 r,
             );
         }
-        return;
+        return chosen;
     }
     let end = (list.offset + height).min(keys.len());
     let rows: Vec<Row> = (list.offset..end)
@@ -523,7 +642,7 @@ pub fn table(
                 Cell::from(if cols[c].right {
                     fit_right(l, cols[c].width, t)
                 } else {
-                    l
+                    fit_left(l, real_w(c), t)
                 })
             });
             let st = if focused && i == list.selected {
@@ -538,6 +657,28 @@ pub fn table(
         Table::new(rows, widths).header(header).column_spacing(1),
         inner,
     );
+    chosen
+}
+
+/// A column's title with the sort mark (before a right-aligned title, after a left one),
+/// the title shortened if the mark would not fit.
+fn sorted_title(col: &Col, mark: &str) -> String {
+    let room = if col.width == 0 {
+        usize::MAX
+    } else {
+        usize::from(col.width) - 1
+    };
+    let title: String = col.title.chars().take(room).collect();
+    if col.right {
+        format!("{mark}{title}")
+    } else {
+        format!("{title}{mark}")
+    }
+}
+
+/// The sort of a view as `table` marks it: the column and whether largest first.
+pub fn sorted(view: View, vs: &super::app::ViewState) -> Option<(usize, bool)> {
+    view.sorts().get(vs.sort).map(|s| (s.col, vs.desc))
 }
 
 /// A right-aligned cell. Right alignment cuts what does not fit from the left, which turns
@@ -555,6 +696,97 @@ fn fit_right(l: Line<'static>, width: u16, t: &Theme) -> Line<'static> {
     Line::from(Span::styled(kept, style))
 }
 
+/// A left-aligned cell cut to `width`, ending in an ellipsis when something was cut.
+pub fn fit_left(l: Line<'static>, width: u16, t: &Theme) -> Line<'static> {
+    let w = usize::from(width);
+    if w == 0 || l.width() <= w {
+        return l;
+    }
+    let mut out = Vec::new();
+    let mut room = w - 1;
+    for s in l.spans {
+        let mut kept = String::new();
+        for ch in s.content.chars() {
+            let cw = Span::raw(ch.to_string()).width();
+            if cw > room {
+                break;
+            }
+            room -= cw;
+            kept.push(ch);
+        }
+        let done = kept.chars().count() < s.content.chars().count();
+        out.push(Span::styled(kept, s.style));
+        if done {
+            break;
+        }
+    }
+    let style = out.last().map_or(l.style, |s| s.style);
+    out.push(Span::styled(t.ellipsis(), style));
+    Line::from(out).style(l.style)
+}
+
+/// Word-wraps a line to `width` columns, continuation lines indented two more than it.
+pub fn wrap_hanging(l: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+    let lead = text.len() - text.trim_start_matches(' ').len();
+    wrap_line(l, width, (lead + 2).min(width / 3))
+}
+
+/// Word-wraps a line to `width` columns; continuation lines are indented by `indent`.
+pub fn wrap_line(l: Line<'static>, width: usize, indent: usize) -> Vec<Line<'static>> {
+    if width <= indent + 4 || l.width() <= width {
+        return vec![l];
+    }
+    let mut lines = Vec::new();
+    let mut cur: Vec<Span<'static>> = Vec::new();
+    let mut used = 0usize;
+    for s in l.spans {
+        // Words with their trailing space.
+        let text = s.content.to_string();
+        let mut rest = text.as_str();
+        while !rest.is_empty() {
+            let end = rest.find(' ').map_or(rest.len(), |i| i + 1);
+            let (word, tail) = rest.split_at(end);
+            rest = tail;
+            let ww = Span::raw(word.trim_end()).width();
+            if used + ww > width && used > indent {
+                lines.push(Line::from(std::mem::take(&mut cur)).style(l.style));
+                cur.push(Span::raw(" ".repeat(indent)));
+                used = indent;
+            }
+            // A word longer than a whole line is cut into pieces.
+            let mut word = word.to_string();
+            while used + Span::raw(word.trim_end()).width() > width {
+                let take = width.saturating_sub(used).max(1);
+                let head: String = word.chars().take(take).collect();
+                word = word.chars().skip(take).collect();
+                cur.push(Span::styled(head, s.style));
+                lines.push(Line::from(std::mem::take(&mut cur)).style(l.style));
+                cur.push(Span::raw(" ".repeat(indent)));
+                used = indent;
+            }
+            used += Span::raw(word.as_str()).width();
+            cur.push(Span::styled(word, s.style));
+        }
+    }
+    if !cur.is_empty() {
+        lines.push(Line::from(cur).style(l.style));
+    }
+    lines
+}
+
+/// The objects of a kind found leaked: marked by the word LEAK as well as by colour
+/// (NO_COLOR and monochrome terminals see the word).
+pub fn leaked(cx: &Cx, kind: crate::analysis::IpcKind) -> std::collections::BTreeSet<i32> {
+    cx.s.findings
+        .iter()
+        .filter_map(|f| match f.what {
+            What::Leak { ipc, id } if ipc == kind => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
 // ---- filters and sorting ----
 
 /// Whether `text` matches the filter (case-insensitive substring; empty matches all).
@@ -568,6 +800,15 @@ pub fn dir(o: Ordering, desc: bool) -> Ordering {
         o.reverse()
     } else {
         o
+    }
+}
+
+/// What an empty table says: why there is nothing, or that the filter matches nothing.
+pub fn empty_text(filter: &str, none: &str) -> String {
+    if filter.is_empty() {
+        none.to_string()
+    } else {
+        format!("nothing matches /{filter} (Esc clears the filter)")
     }
 }
 
@@ -725,6 +966,9 @@ mod tests {
         ];
         assert_eq!(pick(&cols, 100), [0, 1, 2, 3]);
         assert_eq!(pick(&cols, 21), [0, 2]);
+        // The last one needs 20 columns.
+        assert_eq!(pick(&cols, 52), [0, 1, 2]);
+        assert_eq!(pick(&cols, 53), [0, 1, 2, 3]);
         assert_eq!(pick(&cols, 5), [0]);
     }
 
@@ -769,6 +1013,7 @@ mod fit_tests {
                 &keys,
                 &mut list,
                 "",
+                None,
                 false,
                 |i, c| {
                     Line::from(if c == 0 {
@@ -778,7 +1023,7 @@ mod fit_tests {
                     })
                 },
                 |_| Style::new(),
-            )
+            );
         })
         .unwrap();
         let screen: String = term

@@ -11,17 +11,18 @@ use ratatui::{
 use super::{col, dir, dur, dur_ns, matches, num, problems, rcol, spark, table, Cx};
 use crate::{
     model::{ObjKind, Since, Wait, WaitOn},
-    ui::app::{Target, ViewState},
+    ui::app::{Target, View, ViewState},
 };
 
+/// The holder and the wait come before the name, the op and the thread id.
 const COLS: [super::Col; 7] = [
     rcol("PID", 7, 0),
     rcol("TID", 7, 6),
-    col("COMM", 15, 1),
+    col("COMM", 15, 2),
     col("ON", 13, 0),
     rcol("OP", 4, 4),
     rcol("WAITED", 8, 0),
-    col("HELD BY / STATE", 0, 2),
+    col("HELD BY / STATE", 0, 1),
 ];
 
 /// What a wait is on, short: "sem 5 #1", "msgrcv 7".
@@ -41,7 +42,7 @@ pub fn waited_text(cx: &Cx, w: &Wait) -> String {
     let s = dur(w.at_least_s(cx.now));
     match w.since {
         Since::Exact(_) => s,
-        Since::FirstSeen(_) => format!("{}{s}", if cx.t.unicode { "≥" } else { ">" }),
+        Since::FirstSeen(_) => format!("{}{s}", cx.t.at_least()),
     }
 }
 
@@ -77,9 +78,9 @@ pub fn held_text(cx: &Cx, w: &Wait) -> String {
         },
         WaitOn::MsgSnd { msqid, .. } => match cx.s.model.queue(*msqid) {
             Some(q) => format!(
-                "queue full: {}/{} bytes",
-                q.cbytes,
-                q.qbytes.map_or("?".into(), |b| b.to_string())
+                "full: {}/{}",
+                super::size(q.cbytes),
+                q.qbytes.map_or("?".into(), super::size)
             ),
             None => "queue gone".into(),
         },
@@ -118,7 +119,12 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     let t = cx.t;
     let n_find = cx.s.findings.len();
     let wide = area.width >= 120;
-    let activity_h = if area.height >= 30 { 3 } else { 0 };
+    // The calls/s chart: boxed when there is room, one line at 80x24.
+    let activity_h = match area.height {
+        30.. => 3,
+        16.. => 1,
+        _ => 0,
+    };
     let [act, rest] =
         Layout::vertical([Constraint::Length(activity_h), Constraint::Min(1)]).areas(area);
     if activity_h > 0 {
@@ -148,18 +154,34 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
         (w, p, b)
     };
     let ws = waits(cx, vs);
+    // What /proc would not tell: said where the answer would be.
+    let blind = unreadable_waits(cx);
+    let nobody = match blind {
+        Some(u) => format!(
+            "no blocked call seen, but the {} could not be read: {}",
+            u.what, u.reason
+        ),
+        None => "nobody is blocked in an IPC call".into(),
+    };
     let total = cx.s.model.waits().count();
     let keys: Vec<u64> = ws.iter().map(|w| w.tid as u64).collect();
     let long = cx.s.cfg.long_wait_s;
-    table(
+    // A TID column that only repeats the PID is left out.
+    let mut cols = COLS;
+    if ws.iter().all(|w| w.tid == w.pid) {
+        cols[1].prio = super::HIDE;
+    }
+    let sort = super::sorted(View::Overview, vs);
+    vs.shown = table(
         f,
         waits_area,
         &t,
-        super::title_with("Waiting now", ws.len(), total, &vs.filter),
-        &COLS,
+        waits_title(cx, ws.len(), total, &vs.filter, blind),
+        &cols,
         &keys,
         &mut vs.list,
-        "nobody is blocked in an IPC call",
+        &super::empty_text(&vs.filter, &nobody),
+        sort,
         true,
         |i, c| {
             let w = ws[i];
@@ -195,20 +217,55 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     Some(Target::Proc(w.pid))
 }
 
+/// What the last snapshot could not read about blocked calls (another user's /proc files,
+/// unprivileged): the waits shown may not be all.
+pub fn unreadable_waits<'a>(cx: &Cx<'a>) -> Option<&'a crate::snapshot::Unknown> {
+    cx.s.model
+        .unknowns()
+        .iter()
+        .find(|u| u.what.starts_with("blocked calls"))
+}
+
+fn waits_title(
+    cx: &Cx,
+    shown: usize,
+    total: usize,
+    filter: &str,
+    blind: Option<&crate::snapshot::Unknown>,
+) -> Line<'static> {
+    let mut l = super::title_with("Waiting now", shown, total, filter);
+    if let Some(u) = blind {
+        l.spans.push(Span::styled(
+            format!(
+                "+ unknown: {} ",
+                u.what.replace(" (/proc/PID/task/*/syscall)", "")
+            ),
+            cx.t.warn(),
+        ));
+    }
+    l
+}
+
 fn activity(f: &mut Frame, area: Rect, cx: &Cx) {
-    let b = super::block(area, &cx.t, Line::from(" IPC calls per second "));
-    let inner = b.inner(area);
-    f.render_widget(b, area);
-    let label = format!(" now {}/s", num(cx.s.calls_per_s()));
+    let (inner, label) = if area.height >= 3 {
+        let b = super::block(area, &cx.t, Line::from(" IPC calls per second "));
+        let inner = b.inner(area);
+        f.render_widget(b, area);
+        (inner, format!(" now {}/s", num(cx.s.calls_per_s())))
+    } else {
+        (area, format!("calls/s now {} ", num(cx.s.calls_per_s())))
+    };
+    let one_line = area.height < 3;
     let w = (inner.width as usize).saturating_sub(label.len() + 1);
     let series = cx.s.model.account().history().series(cx.now, w);
-    f.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled(spark(&cx.t, &series), cx.t.good()),
-            Span::raw(label),
-        ])),
-        inner,
-    );
+    let chart = Span::styled(spark(&cx.t, &series), cx.t.good());
+    let line = if one_line {
+        // At 80x24: the label first, the last seconds to its right.
+        Line::from(vec![Span::styled(label, cx.t.dim()), chart])
+    } else {
+        Line::from(vec![chart, Span::raw(label)])
+    };
+    f.render_widget(Paragraph::new(line), inner);
 }
 
 const BUSY: [super::Col; 6] = [
@@ -274,6 +331,7 @@ fn busiest(f: &mut Frame, area: Rect, cx: &Cx) {
         &keys,
         &mut list,
         "no calls seen yet",
+        None,
         false,
         |i, c| {
             let b = &v[i];

@@ -76,7 +76,7 @@ pub fn summary_line(cx: &Cx, f: &Finding) -> (Line<'static>, Option<Target>) {
                 Span::styled("DEADLOCK ", t.alert()),
                 Span::raw(cycle_text(cx, cycle)),
             ]),
-            cycle.first().map(|s| Target::Sem(s.semid)),
+            cycle.first().map(|s| Target::Deadlock(s.pid)),
         ),
         What::LongWait {
             pid,
@@ -92,7 +92,7 @@ pub fn summary_line(cx: &Cx, f: &Finding) -> (Line<'static>, Option<Target>) {
                     "{} on {} {id} for {}{}",
                     who(cx, *pid),
                     ipc_name(*ipc),
-                    if *exact { "" } else { ">=" },
+                    if *exact { "" } else { t.at_least() },
                     dur(*waited_s)
                 )),
             ]),
@@ -172,7 +172,8 @@ pub fn summary(f: &mut Frame, area: Rect, cx: &Cx) {
     let mut lines: Vec<Line> = sorted
         .into_iter()
         .take(if n > h { h.saturating_sub(1) } else { h })
-        .map(|f| summary_line(cx, f).0)
+        // Cut lines end in an ellipsis (the Problems view has them whole).
+        .map(|f| super::fit_left(summary_line(cx, f).0, inner.width, &cx.t))
         .collect();
     if n > h && h > 0 {
         lines.push(Line::styled(
@@ -240,7 +241,7 @@ fn items(cx: &Cx, width: u16) -> Vec<Item> {
         lines.push(Line::styled(format!("    {}", f.reason), t.dim()));
         v.push(Item {
             lines,
-            target: cycle.first().map(|s| Target::Sem(s.semid)),
+            target: cycle.first().map(|s| Target::Deadlock(s.pid)),
         });
     }
     let others: Vec<&Finding> = fs
@@ -342,7 +343,18 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     let b = super::block(area, &cx.t, title);
     let inner = b.inner(area);
     f.render_widget(b, area);
-    let all = items(cx, inner.width);
+    // Whole text, wrapped: the reasons are what this view is for.
+    let all: Vec<Item> = items(cx, inner.width)
+        .into_iter()
+        .map(|it| Item {
+            lines: it
+                .lines
+                .into_iter()
+                .flat_map(|l| super::wrap_hanging(l, inner.width as usize))
+                .collect(),
+            target: it.target,
+        })
+        .collect();
     let its: Vec<Item> = all
         .into_iter()
         .filter(|it| {
@@ -393,6 +405,16 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
             });
         }
     }
+    // For the mouse: the item of each visible line (those with somewhere to go).
+    list.rows = inner;
+    list.header.clear();
+    list.line_items = its
+        .iter()
+        .enumerate()
+        .flat_map(|(i, it)| std::iter::repeat_n(it.target.map(|_| i), it.lines.len()))
+        .skip(top)
+        .take(h)
+        .collect();
     let visible: Vec<Line> = lines.into_iter().skip(top).take(h).collect();
     f.render_widget(Paragraph::new(visible), inner);
     its.get(sel).and_then(|i| i.target)

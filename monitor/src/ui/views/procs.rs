@@ -6,7 +6,7 @@ use super::{col, dir, dur_ns, matches, num, overview, rcol, table, Cx};
 use crate::{
     model::{Process, Tally, Wait},
     ui::{
-        app::{Target, ViewState},
+        app::{Target, View, ViewState},
         store::ProcUse,
     },
 };
@@ -23,7 +23,7 @@ const COLS: [super::Col; 13] = [
     rcol("QUEUES", 6, 2),
     rcol("CALLS", 7, 2),
     rcol("FAILED", 6, 1),
-    rcol("UID", 6, 5),
+    col("USER", 8, 5),
     col("COMMAND", 0, 4),
 ];
 
@@ -89,11 +89,21 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     let mut rows: Vec<Row> = all
         .into_iter()
         .filter(|r| {
+            // Every column shown: the wait's object and id too.
             matches(&vs.filter, || {
+                let on = r.waits.first().map_or(String::new(), |w| {
+                    format!(
+                        "{} {}",
+                        overview::on_text(cx, w).0,
+                        overview::waited_text(cx, w)
+                    )
+                });
                 format!(
-                    "{} {} {}",
+                    "{} {} {} {on} {} {}",
                     r.p.pid,
                     r.p.comm,
+                    r.p.state,
+                    r.p.uid.map_or(String::new(), |u| cx.user(u)),
                     r.p.cmdline.as_deref().unwrap_or("")
                 )
             })
@@ -120,7 +130,8 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     } else {
         "Processes using IPC (a: all)"
     };
-    table(
+    let sort = super::sorted(View::Processes, vs);
+    vs.shown = table(
         f,
         area,
         &t,
@@ -128,7 +139,11 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
         &COLS,
         &keys,
         &mut vs.list,
-        "no process uses System V IPC (a: show all processes)",
+        &super::empty_text(
+            &vs.filter,
+            "no process uses System V IPC (a: show all processes)",
+        ),
+        sort,
         true,
         |i, c| {
             let r = &rows[i];
@@ -151,7 +166,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 8 => r.u.queues.len().to_string(),
                 9 => num(r.calls() as f64),
                 10 => r.errors().to_string(),
-                11 => r.p.uid.map_or("?".into(), |u| u.to_string()),
+                11 => r.p.uid.map_or("?".into(), |u| cx.user(u)),
                 _ => crate::text::escape(r.p.cmdline.as_deref().unwrap_or_default()).into_owned(),
             })
         },

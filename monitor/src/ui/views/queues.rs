@@ -7,7 +7,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 use super::{ago, col, dir, matches, num, pids, rcol, size, table, Cx};
 use crate::{
     model::{ObjKind, Queue, WaitOn},
-    ui::app::{Target, ViewState},
+    ui::app::{Target, View, ViewState},
 };
 
 const COLS: [super::Col; 12] = [
@@ -21,7 +21,7 @@ const COLS: [super::Col; 12] = [
     rcol("SENT", 7, 3),
     rcol("RECEIVED", 8, 3),
     rcol("OPS/S", 6, 2),
-    rcol("OWNER", 6, 6),
+    col("OWNER", 8, 6),
     col("PERMS", 5, 6),
 ];
 
@@ -87,6 +87,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     let t = cx.t;
     let m = &cx.s.model;
     let bl = blocked(cx);
+    let leaked = super::leaked(cx, crate::analysis::IpcKind::Msg);
     let mut qs: Vec<&Queue> = m
         .queues()
         .filter(|q| {
@@ -114,7 +115,8 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     });
     let keys: Vec<u64> = qs.iter().map(|q| q.id.id as u32 as u64).collect();
     let total = m.queues().count();
-    table(
+    let sort = super::sorted(View::Queues, vs);
+    vs.shown = table(
         f,
         area,
         &t,
@@ -122,7 +124,8 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
         &COLS,
         &keys,
         &mut vs.list,
-        "no message queues in this IPC namespace",
+        &super::empty_text(&vs.filter, "no message queues in this IPC namespace"),
+        sort,
         true,
         |i, c| {
             let q = qs[i];
@@ -133,11 +136,14 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 3 => fill(cx, q, 5),
                 4 => pid_or_dash(q.last_send_pid),
                 5 => pid_or_dash(q.last_recv_pid),
+                6 if leaked.contains(&q.id.id) && !bl.contains_key(&q.id.id) => {
+                    "LEAK: unread".into()
+                }
                 6 => blocked_text(bl.get(&q.id.id)),
                 7 => ago(cx.now_unix, q.stime),
                 8 => ago(cx.now_unix, q.rtime),
                 9 => num(cx.rate(ObjKind::Msg, q.id.id)),
-                10 => q.owner_uid.to_string(),
+                10 => cx.user(q.owner_uid),
                 _ => format!("{:04o}", q.perms),
             })
         },

@@ -7,7 +7,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 use super::{ago, ago_mono, col, dir, dur_ns, matches, num, pids, rcol, table, Cx};
 use crate::{
     model::{ObjKind, SemSet, Semaphore, WaitOn},
-    ui::app::{Target, ViewState},
+    ui::app::{Target, View, ViewState},
 };
 
 const COLS: [super::Col; 13] = [
@@ -22,7 +22,7 @@ const COLS: [super::Col; 13] = [
     rcol("OPS/S", 6, 2),
     col("LAST OP", 13, 2),
     rcol("CONTENTION", 10, 3),
-    rcol("OWNER", 6, 6),
+    col("OWNER", 8, 6),
     col("PERMS", 5, 6),
 ];
 
@@ -66,6 +66,7 @@ pub fn draw(
     let t = cx.t;
     let m = &cx.s.model;
     let waiting = waiters_by_sem(cx);
+    let leaked = super::leaked(cx, crate::analysis::IpcKind::Sem);
     let mut sets: Vec<&SemSet> = m
         .sem_sets()
         .filter(|s| {
@@ -105,7 +106,8 @@ pub fn draw(
         }
     }
     let keys: Vec<u64> = rows.iter().map(|r| r.0).collect();
-    table(
+    let sort = super::sorted(View::Semaphores, vs);
+    vs.shown = table(
         f,
         area,
         &t,
@@ -113,7 +115,8 @@ pub fn draw(
         &COLS,
         &keys,
         &mut vs.list,
-        "no semaphore sets in this IPC namespace",
+        &super::empty_text(&vs.filter, "no semaphore sets in this IPC namespace"),
+        sort,
         true,
         |i, c| {
             let (_, s, sem) = rows[i];
@@ -139,6 +142,7 @@ pub fn draw(
                         },
                         4 => sum(s, |x| x.ncnt),
                         5 => sum(s, |x| x.zcnt),
+                        6 if leaked.contains(&id) => "LEAK".into(),
                         6 => pids(
                             waiting
                                 .range((id, 0)..=(id, u16::MAX))
@@ -170,7 +174,7 @@ pub fn draw(
                             }
                         }
                         10 => dur_ns(contention_ns(cx, id)),
-                        11 => s.owner_uid.to_string(),
+                        11 => cx.user(s.owner_uid),
                         _ => format!("{:04o}", s.perms),
                     }
                 }

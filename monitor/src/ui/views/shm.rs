@@ -5,7 +5,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 use super::{ago, col, dir, matches, pids, rcol, size, table, Cx};
 use crate::{
     model::Segment,
-    ui::app::{Target, ViewState},
+    ui::app::{Target, View, ViewState},
 };
 
 const COLS: [super::Col; 12] = [
@@ -19,7 +19,7 @@ const COLS: [super::Col; 12] = [
     col("FLAGS", 9, 2),
     rcol("LAST AT/DT", 10, 3),
     rcol("RSS", 10, 4),
-    rcol("OWNER", 6, 6),
+    col("OWNER", 8, 6),
     col("PERMS", 5, 6),
 ];
 
@@ -82,18 +82,9 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     });
     let keys: Vec<u64> = segs.iter().map(|s| s.id.id as u32 as u64).collect();
     let total = m.segments().count();
-    let leaked: std::collections::BTreeSet<i32> =
-        cx.s.findings
-            .iter()
-            .filter_map(|f| match f.what {
-                crate::analysis::What::Leak {
-                    ipc: crate::analysis::IpcKind::Shm,
-                    id,
-                } => Some(id),
-                _ => None,
-            })
-            .collect();
-    table(
+    let leaked = super::leaked(cx, crate::analysis::IpcKind::Shm);
+    let sort = super::sorted(View::Shm, vs);
+    vs.shown = table(
         f,
         area,
         &t,
@@ -101,7 +92,11 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
         &COLS,
         &keys,
         &mut vs.list,
-        "no shared memory segments in this IPC namespace",
+        &super::empty_text(
+            &vs.filter,
+            "no shared memory segments in this IPC namespace",
+        ),
+        sort,
         true,
         |i, c| {
             let s = segs[i];
@@ -119,10 +114,14 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 }
                 5 => format!("{} {}", s.creator_pid, creator_state(cx, s)),
                 6 => ago(cx.now_unix, s.ctime),
+                7 if leaked.contains(&s.id.id) => match flags(s).as_str() {
+                    "-" => "LEAK".into(),
+                    f => format!("LEAK {f}"),
+                },
                 7 => flags(s),
                 8 => ago(cx.now_unix, s.atime.max(s.dtime)),
                 9 => s.rss.map_or("-".into(), size),
-                10 => s.owner_uid.to_string(),
+                10 => cx.user(s.owner_uid),
                 _ => format!("{:04o}", s.perms),
             })
         },
