@@ -124,6 +124,10 @@ pub struct Call {
     /// semtimedop: the timeout in ns (-1: NULL); msgsnd: the message's mtype; msgrcv (in
     /// events, when it returned ≥ 0): the mtype of the message received. Else 0.
     pub aux: i64,
+    /// The task's cgroup (`bpf_get_current_cgroup_id()`: on the unified hierarchy, the inode
+    /// of its cgroup directory), in events only (taken at exit, when the call is sent; in the
+    /// in-flight table it is 0 and userspace reads /proc). 0: unknown.
+    pub cgroup_id: u64,
     pub pid: u32,
     pub tid: u32,
     /// uid, gid and comm are filled in events only (at exit, when the call is sent); in the
@@ -136,7 +140,10 @@ pub struct Call {
     pub nsops_read: u8,
     /// [`CALL_F_*`](CALL_F_AUX_FAULT) bits.
     pub flags: u16,
-    pub _pad: u32,
+    /// The task's IPC namespace (`task->nsproxy->ipc_ns->ns.inum`, the inode of
+    /// /proc/PID/ns/ipc), taken with `cgroup_id`. 0: unknown (the loader found no offsets
+    /// in the kernel's BTF, or the task was exiting), and in the in-flight table.
+    pub ipc_ns: u32,
     pub comm: [u8; 16],
     pub sops: [Sembuf; MAX_SOPS],
 }
@@ -153,7 +160,9 @@ pub const CALL_F_NO_ENTRY: u16 = 4;
 /// Record kind: a finished call.
 pub const EVENT_KIND_CALL: u16 = 1;
 /// Layout version of [`Event`]; bump with any change to it or to [`Call`].
-pub const EVENT_VERSION: u16 = 2;
+/// Version 3 added `Call::ipc_ns` and `Call::cgroup_id` (recordings of older versions read
+/// with both unknown: see `monitor::record::wire`).
+pub const EVENT_VERSION: u16 = 3;
 
 /// One finished syscall, as written to the ring buffer.
 #[repr(C)]
@@ -210,6 +219,10 @@ pub mod global {
     /// u64: wake userspace when this many bytes are waiting in the ring buffer; below it,
     /// wake-ups are left to userspace's periodic poll (batching). 0: wake on every event.
     pub const WAKEUP_BYTES: &str = "WAKEUP_BYTES";
+    /// [u32; 3]: byte offsets of `task_struct.nsproxy`, `nsproxy.ipc_ns` and
+    /// `ipc_namespace.ns.inum`, from the kernel's BTF; all zero: unknown (events then carry
+    /// `ipc_ns` 0).
+    pub const IPC_NS_OFFSETS: &str = "IPC_NS_OFFSETS";
 }
 
 /// The value of `INFLIGHT`, one per thread: its call in progress (or its last one, marked

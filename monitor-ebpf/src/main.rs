@@ -23,8 +23,9 @@ mod prog {
     use aya_ebpf::{
         bindings::{BPF_NOEXIST, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
         helpers::{
-            bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
-            bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user,
+            bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
+            bpf_get_current_task, bpf_get_current_uid_gid, bpf_ktime_get_ns, bpf_probe_read_kernel,
+            bpf_probe_read_user,
         },
         macros::{map, raw_tracepoint, tracepoint},
         maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
@@ -51,6 +52,8 @@ mod prog {
     static WAIT_NS: Global<u64> = Global::new(1_000_000);
     #[unsafe(no_mangle)]
     static WAKEUP_BYTES: Global<u64> = Global::new(0);
+    #[unsafe(no_mangle)]
+    static IPC_NS_OFFSETS: Global<[u32; 3]> = Global::new([0; 3]);
 
     /// Finished calls for userspace. Userspace sets the real size at load time.
     #[map]
@@ -108,6 +111,38 @@ mod prog {
             }
         }
         true
+    }
+
+    /// The current task's IPC namespace: `task->nsproxy->ipc_ns->ns.inum` at the offsets the
+    /// loader found in the kernel's BTF; 0 when it found none (pruned by the verifier) or a
+    /// read fails (an exiting task has no nsproxy).
+    #[inline(always)]
+    fn current_ipc_ns() -> u32 {
+        let [nsproxy_off, ipc_ns_off, inum_off] = IPC_NS_OFFSETS.load();
+        if nsproxy_off == 0 {
+            return 0;
+        }
+        // SAFETY: kernel pointers read through the helper, which checks them.
+        unsafe {
+            let task = bpf_get_current_task() as *const u8;
+            let Ok(nsproxy) = bpf_probe_read_kernel(task.add(nsproxy_off as usize) as *const u64)
+            else {
+                return 0;
+            };
+            if nsproxy == 0 {
+                return 0;
+            }
+            let Ok(ipc_ns) = bpf_probe_read_kernel(
+                (nsproxy as *const u8).add(ipc_ns_off as usize) as *const u64
+            ) else {
+                return 0;
+            };
+            if ipc_ns == 0 {
+                return 0;
+            }
+            bpf_probe_read_kernel((ipc_ns as *const u8).add(inum_off as usize) as *const u32)
+                .unwrap_or(0)
+        }
     }
 
     // ---- raw tracepoints ---------------------------------------------------------------
@@ -634,6 +669,12 @@ mod prog {
                     c.flags = CALL_F_NO_ENTRY;
                 }
             }
+            // Only for calls sent. Only the task itself changes its namespaces (setns,
+            // unshare), so this is the entry's too; the cgroup is the one it returns in (it may
+            // be moved while blocked). Calls in progress are of live threads: userspace reads
+            // both from /proc.
+            c.ipc_ns = current_ipc_ns();
+            c.cgroup_id = bpf_get_current_cgroup_id();
             c.uid = uid_gid as u32;
             c.gid = (uid_gid >> 32) as u32;
             c.comm = bpf_get_current_comm().unwrap_or([0; 16]);

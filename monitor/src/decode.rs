@@ -62,6 +62,8 @@ pub fn decode_call(c: &Call) -> Result<Event, DecodeError> {
         syscall,
         args: (!no_entry).then(|| decode_args(syscall, c)),
         ret: None,
+        ipc_ns: (c.ipc_ns != 0).then_some(u64::from(c.ipc_ns)),
+        cgroup_id: (c.cgroup_id != 0).then_some(c.cgroup_id),
     })
 }
 
@@ -131,6 +133,8 @@ pub fn decode_args(syscall: Syscall, c: &Call) -> Args {
                     && c.aux >= 0
                     && c.flags & CALL_F_AUX_FAULT == 0)
                     .then_some(c.aux),
+                timeout_unreadable: syscall == Syscall::SEMTIMEDOP
+                    && c.flags & CALL_F_AUX_FAULT != 0,
             }
         }
         Syscall::SEMCTL => Args::Semctl {
@@ -172,11 +176,15 @@ pub fn decode_args(syscall: Syscall, c: &Call) -> Args {
             msgsz: a[2],
             flags: Flags::new(a[3] as u32, MSG_FLAGS),
         },
+        // `aux` is written at exit for a call that received a message (msgsnd refuses types
+        // below 1, so 0 is "none": a call in progress, or one that failed).
         Syscall::MSGRCV => Args::Msgrcv {
             msqid: int(0),
             msgsz: a[2],
             msgtyp: a[3] as i64,
             flags: Flags::new(a[4] as u32, MSG_FLAGS),
+            mtype: (c.aux > 0 && c.flags & CALL_F_AUX_FAULT == 0).then_some(c.aux),
+            mtype_unreadable: c.flags & CALL_F_AUX_FAULT != 0,
         },
         _ => Args::Msgctl {
             msqid: int(0),
@@ -202,7 +210,8 @@ mod tests {
             sys,
             nsops_read: 0,
             flags: 0,
-            _pad: 0,
+            ipc_ns: 0,
+            cgroup_id: 0,
             comm: *b"worker\0\0\0\0\0\0\0\0\0\0",
             sops: [Sembuf::default(); MAX_SOPS],
         }
@@ -371,6 +380,49 @@ mod tests {
         let ev = decode_record(&record(c, 2_000, 0x7f00_0000_0000)).unwrap();
         assert_eq!(ev.errno(), None);
         assert_eq!(errno_name(4000), "4000");
+    }
+
+    #[test]
+    fn namespace_and_cgroup_from_the_kernel_zero_is_unknown() {
+        let mut c = call(sys::SEMOP, [1, 0x1000, 1, 0, 0, 0]);
+        let ev = decode_record(&record(c, 2_000, 0)).unwrap();
+        assert_eq!((ev.ipc_ns, ev.cgroup_id), (None, None));
+        c.ipc_ns = 4_026_532_177;
+        c.cgroup_id = 1;
+        let ev = decode_record(&record(c, 2_000, 0)).unwrap();
+        assert_eq!((ev.ipc_ns, ev.cgroup_id), (Some(4_026_532_177), Some(1)));
+    }
+
+    #[test]
+    fn msgrcv_type_received_only_when_the_kernel_read_one() {
+        // In progress (aux 0), received (aux > 0), received but unreadable.
+        let mut c = call(sys::MSGRCV, [2, 0x10, 64, 0, 0, 0]);
+        let m = |c: &Call| match decode_call(c).unwrap().args.unwrap() {
+            Args::Msgrcv {
+                mtype,
+                mtype_unreadable,
+                ..
+            } => (mtype, mtype_unreadable),
+            _ => unreachable!(),
+        };
+        assert_eq!(m(&c), (None, false));
+        c.aux = 5;
+        assert_eq!(m(&c), (Some(5), false));
+        c.aux = 0;
+        c.flags = CALL_F_AUX_FAULT;
+        assert_eq!(m(&c), (None, true));
+    }
+
+    #[test]
+    fn an_unreadable_timespec_is_not_null() {
+        let mut c = call(sys::SEMTIMEDOP, [5, 0x1000, 0, 0x2000, 0, 0]);
+        c.flags = CALL_F_AUX_FAULT;
+        let args = decode_call(&c).unwrap().args.unwrap();
+        assert_eq!(args.to_string(), "semid=5, [], 0, <unreadable>");
+        assert_eq!(
+            serde_json::to_value(args).unwrap()["timeout_unreadable"],
+            true
+        );
     }
 
     #[test]

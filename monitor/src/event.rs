@@ -336,8 +336,11 @@ pub enum Args {
         sops: SemOps,
         /// False when the sembufs could not be read from user memory.
         sops_read: bool,
-        /// semtimedop's timeout; `None` for NULL (and for semop).
+        /// semtimedop's timeout; `None` for NULL (and for semop), or unreadable.
         timeout_ns: Option<i64>,
+        /// semtimedop's timespec pointer was not NULL but could not be read.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        timeout_unreadable: bool,
     },
     Semctl {
         semid: i32,
@@ -381,6 +384,13 @@ pub enum Args {
         msgsz: u64,
         msgtyp: i64,
         flags: Flags,
+        /// The type of the message received (a finished call that returned ≥ 0); `None`
+        /// otherwise.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mtype: Option<i64>,
+        /// A message was received but its type could not be read back from user memory.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        mtype_unreadable: bool,
     },
     Msgctl {
         msqid: i32,
@@ -457,6 +467,7 @@ impl fmt::Display for Args {
                 sops,
                 sops_read,
                 timeout_ns,
+                timeout_unreadable,
             } => {
                 write!(f, "semid={semid}, ")?;
                 if *sops_read {
@@ -482,6 +493,7 @@ impl fmt::Display for Args {
                 }
                 match timeout_ns {
                     Some(t) => write!(f, ", {{{}.{:09}}}", t / 1_000_000_000, t % 1_000_000_000),
+                    None if *timeout_unreadable => f.write_str(", <unreadable>"),
                     None => f.write_str(", NULL"),
                 }
             }
@@ -539,7 +551,18 @@ impl fmt::Display for Args {
                 msgsz,
                 msgtyp,
                 flags,
-            } => write!(f, "msqid={msqid}, {msgsz}, msgtyp={msgtyp}, {flags}"),
+                mtype,
+                mtype_unreadable,
+            } => {
+                // strace shows the buffer received as {mtype=N, ...}.
+                write!(f, "msqid={msqid}, ")?;
+                match mtype {
+                    Some(t) => write!(f, "{{mtype={t}}}, ")?,
+                    None if *mtype_unreadable => f.write_str("<unreadable>, ")?,
+                    None => {}
+                }
+                write!(f, "{msgsz}, msgtyp={msgtyp}, {flags}")
+            }
             Args::Msgctl { msqid, cmd } => write!(f, "msqid={msqid}, {cmd}"),
         }
     }
@@ -563,6 +586,13 @@ pub struct Event {
     pub args: Option<Args>,
     /// The return value (negative errno on failure); `None` while in progress.
     pub ret: Option<i64>,
+    /// The caller's IPC namespace (the inode of /proc/PID/ns/ipc) at the call's entry, from
+    /// the kernel; `None`: unknown (no offsets for this kernel, a recording of an older
+    /// ipctop, or a call seen only by a snapshot).
+    pub ipc_ns: Option<u64>,
+    /// The caller's cgroup id (`bpf_get_current_cgroup_id()`), from the kernel; `None`:
+    /// unknown.
+    pub cgroup_id: Option<u64>,
 }
 
 impl Event {

@@ -217,6 +217,8 @@ pub(crate) fn ev(
         syscall,
         args: Some(args),
         ret,
+        ipc_ns: None,
+        cgroup_id: None,
     }
 }
 
@@ -232,6 +234,7 @@ pub(crate) fn semop(semid: i32, num: u16, op: i16) -> Args {
         }]),
         sops_read: true,
         timeout_ns: None,
+        timeout_unreadable: false,
     }
 }
 

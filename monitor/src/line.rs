@@ -74,18 +74,23 @@ fn fmt_ret(out: &mut String, ev: &Event) {
 /// `12:00:01.123456 4242 worker semtimedop(semid=5, [{0,-1,SEM_UNDO}], 1, NULL) = 0 <12.3 ms>`;
 /// a call in progress ends in `= ? <unfinished, blocked 1.20 s>` (`now_ns`: monotonic now).
 pub fn text_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
+    text_line_in(ev, clock, now_ns, None)
+}
+
+/// [`text_line`] with the caller's container (`container`: its label; "host" and `None`
+/// are not shown): `… 4242 worker [docker:3f4e5a6b7c8d] semop(…) = 0 …`.
+pub fn text_line_in(ev: &Event, clock: &Clock, now_ns: u64, container: Option<&str>) -> String {
     let mut out = String::with_capacity(128);
     out.push_str(&wall_time(clock.unix_ns(shown_ts(ev, now_ns))));
     let _ = write!(out, " {}", ev.pid);
     if ev.tid != ev.pid {
         let _ = write!(out, "/{}", ev.tid);
     }
-    let _ = write!(
-        out,
-        " {} {}(",
-        crate::text::escape(&ev.comm.as_str()),
-        ev.syscall
-    );
+    let _ = write!(out, " {}", crate::text::escape(&ev.comm.as_str()));
+    if let Some(c) = container.filter(|c| *c != "host") {
+        let _ = write!(out, " [{}]", crate::text::escape(c));
+    }
+    let _ = write!(out, " {}(", ev.syscall);
     match &ev.args {
         Some(a) => out.push_str(&a.shown(ev.syscall)),
         None => out.push_str("<entry not seen>"),
@@ -128,13 +133,21 @@ struct JsonLine<'a> {
     /// A signal ended the call (the kernel's `ERESTART*` code); `ret` is null, as strace's `?`.
     #[serde(skip_serializing_if = "Option::is_none")]
     interrupted: Option<&'static str>,
+    /// The caller's IPC namespace (inode of /proc/PID/ns/ipc) and cgroup id, from the kernel
+    /// (null: unknown), and its container's label ("host" for none; absent: unknown).
+    ipc_ns: Option<u64>,
+    cgroup_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<&'a str>,
 }
 
-/// `{"ts_ns", "pid", "tid", "comm", "uid", "syscall", "args": {…}, "ret", "errno", "duration_ns"}`;
-/// `ts_ns` is the start in Unix ns (the moment it was seen, for a call in progress whose
-/// start nobody saw). A call in progress has `"in_progress": true` and
-/// `"elapsed_ns"`, with `ret`, `errno` and `duration_ns` null.
-pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
+/// `{"ts_ns", "pid", "tid", "comm", "uid", "syscall", "args": {…}, "ret", "errno", "duration_ns",
+/// "ipc_ns", "cgroup_id", "container"}`; `ts_ns` is the start in Unix ns (the moment it was
+/// seen, for a call in progress whose start nobody saw). A call in progress has
+/// `"in_progress": true` and `"elapsed_ns"`, with `ret`, `errno` and `duration_ns` null.
+/// `container` (the label of the cgroup, see [`crate::container::Labels`]) is left out when
+/// unknown.
+pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64, container: Option<&str>) -> String {
     let line = JsonLine {
         ts_ns: clock.unix_ns(shown_ts(ev, now_ns)),
         pid: ev.pid,
@@ -156,6 +169,9 @@ pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
             None
         },
         interrupted: ev.interrupted(),
+        ipc_ns: ev.ipc_ns,
+        cgroup_id: ev.cgroup_id,
+        container,
     };
     let s = serde_json::to_string(&line).expect("serialising an event cannot fail");
     crate::text::json_inert(&s).into_owned()

@@ -147,7 +147,7 @@ fn shmat_returns_an_address_in_hex() {
 #[test]
 fn the_json_line_of_a_finished_call() {
     let e = semop_call(Some(12_300_000), Some(0));
-    let v = json(&json_line(&e, &clock(), T0 + S));
+    let v = json(&json_line(&e, &clock(), T0 + S, None));
     assert_eq!(
         v,
         json!({
@@ -161,6 +161,8 @@ fn the_json_line_of_a_finished_call() {
             "ret": 0,
             "errno": null,
             "duration_ns": 12_300_000,
+            "ipc_ns": null,
+            "cgroup_id": null,
         })
     );
     assert_eq!(v["args"]["semid"], 5);
@@ -171,9 +173,66 @@ fn the_json_line_of_a_finished_call() {
 }
 
 #[test]
+fn a_call_stamped_with_its_namespace_and_container() {
+    let mut e = semop_call(Some(1_000), Some(0));
+    e.ipc_ns = Some(4_026_532_177);
+    e.cgroup_id = Some(9_876);
+    let v = json(&json_line(
+        &e,
+        &clock(),
+        T0 + S,
+        Some("docker:3f4e5a6b7c8d"),
+    ));
+    assert_eq!(v["ipc_ns"], 4_026_532_177u64);
+    assert_eq!(v["cgroup_id"], 9_876);
+    assert_eq!(v["container"], "docker:3f4e5a6b7c8d");
+    let v = json(&json_line(&e, &clock(), T0 + S, Some("host")));
+    assert_eq!(v["container"], "host");
+    // The text line names a container, never the host.
+    assert_eq!(
+        text_line_in(&e, &clock(), T0 + S, Some("docker:3f4e5a6b7c8d")),
+        "22:13:20.000000 4242 worker [docker:3f4e5a6b7c8d] semtimedop(semid=5, \
+         [{0,-1,SEM_UNDO}], 1, NULL) = 0 <1.0 us>"
+    );
+    assert_eq!(
+        text_line_in(&e, &clock(), T0 + S, Some("host")),
+        text_line(&e, &clock(), T0 + S)
+    );
+}
+
+#[test]
+fn msgrcv_shows_the_type_received() {
+    let rcv = |mtype, mtype_unreadable| Args::Msgrcv {
+        msqid: 3,
+        msgsz: 64,
+        msgtyp: 0,
+        flags: Flags::new(0, crate::event::MSG_FLAGS),
+        mtype,
+        mtype_unreadable,
+    };
+    let received = |args| ev(42, "w", USER, T0, Some(T0 + 1_000), args, Some(12));
+    let e = received(rcv(Some(7), false));
+    let l = text_line(&e, &clock(), T0 + S);
+    assert!(
+        l.contains("msgrcv(msqid=3, {mtype=7}, 64, msgtyp=0, 0) = 12"),
+        "{l}"
+    );
+    assert_eq!(
+        json(&json_line(&e, &clock(), T0 + S, None))["args"]["mtype"],
+        7
+    );
+    let e = received(rcv(None, true));
+    let l = text_line(&e, &clock(), T0 + S);
+    assert!(l.contains("msgrcv(msqid=3, <unreadable>, 64,"), "{l}");
+    let j = json(&json_line(&e, &clock(), T0 + S, None));
+    assert_eq!(j["args"]["mtype_unreadable"], true);
+    assert!(j["args"].get("mtype").is_none());
+}
+
+#[test]
 fn the_json_line_of_a_failed_call_has_ret_minus_one_and_the_errno_name() {
     let e = semop_call(Some(850), Some(-11));
-    let v = json(&json_line(&e, &clock(), T0 + S));
+    let v = json(&json_line(&e, &clock(), T0 + S, None));
     assert_eq!((&v["ret"], &v["errno"]), (&json!(-1), &json!("EAGAIN")));
     assert_eq!(v["duration_ns"], 850);
     assert!(v.get("in_progress").is_none(), "{v}");
@@ -182,7 +241,7 @@ fn the_json_line_of_a_failed_call_has_ret_minus_one_and_the_errno_name() {
 #[test]
 fn the_json_line_of_a_call_in_progress_has_its_elapsed_time_and_no_result() {
     let e = semop_call(None, None);
-    let v = json(&json_line(&e, &clock(), T0 + 1_200 * MS));
+    let v = json(&json_line(&e, &clock(), T0 + 1_200 * MS, None));
     assert_eq!(v["in_progress"], true);
     assert_eq!(v["elapsed_ns"], 1_200 * MS);
     for k in ["ret", "errno", "duration_ns"] {
@@ -232,6 +291,7 @@ mod display {
             }]),
             sops_read: true,
             timeout_ns: None,
+            timeout_unreadable: false,
         };
         let e = ev(42, "w", ROOT, S, Some(S + 1_000), args, Some(0));
         assert_eq!(
@@ -239,13 +299,15 @@ mod display {
             "42 w semtimedop(semid=7, [{0,-1,IPC_NOWAIT|SEM_UNDO|0xe000}], 1, NULL) = 0 <1.0 us>"
         );
         let j: serde_json::Value =
-            serde_json::from_str(&json_line(&e, &Clock::with_offset(0), 10 * S)).unwrap();
+            serde_json::from_str(&json_line(&e, &Clock::with_offset(0), 10 * S, None)).unwrap();
         assert_eq!(j["args"]["nsops"], 1);
         let rcv = Args::Msgrcv {
             msqid: 3,
             msgsz: 64,
             msgtyp: 0,
             flags: Flags::new(0xffff_0800, MSG_FLAGS),
+            mtype: None,
+            mtype_unreadable: false,
         };
         let e = ev(42, "w", ROOT, S, Some(S + 1_000), rcv, Some(-42));
         let l = line_no_time(&e);
@@ -265,7 +327,7 @@ mod display {
             "{l}"
         );
         let j: serde_json::Value =
-            serde_json::from_str(&json_line(&e, &Clock::with_offset(0), 10 * S)).unwrap();
+            serde_json::from_str(&json_line(&e, &Clock::with_offset(0), 10 * S, None)).unwrap();
         assert_eq!(j["ret"], serde_json::Value::Null);
         assert_eq!(j["errno"], serde_json::Value::Null);
         assert_eq!(j["interrupted"], "ERESTARTNOHAND");

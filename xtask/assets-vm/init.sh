@@ -27,6 +27,8 @@ emit - machine "$(uname -m) $(grep -c ^processor /proc/cpuinfo) cpu"
 [ -e /sys/kernel/btf/vmlinux ] && emit - btf yes || emit - btf no
 grep -q bpf /proc/filesystems && emit - bpffs yes || emit - bpffs no
 grep -q tracefs /proc/filesystems && emit - tracefs yes || emit - tracefs no
+# The guest's IPC namespace (the inode of /proc/self/ns/ipc): every traced event must carry it.
+emit - ipcns "$(stat -L -c %i /proc/self/ns/ipc)"
 
 # wait_for FILE TEXT PID SECS: until FILE contains TEXT (0), PID exits (1) or SECS pass (2).
 wait_for() {

@@ -12,7 +12,7 @@ use tokio::{signal::unix::SignalKind, sync::mpsc};
 use crate::{
     event::{clock_ns, Clock, Event, Syscall, NSYS},
     exit,
-    line::{json_line, text_line},
+    line::{json_line, text_line_in},
     probe::{self, Probe, ProbeOptions},
 };
 
@@ -154,11 +154,14 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     // Every record the reader passed on (filtered out or not), to know when all are in.
     let mut received = 0u64;
 
+    let labels = std::cell::RefCell::new(crate::container::Labels::system());
     let emit = |out: &mut io::BufWriter<_>, ev: &Event, now: u64| -> io::Result<()> {
+        let mut labels = labels.borrow_mut();
+        let container = ev.cgroup_id.and_then(|id| labels.of(id));
         let line = if args.json {
-            json_line(ev, &clock, now)
+            json_line(ev, &clock, now, container)
         } else {
-            text_line(ev, &clock, now)
+            text_line_in(ev, &clock, now, container)
         };
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n")
@@ -378,6 +381,7 @@ fn in_progress_now(probe: &Probe, pid: Option<u32>, min_age: Duration) -> Vec<Ev
                         })),
                         sops_read: sops.is_some(),
                         timeout_ns: None,
+                        timeout_unreadable: false,
                     },
                 ),
                 WaitCall::Msgrcv {
@@ -391,6 +395,8 @@ fn in_progress_now(probe: &Probe, pid: Option<u32>, min_age: Duration) -> Vec<Ev
                         msgsz: *msgsz,
                         msgtyp: *msgtyp,
                         flags: Flags::new(0, crate::event::MSG_FLAGS),
+                        mtype: None,
+                        mtype_unreadable: false,
                     },
                 ),
                 WaitCall::Msgsnd { msqid, msgsz } => (
@@ -414,6 +420,8 @@ fn in_progress_now(probe: &Probe, pid: Option<u32>, min_age: Duration) -> Vec<Ev
                 syscall,
                 args: Some(args),
                 ret: None,
+                ipc_ns: p.ipc_ns,
+                cgroup_id: probe::task_cgroup_id(p.pid, w.tid),
             });
         }
     }

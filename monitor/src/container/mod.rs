@@ -9,10 +9,12 @@
 //! `supervisor`) are not containers: they run on the host side. Paths are as the reader's
 //! cgroup namespace shows them (ipctop in a container of its own sees "/" for its own).
 pub mod cgroup_ids;
+mod labels;
 #[cfg(test)]
 mod tests;
 
 pub use cgroup_ids::CgroupPaths;
+pub use labels::Labels;
 
 /// The runtime that made a container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

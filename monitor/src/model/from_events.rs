@@ -7,7 +7,19 @@ use crate::{
     sysv,
 };
 
+/// Processes whose namespace is remembered from their events, at most (cleared when full:
+/// the snapshots' /proc reads know the live ones).
+const EVENT_NS_CAP: usize = 65_536;
+
 impl Model {
+    /// Remembers the namespace the kernel stamped a process's call with.
+    pub(super) fn note_event_ns(&mut self, pid: u32, ns: NsId) {
+        if self.event_ns.len() >= EVENT_NS_CAP && !self.event_ns.contains_key(&pid) {
+            self.event_ns.clear();
+        }
+        self.event_ns.insert(pid, ns);
+    }
+
     /// Notes the call that created an object (a *get that returned an id not known before).
     fn note_creation(&mut self, kind: ObjKind, id: ObjId, ev: &Event) {
         let call = match (ev.args, ev.ret) {

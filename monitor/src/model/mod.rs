@@ -54,6 +54,9 @@ pub struct Model {
     processes: BTreeMap<u32, Process>,
     /// By tid.
     waits: BTreeMap<u32, Wait>,
+    /// pid → the IPC namespace the kernel last stamped its calls with (see
+    /// [`Model::ns_of_pid`]).
+    event_ns: BTreeMap<u32, NsId>,
     /// (set, semnum) → pid → units decremented and not given back (from events).
     holds: BTreeMap<(ObjId, u16), BTreeMap<u32, i64>>,
     limits: BTreeMap<NsId, Limits>,
@@ -93,6 +96,7 @@ impl Model {
             processes: BTreeMap::new(),
             waits: BTreeMap::new(),
             holds: BTreeMap::new(),
+            event_ns: BTreeMap::new(),
             limits: BTreeMap::new(),
             shm_dev: None,
             unknowns: Vec::new(),
@@ -134,7 +138,15 @@ impl Model {
         self.events += 1;
         let t = ev.end_ns.or(ev.start_ns).unwrap_or(self.now_mono_ns);
         self.now_mono_ns = self.now_mono_ns.max(t);
-        let ns = self.ns_of_pid(ev.pid);
+        // The kernel's own stamp when the event has one (exact even for a process no snapshot
+        // saw); else the process's namespace as far as it is known.
+        let ns = match ev.ipc_ns {
+            Some(ns) => {
+                self.note_event_ns(ev.pid, ns);
+                ns
+            }
+            None => self.ns_of_pid(ev.pid),
+        };
         if ev.in_progress() {
             if let Some(args) = ev.args {
                 self.call_in_progress(ev, args, ns, t);
@@ -176,16 +188,19 @@ impl Model {
     /// operations per process and semaphore replace what events alone could tell).
     fn apply_kernel(&mut self, mono_ns: u64, k: &KernelSample) {
         let procs = &self.processes;
-        let view_ns = self.view_ns;
+        let (event_ns, view_ns) = (&self.event_ns, self.view_ns);
         self.account.kernel(
             mono_ns,
             k,
-            |pid| procs.get(&pid).and_then(|p| p.ipc_ns).unwrap_or(view_ns),
+            |pid| ns_of(procs, event_ns, view_ns, pid),
             |pid| procs.get(&pid).is_some_and(|p| p.comm == OBSERVER_COMM),
         );
         self.holds.clear();
         for h in &k.holds {
-            let id = self.oid(h.semid);
+            let id = ObjId {
+                ns: self.ns_of_pid(h.pid),
+                id: h.semid,
+            };
             self.holds
                 .entry((id, h.semnum))
                 .or_default()
@@ -357,12 +372,27 @@ impl Model {
         }
     }
 
+    /// The IPC namespace of a process: as the last snapshot read it, else as the kernel
+    /// stamped its last call (a process that lived between two snapshots), else the viewed
+    /// one. For the kernel's aggregates and holds, which carry no namespace, and for events
+    /// of recordings made before events did.
     pub(super) fn ns_of_pid(&self, pid: u32) -> NsId {
-        self.processes
-            .get(&pid)
-            .and_then(|p| p.ipc_ns)
-            .unwrap_or(self.view_ns)
+        ns_of(&self.processes, &self.event_ns, self.view_ns, pid)
     }
+}
+
+/// See [`Model::ns_of_pid`].
+fn ns_of(
+    procs: &BTreeMap<u32, Process>,
+    event_ns: &BTreeMap<u32, NsId>,
+    view_ns: NsId,
+    pid: u32,
+) -> NsId {
+    procs
+        .get(&pid)
+        .and_then(|p| p.ipc_ns)
+        .or_else(|| event_ns.get(&pid).copied())
+        .unwrap_or(view_ns)
 }
 
 #[cfg(test)]

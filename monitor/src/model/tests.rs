@@ -353,3 +353,122 @@ fn each_object_keeps_a_bounded_rate_history_from_the_kernel_samples() {
     assert!(r.iter().all(|&x| x == 10.0), "{r:?}");
     assert_eq!(m.object_rates(ObjKind::Sem, 8).count(), 0);
 }
+
+/// Another IPC namespace (a container's), whose set 7 is not ours.
+const OTHER_NS: u64 = 4026532500;
+const THEIRS: ObjId = ObjId {
+    ns: OTHER_NS,
+    id: 7,
+};
+
+/// A call stamped by the kernel with its namespace.
+fn in_ns(mut e: Event, ns: u64) -> Event {
+    e.ipc_ns = Some(ns);
+    e
+}
+
+#[test]
+fn events_count_on_the_object_of_their_own_namespace() {
+    let mut m = base();
+    let t = MONO + S;
+    // Process 500 lives between two snapshots in another namespace: only its events know.
+    for i in 0..3 {
+        let s = t + i * 10_000;
+        m.feed_event(&in_ns(
+            ev(
+                500,
+                "db",
+                ROOT,
+                s,
+                Some(s + 1_000),
+                semop(7, 0, -1),
+                Some(0),
+            ),
+            OTHER_NS,
+        ));
+    }
+    for i in 0..2 {
+        let s = t + 100_000 + i * 10_000;
+        m.feed_event(&in_ns(
+            ev(
+                42,
+                "worker",
+                ROOT,
+                s,
+                Some(s + 1_000),
+                semop(7, 1, 1),
+                Some(0),
+            ),
+            NS,
+        ));
+    }
+    let a = m.account();
+    let ours = a.object(ObjKind::Sem, oid(7)).unwrap();
+    let theirs = a.object(ObjKind::Sem, THEIRS).unwrap();
+    assert_eq!((ours.calls, theirs.calls), (2, 3));
+    let users: Vec<u32> = a.users_of(ObjKind::Sem, oid(7)).map(|(p, _)| p).collect();
+    assert_eq!(users, [42]);
+    // Their semops moved neither our set's values nor made 500 a holder of ours.
+    let v = m.sem_set(7).unwrap().semaphores.clone().unwrap();
+    assert_eq!((v[0].value, v[1].value), (1, 2));
+    assert!(m.holders(oid(7), 0).is_none());
+    assert_eq!(m.holders(THEIRS, 0).unwrap().pids, [500]);
+}
+
+#[test]
+fn kernel_aggregates_of_a_process_only_events_saw_go_to_its_namespace() {
+    let mut m = base();
+    let t = MONO + S;
+    // One event (a failure the probe sends) tells 500's namespace; the kernel's aggregates
+    // and holds name only pids.
+    m.feed_event(&in_ns(
+        ev(
+            500,
+            "db",
+            ROOT,
+            t,
+            Some(t + 1_000),
+            semop(7, 9, -1),
+            Some(-27),
+        ),
+        OTHER_NS,
+    ));
+    m.feed_kernel(
+        t + S,
+        sample(
+            vec![
+                agg(500, Some(7), Syscall::SEMTIMEDOP, 40, 1),
+                agg(42, Some(7), Syscall::SEMTIMEDOP, 5, 0),
+            ],
+            vec![Hold {
+                semid: 7,
+                semnum: 0,
+                pid: 500,
+                held: 1,
+            }],
+        ),
+    );
+    let a = m.account();
+    assert_eq!(a.object(ObjKind::Sem, oid(7)).unwrap().calls, 5);
+    let theirs = a.object(ObjKind::Sem, THEIRS).unwrap();
+    assert_eq!((theirs.calls, theirs.errors), (40, 1));
+    assert!(m.holders(oid(7), 0).is_none());
+    assert_eq!(m.holders(THEIRS, 0).unwrap().pids, [500]);
+}
+
+#[test]
+fn events_without_a_namespace_fall_back_to_the_processes_one() {
+    // A recording of an older ipctop: no stamps; pid 42 is in the viewed namespace.
+    let mut m = base();
+    let t = MONO + S;
+    m.feed_event(&ev(
+        42,
+        "worker",
+        ROOT,
+        t,
+        Some(t + 1_000),
+        semop(7, 0, -1),
+        Some(0),
+    ));
+    assert_eq!(m.object_account(ObjKind::Sem, 7).unwrap().calls, 1);
+}

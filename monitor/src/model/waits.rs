@@ -15,6 +15,7 @@ impl Model {
                 sops,
                 sops_read,
                 timeout_ns,
+                ..
             } => WaitOn::Sem {
                 semid,
                 nsops,

@@ -20,6 +20,7 @@ use monitor_ebpf::{global, NSYS, SYSCALL_NAMES};
 
 pub use detach::Detacher;
 pub use reader::{spawn_reader, Batch, ReaderStats};
+pub use tables::task_cgroup_id;
 
 // The counters' data types live in a leaf module shared with the model and the feed.
 use crate::exit;
@@ -219,9 +220,11 @@ impl Probe {
             None => [0; 16],
         };
         let send_all = u32::from(opts.send_all);
+        let (ns_offsets, ns_problem) = ipc_ns_offsets();
         let mut ebpf = EbpfLoader::new()
-            // The program does no CO-RE relocations: parsing the kernel's BTF (megabytes)
-            // would only raise ipctop's peak memory.
+            // The program does no CO-RE relocations: aya parsing the kernel's BTF (megabytes)
+            // would only raise ipctop's peak memory (our own reader takes the three offsets
+            // it needs, once: `ipc_ns_offsets`).
             .btf(None)
             .map_max_entries("EVENTS", opts.ring_bytes)
             .override_global(global::TARGET_TGID, &target, true)
@@ -230,6 +233,7 @@ impl Probe {
             .override_global(global::SEND_ALL, &send_all, true)
             .override_global(global::WAIT_NS, &opts.wait_ns, true)
             .override_global(global::WAKEUP_BYTES, &opts.wakeup_bytes, true)
+            .override_global(global::IPC_NS_OFFSETS, &ns_offsets, true)
             .load(PROBE_OBJECT)
             .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
         let mut links = detach::Links::default();
@@ -292,6 +296,10 @@ impl Probe {
                 format!("raw tracepoints sys_enter/sys_exit ({why})")
             }
         };
+        let how = match ns_problem {
+            Some(why) => format!("{how}; events carry no IPC namespace ({why})"),
+            None => how,
+        };
         Ok(Probe {
             links: Detacher(std::sync::Arc::new(std::sync::Mutex::new(links))),
             ebpf,
@@ -324,6 +332,25 @@ impl Probe {
             .take_map("EVENTS")
             .ok_or_else(|| anyhow::anyhow!("the ring buffer was already taken"))?;
         Ok(RingBuf::try_from(map)?)
+    }
+}
+
+/// The offsets the program reads the IPC namespace with (`[task_struct.nsproxy,
+/// nsproxy.ipc_ns, ipc_namespace.ns.inum]`), from the running kernel's BTF, computed once;
+/// zeros and the reason when they cannot be known (events then have no namespace).
+fn ipc_ns_offsets() -> ([u32; 3], Option<String>) {
+    static OFFSETS: std::sync::OnceLock<Result<[u32; 3], String>> = std::sync::OnceLock::new();
+    let r = OFFSETS.get_or_init(|| {
+        crate::kernel_btf::IpcNsOffsets::of_running_kernel()
+            .map(|o| [o.task_nsproxy, o.nsproxy_ipc_ns, o.ipc_ns_inum])
+            .map_err(|e| e.to_string())
+    });
+    match r {
+        // task_struct starts with thread_info/state: nsproxy is never at offset 0, which the
+        // program takes for "unknown".
+        Ok(o) if o[0] != 0 => (*o, None),
+        Ok(_) => ([0; 3], Some("task_struct.nsproxy is at offset 0".into())),
+        Err(e) => ([0; 3], Some(e.clone())),
     }
 }
 

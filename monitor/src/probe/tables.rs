@@ -207,9 +207,48 @@ impl Probe {
     }
 }
 
-/// Fills a call in progress's comm, uid and gid from /proc/PID/task/TID.
+/// The cgroup2 mount and the cgroup its top shows, read once.
+fn cgroup2_mount() -> Option<&'static (std::path::PathBuf, String)> {
+    static MOUNT: std::sync::OnceLock<Option<(std::path::PathBuf, String)>> =
+        std::sync::OnceLock::new();
+    MOUNT
+        .get_or_init(|| {
+            let mi = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+            crate::container::cgroup_ids::cgroup2_mount(&mi)
+        })
+        .as_ref()
+}
+
+/// The id of a task's cgroup on the unified hierarchy, as the probe would stamp its calls.
+pub fn task_cgroup_id(pid: u32, tid: u32) -> Option<u64> {
+    cgroup_id(&format!("/proc/{pid}/task/{tid}"))
+}
+
+/// The id of a task's cgroup on the unified hierarchy (what `bpf_get_current_cgroup_id()`
+/// returns): the inode of its directory, from its `cgroup` file in `dir` (/proc/PID/task/TID).
+fn cgroup_id(dir: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let text = std::fs::read_to_string(format!("{dir}/cgroup")).ok()?;
+    let path = crate::container::unified_path(&text)?;
+    let (mount, root) = cgroup2_mount()?;
+    let rel = path.strip_prefix(root.as_str())?.trim_start_matches('/');
+    std::fs::metadata(mount.join(rel)).ok().map(|m| m.ino())
+}
+
+/// Fills a call in progress's comm, uid, gid, IPC namespace and cgroup from
+/// /proc/PID/task/TID (the probe takes the last two only for calls it sends; a thread blocked
+/// in a call cannot change them, so /proc is exact for as long as the call runs).
 fn task_ids(ev: &mut Event) {
+    use std::os::unix::fs::MetadataExt;
     let dir = format!("/proc/{}/task/{}", ev.pid, ev.tid);
+    if ev.ipc_ns.is_none() {
+        ev.ipc_ns = std::fs::metadata(format!("{dir}/ns/ipc"))
+            .ok()
+            .map(|m| m.ino());
+    }
+    if ev.cgroup_id.is_none() {
+        ev.cgroup_id = cgroup_id(&dir);
+    }
     if let Ok(comm) = std::fs::read_to_string(format!("{dir}/comm")) {
         ev.comm = crate::event::Comm::from_str_lossy(comm.trim_end_matches('\n'));
     }

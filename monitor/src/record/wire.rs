@@ -9,7 +9,8 @@ use crate::{
 };
 
 /// `[start_ns, end_ns|null, ret|null, pid, tid, uid, gid, comm, sys, flags, [6 args], aux,
-/// [[sem_num, sem_op, sem_flg]…]]`
+/// [[sem_num, sem_op, sem_flg]…], ipc_ns|null, cgroup_id|null]`; the last two are absent in
+/// recordings of event version 2 (unknown).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WireCall(
     pub u64,
@@ -25,6 +26,8 @@ pub struct WireCall(
     pub [u64; 6],
     pub i64,
     pub Vec<(u16, i16, i16)>,
+    #[serde(default)] pub Option<u64>,
+    #[serde(default)] pub Option<u64>,
 );
 
 /// The raw arguments that decode back to `args`.
@@ -49,6 +52,7 @@ fn encode_args(args: &Args, c: &mut Call) {
             sops,
             sops_read,
             timeout_ns,
+            timeout_unreadable,
         } => {
             c.args[0] = semid as u32 as u64;
             c.args[2] = nsops;
@@ -65,6 +69,9 @@ fn encode_args(args: &Args, c: &mut Call) {
                 c.flags |= CALL_F_SOPS_FAULT;
             }
             c.aux = timeout_ns.unwrap_or(-1);
+            if timeout_unreadable {
+                c.flags |= CALL_F_AUX_FAULT;
+            }
         }
         Args::Semctl {
             semid,
@@ -124,11 +131,17 @@ fn encode_args(args: &Args, c: &mut Call) {
             msgsz,
             msgtyp,
             flags,
+            mtype,
+            mtype_unreadable,
         } => {
             c.args[0] = msqid as u32 as u64;
             c.args[2] = msgsz;
             c.args[3] = msgtyp as u64;
             c.args[4] = flags.bits as u64;
+            c.aux = mtype.unwrap_or(0);
+            if mtype_unreadable {
+                c.flags |= CALL_F_AUX_FAULT;
+            }
         }
         Args::Msgctl { msqid, cmd } => {
             c.args[..2].copy_from_slice(&[msqid as u32 as u64, cmd.value as u32 as u64]);
@@ -161,12 +174,30 @@ pub fn encode_event(ev: &Event) -> WireCall {
             .iter()
             .map(|s| (s.sem_num, s.sem_op, s.sem_flg))
             .collect(),
+        ev.ipc_ns,
+        ev.cgroup_id,
     )
 }
 
 /// An event back from disk, through the probe's decoder.
 pub fn decode_event(w: &WireCall) -> Result<Event, DecodeError> {
-    let WireCall(start, end, ret, pid, tid, uid, gid, comm, sys, flags, args, aux, sops) = w;
+    let WireCall(
+        start,
+        end,
+        ret,
+        pid,
+        tid,
+        uid,
+        gid,
+        comm,
+        sys,
+        flags,
+        args,
+        aux,
+        sops,
+        ipc_ns,
+        cgroup_id,
+    ) = w;
     let mut c = Call {
         start_ns: *start,
         args: *args,
@@ -178,7 +209,9 @@ pub fn decode_event(w: &WireCall) -> Result<Event, DecodeError> {
         sys: *sys,
         nsops_read: sops.len().min(MAX_SOPS) as u8,
         flags: *flags,
-        _pad: 0,
+        // Inodes are 32-bit in the kernel (`ns.inum` is an unsigned int).
+        ipc_ns: ipc_ns.map_or(0, |n| n as u32),
+        cgroup_id: cgroup_id.unwrap_or(0),
         comm: Comm::from_str_lossy(comm).0,
         sops: [Sembuf::default(); MAX_SOPS],
     };
@@ -212,7 +245,8 @@ mod tests {
             sys,
             nsops_read: sops.len() as u8,
             flags,
-            _pad: 0,
+            ipc_ns: 0,
+            cgroup_id: 0,
             comm: *b"db-writer\0\0\0\0\0\0\0",
             sops: [Sembuf::default(); MAX_SOPS],
         };
@@ -295,11 +329,50 @@ mod tests {
                 ev.end_ns = Some(9_000);
                 ev.ret = Some(if i % 4 == 0 { -13 } else { 4 });
             }
+            if i % 3 != 0 {
+                ev.ipc_ns = Some(4_026_532_177 + i as u64);
+                ev.cgroup_id = Some(12_345 + i as u64);
+            }
             let wire = encode_event(&ev);
             let json = serde_json::to_string(&wire).unwrap();
             let back: WireCall = serde_json::from_str(&json).unwrap();
             assert_eq!(decode_event(&back).unwrap(), ev, "call {i}: {json}");
         }
+    }
+
+    #[test]
+    fn records_of_event_version_2_read_with_no_namespace() {
+        // Version 2 had 13 fields: no ipc_ns, no cgroup_id.
+        let v2 = r#"[5000,9000,0,7,8,0,0,"db",1,0,[5,4096,1,0,0,0],0,[[0,-1,4096]]]"#;
+        let ev = decode_event(&serde_json::from_str(v2).unwrap()).unwrap();
+        assert_eq!((ev.ipc_ns, ev.cgroup_id), (None, None));
+        assert_eq!(ev.args.unwrap().id(), Some(5));
+        let v3 = r#"[5000,9000,0,7,8,0,0,"db",1,0,[5,4096,1,0,0,0],0,[[0,-1,4096]],4026532177,77]"#;
+        let ev = decode_event(&serde_json::from_str(v3).unwrap()).unwrap();
+        assert_eq!((ev.ipc_ns, ev.cgroup_id), (Some(4_026_532_177), Some(77)));
+        assert_eq!(decode_event(&encode_event(&ev)).unwrap(), ev);
+    }
+
+    #[test]
+    fn msgrcv_mtype_and_unreadable_timespec_survive_the_wire() {
+        let mut c = raw(sys::MSGRCV, [2, 0x10, 64, 0, 0, 0], 9, 0, &[]);
+        let ev = decode_call(&c).unwrap();
+        assert!(ev.args.unwrap().to_string().contains("{mtype=9}"));
+        c.flags = CALL_F_AUX_FAULT;
+        c.aux = 0;
+        let ev = decode_call(&c).unwrap();
+        assert_eq!(decode_event(&encode_event(&ev)).unwrap(), ev);
+        assert!(ev.args.unwrap().to_string().contains("<unreadable>"));
+        let c = raw(
+            sys::SEMTIMEDOP,
+            [5, 0xdead, 1, 0xbeef, 0, 0],
+            0,
+            CALL_F_AUX_FAULT,
+            &[Sembuf::default()],
+        );
+        let ev = decode_call(&c).unwrap();
+        assert_eq!(decode_event(&encode_event(&ev)).unwrap(), ev);
+        assert!(ev.args.unwrap().to_string().ends_with(", 1, <unreadable>"));
     }
 
     #[test]
@@ -318,6 +391,8 @@ mod tests {
             [0; 6],
             0,
             vec![],
+            None,
+            None,
         );
         assert!(decode_event(&w).is_err());
     }

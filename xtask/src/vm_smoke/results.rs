@@ -143,6 +143,15 @@ pub fn judge(g: &Guest) -> Verdict {
         cases: g.cases.iter().map(judge_case).collect(),
         notes: Vec::new(),
     };
+    if let Some(ns) = g.facts.get("ipcns") {
+        for (case, verdict) in g.cases.iter().zip(v.cases.iter_mut()) {
+            let wrong = namespace_problems(case, ns);
+            if !wrong.is_empty() {
+                verdict.problems.extend(wrong);
+                verdict.outcome = Outcome::Fail;
+            }
+        }
+    }
     for fact in ["btf", "tracefs", "bpffs"] {
         if g.facts.get(fact).is_some_and(|x| x != "yes") {
             v.notes.push(format!("no {fact}"));
@@ -162,6 +171,33 @@ pub fn judge(g: &Guest) -> Verdict {
         v.notes.push("the guest did not finish".into());
     }
     v
+}
+
+/// The traced events of a case that do not carry the guest's IPC namespace `ns` (the inode
+/// of its /proc/self/ns/ipc), which the probe reads at offsets from the guest kernel's BTF.
+pub(super) fn namespace_problems(c: &Case, ns: &str) -> Vec<String> {
+    let Ok(ns) = ns.trim().parse::<u64>() else {
+        return vec![format!("the guest's IPC namespace {ns:?} is not a number")];
+    };
+    let events: Vec<Value> = c
+        .lines("out")
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|j| j.get("summary").is_none())
+        .collect();
+    let wrong = events.iter().filter(|e| e["ipc_ns"] != ns).count();
+    if wrong == 0 {
+        return Vec::new();
+    }
+    let first = events
+        .iter()
+        .find(|e| e["ipc_ns"] != ns)
+        .map(|e| &e["ipc_ns"]);
+    vec![format!(
+        "{wrong} of {} events do not carry the guest's IPC namespace {ns} (first: {})",
+        events.len(),
+        first.unwrap_or(&Value::Null)
+    )]
 }
 
 /// Where `ipctop trace` said it attached ("raw tracepoints …"), from its start message.

@@ -207,3 +207,33 @@ fn cpio_entries_are_newc_and_aligned() {
     assert_eq!(&h[94..102], "00000006");
     assert_eq!(&out[at + 116..at + 121], b"hello"); // after 110 + 6 bytes, already aligned
 }
+
+#[test]
+fn events_must_carry_the_guests_ipc_namespace_when_it_is_known() {
+    // Captures from before the guest said its namespace are judged as before.
+    assert_eq!(judge(&parse(PASS_612)).outcome, Outcome::Pass);
+    let ns_line = "@@vm - ipcns 4026531839";
+    let stamped: String = PASS_612
+        .lines()
+        .map(|l| {
+            if l.contains(" out {") && !l.contains("\"summary\"") {
+                l.replacen('{', "{\"ipc_ns\":4026531839,", 1)
+            } else {
+                l.to_string()
+            }
+        })
+        .chain([ns_line.to_string()])
+        .collect::<Vec<_>>()
+        .join("\n");
+    let v = judge(&parse(&stamped));
+    assert_eq!(v.outcome, Outcome::Pass, "{v}");
+    // Events without it (no offsets) fail the case, and say so.
+    let unstamped = format!("{PASS_612}\n{ns_line}");
+    let v = judge(&parse(&unstamped));
+    assert_eq!(v.outcome, Outcome::Fail, "{v}");
+    assert!(
+        v.to_string()
+            .contains("do not carry the guest's IPC namespace 4026531839"),
+        "{v}"
+    );
+}
