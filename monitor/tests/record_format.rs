@@ -119,6 +119,8 @@ fn blocked(pid: u32, semid: i32, start: u64) -> ipctop::event::Event {
         [semid as u64, 0x1000, 1, 0, 0, 0],
         -1,
         vec![(0, -1, 0)],
+        None,
+        None,
     );
     decode_event(&w).unwrap()
 }

@@ -36,7 +36,8 @@ pub enum ReadError {
 /// The probe's event versions whose calls this reader decodes. The recording stores calls field
 /// by field (`wire.rs`), not as raw records, so a version that changed no field's meaning for
 /// the wire reads as well: 2 (load-time settings, msgrcv's `aux` = the mtype received) kept
-/// every field of 1.
+/// every field of 1; 3 added two optional trailing fields (the IPC namespace and cgroup id),
+/// unknown when an older record lacks them.
 pub const EVENT_VERSIONS_READ: std::ops::RangeInclusive<u16> = 1..=monitor_ebpf::EVENT_VERSION;
 
 /// Time may step back this much, plus one snapshot interval, behind the latest record (a
