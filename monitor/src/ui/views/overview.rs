@@ -18,8 +18,10 @@ use crate::{
 const COLS: [super::Col; 7] = [
     rcol("PID", 7, 0),
     rcol("TID", 7, 6),
-    col("COMM", 15, 2),
-    col("ON", 13, 0),
+    col("COMM", 13, 2),
+    // "sem 1048608 #12": ids past a million are ordinary on a busy host, and the semaphore's
+    // number is what a person needs (it was cut at 13).
+    col("ON", 16, 0),
     rcol("OP", 4, 4),
     rcol("WAITED", 8, 0),
     col("HELD BY / STATE", 0, 1),
@@ -269,7 +271,7 @@ fn activity(f: &mut Frame, area: Rect, cx: &Cx) {
 }
 
 const BUSY: [super::Col; 6] = [
-    col("OBJECT", 10, 0),
+    col("OBJECT", 14, 0),
     rcol("OPS/S", 7, 0),
     rcol("CALLS", 8, 1),
     rcol("ERRORS", 6, 3),
