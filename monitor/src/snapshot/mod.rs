@@ -1,6 +1,6 @@
 //! The readers: one look at the IPC objects of a namespace and at every process, from /proc
 //! and read-only semctl/msgctl calls. No analysis here; the [`Snapshot`] goes into
-//! [`crate::model::Model::apply_snapshot`].
+//! the model through its one door, [`crate::model::Model::apply`].
 //!
 //! The IPC side (`/proc/sysvipc/*`, semctl, `/proc/sys/kernel/*`) is per IPC namespace and is
 //! read by the calling thread's namespace; for `--ipc-ns PID` it is read on a dedicated

@@ -1,7 +1,7 @@
 //! The live dashboard (`ipctop` without a subcommand; also `ipctop replay`).
 //!
 //! ```text
-//! Source ──drain()──▶ Store (feed::apply → Model; log, errnos, per-process totals, findings)
+//! Source ──drain()──▶ Store (Model::apply → Model and its account; the event log, findings)
 //!                        │
 //! keys ──▶ App (view state: view, selections, filters, sort, pause, back stack)
 //!                        │
