@@ -12,79 +12,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use support::{hostile::*, *};
+use support::{
+    hostile::*,
+    tmux::{have_tmux, Tmux},
+    *,
+};
 
 // ---- bugs 4 and 12: job control, lost terminals, TERM ----
-
-/// A tmux server of our own (killed on drop) running `sh`.
-struct Tmux(String);
-impl Tmux {
-    fn start(tag: &str) -> Tmux {
-        let t = Tmux(format!("ipctop-h-{tag}-{}", std::process::id()));
-        t.run(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "main",
-            "-x",
-            "80",
-            "-y",
-            "24",
-            "env",
-            "LANG=C.UTF-8",
-            "TERM=xterm-256color",
-            "PS1=$ ",
-            "sh",
-        ]);
-        t
-    }
-    fn run(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux")
-            .args(["-L", &self.0])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-    fn line(&self, s: &str) {
-        self.run(&["send-keys", "-t", "main", "-l", s]);
-        self.run(&["send-keys", "-t", "main", "Enter"]);
-    }
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "main"])
-    }
-    fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + Duration::from_secs(20);
-        loop {
-            let s = self.screen();
-            if f(&s) {
-                return s;
-            }
-            assert!(Instant::now() < end, "timed out waiting for {what}:\n{s}");
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.0, "kill-server"])
-            .output();
-    }
-}
-
-fn have_tmux(test: &str) -> bool {
-    let ok = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        skip(test, "tmux is not installed");
-    }
-    ok
-}
 
 /// (state letter, utime + stime in ticks) of a process, None once it is gone.
 fn proc_state(pid: u32) -> Option<(char, u64)> {
@@ -111,7 +45,7 @@ fn start_replay(t: &Tmux, d: &TempDir, args: &str) -> (u32, PathBuf) {
         pidf.display(),
         errf.display()
     ));
-    t.wait_for("the dashboard", |s| {
+    t.wait_for("the dashboard", Duration::from_secs(20), |s| {
         s.contains("replay") && s.contains("1 Over")
     });
     let pid = fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
@@ -143,18 +77,30 @@ fn stopped_dashboard_whose_terminal_goes_away_exits() {
         return;
     }
     let d = TempDir::new("tstp");
-    let t = Tmux::start("tstp");
+    let t = Tmux::start("tstp", 80, 24);
     let (pid, errf) = start_replay(&t, &d, "");
     // SAFETY: signalling the process we started.
     unsafe { libc::kill(pid as i32, libc::SIGTSTP) };
-    t.wait_for("the shell back after SIGTSTP", |s| s.contains("Stopped"));
+    t.wait_for(
+        "the shell back after SIGTSTP",
+        Duration::from_secs(20),
+        |s| s.contains("Stopped"),
+    );
     assert_eq!(proc_state(pid).map(|s| s.0), Some('T'));
     assert_cooked(&t, &d);
     t.line("fg");
-    t.wait_for("the dashboard again after fg", |s| s.contains("1 Over"));
+    t.wait_for(
+        "the dashboard again after fg",
+        Duration::from_secs(20),
+        |s| s.contains("1 Over"),
+    );
     // Ctrl-Z is a key in raw mode: it stops the dashboard the same way.
     t.run(&["send-keys", "-t", "main", "C-z"]);
-    t.wait_for("the shell back after Ctrl-Z", |s| s.contains("Stopped"));
+    t.wait_for(
+        "the shell back after Ctrl-Z",
+        Duration::from_secs(20),
+        |s| s.contains("Stopped"),
+    );
     assert_eq!(proc_state(pid).map(|s| s.0), Some('T'));
     // The terminal goes away (ssh dropped, pane closed).
     t.run(&["kill-server"]);
@@ -184,19 +130,27 @@ fn sigquit_restores_and_dumb_terminals_are_refused() {
         return;
     }
     let d = TempDir::new("quit");
-    let t = Tmux::start("quit");
+    let t = Tmux::start("quit", 80, 24);
     let (pid, _) = start_replay(&t, &d, "");
     // SAFETY: signalling the process we started.
     unsafe { libc::kill(pid as i32, libc::SIGQUIT) };
-    t.wait_for("the shell back after SIGQUIT", |s| s.contains("rc=0"));
+    t.wait_for(
+        "the shell back after SIGQUIT",
+        Duration::from_secs(20),
+        |s| s.contains("rc=0"),
+    );
     assert_cooked(&t, &d);
 
     t.line(&format!("TERM=dumb {IPCTOP} replay; echo dumb=$?"));
-    let s = t.wait_for("TERM=dumb refused", |s| s.contains("dumb=2"));
+    let s = t.wait_for("TERM=dumb refused", Duration::from_secs(20), |s| {
+        s.contains("dumb=2")
+    });
     assert!(s.contains("TERM=dumb cannot show the dashboard"), "{s}");
 
     t.line(&format!("clear; TERM=vt100 {IPCTOP} replay"));
-    let s = t.wait_for("the vt100 dashboard", |s| s.contains("1 Over"));
+    let s = t.wait_for("the vt100 dashboard", Duration::from_secs(20), |s| {
+        s.contains("1 Over")
+    });
     assert!(
         s.contains('+') && s.contains('|') && !s.contains('│'),
         "ASCII borders: {s}"
@@ -222,7 +176,7 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
 /// its peak memory stays under 200 MB, and `q` ends it promptly mid-read.
 fn replay_within_bounds(tag: &str, file: &Path) {
     let d = TempDir::new(tag);
-    let t = Tmux::start(tag);
+    let t = Tmux::start(tag, 80, 24);
     let started = Instant::now();
     let (pid, _) = start_replay(&t, &d, &format!("--speed 256 {}", file.display()));
     let first = started.elapsed();
@@ -249,7 +203,9 @@ fn replay_within_bounds(tag: &str, file: &Path) {
         peak = peak.max(vm_hwm_kb(pid).unwrap_or(0));
         thread::sleep(Duration::from_millis(20));
     }
-    t.wait_for("a clean exit", |s| s.contains("rc=0"));
+    t.wait_for("a clean exit", Duration::from_secs(20), |s| {
+        s.contains("rc=0")
+    });
     eprintln!(
         "{tag}: first screen {first:?}, peak RSS {} MB, q took {:?}",
         peak / 1024,
@@ -339,7 +295,7 @@ fn closing_the_pane_prints_nothing() {
         return;
     }
     let d = TempDir::new("close");
-    let t = Tmux::start("close");
+    let t = Tmux::start("close", 80, 24);
     let (pid, errf) = start_replay(&t, &d, "");
     t.run(&["kill-server"]);
     let end = Instant::now() + Duration::from_secs(10);

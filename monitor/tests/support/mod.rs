@@ -11,6 +11,7 @@ pub mod recording;
 /// for the tests' clean-up and for releasing a blocked workload.
 #[path = "../../src/bin/ipctop-workload/sysv_mut.rs"]
 pub mod sysv_mut;
+pub mod tmux;
 
 use std::{
     io::{BufRead, BufReader, Write},
