@@ -254,26 +254,12 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::{self, MONO, NOW, ROOT, S};
+    use crate::fixtures::{self, agg, MONO, NOW, ROOT, S};
 
     use crate::{
         feed::{Stamped, Update},
-        sample::{Aggregate, KernelSample},
+        sample::KernelSample,
     };
-
-    fn agg(pid: u32, id: Option<i32>, syscall: Syscall, calls: u64, errors: u64) -> Aggregate {
-        Aggregate {
-            pid,
-            id,
-            syscall,
-            calls,
-            errors,
-            total_ns: 0,
-            max_ns: 0,
-            last_ns: 0,
-            hist: [0; monitor_ebpf::HIST_BUCKETS],
-        }
-    }
 
     #[test]
     fn objects_get_the_kernels_counts_histograms_and_errnos_and_comms_their_calls() {

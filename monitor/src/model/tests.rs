@@ -43,13 +43,9 @@ fn semctl(semid: i32, cmd: i32, name: &'static str) -> Args {
     }
 }
 
+/// `calls` calls of 2 ms each.
 fn agg(pid: u32, id: Option<i32>, syscall: Syscall, calls: u64, errors: u64) -> Aggregate {
     Aggregate {
-        pid,
-        id,
-        syscall,
-        calls,
-        errors,
         total_ns: calls * 2_000_000,
         max_ns: 3_000_000,
         last_ns: MONO + S,
@@ -58,6 +54,7 @@ fn agg(pid: u32, id: Option<i32>, syscall: Syscall, calls: u64, errors: u64) -> 
             h[account::hist_bucket(2_000_000)] = calls;
             h
         },
+        ..fixtures::agg(pid, id, syscall, calls, errors)
     }
 }
 

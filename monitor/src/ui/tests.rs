@@ -97,15 +97,10 @@ fn semget(key: i32) -> Args {
 
 fn agg(pid: u32, id: i32, syscall: Syscall, calls: u64, errors: u64, total_ms: u64) -> Aggregate {
     Aggregate {
-        pid,
-        id: Some(id),
-        syscall,
-        calls,
-        errors,
         total_ns: total_ms * 1_000_000,
         max_ns: total_ms * 400_000,
-        last_ns: 0,
         hist: hist(calls, total_ms),
+        ..crate::fixtures::agg(pid, Some(id), syscall, calls, errors)
     }
 }
 
