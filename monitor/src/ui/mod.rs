@@ -15,10 +15,12 @@
 //! restored on every way out (see `term`).
 pub mod app;
 pub mod keys;
+mod list;
 pub mod names;
 pub mod store;
 mod term;
 pub mod theme;
+mod view;
 pub mod views;
 
 use std::{
@@ -221,6 +223,8 @@ fn run_loop(
     }
 }
 
+#[cfg(test)]
+mod flow_tests;
 #[cfg(test)]
 mod keys_tests;
 #[cfg(test)]
