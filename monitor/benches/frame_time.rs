@@ -177,7 +177,10 @@ fn store(objects: usize, procs: usize) -> Store {
         Default::default(),
     );
     let at = |mono_ns, update| Stamped { mono_ns, update };
-    store.ingest(&[at(MONO, Update::Snapshot(Box::new(snapshot(objects, procs))))]);
+    store.ingest(&[at(
+        MONO,
+        Update::Snapshot(Box::new(snapshot(objects, procs))),
+    )]);
     for secs in 1..=2 {
         store.ingest(&[at(
             MONO + secs * S,
@@ -190,7 +193,10 @@ fn store(objects: usize, procs: usize) -> Store {
 fn main() {
     let t0 = Instant::now();
     let store = store(10_000, 1_000);
-    eprintln!("fixture: 10000 objects, 1000 processes, built in {:?}", t0.elapsed());
+    eprintln!(
+        "fixture: 10000 objects, 1000 processes, built in {:?}",
+        t0.elapsed()
+    );
     println!("VIEW median_us p95_us");
     for (w, h) in [(80u16, 24u16), (250, 70)] {
         for view in View::ALL {

@@ -6,14 +6,15 @@ use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind,
 };
 
-pub use super::{
-    list::{ListState, ViewState},
-    view::{Screen, SortBy, Target, View},
-};
 use super::{
     keys::{self, Cmd},
     store::Store,
     theme::Theme,
+    views,
+};
+pub use super::{
+    list::{ListState, ViewState},
+    view::{Screen, SortBy, Target, View},
 };
 use crate::feed::Control;
 
@@ -55,9 +56,6 @@ pub struct App {
     pub input: Option<Input>,
     /// The event log sticks to its end.
     pub follow: bool,
-    /// Set by the last draw: what Enter opens, and the open detail's links.
-    pub enter: Option<Target>,
-    pub links: Vec<Target>,
     /// Set by the last draw: the tabs (x from, x to, view) on line `tabs_y`.
     pub tabs: Vec<(u16, u16, View)>,
     pub tabs_y: Option<u16>,
@@ -86,11 +84,23 @@ impl App {
             help_page: 0,
             input: None,
             follow: true,
-            enter: None,
-            links: Vec::new(),
             tabs: Vec::new(),
             tabs_y: None,
         }
+    }
+
+    /// What Enter opens in the view's list: the selected row's target (the row the last
+    /// draw showed selected), from the store; drawing sets no target.
+    pub fn enter(&self) -> Option<Target> {
+        let view = self.screen.view;
+        views::selected_target(self.shown(), self.theme, view, &self.views[view.index()])
+    }
+
+    /// The open detail's links, in order (none when no detail is open).
+    pub fn links(&self) -> Vec<Target> {
+        self.screen
+            .detail
+            .map_or_else(Vec::new, |t| views::links(self.shown(), self.theme, t))
     }
 
     /// The store the views show (frozen while paused).
@@ -313,9 +323,9 @@ impl App {
             Cmd::Back => return self.esc(),
             Cmd::Open => {
                 let t = if in_detail {
-                    self.links.get(self.detail.selected).copied()
+                    self.links().get(self.detail.selected).copied()
                 } else {
-                    self.enter
+                    self.enter()
                 };
                 match t {
                     Some(t) => self.open(t),
@@ -364,12 +374,12 @@ impl App {
                 v.all = !v.all;
             }
             Cmd::Expand => {
-                if let Some(Target::Sem(id)) = self.enter {
+                if let Some(Target::Sem(id)) = self.enter() {
                     self.expanded.insert(id);
                 }
             }
             Cmd::Collapse => {
-                if let Some(Target::Sem(id)) = self.enter {
+                if let Some(Target::Sem(id)) = self.enter() {
                     self.expanded.remove(&id);
                     self.expand_all = false;
                 }

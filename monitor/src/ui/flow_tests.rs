@@ -36,12 +36,12 @@ fn keys_switch_views_select_open_and_come_back() {
     key(&mut app, KeyCode::Enter);
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("filter:1202"), "{s}");
-    assert_eq!(app.enter, Some(Target::Proc(1202)));
+    assert_eq!(app.enter(), Some(Target::Proc(1202)));
     key(&mut app, KeyCode::Enter);
     assert_eq!(app.screen.detail, Some(Target::Proc(1202)));
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("sem 65536 #1"), "{s}");
-    assert_eq!(app.links.first(), Some(&Target::Sem(65536)));
+    assert_eq!(app.links().first(), Some(&Target::Sem(65536)));
     key(&mut app, KeyCode::Enter);
     assert_eq!(
         (app.screen.view, app.screen.detail),
@@ -72,23 +72,23 @@ fn keys_switch_views_select_open_and_come_back() {
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Char('j'));
     screen(&mut app, 80, 24);
-    assert_eq!(app.enter, Some(Target::Shm(32770)));
+    assert_eq!(app.enter(), Some(Target::Shm(32770)));
     key(&mut app, KeyCode::Char('k'));
     screen(&mut app, 80, 24);
-    assert_eq!(app.enter, Some(Target::Shm(32769)));
+    assert_eq!(app.enter(), Some(Target::Shm(32769)));
     // `s`: sizes start largest first, the column marked.
     key(&mut app, KeyCode::Char('s'));
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("sort:size↓"), "{s}");
     assert!(s.contains("▼SIZE"), "{s}");
     assert_eq!(
-        app.enter,
+        app.enter(),
         Some(Target::Shm(32769)),
         "the selection follows its row"
     );
     key(&mut app, KeyCode::End);
     screen(&mut app, 80, 24);
-    assert_eq!(app.enter, Some(Target::Shm(32770)), "the smallest last");
+    assert_eq!(app.enter(), Some(Target::Shm(32770)), "the smallest last");
 
     // Semaphores expand and collapse.
     key(&mut app, KeyCode::Char('2'));

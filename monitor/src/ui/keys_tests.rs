@@ -191,7 +191,7 @@ fn a_deadlock_entry_leads_to_its_processes_and_sets_and_esc_comes_back() {
     // The first entry under the "Deadlocks" heading.
     a.on_key(k(KeyCode::Down));
     draw(&mut a, 80, 24);
-    assert_eq!(a.enter, Some(super::Target::Deadlock(2301)));
+    assert_eq!(a.enter(), Some(super::Target::Deadlock(2301)));
     a.on_key(k(KeyCode::Enter));
     let s = draw(&mut a, 80, 24);
     insta::assert_snapshot!("detail_deadlock_80x24", s);
@@ -253,7 +253,7 @@ fn the_mouse_clicks_tabs_rows_and_column_titles_and_the_wheel_scrolls() {
     let (x, y) = at(&s, "2301 transfer");
     click(&mut a, x, y);
     draw(&mut a, 80, 24);
-    assert_eq!(a.enter, Some(super::Target::Proc(2301)));
+    assert_eq!(a.enter(), Some(super::Target::Proc(2301)));
     click(&mut a, x, y);
     let s = draw(&mut a, 80, 24);
     assert!(s.contains("Process 2301 (Esc: back)"), "{s}");

@@ -80,7 +80,14 @@ fn msg(msqid: i32, key: i32, qnum: u64, cbytes: u64, lspid: u32, lrpid: u32) -> 
     fixtures::msg(msqid, key, qnum, cbytes, (lspid, lrpid), USER, ages)
 }
 
-pub(super) fn ev(pid: u32, comm: &str, start: u64, end: Option<u64>, args: Args, ret: Option<i64>) -> Event {
+pub(super) fn ev(
+    pid: u32,
+    comm: &str,
+    start: u64,
+    end: Option<u64>,
+    args: Args,
+    ret: Option<i64>,
+) -> Event {
     fixtures::ev(pid, comm, USER, start, end, args, ret)
 }
 

@@ -484,24 +484,37 @@ fn deadlock_lines(cx: &Cx, pid: u32) -> Lines {
     v
 }
 
-/// Draws the details of `target`; with `focused`, the links are selectable (kept in
-/// `links`, selection in `list`).
+/// The details' title and lines, each with where it leads.
+fn lines(cx: &Cx, target: Target) -> (String, Lines) {
+    match target {
+        Target::Sem(id) => (format!(" Semaphore set {id} "), sem_lines(cx, id)),
+        Target::Shm(id) => (format!(" Shared memory segment {id} "), shm_lines(cx, id)),
+        Target::Queue(id) => (format!(" Message queue {id} "), queue_lines(cx, id)),
+        Target::Proc(pid) => (format!(" Process {pid} "), proc_lines(cx, pid)),
+        Target::Deadlock(pid) => (" Deadlock ".to_string(), deadlock_lines(cx, pid)),
+    }
+}
+
+/// The links of `target`'s details, in order.
+pub fn links(cx: &Cx, target: Target) -> Vec<Target> {
+    lines(cx, target)
+        .1
+        .into_iter()
+        .filter_map(|(_, t)| t)
+        .collect()
+}
+
+/// Draws the details of `target`; with `focused`, the links are selectable (the selection
+/// in `list`: its index among [`links`]).
 pub fn draw(
     f: &mut Frame,
     area: Rect,
     cx: &Cx,
     target: Target,
     list: &mut ListState,
-    links: &mut Vec<Target>,
     focused: bool,
 ) {
-    let (title, lines) = match target {
-        Target::Sem(id) => (format!(" Semaphore set {id} "), sem_lines(cx, id)),
-        Target::Shm(id) => (format!(" Shared memory segment {id} "), shm_lines(cx, id)),
-        Target::Queue(id) => (format!(" Message queue {id} "), queue_lines(cx, id)),
-        Target::Proc(pid) => (format!(" Process {pid} "), proc_lines(cx, pid)),
-        Target::Deadlock(pid) => (" Deadlock ".to_string(), deadlock_lines(cx, pid)),
-    };
+    let (title, lines) = lines(cx, target);
     let title = if focused {
         format!("{title}(Esc: back) ")
     } else {
@@ -510,9 +523,8 @@ pub fn draw(
     let b = super::block(area, &cx.t, Line::from(title));
     let inner = b.inner(area);
     f.render_widget(b, area);
-    links.clear();
-    links.extend(lines.iter().filter_map(|(_, t)| *t));
-    list.resolve(&(0..links.len() as u64).collect::<Vec<_>>());
+    let n_links = lines.iter().filter(|(_, t)| t.is_some()).count();
+    list.resolve(&(0..n_links as u64).collect::<Vec<_>>());
     // Long lines wrap (the details are where the full text is); a wrapped link keeps its
     // index on every piece so the whole of it is highlighted.
     let width = inner.width as usize;

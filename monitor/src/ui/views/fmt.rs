@@ -130,7 +130,6 @@ pub fn spark(t: &Theme, v: &[u32]) -> String {
         .collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -311,4 +311,3 @@ pub(super) fn footer(
     };
     f.render_widget(Paragraph::new(line), area);
 }
-

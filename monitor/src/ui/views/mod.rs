@@ -30,7 +30,7 @@ pub use fmt::*;
 pub use table::*;
 
 use super::{
-    app::{App, ListState, View},
+    app::{App, ListState, Target, View, ViewState},
     store::Store,
     theme::Theme,
 };
@@ -104,8 +104,6 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         help_page,
         input,
         follow,
-        enter,
-        links,
         tabs: tab_hits,
         tabs_y,
         ..
@@ -138,11 +136,9 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     header::header(f, head, &cx, paused);
     *tab_hits = header::tab_bar(f, tabs, &cx, screen.view);
     *tabs_y = (tabs.height > 0).then_some(tabs.y);
-    *enter = None;
-    links.clear();
     let vs = &mut views[screen.view.index()];
     match screen.detail {
-        Some(target) => detail::draw(f, body, &cx, target, detail, links, true),
+        Some(target) => detail::draw(f, body, &cx, target, detail, true),
         None => {
             let wide = body.width >= 160
                 && matches!(
@@ -157,7 +153,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
             } else {
                 (body, None)
             };
-            *enter = match screen.view {
+            match screen.view {
                 View::Overview => overview::draw(f, list_area, &cx, vs),
                 View::Semaphores => sems::draw(f, list_area, &cx, vs, expanded, *expand_all),
                 View::Shm => shm::draw(f, list_area, &cx, vs),
@@ -165,11 +161,11 @@ pub fn draw(f: &mut Frame, app: &mut App) {
                 View::Processes => procs::draw(f, list_area, &cx, vs),
                 View::Events => events::draw(f, list_area, &cx, vs, *follow),
                 View::Problems => problems::draw(f, list_area, &cx, vs),
-            };
-            if let (Some(side), Some(target)) = (side, *enter) {
-                let mut preview = ListState::default();
-                let mut no_links = Vec::new();
-                detail::draw(f, side, &cx, target, &mut preview, &mut no_links, false);
+            }
+            // The selected row's details beside the list (the selection as just drawn).
+            let preview = side.zip(selected_target(s, *theme, screen.view, vs));
+            if let Some((side, target)) = preview {
+                detail::draw(f, side, &cx, target, &mut ListState::default(), false);
             }
         }
     }
@@ -178,7 +174,6 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         help::draw(f, area, &cx, help_scroll, help_page);
     }
 }
-
 
 /// The objects of a kind found leaked: marked by the word LEAK as well as by colour
 /// (NO_COLOR and monochrome terminals see the word).
@@ -190,6 +185,29 @@ pub fn leaked(cx: &Cx, kind: crate::analysis::IpcKind) -> std::collections::BTre
             _ => None,
         })
         .collect()
+}
+
+// ---- what Enter opens ----
+
+/// What Enter opens in a view's list: the target of the row the last draw settled the
+/// selection on (`vs.list.key`; Problems by index). For the app: drawing sets no target.
+pub fn selected_target(s: &Store, t: Theme, view: View, vs: &ViewState) -> Option<Target> {
+    let cx = Cx::new(s, t);
+    let k = vs.list.key;
+    match view {
+        View::Overview => overview::target(&cx, k?),
+        View::Semaphores => Some(Target::Sem(sems::semid_of_key(k?))),
+        View::Shm => Some(Target::Shm(k? as u32 as i32)),
+        View::Queues => Some(Target::Queue(k? as u32 as i32)),
+        View::Processes => Some(Target::Proc(k? as u32)),
+        View::Events => events::target(&cx, k?),
+        View::Problems => problems::target(&cx, vs),
+    }
+}
+
+/// The links of a target's details, in the order they are drawn (Up/Down and Enter).
+pub fn links(s: &Store, t: Theme, target: Target) -> Vec<Target> {
+    detail::links(&Cx::new(s, t), target)
 }
 
 // ---- filters and sorting ----

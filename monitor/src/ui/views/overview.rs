@@ -117,7 +117,7 @@ fn waits<'a>(cx: &'a Cx, vs: &ViewState) -> Vec<&'a Wait> {
     v
 }
 
-pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Target> {
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     let t = cx.t;
     let n_find = cx.s.findings.len();
     let wide = area.width >= 120;
@@ -212,10 +212,11 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     if !busy_area.is_empty() {
         busiest(f, busy_area, cx);
     }
-    let w = vs
-        .list
-        .key
-        .and_then(|k| ws.iter().find(|w| w.tid as u64 == k))?;
+}
+
+/// The process of a waiting thread (the rows' key is the tid).
+pub fn target(cx: &Cx, key: u64) -> Option<Target> {
+    let w = cx.s.model.waits().find(|w| u64::from(w.tid) == key)?;
     Some(Target::Proc(w.pid))
 }
 

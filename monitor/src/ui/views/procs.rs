@@ -6,7 +6,7 @@ use super::{col, dir, dur_ns, matches, num, overview, rcol, table, Cx};
 use crate::{
     model::{Process, Tally, Wait},
     ui::{
-        app::{Target, View, ViewState},
+        app::{View, ViewState},
         store::ProcUse,
     },
 };
@@ -68,7 +68,7 @@ impl Row<'_> {
     }
 }
 
-pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Target> {
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     let t = cx.t;
     let m = &cx.s.model;
     let mut by_pid: std::collections::BTreeMap<u32, Vec<&Wait>> = Default::default();
@@ -181,6 +181,4 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
             }
         },
     );
-    let k = vs.list.key?;
-    Some(Target::Proc(k as u32))
 }

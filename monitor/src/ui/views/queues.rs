@@ -7,7 +7,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 use super::{ago, col, dir, matches, num, pids, rcol, size, table, Cx};
 use crate::{
     model::{ObjKind, Queue, WaitOn},
-    ui::app::{Target, View, ViewState},
+    ui::app::{View, ViewState},
 };
 
 const COLS: [super::Col; 12] = [
@@ -83,7 +83,7 @@ fn pid_or_dash(p: u32) -> String {
     }
 }
 
-pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Target> {
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     let t = cx.t;
     let m = &cx.s.model;
     let bl = blocked(cx);
@@ -155,6 +155,4 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
             }
         },
     );
-    let k = vs.list.key?;
-    Some(Target::Queue(k as u32 as i32))
 }

@@ -7,7 +7,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 use super::{ago, ago_mono, col, dir, dur_ns, matches, num, pids, rcol, table, Cx};
 use crate::{
     model::{ObjKind, SemSet, Semaphore, WaitOn},
-    ui::app::{Target, View, ViewState},
+    ui::app::{View, ViewState},
 };
 
 const COLS: [super::Col; 13] = [
@@ -62,7 +62,7 @@ pub fn draw(
     vs: &mut ViewState,
     expanded: &BTreeSet<i32>,
     expand_all: bool,
-) -> Option<Target> {
+) {
     let t = cx.t;
     let m = &cx.s.model;
     let waiting = waiters_by_sem(cx);
@@ -217,8 +217,12 @@ pub fn draw(
             }
         },
     );
-    let k = vs.list.key?;
-    Some(Target::Sem((k >> 20) as u32 as i32))
+}
+
+/// The set of a row's key (a set's rows and its semaphores' share the set's id, above the
+/// semaphore's number).
+pub fn semid_of_key(k: u64) -> i32 {
+    (k >> 20) as u32 as i32
 }
 
 fn sum(s: &SemSet, f: impl Fn(&Semaphore) -> i32) -> String {

@@ -5,7 +5,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 use super::{ago, col, dir, matches, pids, rcol, size, table, Cx};
 use crate::{
     model::Segment,
-    ui::app::{Target, View, ViewState},
+    ui::app::{View, ViewState},
 };
 
 const COLS: [super::Col; 12] = [
@@ -53,7 +53,7 @@ pub fn flags(s: &Segment) -> String {
     }
 }
 
-pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Target> {
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     let t = cx.t;
     let m = &cx.s.model;
     let mut segs: Vec<&Segment> = m
@@ -135,6 +135,4 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
             }
         },
     );
-    let k = vs.list.key?;
-    Some(Target::Shm(k as u32 as i32))
 }

@@ -315,7 +315,6 @@ pub fn wrap_line(l: Line<'static>, width: usize, indent: usize) -> Vec<Line<'sta
     lines
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,4 +393,3 @@ mod fit_tests {
         );
     }
 }
-
