@@ -298,7 +298,7 @@ fn an_objects_history_shows_its_rate_and_wait_histogram_with_percentiles() {
         "{s}"
     );
     assert!(s.contains("percentiles are bucket bounds"), "{s}");
-    assert!(s.contains("calls/s, last 2 samples"), "{s}");
+    assert!(s.contains("calls/s     █  now 2769  max 2769"), "{s}");
     // A process's own wait histogram, from its account.
     a.open(super::Target::Proc(1202));
     draw(&mut a, 80, 24);

@@ -20,6 +20,7 @@ pub mod names;
 pub mod store;
 mod term;
 pub mod theme;
+pub mod trends;
 mod view;
 pub mod views;
 
@@ -223,6 +224,8 @@ fn run_loop(
     }
 }
 
+#[cfg(test)]
+mod chart_tests;
 #[cfg(test)]
 mod flow_tests;
 #[cfg(test)]

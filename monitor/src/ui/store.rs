@@ -68,6 +68,8 @@ pub struct Store {
     inflight: HashSet<(u32, Option<u64>)>,
     /// User and group names.
     pub names: super::names::Names,
+    /// Histories the model keeps no series of (see `trends`), one point per sample.
+    pub trends: super::trends::Trends,
 }
 
 impl Store {
@@ -87,6 +89,7 @@ impl Store {
             generation: 0,
             inflight: HashSet::new(),
             names: Default::default(),
+            trends: Default::default(),
         }
     }
 
@@ -123,8 +126,19 @@ impl Store {
         if batch.is_empty() {
             return;
         }
+        // The account's last sample in the batch: the kernel's, else a snapshot's while the
+        // probe does not sample.
+        let mut sampled = None;
         for s in batch {
             self.first_mono_ns.get_or_insert(s.mono_ns);
+            match &s.update {
+                Update::Kernel(_) => sampled = Some(s.mono_ns),
+                Update::Snapshot(_) if self.model.account().kernel_at().is_none() => {
+                    sampled = Some(s.mono_ns)
+                }
+                Update::Reset => self.trends = Default::default(),
+                _ => {}
+            }
             match &s.update {
                 Update::Events(evs) => {
                     for ev in evs {
@@ -149,6 +163,9 @@ impl Store {
                 _ => {}
             }
             self.model.apply(s);
+        }
+        if let Some(t) = sampled {
+            self.trends.sample(&self.model, t);
         }
         self.refresh();
     }

@@ -30,18 +30,18 @@ use crate::{
 
 const SHM_DEV: (u32, u32) = (0, 1);
 
-fn info() -> SessionInfo {
+pub(super) fn info() -> SessionInfo {
     SessionInfo {
         host: "db-prod-3".into(),
         kernel: "6.18.0-ipctop".into(),
     }
 }
 
-fn base_snap(mono: u64) -> Snapshot {
+pub(super) fn base_snap(mono: u64) -> Snapshot {
     fixtures::snapshot(mono, 18_446_744_073_692_774_399, Some(SHM_DEV))
 }
 
-fn proc_(pid: u32, comm: &str, cmd: &str, started_ago: i64) -> ProcRead {
+pub(super) fn proc_(pid: u32, comm: &str, cmd: &str, started_ago: i64) -> ProcRead {
     fixtures::process(pid, comm, Some(cmd), NOW - started_ago)
 }
 
@@ -56,7 +56,14 @@ fn attach(shmid: i32, start: u64, len: u64, dev: (u32, u32)) -> MapAttach {
 }
 
 /// Last attached by its creator a second after it was made, half of it resident.
-fn shm(shmid: i32, key: i32, size: u64, cpid: u32, nattch: u64, ctime_ago: i64) -> ShmRow {
+pub(super) fn shm(
+    shmid: i32,
+    key: i32,
+    size: u64,
+    cpid: u32,
+    nattch: u64,
+    ctime_ago: i64,
+) -> ShmRow {
     ShmRow {
         lpid: cpid,
         atime: NOW - ctime_ago + 1,
@@ -66,12 +73,17 @@ fn shm(shmid: i32, key: i32, size: u64, cpid: u32, nattch: u64, ctime_ago: i64) 
     }
 }
 
-fn sem(semid: i32, key: i32, vals: &[(i32, i32, u32)], otime_ago: Option<i64>) -> SemSetRead {
+pub(super) fn sem(
+    semid: i32,
+    key: i32,
+    vals: &[(i32, i32, u32)],
+    otime_ago: Option<i64>,
+) -> SemSetRead {
     let otime = otime_ago.map_or(0, |a| NOW - a);
     fixtures::sem(semid, key, 0o660, USER, vals, otime, NOW - 3600)
 }
 
-fn msg(msqid: i32, key: i32, qnum: u64, cbytes: u64, lspid: u32, lrpid: u32) -> MsgRead {
+pub(super) fn msg(msqid: i32, key: i32, qnum: u64, cbytes: u64, lspid: u32, lrpid: u32) -> MsgRead {
     let ages = QueueAges {
         sent: 12,
         received: 30,
@@ -100,7 +112,14 @@ fn semget(key: i32) -> Args {
     }
 }
 
-fn agg(pid: u32, id: i32, syscall: Syscall, calls: u64, errors: u64, total_ms: u64) -> Aggregate {
+pub(super) fn agg(
+    pid: u32,
+    id: i32,
+    syscall: Syscall,
+    calls: u64,
+    errors: u64,
+    total_ms: u64,
+) -> Aggregate {
     Aggregate {
         total_ns: total_ms * 1_000_000,
         max_ns: total_ms * 400_000,
@@ -404,7 +423,7 @@ fn empty_store() -> Store {
 }
 
 /// The screen as text, one line per row.
-fn text(t: &Terminal<TestBackend>) -> String {
+pub(super) fn text(t: &Terminal<TestBackend>) -> String {
     let b = t.backend().buffer();
     let mut out = String::new();
     for y in 0..b.area.height {
@@ -418,7 +437,7 @@ fn text(t: &Terminal<TestBackend>) -> String {
     out
 }
 
-fn render(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+pub(super) fn render(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| views::draw(f, app)).unwrap();
     t

@@ -53,12 +53,11 @@ fn account_text(cx: &Cx, a: Option<&Tally>) -> String {
 /// Details are at least this wide at 80 columns (inside the borders).
 const HISTORY_WIDTH: usize = 76;
 
-/// An object's history: its calls/s sparkline and its wait-time histogram.
+/// An object's history: its figures per sample and its wait-time histogram.
 fn history(cx: &Cx, v: &mut Lines, kind: ObjKind, id: i32) {
     head(cx, v, "History");
-    if let Some(l) = chart::rate_line(cx, kind, id, HISTORY_WIDTH) {
-        v.push((l, None));
-    }
+    let lines = chart::object_lines(cx, kind, id, HISTORY_WIDTH);
+    v.extend(lines.into_iter().map(|l| (l, None)));
     if let Some(a) = cx.acct(kind, id) {
         let lines = chart::wait_lines(cx, a, HISTORY_WIDTH);
         v.extend(lines.into_iter().map(|l| (l, None)));
@@ -225,8 +224,8 @@ fn shm_lines(cx: &Cx, id: i32) -> Lines {
     text(
         &mut v,
         format!(
-            "created {} ago by pid {} ({}); nattch {}{}; last attach {} ago, detach {} ago, by pid {}",
-            ago(cx.now_unix, s.ctime),
+            "created {} by pid {} ({}); nattch {}{}; last attach {}, detach {}, by pid {}",
+            super::ago_said(cx.now_unix, s.ctime),
             s.creator_pid,
             shm::creator_state(cx, s),
             s.nattch,
@@ -235,8 +234,8 @@ fn shm_lines(cx: &Cx, id: i32) -> Lines {
             } else {
                 " (some in processes we cannot read)"
             },
-            ago(cx.now_unix, s.atime),
-            ago(cx.now_unix, s.dtime),
+            super::ago_said(cx.now_unix, s.atime),
+            super::ago_said(cx.now_unix, s.dtime),
             s.last_pid
         ),
     );
@@ -261,6 +260,7 @@ fn shm_lines(cx: &Cx, id: i32) -> Lines {
         involved.push((s.creator_pid, "created it".into()));
     }
     proc_links(cx, &mut v, involved);
+    history(cx, &mut v, ObjKind::Shm, id);
     v
 }
 
@@ -430,12 +430,13 @@ fn proc_lines(cx: &Cx, pid: u32) -> Lines {
             .map_or("gone".into(), |q| format!("{} messages", q.qnum));
         link(cx, &mut v, Target::Queue(id), format!("msq {id} ({d})"));
     }
+    let mut lines = chart::process_lines(cx, pid, HISTORY_WIDTH);
     if let Some(a) = a {
-        let lines = chart::wait_lines(cx, a, HISTORY_WIDTH);
-        if !lines.is_empty() {
-            head(cx, &mut v, "History");
-            v.extend(lines.into_iter().map(|l| (l, None)));
-        }
+        lines.extend(chart::wait_lines(cx, a, HISTORY_WIDTH));
+    }
+    if !lines.is_empty() {
+        head(cx, &mut v, "History");
+        v.extend(lines.into_iter().map(|l| (l, None)));
     }
     v
 }

@@ -44,6 +44,15 @@ pub fn ago(now_unix: f64, t: i64) -> String {
     }
 }
 
+/// "4m05s ago", or "never" for 0.
+pub fn ago_said(now_unix: f64, t: i64) -> String {
+    if t == 0 {
+        "never".into()
+    } else {
+        format!("{} ago", dur(now_unix - t as f64))
+    }
+}
+
 /// Time since a monotonic stamp.
 pub fn ago_mono(now: u64, t: Option<u64>) -> String {
     match t {
@@ -114,16 +123,21 @@ pub fn key(k: i32) -> String {
     }
 }
 
-/// A sparkline of per-second counts, `width` cells, newest on the right.
+/// A sparkline of counts, one cell each, newest on the right.
 pub fn spark(t: &Theme, v: &[u32]) -> String {
-    let max = v.iter().copied().max().unwrap_or(0).max(1) as f64;
+    spark_f(t, &v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>())
+}
+
+/// A sparkline of values, one cell each, scaled to the largest (nothing: the lowest cell).
+pub fn spark_f(t: &Theme, v: &[f64]) -> String {
+    let max = v.iter().copied().fold(0.0, f64::max);
     let levels = t.levels();
     v.iter()
         .map(|&x| {
-            let i = if x == 0 {
+            let i = if x <= 0.0 || max <= 0.0 {
                 0
             } else {
-                1 + ((x as f64 / max) * (levels.len() - 2) as f64).round() as usize
+                1 + ((x / max) * (levels.len() - 2) as f64).round() as usize
             };
             levels[i.min(levels.len() - 1)]
         })

@@ -8,7 +8,7 @@ use ratatui::{
     Frame,
 };
 
-use super::{col, dir, dur, dur_ns, matches, num, problems, rcol, spark, table, Cx};
+use super::{col, dir, dur, dur_ns, matches, num, problems, rcol, table, Cx};
 use crate::{
     model::{ObjKind, Since, Wait, WaitOn},
     ui::app::{Target, View, ViewState},
@@ -249,25 +249,17 @@ fn waits_title(
     l
 }
 
+/// Calls and waits per second, boxed when there is room, one line at 80x24.
 fn activity(f: &mut Frame, area: Rect, cx: &Cx) {
-    let (inner, label) = if area.height >= 3 {
-        let b = super::block(area, &cx.t, Line::from(" IPC calls per second "));
+    let inner = if area.height >= 3 {
+        let b = super::block(area, &cx.t, Line::from(" IPC calls and waits per second "));
         let inner = b.inner(area);
         f.render_widget(b, area);
-        (inner, format!(" now {}/s", num(cx.s.calls_per_s())))
+        inner
     } else {
-        (area, format!("calls/s now {} ", num(cx.s.calls_per_s())))
+        area
     };
-    let one_line = area.height < 3;
-    let w = (inner.width as usize).saturating_sub(label.len() + 1);
-    let series = cx.s.model.account().history().series(cx.now, w);
-    let chart = Span::styled(spark(&cx.t, &series), cx.t.good());
-    let line = if one_line {
-        // At 80x24: the label first, the last seconds to its right.
-        Line::from(vec![Span::styled(label, cx.t.dim()), chart])
-    } else {
-        Line::from(vec![chart, Span::raw(label)])
-    };
+    let line = super::chart::overview_line(cx, inner.width as usize);
     f.render_widget(Paragraph::new(line), inner);
 }
 

@@ -1,0 +1,170 @@
+//! The dashboard's history of what the model lacks a series for: at each sample of the
+//! account (each kernel sample; each snapshot when the probe does not sample), per object and
+//! per process, the time spent blocked per second, the calls that waited per second, the
+//! calls per second of a process, and levels read off the model (threads waiting on an object,
+//! a queue's messages and bytes, a segment's attachments). Nothing is counted here: every
+//! point is a difference of the account's own totals between two samples, or a value the
+//! model holds. An object's calls per second are the account's own (`Model::object_rates`).
+use std::collections::{HashMap, VecDeque};
+
+use crate::model::{Model, ObjKind, Tally};
+
+/// Points kept per subject (one per sample: a minute at the probe's 1 s).
+pub const KEPT: usize = 60;
+
+/// One sample of a subject.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Point {
+    /// Calls per second since the previous sample.
+    pub calls_s: f32,
+    /// Seconds spent in blocking calls per second (2.0: two threads blocked all along).
+    pub blocked_s: f32,
+    /// Calls that waited (≥ `model::WAIT_NS`) per second.
+    pub waits_s: f32,
+    /// Threads waiting on it now (an object) or of it (a process).
+    pub waiting: u32,
+    /// A queue's messages, a segment's attachments.
+    pub level: u32,
+    /// A queue's bytes.
+    pub bytes: u32,
+    /// The rates are known (not the first sample of its subject).
+    pub rated: bool,
+}
+
+/// The samples of one subject, oldest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trend {
+    /// The previous sample: time and the account's (calls, blocked ns, waits).
+    prev: Option<(u64, [u64; 3])>,
+    points: VecDeque<Point>,
+}
+
+impl Trend {
+    /// Notes a sample at `t`: the rates from the tally's totals since the previous one.
+    fn note(&mut self, t: u64, a: Option<&Tally>, mut p: Point) {
+        let now = a.map_or([0; 3], |a| [a.calls, a.blocked_ns, a.waits]);
+        if let Some((t0, before)) = self.prev.filter(|(t0, _)| t > *t0) {
+            let s = (t - t0) as f64 / 1e9;
+            let d = |i: usize| now[i].saturating_sub(before[i]) as f64 / s;
+            p.calls_s = d(0) as f32;
+            p.blocked_s = (d(1) / 1e9) as f32;
+            p.waits_s = d(2) as f32;
+            p.rated = true;
+        }
+        self.prev = Some((t, now));
+        self.points.push_back(p);
+        if self.points.len() > KEPT {
+            self.points.pop_front();
+        }
+    }
+
+    /// The points, oldest first.
+    pub fn points(&self) -> impl ExactSizeIterator<Item = &Point> {
+        self.points.iter()
+    }
+
+    /// One figure of every point, oldest first.
+    pub fn series(&self, f: impl Fn(&Point) -> f64) -> Vec<f64> {
+        self.points.iter().map(f).collect()
+    }
+
+    /// A rate of every point that has rates, oldest first.
+    pub fn rates(&self, f: impl Fn(&Point) -> f64) -> Vec<f64> {
+        self.points.iter().filter(|p| p.rated).map(f).collect()
+    }
+}
+
+/// Every subject's trend, and when the account was last sampled.
+#[derive(Clone, Debug, Default)]
+pub struct Trends {
+    at: Option<u64>,
+    total: Trend,
+    objects: HashMap<(ObjKind, i32), Trend>,
+    procs: HashMap<u32, Trend>,
+}
+
+impl Trends {
+    /// Takes a sample at `t` (monotonic ns) if it is a new one; subjects gone are dropped.
+    pub fn sample(&mut self, m: &Model, t: u64) {
+        if self.at.is_some_and(|a| t <= a) {
+            return;
+        }
+        self.at = Some(t);
+        let acc = m.account();
+        let waiting_total = m.waits().count() as u32;
+        self.total.note(
+            t,
+            Some(acc.total()),
+            Point {
+                waiting: waiting_total,
+                ..Point::default()
+            },
+        );
+        let mut seen: HashMap<(ObjKind, i32), Point> = HashMap::new();
+        let waiting = |kind, id| m.waiters(kind, id).count() as u32;
+        for s in m.sem_sets() {
+            let id = s.id.id;
+            seen.insert(
+                (ObjKind::Sem, id),
+                Point {
+                    waiting: waiting(ObjKind::Sem, id),
+                    ..Point::default()
+                },
+            );
+        }
+        for s in m.segments() {
+            let level = s.nattch.min(u32::MAX as u64) as u32;
+            seen.insert(
+                (ObjKind::Shm, s.id.id),
+                Point {
+                    level,
+                    ..Point::default()
+                },
+            );
+        }
+        for q in m.queues() {
+            let id = q.id.id;
+            seen.insert(
+                (ObjKind::Msg, id),
+                Point {
+                    waiting: waiting(ObjKind::Msg, id),
+                    level: q.qnum.min(u32::MAX as u64) as u32,
+                    bytes: q.cbytes.min(u32::MAX as u64) as u32,
+                    ..Point::default()
+                },
+            );
+        }
+        self.objects.retain(|k, _| seen.contains_key(k));
+        for (k, p) in seen {
+            let a = m.object_account(k.0, k.1);
+            self.objects.entry(k).or_default().note(t, a, p);
+        }
+        let mut by_pid: HashMap<u32, u32> = HashMap::new();
+        for w in m.waits() {
+            *by_pid.entry(w.pid).or_default() += 1;
+        }
+        let procs: Vec<u32> = m.processes().map(|p| p.pid).collect();
+        self.procs.retain(|pid, _| procs.binary_search(pid).is_ok());
+        for pid in procs {
+            let p = Point {
+                waiting: by_pid.get(&pid).copied().unwrap_or(0),
+                ..Point::default()
+            };
+            let a = acc.process(pid);
+            self.procs.entry(pid).or_default().note(t, a, p);
+        }
+    }
+
+    /// Everything: calls, blocked time and waits per second, threads waiting.
+    pub fn total(&self) -> &Trend {
+        &self.total
+    }
+
+    pub fn object(&self, kind: ObjKind, id: i32) -> Option<&Trend> {
+        self.objects.get(&(kind, id))
+    }
+
+    pub fn process(&self, pid: u32) -> Option<&Trend> {
+        self.procs.get(&pid)
+    }
+}
