@@ -56,6 +56,8 @@ pub struct App {
     pub input: Option<Input>,
     /// The event log sticks to its end.
     pub follow: bool,
+    /// The one IPC namespace shown (`n` cycles); `None`: all.
+    pub ns: Option<crate::model::NsId>,
     /// Set by the last draw: the tabs (x from, x to, view) on line `tabs_y`.
     pub tabs: Vec<(u16, u16, View)>,
     pub tabs_y: Option<u16>,
@@ -86,6 +88,7 @@ impl App {
             follow: true,
             tabs: Vec::new(),
             tabs_y: None,
+            ns: None,
         }
     }
 
@@ -316,6 +319,12 @@ impl App {
                 self.input = Some(Input::Filter(f));
             }
             Cmd::Sort => self.next_sort(),
+            Cmd::SortMove => self.move_sort(if key.code == KeyCode::Char('<') {
+                -1
+            } else {
+                1
+            }),
+            Cmd::Namespace => self.next_ns(),
             Cmd::Reverse => {
                 let v = self.view_state();
                 v.desc = !v.desc;
@@ -487,6 +496,47 @@ impl App {
     fn unfollow(&mut self, view: View) {
         if view == View::Events {
             self.follow = false;
+        }
+    }
+
+    /// `<` / `>`: sort by the nearest shown column left (`by` < 0) or right of the sorted
+    /// one that the view can sort by (times and counts largest first); at the edge, stays.
+    fn move_sort(&mut self, by: i32) {
+        let sorts = self.screen.view.sorts();
+        let v = self.view_state();
+        let Some(cur) = sorts.get(v.sort).map(|s| s.col) else {
+            return;
+        };
+        let shown = |c: usize| v.shown.is_empty() || v.shown.contains(&c);
+        let pick = sorts
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| shown(s.col) && if by < 0 { s.col < cur } else { s.col > cur });
+        let best = if by < 0 {
+            pick.max_by_key(|(_, s)| s.col)
+        } else {
+            pick.min_by_key(|(_, s)| s.col)
+        };
+        if let Some((i, s)) = best {
+            v.sort = i;
+            v.desc = s.desc;
+        }
+    }
+
+    /// `n`: the next IPC namespace alone (in the order `views::ns::namespaces` gives), then all.
+    fn next_ns(&mut self) {
+        let all = views::ns::namespaces(self.shown());
+        self.ns = match self.ns {
+            None => all.first().copied(),
+            Some(cur) => all
+                .iter()
+                .position(|&n| n == cur)
+                .and_then(|i| all.get(i + 1))
+                .copied(),
+        };
+        // The selections were of rows now hidden or shown.
+        for v in &mut self.views {
+            v.list.moved = true;
         }
     }
 

@@ -12,10 +12,10 @@ use super::{
 };
 use crate::{
     event::Syscall,
-    model::account::hist_bucket,
-    sample::Aggregate,
     feed::{KernelSample, ProbeStatus, Update},
     fixtures::{sem_wait, MONO, S},
+    model::account::hist_bucket,
+    sample::Aggregate,
 };
 
 const HOLDER: u32 = 4100;

@@ -231,4 +231,6 @@ mod flow_tests;
 #[cfg(test)]
 mod keys_tests;
 #[cfg(test)]
+mod ns_sort_tests;
+#[cfg(test)]
 mod tests;

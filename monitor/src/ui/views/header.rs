@@ -146,6 +146,15 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     } else {
         (vec![Span::raw(waiting)], None)
     });
+    if let Some(ns) = cx.ns {
+        segs.push((
+            vec![Span::styled(
+                format!("IPC ns {} only (n)", super::ns::label(Some(ns))),
+                t.warn(),
+            )],
+            Some(vec![Span::styled("1 ns (n)", t.warn())]),
+        ));
+    }
     for u in crate::analysis::limit_usage(&s.model) {
         let label = match u.limit {
             "semmni" => "sem",

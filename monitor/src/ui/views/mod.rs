@@ -9,6 +9,7 @@ mod events;
 mod fmt;
 mod header;
 mod help;
+pub mod ns;
 mod overview;
 mod problems;
 mod procs;
@@ -43,6 +44,8 @@ pub struct Cx<'a> {
     /// Monotonic and unix "now" of the model.
     pub now: u64,
     pub now_unix: f64,
+    /// The one IPC namespace shown (`None`: all).
+    pub ns: Option<crate::model::NsId>,
 }
 
 impl<'a> Cx<'a> {
@@ -52,7 +55,13 @@ impl<'a> Cx<'a> {
             t,
             now: s.model.now_mono_ns(),
             now_unix: s.model.now_unix_s(),
+            ns: None,
         }
+    }
+
+    /// Whether something of namespace `ns` is shown (the `n` filter).
+    pub fn in_ns(&self, ns: Option<crate::model::NsId>) -> bool {
+        self.ns.is_none_or(|f| ns == Some(f))
     }
 
     /// An object's account (calls, failures, waits, rate); `None`: no calls seen.
@@ -106,6 +115,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         follow,
         tabs: tab_hits,
         tabs_y,
+        ns,
         ..
     } = app;
     let paused = match &store.position {
@@ -113,7 +123,10 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         None => frozen.is_some(),
     };
     let s: &Store = frozen.as_deref().unwrap_or(store);
-    let cx = Cx::new(s, *theme);
+    let cx = Cx {
+        ns: *ns,
+        ..Cx::new(s, *theme)
+    };
     if area.width < 16 || area.height < 3 {
         f.render_widget(
             Paragraph::new("ipctop: too small").wrap(Wrap { trim: true }),

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// The holder and the wait come before the name, the op and the thread id.
-const COLS: [super::Col; 7] = [
+const COLS: [super::Col; 8] = [
     rcol("PID", 7, 0),
     rcol("TID", 7, 6),
     col("COMM", 13, 2),
@@ -25,6 +25,7 @@ const COLS: [super::Col; 7] = [
     rcol("OP", 4, 4),
     rcol("WAITED", 8, 0),
     col("HELD BY / STATE", 0, 1),
+    col("IPC NS", 10, super::HIDE),
 ];
 
 /// What a wait is on, short: "sem 5 #1", "msgrcv 7".
@@ -94,6 +95,7 @@ fn waits<'a>(cx: &'a Cx, vs: &ViewState) -> Vec<&'a Wait> {
     let mut v: Vec<&Wait> =
         cx.s.model
             .waits()
+            .filter(|w| cx.in_ns(Some(w.ns)))
             .filter(|w| {
                 matches(&vs.filter, || {
                     format!(
@@ -170,6 +172,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     let long = cx.s.cfg.long_wait_s;
     // A TID column that only repeats the PID is left out.
     let mut cols = COLS;
+    cols[7] = super::ns::column(cx);
     if ws.iter().all(|w| w.tid == w.pid) {
         cols[1].prio = super::HIDE;
     }
@@ -194,7 +197,8 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
                 3 => on_text(cx, w).0,
                 4 => on_text(cx, w).1,
                 5 => waited_text(cx, w),
-                _ => held_text(cx, w),
+                6 => held_text(cx, w),
+                _ => super::ns::label(Some(w.ns)),
             };
             Line::from(s)
         },

@@ -11,7 +11,7 @@ use crate::{
     },
 };
 
-const COLS: [super::Col; 13] = [
+const COLS: [super::Col; 14] = [
     rcol("PID", 7, 0),
     col("COMM", 15, 0),
     col("S", 1, 3),
@@ -25,6 +25,7 @@ const COLS: [super::Col; 13] = [
     rcol("FAILED", 6, 1),
     col("USER", 8, 5),
     col("COMMAND", 0, 4),
+    col("IPC NS", 10, super::HIDE),
 ];
 
 static NO_USE: ProcUse = ProcUse {
@@ -75,15 +76,16 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     for w in m.waits() {
         by_pid.entry(w.pid).or_default().push(w);
     }
+    // Of every IPC namespace (the `n` filter picks one).
     let all: Vec<Row> = m
-        .processes()
+        .all_processes()
         .map(|p| Row {
             p,
             u: cx.s.uses.get(&p.pid).unwrap_or(&NO_USE),
             a: m.account().process(p.pid),
             waits: by_pid.get(&p.pid).cloned().unwrap_or_default(),
         })
-        .filter(|r| vs.all || r.uses_ipc())
+        .filter(|r| (vs.all || r.uses_ipc()) && cx.in_ns(r.p.ipc_ns))
         .collect();
     let total = all.len();
     let mut rows: Vec<Row> = all
@@ -131,12 +133,14 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
         "Processes using IPC (a: all)"
     };
     let sort = super::sorted(View::Processes, vs);
+    let mut cols = COLS;
+    cols[13] = super::ns::column(cx);
     vs.shown = table(
         f,
         area,
         &t,
         super::title_with(name, rows.len(), total, &vs.filter),
-        &COLS,
+        &cols,
         &keys,
         &mut vs.list,
         &super::empty_text(
@@ -167,6 +171,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
                 9 => num(r.calls() as f64),
                 10 => r.errors().to_string(),
                 11 => r.p.uid.map_or("?".into(), |u| cx.user(u)),
+                13 => super::ns::label(r.p.ipc_ns),
                 _ => crate::text::escape(r.p.cmdline.as_deref().unwrap_or_default()).into_owned(),
             })
         },

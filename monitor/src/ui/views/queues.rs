@@ -10,7 +10,7 @@ use crate::{
     ui::app::{View, ViewState},
 };
 
-const COLS: [super::Col; 12] = [
+const COLS: [super::Col; 13] = [
     rcol("MSQID", 8, 0),
     col("KEY", 10, 4),
     rcol("MSGS", 6, 0),
@@ -23,6 +23,7 @@ const COLS: [super::Col; 12] = [
     rcol("OPS/S", 6, 2),
     col("OWNER", 8, 6),
     col("PERMS", 5, 6),
+    col("IPC NS", 10, super::HIDE),
 ];
 
 /// Blocked (receivers, senders) per queue.
@@ -90,6 +91,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     let leaked = super::leaked(cx, crate::analysis::IpcKind::Msg);
     let mut qs: Vec<&Queue> = m
         .queues()
+        .filter(|q| cx.in_ns(Some(q.id.ns)))
         .filter(|q| {
             matches(&vs.filter, || {
                 format!(
@@ -116,12 +118,14 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     let keys: Vec<u64> = qs.iter().map(|q| q.id.id as u32 as u64).collect();
     let total = m.queues().count();
     let sort = super::sorted(View::Queues, vs);
+    let mut cols = COLS;
+    cols[12] = super::ns::column(cx);
     vs.shown = table(
         f,
         area,
         &t,
         super::title_with("Message queues", qs.len(), total, &vs.filter),
-        &COLS,
+        &cols,
         &keys,
         &mut vs.list,
         &super::empty_text(&vs.filter, "no message queues in this IPC namespace"),
@@ -144,6 +148,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
                 8 => ago(cx.now_unix, q.rtime),
                 9 => num(cx.rate(ObjKind::Msg, q.id.id)),
                 10 => cx.user(q.owner_uid),
+                12 => super::ns::label(Some(q.id.ns)),
                 _ => format!("{:04o}", q.perms),
             })
         },
