@@ -346,6 +346,14 @@ fn partly_blind_the_overview_says_what_it_cannot_see() {
     assert!(s.contains("of 4 processes"), "{s}");
     assert!(s.contains("(+? unreadable)"), "{s}");
     insta::assert_snapshot!("overview_blind_80x24", s);
+    // The Processes view too: not "no process uses System V IPC".
+    a.on_key(KeyEvent::new(KeyCode::Char('5'), KeyModifiers::NONE));
+    let s = draw(&mut a, 80, 24);
+    assert!(!s.contains("no process uses"), "{s}");
+    assert!(
+        s.contains("no process seen using System V IPC, but the blocked calls"),
+        "{s}"
+    );
 }
 
 #[test]

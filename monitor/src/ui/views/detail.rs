@@ -135,7 +135,13 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
     let mut involved: Vec<(u32, String)> = Vec::new();
     head(cx, &mut v, "Semaphores");
     match &s.semaphores {
-        None => text(&mut v, "  values unknown (semctl refused)".into()),
+        None => text(
+            &mut v,
+            match super::blind::unknown(cx, super::blind::Blind::SemValues) {
+                Some(u) => format!("  values unknown: {}", super::blind::said(u)),
+                None => "  values unknown (semctl refused)".into(),
+            },
+        ),
         Some(vals) => {
             for x in vals {
                 let holders = match m.holders(s.id, x.semnum) {
@@ -230,9 +236,12 @@ fn shm_lines(cx: &Cx, id: i32) -> Lines {
             shm::creator_state(cx, s),
             s.nattch,
             if s.attachments_complete {
-                ""
+                String::new()
             } else {
-                " (some in processes we cannot read)"
+                match super::blind::unknown(cx, super::blind::Blind::Maps) {
+                    Some(u) => format!(" (not all seen: {})", super::blind::said(u)),
+                    None => " (some in processes we cannot read)".into(),
+                }
             },
             super::ago_said(cx.now_unix, s.atime),
             super::ago_said(cx.now_unix, s.dtime),

@@ -3,6 +3,7 @@
 //! ellipsis, wrapping), `fmt.rs` (durations, counts, sizes: one formatter each),
 //! `header.rs` (header, tabs, footer). Views only read the store and the view state; they
 //! never touch /proc or the probe.
+mod blind;
 mod chart;
 mod detail;
 mod events;

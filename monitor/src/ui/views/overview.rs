@@ -161,10 +161,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     // What /proc would not tell: said where the answer would be.
     let blind = unreadable_waits(cx);
     let nobody = match blind {
-        Some(u) => format!(
-            "no blocked call seen, but the {} could not be read: {}",
-            u.what, u.reason
-        ),
+        Some(u) => format!("no blocked call seen, but {}", super::blind::said(u)),
         None => "nobody is blocked in an IPC call".into(),
     };
     let total = cx.s.model.waits().count();
@@ -227,10 +224,7 @@ pub fn target(cx: &Cx, key: u64) -> Option<Target> {
 /// What the last snapshot could not read about blocked calls (another user's /proc files,
 /// unprivileged): the waits shown may not be all.
 pub fn unreadable_waits<'a>(cx: &Cx<'a>) -> Option<&'a crate::snapshot::Unknown> {
-    cx.s.model
-        .unknowns()
-        .iter()
-        .find(|u| u.what.starts_with("blocked calls"))
+    super::blind::unknown(cx, super::blind::Blind::Waits)
 }
 
 fn waits_title(

@@ -143,10 +143,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
         &cols,
         &keys,
         &mut vs.list,
-        &super::empty_text(
-            &vs.filter,
-            "no process uses System V IPC (a: show all processes)",
-        ),
+        &super::empty_text(&vs.filter, &none_text(cx)),
         sort,
         true,
         |i, c| {
@@ -186,4 +183,14 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
             }
         },
     );
+}
+
+/// Why no process is listed: none uses IPC, or none that could be read does.
+fn none_text(cx: &Cx) -> String {
+    use super::blind::{said, unknown, Blind};
+    let none = "no process uses System V IPC (a: show all processes)";
+    match unknown(cx, Blind::Waits).or_else(|| unknown(cx, Blind::Maps)) {
+        Some(u) => format!("no process seen using System V IPC, but {}", said(u)),
+        None => none.into(),
+    }
 }
