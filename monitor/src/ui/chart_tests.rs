@@ -78,12 +78,14 @@ fn history_store() -> Store {
                 waits += 1;
             }
             sent += 2;
-            let mut k = KernelSample::default();
-            k.aggregates = vec![
-                agg(HOLDER, SET, Syscall::SEMOP, held, 0, 0),
-                waiter_agg(waits, waited_ms),
-                agg(PRODUCER, QUEUE, Syscall::MSGSND, sent, 0, 0),
-            ];
+            let mut k = KernelSample {
+                aggregates: vec![
+                    agg(HOLDER, SET, Syscall::SEMOP, held, 0, 0),
+                    waiter_agg(waits, waited_ms),
+                    agg(PRODUCER, QUEUE, Syscall::MSGSND, sent, 0, 0),
+                ],
+                ..Default::default()
+            };
             k.stats.calls[Syscall::SEMOP.index()] = held + waits;
             k.stats.calls[Syscall::MSGSND.index()] = sent;
             batch.push(stamped(t, Update::Kernel(Box::new(k))));
