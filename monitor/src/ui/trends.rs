@@ -100,39 +100,25 @@ impl Trends {
                 ..Point::default()
             },
         );
+        // Each object's levels: (threads waiting, messages or attachments, bytes).
         let mut seen: HashMap<(ObjKind, i32), Point> = HashMap::new();
-        let waiting = |kind, id| m.waiters(kind, id).count() as u32;
+        let mut put = |kind, id, level: u64, bytes: u64| {
+            let p = Point {
+                waiting: m.waiters(kind, id).count() as u32,
+                level: level.min(u32::MAX.into()) as u32,
+                bytes: bytes.min(u32::MAX.into()) as u32,
+                ..Point::default()
+            };
+            seen.insert((kind, id), p);
+        };
         for s in m.sem_sets() {
-            let id = s.id.id;
-            seen.insert(
-                (ObjKind::Sem, id),
-                Point {
-                    waiting: waiting(ObjKind::Sem, id),
-                    ..Point::default()
-                },
-            );
+            put(ObjKind::Sem, s.id.id, 0, 0);
         }
         for s in m.segments() {
-            let level = s.nattch.min(u32::MAX as u64) as u32;
-            seen.insert(
-                (ObjKind::Shm, s.id.id),
-                Point {
-                    level,
-                    ..Point::default()
-                },
-            );
+            put(ObjKind::Shm, s.id.id, s.nattch, 0);
         }
         for q in m.queues() {
-            let id = q.id.id;
-            seen.insert(
-                (ObjKind::Msg, id),
-                Point {
-                    waiting: waiting(ObjKind::Msg, id),
-                    level: q.qnum.min(u32::MAX as u64) as u32,
-                    bytes: q.cbytes.min(u32::MAX as u64) as u32,
-                    ..Point::default()
-                },
-            );
+            put(ObjKind::Msg, q.id.id, q.qnum, q.cbytes);
         }
         self.objects.retain(|k, _| seen.contains_key(k));
         for (k, p) in seen {
