@@ -55,6 +55,9 @@ impl Unit {
     fn fmt(self, x: f64) -> String {
         match self {
             Unit::Count => num(x),
+            Unit::Secs if x == 0.0 => "0s".into(),
+            // A lock taken and given back quickly: microseconds a second, not "0.00s".
+            Unit::Secs if x < 0.1 => format!("{:.1}ms", x * 1e3),
             Unit::Secs if x < 10.0 => format!("{x:.2}s"),
             Unit::Secs => format!("{x:.0}s"),
             Unit::Bytes => size(x as u64),
@@ -224,4 +227,18 @@ pub fn wait_lines(cx: &Cx, a: &Tally, width: usize) -> Vec<Line<'static>> {
         ]));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Unit;
+
+    #[test]
+    fn time_blocked_per_second_reads_in_the_unit_that_fits() {
+        assert_eq!(Unit::Secs.fmt(0.0), "0s");
+        assert_eq!(Unit::Secs.fmt(0.0004), "0.4ms");
+        assert_eq!(Unit::Secs.fmt(0.6), "0.60s");
+        assert_eq!(Unit::Secs.fmt(12.4), "12s");
+        assert_eq!(Unit::Bytes.fmt(24576.0), "24 KiB");
+    }
 }
