@@ -52,6 +52,15 @@ impl Trend {
             p.rated = true;
         }
         self.prev = Some((t, now));
+        // Nothing to chart yet (an idle set, an empty queue): no points kept, so that
+        // thousands of idle objects cost no history.
+        let idle = Point {
+            rated: p.rated,
+            ..Point::default()
+        };
+        if self.points.is_empty() && p == idle {
+            return;
+        }
         self.points.push_back(p);
         if self.points.len() > KEPT {
             self.points.pop_front();
@@ -152,5 +161,58 @@ impl Trends {
 
     pub fn process(&self, pid: u32) -> Option<&Trend> {
         self.procs.get(&pid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn tally(calls: u64, blocked_ns: u64, waits: u64) -> Tally {
+        let mut t = Tally::default();
+        (t.calls, t.blocked_ns, t.waits) = (calls, blocked_ns, waits);
+        t
+    }
+
+    #[test]
+    fn rates_are_differences_of_the_totals_between_samples() {
+        let mut tr = Trend::default();
+        let level = |n| Point {
+            level: n,
+            ..Point::default()
+        };
+        tr.note(10 * S, Some(&tally(100, 0, 0)), level(1));
+        // Two seconds later: 300 more calls, 1.5 s more blocked, 4 more waits.
+        tr.note(12 * S, Some(&tally(400, 1_500_000_000, 4)), level(2));
+        let p: Vec<&Point> = tr.points().collect();
+        assert_eq!(p.len(), 2);
+        assert!(!p[0].rated, "the first sample has no rate");
+        assert!(p[1].rated);
+        assert_eq!(p[1].calls_s, 150.0);
+        assert_eq!(p[1].blocked_s, 0.75);
+        assert_eq!(p[1].waits_s, 2.0);
+        assert_eq!(tr.rates(|p| f64::from(p.calls_s)), [150.0]);
+        assert_eq!(tr.series(|p| f64::from(p.level)), [1.0, 2.0]);
+        // A sample at the same time again is no sample.
+        tr.note(12 * S, Some(&tally(500, 0, 0)), level(3));
+        assert_eq!(tr.points().len(), 3);
+        assert_eq!(tr.points().last().map(|p| p.rated), Some(false));
+    }
+
+    #[test]
+    fn idle_subjects_keep_no_points_until_something_happens() {
+        let mut tr = Trend::default();
+        for i in 0..10 {
+            tr.note(i * S, Some(&tally(7, 0, 0)), Point::default());
+        }
+        assert_eq!(tr.points().len(), 0);
+        tr.note(10 * S, Some(&tally(17, 0, 0)), Point::default());
+        assert_eq!(tr.rates(|p| f64::from(p.calls_s)), [10.0]);
+        for i in 11..200 {
+            tr.note(i * S, Some(&tally(17, 0, 0)), Point::default());
+        }
+        assert_eq!(tr.points().len(), KEPT, "bounded");
     }
 }
