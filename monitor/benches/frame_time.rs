@@ -197,6 +197,39 @@ fn main() {
         "fixture: 10000 objects, 1000 processes, built in {:?}",
         t0.elapsed()
     );
+    // A kernel sample taken in (model, findings, trends), timed on copies of the store.
+    let mut copies: Vec<Store> = (0..5).map(|_| store.clone()).collect();
+    let sample3 = Stamped {
+        mono_ns: MONO + 3 * S,
+        update: Update::Kernel(Box::new(sample(10_000, 1_000, 3))),
+    };
+    let mut ingest_us: Vec<u128> = copies
+        .iter_mut()
+        .map(|c| {
+            let t = Instant::now();
+            c.ingest(std::slice::from_ref(&sample3));
+            t.elapsed().as_micros()
+        })
+        .collect();
+    ingest_us.sort_unstable();
+    // Of which the trends' sample alone.
+    let mut trend_us: Vec<u128> = (0..5)
+        .map(|i| {
+            let mut tr = store.trends.clone();
+            let t = Instant::now();
+            tr.sample(&store.model, MONO + (10 + i) * S);
+            t.elapsed().as_micros()
+        })
+        .collect();
+    trend_us.sort_unstable();
+    let kept = copies[0].trends.points_kept();
+    eprintln!(
+        "a kernel sample ingested in {} us, of which the trends' sample {} us (medians of 5); \
+         trends keep {kept} points ({} KiB)",
+        ingest_us[2],
+        trend_us[2],
+        kept * std::mem::size_of::<ipctop::ui::trends::Point>() / 1024
+    );
     println!("VIEW median_us p95_us");
     for (w, h) in [(80u16, 24u16), (250, 70)] {
         for view in View::ALL {

@@ -162,6 +162,13 @@ impl Trends {
     pub fn process(&self, pid: u32) -> Option<&Trend> {
         self.procs.get(&pid)
     }
+
+    /// Points kept in all (for the benchmark's memory figure).
+    pub fn points_kept(&self) -> usize {
+        self.total.points.len()
+            + self.objects.values().map(|t| t.points.len()).sum::<usize>()
+            + self.procs.values().map(|t| t.points.len()).sum::<usize>()
+    }
 }
 
 #[cfg(test)]
