@@ -37,6 +37,8 @@ pub struct Trend {
     /// The previous sample: time and the account's (calls, blocked ns, waits).
     prev: Option<(u64, [u64; 3])>,
     points: VecDeque<Point>,
+    /// The last sample that saw the subject (those gone are dropped).
+    seen: u64,
 }
 
 impl Trend {
@@ -109,8 +111,9 @@ impl Trends {
                 ..Point::default()
             },
         );
-        // Each object's levels: (threads waiting, messages or attachments, bytes).
-        let mut seen: HashMap<(ObjKind, i32), Point> = HashMap::new();
+        // Each object's levels (threads waiting, messages or attachments, bytes), in one
+        // pass: no map of what was seen, the subjects not seen at `t` are dropped after.
+        let objects = &mut self.objects;
         let mut put = |kind, id, level: u64, bytes: u64| {
             let p = Point {
                 waiting: m.waiters(kind, id).count() as u32,
@@ -118,7 +121,9 @@ impl Trends {
                 bytes: bytes.min(u32::MAX.into()) as u32,
                 ..Point::default()
             };
-            seen.insert((kind, id), p);
+            let tr = objects.entry((kind, id)).or_default();
+            tr.seen = t;
+            tr.note(t, m.object_account(kind, id), p);
         };
         for s in m.sem_sets() {
             put(ObjKind::Sem, s.id.id, 0, 0);
@@ -129,25 +134,22 @@ impl Trends {
         for q in m.queues() {
             put(ObjKind::Msg, q.id.id, q.qnum, q.cbytes);
         }
-        self.objects.retain(|k, _| seen.contains_key(k));
-        for (k, p) in seen {
-            let a = m.object_account(k.0, k.1);
-            self.objects.entry(k).or_default().note(t, a, p);
-        }
+        self.objects.retain(|_, tr| tr.seen == t);
         let mut by_pid: HashMap<u32, u32> = HashMap::new();
         for w in m.waits() {
             *by_pid.entry(w.pid).or_default() += 1;
         }
-        let procs: Vec<u32> = m.processes().map(|p| p.pid).collect();
-        self.procs.retain(|pid, _| procs.binary_search(pid).is_ok());
-        for pid in procs {
-            let p = Point {
-                waiting: by_pid.get(&pid).copied().unwrap_or(0),
+        // Of every namespace, as the Processes view lists them.
+        for p in m.all_processes() {
+            let point = Point {
+                waiting: by_pid.get(&p.pid).copied().unwrap_or(0),
                 ..Point::default()
             };
-            let a = acc.process(pid);
-            self.procs.entry(pid).or_default().note(t, a, p);
+            let tr = self.procs.entry(p.pid).or_default();
+            tr.seen = t;
+            tr.note(t, acc.process(p.pid), point);
         }
+        self.procs.retain(|_, tr| tr.seen == t);
     }
 
     /// Everything: calls, blocked time and waits per second, threads waiting.
