@@ -523,9 +523,9 @@ impl App {
         }
     }
 
-    /// `n`: the next IPC namespace alone (in the order `views::ns::namespaces` gives), then all.
+    /// `n`: the next IPC namespace alone (in the order `Store::namespaces` gives), then all.
     fn next_ns(&mut self) {
-        let all = views::ns::namespaces(self.shown());
+        let all = self.shown().namespaces.clone();
         self.ns = match self.ns {
             None => all.first().copied(),
             Some(cur) => all

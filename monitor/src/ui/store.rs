@@ -70,6 +70,8 @@ pub struct Store {
     pub names: super::names::Names,
     /// Histories the model keeps no series of (see `trends`), one point per sample.
     pub trends: super::trends::Trends,
+    /// The IPC namespaces seen, the viewed one first (see [`namespaces`]).
+    pub namespaces: Vec<crate::model::NsId>,
 }
 
 impl Store {
@@ -90,6 +92,7 @@ impl Store {
             inflight: HashSet::new(),
             names: Default::default(),
             trends: Default::default(),
+            namespaces: Vec::new(),
         }
     }
 
@@ -232,6 +235,7 @@ impl Store {
             }
         }
         self.uses = uses;
+        self.namespaces = namespaces(m);
         self.generation += 1;
     }
 
@@ -263,4 +267,20 @@ impl Store {
     pub fn live(&self) -> bool {
         self.position.is_none() && !matches!(self.probe, ProbeStatus::Replay)
     }
+}
+
+/// The IPC namespaces seen, the viewed one first: of the processes, the waits and the
+/// objects the account counted calls on (0, unknown, left out).
+fn namespaces(m: &Model) -> Vec<crate::model::NsId> {
+    let mut others: BTreeSet<crate::model::NsId> =
+        m.all_processes().filter_map(|p| p.ipc_ns).collect();
+    others.extend(m.waits().map(|w| w.ns));
+    others.extend(m.account().objects().map(|((_, id), _)| id.ns));
+    let view = m.view_ns();
+    others.remove(&view);
+    others.remove(&0);
+    std::iter::once(view)
+        .filter(|&n| n != 0)
+        .chain(others)
+        .collect()
 }
