@@ -370,9 +370,13 @@ fn a_process_history_charts_its_real_call_rate() {
     if !can_trace(test) || !have_tmux(test) {
         return;
     }
-    // 200 semops a second (the workload removes its semaphore when it ends or is killed).
+    // 200 semops a second, in an IPC namespace of its own (unshare execs the workload: same
+    // pid), so that its semaphore goes with it whatever happens; the dashboard follows every
+    // namespace.
     const RATE: f64 = 200.0;
-    let lp = Proc::spawn(Command::new(WORKLOAD).args([
+    let mut lp = Proc::spawn(Command::new("unshare").args([
+        "--ipc",
+        WORKLOAD,
         "paced-loop",
         "--rate",
         &RATE.to_string(),
@@ -410,5 +414,6 @@ fn a_process_history_charts_its_real_call_rate() {
     assert!(s.contains("History"), "{s}");
     t.keys(&["q"]);
     t.assert_clean_shell("0");
-    drop(lp);
+    lp.signal(libc::SIGTERM);
+    lp.wait(Duration::from_secs(10));
 }
