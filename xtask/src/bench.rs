@@ -7,7 +7,7 @@
 //! monitor crate's `cargo bench` benchmarks), at rest here (5), `probe.rs` (6–8).
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
     time::Duration,
 };
 
@@ -74,21 +74,6 @@ fn workload(bin: &Path, args: &[&str]) -> Result<f64> {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
-}
-
-/// Runs cargo and returns its standard output (its stderr goes to ours).
-fn cargo_stdout(args: &[&str]) -> Result<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(crate::workspace_root())
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running cargo")?;
-    if !out.status.success() {
-        bail!("cargo {} failed", args.join(" "));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// CPU seconds (user + system) a process has used.

@@ -121,4 +121,3 @@ pub fn setup(minimal: bool) -> Result<()> {
     }
     Ok(())
 }
-

@@ -198,7 +198,10 @@ impl Running {
         use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
         use std::os::unix::process::ExitStatusExt;
         let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-        match waitid(Id::Pid(nix::unistd::Pid::from_raw(self.child.id() as i32)), flags) {
+        match waitid(
+            Id::Pid(nix::unistd::Pid::from_raw(self.child.id() as i32)),
+            flags,
+        ) {
             Ok(WaitStatus::Exited(_, code)) => Some(ExitStatus::from_raw((code & 0xff) << 8)),
             Ok(WaitStatus::Signaled(_, sig, _)) => Some(ExitStatus::from_raw(sig as i32)),
             _ => None,

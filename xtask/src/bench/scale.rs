@@ -3,8 +3,6 @@
 //! each printing its machine-readable lines on stdout.
 use anyhow::Result;
 
-use super::cargo_stdout;
-
 pub struct Scale {
     /// `VIEW median_us p95_us`, one line per view (`frame_time`).
     pub frames: Vec<String>,
@@ -18,7 +16,8 @@ pub struct Scale {
 
 /// The stdout of `cargo bench -p monitor --bench NAME`.
 fn bench(name: &str) -> Result<String> {
-    cargo_stdout(&["bench", "-p", "monitor", "--bench", name])
+    let out = crate::cargo_stdout(&["bench", "-p", "monitor", "--bench", name])?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The lines of `out` that begin with `prefix`, or one that says none was printed.
