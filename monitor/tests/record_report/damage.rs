@@ -28,6 +28,16 @@ fn synthetic(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
+/// Reports on `rec` (exit 0: what could be read is judged) and checks that the report says it
+/// stopped early, and why; returns ipctop's stderr.
+fn stops_early(rec: &Path, why: &str) -> String {
+    let (code, r, err) = report(rec, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let said = r["stopped_early"].as_str().unwrap_or_else(|| panic!("{r}"));
+    assert!(said.contains(why), "{why:?} not in {said:?}");
+    err
+}
+
 #[test]
 fn damaged_and_foreign_input_gets_one_sentence_and_the_right_exit_code() {
     let d = tmpdir("damage");
@@ -46,25 +56,12 @@ fn damaged_and_foreign_input_gets_one_sentence_and_the_right_exit_code() {
     // Cut mid-line (in the third line): used up to the damage, which is named.
     let cut = d.0.join("cut.ipctop");
     std::fs::write(&cut, &bytes[..lines[1] + 40]).unwrap();
-    let (code, r, err) = report(&cut, &[]);
-    assert_eq!(code, Some(0), "{err}");
-    assert!(
-        r["stopped_early"].as_str().unwrap().contains("line 3"),
-        "{r}"
-    );
+    let err = stops_early(&cut, "line 3");
     assert!(err.contains("line 3"), "{err}");
     // Truncated at a line boundary: no end mark.
     let trunc = d.0.join("trunc.ipctop");
     std::fs::write(&trunc, &bytes[..=lines[2]]).unwrap();
-    let (code, r, _) = report(&trunc, &[]);
-    assert_eq!(code, Some(0));
-    assert!(
-        r["stopped_early"]
-            .as_str()
-            .unwrap()
-            .contains("without its end mark"),
-        "{r}"
-    );
+    stops_early(&trunc, "without its end mark");
     // A garbled line in the middle.
     let mut garbled = bytes.clone();
     for b in &mut garbled[lines[1] + 5..lines[1] + 25] {
@@ -72,15 +69,7 @@ fn damaged_and_foreign_input_gets_one_sentence_and_the_right_exit_code() {
     }
     let g = d.0.join("garbled.ipctop");
     std::fs::write(&g, &garbled).unwrap();
-    let (code, r, _) = report(&g, &[]);
-    assert_eq!(code, Some(0));
-    assert!(
-        r["stopped_early"]
-            .as_str()
-            .unwrap()
-            .contains("not a valid record"),
-        "{r}"
-    );
+    stops_early(&g, "not a valid record");
 
     // Not a recording at all: one sentence, exit 2, no panic.
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;

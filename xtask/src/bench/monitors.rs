@@ -96,6 +96,16 @@ pub fn monitors() -> Vec<Monitor> {
     ]
 }
 
+/// Keeps the last 64 bytes or so of `tail` (at a character boundary): enough for a pattern
+/// split across two reads of a program's output.
+pub fn keep_tail(tail: &mut String) {
+    let keep = tail.len().saturating_sub(64);
+    let cut = (keep..=tail.len())
+        .find(|&i| tail.is_char_boundary(i))
+        .unwrap_or(0);
+    tail.drain(..cut);
+}
+
 /// A monitor started and attached; stopped (killed if need be) when dropped.
 pub struct Running {
     child: Child,
@@ -129,12 +139,7 @@ impl Running {
                         Ok(n) => {
                             tail.push_str(&String::from_utf8_lossy(&buf[..n]));
                             let _ = tx.send(tail.clone());
-                            // Keep a little, for a pattern split across two reads.
-                            let keep = tail.len().saturating_sub(64);
-                            let cut = (keep..=tail.len())
-                                .find(|&i| tail.is_char_boundary(i))
-                                .unwrap_or(0);
-                            tail.drain(..cut);
+                            keep_tail(&mut tail);
                         }
                     }
                 }
@@ -220,5 +225,24 @@ impl Drop for Running {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_tail;
+
+    #[test]
+    fn the_tail_kept_is_short_and_whole_characters() {
+        let mut t = "x".repeat(100) + "ipctop: recording to";
+        keep_tail(&mut t);
+        assert!(t.len() <= 64 && t.ends_with("recording to"), "{t}");
+        // A cut that would fall inside a character moves past it.
+        let mut t = "é".repeat(100);
+        keep_tail(&mut t);
+        assert_eq!(t, "é".repeat(32));
+        let mut short = "Over".to_string();
+        keep_tail(&mut short);
+        assert_eq!(short, "Over");
     }
 }

@@ -188,11 +188,7 @@ fn one_exit(cmd: &str, way: Way) -> Result<f64> {
                     let _ = tx.send(());
                     tail.clear();
                 }
-                let keep = tail.len().saturating_sub(64);
-                let cut = (keep..=tail.len())
-                    .find(|&i| tail.is_char_boundary(i))
-                    .unwrap_or(0);
-                tail.drain(..cut);
+                super::monitors::keep_tail(&mut tail);
             }
         });
     }
