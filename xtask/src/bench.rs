@@ -117,6 +117,8 @@ fn hand_written(earlier: &str) -> &str {
 pub fn run(args: Args) -> Result<()> {
     crate::setup::setup(false)?;
     crate::cargo(&["build", "--release", "--bins"], &[])?;
+    // The monitor crate's benchmarks (section 4) too, so that no build runs between sections.
+    crate::cargo(&["bench", "-p", "monitor", "--no-run"], &[])?;
     let root = crate::workspace_root();
     let ipctop = root.join("target/release/ipctop");
     let wl = root.join("target/release/ipctop-workload");
