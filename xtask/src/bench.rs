@@ -165,6 +165,8 @@ pub fn run(args: Args) -> Result<()> {
     )?;
     let exits = probe::exit_latency(&ipctop, args.probe_rounds)?;
     let idle_sems = probe::idle_semaphores(&ipctop, args.idle_sets, 250, args.idle_secs)?;
+    // What the `record` monitors wrote (each run overwrote the last).
+    let _ = std::fs::remove_file(monitors::RECORDING);
 
     let results = report::Results {
         date: output_of("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),

@@ -19,7 +19,7 @@ pub struct Monitor {
     pub name: &'static str,
     /// Shell snippet run first in a private mount namespace (tracefs or not).
     pub setup: &'static str,
-    /// The command (`{ipctop}` is replaced by the binary's path).
+    /// The command (`{ipctop}` is replaced by the binary's path, `{out}` by [`RECORDING`]).
     pub cmd: &'static str,
     /// A line on stdout or stderr that says it is attached.
     pub ready: &'static str,
@@ -28,6 +28,9 @@ pub struct Monitor {
 const NO_TRACEFS: &str = "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; true";
 pub const TRACEFS: &str =
     "mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing";
+
+/// Where the `record` monitors write (removed at the end of the run).
+pub const RECORDING: &str = "/tmp/ipctop-bench.ipctop.zst";
 
 /// Which of [`monitors`] the other sections use, by position.
 pub const RECORD_RAW: usize = 0;
@@ -42,19 +45,19 @@ pub fn monitors() -> Vec<Monitor> {
         Monitor {
             name: "ipctop record --attach raw (in-kernel aggregation; raw sys_enter/sys_exit)",
             setup: NO_TRACEFS,
-            cmd: "{ipctop} record --attach raw -o /tmp/ipctop-bench.ipctop.zst",
+            cmd: "{ipctop} record --attach raw -o {out}",
             ready: "ipctop: recording to",
         },
         Monitor {
             name: "ipctop record (default: in-kernel aggregation; per-syscall tracepoints, tracefs mounted privately)",
             setup: NO_TRACEFS,
-            cmd: "{ipctop} record -o /tmp/ipctop-bench.ipctop.zst",
+            cmd: "{ipctop} record -o {out}",
             ready: "ipctop: recording to",
         },
         Monitor {
             name: "ipctop record --every-call (per-syscall tracepoints)",
             setup: TRACEFS,
-            cmd: "{ipctop} record --every-call -o /tmp/ipctop-bench.ipctop.zst",
+            cmd: "{ipctop} record --every-call -o {out}",
             ready: "ipctop: recording to",
         },
         Monitor {
@@ -113,7 +116,10 @@ pub struct Running {
 
 impl Running {
     pub fn start(m: &Monitor, ipctop: &Path) -> Result<Running> {
-        let cmd = m.cmd.replace("{ipctop}", &ipctop.display().to_string());
+        let cmd = m
+            .cmd
+            .replace("{ipctop}", &ipctop.display().to_string())
+            .replace("{out}", RECORDING);
         let mut child = Command::new("unshare")
             .args(["--mount", "--propagation", "private", "sh", "-c"])
             .arg(format!("{}; exec {cmd}", m.setup))
