@@ -64,8 +64,7 @@ pub fn setup(minimal: bool) -> Result<()> {
         .collect();
     if !missing.is_empty() {
         eprintln!("xtask setup: installing {}", missing.join(" "));
-        // SAFETY: geteuid has no preconditions.
-        let sudo: &[&str] = if unsafe { libc_geteuid() } == 0 {
+        let sudo: &[&str] = if nix::unistd::geteuid().is_root() {
             &[]
         } else {
             &["sudo"]
@@ -121,9 +120,4 @@ pub fn setup(minimal: bool) -> Result<()> {
             .env("PATH", path))?;
     }
     Ok(())
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
 }

@@ -2,8 +2,6 @@
 //! metrics on `GET /metrics` (see `export/`).
 use std::{net::SocketAddr, time::Duration};
 
-use tokio::signal::unix::{signal, SignalKind};
-
 use crate::{
     analysis, exit,
     export::{self, Latest},
@@ -108,6 +106,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             .live_options(interval, args.ipc_ns, args.no_probe),
     )
     .await?;
+    // Before saying it serves: a signal right after that line must still end it cleanly.
+    let mut signals = exit::Stop::install()?;
     match source.probe_status() {
         ProbeStatus::Attached(at) => {
             eprintln!(
@@ -132,13 +132,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             analysis: analysis::Config::default(),
         },
     ));
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
     let stop = async move {
-        tokio::select! {
-            _ = sigint.recv() => {}
-            _ = sigterm.recv() => {}
-        }
+        signals.recv().await;
     };
     export::http::serve(listener, latest, stop).await?;
     feed.abort();

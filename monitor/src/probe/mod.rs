@@ -308,7 +308,7 @@ impl Probe {
         })
     }
 
-    /// Detaches every program now, the tracepoints all at once (see [`detach::Links`]); the
+    /// Detaches every program now, the tracepoints all at once (see `detach::Links`); the
     /// maps stay readable, so that the last counters and events can still be read. Dropping
     /// the probe does it too.
     pub fn detach(&mut self) {

@@ -188,11 +188,7 @@ fn one_exit(cmd: &str, way: Way) -> Result<f64> {
                     let _ = tx.send(());
                     tail.clear();
                 }
-                let keep = tail.len().saturating_sub(64);
-                let cut = (keep..=tail.len())
-                    .find(|&i| tail.is_char_boundary(i))
-                    .unwrap_or(0);
-                tail.drain(..cut);
+                super::monitors::keep_tail(&mut tail);
             }
         });
     }
@@ -208,8 +204,7 @@ fn one_exit(cmd: &str, way: Way) -> Result<f64> {
             // The monitor itself (under `script`, its child).
             let pid = Running::monitor_pid(child.id());
             let t = Instant::now();
-            // SAFETY: signalling a process we started.
-            unsafe { super::libc_kill(pid as i32, sig) };
+            super::signal(pid, sig);
             t
         }
         Way::Key => {
@@ -306,8 +301,8 @@ pub fn idle_semaphores(ipctop: &Path, sets: u32, nsems: u32, secs: u64) -> Resul
             .stderr(Stdio::null())
             .spawn()?;
         std::thread::sleep(Duration::from_secs(10));
-        // SAFETY: signalling our own child (strace prints its table on SIGINT).
-        unsafe { super::libc_kill(st.id() as i32, 2) };
+        // strace prints its table on SIGINT.
+        super::signal(st.id(), 2);
         st.wait()?;
         let n = semctl_count(&std::fs::read_to_string("/tmp/ipctop-bench-idle.txt")?);
         Ok(Idle {
@@ -316,8 +311,7 @@ pub fn idle_semaphores(ipctop: &Path, sets: u32, nsems: u32, secs: u64) -> Resul
             full_snapshot_semctl,
         })
     })();
-    // SAFETY: signalling our own child.
-    unsafe { super::libc_kill(rec.id() as i32, 15) };
+    super::signal(rec.id(), 15);
     let _ = rec.wait();
     for f in [
         "/tmp/ipctop-bench-idle.ipctop.zst",
