@@ -5,6 +5,7 @@
  *   legacy32 getppid N  N getppid() and N getpid(), nothing else
  *   legacy32 hold       takes semaphore 0 of a new set, prints the set, waits for stdin to close
  *   legacy32 block ID   blocks in semop(ID, {0, -1}) (through ipc()) until the set is removed
+ *   legacy32 idle       makes no IPC call, waits for stdin to close
  *
  * The direct calls take commands without IPC_64 (the kernel adds it); ipc() with it, as the C
  * library passes it. Every call is issued with syscall(), so that the counts do not depend on which entry the
@@ -138,7 +139,7 @@ static int run(int use_ipc, int n) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: legacy32 direct|ipc|getppid N | hold | block ID\n");
+        fprintf(stderr, "usage: legacy32 direct|ipc|getppid N | hold | block ID | idle\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -164,6 +165,11 @@ int main(int argc, char **argv) {
         char c;
         while (read(0, &c, 1) > 0) {}
         ipc(SEMCTL, semid, 0, IPC_RMID_ | IPC_64_, &one, 0);
+        return 0;
+    }
+    if (!strcmp(mode, "idle")) {
+        char c;
+        while (read(0, &c, 1) > 0) {}
         return 0;
     }
     if (!strcmp(mode, "block") && argc > 2) {
