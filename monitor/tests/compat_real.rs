@@ -6,6 +6,8 @@
 //! that only calls getppid()/getpid() gives no event at all. Recorded, a 32-bit process
 //! blocked on a semaphore another 32-bit process holds is a wait with that holder in the
 //! model. Every workload runs in an IPC namespace of its own.
+#[path = "compat/expected.rs"]
+mod expected;
 mod support;
 
 use std::{
@@ -15,6 +17,7 @@ use std::{
     time::Duration,
 };
 
+use expected::{check_compat, expected};
 use ipctop::{feed::ProbeStatus, model::HolderSource, ui::SessionInfo, ui::Store};
 use serde_json::Value;
 use support::*;
@@ -92,33 +95,6 @@ fn run_under_strace(bin: &Path, args: &[&str]) -> (Value, BTreeMap<String, u64>)
     (v, counts)
 }
 
-/// What the workload says it did, per syscall (the ids are its namespace's).
-fn expected(direct: bool, n: u64) -> BTreeMap<String, u64> {
-    let mut m: BTreeMap<String, u64> = [
-        ("semget", 1),
-        ("semctl", 2),
-        ("shmget", 1),
-        ("shmat", 1),
-        ("shmdt", 1),
-        ("shmctl", 1),
-        ("msgget", 1),
-        ("msgsnd", n),
-        ("msgrcv", n),
-        ("msgctl", 1),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    if direct {
-        // No direct semop on i386: semtimedop_time64 with a NULL timeout.
-        m.insert("semtimedop".into(), 2 * n + 2);
-    } else {
-        m.insert("semop".into(), 2 * n + 1);
-        m.insert("semtimedop".into(), 1);
-    }
-    m
-}
-
 fn count_by(evs: &[&Value], key: impl Fn(&Value) -> String) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
     for e in evs {
@@ -161,6 +137,9 @@ fn traced_exactly(test: &str, attach: &[&str]) {
     drop(idle);
     assert_eq!(code, Some(0), "{summary}");
     assert_eq!(summary["dropped"], 0, "{summary}");
+    // What vm-smoke's 32-bit case checks too.
+    let problems = check_compat(&[direct.clone(), ipc.clone(), getppid.clone()], &events);
+    assert!(problems.is_empty(), "{problems:?}");
     let pid = |v: &Value| v["pid"].as_u64().unwrap();
     let of = |p: u64| -> Vec<&Value> { events.iter().filter(|e| pid(e) == p).collect() };
 

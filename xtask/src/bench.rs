@@ -12,6 +12,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+mod compat;
 mod probe;
 
 #[derive(clap::Args)]
@@ -34,6 +35,9 @@ pub struct Args {
     /// Semaphore sets (of 250 semaphores each) nobody touches, for the idle-load measurement.
     #[arg(long, default_value_t = 100)]
     idle_sets: u32,
+    /// Only measure the 32-bit path (section 9) and put it into the results file.
+    #[arg(long)]
+    compat_only: bool,
     /// Where to write the results.
     #[arg(long, default_value = "bench/RESULTS.md")]
     out: PathBuf,
@@ -315,6 +319,13 @@ pub fn run(args: Args) -> Result<()> {
     let mons = monitors();
     let calls = (2 * args.pairs).to_string();
     let getppid = args.getppid.to_string();
+    let compat = || compat::measure(&mons[1], &ipctop, &wl, &calls, &getppid, args.rounds);
+    if args.compat_only {
+        let mut md = String::new();
+        compat::write(&mut md, &compat()?)?;
+        print!("{md}");
+        return compat::splice(&root.join(&args.out), &md);
+    }
 
     // 1 and 2: interleaved rounds; each round measures every side once, in a rotating order.
     let sides = mons.len() + 1;
@@ -427,6 +438,7 @@ pub fn run(args: Args) -> Result<()> {
     )?;
     let exits = probe::exit_latency(&ipctop, args.probe_rounds)?;
     let idle_sems = probe::idle_semaphores(&ipctop, args.idle_sets, 250, args.idle_secs)?;
+    let compat_cost = compat()?;
 
     let mut md = String::new();
     let uname = Command::new("uname").arg("-r").output()?;
@@ -576,6 +588,7 @@ pub fn run(args: Args) -> Result<()> {
         "| semctl calls of one full snapshot (`ipctop snapshot`; what every live snapshot made before) | {} |",
         idle_sems.full_snapshot_semctl
     )?;
+    compat::write(&mut md, &compat_cost)?;
     if let Some(dir) = root.join(&args.out).parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -16,8 +16,12 @@ pub enum CompatPath {
     Raw { processes: usize },
     /// The tracepoint mode with the raw 32-bit path attached.
     Attached { processes: usize },
-    /// The tracepoint mode without it: there were no 32-bit processes at load time.
-    NotAttached { processes: usize },
+    /// The tracepoint mode without it: there were no 32-bit processes at load time, or
+    /// (`why`) its programs could not be loaded or attached.
+    NotAttached {
+        processes: usize,
+        why: Option<String>,
+    },
 }
 
 impl std::fmt::Display for CompatPath {
@@ -34,16 +38,28 @@ impl std::fmt::Display for CompatPath {
             CompatPath::Attached { processes: n } => {
                 write!(f, "32-bit path attached: {n} process{}", plural(n))
             }
-            CompatPath::NotAttached { processes: 0 } => f.write_str(
+            CompatPath::NotAttached {
+                processes: 0,
+                why: None,
+            } => f.write_str(
                 "no 32-bit processes, 32-bit path not attached (32-bit processes started later \
                  are not traced; --attach raw follows them)",
             ),
-            CompatPath::NotAttached { processes: n } => write!(
-                f,
-                "{n} 32-bit process{} {} not traced",
-                plural(n),
-                if n == 1 { "is" } else { "are" }
-            ),
+            CompatPath::NotAttached {
+                processes: n,
+                ref why,
+            } => {
+                write!(
+                    f,
+                    "{n} 32-bit process{} {} not traced",
+                    plural(n),
+                    if n == 1 { "is" } else { "are" }
+                )?;
+                match why {
+                    Some(why) => write!(f, " (the 32-bit path failed: {why})"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -99,8 +115,12 @@ mod tests {
             "32-bit path attached: 2 processes"
         );
         assert_eq!(
-            CompatPath::NotAttached { processes: 1 }.to_string(),
-            "1 32-bit process is not traced"
+            CompatPath::NotAttached {
+                processes: 1,
+                why: Some("refused".into())
+            }
+            .to_string(),
+            "1 32-bit process is not traced (the 32-bit path failed: refused)"
         );
     }
 }

@@ -27,6 +27,10 @@ impl Links {
         self.0.push(Box::new(link));
     }
 
+    pub(super) fn append(&mut self, mut other: Links) {
+        self.0.append(&mut other.0);
+    }
+
     /// Closes every link, each on a thread of its own, and returns when all are closed.
     pub(super) fn detach_all(&mut self) {
         let links = std::mem::take(&mut self.0);

@@ -242,7 +242,11 @@ impl Probe {
             .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
         let mut links = detach::Links::default();
         let n32 = processes_32bit().len();
-        let mut attach_raw = |ebpf: &mut Ebpf, prog: &str, tp_name: &str| -> anyhow::Result<()> {
+        let attach_raw = |ebpf: &mut Ebpf,
+                          links: &mut detach::Links,
+                          prog: &str,
+                          tp_name: &str|
+         -> anyhow::Result<()> {
             let p: &mut RawTracePoint = ebpf
                 .program_mut(prog)
                 .expect("program in object")
@@ -261,15 +265,29 @@ impl Probe {
         };
         let compat = match tp {
             Some(_) if n32 > 0 => {
-                // The per-syscall tracepoints never fire for 32-bit syscalls.
-                attach_raw(&mut ebpf, "ipc_compat_enter", "sys_enter")?;
-                attach_raw(&mut ebpf, "ipc_compat_exit", "sys_exit")?;
-                CompatPath::Attached { processes: n32 }
+                // The per-syscall tracepoints never fire for 32-bit syscalls. Both programs
+                // or neither; without them the 64-bit calls are still followed.
+                let mut both = detach::Links::default();
+                let attached = attach_raw(&mut ebpf, &mut both, "ipc_compat_enter", "sys_enter")
+                    .and_then(|()| attach_raw(&mut ebpf, &mut both, "ipc_compat_exit", "sys_exit"));
+                match attached {
+                    Ok(()) => {
+                        links.append(both);
+                        CompatPath::Attached { processes: n32 }
+                    }
+                    Err(e) => CompatPath::NotAttached {
+                        processes: n32,
+                        why: Some(format!("{e:#}")),
+                    },
+                }
             }
-            Some(_) => CompatPath::NotAttached { processes: 0 },
+            Some(_) => CompatPath::NotAttached {
+                processes: 0,
+                why: None,
+            },
             None => {
-                attach_raw(&mut ebpf, "ipc_raw_enter", "sys_enter")?;
-                attach_raw(&mut ebpf, "ipc_raw_exit", "sys_exit")?;
+                attach_raw(&mut ebpf, &mut links, "ipc_raw_enter", "sys_enter")?;
+                attach_raw(&mut ebpf, &mut links, "ipc_raw_exit", "sys_exit")?;
                 CompatPath::Raw { processes: n32 }
             }
         };
