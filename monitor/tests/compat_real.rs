@@ -24,6 +24,14 @@ use support::*;
 
 const N: u64 = 25;
 
+/// One test at a time: the watcher test needs a machine without other 32-bit processes, and
+/// the others start some.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The workload built with `gcc -m32 -static` (Debian: gcc-multilib) as `name` in the temp
 /// dir (its comm: parallel tests see only their own), removed on drop; `None` (the test
 /// skipped, or failed under IPCTOP_REQUIRE_ROOT=1) when it cannot be built.
@@ -107,6 +115,7 @@ fn traced_exactly(test: &str, attach: &[&str]) {
     if !can_trace(test) {
         return;
     }
+    let _one = one_at_a_time();
     let name = unique_name("l32");
     let Some(named) = Named::build(test, &name) else {
         return;
@@ -246,6 +255,7 @@ fn wait_and_holder(test: &str, attach: &str) {
     if !can_trace(test) {
         return;
     }
+    let _one = one_at_a_time();
     let name = unique_name("h32");
     let Some(named) = Named::build(test, &name) else {
         return;
@@ -309,4 +319,64 @@ fn a_32bit_wait_and_its_32bit_holder_per_syscall_tracepoints() {
 #[test]
 fn a_32bit_wait_and_its_32bit_holder_raw_tracepoints() {
     wait_and_holder("compat_wait_raw", "raw");
+}
+
+/// The raw tracepoint links process `pid` holds (from its fds' fdinfo).
+fn raw_links(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .filter(|s| s.contains("link_type:\traw_tracepoint"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits until `pid` holds `n` raw tracepoint links (the watcher looks every 2 s).
+fn await_links(pid: u32, n: usize) -> bool {
+    let end = std::time::Instant::now() + Duration::from_secs(8);
+    while std::time::Instant::now() < end {
+        if raw_links(pid) == n {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn the_32bit_path_is_attached_only_while_32bit_processes_exist() {
+    let test = "compat_watcher";
+    if !can_trace(test) {
+        return;
+    }
+    let _one = one_at_a_time();
+    let name = unique_name("w32");
+    let Some(named) = Named::build(test, &name) else {
+        return;
+    };
+    let (trace, start) = start_trace_in(&[], &["--comm", &name]);
+    let pid = trace.pid();
+    if !start.contains("no 32-bit processes") {
+        skip(
+            test,
+            &format!("32-bit processes run on this machine: {start}"),
+        );
+        return;
+    }
+    // The per-syscall tracepoints only: no raw program attached.
+    assert_eq!(raw_links(pid), 0, "{start}");
+    let idle = idle_32bit(&named.0);
+    assert!(await_links(pid, 2), "the 32-bit path was not attached");
+    let (direct, _) = run_under_strace(&named.0, &["direct", "3"]);
+    drop(idle);
+    assert!(await_links(pid, 0), "the 32-bit path was not detached");
+    let (events, summary, code) = stop_trace(trace);
+    assert_eq!(code, Some(0), "{summary}");
+    let evs: Vec<Value> = events
+        .into_iter()
+        .filter(|e| e["pid"] == direct["pid"])
+        .collect();
+    assert_eq!(expected::by_syscall(&evs), expected(true, 3), "{evs:?}");
 }

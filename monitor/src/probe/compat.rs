@@ -3,10 +3,27 @@
 //! The per-syscall tracepoints never fire for the syscalls of 32-bit (compat) tasks, and
 //! the raw tracepoints that see them run on every syscall of the machine. So in the
 //! tracepoint mode the raw 32-bit path (`ipc_compat_enter`/`ipc_compat_exit`, which return at
-//! once for anything but an i386 IPC number of a compat task) is attached only when 32-bit
-//! processes exist when the probe is loaded; the raw mode follows 32-bit tasks always.
-//! A process is 32-bit when its executable (/proc/PID/exe) is an ELFCLASS32 file.
-use std::{fs, io::Read, path::Path};
+//! once for anything but an i386 IPC number of a compat task) is attached only while 32-bit
+//! processes exist: a [`Watcher`] thread looks every [`WATCH_EVERY`] and opens or closes the
+//! two raw tracepoints (closed only when none is left, so that no 32-bit call is cut in
+//! two). The raw mode follows 32-bit tasks always. A process is 32-bit when its executable
+//! (/proc/PID/exe) is an ELFCLASS32 file.
+use std::{
+    ffi::CStr,
+    fs, io,
+    io::Read,
+    os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
+    path::Path,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        mpsc, Arc,
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+/// How often the watcher looks for 32-bit processes.
+pub const WATCH_EVERY: Duration = Duration::from_secs(2);
 
 /// Whether the probe follows the IPC calls of 32-bit processes, in words for the header and
 /// `trace`'s start line.
@@ -14,8 +31,9 @@ use std::{fs, io::Read, path::Path};
 pub enum CompatPath {
     /// The raw mode: every syscall passes the probe, 32-bit ones are told apart and followed.
     Raw { processes: usize },
-    /// The tracepoint mode with the raw 32-bit path attached.
-    Attached { processes: usize },
+    /// The tracepoint mode with the raw 32-bit path attached (`processes` at load; 0: it is
+    /// attached when one appears).
+    Watched { processes: usize },
     /// The tracepoint mode without it: there were no 32-bit processes at load time, or
     /// (`why`) its programs could not be loaded or attached.
     NotAttached {
@@ -35,16 +53,15 @@ impl std::fmt::Display for CompatPath {
                     plural(n)
                 )
             }
-            CompatPath::Attached { processes: n } => {
+            CompatPath::Watched { processes: 0 } => write!(
+                f,
+                "no 32-bit processes: the 32-bit path is attached when one appears (looked \
+                 for every {} s; --attach raw sees their first calls too)",
+                WATCH_EVERY.as_secs()
+            ),
+            CompatPath::Watched { processes: n } => {
                 write!(f, "32-bit path attached: {n} process{}", plural(n))
             }
-            CompatPath::NotAttached {
-                processes: 0,
-                why: None,
-            } => f.write_str(
-                "no 32-bit processes, 32-bit path not attached (32-bit processes started later \
-                 are not traced; --attach raw follows them)",
-            ),
             CompatPath::NotAttached {
                 processes: n,
                 ref why,
@@ -85,6 +102,113 @@ pub fn processes_32bit() -> Vec<u32> {
     pids
 }
 
+/// `bpf(BPF_RAW_TRACEPOINT_OPEN)`: attaches the loaded program `prog` to the raw tracepoint
+/// `name` until the returned fd is closed. (aya's attach needs the whole `Ebpf` mutably,
+/// which the watcher thread cannot have.)
+fn raw_tracepoint_open(name: &CStr, prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    #[repr(C)]
+    struct Attr {
+        name: u64,
+        prog_fd: u32,
+        _pad: u32,
+    }
+    let attr = Attr {
+        name: name.as_ptr() as u64,
+        prog_fd: prog.as_raw_fd() as u32,
+        _pad: 0,
+    };
+    const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
+    // SAFETY: the attr is valid for its size and `name` outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_RAW_TRACEPOINT_OPEN,
+            &attr as *const Attr,
+            std::mem::size_of::<Attr>() as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd the kernel just gave us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The two programs of the 32-bit path, attached (their links) or not.
+struct Path32 {
+    enter: OwnedFd,
+    exit: OwnedFd,
+    links: Option<[OwnedFd; 2]>,
+}
+
+impl Path32 {
+    fn attach(&mut self) -> io::Result<()> {
+        if self.links.is_none() {
+            let e = raw_tracepoint_open(c"sys_enter", self.enter.as_fd())?;
+            let x = raw_tracepoint_open(c"sys_exit", self.exit.as_fd())?;
+            self.links = Some([e, x]);
+        }
+        Ok(())
+    }
+}
+
+/// The thread that attaches the 32-bit path while 32-bit processes exist. Ends (and closes
+/// the path's links) when dropped.
+pub struct Watcher {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    /// 32-bit processes at the last look.
+    pub processes: Arc<AtomicUsize>,
+}
+
+impl Watcher {
+    /// Looks once now (attaching the path if 32-bit processes exist: an error here is the
+    /// caller's), then every [`WATCH_EVERY`] on a thread of its own.
+    pub fn start(enter: OwnedFd, exit: OwnedFd) -> io::Result<Watcher> {
+        let mut path = Path32 {
+            enter,
+            exit,
+            links: None,
+        };
+        let n = processes_32bit().len();
+        if n > 0 {
+            path.attach()?;
+        }
+        let processes = Arc::new(AtomicUsize::new(n));
+        let seen = processes.clone();
+        let (stop, rx) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("ipctop-32bit".into())
+            .stack_size(256 << 10)
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(WATCH_EVERY) {
+                    let n = processes_32bit().len();
+                    seen.store(n, Ordering::Relaxed);
+                    if n > 0 {
+                        // A failure is retried at the next look.
+                        let _ = path.attach();
+                    } else {
+                        path.links = None;
+                    }
+                }
+            })?;
+        Ok(Watcher {
+            stop: Some(stop),
+            thread: Some(thread),
+            processes,
+        })
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,7 +235,7 @@ mod tests {
     #[test]
     fn in_words() {
         assert_eq!(
-            CompatPath::Attached { processes: 2 }.to_string(),
+            CompatPath::Watched { processes: 2 }.to_string(),
             "32-bit path attached: 2 processes"
         );
         assert_eq!(

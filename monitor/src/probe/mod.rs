@@ -264,26 +264,18 @@ impl Probe {
             Ok(())
         };
         let compat = match tp {
-            Some(_) if n32 > 0 => {
-                // The per-syscall tracepoints never fire for 32-bit syscalls. Both programs
-                // or neither; without them the 64-bit calls are still followed.
-                let mut both = detach::Links::default();
-                let attached = attach_raw(&mut ebpf, &mut both, "ipc_compat_enter", "sys_enter")
-                    .and_then(|()| attach_raw(&mut ebpf, &mut both, "ipc_compat_exit", "sys_exit"));
-                match attached {
-                    Ok(()) => {
-                        links.append(both);
-                        CompatPath::Attached { processes: n32 }
-                    }
-                    Err(e) => CompatPath::NotAttached {
-                        processes: n32,
-                        why: Some(format!("{e:#}")),
-                    },
+            // The per-syscall tracepoints never fire for 32-bit syscalls: the raw 32-bit path,
+            // while 32-bit processes exist. Without it the 64-bit calls are still followed.
+            Some(_) => match compat_watcher(&mut ebpf, opts.verbose) {
+                Ok(w) => {
+                    let processes = w.processes.load(std::sync::atomic::Ordering::Relaxed);
+                    links.watch(w);
+                    CompatPath::Watched { processes }
                 }
-            }
-            Some(_) => CompatPath::NotAttached {
-                processes: 0,
-                why: None,
+                Err(e) => CompatPath::NotAttached {
+                    processes: n32,
+                    why: Some(format!("{e:#}")),
+                },
             },
             None => {
                 attach_raw(&mut ebpf, &mut links, "ipc_raw_enter", "sys_enter")?;
@@ -382,6 +374,23 @@ impl Probe {
             .ok_or_else(|| anyhow::anyhow!("the ring buffer was already taken"))?;
         Ok(RingBuf::try_from(map)?)
     }
+}
+
+/// Loads the 32-bit path's programs and starts the thread that attaches them while 32-bit
+/// processes exist.
+fn compat_watcher(ebpf: &mut Ebpf, verbose: bool) -> anyhow::Result<compat::Watcher> {
+    let mut fd = |prog: &str| -> anyhow::Result<std::os::fd::OwnedFd> {
+        let p: &mut RawTracePoint = ebpf
+            .program_mut(prog)
+            .expect("program in object")
+            .try_into()?;
+        p.load()
+            .map_err(|e| load_error("loading the eBPF probe's 32-bit path", &e, verbose))?;
+        Ok(std::os::fd::AsFd::as_fd(p.fd()?).try_clone_to_owned()?)
+    };
+    let (enter, exit) = (fd("ipc_compat_enter")?, fd("ipc_compat_exit")?);
+    compat::Watcher::start(enter, exit)
+        .map_err(|e| anyhow::anyhow!("attaching the 32-bit path to sys_enter/sys_exit: {e}"))
 }
 
 /// The offsets the program reads the IPC namespace with (`[task_struct.nsproxy,
