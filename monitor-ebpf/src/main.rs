@@ -33,9 +33,9 @@ mod prog {
         EbpfContext, Global,
     };
     use monitor_ebpf::{
-        is_ia32_ipc, sys, sys_index, AggKey, AggVal, Call, Event, HoldKey, Sembuf, Slot, Stats,
-        AGG_MAX_ENTRIES, CALL_F_AUX_FAULT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT, EVENT_KIND_CALL,
-        EVENT_VERSION, HIST_BUCKETS, HOLDS_MAX_ENTRIES, INFLIGHT_MAX_ENTRIES, MAX_SOPS, SYS_DONE,
+        sys, sys_index, AggKey, AggVal, Call, Event, HoldKey, Sembuf, Slot, Stats, AGG_MAX_ENTRIES,
+        CALL_F_AUX_FAULT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT, EVENT_KIND_CALL, EVENT_VERSION,
+        HIST_BUCKETS, HOLDS_MAX_ENTRIES, INFLIGHT_MAX_ENTRIES, MAX_SOPS, SYS_DONE,
     };
 
     // Settings: read-only globals set by the loader (see `monitor_ebpf::global`). The verifier
@@ -145,9 +145,7 @@ mod prog {
         }
     }
 
-    // 32-bit tasks: their syscall table, `ipc()`, and the raw programs of the tracepoint mode
-    // (src/prog/compat.rs).
-    mod compat;
+    mod compat; // 32-bit tasks (src/prog/compat.rs)
 
     // ---- raw tracepoints ---------------------------------------------------------------
 
@@ -169,17 +167,11 @@ mod prog {
     pub fn ipc_raw_enter(ctx: RawTracePointContext) -> i32 {
         // TP_PROTO(struct pt_regs *regs, long id)
         let id: u64 = ctx.arg(1);
-        let native = sys_index(id);
-        if native.is_none() && !is_ia32_ipc(id) {
-            return 0;
-        }
         let regs: *const u8 = ctx.arg(0);
         // A 32-bit task's number is of the i386 table (its getppid is our semget).
-        if compat::in_compat_syscall(regs) {
-            compat::enter(regs, id);
+        let Some(sys) = compat::raw_enter(regs, id) else {
             return 0;
-        }
-        let Some(sys) = native else { return 0 };
+        };
         // One read of the registers r10..di (pt_regs offsets 56..120) instead of six.
         // SAFETY: regs is the kernel's pt_regs of this syscall; read through the helper.
         let Ok(r) = (unsafe { bpf_probe_read_kernel(regs.add(PT_R10) as *const [u64; 8]) }) else {
@@ -204,16 +196,10 @@ mod prog {
         let regs: *const u8 = ctx.arg(0);
         // SAFETY: as above.
         let id = unsafe { reg(regs, PT_ORIG_AX) };
-        let native = sys_index(id);
-        if native.is_none() && !is_ia32_ipc(id) {
-            return 0;
-        }
         let ret: i64 = ctx.arg(1);
-        if compat::in_compat_syscall(regs) {
-            compat::exit(regs, id, ret);
+        let Some(sys) = compat::raw_exit(regs, id, ret) else {
             return 0;
-        }
-        let Some(sys) = native else { return 0 };
+        };
         on_exit(sys, ret);
         0
     }

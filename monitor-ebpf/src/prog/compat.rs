@@ -27,7 +27,7 @@ use aya_ebpf::{
     programs::RawTracePointContext,
     Global,
 };
-use monitor_ebpf::{ipc_call, is_ia32_ipc, nr32, sys, CALL_F_AUX_FAULT, CALL_F_COMPAT};
+use monitor_ebpf::{ipc_call, is_ia32_ipc, nr32, sys, sys_index, CALL_F_AUX_FAULT, CALL_F_COMPAT};
 
 use super::{on_enter, on_exit, reg, INFLIGHT, PT_ORIG_AX};
 
@@ -193,9 +193,38 @@ fn map_call(nr: u32, r: [u32; 6]) -> Option<Mapped> {
     }
 }
 
+/// The raw `sys_enter` of the mode that follows every syscall: a 32-bit task's IPC call is
+/// entered here; `Some` is a 64-bit task's IPC call, for the caller.
+#[inline(always)]
+pub(super) fn raw_enter(regs: *const u8, nr: u64) -> Option<u8> {
+    let native = sys_index(nr);
+    if native.is_none() && !is_ia32_ipc(nr) {
+        return None;
+    }
+    if in_compat_syscall(regs) {
+        enter(regs, nr);
+        return None;
+    }
+    native
+}
+
+/// The raw `sys_exit`, as [`raw_enter`].
+#[inline(always)]
+pub(super) fn raw_exit(regs: *const u8, nr: u64, ret: i64) -> Option<u8> {
+    let native = sys_index(nr);
+    if native.is_none() && !is_ia32_ipc(nr) {
+        return None;
+    }
+    if in_compat_syscall(regs) {
+        exit(regs, nr, ret);
+        return None;
+    }
+    native
+}
+
 /// The entry of a 32-bit task's syscall `nr` (known to be a compat one).
 #[inline(always)]
-pub(super) fn enter(regs: *const u8, nr: u64) {
+fn enter(regs: *const u8, nr: u64) {
     let Some(r) = ia32_args(regs) else { return };
     let Some(m) = map_call(nr as u32, r) else {
         return;
@@ -226,7 +255,7 @@ pub(super) fn enter(regs: *const u8, nr: u64) {
 
 /// The exit of a 32-bit task's syscall `nr` (known to be a compat one).
 #[inline(always)]
-pub(super) fn exit(regs: *const u8, nr: u64, mut ret: i64) {
+fn exit(regs: *const u8, nr: u64, mut ret: i64) {
     // The argument registers are as they were at entry (only ax holds the result).
     let Some(r) = ia32_args(regs) else { return };
     let Some(sys) = sys_of(nr as u32, r[0]) else {
