@@ -93,7 +93,7 @@ pub fn measure(
     let l32 = legacy32()?;
     let mut semop: Vec<Vec<f64>> = vec![Vec::new(); 3];
     let mut ppid: Vec<Vec<f64>> = vec![Vec::new(); 3];
-    let mut progs: Vec<(String, Vec<f64>, u64)> = Vec::new();
+    let mut progs: std::collections::BTreeMap<String, (Vec<f64>, u64)> = Default::default();
     for round in 0..rounds {
         for k in 0..3 {
             let side = (k + round) % 3;
@@ -124,14 +124,9 @@ pub fn measure(
                     if !name.starts_with("ipc_compat") || c1 <= c0 {
                         continue;
                     }
-                    let ns = (t1 - t0) as f64 / (c1 - c0) as f64;
-                    match progs.iter_mut().find(|p| p.0 == *name) {
-                        Some(p) => {
-                            p.1.push(ns);
-                            p.2 = c1 - c0;
-                        }
-                        None => progs.push((name.clone(), vec![ns], c1 - c0)),
-                    }
+                    let (ns, runs) = progs.entry(name.clone()).or_default();
+                    ns.push((t1 - t0) as f64 / (c1 - c0) as f64);
+                    *runs = c1 - c0;
                 }
             } else {
                 ppid[side].push(workload(wl, &["getppid", getppid])?);
@@ -155,7 +150,7 @@ pub fn measure(
         ppid: [0, 1, 2].map(|i| median(&mut ppid[i])),
         progs: progs
             .into_iter()
-            .map(|(n, mut ns, runs)| (n, median(&mut ns), runs))
+            .map(|(n, (mut ns, runs))| (n, median(&mut ns), runs))
             .collect(),
         rounds,
     })
