@@ -242,27 +242,6 @@ impl Probe {
             .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
         let mut links = detach::Links::default();
         let n32 = processes_32bit().len();
-        let attach_raw = |ebpf: &mut Ebpf,
-                          links: &mut detach::Links,
-                          prog: &str,
-                          tp_name: &str|
-         -> anyhow::Result<()> {
-            let p: &mut RawTracePoint = ebpf
-                .program_mut(prog)
-                .expect("program in object")
-                .try_into()?;
-            p.load()
-                .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
-            let id = p.attach(tp_name).map_err(|e| {
-                load_error(
-                    &format!("attaching to raw tracepoint {tp_name}"),
-                    &e,
-                    opts.verbose,
-                )
-            })?;
-            links.push(p.take_link(id)?);
-            Ok(())
-        };
         let compat = match tp {
             // The per-syscall tracepoints never fire for 32-bit syscalls: the raw 32-bit path,
             // while 32-bit processes exist. Without it the 64-bit calls are still followed.
@@ -277,11 +256,7 @@ impl Probe {
                     why: Some(format!("{e:#}")),
                 },
             },
-            None => {
-                attach_raw(&mut ebpf, &mut links, "ipc_raw_enter", "sys_enter")?;
-                attach_raw(&mut ebpf, &mut links, "ipc_raw_exit", "sys_exit")?;
-                CompatPath::Raw { processes: n32 }
-            }
+            None => CompatPath::Raw { processes: n32 },
         };
         let how = match tp {
             Some(dir) => {
@@ -321,6 +296,24 @@ impl Probe {
                 )
             }
             None => {
+                for (prog, tp_name) in
+                    [("ipc_raw_enter", "sys_enter"), ("ipc_raw_exit", "sys_exit")]
+                {
+                    let p: &mut RawTracePoint = ebpf
+                        .program_mut(prog)
+                        .expect("program in object")
+                        .try_into()?;
+                    p.load()
+                        .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
+                    let id = p.attach(tp_name).map_err(|e| {
+                        load_error(
+                            &format!("attaching to raw tracepoint {tp_name}"),
+                            &e,
+                            opts.verbose,
+                        )
+                    })?;
+                    links.push(p.take_link(id)?);
+                }
                 format!("raw tracepoints sys_enter/sys_exit ({why})")
             }
         };

@@ -50,10 +50,10 @@ fn the_32bit_cases_pass_exactly_and_fail_on_a_false_or_missing_call() {
     // A call missing (the last msgrcv of the tracepoint case): a failure.
     let last = COMPAT32_61
         .lines()
-        .filter(|l| {
+        .rev()
+        .find(|l| {
             l.starts_with("@@vm compat32-tracepoint out") && l.contains("\"syscall\":\"msgrcv\"")
         })
-        .last()
         .unwrap();
     let v = judge(&parse(&COMPAT32_61.replace(last, "")));
     assert_eq!(
