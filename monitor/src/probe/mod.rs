@@ -84,6 +84,8 @@ pub struct Probe {
     ebpf: Ebpf,
     how: String,
     compat: CompatPath,
+    /// The watcher's count of 32-bit processes at its last look (tracepoint mode).
+    compat_seen: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
     retired: tables::Retired,
 }
 
@@ -242,12 +244,14 @@ impl Probe {
             .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
         let mut links = detach::Links::default();
         let n32 = processes_32bit().len();
+        let mut compat_seen = None;
         let compat = match tp {
             // The per-syscall tracepoints never fire for 32-bit syscalls: the raw 32-bit path,
             // while 32-bit processes exist. Without it the 64-bit calls are still followed.
             Some(_) => match compat_watcher(&mut ebpf, opts.verbose) {
                 Ok(w) => {
                     let processes = w.processes.load(std::sync::atomic::Ordering::Relaxed);
+                    compat_seen = Some(w.processes.clone());
                     links.watch(w);
                     CompatPath::Watched { processes }
                 }
@@ -333,6 +337,7 @@ impl Probe {
             ebpf,
             how,
             compat,
+            compat_seen,
             retired: Default::default(),
         })
     }
@@ -354,9 +359,15 @@ impl Probe {
         &self.how
     }
 
-    /// Whether 32-bit processes' calls are followed.
-    pub fn compat_path(&self) -> &CompatPath {
-        &self.compat
+    /// Whether 32-bit processes' calls are followed, now (`attached_to()` says it as at
+    /// load): in the tracepoint mode, with the watcher's last count of 32-bit processes.
+    pub fn compat_path(&self) -> CompatPath {
+        match (&self.compat, &self.compat_seen) {
+            (CompatPath::Watched { .. }, Some(n)) => CompatPath::Watched {
+                processes: n.load(std::sync::atomic::Ordering::Relaxed),
+            },
+            (c, _) => c.clone(),
+        }
     }
 
     /// Takes the ring buffer, to hand it to [`spawn_reader`].
