@@ -327,6 +327,8 @@ mod tests {
             ),
             raw(sys::MSGCTL, [2, 0x100 | 2, 0, 0, 0, 0], 0, 0, &[]),
             raw(sys::MSGRCV, [0; 6], 0, CALL_F_NO_ENTRY, &[]),
+            // A 32-bit task's (issue 17).
+            raw(sys::MSGSND, [2, 0x10, 6, 0, 0, 0], 7, CALL_F_COMPAT, &[]),
         ];
         for (i, c) in calls.iter().enumerate() {
             let mut ev = decode_call(c).unwrap();
