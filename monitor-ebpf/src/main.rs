@@ -145,6 +145,8 @@ mod prog {
         }
     }
 
+    mod compat; // 32-bit tasks (src/prog/compat.rs)
+
     // ---- raw tracepoints ---------------------------------------------------------------
 
     // x86-64 `struct pt_regs` offsets (bytes) of the syscall argument registers.
@@ -165,8 +167,11 @@ mod prog {
     pub fn ipc_raw_enter(ctx: RawTracePointContext) -> i32 {
         // TP_PROTO(struct pt_regs *regs, long id)
         let id: u64 = ctx.arg(1);
-        let Some(sys) = sys_index(id) else { return 0 };
         let regs: *const u8 = ctx.arg(0);
+        // A 32-bit task's number is of the i386 table (its getppid is our semget).
+        let Some(sys) = compat::raw_enter(regs, id) else {
+            return 0;
+        };
         // One read of the registers r10..di (pt_regs offsets 56..120) instead of six.
         // SAFETY: regs is the kernel's pt_regs of this syscall; read through the helper.
         let Ok(r) = (unsafe { bpf_probe_read_kernel(regs.add(PT_R10) as *const [u64; 8]) }) else {
@@ -191,8 +196,10 @@ mod prog {
         let regs: *const u8 = ctx.arg(0);
         // SAFETY: as above.
         let id = unsafe { reg(regs, PT_ORIG_AX) };
-        let Some(sys) = sys_index(id) else { return 0 };
         let ret: i64 = ctx.arg(1);
+        let Some(sys) = compat::raw_exit(regs, id, ret) else {
+            return 0;
+        };
         on_exit(sys, ret);
         0
     }

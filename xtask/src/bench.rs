@@ -13,6 +13,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+mod compat;
 mod cost;
 mod monitors;
 mod probe;
@@ -43,6 +44,9 @@ pub struct Args {
     /// Semaphore sets (of 250 semaphores each) nobody touches, for the idle-load measurement.
     #[arg(long, default_value_t = 100)]
     idle_sets: u32,
+    /// Only measure the 32-bit path (section 9) and put it into the results file.
+    #[arg(long)]
+    compat_only: bool,
     /// Where to write the results.
     #[arg(long, default_value = "bench/RESULTS.md")]
     out: PathBuf,
@@ -124,6 +128,16 @@ pub fn run(args: Args) -> Result<()> {
     let wl = root.join("target/release/ipctop-workload");
     let mons = monitors::monitors();
     let calls = (2 * args.pairs).to_string();
+    let getppid = args.getppid.to_string();
+    let compat = || {
+        compat::measure(&mons[monitors::RECORD], &ipctop, &wl, &calls, &getppid, args.rounds)
+    };
+    if args.compat_only {
+        let mut md = String::new();
+        compat::write(&mut md, &compat()?)?;
+        print!("{md}");
+        return compat::splice(&root.join(&args.out), &md);
+    }
 
     let cost = cost::measure(
         &mons,
@@ -131,7 +145,7 @@ pub fn run(args: Args) -> Result<()> {
         &wl,
         args.rounds,
         &calls,
-        &args.getppid.to_string(),
+        &getppid,
     )?;
     let rates = rates::measure(&ipctop, &wl, 2 * args.pairs)?;
     let scale = scale::measure()?;
@@ -165,6 +179,7 @@ pub fn run(args: Args) -> Result<()> {
     )?;
     let exits = probe::exit_latency(&ipctop, args.probe_rounds)?;
     let idle_sems = probe::idle_semaphores(&ipctop, args.idle_sets, 250, args.idle_secs)?;
+    let compat_cost = compat()?;
     // What the `record` monitors wrote (each run overwrote the last).
     let _ = std::fs::remove_file(monitors::RECORDING);
 
@@ -187,6 +202,7 @@ pub fn run(args: Args) -> Result<()> {
         idle_sems,
     };
     let mut md = report::markdown(&args, &results)?;
+    compat::write(&mut md, &compat_cost)?;
     let out = root.join(&args.out);
     let earlier = std::fs::read_to_string(&out).unwrap_or_default();
     let kept = hand_written(&earlier);

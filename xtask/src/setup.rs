@@ -24,6 +24,8 @@ const TOOL_PACKAGES: &[&str] = &[
     "man-db",
     // promtool and prometheus: the exporter's tests (`ipctop serve`, alerting rules).
     "prometheus",
+    // gcc -m32: the 32-bit workload of the compat tests and vm-smoke's 32-bit case.
+    "gcc-multilib",
 ];
 
 fn installed(pkg: &str) -> bool {

@@ -14,13 +14,13 @@ use super::{cpu_secs, median, Monitor, Running};
 
 #[path = "../../../monitor/tests/support/bpf.rs"]
 mod bpf;
-use bpf::prog_ids;
+pub(super) use bpf::prog_ids;
 
 /// Turns `kernel.bpf_stats_enabled` on, and off again when dropped (it costs every program).
-struct StatsOn;
+pub(super) struct StatsOn;
 
 impl StatsOn {
-    fn new() -> Result<StatsOn> {
+    pub(super) fn new() -> Result<StatsOn> {
         std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1")
             .context("turning kernel.bpf_stats_enabled on")?;
         Ok(StatsOn)
@@ -34,7 +34,7 @@ impl Drop for StatsOn {
 }
 
 /// (name, run_time_ns, run_cnt) of a program.
-fn prog_stats(id: u32) -> Option<(String, u64, u64)> {
+pub(super) fn prog_stats(id: u32) -> Option<(String, u64, u64)> {
     let o = Command::new("bpftool")
         .args(["-j", "prog", "show", "id", &id.to_string()])
         .output()
