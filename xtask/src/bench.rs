@@ -130,7 +130,14 @@ pub fn run(args: Args) -> Result<()> {
     let calls = (2 * args.pairs).to_string();
     let getppid = args.getppid.to_string();
     let compat = || {
-        compat::measure(&mons[monitors::RECORD], &ipctop, &wl, &calls, &getppid, args.rounds)
+        compat::measure(
+            &mons[monitors::RECORD],
+            &ipctop,
+            &wl,
+            &calls,
+            &getppid,
+            args.rounds,
+        )
     };
     if args.compat_only {
         let mut md = String::new();
@@ -139,14 +146,7 @@ pub fn run(args: Args) -> Result<()> {
         return compat::splice(&root.join(&args.out), &md);
     }
 
-    let cost = cost::measure(
-        &mons,
-        &ipctop,
-        &wl,
-        args.rounds,
-        &calls,
-        &getppid,
-    )?;
+    let cost = cost::measure(&mons, &ipctop, &wl, args.rounds, &calls, &getppid)?;
     let rates = rates::measure(&ipctop, &wl, 2 * args.pairs)?;
     let scale = scale::measure()?;
 
