@@ -114,15 +114,6 @@ pub fn pids(v: impl IntoIterator<Item = u32>, max: usize) -> String {
     s
 }
 
-/// An IPC key as ipcs shows it.
-pub fn key(k: i32) -> String {
-    if k == 0 {
-        "private".into()
-    } else {
-        format!("{:#010x}", k as u32)
-    }
-}
-
 /// A sparkline of counts, one cell each, newest on the right.
 pub fn spark(t: &Theme, v: &[u32]) -> String {
     spark_f(t, &v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>())
@@ -159,7 +150,6 @@ mod tests {
         assert_eq!(num(12.5), "12.5");
         assert_eq!(pids([1, 2, 3], 2), "1,2,+1");
         assert_eq!(size(8192), "8 KiB");
-        assert_eq!(key(0), "private");
         assert_eq!(clock(3725.0), "1:02:05");
     }
 }

@@ -12,7 +12,7 @@ use crate::{
 
 const COLS: [super::Col; 13] = [
     rcol("MSQID", 8, 0),
-    col("KEY", 10, 4),
+    col("KEY", 11, 4),
     rcol("MSGS", 6, 0),
     col("BYTES / MAX", 20, 0),
     col("SENDER", 8, 1),
@@ -97,7 +97,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
                 format!(
                     "{} {} {} {} {}",
                     q.id.id,
-                    super::key(q.key),
+                    crate::event::Key(q.key).to_string(),
                     q.last_send_pid,
                     q.last_recv_pid,
                     blocked_text(bl.get(&q.id.id))
@@ -135,7 +135,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
             let q = qs[i];
             Line::from(match c {
                 0 => q.id.id.to_string(),
-                1 => super::key(q.key),
+                1 => crate::event::Key(q.key).to_string(),
                 2 => q.qnum.to_string(),
                 3 => fill(cx, q, 5),
                 4 => pid_or_dash(q.last_send_pid),

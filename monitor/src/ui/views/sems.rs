@@ -12,7 +12,7 @@ use crate::{
 
 const COLS: [super::Col; 14] = [
     col("SEMID", 9, 0),
-    col("KEY", 10, 5),
+    col("KEY", 11, 5),
     rcol("NSEMS", 5, 2),
     rcol("VALUE", 5, 1),
     rcol("NCNT", 4, 1),
@@ -73,7 +73,7 @@ pub fn draw(
         .filter(|s| cx.in_ns(Some(s.id.ns)))
         .filter(|s| {
             matches(&vs.filter, || {
-                let mut txt = format!("{} {} ", s.id.id, super::key(s.key));
+                let mut txt = format!("{} {} ", s.id.id, crate::event::Key(s.key).to_string());
                 for ((id, _), p) in waiting.range((s.id.id, 0)..=(s.id.id, u16::MAX)) {
                     txt.push_str(&format!("{id} {} ", pids(p.iter().copied(), 99)));
                 }
@@ -138,7 +138,7 @@ pub fn draw(
                                 (false, false) => "+",
                             }
                         ),
-                        1 => super::key(s.key),
+                        1 => crate::event::Key(s.key).to_string(),
                         2 => s.nsems.to_string(),
                         3 => match &s.semaphores {
                             None => "?".into(),

@@ -10,7 +10,7 @@ use crate::{
 
 const COLS: [super::Col; 13] = [
     rcol("SHMID", 8, 0),
-    col("KEY", 10, 4),
+    col("KEY", 11, 4),
     rcol("SIZE", 10, 0),
     rcol("NATTCH", 6, 0),
     col("ATTACHED", 14, 1),
@@ -65,7 +65,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
                 format!(
                     "{} {} {} {} {}",
                     s.id.id,
-                    super::key(s.key),
+                    crate::event::Key(s.key).to_string(),
                     s.creator_pid,
                     pids(s.attached_pids(), 999),
                     flags(s)
@@ -106,7 +106,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
             let s = segs[i];
             Line::from(match c {
                 0 => s.id.id.to_string(),
-                1 => super::key(s.key),
+                1 => crate::event::Key(s.key).to_string(),
                 2 => size(s.size),
                 3 => s.nattch.to_string(),
                 4 => {

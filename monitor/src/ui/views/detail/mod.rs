@@ -117,7 +117,7 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
         &mut v,
         format!(
             "Semaphore set {id}  key {}  {} semaphores  perms {:04o}  owner {}  creator {}{}",
-            super::key(s.key),
+            crate::event::Key(s.key).to_string(),
             s.nsems,
             s.perms,
             cx.owner(s.owner_uid, s.owner_gid),
@@ -223,7 +223,7 @@ fn shm_lines(cx: &Cx, id: i32) -> Lines {
         &mut v,
         format!(
             "Segment {id}  key {}  {}  perms {:04o}  owner {}  flags {}",
-            super::key(s.key),
+            crate::event::Key(s.key).to_string(),
             size(s.size),
             s.perms,
             cx.owner(s.owner_uid, s.owner_gid),
@@ -287,7 +287,7 @@ fn queue_lines(cx: &Cx, id: i32) -> Lines {
         &mut v,
         format!(
             "Queue {id}  key {}  perms {:04o}  owner {}  created {} ago",
-            super::key(q.key),
+            crate::event::Key(q.key).to_string(),
             q.perms,
             cx.owner(q.owner_uid, q.owner_gid),
             ago(cx.now_unix, q.ctime)
