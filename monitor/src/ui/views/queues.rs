@@ -97,7 +97,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
                 format!(
                     "{} {} {} {} {}",
                     q.id.id,
-                    crate::event::Key(q.key).to_string(),
+                    crate::event::Key(q.key),
                     q.last_send_pid,
                     q.last_recv_pid,
                     blocked_text(bl.get(&q.id.id))

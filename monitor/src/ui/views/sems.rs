@@ -73,7 +73,7 @@ pub fn draw(
         .filter(|s| cx.in_ns(Some(s.id.ns)))
         .filter(|s| {
             matches(&vs.filter, || {
-                let mut txt = format!("{} {} ", s.id.id, crate::event::Key(s.key).to_string());
+                let mut txt = format!("{} {} ", s.id.id, crate::event::Key(s.key));
                 for ((id, _), p) in waiting.range((s.id.id, 0)..=(s.id.id, u16::MAX)) {
                     txt.push_str(&format!("{id} {} ", pids(p.iter().copied(), 99)));
                 }

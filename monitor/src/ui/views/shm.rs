@@ -65,7 +65,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
                 format!(
                     "{} {} {} {} {}",
                     s.id.id,
-                    crate::event::Key(s.key).to_string(),
+                    crate::event::Key(s.key),
                     s.creator_pid,
                     pids(s.attached_pids(), 999),
                     flags(s)

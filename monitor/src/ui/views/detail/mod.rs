@@ -117,7 +117,7 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
         &mut v,
         format!(
             "Semaphore set {id}  key {}  {} semaphores  perms {:04o}  owner {}  creator {}{}",
-            crate::event::Key(s.key).to_string(),
+            crate::event::Key(s.key),
             s.nsems,
             s.perms,
             cx.owner(s.owner_uid, s.owner_gid),
@@ -223,7 +223,7 @@ fn shm_lines(cx: &Cx, id: i32) -> Lines {
         &mut v,
         format!(
             "Segment {id}  key {}  {}  perms {:04o}  owner {}  flags {}",
-            crate::event::Key(s.key).to_string(),
+            crate::event::Key(s.key),
             size(s.size),
             s.perms,
             cx.owner(s.owner_uid, s.owner_gid),
@@ -287,7 +287,7 @@ fn queue_lines(cx: &Cx, id: i32) -> Lines {
         &mut v,
         format!(
             "Queue {id}  key {}  perms {:04o}  owner {}  created {} ago",
-            crate::event::Key(q.key).to_string(),
+            crate::event::Key(q.key),
             q.perms,
             cx.owner(q.owner_uid, q.owner_gid),
             ago(cx.now_unix, q.ctime)
