@@ -20,9 +20,8 @@ pub struct SnapshotArgs {
     /// Print JSON (schema_version 1) instead of tables.
     #[arg(long)]
     pub json: bool,
-    /// Show the IPC namespace of this process instead of ours (needs root).
-    #[arg(long, value_name = "PID")]
-    pub ipc_ns: Option<u32>,
+    #[command(flatten)]
+    pub scope: super::ScopeArgs,
     /// Report waits at least this long (seconds).
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub long_wait: f64,
@@ -44,10 +43,9 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
             .into());
         }
     }
-    let snap = snapshot::take(&snapshot::Options {
-        ipc_ns_pid: args.ipc_ns,
-    })?;
+    let snap = snapshot::take(&snapshot::Options::default())?;
     let mut model = Model::new();
+    model.set_scope(args.scope.scope());
     model.apply(&crate::feed::Stamped {
         mono_ns: snap.mono_ns,
         update: crate::feed::Update::Snapshot(Box::new(snap)),
