@@ -140,6 +140,15 @@ fn every_namespace_in_one_snapshot_and_findings_within_their_own() {
             .arg(&rec_path),
     );
     rec.wait_stderr("recording to", Duration::from_secs(30));
+    // A second recording of B's namespace only (by its container): B's calls only.
+    let rec_b_path = dir.0.join("ns-b.ipctop");
+    let mut rec_b = Proc::spawn(
+        Command::new(IPCTOP)
+            .args(["record", "--interval", "0.25", "--comm", &name])
+            .args(["--container", DOCKER_LABEL, "-o"])
+            .arg(&rec_b_path),
+    );
+    rec_b.wait_stderr("recording to", Duration::from_secs(30));
     a.run_burst(&name, &cg_a);
     b.run_burst(&name, &cg_b);
     // Set 1 in each, a child blocked on its semaphore 1; in B also a leaked segment (id 0).
@@ -152,8 +161,10 @@ fn every_namespace_in_one_snapshot_and_findings_within_their_own() {
     );
     assert_eq!(leak["shmid"], 0);
     std::thread::sleep(Duration::from_millis(600));
-    rec.signal(libc::SIGTERM);
-    assert_eq!(rec.wait(Duration::from_secs(30)), Some(0), "record failed");
+    for r in [&mut rec, &mut rec_b] {
+        r.signal(libc::SIGTERM);
+        assert_eq!(r.wait(Duration::from_secs(30)), Some(0), "record failed");
+    }
     let (events, _summary, code) = stop_trace(trace);
     assert_eq!(code, Some(0));
 
@@ -277,5 +288,36 @@ fn every_namespace_in_one_snapshot_and_findings_within_their_own() {
         assert_eq!(o["by_syscall"]["semtimedop"], ns.calls, "{o}");
     }
     assert!(t0.elapsed() < Duration::from_secs(5));
+    // report --ipc-ns B: B's objects and findings only (the leak among them).
+    let b_inode = b.inode.to_string();
+    let (code, rep_b, err) = recording::report(&rec_path, &["--ipc-ns", &b_inode]);
+    assert!(code.is_some(), "{err}");
+    let objs_b = rep_b["objects"].as_array().unwrap();
+    assert!(objs_b.iter().all(|o| o["ipc_ns"] == b.inode), "{objs_b:?}");
+    let set0 = objs_b.iter().find(|o| o["kind"] == "sem" && o["id"] == 0);
+    assert_eq!(
+        set0.expect("B's set 0")["by_syscall"]["semtimedop"],
+        b.calls
+    );
+    let leaks_b = rep_b["leaks"].as_array().cloned().unwrap_or_default();
+    for l in leaks_b
+        .iter()
+        .chain(rep_b["context"]["leaks"].as_array().into_iter().flatten())
+    {
+        assert_eq!(l["ipc_ns"], b.inode, "{l}");
+    }
+
+    // The recording of B only: every event recorded is B's.
+    let mut r = ipctop::record::open(&rec_b_path).expect("the recording reads");
+    let mut seen = 0;
+    while let Some(u) = r.next_update() {
+        if let ipctop::feed::Update::Events(evs) | ipctop::feed::Update::InFlight(evs) = &u.update {
+            for e in evs {
+                assert_eq!(e.ipc_ns, Some(b.inode), "{e:?}");
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 0, "no event of B recorded");
     drop((a, b));
 }

@@ -62,9 +62,8 @@ pub struct ServeArgs {
     /// Seconds between snapshots of /proc and samples of the probe (and new expositions).
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub interval: f64,
-    /// Export the IPC namespace of this process instead of ours (needs root).
-    #[arg(long, value_name = "PID")]
-    pub ipc_ns: Option<u32>,
+    #[command(flatten)]
+    pub scope: super::ScopeArgs,
     /// Do not load the eBPF probe: snapshots of /proc only (no call counts, no histograms).
     #[arg(long)]
     pub no_probe: bool,
@@ -103,11 +102,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             )
         })?;
     let interval = Duration::from_secs_f64(args.interval);
-    let source = LiveSource::start(
-        args.probe
-            .live_options(interval, args.ipc_ns, args.no_probe),
-    )
-    .await?;
+    let source = LiveSource::start(args.probe.live_options(interval, None, args.no_probe)).await?;
     match source.probe_status() {
         ProbeStatus::Attached(at) => {
             eprintln!(
@@ -130,6 +125,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             max_objects: args.max_objects,
             max_comms: args.max_comms,
             analysis: analysis::Config::default(),
+            scope: args.scope.scope(),
         },
     ));
     let mut sigint = signal(SignalKind::interrupt())?;

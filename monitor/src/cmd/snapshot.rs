@@ -22,8 +22,9 @@ pub struct SnapshotArgs {
     pub json: bool,
     #[command(flatten)]
     pub scope: super::ScopeArgs,
-    /// Report waits at least this long (seconds).
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    /// Report waits at least this long (seconds; the same default as the dashboard, `replay`
+    /// and `report`).
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub long_wait: f64,
     /// A semaphore set unused this long, whose users are gone, is a leak (seconds).
     #[arg(long, default_value_t = 300.0, value_name = "SECS")]

@@ -81,6 +81,8 @@ pub struct Options {
     pub max_objects: usize,
     pub max_comms: usize,
     pub analysis: analysis::Config,
+    /// The namespaces exported (`--ipc-ns`, `--container`; all by default).
+    pub scope: crate::model::Scope,
 }
 
 /// The exporter's state: the model, and the caps on series.
@@ -93,8 +95,10 @@ pub struct Exporter {
 
 impl Exporter {
     pub fn new(opts: &Options, probe: &ProbeStatus) -> Self {
+        let mut model = Model::new();
+        model.set_scope(opts.scope.clone());
         Self {
-            model: Model::new(),
+            model,
             cap: cap::Cap::new(opts.max_objects, opts.max_comms),
             cfg: opts.analysis.clone(),
             probe_attached: matches!(probe, ProbeStatus::Attached(_)),

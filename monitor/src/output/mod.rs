@@ -155,10 +155,12 @@ pub struct ProcessDoc {
     pub observer: bool,
 }
 
-/// Every object of the account (all namespaces), by kind and id.
+/// Every object of the account in the model's scope (all namespaces by default), by kind,
+/// namespace and id.
 pub fn objects(m: &Model) -> Vec<ObjectDoc> {
     let a = m.account();
     a.objects()
+        .filter(|((_, id), _)| m.in_scope(id.ns))
         .map(|(&(kind, id), t): (&ObjKey, &Tally)| ObjectDoc {
             kind: kind.name(),
             id: id.id,
@@ -170,10 +172,11 @@ pub fn objects(m: &Model) -> Vec<ObjectDoc> {
         .collect()
 }
 
-/// Every process of the account, by pid.
+/// Every process of the account in the model's scope, by pid.
 pub fn processes(m: &Model) -> Vec<ProcessDoc> {
     let a = m.account();
     a.processes()
+        .filter(|&(pid, _)| m.in_scope(m.process_ns(pid)))
         .map(|(pid, t)| ProcessDoc {
             pid,
             comm: m.comm_of(pid),

@@ -282,11 +282,22 @@ fn error_rows(m: &Model, keep: impl Fn(u32) -> bool) -> Vec<ErrorRow> {
 }
 
 /// Reads the whole recording and reports on it.
-pub fn build(mut reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Report {
+pub fn build(reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Report {
+    build_in(reader, cfg, mode, crate::model::Scope::All)
+}
+
+/// [`build`], on the namespaces of `ns` only (`--ipc-ns`, `--container`).
+pub fn build_in(
+    mut reader: Reader,
+    cfg: &analysis::Config,
+    mode: ScopeMode,
+    ns: crate::model::Scope,
+) -> Report {
     let header = reader.header.clone();
     let mut scope = Scope::new(mode, header.command.as_deref())
         .with_command_pid(header.command_pid, header.forks_followed);
     let mut model = Model::new();
+    model.set_scope(ns);
     let mut watch = Watch::default();
     let (mut first_t, mut last_t) = (None, 0u64);
     let mut forks_seen = 0;
