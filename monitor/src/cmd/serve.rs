@@ -22,6 +22,7 @@ Metrics (ipc_ns: the namespace's inode; kind: sem, shm, msg; id: the IPC id):
   ipctop_build_info{version}                                  info
   ipctop_probe_attached                                       gauge
   ipctop_snapshots_total                                      counter (stalled: stale data)
+  ipctop_namespace_info{ipc_ns,container}                     info (host, docker:ID, …)
   ipctop_calls_total{syscall}                                 counter, exact (kernel)
   ipctop_call_errors_total{syscall}                           counter, exact (kernel)
   ipctop_events_dropped_total                                 counter

@@ -161,7 +161,7 @@ pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
         unknown: m
             .unknowns()
             .iter()
-            .map(|u| json!({"what": u.what, "reason": u.reason}))
+            .map(|u| json!({"what": u.what, "reason": u.reason, "pids": u.pids}))
             .collect(),
         problems: m.problems().to_vec(),
     };

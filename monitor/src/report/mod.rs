@@ -330,6 +330,9 @@ pub fn build_in(
 
     // Waits: finished (the account), going on (the model's waits, seen all along).
     let still: Vec<WaitDoc> = current_waits(&model, true);
+    // Still waiting at the end: the judged processes' (the rest of the machine, other
+    // namespaces' processes among them, is context).
+    let still_judged: Vec<WaitDoc> = still.iter().filter(|w| in_scope(w.pid)).cloned().collect();
     let mut longest: BTreeMap<bool, WaitDoc> = BTreeMap::new();
     let mut consider = |w: WaitDoc| {
         let k = in_scope(w.pid);
@@ -416,7 +419,7 @@ pub fn build_in(
         errors: error_rows(&model, in_scope),
         objects: output::objects(&model),
         processes: output::processes(&model),
-        still_waiting: still,
+        still_waiting: still_judged,
         leaks,
         deadlocks,
         along_the_way: watch.along,

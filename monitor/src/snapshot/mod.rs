@@ -58,7 +58,14 @@ pub struct MsgRead {
 pub struct Unknown {
     pub what: String,
     pub reason: String,
+    /// The processes it concerns, when it is about processes (at most [`MAX_UNKNOWN_PIDS`]
+    /// named; recordings made before they were have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pids: Vec<u32>,
 }
+
+/// Pids named per [`Unknown`] (the count says how many there are in all).
+pub const MAX_UNKNOWN_PIDS: usize = 32;
 
 /// One snapshot of the IPC objects of every namespace that has processes, and of every
 /// process. The top-level objects are the home namespace's (ours, or `--ipc-ns`'s: the
@@ -254,6 +261,7 @@ pub fn take_with(
                     if n == 1 { "object" } else { "objects" }
                 ),
                 reason: reason.to_string(),
+                pids: Vec::new(),
             });
         }
     };
@@ -273,14 +281,19 @@ pub fn take_with(
         "the maximum size (qbytes)",
         "msgctl refused IPC_STAT and MSG_STAT_ANY",
     );
-    let mut unknown_procs = |n: usize, what: &str, reason: &str| {
+    let mut unknown_procs = |pids: &[u32], what: &str, reason: &str| {
+        let n = pids.len();
         if n > 0 {
+            let mut pids = pids.to_vec();
+            pids.sort_unstable();
+            pids.truncate(MAX_UNKNOWN_PIDS);
             unknowns.push(Unknown {
                 what: format!(
                     "{what} of {n} {}",
                     if n == 1 { "process" } else { "processes" }
                 ),
                 reason: reason.to_string(),
+                pids,
             });
         }
     };
@@ -292,22 +305,22 @@ pub fn take_with(
         "reading another user's /proc/PID files needs ptrace access (run as root)"
     };
     unknown_procs(
-        scan.ns_denied,
+        &scan.ns_denied,
         "the IPC namespace (assumed to be ours)",
         ptrace,
     );
     unknown_procs(
-        scan.maps_denied,
+        &scan.maps_denied,
         "attached segments (/proc/PID/maps)",
         ptrace,
     );
     unknown_procs(
-        scan.syscall_denied,
+        &scan.syscall_denied,
         "blocked calls (/proc/PID/task/*/syscall)",
         ptrace,
     );
     unknown_procs(
-        scan.sops_denied,
+        &scan.sops_denied,
         "the semaphore operations of blocked semops",
         ptrace,
     );
@@ -322,6 +335,7 @@ pub fn take_with(
                     .unwrap_or_default()
             ),
             reason: why,
+            pids: Vec::new(),
         });
     }
     if home.is_none() {
@@ -329,6 +343,7 @@ pub fn take_with(
             what: "the IPC namespace read".into(),
             reason: "/proc/thread-self/ns/ipc is not readable; every process is taken to be in it"
                 .into(),
+            pids: Vec::new(),
         });
     }
     let mut problems = ipc.problems;
