@@ -96,6 +96,7 @@ fn time(t: i64) -> String {
         return "never".into();
     }
     let tm = nix::libc::time_t::from(t);
+    // SAFETY: libc::tm is plain data; all zeroes is a valid value.
     let mut out = unsafe { std::mem::zeroed::<libc::tm>() };
     // SAFETY: localtime_r writes into our struct from a valid time_t.
     if unsafe { libc::localtime_r(&tm, &mut out) }.is_null() {
