@@ -7,6 +7,19 @@ use super::{
 };
 use crate::snapshot::{self, sysvipc, Snapshot, WaitCall};
 
+/// Takes the objects of namespace `ns` out of `map` (keys sort by namespace first).
+fn take_ns<T>(map: &mut BTreeMap<ObjId, T>, ns: NsId) -> BTreeMap<ObjId, T> {
+    let mut mine = map.split_off(&ObjId { ns, id: i32::MIN });
+    if let Some(next) = ns.checked_add(1) {
+        let mut after = mine.split_off(&ObjId {
+            ns: next,
+            id: i32::MIN,
+        });
+        map.append(&mut after);
+    }
+    mine
+}
+
 fn ns_of_read(p: &snapshot::ProcRead, fallback: NsId) -> NsId {
     p.ipc_ns.unwrap_or(fallback)
 }
@@ -206,14 +219,7 @@ impl Model {
         attached: &mut BTreeMap<ObjId, Vec<Attachment>>,
         hugetlb: &BTreeMap<ObjId, bool>,
     ) {
-        let mut rest = BTreeMap::new();
-        for (k, v) in std::mem::take(&mut self.segments) {
-            if k.ns == ns {
-                rest.insert(k, v);
-            } else {
-                self.segments.insert(k, v);
-            }
-        }
+        let mut rest = take_ns(&mut self.segments, ns);
         for r in rows {
             let id = ObjId { ns, id: r.shmid };
             let prev = rest.remove(&id).filter(|p| p.key == r.key || r.key == 0);
@@ -254,14 +260,7 @@ impl Model {
 
     /// Replaces the semaphore sets of namespace `ns` with those read.
     fn replace_sets(&mut self, ns: NsId, sets: &[snapshot::SemSetRead], mono_ns: u64) {
-        let mut rest: BTreeMap<ObjId, SemSet> = BTreeMap::new();
-        for (k, v) in std::mem::take(&mut self.sem_sets) {
-            if k.ns == ns {
-                rest.insert(k, v);
-            } else {
-                self.sem_sets.insert(k, v);
-            }
-        }
+        let mut rest = take_ns(&mut self.sem_sets, ns);
         for s in sets {
             let r = &s.row;
             let id = ObjId { ns, id: r.semid };
@@ -312,14 +311,7 @@ impl Model {
 
     /// Replaces the queues of namespace `ns` with those read.
     fn replace_queues(&mut self, ns: NsId, queues: &[snapshot::MsgRead], mono_ns: u64) {
-        let mut rest: BTreeMap<ObjId, Queue> = BTreeMap::new();
-        for (k, v) in std::mem::take(&mut self.queues) {
-            if k.ns == ns {
-                rest.insert(k, v);
-            } else {
-                self.queues.insert(k, v);
-            }
-        }
+        let mut rest = take_ns(&mut self.queues, ns);
         for m in queues {
             let r = &m.row;
             let id = ObjId { ns, id: r.msqid };

@@ -523,4 +523,6 @@ fn ns_of(
 }
 
 #[cfg(test)]
+mod ns_tests;
+#[cfg(test)]
 mod tests;
