@@ -104,10 +104,14 @@ record_case() {
     emit $case exit "record=$rec report=$rep gate=$gate clean=$clean seconds=$(($(date +%s) - t0))"
 }
 
+# ns_case: a namespace that is not the guest's (judged by xtask/src/vm_smoke/ns_case.rs).
+. /ns_case.sh
+
 run_case raw raw
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 run_case tracepoint tracepoint
 record_case
+ns_case
 emit - done ok
 exec 3>&-
 sleep 0.2

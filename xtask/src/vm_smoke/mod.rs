@@ -19,6 +19,7 @@ pub use basic::{check_basic, BASIC_CALLS};
 
 mod initramfs;
 mod kernels;
+mod ns_case;
 mod qemu;
 mod results;
 #[cfg(test)]
@@ -92,7 +93,7 @@ pub fn run(args: Args) -> Result<()> {
     let initrd = work.join("initramfs.cpio");
     let init = match &args.init {
         Some(p) => fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        None => INIT.to_string(),
+        None => ns_case::splice(INIT),
     };
     let bins = args.bin_dir.clone().unwrap_or(root.join("target/release"));
     pack_initramfs(&bins, &args.add, &init, &initrd)?;
