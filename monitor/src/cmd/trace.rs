@@ -160,7 +160,8 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
                 s.admits(ev.ipc_ns.unwrap_or(0), label)
             }
         };
-        if !admitted {
+        // Finished calls only (calls in progress are listed again, and not counted).
+        if !admitted && !ev.in_progress() {
             outside.set(outside.get() + 1);
         }
         admitted
