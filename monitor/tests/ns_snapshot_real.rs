@@ -34,24 +34,26 @@ fn ns_of(pid: u32) -> u64 {
 /// A namespace: a sleeping process keeps it (and the objects left in it) until the end; the
 /// workloads run inside it with nsenter.
 struct Ns {
-    _holder: Proc,
+    _holder: Killed,
     pid: u32,
     inode: u64,
     calls: u64,
     others: Vec<Proc>,
 }
 
-fn new_ns(calls: u64, cg: &TestCgroup) -> Ns {
-    let holder = Proc::spawn(Command::new("unshare").args(["--ipc", "sleep", "300"]));
-    let pid = holder.pid();
-    let t = Instant::now();
-    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "unshare did not exec sleep"
-        );
-        std::thread::sleep(Duration::from_millis(5));
+/// A child killed and reaped on drop.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
+}
+
+fn new_ns(calls: u64, cg: &TestCgroup) -> Ns {
+    let holder = Killed(support::sleeper_in_new_ipc_ns(300));
+    let pid = holder.0.id();
     cg.enter(pid);
     let inode = ns_of(pid);
     assert_ne!(inode, ns_of(std::process::id()));
