@@ -73,16 +73,18 @@ pub fn judge_ns(c: &Case) -> CaseVerdict {
             .push(format!("{} semops on set 0 traced, {BURST} made", v.seen));
     }
     let snap: Value = serde_json::from_str(&c.lines("snap").join("\n")).unwrap_or(Value::Null);
-    let sets0: Vec<u64> = snap["semaphore_sets"]
+    // Set 0 of the other namespace, and the guest's own sets (its burst's: not id 0 there,
+    // as the earlier cases made and removed sets).
+    let sets = snap["semaphore_sets"]
         .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|s| s["semid"] == 0)
-        .filter_map(|s| s["ipc_ns"].as_u64())
-        .collect();
-    if !sets0.contains(&ns) || sets0.len() < 2 {
+        .cloned()
+        .unwrap_or_default();
+    let ns_of_sets: std::collections::BTreeSet<u64> =
+        sets.iter().filter_map(|s| s["ipc_ns"].as_u64()).collect();
+    if !sets.iter().any(|s| s["semid"] == 0 && s["ipc_ns"] == ns) || ns_of_sets.len() < 2 {
         v.problems.push(format!(
-            "snapshot: set 0 listed in namespaces {sets0:?}, want {ns} and the guest's"
+            "snapshot: sets listed in namespaces {ns_of_sets:?}, want set 0 of {ns} and the \
+             guest's"
         ));
     }
     if v.problems.is_empty() && v.probe.starts_with("loaded") {
@@ -113,7 +115,12 @@ mod tests {
         }
         let sets: Vec<String> = sets0
             .iter()
-            .map(|ns| format!("{{\"semid\":0,\"ipc_ns\":{ns}}}"))
+            .map(|ns| {
+                format!(
+                    "{{\"semid\":{},\"ipc_ns\":{ns}}}",
+                    if *ns == 7 { 0 } else { 65536 }
+                )
+            })
             .collect();
         s.push_str(&format!(
             "@@vm ns snap {{\"semaphore_sets\":[{}]}}\n",
