@@ -15,6 +15,8 @@ pub mod encode;
 pub mod families;
 pub mod http;
 pub mod metrics;
+#[cfg(test)]
+mod ns_tests;
 
 use std::{
     sync::{Arc, OnceLock, RwLock},
