@@ -288,6 +288,10 @@ fn every_namespace_in_one_snapshot_and_findings_within_their_own() {
                 )
             });
         assert_eq!(o["by_syscall"]["semtimedop"], ns.calls, "{o}");
+        // The container, from the labels the recording's snapshots carry.
+        if ns.inode == b.inode {
+            assert_eq!(o["container"], DOCKER_LABEL, "{o}");
+        }
     }
     assert!(t0.elapsed() < Duration::from_secs(5));
     // report --ipc-ns B: B's objects and findings only (the leak among them).

@@ -35,12 +35,10 @@ impl ProbeArgs {
     pub fn live_options(
         &self,
         interval: std::time::Duration,
-        ipc_ns_pid: Option<u32>,
         no_probe: bool,
     ) -> crate::live::LiveOptions {
         crate::live::LiveOptions {
             interval,
-            ipc_ns_pid,
             attach: self.attach,
             target_pid: self.pid,
             comm: self.comm.clone(),

@@ -103,7 +103,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             )
         })?;
     let interval = Duration::from_secs_f64(args.interval);
-    let source = LiveSource::start(args.probe.live_options(interval, None, args.no_probe)).await?;
+    let source = LiveSource::start(args.probe.live_options(interval, args.no_probe)).await?;
     match source.probe_status() {
         ProbeStatus::Attached(at) => {
             eprintln!(
