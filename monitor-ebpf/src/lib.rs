@@ -21,6 +21,49 @@ pub mod nr {
     pub const SEMTIMEDOP: u32 = 220;
 }
 
+/// i386 syscall numbers of the System V IPC calls of 32-bit (compat) tasks on x86-64
+/// (arch/x86/entry/syscalls/syscall_32.tbl). There is no direct semop, nor a 32-bit-time
+/// semtimedop: those go through `ipc()`.
+pub mod nr32 {
+    /// `ipc(call, first, second, third, ptr, fifth)`, the multiplexer of older C libraries.
+    pub const IPC: u32 = 117;
+    pub const SEMGET: u32 = 393;
+    pub const SEMCTL: u32 = 394;
+    pub const SHMGET: u32 = 395;
+    pub const SHMCTL: u32 = 396;
+    pub const SHMAT: u32 = 397;
+    pub const SHMDT: u32 = 398;
+    pub const MSGGET: u32 = 399;
+    pub const MSGSND: u32 = 400;
+    pub const MSGRCV: u32 = 401;
+    pub const MSGCTL: u32 = 402;
+    /// semtimedop with a 64-bit `struct __kernel_timespec` (the native layout).
+    pub const SEMTIMEDOP_TIME64: u32 = 420;
+}
+
+/// The `call` numbers of `ipc()` (low 16 bits; the high 16 are a version).
+pub mod ipc_call {
+    pub const SEMOP: u32 = 1;
+    pub const SEMGET: u32 = 2;
+    pub const SEMCTL: u32 = 3;
+    pub const SEMTIMEDOP: u32 = 4;
+    pub const MSGSND: u32 = 11;
+    pub const MSGRCV: u32 = 12;
+    pub const MSGGET: u32 = 13;
+    pub const MSGCTL: u32 = 14;
+    pub const SHMAT: u32 = 21;
+    pub const SHMDT: u32 = 22;
+    pub const SHMGET: u32 = 23;
+    pub const SHMCTL: u32 = 24;
+}
+
+/// Whether `nr` is one of the i386 IPC syscalls ([`nr32`]); a few compares.
+#[inline(always)]
+pub fn is_ia32_ipc(nr: u64) -> bool {
+    let nr = nr as u32;
+    nr == nr32::IPC || (nr32::SEMGET..=nr32::MSGCTL).contains(&nr) || nr == nr32::SEMTIMEDOP_TIME64
+}
+
 /// Our own dense index of the followed syscalls (the order of [`SYSCALL_NAMES`]).
 pub mod sys {
     pub const SEMGET: u8 = 0;
@@ -157,6 +200,11 @@ pub const CALL_F_AUX_FAULT: u16 = 2;
 /// map was full): only the exit, the syscall and its return value are known.
 pub const CALL_F_NO_ENTRY: u16 = 4;
 
+/// The call came from a 32-bit task (an i386 syscall, direct or through `ipc()`): its
+/// arguments were mapped to the 64-bit call's (see the program's `compat` module), its
+/// `aux` mtype is a 32-bit `long`.
+pub const CALL_F_COMPAT: u16 = 8;
+
 /// Record kind: a finished call.
 pub const EVENT_KIND_CALL: u16 = 1;
 /// Layout version of [`Event`]; bump with any change to it or to [`Call`].
@@ -223,6 +271,10 @@ pub mod global {
     /// `ipc_namespace.ns.inum`, from the kernel's BTF; all zero: unknown (events then carry
     /// `ipc_ns` 0).
     pub const IPC_NS_OFFSETS: &str = "IPC_NS_OFFSETS";
+    /// u32: byte offset of `task_struct.thread_info.status` (x86 `TS_COMPAT` 0x2 while a
+    /// 32-bit syscall runs), from the kernel's BTF; 0: unknown (the program then takes a
+    /// syscall entered from the 32-bit code segment for a compat one).
+    pub const TI_STATUS_OFFSET: &str = "TI_STATUS_OFFSET";
 }
 
 /// The value of `INFLIGHT`, one per thread: its call in progress (or its last one, marked

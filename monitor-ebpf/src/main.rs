@@ -145,6 +145,8 @@ mod prog {
         }
     }
 
+    mod compat; // 32-bit tasks (src/prog/compat.rs)
+
     // ---- raw tracepoints ---------------------------------------------------------------
 
     // x86-64 `struct pt_regs` offsets (bytes) of the syscall argument registers.
@@ -165,8 +167,11 @@ mod prog {
     pub fn ipc_raw_enter(ctx: RawTracePointContext) -> i32 {
         // TP_PROTO(struct pt_regs *regs, long id)
         let id: u64 = ctx.arg(1);
-        let Some(sys) = sys_index(id) else { return 0 };
         let regs: *const u8 = ctx.arg(0);
+        // A 32-bit task's number is of the i386 table (its getppid is our semget).
+        let Some(sys) = compat::raw_enter(regs, id) else {
+            return 0;
+        };
         // One read of the registers r10..di (pt_regs offsets 56..120) instead of six.
         // SAFETY: regs is the kernel's pt_regs of this syscall; read through the helper.
         let Ok(r) = (unsafe { bpf_probe_read_kernel(regs.add(PT_R10) as *const [u64; 8]) }) else {
@@ -191,8 +196,10 @@ mod prog {
         let regs: *const u8 = ctx.arg(0);
         // SAFETY: as above.
         let id = unsafe { reg(regs, PT_ORIG_AX) };
-        let Some(sys) = sys_index(id) else { return 0 };
         let ret: i64 = ctx.arg(1);
+        let Some(sys) = compat::raw_exit(regs, id, ret) else {
+            return 0;
+        };
         on_exit(sys, ret);
         0
     }
@@ -221,11 +228,9 @@ mod prog {
             let Some(sys) = sys_index(tp_nr(ctx)) else {
                 return;
             };
-            let mut args = [0u64; 6];
-            for (i, a) in args.iter_mut().enumerate().take(n) {
-                *a = tp_u64(ctx, 16 + 8 * i);
-            }
-            on_enter(sys, &args);
+            // Read from the record after the slot's lookup, straight into the slot: nothing
+            // held across helper calls, so the program's stack stays small (see `read_sops`).
+            enter(sys, |i| if i < n { tp_u64(ctx, 16 + 8 * i) } else { 0 });
         }
     }
 
@@ -306,6 +311,13 @@ mod prog {
 
     #[inline(always)]
     fn on_enter(sys: u8, args: &[u64; 6]) {
+        enter(sys, |i| args[i]);
+    }
+
+    /// The entry of a followed syscall whose argument `i` is `arg(i)` (read only after the
+    /// slot is found).
+    #[inline(always)]
+    fn enter(sys: u8, arg: impl Fn(usize) -> u64) {
         let pid_tgid = bpf_get_current_pid_tgid();
         let tgid = (pid_tgid >> 32) as u32;
         if !wanted(tgid) {
@@ -318,14 +330,13 @@ mod prog {
         let Some(slot) = slot(tid, true) else { return };
         let call = &mut slot.call;
         call.sys = SYS_DONE;
-        call.start_ns = unsafe { bpf_ktime_get_ns() };
         // Field by field, volatile: LLVM would otherwise turn the stores of zeros (the
         // arguments a syscall does not have, aux, flags) into a call of a memset
         // subprogram, which costs more than the stores.
         // SAFETY: plain stores into this thread's slot.
         unsafe {
-            for (i, a) in args.iter().enumerate() {
-                core::ptr::write_volatile(&mut call.args[i], *a);
+            for i in 0..6 {
+                core::ptr::write_volatile(&mut call.args[i], arg(i));
             }
             core::ptr::write_volatile(&mut call.aux, 0);
             core::ptr::write_volatile(&mut call.pid, tgid);
@@ -333,16 +344,20 @@ mod prog {
             core::ptr::write_volatile(&mut call.nsops_read, 0);
             core::ptr::write_volatile(&mut call.flags, 0);
         }
+        // After the stores: the arguments, the record and the ids are then dead across the
+        // helper call (fewer registers spilled to the stack).
+        call.start_ns = unsafe { bpf_ktime_get_ns() };
         // uid, gid and comm: only when the call is sent (at exit); sembufs past `nsops_read`
         // are never read, so not zeroed.
         match sys {
             sys::SEMOP | sys::SEMTIMEDOP => {
-                read_sops(call, args[1] as *const u8, args[2]);
+                read_sops(call, call.args[1] as *const u8, call.args[2]);
                 if sys == sys::SEMTIMEDOP {
                     call.aux = -1;
-                    if args[3] != 0 {
+                    let timeout = call.args[3];
+                    if timeout != 0 {
                         // SAFETY: user pointer read through the helper.
-                        match unsafe { bpf_probe_read_user(args[3] as *const [i64; 2]) } {
+                        match unsafe { bpf_probe_read_user(timeout as *const [i64; 2]) } {
                             Ok([sec, nsec]) => call.aux = sec * 1_000_000_000 + nsec,
                             Err(_) => call.flags |= CALL_F_AUX_FAULT,
                         }
@@ -351,7 +366,7 @@ mod prog {
             }
             sys::MSGSND => {
                 // SAFETY: user pointer read through the helper.
-                match unsafe { bpf_probe_read_user(args[1] as *const i64) } {
+                match unsafe { bpf_probe_read_user(call.args[1] as *const i64) } {
                     Ok(mtype) => call.aux = mtype,
                     Err(_) => call.flags |= CALL_F_AUX_FAULT,
                 }
@@ -362,10 +377,18 @@ mod prog {
         call.sys = sys;
     }
 
-    /// Reads the first `min(nsops, MAX_SOPS)` sembufs in one helper call, into the stack
-    /// (the kernel's hardened usercopy check is cheaper there than on a map value) and then
-    /// into the slot. Each arm has a constant size: older verifiers (6.1) lose the bound of a
-    /// computed length (`min(nsops, 8) * 6`) across LLVM's stack copies and refuse it.
+    /// Reads the first `min(nsops, MAX_SOPS)` sembufs in one helper call. Each arm has a
+    /// constant size: older verifiers (6.1) lose the bound of a computed length
+    /// (`min(nsops, 8) * 6`) and refuse it.
+    ///
+    /// Where the helper writes decides what the kernel's hardened-usercopy check costs
+    /// (measured on 6.18, bpf_stats): on the task's own stack it stops at its first test; a
+    /// map value (vmalloc) or the per-CPU private stack the JIT gives a program whose stack
+    /// reaches 64 bytes take its heap path, ~45 ns more per call. So one sembuf, the common
+    /// case, is read into the stack, and `enter` keeps the program's stack under 64 bytes
+    /// (nothing live in registers across its helper calls but the slot and `sys`); several
+    /// are read straight into the slot (a 48-byte stack buffer would push every call onto
+    /// the private stack).
     #[inline(always)]
     fn read_sops(call: &mut Call, ptr: *const u8, nsops: u64) {
         let n: usize = if nsops >= MAX_SOPS as u64 {
@@ -373,21 +396,29 @@ mod prog {
         } else {
             nsops as usize
         };
+        let dst = call.sops.as_mut_ptr() as *mut core::ffi::c_void;
         macro_rules! read {
             ($k:literal) => {{
-                // SAFETY: user memory read through the helper into the stack.
-                match unsafe { bpf_probe_read_user(ptr as *const [Sembuf; $k]) } {
-                    Ok(v) => {
-                        call.sops[..$k].copy_from_slice(&v);
-                        true
-                    }
-                    Err(_) => false,
+                // SAFETY: user memory read through the helper straight into the slot.
+                unsafe {
+                    aya_ebpf::helpers::generated::bpf_probe_read_user(
+                        dst,
+                        ($k * core::mem::size_of::<Sembuf>()) as u32,
+                        ptr as *const core::ffi::c_void,
+                    ) == 0
                 }
             }};
         }
         let ok = match n {
             0 => true,
-            1 => read!(1),
+            // SAFETY: user memory read through the helper into the stack.
+            1 => match unsafe { bpf_probe_read_user(ptr as *const Sembuf) } {
+                Ok(v) => {
+                    call.sops[0] = v;
+                    true
+                }
+                Err(_) => false,
+            },
             2 => read!(2),
             3 => read!(3),
             4 => read!(4),

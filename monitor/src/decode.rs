@@ -2,8 +2,8 @@
 //! into [`Event`]s. Everything that comes from the kernel is checked here: a short, unknown or
 //! garbled record is an error the caller counts, never a panic.
 use monitor_ebpf::{
-    Call, Event as RawEvent, CALL_F_AUX_FAULT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT, EVENT_KIND_CALL,
-    EVENT_VERSION,
+    Call, Event as RawEvent, CALL_F_AUX_FAULT, CALL_F_COMPAT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT,
+    EVENT_KIND_CALL, EVENT_VERSION,
 };
 
 use crate::event::*;
@@ -64,6 +64,7 @@ pub fn decode_call(c: &Call) -> Result<Event, DecodeError> {
         ret: None,
         ipc_ns: (c.ipc_ns != 0).then_some(u64::from(c.ipc_ns)),
         cgroup_id: (c.cgroup_id != 0).then_some(c.cgroup_id),
+        compat: c.flags & CALL_F_COMPAT != 0,
     })
 }
 
@@ -106,6 +107,12 @@ fn ctl_cmd(cmd: i32, own: &'static [&'static str]) -> Cmd {
 pub fn decode_args(syscall: Syscall, c: &Call) -> Args {
     let a = c.args;
     let int = |i: usize| a[i] as i32;
+    // A 32-bit task's `struct msgbuf` starts with a 32-bit `long` (the probe read 64 bits).
+    let mtype = if c.flags & CALL_F_COMPAT != 0 {
+        i64::from(c.aux as i32)
+    } else {
+        c.aux
+    };
     let flags_mode = |v: u64, table| (Flags::new(v as u32 & !0o777, table), Mode(v as u32 & 0o777));
     match syscall {
         Syscall::SEMGET => {
@@ -172,7 +179,7 @@ pub fn decode_args(syscall: Syscall, c: &Call) -> Args {
         }
         Syscall::MSGSND => Args::Msgsnd {
             msqid: int(0),
-            mtype: (c.flags & CALL_F_AUX_FAULT == 0).then_some(c.aux),
+            mtype: (c.flags & CALL_F_AUX_FAULT == 0).then_some(mtype),
             msgsz: a[2],
             flags: Flags::new(a[3] as u32, MSG_FLAGS),
         },
@@ -183,7 +190,7 @@ pub fn decode_args(syscall: Syscall, c: &Call) -> Args {
             msgsz: a[2],
             msgtyp: a[3] as i64,
             flags: Flags::new(a[4] as u32, MSG_FLAGS),
-            mtype: (c.aux > 0 && c.flags & CALL_F_AUX_FAULT == 0).then_some(c.aux),
+            mtype: (mtype > 0 && c.flags & CALL_F_AUX_FAULT == 0).then_some(mtype),
             mtype_unreadable: c.flags & CALL_F_AUX_FAULT != 0,
         },
         _ => Args::Msgctl {
@@ -411,6 +418,25 @@ mod tests {
         c.aux = 0;
         c.flags = CALL_F_AUX_FAULT;
         assert_eq!(m(&c), (None, true));
+    }
+
+    #[test]
+    fn a_32bit_tasks_mtype_is_a_32bit_long() {
+        // The probe read 64 bits of a `struct msgbuf` whose `long` is 32-bit: the next 4
+        // bytes (the text "ab\0\0") are not part of the type.
+        let mut c = call(sys::MSGSND, [2, 0x10, 64, 0, 0, 0]);
+        c.aux = 0x0000_6261_0000_0007;
+        let mtype = |c: &Call| match decode_call(c).unwrap().args.unwrap() {
+            Args::Msgsnd { mtype, .. } | Args::Msgrcv { mtype, .. } => mtype,
+            _ => unreachable!(),
+        };
+        assert_eq!(mtype(&c), Some(0x0000_6261_0000_0007));
+        assert!(!decode_call(&c).unwrap().compat);
+        c.flags = CALL_F_COMPAT;
+        assert_eq!(mtype(&c), Some(7));
+        assert!(decode_call(&c).unwrap().compat);
+        c.sys = sys::MSGRCV;
+        assert_eq!(mtype(&c), Some(7));
     }
 
     #[test]

@@ -56,3 +56,57 @@ pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<bool> {
         Err(e) => Err(Fatal::new(FAILURE, format!("cannot write to standard output: {e}")).into()),
     }
 }
+
+/// The signals that end a headless command cleanly (SIGINT, SIGTERM, SIGHUP: a closed
+/// terminal or ssh session), set up once before the command says it has started so that a
+/// signal right after that line still ends it cleanly. (The dashboard has its own, in
+/// `ui::term`, which also restores the terminal.)
+pub struct Stop {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    /// Takes over the three signals (needs a tokio runtime).
+    pub fn install() -> std::io::Result<Stop> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Stop {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Waits for the first of them; says which, as a recording's end names it.
+    pub async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "interrupted (SIGINT)",
+            _ = self.term.recv() => "terminated (SIGTERM)",
+            _ = self.hup.recv() => "hung up (SIGHUP)",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stop;
+
+    /// Each of the three signals, sent to this process, is caught and named (none ends the
+    /// test binary: tokio's handler stays installed for the process once set up).
+    #[tokio::test(flavor = "current_thread")]
+    async fn each_signal_that_ends_a_command_is_caught_and_named() {
+        let mut stop = Stop::install().unwrap();
+        for (sig, said) in [
+            (nix::sys::signal::Signal::SIGHUP, "hung up (SIGHUP)"),
+            (nix::sys::signal::Signal::SIGTERM, "terminated (SIGTERM)"),
+            (nix::sys::signal::Signal::SIGINT, "interrupted (SIGINT)"),
+        ] {
+            nix::sys::signal::raise(sig).unwrap();
+            let got = tokio::time::timeout(std::time::Duration::from_secs(10), stop.recv())
+                .await
+                .expect("the signal arrives");
+            assert_eq!(got, said);
+        }
+    }
+}

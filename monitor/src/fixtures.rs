@@ -220,6 +220,7 @@ pub(crate) fn ev(
         args: Some(args),
         ret,
         ipc_ns: None,
+        compat: false,
         cgroup_id: None,
     }
 }

@@ -78,7 +78,8 @@ pub fn text_line(ev: &Event, clock: &Clock, now_ns: u64) -> String {
 }
 
 /// [`text_line`] with the caller's container (`container`: its label; "host" and `None`
-/// are not shown): `… 4242 worker [docker:3f4e5a6b7c8d] semop(…) = 0 …`.
+/// are not shown): `… 4242 worker [docker:3f4e5a6b7c8d] semop(…) = 0 …`; a call of a 32-bit
+/// task says so: `… 4242 legacy (32-bit) semop(…) = 0 …`.
 pub fn text_line_in(ev: &Event, clock: &Clock, now_ns: u64, container: Option<&str>) -> String {
     let mut out = String::with_capacity(128);
     out.push_str(&wall_time(clock.unix_ns(shown_ts(ev, now_ns))));
@@ -89,6 +90,9 @@ pub fn text_line_in(ev: &Event, clock: &Clock, now_ns: u64, container: Option<&s
     let _ = write!(out, " {}", crate::text::escape(&ev.comm.as_str()));
     if let Some(c) = container.filter(|c| *c != "host") {
         let _ = write!(out, " [{}]", crate::text::escape(c));
+    }
+    if ev.compat {
+        out.push_str(" (32-bit)");
     }
     let _ = write!(out, " {}(", ev.syscall);
     match &ev.args {
@@ -139,6 +143,9 @@ struct JsonLine<'a> {
     cgroup_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     container: Option<&'a str>,
+    /// The call came from a 32-bit task (left out when not).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    compat: bool,
 }
 
 /// `{"ts_ns", "pid", "tid", "comm", "uid", "syscall", "args": {…}, "ret", "errno", "duration_ns",
@@ -146,7 +153,7 @@ struct JsonLine<'a> {
 /// seen, for a call in progress whose start nobody saw). A call in progress has
 /// `"in_progress": true` and `"elapsed_ns"`, with `ret`, `errno` and `duration_ns` null.
 /// `container` (the label of the cgroup, see [`crate::container::Labels`]) is left out when
-/// unknown.
+/// unknown; `"compat": true` marks a call of a 32-bit task (left out for 64-bit ones).
 pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64, container: Option<&str>) -> String {
     let line = JsonLine {
         ts_ns: clock.unix_ns(shown_ts(ev, now_ns)),
@@ -172,6 +179,7 @@ pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64, container: Option<&str>
         ipc_ns: ev.ipc_ns,
         cgroup_id: ev.cgroup_id,
         container,
+        compat: ev.compat,
     };
     let s = serde_json::to_string(&line).expect("serialising an event cannot fail");
     crate::text::json_inert(&s).into_owned()

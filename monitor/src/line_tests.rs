@@ -201,6 +201,22 @@ fn a_call_stamped_with_its_namespace_and_container() {
 }
 
 #[test]
+fn a_call_of_a_32bit_task_says_so() {
+    let mut e = semop_call(Some(1_000), Some(0));
+    assert_eq!(
+        json(&json_line(&e, &clock(), T0 + S, None)).get("compat"),
+        None
+    );
+    e.compat = true;
+    assert_eq!(json(&json_line(&e, &clock(), T0 + S, None))["compat"], true);
+    assert_eq!(
+        text_line(&e, &clock(), T0 + S),
+        "22:13:20.000000 4242 worker (32-bit) semtimedop(semid=5, [{0,-1,SEM_UNDO}], 1, NULL) \
+         = 0 <1.0 us>"
+    );
+}
+
+#[test]
 fn msgrcv_shows_the_type_received() {
     let rcv = |mtype, mtype_unreadable| Args::Msgrcv {
         msqid: 3,

@@ -1,5 +1,5 @@
 //! The live source: the probe's events, its calls in progress, its counters and the periodic
-//! /proc snapshots, each on a background task, merged into one [`feed::Stamped`] stream.
+//! /proc snapshots, each on a background task, merged into one [`crate::feed::Stamped`] stream.
 //! Without the probe (no permission, a kernel that refuses it) it runs on snapshots alone
 //! and says why in its [`ProbeStatus`].
 use std::{

@@ -3,7 +3,7 @@
 //!
 //! It streams: the file is read as the clock reaches each record, never loaded whole, so a
 //! recording of any size (or a small .zst that expands to gigabytes) replays in bounded
-//! memory. Each drain reads for at most [`BUDGET`], so the dashboard stays responsive (`q`
+//! memory. Each drain reads for at most `BUDGET`, so the dashboard stays responsive (`q`
 //! works) while a long seek catches up; meanwhile the position shows how far the reading has
 //! got. A background pass reads the file once to learn its length (and any damage) for the
 //! header. A seek backwards starts over (a reset, then the file again from its start), as

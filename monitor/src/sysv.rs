@@ -46,12 +46,10 @@ pub const MSG_NOERROR: i32 = 0o10000;
 pub const MSG_EXCEPT: i32 = 0o20000;
 pub const MSG_COPY: i32 = 0o40000;
 
-fn check(r: libc::c_int) -> io::Result<i32> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
+/// A System V call's return value as a result: -1 is the error in errno (shared with the
+/// workload helper's mutating calls, `sysv_mut.rs`).
+pub fn check(r: libc::c_int) -> io::Result<i32> {
+    nix::errno::Errno::result(r).map_err(io::Error::from)
 }
 
 /// semctl for the read-only commands whose 4th argument is absent: GETVAL, GETPID, GETNCNT,

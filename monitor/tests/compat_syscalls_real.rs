@@ -3,11 +3,8 @@
 //! tables' numbers alike; only `task->thread_info.status & TS_COMPAT` (offset from
 //! `kernel_btf::IpcNsOffsets::task_ti_status`) tells them apart.
 //!
-//! Found while doing issue 13's groundwork: on main, `trace --attach raw` reports these
-//! getppid calls as `semget` with the parent's pid as the new semid (the per-syscall
-//! tracepoints, the default, ignore compat calls: nothing is reported). Ignored until the probe
-//! checks TS_COMPAT; run it then with
-//! `cargo test -p monitor --test compat_syscalls_real -- --ignored`.
+//! Found while doing issue 13's groundwork: `trace --attach raw` reported these getppid calls
+//! as `semget` with the parent's pid as the new semid (issue 17).
 mod support;
 
 use std::time::Duration;
@@ -37,7 +34,6 @@ fn compat_getppid(name: &str, n: usize) -> Vec<i64> {
 
 #[cfg(target_arch = "x86_64")]
 #[test]
-#[ignore = "fails until the probe tells compat syscalls apart (issue 13 integration)"]
 fn compat_syscalls_are_not_taken_for_ipc_calls() {
     if !can_trace("compat_syscalls") {
         return;

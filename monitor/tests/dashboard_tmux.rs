@@ -353,3 +353,67 @@ fn mouse_clicks_tabs_and_rows_a_deadlock_leads_to_its_process_and_f10_quits() {
     dead.release();
     dead.wait(Duration::from_secs(10));
 }
+
+/// The figure after "now" on the history line `label` of a details screen.
+fn now_of(screen: &str, label: &str) -> Option<f64> {
+    let line = screen
+        .lines()
+        .map(|l| l.replace(['│', '|'], " "))
+        .find(|l| l.trim_start().starts_with(&format!("{label} ")))?;
+    let rest = line.split(" now ").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+#[test]
+fn a_process_history_charts_its_real_call_rate() {
+    let test = "dashboard_history_tmux";
+    if !can_trace(test) || !have_tmux(test) {
+        return;
+    }
+    // 200 semops a second, in an IPC namespace of its own (unshare execs the workload: same
+    // pid), so that its semaphore goes with it whatever happens; the dashboard follows every
+    // namespace.
+    const RATE: f64 = 200.0;
+    let mut lp = Proc::spawn(Command::new("unshare").args([
+        "--ipc",
+        WORKLOAD,
+        "paced-loop",
+        "--rate",
+        &RATE.to_string(),
+        "--secs",
+        "30",
+    ]));
+    let pid = lp.pid();
+
+    let t = Tmux::start("history", 80, 24);
+    t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
+    t.keys(&["Enter"]);
+    t.wait_for("the header", Duration::from_secs(20), |s| {
+        s.starts_with("ipctop ") && s.contains("Waiting now")
+    });
+    t.keys(&["5"]);
+    filter(&t, &pid.to_string());
+    t.wait_for("the process", Duration::from_secs(10), |s| {
+        s.contains(&format!(" {pid} "))
+    });
+    t.keys(&["Enter"]);
+    t.wait_for("its details", Duration::from_secs(5), |s| {
+        s.contains(&format!("Process {pid} (Esc"))
+    });
+    // A few samples, then the end of the details: its calls/s per sample, from the kernel's
+    // counts, near the rate it was paced at.
+    let s = t.wait_for("its history", Duration::from_secs(15), |s| {
+        t.keys(&["End"]);
+        now_of(s, "calls/s").is_some_and(|x| x > 0.0)
+    });
+    let now = now_of(&s, "calls/s").unwrap();
+    assert!(
+        (0.5 * RATE..=1.5 * RATE).contains(&now),
+        "calls/s {now}, paced at {RATE}:\n{s}"
+    );
+    assert!(s.contains("History"), "{s}");
+    t.keys(&["q"]);
+    t.assert_clean_shell("0");
+    lp.signal(libc::SIGTERM);
+    lp.wait(Duration::from_secs(10));
+}

@@ -42,11 +42,13 @@ wait_for() {
     return 2
 }
 
-# run_case CASE ATTACH: trace the `basic` workload with `ipctop trace --attach ATTACH`.
+# run_case CASE ATTACH [COMM WORKLOAD]: trace the `basic` workload (or the shell command
+# WORKLOAD, whose tasks are named COMM) with `ipctop trace --attach ATTACH`.
 # Streams: err (ipctop's stderr), out (its stdout, JSON lines), wl (the workload's stdout),
 # wlerr, exit (codes), verifier (the -v log when the probe could not load).
 run_case() {
-    case=$1 attach=$2 name="vms-$1" d=/tmp/case-$1
+    case=$1 attach=$2 name="${3:-vms-$1}" d=/tmp/case-$1
+    work="${4:-ipctop-workload --name $name basic}"
     # Fresh files per case: a background job's redirections happen in the child, so reusing a
     # file could show the previous run's "tracing" line before this ipctop truncates it.
     rm -rf $d && mkdir -p $d
@@ -58,7 +60,7 @@ run_case() {
     started=$?
     wl=-
     if [ $started = 0 ]; then
-        ipctop-workload --name "$name" basic >$d/wl 2>$d/wlerr
+        sh -c "$work" >$d/wl 2>$d/wlerr
         wl=$?
         sleep 1 # the reader polls every 50 ms
         kill -TERM $pid
@@ -104,12 +106,33 @@ record_case() {
     emit $case exit "record=$rec report=$rep gate=$gate clean=$clean seconds=$(($(date +%s) - t0))"
 }
 
+# compat_case ATTACH: 32-bit processes (legacy32, a static `gcc -m32` build of
+# monitor/tests/compat/legacy32.c): its direct i386 IPC calls and ipc(), then getppid/getpid
+# calls that must give no event. An idle 32-bit process runs throughout: the tracepoint mode
+# attaches its 32-bit path only when 32-bit processes exist. A kernel without ia32 emulation
+# says so (exit record `ia32=no`).
+compat_case() {
+    case=compat32-$1
+    if ! legacy32 getppid 1 >/tmp/ia32 2>&1; then
+        emit "$case" begin "attach=$1"
+        emit_file "$case" wlerr /tmp/ia32
+        emit "$case" exit "trace=- workload=- ia32=no"
+        return
+    fi
+    (sleep 900) | legacy32 idle &
+    idle=$!
+    run_case "$case" "$1" legacy32 "legacy32 direct 5 && legacy32 ipc 5 && legacy32 getppid 1000"
+    kill $idle
+}
+
 # ns_case: a namespace that is not the guest's (judged by xtask/src/vm_smoke/ns_case.rs).
 . /ns_case.sh
 
 run_case raw raw
+compat_case raw
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 run_case tracepoint tracepoint
+compat_case tracepoint
 record_case
 ns_case
 emit - done ok

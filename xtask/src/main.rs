@@ -25,7 +25,8 @@ enum Cmd {
         #[arg(long)]
         minimal: bool,
     },
-    /// Set up, then run the whole test suite (the real eBPF tests need root).
+    /// Set up, then run the whole test suite (the real eBPF tests need root), then check that
+    /// the library's documentation builds without a warning (broken intra-doc links and such).
     Test {
         /// Extra arguments for `cargo test`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -55,7 +56,8 @@ fn main() -> Result<()> {
         Cmd::Setup { minimal } => setup::setup(minimal),
         Cmd::Test { args } => {
             setup::setup(false)?;
-            cargo(&["test", "--workspace"], &args)
+            cargo(&["test", "--workspace"], &args)?;
+            doc_check()
         }
         Cmd::Run { args } => {
             setup::setup(true)?;
@@ -83,13 +85,40 @@ pub fn workspace_root() -> std::path::PathBuf {
 
 /// Runs cargo (the one that runs us) with `args` and `extra`, in the workspace root.
 pub fn cargo(args: &[&str], extra: &[String]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args(args)
-        .args(extra)
-        .status()
+    run_cargo(cargo_command(args).args(extra), args)
+}
+
+/// Runs cargo with `args` and returns its standard output (its stderr goes to ours).
+pub fn cargo_stdout(args: &[&str]) -> Result<Vec<u8>> {
+    let out = cargo_command(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
         .context("running cargo")?;
+    if !out.status.success() {
+        bail!("cargo {} failed ({})", args.join(" "), out.status);
+    }
+    Ok(out.stdout)
+}
+
+/// `cargo doc --no-deps -p monitor` with warnings as errors, so that the documentation stays
+/// clean (a link to a renamed or private item fails the tests).
+fn doc_check() -> Result<()> {
+    let args = ["doc", "--no-deps", "-p", "monitor"];
+    run_cargo(
+        cargo_command(&args).env("RUSTDOCFLAGS", "-D warnings"),
+        &args,
+    )
+}
+
+/// A command running cargo (the one that runs us) with `args`, in the workspace root.
+fn cargo_command(args: &[&str]) -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(workspace_root()).args(args);
+    c
+}
+
+fn run_cargo(cmd: &mut Command, args: &[&str]) -> Result<()> {
+    let status = cmd.status().context("running cargo")?;
     if !status.success() {
         bail!("cargo {} failed ({status})", args.join(" "));
     }

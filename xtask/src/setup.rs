@@ -24,6 +24,8 @@ const TOOL_PACKAGES: &[&str] = &[
     "man-db",
     // promtool and prometheus: the exporter's tests (`ipctop serve`, alerting rules).
     "prometheus",
+    // gcc -m32: the 32-bit workload of the compat tests and vm-smoke's 32-bit case.
+    "gcc-multilib",
 ];
 
 fn installed(pkg: &str) -> bool {
@@ -64,8 +66,7 @@ pub fn setup(minimal: bool) -> Result<()> {
         .collect();
     if !missing.is_empty() {
         eprintln!("xtask setup: installing {}", missing.join(" "));
-        // SAFETY: geteuid has no preconditions.
-        let sudo: &[&str] = if unsafe { libc_geteuid() } == 0 {
+        let sudo: &[&str] = if nix::unistd::geteuid().is_root() {
             &[]
         } else {
             &["sudo"]
@@ -121,9 +122,4 @@ pub fn setup(minimal: bool) -> Result<()> {
             .env("PATH", path))?;
     }
     Ok(())
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
 }

@@ -2,8 +2,6 @@
 //! metrics on `GET /metrics` (see `export/`).
 use std::{net::SocketAddr, time::Duration};
 
-use tokio::signal::unix::{signal, SignalKind};
-
 use crate::{
     analysis, exit,
     export::{self, Latest},
@@ -104,6 +102,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         })?;
     let interval = Duration::from_secs_f64(args.interval);
     let source = LiveSource::start(args.probe.live_options(interval, args.no_probe)).await?;
+    // Before saying it serves: a signal right after that line must still end it cleanly.
+    let mut signals = exit::Stop::install()?;
     match source.probe_status() {
         ProbeStatus::Attached(at) => {
             eprintln!(
@@ -129,13 +129,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             scope: args.scope.scope(),
         },
     ));
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
     let stop = async move {
-        tokio::select! {
-            _ = sigint.recv() => {}
-            _ = sigterm.recv() => {}
-        }
+        signals.recv().await;
     };
     export::http::serve(listener, latest, stop).await?;
     feed.abort();

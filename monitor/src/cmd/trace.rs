@@ -448,6 +448,7 @@ fn in_progress_now(probe: &Probe, pid: Option<u32>, min_age: Duration) -> Vec<Ev
                 ret: None,
                 ipc_ns: p.ipc_ns,
                 cgroup_id: probe::task_cgroup_id(p.pid, w.tid),
+                compat: false,
             });
         }
     }

@@ -125,7 +125,7 @@ pub struct SemSet {
     /// Last successful semop (unix s; 0 = never).
     pub otime: i64,
     pub ctime: i64,
-    /// `None` when semctl was refused (see [`Model::unknowns`]).
+    /// `None` when semctl was refused (see [`crate::model::Model::unknowns`]).
     pub semaphores: Option<Vec<Semaphore>>,
     /// Known only from a semget event (the kernel does not keep it).
     pub creator_pid: Option<u32>,

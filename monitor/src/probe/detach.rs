@@ -6,7 +6,7 @@
 /// The probe's attachments (tracepoint links of either kind), owned apart from the programs
 /// so that they can be closed in parallel.
 #[derive(Default)]
-pub(super) struct Links(Vec<Box<dyn Send>>);
+pub(super) struct Links(Vec<Box<dyn Send>>, Option<super::compat::Watcher>);
 
 /// A handle that detaches a probe from another thread or task than the one that owns it
 /// (the live source's owner, when it ends, while a task owns the probe).
@@ -27,9 +27,17 @@ impl Links {
         self.0.push(Box::new(link));
     }
 
+    /// The 32-bit path's watcher, stopped first at detach.
+    pub(super) fn watch(&mut self, w: super::compat::Watcher) {
+        self.1 = Some(w);
+    }
+
     /// Closes every link, each on a thread of its own, and returns when all are closed.
     pub(super) fn detach_all(&mut self) {
         let links = std::mem::take(&mut self.0);
+        // Its thread closes the 32-bit path's links (if attached) as it ends.
+        let watcher = self.1.take().map(|w| Box::new(w) as Box<dyn Send>);
+        let links = links.into_iter().chain(watcher);
         std::thread::scope(|s| {
             for link in links {
                 // A thread that cannot be started drops its closure, and so closes the link,

@@ -2,6 +2,7 @@
 //! and its table of calls in progress, and streams its ring buffer as decoded events into a
 //! tokio channel. Nothing outside this module touches BPF.
 mod caps;
+mod compat;
 mod detach;
 mod reader;
 mod tables;
@@ -18,6 +19,7 @@ use aya::{
 };
 use monitor_ebpf::{global, NSYS, SYSCALL_NAMES};
 
+pub use compat::{elf_class, processes_32bit, CompatPath};
 pub use detach::Detacher;
 pub use reader::{spawn_reader, Batch, ReaderStats};
 pub use tables::task_cgroup_id;
@@ -81,6 +83,9 @@ pub struct Probe {
     links: Detacher,
     ebpf: Ebpf,
     how: String,
+    compat: CompatPath,
+    /// The watcher's count of 32-bit processes at its last look (tracepoint mode).
+    compat_seen: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
     retired: tables::Retired,
 }
 
@@ -220,7 +225,7 @@ impl Probe {
             None => [0; 16],
         };
         let send_all = u32::from(opts.send_all);
-        let (ns_offsets, ns_problem) = ipc_ns_offsets();
+        let (ns_offsets, ti_status, ns_problem) = ipc_ns_offsets();
         let mut ebpf = EbpfLoader::new()
             // The program does no CO-RE relocations: aya parsing the kernel's BTF (megabytes)
             // would only raise ipctop's peak memory (our own reader takes the three offsets
@@ -234,9 +239,29 @@ impl Probe {
             .override_global(global::WAIT_NS, &opts.wait_ns, true)
             .override_global(global::WAKEUP_BYTES, &opts.wakeup_bytes, true)
             .override_global(global::IPC_NS_OFFSETS, &ns_offsets, true)
+            .override_global(global::TI_STATUS_OFFSET, &ti_status, true)
             .load(PROBE_OBJECT)
             .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
         let mut links = detach::Links::default();
+        let n32 = processes_32bit().len();
+        let mut compat_seen = None;
+        let compat = match tp {
+            // The per-syscall tracepoints never fire for 32-bit syscalls: the raw 32-bit path,
+            // while 32-bit processes exist. Without it the 64-bit calls are still followed.
+            Some(_) => match compat_watcher(&mut ebpf, opts.verbose) {
+                Ok(w) => {
+                    let processes = w.processes.load(std::sync::atomic::Ordering::Relaxed);
+                    compat_seen = Some(w.processes.clone());
+                    links.watch(w);
+                    CompatPath::Watched { processes }
+                }
+                Err(e) => CompatPath::NotAttached {
+                    processes: n32,
+                    why: Some(format!("{e:#}")),
+                },
+            },
+            None => CompatPath::Raw { processes: n32 },
+        };
         let how = match tp {
             Some(dir) => {
                 // One entry program per arity (a program may not read past the shortest
@@ -296,19 +321,28 @@ impl Probe {
                 format!("raw tracepoints sys_enter/sys_exit ({why})")
             }
         };
-        let how = match ns_problem {
+        let mut how = match ns_problem {
             Some(why) => format!("{how}; events carry no IPC namespace ({why})"),
             None => how,
         };
+        how.push_str(&format!("; {compat}"));
+        if ti_status == 0 {
+            how.push_str(
+                " (this kernel's BTF has no task_struct.thread_info.status: 32-bit syscalls are \
+                 known by their 32-bit code segment, and `int 0x80` from 64-bit code is missed)",
+            );
+        }
         Ok(Probe {
             links: Detacher(std::sync::Arc::new(std::sync::Mutex::new(links))),
             ebpf,
             how,
+            compat,
+            compat_seen,
             retired: Default::default(),
         })
     }
 
-    /// Detaches every program now, the tracepoints all at once (see [`detach::Links`]); the
+    /// Detaches every program now, the tracepoints all at once (see `detach::Links`); the
     /// maps stay readable, so that the last counters and events can still be read. Dropping
     /// the probe does it too.
     pub fn detach(&mut self) {
@@ -325,6 +359,17 @@ impl Probe {
         &self.how
     }
 
+    /// Whether 32-bit processes' calls are followed, now (`attached_to()` says it as at
+    /// load): in the tracepoint mode, with the watcher's last count of 32-bit processes.
+    pub fn compat_path(&self) -> CompatPath {
+        match (&self.compat, &self.compat_seen) {
+            (CompatPath::Watched { .. }, Some(n)) => CompatPath::Watched {
+                processes: n.load(std::sync::atomic::Ordering::Relaxed),
+            },
+            (c, _) => c.clone(),
+        }
+    }
+
     /// Takes the ring buffer, to hand it to [`spawn_reader`].
     pub fn take_events(&mut self) -> anyhow::Result<RingBuf<MapData>> {
         let map = self
@@ -335,22 +380,50 @@ impl Probe {
     }
 }
 
+/// Loads the 32-bit path's programs and starts the thread that attaches them while 32-bit
+/// processes exist.
+fn compat_watcher(ebpf: &mut Ebpf, verbose: bool) -> anyhow::Result<compat::Watcher> {
+    let mut fd = |prog: &str| -> anyhow::Result<std::os::fd::OwnedFd> {
+        let p: &mut RawTracePoint = ebpf
+            .program_mut(prog)
+            .expect("program in object")
+            .try_into()?;
+        p.load()
+            .map_err(|e| load_error("loading the eBPF probe's 32-bit path", &e, verbose))?;
+        Ok(std::os::fd::AsFd::as_fd(p.fd()?).try_clone_to_owned()?)
+    };
+    let (enter, exit) = (fd("ipc_compat_enter")?, fd("ipc_compat_exit")?);
+    compat::Watcher::start(enter, exit)
+        .map_err(|e| anyhow::anyhow!("attaching the 32-bit path to sys_enter/sys_exit: {e}"))
+}
+
 /// The offsets the program reads the IPC namespace with (`[task_struct.nsproxy,
-/// nsproxy.ipc_ns, ipc_namespace.ns.inum]`), from the running kernel's BTF, computed once;
-/// zeros and the reason when they cannot be known (events then have no namespace).
-fn ipc_ns_offsets() -> ([u32; 3], Option<String>) {
-    static OFFSETS: std::sync::OnceLock<Result<[u32; 3], String>> = std::sync::OnceLock::new();
+/// nsproxy.ipc_ns, ipc_namespace.ns.inum]`) and TS_COMPAT with (`task_struct.thread_info.status`,
+/// 0: unknown), from the running kernel's BTF, computed once; zeros and the reason when the
+/// namespace's cannot be known (events then have no namespace).
+fn ipc_ns_offsets() -> ([u32; 3], u32, Option<String>) {
+    type Offsets = ([u32; 3], u32);
+    static OFFSETS: std::sync::OnceLock<Result<Offsets, String>> = std::sync::OnceLock::new();
     let r = OFFSETS.get_or_init(|| {
         crate::kernel_btf::IpcNsOffsets::of_running_kernel()
-            .map(|o| [o.task_nsproxy, o.nsproxy_ipc_ns, o.ipc_ns_inum])
+            .map(|o| {
+                (
+                    [o.task_nsproxy, o.nsproxy_ipc_ns, o.ipc_ns_inum],
+                    o.task_ti_status.unwrap_or(0),
+                )
+            })
             .map_err(|e| e.to_string())
     });
     match r {
         // task_struct starts with thread_info/state: nsproxy is never at offset 0, which the
-        // program takes for "unknown".
-        Ok(o) if o[0] != 0 => (*o, None),
-        Ok(_) => ([0; 3], Some("task_struct.nsproxy is at offset 0".into())),
-        Err(e) => ([0; 3], Some(e.clone())),
+        // program takes for "unknown"; thread_info.status is not either (flags come first).
+        Ok((o, ti)) if o[0] != 0 => (*o, *ti, None),
+        Ok((_, ti)) => (
+            [0; 3],
+            *ti,
+            Some("task_struct.nsproxy is at offset 0".into()),
+        ),
+        Err(e) => ([0; 3], 0, Some(e.clone())),
     }
 }
 

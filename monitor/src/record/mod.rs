@@ -21,7 +21,7 @@
 //! and says where it stopped.
 //!
 //! Versions: 1 wrote every kernel sample whole; 2 writes the first whole and then only what
-//! changed ([`delta`]); the header names the recorded command's pid and `forks` lines the
+//! changed (`delta.rs`); the header names the recorded command's pid and `forks` lines the
 //! processes forked from it ([`forks`]). Both versions are read.
 mod delta;
 pub mod forks;

@@ -150,7 +150,7 @@ pub fn create(path: &Path, owner: Option<(u32, u32)>) -> Result<(File, NewFile),
 
 /// Whether `path` can be created: the name is free or a regular file, and a new file can be
 /// made beside it (one is, and removed at once). To refuse a bad name before anything
-/// starts; [`create`] checks again.
+/// starts; `create` checks again.
 pub fn check(path: &Path) -> Result<(), CreateError> {
     let t = target(path)?;
     let (_fd, tmp) = t.create_temp()?;

@@ -1,6 +1,8 @@
 //! Events on disk: the probe's raw call record (`monitor_ebpf::Call`, plus exit time and
 //! return value) as a JSON array, decoded on replay by the same `decode` as live.
-use monitor_ebpf::{Call, Sembuf, CALL_F_AUX_FAULT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT, MAX_SOPS};
+use monitor_ebpf::{
+    Call, Sembuf, CALL_F_AUX_FAULT, CALL_F_COMPAT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT, MAX_SOPS,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -156,6 +158,9 @@ pub fn encode_event(ev: &Event) -> WireCall {
     match &ev.args {
         Some(a) => encode_args(a, &mut c),
         None => c.flags |= CALL_F_NO_ENTRY,
+    }
+    if ev.compat {
+        c.flags |= CALL_F_COMPAT;
     }
     WireCall(
         ev.start_ns.unwrap_or(0),
@@ -322,6 +327,8 @@ mod tests {
             ),
             raw(sys::MSGCTL, [2, 0x100 | 2, 0, 0, 0, 0], 0, 0, &[]),
             raw(sys::MSGRCV, [0; 6], 0, CALL_F_NO_ENTRY, &[]),
+            // A 32-bit task's (issue 17).
+            raw(sys::MSGSND, [2, 0x10, 6, 0, 0, 0], 7, CALL_F_COMPAT, &[]),
         ];
         for (i, c) in calls.iter().enumerate() {
             let mut ev = decode_call(c).unwrap();

@@ -48,7 +48,7 @@ pub struct Recorder {
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 impl Recorder {
-    /// Creates `path` safely (see [`super::outfile`]: a new file, mode 0600, given to
+    /// Creates `path` safely (see `outfile`: a new file, mode 0600, given to
     /// SUDO_UID/SUDO_GID under sudo; a symlink, device, FIFO or socket of that name is
     /// refused, a regular file replaced), zstd when it ends in `.zst`, and writes the header.
     /// The file gets its name once the header is on disk, so a crash after that keeps it.

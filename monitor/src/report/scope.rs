@@ -13,7 +13,7 @@
 //! its children, and theirs, as the
 //! snapshots saw them (ppid), are the command's. A process no snapshot saw (too short-lived
 //! to be placed: the recording does not carry fork events nor the command's pid) but that the
-//! probe saw make calls, named as the command (argv[0]) or as one of its placed processes, is
+//! probe saw make calls, named as the command (`argv[0]`) or as one of its placed processes, is
 //! judged with the command; others (another test's short-lived process, a pid known only from
 //! an object's fields) are context. Processes the snapshots saw outside that tree are context.
 use std::collections::{BTreeMap, BTreeSet};

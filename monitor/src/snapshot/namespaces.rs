@@ -26,7 +26,7 @@ const MAX_CONTAINERS: usize = 16;
 /// An IPC namespace with processes in it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct IpcNamespace {
-    /// The inode of its `/proc/PID/ns/ipc` link ("ipc:[inode]").
+    /// The inode of its `/proc/PID/ns/ipc` link (`ipc:[inode]`).
     pub inode: u64,
     /// Its processes, ascending (the first is the one entered by; the others if it is gone).
     pub pids: Vec<u32>,

@@ -2,334 +2,21 @@
 //! to) and the keys. The data is in [`Store`]; nothing here reads /proc or the probe.
 use std::collections::BTreeSet;
 
-use ratatui::{
-    crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind},
-    layout::Rect,
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind,
 };
 
 use super::{
     keys::{self, Cmd},
     store::Store,
     theme::Theme,
+    views,
+};
+pub use super::{
+    list::{ListState, ViewState},
+    view::{Screen, SortBy, Target, View},
 };
 use crate::feed::Control;
-
-/// The views, in Tab order (number keys 1–7).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum View {
-    Overview,
-    Semaphores,
-    Shm,
-    Queues,
-    Processes,
-    Events,
-    Problems,
-}
-
-impl View {
-    pub const ALL: [View; 7] = [
-        View::Overview,
-        View::Semaphores,
-        View::Shm,
-        View::Queues,
-        View::Processes,
-        View::Events,
-        View::Problems,
-    ];
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            View::Overview => "Overview",
-            View::Semaphores => "Semaphores",
-            View::Shm => "Shared memory",
-            View::Queues => "Message queues",
-            View::Processes => "Processes",
-            View::Events => "Events",
-            View::Problems => "Problems",
-        }
-    }
-
-    /// For narrow tab bars.
-    pub fn short(self) -> &'static str {
-        match self {
-            View::Overview => "Over",
-            View::Semaphores => "Sem",
-            View::Shm => "Shm",
-            View::Queues => "Msg",
-            View::Processes => "Proc",
-            View::Events => "Ev",
-            View::Problems => "Prob",
-        }
-    }
-
-    /// The sort orders a view offers (`s` cycles, `S` reverses): each by one column.
-    pub fn sorts(self) -> &'static [SortBy] {
-        match self {
-            View::Overview => &[
-                SortBy {
-                    name: "waited",
-                    col: 5,
-                    desc: true,
-                },
-                SortBy {
-                    name: "pid",
-                    col: 0,
-                    desc: false,
-                },
-                SortBy {
-                    name: "object",
-                    col: 3,
-                    desc: false,
-                },
-            ],
-            View::Semaphores => &[
-                SortBy {
-                    name: "semid",
-                    col: 0,
-                    desc: false,
-                },
-                SortBy {
-                    name: "waiters",
-                    col: 6,
-                    desc: true,
-                },
-                SortBy {
-                    name: "ops/s",
-                    col: 8,
-                    desc: true,
-                },
-                SortBy {
-                    name: "contention",
-                    col: 10,
-                    desc: true,
-                },
-                SortBy {
-                    name: "last op",
-                    col: 9,
-                    desc: true,
-                },
-            ],
-            View::Shm => &[
-                SortBy {
-                    name: "shmid",
-                    col: 0,
-                    desc: false,
-                },
-                SortBy {
-                    name: "size",
-                    col: 2,
-                    desc: true,
-                },
-                SortBy {
-                    name: "nattch",
-                    col: 3,
-                    desc: true,
-                },
-                SortBy {
-                    name: "age",
-                    col: 6,
-                    desc: true,
-                },
-            ],
-            View::Queues => &[
-                SortBy {
-                    name: "msqid",
-                    col: 0,
-                    desc: false,
-                },
-                SortBy {
-                    name: "messages",
-                    col: 2,
-                    desc: true,
-                },
-                SortBy {
-                    name: "bytes",
-                    col: 3,
-                    desc: true,
-                },
-                SortBy {
-                    name: "blocked",
-                    col: 6,
-                    desc: true,
-                },
-            ],
-            View::Processes => &[
-                SortBy {
-                    name: "pid",
-                    col: 0,
-                    desc: false,
-                },
-                SortBy {
-                    name: "wait time",
-                    col: 5,
-                    desc: true,
-                },
-                SortBy {
-                    name: "waits",
-                    col: 4,
-                    desc: true,
-                },
-                SortBy {
-                    name: "segments",
-                    col: 6,
-                    desc: true,
-                },
-                SortBy {
-                    name: "calls",
-                    col: 9,
-                    desc: true,
-                },
-                SortBy {
-                    name: "failed",
-                    col: 10,
-                    desc: true,
-                },
-            ],
-            View::Events => &[SortBy {
-                name: "time",
-                col: 0,
-                desc: false,
-            }],
-            View::Problems => &[SortBy {
-                name: "severity",
-                col: 0,
-                desc: false,
-            }],
-        }
-    }
-}
-
-/// A sort order: its name, the column it sorts by, and whether it starts largest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SortBy {
-    pub name: &'static str,
-    pub col: usize,
-    pub desc: bool,
-}
-
-/// Something a detail shows, and that Enter can go to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    Sem(i32),
-    Shm(i32),
-    Queue(i32),
-    Proc(u32),
-    /// A deadlock, by the first pid of its cycle: its processes and sets.
-    Deadlock(u32),
-}
-
-impl Target {
-    /// The view that lists it.
-    pub fn view(self) -> View {
-        match self {
-            Target::Sem(_) => View::Semaphores,
-            Target::Shm(_) => View::Shm,
-            Target::Queue(_) => View::Queues,
-            Target::Proc(_) => View::Processes,
-            Target::Deadlock(_) => View::Problems,
-        }
-    }
-}
-
-/// Where the user is: a view, and maybe the details of one thing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Screen {
-    pub view: View,
-    pub detail: Option<Target>,
-}
-
-/// A scrolling, selectable list. The selection follows its row's key when the data changes
-/// (rows re-sort every update); keys move it by index.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ListState {
-    pub selected: usize,
-    pub offset: usize,
-    pub key: Option<u64>,
-    /// Moved by a key since the last draw (then the index wins over the key).
-    pub moved: bool,
-    /// Rows and visible rows at the last draw.
-    pub len: usize,
-    pub page: usize,
-    /// Details: scrolled by the page rather than by the selection; the lines drawn.
-    pub free: bool,
-    pub len_lines: usize,
-    /// Where the last draw put the rows, for the mouse: their area, the column titles
-    /// (x from, x to, column) on the line above, and for lists of several lines per item
-    /// (details, Problems) the item of each visible line.
-    pub rows: Rect,
-    pub header: Vec<(u16, u16, usize)>,
-    pub line_items: Vec<Option<usize>>,
-}
-
-impl ListState {
-    /// Settles the selection on this draw's rows.
-    pub fn resolve(&mut self, keys: &[u64]) {
-        self.len = keys.len();
-        if !self.moved {
-            if let Some(k) = self.key {
-                if let Some(i) = keys.iter().position(|&x| x == k) {
-                    self.selected = i;
-                }
-            }
-        }
-        self.moved = false;
-        self.selected = self.selected.min(self.len.saturating_sub(1));
-        self.key = keys.get(self.selected).copied();
-    }
-
-    /// Keeps the selection within `height` visible rows.
-    pub fn scroll(&mut self, height: usize) {
-        self.page = height.max(1);
-        if self.selected < self.offset {
-            self.offset = self.selected;
-        }
-        if self.selected >= self.offset + self.page {
-            self.offset = self.selected + 1 - self.page;
-        }
-        self.offset = self.offset.min(self.len.saturating_sub(self.page));
-    }
-
-    /// Scrolls the page by lines (details), leaving the selection to follow.
-    fn scroll_by(&mut self, delta: isize) {
-        let max = self.len_lines.saturating_sub(self.page) as isize;
-        self.offset = (self.offset as isize + delta).clamp(0, max.max(0)) as usize;
-        self.free = true;
-    }
-
-    fn step(&mut self, delta: isize) {
-        self.free = false;
-        let max = self.len.saturating_sub(1) as isize;
-        self.selected = (self.selected as isize + delta).clamp(0, max.max(0)) as usize;
-        self.moved = true;
-    }
-
-    fn home(&mut self) {
-        self.selected = 0;
-        self.moved = true;
-    }
-
-    fn end(&mut self) {
-        self.selected = self.len.saturating_sub(1);
-        self.moved = true;
-    }
-}
-
-/// Per view: selection, filter, sort.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ViewState {
-    pub list: ListState,
-    pub filter: String,
-    pub sort: usize,
-    pub desc: bool,
-    /// Processes: every process, not only those using IPC.
-    pub all: bool,
-    /// The columns the last draw showed (`s` sorts only by those).
-    pub shown: Vec<usize>,
-}
 
 /// What the loop should do after a key.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -369,9 +56,8 @@ pub struct App {
     pub input: Option<Input>,
     /// The event log sticks to its end.
     pub follow: bool,
-    /// Set by the last draw: what Enter opens, and the open detail's links.
-    pub enter: Option<Target>,
-    pub links: Vec<Target>,
+    /// The one IPC namespace shown (`n` cycles); `None`: all.
+    pub ns: Option<crate::model::NsId>,
     /// Set by the last draw: the tabs (x from, x to, view) on line `tabs_y`.
     pub tabs: Vec<(u16, u16, View)>,
     pub tabs_y: Option<u16>,
@@ -400,11 +86,24 @@ impl App {
             help_page: 0,
             input: None,
             follow: true,
-            enter: None,
-            links: Vec::new(),
             tabs: Vec::new(),
             tabs_y: None,
+            ns: None,
         }
+    }
+
+    /// What Enter opens in the view's list: the selected row's target (the row the last
+    /// draw showed selected), from the store; drawing sets no target.
+    pub fn enter(&self) -> Option<Target> {
+        let view = self.screen.view;
+        views::selected_target(self.shown(), self.theme, view, &self.views[view.index()])
+    }
+
+    /// The open detail's links, in order (none when no detail is open).
+    pub fn links(&self) -> Vec<Target> {
+        self.screen
+            .detail
+            .map_or_else(Vec::new, |t| views::links(self.shown(), self.theme, t))
     }
 
     /// The store the views show (frozen while paused).
@@ -427,7 +126,8 @@ impl App {
         &mut self.views[self.screen.view.index()]
     }
 
-    fn go(&mut self, view: View) {
+    /// Goes to a view (its list, not a detail), forgetting where Esc would go back to.
+    pub fn go(&mut self, view: View) {
         self.screen = Screen { view, detail: None };
         self.back.clear();
     }
@@ -619,6 +319,12 @@ impl App {
                 self.input = Some(Input::Filter(f));
             }
             Cmd::Sort => self.next_sort(),
+            Cmd::SortMove => self.move_sort(if key.code == KeyCode::Char('<') {
+                -1
+            } else {
+                1
+            }),
+            Cmd::Namespace => self.next_ns(),
             Cmd::Reverse => {
                 let v = self.view_state();
                 v.desc = !v.desc;
@@ -626,9 +332,9 @@ impl App {
             Cmd::Back => return self.esc(),
             Cmd::Open => {
                 let t = if in_detail {
-                    self.links.get(self.detail.selected).copied()
+                    self.links().get(self.detail.selected).copied()
                 } else {
-                    self.enter
+                    self.enter()
                 };
                 match t {
                     Some(t) => self.open(t),
@@ -677,12 +383,12 @@ impl App {
                 v.all = !v.all;
             }
             Cmd::Expand => {
-                if let Some(Target::Sem(id)) = self.enter {
+                if let Some(Target::Sem(id)) = self.enter() {
                     self.expanded.insert(id);
                 }
             }
             Cmd::Collapse => {
-                if let Some(Target::Sem(id)) = self.enter {
+                if let Some(Target::Sem(id)) = self.enter() {
                     self.expanded.remove(&id);
                     self.expand_all = false;
                 }
@@ -793,6 +499,47 @@ impl App {
         }
     }
 
+    /// `<` / `>`: sort by the nearest shown column left (`by` < 0) or right of the sorted
+    /// one that the view can sort by (times and counts largest first); at the edge, stays.
+    fn move_sort(&mut self, by: i32) {
+        let sorts = self.screen.view.sorts();
+        let v = self.view_state();
+        let Some(cur) = sorts.get(v.sort).map(|s| s.col) else {
+            return;
+        };
+        let shown = |c: usize| v.shown.is_empty() || v.shown.contains(&c);
+        let pick = sorts
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| shown(s.col) && if by < 0 { s.col < cur } else { s.col > cur });
+        let best = if by < 0 {
+            pick.max_by_key(|(_, s)| s.col)
+        } else {
+            pick.min_by_key(|(_, s)| s.col)
+        };
+        if let Some((i, s)) = best {
+            v.sort = i;
+            v.desc = s.desc;
+        }
+    }
+
+    /// `n`: the next IPC namespace alone (in the order `Store::namespaces` gives), then all.
+    fn next_ns(&mut self) {
+        let all = self.shown().namespaces.clone();
+        self.ns = match self.ns {
+            None => all.first().copied(),
+            Some(cur) => all
+                .iter()
+                .position(|&n| n == cur)
+                .and_then(|i| all.get(i + 1))
+                .copied(),
+        };
+        // The selections were of rows now hidden or shown.
+        for v in &mut self.views {
+            v.list.moved = true;
+        }
+    }
+
     /// `s`: the next sort order of the view (its column shown, when the last draw said which
     /// are); times and counts start largest first.
     fn next_sort(&mut self) {
@@ -834,32 +581,5 @@ mod tests {
         assert_eq!(parse_time("1:02:03.5"), Some(3723.5));
         assert_eq!(parse_time("x"), None);
         assert_eq!(parse_time("-1"), None);
-    }
-
-    #[test]
-    fn selection_follows_its_key_and_moves_by_index() {
-        let mut l = ListState::default();
-        l.resolve(&[10, 20, 30]);
-        l.step(1);
-        l.resolve(&[10, 20, 30]);
-        assert_eq!((l.selected, l.key), (1, Some(20)));
-        // Re-sorted: the selection follows 20.
-        l.resolve(&[20, 30, 10]);
-        assert_eq!((l.selected, l.key), (0, Some(20)));
-        // Gone: the index stays, clamped.
-        l.selected = 2;
-        l.key = Some(99);
-        l.resolve(&[1, 2]);
-        assert_eq!((l.selected, l.key), (1, Some(2)));
-        l.resolve(&[]);
-        assert_eq!((l.selected, l.key), (0, None));
-        // Scrolling keeps the selection visible.
-        l.resolve(&(0..100).collect::<Vec<u64>>());
-        l.selected = 50;
-        l.scroll(10);
-        assert_eq!(l.offset, 41);
-        l.selected = 3;
-        l.scroll(10);
-        assert_eq!(l.offset, 3);
     }
 }

@@ -18,7 +18,11 @@ pub enum Cmd {
     Pause,
     Filter,
     Sort,
+    /// `<` `>`: sort by the shown column left / right of the sorted one.
+    SortMove,
     Reverse,
+    /// `n`: show one IPC namespace, the next in turn, or all.
+    Namespace,
     Back,
     Open,
     Up,
@@ -176,7 +180,19 @@ pub const MAIN: &[Binding] = &[
         "sort by the next shown column (times and counts: largest first)",
         Cmd::Sort,
     ),
+    b(
+        &[c('<'), c('>')],
+        "<  >",
+        "sort by the shown column left / right of the sorted one",
+        Cmd::SortMove,
+    ),
     b(&[c('S')], "S", "reverse the order", Cmd::Reverse),
+    b(
+        &[c('n')],
+        "n",
+        "IPC namespaces: show the next one only, then all again",
+        Cmd::Namespace,
+    ),
     on(
         View::Semaphores,
         &[k(KeyCode::Right), c('l')],

@@ -191,7 +191,7 @@ fn a_deadlock_entry_leads_to_its_processes_and_sets_and_esc_comes_back() {
     // The first entry under the "Deadlocks" heading.
     a.on_key(k(KeyCode::Down));
     draw(&mut a, 80, 24);
-    assert_eq!(a.enter, Some(super::Target::Deadlock(2301)));
+    assert_eq!(a.enter(), Some(super::Target::Deadlock(2301)));
     a.on_key(k(KeyCode::Enter));
     let s = draw(&mut a, 80, 24);
     insta::assert_snapshot!("detail_deadlock_80x24", s);
@@ -253,7 +253,7 @@ fn the_mouse_clicks_tabs_rows_and_column_titles_and_the_wheel_scrolls() {
     let (x, y) = at(&s, "2301 transfer");
     click(&mut a, x, y);
     draw(&mut a, 80, 24);
-    assert_eq!(a.enter, Some(super::Target::Proc(2301)));
+    assert_eq!(a.enter(), Some(super::Target::Proc(2301)));
     click(&mut a, x, y);
     let s = draw(&mut a, 80, 24);
     assert!(s.contains("Process 2301 (Esc: back)"), "{s}");
@@ -298,7 +298,7 @@ fn an_objects_history_shows_its_rate_and_wait_histogram_with_percentiles() {
         "{s}"
     );
     assert!(s.contains("percentiles are bucket bounds"), "{s}");
-    assert!(s.contains("calls/s, last 2 samples"), "{s}");
+    assert!(s.contains("calls/s     █  now 2769  max 2769"), "{s}");
     // A process's own wait histogram, from its account.
     a.open(super::Target::Proc(1202));
     draw(&mut a, 80, 24);
@@ -347,6 +347,14 @@ fn partly_blind_the_overview_says_what_it_cannot_see() {
     assert!(s.contains("of 4 processes"), "{s}");
     assert!(s.contains("(+? unreadable)"), "{s}");
     insta::assert_snapshot!("overview_blind_80x24", s);
+    // The Processes view too: not "no process uses System V IPC".
+    a.on_key(KeyEvent::new(KeyCode::Char('5'), KeyModifiers::NONE));
+    let s = draw(&mut a, 80, 24);
+    assert!(!s.contains("no process uses"), "{s}");
+    assert!(
+        s.contains("no process seen using System V IPC, but the blocked calls"),
+        "{s}"
+    );
 }
 
 #[test]

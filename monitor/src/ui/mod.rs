@@ -1,12 +1,13 @@
 //! The live dashboard (`ipctop` without a subcommand; also `ipctop replay`).
 //!
 //! ```text
-//! Source ──drain()──▶ Store (Model::apply → Model and its account; the event log, findings)
-//!                        │
-//! keys ──▶ App (view state: view, selections, filters, sort, pause, back stack)
-//!                        │
+//! Source ──drain()──▶ Store (Model::apply → Model and its account; the event log, findings,
+//!                        │   the trends sampled at each account sample)
+//! keys ──▶ App (view state: view, selections, filters, sort, namespace, pause, back stack;
+//!                        │   what Enter opens, from the selection and the store)
 //!                        ▼
-//!              views::draw(frame, &mut App)   — reads only; ratatui diffs the cells
+//!              views::draw(frame, &mut App)   — reads the store; records only scroll
+//!                                               positions and where things were drawn
 //! ```
 //!
 //! The loop wakes every 100 ms (or on a key, a resize, a signal) to drain the source. It redraws on a key, on a
@@ -15,10 +16,13 @@
 //! restored on every way out (see `term`).
 pub mod app;
 pub mod keys;
+mod list;
 pub mod names;
 pub mod store;
 mod term;
 pub mod theme;
+pub mod trends;
+mod view;
 pub mod views;
 
 use std::{
@@ -226,6 +230,12 @@ fn run_loop(
 }
 
 #[cfg(test)]
+mod chart_tests;
+#[cfg(test)]
+mod flow_tests;
+#[cfg(test)]
 mod keys_tests;
+#[cfg(test)]
+mod ns_sort_tests;
 #[cfg(test)]
 mod tests;

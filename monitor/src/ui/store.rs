@@ -68,6 +68,10 @@ pub struct Store {
     inflight: HashSet<(u32, Option<u64>)>,
     /// User and group names.
     pub names: super::names::Names,
+    /// Histories the model keeps no series of (see `trends`), one point per sample.
+    pub trends: super::trends::Trends,
+    /// The IPC namespaces seen, the viewed one first (see [`namespaces`]).
+    pub namespaces: Vec<crate::model::NsId>,
 }
 
 impl Store {
@@ -87,6 +91,8 @@ impl Store {
             generation: 0,
             inflight: HashSet::new(),
             names: Default::default(),
+            trends: Default::default(),
+            namespaces: Vec::new(),
         }
     }
 
@@ -123,8 +129,19 @@ impl Store {
         if batch.is_empty() {
             return;
         }
+        // The account's last sample in the batch: the kernel's, else a snapshot's while the
+        // probe does not sample.
+        let mut sampled = None;
         for s in batch {
             self.first_mono_ns.get_or_insert(s.mono_ns);
+            match &s.update {
+                Update::Kernel(_) => sampled = Some(s.mono_ns),
+                Update::Snapshot(_) if self.model.account().kernel_at().is_none() => {
+                    sampled = Some(s.mono_ns)
+                }
+                Update::Reset => self.trends = Default::default(),
+                _ => {}
+            }
             match &s.update {
                 Update::Events(evs) => {
                     for ev in evs {
@@ -149,6 +166,9 @@ impl Store {
                 _ => {}
             }
             self.model.apply(s);
+        }
+        if let Some(t) = sampled {
+            self.trends.sample(&self.model, t);
         }
         self.refresh();
     }
@@ -215,6 +235,7 @@ impl Store {
             }
         }
         self.uses = uses;
+        self.namespaces = namespaces(m);
         self.generation += 1;
     }
 
@@ -246,4 +267,20 @@ impl Store {
     pub fn live(&self) -> bool {
         self.position.is_none() && !matches!(self.probe, ProbeStatus::Replay)
     }
+}
+
+/// The IPC namespaces seen, the viewed one first: of the processes, the waits and the
+/// objects the account counted calls on (0, unknown, left out).
+fn namespaces(m: &Model) -> Vec<crate::model::NsId> {
+    let mut others: BTreeSet<crate::model::NsId> =
+        m.all_processes().filter_map(|p| p.ipc_ns).collect();
+    others.extend(m.waits().map(|w| w.ns));
+    others.extend(m.account().objects().map(|((_, id), _)| id.ns));
+    let view = m.view_ns();
+    others.remove(&view);
+    others.remove(&0);
+    std::iter::once(view)
+        .filter(|&n| n != 0)
+        .chain(others)
+        .collect()
 }

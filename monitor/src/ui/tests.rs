@@ -1,8 +1,6 @@
 //! The dashboard's tests: insta snapshots of every view (80x24 and 200x60, with real-looking
 //! data, empty states and a deadlock), tiny terminals, the ASCII and NO_COLOR looks, keys,
-//! and the frame-time measurement with 10,000 objects and 1,000 processes (`--ignored`).
-use std::time::Instant;
-
+//! (The frame time is measured by `benches/frame_time.rs`; keys in `keys_tests.rs`.)
 use ratatui::{
     backend::TestBackend,
     crossterm::event::{KeyCode, KeyEvent, KeyModifiers},
@@ -18,7 +16,7 @@ use super::{
 };
 use crate::{
     event::{Args, Event, Flags, Key, Mode, Syscall, GET_FLAGS},
-    feed::{Control, KernelSample, Position, ProbeStatus, Source, Stamped, Update},
+    feed::{KernelSample, ProbeStatus, Stamped, Update},
     fixtures::{self, sem_wait, semop, QueueAges, MONO, NOW, S, USER},
     sample::{Aggregate, Hold},
     snapshot::{
@@ -32,18 +30,18 @@ use crate::{
 
 const SHM_DEV: (u32, u32) = (0, 1);
 
-fn info() -> SessionInfo {
+pub(super) fn info() -> SessionInfo {
     SessionInfo {
         host: "db-prod-3".into(),
         kernel: "6.18.0-ipctop".into(),
     }
 }
 
-fn base_snap(mono: u64) -> Snapshot {
+pub(super) fn base_snap(mono: u64) -> Snapshot {
     fixtures::snapshot(mono, 18_446_744_073_692_774_399, Some(SHM_DEV))
 }
 
-fn proc_(pid: u32, comm: &str, cmd: &str, started_ago: i64) -> ProcRead {
+pub(super) fn proc_(pid: u32, comm: &str, cmd: &str, started_ago: i64) -> ProcRead {
     fixtures::process(pid, comm, Some(cmd), NOW - started_ago)
 }
 
@@ -58,7 +56,14 @@ fn attach(shmid: i32, start: u64, len: u64, dev: (u32, u32)) -> MapAttach {
 }
 
 /// Last attached by its creator a second after it was made, half of it resident.
-fn shm(shmid: i32, key: i32, size: u64, cpid: u32, nattch: u64, ctime_ago: i64) -> ShmRow {
+pub(super) fn shm(
+    shmid: i32,
+    key: i32,
+    size: u64,
+    cpid: u32,
+    nattch: u64,
+    ctime_ago: i64,
+) -> ShmRow {
     ShmRow {
         lpid: cpid,
         atime: NOW - ctime_ago + 1,
@@ -68,12 +73,17 @@ fn shm(shmid: i32, key: i32, size: u64, cpid: u32, nattch: u64, ctime_ago: i64) 
     }
 }
 
-fn sem(semid: i32, key: i32, vals: &[(i32, i32, u32)], otime_ago: Option<i64>) -> SemSetRead {
+pub(super) fn sem(
+    semid: i32,
+    key: i32,
+    vals: &[(i32, i32, u32)],
+    otime_ago: Option<i64>,
+) -> SemSetRead {
     let otime = otime_ago.map_or(0, |a| NOW - a);
     fixtures::sem(semid, key, 0o660, USER, vals, otime, NOW - 3600)
 }
 
-fn msg(msqid: i32, key: i32, qnum: u64, cbytes: u64, lspid: u32, lrpid: u32) -> MsgRead {
+pub(super) fn msg(msqid: i32, key: i32, qnum: u64, cbytes: u64, lspid: u32, lrpid: u32) -> MsgRead {
     let ages = QueueAges {
         sent: 12,
         received: 30,
@@ -82,7 +92,14 @@ fn msg(msqid: i32, key: i32, qnum: u64, cbytes: u64, lspid: u32, lrpid: u32) -> 
     fixtures::msg(msqid, key, qnum, cbytes, (lspid, lrpid), USER, ages)
 }
 
-fn ev(pid: u32, comm: &str, start: u64, end: Option<u64>, args: Args, ret: Option<i64>) -> Event {
+pub(super) fn ev(
+    pid: u32,
+    comm: &str,
+    start: u64,
+    end: Option<u64>,
+    args: Args,
+    ret: Option<i64>,
+) -> Event {
     fixtures::ev(pid, comm, USER, start, end, args, ret)
 }
 
@@ -95,7 +112,14 @@ fn semget(key: i32) -> Args {
     }
 }
 
-fn agg(pid: u32, id: i32, syscall: Syscall, calls: u64, errors: u64, total_ms: u64) -> Aggregate {
+pub(super) fn agg(
+    pid: u32,
+    id: i32,
+    syscall: Syscall,
+    calls: u64,
+    errors: u64,
+    total_ms: u64,
+) -> Aggregate {
     Aggregate {
         total_ns: total_ms * 1_000_000,
         max_ns: total_ms * 400_000,
@@ -119,7 +143,7 @@ fn hist(calls: u64, total_ms: u64) -> [u64; monitor_ebpf::HIST_BUCKETS] {
     h
 }
 
-fn stamped(mono_ns: u64, update: Update) -> Stamped {
+pub(super) fn stamped(mono_ns: u64, update: Update) -> Stamped {
     Stamped { mono_ns, update }
 }
 
@@ -399,7 +423,7 @@ fn empty_store() -> Store {
 }
 
 /// The screen as text, one line per row.
-fn text(t: &Terminal<TestBackend>) -> String {
+pub(super) fn text(t: &Terminal<TestBackend>) -> String {
     let b = t.backend().buffer();
     let mut out = String::new();
     for y in 0..b.area.height {
@@ -413,21 +437,21 @@ fn text(t: &Terminal<TestBackend>) -> String {
     out
 }
 
-fn render(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+pub(super) fn render(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| views::draw(f, app)).unwrap();
     t
 }
 
-fn screen(app: &mut App, w: u16, h: u16) -> String {
+pub(super) fn screen(app: &mut App, w: u16, h: u16) -> String {
     text(&render(app, w, h))
 }
 
-fn key(app: &mut App, c: KeyCode) -> Action {
+pub(super) fn key(app: &mut App, c: KeyCode) -> Action {
     app.on_key(KeyEvent::new(c, KeyModifiers::NONE))
 }
 
-fn app_on(view: View, store: Store) -> App {
+pub(super) fn app_on(view: View, store: Store) -> App {
     let mut app = App::new(store, Theme::default());
     app.screen.view = view;
     app
@@ -566,310 +590,4 @@ fn dropped_events_are_red_and_snapshot_only_is_said() {
     let mut app = App::new(store, Theme::default());
     let s = screen(&mut app, 120, 24);
     assert_eq!(s.matches("SNAPSHOTS ONLY").count(), 1, "{s}");
-}
-
-#[test]
-fn keys_switch_views_select_open_and_come_back() {
-    let mut app = app_on(View::Overview, busy_store());
-    assert_eq!(key(&mut app, KeyCode::Tab), Action::Redraw);
-    assert_eq!(app.screen.view, View::Semaphores);
-    assert_eq!(key(&mut app, KeyCode::BackTab), Action::Redraw);
-    assert_eq!(app.screen.view, View::Overview);
-    key(&mut app, KeyCode::Char('7'));
-    assert_eq!(app.screen.view, View::Problems);
-    for _ in 0..7 {
-        key(&mut app, KeyCode::Tab);
-    }
-    assert_eq!(app.screen.view, View::Problems, "Tab cycles");
-
-    // Processes: select 1202, open it, jump to its set, and back.
-    key(&mut app, KeyCode::Char('5'));
-    screen(&mut app, 80, 24);
-    key(&mut app, KeyCode::Char('/'));
-    for c in "1202".chars() {
-        key(&mut app, KeyCode::Char(c));
-    }
-    key(&mut app, KeyCode::Enter);
-    let s = screen(&mut app, 80, 24);
-    assert!(s.contains("filter:1202"), "{s}");
-    assert_eq!(app.enter, Some(Target::Proc(1202)));
-    key(&mut app, KeyCode::Enter);
-    assert_eq!(app.screen.detail, Some(Target::Proc(1202)));
-    let s = screen(&mut app, 80, 24);
-    assert!(s.contains("sem 65536 #1"), "{s}");
-    assert_eq!(app.links.first(), Some(&Target::Sem(65536)));
-    key(&mut app, KeyCode::Enter);
-    assert_eq!(
-        (app.screen.view, app.screen.detail),
-        (View::Semaphores, Some(Target::Sem(65536)))
-    );
-    let s = screen(&mut app, 80, 24);
-    assert!(s.contains("Semaphore set 65536"), "{s}");
-    key(&mut app, KeyCode::Esc);
-    assert_eq!(
-        app.screen.detail,
-        Some(Target::Proc(1202)),
-        "back to the process"
-    );
-    key(&mut app, KeyCode::Esc);
-    assert_eq!(
-        (app.screen.view, app.screen.detail),
-        (View::Processes, None)
-    );
-    key(&mut app, KeyCode::Esc);
-    assert!(
-        app.views[View::Processes.index()].filter.is_empty(),
-        "Esc clears the filter"
-    );
-
-    // Selection moves and sticks to its row; sort cycles and reverses.
-    key(&mut app, KeyCode::Char('3'));
-    screen(&mut app, 80, 24);
-    key(&mut app, KeyCode::Down);
-    key(&mut app, KeyCode::Char('j'));
-    screen(&mut app, 80, 24);
-    assert_eq!(app.enter, Some(Target::Shm(32770)));
-    key(&mut app, KeyCode::Char('k'));
-    screen(&mut app, 80, 24);
-    assert_eq!(app.enter, Some(Target::Shm(32769)));
-    // `s`: sizes start largest first, the column marked.
-    key(&mut app, KeyCode::Char('s'));
-    let s = screen(&mut app, 80, 24);
-    assert!(s.contains("sort:size↓"), "{s}");
-    assert!(s.contains("▼SIZE"), "{s}");
-    assert_eq!(
-        app.enter,
-        Some(Target::Shm(32769)),
-        "the selection follows its row"
-    );
-    key(&mut app, KeyCode::End);
-    screen(&mut app, 80, 24);
-    assert_eq!(app.enter, Some(Target::Shm(32770)), "the smallest last");
-
-    // Semaphores expand and collapse.
-    key(&mut app, KeyCode::Char('2'));
-    screen(&mut app, 80, 24);
-    key(&mut app, KeyCode::Right);
-    let s = screen(&mut app, 80, 24);
-    assert!(s.contains("├ #0") && s.contains("└ #3"), "{s}");
-    key(&mut app, KeyCode::Left);
-    let s = screen(&mut app, 80, 24);
-    assert!(!s.contains("├ #0"), "{s}");
-
-    // Help opens and closes; p pauses the display; q and Ctrl-C quit.
-    key(&mut app, KeyCode::Char('?'));
-    assert!(app.help);
-    key(&mut app, KeyCode::Esc);
-    assert!(!app.help);
-    key(&mut app, KeyCode::Char('p'));
-    assert!(app.paused());
-    key(&mut app, KeyCode::Char('p'));
-    assert!(!app.paused());
-    assert_eq!(key(&mut app, KeyCode::Char('q')), Action::Quit);
-    assert_eq!(
-        app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
-        Action::Quit
-    );
-}
-
-#[test]
-fn pause_freezes_the_display_while_updates_keep_coming() {
-    let mut app = app_on(View::Events, busy_store());
-    let before = app.store.logged;
-    key(&mut app, KeyCode::Char('p'));
-    let t = MONO + 60 * S;
-    app.store.ingest(&[stamped(
-        t,
-        Update::Events(vec![ev(
-            1201,
-            "pg-worker",
-            t,
-            Some(t + 1000),
-            semop(65536, 2, -1),
-            Some(0),
-        )]),
-    )]);
-    assert_eq!(app.store.logged, before + 1);
-    let s = screen(&mut app, 120, 24);
-    assert!(s.contains("PAUSED"), "{s}");
-    assert!(!s.contains("semid=65536, [{2,-1"), "{s}");
-    key(&mut app, KeyCode::Char('p'));
-    let s = screen(&mut app, 120, 24);
-    assert!(s.contains("semid=65536, [{2,-1"), "{s}");
-}
-
-/// A replay-like source, to check the controls and the position.
-struct FakeReplay {
-    pos: Position,
-    got: Vec<Control>,
-}
-
-impl Source for FakeReplay {
-    fn drain(&mut self) -> Vec<Stamped> {
-        Vec::new()
-    }
-    fn probe_status(&self) -> ProbeStatus {
-        ProbeStatus::Replay
-    }
-    fn control(&mut self, c: Control) {
-        self.got.push(c);
-    }
-    fn position(&self) -> Option<Position> {
-        Some(self.pos.clone())
-    }
-}
-
-#[test]
-fn replay_keys_map_to_controls_and_the_position_shows() {
-    let mut src = FakeReplay {
-        pos: Position {
-            at_s: 75.0,
-            total_s: Some(600.0),
-            speed: 2.0,
-            paused: true,
-            damaged: None,
-        },
-        got: Vec::new(),
-    };
-    let mut store = busy_store();
-    store.probe = src.probe_status();
-    store.position = src.position();
-    let mut app = App::new(store, Theme::default());
-    for c in [' ', '.', '[', ']', '-', '+'] {
-        if let Action::Control(c) = key(&mut app, KeyCode::Char(c)) {
-            src.control(c);
-        }
-    }
-    key(&mut app, KeyCode::Char('g'));
-    for c in "1:30".chars() {
-        key(&mut app, KeyCode::Char(c));
-    }
-    if let Action::Control(c) = key(&mut app, KeyCode::Enter) {
-        src.control(c);
-    }
-    assert_eq!(
-        src.got,
-        [
-            Control::TogglePause,
-            Control::Step,
-            Control::Seek(-10.0),
-            Control::Seek(10.0),
-            Control::Speed(0.5),
-            Control::Speed(2.0),
-            Control::SeekTo(90.0),
-        ]
-    );
-    let s = screen(&mut app, 100, 24);
-    assert!(
-        s.contains("replay 0:01:15/0:10:00 x2") && s.contains("PAUSED"),
-        "{s}"
-    );
-}
-
-/// A store with `objects` IPC objects and `procs` processes, busy.
-fn big_store(objects: usize, procs: usize) -> Store {
-    let mut s = base_snap(MONO);
-    for p in 0..procs as u32 {
-        let mut pr = proc_(10_000 + p, "worker", "worker --shard", 1000);
-        if p % 10 == 0 {
-            pr.waits = Some(vec![sem_wait(10_000 + p, (p % 3000) as i32, 0, -1)]);
-        }
-        pr.attachments = Some(
-            (0..3)
-                .map(|i| {
-                    attach(
-                        ((p as usize * 3 + i) % (objects / 3)) as i32,
-                        0x7f00_0000_0000 + i as u64 * 0x100000,
-                        4096,
-                        SHM_DEV,
-                    )
-                })
-                .collect(),
-        );
-        s.processes.push(pr);
-    }
-    let third = objects / 3;
-    for i in 0..third {
-        s.shm.push(shm(
-            i as i32,
-            i as i32 + 1,
-            4096 * (i as u64 % 97 + 1),
-            10_000 + (i % procs) as u32,
-            1,
-            500,
-        ));
-        s.sem.push(sem(
-            i as i32,
-            i as i32 + 1,
-            &[(1, 0, 10_000 + (i % procs) as u32), (0, 0, 0), (2, 0, 0)],
-            Some(5),
-        ));
-    }
-    for i in 0..objects - 2 * third {
-        s.msg.push(msg(
-            i as i32,
-            i as i32 + 1,
-            (i % 50) as u64,
-            (i % 50) as u64 * 100,
-            10_000 + (i % procs) as u32,
-            0,
-        ));
-    }
-    let mut store = Store::new(
-        info(),
-        ProbeStatus::Attached("raw tracepoints".into()),
-        Default::default(),
-    );
-    store.ingest(&[stamped(MONO, Update::Snapshot(Box::new(s)))]);
-    let mut evs = Vec::new();
-    for i in 0..5_000u64 {
-        let t = MONO + i * 1_000_000;
-        evs.push(ev(
-            10_000 + (i % procs as u64) as u32,
-            "worker",
-            t,
-            Some(t + 5000),
-            semop((i % third as u64) as i32, 0, -1),
-            Some(0),
-        ));
-    }
-    store.ingest(&[stamped(MONO + 5 * S, Update::Events(evs))]);
-    store
-}
-
-/// Frame time per view with 10,000 objects and 1,000 processes (run with `--ignored`,
-/// in release for the real figure: `cargo test --release -p monitor frame_time -- --ignored
-/// --nocapture`).
-#[test]
-#[ignore = "a measurement: prints the frame time per view"]
-fn frame_time_10k_objects_1k_processes() {
-    let t0 = Instant::now();
-    let store = big_store(10_000, 1_000);
-    println!("fixture built in {:?}", t0.elapsed());
-    let t0 = Instant::now();
-    let mut copy = store.clone();
-    copy.refresh();
-    println!(
-        "store refresh (findings, per-process index): {:?}",
-        t0.elapsed()
-    );
-    for (w, h) in [(80u16, 24u16), (250, 70)] {
-        for view in View::ALL {
-            let mut app = app_on(view, store.clone());
-            app.expand_all = view == View::Semaphores;
-            let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-            term.draw(|f| views::draw(f, &mut app)).unwrap();
-            let n = 20;
-            let t0 = Instant::now();
-            for _ in 0..n {
-                term.draw(|f| views::draw(f, &mut app)).unwrap();
-            }
-            let per = t0.elapsed() / n;
-            println!(
-                "{w}x{h} {:<15} {:>8.2} ms/frame",
-                view.title(),
-                per.as_secs_f64() * 1e3
-            );
-        }
-    }
 }

@@ -14,13 +14,13 @@ use super::{cpu_secs, median, Monitor, Running};
 
 #[path = "../../../monitor/tests/support/bpf.rs"]
 mod bpf;
-use bpf::prog_ids;
+pub(super) use bpf::prog_ids;
 
 /// Turns `kernel.bpf_stats_enabled` on, and off again when dropped (it costs every program).
-struct StatsOn;
+pub(super) struct StatsOn;
 
 impl StatsOn {
-    fn new() -> Result<StatsOn> {
+    pub(super) fn new() -> Result<StatsOn> {
         std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1")
             .context("turning kernel.bpf_stats_enabled on")?;
         Ok(StatsOn)
@@ -34,7 +34,7 @@ impl Drop for StatsOn {
 }
 
 /// (name, run_time_ns, run_cnt) of a program.
-fn prog_stats(id: u32) -> Option<(String, u64, u64)> {
+pub(super) fn prog_stats(id: u32) -> Option<(String, u64, u64)> {
     let o = Command::new("bpftool")
         .args(["-j", "prog", "show", "id", &id.to_string()])
         .output()
@@ -188,11 +188,7 @@ fn one_exit(cmd: &str, way: Way) -> Result<f64> {
                     let _ = tx.send(());
                     tail.clear();
                 }
-                let keep = tail.len().saturating_sub(64);
-                let cut = (keep..=tail.len())
-                    .find(|&i| tail.is_char_boundary(i))
-                    .unwrap_or(0);
-                tail.drain(..cut);
+                super::monitors::keep_tail(&mut tail);
             }
         });
     }
@@ -208,8 +204,7 @@ fn one_exit(cmd: &str, way: Way) -> Result<f64> {
             // The monitor itself (under `script`, its child).
             let pid = Running::monitor_pid(child.id());
             let t = Instant::now();
-            // SAFETY: signalling a process we started.
-            unsafe { super::libc_kill(pid as i32, sig) };
+            super::signal(pid, sig);
             t
         }
         Way::Key => {
@@ -306,8 +301,8 @@ pub fn idle_semaphores(ipctop: &Path, sets: u32, nsems: u32, secs: u64) -> Resul
             .stderr(Stdio::null())
             .spawn()?;
         std::thread::sleep(Duration::from_secs(10));
-        // SAFETY: signalling our own child (strace prints its table on SIGINT).
-        unsafe { super::libc_kill(st.id() as i32, 2) };
+        // strace prints its table on SIGINT.
+        super::signal(st.id(), 2);
         st.wait()?;
         let n = semctl_count(&std::fs::read_to_string("/tmp/ipctop-bench-idle.txt")?);
         Ok(Idle {
@@ -316,8 +311,7 @@ pub fn idle_semaphores(ipctop: &Path, sets: u32, nsems: u32, secs: u64) -> Resul
             full_snapshot_semctl,
         })
     })();
-    // SAFETY: signalling our own child.
-    unsafe { super::libc_kill(rec.id() as i32, 15) };
+    super::signal(rec.id(), 15);
     let _ = rec.wait();
     for f in [
         "/tmp/ipctop-bench-idle.ipctop.zst",

@@ -166,3 +166,21 @@ pub(super) fn pack_initramfs(
     cpio.finish()?.flush()?;
     Ok(())
 }
+
+/// The 32-bit workload of the compat cases (monitor/tests/compat/legacy32.c), built static with
+/// `gcc -m32` (gcc-multilib) into `work`.
+pub(super) fn legacy32(root: &Path, work: &Path) -> Result<PathBuf> {
+    let out = work.join("legacy32");
+    let ok = Command::new("gcc")
+        .args(["-m32", "-static", "-O1", "-o"])
+        .arg(&out)
+        .arg(root.join("monitor/tests/compat/legacy32.c"))
+        .status()
+        .context("running gcc")?
+        .success();
+    anyhow::ensure!(
+        ok,
+        "gcc -m32 failed: install gcc-multilib (cargo xtask setup)"
+    );
+    Ok(out)
+}

@@ -16,6 +16,9 @@ use crate::{cargo, setup, workspace_root};
 #[path = "../../../monitor/tests/support/basic.rs"]
 mod basic;
 pub use basic::{check_basic, BASIC_CALLS};
+// What the 32-bit workload must look like through ipctop: shared with tests/compat_real.rs.
+#[path = "../../../monitor/tests/compat/expected.rs"]
+mod compat_expected;
 
 mod initramfs;
 mod kernels;
@@ -96,7 +99,9 @@ pub fn run(args: Args) -> Result<()> {
         None => ns_case::splice(INIT),
     };
     let bins = args.bin_dir.clone().unwrap_or(root.join("target/release"));
-    pack_initramfs(&bins, &args.add, &init, &initrd)?;
+    let mut add = args.add.clone();
+    add.push(initramfs::legacy32(&root, &work)?);
+    pack_initramfs(&bins, &add, &init, &initrd)?;
     eprintln!(
         "vm-smoke: {} kernel(s), initramfs {} ({} MiB), ready after {:.0} s",
         kernels.len(),

@@ -4,7 +4,10 @@ use std::{collections::BTreeMap, fmt};
 
 use serde_json::Value;
 
-use super::{check_basic, BASIC_CALLS};
+use super::{check_basic, compat_expected::check_compat, BASIC_CALLS};
+
+/// Calls of the 32-bit cases: `legacy32 direct 5` and `legacy32 ipc 5`, 31 each.
+pub const COMPAT_CALLS: usize = 62;
 
 const RECORD: &str = "@@vm ";
 
@@ -228,10 +231,23 @@ pub(super) fn judge_case(c: &Case) -> CaseVerdict {
         expected: BASIC_CALLS.len(),
         problems: Vec::new(),
     };
+    let compat = c.name.starts_with("compat32");
+    if compat {
+        v.expected = COMPAT_CALLS;
+    }
     let err = c.lines("err");
     let trace_code = c.exit_field("trace");
     if c.lines("exit").is_empty() {
         v.probe = "no result (the guest stopped in this case)".into();
+        return v;
+    }
+    if compat && c.exit_field("ia32") == Some("no") {
+        // Not ipctop's failure: the kernel runs no 32-bit program.
+        v.outcome = Outcome::Pass;
+        v.probe = format!(
+            "not run: this kernel has no ia32 emulation ({})",
+            c.lines("wlerr").join(" / ")
+        );
         return v;
     }
     if trace_code == Some("3") {
@@ -284,7 +300,14 @@ pub(super) fn judge_case(c: &Case) -> CaseVerdict {
         .rev()
         .find_map(|l| serde_json::from_str::<Value>(l).ok())
         .unwrap_or(Value::Null);
-    if wl.is_null() {
+    if compat {
+        let lines: Vec<Value> = c
+            .lines("wl")
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        v.problems.extend(check_compat(&lines, &events));
+    } else if wl.is_null() {
         v.problems.push("the workload printed no result".into());
     } else {
         v.problems.extend(check_basic(&wl, &events, &summary));

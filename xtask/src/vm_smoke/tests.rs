@@ -8,6 +8,70 @@ const RAW_REFUSED_61: &str = include_str!("../../assets-vm/samples/6.1-raw-refus
 /// 6.1 passing all three cases, the third being `ipctop record -- …` + `ipctop report`.
 const PASS_61_RECORD: &str = include_str!("../../assets-vm/samples/6.1-pass-with-record.txt");
 
+/// The 32-bit cases of a real 6.1 guest (Debian's kernel, ia32 emulation on), both attach
+/// modes: legacy32's direct and ipc() calls, then getppid/getpid calls.
+const COMPAT32_61: &str = include_str!("../../assets-vm/samples/6.1-compat32.txt");
+
+#[test]
+fn the_32bit_cases_pass_exactly_and_fail_on_a_false_or_missing_call() {
+    let v = judge(&parse(COMPAT32_61));
+    assert_eq!(v.outcome, Outcome::Pass, "{v}");
+    for name in ["compat32-raw", "compat32-tracepoint"] {
+        let c = case(&v, name);
+        assert_eq!(c.outcome, Outcome::Pass, "{v}");
+        assert_eq!((c.seen, c.expected), (COMPAT_CALLS, COMPAT_CALLS), "{v}");
+    }
+    assert!(case(&v, "compat32-tracepoint")
+        .probe
+        .contains("32-bit path attached: 1 process"));
+    // The getppid process's calls taken for IPC calls (as before issue 17): a failure.
+    let getppid_pid = COMPAT32_61
+        .lines()
+        .find(|l| l.contains("compat32-raw wl") && l.contains("\"calls\""))
+        .and_then(|l| l.split("\"pid\":").nth(1))
+        .and_then(|r| r.split(',').next())
+        .unwrap()
+        .to_string();
+    let bogus = format!(
+        "@@vm compat32-raw out {{\"pid\":{getppid_pid},\"tid\":{getppid_pid},\"syscall\":\"semget\",\"compat\":true}}"
+    );
+    let text = COMPAT32_61.replace(
+        "@@vm compat32-raw exit",
+        &format!("{bogus}\n@@vm compat32-raw exit"),
+    );
+    let v = judge(&parse(&text));
+    let c = case(&v, "compat32-raw");
+    assert_eq!(c.outcome, Outcome::Fail, "{v}");
+    assert!(
+        c.problems.iter().any(|p| p.contains("getppid")),
+        "{:?}",
+        c.problems
+    );
+    // A call missing (the last msgrcv of the tracepoint case): a failure.
+    let last = COMPAT32_61
+        .lines()
+        .rev()
+        .find(|l| {
+            l.starts_with("@@vm compat32-tracepoint out") && l.contains("\"syscall\":\"msgrcv\"")
+        })
+        .unwrap();
+    let v = judge(&parse(&COMPAT32_61.replace(last, "")));
+    assert_eq!(
+        case(&v, "compat32-tracepoint").outcome,
+        Outcome::Fail,
+        "{v}"
+    );
+    // A kernel without ia32 emulation: said, not failed.
+    let v = judge(&parse(
+        "@@vm - kernel 6.12\n@@vm compat32-raw begin attach=raw\n\
+         @@vm compat32-raw wlerr sh: legacy32: Exec format error\n\
+         @@vm compat32-raw exit trace=- workload=- ia32=no\n",
+    ));
+    let c = case(&v, "compat32-raw");
+    assert_eq!(c.outcome, Outcome::Pass, "{v}");
+    assert!(c.probe.contains("no ia32 emulation"), "{}", c.probe);
+}
+
 #[test]
 fn the_record_case_passes_on_known_findings_and_fails_without_them() {
     let v = judge(&parse(PASS_61_RECORD));

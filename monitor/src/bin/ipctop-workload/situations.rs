@@ -41,7 +41,7 @@ pub enum Cmd {
         uninit: bool,
     },
     /// Two children, each holding one semaphore (semop -1 with SEM_UNDO) of two sets and
-    /// waiting for the other's. Prints {"pid","semids":[A,B],"pids":[holds A, holds B]}.
+    /// waiting for the other's. Prints `{"pid","semids":[A,B],"pids":[holds A, holds B]}`.
     Deadlock,
     /// A queue filled with N messages of 100 bytes by a child that then exits (a leak).
     /// Prints {"pid","msqid","sender_pid","qnum","cbytes"}.

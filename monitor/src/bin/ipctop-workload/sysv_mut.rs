@@ -7,15 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 use std::io;
 
-use ipctop::sysv::{semcmd, IPC_RMID};
-
-fn check(r: libc::c_int) -> io::Result<i32> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+use ipctop::sysv::{check, semcmd, IPC_RMID};
 
 pub fn semget(key: i32, nsems: i32, flags: i32) -> io::Result<i32> {
     // SAFETY: plain syscall, no pointers.

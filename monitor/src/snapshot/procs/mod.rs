@@ -123,7 +123,7 @@ pub struct ScanOptions {
     pub boot_unix_ns: u64,
 }
 
-/// The inode in a `/proc/…/ns/ipc` link ("ipc:[4026531839]").
+/// The inode in a `/proc/…/ns/ipc` link (`ipc:[4026531839]`).
 pub fn ns_inode(link: &Path) -> io::Result<u64> {
     let target = std::fs::read_link(link)?;
     ns_inode_of(target.as_os_str().as_bytes())

@@ -1,12 +1,17 @@
-//! Charts of an object's history for its details: calls per second at each sample (a
-//! sparkline from the model's per-object rates) and the kernel's histogram of wait times
-//! with its percentiles, which are bucket bounds (the kernel counts in log2 µs buckets).
+//! Charts of history for the details and the Overview: an object's or a process's figures
+//! at each sample as sparklines (calls/s from the model's per-object rates; time blocked,
+//! waits, threads waiting, a queue's depth, a segment's attachments from `ui::trends`), and
+//! the kernel's histogram of wait times with its percentiles, which are bucket bounds (the
+//! kernel counts in log2 µs buckets).
 use ratatui::text::{Line, Span};
 
-use super::{dur_ns, num, spark, Cx};
-use crate::model::{
-    account::{hist_bounds_us, RATES_KEPT},
-    ObjKind, Tally,
+use super::{dur_ns, num, size, spark, spark_f, Cx};
+use crate::{
+    model::{
+        account::{hist_bounds_us, RATES_KEPT},
+        ObjKind, Tally,
+    },
+    ui::trends::{Point, Trend},
 };
 
 /// A bucket bound in µs, short: "16µs", "1.0ms", "4.2s".
@@ -38,26 +43,145 @@ fn below(cx: &Cx, b: usize) -> String {
     }
 }
 
-/// The calls per second of an object at its last samples, as a sparkline.
-pub fn rate_line(cx: &Cx, kind: ObjKind, id: i32, width: usize) -> Option<Line<'static>> {
-    let r: Vec<f32> = cx.s.model.object_rates(kind, id).collect();
-    if r.len() < 2 {
-        return None;
+/// How a figure reads: a count or rate, seconds, bytes.
+#[derive(Clone, Copy)]
+enum Unit {
+    Count,
+    Secs,
+    Bytes,
+}
+
+impl Unit {
+    fn fmt(self, x: f64) -> String {
+        match self {
+            Unit::Count => num(x),
+            Unit::Secs if x == 0.0 => "0s".into(),
+            // A lock taken and given back quickly: microseconds a second, not "0.00s".
+            Unit::Secs if x < 0.1 => format!("{:.1}ms", x * 1e3),
+            Unit::Secs if x < 10.0 => format!("{x:.2}s"),
+            Unit::Secs => format!("{x:.0}s"),
+            Unit::Bytes => size(x as u64),
+        }
     }
-    let label = format!(
-        "calls/s, last {} samples (max {}) ",
-        r.len(),
-        num(r.iter().copied().fold(0.0, f32::max).into())
-    );
-    let room = width.saturating_sub(label.len()).min(RATES_KEPT);
-    let shown: Vec<u32> = r[r.len().saturating_sub(room)..]
-        .iter()
-        .map(|&x| x.round() as u32)
+}
+
+/// A figure over the samples: its label, values (oldest first), unit, and whether it is
+/// shown when zero all along.
+type Series = (&'static str, Vec<f64>, Unit, bool);
+
+/// A figure of a trend: label, the figure of a point, unit, and whether it is a rate (the
+/// first sample of a subject has none).
+type Figure = (&'static str, fn(&Point) -> f64, Unit, bool);
+
+/// Figures as lines of one chart, `  calls/s   ▁▂▃▅▇█  now 120  max 300`, the sparklines
+/// right-aligned in one column of cells; a figure with fewer than two samples, or zero all
+/// along (unless it is always shown), is left out. Above them, what they show.
+fn chart(cx: &Cx, series: Vec<Series>, width: usize) -> Vec<Line<'static>> {
+    let series: Vec<Series> = series
+        .into_iter()
+        .filter(|(_, v, _, always)| v.len() >= 2 && (*always || v.iter().any(|&x| x != 0.0)))
         .collect();
-    Some(Line::from(vec![
-        Span::raw(label),
-        Span::styled(spark(&cx.t, &shown), cx.t.good()),
-    ]))
+    let longest = series.iter().map(|s| s.1.len()).max().unwrap_or(0);
+    // Label 12, "  now X  max Y" up to 28.
+    let cells = width
+        .saturating_sub(12 + 28)
+        .clamp(8, RATES_KEPT)
+        .min(longest);
+    let mut lines: Vec<Line<'static>> = series
+        .into_iter()
+        .map(|(label, v, unit, _)| {
+            let max = v.iter().copied().fold(0.0, f64::max);
+            let last = v.last().copied().unwrap_or(0.0);
+            let shown = &v[v.len().saturating_sub(cells)..];
+            Line::from(vec![
+                Span::raw(format!("  {label:<10}")),
+                Span::styled(format!("{:>cells$}", spark_f(&cx.t, shown)), cx.t.good()),
+                Span::raw(format!("  now {}  max {}", unit.fmt(last), unit.fmt(max))),
+            ])
+        })
+        .collect();
+    if !lines.is_empty() {
+        lines.insert(
+            0,
+            Line::styled(
+                "  a cell per sample, newest right; blocked/s: seconds blocked per second",
+                cx.t.dim(),
+            ),
+        );
+    }
+    lines
+}
+
+/// The figures every trend has: time blocked, waits, threads waiting.
+const WAITS: [Figure; 3] = [
+    ("blocked/s", |p| f64::from(p.blocked_s), Unit::Secs, true),
+    ("waits/s", |p| f64::from(p.waits_s), Unit::Count, true),
+    ("waiting", |p| f64::from(p.waiting), Unit::Count, false),
+];
+
+fn figures(tr: Option<&Trend>, figs: &[Figure]) -> Vec<Series> {
+    let Some(tr) = tr else {
+        return Vec::new();
+    };
+    figs.iter()
+        .map(|&(label, f, unit, rate)| {
+            let v = if rate { tr.rates(f) } else { tr.series(f) };
+            (label, v, unit, false)
+        })
+        .collect()
+}
+
+/// An object's figures over the samples: calls/s (the account's), time blocked, waits and
+/// threads waiting per sample, and its depth (a queue's messages and bytes) or attachments.
+pub fn object_lines(cx: &Cx, kind: ObjKind, id: i32, width: usize) -> Vec<Line<'static>> {
+    let rates: Vec<f64> = cx.s.model.object_rates(kind, id).map(f64::from).collect();
+    let levels: &[Figure] = match kind {
+        ObjKind::Sem => &[],
+        ObjKind::Msg => &[
+            ("messages", |p| f64::from(p.level), Unit::Count, false),
+            ("bytes", |p| f64::from(p.bytes), Unit::Bytes, false),
+        ],
+        ObjKind::Shm => &[("attached", |p| f64::from(p.level), Unit::Count, false)],
+    };
+    let tr = cx.s.trends.object(kind, id);
+    let mut series = vec![("calls/s", rates, Unit::Count, true)];
+    series.extend(figures(tr, &WAITS));
+    series.extend(figures(tr, levels));
+    chart(cx, series, width)
+}
+
+/// A process's figures over the samples: calls/s, time blocked, waits, threads waiting.
+pub fn process_lines(cx: &Cx, pid: u32, width: usize) -> Vec<Line<'static>> {
+    let tr = cx.s.trends.process(pid);
+    let mut series = figures(
+        tr,
+        &[("calls/s", |p| f64::from(p.calls_s), Unit::Count, true)],
+    );
+    if let Some(s) = series.first_mut() {
+        s.3 = true;
+    }
+    series.extend(figures(tr, &WAITS));
+    chart(cx, series, width)
+}
+
+/// The Overview's one line: calls/s (per second, the account's) and waits/s (per sample),
+/// each with its current figure, side by side in `width`.
+pub fn overview_line(cx: &Cx, width: usize) -> Line<'static> {
+    let half = width / 2;
+    let calls_label = format!("calls/s {} ", num(cx.s.calls_per_s()));
+    let n = half.saturating_sub(calls_label.len() + 1);
+    let calls = cx.s.model.account().history().series(cx.now, n);
+    let waits = cx.s.trends.total().rates(|p| f64::from(p.waits_s));
+    let last = waits.last().copied().unwrap_or(0.0);
+    let waits_label = format!("waits/s {} ", num(last));
+    let m = (width - half).saturating_sub(waits_label.len());
+    let shown = &waits[waits.len().saturating_sub(m)..];
+    Line::from(vec![
+        Span::styled(calls_label, cx.t.dim()),
+        Span::styled(format!("{:<n$} ", spark(&cx.t, &calls)), cx.t.good()),
+        Span::styled(waits_label, cx.t.dim()),
+        Span::styled(spark_f(&cx.t, shown), cx.t.warn()),
+    ])
 }
 
 /// The wait-time histogram of an object's (or process's) blocking calls, with p50, p95,
@@ -103,4 +227,18 @@ pub fn wait_lines(cx: &Cx, a: &Tally, width: usize) -> Vec<Line<'static>> {
         ]));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Unit;
+
+    #[test]
+    fn time_blocked_per_second_reads_in_the_unit_that_fits() {
+        assert_eq!(Unit::Secs.fmt(0.0), "0s");
+        assert_eq!(Unit::Secs.fmt(0.0004), "0.4ms");
+        assert_eq!(Unit::Secs.fmt(0.6), "0.60s");
+        assert_eq!(Unit::Secs.fmt(12.4), "12s");
+        assert_eq!(Unit::Bytes.fmt(24576.0), "24 KiB");
+    }
 }

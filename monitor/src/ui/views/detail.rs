@@ -53,12 +53,11 @@ fn account_text(cx: &Cx, a: Option<&Tally>) -> String {
 /// Details are at least this wide at 80 columns (inside the borders).
 const HISTORY_WIDTH: usize = 76;
 
-/// An object's history: its calls/s sparkline and its wait-time histogram.
+/// An object's history: its figures per sample and its wait-time histogram.
 fn history(cx: &Cx, v: &mut Lines, kind: ObjKind, id: i32) {
     head(cx, v, "History");
-    if let Some(l) = chart::rate_line(cx, kind, id, HISTORY_WIDTH) {
-        v.push((l, None));
-    }
+    let lines = chart::object_lines(cx, kind, id, HISTORY_WIDTH);
+    v.extend(lines.into_iter().map(|l| (l, None)));
     if let Some(a) = cx.acct(kind, id) {
         let lines = chart::wait_lines(cx, a, HISTORY_WIDTH);
         v.extend(lines.into_iter().map(|l| (l, None)));
@@ -136,7 +135,13 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
     let mut involved: Vec<(u32, String)> = Vec::new();
     head(cx, &mut v, "Semaphores");
     match &s.semaphores {
-        None => text(&mut v, "  values unknown (semctl refused)".into()),
+        None => text(
+            &mut v,
+            match super::blind::unknown(cx, super::blind::Blind::SemValues) {
+                Some(u) => format!("  values unknown: {}", super::blind::said(u)),
+                None => "  values unknown (semctl refused)".into(),
+            },
+        ),
         Some(vals) => {
             for x in vals {
                 let holders = match m.holders(s.id, x.semnum) {
@@ -225,18 +230,21 @@ fn shm_lines(cx: &Cx, id: i32) -> Lines {
     text(
         &mut v,
         format!(
-            "created {} ago by pid {} ({}); nattch {}{}; last attach {} ago, detach {} ago, by pid {}",
-            ago(cx.now_unix, s.ctime),
+            "created {} by pid {} ({}); nattch {}{}; last attach {}, detach {}, by pid {}",
+            super::ago_said(cx.now_unix, s.ctime),
             s.creator_pid,
             shm::creator_state(cx, s),
             s.nattch,
             if s.attachments_complete {
-                ""
+                String::new()
             } else {
-                " (some in processes we cannot read)"
+                match super::blind::unknown(cx, super::blind::Blind::Maps) {
+                    Some(u) => format!(" (not all seen: {})", super::blind::said(u)),
+                    None => " (some in processes we cannot read)".into(),
+                }
             },
-            ago(cx.now_unix, s.atime),
-            ago(cx.now_unix, s.dtime),
+            super::ago_said(cx.now_unix, s.atime),
+            super::ago_said(cx.now_unix, s.dtime),
             s.last_pid
         ),
     );
@@ -261,6 +269,7 @@ fn shm_lines(cx: &Cx, id: i32) -> Lines {
         involved.push((s.creator_pid, "created it".into()));
     }
     proc_links(cx, &mut v, involved);
+    history(cx, &mut v, ObjKind::Shm, id);
     v
 }
 
@@ -430,12 +439,13 @@ fn proc_lines(cx: &Cx, pid: u32) -> Lines {
             .map_or("gone".into(), |q| format!("{} messages", q.qnum));
         link(cx, &mut v, Target::Queue(id), format!("msq {id} ({d})"));
     }
+    let mut lines = chart::process_lines(cx, pid, HISTORY_WIDTH);
     if let Some(a) = a {
-        let lines = chart::wait_lines(cx, a, HISTORY_WIDTH);
-        if !lines.is_empty() {
-            head(cx, &mut v, "History");
-            v.extend(lines.into_iter().map(|l| (l, None)));
-        }
+        lines.extend(chart::wait_lines(cx, a, HISTORY_WIDTH));
+    }
+    if !lines.is_empty() {
+        head(cx, &mut v, "History");
+        v.extend(lines.into_iter().map(|l| (l, None)));
     }
     v
 }
@@ -484,24 +494,37 @@ fn deadlock_lines(cx: &Cx, pid: u32) -> Lines {
     v
 }
 
-/// Draws the details of `target`; with `focused`, the links are selectable (kept in
-/// `links`, selection in `list`).
+/// The details' title and lines, each with where it leads.
+fn lines(cx: &Cx, target: Target) -> (String, Lines) {
+    match target {
+        Target::Sem(id) => (format!(" Semaphore set {id} "), sem_lines(cx, id)),
+        Target::Shm(id) => (format!(" Shared memory segment {id} "), shm_lines(cx, id)),
+        Target::Queue(id) => (format!(" Message queue {id} "), queue_lines(cx, id)),
+        Target::Proc(pid) => (format!(" Process {pid} "), proc_lines(cx, pid)),
+        Target::Deadlock(pid) => (" Deadlock ".to_string(), deadlock_lines(cx, pid)),
+    }
+}
+
+/// The links of `target`'s details, in order.
+pub fn links(cx: &Cx, target: Target) -> Vec<Target> {
+    lines(cx, target)
+        .1
+        .into_iter()
+        .filter_map(|(_, t)| t)
+        .collect()
+}
+
+/// Draws the details of `target`; with `focused`, the links are selectable (the selection
+/// in `list`: its index among [`links`]).
 pub fn draw(
     f: &mut Frame,
     area: Rect,
     cx: &Cx,
     target: Target,
     list: &mut ListState,
-    links: &mut Vec<Target>,
     focused: bool,
 ) {
-    let (title, lines) = match target {
-        Target::Sem(id) => (format!(" Semaphore set {id} "), sem_lines(cx, id)),
-        Target::Shm(id) => (format!(" Shared memory segment {id} "), shm_lines(cx, id)),
-        Target::Queue(id) => (format!(" Message queue {id} "), queue_lines(cx, id)),
-        Target::Proc(pid) => (format!(" Process {pid} "), proc_lines(cx, pid)),
-        Target::Deadlock(pid) => (" Deadlock ".to_string(), deadlock_lines(cx, pid)),
-    };
+    let (title, lines) = lines(cx, target);
     let title = if focused {
         format!("{title}(Esc: back) ")
     } else {
@@ -510,9 +533,8 @@ pub fn draw(
     let b = super::block(area, &cx.t, Line::from(title));
     let inner = b.inner(area);
     f.render_widget(b, area);
-    links.clear();
-    links.extend(lines.iter().filter_map(|(_, t)| *t));
-    list.resolve(&(0..links.len() as u64).collect::<Vec<_>>());
+    let n_links = lines.iter().filter(|(_, t)| t.is_some()).count();
+    list.resolve(&(0..n_links as u64).collect::<Vec<_>>());
     // Long lines wrap (the details are where the full text is); a wrapped link keeps its
     // index on every piece so the whole of it is highlighted.
     let width = inner.width as usize;

@@ -16,13 +16,7 @@ const COLS: [super::Col; 1] = [col(
     0,
 )];
 
-pub fn draw(
-    f: &mut Frame,
-    area: Rect,
-    cx: &Cx,
-    vs: &mut ViewState,
-    follow: bool,
-) -> Option<Target> {
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState, follow: bool) {
     let t = cx.t;
     let log = &cx.s.log;
     let clock = cx.s.model.clock();
@@ -97,8 +91,12 @@ pub fn draw(
             }
         },
     );
-    let k = vs.list.key?;
-    let (ev, _) = log.get(k.checked_sub(first)? as usize)?;
+}
+
+/// The process of a logged call (the rows' key is its number in the log).
+pub fn target(cx: &Cx, key: u64) -> Option<Target> {
+    let first = cx.s.logged - cx.s.log.len() as u64;
+    let (ev, _) = cx.s.log.get(key.checked_sub(first)? as usize)?;
     Some(Target::Proc(ev.pid))
 }
 

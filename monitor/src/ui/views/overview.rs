@@ -8,14 +8,14 @@ use ratatui::{
     Frame,
 };
 
-use super::{col, dir, dur, dur_ns, matches, num, problems, rcol, spark, table, Cx};
+use super::{col, dir, dur, dur_ns, matches, num, problems, rcol, table, Cx};
 use crate::{
     model::{ObjKind, Since, Wait, WaitOn},
     ui::app::{Target, View, ViewState},
 };
 
 /// The holder and the wait come before the name, the op and the thread id.
-const COLS: [super::Col; 7] = [
+const COLS: [super::Col; 8] = [
     rcol("PID", 7, 0),
     rcol("TID", 7, 6),
     col("COMM", 13, 2),
@@ -25,6 +25,7 @@ const COLS: [super::Col; 7] = [
     rcol("OP", 4, 4),
     rcol("WAITED", 8, 0),
     col("HELD BY / STATE", 0, 1),
+    col("IPC NS", 10, super::HIDE),
 ];
 
 /// What a wait is on, short: "sem 5 #1", "msgrcv 7".
@@ -94,6 +95,7 @@ fn waits<'a>(cx: &'a Cx, vs: &ViewState) -> Vec<&'a Wait> {
     let mut v: Vec<&Wait> =
         cx.s.model
             .waits()
+            .filter(|w| cx.in_ns(Some(w.ns)))
             .filter(|w| {
                 matches(&vs.filter, || {
                     format!(
@@ -117,7 +119,7 @@ fn waits<'a>(cx: &'a Cx, vs: &ViewState) -> Vec<&'a Wait> {
     v
 }
 
-pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Target> {
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     let t = cx.t;
     let n_find = cx.s.findings.len();
     let wide = area.width >= 120;
@@ -159,10 +161,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     // What /proc would not tell: said where the answer would be.
     let blind = unreadable_waits(cx);
     let nobody = match blind {
-        Some(u) => format!(
-            "no blocked call seen, but the {} could not be read: {}",
-            u.what, u.reason
-        ),
+        Some(u) => format!("no blocked call seen, but {}", super::blind::said(u)),
         None => "nobody is blocked in an IPC call".into(),
     };
     let total = cx.s.model.waits().count();
@@ -170,6 +169,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     let long = cx.s.cfg.long_wait_s;
     // A TID column that only repeats the PID is left out.
     let mut cols = COLS;
+    cols[7] = super::ns::column(cx);
     if ws.iter().all(|w| w.tid == w.pid) {
         cols[1].prio = super::HIDE;
     }
@@ -194,7 +194,8 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 3 => on_text(cx, w).0,
                 4 => on_text(cx, w).1,
                 5 => waited_text(cx, w),
-                _ => held_text(cx, w),
+                6 => held_text(cx, w),
+                _ => super::ns::label(Some(w.ns)),
             };
             Line::from(s)
         },
@@ -212,20 +213,18 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     if !busy_area.is_empty() {
         busiest(f, busy_area, cx);
     }
-    let w = vs
-        .list
-        .key
-        .and_then(|k| ws.iter().find(|w| w.tid as u64 == k))?;
+}
+
+/// The process of a waiting thread (the rows' key is the tid).
+pub fn target(cx: &Cx, key: u64) -> Option<Target> {
+    let w = cx.s.model.waits().find(|w| u64::from(w.tid) == key)?;
     Some(Target::Proc(w.pid))
 }
 
 /// What the last snapshot could not read about blocked calls (another user's /proc files,
 /// unprivileged): the waits shown may not be all.
 pub fn unreadable_waits<'a>(cx: &Cx<'a>) -> Option<&'a crate::snapshot::Unknown> {
-    cx.s.model
-        .unknowns()
-        .iter()
-        .find(|u| u.what.starts_with("blocked calls"))
+    super::blind::unknown(cx, super::blind::Blind::Waits)
 }
 
 fn waits_title(
@@ -248,25 +247,17 @@ fn waits_title(
     l
 }
 
+/// Calls and waits per second, boxed when there is room, one line at 80x24.
 fn activity(f: &mut Frame, area: Rect, cx: &Cx) {
-    let (inner, label) = if area.height >= 3 {
-        let b = super::block(area, &cx.t, Line::from(" IPC calls per second "));
+    let inner = if area.height >= 3 {
+        let b = super::block(area, &cx.t, Line::from(" IPC calls and waits per second "));
         let inner = b.inner(area);
         f.render_widget(b, area);
-        (inner, format!(" now {}/s", num(cx.s.calls_per_s())))
+        inner
     } else {
-        (area, format!("calls/s now {} ", num(cx.s.calls_per_s())))
+        area
     };
-    let one_line = area.height < 3;
-    let w = (inner.width as usize).saturating_sub(label.len() + 1);
-    let series = cx.s.model.account().history().series(cx.now, w);
-    let chart = Span::styled(spark(&cx.t, &series), cx.t.good());
-    let line = if one_line {
-        // At 80x24: the label first, the last seconds to its right.
-        Line::from(vec![Span::styled(label, cx.t.dim()), chart])
-    } else {
-        Line::from(vec![chart, Span::raw(label)])
-    };
+    let line = super::chart::overview_line(cx, inner.width as usize);
     f.render_widget(Paragraph::new(line), inner);
 }
 

@@ -337,14 +337,41 @@ fn items(cx: &Cx, width: u16) -> Vec<Item> {
     v
 }
 
-pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Target> {
+/// The items the filter keeps (matched on their whole text, as at any width), laid out for
+/// `width`.
+fn shown(cx: &Cx, width: u16, filter: &str) -> Vec<Item> {
+    let whole = items(cx, u16::MAX);
+    items(cx, width)
+        .into_iter()
+        .zip(whole)
+        .filter(|(_, w)| {
+            super::matches(filter, || {
+                w.lines
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        })
+        .map(|(it, _)| it)
+        .collect()
+}
+
+/// Where the selected entry leads (the selection is by index: entries have no identity).
+pub fn target(cx: &Cx, vs: &ViewState) -> Option<Target> {
+    let its = shown(cx, u16::MAX, &vs.filter);
+    let sel = vs.list.selected.min(its.len().saturating_sub(1));
+    its.get(sel).and_then(|i| i.target)
+}
+
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     let n = cx.s.findings.len();
     let title = Line::from(format!(" Problems ({n}) "));
     let b = super::block(area, &cx.t, title);
     let inner = b.inner(area);
     f.render_widget(b, area);
     // Whole text, wrapped: the reasons are what this view is for.
-    let all: Vec<Item> = items(cx, inner.width)
+    let its: Vec<Item> = shown(cx, inner.width, &vs.filter)
         .into_iter()
         .map(|it| Item {
             lines: it
@@ -353,18 +380,6 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 .flat_map(|l| super::wrap_hanging(l, inner.width as usize))
                 .collect(),
             target: it.target,
-        })
-        .collect();
-    let its: Vec<Item> = all
-        .into_iter()
-        .filter(|it| {
-            super::matches(&vs.filter, || {
-                it.lines
-                    .iter()
-                    .map(|l| l.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
         })
         .collect();
     let list = &mut vs.list;
@@ -417,5 +432,4 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
         .collect();
     let visible: Vec<Line> = lines.into_iter().skip(top).take(h).collect();
     f.render_widget(Paragraph::new(visible), inner);
-    its.get(sel).and_then(|i| i.target)
 }

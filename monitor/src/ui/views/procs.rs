@@ -6,12 +6,12 @@ use super::{col, dir, dur_ns, matches, num, overview, rcol, table, Cx};
 use crate::{
     model::{Process, Tally, Wait},
     ui::{
-        app::{Target, View, ViewState},
+        app::{View, ViewState},
         store::ProcUse,
     },
 };
 
-const COLS: [super::Col; 13] = [
+const COLS: [super::Col; 14] = [
     rcol("PID", 7, 0),
     col("COMM", 15, 0),
     col("S", 1, 3),
@@ -25,6 +25,7 @@ const COLS: [super::Col; 13] = [
     rcol("FAILED", 6, 1),
     col("USER", 8, 5),
     col("COMMAND", 0, 4),
+    col("IPC NS", 10, super::HIDE),
 ];
 
 static NO_USE: ProcUse = ProcUse {
@@ -68,22 +69,23 @@ impl Row<'_> {
     }
 }
 
-pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Target> {
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     let t = cx.t;
     let m = &cx.s.model;
     let mut by_pid: std::collections::BTreeMap<u32, Vec<&Wait>> = Default::default();
     for w in m.waits() {
         by_pid.entry(w.pid).or_default().push(w);
     }
+    // Of every IPC namespace (the `n` filter picks one).
     let all: Vec<Row> = m
-        .processes()
+        .all_processes()
         .map(|p| Row {
             p,
             u: cx.s.uses.get(&p.pid).unwrap_or(&NO_USE),
             a: m.account().process(p.pid),
             waits: by_pid.get(&p.pid).cloned().unwrap_or_default(),
         })
-        .filter(|r| vs.all || r.uses_ipc())
+        .filter(|r| (vs.all || r.uses_ipc()) && cx.in_ns(r.p.ipc_ns))
         .collect();
     let total = all.len();
     let mut rows: Vec<Row> = all
@@ -131,18 +133,17 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
         "Processes using IPC (a: all)"
     };
     let sort = super::sorted(View::Processes, vs);
+    let mut cols = COLS;
+    cols[13] = super::ns::column(cx);
     vs.shown = table(
         f,
         area,
         &t,
         super::title_with(name, rows.len(), total, &vs.filter),
-        &COLS,
+        &cols,
         &keys,
         &mut vs.list,
-        &super::empty_text(
-            &vs.filter,
-            "no process uses System V IPC (a: show all processes)",
-        ),
+        &super::empty_text(&vs.filter, &none_text(cx)),
         sort,
         true,
         |i, c| {
@@ -167,6 +168,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 9 => num(r.calls() as f64),
                 10 => r.errors().to_string(),
                 11 => r.p.uid.map_or("?".into(), |u| cx.user(u)),
+                13 => super::ns::label(r.p.ipc_ns),
                 _ => crate::text::escape(r.p.cmdline.as_deref().unwrap_or_default()).into_owned(),
             })
         },
@@ -181,6 +183,14 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
             }
         },
     );
-    let k = vs.list.key?;
-    Some(Target::Proc(k as u32))
+}
+
+/// Why no process is listed: none uses IPC, or none that could be read does.
+fn none_text(cx: &Cx) -> String {
+    use super::blind::{said, unknown, Blind};
+    let none = "no process uses System V IPC (a: show all processes)";
+    match unknown(cx, Blind::Waits).or_else(|| unknown(cx, Blind::Maps)) {
+        Some(u) => format!("no process seen using System V IPC, but {}", said(u)),
+        None => none.into(),
+    }
 }

@@ -7,10 +7,10 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 use super::{ago, col, dir, matches, num, pids, rcol, size, table, Cx};
 use crate::{
     model::{ObjKind, Queue, WaitOn},
-    ui::app::{Target, View, ViewState},
+    ui::app::{View, ViewState},
 };
 
-const COLS: [super::Col; 12] = [
+const COLS: [super::Col; 13] = [
     rcol("MSQID", 8, 0),
     col("KEY", 10, 4),
     rcol("MSGS", 6, 0),
@@ -23,6 +23,7 @@ const COLS: [super::Col; 12] = [
     rcol("OPS/S", 6, 2),
     col("OWNER", 8, 6),
     col("PERMS", 5, 6),
+    col("IPC NS", 10, super::HIDE),
 ];
 
 /// Blocked (receivers, senders) per queue.
@@ -83,13 +84,14 @@ fn pid_or_dash(p: u32) -> String {
     }
 }
 
-pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Target> {
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     let t = cx.t;
     let m = &cx.s.model;
     let bl = blocked(cx);
     let leaked = super::leaked(cx, crate::analysis::IpcKind::Msg);
     let mut qs: Vec<&Queue> = m
         .queues()
+        .filter(|q| cx.in_ns(Some(q.id.ns)))
         .filter(|q| {
             matches(&vs.filter, || {
                 format!(
@@ -116,12 +118,14 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     let keys: Vec<u64> = qs.iter().map(|q| q.id.id as u32 as u64).collect();
     let total = m.queues().count();
     let sort = super::sorted(View::Queues, vs);
+    let mut cols = COLS;
+    cols[12] = super::ns::column(cx);
     vs.shown = table(
         f,
         area,
         &t,
         super::title_with("Message queues", qs.len(), total, &vs.filter),
-        &COLS,
+        &cols,
         &keys,
         &mut vs.list,
         &super::empty_text(&vs.filter, "no message queues in this IPC namespace"),
@@ -144,6 +148,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 8 => ago(cx.now_unix, q.rtime),
                 9 => num(cx.rate(ObjKind::Msg, q.id.id)),
                 10 => cx.user(q.owner_uid),
+                12 => super::ns::label(Some(q.id.ns)),
                 _ => format!("{:04o}", q.perms),
             })
         },
@@ -155,6 +160,4 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
             }
         },
     );
-    let k = vs.list.key?;
-    Some(Target::Queue(k as u32 as i32))
 }

@@ -7,10 +7,10 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 use super::{ago, ago_mono, col, dir, dur_ns, matches, num, pids, rcol, table, Cx};
 use crate::{
     model::{ObjKind, SemSet, Semaphore, WaitOn},
-    ui::app::{Target, View, ViewState},
+    ui::app::{View, ViewState},
 };
 
-const COLS: [super::Col; 13] = [
+const COLS: [super::Col; 14] = [
     col("SEMID", 9, 0),
     col("KEY", 10, 5),
     rcol("NSEMS", 5, 2),
@@ -24,6 +24,7 @@ const COLS: [super::Col; 13] = [
     rcol("CONTENTION", 10, 3),
     col("OWNER", 8, 6),
     col("PERMS", 5, 6),
+    col("IPC NS", 10, super::HIDE),
 ];
 
 /// Waiting pids per (set, semnum), from the waits and the operation each is blocked on.
@@ -62,13 +63,14 @@ pub fn draw(
     vs: &mut ViewState,
     expanded: &BTreeSet<i32>,
     expand_all: bool,
-) -> Option<Target> {
+) {
     let t = cx.t;
     let m = &cx.s.model;
     let waiting = waiters_by_sem(cx);
     let leaked = super::leaked(cx, crate::analysis::IpcKind::Sem);
     let mut sets: Vec<&SemSet> = m
         .sem_sets()
+        .filter(|s| cx.in_ns(Some(s.id.ns)))
         .filter(|s| {
             matches(&vs.filter, || {
                 let mut txt = format!("{} {} ", s.id.id, super::key(s.key));
@@ -107,12 +109,14 @@ pub fn draw(
     }
     let keys: Vec<u64> = rows.iter().map(|r| r.0).collect();
     let sort = super::sorted(View::Semaphores, vs);
+    let mut cols = COLS;
+    cols[13] = super::ns::column(cx);
     vs.shown = table(
         f,
         area,
         &t,
         super::title_with("Semaphore sets", sets.len(), total, &vs.filter),
-        &COLS,
+        &cols,
         &keys,
         &mut vs.list,
         &super::empty_text(&vs.filter, "no semaphore sets in this IPC namespace"),
@@ -175,6 +179,7 @@ pub fn draw(
                         }
                         10 => dur_ns(contention_ns(cx, id)),
                         11 => cx.user(s.owner_uid),
+                        13 => super::ns::label(Some(s.id.ns)),
                         _ => format!("{:04o}", s.perms),
                     }
                 }
@@ -217,8 +222,12 @@ pub fn draw(
             }
         },
     );
-    let k = vs.list.key?;
-    Some(Target::Sem((k >> 20) as u32 as i32))
+}
+
+/// The set of a row's key (a set's rows and its semaphores' share the set's id, above the
+/// semaphore's number).
+pub fn semid_of_key(k: u64) -> i32 {
+    (k >> 20) as u32 as i32
 }
 
 fn sum(s: &SemSet, f: impl Fn(&Semaphore) -> i32) -> String {

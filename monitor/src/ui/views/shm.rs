@@ -5,10 +5,10 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 use super::{ago, col, dir, matches, pids, rcol, size, table, Cx};
 use crate::{
     model::Segment,
-    ui::app::{Target, View, ViewState},
+    ui::app::{View, ViewState},
 };
 
-const COLS: [super::Col; 12] = [
+const COLS: [super::Col; 13] = [
     rcol("SHMID", 8, 0),
     col("KEY", 10, 4),
     rcol("SIZE", 10, 0),
@@ -21,6 +21,7 @@ const COLS: [super::Col; 12] = [
     rcol("RSS", 10, 4),
     col("OWNER", 8, 6),
     col("PERMS", 5, 6),
+    col("IPC NS", 10, super::HIDE),
 ];
 
 /// "alive", "gone" or "reused" for a creator pid.
@@ -53,11 +54,12 @@ pub fn flags(s: &Segment) -> String {
     }
 }
 
-pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Target> {
+pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     let t = cx.t;
     let m = &cx.s.model;
     let mut segs: Vec<&Segment> = m
         .segments()
+        .filter(|s| cx.in_ns(Some(s.id.ns)))
         .filter(|s| {
             matches(&vs.filter, || {
                 format!(
@@ -84,12 +86,14 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
     let total = m.segments().count();
     let leaked = super::leaked(cx, crate::analysis::IpcKind::Shm);
     let sort = super::sorted(View::Shm, vs);
+    let mut cols = COLS;
+    cols[12] = super::ns::column(cx);
     vs.shown = table(
         f,
         area,
         &t,
         super::title_with("Shared memory segments", segs.len(), total, &vs.filter),
-        &COLS,
+        &cols,
         &keys,
         &mut vs.list,
         &super::empty_text(
@@ -122,6 +126,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
                 8 => ago(cx.now_unix, s.atime.max(s.dtime)),
                 9 => s.rss.map_or("-".into(), size),
                 10 => cx.user(s.owner_uid),
+                12 => super::ns::label(Some(s.id.ns)),
                 _ => format!("{:04o}", s.perms),
             })
         },
@@ -135,6 +140,4 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) -> Option<Ta
             }
         },
     );
-    let k = vs.list.key?;
-    Some(Target::Shm(k as u32 as i32))
 }

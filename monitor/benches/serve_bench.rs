@@ -1,15 +1,18 @@
 //! The cost of `ipctop serve` with 10,000 objects and 1,000 processes (ipctop-workload `many`
 //! in a private IPC namespace, made while the probe counts, so every object has calls and
-//! wait histograms). Not a normal test (no timing assertions); run by hand, as root:
+//! wait histograms). A benchmark (`cargo xtask bench` runs it and keeps its lines in
+//! bench/RESULTS.md), as root:
 //!
-//!     cargo test -p monitor --release --test serve_bench -- --ignored --nocapture
+//!     cargo bench -p monitor --bench serve_bench
 //!
 //! Measures, against a real `ipctop serve --ipc-ns PID --interval 5 --max-objects M`:
 //! scrape times (GET /metrics over loopback, one a second for 30 s: with a 5 s interval one
 //! scrape in five is the first of a new exposition and encodes it), response sizes (text and
 //! OpenMetrics), and ipctop's CPU (user+system, /proc/PID/stat) over 60 s scraped every 5 s.
-//! Ends with one machine-readable line per cap on stdout:
+//! First, without root, where a cold scrape's time goes: preparing and encoding 10,000 objects
+//! in-process. Ends with one machine-readable line per measurement on stdout:
 //!
+//!     ENCODE_BENCH objects=10000 series=… prepare_ms=… text_ms=… om_ms=… bytes=…
 //!     SERVE_BENCH max_objects=10000 objects=10000 series=… text_bytes=… om_bytes=… scrape_ms_median=… scrape_ms_max=… cpu_pct=…
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -19,6 +22,9 @@ use std::{
 };
 
 use serde_json::Value;
+
+mod common;
+use common::{cpu_secs, ms};
 
 struct Kill(Child);
 
@@ -42,14 +48,6 @@ fn get(port: u16, accept: &str) -> (Duration, String) {
     let d = t.elapsed();
     let body = buf.split_once("\r\n\r\n").unwrap().1.to_string();
     (d, body)
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime: fields 14 and 15 of stat, 12 and 13 after the comm.
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
 fn objects_in(text: &str) -> u64 {
@@ -114,16 +112,14 @@ fn bench(max_objects: usize) {
         std::thread::sleep(Duration::from_secs(1));
     }
     times.sort();
-    let ms = |d: Duration| (d.as_secs_f64() * 10_000.0).round() / 10.0;
     // CPU over 60 s, scraped every 5 s.
-    let hz = 100.0; // USER_HZ
-    let c0 = cpu_ticks(serve_pid);
+    let c0 = cpu_secs(serve_pid);
     let t0 = Instant::now();
     for _ in 0..12 {
         get(port, "application/openmetrics-text;version=1.0.0");
         std::thread::sleep(Duration::from_secs(5));
     }
-    let cpu_pct = (cpu_ticks(serve_pid) - c0) as f64 / hz / t0.elapsed().as_secs_f64() * 100.0;
+    let cpu_pct = (cpu_secs(serve_pid) - c0) / t0.elapsed().as_secs_f64() * 100.0;
     let series = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -144,22 +140,15 @@ fn bench(max_objects: usize) {
     drop(wl);
 }
 
-#[test]
-#[ignore = "a measurement, run by hand as root"]
-fn serve_with_10000_objects() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root (the probe, unshare, --ipc-ns)");
-        return;
-    }
+fn main() {
+    encode_10000_objects();
+    common::require_root("serve_bench (the probe, unshare, --ipc-ns)");
     bench(10_000);
     bench(2_000);
 }
 
 /// Preparing and encoding an exposition of 10,000 objects in-process (no probe, no HTTP):
 /// where a cold scrape's time goes.
-#[test]
-#[ignore = "a measurement, run by hand"]
 fn encode_10000_objects() {
     use ipctop::export::{
         cap::Cap,

@@ -3,9 +3,15 @@
 //! model and the recorder.
 use std::fmt;
 
-use serde::{ser::SerializeSeq, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
 pub use monitor_ebpf::NSYS;
+
+mod clock;
+mod flags;
+
+pub use clock::{clock_ns, Clock};
+pub use flags::*;
 
 /// A followed syscall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,103 +113,6 @@ impl Serialize for Comm {
         s.serialize_str(&self.as_str())
     }
 }
-
-/// A set of flag bits, named through a table; shown as `A|B` and serialised as `["A","B"]`.
-/// Bits the table does not name are kept, as `0x…`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Flags {
-    pub bits: u32,
-    table: &'static [(u32, &'static str)],
-}
-
-impl Flags {
-    pub const fn new(bits: u32, table: &'static [(u32, &'static str)]) -> Self {
-        Self { bits, table }
-    }
-
-    pub fn contains(&self, bit: u32) -> bool {
-        self.bits & bit == bit
-    }
-
-    fn for_each(&self, mut f: impl FnMut(&str) -> fmt::Result) -> fmt::Result {
-        let mut rest = self.bits;
-        for &(bit, name) in self.table {
-            if rest & bit == bit && bit != 0 {
-                f(name)?;
-                rest &= !bit;
-            }
-        }
-        if rest != 0 {
-            f(&format!("{rest:#x}"))?;
-        }
-        Ok(())
-    }
-
-    fn unknown_bits(&self) -> u32 {
-        self.table
-            .iter()
-            .fold(self.bits, |rest, &(bit, _)| rest & !bit)
-    }
-}
-
-impl fmt::Debug for Flags {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl fmt::Display for Flags {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.bits == 0 {
-            return f.write_str("0");
-        }
-        let mut first = true;
-        self.for_each(|name| {
-            if !first {
-                f.write_str("|")?;
-            }
-            first = false;
-            f.write_str(name)
-        })
-    }
-}
-
-impl Serialize for Flags {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(None)?;
-        for &(bit, name) in self.table {
-            if self.bits & bit == bit && bit != 0 {
-                seq.serialize_element(name)?;
-            }
-        }
-        let rest = self.unknown_bits();
-        if rest != 0 {
-            seq.serialize_element(&format!("{rest:#x}"))?;
-        }
-        seq.end()
-    }
-}
-
-pub const GET_FLAGS: &[(u32, &str)] = &[(0o1000, "IPC_CREAT"), (0o2000, "IPC_EXCL")];
-pub const SHMGET_FLAGS: &[(u32, &str)] = &[
-    (0o1000, "IPC_CREAT"),
-    (0o2000, "IPC_EXCL"),
-    (0o4000, "SHM_HUGETLB"),
-    (0o10000, "SHM_NORESERVE"),
-];
-pub const SEMBUF_FLAGS: &[(u32, &str)] = &[(0o4000, "IPC_NOWAIT"), (0x1000, "SEM_UNDO")];
-pub const SHMAT_FLAGS: &[(u32, &str)] = &[
-    (0o10000, "SHM_RDONLY"),
-    (0o20000, "SHM_RND"),
-    (0o40000, "SHM_REMAP"),
-    (0o100000, "SHM_EXEC"),
-];
-pub const MSG_FLAGS: &[(u32, &str)] = &[
-    (0o4000, "IPC_NOWAIT"),
-    (0o10000, "MSG_NOERROR"),
-    (0o20000, "MSG_EXCEPT"),
-    (0o40000, "MSG_COPY"),
-];
 
 /// Permission bits of a *get call, shown in octal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -593,6 +502,9 @@ pub struct Event {
     /// The caller's cgroup id (`bpf_get_current_cgroup_id()`), from the kernel; `None`:
     /// unknown.
     pub cgroup_id: Option<u64>,
+    /// The call came from a 32-bit task (an i386 syscall, direct or through `ipc()`), mapped by
+    /// the probe onto the 64-bit call's arguments.
+    pub compat: bool,
 }
 
 impl Event {
@@ -658,41 +570,4 @@ pub fn errno_name(errno: i32) -> std::borrow::Cow<'static, str> {
 /// Its description ("Permission denied").
 pub fn errno_desc(errno: i32) -> &'static str {
     nix::errno::Errno::from_raw(errno).desc()
-}
-
-/// Converts the kernel's CLOCK_MONOTONIC stamps to wall-clock time.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    /// realtime - monotonic, in ns.
-    offset_ns: i128,
-}
-
-impl Clock {
-    pub fn now() -> Self {
-        let mono = clock_ns(libc::CLOCK_MONOTONIC);
-        let real = clock_ns(libc::CLOCK_REALTIME);
-        Self {
-            offset_ns: real as i128 - mono as i128,
-        }
-    }
-
-    pub fn with_offset(offset_ns: i128) -> Self {
-        Self { offset_ns }
-    }
-
-    /// Unix time in ns of a monotonic stamp.
-    pub fn unix_ns(&self, mono_ns: u64) -> u64 {
-        (mono_ns as i128 + self.offset_ns).max(0) as u64
-    }
-}
-
-/// Reads a clock in ns.
-pub fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid out-pointer.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

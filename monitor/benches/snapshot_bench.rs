@@ -1,8 +1,8 @@
 //! The snapshot's cost with 10,000 objects and 1,000 processes, made by ipctop-workload in a
-//! private IPC namespace (so the machine's namespace stays clean). Not a normal test (no timing
-//! assertions); run by hand, as root:
+//! private IPC namespace (so the machine's namespace stays clean). A benchmark (`cargo xtask
+//! bench` runs it and keeps its line in bench/RESULTS.md), as root:
 //!
-//!     cargo test -p monitor --release --test snapshot_bench -- --ignored --nocapture
+//!     cargo bench -p monitor --bench snapshot_bench
 //!
 //! It times, separately, the reading alone (`ipctop::snapshot::take` in this process, with
 //! the model, analysis and JSON steps of `ipctop snapshot --json` after it) and the whole
@@ -23,23 +23,11 @@ use std::{
 use ipctop::{analysis, cmd::snapshot::to_json, model::Model, snapshot};
 use serde_json::Value;
 
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
+mod common;
+use common::{median, ms};
 
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 10_000.0).round() / 10.0
-}
-
-#[test]
-#[ignore = "a measurement, run by hand as root"]
-fn snapshot_of_10000_objects_and_1000_processes() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root (unshare, --ipc-ns)");
-        return;
-    }
+fn main() {
+    common::require_root("snapshot_bench (unshare, --ipc-ns)");
     let mut wl = Command::new(env!("CARGO_BIN_EXE_ipctop-workload"))
         .args(["many", "--objects", "10000", "--procs", "1000"])
         .stdin(Stdio::piped())

@@ -1,9 +1,9 @@
 //! What knowing every namespace costs: the BTF offsets for the probe (read once at start),
 //! listing the IPC namespaces of every process, and reading the objects of each (one setns
-//! thread), with 50 extra namespaces of one semaphore set each. Not a normal test (no timing
-//! assertions); run by hand, as root (`cargo xtask bench` runs it):
+//! thread), with 50 extra namespaces of one semaphore set each. A benchmark (`cargo xtask
+//! bench` runs it and keeps its line in bench/RESULTS.md), as root:
 //!
-//!     cargo test -p monitor --release --test namespaces_bench -- --ignored --nocapture
+//!     cargo bench -p monitor --bench namespaces_bench
 //!
 //! It ends with one machine-readable line (medians of 7, in milliseconds):
 //!
@@ -33,19 +33,11 @@ impl Drop for Holders {
     }
 }
 
-fn median_ms(mut v: Vec<Duration>) -> f64 {
-    v.sort();
-    (v[v.len() / 2].as_secs_f64() * 10_000.0).round() / 10.0
-}
+mod common;
+use common::median_ms;
 
-#[test]
-#[ignore = "a measurement, run by hand as root"]
-fn namespaces_and_btf_offsets() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root (unshare, setns)");
-        return;
-    }
+fn main() {
+    common::require_root("namespaces_bench (unshare, setns)");
     let ours = std::fs::metadata("/proc/self/ns/ipc").unwrap().ino();
     let mut holders = Holders(Vec::new());
     for _ in 0..EXTRA {
@@ -112,11 +104,11 @@ fn namespaces_and_btf_offsets() {
     let line = format!(
         "NAMESPACES_BENCH btf_ms={} list_ms={} read_ms={} snapshot_all_ms={} \
          snapshot_home_ms={} namespaces={n_ns} processes={n_procs}",
-        median_ms(btf),
-        median_ms(list),
-        median_ms(read),
-        median_ms(snap_all),
-        median_ms(snap_home)
+        median_ms(&mut btf),
+        median_ms(&mut list),
+        median_ms(&mut read),
+        median_ms(&mut snap_all),
+        median_ms(&mut snap_home)
     );
     eprintln!("{line}");
     println!("{line}");

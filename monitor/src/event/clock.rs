@@ -1,0 +1,38 @@
+//! The kernel's CLOCK_MONOTONIC stamps as wall-clock time.
+
+/// Converts the kernel's CLOCK_MONOTONIC stamps to wall-clock time.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    /// realtime - monotonic, in ns.
+    offset_ns: i128,
+}
+
+impl Clock {
+    pub fn now() -> Self {
+        let mono = clock_ns(libc::CLOCK_MONOTONIC);
+        let real = clock_ns(libc::CLOCK_REALTIME);
+        Self {
+            offset_ns: real as i128 - mono as i128,
+        }
+    }
+
+    pub fn with_offset(offset_ns: i128) -> Self {
+        Self { offset_ns }
+    }
+
+    /// Unix time in ns of a monotonic stamp.
+    pub fn unix_ns(&self, mono_ns: u64) -> u64 {
+        (mono_ns as i128 + self.offset_ns).max(0) as u64
+    }
+}
+
+/// Reads a clock in ns.
+pub fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -1,0 +1,160 @@
+//! The history charts: an object's and a process's figures per sample (calls/s, time blocked,
+//! waits, threads waiting, a queue's depth, a segment's attachments), the Overview's calls/s
+//! and waits/s line at 80x24, and the wait histogram with its percentiles — insta snapshots
+//! of a minute of a lock holder, its waiter, a queue filling up and a segment gaining
+//! attachers, fed as the live dashboard is fed (a snapshot and a kernel sample each second).
+use ratatui::crossterm::event::KeyCode;
+
+use super::{
+    app::{Target, View},
+    store::Store,
+    tests::{agg, app_on, base_snap, info, key, msg, proc_, screen, sem, shm, stamped},
+};
+use crate::{
+    event::Syscall,
+    feed::{KernelSample, ProbeStatus, Update},
+    fixtures::{sem_wait, MONO, S},
+    model::account::hist_bucket,
+    sample::Aggregate,
+};
+
+const HOLDER: u32 = 4100;
+const WAITER: u32 = 4101;
+const PRODUCER: u32 = 4102;
+const SET: i32 = 7;
+const QUEUE: i32 = 9;
+const SEG: i32 = 11;
+const SECONDS: u64 = 24;
+
+/// The holder's semops per second, second by second: a burst in the middle.
+fn holder_rate(i: u64) -> u64 {
+    [10, 10, 20, 40, 80, 160, 80, 40][(i % 8) as usize]
+}
+
+/// The waiter is blocked in the second half of every 6 seconds (600 ms of each second).
+fn waiting(i: u64) -> bool {
+    i % 6 >= 3
+}
+
+/// The waiter's semops: each waited 600 ms (the kernel's histogram has them in 600 ms's
+/// bucket, so every one counts as a wait).
+fn waiter_agg(waits: u64, waited_ms: u64) -> Aggregate {
+    let mut a = agg(WAITER, SET, Syscall::SEMOP, waits, 0, waited_ms);
+    a.max_ns = 600_000_000;
+    a.hist = [0; monitor_ebpf::HIST_BUCKETS];
+    a.hist[hist_bucket(600_000_000)] = waits;
+    a
+}
+
+fn history_store() -> Store {
+    let mut store = Store::new(
+        info(),
+        ProbeStatus::Attached("raw tracepoints".into()),
+        Default::default(),
+    );
+    let (mut held, mut waited_ms, mut waits, mut sent) = (0, 0, 0, 0);
+    for i in 0..=SECONDS {
+        let t = MONO + i * S;
+        let mut snap = base_snap(t);
+        snap.unix_ns += i * S;
+        let mut waiter = proc_(WAITER, "waiter", "waiter --lock 7", 600);
+        if waiting(i) {
+            waiter.waits = Some(vec![sem_wait(WAITER, SET, 0, -1)]);
+        }
+        snap.processes = vec![
+            proc_(HOLDER, "holder", "holder --lock 7", 600),
+            waiter,
+            proc_(PRODUCER, "producer", "producer --queue 9", 600),
+        ];
+        snap.sem = vec![sem(SET, 0x7, &[(0, 1, HOLDER)], Some(1))];
+        let qnum = 2 * i;
+        snap.msg = vec![msg(QUEUE, 0x9, qnum, qnum * 512, PRODUCER, 0)];
+        snap.shm = vec![shm(SEG, 0xb, 1 << 20, HOLDER, 1 + i / 6, 600)];
+        let mut batch = vec![stamped(t, Update::Snapshot(Box::new(snap)))];
+        if i > 0 {
+            held += holder_rate(i);
+            if waiting(i) {
+                waited_ms += 600;
+                waits += 1;
+            }
+            sent += 2;
+            let mut k = KernelSample {
+                aggregates: vec![
+                    agg(HOLDER, SET, Syscall::SEMOP, held, 0, 0),
+                    waiter_agg(waits, waited_ms),
+                    agg(PRODUCER, QUEUE, Syscall::MSGSND, sent, 0, 0),
+                ],
+                ..Default::default()
+            };
+            k.stats.calls[Syscall::SEMOP.index()] = held + waits;
+            k.stats.calls[Syscall::MSGSND.index()] = sent;
+            batch.push(stamped(t, Update::Kernel(Box::new(k))));
+        }
+        store.ingest(&batch);
+    }
+    store
+}
+
+/// The details of `target` at 80x24, scrolled to their end (where the history is).
+fn history_of(target: Target) -> String {
+    let mut app = app_on(target.view(), history_store());
+    app.open(target);
+    screen(&mut app, 80, 24);
+    key(&mut app, KeyCode::End);
+    screen(&mut app, 80, 24)
+}
+
+#[test]
+fn an_objects_history_charts_its_calls_waits_and_waiters() {
+    let s = history_of(Target::Sem(SET));
+    insta::assert_snapshot!("history_sem_80x24", s);
+    // The account's figures: the holder's last second (8 → 160... i=24: 10/s) and the
+    // waiter's 600 ms a second while it waits.
+    assert!(s.contains("calls/s"), "{s}");
+    assert!(s.contains("max 0.60s"), "time blocked per second: {s}");
+    assert!(s.contains("waiting") && s.contains("max 1"), "{s}");
+    assert!(s.contains("p50"), "the histogram follows: {s}");
+}
+
+#[test]
+fn a_queues_history_charts_its_depth() {
+    let s = history_of(Target::Queue(QUEUE));
+    insta::assert_snapshot!("history_queue_80x24", s);
+    assert!(
+        s.contains("messages") && s.contains("now 48  max 48"),
+        "{s}"
+    );
+    assert!(s.contains("bytes") && s.contains("now 24 KiB"), "{s}");
+}
+
+#[test]
+fn a_segments_history_charts_its_attachments() {
+    let s = history_of(Target::Shm(SEG));
+    insta::assert_snapshot!("history_shm_80x24", s);
+    assert!(s.contains("attached") && s.contains("now 5  max 5"), "{s}");
+}
+
+#[test]
+fn a_process_history_charts_its_calls_and_time_blocked() {
+    let s = history_of(Target::Proc(WAITER));
+    insta::assert_snapshot!("history_proc_80x24", s);
+    assert!(s.contains("blocked/s") && s.contains("max 0.60s"), "{s}");
+}
+
+#[test]
+fn the_overview_charts_calls_and_waits_at_80x24() {
+    let mut app = app_on(View::Overview, history_store());
+    let s = screen(&mut app, 80, 24);
+    insta::assert_snapshot!("history_overview_80x24", s);
+    // One truth: the chart's calls/s is the header's, the account's rate.
+    let rate = app.store.calls_per_s();
+    let line = s.lines().nth(3).unwrap_or_default();
+    assert!(
+        line.starts_with(&format!("calls/s {} ", super::views::num(rate)))
+            && s.contains(&format!("{}/s", super::views::num(rate))),
+        "{s}"
+    );
+    // The waiter's waits: one a second in half of the seconds, none in the last.
+    let waits = line.split("waits/s ").nth(1).unwrap_or_default();
+    assert!(waits.starts_with("0 ") && waits.contains('█'), "{line}");
+}

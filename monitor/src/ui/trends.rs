@@ -1,0 +1,227 @@
+//! The dashboard's history of what the model lacks a series for: at each sample of the
+//! account (each kernel sample; each snapshot when the probe does not sample), per object and
+//! per process, the time spent blocked per second, the calls that waited per second, the
+//! calls per second of a process, and levels read off the model (threads waiting on an object,
+//! a queue's messages and bytes, a segment's attachments). Nothing is counted here: every
+//! point is a difference of the account's own totals between two samples, or a value the
+//! model holds. An object's calls per second are the account's own (`Model::object_rates`).
+use std::collections::{HashMap, VecDeque};
+
+use crate::model::{Model, ObjKind, Tally};
+
+/// Points kept per subject (one per sample: a minute at the probe's 1 s).
+pub const KEPT: usize = 60;
+
+/// One sample of a subject.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Point {
+    /// Calls per second since the previous sample.
+    pub calls_s: f32,
+    /// Seconds spent in blocking calls per second (2.0: two threads blocked all along).
+    pub blocked_s: f32,
+    /// Calls that waited (≥ `model::WAIT_NS`) per second.
+    pub waits_s: f32,
+    /// Threads waiting on it now (an object) or of it (a process).
+    pub waiting: u32,
+    /// A queue's messages, a segment's attachments.
+    pub level: u32,
+    /// A queue's bytes.
+    pub bytes: u32,
+    /// The rates are known (not the first sample of its subject).
+    pub rated: bool,
+}
+
+/// The samples of one subject, oldest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trend {
+    /// The previous sample: time and the account's (calls, blocked ns, waits).
+    prev: Option<(u64, [u64; 3])>,
+    points: VecDeque<Point>,
+    /// The last sample that saw the subject (those gone are dropped).
+    seen: u64,
+}
+
+impl Trend {
+    /// Notes a sample at `t`: the rates from the tally's totals since the previous one.
+    fn note(&mut self, t: u64, a: Option<&Tally>, mut p: Point) {
+        let now = a.map_or([0; 3], |a| [a.calls, a.blocked_ns, a.waits]);
+        if let Some((t0, before)) = self.prev.filter(|(t0, _)| t > *t0) {
+            let s = (t - t0) as f64 / 1e9;
+            let d = |i: usize| now[i].saturating_sub(before[i]) as f64 / s;
+            p.calls_s = d(0) as f32;
+            p.blocked_s = (d(1) / 1e9) as f32;
+            p.waits_s = d(2) as f32;
+            p.rated = true;
+        }
+        self.prev = Some((t, now));
+        // Nothing to chart yet (an idle set, an empty queue): no points kept, so that
+        // thousands of idle objects cost no history.
+        let idle = Point {
+            rated: p.rated,
+            ..Point::default()
+        };
+        if self.points.is_empty() && p == idle {
+            return;
+        }
+        self.points.push_back(p);
+        if self.points.len() > KEPT {
+            self.points.pop_front();
+        }
+    }
+
+    /// The points, oldest first.
+    pub fn points(&self) -> impl ExactSizeIterator<Item = &Point> {
+        self.points.iter()
+    }
+
+    /// One figure of every point, oldest first.
+    pub fn series(&self, f: impl Fn(&Point) -> f64) -> Vec<f64> {
+        self.points.iter().map(f).collect()
+    }
+
+    /// A rate of every point that has rates, oldest first.
+    pub fn rates(&self, f: impl Fn(&Point) -> f64) -> Vec<f64> {
+        self.points.iter().filter(|p| p.rated).map(f).collect()
+    }
+}
+
+/// Every subject's trend, and when the account was last sampled.
+#[derive(Clone, Debug, Default)]
+pub struct Trends {
+    at: Option<u64>,
+    total: Trend,
+    objects: HashMap<(ObjKind, i32), Trend>,
+    procs: HashMap<u32, Trend>,
+}
+
+impl Trends {
+    /// Takes a sample at `t` (monotonic ns) if it is a new one; subjects gone are dropped.
+    pub fn sample(&mut self, m: &Model, t: u64) {
+        if self.at.is_some_and(|a| t <= a) {
+            return;
+        }
+        self.at = Some(t);
+        let acc = m.account();
+        let waiting_total = m.waits().count() as u32;
+        self.total.note(
+            t,
+            Some(acc.total()),
+            Point {
+                waiting: waiting_total,
+                ..Point::default()
+            },
+        );
+        // Each object's levels (threads waiting, messages or attachments, bytes), in one
+        // pass: no map of what was seen, the subjects not seen at `t` are dropped after.
+        let objects = &mut self.objects;
+        let mut put = |kind, id, level: u64, bytes: u64| {
+            let p = Point {
+                waiting: m.waiters(kind, id).count() as u32,
+                level: level.min(u32::MAX.into()) as u32,
+                bytes: bytes.min(u32::MAX.into()) as u32,
+                ..Point::default()
+            };
+            let tr = objects.entry((kind, id)).or_default();
+            tr.seen = t;
+            tr.note(t, m.object_account(kind, id), p);
+        };
+        for s in m.sem_sets() {
+            put(ObjKind::Sem, s.id.id, 0, 0);
+        }
+        for s in m.segments() {
+            put(ObjKind::Shm, s.id.id, s.nattch, 0);
+        }
+        for q in m.queues() {
+            put(ObjKind::Msg, q.id.id, q.qnum, q.cbytes);
+        }
+        self.objects.retain(|_, tr| tr.seen == t);
+        let mut by_pid: HashMap<u32, u32> = HashMap::new();
+        for w in m.waits() {
+            *by_pid.entry(w.pid).or_default() += 1;
+        }
+        // Of every namespace, as the Processes view lists them.
+        for p in m.all_processes() {
+            let point = Point {
+                waiting: by_pid.get(&p.pid).copied().unwrap_or(0),
+                ..Point::default()
+            };
+            let tr = self.procs.entry(p.pid).or_default();
+            tr.seen = t;
+            tr.note(t, acc.process(p.pid), point);
+        }
+        self.procs.retain(|_, tr| tr.seen == t);
+    }
+
+    /// Everything: calls, blocked time and waits per second, threads waiting.
+    pub fn total(&self) -> &Trend {
+        &self.total
+    }
+
+    pub fn object(&self, kind: ObjKind, id: i32) -> Option<&Trend> {
+        self.objects.get(&(kind, id))
+    }
+
+    pub fn process(&self, pid: u32) -> Option<&Trend> {
+        self.procs.get(&pid)
+    }
+
+    /// Points kept in all (for the benchmark's memory figure).
+    pub fn points_kept(&self) -> usize {
+        self.total.points.len()
+            + self.objects.values().map(|t| t.points.len()).sum::<usize>()
+            + self.procs.values().map(|t| t.points.len()).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn tally(calls: u64, blocked_ns: u64, waits: u64) -> Tally {
+        let mut t = Tally::default();
+        (t.calls, t.blocked_ns, t.waits) = (calls, blocked_ns, waits);
+        t
+    }
+
+    #[test]
+    fn rates_are_differences_of_the_totals_between_samples() {
+        let mut tr = Trend::default();
+        let level = |n| Point {
+            level: n,
+            ..Point::default()
+        };
+        tr.note(10 * S, Some(&tally(100, 0, 0)), level(1));
+        // Two seconds later: 300 more calls, 1.5 s more blocked, 4 more waits.
+        tr.note(12 * S, Some(&tally(400, 1_500_000_000, 4)), level(2));
+        let p: Vec<&Point> = tr.points().collect();
+        assert_eq!(p.len(), 2);
+        assert!(!p[0].rated, "the first sample has no rate");
+        assert!(p[1].rated);
+        assert_eq!(p[1].calls_s, 150.0);
+        assert_eq!(p[1].blocked_s, 0.75);
+        assert_eq!(p[1].waits_s, 2.0);
+        assert_eq!(tr.rates(|p| f64::from(p.calls_s)), [150.0]);
+        assert_eq!(tr.series(|p| f64::from(p.level)), [1.0, 2.0]);
+        // A sample at the same time again is no sample.
+        tr.note(12 * S, Some(&tally(500, 0, 0)), level(3));
+        assert_eq!(tr.points().len(), 3);
+        assert_eq!(tr.points().last().map(|p| p.rated), Some(false));
+    }
+
+    #[test]
+    fn idle_subjects_keep_no_points_until_something_happens() {
+        let mut tr = Trend::default();
+        for i in 0..10 {
+            tr.note(i * S, Some(&tally(7, 0, 0)), Point::default());
+        }
+        assert_eq!(tr.points().len(), 0);
+        tr.note(10 * S, Some(&tally(17, 0, 0)), Point::default());
+        assert_eq!(tr.rates(|p| f64::from(p.calls_s)), [10.0]);
+        for i in 11..200 {
+            tr.note(i * S, Some(&tally(17, 0, 0)), Point::default());
+        }
+        assert_eq!(tr.points().len(), KEPT, "bounded");
+    }
+}

@@ -1,0 +1,379 @@
+//! What ARCHITECTURE.md promises about the code's shape, checked on the real tree: no source
+//! file over 600 lines (unless listed below, with the reason), no import cycles among the
+//! library's top-level modules (`monitor/src/*`), and every one of them in its module table. The parser that finds a module's `crate::`
+//! references has fixture tests of its own.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
+
+/// The most lines a source file may have.
+const MAX_LINES: usize = 600;
+
+/// Files allowed over [`MAX_LINES`] for now, with the reason. Remove a row when its file is
+/// split (the test fails on a row whose file is no longer over, or no longer there).
+const ALLOWED: &[(&str, &str)] = &[
+    (
+        "monitor/src/event.rs",
+        "being split by the probe/event work (#16)",
+    ),
+    (
+        "monitor-ebpf/src/main.rs",
+        "being split by the eBPF work (#12, #17)",
+    ),
+    (
+        "monitor/src/model/account.rs",
+        "being split by the model's work (#16)",
+    ),
+];
+
+/// Where the size limit applies.
+const SIZED: &[&str] = &["monitor/src", "monitor-ebpf/src", "xtask/src"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is in the workspace")
+        .to_path_buf()
+}
+
+/// Every `.rs` file under `dir`, sorted.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn no_source_file_is_over_600_lines_unless_allowed_with_a_reason() {
+    let root = root();
+    let mut over = BTreeMap::new();
+    for dir in SIZED {
+        for f in rust_files(&root.join(dir)) {
+            let n = std::fs::read_to_string(&f).unwrap().lines().count();
+            if n > MAX_LINES {
+                let rel = f.strip_prefix(&root).unwrap().display().to_string();
+                over.insert(rel, n);
+            }
+        }
+    }
+    let allowed: BTreeSet<&str> = ALLOWED.iter().map(|(f, _)| *f).collect();
+    let too_big: Vec<String> = over
+        .iter()
+        .filter(|(f, _)| !allowed.contains(f.as_str()))
+        .map(|(f, n)| format!("{f} ({n} lines)"))
+        .collect();
+    assert!(
+        too_big.is_empty(),
+        "over {MAX_LINES} lines: {} — split it by concern (ARCHITECTURE.md), or list it in \
+         ALLOWED with the reason",
+        too_big.join(", ")
+    );
+    let stale: Vec<&str> = allowed
+        .iter()
+        .filter(|f| !over.contains_key(**f))
+        .copied()
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "no longer over {MAX_LINES} lines (or gone): {} — remove from ALLOWED",
+        stale.join(", ")
+    );
+}
+
+/// `src` with its test-only code removed: a `#[cfg(test)]` item's braces (`mod tests { … }`)
+/// or line (`#[cfg(test)] mod tests;`, `use …;`). Comments are dropped first.
+fn without_tests(src: &str) -> String {
+    let code: String = src
+        .lines()
+        .map(|l| match l.find("//") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut out = String::new();
+    let mut rest = code.as_str();
+    while let Some(i) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..i]);
+        let item = &rest[i + "#[cfg(test)]".len()..];
+        // The item ends at its first `;` or at the brace that closes its first `{`.
+        let semi = item.find(';');
+        let brace = item.find('{');
+        let end = match (semi, brace) {
+            (Some(s), Some(b)) if s < b => s + 1,
+            (Some(s), None) => s + 1,
+            (_, Some(b)) => {
+                let mut depth = 0;
+                let mut end = item.len();
+                for (j, c) in item[b..].char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = b + j + 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                end
+            }
+            (None, None) => item.len(),
+        };
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The first path segments after every `crate::` in `code` (`crate::{a::b, c}` gives a and
+/// c; `self` is left out).
+fn crate_refs(code: &str) -> BTreeSet<String> {
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut refs = BTreeSet::new();
+    for (i, _) in code.match_indices("crate::") {
+        let before = code[..i].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue; // e.g. `my_crate::`
+        }
+        let after = code[i + "crate::".len()..].trim_start();
+        if let Some(group) = after.strip_prefix('{') {
+            // The first segment of each of the group's top-level items.
+            for item in split_top_level(group) {
+                let name = ident(item);
+                if !name.is_empty() && name != "self" {
+                    refs.insert(name);
+                }
+            }
+        } else {
+            let name = ident(after);
+            if !name.is_empty() && name != "self" {
+                refs.insert(name);
+            }
+        }
+    }
+    refs
+}
+
+/// The comma-separated items of a brace group's inside (`group` starts after its `{`), up to
+/// the closing brace.
+fn split_top_level(group: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let mut depth = 0;
+    let mut start = 0;
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                items.push(&group[start..i]);
+                return items;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&group[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&group[start..]);
+    items
+}
+
+/// Whether a file holds only tests (`tests.rs`, `*_tests.rs`, anything under a `tests/`).
+fn test_only(rel: &Path) -> bool {
+    let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name == "tests.rs"
+        || name.ends_with("_tests.rs")
+        || rel.components().any(|c| c.as_os_str() == "tests")
+}
+
+/// The top-level modules of `src` (files and folders beside lib.rs) and, for each, the other
+/// top-level modules its non-test code names, with a file that names each.
+fn module_graph(src: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut tops = BTreeSet::new();
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_stem().unwrap().to_string_lossy().to_string();
+        let module = if p.is_dir() {
+            name != "bin"
+        } else {
+            p.extension().is_some_and(|x| x == "rs") && name != "lib" && name != "main"
+        };
+        if module {
+            tops.insert(name);
+        }
+    }
+    let mut graph: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for f in rust_files(src) {
+        let rel = f.strip_prefix(src).unwrap();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        if !tops.contains(&top) || test_only(rel) {
+            continue;
+        }
+        let code = without_tests(&std::fs::read_to_string(&f).unwrap());
+        let edges = graph.entry(top.clone()).or_default();
+        for r in crate_refs(&code) {
+            if r != top && tops.contains(&r) {
+                edges.entry(r).or_insert_with(|| rel.display().to_string());
+            }
+        }
+    }
+    graph
+}
+
+/// A cycle in `graph` as the modules along it (the first again at the end), if there is one.
+fn find_cycle(graph: &BTreeMap<String, BTreeMap<String, String>>) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        graph: &BTreeMap<String, BTreeMap<String, String>>,
+        state: &mut BTreeMap<String, u8>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        state.insert(n.to_string(), 1);
+        path.push(n.to_string());
+        for next in graph.get(n).into_iter().flat_map(|e| e.keys()) {
+            match state.get(next.as_str()) {
+                Some(1) => {
+                    let from = path.iter().position(|p| p == next).unwrap();
+                    let mut cycle = path[from..].to_vec();
+                    cycle.push(next.clone());
+                    return Some(cycle);
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(c) = visit(next, graph, state, path) {
+                        return Some(c);
+                    }
+                }
+            }
+        }
+        path.pop();
+        state.insert(n.to_string(), 2);
+        None
+    }
+    let mut state = BTreeMap::new();
+    for n in graph.keys() {
+        if !state.contains_key(n) {
+            if let Some(c) = visit(n, graph, &mut state, &mut Vec::new()) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn the_librarys_top_level_modules_have_no_import_cycle() {
+    let graph = module_graph(&root().join("monitor/src"));
+    assert!(graph.len() > 10, "{graph:?}");
+    if let Some(c) = find_cycle(&graph) {
+        let hops: Vec<String> = c
+            .windows(2)
+            .map(|w| format!("{} → {} ({})", w[0], w[1], graph[&w[0]][&w[1]]))
+            .collect();
+        panic!("an import cycle: {}", hops.join(", "));
+    }
+}
+
+#[test]
+fn architecture_md_names_every_top_level_module() {
+    let root = root();
+    let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let src = root.join("monitor/src");
+    let mut missing = Vec::new();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        let rel = p.strip_prefix(&src).unwrap();
+        let name = rel.to_string_lossy().to_string();
+        if ["lib.rs", "main.rs"].contains(&name.as_str()) || test_only(rel) {
+            continue;
+        }
+        let named = if p.is_dir() {
+            doc.contains(&format!("`{name}/")) || doc.contains(&format!("src/{name}/"))
+        } else {
+            doc.contains(&format!("`{name}`"))
+        };
+        if !named {
+            missing.push(name);
+        }
+    }
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md's module table does not name: {}",
+        missing.join(", ")
+    );
+}
+
+#[test]
+fn crate_references_are_found_in_use_lines_groups_and_paths() {
+    let src = "use crate::{\n    event::{Args, Event},\n    model::Model,\n    self,\n};\n\
+               use crate::text;\n\
+               fn f() { crate::sysv::semctl(); my_crate::nothing(); }\n\
+               // crate::comment is not code\n\
+               /// [`crate::doc::Link`]\n";
+    let refs = crate_refs(&without_tests(src));
+    let want: BTreeSet<String> = ["event", "model", "text", "sysv"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(refs, want);
+}
+
+#[test]
+fn test_only_code_is_left_out() {
+    let src = "use crate::a;\n#[cfg(test)]\nmod tests {\n    use crate::b;\n    fn x() { if true { crate::c::d(); } }\n}\n\
+               #[cfg(test)]\nmod more;\n#[cfg(test)]\nuse crate::e;\nfn g() { crate::f::h(); }\n";
+    let refs = crate_refs(&without_tests(src));
+    let want: BTreeSet<String> = ["a", "f"].into_iter().map(String::from).collect();
+    assert_eq!(refs, want);
+    assert!(test_only(Path::new("analysis/tests/leaks.rs")));
+    assert!(test_only(Path::new("line_tests.rs")));
+    assert!(!test_only(Path::new("model/account.rs")));
+}
+
+#[test]
+fn a_cycle_is_found_and_a_tree_is_not() {
+    let graph = |edges: &[(&str, &str)]| {
+        let mut g: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for (a, b) in edges {
+            g.entry(a.to_string())
+                .or_default()
+                .insert(b.to_string(), "f.rs".into());
+        }
+        g
+    };
+    let tree = graph(&[("cmd", "model"), ("cmd", "output"), ("output", "model")]);
+    assert_eq!(find_cycle(&tree), None);
+    let cyclic = graph(&[("cmd", "report"), ("report", "output"), ("output", "cmd")]);
+    let c = find_cycle(&cyclic).expect("a cycle");
+    assert_eq!(c.first(), c.last());
+    assert_eq!(c.len(), 4, "{c:?}");
+}
