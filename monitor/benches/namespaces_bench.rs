@@ -14,7 +14,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ipctop::{kernel_btf::IpcNsOffsets, snapshot::namespaces};
+use ipctop::{
+    kernel_btf::IpcNsOffsets,
+    snapshot::{self, namespaces},
+};
 
 const EXTRA: usize = 50;
 
@@ -63,6 +66,9 @@ fn main() {
         assert!(st.status.success());
     }
     let (mut btf, mut list, mut read) = (vec![], vec![], vec![]);
+    // A whole snapshot (every process, every namespace) against one of our namespace only,
+    // interleaved.
+    let (mut snap_all, mut snap_home) = (vec![], vec![]);
     let (mut n_ns, mut n_procs) = (0, 0);
     for _ in 0..7 {
         let t = Instant::now();
@@ -77,14 +83,32 @@ fn main() {
         assert!(l.namespaces.len() > EXTRA);
         let sets: usize = r.iter().flatten().map(|o| o.sem.len()).sum();
         assert!(sets >= EXTRA, "{sets} sets read");
+        let t = Instant::now();
+        let all = snapshot::take(&snapshot::Options::default()).unwrap();
+        snap_all.push(t.elapsed());
+        assert!(
+            all.others.len() >= EXTRA,
+            "{} others read",
+            all.others.len()
+        );
+        let t = Instant::now();
+        snapshot::take(&snapshot::Options {
+            home_only: true,
+            ..Default::default()
+        })
+        .unwrap();
+        snap_home.push(t.elapsed());
         n_ns = l.namespaces.len();
         n_procs = l.namespaces.iter().map(|n| n.pids.len()).sum::<usize>();
     }
     let line = format!(
-        "NAMESPACES_BENCH btf_ms={} list_ms={} read_ms={} namespaces={n_ns} processes={n_procs}",
+        "NAMESPACES_BENCH btf_ms={} list_ms={} read_ms={} snapshot_all_ms={} \
+         snapshot_home_ms={} namespaces={n_ns} processes={n_procs}",
         median_ms(&mut btf),
         median_ms(&mut list),
-        median_ms(&mut read)
+        median_ms(&mut read),
+        median_ms(&mut snap_all),
+        median_ms(&mut snap_home)
     );
     eprintln!("{line}");
     println!("{line}");

@@ -48,6 +48,7 @@ fn main() {
     // The reading alone, in this process, and the steps of `snapshot --json` after it.
     let opts = snapshot::Options {
         ipc_ns_pid: Some(pid),
+        ..Default::default()
     };
     let (mut take_t, mut model_t, mut analysis_t, mut json_t) = (vec![], vec![], vec![], vec![]);
     let mut snap = snapshot::Snapshot::default();

@@ -39,6 +39,8 @@ pub(crate) fn snapshot(mono: u64, shm_max: u64, shm_dev: Option<(u32, u32)>) -> 
             shmall: Some(shm_max),
             shmmax: Some(shm_max),
             msgmni: Some(32000),
+            msgmax: Some(8192),
+            msgmnb: Some(16384),
             page_size: 4096,
         },
         ..Default::default()

@@ -93,6 +93,7 @@ impl LiveSource {
     pub async fn start(opts: LiveOptions) -> anyhow::Result<LiveSource> {
         let snap_opts = snapshot::Options {
             ipc_ns_pid: opts.ipc_ns_pid,
+            home_only: false,
         };
         // Only the semaphore sets that changed are read again (see `SemCache`): a live session
         // must not load what it watches.

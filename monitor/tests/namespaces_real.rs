@@ -7,7 +7,7 @@ mod support;
 use std::{
     os::unix::fs::MetadataExt,
     process::{Child, Command},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use ipctop::{
@@ -44,21 +44,9 @@ fn ns_of(pid: u32) -> u64 {
 
 /// A process in a new IPC namespace (once `unshare` has made it and become `sleep`).
 fn holder(g: &mut Guard) -> u32 {
-    let child = Command::new("unshare")
-        .args(["--ipc", "sleep", "120"])
-        .spawn()
-        .expect("unshare (util-linux)");
+    let child = support::sleeper_in_new_ipc_ns(120);
     let pid = child.id();
     g.children.push(child);
-    let t = Instant::now();
-    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "unshare did not exec sleep"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert_ne!(ns_of(pid), ns_of(std::process::id()));
     pid
 }
 

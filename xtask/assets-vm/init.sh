@@ -125,12 +125,16 @@ compat_case() {
     kill $idle
 }
 
+# ns_case: a namespace that is not the guest's (judged by xtask/src/vm_smoke/ns_case.rs).
+. /ns_case.sh
+
 run_case raw raw
 compat_case raw
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 run_case tracepoint tracepoint
 compat_case tracepoint
 record_case
+ns_case
 emit - done ok
 exec 3>&-
 sleep 0.2

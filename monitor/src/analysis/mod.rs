@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::model::{HolderSource, Model, ObjKind, Since, WaitOn};
+use crate::model::{HolderSource, Model, NsId, ObjKind, Since, WaitOn};
 
 /// Thresholds.
 #[derive(Clone, Debug)]
@@ -80,12 +80,15 @@ pub enum What {
     },
 }
 
-/// A finding and its reason.
+/// A finding and its reason, in one IPC namespace (findings never mix namespaces: ids are
+/// per namespace, and a waiter in one is never held up by a process of another).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     #[serde(flatten)]
     pub what: What,
     pub reason: String,
+    /// The IPC namespace of the objects and processes it names (inode; 0 unknown).
+    pub ipc_ns: NsId,
 }
 
 /// How much of a limit is used.
@@ -129,6 +132,7 @@ fn leaks(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
             continue;
         }
         out.push(Finding {
+            ipc_ns: s.id.ns,
             what: What::Leak {
                 ipc: IpcKind::Shm,
                 id: s.id.id,
@@ -157,13 +161,13 @@ fn leaks(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
         let last_use = s.otime.max(s.ctime);
         let mut idle = now_s - last_use as f64;
         if let Some(t) = m
-            .object_account(crate::model::ObjKind::Sem, s.id.id)
+            .object_account_at(ObjKind::Sem, s.id)
             .and_then(|a| a.last_mono_ns)
         {
             idle = idle.min(now_s - m.unix_s(t));
         }
         let waited = sems.iter().any(|x| x.ncnt > 0 || x.zcnt > 0)
-            || m.waiters(ObjKind::Sem, s.id.id).next().is_some();
+            || m.waiters_at(ObjKind::Sem, s.id).next().is_some();
         let creator_alive = s.creator_pid.is_some_and(|p| m.alive_at(p, s.ctime));
         let user_alive = sems
             .iter()
@@ -193,6 +197,7 @@ fn leaks(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
             )
         };
         out.push(Finding {
+            ipc_ns: s.id.ns,
             what: What::Leak {
                 ipc: IpcKind::Sem,
                 id: s.id.id,
@@ -206,7 +211,7 @@ fn leaks(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
     }
     for q in m.queues() {
         if q.qnum == 0
-            || m.waiters(ObjKind::Msg, q.id.id).next().is_some()
+            || m.waiters_at(ObjKind::Msg, q.id).next().is_some()
             || m.alive_at(q.last_send_pid, q.stime)
             || m.alive_at(q.last_recv_pid, q.rtime)
             || q.creator_pid.is_some_and(|p| m.alive_at(p, q.ctime))
@@ -214,6 +219,7 @@ fn leaks(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
             continue;
         }
         out.push(Finding {
+            ipc_ns: q.id.ns,
             what: What::Leak {
                 ipc: IpcKind::Msg,
                 id: q.id.id,
@@ -237,7 +243,8 @@ fn leaks(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
     }
 }
 
-/// The wait-for graph: waiter pid → (holder pid, the step).
+/// The wait-for graph: waiter pid → (holder pid, the step). Edges stay within a namespace:
+/// a holder is of the waiter's namespace (the set's ids are that namespace's).
 pub fn wait_for_graph(m: &Model) -> BTreeMap<u32, Vec<CycleStep>> {
     let mut g: BTreeMap<u32, Vec<CycleStep>> = BTreeMap::new();
     for w in m.waits() {
@@ -248,7 +255,7 @@ pub fn wait_for_graph(m: &Model) -> BTreeMap<u32, Vec<CycleStep>> {
             continue;
         };
         for &holder in &h.pids {
-            if !m.process(holder).is_some_and(|p| p.alive()) {
+            if !m.process(holder).is_some_and(|p| p.alive()) || m.process_ns(holder) != w.ns {
                 continue;
             }
             let step = CycleStep {
@@ -320,6 +327,7 @@ fn deadlocks(m: &Model, out: &mut Vec<Finding>) {
             }
         });
         out.push(Finding {
+            ipc_ns: m.process_ns(pids[0]),
             what: What::Deadlock { pids, cycle },
             reason,
         });
@@ -380,6 +388,7 @@ fn long_waits(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
             WaitOn::MsgSnd { msqid, .. } => format!("in msgsnd on queue {msqid} (full)"),
         };
         out.push(Finding {
+            ipc_ns: w.ns,
             what: What::LongWait {
                 pid: w.pid,
                 tid: w.tid,
@@ -417,13 +426,14 @@ fn used_before_init(m: &Model, out: &mut Vec<Finding>) {
                 continue;
             }
         }
-        let mut pids: BTreeSet<u32> = m.waiters(ObjKind::Sem, s.id.id).collect();
+        let mut pids: BTreeSet<u32> = m.waiters_at(ObjKind::Sem, s.id).collect();
         let counted = sems.iter().any(|x| x.ncnt > 0 || x.zcnt > 0);
         if pids.is_empty() && !counted {
             continue;
         }
         pids.remove(&0);
         out.push(Finding {
+            ipc_ns: s.id.ns,
             what: What::UsedBeforeInit {
                 semid: s.id.id,
                 waiters: pids.iter().copied().collect(),
@@ -443,46 +453,55 @@ fn used_before_init(m: &Model, out: &mut Vec<Finding>) {
     }
 }
 
-/// How much of each limit the viewed namespace uses.
+/// How much of each limit [`Model::view_ns`] uses.
 pub fn limit_usage(m: &Model) -> Vec<LimitUse> {
-    let l = m.limits().cloned().unwrap_or_default();
+    limit_usage_of(m, m.view_ns())
+}
+
+/// How much of each limit the namespace `ns` uses (limits are per namespace).
+pub fn limit_usage_of(m: &Model, ns: NsId) -> Vec<LimitUse> {
+    let l = m.limits_of(ns).cloned().unwrap_or_default();
     let page = l.page_size.max(1);
+    let sets = || m.sem_sets().filter(|s| s.id.ns == ns);
+    let segs = || m.segments().filter(|s| s.id.ns == ns);
     vec![
         LimitUse {
             limit: "semmni",
             what: "semaphore sets",
-            used: m.sem_sets().count() as u64,
+            used: sets().count() as u64,
             max: l.semmni,
         },
         LimitUse {
             limit: "semmns",
             what: "semaphores",
-            used: m.sem_sets().map(|s| s.nsems as u64).sum(),
+            used: sets().map(|s| s.nsems as u64).sum(),
             max: l.semmns,
         },
         LimitUse {
             limit: "shmmni",
             what: "shared memory segments",
-            used: m.segments().count() as u64,
+            used: segs().count() as u64,
             max: l.shmmni,
         },
         LimitUse {
             limit: "shmall",
             what: "pages of shared memory",
-            used: m.segments().map(|s| s.size.div_ceil(page)).sum(),
+            used: segs().map(|s| s.size.div_ceil(page)).sum(),
             max: l.shmall,
         },
         LimitUse {
             limit: "msgmni",
             what: "message queues",
-            used: m.queues().count() as u64,
+            used: m.queues().filter(|q| q.id.ns == ns).count() as u64,
             max: l.msgmni,
         },
     ]
 }
 
 fn limits(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
-    for u in limit_usage(m) {
+    let namespaces = m.namespaces();
+    let shown = namespaces.iter().filter(|n| n.in_scope).map(|n| n.ns);
+    for (ns, u) in shown.flat_map(|ns| limit_usage_of(m, ns).into_iter().map(move |u| (ns, u))) {
         let Some(max) = u.max.filter(|&x| x > 0) else {
             continue;
         };
@@ -490,6 +509,7 @@ fn limits(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
             continue;
         }
         out.push(Finding {
+            ipc_ns: ns,
             what: What::LimitNear {
                 limit: u.limit,
                 used: u.used,

@@ -10,9 +10,8 @@ pub struct DashboardArgs {
     /// Seconds between snapshots of /proc (and samples of the probe's counters).
     #[arg(long, default_value_t = 1.0, value_name = "SECS", value_parser = super::interval_secs)]
     pub interval: f64,
-    /// Show the IPC namespace of this process instead of ours (needs root).
-    #[arg(long, value_name = "PID", value_parser = super::live_pid)]
-    pub ipc_ns: Option<u32>,
+    #[command(flatten)]
+    pub scope: super::ScopeArgs,
     /// Do not load the eBPF probe: snapshots of /proc only.
     #[arg(long)]
     pub no_probe: bool,
@@ -34,11 +33,10 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let source = rt.block_on(LiveSource::start(args.probe.live_options(
-        Duration::from_secs_f64(args.interval),
-        args.ipc_ns,
-        args.no_probe,
-    )))?;
+    let source = rt.block_on(LiveSource::start(
+        args.probe
+            .live_options(Duration::from_secs_f64(args.interval), args.no_probe),
+    ))?;
     let mut source: Box<dyn Source> = Box::new(source);
     if let Some(path) = &args.record {
         let header = crate::cmd::record::header_here(
@@ -56,6 +54,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
             long_wait_s: args.long_wait,
             ..Default::default()
         },
+        scope: args.scope.scope(),
         ..Default::default()
     };
     // The source's tasks run on the runtime's workers while the UI owns this thread.

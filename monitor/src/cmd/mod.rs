@@ -35,12 +35,10 @@ impl ProbeArgs {
     pub fn live_options(
         &self,
         interval: std::time::Duration,
-        ipc_ns_pid: Option<u32>,
         no_probe: bool,
     ) -> crate::live::LiveOptions {
         crate::live::LiveOptions {
             interval,
-            ipc_ns_pid,
             attach: self.attach,
             target_pid: self.pid,
             comm: self.comm.clone(),
@@ -49,6 +47,54 @@ impl ProbeArgs {
             ..Default::default()
         }
     }
+}
+
+/// `--ipc-ns PID|INODE` and `--container NAME`: which IPC namespaces a command shows (every
+/// one by default). Applied in the model ([`crate::model::Scope`]) for the dashboard,
+/// `snapshot`, `record`/`report` and `serve`, and to each event's kernel stamp in `trace`.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct ScopeArgs {
+    /// Only the IPC namespace of this process (a pid), or this namespace (the inode in
+    /// /proc/PID/ns/ipc's "ipc:[INODE]"). Every namespace by default.
+    #[arg(long, value_name = "PID|INODE", value_parser = ipc_ns_arg, conflicts_with = "container")]
+    pub ipc_ns: Option<u64>,
+    /// Only the IPC namespaces of this container: its label as shown ("docker:3f4e5a6b7c8d",
+    /// "host", "pod:5f0c6f4e"), its id or an id prefix of at least 4 characters (ids come
+    /// from cgroup paths: docker, podman, containerd/CRI, CRI-O, nspawn, LXC).
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+}
+
+impl ScopeArgs {
+    /// The model's scope for these arguments.
+    pub fn scope(&self) -> crate::model::Scope {
+        use crate::model::Scope;
+        match (&self.ipc_ns, &self.container) {
+            (Some(ns), _) => Scope::Ns(*ns),
+            (None, Some(c)) => Scope::Container(c.clone()),
+            (None, None) => Scope::All,
+        }
+    }
+}
+
+/// Pids are at most 2^22 (PID_MAX_LIMIT); namespace inodes are far above.
+const PID_MAX_LIMIT: u64 = 1 << 22;
+
+/// `--ipc-ns`: a pid (its namespace's inode, read now) or an inode.
+pub fn ipc_ns_arg(s: &str) -> Result<u64, String> {
+    let n: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is neither a process id nor a namespace inode"))?;
+    if n == 0 {
+        return Err("0 is neither a process id nor a namespace inode".into());
+    }
+    if n > PID_MAX_LIMIT {
+        return Ok(n);
+    }
+    let path = format!("/proc/{n}/ns/ipc");
+    crate::snapshot::procs::ns_inode(std::path::Path::new(&path))
+        .map_err(|e| format!("cannot read the IPC namespace of pid {n} ({path}): {e}"))
 }
 
 /// The longest `--duration`: ten years (longer would overflow the clocks; leave the option
@@ -121,6 +167,17 @@ mod tests {
         assert!(interval_secs("1e20").is_err());
         assert_eq!(threshold_secs("0"), Ok(0.0));
         assert!(threshold_secs("-3").is_err());
+    }
+
+    #[test]
+    fn ipc_ns_takes_a_pid_or_an_inode() {
+        let ours = crate::snapshot::procs::ns_inode(std::path::Path::new("/proc/self/ns/ipc"));
+        assert_eq!(ipc_ns_arg(&std::process::id().to_string()).ok(), ours.ok());
+        assert_eq!(ipc_ns_arg("4026532177"), Ok(4026532177));
+        assert!(ipc_ns_arg("0").is_err());
+        assert!(ipc_ns_arg("x").is_err());
+        // A pid that is not running (pids stop at 2^22, and 4194303 is almost never used).
+        assert!(ipc_ns_arg("4194303").is_err() || std::path::Path::new("/proc/4194303").exists());
     }
 
     #[test]

@@ -30,9 +30,10 @@ pub struct RecordArgs {
     /// Seconds between snapshots of /proc.
     #[arg(long, default_value_t = 1.0, value_name = "SECS", value_parser = super::interval_secs)]
     pub interval: f64,
-    /// Show another process's IPC namespace.
-    #[arg(long, value_name = "PID", value_parser = super::live_pid)]
-    pub ipc_ns: Option<u32>,
+    /// `--ipc-ns`/`--container`: only the calls of those namespaces are recorded (snapshots,
+    /// of every namespace, and the kernel's counts are recorded whole).
+    #[command(flatten)]
+    pub scope: super::ScopeArgs,
     /// A command to run and record: ipctop exits when it does, with its status.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -90,15 +91,48 @@ pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
     result
 }
 
+/// `--ipc-ns`/`--container` in a recording: the calls (finished and in progress) of other
+/// namespaces are left out, by the namespace the kernel stamped each with (calls without a
+/// stamp are kept); snapshots and the kernel's counts are written whole.
+struct NsFilter {
+    scope: crate::model::Scope,
+    /// Each namespace's container label, from the last snapshot.
+    labels: std::collections::BTreeMap<u64, String>,
+}
+
+impl NsFilter {
+    fn apply(&mut self, mut s: crate::feed::Stamped) -> crate::feed::Stamped {
+        use crate::feed::Update;
+        match &mut s.update {
+            Update::Snapshot(snap) => self.labels = snap.ns_labels.iter().cloned().collect(),
+            Update::Events(evs) | Update::InFlight(evs)
+                if self.scope != crate::model::Scope::All =>
+            {
+                evs.retain(|e| {
+                    e.ipc_ns.is_none_or(|ns| {
+                        self.scope
+                            .admits(ns, self.labels.get(&ns).map(String::as_str))
+                    })
+                });
+            }
+            _ => {}
+        }
+        s
+    }
+}
+
 /// How long `record` goes on writing what was still queued once it stops.
 const END_WRITES: Duration = Duration::from_secs(1);
 
 async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     let interval = Duration::from_secs_f64(args.interval);
+    let mut ns_filter = NsFilter {
+        scope: args.scope.scope(),
+        labels: Default::default(),
+    };
     let mut live = LiveSource::start(LiveOptions {
         interval,
         attach: args.probe.attach,
-        ipc_ns_pid: args.ipc_ns,
         every_call: args.every_call,
         target_pid: args.probe.pid,
         comm: args.probe.comm.clone(),
@@ -183,7 +217,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     let reason = loop {
         tokio::select! {
             s = live.next() => match s {
-                Some(s) => rec.write(&s)?,
+                Some(s) => rec.write(&ns_filter.apply(s))?,
                 None => break "the live source ended".to_string(),
             },
             st = async { child.as_mut().unwrap().wait().await }, if child.is_some() => {
@@ -225,7 +259,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
             skipped += 1;
             continue;
         }
-        rec.write(s)?;
+        rec.write(&ns_filter.apply(s.clone()))?;
     }
     let reason = if skipped > 0 {
         eprintln!(

@@ -23,9 +23,14 @@ pub struct ReplayArgs {
     /// Playback speed (2 = twice as fast; 1/64 to 256).
     #[arg(long, default_value_t = 1.0, value_parser = super::number_in(1.0 / 64.0, 256.0, "times real time"))]
     pub speed: f64,
-    /// Flag waits at least this long (seconds).
-    #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = super::threshold_secs)]
+    /// Flag waits at least this long (seconds; the same default as the dashboard, `snapshot`
+    /// and `report`).
+    #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = super::threshold_secs)]
     pub long_wait: f64,
+    /// `--ipc-ns INODE` or `--container NAME`: only those namespaces (a pid names a process
+    /// running here, not one of the recording).
+    #[command(flatten)]
+    pub scope: super::ScopeArgs,
 }
 
 /// The built-in demo recording.
@@ -81,6 +86,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
                 long_wait_s: args.long_wait,
                 ..Default::default()
             },
+            scope: args.scope.scope(),
             ..Default::default()
         },
     )

@@ -26,6 +26,10 @@ pub struct ReportArgs {
     /// without a command is judged whole.
     #[arg(long, value_enum, default_value_t = report::ScopeMode::Command)]
     pub scope: report::ScopeMode,
+    /// `--ipc-ns INODE` or `--container NAME`: only those namespaces' objects, processes and
+    /// findings (a pid names a process running here, not one of the recording).
+    #[command(flatten)]
+    pub ns: super::ScopeArgs,
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
@@ -36,7 +40,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         sem_idle_s: args.sem_idle,
         ..Default::default()
     };
-    let rep = report::build(reader, &cfg, args.scope);
+    let rep = report::build_in(reader, &cfg, args.scope, args.ns.scope());
     let doc = if args.json {
         let mut s = serde_json::to_string_pretty(&rep)?;
         s.push('\n');

@@ -20,6 +20,7 @@ Metrics (ipc_ns: the namespace's inode; kind: sem, shm, msg; id: the IPC id):
   ipctop_build_info{version}                                  info
   ipctop_probe_attached                                       gauge
   ipctop_snapshots_total                                      counter (stalled: stale data)
+  ipctop_namespace_info{ipc_ns,container}                     info (host, docker:ID, …)
   ipctop_calls_total{syscall}                                 counter, exact (kernel)
   ipctop_call_errors_total{syscall}                           counter, exact (kernel)
   ipctop_events_dropped_total                                 counter
@@ -60,9 +61,8 @@ pub struct ServeArgs {
     /// Seconds between snapshots of /proc and samples of the probe (and new expositions).
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub interval: f64,
-    /// Export the IPC namespace of this process instead of ours (needs root).
-    #[arg(long, value_name = "PID")]
-    pub ipc_ns: Option<u32>,
+    #[command(flatten)]
+    pub scope: super::ScopeArgs,
     /// Do not load the eBPF probe: snapshots of /proc only (no call counts, no histograms).
     #[arg(long)]
     pub no_probe: bool,
@@ -101,11 +101,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             )
         })?;
     let interval = Duration::from_secs_f64(args.interval);
-    let source = LiveSource::start(
-        args.probe
-            .live_options(interval, args.ipc_ns, args.no_probe),
-    )
-    .await?;
+    let source = LiveSource::start(args.probe.live_options(interval, args.no_probe)).await?;
     // Before saying it serves: a signal right after that line must still end it cleanly.
     let mut signals = exit::Stop::install()?;
     match source.probe_status() {
@@ -130,6 +126,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             max_objects: args.max_objects,
             max_comms: args.max_comms,
             analysis: analysis::Config::default(),
+            scope: args.scope.scope(),
         },
     ));
     let stop = async move {

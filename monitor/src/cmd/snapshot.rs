@@ -20,11 +20,11 @@ pub struct SnapshotArgs {
     /// Print JSON (schema_version 1) instead of tables.
     #[arg(long)]
     pub json: bool,
-    /// Show the IPC namespace of this process instead of ours (needs root).
-    #[arg(long, value_name = "PID")]
-    pub ipc_ns: Option<u32>,
-    /// Report waits at least this long (seconds).
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    #[command(flatten)]
+    pub scope: super::ScopeArgs,
+    /// Report waits at least this long (seconds; the same default as the dashboard, `replay`
+    /// and `report`).
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub long_wait: f64,
     /// A semaphore set unused this long, whose users are gone, is a leak (seconds).
     #[arg(long, default_value_t = 300.0, value_name = "SECS")]
@@ -44,10 +44,9 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
             .into());
         }
     }
-    let snap = snapshot::take(&snapshot::Options {
-        ipc_ns_pid: args.ipc_ns,
-    })?;
+    let snap = snapshot::take(&snapshot::Options::default())?;
     let mut model = Model::new();
+    model.set_scope(args.scope.scope());
     model.apply(&crate::feed::Stamped {
         mono_ns: snap.mono_ns,
         update: crate::feed::Update::Snapshot(Box::new(snap)),
@@ -91,6 +90,28 @@ fn who(m: &Model, pid: u32, at_s: i64) -> String {
     }
 }
 
+/// A kernel time (unix seconds; 0 never) as `ipcs -t` shows it, in local time.
+fn time(t: i64) -> String {
+    if t == 0 {
+        return "never".into();
+    }
+    let tm = nix::libc::time_t::from(t);
+    // SAFETY: libc::tm is plain data; all zeroes is a valid value.
+    let mut out = unsafe { std::mem::zeroed::<libc::tm>() };
+    // SAFETY: localtime_r writes into our struct from a valid time_t.
+    if unsafe { libc::localtime_r(&tm, &mut out) }.is_null() {
+        return t.to_string();
+    }
+    format!(
+        "{:02}-{:02} {:02}:{:02}:{:02}",
+        out.tm_mon + 1,
+        out.tm_mday,
+        out.tm_hour,
+        out.tm_min,
+        out.tm_sec
+    )
+}
+
 fn key(k: i32) -> String {
     if k == 0 {
         "IPC_PRIVATE".into()
@@ -132,28 +153,80 @@ fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// A namespace as the tables name it: its container label, else its inode.
+fn ns_name(m: &Model, ns: crate::model::NsId) -> String {
+    m.container_of(ns)
+        .map_or_else(|| ns.to_string(), |l| crate::text::escape(l).into_owned())
+}
+
+/// The tables with an NS column first when objects of several namespaces are shown.
+fn ns_table(
+    out: &mut String,
+    multi: bool,
+    head: &[&str],
+    mut rows: Vec<(u64, Vec<String>)>,
+    m: &Model,
+) {
+    if multi {
+        let mut h = vec!["NS"];
+        h.extend_from_slice(head);
+        let rows: Vec<Vec<String>> = rows
+            .drain(..)
+            .map(|(ns, mut r)| {
+                let first = if r.first().is_some_and(|c| !c.is_empty()) {
+                    ns_name(m, ns)
+                } else {
+                    String::new()
+                };
+                r.insert(0, first);
+                r
+            })
+            .collect();
+        table(out, &h, &rows);
+    } else {
+        let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, r)| r).collect();
+        table(out, head, &rows);
+    }
+}
+
 /// The human tables.
 pub fn tables(m: &Model, findings: &[Finding]) -> String {
     let mut o = String::new();
-    let others = m.other_namespaces();
-    let _ = write!(o, "IPC namespace {}", m.view_ns());
-    match m.ns_pid() {
-        Some(p) => {
-            let _ = write!(o, " (of pid {p})");
+    let shown: Vec<_> = m.namespaces().into_iter().filter(|n| n.in_scope).collect();
+    let multi = shown.iter().filter(|n| n.objects > 0).count() > 1;
+    let _ = write!(
+        o,
+        "{} ({} with processes or objects):",
+        crate::text::escape(&m.scope().describe()),
+        shown.len()
+    );
+    for n in &shown {
+        let _ = write!(o, " {}", n.ns);
+        match (&n.container, n.home) {
+            (Some(c), true) => {
+                let _ = write!(o, " ({}, ours)", crate::text::escape(c));
+            }
+            (Some(c), false) => {
+                let _ = write!(o, " ({})", crate::text::escape(c));
+            }
+            (None, true) => o.push_str(" (ours)"),
+            (None, false) => {}
         }
-        None => o.push_str(" (ours)"),
+        o.push(',');
     }
+    o.pop();
+    let others = m.other_namespaces();
     if !others.is_empty() {
         let n: usize = others.iter().map(|x| x.processes).sum();
         let _ = write!(
             o,
-            "; {} other namespace(s) have {n} process(es): see them with --ipc-ns PID",
+            "; {} other namespace(s) have {n} process(es): see them without --ipc-ns/--container",
             others.len()
         );
     }
     o.push_str("\n\n");
 
-    let rows: Vec<Vec<String>> = m
+    let rows: Vec<(u64, Vec<String>)> = m
         .segments()
         .map(|s| {
             let mut status = Vec::new();
@@ -166,7 +239,7 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
             if s.hugetlb == Some(true) {
                 status.push("hugetlb");
             }
-            vec![
+            let r = vec![
                 s.id.id.to_string(),
                 key(s.key),
                 humansize::format_size(s.size, humansize::BINARY),
@@ -176,14 +249,19 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
                 pids(&s.attached_pids()),
                 who(m, s.creator_pid, s.ctime),
                 who(m, s.last_pid, s.atime.max(s.dtime)),
+                time(s.atime),
+                time(s.dtime),
+                time(s.ctime),
                 status.join(","),
-            ]
+            ];
+            (s.id.ns, r)
         })
         .collect();
     let _ = writeln!(o, "Shared memory segments: {}", rows.len());
     if !rows.is_empty() {
-        table(
+        ns_table(
             &mut o,
+            multi,
             &[
                 "SHMID",
                 "KEY",
@@ -194,9 +272,13 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
                 "ATTACHED BY",
                 "CREATOR",
                 "LAST",
+                "ATTACHED",
+                "DETACHED",
+                "CHANGED",
                 "STATUS",
             ],
-            &rows,
+            rows,
+            m,
         );
     }
 
@@ -208,6 +290,8 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
             s.nsems.to_string(),
             perms(s.perms),
             user(s.owner_uid),
+            time(s.otime),
+            time(s.ctime),
         ];
         match &s.semaphores {
             None => {
@@ -220,14 +304,14 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
                     "?".into(),
                     "unknown".into(),
                 ]);
-                rows.push(r);
+                rows.push((s.id.ns, r));
             }
             Some(v) => {
                 for (i, x) in v.iter().enumerate() {
                     let mut r = if i == 0 {
                         head.clone()
                     } else {
-                        vec![String::new(); 5]
+                        vec![String::new(); 7]
                     };
                     let h = m.holders(s.id, x.semnum);
                     r.extend([
@@ -249,27 +333,29 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
                             _ => "-".into(),
                         },
                     ]);
-                    rows.push(r);
+                    rows.push((s.id.ns, r));
                 }
             }
         }
     }
     let _ = writeln!(o, "\nSemaphore sets: {}", m.sem_sets().count());
     if !rows.is_empty() {
-        table(
+        ns_table(
             &mut o,
+            multi,
             &[
-                "SEMID", "KEY", "NSEMS", "PERMS", "OWNER", "SEM", "VALUE", "NCNT", "ZCNT",
-                "LAST PID", "HOLDER",
+                "SEMID", "KEY", "NSEMS", "PERMS", "OWNER", "SEMOP", "CHANGED", "SEM", "VALUE",
+                "NCNT", "ZCNT", "LAST PID", "HOLDER",
             ],
-            &rows,
+            rows,
+            m,
         );
     }
 
-    let rows: Vec<Vec<String>> = m
+    let rows: Vec<(u64, Vec<String>)> = m
         .queues()
         .map(|q| {
-            vec![
+            let r = vec![
                 q.id.id.to_string(),
                 key(q.key),
                 perms(q.perms),
@@ -279,13 +365,18 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
                 q.qbytes.map_or("?".into(), |b| b.to_string()),
                 who(m, q.last_send_pid, q.stime),
                 who(m, q.last_recv_pid, q.rtime),
-            ]
+                time(q.stime),
+                time(q.rtime),
+                time(q.ctime),
+            ];
+            (q.id.ns, r)
         })
         .collect();
     let _ = writeln!(o, "\nMessage queues: {}", rows.len());
     if !rows.is_empty() {
-        table(
+        ns_table(
             &mut o,
+            multi,
             &[
                 "MSQID",
                 "KEY",
@@ -296,13 +387,17 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
                 "MAX BYTES",
                 "LAST SEND",
                 "LAST RECV",
+                "SENT",
+                "RECEIVED",
+                "CHANGED",
             ],
-            &rows,
+            rows,
+            m,
         );
     }
 
     let now = m.now_mono_ns();
-    let rows: Vec<Vec<String>> = m
+    let rows: Vec<(u64, Vec<String>)> = m
         .waits()
         .map(|w| {
             let comm = m
@@ -331,30 +426,33 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
                 }
                 WaitOn::MsgSnd { msqid, .. } => (format!("msgsnd {msqid}"), "-".into()),
             };
-            vec![
+            let r = vec![
                 w.pid.to_string(),
                 w.tid.to_string(),
                 comm,
                 what,
                 w.since_s(now).map_or("?".into(), |s| format!("{s:.1}s")),
                 holder,
-            ]
+            ];
+            (w.ns, r)
         })
         .collect();
     let _ = writeln!(o, "\nBlocked: {}", rows.len());
     if !rows.is_empty() {
-        table(
+        ns_table(
             &mut o,
+            multi,
             &["PID", "TID", "COMM", "WAITS ON", "SINCE", "HOLDER"],
-            &rows,
+            rows,
+            m,
         );
     }
 
-    let rows: Vec<Vec<String>> = involved(m)
+    let rows: Vec<(u64, Vec<String>)> = involved(m)
         .into_iter()
         .filter_map(|pid| m.process(pid))
         .map(|p| {
-            vec![
+            let r = vec![
                 p.pid.to_string(),
                 crate::text::escape(&p.comm).into_owned(),
                 p.uid.map_or("?".into(), user),
@@ -373,15 +471,18 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
                     }
                 },
                 crate::text::escape(p.cmdline.as_deref().unwrap_or_default()).into_owned(),
-            ]
+            ];
+            (m.process_ns(p.pid), r)
         })
         .collect();
     let _ = writeln!(o, "\nProcesses: {}", rows.len());
     if !rows.is_empty() {
-        table(
+        ns_table(
             &mut o,
+            multi,
             &["PID", "COMM", "USER", "ATTACHED", "COMMAND"],
-            &rows,
+            rows,
+            m,
         );
     }
 
@@ -401,24 +502,53 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
             What::UsedBeforeInit { semid, .. } => format!("uninitialised sem {semid}"),
             What::LimitNear { limit, .. } => format!("limit {limit}"),
         };
-        let _ = writeln!(o, "  {tag}: {}", f.reason);
+        if multi {
+            let _ = writeln!(o, "  [{}] {tag}: {}", ns_name(m, f.ipc_ns), f.reason);
+        } else {
+            let _ = writeln!(o, "  {tag}: {}", f.reason);
+        }
     }
 
-    let _ = writeln!(o, "\nLimits:");
-    for u in analysis::limit_usage(m) {
+    for n in shown.iter().filter(|n| m.limits_of(n.ns).is_some()) {
+        if multi {
+            let _ = writeln!(o, "\nLimits of {} ({}):", n.ns, ns_name(m, n.ns));
+        } else {
+            let _ = writeln!(o, "\nLimits:");
+        }
+        for u in analysis::limit_usage_of(m, n.ns) {
+            let _ = writeln!(
+                o,
+                "  {:<7} {} of {} {}",
+                u.limit,
+                u.used,
+                u.max.map_or("?".into(), |x| x.to_string()),
+                u.what
+            );
+        }
+        let l = m.limits_of(n.ns).cloned().unwrap_or_default();
+        let opt = |v: Option<u64>| v.map_or("?".into(), |x| x.to_string());
+        // SHMMIN and SEMVMX are the kernel's constants (lsipc shows them too).
         let _ = writeln!(
             o,
-            "  {:<7} {} of {} {}",
-            u.limit,
-            u.used,
-            u.max.map_or("?".into(), |x| x.to_string()),
-            u.what
+            "  semmsl {} semaphores per set, semopm {} operations per semop, semvmx 32767 \
+             the largest value\n  shmmax {} bytes per segment, shmmin 1, page size {}\n  \
+             msgmax {} bytes per message, msgmnb {} bytes per queue (default)",
+            opt(l.semmsl),
+            opt(l.semopm),
+            opt(l.shmmax),
+            l.page_size,
+            opt(l.msgmax),
+            opt(l.msgmnb)
         );
     }
     if !m.unknowns().is_empty() {
         let _ = writeln!(o, "\nUnknown:");
         for u in m.unknowns() {
-            let _ = writeln!(o, "  {}: {}", u.what, u.reason);
+            let _ = write!(o, "  {}: {}", u.what, u.reason);
+            if !u.pids.is_empty() {
+                let _ = write!(o, " (pids {})", pids(&u.pids));
+            }
+            o.push('\n');
         }
     }
     if !m.problems().is_empty() {

@@ -20,6 +20,8 @@ use crate::{
 pub struct TraceArgs {
     #[command(flatten)]
     pub probe: super::ProbeArgs,
+    #[command(flatten)]
+    pub scope: super::ScopeArgs,
     /// One JSON object per line, and a summary object at the end.
     #[arg(long)]
     pub json: bool,
@@ -77,6 +79,8 @@ struct Summary {
     undecodable: u64,
     /// With --notable: calls counted in the kernel without a line of their own.
     aggregated: u64,
+    /// Calls of namespaces that --ipc-ns/--container leave out (received, not printed).
+    other_namespaces: u64,
 }
 
 pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
@@ -139,7 +143,29 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         .comm
         .as_deref()
         .map(crate::event::Comm::from_str_lossy);
-    let wanted = |ev: &Event| comm.is_none_or(|c| ev.comm == c);
+    // --ipc-ns/--container: by the namespace and cgroup the kernel stamped each call with
+    // (calls of other namespaces are counted in `other_namespaces`, not printed).
+    let scope = args.scope.scope();
+    let labels = std::cell::RefCell::new(crate::container::Labels::system());
+    let outside = std::cell::Cell::new(0u64);
+    let wanted = |ev: &Event| {
+        if !comm.is_none_or(|c| ev.comm == c) {
+            return false;
+        }
+        let admitted = match &scope {
+            crate::model::Scope::All => true,
+            s => {
+                let mut labels = labels.borrow_mut();
+                let label = ev.cgroup_id.and_then(|id| labels.of(id));
+                s.admits(ev.ipc_ns.unwrap_or(0), label)
+            }
+        };
+        // Finished calls only (calls in progress are listed again, and not counted).
+        if !admitted && !ev.in_progress() {
+            outside.set(outside.get() + 1);
+        }
+        admitted
+    };
     // The output ends at a closed pipe (quietly) or at a write error (said, exit 1); the
     // calls received after the last good flush are counted as not written.
     let mut pipe_closed = false;
@@ -154,7 +180,6 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     // Every record the reader passed on (filtered out or not), to know when all are in.
     let mut received = 0u64;
 
-    let labels = std::cell::RefCell::new(crate::container::Labels::system());
     let emit = |out: &mut io::BufWriter<_>, ev: &Event, now: u64| -> io::Result<()> {
         let mut labels = labels.borrow_mut();
         let container = ev.cgroup_id.and_then(|id| labels.of(id));
@@ -284,10 +309,11 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         in_progress_at_start,
         unaccounted: ks
             .total_calls()
-            .saturating_sub(total + dropped + aggregated + after_end),
+            .saturating_sub(total + dropped + aggregated + after_end + outside.get()),
         entries_lost: ks.inflight_full,
         undecodable,
         aggregated,
+        other_namespaces: outside.get(),
     };
     if !pipe_closed {
         let r = if args.json {

@@ -91,7 +91,6 @@ fn add_counts(v: &mut Vec<SyscallCount>, more: Vec<SyscallCount>) {
 
 /// What the model and the findings say now.
 pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Host {
-    let view = model.view_ns();
     let acc = model.account();
     let mut host = Host {
         probe_attached,
@@ -109,14 +108,15 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
         });
     }
 
-    // Per object: the account's tallies (observers left out, as everywhere).
+    // Per object: the account's tallies (observers left out, as everywhere), of the
+    // namespaces in scope.
     type ObjectCounts = (
         Vec<SyscallCount>,
         Option<WaitHistogram>,
         Vec<(&'static str, String, u64)>,
     );
     let mut per_obj: HashMap<(Ns, Kind, i32), ObjectCounts> = HashMap::new();
-    for ((kind, oid), t) in acc.objects() {
+    for ((kind, oid), t) in acc.objects().filter(|((_, id), _)| model.in_scope(id.ns)) {
         let errnos = t
             .errnos
             .iter()
@@ -130,7 +130,10 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
     // Per comm: the processes' tallies summed by (namespace, comm).
     let mut per_comm: BTreeMap<(Ns, String), (Vec<SyscallCount>, f64)> = BTreeMap::new();
     for (pid, t) in acc.processes() {
-        let ns = model.process(pid).and_then(|p| p.ipc_ns).unwrap_or(view);
+        let ns = model.process_ns(pid);
+        if !model.in_scope(ns) {
+            continue;
+        }
         let comm = acc
             .comm(pid)
             .map(str::to_string)
@@ -153,34 +156,35 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
         })
         .collect();
 
-    // Findings.
-    let mut leaked: BTreeSet<(Kind, i32)> = BTreeSet::new();
-    let mut deadlocked: BTreeSet<i32> = BTreeSet::new();
-    let mut deadlocks = 0;
+    // Findings, each in its namespace.
+    let mut leaked: BTreeSet<(Ns, Kind, i32)> = BTreeSet::new();
+    let mut deadlocked: BTreeSet<(Ns, i32)> = BTreeSet::new();
+    let mut deadlocks: BTreeMap<Ns, u64> = BTreeMap::new();
     for f in findings {
         match &f.what {
             What::Leak { ipc, id } => {
-                leaked.insert((kind_of_ipc(*ipc), *id));
+                leaked.insert((f.ipc_ns, kind_of_ipc(*ipc), *id));
             }
             What::Deadlock { cycle, .. } => {
-                deadlocks += 1;
-                deadlocked.extend(cycle.iter().map(|s| s.semid));
+                *deadlocks.entry(f.ipc_ns).or_default() += 1;
+                deadlocked.extend(cycle.iter().map(|s| (f.ipc_ns, s.semid)));
             }
             _ => {}
         }
     }
 
     // Waits.
-    let mut waiters: HashMap<(Kind, i32), u64> = HashMap::new();
-    let mut longest_wait_s: f64 = 0.0;
+    let mut waiters: HashMap<(Ns, Kind, i32), u64> = HashMap::new();
+    let mut longest_wait_s: BTreeMap<Ns, f64> = BTreeMap::new();
     let now = model.now_mono_ns();
     for w in model.waits() {
         let kind = match w.on {
             WaitOn::Sem { .. } => Kind::Sem,
             _ => Kind::Msg,
         };
-        *waiters.entry((kind, w.on.id())).or_default() += 1;
-        longest_wait_s = longest_wait_s.max(w.at_least_s(now));
+        *waiters.entry((w.ns, kind, w.on.id())).or_default() += 1;
+        let l = longest_wait_s.entry(w.ns).or_default();
+        *l = l.max(w.at_least_s(now));
     }
 
     // The objects that exist now.
@@ -192,9 +196,9 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
             o.errors_by_errno = errnos;
         }
         o.calls.sort_by_key(|c| c.syscall);
-        o.waiters = waiters.get(&(kind, id)).copied().unwrap_or(0);
-        o.leaked = leaked.contains(&(kind, id));
-        o.deadlocked = kind == Kind::Sem && deadlocked.contains(&id);
+        o.waiters = waiters.get(&(ns, kind, id)).copied().unwrap_or(0);
+        o.leaked = leaked.contains(&(ns, kind, id));
+        o.deadlocked = kind == Kind::Sem && deadlocked.contains(&(ns, id));
         o
     };
     for s in model.sem_sets() {
@@ -214,40 +218,59 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
         host.objects.push(o);
     }
     host.objects.sort_by_key(|o| (o.ns, o.kind, o.id));
-    // The viewed namespace.
+    // Each namespace in scope that has objects or limits (the home one always).
     let count = |f: &dyn Fn(Kind) -> u64| Kind::ALL.iter().map(|&k| (k, f(k))).collect();
-    let objects_of = |k: Kind| host.objects.iter().filter(|o| o.kind == k).count() as u64;
-    host.namespaces.push(NsStats {
-        ns: view,
-        objects: count(&objects_of),
-        blocked: [Kind::Sem, Kind::Msg]
-            .iter()
-            .map(|&k| {
-                let n = waiters
+    let shown = model
+        .namespaces()
+        .into_iter()
+        .filter(|n| n.in_scope && (n.home || n.objects > 0 || model.limits_of(n.ns).is_some()));
+    for n in shown {
+        let ns = n.ns;
+        let objects_of = |k: Kind| {
+            host.objects
+                .iter()
+                .filter(|o| o.ns == ns && o.kind == k)
+                .count() as u64
+        };
+        let stats = NsStats {
+            ns,
+            container: n.container.clone(),
+            objects: count(&objects_of),
+            blocked: [Kind::Sem, Kind::Msg]
+                .iter()
+                .map(|&k| {
+                    let n = waiters
+                        .iter()
+                        .filter(|((wns, wk, _), _)| *wns == ns && *wk == k)
+                        .map(|(_, n)| n);
+                    (k, n.sum())
+                })
+                .collect(),
+            longest_wait_s: longest_wait_s.get(&ns).copied().unwrap_or(0.0),
+            leaked: count(&|k| {
+                leaked
                     .iter()
-                    .filter(|((wk, _), _)| *wk == k)
-                    .map(|(_, n)| n);
-                (k, n.sum())
-            })
-            .collect(),
-        longest_wait_s,
-        leaked: count(&|k| leaked.iter().filter(|(lk, _)| *lk == k).count() as u64),
-        deadlocks,
-        limits: analysis::limit_usage(model)
-            .into_iter()
-            .map(|u| LimitStat {
-                name: u.limit,
-                objects_of: match u.limit {
-                    "semmni" => Some(Kind::Sem),
-                    "shmmni" => Some(Kind::Shm),
-                    "msgmni" => Some(Kind::Msg),
-                    _ => None,
-                },
-                used: u.used,
-                max: u.max,
-            })
-            .collect(),
-    });
+                    .filter(|(lns, lk, _)| *lns == ns && *lk == k)
+                    .count() as u64
+            }),
+            deadlocks: deadlocks.get(&ns).copied().unwrap_or(0),
+            limits: analysis::limit_usage_of(model, ns)
+                .into_iter()
+                .map(|u| LimitStat {
+                    name: u.limit,
+                    objects_of: match u.limit {
+                        "semmni" => Some(Kind::Sem),
+                        "shmmni" => Some(Kind::Shm),
+                        "msgmni" => Some(Kind::Msg),
+                        _ => None,
+                    },
+                    used: u.used,
+                    max: u.max,
+                })
+                .collect(),
+        };
+        host.namespaces.push(stats);
+    }
     host
 }
 

@@ -60,6 +60,7 @@ specs! {
     BUILD_INFO: "ipctop_build_info", Info, ["version"], "ipctop's version.";
     PROBE_ATTACHED: "ipctop_probe_attached", Gauge, [], "1 when the eBPF probe is attached, 0 when ipctop runs on snapshots of /proc alone (no call counts, no histograms).";
     SNAPSHOTS: "ipctop_snapshots_total", Counter, [], "Snapshots of /proc taken: when it stops growing, the other metrics are stale.";
+    NAMESPACE_INFO: "ipctop_namespace_info", Info, ["ipc_ns", "container"], "An IPC namespace and its container label (host, docker:ID, pod:UID, …), to join onto the ipc_ns of the other metrics.";
     CALLS: "ipctop_calls_total", Counter, ["syscall"], "IPC calls of every process since the probe started, counted in the kernel (exact).";
     CALL_ERRORS: "ipctop_call_errors_total", Counter, ["syscall"], "IPC calls that returned an error, counted in the kernel (exact).";
     EVENTS_DROPPED: "ipctop_events_dropped_total", Counter, [], "Events lost on the way from the kernel (ring buffer full, undecodable): per-errno counts may miss that many.";
@@ -206,6 +207,15 @@ pub fn families(host: &Host, cut: &Cut) -> Vec<Family> {
     }
     let ns_label = |ns: u64| ("ipc_ns", ns.to_string());
     let kind_label = |k: Kind| ("kind", k.as_str().to_string());
+    let f = b.family(&NAMESPACE_INFO);
+    for n in &host.namespaces {
+        if let Some(c) = &n.container {
+            f.push(sample(
+                &[ns_label(n.ns), ("container", c.clone())],
+                Value::Info,
+            ));
+        }
+    }
     for (spec, pick) in [
         (&OBJECTS, 0),
         (&OBJECT_LIMIT, 1),

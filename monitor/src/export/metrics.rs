@@ -62,6 +62,8 @@ pub struct KernelTotals {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NsStats {
     pub ns: Ns,
+    /// Its container label ("host", "docker:3f4e5a6b7c8d", …), when known.
+    pub container: Option<String>,
     /// Objects that exist, per kind (every kind present, 0 included).
     pub objects: Vec<(Kind, u64)>,
     /// Threads blocked in semop/semtimedop (`Sem`) or msgsnd/msgrcv (`Msg`).

@@ -15,6 +15,8 @@ pub mod encode;
 pub mod families;
 pub mod http;
 pub mod metrics;
+#[cfg(test)]
+mod ns_tests;
 
 use std::{
     sync::{Arc, OnceLock, RwLock},
@@ -81,6 +83,8 @@ pub struct Options {
     pub max_objects: usize,
     pub max_comms: usize,
     pub analysis: analysis::Config,
+    /// The namespaces exported (`--ipc-ns`, `--container`; all by default).
+    pub scope: crate::model::Scope,
 }
 
 /// The exporter's state: the model, and the caps on series.
@@ -93,8 +97,10 @@ pub struct Exporter {
 
 impl Exporter {
     pub fn new(opts: &Options, probe: &ProbeStatus) -> Self {
+        let mut model = Model::new();
+        model.set_scope(opts.scope.clone());
         Self {
-            model: Model::new(),
+            model,
             cap: cap::Cap::new(opts.max_objects, opts.max_comms),
             cfg: opts.analysis.clone(),
             probe_attached: matches!(probe, ProbeStatus::Attached(_)),

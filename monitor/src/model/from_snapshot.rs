@@ -1,11 +1,24 @@
 //! A snapshot (/proc/sysvipc, semctl, /proc/PID) replaces what it covers in the model.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     Attachment, Model, NsId, ObjId, Process, Queue, Segment, SemSet, Semaphore, Since, Sop, Source,
     Wait, WaitOn,
 };
 use crate::snapshot::{self, sysvipc, Snapshot, WaitCall};
+
+/// Takes the objects of namespace `ns` out of `map` (keys sort by namespace first).
+fn take_ns<T>(map: &mut BTreeMap<ObjId, T>, ns: NsId) -> BTreeMap<ObjId, T> {
+    let mut mine = map.split_off(&ObjId { ns, id: i32::MIN });
+    if let Some(next) = ns.checked_add(1) {
+        let mut after = mine.split_off(&ObjId {
+            ns: next,
+            id: i32::MIN,
+        });
+        map.append(&mut after);
+    }
+    mine
+}
 
 fn ns_of_read(p: &snapshot::ProcRead, fallback: NsId) -> NsId {
     p.ipc_ns.unwrap_or(fallback)
@@ -17,7 +30,10 @@ impl Model {
     /// starts, holders of processes still alive).
     pub(super) fn apply_snapshot(&mut self, snap: &Snapshot) {
         let ns = snap.ipc_ns.unwrap_or(0);
-        self.view_ns = ns;
+        self.home_ns = ns;
+        if !snap.ns_labels.is_empty() {
+            self.ns_labels = snap.ns_labels.iter().cloned().collect();
+        }
         self.ns_pid = snap.ns_pid;
         self.clock_offset_ns = snap.unix_ns as i128 - snap.mono_ns as i128;
         self.now_mono_ns = self.now_mono_ns.max(snap.mono_ns);
@@ -26,6 +42,9 @@ impl Model {
         self.unknowns = snap.unknowns.clone();
         self.problems = snap.problems.clone();
         self.limits.insert(ns, snap.limits.clone());
+        for o in &snap.others {
+            self.limits.insert(o.ipc_ns, o.limits.clone());
+        }
 
         // Processes (all namespaces).
         self.processes.clear();
@@ -57,18 +76,23 @@ impl Model {
             );
         }
 
-        // Attachments and hugetlb per segment, from the processes of this namespace.
-        let mut attached: BTreeMap<i32, Vec<Attachment>> = BTreeMap::new();
-        let mut hugetlb: BTreeMap<i32, bool> = BTreeMap::new();
+        // Attachments and hugetlb per segment, from the processes of its namespace.
+        let mut attached: BTreeMap<ObjId, Vec<Attachment>> = BTreeMap::new();
+        let mut hugetlb: BTreeMap<ObjId, bool> = BTreeMap::new();
         for p in &snap.processes {
-            if ns_of_read(p, ns) != ns || !matches!(p.state, c if c != 'Z' && c != 'X') {
+            if !matches!(p.state, c if c != 'Z' && c != 'X') {
                 continue;
             }
             let Some(maps) = &p.attachments else {
                 continue;
             };
+            let pns = ns_of_read(p, ns);
             for m in maps {
-                attached.entry(m.shmid).or_default().push(Attachment {
+                let id = ObjId {
+                    ns: pns,
+                    id: m.shmid,
+                };
+                attached.entry(id).or_default().push(Attachment {
                     pid: p.pid,
                     shmid: m.shmid,
                     addr: m.start,
@@ -76,54 +100,14 @@ impl Model {
                     writable: m.writable,
                 });
                 if let Some(dev) = self.shm_dev {
-                    hugetlb.insert(m.shmid, m.dev != dev);
+                    hugetlb.insert(id, m.dev != dev);
                 }
             }
         }
 
-        let mut rest = BTreeMap::new();
-        for (k, v) in std::mem::take(&mut self.segments) {
-            if k.ns == ns {
-                rest.insert(k, v);
-            } else {
-                self.segments.insert(k, v);
-            }
-        }
-        for r in &snap.shm {
-            let id = ObjId { ns, id: r.shmid };
-            let prev = rest.remove(&id).filter(|p| p.key == r.key || r.key == 0);
-            let att = attached.remove(&r.shmid).unwrap_or_default();
-            // Each mapping counts once in nattch: equal counts mean none is hidden.
-            let complete = att.len() as u64 == r.nattch;
-            self.segments.insert(
-                id,
-                Segment {
-                    id,
-                    key: r.key,
-                    size: r.size,
-                    perms: r.mode & 0o777,
-                    marked_for_destroy: r.mode & sysvipc::SHM_DEST != 0,
-                    locked: r.mode & sysvipc::SHM_LOCKED != 0,
-                    owner_uid: r.uid,
-                    owner_gid: r.gid,
-                    creator_uid: r.cuid,
-                    creator_gid: r.cgid,
-                    creator_pid: r.cpid,
-                    last_pid: r.lpid,
-                    nattch: r.nattch,
-                    atime: r.atime,
-                    dtime: r.dtime,
-                    ctime: r.ctime,
-                    rss: r.rss,
-                    swap: r.swap,
-                    hugetlb: hugetlb
-                        .get(&r.shmid)
-                        .copied()
-                        .or(prev.as_ref().and_then(|p| p.hugetlb)),
-                    attachments: att,
-                    attachments_complete: complete,
-                },
-            );
+        self.replace_segments(ns, &snap.shm, &mut attached, &hugetlb);
+        for o in &snap.others {
+            self.replace_segments(o.ipc_ns, &o.shm, &mut attached, &hugetlb);
         }
 
         // Waits: keep the probe's (exact) ones of live threads; replace the /proc ones.
@@ -197,16 +181,87 @@ impl Model {
         }
         self.waits = waits;
 
-        // Semaphore sets.
-        let mut rest: BTreeMap<ObjId, SemSet> = BTreeMap::new();
-        for (k, v) in std::mem::take(&mut self.sem_sets) {
-            if k.ns == ns {
-                rest.insert(k, v);
-            } else {
-                self.sem_sets.insert(k, v);
-            }
+        // Semaphore sets and queues, per namespace read.
+        self.replace_sets(ns, &snap.sem, snap.mono_ns);
+        self.replace_queues(ns, &snap.msg, snap.mono_ns);
+        for o in &snap.others {
+            self.replace_sets(o.ipc_ns, &o.sem, snap.mono_ns);
+            self.replace_queues(o.ipc_ns, &o.msg, snap.mono_ns);
         }
-        for s in &snap.sem {
+        // A namespace with no process left (and not read) is gone, and its objects with it.
+        let live: BTreeSet<NsId> = snap
+            .processes
+            .iter()
+            .filter(|p| p.state != 'Z' && p.state != 'X')
+            .map(|p| ns_of_read(p, ns))
+            .chain(snap.namespaces_read())
+            .chain([ns])
+            .collect();
+        self.segments.retain(|k, _| live.contains(&k.ns));
+        self.sem_sets.retain(|k, _| live.contains(&k.ns));
+        self.queues.retain(|k, _| live.contains(&k.ns));
+        self.limits.retain(|k, _| live.contains(k));
+
+        // Holders: forget the dead and the removed.
+        let (procs, sets) = (&self.processes, &self.sem_sets);
+        self.holds.retain(|(set, _), h| {
+            h.retain(|pid, n| *n > 0 && procs.get(pid).is_some_and(|p| p.alive()));
+            !h.is_empty() && sets.contains_key(set)
+        });
+    }
+
+    /// Replaces the segments of namespace `ns` with those read (attachments taken from
+    /// `attached`).
+    fn replace_segments(
+        &mut self,
+        ns: NsId,
+        rows: &[sysvipc::ShmRow],
+        attached: &mut BTreeMap<ObjId, Vec<Attachment>>,
+        hugetlb: &BTreeMap<ObjId, bool>,
+    ) {
+        let mut rest = take_ns(&mut self.segments, ns);
+        for r in rows {
+            let id = ObjId { ns, id: r.shmid };
+            let prev = rest.remove(&id).filter(|p| p.key == r.key || r.key == 0);
+            let att = attached.remove(&id).unwrap_or_default();
+            // Each mapping counts once in nattch: equal counts mean none is hidden.
+            let complete = att.len() as u64 == r.nattch;
+            self.segments.insert(
+                id,
+                Segment {
+                    id,
+                    key: r.key,
+                    size: r.size,
+                    perms: r.mode & 0o777,
+                    marked_for_destroy: r.mode & sysvipc::SHM_DEST != 0,
+                    locked: r.mode & sysvipc::SHM_LOCKED != 0,
+                    owner_uid: r.uid,
+                    owner_gid: r.gid,
+                    creator_uid: r.cuid,
+                    creator_gid: r.cgid,
+                    creator_pid: r.cpid,
+                    last_pid: r.lpid,
+                    nattch: r.nattch,
+                    atime: r.atime,
+                    dtime: r.dtime,
+                    ctime: r.ctime,
+                    rss: r.rss,
+                    swap: r.swap,
+                    hugetlb: hugetlb
+                        .get(&id)
+                        .copied()
+                        .or(prev.as_ref().and_then(|p| p.hugetlb)),
+                    attachments: att,
+                    attachments_complete: complete,
+                },
+            );
+        }
+    }
+
+    /// Replaces the semaphore sets of namespace `ns` with those read.
+    fn replace_sets(&mut self, ns: NsId, sets: &[snapshot::SemSetRead], mono_ns: u64) {
+        let mut rest = take_ns(&mut self.sem_sets, ns);
+        for s in sets {
             let r = &s.row;
             let id = ObjId { ns, id: r.semid };
             let prev = rest.remove(&id).filter(|p| p.key == r.key);
@@ -228,7 +283,7 @@ impl Model {
                 .unwrap_or_default();
             if let Some(v) = &semaphores {
                 series.push(
-                    snap.mono_ns,
+                    mono_ns,
                     v.iter().map(|x| (x.ncnt + x.zcnt).max(0) as u64).sum(),
                 );
             }
@@ -252,17 +307,12 @@ impl Model {
                 },
             );
         }
+    }
 
-        // Queues.
-        let mut rest: BTreeMap<ObjId, Queue> = BTreeMap::new();
-        for (k, v) in std::mem::take(&mut self.queues) {
-            if k.ns == ns {
-                rest.insert(k, v);
-            } else {
-                self.queues.insert(k, v);
-            }
-        }
-        for m in &snap.msg {
+    /// Replaces the queues of namespace `ns` with those read.
+    fn replace_queues(&mut self, ns: NsId, queues: &[snapshot::MsgRead], mono_ns: u64) {
+        let mut rest = take_ns(&mut self.queues, ns);
+        for m in queues {
             let r = &m.row;
             let id = ObjId { ns, id: r.msqid };
             let prev = rest.remove(&id).filter(|p| p.key == r.key);
@@ -270,7 +320,7 @@ impl Model {
                 .as_ref()
                 .map(|p| p.qnum_series.clone())
                 .unwrap_or_default();
-            series.push(snap.mono_ns, r.qnum);
+            series.push(mono_ns, r.qnum);
             self.queues.insert(
                 id,
                 Queue {
@@ -294,12 +344,5 @@ impl Model {
                 },
             );
         }
-
-        // Holders: forget the dead and the removed.
-        let (procs, sets) = (&self.processes, &self.sem_sets);
-        self.holds.retain(|(set, _), h| {
-            h.retain(|pid, n| *n > 0 && procs.get(pid).is_some_and(|p| p.alive()));
-            !h.is_empty() && sets.contains_key(set)
-        });
     }
 }

@@ -24,6 +24,7 @@ pub mod account;
 mod from_events;
 mod from_snapshot;
 pub mod history;
+mod scope;
 mod types;
 mod waits;
 
@@ -31,6 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub use account::{can_block, Account, CountSource, ObjKey, Tally, OBSERVER_COMM, WAIT_NS};
 pub use history::{History, Series};
+pub use scope::{label_matches, Scope};
 pub use types::*;
 
 use crate::{
@@ -43,8 +45,14 @@ use crate::{
 /// The whole state. See the module documentation.
 #[derive(Clone, Debug)]
 pub struct Model {
-    view_ns: NsId,
+    /// The home namespace: of the snapshots' top-level objects (ours, or `--ipc-ns`'s);
+    /// processes and calls whose namespace is unknown are taken to be in it.
+    home_ns: NsId,
     ns_pid: Option<u32>,
+    /// What the accessors show (see [`Scope`]).
+    scope: Scope,
+    /// Each namespace's container label, from the last snapshot.
+    ns_labels: BTreeMap<NsId, String>,
     /// CLOCK_REALTIME - CLOCK_MONOTONIC, ns.
     clock_offset_ns: i128,
     now_mono_ns: u64,
@@ -84,8 +92,10 @@ impl Model {
         let mono = clock_ns(libc::CLOCK_MONOTONIC);
         let real = clock_ns(libc::CLOCK_REALTIME);
         Self {
-            view_ns: 0,
+            home_ns: 0,
             ns_pid: None,
+            scope: Scope::All,
+            ns_labels: BTreeMap::new(),
             clock_offset_ns: real as i128 - mono as i128,
             // Driven by the inputs (snapshots, events, set_now), so that replays and tests
             // see their own time.
@@ -126,7 +136,11 @@ impl Model {
                 }
             }
             Update::Kernel(k) => self.apply_kernel(s.mono_ns, k),
-            Update::Reset => *self = Model::new(),
+            Update::Reset => {
+                let scope = std::mem::take(&mut self.scope);
+                *self = Model::new();
+                self.scope = scope;
+            }
         }
         self.now_mono_ns = self.now_mono_ns.max(s.mono_ns);
         self.index_waiters();
@@ -188,11 +202,11 @@ impl Model {
     /// operations per process and semaphore replace what events alone could tell).
     fn apply_kernel(&mut self, mono_ns: u64, k: &KernelSample) {
         let procs = &self.processes;
-        let (event_ns, view_ns) = (&self.event_ns, self.view_ns);
+        let (event_ns, home_ns) = (&self.event_ns, self.home_ns);
         self.account.kernel(
             mono_ns,
             k,
-            |pid| ns_of(procs, event_ns, view_ns, pid),
+            |pid| ns_of(procs, event_ns, home_ns, pid),
             |pid| procs.get(&pid).is_some_and(|p| p.comm == OBSERVER_COMM),
         );
         self.holds.clear();
@@ -209,12 +223,82 @@ impl Model {
         self.now_mono_ns = self.now_mono_ns.max(mono_ns);
     }
 
-    // ---- reading ----
+    // ---- the scope ----
 
-    /// The namespace the views show (the one the last snapshot read).
-    pub fn view_ns(&self) -> NsId {
-        self.view_ns
+    /// Shows only the namespaces of `scope` (every accessor below that lists objects,
+    /// processes or waits, and the analysis on it); nothing is dropped.
+    pub fn set_scope(&mut self, scope: Scope) {
+        self.scope = scope;
+        self.index_waiters();
     }
+
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// Whether the namespace `ns` is shown.
+    pub fn in_scope(&self, ns: NsId) -> bool {
+        self.scope.admits(ns, self.container_of(ns))
+    }
+
+    /// The container label of a namespace ("host", "docker:3f4e5a6b7c8d", …), when known.
+    pub fn container_of(&self, ns: NsId) -> Option<&str> {
+        self.ns_labels.get(&ns).map(String::as_str)
+    }
+
+    /// Every namespace known (with processes, objects or limits), ascending, with its label
+    /// and counts; `in_scope` tells the ones shown.
+    pub fn namespaces(&self) -> Vec<NsInfo> {
+        let mut n: BTreeMap<NsId, NsInfo> = BTreeMap::new();
+        let home = self.home_ns;
+        let procs = self
+            .processes
+            .values()
+            .map(|p| (p.ipc_ns.unwrap_or(home), 1, 0));
+        let objs = self
+            .segments
+            .keys()
+            .chain(self.sem_sets.keys())
+            .chain(self.queues.keys())
+            .map(|id| (id.ns, 0, 1));
+        let limits = self.limits.keys().map(|&ns| (ns, 0, 0));
+        for (ns, p, o) in procs.chain(objs).chain(limits) {
+            let e = n.entry(ns).or_insert_with(|| NsInfo {
+                ns,
+                container: self.container_of(ns).map(str::to_string),
+                home: ns == home,
+                in_scope: self.in_scope(ns),
+                processes: 0,
+                objects: 0,
+            });
+            e.processes += p;
+            e.objects += o;
+        }
+        n.into_values().collect()
+    }
+
+    /// The home namespace (ours, or `--ipc-ns PID`'s).
+    pub fn home_ns(&self) -> NsId {
+        self.home_ns
+    }
+
+    /// The one namespace that lookups by id alone ([`Self::segment`], …) and
+    /// [`Self::limits`] use: the scope's when it names one namespace (or a container: its
+    /// first namespace), else the home namespace.
+    pub fn view_ns(&self) -> NsId {
+        match &self.scope {
+            Scope::All => self.home_ns,
+            Scope::Ns(n) => *n,
+            Scope::Container(_) => self
+                .ns_labels
+                .keys()
+                .copied()
+                .find(|&ns| self.in_scope(ns))
+                .unwrap_or(self.home_ns),
+        }
+    }
+
+    // ---- reading ----
 
     /// `--ipc-ns PID` of the last snapshot.
     pub fn ns_pid(&self) -> Option<u32> {
@@ -242,29 +326,48 @@ impl Model {
         crate::event::Clock::with_offset(self.clock_offset_ns)
     }
 
-    /// Segments of the viewed namespace, by id.
+    /// Segments of the namespaces in scope, by (namespace, id).
     pub fn segments(&self) -> impl Iterator<Item = &Segment> {
-        self.segments.values().filter(|s| s.id.ns == self.view_ns)
+        self.segments.values().filter(|s| self.in_scope(s.id.ns))
     }
 
+    /// Semaphore sets of the namespaces in scope, by (namespace, id).
     pub fn sem_sets(&self) -> impl Iterator<Item = &SemSet> {
-        self.sem_sets.values().filter(|s| s.id.ns == self.view_ns)
+        self.sem_sets.values().filter(|s| self.in_scope(s.id.ns))
     }
 
+    /// Queues of the namespaces in scope, by (namespace, id).
     pub fn queues(&self) -> impl Iterator<Item = &Queue> {
-        self.queues.values().filter(|s| s.id.ns == self.view_ns)
+        self.queues.values().filter(|s| self.in_scope(s.id.ns))
     }
 
+    /// A segment by id in [`Self::view_ns`] (ids are per namespace: prefer
+    /// [`Self::segment_at`]).
     pub fn segment(&self, shmid: i32) -> Option<&Segment> {
         self.segments.get(&self.oid(shmid))
     }
 
+    /// A set by id in [`Self::view_ns`] (prefer [`Self::sem_set_at`]).
     pub fn sem_set(&self, semid: i32) -> Option<&SemSet> {
         self.sem_sets.get(&self.oid(semid))
     }
 
+    /// A queue by id in [`Self::view_ns`] (prefer [`Self::queue_at`]).
     pub fn queue(&self, msqid: i32) -> Option<&Queue> {
         self.queues.get(&self.oid(msqid))
+    }
+
+    /// A segment by its identity (any namespace, in scope or not).
+    pub fn segment_at(&self, id: ObjId) -> Option<&Segment> {
+        self.segments.get(&id)
+    }
+
+    pub fn sem_set_at(&self, id: ObjId) -> Option<&SemSet> {
+        self.sem_sets.get(&id)
+    }
+
+    pub fn queue_at(&self, id: ObjId) -> Option<&Queue> {
+        self.queues.get(&id)
     }
 
     /// Every process seen, of every namespace.
@@ -272,27 +375,39 @@ impl Model {
         self.processes.values()
     }
 
-    /// The processes of the viewed namespace.
+    /// The processes of the namespaces in scope (one whose namespace is unknown counts in
+    /// the home namespace).
     pub fn processes(&self) -> impl Iterator<Item = &Process> {
         self.processes
             .values()
-            .filter(|p| p.ipc_ns.unwrap_or(self.view_ns) == self.view_ns)
+            .filter(|p| self.in_scope(p.ipc_ns.unwrap_or(self.home_ns)))
+    }
+
+    /// The IPC namespace of a process (as [`Self::process`] knows it, else as its calls were
+    /// stamped, else the home namespace).
+    pub fn process_ns(&self, pid: u32) -> NsId {
+        self.ns_of_pid(pid)
     }
 
     pub fn process(&self, pid: u32) -> Option<&Process> {
         self.processes.get(&pid)
     }
 
-    /// The IPC limits of the viewed namespace (with what is used: see the analysis).
+    /// The IPC limits of [`Self::view_ns`] (with what is used: see the analysis).
     pub fn limits(&self) -> Option<&Limits> {
-        self.limits.get(&self.view_ns)
+        self.limits.get(&self.view_ns())
     }
 
-    /// Other namespaces that have processes, and how many.
+    /// The IPC limits of a namespace (they are per namespace).
+    pub fn limits_of(&self, ns: NsId) -> Option<&Limits> {
+        self.limits.get(&ns)
+    }
+
+    /// Namespaces out of scope that have processes, and how many.
     pub fn other_namespaces(&self) -> Vec<OtherNamespace> {
         let mut n: BTreeMap<NsId, usize> = BTreeMap::new();
         for p in self.processes.values() {
-            if let Some(ns) = p.ipc_ns.filter(|&ns| ns != self.view_ns) {
+            if let Some(ns) = p.ipc_ns.filter(|&ns| !self.in_scope(ns)) {
                 *n.entry(ns).or_default() += 1;
             }
         }
@@ -329,19 +444,31 @@ impl Model {
         self.created.get(&(kind, id))
     }
 
-    /// The identity of an object of the viewed namespace.
+    /// The identity of an object of [`Self::view_ns`].
     pub fn oid_of(&self, id: i32) -> ObjId {
         self.oid(id)
     }
 
-    /// The account of an object of the viewed namespace (observers left out).
+    /// The account of an object of [`Self::view_ns`] (observers left out; prefer
+    /// [`Self::object_account_at`]).
     pub fn object_account(&self, kind: ObjKind, id: i32) -> Option<&Tally> {
         self.account.object(kind, self.oid(id))
     }
 
-    /// An object's calls per second at each of the last samples, oldest first.
+    /// The account of an object (observers left out).
+    pub fn object_account_at(&self, kind: ObjKind, id: ObjId) -> Option<&Tally> {
+        self.account.object(kind, id)
+    }
+
+    /// An object's calls per second at each of the last samples, oldest first (of
+    /// [`Self::view_ns`]; prefer [`Self::object_rates_at`]).
     pub fn object_rates(&self, kind: ObjKind, id: i32) -> impl Iterator<Item = f32> + '_ {
         self.account.object_rates(kind, self.oid(id))
+    }
+
+    /// An object's calls per second at each of the last samples, oldest first.
+    pub fn object_rates_at(&self, kind: ObjKind, id: ObjId) -> impl Iterator<Item = f32> + '_ {
+        self.account.object_rates(kind, id)
     }
 
     /// How many snapshots and events went in.
@@ -367,17 +494,17 @@ impl Model {
 
     pub(super) fn oid(&self, id: i32) -> ObjId {
         ObjId {
-            ns: self.view_ns,
+            ns: self.view_ns(),
             id,
         }
     }
 
     /// The IPC namespace of a process: as the last snapshot read it, else as the kernel
-    /// stamped its last call (a process that lived between two snapshots), else the viewed
+    /// stamped its last call (a process that lived between two snapshots), else the home
     /// one. For the kernel's aggregates and holds, which carry no namespace, and for events
     /// of recordings made before events did.
     pub(super) fn ns_of_pid(&self, pid: u32) -> NsId {
-        ns_of(&self.processes, &self.event_ns, self.view_ns, pid)
+        ns_of(&self.processes, &self.event_ns, self.home_ns, pid)
     }
 }
 
@@ -385,15 +512,17 @@ impl Model {
 fn ns_of(
     procs: &BTreeMap<u32, Process>,
     event_ns: &BTreeMap<u32, NsId>,
-    view_ns: NsId,
+    home_ns: NsId,
     pid: u32,
 ) -> NsId {
     procs
         .get(&pid)
         .and_then(|p| p.ipc_ns)
         .or_else(|| event_ns.get(&pid).copied())
-        .unwrap_or(view_ns)
+        .unwrap_or(home_ns)
 }
 
+#[cfg(test)]
+mod ns_tests;
 #[cfg(test)]
 mod tests;

@@ -332,6 +332,21 @@ pub struct Holders {
     pub source: HolderSource,
 }
 
+/// An IPC namespace the model knows (see `Model::namespaces`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NsInfo {
+    /// The inode of its `/proc/PID/ns/ipc`.
+    pub ns: NsId,
+    /// Its container label ("host", "docker:3f4e5a6b7c8d", …), when known.
+    pub container: Option<String>,
+    /// The snapshots' home namespace (ours, or `--ipc-ns`'s).
+    pub home: bool,
+    /// Shown by the current scope.
+    pub in_scope: bool,
+    pub processes: usize,
+    pub objects: usize,
+}
+
 /// How many processes of another namespace were seen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct OtherNamespace {

@@ -84,24 +84,24 @@ impl Model {
         self.waiters = ix;
     }
 
-    /// Blocked threads of the viewed namespace, by tid.
+    /// Blocked threads of the namespaces in scope, by tid.
     pub fn waits(&self) -> impl Iterator<Item = &Wait> {
-        self.waits.values().filter(|w| w.ns == self.view_ns)
+        self.waits.values().filter(|w| self.in_scope(w.ns))
     }
 
-    /// The processes waiting on an object of the viewed namespace.
+    /// The processes waiting on an object of [`Self::view_ns`] (prefer [`Self::waiters_at`]).
     pub fn waiters(&self, kind: ObjKind, id: i32) -> impl Iterator<Item = u32> + '_ {
-        self.waiters
-            .get(&(kind, self.oid(id)))
-            .into_iter()
-            .flatten()
-            .copied()
+        self.waiters_at(kind, self.oid(id))
     }
 
-    /// The longest wait going on now (of any namespace): seconds it has at least lasted.
+    /// The processes waiting on an object.
+    pub fn waiters_at(&self, kind: ObjKind, id: ObjId) -> impl Iterator<Item = u32> + '_ {
+        self.waiters.get(&(kind, id)).into_iter().flatten().copied()
+    }
+
+    /// The longest wait going on now (in scope): seconds it has at least lasted.
     pub fn longest_wait_s(&self) -> Option<f64> {
-        self.waits
-            .values()
+        self.waits()
             .map(|w| w.at_least_s(self.now_mono_ns))
             .max_by(f64::total_cmp)
     }

@@ -8,27 +8,41 @@ use serde::Serialize;
 use crate::{
     analysis::{CycleStep, Finding, IpcKind, What},
     event::errno_name,
-    model::{Model, ObjKey, Tally},
+    model::{Model, NsId, ObjKey, Tally},
 };
 
-/// `leaks[]`: a leaked object and why.
+/// `leaks[]`: a leaked object, its namespace, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LeakDoc {
     pub kind: IpcKind,
     pub id: i32,
     pub reason: String,
+    /// The IPC namespace of the object (inode).
+    pub ipc_ns: NsId,
+    /// Its container label, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
-/// `deadlocks[]`: the processes of a cycle, its steps, and why.
+/// `deadlocks[]`: the processes of a cycle, its steps, its namespace, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DeadlockDoc {
     pub pids: Vec<u32>,
     pub cycle: Vec<CycleStep>,
     pub reason: String,
+    /// The IPC namespace of the cycle's processes and sets (inode).
+    pub ipc_ns: NsId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+}
+
+/// The container label of a namespace, as the model knows it.
+pub fn container(m: &Model, ns: NsId) -> Option<String> {
+    m.container_of(ns).map(str::to_string)
 }
 
 /// The leaks among findings.
-pub fn leaks(findings: &[Finding]) -> Vec<LeakDoc> {
+pub fn leaks(m: &Model, findings: &[Finding]) -> Vec<LeakDoc> {
     findings
         .iter()
         .filter_map(|f| match &f.what {
@@ -36,6 +50,8 @@ pub fn leaks(findings: &[Finding]) -> Vec<LeakDoc> {
                 kind: *ipc,
                 id: *id,
                 reason: f.reason.clone(),
+                ipc_ns: f.ipc_ns,
+                container: container(m, f.ipc_ns),
             }),
             _ => None,
         })
@@ -43,7 +59,7 @@ pub fn leaks(findings: &[Finding]) -> Vec<LeakDoc> {
 }
 
 /// The deadlocks among findings.
-pub fn deadlocks(findings: &[Finding]) -> Vec<DeadlockDoc> {
+pub fn deadlocks(m: &Model, findings: &[Finding]) -> Vec<DeadlockDoc> {
     findings
         .iter()
         .filter_map(|f| match &f.what {
@@ -51,6 +67,8 @@ pub fn deadlocks(findings: &[Finding]) -> Vec<DeadlockDoc> {
                 pids: pids.clone(),
                 cycle: cycle.clone(),
                 reason: f.reason.clone(),
+                ipc_ns: f.ipc_ns,
+                container: container(m, f.ipc_ns),
             }),
             _ => None,
         })
@@ -116,6 +134,10 @@ impl TallyDoc {
 pub struct ObjectDoc {
     pub kind: &'static str,
     pub id: i32,
+    /// The IPC namespace of the object (inode).
+    pub ipc_ns: NsId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
     #[serde(flatten)]
     pub account: TallyDoc,
     /// The processes that made calls on it (observers left out), by pid.
@@ -133,23 +155,28 @@ pub struct ProcessDoc {
     pub observer: bool,
 }
 
-/// Every object of the account (all namespaces), by kind and id.
+/// Every object of the account in the model's scope (all namespaces by default), by kind,
+/// namespace and id.
 pub fn objects(m: &Model) -> Vec<ObjectDoc> {
     let a = m.account();
     a.objects()
+        .filter(|((_, id), _)| m.in_scope(id.ns))
         .map(|(&(kind, id), t): (&ObjKey, &Tally)| ObjectDoc {
             kind: kind.name(),
             id: id.id,
+            ipc_ns: id.ns,
+            container: container(m, id.ns),
             account: TallyDoc::of(t),
             users: a.users_of(kind, id).map(|(p, _)| p).collect(),
         })
         .collect()
 }
 
-/// Every process of the account, by pid.
+/// Every process of the account in the model's scope, by pid.
 pub fn processes(m: &Model) -> Vec<ProcessDoc> {
     let a = m.account();
     a.processes()
+        .filter(|&(pid, _)| m.in_scope(m.process_ns(pid)))
         .map(|(pid, t)| ProcessDoc {
             pid,
             comm: m.comm_of(pid),

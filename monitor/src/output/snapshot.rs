@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::{DeadlockDoc, LeakDoc};
 use crate::{
     analysis::{self, Finding},
-    model::{HolderSource, Model, WaitOn},
+    model::{HolderSource, Model, NsId, Sop, Source, Wait, WaitOn},
 };
 
 pub fn perms(p: u32) -> String {
@@ -17,18 +17,21 @@ pub fn perms(p: u32) -> String {
 pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
     let now = m.now_mono_ns();
     let alive = |pid: u32| m.process(pid).is_some_and(|p| p.alive());
+    let container = |ns: NsId| super::container(m, ns);
     let shm: Vec<ShmJson> = m
         .segments()
         .map(|s| ShmJson {
             atime: s.atime,
             attached_pids: s.attached_pids(),
             attached_pids_complete: s.attachments_complete,
+            container: container(s.id.ns),
             creator_alive: m.alive_at(s.creator_pid, s.ctime),
             creator_pid: s.creator_pid,
             creator_uid: s.creator_uid,
             ctime: s.ctime,
             dtime: s.dtime,
             hugetlb: s.hugetlb,
+            ipc_ns: s.id.ns,
             key: s.key,
             last_pid: s.last_pid,
             locked: s.locked,
@@ -46,9 +49,11 @@ pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
     let sem: Vec<SemSetJson> = m
         .sem_sets()
         .map(|s| SemSetJson {
+            container: container(s.id.ns),
             creator_pid: s.creator_pid,
             creator_uid: s.creator_uid,
             ctime: s.ctime,
+            ipc_ns: s.id.ns,
             key: s.key,
             nsems: s.nsems,
             otime: s.otime,
@@ -78,7 +83,9 @@ pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
         .queues()
         .map(|q| QueueJson {
             cbytes: q.cbytes,
+            container: container(q.id.ns),
             ctime: q.ctime,
+            ipc_ns: q.id.ns,
             key: q.key,
             last_recv_alive: alive(q.last_recv_pid),
             last_recv_pid: q.last_recv_pid,
@@ -93,73 +100,26 @@ pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
             stime: q.stime,
         })
         .collect();
-    let waits: Vec<Value> = m
-        .waits()
-        .map(|w| {
-            let comm = m.process(w.pid).map(|p| p.comm.clone());
-            let mut v = json!({
-                "pid": w.pid,
-                "tid": w.tid,
-                "comm": comm,
-                "kind": w.on.kind(),
-                "since_s": w.since_s(now),
-                "source": w.source,
-                "wchan": w.wchan,
-            });
-            match &w.on {
-                WaitOn::Sem {
-                    semid,
-                    sops,
-                    nsops,
-                    timed,
-                    ..
-                } => {
-                    let (op, h) = m.wait_holders(w).unzip();
-                    let h = h.flatten();
-                    v["semid"] = json!(semid);
-                    v["semnum"] = json!(op.map(|o| o.semnum));
-                    v["sem_op"] = json!(op.map(|o| o.sem_op));
-                    v["nsops"] = json!(nsops);
-                    v["sops"] = json!(sops);
-                    v["timed"] = json!(timed);
-                    if op.is_some() {
-                        v["holders"] = json!(h.as_ref().map(|h| &h.pids));
-                        v["holders_source"] = json!(h.as_ref().map(|h| h.source));
-                    }
-                }
-                WaitOn::MsgRcv {
-                    msqid,
-                    msgtyp,
-                    msgsz,
-                } => {
-                    v["msqid"] = json!(msqid);
-                    v["msgtyp"] = json!(msgtyp);
-                    v["msgsz"] = json!(msgsz);
-                }
-                WaitOn::MsgSnd { msqid, msgsz } => {
-                    v["msqid"] = json!(msqid);
-                    v["msgsz"] = json!(msgsz);
-                }
-            }
-            v
-        })
-        .collect();
-    let processes: Vec<Value> = involved(m)
+    let waits: Vec<WaitJson> = m.waits().map(|w| wait_json(m, w, now)).collect();
+    let processes: Vec<ProcessJson> = involved(m)
         .into_iter()
         .filter_map(|pid| m.process(pid))
         .map(|p| {
-            json!({
-                "pid": p.pid,
-                "comm": p.comm,
-                "uid": p.uid,
-                "cmdline": p.cmdline,
-                "attached_shmids": p.attachments.as_ref().map(|_| p.attached_shmids()),
-                "waiting": m.waits().any(|w| w.pid == p.pid),
-            })
+            let ns = m.process_ns(p.pid);
+            ProcessJson {
+                attached_shmids: p.attachments.as_ref().map(|_| p.attached_shmids()),
+                cmdline: p.cmdline.clone(),
+                comm: p.comm.clone(),
+                container: container(ns),
+                ipc_ns: p.ipc_ns,
+                pid: p.pid,
+                uid: p.uid,
+                waiting: m.waits().any(|w| w.pid == p.pid),
+            }
         })
         .collect();
-    let leaks = super::leaks(findings);
-    let deadlocks = super::deadlocks(findings);
+    let leaks = super::leaks(m, findings);
+    let deadlocks = super::deadlocks(m, findings);
     let limits: BTreeMap<&str, Value> = analysis::limit_usage(m)
         .into_iter()
         .map(|u| {
@@ -176,7 +136,10 @@ pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
         taken_at_unix_s: m.now_unix_s(),
         ipc_namespace: json!({
             "inode": m.view_ns(),
+            "home": m.home_ns(),
             "of_pid": m.ns_pid(),
+            "scope": m.scope(),
+            "namespaces": m.namespaces().into_iter().filter(|n| n.in_scope).collect::<Vec<_>>(),
             "other_namespaces_with_processes": others.len(),
             "processes_in_other_namespaces": others.iter().map(|o| o.processes).sum::<usize>(),
         }),
@@ -198,7 +161,7 @@ pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
         unknown: m
             .unknowns()
             .iter()
-            .map(|u| json!({"what": u.what, "reason": u.reason}))
+            .map(|u| json!({"what": u.what, "reason": u.reason, "pids": u.pids}))
             .collect(),
         problems: m.problems().to_vec(),
     };
@@ -215,12 +178,15 @@ pub struct ShmJson {
     pub atime: i64,
     pub attached_pids: Vec<u32>,
     pub attached_pids_complete: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
     pub creator_alive: bool,
     pub creator_pid: u32,
     pub creator_uid: u32,
     pub ctime: i64,
     pub dtime: i64,
     pub hugetlb: Option<bool>,
+    pub ipc_ns: NsId,
     pub key: i32,
     pub last_pid: u32,
     pub locked: bool,
@@ -238,9 +204,12 @@ pub struct ShmJson {
 /// One `semaphore_sets[]` entry.
 #[derive(Debug, serde::Serialize)]
 pub struct SemSetJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
     pub creator_pid: Option<u32>,
     pub creator_uid: u32,
     pub ctime: i64,
+    pub ipc_ns: NsId,
     pub key: i32,
     pub nsems: u32,
     pub otime: i64,
@@ -267,7 +236,10 @@ pub struct SemaphoreJson {
 #[derive(Debug, serde::Serialize)]
 pub struct QueueJson {
     pub cbytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
     pub ctime: i64,
+    pub ipc_ns: NsId,
     pub key: i32,
     pub last_recv_alive: bool,
     pub last_recv_pid: u32,
@@ -282,6 +254,118 @@ pub struct QueueJson {
     pub stime: i64,
 }
 
+/// One `processes[]` entry.
+#[derive(Debug, serde::Serialize)]
+pub struct ProcessJson {
+    pub attached_shmids: Option<Vec<i32>>,
+    pub cmdline: Option<String>,
+    pub comm: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// Its IPC namespace (inode), `null` when unreadable.
+    pub ipc_ns: Option<NsId>,
+    pub pid: u32,
+    pub uid: Option<u32>,
+    pub waiting: bool,
+}
+
+/// One `waits[]` entry: the fields of its kind (sem: semid…; msgrcv/msgsnd: msqid…).
+#[derive(Debug, serde::Serialize)]
+pub struct WaitJson {
+    pub comm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holders: Option<Option<Vec<u32>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holders_source: Option<Option<HolderSource>>,
+    pub ipc_ns: NsId,
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msgsz: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msgtyp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msqid: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nsops: Option<u64>,
+    pub pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sem_op: Option<Option<i16>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub semid: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub semnum: Option<Option<u16>>,
+    pub since_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sops: Option<Option<Vec<Sop>>>,
+    pub source: Source,
+    pub tid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timed: Option<bool>,
+    pub wchan: Option<String>,
+}
+
+fn wait_json(m: &Model, w: &Wait, now: u64) -> WaitJson {
+    let mut v = WaitJson {
+        comm: m.process(w.pid).map(|p| p.comm.clone()),
+        container: super::container(m, w.ns),
+        ipc_ns: w.ns,
+        kind: w.on.kind(),
+        pid: w.pid,
+        since_s: w.since_s(now),
+        source: w.source,
+        tid: w.tid,
+        wchan: w.wchan.clone(),
+        holders: None,
+        holders_source: None,
+        msgsz: None,
+        msgtyp: None,
+        msqid: None,
+        nsops: None,
+        sem_op: None,
+        semid: None,
+        semnum: None,
+        sops: None,
+        timed: None,
+    };
+    match &w.on {
+        WaitOn::Sem {
+            semid,
+            sops,
+            nsops,
+            timed,
+        } => {
+            let (op, h) = m.wait_holders(w).unzip();
+            let h = h.flatten();
+            v.semid = Some(*semid);
+            v.semnum = Some(op.map(|o| o.semnum));
+            v.sem_op = Some(op.map(|o| o.sem_op));
+            v.nsops = Some(*nsops);
+            v.sops = Some(sops.clone());
+            v.timed = Some(*timed);
+            if op.is_some() {
+                v.holders = Some(h.as_ref().map(|h| h.pids.clone()));
+                v.holders_source = Some(h.as_ref().map(|h| h.source));
+            }
+        }
+        WaitOn::MsgRcv {
+            msqid,
+            msgtyp,
+            msgsz,
+        } => {
+            v.msqid = Some(*msqid);
+            v.msgtyp = Some(*msgtyp);
+            v.msgsz = Some(*msgsz);
+        }
+        WaitOn::MsgSnd { msqid, msgsz } => {
+            v.msqid = Some(*msqid);
+            v.msgsz = Some(*msgsz);
+        }
+    }
+    v
+}
+
 /// The JSON document, its top level in this order (serde_json sorts the keys of a `json!`
 /// map); serialise it directly (`serde_json::to_value` would sort them again).
 #[derive(Debug, serde::Serialize)]
@@ -292,8 +376,8 @@ pub struct Doc {
     pub shm_segments: Vec<ShmJson>,
     pub semaphore_sets: Vec<SemSetJson>,
     pub message_queues: Vec<QueueJson>,
-    pub processes: Vec<Value>,
-    pub waits: Vec<Value>,
+    pub processes: Vec<ProcessJson>,
+    pub waits: Vec<WaitJson>,
     pub leaks: Vec<LeakDoc>,
     pub deadlocks: Vec<DeadlockDoc>,
     pub findings: Value,

@@ -121,7 +121,7 @@ pub struct Report {
 /// What only the passage of time tells: findings that came and went, waits as they grew.
 #[derive(Default)]
 struct Watch {
-    seen_leaks: BTreeSet<(IpcKind, i32)>,
+    seen_leaks: BTreeSet<(u64, IpcKind, i32)>,
     seen_deadlocks: BTreeSet<Vec<u32>>,
     seen_long: BTreeSet<(u32, IpcKind, i32)>,
     along: AlongTheWay,
@@ -130,13 +130,13 @@ struct Watch {
 }
 
 impl Watch {
-    fn findings(&mut self, findings: &[Finding]) {
+    fn findings(&mut self, m: &Model, findings: &[Finding]) {
         for f in findings {
             match &f.what {
-                What::Leak { ipc, id } if self.seen_leaks.insert((*ipc, *id)) => {
+                What::Leak { ipc, id } if self.seen_leaks.insert((f.ipc_ns, *ipc, *id)) => {
                     self.along
                         .leaks
-                        .extend(output::leaks(std::slice::from_ref(f)));
+                        .extend(output::leaks(m, std::slice::from_ref(f)));
                 }
                 What::Deadlock { pids, .. } => {
                     let mut k = pids.clone();
@@ -144,7 +144,7 @@ impl Watch {
                     if self.seen_deadlocks.insert(k) {
                         self.along
                             .deadlocks
-                            .extend(output::deadlocks(std::slice::from_ref(f)));
+                            .extend(output::deadlocks(m, std::slice::from_ref(f)));
                     }
                 }
                 What::LongWait { pid, ipc, id, .. } if self.seen_long.insert((*pid, *ipc, *id)) => {
@@ -238,6 +238,8 @@ fn left_behind(m: &Model, scope: &Scope) -> Vec<LeakDoc> {
                     c.comm,
                     c.call
                 ),
+                ipc_ns: id.ns,
+                container: crate::output::container(m, id.ns),
             });
         }
     };
@@ -280,11 +282,22 @@ fn error_rows(m: &Model, keep: impl Fn(u32) -> bool) -> Vec<ErrorRow> {
 }
 
 /// Reads the whole recording and reports on it.
-pub fn build(mut reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Report {
+pub fn build(reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Report {
+    build_in(reader, cfg, mode, crate::model::Scope::All)
+}
+
+/// [`build`], on the namespaces of `ns` only (`--ipc-ns`, `--container`).
+pub fn build_in(
+    mut reader: Reader,
+    cfg: &analysis::Config,
+    mode: ScopeMode,
+    ns: crate::model::Scope,
+) -> Report {
     let header = reader.header.clone();
     let mut scope = Scope::new(mode, header.command.as_deref())
         .with_command_pid(header.command_pid, header.forks_followed);
     let mut model = Model::new();
+    model.set_scope(ns);
     let mut watch = Watch::default();
     let (mut first_t, mut last_t) = (None, 0u64);
     let mut forks_seen = 0;
@@ -297,14 +310,14 @@ pub fn build(mut reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Rep
             scope.forks(&reader.forks()[forks_seen..]);
             forks_seen = reader.forks().len();
             scope.observe(&model);
-            watch.findings(&analysis::analyze(&model, cfg));
+            watch.findings(&model, &analysis::analyze(&model, cfg));
         }
         watch.waits(&model);
     }
     let findings = analysis::analyze(&model, cfg);
     scope.forks(&reader.forks()[forks_seen..]);
     scope.observe(&model);
-    watch.findings(&findings);
+    watch.findings(&model, &findings);
     watch.waits(&model);
 
     let acc = model.account();
@@ -317,6 +330,9 @@ pub fn build(mut reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Rep
 
     // Waits: finished (the account), going on (the model's waits, seen all along).
     let still: Vec<WaitDoc> = current_waits(&model, true);
+    // Still waiting at the end: the judged processes' (the rest of the machine, other
+    // namespaces' processes among them, is context).
+    let still_judged: Vec<WaitDoc> = still.iter().filter(|w| in_scope(w.pid)).cloned().collect();
     let mut longest: BTreeMap<bool, WaitDoc> = BTreeMap::new();
     let mut consider = |w: WaitDoc| {
         let k = in_scope(w.pid);
@@ -361,12 +377,15 @@ pub fn build(mut reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Rep
         max_wait_s: longest.get(&false).map_or(0.0, |w| w.seconds),
         ..Default::default()
     };
-    for l in output::leaks(&findings) {
+    for l in output::leaks(&model, &findings) {
         let id = ObjId {
-            ns: model.view_ns(),
+            ns: l.ipc_ns,
             id: l.id,
         };
-        if leaks.iter().any(|x| x.kind == l.kind && x.id == l.id) {
+        if leaks
+            .iter()
+            .any(|x| x.kind == l.kind && x.id == l.id && x.ipc_ns == l.ipc_ns)
+        {
             continue;
         }
         if object_in_scope(&model, &scope, obj_kind(l.kind), id) {
@@ -375,7 +394,7 @@ pub fn build(mut reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Rep
             context.leaks.push(l);
         }
     }
-    let (deadlocks, ctx_deadlocks): (Vec<_>, Vec<_>) = output::deadlocks(&findings)
+    let (deadlocks, ctx_deadlocks): (Vec<_>, Vec<_>) = output::deadlocks(&model, &findings)
         .into_iter()
         .partition(|d| d.pids.iter().any(|&p| in_scope(p)));
     context.deadlocks = ctx_deadlocks;
@@ -400,7 +419,7 @@ pub fn build(mut reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Rep
         errors: error_rows(&model, in_scope),
         objects: output::objects(&model),
         processes: output::processes(&model),
-        still_waiting: still,
+        still_waiting: still_judged,
         leaks,
         deadlocks,
         along_the_way: watch.along,

@@ -1,4 +1,5 @@
-//! The IPC limits of the namespace: /proc/sys/kernel/{sem,shmmni,shmall,shmmax,msgmni}.
+//! The IPC limits of the namespace: /proc/sys/kernel/{sem,shmmni,shmall,shmmax,msgmni,
+//! msgmax,msgmnb}.
 //! (They are per IPC namespace: read them from a thread inside the namespace.)
 use std::path::Path;
 
@@ -21,6 +22,12 @@ pub struct Limits {
     pub shmmax: Option<u64>,
     /// Max queues.
     pub msgmni: Option<u64>,
+    /// Max bytes in one message (recordings made before it was read have none).
+    #[serde(default)]
+    pub msgmax: Option<u64>,
+    /// Default max bytes in a queue (a new queue's qbytes).
+    #[serde(default)]
+    pub msgmnb: Option<u64>,
     /// Page size in bytes (for shmall).
     pub page_size: u64,
 }
@@ -48,6 +55,8 @@ pub fn read_from(dir: &Path) -> Limits {
         shmall: one(dir, "shmall"),
         shmmax: one(dir, "shmmax"),
         msgmni: one(dir, "msgmni"),
+        msgmax: one(dir, "msgmax"),
+        msgmnb: one(dir, "msgmnb"),
         // SAFETY: sysconf has no preconditions.
         page_size: (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(1) as u64,
     }

@@ -12,7 +12,11 @@ pub mod procs;
 pub mod semvals;
 pub mod sysvipc;
 
-use std::{collections::HashSet, os::fd::AsRawFd, path::Path};
+use std::{
+    collections::{BTreeSet, HashSet},
+    os::fd::AsRawFd,
+    path::Path,
+};
 
 use anyhow::Context;
 
@@ -21,13 +25,18 @@ pub use procs::{MapAttach, ProcRead, RawSop, TaskWait, WaitCall};
 pub use semvals::{ReadFail, SemCache, SemValue};
 pub use sysvipc::{MsgRow, ParseError, SemRow, ShmRow};
 
+use namespaces::NsObjects;
+
 use crate::{event::clock_ns, exit};
 
 /// What to read.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Read the IPC namespace of this process instead of ours (needs CAP_SYS_ADMIN).
+    /// The home namespace (the snapshot's top-level objects) is the IPC namespace of this
+    /// process instead of ours (needs CAP_SYS_ADMIN).
     pub ipc_ns_pid: Option<u32>,
+    /// Read only the home namespace, not the others that have processes.
+    pub home_only: bool,
 }
 
 /// A semaphore set with its semaphores (or why they are unknown).
@@ -49,24 +58,43 @@ pub struct MsgRead {
 pub struct Unknown {
     pub what: String,
     pub reason: String,
+    /// The processes it concerns, when it is about processes (at most [`MAX_UNKNOWN_PIDS`]
+    /// named; recordings made before they were have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pids: Vec<u32>,
 }
 
-/// One snapshot of a namespace's IPC objects and of every process.
+/// Pids named per [`Unknown`] (the count says how many there are in all).
+pub const MAX_UNKNOWN_PIDS: usize = 32;
+
+/// One snapshot of the IPC objects of every namespace that has processes, and of every
+/// process. The top-level objects are the home namespace's (ours, or `--ipc-ns`'s: the
+/// calling thread's, read without setns); `others` the rest, each read from inside.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default)]
 pub struct Snapshot {
     /// CLOCK_REALTIME and CLOCK_MONOTONIC when it was taken (ns).
     pub unix_ns: u64,
     pub mono_ns: u64,
-    /// The IPC namespace read (inode of its /proc/…/ns/ipc link), if readable.
+    /// The home IPC namespace (inode of its /proc/…/ns/ipc link), if readable.
     pub ipc_ns: Option<u64>,
     /// `--ipc-ns PID`, when given.
     pub ns_pid: Option<u32>,
     pub shm: Vec<ShmRow>,
     pub sem: Vec<SemSetRead>,
     pub msg: Vec<MsgRead>,
-    /// Every process (of every namespace; maps and waits only for the target one).
+    /// Every process (of every namespace; maps and waits for the namespaces read).
     pub processes: Vec<ProcRead>,
+    /// The home namespace's limits.
     pub limits: Limits,
+    /// The objects of the other namespaces that have processes (recordings made before
+    /// ipctop read them have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<NsObjects>,
+    /// What a person reads for each namespace with processes ("host", "docker:3f4e5a6b7c8d",
+    /// …: see [`namespaces::IpcNamespace::label`]), read or not.
+    /// (inode, label) pairs, ascending (a list, not a map: JSON keys are strings).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ns_labels: Vec<(u64, String)>,
     /// The device of ordinary (not hugetlb) SysV segments' mappings.
     pub shm_dev: Option<(u32, u32)>,
     /// Lines or files that could not be read.
@@ -74,71 +102,12 @@ pub struct Snapshot {
     pub unknowns: Vec<Unknown>,
 }
 
-/// The IPC side, read inside the namespace.
-struct IpcSide {
-    ipc_ns: Option<u64>,
-    shm: Vec<ShmRow>,
-    sem: Vec<SemSetRead>,
-    msg: Vec<MsgRead>,
-    limits: Limits,
-    problems: Vec<String>,
-}
-
-fn read_proc_file(path: &str, problems: &mut Vec<String>) -> String {
-    match std::fs::read_to_string(path) {
-        Ok(s) => s,
-        Err(e) => {
-            problems.push(format!("{path}: {e}"));
-            String::new()
-        }
-    }
-}
-
-fn read_ipc_side(cache: Option<&std::sync::Mutex<SemCache>>) -> IpcSide {
-    let mut problems = Vec::new();
-    let push = |errs: Vec<ParseError>, problems: &mut Vec<String>| {
-        problems.extend(errs.iter().map(|e| e.to_string()));
-    };
-    let path = "/proc/sysvipc/shm";
-    let (shm, e) = sysvipc::parse_shm(path, &read_proc_file(path, &mut problems));
-    push(e, &mut problems);
-    let path = "/proc/sysvipc/sem";
-    let (sem_rows, e) = sysvipc::parse_sem(path, &read_proc_file(path, &mut problems));
-    push(e, &mut problems);
-    let path = "/proc/sysvipc/msg";
-    let (msg_rows, e) = sysvipc::parse_msg(path, &read_proc_file(path, &mut problems));
-    push(e, &mut problems);
-    let sem = match cache.and_then(|c| c.lock().ok()) {
-        Some(mut c) => c
-            .read(sem_rows)
+impl Snapshot {
+    /// The namespaces whose objects it read: the home one (when known) and the others.
+    pub fn namespaces_read(&self) -> impl Iterator<Item = u64> + '_ {
+        self.ipc_ns
             .into_iter()
-            .map(|(row, values)| SemSetRead { row, values })
-            .collect(),
-        None => sem_rows
-            .into_iter()
-            .map(|row| SemSetRead {
-                values: semvals::read_set(row.semid, row.nsems),
-                row,
-            })
-            // Removed since it was listed: not an error, just gone.
-            .filter(|s| s.values != Err(ReadFail::Gone))
-            .collect(),
-    };
-    let msg = msg_rows
-        .into_iter()
-        .map(|row| MsgRead {
-            qbytes: semvals::queue_qbytes(row.msqid),
-            row,
-        })
-        .filter(|m| m.qbytes != Err(ReadFail::Gone))
-        .collect();
-    IpcSide {
-        ipc_ns: procs::ns_inode(Path::new("/proc/thread-self/ns/ipc")).ok(),
-        shm,
-        sem,
-        msg,
-        limits: limits::read(),
-        problems,
+            .chain(self.others.iter().map(|o| o.ipc_ns))
     }
 }
 
@@ -178,17 +147,18 @@ fn ns_file_inode(ns: &std::fs::File) -> Option<u64> {
 
 /// Takes a snapshot.
 ///
-/// The IPC side is read on a thread of its own (inside the namespace for `--ipc-ns`) while
-/// the processes are read on the others ([`procs::threads`] in all; the IPC thread joins in
-/// when it is done): the two sides are independent but for the command lines of the pids the
-/// objects name, read at the end.
+/// The home namespace's IPC side is read on a thread of its own (inside the namespace for
+/// `--ipc-ns`) while the processes are read on the others ([`procs::threads`] in all; the IPC
+/// thread joins in when it is done). Then the other namespaces the processes are in are read
+/// from inside, one after the other on one thread ([`namespaces::read_with`]), and the
+/// command lines of the pids the objects name.
 pub fn take(opts: &Options) -> anyhow::Result<Snapshot> {
     take_with(opts, None)
 }
 
 /// [`take`], reading only the semaphore sets that changed since the last snapshot taken with
-/// the same `cache` (see [`SemCache`]); the others come from it, so the snapshot is as
-/// complete as one of `take`.
+/// the same `cache` (see [`SemCache`]: one per namespace); the others come from it, so the
+/// snapshot is as complete as one of `take`.
 pub fn take_with(
     opts: &Options,
     cache: Option<&std::sync::Mutex<SemCache>>,
@@ -197,23 +167,25 @@ pub fn take_with(
     let unix_ns = clock_ns(libc::CLOCK_REALTIME);
     let boot_unix_ns = unix_ns.saturating_sub(clock_ns(libc::CLOCK_BOOTTIME));
     let ns_file = opts.ipc_ns_pid.map(open_ns_of).transpose()?;
-    // The namespace whose processes get maps and waits read: the one the IPC side reads.
-    let target_ns = match &ns_file {
+    let ours = procs::ns_inode(Path::new("/proc/thread-self/ns/ipc")).ok();
+    // The home namespace: the one the top-level objects are of.
+    let home = match &ns_file {
         Some(f) => ns_file_inode(f),
-        None => procs::ns_inode(Path::new("/proc/thread-self/ns/ipc")).ok(),
+        None => ours,
     };
     let mut scan_opts = procs::ScanOptions {
-        target_ns,
+        // Maps and waits of every process when every namespace is read.
+        target_ns: if opts.home_only { home } else { None },
         interesting: HashSet::new(),
         boot_unix_ns,
     };
     let scanner = procs::Scanner::new(&scan_opts);
     let (ipc, parts) = std::thread::scope(|s| {
-        let ipc_thread = s.spawn(|| -> anyhow::Result<(IpcSide, procs::ProcScan)> {
+        let ipc_thread = s.spawn(|| -> anyhow::Result<(NsObjects, procs::ProcScan)> {
             if let (Some(f), Some(pid)) = (&ns_file, opts.ipc_ns_pid) {
                 enter_ns(f, pid)?;
             }
-            let side = read_ipc_side(cache);
+            let side = namespaces::read_here(home.unwrap_or(0), opts.ipc_ns_pid, cache);
             Ok((side, scanner.work()))
         });
         let helpers: Vec<_> = (2..procs::threads())
@@ -229,23 +201,55 @@ pub fn take_with(
     });
     let (ipc, ipc_part) = ipc?;
     let mut scan = procs::Scanner::finish(parts.into_iter().chain([ipc_part]));
+
+    // The other namespaces with processes, each read from inside.
+    let all_ns = namespaces::of_procs(&scan.procs, ours);
+    let ns_labels: Vec<(u64, String)> = all_ns
+        .iter()
+        .filter(|n| !n.containers.is_empty())
+        .map(|n| (n.inode, n.label()))
+        .collect();
+    let mut others = Vec::new();
+    let mut unread_ns = Vec::new();
+    if !opts.home_only {
+        let todo: Vec<_> = all_ns
+            .into_iter()
+            .filter(|n| Some(n.inode) != home)
+            .collect();
+        for (n, r) in todo.iter().zip(namespaces::read_with(&todo, cache)) {
+            match r {
+                Ok(o) => others.push(o),
+                Err(why) => unread_ns.push((n.inode, why)),
+            }
+        }
+        if let Some(mut c) = cache.and_then(|c| c.lock().ok()) {
+            let keep: BTreeSet<u64> = home
+                .into_iter()
+                .chain(others.iter().map(|o| o.ipc_ns))
+                .collect();
+            c.retain(&keep);
+        }
+    }
+
     // Pids the objects name: their command lines are worth reading.
     let interesting = &mut scan_opts.interesting;
-    for s in &ipc.shm {
-        interesting.extend([s.cpid, s.lpid]);
-    }
-    for m in &ipc.msg {
-        interesting.extend([m.row.lspid, m.row.lrpid]);
-    }
-    for s in &ipc.sem {
-        if let Ok(v) = &s.values {
-            interesting.extend(v.iter().map(|x| x.last_pid as u32));
+    for o in std::iter::once(&ipc).chain(&others) {
+        for s in &o.shm {
+            interesting.extend([s.cpid, s.lpid]);
+        }
+        for m in &o.msg {
+            interesting.extend([m.row.lspid, m.row.lrpid]);
+        }
+        for s in &o.sem {
+            if let Ok(v) = &s.values {
+                interesting.extend(v.iter().map(|x| x.last_pid as u32));
+            }
         }
     }
     interesting.remove(&0);
     procs::read_interesting_cmdlines(&mut scan.procs, &scan_opts);
     if let Some(mut c) = cache.and_then(|c| c.lock().ok()) {
-        c.saw_processes(&scan.procs);
+        c.saw_processes(&scan.procs, home.unwrap_or(0));
     }
 
     let mut unknowns = Vec::new();
@@ -257,6 +261,7 @@ pub fn take_with(
                     if n == 1 { "object" } else { "objects" }
                 ),
                 reason: reason.to_string(),
+                pids: Vec::new(),
             });
         }
     };
@@ -276,14 +281,19 @@ pub fn take_with(
         "the maximum size (qbytes)",
         "msgctl refused IPC_STAT and MSG_STAT_ANY",
     );
-    let mut unknown_procs = |n: usize, what: &str, reason: &str| {
+    let mut unknown_procs = |pids: &[u32], what: &str, reason: &str| {
+        let n = pids.len();
         if n > 0 {
+            let mut pids = pids.to_vec();
+            pids.sort_unstable();
+            pids.truncate(MAX_UNKNOWN_PIDS);
             unknowns.push(Unknown {
                 what: format!(
                     "{what} of {n} {}",
                     if n == 1 { "process" } else { "processes" }
                 ),
                 reason: reason.to_string(),
+                pids,
             });
         }
     };
@@ -295,44 +305,65 @@ pub fn take_with(
         "reading another user's /proc/PID files needs ptrace access (run as root)"
     };
     unknown_procs(
-        scan.ns_denied,
+        &scan.ns_denied,
         "the IPC namespace (assumed to be ours)",
         ptrace,
     );
     unknown_procs(
-        scan.maps_denied,
+        &scan.maps_denied,
         "attached segments (/proc/PID/maps)",
         ptrace,
     );
     unknown_procs(
-        scan.syscall_denied,
+        &scan.syscall_denied,
         "blocked calls (/proc/PID/task/*/syscall)",
         ptrace,
     );
     unknown_procs(
-        scan.sops_denied,
+        &scan.sops_denied,
         "the semaphore operations of blocked semops",
         ptrace,
     );
-    if ipc.ipc_ns.is_none() {
+    for (inode, why) in unread_ns {
+        unknowns.push(Unknown {
+            what: format!(
+                "the objects of IPC namespace {inode}{}",
+                ns_labels
+                    .iter()
+                    .find(|(n, _)| *n == inode)
+                    .map(|(_, l)| format!(" ({l})"))
+                    .unwrap_or_default()
+            ),
+            reason: why,
+            pids: Vec::new(),
+        });
+    }
+    if home.is_none() {
         unknowns.push(Unknown {
             what: "the IPC namespace read".into(),
             reason: "/proc/thread-self/ns/ipc is not readable; every process is taken to be in it"
                 .into(),
+            pids: Vec::new(),
         });
+    }
+    let mut problems = ipc.problems;
+    for o in &mut others {
+        problems.append(&mut o.problems);
     }
     Ok(Snapshot {
         unix_ns,
         mono_ns,
-        ipc_ns: ipc.ipc_ns,
+        ipc_ns: home,
         ns_pid: opts.ipc_ns_pid,
         shm: ipc.shm,
         sem: ipc.sem,
         msg: ipc.msg,
         processes: scan.procs,
         limits: ipc.limits,
+        others,
+        ns_labels,
         shm_dev: procs::shm_mount_dev(),
-        problems: ipc.problems,
+        problems,
         unknowns,
     })
 }

@@ -12,8 +12,11 @@ use std::{
     path::Path,
 };
 
+use std::sync::Mutex;
+
 use super::{
-    limits, procs, semvals, sysvipc, Limits, MsgRead, MsgRow, ReadFail, SemSetRead, ShmRow,
+    limits, procs, semvals, sysvipc, Limits, MsgRead, MsgRow, ProcRead, ReadFail, SemCache,
+    SemSetRead, ShmRow,
 };
 use crate::container::{self, Container};
 
@@ -118,8 +121,45 @@ pub fn list() -> NsList {
     }
 }
 
+/// Processes whose cgroup is read per namespace to name its containers (the label needs only
+/// a few: a container's processes share its cgroup, and one host process makes it "host").
+const LABEL_SAMPLE: usize = 8;
+
+/// The IPC namespaces of the processes of a scan (as [`list`], without walking /proc again),
+/// their containers from the cgroups of a few of each one's processes. Processes whose
+/// namespace was unreadable are left out.
+pub fn of_procs(procs: &[ProcRead], ours: Option<u64>) -> Vec<IpcNamespace> {
+    let mut by_ns: BTreeMap<u64, IpcNamespace> = BTreeMap::new();
+    for p in procs.iter().filter(|p| !matches!(p.state, 'Z' | 'X')) {
+        let Some(inode) = p.ipc_ns else { continue };
+        by_ns
+            .entry(inode)
+            .or_insert_with(|| IpcNamespace {
+                inode,
+                pids: Vec::new(),
+                containers: Vec::new(),
+                ours: Some(inode) == ours,
+            })
+            .pids
+            .push(p.pid);
+    }
+    let mut out: Vec<IpcNamespace> = by_ns.into_values().collect();
+    for ns in &mut out {
+        for &pid in ns.pids.iter().take(LABEL_SAMPLE) {
+            if let Some(c) = container::of_pid(pid) {
+                if !ns.containers.contains(&c) {
+                    ns.containers.push(c);
+                }
+            }
+        }
+        ns.containers
+            .sort_by(|a, b| (a.runtime.as_str(), &a.id).cmp(&(b.runtime.as_str(), &b.id)));
+    }
+    out
+}
+
 /// The IPC objects of one namespace.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NsObjects {
     /// The namespace read (checked from inside: the reading thread's own `ns/ipc`).
     pub ipc_ns: u64,
@@ -135,9 +175,13 @@ pub struct NsObjects {
 }
 
 /// Reads `/proc/sysvipc/*` (and semaphore values, queue sizes and limits) in the calling
-/// thread's IPC namespace. (`snapshot::take`'s own IPC side does the same and can become a
-/// call of this.)
-pub(crate) fn read_here(ipc_ns: u64, via_pid: Option<u32>) -> NsObjects {
+/// thread's IPC namespace, `ipc_ns`; with a `cache`, only the semaphore sets that changed
+/// since its last read of that namespace (see [`SemCache`]).
+pub(crate) fn read_here(
+    ipc_ns: u64,
+    via_pid: Option<u32>,
+    cache: Option<&Mutex<SemCache>>,
+) -> NsObjects {
     let mut problems = Vec::new();
     let mut text = |name: &str| {
         let path = format!("/proc/sysvipc/{name}");
@@ -156,14 +200,22 @@ pub(crate) fn read_here(ipc_ns: u64, via_pid: Option<u32>) -> NsObjects {
     let (sem_rows, e2) = sysvipc::parse_sem(&sem_path, &sem_text);
     let (msg_rows, e3) = sysvipc::parse_msg(&msg_path, &msg_text);
     problems.extend(e1.iter().chain(&e2).chain(&e3).map(|e| e.to_string()));
-    let sem = sem_rows
-        .into_iter()
-        .map(|row: super::SemRow| SemSetRead {
-            values: semvals::read_set(row.semid, row.nsems),
-            row,
-        })
-        .filter(|s| s.values != Err(ReadFail::Gone))
-        .collect();
+    let sem = match cache.and_then(|c| c.lock().ok()) {
+        Some(mut c) => c
+            .read(ipc_ns, sem_rows)
+            .into_iter()
+            .map(|(row, values)| SemSetRead { row, values })
+            .collect(),
+        None => sem_rows
+            .into_iter()
+            .map(|row: super::SemRow| SemSetRead {
+                values: semvals::read_set(row.semid, row.nsems),
+                row,
+            })
+            // Removed since it was listed: not an error, just gone.
+            .filter(|s| s.values != Err(ReadFail::Gone))
+            .collect(),
+    };
     let msg = msg_rows
         .into_iter()
         .map(|row: MsgRow| MsgRead {
@@ -203,7 +255,11 @@ fn thread_ns() -> Option<u64> {
 }
 
 /// Enters the namespace `inode` (by one of `pids`) on the calling thread and reads it.
-fn enter_and_read(inode: u64, pids: &[u32]) -> Result<NsObjects, String> {
+fn enter_and_read(
+    inode: u64,
+    pids: &[u32],
+    cache: Option<&Mutex<SemCache>>,
+) -> Result<NsObjects, String> {
     let (f, pid) = open_ns(inode, pids).map_err(|e| format!("IPC namespace {inode}: {e}"))?;
     // SAFETY: a valid namespace fd; setns only changes this thread's IPC namespace.
     if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWIPC) } != 0 {
@@ -214,7 +270,7 @@ fn enter_and_read(inode: u64, pids: &[u32]) -> Result<NsObjects, String> {
         ));
     }
     match thread_ns() {
-        Some(now) if now == inode => Ok(read_here(inode, Some(pid))),
+        Some(now) if now == inode => Ok(read_here(inode, Some(pid), cache)),
         now => Err(format!(
             "after setns the thread is in namespace {now:?}, not {inode}"
         )),
@@ -225,16 +281,27 @@ fn enter_and_read(inode: u64, pids: &[u32]) -> Result<NsObjects, String> {
 /// sentence saying why it could not be read. All on one thread of their own, which reads the
 /// caller's namespace first (without setns), then enters the others in turn, then ends.
 pub fn read(list: &[IpcNamespace]) -> Vec<Result<NsObjects, String>> {
+    read_with(list, None)
+}
+
+/// [`read`], with a cache of semaphore values per namespace (see [`SemCache`]).
+pub fn read_with(
+    list: &[IpcNamespace],
+    cache: Option<&Mutex<SemCache>>,
+) -> Vec<Result<NsObjects, String>> {
+    if list.is_empty() {
+        return Vec::new();
+    }
     let here = thread_ns();
     let work = move || {
         // The thread starts in the caller's namespace: read that one before leaving it.
         let mut out: Vec<Option<Result<NsObjects, String>>> = list
             .iter()
-            .map(|ns| (Some(ns.inode) == here).then(|| Ok(read_here(ns.inode, None))))
+            .map(|ns| (Some(ns.inode) == here).then(|| Ok(read_here(ns.inode, None, cache))))
             .collect();
         for (ns, slot) in list.iter().zip(&mut out) {
             if slot.is_none() {
-                *slot = Some(enter_and_read(ns.inode, &ns.pids));
+                *slot = Some(enter_and_read(ns.inode, &ns.pids, cache));
             }
         }
         out

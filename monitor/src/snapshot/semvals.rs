@@ -97,13 +97,54 @@ pub fn queue_qbytes(msqid: i32) -> Result<u64, ReadFail> {
 /// exited is read again at once.
 #[derive(Debug, Default)]
 pub struct SemCache {
+    /// One cache per IPC namespace (ids are per namespace), by its inode (0: unknown).
+    by_ns: HashMap<u64, NsSemCache>,
+    /// semctl calls made by the last read of every namespace together.
+    pub calls: u64,
+}
+
+impl SemCache {
+    /// Notes the processes of a snapshot: which sets have waiters, which pids are gone (per
+    /// namespace; a process whose namespace is unknown counts in `home`'s).
+    pub fn saw_processes(&mut self, procs: &[super::ProcRead], home: u64) {
+        for (&ns, c) in &mut self.by_ns {
+            c.saw_processes(procs, |p| p.ipc_ns.unwrap_or(home) == ns);
+        }
+    }
+
+    /// Reads the sets of `rows` (of the namespace `ns`, the calling thread's) that changed
+    /// since the last call for that namespace, and takes the others from the cache.
+    pub fn read(
+        &mut self,
+        ns: u64,
+        rows: Vec<SemRow>,
+    ) -> Vec<(SemRow, Result<Vec<SemValue>, ReadFail>)> {
+        let c = self.by_ns.entry(ns).or_default();
+        let out = c.read(rows);
+        self.calls = self.by_ns.values().map(|c| c.calls).sum();
+        out
+    }
+
+    /// semctl calls made by the last read of namespace `ns`.
+    pub fn calls_in(&self, ns: u64) -> u64 {
+        self.by_ns.get(&ns).map_or(0, |c| c.calls)
+    }
+
+    /// Forgets the namespaces not in `keep` (gone, or no longer read).
+    pub fn retain(&mut self, keep: &std::collections::BTreeSet<u64>) {
+        self.by_ns.retain(|ns, _| keep.contains(ns));
+    }
+}
+
+#[derive(Debug, Default)]
+struct NsSemCache {
     sets: HashMap<i32, CachedSet>,
     /// Sets a task was blocked on (semop) at the last look at the processes.
     waiting: HashSet<i32>,
     /// Pids seen at the last look at the processes.
     pids: HashSet<u32>,
     /// semctl calls made by the last read (GETALL, GETPID, GETNCNT and GETZCNT together).
-    pub calls: u64,
+    calls: u64,
 }
 
 #[derive(Debug)]
@@ -115,11 +156,21 @@ struct CachedSet {
     values: Result<Vec<SemValue>, ReadFail>,
 }
 
-impl SemCache {
-    /// Notes the processes of a snapshot: which sets have waiters, which pids are gone.
-    pub fn saw_processes(&mut self, procs: &[super::ProcRead]) {
+impl NsSemCache {
+    /// Notes the processes of a snapshot: which sets have waiters (among the processes of
+    /// this namespace, `mine`), which pids are gone.
+    fn saw_processes(
+        &mut self,
+        procs: &[super::ProcRead],
+        mine: impl Fn(&super::ProcRead) -> bool,
+    ) {
         self.waiting.clear();
-        for w in procs.iter().filter_map(|p| p.waits.as_ref()).flatten() {
+        for w in procs
+            .iter()
+            .filter(|p| mine(p))
+            .filter_map(|p| p.waits.as_ref())
+            .flatten()
+        {
             if let super::WaitCall::Sem { semid, .. } = w.call {
                 self.waiting.insert(semid);
             }
@@ -141,7 +192,7 @@ impl SemCache {
 
     /// Reads the sets of `rows` that changed since the last call, and takes the others from
     /// the cache.
-    pub fn read(&mut self, rows: Vec<SemRow>) -> Vec<(SemRow, Result<Vec<SemValue>, ReadFail>)> {
+    fn read(&mut self, rows: Vec<SemRow>) -> Vec<(SemRow, Result<Vec<SemValue>, ReadFail>)> {
         let now_s = (crate::event::clock_ns(libc::CLOCK_REALTIME) / 1_000_000_000) as i64;
         let mut calls = 0u64;
         let mut next = HashMap::with_capacity(rows.len());

@@ -329,6 +329,7 @@ fn partly_blind_the_overview_says_what_it_cannot_see() {
             what: "blocked calls (/proc/PID/task/*/syscall) of 4 processes".into(),
             reason: "reading another user's /proc/PID files needs ptrace access (run as root)"
                 .into(),
+            pids: Vec::new(),
         }],
         ..Default::default()
     };

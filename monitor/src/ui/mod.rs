@@ -52,6 +52,8 @@ pub struct UiOptions {
     pub theme: Theme,
     /// Redraw period when nothing happens.
     pub tick: Duration,
+    /// The namespaces shown (`--ipc-ns`, `--container`; every one by default).
+    pub scope: crate::model::Scope,
 }
 
 impl Default for UiOptions {
@@ -61,6 +63,7 @@ impl Default for UiOptions {
             cfg: analysis::Config::default(),
             theme: Theme::from_env(),
             tick: Duration::from_secs(1),
+            scope: crate::model::Scope::All,
         }
     }
 }
@@ -93,6 +96,7 @@ pub fn run_with(mut source: Box<dyn Source>, opts: UiOptions) -> anyhow::Result<
     check_terminal()?;
     let signals = term::Signals::register()?;
     let mut store = Store::new(opts.info, source.probe_status(), opts.cfg);
+    store.model.set_scope(opts.scope);
     store.position = source.position();
     if store.position.is_some() {
         // A recording may come from another machine, with other names.

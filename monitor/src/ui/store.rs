@@ -224,7 +224,7 @@ impl Store {
             };
         }
         let acc = m.account();
-        for ((kind, id), _) in acc.objects().filter(|((_, id), _)| id.ns == m.view_ns()) {
+        for ((kind, id), _) in acc.objects().filter(|((_, id), _)| m.in_scope(id.ns)) {
             for (pid, _) in acc.users_of(*kind, *id) {
                 let u = uses.entry(pid).or_default();
                 match kind {

@@ -9,15 +9,19 @@ fn record_cmd_judges_the_command_not_the_machine() {
     let d = tmpdir("scope");
     let (quiet, left) = (d.0.join("quiet.ipctop"), d.0.join("left.ipctop"));
     // Another process's leak (a segment whose creator is gone) before both recordings; then
-    // a command that leaves nothing, and one that leaves an empty queue (ipcmk -Q).
-    in_own_ipc_ns(&format!(
-        "$W --hold-for 0 --leave orphan-shm >/dev/null; \
+    // a command that leaves nothing, and one that leaves an empty queue (ipcmk -Q). The
+    // recordings read every namespace: the report looks at this one (--ipc-ns), where
+    // nothing else runs.
+    let ns = in_own_ipc_ns(&format!(
+        "stat -L -c %i /proc/self/ns/ipc; \
+         $W --hold-for 0 --leave orphan-shm >/dev/null; \
          $I record --interval 0.25 -o {} -- sh -c 'sleep 1' 2>/dev/null; \
          $I record --interval 0.25 -o {} -- ipcmk -Q >/dev/null 2>&1",
         quiet.display(),
         left.display()
     ));
-    let (code, r, err) = report(&quiet, &["--fail-on", "leak"]);
+    let ns = ns.trim();
+    let (code, r, err) = report(&quiet, &["--fail-on", "leak", "--ipc-ns", ns]);
     assert_eq!(
         code,
         Some(0),
@@ -27,10 +31,13 @@ fn record_cmd_judges_the_command_not_the_machine() {
     assert_eq!(r["context"]["leaks"].as_array().unwrap().len(), 1, "{r}");
     assert_eq!(r["context"]["leaks"][0]["kind"], "shm");
     // Judged whole, it fails.
-    let (code, _, err) = report(&quiet, &["--fail-on", "leak", "--scope", "all"]);
+    let (code, _, err) = report(
+        &quiet,
+        &["--fail-on", "leak", "--scope", "all", "--ipc-ns", ns],
+    );
     assert_eq!(code, Some(1), "{err}");
 
-    let (code, r, err) = report(&left, &["--fail-on", "leak"]);
+    let (code, r, err) = report(&left, &["--fail-on", "leak", "--ipc-ns", ns]);
     assert_eq!(code, Some(1), "the empty queue the command left: {err} {r}");
     assert!(err.contains("msq"), "{err}");
     let leaks = r["leaks"].as_array().unwrap();

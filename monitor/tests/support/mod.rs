@@ -244,6 +244,32 @@ pub fn stop_trace(mut t: Proc) -> (Vec<Value>, Value, Option<i32>) {
     (events, summary, code)
 }
 
+/// `sleep SECS` in a new IPC namespace (`unshare --ipc`), once it is sleeping there: it keeps
+/// the namespace (and the objects made in it) until it is killed. The caller kills and reaps
+/// it.
+pub fn sleeper_in_new_ipc_ns(secs: u32) -> Child {
+    let child = Command::new("unshare")
+        .args(["--ipc", "sleep", &secs.to_string()])
+        .spawn()
+        .expect("unshare (util-linux)");
+    let pid = child.id();
+    let t = Instant::now();
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "unshare did not exec sleep"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/ipc")).ok();
+    assert_ne!(
+        ns(&pid.to_string()),
+        ns("self"),
+        "unshare --ipc made no namespace"
+    );
+    child
+}
+
 /// Runs `sh -c script` in a new IPC namespace (its objects die with it), with `W` set to the
 /// workload helper and `I` to ipctop; fails the test unless it succeeds. Returns its stdout.
 pub fn in_own_ipc_ns(script: &str) -> String {

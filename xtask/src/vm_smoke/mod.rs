@@ -22,6 +22,7 @@ mod compat_expected;
 
 mod initramfs;
 mod kernels;
+mod ns_case;
 mod qemu;
 mod results;
 #[cfg(test)]
@@ -95,7 +96,7 @@ pub fn run(args: Args) -> Result<()> {
     let initrd = work.join("initramfs.cpio");
     let init = match &args.init {
         Some(p) => fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        None => INIT.to_string(),
+        None => ns_case::splice(INIT),
     };
     let bins = args.bin_dir.clone().unwrap_or(root.join("target/release"));
     let mut add = args.add.clone();

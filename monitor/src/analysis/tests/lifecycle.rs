@@ -60,7 +60,10 @@ fn processes_vanish_and_other_namespaces_are_counted() {
     let mut other2 = proc_(1602, NOW - 100);
     other2.ipc_ns = Some(NS + 1);
     s.processes.extend([other, other2]);
-    let m = model(&s);
+    let mut m = model(&s);
+    // Every namespace by default; one when the scope says so, the others counted.
+    assert_eq!(m.processes().count(), 3);
+    m.set_scope(crate::model::Scope::Ns(NS));
     assert_eq!(m.processes().count(), 1);
     let o = m.other_namespaces();
     assert_eq!((o.len(), o[0].processes), (1, 2));

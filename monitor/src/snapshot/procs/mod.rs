@@ -105,11 +105,11 @@ pub struct ProcRead {
 pub struct ProcScan {
     pub procs: Vec<ProcRead>,
     /// Processes whose IPC namespace could not be read (assumed to be in the target one).
-    pub ns_denied: usize,
-    pub maps_denied: usize,
-    pub syscall_denied: usize,
+    pub ns_denied: Vec<u32>,
+    pub maps_denied: Vec<u32>,
+    pub syscall_denied: Vec<u32>,
     /// Blocked semops whose sembufs could not be read.
-    pub sops_denied: usize,
+    pub sops_denied: Vec<u32>,
 }
 
 /// How to scan.
@@ -198,10 +198,10 @@ impl<'a> Scanner<'a> {
             } else {
                 out.procs.extend(p.procs);
             }
-            out.ns_denied += p.ns_denied;
-            out.maps_denied += p.maps_denied;
-            out.syscall_denied += p.syscall_denied;
-            out.sops_denied += p.sops_denied;
+            out.ns_denied.extend(p.ns_denied);
+            out.maps_denied.extend(p.maps_denied);
+            out.syscall_denied.extend(p.syscall_denied);
+            out.sops_denied.extend(p.sops_denied);
         }
         out.procs.sort_unstable_by_key(|p| p.pid);
         out

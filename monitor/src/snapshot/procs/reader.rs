@@ -150,7 +150,7 @@ pub(super) fn read_one(
         Ok(n) => Some(n),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
         Err(_) => {
-            out.ns_denied += 1;
+            out.ns_denied.push(pid);
             None
         }
     };
@@ -180,7 +180,7 @@ pub(super) fn read_one(
     }
     match rd.read(&dir, "maps") {
         Ok(text) => r.attachments = Some(parse_maps(text)),
-        Err(e) if denied(&e) => out.maps_denied += 1,
+        Err(e) if denied(&e) => out.maps_denied.push(pid),
         Err(_) => return None,
     }
     r.waits = read_waits(rd, &dir, pid, state, num_threads, out);

@@ -59,7 +59,7 @@ pub(super) fn read_waits(
                 let nsops = a[2];
                 let sops = read_sops(pid, a[1], nsops);
                 if sops.is_none() {
-                    out.sops_denied += 1;
+                    out.sops_denied.push(pid);
                 }
                 WaitCall::Sem {
                     semid: a[0] as i32,
@@ -89,7 +89,7 @@ pub(super) fn read_waits(
         waits.push(TaskWait { tid, call, wchan });
     }
     if denied_any && waits.is_empty() {
-        out.syscall_denied += 1;
+        out.syscall_denied.push(pid);
         return None;
     }
     Some(waits)
