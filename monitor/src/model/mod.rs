@@ -25,6 +25,7 @@ mod from_events;
 mod from_snapshot;
 pub mod history;
 mod scope;
+mod tally;
 mod types;
 mod waits;
 
