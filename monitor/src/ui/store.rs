@@ -70,7 +70,7 @@ pub struct Store {
     pub names: super::names::Names,
     /// Histories the model keeps no series of (see `trends`), one point per sample.
     pub trends: super::trends::Trends,
-    /// The IPC namespaces seen, the viewed one first (see [`namespaces`]).
+    /// The IPC namespaces seen, the viewed one first (see `namespaces`).
     pub namespaces: Vec<crate::model::NsId>,
 }
 
