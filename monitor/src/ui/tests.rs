@@ -37,6 +37,14 @@ pub(super) fn info() -> SessionInfo {
     }
 }
 
+/// An object of the fixtures' namespace.
+pub(super) fn oid(id: i32) -> crate::model::ObjId {
+    crate::model::ObjId {
+        ns: fixtures::NS,
+        id,
+    }
+}
+
 pub(super) fn base_snap(mono: u64) -> Snapshot {
     fixtures::snapshot(mono, 18_446_744_073_692_774_399, Some(SHM_DEV))
 }
@@ -465,7 +473,7 @@ fn every_view_with_data() {
         for (w, h) in SIZES {
             let mut app = app_on(view, busy_store());
             if view == View::Semaphores {
-                app.expanded.insert(65536);
+                app.expanded.insert(oid(65536));
             }
             let name = format!("{}_{w}x{h}", view.title().to_lowercase().replace(' ', "_"));
             insta::assert_snapshot!(name, screen(&mut app, w, h));
@@ -489,9 +497,9 @@ fn help_and_details() {
         key(&mut app, KeyCode::Char('?'));
         insta::assert_snapshot!(format!("help_{w}x{h}"), screen(&mut app, w, h));
         for (name, t) in [
-            ("detail_sem", Target::Sem(65536)),
-            ("detail_shm", Target::Shm(32768)),
-            ("detail_queue", Target::Queue(1)),
+            ("detail_sem", Target::Sem(oid(65536))),
+            ("detail_shm", Target::Shm(oid(32768))),
+            ("detail_queue", Target::Queue(oid(1))),
             ("detail_proc", Target::Proc(1200)),
         ] {
             let mut app = app_on(View::Overview, busy_store());
