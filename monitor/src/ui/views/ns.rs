@@ -11,7 +11,7 @@ use crate::model::{NsId, NsInfo};
 pub fn column(cx: &Cx) -> Col {
     // Before a command line or a user: which container a pid is in is what tells it apart.
     let prio = if cx.s.ns_shown > 1 { 3 } else { HIDE };
-    col("IPC NS", 12, prio)
+    col("IPC NS", 19, prio)
 }
 
 /// How a namespace is named (as `Store::refresh` listed the names, see [`labels`]).
