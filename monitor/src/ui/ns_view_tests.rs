@@ -210,6 +210,15 @@ fn n_filters_the_rows_header_and_problems_alike() {
     let s = screen(&mut app, 150, 40);
     assert_eq!(s.matches("▸ 0 ").count(), 2, "{s}");
     assert!(!s.contains("only (n)"), "{s}");
+    // `/` matches the IPC NS column too.
+    key(&mut app, KeyCode::Char('/'));
+    for c in "docker".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    let s = screen(&mut app, 150, 40);
+    assert_eq!(s.matches("▸ 0 ").count(), 1, "{s}");
+    assert!(row(&s, "▸ 0 ").contains(" 20 "), "{s}");
 }
 
 #[test]

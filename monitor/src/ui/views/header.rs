@@ -48,7 +48,15 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
         ));
     }
     segs.push((when, None));
-    segs.push((vec![Span::raw(format!("{}/s", num(s.calls_per_s())))], None));
+    // The account's total, of every namespace whatever the scope.
+    let all_ns = match s.model.scope() {
+        Scope::All => "",
+        _ => " all ns",
+    };
+    segs.push((
+        vec![Span::raw(format!("{}/s{all_ns}", num(s.calls_per_s())))],
+        None,
+    ));
     segs.push((
         vec![Span::styled(
             format!("dropped {dropped}"),

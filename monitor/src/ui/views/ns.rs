@@ -23,6 +23,16 @@ pub fn label(cx: &Cx, ns: NsId) -> String {
     }
 }
 
+/// The label while the IPC NS column can show (more than one namespace), else nothing: for
+/// the `/` filter, which matches what is shown.
+pub fn shown_label(cx: &Cx, ns: NsId) -> String {
+    if cx.s.ns_shown > 1 {
+        label(cx, ns)
+    } else {
+        String::new()
+    }
+}
+
 /// Each namespace's name: its container label ("host", "docker:3f4e5a6b7c8d"), with the
 /// inode when another namespace has the same label; the inode alone when no label is known.
 pub fn labels(known: &[NsInfo]) -> BTreeMap<NsId, String> {

@@ -282,10 +282,16 @@ fn items(cx: &Cx, width: u16) -> Vec<Item> {
         });
     }
     let total = cx.s.model.account().total();
+    // The account's totals are of every namespace (it keeps none per namespace): said so
+    // while one is shown.
+    let all_ns = match cx.s.model.scope() {
+        crate::model::Scope::All => "",
+        _ => ", all namespaces",
+    };
     v.push(heading(
         cx,
         format!(
-            "Failed calls by errno ({} of {} calls)",
+            "Failed calls by errno ({} of {} calls{all_ns})",
             total.errors, total.calls
         ),
     ));

@@ -106,7 +106,8 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
         .filter(|q| {
             matches(&vs.filter, || {
                 format!(
-                    "{} {} {} {} {}",
+                    "{} {} {} {} {} {}",
+                    super::ns::shown_label(cx, q.id.ns),
                     q.id.id,
                     crate::event::Key(q.key),
                     q.last_send_pid,

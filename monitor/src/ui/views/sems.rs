@@ -76,7 +76,12 @@ pub fn draw(
         .sem_sets()
         .filter(|s| {
             matches(&vs.filter, || {
-                let mut txt = format!("{} {} ", s.id.id, crate::event::Key(s.key));
+                let mut txt = format!(
+                    "{} {} {} ",
+                    s.id.id,
+                    crate::event::Key(s.key),
+                    super::ns::shown_label(cx, s.id.ns)
+                );
                 for (_, p) in waiting.range((s.id, 0)..=(s.id, u16::MAX)) {
                     txt.push_str(&format!("{} ", pids(p.iter().copied(), 99)));
                 }

@@ -62,7 +62,8 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
         .filter(|s| {
             matches(&vs.filter, || {
                 format!(
-                    "{} {} {} {} {}",
+                    "{} {} {} {} {} {}",
+                    super::ns::shown_label(cx, s.id.ns),
                     s.id.id,
                     crate::event::Key(s.key),
                     s.creator_pid,

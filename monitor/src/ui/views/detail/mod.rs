@@ -136,9 +136,9 @@ fn sem_lines(cx: &Cx, oid: ObjId) -> Lines {
     text(
         &mut v,
         format!(
-            "created {} ago, last semop {} ago",
-            ago(cx.now_unix, s.ctime),
-            ago(cx.now_unix, s.otime),
+            "created {}, last semop {}",
+            super::ago_said(cx.now_unix, s.ctime),
+            super::ago_said(cx.now_unix, s.otime),
         ),
     );
     text(&mut v, account_text(cx, cx.acct(ObjKind::Sem, oid)));
