@@ -36,6 +36,17 @@ fn waited_of(screen: &str, pid: u32) -> Option<f64> {
 /// Escape, then a pause as a person's would be: a terminal tells a lone Escape from the start
 /// of an escape sequence (or Alt+key) only by the time until the next byte, so Escape sent
 /// together with the next keys can be read as Alt+key.
+/// `ipctop` started in a new tmux of `w`x`h`, and its first screen with its header.
+fn dashboard(tag: &str, w: u16, h: u16) -> (Tmux, String) {
+    let t = Tmux::start(tag, w, h);
+    t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the header", Duration::from_secs(20), |s| {
+        s.starts_with("ipctop ") && s.contains("Waiting now")
+    });
+    (t, s)
+}
+
 fn esc(t: &Tmux) {
     t.keys(&["Escape"]);
     thread::sleep(Duration::from_millis(200));
@@ -292,12 +303,7 @@ fn mouse_clicks_tabs_and_rows_a_deadlock_leads_to_its_process_and_f10_quits() {
     let mut ids = Ids::default();
     let (mut dead, dpids) = deadlock(&mut ids);
 
-    let t = Tmux::start("mouse", 80, 24);
-    t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
-    t.keys(&["Enter"]);
-    let s = t.wait_for("the header", Duration::from_secs(20), |s| {
-        s.starts_with("ipctop ") && s.contains("Waiting now")
-    });
+    let (t, s) = dashboard("mouse", 80, 24);
     assert_eq!(t.var("#{mouse_any_flag}"), "1", "mouse capture is on");
 
     // A click on the Problems tab; the deadlock entry selected by a click, Enter opens it.
@@ -385,12 +391,7 @@ fn a_process_history_charts_its_real_call_rate() {
     ]));
     let pid = lp.pid();
 
-    let t = Tmux::start("history", 80, 24);
-    t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
-    t.keys(&["Enter"]);
-    t.wait_for("the header", Duration::from_secs(20), |s| {
-        s.starts_with("ipctop ") && s.contains("Waiting now")
-    });
+    let (t, _) = dashboard("history", 80, 24);
     t.keys(&["5"]);
     filter(&t, &pid.to_string());
     t.wait_for("the process", Duration::from_secs(10), |s| {
@@ -442,12 +443,7 @@ fn two_namespaces_sets_0_each_show_their_own_calls_and_n_shows_one() {
     let (a, b) = (fast.pid(), slow.pid());
 
     // Wide enough for every column, narrow enough for no side panel.
-    let t = Tmux::start("two-ns", 150, 40);
-    t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
-    t.keys(&["Enter"]);
-    t.wait_for("the header", Duration::from_secs(20), |s| {
-        s.starts_with("ipctop ") && s.contains("Waiting now")
-    });
+    let (t, _) = dashboard("two-ns", 150, 40);
     t.keys(&["2"]);
     // Each loop's set 0 (its semaphore's last pid is the loop's): its details.
     for (pid, other, rate) in [(a, b, 200.0), (b, a, 20.0)] {

@@ -7,8 +7,9 @@ use ratatui::crossterm::event::KeyCode;
 
 use super::{
     app::{Target, View},
+    ns_view_tests::oid,
     store::Store,
-    tests::{agg, app_on, base_snap, info, key, msg, oid, proc_, screen, sem, shm, stamped},
+    tests::{agg, app_on, base_snap, info, key, msg, proc_, screen, sem, shm, stamped},
 };
 use crate::{
     event::Syscall,

@@ -4,7 +4,8 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{
     app::{Action, App, Target, View},
-    tests::{app_on, busy_store, ev, key, oid, screen, stamped},
+    ns_view_tests::oid,
+    tests::{app_on, busy_store, ev, key, screen, stamped},
     theme::Theme,
 };
 use crate::{

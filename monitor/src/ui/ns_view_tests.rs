@@ -17,6 +17,12 @@ use crate::{
 };
 
 const NS2: u64 = NS + 7;
+
+/// An object of the fixtures' (home) namespace, for the other suites.
+pub(super) fn oid(id: i32) -> ObjId {
+    ObjId { ns: NS, id }
+}
+
 const HOST_SET: ObjId = ObjId { ns: NS, id: 0 };
 const BOX_SET: ObjId = ObjId { ns: NS2, id: 0 };
 
@@ -114,27 +120,27 @@ fn each_set_0_shows_its_own_calls_rate_and_waiter() {
     insta::assert_snapshot!("ns_two_sets_0_150x40", s);
 
     // Enter on each row opens its own set: its key, calls and waiter.
-    assert_eq!(app.enter(), Some(Target::Sem(HOST_SET)));
-    key(&mut app, KeyCode::Enter);
-    let d = screen(&mut app, 100, 40);
-    assert!(d.contains("Semaphore set 0 (host)"), "{d}");
-    assert!(
-        d.contains("key 0x00000011") && d.contains(" 75 calls"),
-        "{d}"
-    );
-    assert!(!d.contains("20 boxed"), "the other namespace's waiter: {d}");
-    key(&mut app, KeyCode::Esc);
-    key(&mut app, KeyCode::Down);
-    screen(&mut app, 150, 40);
-    assert_eq!(app.enter(), Some(Target::Sem(BOX_SET)));
-    key(&mut app, KeyCode::Enter);
-    let d = screen(&mut app, 100, 40);
-    assert!(d.contains("Semaphore set 0 (docker:3f4e5a6b7c8d)"), "{d}");
-    assert!(
-        d.contains("key 0x00000022") && d.contains(" 6 calls"),
-        "{d}"
-    );
-    assert!(d.contains("20 boxed"), "{d}");
+    let mut d = String::new();
+    for (i, (set, label, k, calls, waiter)) in [
+        (HOST_SET, "host", 0x11, 75, false),
+        (BOX_SET, "docker:3f4e5a6b7c8d", 0x22, 6, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            key(&mut app, KeyCode::Esc);
+            key(&mut app, KeyCode::Down);
+            screen(&mut app, 150, 40);
+        }
+        assert_eq!(app.enter(), Some(Target::Sem(set)));
+        key(&mut app, KeyCode::Enter);
+        d = screen(&mut app, 100, 40);
+        assert!(d.contains(&format!("Semaphore set 0 ({label})")), "{d}");
+        assert!(d.contains(&format!("key 0x{k:08x}")), "{d}");
+        assert!(d.contains(&format!(" {calls} calls")), "{d}");
+        assert_eq!(d.contains("20 boxed"), waiter, "the waiter: {d}");
+    }
     insta::assert_snapshot!("ns_detail_container_set_0_100x40", d);
 }
 

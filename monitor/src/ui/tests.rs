@@ -10,6 +10,7 @@ use ratatui::{
 
 use super::{
     app::{Action, App, Target, View},
+    ns_view_tests::oid,
     store::{SessionInfo, Store},
     theme::Theme,
     views,
@@ -34,14 +35,6 @@ pub(super) fn info() -> SessionInfo {
     SessionInfo {
         host: "db-prod-3".into(),
         kernel: "6.18.0-ipctop".into(),
-    }
-}
-
-/// An object of the fixtures' namespace.
-pub(super) fn oid(id: i32) -> crate::model::ObjId {
-    crate::model::ObjId {
-        ns: fixtures::NS,
-        id,
     }
 }
 
