@@ -239,3 +239,17 @@ fn n_while_paused_filters_the_frozen_display_too() {
     assert_eq!(s.matches("▸ 0 ").count(), 1, "{s}");
     assert!(row(&s, "▸ 0 ").contains(" 20 "), "{s}");
 }
+
+#[test]
+fn the_event_log_follows_the_scope() {
+    let mut app = app_on(View::Events, two_sets_0());
+    let s = screen(&mut app, 150, 40);
+    assert!(s.contains("hostie") && s.contains("boxed-op"), "{s}");
+    key(&mut app, KeyCode::Char('n'));
+    let s = screen(&mut app, 150, 40);
+    assert!(s.contains("hostie") && !s.contains("boxed-op"), "{s}");
+    assert!(s.contains(&format!("IPC namespace {NS}")), "{s}");
+    key(&mut app, KeyCode::Char('n'));
+    let s = screen(&mut app, 150, 40);
+    assert!(!s.contains("hostie") && s.contains("boxed-op"), "{s}");
+}
