@@ -20,11 +20,15 @@ pub struct Config {
     pub limit_ratio: f64,
 }
 
+/// The one long-wait threshold (seconds): every command's `--long-wait` default and the
+/// exporter's.
+pub const LONG_WAIT_S: f64 = 5.0;
+
 impl Default for Config {
     fn default() -> Self {
         Self {
             sem_idle_s: 300.0,
-            long_wait_s: 10.0,
+            long_wait_s: LONG_WAIT_S,
             limit_ratio: 0.9,
         }
     }

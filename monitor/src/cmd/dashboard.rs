@@ -16,7 +16,7 @@ pub struct DashboardArgs {
     #[arg(long)]
     pub no_probe: bool,
     /// Flag waits at least this long (seconds; the same default as `report`).
-    #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = super::threshold_secs)]
+    #[arg(long, default_value_t = crate::analysis::LONG_WAIT_S, value_name = "SECS", value_parser = super::threshold_secs)]
     pub long_wait: f64,
     /// Also record the session to this file (see `ipctop record`; .zst compresses).
     #[arg(long, value_name = "FILE")]

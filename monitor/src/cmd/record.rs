@@ -1,8 +1,6 @@
 //! `ipctop record`: a session to a file, headless; with a command, for its lifetime.
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
-use tokio::signal::unix::SignalKind;
-
 use crate::{
     event::clock_ns,
     exit,
@@ -142,9 +140,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     })
     .await?;
     // Before saying it is recording: a signal right after that line must still end it cleanly.
-    let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
-    let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
-    let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
+    let mut stop = crate::exit::Stop::install()?;
     let status = live.probe_status();
     match &status {
         ProbeStatus::Attached(how) => {
@@ -237,9 +233,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
                 }
             }
             _ = &mut sleep, if deadline.is_some() => break "--duration reached".to_string(),
-            _ = sigint.recv() => break "interrupted (SIGINT)".to_string(),
-            _ = sigterm.recv() => break "terminated (SIGTERM)".to_string(),
-            _ = sighup.recv() => break "hung up (SIGHUP)".to_string(),
+            why = stop.recv() => break why.to_string(),
         }
     };
     // The probe detached, the last events and the exact final counters. A machine making

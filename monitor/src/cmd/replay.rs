@@ -25,7 +25,7 @@ pub struct ReplayArgs {
     pub speed: f64,
     /// Flag waits at least this long (seconds; the same default as the dashboard, `snapshot`
     /// and `report`).
-    #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = super::threshold_secs)]
+    #[arg(long, default_value_t = crate::analysis::LONG_WAIT_S, value_name = "SECS", value_parser = super::threshold_secs)]
     pub long_wait: f64,
     /// `--ipc-ns INODE` or `--container NAME`: only those namespaces (a pid names a process
     /// running here, not one of the recording).

@@ -16,7 +16,7 @@ pub struct ReportArgs {
     #[arg(long, value_delimiter = ',', value_name = "CONDITIONS")]
     pub fail_on: Vec<report::FailOn>,
     /// A wait this long is a finding (seconds).
-    #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = super::threshold_secs)]
+    #[arg(long, default_value_t = crate::analysis::LONG_WAIT_S, value_name = "SECS", value_parser = super::threshold_secs)]
     pub long_wait: f64,
     /// A semaphore set idle this long, with its users gone, is a leak (seconds).
     #[arg(long, default_value_t = 300.0, value_name = "SECS", value_parser = super::threshold_secs)]

@@ -24,7 +24,7 @@ pub struct SnapshotArgs {
     pub scope: super::ScopeArgs,
     /// Report waits at least this long (seconds; the same default as the dashboard, `replay`
     /// and `report`).
-    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    #[arg(long, default_value_t = crate::analysis::LONG_WAIT_S, value_name = "SECS", value_parser = super::threshold_secs)]
     pub long_wait: f64,
     /// A semaphore set unused this long, whose users are gone, is a leak (seconds).
     #[arg(long, default_value_t = 300.0, value_name = "SECS")]
@@ -110,14 +110,6 @@ fn time(t: i64) -> String {
         out.tm_min,
         out.tm_sec
     )
-}
-
-fn key(k: i32) -> String {
-    if k == 0 {
-        "IPC_PRIVATE".into()
-    } else {
-        format!("{:#010x}", k as u32)
-    }
 }
 
 fn pids(v: &[u32]) -> String {
@@ -241,7 +233,7 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
             }
             let r = vec![
                 s.id.id.to_string(),
-                key(s.key),
+                crate::event::Key(s.key).to_string(),
                 humansize::format_size(s.size, humansize::BINARY),
                 perms(s.perms),
                 user(s.owner_uid),
@@ -286,7 +278,7 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
     for s in m.sem_sets() {
         let head = vec![
             s.id.id.to_string(),
-            key(s.key),
+            crate::event::Key(s.key).to_string(),
             s.nsems.to_string(),
             perms(s.perms),
             user(s.owner_uid),
@@ -357,7 +349,7 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
         .map(|q| {
             let r = vec![
                 q.id.id.to_string(),
-                key(q.key),
+                crate::event::Key(q.key).to_string(),
                 perms(q.perms),
                 user(q.owner_uid),
                 q.qnum.to_string(),

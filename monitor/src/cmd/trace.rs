@@ -7,7 +7,7 @@ use std::{
 };
 
 use serde::Serialize;
-use tokio::{signal::unix::SignalKind, sync::mpsc};
+use tokio::sync::mpsc;
 
 use crate::{
     event::{clock_ns, Clock, Event, Syscall, NSYS},
@@ -102,10 +102,8 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         wait_ns: (args.wait_ms.max(0.0) * 1e6) as u64,
         ..Default::default()
     })?;
-    // Before saying it is tracing: a SIGTERM right after that line must still end it cleanly.
-    let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
-    let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
-    let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
+    // Before saying it is tracing: a signal right after that line must still end it cleanly.
+    let mut stop = crate::exit::Stop::install()?;
     eprintln!(
         "ipctop: tracing System V IPC calls of {} via {}; Ctrl-C to stop",
         match (args.probe.pid, &args.probe.comm) {
@@ -251,9 +249,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
                 let _ = probe.prune();
             }
             _ = &mut sleep, if deadline.is_some() => break,
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
-            _ = sighup.recv() => break,
+            _ = stop.recv() => break,
         }
     }
 

@@ -20,6 +20,11 @@ impl Clock {
         Self { offset_ns }
     }
 
+    /// CLOCK_REALTIME - CLOCK_MONOTONIC, in ns.
+    pub fn offset_ns(&self) -> i128 {
+        self.offset_ns
+    }
+
     /// Unix time in ns of a monotonic stamp.
     pub fn unix_ns(&self, mono_ns: u64) -> u64 {
         (mono_ns as i128 + self.offset_ns).max(0) as u64
@@ -28,11 +33,8 @@ impl Clock {
 
 /// Reads a clock in ns.
 pub fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid out-pointer.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    // Both clocks always exist: clock_gettime cannot fail for them.
+    nix::time::clock_gettime(nix::time::ClockId::from_raw(clock)).map_or(0, |ts| {
+        ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
+    })
 }

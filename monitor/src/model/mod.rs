@@ -25,6 +25,7 @@ mod from_events;
 mod from_snapshot;
 pub mod history;
 mod scope;
+mod tally;
 mod types;
 mod waits;
 
@@ -36,7 +37,7 @@ pub use scope::{label_matches, Scope};
 pub use types::*;
 
 use crate::{
-    event::{clock_ns, Args, Event},
+    event::{Args, Event},
     feed::{Stamped, Update},
     sample::KernelSample,
     snapshot::{Limits, Unknown},
@@ -89,14 +90,12 @@ impl Default for Model {
 
 impl Model {
     pub fn new() -> Self {
-        let mono = clock_ns(libc::CLOCK_MONOTONIC);
-        let real = clock_ns(libc::CLOCK_REALTIME);
         Self {
             home_ns: 0,
             ns_pid: None,
             scope: Scope::All,
             ns_labels: BTreeMap::new(),
-            clock_offset_ns: real as i128 - mono as i128,
+            clock_offset_ns: crate::event::Clock::now().offset_ns(),
             // Driven by the inputs (snapshots, events, set_now), so that replays and tests
             // see their own time.
             now_mono_ns: 0,

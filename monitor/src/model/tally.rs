@@ -1,0 +1,202 @@
+//! A tally of calls — counts, failures by errno, interrupted calls, time blocked, waits and
+//! their histogram (the kernel's buckets), and the rate over the last samples — kept by the
+//! account for the total, each syscall, object, process and (object, process).
+use std::collections::{BTreeMap, VecDeque};
+
+use monitor_ebpf::HIST_BUCKETS;
+
+use super::account::{RATE_WINDOW_NS, WAIT_NS};
+use crate::event::{Syscall, NSYS};
+
+/// The histogram bucket of a duration, as the kernel computes it: bucket 0 under 2 µs
+/// (µs = ns >> 10), bucket i those of [2^i, 2^(i+1)) µs, the last everything longer.
+pub fn hist_bucket(ns: u64) -> usize {
+    let us = ns >> 10;
+    if us <= 1 {
+        0
+    } else {
+        ((63 - us.leading_zeros()) as usize).min(HIST_BUCKETS - 1)
+    }
+}
+
+/// The bounds of a histogram bucket in µs (the kernel's µs: ns >> 10): from, and below
+/// (`None` for the last bucket, which holds everything longer).
+pub fn hist_bounds_us(bucket: usize) -> (u64, Option<u64>) {
+    match bucket {
+        0 => (0, Some(2)),
+        b if b >= HIST_BUCKETS - 1 => (1 << (HIST_BUCKETS - 1), None),
+        b => (1 << b, Some(1 << (b + 1))),
+    }
+}
+
+/// Cumulative call counts at past samples, for rates.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct Points(pub(super) VecDeque<(u64, u64)>);
+
+impl Points {
+    pub(super) fn push(&mut self, t: u64, calls: u64, prev_sample: Option<u64>) {
+        if self.0.is_empty() {
+            if let Some(p) = prev_sample.filter(|&p| p < t) {
+                // Not there at the previous sample: it had no calls then.
+                self.0.push_back((p, 0));
+            }
+        }
+        self.0.push_back((t, calls));
+        while self.0.len() > 2 && self.0[1].0 + RATE_WINDOW_NS <= t {
+            self.0.pop_front();
+        }
+    }
+
+    pub(super) fn rate(&self) -> f64 {
+        let (Some(&(t1, c1)), Some(&(t0, c0))) = (self.0.back(), self.0.front()) else {
+            return 0.0;
+        };
+        if t1 <= t0 {
+            return 0.0;
+        }
+        c1.saturating_sub(c0) as f64 / ((t1 - t0) as f64 / 1e9)
+    }
+}
+
+/// The counts of one subject (everything, a syscall, an object, a process, or one process on
+/// one object).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tally {
+    /// Calls finished.
+    pub calls: u64,
+    /// Of those, per syscall (index: [`Syscall::index`]).
+    pub by_syscall: [u64; NSYS],
+    /// Of those, failed (an errno returned; interrupted calls are not failures).
+    pub errors: u64,
+    /// Failed calls by syscall and errno (from the events: the probe sends every failure, so
+    /// these sum to `errors` unless events were dropped).
+    pub errnos: BTreeMap<(Syscall, i32), u64>,
+    /// Calls a signal interrupted (the kernel's ERESTART* codes; strace's `= ?`).
+    pub interrupted: u64,
+    /// Time spent in blocking calls (semop, semtimedop, msgsnd, msgrcv), ns.
+    pub blocked_ns: u64,
+    /// Blocking calls that took at least [`WAIT_NS`].
+    pub waits: u64,
+    /// The longest blocking call, ns.
+    pub max_wait_ns: u64,
+    /// Blocking calls by duration (see [`hist_bucket`]).
+    pub hist: [u64; HIST_BUCKETS],
+    /// Monotonic ns of the last call seen.
+    pub last_mono_ns: Option<u64>,
+    /// The process that made it (from the events).
+    pub last_pid: Option<u32>,
+    pub(super) points: Points,
+}
+
+impl Tally {
+    /// Calls per second over the last [`RATE_WINDOW_NS`] of samples.
+    pub fn rate(&self) -> f64 {
+        self.points.rate()
+    }
+
+    /// Seconds spent in blocking calls.
+    pub fn blocked_s(&self) -> f64 {
+        self.blocked_ns as f64 / 1e9
+    }
+
+    /// The bucket of [`Tally::hist`] that holds the `q` quantile (0 < q ≤ 1) of the
+    /// blocking calls' durations; `None` when there were none. What is known is the bucket,
+    /// not the value: see [`hist_bounds_us`].
+    pub fn wait_quantile(&self, q: f64) -> Option<usize> {
+        let n: u64 = self.hist.iter().sum();
+        if n == 0 {
+            return None;
+        }
+        let want = ((q.clamp(0.0, 1.0) * n as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        self.hist.iter().position(|&c| {
+            seen += c;
+            seen >= want
+        })
+    }
+
+    /// The longest blocking call, seconds.
+    pub fn max_wait_s(&self) -> f64 {
+        self.max_wait_ns as f64 / 1e9
+    }
+
+    /// The counts only the kernel's aggregates give when it aggregates (calls, failures,
+    /// times); the errnos, interrupted calls and last caller stay.
+    pub(super) fn clear_counts(&mut self) {
+        self.calls = 0;
+        self.by_syscall = [0; NSYS];
+        self.errors = 0;
+        self.blocked_ns = 0;
+        self.waits = 0;
+        self.max_wait_ns = 0;
+        self.hist = [0; HIST_BUCKETS];
+    }
+
+    pub(super) fn add_wait(
+        &mut self,
+        total_ns: u64,
+        max_ns: u64,
+        hist: impl Fn(&mut [u64; HIST_BUCKETS]),
+    ) {
+        self.blocked_ns += total_ns;
+        self.max_wait_ns = self.max_wait_ns.max(max_ns);
+        hist(&mut self.hist);
+        self.waits = self.hist[hist_bucket(WAIT_NS)..].iter().sum();
+    }
+
+    pub(super) fn note_last(&mut self, t: u64, pid: Option<u32>) {
+        self.last_mono_ns = Some(self.last_mono_ns.map_or(t, |l| l.max(t)));
+        if pid.is_some() {
+            self.last_pid = pid;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::account::WAIT_NS;
+
+    #[test]
+    fn wait_quantiles_are_buckets() {
+        let mut t = Tally::default();
+        assert_eq!(t.wait_quantile(0.5), None);
+        // 90 calls under 2 µs, 9 in [8, 16) µs, 1 in the last bucket.
+        t.hist[0] = 90;
+        t.hist[3] = 9;
+        t.hist[HIST_BUCKETS - 1] = 1;
+        assert_eq!(t.wait_quantile(0.5), Some(0));
+        assert_eq!(t.wait_quantile(0.9), Some(0));
+        assert_eq!(t.wait_quantile(0.95), Some(3));
+        assert_eq!(t.wait_quantile(0.99), Some(3));
+        assert_eq!(t.wait_quantile(1.0), Some(HIST_BUCKETS - 1));
+        assert_eq!(hist_bounds_us(0), (0, Some(2)));
+        assert_eq!(hist_bounds_us(3), (8, Some(16)));
+        assert_eq!(hist_bounds_us(HIST_BUCKETS - 1), (1 << 23, None));
+        // The bounds agree with how durations are put in buckets.
+        assert_eq!(hist_bucket(9 << 10), 3);
+    }
+
+    #[test]
+    fn buckets_match_the_kernel() {
+        assert_eq!(hist_bucket(0), 0);
+        assert_eq!(hist_bucket(2047), 0);
+        assert_eq!(hist_bucket(2048), 1);
+        assert_eq!(hist_bucket(WAIT_NS - 1), 9);
+        assert_eq!(hist_bucket(WAIT_NS), 10);
+        assert_eq!(hist_bucket(u64::MAX), HIST_BUCKETS - 1);
+    }
+
+    #[test]
+    fn rates_are_taken_over_the_window() {
+        let mut p = Points::default();
+        let s = 1_000_000_000;
+        p.push(10 * s, 100, Some(9 * s));
+        assert_eq!(p.rate(), 100.0);
+        for i in 1..=10 {
+            p.push((10 + i) * s, 100 + 50 * i, None);
+        }
+        assert_eq!(p.rate(), 50.0);
+        assert!(p.0.len() <= 7);
+    }
+}
