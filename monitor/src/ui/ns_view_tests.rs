@@ -253,3 +253,30 @@ fn the_event_log_follows_the_scope() {
     let s = screen(&mut app, 150, 40);
     assert!(!s.contains("hostie") && s.contains("boxed-op"), "{s}");
 }
+
+#[test]
+fn row_keys_name_the_namespace_and_a_gone_ones_slot_serves_the_next() {
+    let mut store = two_sets_0();
+    for id in [
+        HOST_SET,
+        BOX_SET,
+        ObjId {
+            ns: NS2,
+            id: i32::MAX,
+        },
+    ] {
+        assert_eq!(store.obj_of_key(store.obj_key(id)), Some(id));
+    }
+    assert_ne!(store.obj_key(HOST_SET), store.obj_key(BOX_SET));
+    let boxed = store.obj_key(BOX_SET);
+    // The container goes (no process of it in the next snapshot), another comes.
+    let mut s = base_snap(MONO + 4 * S);
+    let mut other = proc_(30, "other", "other", 1);
+    other.ipc_ns = Some(NS2 + 1);
+    s.processes = vec![proc_(10, "hostie", "hostie --spin", 60), other];
+    store.ingest(&[stamped(MONO + 4 * S, Update::Snapshot(Box::new(s)))]);
+    let third = ObjId { ns: NS2 + 1, id: 0 };
+    assert_eq!(store.obj_key(third), boxed);
+    assert_eq!(store.obj_of_key(boxed), Some(third));
+    assert_eq!(store.obj_of_key(store.obj_key(HOST_SET)), Some(HOST_SET));
+}

@@ -70,9 +70,11 @@ pub struct Store {
     pub names: super::names::Names,
     /// Histories the model keeps no series of (see `trends`), one point per sample.
     pub trends: super::trends::Trends,
-    /// Every IPC namespace the model has known, in the order first seen (never shrinks):
-    /// a namespace's place here is its part of the rows' keys (see [`Store::obj_key`]).
-    ns_seen: Vec<NsId>,
+    /// A slot per IPC namespace the model knows, kept while it does (a gone one's slot
+    /// serves the next new one): a namespace's slot is its part of the rows' keys (see
+    /// [`Store::obj_key`]), the same for as long as it lives.
+    ns_slots: Vec<Option<NsId>>,
+    ns_slot: BTreeMap<NsId, usize>,
     /// Each known namespace's name in the views (see `views::ns::label`), and how many
     /// are in scope.
     pub ns_names: BTreeMap<NsId, String>,
@@ -97,7 +99,8 @@ impl Store {
             inflight: HashSet::new(),
             names: Default::default(),
             trends: Default::default(),
-            ns_seen: Vec::new(),
+            ns_slots: Vec::new(),
+            ns_slot: BTreeMap::new(),
             ns_names: BTreeMap::new(),
             ns_shown: 0,
         }
@@ -251,11 +254,7 @@ impl Store {
         }
         self.uses = uses;
         let known = m.namespaces();
-        for n in &known {
-            if !self.ns_seen.contains(&n.ns) {
-                self.ns_seen.push(n.ns);
-            }
-        }
+        self.slot_namespaces(&known);
         self.ns_shown = known.iter().filter(|n| n.in_scope).count();
         self.ns_names = super::views::ns::labels(&known);
         self.generation += 1;
@@ -268,17 +267,42 @@ impl Store {
         self.refresh();
     }
 
-    /// An object's part of a row key: its namespace's place in the order first seen, above
-    /// its id (12 bits of namespace, so that a semaphore row can add 20 bits below).
+    /// Frees the slots of namespaces gone and gives the new ones a slot.
+    fn slot_namespaces(&mut self, known: &[crate::model::NsInfo]) {
+        let now: BTreeSet<NsId> = known.iter().map(|n| n.ns).collect();
+        for slot in &mut self.ns_slots {
+            if slot.is_some_and(|ns| !now.contains(&ns)) {
+                self.ns_slot.remove(&slot.take().unwrap_or_default());
+            }
+        }
+        for ns in now {
+            if self.ns_slot.contains_key(&ns) {
+                continue;
+            }
+            let i = match self.ns_slots.iter().position(Option::is_none) {
+                Some(i) => i,
+                None => {
+                    self.ns_slots.push(None);
+                    self.ns_slots.len() - 1
+                }
+            };
+            self.ns_slots[i] = Some(ns);
+            self.ns_slot.insert(ns, i);
+        }
+    }
+
+    /// An object's part of a row key: its namespace's slot above its id (12 bits of slot,
+    /// so that a semaphore row can add 20 bits below: 4096 namespaces at once, past which
+    /// rows of two could share a key).
     pub fn obj_key(&self, id: ObjId) -> u64 {
-        let ns = self.ns_seen.iter().position(|&n| n == id.ns);
-        let ns = ns.unwrap_or(self.ns_seen.len()) as u64 & 0xfff;
+        let ns = self.ns_slot.get(&id.ns).copied();
+        let ns = ns.unwrap_or(self.ns_slots.len()) as u64 & 0xfff;
         ns << 32 | u64::from(id.id as u32)
     }
 
     /// The object of a row key made by [`Store::obj_key`].
     pub fn obj_of_key(&self, k: u64) -> Option<ObjId> {
-        let ns = *self.ns_seen.get((k >> 32) as usize)?;
+        let ns = (*self.ns_slots.get((k >> 32) as usize)?)?;
         Some(ObjId {
             ns,
             id: k as u32 as i32,
