@@ -36,6 +36,17 @@ fn waited_of(screen: &str, pid: u32) -> Option<f64> {
 /// Escape, then a pause as a person's would be: a terminal tells a lone Escape from the start
 /// of an escape sequence (or Alt+key) only by the time until the next byte, so Escape sent
 /// together with the next keys can be read as Alt+key.
+/// `ipctop` started in a new tmux of `w`x`h`, and its first screen with its header.
+fn dashboard(tag: &str, w: u16, h: u16) -> (Tmux, String) {
+    let t = Tmux::start(tag, w, h);
+    t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the header", Duration::from_secs(20), |s| {
+        s.starts_with("ipctop ") && s.contains("Waiting now")
+    });
+    (t, s)
+}
+
 fn esc(t: &Tmux) {
     t.keys(&["Escape"]);
     thread::sleep(Duration::from_millis(200));
@@ -292,12 +303,7 @@ fn mouse_clicks_tabs_and_rows_a_deadlock_leads_to_its_process_and_f10_quits() {
     let mut ids = Ids::default();
     let (mut dead, dpids) = deadlock(&mut ids);
 
-    let t = Tmux::start("mouse", 80, 24);
-    t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
-    t.keys(&["Enter"]);
-    let s = t.wait_for("the header", Duration::from_secs(20), |s| {
-        s.starts_with("ipctop ") && s.contains("Waiting now")
-    });
+    let (t, s) = dashboard("mouse", 80, 24);
     assert_eq!(t.var("#{mouse_any_flag}"), "1", "mouse capture is on");
 
     // A click on the Problems tab; the deadlock entry selected by a click, Enter opens it.
@@ -385,12 +391,7 @@ fn a_process_history_charts_its_real_call_rate() {
     ]));
     let pid = lp.pid();
 
-    let t = Tmux::start("history", 80, 24);
-    t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
-    t.keys(&["Enter"]);
-    t.wait_for("the header", Duration::from_secs(20), |s| {
-        s.starts_with("ipctop ") && s.contains("Waiting now")
-    });
+    let (t, _) = dashboard("history", 80, 24);
     t.keys(&["5"]);
     filter(&t, &pid.to_string());
     t.wait_for("the process", Duration::from_secs(10), |s| {
@@ -416,4 +417,77 @@ fn a_process_history_charts_its_real_call_rate() {
     t.assert_clean_shell("0");
     lp.signal(libc::SIGTERM);
     lp.wait(Duration::from_secs(10));
+}
+
+/// Two paced loops, each in an IPC namespace of its own, so each has a set 0: each row and
+/// detail shows its own set's calls (by the kernel's counts) and users, never the other's;
+/// `n` narrows the model's scope to one namespace, and the counts follow.
+#[test]
+fn two_namespaces_sets_0_each_show_their_own_calls_and_n_shows_one() {
+    let test = "dashboard_two_ns_tmux";
+    if !can_trace(test) || !have_tmux(test) {
+        return;
+    }
+    let spawn = |rate: f64| {
+        Proc::spawn(Command::new("unshare").args([
+            "--ipc",
+            WORKLOAD,
+            "paced-loop",
+            "--rate",
+            &rate.to_string(),
+            "--secs",
+            "60",
+        ]))
+    };
+    let (fast, slow) = (spawn(200.0), spawn(20.0));
+    let (a, b) = (fast.pid(), slow.pid());
+
+    // Wide enough for every column, narrow enough for no side panel.
+    let (t, _) = dashboard("two-ns", 150, 40);
+    t.keys(&["2"]);
+    // Each loop's set 0 (its semaphore's last pid is the loop's): its details.
+    for (pid, other, rate) in [(a, b, 200.0), (b, a, 20.0)] {
+        filter(&t, &pid.to_string());
+        t.wait_for("its set 0", Duration::from_secs(10), |s| {
+            s.lines().any(|l| l.contains("▸ 0 ") || l.contains("+ 0 "))
+        });
+        t.keys(&["Enter"]);
+        let s = t.wait_for("its history", Duration::from_secs(15), |s| {
+            t.keys(&["End"]);
+            s.contains("Semaphore set 0 (") && now_of(s, "calls/s").is_some_and(|x| x > 0.0)
+        });
+        let now = now_of(&s, "calls/s").unwrap();
+        assert!(
+            (0.5 * rate..=1.5 * rate).contains(&now),
+            "set 0 of {pid}: calls/s {now}, paced at {rate}:\n{s}"
+        );
+        t.keys(&["Home"]);
+        let s = t.wait_for("its users", Duration::from_secs(5), |s| {
+            s.contains(&format!("> {pid} "))
+        });
+        assert!(
+            !s.contains(&format!("> {other} ")),
+            "the other's set 0:\n{s}"
+        );
+        esc(&t);
+        esc(&t);
+    }
+    // `n`: one namespace at a time; in the fast loop's, its set is the only one.
+    filter(&t, &a.to_string());
+    let mut found = None;
+    for _ in 0..64 {
+        t.keys(&["n"]);
+        thread::sleep(Duration::from_millis(150));
+        let s = t.capture();
+        if s.contains("(1 of 1, filter") {
+            found = Some(s);
+            break;
+        }
+    }
+    let s = found.expect("n reaches the fast loop's namespace");
+    assert!(s.contains("only (n)"), "the header says which: {s}");
+    assert!(!s.contains("IPC NS"), "one namespace shown: {s}");
+    t.keys(&["q"]);
+    t.assert_clean_shell("0");
+    drop((fast, slow));
 }

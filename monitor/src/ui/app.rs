@@ -47,7 +47,7 @@ pub struct App {
     /// The links of the open detail.
     pub detail: ListState,
     /// Semaphore sets shown with their semaphores.
-    pub expanded: BTreeSet<i32>,
+    pub expanded: BTreeSet<crate::model::ObjId>,
     pub expand_all: bool,
     pub help: bool,
     /// The help's first line shown, and its page height at the last draw.
@@ -56,8 +56,6 @@ pub struct App {
     pub input: Option<Input>,
     /// The event log sticks to its end.
     pub follow: bool,
-    /// The one IPC namespace shown (`n` cycles); `None`: all.
-    pub ns: Option<crate::model::NsId>,
     /// Set by the last draw: the tabs (x from, x to, view) on line `tabs_y`.
     pub tabs: Vec<(u16, u16, View)>,
     pub tabs_y: Option<u16>,
@@ -88,7 +86,6 @@ impl App {
             follow: true,
             tabs: Vec::new(),
             tabs_y: None,
-            ns: None,
         }
     }
 
@@ -523,17 +520,21 @@ impl App {
         }
     }
 
-    /// `n`: the next IPC namespace alone (in the order `Store::namespaces` gives), then all.
+    /// `n`: the model's scope moves to the next IPC namespace alone (ascending), then all
+    /// (from a container's: all). The paused display follows too.
     fn next_ns(&mut self) {
-        let all = self.shown().namespaces.clone();
-        self.ns = match self.ns {
-            None => all.first().copied(),
-            Some(cur) => all
-                .iter()
-                .position(|&n| n == cur)
-                .and_then(|i| all.get(i + 1))
-                .copied(),
+        use crate::model::Scope;
+        let known: Vec<_> = self.store.model.namespaces().iter().map(|n| n.ns).collect();
+        let next = match self.shown().model.scope() {
+            Scope::All => known.first().copied(),
+            Scope::Ns(cur) => known.iter().skip_while(|&n| n != cur).nth(1).copied(),
+            Scope::Container(_) => None,
         };
+        let scope = next.map_or(Scope::All, Scope::Ns);
+        self.store.set_scope(scope.clone());
+        if let Some(f) = &mut self.frozen {
+            f.set_scope(scope);
+        }
         // The selections were of rows now hidden or shown.
         for v in &mut self.views {
             v.list.moved = true;

@@ -7,6 +7,7 @@ use ratatui::crossterm::event::KeyCode;
 
 use super::{
     app::{Target, View},
+    ns_view_tests::oid,
     store::Store,
     tests::{agg, app_on, base_snap, info, key, msg, proc_, screen, sem, shm, stamped},
 };
@@ -106,7 +107,7 @@ fn history_of(target: Target) -> String {
 
 #[test]
 fn an_objects_history_charts_its_calls_waits_and_waiters() {
-    let s = history_of(Target::Sem(SET));
+    let s = history_of(Target::Sem(oid(SET)));
     insta::assert_snapshot!("history_sem_80x24", s);
     // The account's figures: the holder's last second (8 → 160... i=24: 10/s) and the
     // waiter's 600 ms a second while it waits.
@@ -118,7 +119,7 @@ fn an_objects_history_charts_its_calls_waits_and_waiters() {
 
 #[test]
 fn a_queues_history_charts_its_depth() {
-    let s = history_of(Target::Queue(QUEUE));
+    let s = history_of(Target::Queue(oid(QUEUE)));
     insta::assert_snapshot!("history_queue_80x24", s);
     assert!(
         s.contains("messages") && s.contains("now 48  max 48"),
@@ -129,7 +130,7 @@ fn a_queues_history_charts_its_depth() {
 
 #[test]
 fn a_segments_history_charts_its_attachments() {
-    let s = history_of(Target::Shm(SEG));
+    let s = history_of(Target::Shm(oid(SEG)));
     insta::assert_snapshot!("history_shm_80x24", s);
     assert!(s.contains("attached") && s.contains("now 5  max 5"), "{s}");
 }

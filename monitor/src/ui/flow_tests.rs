@@ -4,6 +4,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{
     app::{Action, App, Target, View},
+    ns_view_tests::oid,
     tests::{app_on, busy_store, ev, key, screen, stamped},
     theme::Theme,
 };
@@ -41,11 +42,11 @@ fn keys_switch_views_select_open_and_come_back() {
     assert_eq!(app.screen.detail, Some(Target::Proc(1202)));
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("sem 65536 #1"), "{s}");
-    assert_eq!(app.links().first(), Some(&Target::Sem(65536)));
+    assert_eq!(app.links().first(), Some(&Target::Sem(oid(65536))));
     key(&mut app, KeyCode::Enter);
     assert_eq!(
         (app.screen.view, app.screen.detail),
-        (View::Semaphores, Some(Target::Sem(65536)))
+        (View::Semaphores, Some(Target::Sem(oid(65536))))
     );
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("Semaphore set 65536"), "{s}");
@@ -72,10 +73,10 @@ fn keys_switch_views_select_open_and_come_back() {
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Char('j'));
     screen(&mut app, 80, 24);
-    assert_eq!(app.enter(), Some(Target::Shm(32770)));
+    assert_eq!(app.enter(), Some(Target::Shm(oid(32770))));
     key(&mut app, KeyCode::Char('k'));
     screen(&mut app, 80, 24);
-    assert_eq!(app.enter(), Some(Target::Shm(32769)));
+    assert_eq!(app.enter(), Some(Target::Shm(oid(32769))));
     // `s`: sizes start largest first, the column marked.
     key(&mut app, KeyCode::Char('s'));
     let s = screen(&mut app, 80, 24);
@@ -83,12 +84,16 @@ fn keys_switch_views_select_open_and_come_back() {
     assert!(s.contains("▼SIZE"), "{s}");
     assert_eq!(
         app.enter(),
-        Some(Target::Shm(32769)),
+        Some(Target::Shm(oid(32769))),
         "the selection follows its row"
     );
     key(&mut app, KeyCode::End);
     screen(&mut app, 80, 24);
-    assert_eq!(app.enter(), Some(Target::Shm(32770)), "the smallest last");
+    assert_eq!(
+        app.enter(),
+        Some(Target::Shm(oid(32770))),
+        "the smallest last"
+    );
 
     // Semaphores expand and collapse.
     key(&mut app, KeyCode::Char('2'));

@@ -287,7 +287,7 @@ fn the_mouse_clicks_tabs_rows_and_column_titles_and_the_wheel_scrolls() {
 fn an_objects_history_shows_its_rate_and_wait_histogram_with_percentiles() {
     let mut a = app(View::Semaphores, "normal");
     a.views[View::Semaphores.index()].filter.clear();
-    a.open(super::Target::Sem(65536));
+    a.open(super::Target::Sem(super::ns_view_tests::oid(65536)));
     draw(&mut a, 80, 24);
     // The history is at the end of the details: End scrolls there.
     a.on_key(KeyEvent::new(KeyCode::End, KeyModifiers::NONE));

@@ -238,4 +238,6 @@ mod keys_tests;
 #[cfg(test)]
 mod ns_sort_tests;
 #[cfg(test)]
+mod ns_view_tests;
+#[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use crate::{
     analysis::{self, Finding},
     event::Event,
     feed::{Position, ProbeStatus, Stamped, Update},
-    model::{Model, ObjKind, WaitOn},
+    model::{Model, NsId, ObjId, ObjKind, Scope, WaitOn},
 };
 
 /// Lines kept in the event log.
@@ -17,8 +17,8 @@ pub const LOG_KEEP: usize = 10_000;
 /// What a process uses, gathered once per update for the process views.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProcUse {
-    pub sets: BTreeSet<i32>,
-    pub queues: BTreeSet<i32>,
+    pub sets: BTreeSet<ObjId>,
+    pub queues: BTreeSet<ObjId>,
 }
 
 /// Where the session runs, for the header.
@@ -70,8 +70,15 @@ pub struct Store {
     pub names: super::names::Names,
     /// Histories the model keeps no series of (see `trends`), one point per sample.
     pub trends: super::trends::Trends,
-    /// The IPC namespaces seen, the viewed one first (see `namespaces`).
-    pub namespaces: Vec<crate::model::NsId>,
+    /// A slot per IPC namespace the model knows, kept while it does (a gone one's slot
+    /// serves the next new one): a namespace's slot is its part of the rows' keys (see
+    /// [`Store::obj_key`]), the same for as long as it lives.
+    ns_slots: Vec<Option<NsId>>,
+    ns_slot: BTreeMap<NsId, usize>,
+    /// Each known namespace's name in the views (see `views::ns::label`), and how many
+    /// are in scope.
+    pub ns_names: BTreeMap<NsId, String>,
+    pub ns_shown: usize,
 }
 
 impl Store {
@@ -92,7 +99,10 @@ impl Store {
             inflight: HashSet::new(),
             names: Default::default(),
             trends: Default::default(),
-            namespaces: Vec::new(),
+            ns_slots: Vec::new(),
+            ns_slot: BTreeMap::new(),
+            ns_names: BTreeMap::new(),
+            ns_shown: 0,
         }
     }
 
@@ -168,7 +178,11 @@ impl Store {
             self.model.apply(s);
         }
         if let Some(t) = sampled {
+            // Of every namespace, whatever the scope: `n` then shows each one's history.
+            let scope = self.model.scope().clone();
+            self.model.set_scope(Scope::All);
             self.trends.sample(&self.model, t);
+            self.model.set_scope(scope);
         }
         self.refresh();
     }
@@ -194,16 +208,16 @@ impl Store {
         for s in m.sem_sets() {
             for x in s.semaphores.iter().flatten() {
                 if x.last_pid != 0 {
-                    uses.entry(x.last_pid).or_default().sets.insert(s.id.id);
+                    uses.entry(x.last_pid).or_default().sets.insert(s.id);
                 }
                 if let Some(h) = m.holders(s.id, x.semnum) {
                     for p in h.pids {
-                        uses.entry(p).or_default().sets.insert(s.id.id);
+                        uses.entry(p).or_default().sets.insert(s.id);
                     }
                 }
             }
             if let Some(p) = s.creator_pid {
-                uses.entry(p).or_default().sets.insert(s.id.id);
+                uses.entry(p).or_default().sets.insert(s.id);
             }
         }
         for q in m.queues() {
@@ -212,15 +226,19 @@ impl Store {
                 .chain(q.creator_pid)
             {
                 if p != 0 {
-                    uses.entry(p).or_default().queues.insert(q.id.id);
+                    uses.entry(p).or_default().queues.insert(q.id);
                 }
             }
         }
         for w in m.waits() {
             let u = uses.entry(w.pid).or_default();
+            let id = ObjId {
+                ns: w.ns,
+                id: w.on.id(),
+            };
             match w.on {
-                WaitOn::Sem { semid, .. } => u.sets.insert(semid),
-                _ => u.queues.insert(w.on.id()),
+                WaitOn::Sem { .. } => u.sets.insert(id),
+                _ => u.queues.insert(id),
             };
         }
         let acc = m.account();
@@ -228,15 +246,67 @@ impl Store {
             for (pid, _) in acc.users_of(*kind, *id) {
                 let u = uses.entry(pid).or_default();
                 match kind {
-                    ObjKind::Sem => u.sets.insert(id.id),
-                    ObjKind::Msg => u.queues.insert(id.id),
+                    ObjKind::Sem => u.sets.insert(*id),
+                    ObjKind::Msg => u.queues.insert(*id),
                     ObjKind::Shm => false,
                 };
             }
         }
         self.uses = uses;
-        self.namespaces = namespaces(m);
+        let known = m.namespaces();
+        self.slot_namespaces(&known);
+        self.ns_shown = known.iter().filter(|n| n.in_scope).count();
+        self.ns_names = super::views::ns::labels(&known);
         self.generation += 1;
+    }
+
+    /// Shows only the namespaces of `scope` (the model's one filter: rows, header counts,
+    /// Problems and findings all follow it).
+    pub fn set_scope(&mut self, scope: Scope) {
+        self.model.set_scope(scope);
+        self.refresh();
+    }
+
+    /// Frees the slots of namespaces gone and gives the new ones a slot.
+    fn slot_namespaces(&mut self, known: &[crate::model::NsInfo]) {
+        let now: BTreeSet<NsId> = known.iter().map(|n| n.ns).collect();
+        for slot in &mut self.ns_slots {
+            if slot.is_some_and(|ns| !now.contains(&ns)) {
+                self.ns_slot.remove(&slot.take().unwrap_or_default());
+            }
+        }
+        for ns in now {
+            if self.ns_slot.contains_key(&ns) {
+                continue;
+            }
+            let i = match self.ns_slots.iter().position(Option::is_none) {
+                Some(i) => i,
+                None => {
+                    self.ns_slots.push(None);
+                    self.ns_slots.len() - 1
+                }
+            };
+            self.ns_slots[i] = Some(ns);
+            self.ns_slot.insert(ns, i);
+        }
+    }
+
+    /// An object's part of a row key: its namespace's slot above its id (12 bits of slot,
+    /// so that a semaphore row can add 20 bits below: 4096 namespaces at once, past which
+    /// rows of two could share a key).
+    pub fn obj_key(&self, id: ObjId) -> u64 {
+        let ns = self.ns_slot.get(&id.ns).copied();
+        let ns = ns.unwrap_or(self.ns_slots.len()) as u64 & 0xfff;
+        ns << 32 | u64::from(id.id as u32)
+    }
+
+    /// The object of a row key made by [`Store::obj_key`].
+    pub fn obj_of_key(&self, k: u64) -> Option<ObjId> {
+        let ns = (*self.ns_slots.get((k >> 32) as usize)?)?;
+        Some(ObjId {
+            ns,
+            id: k as u32 as i32,
+        })
     }
 
     /// Seconds since the session started (replay: the position in the recording).
@@ -267,20 +337,4 @@ impl Store {
     pub fn live(&self) -> bool {
         self.position.is_none() && !matches!(self.probe, ProbeStatus::Replay)
     }
-}
-
-/// The IPC namespaces seen, the viewed one first: of the processes, the waits and the
-/// objects the account counted calls on (0, unknown, left out).
-fn namespaces(m: &Model) -> Vec<crate::model::NsId> {
-    let mut others: BTreeSet<crate::model::NsId> =
-        m.all_processes().filter_map(|p| p.ipc_ns).collect();
-    others.extend(m.waits().map(|w| w.ns));
-    others.extend(m.account().objects().map(|((_, id), _)| id.ns));
-    let view = m.view_ns();
-    others.remove(&view);
-    others.remove(&0);
-    std::iter::once(view)
-        .filter(|&n| n != 0)
-        .chain(others)
-        .collect()
 }

@@ -10,6 +10,7 @@ use ratatui::{
 
 use super::{
     app::{Action, App, Target, View},
+    ns_view_tests::oid,
     store::{SessionInfo, Store},
     theme::Theme,
     views,
@@ -465,7 +466,7 @@ fn every_view_with_data() {
         for (w, h) in SIZES {
             let mut app = app_on(view, busy_store());
             if view == View::Semaphores {
-                app.expanded.insert(65536);
+                app.expanded.insert(oid(65536));
             }
             let name = format!("{}_{w}x{h}", view.title().to_lowercase().replace(' ', "_"));
             insta::assert_snapshot!(name, screen(&mut app, w, h));
@@ -489,9 +490,9 @@ fn help_and_details() {
         key(&mut app, KeyCode::Char('?'));
         insta::assert_snapshot!(format!("help_{w}x{h}"), screen(&mut app, w, h));
         for (name, t) in [
-            ("detail_sem", Target::Sem(65536)),
-            ("detail_shm", Target::Shm(32768)),
-            ("detail_queue", Target::Queue(1)),
+            ("detail_sem", Target::Sem(oid(65536))),
+            ("detail_shm", Target::Shm(oid(32768))),
+            ("detail_queue", Target::Queue(oid(1))),
             ("detail_proc", Target::Proc(1200)),
         ] {
             let mut app = app_on(View::Overview, busy_store());

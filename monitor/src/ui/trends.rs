@@ -7,7 +7,7 @@
 //! model holds. An object's calls per second are the account's own (`Model::object_rates`).
 use std::collections::{HashMap, VecDeque};
 
-use crate::model::{Model, ObjKind, Tally};
+use crate::model::{Model, ObjId, ObjKind, Tally};
 
 /// Points kept per subject (one per sample: a minute at the probe's 1 s).
 pub const KEPT: usize = 60;
@@ -90,7 +90,7 @@ impl Trend {
 pub struct Trends {
     at: Option<u64>,
     total: Trend,
-    objects: HashMap<(ObjKind, i32), Trend>,
+    objects: HashMap<(ObjKind, ObjId), Trend>,
     procs: HashMap<u32, Trend>,
 }
 
@@ -116,23 +116,23 @@ impl Trends {
         let objects = &mut self.objects;
         let mut put = |kind, id, level: u64, bytes: u64| {
             let p = Point {
-                waiting: m.waiters(kind, id).count() as u32,
+                waiting: m.waiters_at(kind, id).count() as u32,
                 level: level.min(u32::MAX.into()) as u32,
                 bytes: bytes.min(u32::MAX.into()) as u32,
                 ..Point::default()
             };
             let tr = objects.entry((kind, id)).or_default();
             tr.seen = t;
-            tr.note(t, m.object_account(kind, id), p);
+            tr.note(t, m.object_account_at(kind, id), p);
         };
         for s in m.sem_sets() {
-            put(ObjKind::Sem, s.id.id, 0, 0);
+            put(ObjKind::Sem, s.id, 0, 0);
         }
         for s in m.segments() {
-            put(ObjKind::Shm, s.id.id, s.nattch, 0);
+            put(ObjKind::Shm, s.id, s.nattch, 0);
         }
         for q in m.queues() {
-            put(ObjKind::Msg, q.id.id, q.qnum, q.cbytes);
+            put(ObjKind::Msg, q.id, q.qnum, q.cbytes);
         }
         self.objects.retain(|_, tr| tr.seen == t);
         let mut by_pid: HashMap<u32, u32> = HashMap::new();
@@ -157,7 +157,7 @@ impl Trends {
         &self.total
     }
 
-    pub fn object(&self, kind: ObjKind, id: i32) -> Option<&Trend> {
+    pub fn object(&self, kind: ObjKind, id: ObjId) -> Option<&Trend> {
         self.objects.get(&(kind, id))
     }
 

@@ -197,12 +197,15 @@ pub struct SortBy {
     pub desc: bool,
 }
 
+use crate::model::ObjId;
+
 /// Something a detail shows, and that Enter can go to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
-    Sem(i32),
-    Shm(i32),
-    Queue(i32),
+    /// Objects by their identity (namespace and id: ids repeat across namespaces).
+    Sem(ObjId),
+    Shm(ObjId),
+    Queue(ObjId),
     Proc(u32),
     /// A deadlock, by the first pid of its cycle: its processes and sets.
     Deadlock(u32),

@@ -9,7 +9,7 @@ use super::{dur_ns, num, size, spark, spark_f, Cx};
 use crate::{
     model::{
         account::{hist_bounds_us, RATES_KEPT},
-        ObjKind, Tally,
+        ObjId, ObjKind, Tally,
     },
     ui::trends::{Point, Trend},
 };
@@ -133,8 +133,12 @@ fn figures(tr: Option<&Trend>, figs: &[Figure]) -> Vec<Series> {
 
 /// An object's figures over the samples: calls/s (the account's), time blocked, waits and
 /// threads waiting per sample, and its depth (a queue's messages and bytes) or attachments.
-pub fn object_lines(cx: &Cx, kind: ObjKind, id: i32, width: usize) -> Vec<Line<'static>> {
-    let rates: Vec<f64> = cx.s.model.object_rates(kind, id).map(f64::from).collect();
+pub fn object_lines(cx: &Cx, kind: ObjKind, id: ObjId, width: usize) -> Vec<Line<'static>> {
+    let rates: Vec<f64> =
+        cx.s.model
+            .object_rates_at(kind, id)
+            .map(f64::from)
+            .collect();
     let levels: &[Figure] = match kind {
         ObjKind::Sem => &[],
         ObjKind::Msg => &[

@@ -21,20 +21,34 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState, follow: bool
     let log = &cx.s.log;
     let clock = cx.s.model.clock();
     let first = cx.s.logged - log.len() as u64;
-    let idx: Vec<usize> = if vs.filter.is_empty() {
-        (0..log.len()).collect()
-    } else {
-        (0..log.len())
-            .filter(|&i| matches(&vs.filter, || text_line(&log[i].0, &clock, log[i].1)))
-            .collect()
+    // Of the namespaces in scope (the kernel's stamp, else the caller's as known).
+    let m = &cx.s.model;
+    let scoped = *m.scope() != crate::model::Scope::All;
+    let in_scope = |ev: &crate::event::Event| {
+        !scoped || m.in_scope(ev.ipc_ns.unwrap_or_else(|| m.process_ns(ev.pid)))
     };
+    let idx: Vec<usize> = (0..log.len())
+        .filter(|&i| in_scope(&log[i].0))
+        .filter(|&i| matches(&vs.filter, || text_line(&log[i].0, &clock, log[i].1)))
+        .collect();
     let keys: Vec<u64> = idx.iter().map(|&i| first + i as u64).collect();
     if follow && !keys.is_empty() {
         vs.list.selected = keys.len() - 1;
         vs.list.moved = true;
     }
     let left_out = cx.s.calls_not_logged();
-    let mut title = if vs.filter.is_empty() && left_out > 0 {
+    let mut title = if scoped {
+        format!(
+            " Events ({} of {} kept: {}{})",
+            idx.len(),
+            log.len(),
+            m.scope().describe(),
+            match vs.filter.as_str() {
+                "" => String::new(),
+                f => format!(", filter \"{f}\""),
+            }
+        )
+    } else if vs.filter.is_empty() && left_out > 0 {
         format!(
             " Events: sample, {} of {} kept; {} calls counted, not shown",
             log.len(),
@@ -59,6 +73,8 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState, follow: bool
             }
             _ => "no calls seen yet",
         }
+    } else if vs.filter.is_empty() {
+        "no event of the namespaces shown (n: the next)"
     } else {
         "no event matches the filter"
     };

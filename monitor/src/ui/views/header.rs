@@ -12,6 +12,7 @@ use super::{clock, num, overview, trim_f, Cx};
 use crate::{
     analysis::What,
     feed::ProbeStatus,
+    model::Scope,
     ui::app::{Input, Target, View, ViewState},
 };
 
@@ -47,7 +48,15 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
         ));
     }
     segs.push((when, None));
-    segs.push((vec![Span::raw(format!("{}/s", num(s.calls_per_s())))], None));
+    // The account's total, of every namespace whatever the scope.
+    let all_ns = match s.model.scope() {
+        Scope::All => "",
+        _ => " all ns",
+    };
+    segs.push((
+        vec![Span::raw(format!("{}/s{all_ns}", num(s.calls_per_s())))],
+        None,
+    ));
     segs.push((
         vec![Span::styled(
             format!("dropped {dropped}"),
@@ -146,13 +155,16 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     } else {
         (vec![Span::raw(waiting)], None)
     });
-    if let Some(ns) = cx.ns {
+    // Which namespaces the rows, counts and findings are of, when not all.
+    let shown = match s.model.scope() {
+        Scope::All => None,
+        Scope::Ns(ns) => Some(("IPC ns", super::ns::label(cx, *ns))),
+        Scope::Container(c) => Some(("container", crate::text::escape(c).into_owned())),
+    };
+    if let Some((what, name)) = shown {
         segs.push((
-            vec![Span::styled(
-                format!("IPC ns {} only (n)", super::ns::label(Some(ns))),
-                t.warn(),
-            )],
-            Some(vec![Span::styled("1 ns (n)", t.warn())]),
+            vec![Span::styled(format!("{what} {name} only (n)"), t.warn())],
+            Some(vec![Span::styled(format!("{name} only"), t.warn())]),
         ));
     }
     for u in crate::analysis::limit_usage(&s.model) {

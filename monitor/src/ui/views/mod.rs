@@ -36,7 +36,10 @@ use super::{
     store::Store,
     theme::Theme,
 };
-use crate::{analysis::What, model::ObjKind};
+use crate::{
+    analysis::What,
+    model::{ObjId, ObjKind},
+};
 
 /// What every view reads.
 pub struct Cx<'a> {
@@ -45,8 +48,6 @@ pub struct Cx<'a> {
     /// Monotonic and unix "now" of the model.
     pub now: u64,
     pub now_unix: f64,
-    /// The one IPC namespace shown (`None`: all).
-    pub ns: Option<crate::model::NsId>,
 }
 
 impl<'a> Cx<'a> {
@@ -56,22 +57,16 @@ impl<'a> Cx<'a> {
             t,
             now: s.model.now_mono_ns(),
             now_unix: s.model.now_unix_s(),
-            ns: None,
         }
     }
 
-    /// Whether something of namespace `ns` is shown (the `n` filter).
-    pub fn in_ns(&self, ns: Option<crate::model::NsId>) -> bool {
-        self.ns.is_none_or(|f| ns == Some(f))
-    }
-
     /// An object's account (calls, failures, waits, rate); `None`: no calls seen.
-    pub fn acct(&self, kind: ObjKind, id: i32) -> Option<&'a crate::model::Tally> {
-        self.s.model.object_account(kind, id)
+    pub fn acct(&self, kind: ObjKind, id: ObjId) -> Option<&'a crate::model::Tally> {
+        self.s.model.object_account_at(kind, id)
     }
 
     /// An object's calls per second.
-    pub fn rate(&self, kind: ObjKind, id: i32) -> f64 {
+    pub fn rate(&self, kind: ObjKind, id: ObjId) -> f64 {
         self.acct(kind, id).map_or(0.0, |a| a.rate())
     }
 
@@ -116,7 +111,6 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         follow,
         tabs: tab_hits,
         tabs_y,
-        ns,
         ..
     } = app;
     let paused = match &store.position {
@@ -124,10 +118,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         None => frozen.is_some(),
     };
     let s: &Store = frozen.as_deref().unwrap_or(store);
-    let cx = Cx {
-        ns: *ns,
-        ..Cx::new(s, *theme)
-    };
+    let cx = Cx::new(s, *theme);
     if area.width < 16 || area.height < 3 {
         f.render_widget(
             Paragraph::new("ipctop: too small").wrap(Wrap { trim: true }),
@@ -191,11 +182,11 @@ pub fn draw(f: &mut Frame, app: &mut App) {
 
 /// The objects of a kind found leaked: marked by the word LEAK as well as by colour
 /// (NO_COLOR and monochrome terminals see the word).
-pub fn leaked(cx: &Cx, kind: crate::analysis::IpcKind) -> std::collections::BTreeSet<i32> {
+pub fn leaked(cx: &Cx, kind: crate::analysis::IpcKind) -> std::collections::BTreeSet<ObjId> {
     cx.s.findings
         .iter()
         .filter_map(|f| match f.what {
-            What::Leak { ipc, id } if ipc == kind => Some(id),
+            What::Leak { ipc, id } if ipc == kind => Some(ObjId { ns: f.ipc_ns, id }),
             _ => None,
         })
         .collect()
@@ -210,9 +201,9 @@ pub fn selected_target(s: &Store, t: Theme, view: View, vs: &ViewState) -> Optio
     let k = vs.list.key;
     match view {
         View::Overview => overview::target(&cx, k?),
-        View::Semaphores => Some(Target::Sem(sems::semid_of_key(k?))),
-        View::Shm => Some(Target::Shm(k? as u32 as i32)),
-        View::Queues => Some(Target::Queue(k? as u32 as i32)),
+        View::Semaphores => Some(Target::Sem(s.obj_of_key(k? >> 20)?)),
+        View::Shm => Some(Target::Shm(s.obj_of_key(k?)?)),
+        View::Queues => Some(Target::Queue(s.obj_of_key(k?)?)),
         View::Processes => Some(Target::Proc(k? as u32)),
         View::Events => events::target(&cx, k?),
         View::Problems => problems::target(&cx, vs),
@@ -229,6 +220,11 @@ pub fn links(s: &Store, t: Theme, target: Target) -> Vec<Target> {
 /// Whether `text` matches the filter (case-insensitive substring; empty matches all).
 pub fn matches(filter: &str, text: impl FnOnce() -> String) -> bool {
     filter.is_empty() || text().to_lowercase().contains(&filter.to_lowercase())
+}
+
+/// Objects in id order, a namespace's after another's of the same id.
+pub fn by_id(a: ObjId, b: ObjId) -> Ordering {
+    (a.id, a.ns).cmp(&(b.id, b.ns))
 }
 
 /// Applies a view's direction to an ordering.

@@ -10,7 +10,7 @@ use ratatui::{
 
 use super::{col, dir, dur, dur_ns, matches, num, problems, rcol, table, Cx};
 use crate::{
-    model::{ObjKind, Since, Wait, WaitOn},
+    model::{ObjId, ObjKind, Since, Wait, WaitOn},
     ui::app::{Target, View, ViewState},
 };
 
@@ -74,12 +74,12 @@ pub fn held_text(cx: &Cx, w: &Wait) -> String {
                 None => "no holder known".into(),
             }
         }
-        WaitOn::MsgRcv { msqid, .. } => match cx.s.model.queue(*msqid) {
+        WaitOn::MsgRcv { msqid, .. } => match cx.s.model.queue_at(wait_obj(w, *msqid)) {
             Some(q) if q.qnum == 0 => "queue empty".into(),
             Some(q) => format!("{} msgs, none of its type", q.qnum),
             None => "queue gone".into(),
         },
-        WaitOn::MsgSnd { msqid, .. } => match cx.s.model.queue(*msqid) {
+        WaitOn::MsgSnd { msqid, .. } => match cx.s.model.queue_at(wait_obj(w, *msqid)) {
             Some(q) => format!(
                 "full: {}/{}",
                 super::size(q.cbytes),
@@ -90,12 +90,16 @@ pub fn held_text(cx: &Cx, w: &Wait) -> String {
     }
 }
 
+/// An object a wait names: of the wait's namespace.
+fn wait_obj(w: &Wait, id: i32) -> ObjId {
+    ObjId { ns: w.ns, id }
+}
+
 /// The waits, filtered and sorted as the view asks.
 fn waits<'a>(cx: &'a Cx, vs: &ViewState) -> Vec<&'a Wait> {
     let mut v: Vec<&Wait> =
         cx.s.model
             .waits()
-            .filter(|w| cx.in_ns(Some(w.ns)))
             .filter(|w| {
                 matches(&vs.filter, || {
                     format!(
@@ -195,7 +199,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
                 4 => on_text(cx, w).1,
                 5 => waited_text(cx, w),
                 6 => held_text(cx, w),
-                _ => super::ns::label(Some(w.ns)),
+                _ => super::ns::label(cx, w.ns),
             };
             Line::from(s)
         },
@@ -282,14 +286,23 @@ struct Busy {
 fn busiest(f: &mut Frame, area: Rect, cx: &Cx) {
     let m = &cx.s.model;
     let mut v: Vec<Busy> = Vec::new();
-    let mut add = |kind: ObjKind, id: i32| {
-        let a = cx.acct(kind, id);
-        let nw = m.waiters(kind, id).count();
+    let many = cx.s.ns_shown > 1;
+    let mut add = |kind: ObjKind, oid: ObjId| {
+        let a = cx.acct(kind, oid);
+        let nw = m.waiters_at(kind, oid).count();
         if a.is_none_or(|a| a.calls == 0) && nw == 0 {
             return;
         }
         v.push(Busy {
-            name: format!("{} {id}", kind.name()),
+            name: match many {
+                true => format!(
+                    "{} {} {}",
+                    kind.name(),
+                    oid.id,
+                    super::ns::label(cx, oid.ns)
+                ),
+                false => format!("{} {}", kind.name(), oid.id),
+            },
             rate: a.map_or(0.0, |a| a.rate()),
             calls: a.map_or(0, |a| a.calls),
             errors: a.map_or(0, |a| a.errors),
@@ -298,13 +311,13 @@ fn busiest(f: &mut Frame, area: Rect, cx: &Cx) {
         });
     };
     for s in m.sem_sets() {
-        add(ObjKind::Sem, s.id.id);
+        add(ObjKind::Sem, s.id);
     }
     for s in m.segments() {
-        add(ObjKind::Shm, s.id.id);
+        add(ObjKind::Shm, s.id);
     }
     for q in m.queues() {
-        add(ObjKind::Msg, q.id.id);
+        add(ObjKind::Msg, q.id);
     }
     v.sort_by(|a, b| {
         b.rate

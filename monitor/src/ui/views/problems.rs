@@ -12,6 +12,7 @@ use super::{ago_mono, dur, size, Cx};
 use crate::{
     analysis::{CycleStep, Finding, IpcKind, What},
     event::errno_name,
+    model::ObjId,
     ui::app::{Target, ViewState},
 };
 
@@ -106,19 +107,26 @@ pub fn summary_line(cx: &Cx, f: &Finding) -> (Line<'static>, Option<Target>) {
                     super::pids(waiters.iter().copied(), 4)
                 )),
             ]),
-            Some(Target::Sem(*semid)),
+            Some(Target::Sem(ObjId {
+                ns: f.ipc_ns,
+                id: *semid,
+            })),
         ),
         What::Leak { ipc, id } => {
+            let oid = ObjId {
+                ns: f.ipc_ns,
+                id: *id,
+            };
             let extra = match ipc {
                 IpcKind::Shm => {
                     cx.s.model
-                        .segment(*id)
+                        .segment_at(oid)
                         .map(|s| format!(" ({}, creator {} gone)", size(s.size), s.creator_pid))
                 }
                 IpcKind::Sem => Some(" (unused, users gone)".into()),
                 IpcKind::Msg => {
                     cx.s.model
-                        .queue(*id)
+                        .queue_at(oid)
                         .map(|q| format!(" ({} messages nobody will read)", q.qnum))
                 }
             };
@@ -132,9 +140,9 @@ pub fn summary_line(cx: &Cx, f: &Finding) -> (Line<'static>, Option<Target>) {
                     )),
                 ]),
                 Some(match ipc {
-                    IpcKind::Shm => Target::Shm(*id),
-                    IpcKind::Sem => Target::Sem(*id),
-                    IpcKind::Msg => Target::Queue(*id),
+                    IpcKind::Shm => Target::Shm(oid),
+                    IpcKind::Sem => Target::Sem(oid),
+                    IpcKind::Msg => Target::Queue(oid),
                 }),
             )
         }
@@ -274,10 +282,16 @@ fn items(cx: &Cx, width: u16) -> Vec<Item> {
         });
     }
     let total = cx.s.model.account().total();
+    // The account's totals are of every namespace (it keeps none per namespace): said so
+    // while one is shown.
+    let all_ns = match cx.s.model.scope() {
+        crate::model::Scope::All => "",
+        _ => ", all namespaces",
+    };
     v.push(heading(
         cx,
         format!(
-            "Failed calls by errno ({} of {} calls)",
+            "Failed calls by errno ({} of {} calls{all_ns})",
             total.errors, total.calls
         ),
     ));

@@ -76,16 +76,16 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     for w in m.waits() {
         by_pid.entry(w.pid).or_default().push(w);
     }
-    // Of every IPC namespace (the `n` filter picks one).
+    // Of the namespaces in scope (`n` picks one).
     let all: Vec<Row> = m
-        .all_processes()
+        .processes()
         .map(|p| Row {
             p,
             u: cx.s.uses.get(&p.pid).unwrap_or(&NO_USE),
             a: m.account().process(p.pid),
             waits: by_pid.get(&p.pid).cloned().unwrap_or_default(),
         })
-        .filter(|r| (vs.all || r.uses_ipc()) && cx.in_ns(r.p.ipc_ns))
+        .filter(|r| vs.all || r.uses_ipc())
         .collect();
     let total = all.len();
     let mut rows: Vec<Row> = all
@@ -168,7 +168,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
                 9 => num(r.calls() as f64),
                 10 => r.errors().to_string(),
                 11 => r.p.uid.map_or("?".into(), |u| cx.user(u)),
-                13 => super::ns::label(r.p.ipc_ns),
+                13 => super::ns::label(cx, m.process_ns(r.p.pid)),
                 _ => crate::text::escape(r.p.cmdline.as_deref().unwrap_or_default()).into_owned(),
             })
         },

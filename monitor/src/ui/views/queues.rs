@@ -6,7 +6,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 
 use super::{ago, col, dir, matches, num, pids, rcol, size, table, Cx};
 use crate::{
-    model::{ObjKind, Queue, WaitOn},
+    model::{ObjId, ObjKind, Queue, WaitOn},
     ui::app::{View, ViewState},
 };
 
@@ -27,15 +27,27 @@ const COLS: [super::Col; 13] = [
 ];
 
 /// Blocked (receivers, senders) per queue.
-pub fn blocked(cx: &Cx) -> BTreeMap<i32, (BTreeSet<u32>, BTreeSet<u32>)> {
-    let mut m: BTreeMap<i32, (BTreeSet<u32>, BTreeSet<u32>)> = BTreeMap::new();
+pub fn blocked(cx: &Cx) -> BTreeMap<ObjId, (BTreeSet<u32>, BTreeSet<u32>)> {
+    let mut m: BTreeMap<ObjId, (BTreeSet<u32>, BTreeSet<u32>)> = BTreeMap::new();
     for w in cx.s.model.waits() {
         match w.on {
             WaitOn::MsgRcv { msqid, .. } => {
-                m.entry(msqid).or_default().0.insert(w.pid);
+                m.entry(ObjId {
+                    ns: w.ns,
+                    id: msqid,
+                })
+                .or_default()
+                .0
+                .insert(w.pid);
             }
             WaitOn::MsgSnd { msqid, .. } => {
-                m.entry(msqid).or_default().1.insert(w.pid);
+                m.entry(ObjId {
+                    ns: w.ns,
+                    id: msqid,
+                })
+                .or_default()
+                .1
+                .insert(w.pid);
             }
             _ => {}
         }
@@ -91,21 +103,21 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     let leaked = super::leaked(cx, crate::analysis::IpcKind::Msg);
     let mut qs: Vec<&Queue> = m
         .queues()
-        .filter(|q| cx.in_ns(Some(q.id.ns)))
         .filter(|q| {
             matches(&vs.filter, || {
                 format!(
-                    "{} {} {} {} {}",
+                    "{} {} {} {} {} {}",
+                    super::ns::shown_label(cx, q.id.ns),
                     q.id.id,
                     crate::event::Key(q.key),
                     q.last_send_pid,
                     q.last_recv_pid,
-                    blocked_text(bl.get(&q.id.id))
+                    blocked_text(bl.get(&q.id))
                 )
             })
         })
         .collect();
-    let nblocked = |q: &Queue| bl.get(&q.id.id).map_or(0, |(r, s)| r.len() + s.len());
+    let nblocked = |q: &Queue| bl.get(&q.id).map_or(0, |(r, s)| r.len() + s.len());
     qs.sort_by(|a, b| {
         let o = match vs.sort {
             0 => a.id.id.cmp(&b.id.id),
@@ -113,9 +125,9 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
             2 => a.cbytes.cmp(&b.cbytes),
             _ => nblocked(a).cmp(&nblocked(b)),
         };
-        dir(o, vs.desc).then(a.id.id.cmp(&b.id.id))
+        dir(o, vs.desc).then(super::by_id(a.id, b.id))
     });
-    let keys: Vec<u64> = qs.iter().map(|q| q.id.id as u32 as u64).collect();
+    let keys: Vec<u64> = qs.iter().map(|q| cx.s.obj_key(q.id)).collect();
     let total = m.queues().count();
     let sort = super::sorted(View::Queues, vs);
     let mut cols = COLS;
@@ -140,15 +152,13 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
                 3 => fill(cx, q, 5),
                 4 => pid_or_dash(q.last_send_pid),
                 5 => pid_or_dash(q.last_recv_pid),
-                6 if leaked.contains(&q.id.id) && !bl.contains_key(&q.id.id) => {
-                    "LEAK: unread".into()
-                }
-                6 => blocked_text(bl.get(&q.id.id)),
+                6 if leaked.contains(&q.id) && !bl.contains_key(&q.id) => "LEAK: unread".into(),
+                6 => blocked_text(bl.get(&q.id)),
                 7 => ago(cx.now_unix, q.stime),
                 8 => ago(cx.now_unix, q.rtime),
-                9 => num(cx.rate(ObjKind::Msg, q.id.id)),
+                9 => num(cx.rate(ObjKind::Msg, q.id)),
                 10 => cx.user(q.owner_uid),
-                12 => super::ns::label(Some(q.id.ns)),
+                12 => super::ns::label(cx, q.id.ns),
                 _ => format!("{:04o}", q.perms),
             })
         },

@@ -6,7 +6,7 @@ use ratatui::{layout::Rect, style::Style, text::Line, Frame};
 
 use super::{ago, ago_mono, col, dir, dur_ns, matches, num, pids, rcol, table, Cx};
 use crate::{
-    model::{ObjKind, SemSet, Semaphore, WaitOn},
+    model::{ObjId, ObjKind, SemSet, Semaphore, WaitOn},
     ui::app::{View, ViewState},
 };
 
@@ -28,19 +28,23 @@ const COLS: [super::Col; 14] = [
 ];
 
 /// Waiting pids per (set, semnum), from the waits and the operation each is blocked on.
-pub fn waiters_by_sem(cx: &Cx) -> BTreeMap<(i32, u16), BTreeSet<u32>> {
-    let mut m: BTreeMap<(i32, u16), BTreeSet<u32>> = BTreeMap::new();
+pub fn waiters_by_sem(cx: &Cx) -> BTreeMap<(ObjId, u16), BTreeSet<u32>> {
+    let mut m: BTreeMap<(ObjId, u16), BTreeSet<u32>> = BTreeMap::new();
     for w in cx.s.model.waits() {
         if let WaitOn::Sem { semid, .. } = w.on {
             let n = cx.s.model.blocking_sop(w).map_or(0, |o| o.semnum);
-            m.entry((semid, n)).or_default().insert(w.pid);
+            let set = ObjId {
+                ns: w.ns,
+                id: semid,
+            };
+            m.entry((set, n)).or_default().insert(w.pid);
         }
     }
     m
 }
 
 /// Time spent in semop calls on the set (the account's).
-pub fn contention_ns(cx: &Cx, semid: i32) -> u64 {
+pub fn contention_ns(cx: &Cx, semid: ObjId) -> u64 {
     cx.acct(ObjKind::Sem, semid).map_or(0, |o| o.blocked_ns)
 }
 
@@ -61,7 +65,7 @@ pub fn draw(
     area: Rect,
     cx: &Cx,
     vs: &mut ViewState,
-    expanded: &BTreeSet<i32>,
+    expanded: &BTreeSet<ObjId>,
     expand_all: bool,
 ) {
     let t = cx.t;
@@ -70,12 +74,16 @@ pub fn draw(
     let leaked = super::leaked(cx, crate::analysis::IpcKind::Sem);
     let mut sets: Vec<&SemSet> = m
         .sem_sets()
-        .filter(|s| cx.in_ns(Some(s.id.ns)))
         .filter(|s| {
             matches(&vs.filter, || {
-                let mut txt = format!("{} {} ", s.id.id, crate::event::Key(s.key));
-                for ((id, _), p) in waiting.range((s.id.id, 0)..=(s.id.id, u16::MAX)) {
-                    txt.push_str(&format!("{id} {} ", pids(p.iter().copied(), 99)));
+                let mut txt = format!(
+                    "{} {} {} ",
+                    s.id.id,
+                    crate::event::Key(s.key),
+                    super::ns::shown_label(cx, s.id.ns)
+                );
+                for (_, p) in waiting.range((s.id, 0)..=(s.id, u16::MAX)) {
+                    txt.push_str(&format!("{} ", pids(p.iter().copied(), 99)));
                 }
                 for x in s.semaphores.iter().flatten() {
                     txt.push_str(&format!("{} ", x.last_pid));
@@ -84,23 +92,23 @@ pub fn draw(
             })
         })
         .collect();
-    let rate = |s: &SemSet| cx.rate(ObjKind::Sem, s.id.id);
+    let rate = |s: &SemSet| cx.rate(ObjKind::Sem, s.id);
     sets.sort_by(|a, b| {
         let o = match vs.sort {
             0 => a.id.id.cmp(&b.id.id),
             1 => counted_waiters(a).cmp(&counted_waiters(b)),
             2 => rate(a).total_cmp(&rate(b)),
-            3 => contention_ns(cx, a.id.id).cmp(&contention_ns(cx, b.id.id)),
+            3 => contention_ns(cx, a.id).cmp(&contention_ns(cx, b.id)),
             _ => a.otime.cmp(&b.otime),
         };
-        dir(o, vs.desc).then(a.id.id.cmp(&b.id.id))
+        dir(o, vs.desc).then(super::by_id(a.id, b.id))
     });
     let total = m.sem_sets().count();
     let mut rows: Vec<SemRow> = Vec::new();
     for s in &sets {
-        let base = (s.id.id as u32 as u64) << 20;
+        let base = cx.s.obj_key(s.id) << 20;
         rows.push((base, s, None));
-        if expand_all || expanded.contains(&s.id.id) {
+        if expand_all || expanded.contains(&s.id) {
             let v = s.semaphores.as_deref().unwrap_or(&[]);
             for (i, x) in v.iter().enumerate() {
                 rows.push((base | (x.semnum as u64 + 1), s, Some((x, i + 1 == v.len()))));
@@ -124,10 +132,10 @@ pub fn draw(
         true,
         |i, c| {
             let (_, s, sem) = rows[i];
-            let id = s.id.id;
+            let (oid, id) = (s.id, s.id.id);
             Line::from(match sem {
                 None => {
-                    let open = expand_all || expanded.contains(&id);
+                    let open = expand_all || expanded.contains(&oid);
                     match c {
                         0 => format!(
                             "{} {id}",
@@ -146,10 +154,10 @@ pub fn draw(
                         },
                         4 => sum(s, |x| x.ncnt),
                         5 => sum(s, |x| x.zcnt),
-                        6 if leaked.contains(&id) => "LEAK".into(),
+                        6 if leaked.contains(&oid) => "LEAK".into(),
                         6 => pids(
                             waiting
-                                .range((id, 0)..=(id, u16::MAX))
+                                .range((oid, 0)..=(oid, u16::MAX))
                                 .flat_map(|(_, p)| p.iter().copied())
                                 .collect::<BTreeSet<_>>(),
                             3,
@@ -165,9 +173,9 @@ pub fn draw(
                             }
                             pids(h, 3)
                         }
-                        8 => num(cx.rate(ObjKind::Sem, id)),
+                        8 => num(cx.rate(ObjKind::Sem, oid)),
                         9 => {
-                            let a = cx.acct(ObjKind::Sem, id);
+                            let a = cx.acct(ObjKind::Sem, oid);
                             let when = match a.and_then(|a| a.last_mono_ns) {
                                 Some(t) => ago_mono(cx.now, Some(t)),
                                 None => ago(cx.now_unix, s.otime),
@@ -177,9 +185,9 @@ pub fn draw(
                                 None => when,
                             }
                         }
-                        10 => dur_ns(contention_ns(cx, id)),
+                        10 => dur_ns(contention_ns(cx, oid)),
                         11 => cx.user(s.owner_uid),
-                        13 => super::ns::label(Some(s.id.ns)),
+                        13 => super::ns::label(cx, s.id.ns),
                         _ => format!("{:04o}", s.perms),
                     }
                 }
@@ -189,7 +197,7 @@ pub fn draw(
                     4 => x.ncnt.to_string(),
                     5 => x.zcnt.to_string(),
                     6 => pids(
-                        waiting.get(&(id, x.semnum)).into_iter().flatten().copied(),
+                        waiting.get(&(oid, x.semnum)).into_iter().flatten().copied(),
                         3,
                     ),
                     7 => match m.holders(s.id, x.semnum) {
@@ -222,12 +230,6 @@ pub fn draw(
             }
         },
     );
-}
-
-/// The set of a row's key (a set's rows and its semaphores' share the set's id, above the
-/// semaphore's number).
-pub fn semid_of_key(k: u64) -> i32 {
-    (k >> 20) as u32 as i32
 }
 
 fn sum(s: &SemSet, f: impl Fn(&Semaphore) -> i32) -> String {

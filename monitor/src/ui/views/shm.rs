@@ -59,11 +59,11 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
     let m = &cx.s.model;
     let mut segs: Vec<&Segment> = m
         .segments()
-        .filter(|s| cx.in_ns(Some(s.id.ns)))
         .filter(|s| {
             matches(&vs.filter, || {
                 format!(
-                    "{} {} {} {} {}",
+                    "{} {} {} {} {} {}",
+                    super::ns::shown_label(cx, s.id.ns),
                     s.id.id,
                     crate::event::Key(s.key),
                     s.creator_pid,
@@ -80,9 +80,9 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
             2 => a.nattch.cmp(&b.nattch),
             _ => b.ctime.cmp(&a.ctime),
         };
-        dir(o, vs.desc).then(a.id.id.cmp(&b.id.id))
+        dir(o, vs.desc).then(super::by_id(a.id, b.id))
     });
-    let keys: Vec<u64> = segs.iter().map(|s| s.id.id as u32 as u64).collect();
+    let keys: Vec<u64> = segs.iter().map(|s| cx.s.obj_key(s.id)).collect();
     let total = m.segments().count();
     let leaked = super::leaked(cx, crate::analysis::IpcKind::Shm);
     let sort = super::sorted(View::Shm, vs);
@@ -118,7 +118,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
                 }
                 5 => format!("{} {}", s.creator_pid, creator_state(cx, s)),
                 6 => ago(cx.now_unix, s.ctime),
-                7 if leaked.contains(&s.id.id) => match flags(s).as_str() {
+                7 if leaked.contains(&s.id) => match flags(s).as_str() {
                     "-" => "LEAK".into(),
                     f => format!("LEAK {f}"),
                 },
@@ -126,12 +126,12 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, vs: &mut ViewState) {
                 8 => ago(cx.now_unix, s.atime.max(s.dtime)),
                 9 => s.rss.map_or("-".into(), size),
                 10 => cx.user(s.owner_uid),
-                12 => super::ns::label(Some(s.id.ns)),
+                12 => super::ns::label(cx, s.id.ns),
                 _ => format!("{:04o}", s.perms),
             })
         },
         |i| {
-            if leaked.contains(&segs[i].id.id) {
+            if leaked.contains(&segs[i].id) {
                 t.warn()
             } else if segs[i].marked_for_destroy {
                 t.dim()

@@ -11,7 +11,7 @@ use ratatui::{
 
 use super::{ago, ago_mono, chart, dur_ns, num, overview, queues, sems, shm, size, Cx};
 use crate::{
-    model::{HolderSource, ObjKind, Tally, WaitOn},
+    model::{HolderSource, ObjId, ObjKind, Tally, WaitOn},
     ui::app::{ListState, Target},
 };
 
@@ -57,7 +57,7 @@ fn account_text(cx: &Cx, a: Option<&Tally>) -> String {
 const HISTORY_WIDTH: usize = 76;
 
 /// An object's history: its figures per sample and its wait-time histogram.
-fn history(cx: &Cx, v: &mut Lines, kind: ObjKind, id: i32) {
+fn history(cx: &Cx, v: &mut Lines, kind: ObjKind, id: ObjId) {
     head(cx, v, "History");
     let lines = chart::object_lines(cx, kind, id, HISTORY_WIDTH);
     v.extend(lines.into_iter().map(|l| (l, None)));
@@ -77,10 +77,18 @@ fn last_by(cx: &Cx, unix_s: i64, pid: u32) -> String {
 }
 
 /// The processes that made calls on an object (observers left out), with how many.
-fn users(cx: &Cx, kind: ObjKind, id: i32, involved: &mut Vec<(u32, String)>) {
-    let m = &cx.s.model;
-    for (p, t) in m.account().users_of(kind, m.oid_of(id)) {
+fn users(cx: &Cx, kind: ObjKind, id: ObjId, involved: &mut Vec<(u32, String)>) {
+    for (p, t) in cx.s.model.account().users_of(kind, id) {
         involved.push((p, format!("{} calls", t.calls)));
+    }
+}
+
+/// A detail's title: the object, and its namespace while more than one is shown.
+fn obj_title(cx: &Cx, what: &str, id: ObjId) -> String {
+    if cx.s.ns_shown > 1 {
+        format!(" {what} {} ({}) ", id.id, super::ns::label(cx, id.ns))
+    } else {
+        format!(" {what} {} ", id.id)
     }
 }
 
@@ -106,10 +114,10 @@ fn proc_link(cx: &Cx, v: &mut Lines, pid: u32, role: &str) {
     );
 }
 
-fn sem_lines(cx: &Cx, id: i32) -> Lines {
-    let mut v = Lines::new();
+fn sem_lines(cx: &Cx, oid: ObjId) -> Lines {
+    let (mut v, id) = (Lines::new(), oid.id);
     let m = &cx.s.model;
-    let Some(s) = m.sem_set(id) else {
+    let Some(s) = m.sem_set_at(oid) else {
         text(&mut v, format!("Semaphore set {id} is gone."));
         return v;
     };
@@ -128,12 +136,12 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
     text(
         &mut v,
         format!(
-            "created {} ago, last semop {} ago",
-            ago(cx.now_unix, s.ctime),
-            ago(cx.now_unix, s.otime),
+            "created {}, last semop {}",
+            super::ago_said(cx.now_unix, s.ctime),
+            super::ago_said(cx.now_unix, s.otime),
         ),
     );
-    text(&mut v, account_text(cx, cx.acct(ObjKind::Sem, id)));
+    text(&mut v, account_text(cx, cx.acct(ObjKind::Sem, oid)));
     let waiting = sems::waiters_by_sem(cx);
     let mut involved: Vec<(u32, String)> = Vec::new();
     head(cx, &mut v, "Semaphores");
@@ -164,7 +172,7 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
                     }
                     None => "no holder".into(),
                 };
-                let w = waiting.get(&(id, x.semnum));
+                let w = waiting.get(&(oid, x.semnum));
                 for &p in w.into_iter().flatten() {
                     involved.push((p, format!("waits on #{}", x.semnum)));
                 }
@@ -189,9 +197,9 @@ fn sem_lines(cx: &Cx, id: i32) -> Lines {
     if let Some(p) = s.creator_pid {
         involved.push((p, "created it".into()));
     }
-    users(cx, ObjKind::Sem, id, &mut involved);
+    users(cx, ObjKind::Sem, oid, &mut involved);
     proc_links(cx, &mut v, involved);
-    history(cx, &mut v, ObjKind::Sem, id);
+    history(cx, &mut v, ObjKind::Sem, oid);
     v
 }
 
@@ -213,9 +221,10 @@ fn proc_links(cx: &Cx, v: &mut Lines, involved: Vec<(u32, String)>) {
     }
 }
 
-fn shm_lines(cx: &Cx, id: i32) -> Lines {
+fn shm_lines(cx: &Cx, oid: ObjId) -> Lines {
+    let id = oid.id;
     let mut v = Lines::new();
-    let Some(s) = cx.s.model.segment(id) else {
+    let Some(s) = cx.s.model.segment_at(oid) else {
         text(&mut v, format!("Segment {id} is gone."));
         return v;
     };
@@ -272,14 +281,15 @@ fn shm_lines(cx: &Cx, id: i32) -> Lines {
         involved.push((s.creator_pid, "created it".into()));
     }
     proc_links(cx, &mut v, involved);
-    history(cx, &mut v, ObjKind::Shm, id);
+    history(cx, &mut v, ObjKind::Shm, oid);
     v
 }
 
-fn queue_lines(cx: &Cx, id: i32) -> Lines {
+fn queue_lines(cx: &Cx, oid: ObjId) -> Lines {
+    let id = oid.id;
     let mut v = Lines::new();
     let m = &cx.s.model;
-    let Some(q) = m.queue(id) else {
+    let Some(q) = m.queue_at(oid) else {
         text(&mut v, format!("Queue {id} is gone."));
         return v;
     };
@@ -311,10 +321,10 @@ fn queue_lines(cx: &Cx, id: i32) -> Lines {
             last_by(cx, q.rtime, q.last_recv_pid),
         ),
     );
-    text(&mut v, account_text(cx, cx.acct(ObjKind::Msg, id)));
+    text(&mut v, account_text(cx, cx.acct(ObjKind::Msg, oid)));
     let mut involved = Vec::new();
     let bl = queues::blocked(cx);
-    if let Some((r, s)) = bl.get(&id) {
+    if let Some((r, s)) = bl.get(&oid) {
         for &p in r {
             involved.push((p, "blocked receiving".to_string()));
         }
@@ -333,18 +343,21 @@ fn queue_lines(cx: &Cx, id: i32) -> Lines {
     if let Some(p) = q.creator_pid {
         involved.push((p, "created it".into()));
     }
-    users(cx, ObjKind::Msg, id, &mut involved);
+    users(cx, ObjKind::Msg, oid, &mut involved);
     proc_links(cx, &mut v, involved);
-    history(cx, &mut v, ObjKind::Msg, id);
+    history(cx, &mut v, ObjKind::Msg, oid);
     v
 }
 
 /// The details' title and lines, each with where it leads.
 fn lines(cx: &Cx, target: Target) -> (String, Lines) {
     match target {
-        Target::Sem(id) => (format!(" Semaphore set {id} "), sem_lines(cx, id)),
-        Target::Shm(id) => (format!(" Shared memory segment {id} "), shm_lines(cx, id)),
-        Target::Queue(id) => (format!(" Message queue {id} "), queue_lines(cx, id)),
+        Target::Sem(id) => (obj_title(cx, "Semaphore set", id), sem_lines(cx, id)),
+        Target::Shm(id) => (
+            obj_title(cx, "Shared memory segment", id),
+            shm_lines(cx, id),
+        ),
+        Target::Queue(id) => (obj_title(cx, "Message queue", id), queue_lines(cx, id)),
         Target::Proc(pid) => (format!(" Process {pid} "), proc_lines(cx, pid)),
         Target::Deadlock(pid) => (" Deadlock ".to_string(), deadlock_lines(cx, pid)),
     }

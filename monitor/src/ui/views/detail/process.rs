@@ -38,9 +38,13 @@ pub(super) fn proc_lines(cx: &Cx, pid: u32) -> Lines {
     let mut any = false;
     for w in m.waits().filter(|w| w.pid == pid) {
         any = true;
+        let on = ObjId {
+            ns: w.ns,
+            id: w.on.id(),
+        };
         let target = match w.on {
-            WaitOn::Sem { semid, .. } => Target::Sem(semid),
-            _ => Target::Queue(w.on.id()),
+            WaitOn::Sem { .. } => Target::Sem(on),
+            _ => Target::Queue(on),
         };
         link(
             cx,
@@ -66,11 +70,13 @@ pub(super) fn proc_lines(cx: &Cx, pid: u32) -> Lines {
     } else if shmids.is_empty() {
         text(&mut v, "  none".into());
     }
+    let ns = m.process_ns(pid);
     for id in shmids {
-        let d = m.segment(id).map_or("gone".into(), |s| {
+        let oid = ObjId { ns, id };
+        let d = m.segment_at(oid).map_or("gone".into(), |s| {
             format!("{}, nattch {}", size(s.size), s.nattch)
         });
-        link(cx, &mut v, Target::Shm(id), format!("shm {id} ({d})"));
+        link(cx, &mut v, Target::Shm(oid), format!("shm {id} ({d})"));
     }
     let empty = BTreeSet::new();
     head(cx, &mut v, "Semaphore sets used");
@@ -78,9 +84,9 @@ pub(super) fn proc_lines(cx: &Cx, pid: u32) -> Lines {
     if sets.is_empty() {
         text(&mut v, "  none seen".into());
     }
-    for &id in sets {
+    for &oid in sets {
         let mut roles = Vec::new();
-        if let Some(s) = m.sem_set(id) {
+        if let Some(s) = m.sem_set_at(oid) {
             for x in s.semaphores.iter().flatten() {
                 if m.holders(s.id, x.semnum)
                     .is_some_and(|h| h.pids.contains(&pid) && h.source == HolderSource::Events)
@@ -92,8 +98,8 @@ pub(super) fn proc_lines(cx: &Cx, pid: u32) -> Lines {
         link(
             cx,
             &mut v,
-            Target::Sem(id),
-            format!("sem {id} {}", roles.join(", ")),
+            Target::Sem(oid),
+            format!("sem {} {}", oid.id, roles.join(", ")),
         );
     }
     head(cx, &mut v, "Queues used");
@@ -101,11 +107,12 @@ pub(super) fn proc_lines(cx: &Cx, pid: u32) -> Lines {
     if qs.is_empty() {
         text(&mut v, "  none seen".into());
     }
-    for &id in qs {
+    for &oid in qs {
         let d = m
-            .queue(id)
+            .queue_at(oid)
             .map_or("gone".into(), |q| format!("{} messages", q.qnum));
-        link(cx, &mut v, Target::Queue(id), format!("msq {id} ({d})"));
+        let id = oid.id;
+        link(cx, &mut v, Target::Queue(oid), format!("msq {id} ({d})"));
     }
     let mut lines = chart::process_lines(cx, pid, HISTORY_WIDTH);
     if let Some(a) = a {
@@ -125,11 +132,11 @@ pub(super) fn deadlock_lines(cx: &Cx, pid: u32) -> Lines {
         crate::analysis::What::Deadlock { cycle, .. }
             if cycle.first().is_some_and(|s| s.pid == pid) =>
         {
-            Some((cycle, &f.reason))
+            Some((cycle, &f.reason, f.ipc_ns))
         }
         _ => None,
     });
-    let Some((cycle, reason)) = found else {
+    let Some((cycle, reason, ns)) = found else {
         text(&mut v, "this deadlock is over (no longer found)".into());
         return v;
     };
@@ -157,7 +164,12 @@ pub(super) fn deadlock_lines(cx: &Cx, pid: u32) -> Lines {
     let mut sets: Vec<i32> = cycle.iter().map(|s| s.semid).collect();
     sets.dedup();
     for id in sets {
-        link(cx, &mut v, Target::Sem(id), format!("sem {id}"));
+        link(
+            cx,
+            &mut v,
+            Target::Sem(ObjId { ns, id }),
+            format!("sem {id}"),
+        );
     }
     v
 }
