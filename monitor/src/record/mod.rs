@@ -28,6 +28,7 @@ pub mod forks;
 mod outfile;
 mod reader;
 mod wire;
+mod wire_snapshot;
 mod writer;
 
 pub use delta::KernelDelta;
@@ -92,7 +93,8 @@ pub struct Line {
 pub enum Body {
     Events(Vec<WireCall>),
     Inflight(Vec<WireCall>),
-    Snapshot(Box<crate::snapshot::Snapshot>),
+    /// The file's form of a [`crate::snapshot::Snapshot`] (see `wire_snapshot.rs`).
+    Snapshot(Box<wire_snapshot::Snapshot>),
     Kernel(Box<KernelSample>),
     KernelDelta(Box<KernelDelta>),
     Forks(Vec<forks::Fork>),

@@ -281,7 +281,7 @@ impl Reader {
                     Ok(evs) => Update::InFlight(evs),
                     Err(e) => return self.stop(format!("stopped at line {at}: bad event ({e})")),
                 },
-                Body::Snapshot(s) => Update::Snapshot(s),
+                Body::Snapshot(s) => Update::Snapshot(Box::new((*s).into())),
                 Body::Kernel(k) => {
                     self.kernel.whole(&k);
                     Update::Kernel(k)

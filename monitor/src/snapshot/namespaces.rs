@@ -159,7 +159,7 @@ pub fn of_procs(procs: &[ProcRead], ours: Option<u64>) -> Vec<IpcNamespace> {
 }
 
 /// The IPC objects of one namespace.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug)]
 pub struct NsObjects {
     /// The namespace read (checked from inside: the reading thread's own `ns/ipc`).
     pub ipc_ns: u64,
