@@ -303,8 +303,8 @@ fn the_demo_recordings_snapshots_read_identically() {
             continue;
         }
         let internal: Snapshot = wire_of(&l).into();
-        let mut again: serde_json::Value = serde_json::from_str(&line(Wire::from(&internal)))
-            .expect("written again, it is JSON");
+        let mut again: serde_json::Value =
+            serde_json::from_str(&line(Wire::from(&internal))).expect("written again, it is JSON");
         again["t"] = raw["t"].clone();
         let lim = again["snapshot"]["limits"].as_object_mut().unwrap();
         for k in ["msgmax", "msgmnb"] {
