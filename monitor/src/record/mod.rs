@@ -28,6 +28,7 @@ pub mod forks;
 mod outfile;
 mod reader;
 mod wire;
+mod wire_kernel;
 mod wire_snapshot;
 mod writer;
 
@@ -38,8 +39,6 @@ pub use wire::{decode_event, encode_event, WireCall};
 pub use writer::Recorder;
 
 use serde::{Deserialize, Serialize};
-
-use crate::feed::KernelSample;
 
 /// The version of the format written; a reader reads this one and the older ones from
 /// [`OLDEST_FORMAT_VERSION`], and refuses others.
@@ -95,7 +94,8 @@ pub enum Body {
     Inflight(Vec<WireCall>),
     /// The file's form of a [`crate::snapshot::Snapshot`] (see `wire_snapshot.rs`).
     Snapshot(Box<wire_snapshot::Snapshot>),
-    Kernel(Box<KernelSample>),
+    /// The file's form of a [`crate::sample::KernelSample`] (see `wire_kernel.rs`).
+    Kernel(Box<wire_kernel::Sample>),
     KernelDelta(Box<KernelDelta>),
     Forks(Vec<forks::Fork>),
     End(End),
