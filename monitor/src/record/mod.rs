@@ -23,6 +23,10 @@
 //! Versions: 1 wrote every kernel sample whole; 2 writes the first whole and then only what
 //! changed (`delta.rs`); the header names the recorded command's pid and `forks` lines the
 //! processes forked from it ([`forks`]). Both versions are read.
+//!
+//! The file's form is owned here: events are [`WireCall`]s (`wire.rs`), snapshots and kernel
+//! samples the types of `wire_snapshot.rs` and `wire_kernel.rs`, converted from and to the
+//! internal ones (which have no serde), with golden files of each line in `snapshots/`.
 mod delta;
 pub mod forks;
 mod outfile;
