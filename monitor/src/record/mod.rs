@@ -29,6 +29,8 @@
 //! internal ones (which have no serde), with golden files of each line in `snapshots/`.
 mod delta;
 pub mod forks;
+#[macro_use]
+mod mirror;
 mod outfile;
 mod reader;
 mod wire;
@@ -103,6 +105,22 @@ pub enum Body {
     KernelDelta(Box<KernelDelta>),
     Forks(Vec<forks::Fork>),
     End(End),
+}
+
+/// The lines after the header of the checked-in demo recording (format 1), as text and as
+/// JSON: what the file-format tests read back.
+#[cfg(test)]
+fn demo_lines() -> Vec<(String, serde_json::Value)> {
+    use std::io::BufRead;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/demo.ipctop.zst");
+    let file = std::fs::File::open(path).unwrap();
+    let text = std::io::BufReader::new(zstd::Decoder::new(file).unwrap());
+    let lines = text.lines().skip(1).map(|l| {
+        let l = l.unwrap();
+        let v = serde_json::from_str(&l).unwrap();
+        (l, v)
+    });
+    lines.collect()
 }
 
 /// How a recording ended.

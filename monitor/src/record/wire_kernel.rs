@@ -164,38 +164,8 @@ impl TryFrom<&Aggregate> for sample::Aggregate {
     }
 }
 
-impl From<&sample::Hold> for Hold {
-    fn from(h: &sample::Hold) -> Self {
-        let sample::Hold {
-            semid,
-            semnum,
-            pid,
-            held,
-        } = *h;
-        Hold {
-            semid,
-            semnum,
-            pid,
-            held,
-        }
-    }
-}
-
-impl From<&Hold> for sample::Hold {
-    fn from(h: &Hold) -> Self {
-        let Hold {
-            semid,
-            semnum,
-            pid,
-            held,
-        } = *h;
-        sample::Hold {
-            semid,
-            semnum,
-            pid,
-            held,
-        }
-    }
+mirror! {
+    Hold = sample::Hold { same: semid, semnum, pid, held; }
 }
 
 /// Rows and holds, converted one by one (the holds cannot fail).
@@ -204,7 +174,7 @@ pub(super) fn aggregates(v: &[Aggregate]) -> Result<Vec<sample::Aggregate>, &'st
 }
 
 pub(super) fn holds_in(v: &[Hold]) -> Vec<sample::Hold> {
-    v.iter().map(sample::Hold::from).collect()
+    v.iter().map(|&h| h.into()).collect()
 }
 
 pub(super) fn holds_out(v: &[sample::Hold]) -> Vec<Hold> {

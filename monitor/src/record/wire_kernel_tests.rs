@@ -1,7 +1,5 @@
 //! The kernel lines' file format: golden files of a whole sample and of a delta, lists of
 //! other lengths, and the checked-in demo recording's kernel lines read back to the same JSON.
-use std::io::{BufRead, BufReader};
-
 use monitor_ebpf::{HIST_BUCKETS, NSYS};
 
 use super::Sample;
@@ -117,18 +115,10 @@ fn counter_lists_of_other_lengths() {
 /// and written again is the JSON it was.
 #[test]
 fn the_demo_recordings_kernel_lines_read_identically() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/demo.ipctop.zst");
-    let file = std::fs::File::open(path).unwrap();
-    let text = BufReader::new(zstd::Decoder::new(file).unwrap());
     let mut seen = 0;
-    for l in text.lines() {
-        let l = l.unwrap();
-        let raw: serde_json::Value = serde_json::from_str(&l).unwrap();
-        // (The header has a "kernel" too: the kernel's release.)
-        if !raw.get("kernel").is_some_and(|k| k.is_object()) {
-            continue;
-        }
-        let Body::Kernel(w) = serde_json::from_str::<Line>(&l).unwrap().body else {
+    let lines = crate::record::demo_lines();
+    for (l, raw) in lines.iter().filter(|(_, v)| v.get("kernel").is_some()) {
+        let Body::Kernel(w) = serde_json::from_str::<Line>(l).unwrap().body else {
             panic!("not a kernel line")
         };
         let internal = KernelSample::try_from(&*w).expect("a demo kernel sample reads");
@@ -137,7 +127,7 @@ fn the_demo_recordings_kernel_lines_read_identically() {
             body: Body::Kernel(Box::new((&internal).into())),
         })
         .unwrap();
-        assert_eq!(again, raw, "kernel line {seen} of the demo recording");
+        assert_eq!(&again, raw, "kernel line {seen} of the demo recording");
         seen += 1;
     }
     assert!(

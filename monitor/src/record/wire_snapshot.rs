@@ -3,8 +3,8 @@
 //! [`crate::snapshot`] types carry no serde and may change freely. The writer converts with
 //! `From<&snapshot::Snapshot>`, the reader back with `From<Snapshot>`.
 //!
-//! Every conversion destructures without `..`: a field added to an internal type does not
-//! compile until it is given a place here — and a change here changes the file format, which
+//! Every conversion destructures without `..` ([`mirror!`]): a field added to an internal
+//! type does not compile until it is given a place here — and a change here changes the file format, which
 //! the golden test (`snapshots/…wire_snapshot…golden.snap`) catches: bump
 //! [`super::FORMAT_VERSION`] and keep reading the older form.
 use serde::{Deserialize, Serialize};
@@ -219,41 +219,42 @@ pub struct RawSop {
     pub flg: i16,
 }
 
-/// Both conversions of a struct whose fields have the same types on disk and inside.
-macro_rules! same_fields {
-    ($($wire:ident = $int:path { $($f:ident),* $(,)? })*) => {$(
-        impl From<&$int> for $wire {
-            fn from(x: &$int) -> Self {
-                let $int { $($f),* } = x.clone();
-                $wire { $($f),* }
-            }
-        }
-        impl From<$wire> for $int {
-            fn from(x: $wire) -> Self {
-                let $wire { $($f),* } = x;
-                Self { $($f),* }
-            }
-        }
-    )*};
-}
-
-same_fields! {
+mirror! {
     ShmRow = snap::ShmRow {
-        key, shmid, mode, size, cpid, lpid, nattch, uid, gid, cuid, cgid, atime, dtime, ctime,
-        rss, swap,
+        same: key, shmid, mode, size, cpid, lpid, nattch, uid, gid, cuid, cgid, atime, dtime,
+            ctime, rss, swap;
     }
-    SemRow = snap::SemRow { key, semid, mode, nsems, uid, gid, cuid, cgid, otime, ctime }
-    SemValue = snap::SemValue { value, ncnt, zcnt, last_pid }
+    SemRow = snap::SemRow { same: key, semid, mode, nsems, uid, gid, cuid, cgid, otime, ctime; }
+    SemValue = snap::SemValue { same: value, ncnt, zcnt, last_pid; }
     MsgRow = snap::MsgRow {
-        key, msqid, mode, cbytes, qnum, lspid, lrpid, uid, gid, cuid, cgid, stime, rtime, ctime,
+        same: key, msqid, mode, cbytes, qnum, lspid, lrpid, uid, gid, cuid, cgid, stime, rtime,
+            ctime;
     }
     Limits = snap::Limits {
-        semmsl, semmns, semopm, semmni, shmmni, shmall, shmmax, msgmni, msgmax, msgmnb,
-        page_size,
+        same: semmsl, semmns, semopm, semmni, shmmni, shmall, shmmax, msgmni, msgmax, msgmnb,
+            page_size;
     }
-    Unknown = snap::Unknown { what, reason, pids }
-    MapAttach = snap::MapAttach { shmid, start, end, dev, writable }
-    RawSop = snap::RawSop { num, op, flg }
+    Unknown = snap::Unknown { same: what, reason, pids; }
+    MapAttach = snap::MapAttach { same: shmid, start, end, dev, writable; }
+    RawSop = snap::RawSop { same: num, op, flg; }
+    NsObjects = snap::namespaces::NsObjects {
+        same: ipc_ns, via_pid, problems;
+        one: limits;
+        list: shm, sem, msg;
+    }
+    TaskWait = snap::TaskWait {
+        same: tid, wchan;
+        one: call;
+    }
+    Process = snap::ProcRead {
+        same: pid, ppid, comm, state, uid, start_unix_ns, ipc_ns, cmdline;
+        opt_list: attachments, waits;
+    }
+    Snapshot = snap::Snapshot {
+        same: unix_ns, mono_ns, ipc_ns, ns_pid, ns_labels, shm_dev, problems;
+        one: limits;
+        list: shm, sem, msg, processes, others, unknowns;
+    }
 }
 
 fn out<'a, A: 'a, B: From<&'a A>>(v: &'a [A]) -> Vec<B> {
@@ -340,52 +341,6 @@ impl From<Queue> for snap::MsgRead {
     }
 }
 
-impl From<&snap::namespaces::NsObjects> for NsObjects {
-    fn from(o: &snap::namespaces::NsObjects) -> Self {
-        let snap::namespaces::NsObjects {
-            ipc_ns,
-            via_pid,
-            shm,
-            sem,
-            msg,
-            limits,
-            problems,
-        } = o;
-        NsObjects {
-            ipc_ns: *ipc_ns,
-            via_pid: *via_pid,
-            shm: out(shm),
-            sem: out(sem),
-            msg: out(msg),
-            limits: limits.into(),
-            problems: problems.clone(),
-        }
-    }
-}
-
-impl From<NsObjects> for snap::namespaces::NsObjects {
-    fn from(o: NsObjects) -> Self {
-        let NsObjects {
-            ipc_ns,
-            via_pid,
-            shm,
-            sem,
-            msg,
-            limits,
-            problems,
-        } = o;
-        snap::namespaces::NsObjects {
-            ipc_ns,
-            via_pid,
-            shm: back(shm),
-            sem: back(sem),
-            msg: back(msg),
-            limits: limits.into(),
-            problems,
-        }
-    }
-}
-
 impl From<&snap::WaitCall> for WaitCall {
     fn from(c: &snap::WaitCall) -> Self {
         match c {
@@ -438,160 +393,6 @@ impl From<WaitCall> for snap::WaitCall {
                 msgtyp,
             },
             WaitCall::Msgsnd { msqid, msgsz } => snap::WaitCall::Msgsnd { msqid, msgsz },
-        }
-    }
-}
-
-impl From<&snap::TaskWait> for TaskWait {
-    fn from(w: &snap::TaskWait) -> Self {
-        let snap::TaskWait { tid, call, wchan } = w;
-        TaskWait {
-            tid: *tid,
-            call: call.into(),
-            wchan: wchan.clone(),
-        }
-    }
-}
-
-impl From<TaskWait> for snap::TaskWait {
-    fn from(w: TaskWait) -> Self {
-        let TaskWait { tid, call, wchan } = w;
-        snap::TaskWait {
-            tid,
-            call: call.into(),
-            wchan,
-        }
-    }
-}
-
-impl From<&snap::ProcRead> for Process {
-    fn from(p: &snap::ProcRead) -> Self {
-        let snap::ProcRead {
-            pid,
-            ppid,
-            comm,
-            state,
-            uid,
-            start_unix_ns,
-            ipc_ns,
-            attachments,
-            waits,
-            cmdline,
-        } = p;
-        Process {
-            pid: *pid,
-            ppid: *ppid,
-            comm: comm.clone(),
-            state: *state,
-            uid: *uid,
-            start_unix_ns: *start_unix_ns,
-            ipc_ns: *ipc_ns,
-            attachments: attachments.as_deref().map(out),
-            waits: waits.as_deref().map(out),
-            cmdline: cmdline.clone(),
-        }
-    }
-}
-
-impl From<Process> for snap::ProcRead {
-    fn from(p: Process) -> Self {
-        let Process {
-            pid,
-            ppid,
-            comm,
-            state,
-            uid,
-            start_unix_ns,
-            ipc_ns,
-            attachments,
-            waits,
-            cmdline,
-        } = p;
-        snap::ProcRead {
-            pid,
-            ppid,
-            comm,
-            state,
-            uid,
-            start_unix_ns,
-            ipc_ns,
-            attachments: attachments.map(back),
-            waits: waits.map(back),
-            cmdline,
-        }
-    }
-}
-
-impl From<&snap::Snapshot> for Snapshot {
-    fn from(s: &snap::Snapshot) -> Self {
-        let snap::Snapshot {
-            unix_ns,
-            mono_ns,
-            ipc_ns,
-            ns_pid,
-            shm,
-            sem,
-            msg,
-            processes,
-            limits,
-            others,
-            ns_labels,
-            shm_dev,
-            problems,
-            unknowns,
-        } = s;
-        Snapshot {
-            unix_ns: *unix_ns,
-            mono_ns: *mono_ns,
-            ipc_ns: *ipc_ns,
-            ns_pid: *ns_pid,
-            shm: out(shm),
-            sem: out(sem),
-            msg: out(msg),
-            processes: out(processes),
-            limits: limits.into(),
-            others: out(others),
-            ns_labels: ns_labels.clone(),
-            shm_dev: *shm_dev,
-            problems: problems.clone(),
-            unknowns: out(unknowns),
-        }
-    }
-}
-
-impl From<Snapshot> for snap::Snapshot {
-    fn from(s: Snapshot) -> Self {
-        let Snapshot {
-            unix_ns,
-            mono_ns,
-            ipc_ns,
-            ns_pid,
-            shm,
-            sem,
-            msg,
-            processes,
-            limits,
-            others,
-            ns_labels,
-            shm_dev,
-            problems,
-            unknowns,
-        } = s;
-        snap::Snapshot {
-            unix_ns,
-            mono_ns,
-            ipc_ns,
-            ns_pid,
-            shm: back(shm),
-            sem: back(sem),
-            msg: back(msg),
-            processes: back(processes),
-            limits: limits.into(),
-            others: back(others),
-            ns_labels,
-            shm_dev,
-            problems,
-            unknowns: back(unknowns),
         }
     }
 }

@@ -1,8 +1,6 @@
 //! The snapshot line's file format: a golden file of a snapshot with every field set, a round
 //! trip through the internal types, and the checked-in demo recording read back to the same
 //! JSON it holds.
-use std::io::{BufRead, BufReader};
-
 use super::Snapshot as Wire;
 use crate::{
     record::{Body, Line},
@@ -292,17 +290,10 @@ fn an_old_snapshot_without_the_newer_fields_reads() {
 /// is the JSON it was, but for the limits added since (written as null, absent in the file).
 #[test]
 fn the_demo_recordings_snapshots_read_identically() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/demo.ipctop.zst");
-    let file = std::fs::File::open(path).unwrap();
-    let text = BufReader::new(zstd::Decoder::new(file).unwrap());
     let mut seen = 0;
-    for l in text.lines() {
-        let l = l.unwrap();
-        let raw: serde_json::Value = serde_json::from_str(&l).unwrap();
-        if raw.get("snapshot").is_none() {
-            continue;
-        }
-        let internal: Snapshot = wire_of(&l).into();
+    let lines = crate::record::demo_lines();
+    for (l, raw) in lines.iter().filter(|(_, v)| v.get("snapshot").is_some()) {
+        let internal: Snapshot = wire_of(l).into();
         let mut again: serde_json::Value =
             serde_json::from_str(&line(Wire::from(&internal))).expect("written again, it is JSON");
         again["t"] = raw["t"].clone();
@@ -312,7 +303,7 @@ fn the_demo_recordings_snapshots_read_identically() {
                 assert_eq!(lim.remove(k), Some(serde_json::Value::Null));
             }
         }
-        assert_eq!(again, raw, "snapshot line {seen} of the demo recording");
+        assert_eq!(&again, raw, "snapshot line {seen} of the demo recording");
         seen += 1;
     }
     assert!(seen >= 10, "the demo recording has its snapshots ({seen})");
