@@ -3,9 +3,9 @@
 //! [`crate::snapshot`] types carry no serde and may change freely. The writer converts with
 //! `From<&snapshot::Snapshot>`, the reader back with `From<Snapshot>`.
 //!
-//! Every conversion destructures without `..` ([`mirror!`]): a field added to an internal
-//! type does not compile until it is given a place here — and a change here changes the file format, which
-//! the golden test (`snapshots/…wire_snapshot…golden.snap`) catches: bump
+//! Every conversion destructures without `..` (`mirror!`): a field added to an internal type
+//! does not compile until it is given a place here — and a change here changes the file
+//! format, which the golden test (`snapshots/…wire_snapshot…golden.snap`) catches: bump
 //! [`super::FORMAT_VERSION`] and keep reading the older form.
 use serde::{Deserialize, Serialize};
 
