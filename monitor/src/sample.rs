@@ -1,15 +1,13 @@
 //! What the probe counts in the kernel, as plain data: its counters ([`KernelStats`]), its
 //! per-process/syscall/object aggregates ([`Aggregate`]) and its net semaphore operations
 //! ([`Hold`]), gathered at one moment into a [`KernelSample`]. A leaf module: the probe fills
-//! these, the feed carries them, the recording stores them and the model reads them, and none
+//! these, the feed carries them, the recording stores them (in its own form, `record/wire_kernel.rs`) and the model reads them, and none
 //! of those needs the others for it.
-use monitor_ebpf::{HIST_BUCKETS, NSYS};
-use serde::{Deserialize, Serialize};
-
 use crate::event::Syscall;
+use monitor_ebpf::{HIST_BUCKETS, NSYS};
 
 /// The probe's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelStats {
     pub calls: [u64; NSYS],
     pub errors: [u64; NSYS],
@@ -26,7 +24,7 @@ impl KernelStats {
 }
 
 /// One process's calls of one syscall on one object, counted in the kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Aggregate {
     pub pid: u32,
     /// The object's id; `None` for calls that name none (failed *get, shmdt).
@@ -44,7 +42,7 @@ pub struct Aggregate {
 }
 
 /// A process holding a semaphore: it decremented it by `held` more than it incremented it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hold {
     pub semid: i32,
     pub semnum: u16,
@@ -53,7 +51,7 @@ pub struct Hold {
 }
 
 /// The probe's counters and in-kernel aggregates at one moment.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub struct KernelSample {
     pub stats: KernelStats,
     /// Per process, syscall and object (when the probe aggregates in the kernel).

@@ -15,19 +15,20 @@ use serde::{Deserialize, Serialize};
 
 use monitor_ebpf::HIST_BUCKETS;
 
+use super::wire_kernel::{self as wire, aggregates, holds_in, holds_out};
 use crate::{
     event::Syscall,
-    sample::{Aggregate, Hold, KernelSample, KernelStats},
+    sample::{Aggregate, Hold, KernelSample},
 };
 
 /// The changes of the kernel sample since the previous `kernel` or `kernel_delta` line.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct KernelDelta {
-    pub stats: KernelStats,
+    pub stats: wire::Stats,
     pub undecodable: u64,
     /// Rows new, whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub set: Vec<Aggregate>,
+    pub set: Vec<wire::Aggregate>,
     /// Rows seen before whose counts moved.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moved: Vec<Moved>,
@@ -36,7 +37,7 @@ pub struct KernelDelta {
     pub gone: Vec<(u32, Option<i32>, Syscall)>,
     /// The holds, when they changed (absent: as before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub holds: Option<Vec<Hold>>,
+    pub holds: Option<Vec<wire::Hold>>,
 }
 
 /// A row that moved: `[pid, id, syscall, Δcalls, Δerrors, Δtotal_ns, max_ns, last_ns,
@@ -142,13 +143,13 @@ impl Encoder {
         let next = Base::of(k);
         let out = match (&self.base, &next) {
             (Some(base), Some(next)) => Encoded::Delta(Box::new(KernelDelta {
-                stats: k.stats,
+                stats: (&k.stats).into(),
                 undecodable: k.undecodable,
                 set: next
                     .rows
                     .iter()
                     .filter(|(key, _)| !base.rows.contains_key(key))
-                    .map(|(_, a)| *a)
+                    .map(|(_, a)| a.into())
                     .collect(),
                 moved: next
                     .rows
@@ -164,7 +165,7 @@ impl Encoder {
                     .filter(|(key, _)| !next.rows.contains_key(key))
                     .map(|(_, a)| (a.pid, a.id, a.syscall))
                     .collect(),
-                holds: (base.holds != next.holds).then(|| k.holds.clone()),
+                holds: (base.holds != next.holds).then(|| holds_out(&k.holds)),
             })),
             _ => Encoded::Whole,
         };
@@ -194,7 +195,8 @@ impl Decoder {
         for (pid, id, sys) in &d.gone {
             base.rows.remove(&(*pid, *id, sys.index() as u8));
         }
-        for a in d.set {
+        let stats = (&d.stats).try_into()?;
+        for a in aggregates(&d.set)? {
             base.rows.insert(key(&a), a);
         }
         for m in &d.moved {
@@ -206,11 +208,11 @@ impl Decoder {
                 .apply(row)
                 .ok_or("a kernel delta with a bad histogram bucket")?;
         }
-        if let Some(h) = d.holds {
-            base.holds = h;
+        if let Some(h) = &d.holds {
+            base.holds = holds_in(h);
         }
         Ok(KernelSample {
-            stats: d.stats,
+            stats,
             aggregates: base.rows.values().copied().collect(),
             holds: base.holds.clone(),
             undecodable: d.undecodable,
@@ -221,6 +223,7 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sample::KernelStats;
 
     fn row(pid: u32, id: Option<i32>, calls: u64) -> Aggregate {
         Aggregate {
@@ -281,7 +284,7 @@ mod tests {
                         assert_eq!((d.moved[0].0, d.moved[0].3), (5, 2));
                     }
                     if i == 2 {
-                        assert_eq!(d.set, vec![row(7, Some(2), 1)]);
+                        assert_eq!(d.set, vec![(&row(7, Some(2), 1)).into()]);
                         assert_eq!(d.gone, vec![(6, None, Syscall::SEMOP)]);
                     }
                     if i == 3 {

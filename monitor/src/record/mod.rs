@@ -23,11 +23,19 @@
 //! Versions: 1 wrote every kernel sample whole; 2 writes the first whole and then only what
 //! changed (`delta.rs`); the header names the recorded command's pid and `forks` lines the
 //! processes forked from it ([`forks`]). Both versions are read.
+//!
+//! The file's form is owned here: events are [`WireCall`]s (`wire.rs`), snapshots and kernel
+//! samples the types of `wire_snapshot.rs` and `wire_kernel.rs`, converted from and to the
+//! internal ones (which have no serde), with golden files of each line in `snapshots/`.
 mod delta;
 pub mod forks;
+#[macro_use]
+mod mirror;
 mod outfile;
 mod reader;
 mod wire;
+mod wire_kernel;
+mod wire_snapshot;
 mod writer;
 
 pub use delta::KernelDelta;
@@ -37,8 +45,6 @@ pub use wire::{decode_event, encode_event, WireCall};
 pub use writer::Recorder;
 
 use serde::{Deserialize, Serialize};
-
-use crate::feed::KernelSample;
 
 /// The version of the format written; a reader reads this one and the older ones from
 /// [`OLDEST_FORMAT_VERSION`], and refuses others.
@@ -92,11 +98,29 @@ pub struct Line {
 pub enum Body {
     Events(Vec<WireCall>),
     Inflight(Vec<WireCall>),
-    Snapshot(Box<crate::snapshot::Snapshot>),
-    Kernel(Box<KernelSample>),
+    /// The file's form of a [`crate::snapshot::Snapshot`] (see `wire_snapshot.rs`).
+    Snapshot(Box<wire_snapshot::Snapshot>),
+    /// The file's form of a [`crate::sample::KernelSample`] (see `wire_kernel.rs`).
+    Kernel(Box<wire_kernel::Sample>),
     KernelDelta(Box<KernelDelta>),
     Forks(Vec<forks::Fork>),
     End(End),
+}
+
+/// The lines after the header of the checked-in demo recording (format 1), as text and as
+/// JSON: what the file-format tests read back.
+#[cfg(test)]
+fn demo_lines() -> Vec<(String, serde_json::Value)> {
+    use std::io::BufRead;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/demo.ipctop.zst");
+    let file = std::fs::File::open(path).unwrap();
+    let text = std::io::BufReader::new(zstd::Decoder::new(file).unwrap());
+    let lines = text.lines().skip(1).map(|l| {
+        let l = l.unwrap();
+        let v = serde_json::from_str(&l).unwrap();
+        (l, v)
+    });
+    lines.collect()
 }
 
 /// How a recording ended.

@@ -281,11 +281,14 @@ impl Reader {
                     Ok(evs) => Update::InFlight(evs),
                     Err(e) => return self.stop(format!("stopped at line {at}: bad event ({e})")),
                 },
-                Body::Snapshot(s) => Update::Snapshot(s),
-                Body::Kernel(k) => {
-                    self.kernel.whole(&k);
-                    Update::Kernel(k)
-                }
+                Body::Snapshot(s) => Update::Snapshot(Box::new((*s).into())),
+                Body::Kernel(k) => match crate::sample::KernelSample::try_from(&*k) {
+                    Ok(k) => {
+                        self.kernel.whole(&k);
+                        Update::Kernel(Box::new(k))
+                    }
+                    Err(e) => return self.stop(format!("stopped at line {at}: {e}")),
+                },
                 Body::KernelDelta(d) => match self.kernel.apply(*d) {
                     Ok(k) => Update::Kernel(Box::new(k)),
                     Err(e) => return self.stop(format!("stopped at line {at}: {e}")),

@@ -120,9 +120,9 @@ impl Recorder {
         let body = match &s.update {
             Update::Events(evs) => Body::Events(evs.iter().map(encode_event).collect()),
             Update::InFlight(evs) => Body::Inflight(evs.iter().map(encode_event).collect()),
-            Update::Snapshot(snap) => Body::Snapshot(snap.clone()),
+            Update::Snapshot(snap) => Body::Snapshot(Box::new(snap.as_ref().into())),
             Update::Kernel(k) => match self.kernel.encode(k) {
-                Encoded::Whole => Body::Kernel(k.clone()),
+                Encoded::Whole => Body::Kernel(Box::new(k.as_ref().into())),
                 Encoded::Delta(d) => Body::KernelDelta(d),
             },
             Update::Reset => return Ok(()),

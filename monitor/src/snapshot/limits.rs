@@ -4,7 +4,7 @@
 use std::path::Path;
 
 /// The limits; a field is `None` when its file could not be read or parsed.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Max semaphores per set.
     pub semmsl: Option<u64>,
@@ -23,10 +23,8 @@ pub struct Limits {
     /// Max queues.
     pub msgmni: Option<u64>,
     /// Max bytes in one message (recordings made before it was read have none).
-    #[serde(default)]
     pub msgmax: Option<u64>,
     /// Default max bytes in a queue (a new queue's qbytes).
-    #[serde(default)]
     pub msgmnb: Option<u64>,
     /// Page size in bytes (for shmall).
     pub page_size: u64,

@@ -40,27 +40,26 @@ pub struct Options {
 }
 
 /// A semaphore set with its semaphores (or why they are unknown).
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub struct SemSetRead {
     pub row: SemRow,
     pub values: Result<Vec<SemValue>, ReadFail>,
 }
 
 /// A queue with its maximum size (or why it is unknown).
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub struct MsgRead {
     pub row: MsgRow,
     pub qbytes: Result<u64, ReadFail>,
 }
 
 /// Something that could not be known, and why (said once per kind, with a count).
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unknown {
     pub what: String,
     pub reason: String,
     /// The processes it concerns, when it is about processes (at most [`MAX_UNKNOWN_PIDS`]
     /// named; recordings made before they were have none).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pids: Vec<u32>,
 }
 
@@ -70,7 +69,7 @@ pub const MAX_UNKNOWN_PIDS: usize = 32;
 /// One snapshot of the IPC objects of every namespace that has processes, and of every
 /// process. The top-level objects are the home namespace's (ours, or `--ipc-ns`'s: the
 /// calling thread's, read without setns); `others` the rest, each read from inside.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     /// CLOCK_REALTIME and CLOCK_MONOTONIC when it was taken (ns).
     pub unix_ns: u64,
@@ -88,12 +87,10 @@ pub struct Snapshot {
     pub limits: Limits,
     /// The objects of the other namespaces that have processes (recordings made before
     /// ipctop read them have none).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub others: Vec<NsObjects>,
     /// What a person reads for each namespace with processes ("host", "docker:3f4e5a6b7c8d",
     /// …: see [`namespaces::IpcNamespace::label`]), read or not.
     /// (inode, label) pairs, ascending (a list, not a map: JSON keys are strings).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ns_labels: Vec<(u64, String)>,
     /// The device of ordinary (not hugetlb) SysV segments' mappings.
     pub shm_dev: Option<(u32, u32)>,

@@ -24,7 +24,7 @@ use crate::container::{self, Container};
 const MAX_CONTAINERS: usize = 16;
 
 /// An IPC namespace with processes in it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IpcNamespace {
     /// The inode of its `/proc/PID/ns/ipc` link (`ipc:[inode]`).
     pub inode: u64,
@@ -68,7 +68,7 @@ impl IpcNamespace {
 }
 
 /// The namespaces of the live processes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NsList {
     /// Ascending by inode.
     pub namespaces: Vec<IpcNamespace>,
@@ -159,7 +159,7 @@ pub fn of_procs(procs: &[ProcRead], ours: Option<u64>) -> Vec<IpcNamespace> {
 }
 
 /// The IPC objects of one namespace.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug)]
 pub struct NsObjects {
     /// The namespace read (checked from inside: the reading thread's own `ns/ipc`).
     pub ipc_ns: u64,

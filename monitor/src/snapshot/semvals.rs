@@ -9,7 +9,7 @@ use super::SemRow;
 use crate::sysv::{self, ctlcmd, semcmd};
 
 /// One semaphore as semctl reports it.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SemValue {
     pub value: i32,
     /// Tasks waiting for the value to increase.
@@ -21,7 +21,7 @@ pub struct SemValue {
 }
 
 /// Why a read could not be made.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadFail {
     /// The object went away between listing and reading (normal).
     Gone,

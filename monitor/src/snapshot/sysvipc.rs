@@ -30,7 +30,7 @@ pub const SHM_DEST: u32 = 0o1000;
 pub const SHM_LOCKED: u32 = 0o2000;
 
 /// A line of `/proc/sysvipc/shm`.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShmRow {
     pub key: i32,
     pub shmid: i32,
@@ -54,7 +54,7 @@ pub struct ShmRow {
 }
 
 /// A line of `/proc/sysvipc/sem`.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SemRow {
     pub key: i32,
     pub semid: i32,
@@ -70,7 +70,7 @@ pub struct SemRow {
 }
 
 /// A line of `/proc/sysvipc/msg`.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MsgRow {
     pub key: i32,
     pub msqid: i32,

@@ -29,7 +29,7 @@ use reader::{read_one, Reader};
 pub use waits::MAX_SOPS_READ;
 
 /// One SYSV shared-memory mapping of a process.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapAttach {
     /// The inode of the mapping, which the kernel sets to the shmid.
     pub shmid: i32,
@@ -41,7 +41,7 @@ pub struct MapAttach {
 }
 
 /// One `struct sembuf` as read from a waiter's memory.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawSop {
     pub num: u16,
     pub op: i16,
@@ -49,7 +49,7 @@ pub struct RawSop {
 }
 
 /// The call a thread is blocked in.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WaitCall {
     /// semop or semtimedop; `sops` is `None` when the waiter's memory could not be read.
     Sem {
@@ -70,7 +70,7 @@ pub enum WaitCall {
 }
 
 /// A thread blocked in an IPC call.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskWait {
     pub tid: u32,
     pub call: WaitCall,
@@ -79,7 +79,7 @@ pub struct TaskWait {
 }
 
 /// What was read of one process.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcRead {
     pub pid: u32,
     pub ppid: u32,
