@@ -18,14 +18,7 @@ const BURST: usize = 500;
 /// Every traced event carries the other namespace's inode and its burst is counted exactly;
 /// the snapshot lists set 0 of both namespaces, each with its own.
 pub fn judge_ns(c: &Case) -> CaseVerdict {
-    let mut v = CaseVerdict {
-        name: c.name.clone(),
-        outcome: Outcome::Fail,
-        probe: String::new(),
-        seen: 0,
-        expected: BURST,
-        problems: Vec::new(),
-    };
+    let mut v = CaseVerdict::start(c, BURST);
     if c.lines("exit").is_empty() {
         v.probe = "no result (the guest stopped in this case)".into();
         return v;

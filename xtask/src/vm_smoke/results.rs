@@ -98,6 +98,20 @@ pub struct CaseVerdict {
     pub problems: Vec<String>,
 }
 
+impl CaseVerdict {
+    /// A case's verdict before judging: failed, nothing seen yet, `expected` calls wanted.
+    pub fn start(c: &Case, expected: usize) -> CaseVerdict {
+        CaseVerdict {
+            name: c.name.clone(),
+            outcome: Outcome::Fail,
+            probe: String::new(),
+            seen: 0,
+            expected,
+            problems: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Verdict {
     pub kernel: String,
@@ -223,14 +237,7 @@ pub(super) fn judge_case(c: &Case) -> CaseVerdict {
     if c.name == "ns" {
         return super::ns_case::judge_ns(c);
     }
-    let mut v = CaseVerdict {
-        name: c.name.clone(),
-        outcome: Outcome::Fail,
-        probe: String::new(),
-        seen: 0,
-        expected: BASIC_CALLS.len(),
-        problems: Vec::new(),
-    };
+    let mut v = CaseVerdict::start(c, BASIC_CALLS.len());
     let compat = c.name.starts_with("compat32");
     if compat {
         v.expected = COMPAT_CALLS;
@@ -324,14 +331,7 @@ pub const RECORD_MIN_CALLS: usize = 32;
 
 /// The record case: `ipctop record -- <known findings>` then `ipctop report`.
 pub(super) fn judge_record(c: &Case) -> CaseVerdict {
-    let mut v = CaseVerdict {
-        name: c.name.clone(),
-        outcome: Outcome::Fail,
-        probe: String::new(),
-        seen: 0,
-        expected: RECORD_MIN_CALLS,
-        problems: Vec::new(),
-    };
+    let mut v = CaseVerdict::start(c, RECORD_MIN_CALLS);
     if c.lines("exit").is_empty() {
         v.probe = "no result (the guest stopped in this case)".into();
         return v;
