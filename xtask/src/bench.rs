@@ -103,19 +103,21 @@ fn output_of(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// The part of an earlier RESULTS.md that people wrote by hand: from the first `## ` heading
-/// that does not start with a section number to the end ("" if none).
-fn hand_written(earlier: &str) -> &str {
-    let mut at = 0;
+/// The parts of an earlier RESULTS.md that people wrote by hand: every `## ` section whose
+/// heading does not start with a section number (the numbered ones are measured and written
+/// anew, wherever an earlier run put them).
+fn hand_written(earlier: &str) -> String {
+    let mut kept = String::new();
+    let mut keeping = false;
     for line in earlier.split_inclusive('\n') {
         if let Some(h) = line.strip_prefix("## ") {
-            if !h.starts_with(|c: char| c.is_ascii_digit()) {
-                return &earlier[at..];
-            }
+            keeping = !h.starts_with(|c: char| c.is_ascii_digit());
         }
-        at += line.len();
+        if keeping {
+            kept.push_str(line);
+        }
     }
-    ""
+    kept
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -208,7 +210,7 @@ pub fn run(args: Args) -> Result<()> {
     let kept = hand_written(&earlier);
     if !kept.is_empty() {
         md.push('\n');
-        md.push_str(kept);
+        md.push_str(&kept);
     }
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
@@ -231,6 +233,11 @@ mod tests {
             "## Notes (by hand)\n\n- one\n\n## Recording size\n\ny\n"
         );
         assert_eq!(hand_written("# t\n\n## 3. Rates\n\nz\n"), "");
+        // A measured section after a hand-written one (an earlier run's) is not kept.
+        assert_eq!(
+            hand_written("## Notes\n\n- a\n\n## 9. Compat\n\nold\n\n## Size\n\nb\n"),
+            "## Notes\n\n- a\n\n## Size\n\nb\n"
+        );
         assert_eq!(hand_written(""), "");
     }
 }

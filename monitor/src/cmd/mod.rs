@@ -54,8 +54,9 @@ impl ProbeArgs {
 /// `snapshot`, `record`/`report` and `serve`, and to each event's kernel stamp in `trace`.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct ScopeArgs {
-    /// Only the IPC namespace of this process (a pid), or this namespace (its inode: the
-    /// number in the /proc/PID/ns/ipc link, e.g. 4026531839). Every namespace by default.
+    /// Only the IPC namespace of this process (a pid: the namespace it is in when ipctop
+    /// starts), or this namespace (its inode: the number in the /proc/PID/ns/ipc link, e.g.
+    /// 4026531839). Every namespace by default.
     #[arg(long, value_name = "PID|INODE", value_parser = ipc_ns_arg, conflicts_with = "container")]
     pub ipc_ns: Option<u64>,
     /// Only the IPC namespaces of this container: its label as shown ("docker:3f4e5a6b7c8d",
