@@ -28,7 +28,7 @@ mod prog {
             bpf_probe_read_user,
         },
         macros::{map, raw_tracepoint, tracepoint},
-        maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+        maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
         programs::{RawTracePointContext, TracePointContext},
         EbpfContext, Global,
     };
@@ -54,6 +54,13 @@ mod prog {
     static WAKEUP_BYTES: Global<u64> = Global::new(0);
     #[unsafe(no_mangle)]
     static IPC_NS_OFFSETS: Global<[u32; 3]> = Global::new([0; 3]);
+
+    /// Non-zero once userspace has stopped the probe: every program returns at once from
+    /// then on, so that the counts are final without waiting for the detach (which the kernel
+    /// makes slow: one RCU grace period per per-syscall tracepoint, one after another).
+    /// An array lookup, inlined by the verifier: no helper call.
+    #[map]
+    static STOPPED: Array<u32> = Array::with_max_entries(1, 0);
 
     /// Finished calls for userspace. Userspace sets the real size at load time.
     #[map]
@@ -88,9 +95,13 @@ mod prog {
         STATS.get_ptr_mut(0).map(|p| unsafe { &mut *p })
     }
 
-    /// Whether this process is one we follow (pid and comm filters, ipctop itself left out).
+    /// Whether this process is one we follow (pid and comm filters, ipctop itself left out),
+    /// and the probe is not stopped.
     #[inline(always)]
     fn wanted(tgid: u32) -> bool {
+        if STOPPED.get(0).is_none_or(|s| *s != 0) {
+            return false;
+        }
         let target = TARGET_TGID.load();
         if target != 0 && target != tgid {
             return false;

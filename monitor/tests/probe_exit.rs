@@ -206,3 +206,41 @@ fn dashboard_q_leaves_nothing_attached() {
     let left = left_attached(pid, &progs);
     assert!(left.is_empty(), "still attached after q: {left:#?}");
 }
+
+/// The stop is exact, and the detach that goes on in the background ends even while the
+/// loader lives on: a probe stopped in this (long-lived) test process counts nothing more —
+/// the same calls again, made while its attachments may still be held, leave the counts as
+/// they were — and, once dropped, nothing of it stays in the kernel.
+#[test]
+fn a_stopped_probe_counts_nothing_more_and_its_detach_ends_while_the_loader_lives() {
+    if !can_trace("exit_stop") {
+        return;
+    }
+    use ipctop::probe::{Probe, ProbeOptions};
+    let name = unique_name("xst");
+    let mut probe = Probe::load(&ProbeOptions {
+        comm: Some(name.clone()),
+        ..Default::default()
+    })
+    .expect("probe");
+    let progs = prog_ids(std::process::id());
+    assert!(
+        progs.len() >= 2,
+        "this process holds no programs: {progs:?}"
+    );
+    let basic = || {
+        let mut wl = Proc::spawn(Command::new(WORKLOAD).args(["--name", &name, "basic"]));
+        wl.json(T);
+        assert_eq!(wl.wait(T), Some(0));
+    };
+    basic();
+    probe.detach();
+    let stopped = probe.stats().unwrap();
+    assert_eq!(stopped.total_calls(), 18, "{stopped:?}");
+    basic();
+    let after = probe.stats().unwrap();
+    assert_eq!(after.total_calls(), 18, "counted after the stop: {after:?}");
+    drop(probe);
+    let left = left_attached(std::process::id(), &progs);
+    assert!(left.is_empty(), "still attached: {left:#?}");
+}

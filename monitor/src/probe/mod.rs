@@ -243,6 +243,10 @@ impl Probe {
             .load(PROBE_OBJECT)
             .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
         let mut links = detach::Links::default();
+        let stop = ebpf
+            .take_map("STOPPED")
+            .ok_or_else(|| anyhow::anyhow!("the probe has no STOPPED map"))?;
+        links.stop_flag(aya::maps::Array::try_from(stop)?);
         let n32 = processes_32bit().len();
         let mut compat_seen = None;
         let compat = match tp {
@@ -342,9 +346,10 @@ impl Probe {
         })
     }
 
-    /// Detaches every program now, the tracepoints all at once (see `detach::Links`); the
-    /// maps stay readable, so that the last counters and events can still be read. Dropping
-    /// the probe does it too.
+    /// Stops every program now and detaches it (see `detach::Links`): when this returns, no
+    /// program counts or sends anything any more, while the kernel's slow part of detaching
+    /// goes on in a child process of its own. The maps stay readable, so that the last
+    /// counters and events can still be read. Dropping the probe does it too.
     pub fn detach(&mut self) {
         self.links.detach();
     }

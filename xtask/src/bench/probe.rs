@@ -103,9 +103,17 @@ pub fn bpf_stats(
     Ok(out)
 }
 
-/// How long one way out takes (median of `rounds`), in ms: from the signal, the key or the
-/// end of `--duration` to the process's end.
-pub fn exit_latency(ipctop: &Path, rounds: usize) -> Result<Vec<(&'static str, f64)>> {
+/// One way out: from the signal, the key or the end of `--duration` to the process's end,
+/// and to the kernel having freed its programs (the detach that goes on in the background,
+/// in the `ipctop-detach` child), in ms (medians).
+pub struct ExitTime {
+    pub way: &'static str,
+    pub exit_ms: f64,
+    pub detached_ms: f64,
+}
+
+/// How long each way out takes (medians of `rounds`).
+pub fn exit_latency(ipctop: &Path, rounds: usize) -> Result<Vec<ExitTime>> {
     let ip = ipctop.display().to_string();
     let ways: [(&'static str, String, Way); 6] = [
         (
@@ -141,11 +149,17 @@ pub fn exit_latency(ipctop: &Path, rounds: usize) -> Result<Vec<(&'static str, f
     ];
     let mut out = Vec::new();
     for (name, cmd, way) in ways {
-        let mut ms = Vec::new();
+        let (mut exit_ms, mut detached_ms) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
-            ms.push(one_exit(&cmd, way)?);
+            let (e, d) = one_exit(&cmd, way)?;
+            exit_ms.push(e);
+            detached_ms.push(d);
         }
-        out.push((name, median(&mut ms)));
+        out.push(ExitTime {
+            way: name,
+            exit_ms: median(&mut exit_ms),
+            detached_ms: median(&mut detached_ms),
+        });
     }
     let _ = std::fs::remove_file("/tmp/ipctop-bench-exit.ipctop.zst");
     Ok(out)
@@ -158,7 +172,7 @@ enum Way {
     Key,
 }
 
-fn one_exit(cmd: &str, way: Way) -> Result<f64> {
+fn one_exit(cmd: &str, way: Way) -> Result<(f64, f64)> {
     let mut child = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c"])
         .arg(format!("{}; {cmd}", super::TRACEFS))
@@ -199,10 +213,11 @@ fn one_exit(cmd: &str, way: Way) -> Result<f64> {
     }
     let ready = Instant::now();
     std::thread::sleep(Duration::from_millis(500));
+    // The monitor itself (under `script`, its child).
+    let pid = Running::monitor_pid(child.id());
+    let progs = prog_ids(pid);
     let t = match way {
         Way::Signal(sig) => {
-            // The monitor itself (under `script`, its child).
-            let pid = Running::monitor_pid(child.id());
             let t = Instant::now();
             super::signal(pid, sig);
             t
@@ -226,7 +241,14 @@ fn one_exit(cmd: &str, way: Way) -> Result<f64> {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    Ok(t.elapsed().as_secs_f64() * 1000.0)
+    let exit_ms = t.elapsed().as_secs_f64() * 1000.0;
+    while progs.iter().any(|&id| prog_stats(id).is_some()) {
+        if Instant::now() > end {
+            bail!("{cmd}: its programs were still loaded 30 s after the end");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok((exit_ms, t.elapsed().as_secs_f64() * 1000.0))
 }
 
 /// A live session (`ipctop record`, which runs what the dashboard runs) in an IPC namespace

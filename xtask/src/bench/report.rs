@@ -26,7 +26,7 @@ pub struct Results {
     pub scale: Scale,
     pub at_rest: Vec<AtRest>,
     pub progs: Vec<ProgTime>,
-    pub exits: Vec<(&'static str, f64)>,
+    pub exits: Vec<super::probe::ExitTime>,
     pub idle_sems: Idle,
 }
 
@@ -180,10 +180,24 @@ fn probe(md: &mut String, args: &Args, r: &Results) -> Result<()> {
         "\n## 7. Exit latency (from the signal, the key or the end of --duration to the process's end; medians of {} runs)\n",
         args.probe_rounds
     )?;
-    writeln!(md, "| way out | ms |")?;
-    writeln!(md, "| --- | ---: |")?;
-    for (name, ms) in &r.exits {
-        writeln!(md, "| {name} | {ms:.0} |")?;
+    writeln!(
+        md,
+        "The programs are stopped first (a flag they read, one RCU grace period), then the kernel's slow \
+         detach (one grace period per per-syscall tracepoint, one after another) is left to a child, \
+         `ipctop-detach`, that ends in the background; until then the programs return at once. \
+         `programs freed`: until the kernel has freed them.\n"
+    )?;
+    writeln!(
+        md,
+        "| way out | ms to the process's end | ms until the programs are freed |"
+    )?;
+    writeln!(md, "| --- | ---: | ---: |")?;
+    for e in &r.exits {
+        writeln!(
+            md,
+            "| {} | {:.0} | {:.0} |",
+            e.way, e.exit_ms, e.detached_ms
+        )?;
     }
     writeln!(
         md,
