@@ -191,17 +191,33 @@ impl Running {
     }
 
     /// SIGTERM, then up to 20 s for it to end (killed after that).
+    /// Ends the monitor and waits until the kernel has freed its programs: ipctop ends at
+    /// once and leaves the slow detach to a child of its own (`ipctop-detach`), during which
+    /// the programs, stopped, still run; the next side of an interleaved comparison must not
+    /// pay for them.
     pub fn stop(mut self) {
+        let progs = super::probe::prog_ids(self.pid());
         signal(self.child.id(), Signal::SIGTERM as i32);
         let end = Instant::now() + Duration::from_secs(20);
+        let mut ended = false;
         while Instant::now() < end {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                ended = true;
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if !ended {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        while Instant::now() < end
+            && progs
+                .iter()
+                .any(|&id| super::probe::prog_stats(id).is_some())
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Its exit status if it has ended (without reaping it: `Drop` and `stop` still see it).
