@@ -277,7 +277,7 @@ pub mod global {
     pub const TI_STATUS_OFFSET: &str = "TI_STATUS_OFFSET";
 }
 
-/// The value of `INFLIGHT`, one per thread: its call in progress (or its last one, marked
+/// A thread's slot (in `SLOTS`, or `INFLIGHT` when another thread holds its index), one per thread: its call in progress (or its last one, marked
 /// [`SYS_DONE`]), and what it did since it last changed object, not yet added to the shared
 /// maps. Keeping a thread's running aggregate and net semaphore operation here spares the
 /// exit program a hash map operation per call; they are flushed to `AGG` and `HOLDS` when
@@ -290,7 +290,9 @@ pub struct Slot {
     pub acc_used: u8,
     /// 1 when `hold_key`/`hold_net` hold operations not yet in `HOLDS`.
     pub hold_used: u8,
-    pub _pad: [u8; 6],
+    pub _pad: [u8; 2],
+    /// In `SLOTS`: the thread id the slot belongs to (0: free). Unused in `INFLIGHT`.
+    pub owner: u32,
     pub acc_key: AggKey,
     pub acc: AggVal,
     pub hold_key: HoldKey,
@@ -299,6 +301,11 @@ pub struct Slot {
 
 /// Entries of the per-thread table of calls in progress.
 pub const INFLIGHT_MAX_ENTRIES: u32 = 16384;
+
+/// Entries of `SLOTS`, the array where a thread's slot is first looked for, at index
+/// `tid % SLOTS_ENTRIES` (a power of two). A thread whose index another live thread holds
+/// has its slot in `INFLIGHT` instead. `SLOT_CLAIMS` (index → tid) says which are taken.
+pub const SLOTS_ENTRIES: u32 = 16384;
 
 /// Key of the kernel-side aggregates: one process's calls of one syscall on one object.
 #[repr(C)]

@@ -35,7 +35,7 @@ mod prog {
     use monitor_ebpf::{
         sys, sys_index, AggKey, AggVal, Call, Event, HoldKey, Sembuf, Slot, Stats, AGG_MAX_ENTRIES,
         CALL_F_AUX_FAULT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT, EVENT_KIND_CALL, EVENT_VERSION,
-        HIST_BUCKETS, HOLDS_MAX_ENTRIES, INFLIGHT_MAX_ENTRIES, MAX_SOPS, SYS_DONE,
+        HIST_BUCKETS, HOLDS_MAX_ENTRIES, INFLIGHT_MAX_ENTRIES, MAX_SOPS, SLOTS_ENTRIES, SYS_DONE,
     };
 
     // Settings: read-only globals set by the loader (see `monitor_ebpf::global`). The verifier
@@ -69,6 +69,17 @@ mod prog {
     /// Calls in progress, and each thread's running aggregate, by thread id.
     #[map]
     static INFLIGHT: HashMap<u32, Slot> = HashMap::with_max_entries(INFLIGHT_MAX_ENTRIES, 0);
+
+    /// The threads' slots by `tid % SLOTS_ENTRIES`: an array lookup, which the verifier
+    /// inlines, instead of a hash lookup (a helper call, jhash and memcmp) on every entry and
+    /// exit. A slot is taken by the first thread to claim it in `SLOT_CLAIMS`.
+    #[map]
+    static SLOTS: Array<Slot> = Array::with_max_entries(SLOTS_ENTRIES, 0);
+
+    /// Index of `SLOTS` → the thread that holds it: the claim (an insert that fails when
+    /// another thread holds the index, atomically) and, for userspace, the slots in use.
+    #[map]
+    static SLOT_CLAIMS: HashMap<u32, u32> = HashMap::with_max_entries(SLOTS_ENTRIES, 0);
 
     /// A zeroed `Slot` to insert new `INFLIGHT` entries from (never written).
     #[map]
@@ -271,9 +282,26 @@ mod prog {
 
     // ---- the common body ---------------------------------------------------------------------
 
-    /// This thread's `INFLIGHT` slot, created (zeroed) when `create` and it has none.
+    /// This thread's slot: in `SLOTS` at its index if it holds that (claimed now when
+    /// `create` and nobody does), else its `INFLIGHT` entry, created (zeroed) when `create`
+    /// and it has none.
     #[inline(always)]
-    fn slot(tid: u32, create: bool) -> Option<&'static mut Slot> {
+    pub(super) fn slot(tid: u32, create: bool) -> Option<&'static mut Slot> {
+        let idx = tid & (SLOTS_ENTRIES - 1);
+        if let Some(p) = SLOTS.get_ptr_mut(idx) {
+            // SAFETY: the slot of index `idx`; only its owner writes it once claimed.
+            let sl = unsafe { &mut *p };
+            if sl.owner == tid {
+                return Some(sl);
+            }
+            // tid 0 (the idle task) never makes a syscall; 0 means free.
+            if create && sl.owner == 0 && claim(idx, tid) {
+                // Claimed: what a previous owner left (pruned by userspace, which zeroes
+                // the slot before it drops the claim) is zeros.
+                sl.owner = tid;
+                return Some(sl);
+            }
+        }
         if let Some(p) = INFLIGHT.get_ptr_mut(tid) {
             // SAFETY: this thread's own map entry; nothing else in the kernel writes it.
             return Some(unsafe { &mut *p });
@@ -290,6 +318,14 @@ mod prog {
         }
         // SAFETY: as above.
         INFLIGHT.get_ptr_mut(tid).map(|p| unsafe { &mut *p })
+    }
+
+    /// Claims index `idx` of `SLOTS` for thread `tid`: false when another thread holds it.
+    /// A subprogram of its own, taken once per thread: its key and value live on its own
+    /// stack, so that the entry's stack stays under 64 bytes (see `read_sops`).
+    #[inline(never)]
+    fn claim(idx: u32, tid: u32) -> bool {
+        SLOT_CLAIMS.insert(&idx, &tid, BPF_NOEXIST as u64).is_ok()
     }
 
     #[inline(always)]

@@ -29,7 +29,7 @@ use aya_ebpf::{
 };
 use monitor_ebpf::{ipc_call, is_ia32_ipc, nr32, sys, sys_index, CALL_F_AUX_FAULT, CALL_F_COMPAT};
 
-use super::{on_enter, on_exit, reg, INFLIGHT, PT_ORIG_AX};
+use super::{on_enter, on_exit, reg, slot, PT_ORIG_AX};
 
 /// See `monitor_ebpf::global::TI_STATUS_OFFSET`.
 #[unsafe(no_mangle)]
@@ -232,11 +232,10 @@ fn enter(regs: *const u8, nr: u64) {
     on_enter(m.sys, &m.args);
     // The thread's entry, now written: mark it 32-bit, and read a 32-bit timeout.
     let tid = bpf_get_current_pid_tgid() as u32;
-    let Some(p) = INFLIGHT.get_ptr_mut(tid) else {
+    let Some(sl) = slot(tid, false) else {
         return;
     };
-    // SAFETY: this thread's own map entry.
-    let call = unsafe { &mut (*p).call };
+    let call = &mut sl.call;
     if call.sys != m.sys {
         return;
     }

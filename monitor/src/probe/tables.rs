@@ -3,7 +3,7 @@
 //! the kernel keeps for threads and processes that are gone.
 use std::{collections::HashMap as StdMap, path::Path};
 
-use aya::maps::{HashMap, PerCpuArray, PerCpuHashMap};
+use aya::maps::{Array, HashMap, PerCpuArray, PerCpuHashMap};
 use monitor_ebpf::{AggKey, AggVal, HoldKey, Slot, Stats, HIST_BUCKETS, NSYS};
 
 use super::{Aggregate, Hold, KernelStats, Probe};
@@ -42,10 +42,23 @@ pub(super) struct Retired {
 }
 
 impl Probe {
-    fn slots(&self) -> anyhow::Result<HashMap<&aya::maps::MapData, u32, Slot>> {
-        Ok(HashMap::try_from(
-            self.ebpf.map("INFLIGHT").expect("INFLIGHT"),
-        )?)
+    /// Every thread's slot, by thread id: those in `SLOTS` (the indexes claimed in
+    /// `SLOT_CLAIMS`) and those in `INFLIGHT`. A slot can go or change between listing and
+    /// reading it: such a read is skipped.
+    fn slots(&self) -> anyhow::Result<Vec<(u32, Slot)>> {
+        let claims: HashMap<_, u32, u32> =
+            HashMap::try_from(self.ebpf.map("SLOT_CLAIMS").expect("SLOT_CLAIMS"))?;
+        let array: Array<_, Slot> = Array::try_from(self.ebpf.map("SLOTS").expect("SLOTS"))?;
+        let mut out: Vec<(u32, Slot)> = claims
+            .iter()
+            .filter_map(Result::ok)
+            .filter_map(|(idx, tid)| array.get(&idx, 0).ok().map(|s| (tid, s)))
+            .filter(|(tid, s)| s.owner == *tid)
+            .collect();
+        let hash: HashMap<_, u32, Slot> =
+            HashMap::try_from(self.ebpf.map("INFLIGHT").expect("INFLIGHT"))?;
+        out.extend(hash.iter().filter_map(Result::ok));
+        Ok(out)
     }
 
     /// The kernel's counters, summed over CPUs.
@@ -88,7 +101,7 @@ impl Probe {
                 add(&k, v);
             }
         }
-        for (_, slot) in self.slots()?.iter().filter_map(Result::ok) {
+        for (_, slot) in self.slots()? {
             if slot.acc_used != 0 {
                 add(&slot.acc_key, &slot.acc);
             }
@@ -107,7 +120,7 @@ impl Probe {
         let map: HashMap<_, HoldKey, i64> =
             HashMap::try_from(self.ebpf.map("HOLDS").expect("HOLDS"))?;
         let mut net: StdMap<HoldKey, i64> = map.iter().filter_map(Result::ok).collect();
-        for (_, slot) in self.slots()?.iter().filter_map(Result::ok) {
+        for (_, slot) in self.slots()? {
             if slot.hold_used != 0 {
                 *net.entry(slot.hold_key).or_default() += slot.hold_net;
             }
@@ -132,6 +145,37 @@ impl Probe {
     pub fn prune(&mut self) -> anyhow::Result<usize> {
         let alive = |id: u32| Path::new(&format!("/proc/{id}")).exists();
         let mut n = 0;
+        let mut gone: Vec<Slot> = Vec::new();
+        // In SLOTS: the slot zeroed first, then the claim dropped (the program claims only a
+        // free index, and a claimed slot is whatever its owner left: zeros here).
+        let dead: Vec<(u32, u32)> = {
+            let claims: HashMap<_, u32, u32> =
+                HashMap::try_from(self.ebpf.map("SLOT_CLAIMS").expect("SLOT_CLAIMS"))?;
+            claims
+                .iter()
+                .filter_map(Result::ok)
+                .filter(|(_, t)| !alive(*t))
+                .collect()
+        };
+        if !dead.is_empty() {
+            let mut array: Array<_, Slot> =
+                Array::try_from(self.ebpf.map_mut("SLOTS").expect("SLOTS"))?;
+            for &(idx, t) in &dead {
+                let Ok(slot) = array.get(&idx, 0) else {
+                    continue;
+                };
+                if slot.owner == t {
+                    // SAFETY: Slot is plain old data; all zeros is a free slot.
+                    array.set(idx, unsafe { std::mem::zeroed::<Slot>() }, 0)?;
+                    gone.push(slot);
+                }
+            }
+            let mut claims: HashMap<_, u32, u32> =
+                HashMap::try_from(self.ebpf.map_mut("SLOT_CLAIMS").expect("SLOT_CLAIMS"))?;
+            for (idx, _) in dead {
+                let _ = claims.remove(&idx);
+            }
+        }
         let mut slots: HashMap<_, u32, Slot> =
             HashMap::try_from(self.ebpf.map_mut("INFLIGHT").expect("INFLIGHT"))?;
         let dead: Vec<(u32, Slot)> = slots
@@ -139,11 +183,13 @@ impl Probe {
             .filter_map(Result::ok)
             .filter(|(t, _)| !alive(*t))
             .collect();
-        let mut orphan_holds = Vec::new();
         for (t, slot) in dead {
-            if slots.remove(&t).is_err() {
-                continue;
+            if slots.remove(&t).is_ok() {
+                gone.push(slot);
             }
+        }
+        let mut orphan_holds = Vec::new();
+        for slot in gone {
             n += 1;
             if slot.acc_used != 0 {
                 let r = self.retired.agg.entry(slot.acc_key).or_default();
@@ -188,10 +234,8 @@ impl Probe {
         let now = crate::event::clock_ns(libc::CLOCK_MONOTONIC);
         let min_age = min_age.as_nanos() as u64;
         let mut out = Vec::new();
-        for item in self.slots()?.iter() {
-            // An entry can go away between listing the keys and reading it: normal. Entries of
-            // finished calls (SYS_DONE) do not decode and are skipped.
-            let Ok((_, slot)) = item else { continue };
+        for (_, slot) in self.slots()? {
+            // Entries of finished calls (SYS_DONE) do not decode and are skipped.
             if let Ok(mut ev) = decode::decode_call(&slot.call) {
                 if ev
                     .start_ns

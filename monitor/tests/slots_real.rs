@@ -1,0 +1,211 @@
+//! The probe keeps each thread's slot in the `SLOTS` array at index `tid % SLOTS_ENTRIES`, and
+//! in the `INFLIGHT` hash when another live thread holds that index. Two real processes made
+//! to have pids of one index (the kernel's `ns_last_pid`): both followed exactly, the second
+//! through the hash (seen in the kernel's maps), and pruning frees the index once its holder
+//! is gone. Needs root; alone in its test binary (it reads the maps this process holds).
+mod support;
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use ipctop::{event::Syscall, probe::*};
+use monitor_ebpf::SLOTS_ENTRIES;
+use serde_json::Value;
+use support::*;
+
+const T: Duration = Duration::from_secs(30);
+
+/// The id of the map called `name` among the maps this process holds.
+fn my_map(name: &str) -> u32 {
+    let ids: Vec<u32> = std::fs::read_dir("/proc/self/fdinfo")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("map_id:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .collect();
+    for id in ids {
+        let o = Command::new("bpftool")
+            .args(["-j", "map", "show", "id", &id.to_string()])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        if v["name"] == name {
+            return id;
+        }
+    }
+    panic!("this process holds no map {name}");
+}
+
+/// A map's entries as (key, value) little-endian u32s (their first four bytes).
+fn entries(map: u32) -> Vec<(u32, u32)> {
+    let o = Command::new("bpftool")
+        .args(["-j", "map", "dump", "id", &map.to_string()])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let word = |b: &Value| -> u32 {
+        let bytes: Vec<u8> = b
+            .as_array()
+            .unwrap()
+            .iter()
+            .take(4)
+            .map(|x| u8::from_str_radix(x.as_str().unwrap().trim_start_matches("0x"), 16).unwrap())
+            .collect();
+        u32::from_le_bytes(bytes.try_into().unwrap())
+    };
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (word(&e["key"]), word(&e["value"])))
+        .collect()
+}
+
+/// Starts a blocking workload whose pid is `want` (set through `ns_last_pid`; other processes
+/// forking meanwhile can take it: tried again), or `None`.
+fn spawn_with_pid(name: &str, want: u32) -> Option<Proc> {
+    for _ in 0..50 {
+        if std::path::Path::new(&format!("/proc/{want}")).exists() {
+            return None;
+        }
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (want - 1).to_string()).unwrap();
+        let p = Proc::spawn(Command::new(WORKLOAD).args(["--name", name, "block"]));
+        if p.pid() == want {
+            return Some(p);
+        }
+    }
+    None
+}
+
+fn blocked(probe: &Probe, pid: u32) -> ipctop::event::Event {
+    let end = Instant::now() + T;
+    loop {
+        if let Some(e) = probe
+            .in_flight(Duration::ZERO)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.pid == pid)
+        {
+            return e;
+        }
+        assert!(Instant::now() < end, "never saw pid {pid}'s blocked semop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_thread_whose_index_is_held_is_followed_through_the_hash_and_pruning_frees_the_index() {
+    if !can_trace("slots") {
+        return;
+    }
+    let name = unique_name("slt");
+    let mut probe = Probe::load(&ProbeOptions {
+        comm: Some(name.clone()),
+        send_all: false,
+        ..Default::default()
+    })
+    .expect("probe");
+    let (claims, inflight) = (my_map("SLOT_CLAIMS"), my_map("INFLIGHT"));
+    let mut ids = Ids::default();
+
+    let mut a = Proc::spawn(Command::new(WORKLOAD).args(["--name", &name, "block"]));
+    let out_a = a.json(T);
+    let pid_a = out_a["pid"].as_u64().unwrap() as u32;
+    ids.sems.push(out_a["semid"].as_i64().unwrap() as i32);
+    blocked(&probe, pid_a);
+    let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // A free pid of the same index, above (or below) a's.
+    let b = (1..64)
+        .flat_map(|k| {
+            [
+                pid_a + k * SLOTS_ENTRIES,
+                pid_a.wrapping_sub(k * SLOTS_ENTRIES),
+            ]
+        })
+        .filter(|&p| p > 1000 && p < pid_max)
+        .find_map(|p| spawn_with_pid(&name, p));
+    let mut b = b.expect("no pid of a's index could be had");
+    let out_b = b.json(T);
+    let pid_b = out_b["pid"].as_u64().unwrap() as u32;
+    assert_eq!(pid_a % SLOTS_ENTRIES, pid_b % SLOTS_ENTRIES);
+    ids.sems.push(out_b["semid"].as_i64().unwrap() as i32);
+
+    // Both blocked calls in progress, each with its own semaphore set.
+    let (ea, eb) = (blocked(&probe, pid_a), blocked(&probe, pid_b));
+    assert_eq!(ea.args.unwrap().id(), Some(ids.sems[0]));
+    assert_eq!(eb.args.unwrap().id(), Some(ids.sems[1]));
+    // In the kernel: a holds the index, b is in the hash.
+    let idx = pid_a % SLOTS_ENTRIES;
+    assert!(
+        entries(claims).contains(&(idx, pid_a)),
+        "{:?}",
+        entries(claims)
+    );
+    assert!(
+        entries(inflight).iter().any(|(k, _)| *k == pid_b),
+        "b not in INFLIGHT"
+    );
+
+    // Released by this process (the probe ignores its loader): each process's calls and its
+    // hold, exact.
+    std::thread::sleep(Duration::from_millis(200));
+    for &semid in &ids.sems {
+        sysv_mut::semop(semid, &mut [sysv_mut::sembuf(1, 1, 0)]).unwrap();
+    }
+    assert_eq!(a.json(T)["ok"], true);
+    assert_eq!(b.json(T)["ok"], true);
+    let check = |probe: &Probe, pid: u32, semid: i32| {
+        let aggs = probe.aggregates().unwrap();
+        let of = |s: Syscall| {
+            *aggs
+                .iter()
+                .find(|x| x.pid == pid && x.syscall == s)
+                .unwrap_or_else(|| panic!("no {s:?} of {pid}: {aggs:?}"))
+        };
+        let get = of(Syscall::SEMGET);
+        assert_eq!((get.calls, get.errors, get.id), (1, 0, Some(semid)));
+        let op = of(Syscall::SEMTIMEDOP);
+        assert_eq!((op.calls, op.errors, op.id), (1, 0, Some(semid)));
+        assert!(op.total_ns >= 200_000_000, "{op:?}");
+    };
+    check(&probe, pid_a, ids.sems[0]);
+    check(&probe, pid_b, ids.sems[1]);
+    let holds = probe.holds().unwrap();
+    for (pid, semid) in [(pid_a, ids.sems[0]), (pid_b, ids.sems[1])] {
+        assert!(
+            holds.contains(&Hold {
+                semid,
+                semnum: 1,
+                pid,
+                held: 1
+            }),
+            "{holds:?}"
+        );
+    }
+
+    // a gone: pruning zeroes its slot and frees the index; its calls stay counted.
+    a.release();
+    assert_eq!(a.wait(T), Some(0));
+    probe.prune().unwrap();
+    assert!(
+        !entries(claims).iter().any(|(i, _)| *i == idx),
+        "index still claimed: {:?}",
+        entries(claims)
+    );
+    check(&probe, pid_a, ids.sems[0]);
+    check(&probe, pid_b, ids.sems[1]);
+    b.release();
+    assert_eq!(b.wait(T), Some(0));
+    probe.prune().unwrap();
+    assert!(!entries(inflight).iter().any(|(k, _)| *k == pid_b));
+    check(&probe, pid_b, ids.sems[1]);
+}
