@@ -7,7 +7,8 @@
 //!   only calls us for the IPC syscalls).
 //!
 //! On entry the call's arguments (and the `sembuf`s, semtimedop's timeout and msgsnd's mtype,
-//! read from user memory) are kept per thread in `INFLIGHT`, where userspace also sees calls
+//! read from user memory) are kept in the thread's slot (`SLOTS`, or `INFLIGHT` when another
+//! thread holds its index), where userspace also sees calls
 //! that are blocked right now. On exit one [`Event`] goes to the `EVENTS` ring buffer; a full
 //! ring buffer is counted in `STATS`, never silent.
 #![cfg_attr(target_arch = "bpf", no_std, no_main)]

@@ -1,5 +1,6 @@
 //! Reading the probe's maps: its counters, its aggregates and holds (the shared maps plus what
-//! each thread's `INFLIGHT` slot has not flushed yet), the calls in progress, and pruning what
+//! each thread's slot, in `SLOTS` or `INFLIGHT`, has not flushed yet), the calls in
+//! progress, and pruning what
 //! the kernel keeps for threads and processes that are gone.
 use std::{collections::HashMap as StdMap, path::Path};
 
@@ -140,7 +141,7 @@ impl Probe {
     }
 
     /// Forgets what the kernel keeps for threads and processes that are gone: their
-    /// `INFLIGHT` slots (kept per thread, see the program; what they had not flushed is kept
+    /// slots (`SLOTS`, `INFLIGHT`: kept per thread, see the program; what they had not flushed is kept
     /// here) and their `HOLDS`. Returns how many entries went. Call it every few seconds.
     pub fn prune(&mut self) -> anyhow::Result<usize> {
         let alive = |id: u32| Path::new(&format!("/proc/{id}")).exists();
