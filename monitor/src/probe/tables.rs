@@ -1,7 +1,6 @@
 //! Reading the probe's maps: its counters, its aggregates and holds (the shared maps plus what
 //! each thread's slot, in `SLOTS` or `INFLIGHT`, has not flushed yet), the calls in
-//! progress, and pruning what
-//! the kernel keeps for threads and processes that are gone.
+//! progress, and pruning what the kernel keeps for threads and processes that are gone.
 use std::{collections::HashMap as StdMap, path::Path};
 
 use aya::maps::{Array, HashMap, PerCpuArray, PerCpuHashMap};
@@ -141,8 +140,8 @@ impl Probe {
     }
 
     /// Forgets what the kernel keeps for threads and processes that are gone: their
-    /// slots (`SLOTS`, `INFLIGHT`: kept per thread, see the program; what they had not flushed is kept
-    /// here) and their `HOLDS`. Returns how many entries went. Call it every few seconds.
+    /// slots (`SLOTS`, `INFLIGHT`: kept per thread, see the program; what they had not
+    /// flushed is kept here) and their `HOLDS`. Returns how many entries went. Call it every few seconds.
     pub fn prune(&mut self) -> anyhow::Result<usize> {
         let alive = |id: u32| Path::new(&format!("/proc/{id}")).exists();
         let mut n = 0;
