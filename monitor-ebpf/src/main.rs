@@ -82,6 +82,10 @@ mod prog {
     #[map]
     static SLOT_CLAIMS: HashMap<u32, u32> = HashMap::with_max_entries(SLOTS_ENTRIES, 0);
 
+    /// The raw entry's copy of the argument registers (see `ipc_raw_enter`).
+    #[map]
+    static REGS: PerCpuArray<[u64; 8]> = PerCpuArray::with_max_entries(1, 0);
+
     /// A zeroed `Slot` to insert new `INFLIGHT` entries from (never written).
     #[map]
     static SLOT_ZERO: PerCpuArray<Slot> = PerCpuArray::with_max_entries(1, 0);
@@ -167,21 +171,31 @@ mod prog {
         let Some(sys) = compat::raw_enter(regs, id) else {
             return 0;
         };
-        // One read of the registers r10..di (pt_regs offsets 56..120) instead of six.
-        // SAFETY: regs is the kernel's pt_regs of this syscall; read through the helper.
-        let Ok(r) = (unsafe { bpf_probe_read_kernel(regs.add(PT_R10) as *const [u64; 8]) }) else {
+        // One read of the registers r10..di (pt_regs offsets 56..120) instead of six, into a
+        // per-CPU scratch rather than the stack (64 bytes there would put the program on the
+        // JIT's private stack, where the sembuf read costs more: see `read_sops`).
+        let Some(r) = REGS.get_ptr_mut(0) else {
             return 0;
         };
-        let at = |off: usize| r[(off - PT_R10) / 8];
-        let args = [
-            at(PT_DI),
-            at(PT_SI),
-            at(PT_DX),
-            at(PT_R10),
-            at(PT_R8),
-            at(PT_R9),
-        ];
-        on_enter(sys, &args);
+        // SAFETY: regs is the kernel's pt_regs of this syscall; read through the helper into
+        // this CPU's scratch.
+        if unsafe {
+            aya_ebpf::helpers::generated::bpf_probe_read_kernel(
+                r as *mut core::ffi::c_void,
+                64,
+                regs.add(PT_R10) as *const core::ffi::c_void,
+            )
+        } != 0
+        {
+            return 0;
+        }
+        // Argument i's register, read (volatile) only once the slot is found, so that no
+        // copy of the six is held on the stack across the helper calls.
+        const ARG_REGS: [usize; 6] = [PT_DI, PT_SI, PT_DX, PT_R10, PT_R8, PT_R9];
+        // SAFETY: this CPU's scratch, just written; indexes below 8.
+        enter(sys, |i| unsafe {
+            core::ptr::read_volatile((r as *const u64).add((ARG_REGS[i] - PT_R10) / 8))
+        });
         0
     }
 
@@ -296,7 +310,7 @@ mod prog {
                 return Some(sl);
             }
             // tid 0 (the idle task) never makes a syscall; 0 means free.
-            if create && sl.owner == 0 && claim(idx, tid) {
+            if create && sl.owner == 0 && claim(tid) {
                 // Claimed: what a previous owner left (pruned by userspace, which zeroes
                 // the slot before it drops the claim) is zeros.
                 sl.owner = tid;
@@ -321,11 +335,13 @@ mod prog {
         INFLIGHT.get_ptr_mut(tid).map(|p| unsafe { &mut *p })
     }
 
-    /// Claims index `idx` of `SLOTS` for thread `tid`: false when another thread holds it.
-    /// A subprogram of its own, taken once per thread: its key and value live on its own
-    /// stack, so that the entry's stack stays under 64 bytes (see `read_sops`).
+    /// Claims thread `tid`'s index of `SLOTS`: false when another thread holds it. A
+    /// subprogram of its own, taken once per thread: its key and value live on its own
+    /// stack, and the index is computed here again rather than kept across the caller's map
+    /// lookup, so that the entry's stack stays under 64 bytes (see `read_sops`).
     #[inline(never)]
-    fn claim(idx: u32, tid: u32) -> bool {
+    fn claim(tid: u32) -> bool {
+        let idx = tid & (SLOTS_ENTRIES - 1);
         SLOT_CLAIMS.insert(&idx, &tid, BPF_NOEXIST as u64).is_ok()
     }
 

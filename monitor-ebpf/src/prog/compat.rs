@@ -222,8 +222,9 @@ pub(super) fn raw_exit(regs: *const u8, nr: u64, ret: i64) -> Option<u8> {
     native
 }
 
-/// The entry of a 32-bit task's syscall `nr` (known to be a compat one).
-#[inline(always)]
+/// The entry of a 32-bit task's syscall `nr` (known to be a compat one). A subprogram: its
+/// stack is its own, not the 64-bit path's (see `read_sops` in main.rs).
+#[inline(never)]
 fn enter(regs: *const u8, nr: u64) {
     let Some(r) = ia32_args(regs) else { return };
     let Some(m) = map_call(nr as u32, r) else {
@@ -252,8 +253,9 @@ fn enter(regs: *const u8, nr: u64) {
     }
 }
 
-/// The exit of a 32-bit task's syscall `nr` (known to be a compat one).
-#[inline(always)]
+/// The exit of a 32-bit task's syscall `nr` (known to be a compat one). A subprogram, as
+/// [`enter`].
+#[inline(never)]
 fn exit(regs: *const u8, nr: u64, mut ret: i64) {
     // The argument registers are as they were at entry (only ax holds the result).
     let Some(r) = ia32_args(regs) else { return };
