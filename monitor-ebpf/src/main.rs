@@ -191,10 +191,18 @@ mod prog {
         }
         // Argument i's register, read (volatile) only once the slot is found, so that no
         // copy of the six is held on the stack across the helper calls.
-        const ARG_REGS: [usize; 6] = [PT_DI, PT_SI, PT_DX, PT_R10, PT_R8, PT_R9];
+        // Constant offsets in each arm: older verifiers (6.1, 6.12) refuse an index into the
+        // scratch that they cannot bound.
+        let r = r as *const u64;
         // SAFETY: this CPU's scratch, just written; indexes below 8.
-        enter(sys, |i| unsafe {
-            core::ptr::read_volatile((r as *const u64).add((ARG_REGS[i] - PT_R10) / 8))
+        let at = |off: usize| unsafe { core::ptr::read_volatile(r.add((off - PT_R10) / 8)) };
+        enter(sys, |i| match i {
+            0 => at(PT_DI),
+            1 => at(PT_SI),
+            2 => at(PT_DX),
+            3 => at(PT_R10),
+            4 => at(PT_R8),
+            _ => at(PT_R9),
         });
         0
     }

@@ -253,9 +253,10 @@ fn enter(regs: *const u8, nr: u64) {
     }
 }
 
-/// The exit of a 32-bit task's syscall `nr` (known to be a compat one). A subprogram, as
-/// [`enter`].
-#[inline(never)]
+/// The exit of a 32-bit task's syscall `nr` (known to be a compat one). Inlined: as a
+/// subprogram its stack and the raw exit's (~290 bytes each) would together pass the 512
+/// bytes older verifiers allow to a chain of calls (6.1, 6.12).
+#[inline(always)]
 fn exit(regs: *const u8, nr: u64, mut ret: i64) {
     // The argument registers are as they were at entry (only ax holds the result).
     let Some(r) = ia32_args(regs) else { return };
