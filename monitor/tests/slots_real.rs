@@ -68,13 +68,18 @@ fn entries(map: u32) -> Vec<(u32, u32)> {
 
 /// Starts a blocking workload whose pid is `want` (set through `ns_last_pid`; other processes
 /// forking meanwhile can take it: tried again), or `None`.
-fn spawn_with_pid(name: &str, want: u32) -> Option<Proc> {
+fn spawn_with_pid(name: &str, want: u32, wait_go: bool) -> Option<Proc> {
     for _ in 0..50 {
         if std::path::Path::new(&format!("/proc/{want}")).exists() {
             return None;
         }
         std::fs::write("/proc/sys/kernel/ns_last_pid", (want - 1).to_string()).unwrap();
-        let p = Proc::spawn(Command::new(WORKLOAD).args(["--name", name, "block"]));
+        let mut cmd = Command::new(WORKLOAD);
+        cmd.args(["--name", name]);
+        if wait_go {
+            cmd.arg("--wait-go");
+        }
+        let p = Proc::spawn(cmd.arg("block"));
         if p.pid() == want {
             return Some(p);
         }
@@ -113,27 +118,33 @@ fn a_thread_whose_index_is_held_is_followed_through_the_hash_and_pruning_frees_t
     let (claims, inflight) = (my_map("SLOT_CLAIMS"), my_map("INFLIGHT"));
     let mut ids = Ids::default();
 
-    let mut a = Proc::spawn(Command::new(WORKLOAD).args(["--name", &name, "block"]));
-    let out_a = a.json(T);
-    let pid_a = out_a["pid"].as_u64().unwrap() as u32;
-    ids.sems.push(out_a["semid"].as_i64().unwrap() as i32);
-    blocked(&probe, pid_a);
+    // Two free pids of one index, both chosen (pids below 300 are reserved; pid_max may be
+    // as low as 32768, so the pair is p and p + SLOTS_ENTRIES with p below it).
     let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
         .unwrap()
         .trim()
         .parse()
         .unwrap();
-    // A free pid of the same index, above (or below) a's.
-    let b = (1..64)
-        .flat_map(|k| {
-            [
-                pid_a + k * SLOTS_ENTRIES,
-                pid_a.wrapping_sub(k * SLOTS_ENTRIES),
-            ]
+    assert!(pid_max > 300 + SLOTS_ENTRIES, "pid_max {pid_max}");
+    let free = |p: u32| !std::path::Path::new(&format!("/proc/{p}")).exists();
+    let start = 300 + std::process::id() % (SLOTS_ENTRIES - 300);
+    let (mut a, mut b) = (start..SLOTS_ENTRIES)
+        .chain(300..start)
+        .filter(|&p| free(p) && free(p + SLOTS_ENTRIES))
+        .take(100)
+        .find_map(|p| {
+            let a = spawn_with_pid(&name, p, false)?;
+            let b = spawn_with_pid(&name, p + SLOTS_ENTRIES, true)?;
+            Some((a, b))
         })
-        .filter(|&p| p > 1000 && p < pid_max)
-        .find_map(|p| spawn_with_pid(&name, p));
-    let mut b = b.expect("no pid of a's index could be had");
+        .expect("no two free pids of one index could be had");
+    let out_a = a.json(T);
+    let pid_a = out_a["pid"].as_u64().unwrap() as u32;
+    ids.sems.push(out_a["semid"].as_i64().unwrap() as i32);
+    // a is blocked, its slot claimed, before b makes its first call.
+    blocked(&probe, pid_a);
+    b.go();
+    assert_eq!(b.json(T)["waiting"], true);
     let out_b = b.json(T);
     let pid_b = out_b["pid"].as_u64().unwrap() as u32;
     assert_eq!(pid_a % SLOTS_ENTRIES, pid_b % SLOTS_ENTRIES);
