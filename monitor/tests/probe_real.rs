@@ -369,15 +369,7 @@ fn in_kernel_aggregates_holders_and_calls_in_progress() {
     ids.sems.push(semid);
 
     // Blocked: the call is in progress, with its arguments, for the workload's pid.
-    let end = Instant::now() + T;
-    let blocked = loop {
-        let f = probe.in_flight(Duration::ZERO).unwrap();
-        if let Some(e) = f.into_iter().find(|e| e.pid == pid) {
-            break e;
-        }
-        assert!(Instant::now() < end, "never saw the blocked semop");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let blocked = wait_in_flight(&probe, pid, T);
     assert_eq!(blocked.syscall, Syscall::SEMTIMEDOP);
     assert_eq!(blocked.args.unwrap().id(), Some(semid));
     std::thread::sleep(Duration::from_millis(300));

@@ -5,10 +5,7 @@
 //! is gone. Needs root; alone in its test binary (it reads the maps this process holds).
 mod support;
 
-use std::{
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{process::Command, time::Duration};
 
 use ipctop::{event::Syscall, probe::*};
 use monitor_ebpf::SLOTS_ENTRIES;
@@ -19,17 +16,7 @@ const T: Duration = Duration::from_secs(30);
 
 /// The id of the map called `name` among the maps this process holds.
 fn my_map(name: &str) -> u32 {
-    let ids: Vec<u32> = std::fs::read_dir("/proc/self/fdinfo")
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .filter_map(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("map_id:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .collect();
-    for id in ids {
+    for id in support::bpf::map_ids(std::process::id()) {
         let o = Command::new("bpftool")
             .args(["-j", "map", "show", "id", &id.to_string()])
             .output()
@@ -87,22 +74,6 @@ fn spawn_with_pid(name: &str, want: u32, wait_go: bool) -> Option<Proc> {
     None
 }
 
-fn blocked(probe: &Probe, pid: u32) -> ipctop::event::Event {
-    let end = Instant::now() + T;
-    loop {
-        if let Some(e) = probe
-            .in_flight(Duration::ZERO)
-            .unwrap()
-            .into_iter()
-            .find(|e| e.pid == pid)
-        {
-            return e;
-        }
-        assert!(Instant::now() < end, "never saw pid {pid}'s blocked semop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_thread_whose_index_is_held_is_followed_through_the_hash_and_pruning_frees_the_index() {
     if !can_trace("slots") {
@@ -142,7 +113,7 @@ fn a_thread_whose_index_is_held_is_followed_through_the_hash_and_pruning_frees_t
     let pid_a = out_a["pid"].as_u64().unwrap() as u32;
     ids.sems.push(out_a["semid"].as_i64().unwrap() as i32);
     // a is blocked, its slot claimed, before b makes its first call.
-    blocked(&probe, pid_a);
+    wait_in_flight(&probe, pid_a, T);
     b.go();
     assert_eq!(b.json(T)["waiting"], true);
     let out_b = b.json(T);
@@ -151,7 +122,10 @@ fn a_thread_whose_index_is_held_is_followed_through_the_hash_and_pruning_frees_t
     ids.sems.push(out_b["semid"].as_i64().unwrap() as i32);
 
     // Both blocked calls in progress, each with its own semaphore set.
-    let (ea, eb) = (blocked(&probe, pid_a), blocked(&probe, pid_b));
+    let (ea, eb) = (
+        wait_in_flight(&probe, pid_a, T),
+        wait_in_flight(&probe, pid_b, T),
+    );
     assert_eq!(ea.args.unwrap().id(), Some(ids.sems[0]));
     assert_eq!(eb.args.unwrap().id(), Some(ids.sems[1]));
     // In the kernel: a holds the index, b is in the hash.

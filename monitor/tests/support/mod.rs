@@ -292,3 +292,27 @@ pub fn json_lines(out: &str) -> Vec<Value> {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
+
+/// The call in progress of process `pid` as `probe` lists it, waited for up to `timeout`.
+pub fn wait_in_flight(
+    probe: &ipctop::probe::Probe,
+    pid: u32,
+    timeout: Duration,
+) -> ipctop::event::Event {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(e) = probe
+            .in_flight(Duration::ZERO)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.pid == pid)
+        {
+            return e;
+        }
+        assert!(
+            Instant::now() < end,
+            "never saw pid {pid}'s call in progress"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -211,13 +211,8 @@ impl Running {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        while Instant::now() < end
-            && progs
-                .iter()
-                .any(|&id| super::probe::prog_stats(id).is_some())
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // A monitor that will not let go is the next side's noise, not an error here.
+        let _ = super::probe::wait_freed(&progs, end, Duration::from_millis(20));
     }
 
     /// Its exit status if it has ended (without reaping it: `Drop` and `stop` still see it).

@@ -47,6 +47,19 @@ pub(super) fn prog_stats(id: u32) -> Option<(String, u64, u64)> {
     ))
 }
 
+/// Waits until the kernel has freed every program of `progs` (ipctop ends before its
+/// detach does, see `monitor/src/probe/detach.rs`), polling every `poll`; false if some
+/// were still loaded at `until`.
+pub(super) fn wait_freed(progs: &[u32], until: Instant, poll: Duration) -> bool {
+    while progs.iter().any(|&id| prog_stats(id).is_some()) {
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(poll);
+    }
+    true
+}
+
 /// One program's time per run during a burst.
 pub struct ProgTime {
     pub monitor: &'static str,
@@ -242,11 +255,8 @@ fn one_exit(cmd: &str, way: Way) -> Result<(f64, f64)> {
         std::thread::sleep(Duration::from_millis(1));
     }
     let exit_ms = t.elapsed().as_secs_f64() * 1000.0;
-    while progs.iter().any(|&id| prog_stats(id).is_some()) {
-        if Instant::now() > end {
-            bail!("{cmd}: its programs were still loaded 30 s after the end");
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    if !wait_freed(&progs, end, Duration::from_millis(5)) {
+        bail!("{cmd}: its programs were still loaded 30 s after the end");
     }
     Ok((exit_ms, t.elapsed().as_secs_f64() * 1000.0))
 }
