@@ -161,6 +161,7 @@ fn sample(objects: usize, procs: usize, secs: u64) -> KernelSample {
             max_ns: 3_000_000,
             last_ns: MONO + secs * S,
             hist,
+            ..Default::default()
         });
     }
     k.stats.calls[Syscall::SEMOP.index()] = 100 * secs * (objects / 3) as u64;

@@ -301,5 +301,6 @@ pub fn agg(
         max_ns: 0,
         last_ns: 0,
         hist: [0; monitor_ebpf::HIST_BUCKETS],
+        ..Default::default()
     }
 }

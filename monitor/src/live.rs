@@ -215,6 +215,7 @@ async fn kernel_task(
         },
         holds: probe.holds().unwrap_or_default(),
         undecodable: rstats.undecodable.load(Ordering::Relaxed),
+        ..Default::default()
     };
     loop {
         let update = tokio::select! {

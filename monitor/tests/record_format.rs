@@ -40,6 +40,7 @@ fn row(pid: u32, id: i32, calls: u64) -> Aggregate {
         max_ns: 1000 + calls,
         last_ns: calls,
         hist: [calls; monitor_ebpf::HIST_BUCKETS],
+        ..Default::default()
     }
 }
 
@@ -65,6 +66,7 @@ fn kernel_samples_stored_as_changes_come_back_whole() {
                     semnum: 0,
                     pid: 9,
                     held: 1 + (i as i64 / 2),
+                    ..Default::default()
                 }],
                 undecodable: i,
                 ..Default::default()

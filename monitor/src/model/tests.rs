@@ -283,6 +283,7 @@ fn kernel_holds_are_the_holders_and_a_later_sample_releases_them() {
         semnum: 1,
         pid: 42,
         held: 1,
+        ..Default::default()
     };
     m.feed_kernel(MONO + S, sample(vec![], vec![hold]));
     let h = m.holders(oid(7), 1).unwrap();
@@ -442,6 +443,7 @@ fn kernel_aggregates_of_a_process_only_events_saw_go_to_its_namespace() {
                 semnum: 0,
                 pid: 500,
                 held: 1,
+                ..Default::default()
             }],
         ),
     );

@@ -32,6 +32,7 @@ fn empty(k: &AggKey) -> Option<Aggregate> {
         max_ns: 0,
         last_ns: 0,
         hist: [0; HIST_BUCKETS],
+        ..Default::default()
     })
 }
 
@@ -133,6 +134,8 @@ impl Probe {
                 semnum: k.semnum,
                 pid: k.tgid,
                 held: -n,
+                taken: (-n).max(0) as u64,
+                ..Default::default()
             })
             .collect();
         out.sort_by_key(|h| (h.semid, h.semnum, h.pid));

@@ -216,6 +216,7 @@ impl Decoder {
             aggregates: base.rows.values().copied().collect(),
             holds: base.holds.clone(),
             undecodable: d.undecodable,
+            ..Default::default()
         })
     }
 }
@@ -236,6 +237,7 @@ mod tests {
             max_ns: 10,
             last_ns: calls,
             hist: [calls; HIST_BUCKETS],
+            ..Default::default()
         }
     }
 
@@ -247,6 +249,7 @@ mod tests {
             aggregates: rows,
             holds,
             undecodable: n / 2,
+            ..Default::default()
         }
     }
 
@@ -259,6 +262,7 @@ mod tests {
             semnum: 0,
             pid: 5,
             held,
+            ..Default::default()
         };
         let samples = [
             sample(vec![row(5, Some(1), 1), row(6, None, 2)], vec![hold(1)], 1),

@@ -15,20 +15,46 @@ use crate::{event::Syscall, sample};
 pub struct Stats {
     pub calls: Vec<u64>,
     pub errors: Vec<u64>,
+    #[serde(default, skip_serializing_if = "all_zero")]
+    pub interrupted: Vec<u64>,
+    #[serde(default, skip_serializing_if = "all_zero")]
+    pub ended: Vec<u64>,
     pub dropped: u64,
     pub inflight_full: u64,
     pub agg_full: u64,
     pub sent: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lost_calls: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lost_holds: u64,
+}
+
+fn all_zero(v: &[u64]) -> bool {
+    v.iter().all(|&x| x == 0)
+}
+
+fn is_zero<T: Default + PartialEq>(x: &T) -> bool {
+    *x == T::default()
 }
 
 /// One aggregate row; `syscall` by name, `hist` by bucket.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Aggregate {
     pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns_id: Option<u64>,
     pub id: Option<i32>,
     pub syscall: Syscall,
     pub calls: u64,
     pub errors: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub interrupted: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ended: u64,
     pub total_ns: u64,
     pub max_ns: u64,
     pub last_ns: u64,
@@ -37,10 +63,117 @@ pub struct Aggregate {
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hold {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns_id: Option<u64>,
     pub semid: i32,
     pub semnum: u16,
     pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<u64>,
     pub held: i64,
+    /// Absent in older recordings: then `max(held, 0)` and `max(-held, 0)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub undo: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_ns: u64,
+}
+
+/// How full the probe's tables were: `[used, capacity]` each.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fill {
+    pub agg: (u64, u64),
+    pub holds: (u64, u64),
+    pub threads: (u64, u64),
+}
+
+/// A retired row's key (see `sample::KernelSample::retired`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RowKey {
+    pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns_id: Option<u64>,
+    pub id: Option<i32>,
+    pub syscall: Syscall,
+}
+
+mirror! {
+    Fill = sample::TableFill { same: agg, holds, threads; }
+    RowKey = sample::RowKey { same: pid, start, ipc_ns, ns_id, id, syscall; }
+}
+
+impl From<&sample::Hold> for Hold {
+    fn from(h: &sample::Hold) -> Self {
+        let sample::Hold {
+            ipc_ns,
+            ns_id,
+            semid,
+            semnum,
+            pid,
+            start,
+            held,
+            taken,
+            given,
+            undo,
+            last_ns,
+        } = *h;
+        // Written only when they say more than `held` does (older readers, and files, stay
+        // as they were for a holder that never gave anything back).
+        let derived = taken == held.max(0) as u64 && given == (-held).max(0) as u64;
+        Hold {
+            ipc_ns,
+            ns_id,
+            semid,
+            semnum,
+            pid,
+            start,
+            held,
+            taken: (!derived).then_some(taken),
+            given: (!derived).then_some(given),
+            undo,
+            last_ns,
+        }
+    }
+}
+
+impl From<Hold> for sample::Hold {
+    fn from(h: Hold) -> Self {
+        let Hold {
+            ipc_ns,
+            ns_id,
+            semid,
+            semnum,
+            pid,
+            start,
+            held,
+            taken,
+            given,
+            undo,
+            last_ns,
+        } = h;
+        sample::Hold {
+            ipc_ns,
+            ns_id,
+            semid,
+            semnum,
+            pid,
+            start,
+            held,
+            taken: taken.unwrap_or(held.max(0) as u64),
+            given: given.unwrap_or((-held).max(0) as u64),
+            undo,
+            last_ns,
+        }
+    }
 }
 
 /// A `kernel` line's body: a whole sample.
@@ -48,8 +181,12 @@ pub struct Hold {
 pub struct Sample {
     pub stats: Stats,
     pub aggregates: Vec<Aggregate>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<RowKey>,
     pub holds: Vec<Hold>,
     pub undecodable: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill: Option<Fill>,
 }
 
 /// A list on disk as the fixed array inside: shorter is padded with zeros, longer refused
@@ -69,14 +206,22 @@ impl From<&sample::KernelStats> for Stats {
         let sample::KernelStats {
             calls,
             errors,
+            interrupted,
+            ended,
             dropped,
             inflight_full,
             agg_full,
             sent,
+            lost_calls,
+            lost_holds,
         } = *s;
         Stats {
             calls: calls.to_vec(),
             errors: errors.to_vec(),
+            interrupted: interrupted.to_vec(),
+            ended: ended.to_vec(),
+            lost_calls,
+            lost_holds,
             dropped,
             inflight_full,
             agg_full,
@@ -93,14 +238,22 @@ impl TryFrom<&Stats> for sample::KernelStats {
         let Stats {
             calls,
             errors,
+            interrupted,
+            ended,
             dropped,
             inflight_full,
             agg_full,
             sent,
+            lost_calls,
+            lost_holds,
         } = s;
         Ok(sample::KernelStats {
             calls: array::<NSYS>(calls, MORE_SYSCALLS)?,
             errors: array::<NSYS>(errors, MORE_SYSCALLS)?,
+            interrupted: array::<NSYS>(interrupted, MORE_SYSCALLS)?,
+            ended: array::<NSYS>(ended, MORE_SYSCALLS)?,
+            lost_calls: *lost_calls,
+            lost_holds: *lost_holds,
             dropped: *dropped,
             inflight_full: *inflight_full,
             agg_full: *agg_full,
@@ -113,10 +266,15 @@ impl From<&sample::Aggregate> for Aggregate {
     fn from(a: &sample::Aggregate) -> Self {
         let sample::Aggregate {
             pid,
+            start,
+            ipc_ns,
+            ns_id,
             id,
             syscall,
             calls,
             errors,
+            interrupted,
+            ended,
             total_ns,
             max_ns,
             last_ns,
@@ -124,10 +282,15 @@ impl From<&sample::Aggregate> for Aggregate {
         } = *a;
         Aggregate {
             pid,
+            start,
+            ipc_ns,
+            ns_id,
             id,
             syscall,
             calls,
             errors,
+            interrupted,
+            ended,
             total_ns,
             max_ns,
             last_ns,
@@ -141,10 +304,15 @@ impl TryFrom<&Aggregate> for sample::Aggregate {
     fn try_from(a: &Aggregate) -> Result<Self, Self::Error> {
         let Aggregate {
             pid,
+            start,
+            ipc_ns,
+            ns_id,
             id,
             syscall,
             calls,
             errors,
+            interrupted,
+            ended,
             total_ns,
             max_ns,
             last_ns,
@@ -152,20 +320,21 @@ impl TryFrom<&Aggregate> for sample::Aggregate {
         } = a;
         Ok(sample::Aggregate {
             pid: *pid,
+            start: *start,
+            ipc_ns: *ipc_ns,
+            ns_id: *ns_id,
             id: *id,
             syscall: *syscall,
             calls: *calls,
             errors: *errors,
+            interrupted: *interrupted,
+            ended: *ended,
             total_ns: *total_ns,
             max_ns: *max_ns,
             last_ns: *last_ns,
             hist: array::<HIST_BUCKETS>(hist, "a kernel aggregate with a bad histogram bucket")?,
         })
     }
-}
-
-mirror! {
-    Hold = sample::Hold { same: semid, semnum, pid, held; }
 }
 
 /// Rows and holds, converted one by one (the holds cannot fail).
@@ -186,14 +355,18 @@ impl From<&sample::KernelSample> for Sample {
         let sample::KernelSample {
             stats,
             aggregates,
+            retired,
             holds,
             undecodable,
+            fill,
         } = k;
         Sample {
             stats: stats.into(),
             aggregates: aggregates.iter().map(Aggregate::from).collect(),
+            retired: retired.iter().map(RowKey::from).collect(),
             holds: holds_out(holds),
             undecodable: *undecodable,
+            fill: fill.as_ref().map(Fill::from),
         }
     }
 }
@@ -204,14 +377,18 @@ impl TryFrom<&Sample> for sample::KernelSample {
         let Sample {
             stats,
             aggregates: rows,
+            retired,
             holds,
             undecodable,
+            fill,
         } = k;
         Ok(sample::KernelSample {
             stats: stats.try_into()?,
             aggregates: aggregates(rows)?,
+            retired: retired.iter().map(|&r| r.into()).collect(),
             holds: holds_in(holds),
             undecodable: *undecodable,
+            fill: (*fill).map(Into::into),
         })
     }
 }

@@ -26,6 +26,7 @@ fn row(pid: u32, id: Option<i32>, syscall: Syscall, calls: u64) -> Aggregate {
         max_ns: 5000,
         last_ns: 123_456,
         hist,
+        ..Default::default()
     }
 }
 
@@ -51,8 +52,11 @@ fn fixture(calls: u64) -> KernelSample {
             semnum: 1,
             pid: 100,
             held: 2,
+            taken: 2,
+            ..Default::default()
         }],
         undecodable: 7,
+        ..Default::default()
     }
 }
 

@@ -392,18 +392,21 @@ pub fn busy_store() -> Store {
             semnum: 0,
             pid: 2301,
             held: 1,
+            ..Default::default()
         },
         Hold {
             semid: 65538,
             semnum: 0,
             pid: 2302,
             held: 1,
+            ..Default::default()
         },
         Hold {
             semid: 65536,
             semnum: 1,
             pid: 1201,
             held: 1,
+            ..Default::default()
         },
     ];
     k.aggregates = aggregates;
