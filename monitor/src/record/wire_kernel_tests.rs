@@ -72,6 +72,7 @@ fn the_kernel_lines_are_the_golden_ones() {
     let (a, mut b) = (fixture(3), fixture(5));
     b.aggregates[1] = row(102, Some(9), Syscall::MSGSND, 1);
     b.holds[0].held = 3;
+    b.holds[0].taken = 3;
     let mut enc = Encoder::default();
     assert!(matches!(enc.encode(&a), Encoded::Whole));
     let Encoded::Delta(d) = enc.encode(&b) else {
