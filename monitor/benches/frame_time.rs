@@ -48,6 +48,9 @@ fn snapshot(objects: usize, procs: usize) -> Snapshot {
             state: 'S',
             uid: Some(1000),
             start_unix_ns: Some((NOW as u64 - 1000) * S),
+            start_ticks: None,
+            threads: 1,
+            observer: false,
             ipc_ns: Some(NS),
             attachments: Some(
                 (0..3u64)
@@ -70,6 +73,7 @@ fn snapshot(objects: usize, procs: usize) -> Snapshot {
                         timed: false,
                     },
                     wchan: None,
+                    asleep_since_ns: None,
                 }]
             } else {
                 Vec::new()

@@ -57,6 +57,9 @@ pub(crate) fn process(pid: u32, comm: &str, cmdline: Option<&str>, start: i64) -
         state: 'S',
         uid: Some(1000),
         start_unix_ns: Some(start as u64 * S),
+        start_ticks: Some(start as u64 * 100),
+        threads: 1,
+        observer: false,
         ipc_ns: Some(NS),
         attachments: Some(Vec::new()),
         waits: Some(Vec::new()),
@@ -182,6 +185,7 @@ pub(crate) fn sem_wait(tid: u32, semid: i32, num: u16, op: i16) -> TaskWait {
             timed: false,
         },
         wchan: Some("do_semtimedop".into()),
+        asleep_since_ns: None,
     }
 }
 

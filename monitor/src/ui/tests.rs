@@ -234,6 +234,7 @@ pub fn busy_store() -> Store {
             msgtyp: 0,
         },
         wchan: Some("do_msgrcv".into()),
+        asleep_since_ns: None,
     }]);
     let p = s.processes.iter_mut().find(|p| p.pid == 3101).unwrap();
     p.waits = Some(vec![TaskWait {
@@ -243,6 +244,7 @@ pub fn busy_store() -> Store {
             msgsz: 256,
         },
         wchan: Some("do_msgsnd".into()),
+        asleep_since_ns: None,
     }]);
 
     let mut store = Store::new(

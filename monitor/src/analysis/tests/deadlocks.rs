@@ -82,6 +82,7 @@ fn three_way_cycle_and_the_blocking_op_of_many() {
                 timed: true,
             },
             wchan: None,
+            asleep_since_ns: None,
         }]);
         s.processes.push(p);
     }

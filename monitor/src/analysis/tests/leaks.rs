@@ -109,6 +109,7 @@ fn msg_leaks_and_not() {
             msgtyp: 2,
         },
         wchan: None,
+        asleep_since_ns: None,
     }]);
     s.processes.push(r);
     // 24: empty and everyone gone → not a leak (nothing held).
