@@ -113,7 +113,7 @@ pub(super) fn exec_start_ns(text: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(text).ok()?;
     let line = text.lines().find(|l| l.starts_with("se.exec_start"))?;
     let ms: f64 = line.split(':').nth(1)?.trim().parse().ok()?;
-    (ms.is_finite() && ms >= 0.0).then(|| (ms * 1e6) as u64)
+    (ms.is_finite() && ms >= 0.0).then_some((ms * 1e6) as u64)
 }
 
 /// At most this many sembufs are read from a waiter.
