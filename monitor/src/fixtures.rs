@@ -26,7 +26,7 @@ pub(crate) const USER: u32 = 1000;
 /// with `shm_max` for both shmall and shmmax.
 pub(crate) fn snapshot(mono: u64, shm_max: u64, shm_dev: Option<(u32, u32)>) -> Snapshot {
     Snapshot {
-        unix_ns: NOW as u64 * S + (mono - MONO),
+        unix_ns: (NOW as i128 * S as i128 + mono as i128 - MONO as i128) as u64,
         mono_ns: mono,
         ipc_ns: Some(NS),
         shm_dev,

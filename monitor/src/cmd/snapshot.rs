@@ -490,6 +490,14 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
                 }
             ),
             What::Deadlock { pids: p, .. } => format!("deadlock {}", pids(p)),
+            What::Stuck { pid, tid, .. } => format!("stuck {pid}/{tid}"),
+            What::Stalled { ipc, id, .. } => format!(
+                "stalled {} {id}",
+                match ipc {
+                    IpcKind::Msg => "msg",
+                    _ => "sem",
+                }
+            ),
             What::LongWait { pid, .. } => format!("long wait {pid}"),
             What::UsedBeforeInit { semid, .. } => format!("uninitialised sem {semid}"),
             What::LimitNear { limit, .. } => format!("limit {limit}"),

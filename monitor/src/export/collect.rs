@@ -167,7 +167,12 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
             }
             What::Deadlock { cycle, .. } => {
                 *deadlocks.entry(f.ipc_ns).or_default() += 1;
-                deadlocked.extend(cycle.iter().map(|s| (f.ipc_ns, s.semid)));
+                deadlocked.extend(
+                    cycle
+                        .iter()
+                        .filter(|s| s.ipc == crate::analysis::IpcKind::Sem)
+                        .map(|s| (f.ipc_ns, s.id)),
+                );
             }
             _ => {}
         }

@@ -24,10 +24,12 @@ pub struct LeakDoc {
     pub container: Option<String>,
 }
 
-/// `deadlocks[]`: the processes of a cycle, its steps, its namespace, and why.
+/// `deadlocks[]`: the processes and threads of a deadlock, each thread's step (what it waits
+/// on and who could release it), its namespace, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DeadlockDoc {
     pub pids: Vec<u32>,
+    pub tids: Vec<u32>,
     pub cycle: Vec<CycleStep>,
     pub reason: String,
     /// The IPC namespace of the cycle's processes and sets (inode).
@@ -63,8 +65,9 @@ pub fn deadlocks(m: &Model, findings: &[Finding]) -> Vec<DeadlockDoc> {
     findings
         .iter()
         .filter_map(|f| match &f.what {
-            What::Deadlock { pids, cycle } => Some(DeadlockDoc {
+            What::Deadlock { pids, tids, cycle } => Some(DeadlockDoc {
                 pids: pids.clone(),
+                tids: tids.clone(),
                 cycle: cycle.clone(),
                 reason: f.reason.clone(),
                 ipc_ns: f.ipc_ns,

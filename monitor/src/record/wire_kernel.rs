@@ -71,6 +71,8 @@ pub struct Hold {
     pub semnum: u16,
     pub pid: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<u64>,
     pub held: i64,
     /// Absent in older recordings: then `max(held, 0)` and `max(-held, 0)`.
@@ -78,6 +80,8 @@ pub struct Hold {
     pub taken: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub given: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posted: Option<u64>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub undo: i64,
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -119,10 +123,12 @@ impl From<&sample::Hold> for Hold {
             semid,
             semnum,
             pid,
+            tid,
             start,
             held,
             taken,
             given,
+            posted,
             undo,
             last_ns,
         } = *h;
@@ -135,10 +141,12 @@ impl From<&sample::Hold> for Hold {
             semid,
             semnum,
             pid,
+            tid,
             start,
             held,
             taken: (!derived).then_some(taken),
             given: (!derived).then_some(given),
+            posted,
             undo,
             last_ns,
         }
@@ -153,10 +161,12 @@ impl From<Hold> for sample::Hold {
             semid,
             semnum,
             pid,
+            tid,
             start,
             held,
             taken,
             given,
+            posted,
             undo,
             last_ns,
         } = h;
@@ -166,10 +176,12 @@ impl From<Hold> for sample::Hold {
             semid,
             semnum,
             pid,
+            tid,
             start,
             held,
             taken: taken.unwrap_or(held.max(0) as u64),
             given: given.unwrap_or((-held).max(0) as u64),
+            posted,
             undo,
             last_ns,
         }

@@ -240,4 +240,6 @@ mod ns_sort_tests;
 #[cfg(test)]
 mod ns_view_tests;
 #[cfg(test)]
+mod problems_tests;
+#[cfg(test)]
 mod tests;

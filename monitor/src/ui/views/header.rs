@@ -91,9 +91,12 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
 
     // Alerts first (they must catch the eye), then counts against limits.
     let (mut dl, mut leaks, mut long, mut init, mut lim) = (0, 0, 0, 0, 0);
+    let (mut stuck, mut stalled) = (0, 0);
     for fnd in &s.findings {
         match fnd.what {
             What::Deadlock { .. } => dl += 1,
+            What::Stuck { .. } => stuck += 1,
+            What::Stalled { .. } => stalled += 1,
             What::Leak { .. } => leaks += 1,
             What::LongWait { .. } => long += 1,
             What::UsedBeforeInit { .. } => init += 1,
@@ -109,10 +112,19 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
             t.alert().add_modifier(ratatui::style::Modifier::REVERSED),
         ));
     }
+    if stuck > 0 {
+        alerts.push(Span::styled(plural(stuck, "stuck", "stuck"), t.alert()));
+    }
     if lim > 0 {
         alerts.push(Span::styled(
             plural(lim, "limit near", "limits near"),
             t.alert(),
+        ));
+    }
+    if stalled > 0 {
+        alerts.push(Span::styled(
+            plural(stalled, "stalled", "stalled"),
+            t.warn(),
         ));
     }
     if leaks > 0 {

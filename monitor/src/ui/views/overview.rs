@@ -45,7 +45,7 @@ pub fn waited_text(cx: &Cx, w: &Wait) -> String {
     let s = dur(w.at_least_s(cx.now));
     match w.since {
         Since::Exact(_) => s,
-        Since::FirstSeen(_) => format!("{}{s}", cx.t.at_least()),
+        Since::Asleep(_) | Since::FirstSeen(_) => format!("{}{s}", cx.t.at_least()),
     }
 }
 

@@ -50,22 +50,39 @@ fn who(cx: &Cx, pid: u32) -> String {
     format!("{pid} {}", cx.comm(pid))
 }
 
-/// A deadlock's cycle: "101 a → sem 5:0 → 102 b → sem 6:0 → 101".
+/// What a deadlock's thread waits on: "sem 5:0", "sem 5", "msq 3".
+pub fn step_object(st: &CycleStep) -> String {
+    match (st.ipc, st.semnum) {
+        (IpcKind::Sem, Some(n)) => format!("sem {}:{n}", st.id),
+        (IpcKind::Sem, None) => format!("sem {}", st.id),
+        (_, _) => format!("msq {}", st.id),
+    }
+}
+
+/// A deadlock's threads: "101 a → sem 5:0 → 102 | 102 b → sem 6:0 → 101" (each waits on
+/// the object, released only by the pids after it).
 pub fn cycle_text(cx: &Cx, cycle: &[CycleStep]) -> String {
     let a = cx.t.arrow();
-    let mut s = String::new();
-    for st in cycle {
-        s.push_str(&format!(
-            "{}{a}sem {}:{}{a}",
-            who(cx, st.pid),
-            st.semid,
-            st.semnum
-        ));
-    }
-    if let Some(first) = cycle.first() {
-        s.push_str(&first.pid.to_string());
-    }
-    s
+    cycle
+        .iter()
+        .map(|st| {
+            let who = if st.tid == st.pid {
+                who(cx, st.pid)
+            } else {
+                format!("{}/{}", who(cx, st.pid), st.tid)
+            };
+            format!(
+                "{who}{a}{}{a}{}",
+                step_object(st),
+                st.by
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// The one-line summary of a finding.
@@ -98,6 +115,47 @@ pub fn summary_line(cx: &Cx, f: &Finding) -> (Line<'static>, Option<Target>) {
                 )),
             ]),
             Some(Target::Proc(*pid)),
+        ),
+        What::Stuck {
+            pid, ipc, id, tid, ..
+        } => (
+            Line::from(vec![
+                Span::styled("STUCK ", t.alert()),
+                Span::raw(format!(
+                    "{} (tid {tid}) on {} {id}: nobody alive can release it",
+                    who(cx, *pid),
+                    ipc_name(*ipc)
+                )),
+            ]),
+            Some(Target::Proc(*pid)),
+        ),
+        What::Stalled {
+            ipc,
+            id,
+            tids,
+            waited_s,
+            ..
+        } => (
+            Line::from(vec![
+                Span::styled("stalled ", t.warn()),
+                Span::raw(format!(
+                    "{} {id}: {} blocked {}{}, holder unknown",
+                    ipc_name(*ipc),
+                    super::pids(tids.iter().copied(), 4),
+                    t.at_least(),
+                    dur(*waited_s)
+                )),
+            ]),
+            Some(match ipc {
+                IpcKind::Msg => Target::Queue(ObjId {
+                    ns: f.ipc_ns,
+                    id: *id,
+                }),
+                _ => Target::Sem(ObjId {
+                    ns: f.ipc_ns,
+                    id: *id,
+                }),
+            }),
         ),
         What::UsedBeforeInit { semid, waiters } => (
             Line::from(vec![
@@ -170,10 +228,12 @@ pub fn summary(f: &mut Frame, area: Rect, cx: &Cx) {
     // The worst first.
     let rank = |w: &What| match w {
         What::Deadlock { .. } => 0,
-        What::LimitNear { .. } => 1,
-        What::LongWait { .. } => 2,
-        What::UsedBeforeInit { .. } => 3,
-        What::Leak { .. } => 4,
+        What::Stuck { .. } => 1,
+        What::LimitNear { .. } => 2,
+        What::Stalled { .. } => 3,
+        What::LongWait { .. } => 4,
+        What::UsedBeforeInit { .. } => 5,
+        What::Leak { .. } => 6,
     };
     let mut sorted: Vec<&Finding> = cx.s.findings.iter().collect();
     sorted.sort_by_key(|f| rank(&f.what));
@@ -235,14 +295,14 @@ fn items(cx: &Cx, width: u16) -> Vec<Item> {
         } else {
             for st in cycle {
                 lines.push(Line::from(format!(
-                    "    {}{}sem {}:{} ({}){}{}",
+                    "    {} tid {}{}{}{}{} {}",
                     who(cx, st.pid),
+                    st.tid,
                     t.arrow(),
-                    st.semid,
-                    st.semnum,
-                    st.sem_op,
+                    step_object(st),
                     t.arrow(),
-                    st.held_by
+                    st.role.verb(),
+                    super::pids(st.by.iter().copied(), 4)
                 )));
             }
         }

@@ -155,21 +155,26 @@ pub(super) fn deadlock_lines(cx: &Cx, pid: u32) -> Lines {
             &mut v,
             st.pid,
             &format!(
-                "waits on sem {}:{}, held by {}",
-                st.semid, st.semnum, st.held_by
+                "thread {} waits on {}, {} {}",
+                st.tid,
+                super::super::problems::step_object(st),
+                st.role.verb(),
+                super::super::pids(st.by.iter().copied(), 4)
             ),
         );
     }
-    head(cx, &mut v, "Semaphore sets (Enter to go)");
-    let mut sets: Vec<i32> = cycle.iter().map(|s| s.semid).collect();
-    sets.dedup();
-    for id in sets {
-        link(
-            cx,
-            &mut v,
-            Target::Sem(ObjId { ns, id }),
-            format!("sem {id}"),
-        );
+    head(cx, &mut v, "Objects (Enter to go)");
+    let mut objs: Vec<(crate::analysis::IpcKind, i32)> =
+        cycle.iter().map(|s| (s.ipc, s.id)).collect();
+    objs.sort_unstable();
+    objs.dedup();
+    for (ipc, id) in objs {
+        let oid = ObjId { ns, id };
+        let (target, name) = match ipc {
+            crate::analysis::IpcKind::Msg => (Target::Queue(oid), format!("msq {id}")),
+            _ => (Target::Sem(oid), format!("sem {id}")),
+        };
+        link(cx, &mut v, target, name);
     }
     v
 }

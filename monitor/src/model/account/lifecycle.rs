@@ -1,0 +1,208 @@
+//! What ends: a process that exited (or whose pid another process now has), an object that
+//! was removed (or whose id a new object now has). Its entry leaves the live account with its
+//! final tally, which is kept among the retired for the retention window (late calls of it,
+//! sampled after it ended, still go to it), then forgotten: the live account holds what
+//! exists, and the totals, syscalls and per-command totals keep every call.
+use serde::Serialize;
+
+use super::{Account, Growth, ObjEntry, ObjKey, Tally};
+use crate::model::NsId;
+
+/// An entry that ended, with its final tally.
+#[derive(Clone, Debug)]
+pub struct Retired {
+    /// Its place in the order of retirement (see [`Account::retired_since`]).
+    pub seq: u64,
+    /// When it ended (monotonic ns, as the model's clock had it).
+    pub at_ns: u64,
+    pub what: RetiredWhat,
+    pub tally: Tally,
+}
+
+/// What ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RetiredWhat {
+    Process {
+        pid: u32,
+        start: Option<u64>,
+        comm: Option<String>,
+        ipc_ns: NsId,
+    },
+    Object {
+        key: ObjKey,
+        /// When it was born (monotonic ns; 0: before ipctop saw it).
+        born_ns: u64,
+        /// The processes that used it, with their calls on it.
+        users: Vec<(u32, u64)>,
+    },
+}
+
+impl Account {
+    /// Sets how long what ended keeps its final account (monotonic ns).
+    pub fn set_retention(&mut self, ns: u64) {
+        self.retention_ns = ns;
+    }
+
+    /// What ended after `seq` (every entry with a greater `seq`), oldest first: a reader
+    /// that asks after every update sees each exactly once (what ended in one update is kept
+    /// at least until the next).
+    pub fn retired_since(&self, seq: Option<u64>) -> impl Iterator<Item = &Retired> {
+        let from = seq.map_or(0, |s| s + 1);
+        let skip = self.retired.partition_point(|r| r.seq < from);
+        self.retired.iter().skip(skip)
+    }
+
+    /// Every retired entry still kept.
+    pub fn retired(&self) -> impl Iterator<Item = &Retired> {
+        self.retired.iter()
+    }
+
+    /// The retired processes still kept, with their final tallies.
+    pub fn retired_processes(&self) -> impl Iterator<Item = (u32, &Tally)> {
+        self.retired.iter().filter_map(|r| match r.what {
+            RetiredWhat::Process { pid, .. } => Some((pid, &r.tally)),
+            RetiredWhat::Object { .. } => None,
+        })
+    }
+
+    fn push_retired(&mut self, what: RetiredWhat, tally: Tally) {
+        self.retired.push_back(Retired {
+            seq: self.next_seq,
+            at_ns: self.now_ns,
+            what,
+            tally,
+        });
+        self.next_seq += 1;
+    }
+
+    /// Forgets what ended longer ago than the retention window (called once per update,
+    /// before what this update ends is added).
+    pub(in crate::model) fn forget_old(&mut self, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
+        let cut = self.now_ns.saturating_sub(self.retention_ns);
+        while self.retired.front().is_some_and(|r| r.at_ns < cut) {
+            self.retired.pop_front();
+        }
+    }
+
+    /// The process of `pid` has ended (exited, or its pid is another's now).
+    pub(in crate::model) fn process_ended(&mut self, pid: u32) {
+        let Some(e) = self.processes.remove(&pid) else {
+            return;
+        };
+        self.observers.remove(&pid);
+        let keys: Vec<_> = self
+            .pairs
+            .range(..)
+            .filter(|((_, p), _)| *p == pid)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            self.pairs.remove(&k);
+        }
+        if e.tally.calls > 0 || e.tally.interrupted > 0 || e.tally.ended > 0 {
+            self.push_retired(
+                RetiredWhat::Process {
+                    pid,
+                    start: e.start,
+                    comm: e.comm,
+                    ipc_ns: e.ns,
+                },
+                e.tally,
+            );
+        }
+    }
+
+    /// Ends every process entry that `alive` does not confirm: `alive(pid)` gives the
+    /// start of the process that has that pid now (`Some(None)`: alive, start unknown),
+    /// `None` when no process has it.
+    pub(in crate::model) fn processes_alive(&mut self, alive: impl Fn(u32) -> Option<Option<u64>>) {
+        let gone: Vec<u32> = self
+            .processes
+            .iter()
+            .filter(|(&pid, e)| match alive(pid) {
+                None => true,
+                Some(Some(now)) => e.start.is_some_and(|s| s != now),
+                Some(None) => false,
+            })
+            .map(|(&p, _)| p)
+            .collect();
+        for pid in gone {
+            self.process_ended(pid);
+        }
+    }
+
+    /// An object of this key was born at `at_ns` (a new generation: the entry of an older
+    /// one of the same key ends first).
+    pub(in crate::model) fn object_born(&mut self, key: ObjKey, at_ns: u64) {
+        if self.objects.contains_key(&key) {
+            self.object_ended(key);
+        }
+        self.objects.insert(
+            key,
+            ObjEntry {
+                born_ns: at_ns,
+                tally: Tally::default(),
+            },
+        );
+    }
+
+    /// The object of this key has ended (removed, or its namespace is gone).
+    pub(in crate::model) fn object_ended(&mut self, key: ObjKey) {
+        self.object_rates.remove(&key);
+        let users: Vec<(u32, u64)> = self
+            .pairs
+            .range((key, 0)..=(key, u32::MAX))
+            .map(|((_, p), t)| (*p, t.calls))
+            .collect();
+        for (p, _) in &users {
+            self.pairs.remove(&(key, *p));
+        }
+        let Some(e) = self.objects.remove(&key) else {
+            return;
+        };
+        if e.tally.calls > 0 || !users.is_empty() {
+            self.push_retired(
+                RetiredWhat::Object {
+                    key,
+                    born_ns: e.born_ns,
+                    users,
+                },
+                e.tally,
+            );
+        }
+    }
+
+    /// Late calls of a process that has ended (sampled after its end): to its retired entry
+    /// while kept.
+    pub(super) fn add_to_retired_process(&mut self, pid: u32, start: Option<u64>, g: &Growth) {
+        if let Some(r) = self.retired.iter_mut().rev().find(|r| {
+            matches!(&r.what, RetiredWhat::Process { pid: p, start: s, .. }
+                if *p == pid && (start.is_none() || *s == start))
+        }) {
+            r.tally.add_growth(g, true);
+        }
+    }
+
+    /// Whether an object of this key ended (and is kept) no earlier than `t` (a call's time):
+    /// a call then was its.
+    pub(super) fn retired_object_ended_after(&self, key: ObjKey, t: u64) -> bool {
+        t > 0
+            && self.retired.iter().rev().any(|r| {
+                matches!(&r.what, RetiredWhat::Object { key: k, .. } if *k == key) && r.at_ns >= t
+            })
+    }
+
+    /// Late calls of an object that has ended: to its retired entry while kept.
+    pub(super) fn add_to_retired_object(&mut self, key: ObjKey, g: &Growth) {
+        if let Some(r) = self
+            .retired
+            .iter_mut()
+            .rev()
+            .find(|r| matches!(&r.what, RetiredWhat::Object { key: k, .. } if *k == key))
+        {
+            r.tally.add_growth(g, true);
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The probe's samples and events into the model: the account's counts (through a view of
+//! who each process is, [`WhoView`]), the holders, and what the kernel's namespace ids tell
+//! of namespaces born again under an old inode.
+use std::collections::BTreeMap;
+
+use super::{account::Who, Model, NsId, ObjId, ObjKind, Process, OBSERVER_COMM};
+use crate::{event::Event, sample::KernelSample};
+
+/// The model's answers about processes, for the account (borrowing the fields it needs, so
+/// that the account can be updated beside it).
+pub(super) struct WhoView<'a> {
+    pub(super) procs: &'a BTreeMap<u32, Process>,
+    pub(super) event_ns: &'a BTreeMap<u32, NsId>,
+    pub(super) home_ns: NsId,
+}
+
+impl Who for WhoView<'_> {
+    fn ns(&self, pid: u32) -> NsId {
+        super::ns_of(self.procs, self.event_ns, self.home_ns, pid)
+    }
+
+    fn comm(&self, pid: u32) -> Option<String> {
+        self.procs.get(&pid).map(|p| p.comm.clone())
+    }
+
+    fn observer(&self, pid: u32) -> bool {
+        self.procs
+            .get(&pid)
+            .is_some_and(|p| p.observer || (p.start_ticks.is_none() && p.comm == OBSERVER_COMM))
+    }
+
+    fn start(&self, pid: u32) -> Option<u64> {
+        self.procs.get(&pid).and_then(|p| p.start_ticks)
+    }
+}
+
+impl Model {
+    /// The probe's data has come: from now on it watches (since the last snapshot before).
+    pub(super) fn probe_started(&mut self) {
+        if self.probe_since_ns.is_none() {
+            self.probe_since_ns = Some(self.last_snapshot_ns.unwrap_or(0));
+        }
+    }
+
+    /// The probe's counters and aggregates: into the account; and the holds (the kernel's
+    /// exact counts per process and semaphore).
+    pub(super) fn apply_kernel(&mut self, mono_ns: u64, k: &KernelSample) {
+        // A namespace inode the kernel now gives another id: a new namespace.
+        let ids: Vec<(NsId, u64)> = k
+            .aggregates
+            .iter()
+            .filter_map(|a| Some((a.ipc_ns?, a.ns_id?)))
+            .chain(k.holds.iter().filter_map(|h| Some((h.ipc_ns?, h.ns_id?))))
+            .collect();
+        for (ino, id) in ids {
+            self.note_ns_id(ino, id);
+        }
+        let who = WhoView {
+            procs: &self.processes,
+            event_ns: &self.event_ns,
+            home_ns: self.home_ns,
+        };
+        self.account.kernel(mono_ns, k, &who);
+        // Queue users, remembered for the queue's life (who can release its waiters).
+        for a in &k.aggregates {
+            if let (Some(id), true) = (a.id, a.calls > a.errors) {
+                let ns = a.ipc_ns.unwrap_or_else(|| self.ns_of_pid(a.pid));
+                self.note_queue_user(ObjId { ns, id }, a.pid, a.start, a.syscall);
+            }
+        }
+        self.kernel_holds(&k.holds);
+        self.now_mono_ns = self.now_mono_ns.max(mono_ns);
+    }
+
+    /// Remembers the kernel's id of a namespace inode; a different one than known means the
+    /// namespace of that inode ended and another was made: its objects end.
+    pub(super) fn note_ns_id(&mut self, ino: NsId, id: u64) {
+        match self.ns_ids.insert(ino, id) {
+            Some(old) if old != id => self.namespace_ended(ino),
+            _ => {}
+        }
+    }
+
+    /// Every object of namespace `ns` has ended (the namespace is gone).
+    pub(super) fn namespace_ended(&mut self, ns: NsId) {
+        let keys: Vec<(ObjKind, ObjId)> = self
+            .segments
+            .keys()
+            .map(|k| (ObjKind::Shm, *k))
+            .chain(self.sem_sets.keys().map(|k| (ObjKind::Sem, *k)))
+            .chain(self.queues.keys().map(|k| (ObjKind::Msg, *k)))
+            .filter(|(_, k)| k.ns == ns)
+            .collect();
+        for (kind, id) in keys {
+            self.object_gone(kind, id);
+        }
+        // Objects the account knows that the snapshots never showed.
+        let acc: Vec<_> = self
+            .account
+            .objects()
+            .map(|(k, _)| *k)
+            .filter(|k| k.1.ns == ns)
+            .collect();
+        for k in acc {
+            self.account.object_ended(k);
+        }
+    }
+
+    /// One object ended: out of the model, its account retired, its holds forgotten.
+    pub(super) fn object_gone(&mut self, kind: ObjKind, id: ObjId) {
+        match kind {
+            ObjKind::Shm => {
+                self.segments.remove(&id);
+            }
+            ObjKind::Sem => {
+                self.sem_sets.remove(&id);
+                self.forget_set(id);
+            }
+            ObjKind::Msg => {
+                self.queues.remove(&id);
+                self.queue_evidence.remove(&id);
+            }
+        }
+        self.created.remove(&(kind, id));
+        self.account.object_ended((kind, id));
+    }
+
+    /// One probe event: a call in progress is a wait; a finished one ends it, counts in the
+    /// account and changes the objects it names.
+    pub(super) fn apply_event(&mut self, ev: &Event) {
+        self.events += 1;
+        let t = ev.end_ns.or(ev.start_ns).unwrap_or(self.now_mono_ns);
+        self.now_mono_ns = self.now_mono_ns.max(t);
+        // The kernel's own stamp when the event has one (exact even for a process no snapshot
+        // saw); else the process's namespace as far as it is known.
+        let ns = match ev.ipc_ns {
+            Some(ns) => {
+                self.note_event_ns(ev.pid, ns);
+                ns
+            }
+            None => self.ns_of_pid(ev.pid),
+        };
+        if ev.in_progress() {
+            if let Some(args) = ev.args {
+                self.call_in_progress(ev, args, ns, t);
+            }
+            return;
+        }
+        self.waits.remove(&ev.tid);
+        let obj = self.object_of(ev, ns);
+        // A new object is born before its first call counts.
+        self.note_birth(ev, ns, t);
+        let who = WhoView {
+            procs: &self.processes,
+            event_ns: &self.event_ns,
+            home_ns: self.home_ns,
+        };
+        self.account.event(ev, obj, ns, &who);
+        if let Some((ObjKind::Msg, q)) = obj {
+            if !ev.failed() {
+                let start = self.processes.get(&ev.pid).and_then(|p| p.start_ticks);
+                self.note_queue_user(q, ev.pid, start, ev.syscall);
+            }
+        }
+        self.finished_call(ev, ns, t);
+    }
+}
