@@ -169,7 +169,11 @@ fn counts_rates_and_failures_match_the_workloads_everywhere() {
     // At the end: exactly the workloads' own counts.
     let m = &store.model;
     let a = m.account();
-    let obj = |v: &Value| a.object(ObjKind::Sem, sem(&store, u(v, "semid"))).unwrap();
+    // The workloads have ended and removed their sets: their final accounts.
+    let obj = |v: &Value| {
+        a.object_final(ObjKind::Sem, sem(&store, u(v, "semid")))
+            .unwrap()
+    };
     let o = obj(&lp);
     assert_eq!(
         o.calls,
@@ -177,7 +181,7 @@ fn counts_rates_and_failures_match_the_workloads_everywhere() {
         "loop calls"
     );
     assert_eq!(o.errors, 0);
-    let p = a.process(u(&lp, "pid") as u32).unwrap();
+    let p = a.process_final(u(&lp, "pid") as u32).unwrap();
     assert_eq!(p.calls, u(&lp, "semops") + u(&lp, "setup_calls"));
     let o = obj(&pp);
     assert_eq!(
@@ -186,7 +190,7 @@ fn counts_rates_and_failures_match_the_workloads_everywhere() {
         "ping-pong calls"
     );
     assert_eq!(
-        a.process(u(&pp, "child_pid") as u32).unwrap().calls,
+        a.process_final(u(&pp, "child_pid") as u32).unwrap().calls,
         u(&pp, "child_semops")
     );
     let o = obj(&fl);

@@ -85,6 +85,8 @@ struct Summary {
 
 pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
     let rt = tokio::runtime::Builder::new_multi_thread()
+        // Named as an ipctop's: other ipctops know its calls as an observer's.
+        .thread_name("ipctop-rt")
         .worker_threads(2)
         .enable_all()
         .build()?;

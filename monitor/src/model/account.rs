@@ -100,6 +100,8 @@ pub trait Who {
     fn observer(&self, pid: u32) -> bool;
     /// Its start (ticks since boot) as the last snapshot saw it.
     fn start(&self, pid: u32) -> Option<u64>;
+    /// Whether the model has this object now.
+    fn object_known(&self, key: &ObjKey) -> bool;
 }
 
 /// One process's entry: its identity and tally.
@@ -282,9 +284,13 @@ impl Account {
             .map(|(p, c, t)| (*p, c.as_str(), *t))
     }
 
-    /// The comm of a process as its calls or the snapshots named it.
+    /// The comm of a process as its calls or the snapshots named it (of the one that has
+    /// that pid now, else of the last that had it, while kept).
     pub fn comm(&self, pid: u32) -> Option<&str> {
-        self.processes.get(&pid).and_then(|e| e.comm.as_deref())
+        self.processes
+            .get(&pid)
+            .and_then(|e| e.comm.as_deref())
+            .or_else(|| self.retired_comm(pid))
     }
 
     /// Whether a process is an observer (another ipctop).
@@ -345,8 +351,8 @@ impl Account {
         let t = ev.end_ns.unwrap_or(0);
         self.now_ns = self.now_ns.max(t);
         let comm = ev.comm.as_str();
-        if crate::model::account::observer_comm(&comm) || who.observer(ev.pid) {
-            self.observers.insert(ev.pid);
+        if observer_comm(&comm) || who.observer(ev.pid) {
+            self.observer_found(ev.pid);
         }
         let observer = self.observers.contains(&ev.pid);
         let (interrupted, ended) = classify(ev);
@@ -385,17 +391,34 @@ impl Account {
             from_events,
         );
         let start = who.start(ev.pid);
-        let e = self.process_entry(ev.pid, start, ns, who);
-        if e.comm.as_deref() != Some(&*comm) {
-            e.comm = Some(comm.to_string());
-        }
-        touch(&mut e.tally, from_events, from_events);
         touch(
             self.comm_totals.entry((ns, comm.to_string())).or_default(),
             from_events,
             from_events,
         );
-        if let (Some(k), false) = (obj, observer) {
+        // A call of a process that has ended (its event read after its end): its retired
+        // entry's, while kept.
+        if !self.processes.contains_key(&ev.pid)
+            && self.retired_process_ended_after(ev.pid, start, t)
+        {
+            if let Some(r) = self.retired_process_mut(ev.pid) {
+                touch(&mut r.tally, from_events, from_events);
+                if let lifecycle::RetiredWhat::Process { comm: c, .. } = &mut r.what {
+                    c.get_or_insert_with(|| comm.to_string());
+                }
+            }
+        } else {
+            let e = self.process_entry(ev.pid, start, ns, who);
+            if e.comm.as_deref() != Some(&*comm) {
+                e.comm = Some(comm.to_string());
+            }
+            touch(&mut e.tally, from_events, from_events);
+        }
+        // An object the call names only when it exists (a call that failed on an id nothing
+        // has names none).
+        let exists =
+            |k: &ObjKey| self.objects.contains_key(k) || who.object_known(k) || !ev.failed();
+        if let (Some(k), false) = (obj.filter(|k| exists(k)), observer) {
             touch(
                 &mut self.objects.entry(k).or_default().tally,
                 from_events,
@@ -504,6 +527,27 @@ impl Account {
             e.start = start;
         }
         e
+    }
+
+    /// A process is an observer (another ipctop): its calls, once counted on the objects it
+    /// looked at before it was known as one, are taken back from them.
+    pub(super) fn observer_found(&mut self, pid: u32) {
+        if !self.observers.insert(pid) {
+            return;
+        }
+        let mine: Vec<(ObjKey, u32)> = self
+            .pairs
+            .keys()
+            .filter(|(_, p)| *p == pid)
+            .copied()
+            .collect();
+        for k in mine {
+            if let Some(t) = self.pairs.remove(&k) {
+                if let Some(o) = self.objects.get_mut(&k.0) {
+                    o.tally.retract(&t);
+                }
+            }
+        }
     }
 
     /// Notes a sample point for the rates (each kernel sample; each snapshot while there

@@ -3,7 +3,10 @@
 //! of namespaces born again under an old inode.
 use std::collections::BTreeMap;
 
-use super::{account::Who, Model, NsId, ObjId, ObjKind, Process, OBSERVER_COMM};
+use super::{
+    account::Who, Model, NsId, ObjId, ObjKey, ObjKind, Process, Queue, Segment, SemSet,
+    OBSERVER_COMM,
+};
 use crate::{event::Event, sample::KernelSample};
 
 /// The model's answers about processes, for the account (borrowing the fields it needs, so
@@ -12,6 +15,9 @@ pub(super) struct WhoView<'a> {
     pub(super) procs: &'a BTreeMap<u32, Process>,
     pub(super) event_ns: &'a BTreeMap<u32, NsId>,
     pub(super) home_ns: NsId,
+    pub(super) segments: &'a BTreeMap<ObjId, Segment>,
+    pub(super) sem_sets: &'a BTreeMap<ObjId, SemSet>,
+    pub(super) queues: &'a BTreeMap<ObjId, Queue>,
 }
 
 impl Who for WhoView<'_> {
@@ -31,6 +37,14 @@ impl Who for WhoView<'_> {
 
     fn start(&self, pid: u32) -> Option<u64> {
         self.procs.get(&pid).and_then(|p| p.start_ticks)
+    }
+
+    fn object_known(&self, key: &ObjKey) -> bool {
+        match key.0 {
+            ObjKind::Shm => self.segments.contains_key(&key.1),
+            ObjKind::Sem => self.sem_sets.contains_key(&key.1),
+            ObjKind::Msg => self.queues.contains_key(&key.1),
+        }
     }
 }
 
@@ -59,6 +73,9 @@ impl Model {
             procs: &self.processes,
             event_ns: &self.event_ns,
             home_ns: self.home_ns,
+            segments: &self.segments,
+            sem_sets: &self.sem_sets,
+            queues: &self.queues,
         };
         self.account.kernel(mono_ns, k, &who);
         // Queue users, remembered for the queue's life (who can release its waiters).
@@ -123,6 +140,8 @@ impl Model {
         }
         self.created.remove(&(kind, id));
         self.account.object_ended((kind, id));
+        // A snapshot taken before now that arrives later must not bring it back.
+        self.removed.insert((kind, id), self.now_mono_ns);
     }
 
     /// One probe event: a call in progress is a wait; a finished one ends it, counts in the
@@ -154,6 +173,9 @@ impl Model {
             procs: &self.processes,
             event_ns: &self.event_ns,
             home_ns: self.home_ns,
+            segments: &self.segments,
+            sem_sets: &self.sem_sets,
+            queues: &self.queues,
         };
         self.account.event(ev, obj, ns, &who);
         if let Some((ObjKind::Msg, q)) = obj {

@@ -31,6 +31,8 @@ impl Model {
     pub(super) fn apply_snapshot(&mut self, snap: &Snapshot) {
         let ns = snap.ipc_ns.unwrap_or(0);
         let before = self.object_keys();
+        // Removals older than this snapshot are in it; the others it must not undo.
+        self.removed.retain(|_, t| *t >= snap.mono_ns);
         self.home_ns = ns;
         if !snap.ns_labels.is_empty() {
             self.ns_labels = snap.ns_labels.iter().cloned().collect();
@@ -287,6 +289,9 @@ impl Model {
         let mut reborn = Vec::new();
         for r in rows {
             let id = ObjId { ns, id: r.shmid };
+            if self.removed.contains_key(&(ObjKind::Shm, id)) {
+                continue;
+            }
             let old = rest.remove(&id);
             let had = old.is_some();
             // Another segment: another key or creator (IPC_RMID while attached zeroes the
@@ -329,6 +334,9 @@ impl Model {
                 },
             );
         }
+        // What the probe saw made after this snapshot was taken is not gone.
+        self.segments
+            .extend(rest.into_iter().filter(|(_, o)| o.first_seen_ns > mono_ns));
         reborn
     }
 
@@ -345,6 +353,9 @@ impl Model {
         for s in sets {
             let r = &s.row;
             let id = ObjId { ns, id: r.semid };
+            if self.removed.contains_key(&(ObjKind::Sem, id)) {
+                continue;
+            }
             let old = rest.remove(&id);
             let had = old.is_some();
             let prev = old.filter(|p| p.key == r.key);
@@ -394,6 +405,9 @@ impl Model {
                 },
             );
         }
+        // What the probe saw made after this snapshot was taken is not gone.
+        self.sem_sets
+            .extend(rest.into_iter().filter(|(_, o)| o.first_seen_ns > mono_ns));
         reborn
     }
 
@@ -410,6 +424,9 @@ impl Model {
         for m in queues {
             let r = &m.row;
             let id = ObjId { ns, id: r.msqid };
+            if self.removed.contains_key(&(ObjKind::Msg, id)) {
+                continue;
+            }
             let old = rest.remove(&id);
             let had = old.is_some();
             let prev = old.filter(|p| p.key == r.key);
@@ -445,6 +462,9 @@ impl Model {
                 },
             );
         }
+        // What the probe saw made after this snapshot was taken is not gone.
+        self.queues
+            .extend(rest.into_iter().filter(|(_, o)| o.first_seen_ns > mono_ns));
         reborn
     }
 }

@@ -93,6 +93,9 @@ pub struct Model {
     probe_since_ns: Option<u64>,
     /// The last snapshot's time.
     last_snapshot_ns: Option<u64>,
+    /// Objects removed lately (by the calls that removed them), and when: a snapshot taken
+    /// before that (read while the call ran, arriving after it) does not bring them back.
+    removed: BTreeMap<(ObjKind, ObjId), u64>,
     limits: BTreeMap<NsId, Limits>,
     shm_dev: Option<(u32, u32)>,
     unknowns: Vec<Unknown>,
@@ -136,6 +139,7 @@ impl Model {
             ns_ids: BTreeMap::new(),
             probe_since_ns: None,
             last_snapshot_ns: None,
+            removed: BTreeMap::new(),
             event_ns: BTreeMap::new(),
             limits: BTreeMap::new(),
             shm_dev: None,

@@ -227,6 +227,37 @@ impl Tally {
         }
     }
 
+    /// Takes back another tally's counts that were added into this one (its calls, failures,
+    /// times, errnos; the longest call stays).
+    pub(super) fn retract(&mut self, o: &Tally) {
+        self.calls = self.calls.saturating_sub(o.calls);
+        for (a, b) in self.by_syscall.iter_mut().zip(o.by_syscall) {
+            *a = a.saturating_sub(b);
+        }
+        let r = &mut self.raw;
+        r.negative = r.negative.saturating_sub(o.raw.negative);
+        r.interrupted_kernel = r
+            .interrupted_kernel
+            .saturating_sub(o.raw.interrupted_kernel);
+        r.interrupted_events = r
+            .interrupted_events
+            .saturating_sub(o.raw.interrupted_events);
+        r.ended_kernel = r.ended_kernel.saturating_sub(o.raw.ended_kernel);
+        r.ended_events = r.ended_events.saturating_sub(o.raw.ended_events);
+        self.settle();
+        for (k, n) in &o.errnos {
+            if let Some(x) = self.errnos.get_mut(k) {
+                *x = x.saturating_sub(*n);
+            }
+        }
+        self.errnos.retain(|_, n| *n > 0);
+        self.blocked_ns = self.blocked_ns.saturating_sub(o.blocked_ns);
+        for (a, b) in self.hist.iter_mut().zip(o.hist) {
+            *a = a.saturating_sub(b);
+        }
+        self.waits = self.hist[hist_bucket(WAIT_NS)..].iter().sum();
+    }
+
     /// Adds another tally's counts (calls, failures, times, errnos) into this one.
     pub fn absorb(&mut self, o: &Tally) {
         self.calls += o.calls;

@@ -58,6 +58,42 @@ impl Account {
         self.retired.iter()
     }
 
+    /// An object's account: of the current object of that key, else the final one of the
+    /// last that ended (while kept).
+    pub fn object_final(
+        &self,
+        kind: crate::model::ObjKind,
+        id: crate::model::ObjId,
+    ) -> Option<&Tally> {
+        self.object(kind, id).or_else(|| {
+            self.retired
+                .iter()
+                .rev()
+                .find(|r| matches!(r.what, RetiredWhat::Object { key, .. } if key == (kind, id)))
+                .map(|r| &r.tally)
+        })
+    }
+
+    /// A process's account: of the process that has that pid now, else the final one of the
+    /// last that had it (while kept).
+    pub fn process_final(&self, pid: u32) -> Option<&Tally> {
+        self.process(pid).or_else(|| {
+            self.retired
+                .iter()
+                .rev()
+                .find(|r| matches!(r.what, RetiredWhat::Process { pid: p, .. } if p == pid))
+                .map(|r| &r.tally)
+        })
+    }
+
+    /// The comm of the last ended process of that pid (while kept).
+    pub(super) fn retired_comm(&self, pid: u32) -> Option<&str> {
+        self.retired.iter().rev().find_map(|r| match &r.what {
+            RetiredWhat::Process { pid: p, comm, .. } if *p == pid => comm.as_deref(),
+            _ => None,
+        })
+    }
+
     /// The retired processes still kept, with their final tallies.
     pub fn retired_processes(&self) -> impl Iterator<Item = (u32, &Tally)> {
         self.retired.iter().filter_map(|r| match r.what {
@@ -179,10 +215,29 @@ impl Account {
     pub(super) fn add_to_retired_process(&mut self, pid: u32, start: Option<u64>, g: &Growth) {
         if let Some(r) = self.retired.iter_mut().rev().find(|r| {
             matches!(&r.what, RetiredWhat::Process { pid: p, start: s, .. }
-                if *p == pid && (start.is_none() || *s == start))
+                if *p == pid && (start.is_none() || s.is_none() || *s == start))
         }) {
             r.tally.add_growth(g, true);
         }
+    }
+
+    /// The retired entry of the last ended process of that pid.
+    pub(super) fn retired_process_mut(&mut self, pid: u32) -> Option<&mut Retired> {
+        self.retired
+            .iter_mut()
+            .rev()
+            .find(|r| matches!(r.what, RetiredWhat::Process { pid: p, .. } if p == pid))
+    }
+
+    /// Whether a process of this pid (and start, when known) ended (and is kept) no earlier
+    /// than `t` (a call's time): a call then was its.
+    pub(super) fn retired_process_ended_after(&self, pid: u32, start: Option<u64>, t: u64) -> bool {
+        t > 0
+            && self.retired.iter().rev().any(|r| {
+                matches!(&r.what, RetiredWhat::Process { pid: p, start: s, .. }
+                    if *p == pid && (start.is_none() || s.is_none() || *s == start))
+                    && r.at_ns >= t
+            })
     }
 
     /// Whether an object of this key ended (and is kept) no earlier than `t` (a call's time):

@@ -80,7 +80,7 @@ impl Account {
     /// Adds one row's growth to the tallies it concerns.
     fn add_row(&mut self, a: &Aggregate, g: &Growth, who: &dyn Who) {
         if who.observer(a.pid) {
-            self.observers.insert(a.pid);
+            self.observer_found(a.pid);
         }
         let ns = a.ipc_ns.unwrap_or_else(|| who.ns(a.pid));
         self.syscalls[a.syscall.index()].add_growth(g, false);
@@ -92,6 +92,7 @@ impl Account {
             _ => None,
         }
         .or_else(|| who.comm(a.pid))
+        .or_else(|| self.retired_comm(a.pid).map(str::to_string))
         .unwrap_or_else(|| UNKNOWN_COMM.to_string());
         self.comm_totals
             .entry((ns, comm))
@@ -99,14 +100,17 @@ impl Account {
             .add_growth(g, true);
         // The process: the one of that pid and start (an older one's late calls go to its
         // retired entry while it is kept).
-        match self.processes.get(&a.pid).and_then(|e| e.start) {
-            Some(s) if a.start.is_some_and(|r| r < s) => {
-                self.add_to_retired_process(a.pid, a.start, g);
-            }
-            _ => {
-                let e = self.process_entry(a.pid, a.start, ns, who);
-                e.tally.add_growth(g, true);
-            }
+        // The process: the one of that pid and start; calls of one that has ended (an older
+        // one of the pid, or one sampled after its end) go to its retired entry while kept.
+        let older = match self.processes.get(&a.pid) {
+            Some(e) => e.start.zip(a.start).is_some_and(|(s, r)| r < s),
+            None => self.retired_process_ended_after(a.pid, a.start, a.last_ns),
+        };
+        if older {
+            self.add_to_retired_process(a.pid, a.start, g);
+        } else {
+            let e = self.process_entry(a.pid, a.start, ns, who);
+            e.tally.add_growth(g, true);
         }
         let (Some(id), false) = (a.id, observer) else {
             return;
@@ -120,6 +124,10 @@ impl Account {
         };
         if older {
             self.add_to_retired_object(key, g);
+            return;
+        }
+        // Calls that all failed on an id no object has name none: not an object's.
+        if !self.objects.contains_key(&key) && !who.object_known(&key) && g.calls <= g.negative {
             return;
         }
         self.objects
