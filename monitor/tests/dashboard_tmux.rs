@@ -86,7 +86,6 @@ fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_clea
     ids.sems.push(b["semid"].as_i64().unwrap() as i32);
     let waiter = b["waiter_pid"].as_u64().unwrap() as u32;
     let semid = b["semid"].as_i64().unwrap();
-    let (mut dead, dpids) = deadlock(&mut ids);
 
     let t = Tmux::start("e2e", 80, 24);
     t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
@@ -99,6 +98,9 @@ fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_clea
         "time to first frame (through tmux): {:?}",
         started.elapsed()
     );
+    // The deadlock forms while the dashboard watches (a deadlock is proven only from the
+    // probe's account of who took what).
+    let (mut dead, dpids) = deadlock(&mut ids);
 
     // A blocked waiter on the overview, with its pid and a growing wait time.
     filter(&t, &waiter.to_string());
@@ -301,9 +303,9 @@ fn mouse_clicks_tabs_and_rows_a_deadlock_leads_to_its_process_and_f10_quits() {
         return;
     }
     let mut ids = Ids::default();
-    let (mut dead, dpids) = deadlock(&mut ids);
-
     let (t, s) = dashboard("mouse", 80, 24);
+    // Made while the dashboard watches: proven from the probe's account.
+    let (mut dead, dpids) = deadlock(&mut ids);
     assert_eq!(t.var("#{mouse_any_flag}"), "1", "mouse capture is on");
 
     // A click on the Problems tab; the deadlock entry selected by a click, Enter opens it.

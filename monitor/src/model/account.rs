@@ -26,6 +26,7 @@
 //! Observers: other ipctops (known by their executable, from the snapshots, or by their
 //! threads' names in their calls) count in the totals, per syscall and per process, never as
 //! activity on the objects they look at, nor as their users.
+mod events;
 mod lifecycle;
 mod rows;
 
@@ -37,7 +38,7 @@ use serde::Serialize;
 pub use super::tally::{hist_bounds_us, hist_bucket, Growth, Tally};
 use super::{tally::Points, History, NsId, ObjId, ObjKind};
 use crate::{
-    event::{Event, Syscall, NSYS},
+    event::{Syscall, NSYS},
     sample::{KernelSample, RowKey},
 };
 pub use lifecycle::{Retired, RetiredWhat};
@@ -342,96 +343,6 @@ impl Account {
 
     // ---- updating (from the model) ----
 
-    /// One finished call. `obj`: the object it named (`None`: none, or unknown); `ns`: the
-    /// namespace it was made in.
-    pub(super) fn event(&mut self, ev: &Event, obj: Option<ObjKey>, ns: NsId, who: &dyn Who) {
-        if ev.in_progress() {
-            return;
-        }
-        let t = ev.end_ns.unwrap_or(0);
-        self.now_ns = self.now_ns.max(t);
-        let comm = ev.comm.as_str();
-        if observer_comm(&comm) || who.observer(ev.pid) {
-            self.observer_found(ev.pid);
-        }
-        let observer = self.observers.contains(&ev.pid);
-        let (interrupted, ended) = classify(ev);
-        let errno = ev.errno().filter(|_| !interrupted && !ended);
-        if let Some(e) = errno {
-            self.last_failures
-                .insert((ev.syscall, e), (ev.pid, comm.to_string(), t));
-        }
-        // In kernel mode the rows count calls, failures and waits; the totals and syscalls
-        // count calls and failures from the kernel's counters once sampled.
-        let from_events = self.source == CountSource::Events;
-        let totals_from_events = from_events && self.kernel_at.is_none();
-        let dur = ev.duration_ns();
-        let negative = ev.ret.is_some_and(|r| r < 0);
-        let touch = |x: &mut Tally, calls: bool, waits: bool| {
-            if calls {
-                x.calls += 1;
-                x.by_syscall[ev.syscall.index()] += 1;
-                x.raw.negative += u64::from(negative);
-            }
-            if let (true, true, Some(d)) = (waits, can_block(ev.syscall), dur) {
-                x.add_wait(d, d, |h| h[hist_bucket(d)] += 1);
-            }
-            if let Some(e) = errno {
-                *x.errnos.entry((ev.syscall, e)).or_default() += 1;
-            }
-            x.raw.interrupted_events += u64::from(interrupted);
-            x.raw.ended_events += u64::from(ended);
-            x.settle();
-            x.note_last(t, Some(ev.pid));
-        };
-        touch(&mut self.total, totals_from_events, from_events);
-        touch(
-            &mut self.syscalls[ev.syscall.index()],
-            totals_from_events,
-            from_events,
-        );
-        let start = who.start(ev.pid);
-        touch(
-            self.comm_totals.entry((ns, comm.to_string())).or_default(),
-            from_events,
-            from_events,
-        );
-        // A call of a process that has ended (its event read after its end): its retired
-        // entry's, while kept.
-        if !self.processes.contains_key(&ev.pid)
-            && self.retired_process_ended_after(ev.pid, start, t)
-        {
-            if let Some(r) = self.retired_process_mut(ev.pid) {
-                touch(&mut r.tally, from_events, from_events);
-                if let lifecycle::RetiredWhat::Process { comm: c, .. } = &mut r.what {
-                    c.get_or_insert_with(|| comm.to_string());
-                }
-            }
-        } else {
-            let e = self.process_entry(ev.pid, start, ns, who);
-            if e.comm.as_deref() != Some(&*comm) {
-                e.comm = Some(comm.to_string());
-            }
-            touch(&mut e.tally, from_events, from_events);
-        }
-        // An object the call names only when it exists (a call that failed on an id nothing
-        // has names none).
-        let exists =
-            |k: &ObjKey| self.objects.contains_key(k) || who.object_known(k) || !ev.failed();
-        if let (Some(k), false) = (obj.filter(|k| exists(k)), observer) {
-            touch(
-                &mut self.objects.entry(k).or_default().tally,
-                from_events,
-                from_events,
-            );
-            touch(
-                self.pairs.entry((k, ev.pid)).or_default(),
-                from_events,
-                from_events,
-            );
-        }
-    }
-
     /// A sample of the kernel's counters and aggregates (at monotonic `t`).
     pub(super) fn kernel(&mut self, t: u64, k: &KernelSample, who: &dyn Who) {
         self.now_ns = self.now_ns.max(t);
@@ -529,27 +440,6 @@ impl Account {
         e
     }
 
-    /// A process is an observer (another ipctop): its calls, once counted on the objects it
-    /// looked at before it was known as one, are taken back from them.
-    pub(super) fn observer_found(&mut self, pid: u32) {
-        if !self.observers.insert(pid) {
-            return;
-        }
-        let mine: Vec<(ObjKey, u32)> = self
-            .pairs
-            .keys()
-            .filter(|(_, p)| *p == pid)
-            .copied()
-            .collect();
-        for k in mine {
-            if let Some(t) = self.pairs.remove(&k) {
-                if let Some(o) = self.objects.get_mut(&k.0) {
-                    o.tally.retract(&t);
-                }
-            }
-        }
-    }
-
     /// Notes a sample point for the rates (each kernel sample; each snapshot while there
     /// are none).
     pub(super) fn checkpoint(&mut self, t: u64) {
@@ -598,21 +488,6 @@ impl Account {
     pub(super) fn sampled(&self) -> bool {
         self.kernel_at.is_some()
     }
-}
-
-/// Whether a finished call was interrupted by a signal (EINTR, ERESTART*: the process lived
-/// on) or ended by its process's death (killed while in it).
-fn classify(ev: &Event) -> (bool, bool) {
-    let ended = ended_by_exit(ev);
-    let interrupted =
-        !ended && (ev.interrupted().is_some() || ev.ret == Some(-(libc::EINTR as i64)));
-    (interrupted, ended)
-}
-
-/// Whether the kernel marked the call as ended by its process's death.
-fn ended_by_exit(_ev: &Event) -> bool {
-    // The probe's flag for it arrives with the kernel tables' work (see the kernel branch).
-    false
 }
 
 #[cfg(test)]

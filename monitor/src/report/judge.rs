@@ -99,10 +99,14 @@ impl Judge {
                 break;
             }
             last = Some(r.seq);
-            let (pid, comm, ipc_ns) = match &r.what {
+            let (pid, comm, ipc_ns, observer) = match &r.what {
                 RetiredWhat::Process {
-                    pid, comm, ipc_ns, ..
-                } => (pid, comm, ipc_ns),
+                    pid,
+                    comm,
+                    ipc_ns,
+                    observer,
+                    ..
+                } => (pid, comm, ipc_ns, *observer),
                 RetiredWhat::Object { key, users, .. } => {
                     if m.in_scope(key.1.ns) && r.tally.calls > 0 {
                         self.ended_object(m, *key, users, &r.tally);
@@ -115,7 +119,7 @@ impl Judge {
                     pid: *pid,
                     comm: comm.clone(),
                     account: crate::output::TallyDoc::of(&r.tally),
-                    observer: false,
+                    observer,
                 });
             } else if m.in_scope(*ipc_ns) {
                 self.ended_left_out += 1;

@@ -28,6 +28,8 @@ pub enum RetiredWhat {
         start: Option<u64>,
         comm: Option<String>,
         ipc_ns: NsId,
+        /// Another ipctop.
+        observer: bool,
     },
     Object {
         key: ObjKey,
@@ -127,7 +129,7 @@ impl Account {
         let Some(e) = self.processes.remove(&pid) else {
             return;
         };
-        self.observers.remove(&pid);
+        let observer = self.observers.remove(&pid);
         let keys: Vec<_> = self
             .pairs
             .range(..)
@@ -144,6 +146,7 @@ impl Account {
                     start: e.start,
                     comm: e.comm,
                     ipc_ns: e.ns,
+                    observer,
                 },
                 e.tally,
             );
