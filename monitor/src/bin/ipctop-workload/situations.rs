@@ -125,9 +125,15 @@ impl Kids {
 
     /// Waits for a child to exit (for children that are meant to).
     pub(crate) fn reap(&mut self, pid: i32) {
+        self.reap_ok(pid);
+    }
+
+    /// [`Kids::reap`], saying whether the child exited with 0.
+    pub(crate) fn reap_ok(&mut self, pid: i32) -> bool {
         let pid = Pid::from_raw(pid);
-        let _ = waitpid(pid, None);
+        let st = waitpid(pid, None);
         self.0.retain(|&p| p != pid);
+        matches!(st, Ok(nix::sys::wait::WaitStatus::Exited(_, 0)))
     }
 }
 

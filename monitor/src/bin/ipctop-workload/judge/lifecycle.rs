@@ -218,6 +218,20 @@ fn semops(set: i32, calls: u32) -> std::io::Result<u32> {
     Ok(2 * pairs)
 }
 
+/// `n` semops that fail (EAGAIN: IPC_NOWAIT on a semaphore at 0, taken first and given back
+/// after: n + 2 calls).
+fn failing_semops(set: i32, n: u32) -> std::io::Result<()> {
+    op(set, 0, -1, 0)?;
+    for _ in 0..n {
+        match op(set, 0, -1, IPC_NOWAIT as i16) {
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+            Err(e) => return Err(e),
+            Ok(()) => return Err(std::io::Error::other("a semop at 0 did not fail")),
+        }
+    }
+    op(set, 0, 1, 0)
+}
+
 pub fn two_namespaces(said: &Said, calls_a: u32, calls_b: u32) -> anyhow::Result<()> {
     let mut c = Cleanup::default();
     let mut kids = Kids::default();
@@ -233,10 +247,18 @@ pub fn two_namespaces(said: &Said, calls_a: u32, calls_b: u32) -> anyhow::Result
             return 1;
         }
         let mut c = Cleanup::default();
-        let made = new_set(&mut c, &[1])
+        let Some(made) = new_set(&mut c, &[1])
             .ok()
-            .and_then(|s| semops(s, calls_b).ok());
-        back.send(made.map_or(-1, |n| n as i32 + 3));
+            .and_then(|s| semops(s, calls_b).ok().map(|n| (s, n)))
+        else {
+            back.send(-1);
+            return 1;
+        };
+        // The failures by a process of B that lives a moment (no snapshot sees it).
+        let mut k = Kids::default();
+        let short = k.spawn(|| failing_semops(made.0, 5).map_or(1, |_| 0));
+        let failed_ok = short.is_ok_and(|pid| k.reap_ok(pid));
+        back.send(if failed_ok { made.1 as i32 + 3 + 7 } else { -1 });
         pause_forever()
     })?;
     anyhow::ensure!(back.recv() == Some(1), "the child could not unshare");

@@ -226,10 +226,10 @@ pub fn near_deadlock_guess(said: &Said) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn neighbour(said: &Said) -> anyhow::Result<()> {
+pub fn neighbour(said: &Said, transient_for: f64) -> anyhow::Result<()> {
     let mut c = Cleanup::default();
     let mut kids = Kids::default();
-    // Made before the ring's children exist (forks only while single-threaded).
+    // Made before the rings' children exist (forks only while single-threaded).
     let empty = new_set(&mut c, &[0])?;
     let gone = sysv_mut::semget(IPC_PRIVATE, 1, IPC_CREAT | 0o600).context("semget")?;
     sysv_mut::semctl_rmid(gone).context("IPC_RMID")?;
@@ -241,15 +241,29 @@ pub fn neighbour(said: &Said) -> anyhow::Result<()> {
             return 0;
         }
     })?;
-    let r = ring_set_up(&mut c, &mut kids, 2, Actors::Processes)?;
+    // A pair deadlocked to the end, and one killed after TRANSIENT_FOR seconds: a deadlock
+    // that was, and is no more at the end of a recording.
+    let stays = ring_set_up(&mut c, &mut kids, 2, Actors::Processes)?;
+    let goes = ring_set_up(&mut c, &mut kids, 2, Actors::Processes)?;
     said.say(
         "ready",
         json!({
-            "semids": [r.sets[0], r.sets[1], empty],
-            "pids": {"deadlocked": r.pids, "failing": [failing]},
-            "tids": {"deadlocked": r.tids, "failing": [failing]},
+            "semids": [stays.sets[0], stays.sets[1], goes.sets[0], goes.sets[1], empty],
+            "pids": {"deadlocked": stays.pids, "transient": goes.pids, "failing": [failing]},
+            "tids": {"deadlocked": stays.tids, "transient": goes.tids, "failing": [failing]},
+            "transient_for_s": transient_for,
         }),
     );
+    if super::nap(Duration::from_secs_f64(transient_for.max(0.0))) {
+        for &pid in &goes.pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            kids.reap(pid);
+        }
+        said.say("transient_gone", json!({ "killed": goes.pids }));
+    }
     hold();
     Ok(())
 }

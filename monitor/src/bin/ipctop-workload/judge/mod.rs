@@ -76,14 +76,19 @@ pub enum Situation {
     /// Two locks taken by a live, running process (not blocked); two waiters whose zero-ops
     /// made each the other's "last operating pid": no deadlock, no guessed one.
     NearDeadlockGuess,
-    /// A pair deadlocked AB/BA and a process making failing calls (EAGAIN, EINVAL) every
-    /// 200 ms: the unrelated neighbour of a recorded command.
-    Neighbour,
+    /// A pair deadlocked AB/BA, another pair deadlocked until it is killed after
+    /// TRANSIENT_FOR seconds (then `{"phase":"transient_gone"}`), and a process making failing
+    /// calls (EAGAIN, EINVAL) every 200 ms: the unrelated neighbour of a recorded command.
+    Neighbour {
+        #[arg(long, default_value_t = 5.0)]
+        transient_for: f64,
+    },
     /// A clean command: a lock and a queue used every 100 ms by a thread, no failed call, no
     /// wait; removes its objects and exits 0 when stdin closes.
     Clean,
     /// Known calls in this namespace (A) and in a child's own (B): CALLS_A and CALLS_B semops
-    /// after the set-up's three calls each. Ready says `ns_a`, `ns_b`, `calls_a`, `calls_b`.
+    /// after the set-up's three calls each, and in B seven more of which five fail (EAGAIN).
+    /// Ready says `ns_a`, `ns_b`, `calls_a`, `calls_b` (every call made in each).
     TwoNamespaces {
         #[arg(long, default_value_t = 300)]
         calls_a: u32,
@@ -109,7 +114,7 @@ impl Situation {
             Situation::IdleDaemon => "idle_daemon",
             Situation::QueueLeft => "queue_left",
             Situation::NearDeadlockGuess => "near_deadlock_guess",
-            Situation::Neighbour => "neighbour",
+            Situation::Neighbour { .. } => "neighbour",
             Situation::Clean => "clean",
             Situation::TwoNamespaces { .. } => "two_namespaces",
         }
@@ -163,7 +168,7 @@ pub fn run(cmd: Cmd, wait_go: bool) -> anyhow::Result<()> {
         Situation::AbbaThreads => locks::ring(&said, 2, locks::Actors::Threads),
         Situation::Stuck => locks::stuck(&said),
         Situation::NearDeadlockGuess => locks::near_deadlock_guess(&said),
-        Situation::Neighbour => locks::neighbour(&said),
+        Situation::Neighbour { transient_for } => locks::neighbour(&said, transient_for),
         Situation::EarlyWaiter => lifecycle::early_waiter(&said),
         Situation::KilledWaiter { kill_after } => lifecycle::killed_waiter(&said, kill_after),
         Situation::IdleDaemon => lifecycle::idle_daemon(&said),
