@@ -86,3 +86,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "battery_tests.rs"]
+mod tests;

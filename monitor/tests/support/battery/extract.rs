@@ -381,11 +381,12 @@ pub fn problems(screen: &str, scope: &Scope) -> Frame {
         .map(inner)
         .collect();
     let mut items: Vec<(Option<Kind>, String)> = Vec::new();
+    // Kinds a heading counts ("Deadlocks (2)", "Stuck (1)"), in case no item says them.
+    let mut counted: Vec<(Kind, String)> = Vec::new();
     for l in lines {
         let indent = l.len() - l.trim_start().len();
         let word = l.trim_start().to_lowercase();
         if indent == 0 && !word.is_empty() {
-            // A heading: "Deadlocks (2)", "Stuck (1)".
             let count = |w: &str| word.starts_with(w) && ints(&word).into_iter().any(|n| n > 0);
             for (w, k) in [
                 ("deadlock", Kind::Deadlock),
@@ -393,7 +394,7 @@ pub fn problems(screen: &str, scope: &Scope) -> Frame {
                 ("stalled", Kind::Stalled),
             ] {
                 if count(w) {
-                    f.add(k, BTreeSet::new(), None, l.to_string());
+                    counted.push((k, l.to_string()));
                 }
             }
             items.push((None, String::new()));
@@ -436,6 +437,11 @@ pub fn problems(screen: &str, scope: &Scope) -> Frame {
                 f.add(k, ints(first), secs, text);
             }
             k => f.add(k, ints(&text), None, text),
+        }
+    }
+    for (k, heading) in counted {
+        if !f.fired(k) {
+            f.add(k, BTreeSet::new(), None, heading);
         }
     }
     f

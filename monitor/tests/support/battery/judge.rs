@@ -490,47 +490,8 @@ pub fn render(outcomes: &[Outcome]) -> String {
          (…) = either is right; ? = the surface does not know this kind; n/a = cannot show it."
     );
     for o in outcomes {
-        let sc = o.scenario;
-        let _ = writeln!(s, "\n{} ({:.0} s): {}", sc.name, o.secs, sc.about);
-        if let Some(e) = &o.error {
-            let _ = writeln!(s, "  RUN FAILED: {e}");
-        }
-        let _ = write!(s, "  {:<10}", "surface");
-        for k in Kind::ALL {
-            let _ = write!(s, " {:<10}", k.name());
-        }
         s.push('\n');
-        for surf in Surface::ALL {
-            let _ = write!(s, "  {:<10}", surf.name());
-            for k in Kind::ALL {
-                let _ = write!(s, " {:<10}", cell_text(&o.cell(surf, k)));
-            }
-            s.push('\n');
-        }
-        for c in o.checks() {
-            let _ = writeln!(
-                s,
-                "  check {} ({}): {}{}",
-                c.name,
-                c.on,
-                if c.ok { "ok" } else { "FAIL " },
-                if c.ok {
-                    String::new()
-                } else {
-                    c.detail.clone()
-                }
-            );
-        }
-        for surf in Surface::ALL {
-            for k in Kind::ALL {
-                let c = o.cell(surf, k);
-                if matches!(c.mark, Mark::FalsePositive | Mark::FalseNegative) && !c.why.is_empty()
-                {
-                    let why: String = c.why.chars().take(300).collect();
-                    let _ = writeln!(s, "  why {} {}: {why}", surf.name(), k.name());
-                }
-            }
-        }
+        s.push_str(&render_one(o));
     }
     let t = tally(outcomes);
     let _ = writeln!(
@@ -550,5 +511,52 @@ pub fn render(outcomes: &[Outcome]) -> String {
     if t.void > 0 {
         let _ = writeln!(s, "Runs that failed (not counted): {}", t.void);
     }
+    s
+}
+
+/// One run as the table shows it: its cells, its checks, and why each wrong cell is wrong.
+pub fn render_one(o: &Outcome) -> String {
+    let mut s = String::new();
+    let sc = o.scenario;
+    let _ = writeln!(s, "{} ({:.0} s): {}", sc.name, o.secs, sc.about);
+    if let Some(e) = &o.error {
+        let _ = writeln!(s, "  RUN FAILED: {e}");
+    }
+    let _ = write!(s, "  {:<10}", "surface");
+    for k in Kind::ALL {
+        let _ = write!(s, " {:<10}", k.name());
+    }
+    s.push('\n');
+    for surf in Surface::ALL {
+        let _ = write!(s, "  {:<10}", surf.name());
+        for k in Kind::ALL {
+            let _ = write!(s, " {:<10}", cell_text(&o.cell(surf, k)));
+        }
+        s.push('\n');
+    }
+    for c in o.checks() {
+        let _ = writeln!(
+            s,
+            "  check {} ({}): {}{}",
+            c.name,
+            c.on,
+            if c.ok { "ok" } else { "FAIL " },
+            if c.ok {
+                String::new()
+            } else {
+                c.detail.clone()
+            }
+        );
+    }
+    for surf in Surface::ALL {
+        for k in Kind::ALL {
+            let c = o.cell(surf, k);
+            if matches!(c.mark, Mark::FalsePositive | Mark::FalseNegative) && !c.why.is_empty() {
+                let why: String = c.why.chars().take(300).collect();
+                let _ = writeln!(s, "  why {} {}: {why}", surf.name(), k.name());
+            }
+        }
+    }
+
     s
 }
