@@ -552,7 +552,8 @@ pub fn render_one(o: &Outcome) -> String {
         for k in Kind::ALL {
             let c = o.cell(surf, k);
             if matches!(c.mark, Mark::FalsePositive | Mark::FalseNegative) && !c.why.is_empty() {
-                let why: String = c.why.chars().take(300).collect();
+                let why: String = c.why.split_whitespace().collect::<Vec<_>>().join(" ");
+                let why: String = why.chars().take(300).collect();
                 let _ = writeln!(s, "  why {} {}: {why}", surf.name(), k.name());
             }
         }

@@ -162,8 +162,11 @@ impl Spawned {
         self.stdin.take();
     }
 
-    pub fn signal(&self, sig: Signal) {
-        let _ = kill(Pid::from_raw(self.child.id() as i32), sig);
+    /// Signals it, if it has not ended (a reaped child's pid may be someone else's).
+    pub fn signal(&mut self, sig: Signal) {
+        if self.try_wait().is_none() {
+            let _ = kill(Pid::from_raw(self.child.id() as i32), sig);
+        }
     }
 
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
@@ -201,9 +204,13 @@ impl Spawned {
         st
     }
 
+    /// SIGKILL to its process group, then reaped (call it only while it runs: the group's id is
+    /// its pid, not reusable until it is reaped).
     fn kill_group(&mut self) {
         let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
-        let _ = self.child.wait();
+        if let Ok(st) = self.child.wait() {
+            self.status = Some(st);
+        }
     }
 }
 
@@ -216,9 +223,11 @@ pub enum Stop {
 
 impl Drop for Spawned {
     fn drop(&mut self) {
-        // Its group too: a workload's children, a recorded command.
-        let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
-        let _ = self.child.wait();
+        // Still running: it and its group (a workload's children, a recorded command) go. A
+        // leader already reaped is left alone: its pid, and so the group's id, may be reused.
+        if self.try_wait().is_none() {
+            self.kill_group();
+        }
     }
 }
 

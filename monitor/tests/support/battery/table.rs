@@ -110,10 +110,32 @@ impl Scenario {
     }
 }
 
-/// A deadlock: proven on the surfaces with history; a snapshot may only call it stalled.
-const DEADLOCK: &[(Kind, Want)] = &[(Deadlock, Want::Yes), (LongWait, Want::Any)];
-const DEADLOCK_NO_HISTORY: &[(Kind, Want)] =
-    &[(Deadlock, Want::YesOr(&[Stalled])), (Stalled, Want::Any)];
+/// What a scenario is unless it says otherwise: run plainly, after the surfaces, watched 15 s,
+/// nothing to be found.
+const BASE: Scenario = Scenario {
+    name: "",
+    about: "",
+    situation: "",
+    args: &[],
+    setup: Setup::Plain,
+    start: Start::AfterSurfaces,
+    window_s: 15.0,
+    want: &[],
+    without_history: &[],
+    named: Named::Nothing,
+    checks: &[],
+    blocked: &[],
+};
+
+/// A deadlock of the ready line's "deadlocked" processes, still blocked at the end: proven on
+/// the surfaces with history; a snapshot may only call it stalled.
+const A_DEADLOCK: Scenario = Scenario {
+    want: &[(Deadlock, Want::Yes), (LongWait, Want::Any)],
+    without_history: &[(Deadlock, Want::YesOr(&[Stalled])), (Stalled, Want::Any)],
+    named: Named::Pids(&["deadlocked"]),
+    blocked: &["deadlocked"],
+    ..BASE
+};
 
 static SCENARIOS: &[Scenario] = &[
     Scenario {
@@ -121,140 +143,73 @@ static SCENARIOS: &[Scenario] = &[
         about: "a producer posts a job semaphore every 200 ms; three workers block on it, \
                 take a job, work, loop: never a deadlock, the producer is the poster",
         situation: "worker-pool",
-        args: &[],
-        setup: Setup::Plain,
-        start: Start::AfterSurfaces,
-        window_s: 15.0,
-        want: &[],
-        without_history: &[],
-        named: Named::Nothing,
         checks: &[Check::NotHeldBy("workers", "producer")],
-        blocked: &[],
+        ..BASE
     },
     Scenario {
         name: "bounded_buffer",
         about: "two producers, one consumer taking an item every 3 s (empty/full/mutex): \
                 never a deadlock",
         situation: "bounded-buffer",
-        args: &[],
-        setup: Setup::Plain,
-        start: Start::AfterSurfaces,
-        window_s: 15.0,
-        want: &[],
-        without_history: &[],
-        named: Named::Nothing,
-        checks: &[],
-        blocked: &[],
+        ..BASE
     },
     Scenario {
         name: "counting_pool",
         about: "a pool of 2 shared by 4 workers, with a moment every 2.5 s when all four are \
                 blocked (a ticker holds a gate): never a deadlock, it resolves itself",
         situation: "counting-pool",
-        args: &[],
-        setup: Setup::Plain,
-        start: Start::AfterSurfaces,
-        window_s: 15.0,
-        want: &[],
-        without_history: &[],
-        named: Named::Nothing,
-        checks: &[],
-        blocked: &[],
+        ..BASE
     },
     Scenario {
         name: "contended_lock",
         about: "4 processes take turns on a binary semaphore, 50 ms holds, forever: never a \
                 deadlock, one holder at a time",
         situation: "contended-lock",
-        args: &[],
-        setup: Setup::Plain,
-        start: Start::AfterSurfaces,
-        window_s: 15.0,
-        want: &[],
-        without_history: &[],
-        named: Named::Nothing,
         checks: &[Check::HeldByOne("workers")],
-        blocked: &[],
+        ..BASE
     },
     Scenario {
         name: "abba",
         about: "two processes take A then B and B then A: a deadlock of both",
         situation: "abba",
-        args: &[],
-        setup: Setup::Plain,
-        start: Start::AfterSurfaces,
-        window_s: 15.0,
-        want: DEADLOCK,
-        without_history: DEADLOCK_NO_HISTORY,
-        named: Named::Pids(&["deadlocked"]),
-        checks: &[],
-        blocked: &["deadlocked"],
+        ..A_DEADLOCK
     },
     Scenario {
         name: "cycle3",
         about: "three processes in a cycle over three locks: a deadlock of all three",
         situation: "cycle3",
-        args: &[],
-        setup: Setup::Plain,
-        start: Start::AfterSurfaces,
-        window_s: 15.0,
-        want: DEADLOCK,
-        without_history: DEADLOCK_NO_HISTORY,
-        named: Named::Pids(&["deadlocked"]),
-        checks: &[],
-        blocked: &["deadlocked"],
+        ..A_DEADLOCK
     },
     Scenario {
         name: "self_deadlock",
         about: "a process takes a lock, then waits for it again: a deadlock",
         situation: "self-deadlock",
-        args: &[],
-        setup: Setup::Plain,
-        start: Start::AfterSurfaces,
-        window_s: 15.0,
-        want: DEADLOCK,
-        without_history: DEADLOCK_NO_HISTORY,
-        named: Named::Pids(&["deadlocked"]),
-        checks: &[],
-        blocked: &["deadlocked"],
+        ..A_DEADLOCK
     },
     Scenario {
         name: "abba_threads",
         about: "two threads of one process, A then B and B then A: a deadlock naming the \
                 threads",
         situation: "abba-threads",
-        args: &[],
-        setup: Setup::Plain,
-        start: Start::AfterSurfaces,
-        window_s: 15.0,
-        want: DEADLOCK,
-        without_history: DEADLOCK_NO_HISTORY,
         named: Named::Tids(&["deadlocked"]),
-        checks: &[],
-        blocked: &["deadlocked"],
+        ..A_DEADLOCK
     },
     Scenario {
         name: "stuck",
         about: "a holder takes a lock without SEM_UNDO and exits; a waiter waits: stuck \
                 (nobody alive can raise it), not a deadlock",
         situation: "stuck",
-        args: &[],
-        setup: Setup::Plain,
-        start: Start::AfterSurfaces,
-        window_s: 15.0,
         want: &[(Stuck, Want::Yes), (LongWait, Want::Any)],
         without_history: &[(Stuck, Want::YesOr(&[Stalled])), (Stalled, Want::Any)],
         named: Named::Pids(&["waiter"]),
-        checks: &[],
         blocked: &["waiter"],
+        ..BASE
     },
     Scenario {
         name: "early_waiter",
         about: "a thread blocked on a semaphore 20 s before ipctop starts: its wait shows at \
                 least 19 s and trips wait>15",
         situation: "early-waiter",
-        args: &[],
-        setup: Setup::Plain,
         start: Start::BeforeSurfaces(20.0),
         // Short: a monitor that counts the wait from its own start must not reach 15 s.
         window_s: 4.0,
@@ -263,10 +218,10 @@ static SCENARIOS: &[Scenario] = &[
             (Stuck, Want::Any),
             (Stalled, Want::Any),
         ],
-        without_history: &[],
         named: Named::Pids(&["waiter"]),
         checks: &[Check::MinWait(19.0)],
         blocked: &["waiter"],
+        ..BASE
     },
     Scenario {
         name: "killed_waiter",
@@ -274,59 +229,40 @@ static SCENARIOS: &[Scenario] = &[
                 and trace shows the calls ended by exit",
         situation: "killed-waiter",
         args: &["--kill-after", "4"],
-        setup: Setup::Plain,
-        start: Start::AfterSurfaces,
         window_s: 12.0,
         want: &[(Stuck, Want::Any), (Stalled, Want::Any)],
-        without_history: &[],
-        named: Named::Nothing,
         checks: &[Check::TraceEndedByExit],
-        blocked: &[],
+        ..BASE
     },
     Scenario {
         name: "idle_daemon",
         about: "a daemon made a set and a queue, used each once and sleeps, from before \
                 ipctop: never a leak",
         situation: "idle-daemon",
-        args: &[],
-        setup: Setup::Plain,
         start: Start::BeforeSurfaces(3.0),
         window_s: 10.0,
-        want: &[],
-        without_history: &[],
-        named: Named::Nothing,
-        checks: &[],
-        blocked: &[],
+        ..BASE
     },
     Scenario {
         name: "queue_left",
         about: "processes made a queue, sent and received, and exited without removing it \
                 (empty): a leak once its users are gone",
         situation: "queue-left",
-        args: &[],
-        setup: Setup::Plain,
-        start: Start::AfterSurfaces,
         window_s: 10.0,
         want: &[(Leak, Want::Yes)],
-        without_history: &[],
         named: Named::Objects,
-        checks: &[],
-        blocked: &[],
+        ..BASE
     },
     Scenario {
         name: "near_deadlock_guess",
         about: "locks taken before ipctop by a live, running process; two waiters each the \
                 other's last operating pid: no deadlock, no guessed one",
         situation: "near-deadlock-guess",
-        args: &[],
-        setup: Setup::Plain,
         start: Start::BeforeSurfaces(2.0),
         window_s: 12.0,
         want: &[(Stalled, Want::Any), (LongWait, Want::Any)],
-        without_history: &[],
-        named: Named::Nothing,
-        checks: &[],
         blocked: &["waiters"],
+        ..BASE
     },
     Scenario {
         name: "neighbour",
@@ -334,30 +270,20 @@ static SCENARIOS: &[Scenario] = &[
                 after 5 s) and another process fails calls: the command's gates pass, the \
                 neighbour is context",
         situation: "clean",
-        args: &[],
         setup: Setup::Neighbour,
-        start: Start::AfterSurfaces,
         window_s: 12.0,
-        want: &[],
-        without_history: &[],
-        named: Named::Nothing,
         checks: &[Check::Context],
-        blocked: &[],
+        ..BASE
     },
     Scenario {
         name: "two_namespaces",
         about: "known call counts in namespaces A and B (B's with failed calls): report \
                 --ipc-ns A totals equal A's own, and B's failures are not A's",
         situation: "two-namespaces",
-        args: &[],
         setup: Setup::TwoNamespaces,
-        start: Start::AfterSurfaces,
         window_s: 6.0,
-        want: &[],
-        without_history: &[],
-        named: Named::Nothing,
         checks: &[Check::Totals],
-        blocked: &[],
+        ..BASE
     },
 ];
 
