@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{
     extract::{self, Frame, Scope},
-    judge::{pids_of, Outcome},
+    judge::{pids_of, Outcome, Total},
     proc::{free_port, http_get, Spawned, Stop, Tmux},
     table::{Check, Scenario, Setup, Start},
     Config, Kind, Surface, LONG_WAIT_S,
@@ -505,29 +505,53 @@ impl Run<'_> {
                     ]),
                 )?;
                 let doc: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
-                o.facts.totals.push((
-                    format!("report --ipc-ns {} calls", side.to_uppercase()),
-                    doc["calls"]["calls"].as_i64(),
-                    ready[format!("calls_{side}")].as_i64().unwrap_or(-1),
-                ));
+                let by = &doc["calls"]["by_syscall"];
+                totals(o, &format!("report --ipc-ns {side}"), ready, side, |sys| {
+                    by[sys].as_i64()
+                });
             }
         }
         Ok(())
     }
 
-    /// The exporter's calls in namespace A (it serves that one), against the truth.
+    /// The exporter's calls in namespace A (it serves that one) by the workload's command name,
+    /// against the truth.
     fn serve_totals(&self, metrics: &str, ready: &Value, o: &mut Outcome) {
         let s = extract::samples(metrics);
         let ns = ready["ns_a"].to_string();
-        let shown = extract::sum(
-            &s,
-            "ipctop_comm_calls_total",
-            &[("ipc_ns", &ns), ("comm", "ipctop-workload")],
+        totals(
+            o,
+            "serve --ipc-ns a, comm ipctop-workload",
+            ready,
+            "a",
+            |sys| {
+                let want = [
+                    ("ipc_ns", ns.as_str()),
+                    ("comm", "ipctop-workload"),
+                    ("syscall", sys),
+                ];
+                Some(extract::sum(&s, "ipctop_comm_calls_total", &want) as i64)
+            },
         );
-        o.facts.totals.push((
-            "serve --ipc-ns A: ipctop_comm_calls_total".into(),
-            Some(shown as i64),
-            ready["calls_a"].as_i64().unwrap_or(-1),
-        ));
+    }
+}
+
+/// Namespace `side`'s calls by syscall as `shown` gives them, against the ready line's
+/// truth: semget and semtimedop exactly, semctl at least (ipctop's own polling is semctl).
+fn totals(
+    o: &mut Outcome,
+    what: &str,
+    ready: &Value,
+    side: &str,
+    shown: impl Fn(&str) -> Option<i64>,
+) {
+    let truth = &ready[format!("by_syscall_{side}")];
+    for sys in ["semget", "semctl", "semtimedop"] {
+        o.facts.totals.push(Total {
+            what: format!("{what}: {sys}"),
+            shown: shown(sys),
+            truth: truth[sys].as_i64().unwrap_or(-1),
+            at_least: sys == "semctl" && !what.contains("comm"),
+        });
     }
 }

@@ -53,8 +53,8 @@ pub enum Named {
 pub enum Check {
     /// "Held by" names exactly one pid whenever it names any, one of these roles'.
     HeldByOne(&'static str),
-    /// No process of this role is "held by" (they only wait); a poster named is of
-    /// the second role.
+    /// No process of this role is "held by" (they only wait; a snapshot, which has no
+    /// history, may say it guesses); a poster named is of the second role.
     NotHeldBy(&'static str, &'static str),
     /// A long wait of at least this many seconds, where a surface gives the figure.
     MinWait(f64),

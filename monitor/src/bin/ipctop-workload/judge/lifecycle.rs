@@ -276,6 +276,9 @@ pub fn two_namespaces(said: &Said, calls_a: u32, calls_b: u32) -> anyhow::Result
             "ns_b": ns_b,
             "calls_a": made_a,
             "calls_b": made_b,
+            // By syscall: semget and SETALL once each, every semop a semtimedop (glibc's).
+            "by_syscall_a": {"semget": 1, "semctl": 1, "semtimedop": made_a - 2},
+            "by_syscall_b": {"semget": 1, "semctl": 1, "semtimedop": made_b as u32 - 2},
             "pids": {"a": [std::process::id()], "b": [child]},
             "tids": {"a": [std::process::id()], "b": [child]},
         }),

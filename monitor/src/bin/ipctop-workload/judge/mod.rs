@@ -88,7 +88,8 @@ pub enum Situation {
     Clean,
     /// Known calls in this namespace (A) and in a child's own (B): CALLS_A and CALLS_B semops
     /// after the set-up's three calls each, and in B seven more of which five fail (EAGAIN).
-    /// Ready says `ns_a`, `ns_b`, `calls_a`, `calls_b` (every call made in each).
+    /// Ready says `ns_a`, `ns_b`, `calls_a`, `calls_b` (every call made in each) and
+    /// `by_syscall_a`, `by_syscall_b`.
     TwoNamespaces {
         #[arg(long, default_value_t = 300)]
         calls_a: u32,
