@@ -75,7 +75,7 @@ fn judged(name: &str) {
     let o = background()
         .outcome(name, Duration::from_secs(900))
         .unwrap_or_else(|| panic!("{name}: no outcome within 15 minutes"));
-    let table = battery::judge::render_one(&o);
+    let table = battery::render::render_one(&o);
     println!("{table}");
     let failures = o.failures();
     assert!(

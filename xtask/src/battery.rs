@@ -79,7 +79,7 @@ pub fn run(a: Args) -> Result<()> {
             }
         );
     });
-    print!("{}", engine::judge::render(&outcomes));
+    print!("{}", engine::render::render(&outcomes));
     let short = outcomes.iter().filter(|o| !o.failures().is_empty()).count();
     if short > 0 {
         bail!("{short} of {} scenarios fell short", outcomes.len());

@@ -205,7 +205,7 @@ fn cells_count_false_positives_and_negatives_and_what_a_finding_names() {
         Mark::FalsePositive
     );
     assert_eq!(o.cell(Surface::Snapshot, Kind::Error).mark, Mark::NotShown);
-    let t = super::engine::judge::tally(std::slice::from_ref(&o));
+    let t = super::engine::render::tally(std::slice::from_ref(&o));
     // Deadlock: dashboard, gate, serve wrong; stuck: serve.
     assert_eq!(t.kinds[&Kind::Deadlock], (0, 3, 5));
     assert_eq!(t.kinds[&Kind::Stuck].0, 1);

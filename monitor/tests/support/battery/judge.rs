@@ -18,6 +18,8 @@ use super::{
 #[derive(Clone, Debug, Default)]
 pub struct Obs {
     pub looks: usize,
+    /// When the last look was (unix seconds; a report's: when its recording stopped).
+    pub end_unix_s: f64,
     /// Every look merged.
     pub ever: Frame,
     /// The last look.
@@ -42,7 +44,15 @@ impl Obs {
         self.ever.unsupported.extend(f.unsupported.iter().copied());
         self.end = f;
         self.looks += 1;
+        self.end_unix_s = unix_s();
     }
+}
+
+/// Now, in unix seconds.
+pub fn unix_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Facts a run gathers beyond the surfaces' verdicts, for the checks.
@@ -78,6 +88,8 @@ pub struct Outcome {
     /// The run itself failed (the situation, a surface that would not start, clean-up).
     pub error: Option<String>,
     pub secs: f64,
+    /// The run's phases: (seconds after it began, what), to tell a slow run.
+    pub phases: Vec<(f64, String)>,
 }
 
 /// How a cell compares with the scenario.
@@ -142,7 +154,13 @@ impl Outcome {
             facts: Facts::default(),
             error: None,
             secs: 0.0,
+            phases: Vec::new(),
         }
+    }
+
+    /// Notes a phase of the run, `at_s` seconds after it began.
+    pub fn phase(&mut self, at_s: f64, what: &str) {
+        self.phases.push((at_s, what.to_string()));
     }
 
     /// What a must-fire finding must name, and whether `h` does.
@@ -326,19 +344,22 @@ impl Outcome {
         }
     }
 
+    /// A long wait's figure counts from the wait's start (the ready line's `began_unix_ns`),
+    /// not from ipctop's: at least `min` s, and at least what it had lasted at the surface's
+    /// last look, less 3 s (its samples and expositions are a second or two old).
     fn min_wait(&self, min: f64, out: &mut Vec<Checked>) {
+        let began = self.ready["began_unix_ns"].as_f64().unwrap_or(0.0) / 1e9;
         for (s, o) in &self.obs {
-            let Some(h) = o.end.hits.get(&Kind::LongWait) else {
+            let Some(secs) = o.end.hits.get(&Kind::LongWait).and_then(|h| h.seconds) else {
                 continue;
             };
-            if let Some(secs) = h.seconds {
-                out.push(Checked {
-                    name: "wait length",
-                    on: s.name(),
-                    ok: secs >= min,
-                    detail: format!("{secs:.1} s shown, at least {min} s waited"),
-                });
-            }
+            let lasted = o.end_unix_s - began;
+            out.push(Checked {
+                name: "wait length",
+                on: s.name(),
+                ok: secs >= min && secs >= lasted - 3.0,
+                detail: format!("{secs:.1} s shown, the wait had lasted {lasted:.1} s"),
+            });
         }
     }
 
@@ -451,140 +472,4 @@ fn checked(name: &'static str, on: &'static str, bad: Vec<String>) -> Checked {
             d
         },
     }
-}
-
-/// Counts over runs: per kind, false positives and false negatives (a scenario's surface
-/// counting once) and the cells judged; per check, failures and runs.
-#[derive(Debug, Default)]
-pub struct Tally {
-    pub kinds: BTreeMap<Kind, (usize, usize, usize)>,
-    pub checks: BTreeMap<&'static str, (usize, usize)>,
-    pub void: usize,
-}
-
-pub fn tally(outcomes: &[Outcome]) -> Tally {
-    let mut t = Tally::default();
-    for o in outcomes {
-        if o.error.is_some() {
-            t.void += 1;
-            continue;
-        }
-        for s in Surface::ALL {
-            for k in Kind::ALL {
-                let c = o.cell(s, k);
-                let e = t.kinds.entry(k).or_default();
-                match (c.mark, c.want) {
-                    (Mark::NotShown, _) | (_, Want::Any) => {}
-                    (m, _) => {
-                        e.2 += 1;
-                        e.0 += usize::from(m == Mark::FalsePositive);
-                        e.1 += usize::from(m == Mark::FalseNegative);
-                    }
-                }
-            }
-        }
-        for c in o.checks() {
-            let e = t.checks.entry(c.name).or_default();
-            e.0 += usize::from(!c.ok);
-            e.1 += 1;
-        }
-    }
-    t
-}
-
-/// One cell as the table shows it: "yes"/"no", "FP yes", "FN no", "(yes)" when either was
-/// right, "n/a"; "?" marks a kind the surface does not know.
-fn cell_text(c: &Cell) -> String {
-    let got = if c.got { "yes" } else { "no" };
-    let u = if c.unsupported { "?" } else { "" };
-    match (c.mark, c.want) {
-        (Mark::NotShown, _) => "n/a".into(),
-        (Mark::FalsePositive, _) => format!("FP {got}{u}"),
-        (Mark::FalseNegative, _) => format!("FN {got}{u}"),
-        (_, Want::Any) => format!("({got}){u}"),
-        _ => format!("{got}{u}"),
-    }
-}
-
-/// The table of `cargo xtask battery`: per scenario and surface the verdict per kind, the
-/// checks, then the counts.
-pub fn render(outcomes: &[Outcome]) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "Cells: what the surface showed (yes/no); FP = shown where it must not be (at any \
-         look), FN = not shown (at the end) where it must be, or shown without naming who; \
-         (…) = either is right; ? = the surface does not know this kind; n/a = cannot show it."
-    );
-    for o in outcomes {
-        s.push('\n');
-        s.push_str(&render_one(o));
-    }
-    let t = tally(outcomes);
-    let _ = writeln!(
-        s,
-        "\nFalse positives and false negatives per kind (each scenario's surface counts \
-         once; cells left open by the scenario and cells a surface cannot show are not \
-         counted):"
-    );
-    let _ = writeln!(s, "  {:<10} {:>4} {:>4} {:>6}", "kind", "FP", "FN", "cells");
-    for (k, (fp, fneg, n)) in &t.kinds {
-        let _ = writeln!(s, "  {:<10} {fp:>4} {fneg:>4} {n:>6}", k.name());
-    }
-    let _ = writeln!(s, "Checks (failed / run):");
-    for (name, (bad, n)) in &t.checks {
-        let _ = writeln!(s, "  {name:<20} {bad}/{n}");
-    }
-    if t.void > 0 {
-        let _ = writeln!(s, "Runs that failed (not counted): {}", t.void);
-    }
-    s
-}
-
-/// One run as the table shows it: its cells, its checks, and why each wrong cell is wrong.
-pub fn render_one(o: &Outcome) -> String {
-    let mut s = String::new();
-    let sc = o.scenario;
-    let _ = writeln!(s, "{} ({:.0} s): {}", sc.name, o.secs, sc.about);
-    if let Some(e) = &o.error {
-        let _ = writeln!(s, "  RUN FAILED: {e}");
-    }
-    let _ = write!(s, "  {:<10}", "surface");
-    for k in Kind::ALL {
-        let _ = write!(s, " {:<10}", k.name());
-    }
-    s.push('\n');
-    for surf in Surface::ALL {
-        let _ = write!(s, "  {:<10}", surf.name());
-        for k in Kind::ALL {
-            let _ = write!(s, " {:<10}", cell_text(&o.cell(surf, k)));
-        }
-        s.push('\n');
-    }
-    for c in o.checks() {
-        let _ = writeln!(
-            s,
-            "  check {} ({}): {}{}",
-            c.name,
-            c.on,
-            if c.ok { "ok" } else { "FAIL " },
-            if c.ok {
-                String::new()
-            } else {
-                c.detail.clone()
-            }
-        );
-    }
-    for surf in Surface::ALL {
-        for k in Kind::ALL {
-            let c = o.cell(surf, k);
-            if matches!(c.mark, Mark::FalsePositive | Mark::FalseNegative) && !c.why.is_empty() {
-                let why: String = c.why.split_whitespace().collect::<Vec<_>>().join(" ");
-                let why: String = why.chars().take(300).collect();
-                let _ = writeln!(s, "  why {} {}: {why}", surf.name(), k.name());
-            }
-        }
-    }
-
-    s
 }

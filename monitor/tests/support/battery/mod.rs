@@ -13,7 +13,9 @@
 pub mod extract;
 pub mod judge;
 pub mod proc;
+pub mod render;
 pub mod session;
+pub mod surfaces;
 pub mod table;
 
 use std::{

@@ -18,6 +18,19 @@ use nix::{
 };
 use serde_json::Value;
 
+/// For a process to start, say something, or end, on a loaded machine.
+pub const SLOW: Duration = Duration::from_secs(90);
+
+/// Runs a command to its end (at most [`SLOW`]): exit code, stdout, stderr.
+pub fn run(what: &str, cmd: &mut Command) -> Result<(Option<i32>, String, String), String> {
+    let mut p = Spawned::start(what, cmd)?;
+    let st = p
+        .wait(SLOW)
+        .ok_or_else(|| format!("{what} did not end within {SLOW:?}"))?;
+    let out = p.rest(Duration::from_secs(5)).join("\n");
+    Ok((st.code(), out, p.stderr()))
+}
+
 /// A child process and its output.
 pub struct Spawned {
     pub what: String,

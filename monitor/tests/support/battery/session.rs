@@ -13,15 +13,14 @@ use serde_json::Value;
 use super::{
     extract::{self, Frame, Scope},
     judge::{pids_of, Outcome, Total},
-    proc::{free_port, http_get, Spawned, Stop, Tmux},
-    table::{Check, Scenario, Setup, Start},
+    proc::{run, Spawned, Stop, SLOW},
+    surfaces::{s, Surfaces},
+    table::{Scenario, Setup, Start},
     Config, Kind, Surface, LONG_WAIT_S,
 };
 
 /// Between two looks at every surface.
 const CADENCE: Duration = Duration::from_millis(2500);
-/// For a process to start, say something, or end, on a loaded machine.
-const SLOW: Duration = Duration::from_secs(90);
 
 pub fn run_one(cfg: &Config, sc: &'static Scenario) -> Outcome {
     let t = Instant::now();
@@ -56,193 +55,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn s(x: impl ToString) -> String {
-    x.to_string()
-}
-
-/// The live surfaces and the recorder.
-struct Surfaces {
-    ipctop: PathBuf,
-    ns: u64,
-    port: u16,
-    serve: Spawned,
-    record: Option<Spawned>,
-    dash: Tmux,
-    trace: Option<Spawned>,
-    /// The last exposition scraped.
-    metrics: String,
-}
-
-impl Surfaces {
-    fn start(cfg: &Config, sc: &Scenario, ns: u64, rec: Option<&Path>) -> Result<Surfaces, String> {
-        let ns_s = ns.to_string();
-        let port = free_port()?;
-        let ipctop = |args: &[String]| {
-            let mut c = Command::new(&cfg.ipctop);
-            c.args(args);
-            c
-        };
-        let serve = Spawned::start(
-            "ipctop serve",
-            &mut ipctop(&[
-                s("serve"),
-                s("--listen"),
-                format!("127.0.0.1:{port}"),
-                s("--interval"),
-                s("1"),
-                s("--ipc-ns"),
-                ns_s.clone(),
-            ]),
-        )?;
-        let record = match rec {
-            Some(file) => {
-                let mut a = vec![s("record"), s("-o"), file.display().to_string()];
-                a.extend([s("--interval"), s("1")]);
-                if sc.setup == Setup::Plain {
-                    a.extend([s("--ipc-ns"), ns_s.clone()]);
-                }
-                Some(Spawned::start("ipctop record", &mut ipctop(&a))?)
-            }
-            None => None,
-        };
-        let trace = match sc.checks.contains(&Check::TraceEndedByExit) {
-            true => Some(Spawned::start(
-                "ipctop trace",
-                &mut ipctop(&[s("trace"), s("--json"), s("--ipc-ns"), ns_s.clone()]),
-            )?),
-            false => None,
-        };
-        // A safety net: the dashboard ends by itself if the battery never stops it.
-        let dash = Tmux::start(
-            sc.name,
-            119,
-            50,
-            &[
-                s("timeout"),
-                s("900"),
-                cfg.ipctop.display().to_string(),
-                s("--ipc-ns"),
-                ns_s,
-                s("--interval"),
-                s("1"),
-                s("--long-wait"),
-                s(LONG_WAIT_S),
-            ],
-        )?;
-        let mut me = Surfaces {
-            ipctop: cfg.ipctop.clone(),
-            ns,
-            port,
-            serve,
-            record,
-            dash,
-            trace,
-            metrics: String::new(),
-        };
-        me.serve.wait_stderr("ipctop: serving", SLOW)?;
-        if let Some(r) = &mut me.record {
-            r.wait_stderr("ipctop: recording to", SLOW)?;
-        }
-        if let Some(t) = &mut me.trace {
-            t.wait_stderr("ipctop: tracing", SLOW)?;
-        }
-        me.dash
-            .wait_for("its first frame", SLOW, |s| s.contains("Waiting now"))?;
-        Ok(me)
-    }
-
-    /// One look at every live surface.
-    fn look(&mut self, scope: &Scope, o: &mut Outcome) {
-        match http_get(self.port, "/metrics") {
-            Ok(text) => {
-                let f = extract::serve(&text, scope);
-                self.metrics = text;
-                o.obs.entry(Surface::Serve).or_default().look(f);
-            }
-            Err(e) => note(o, Surface::Serve, e),
-        }
-        match self.snapshot() {
-            Ok(doc) => o
-                .obs
-                .entry(Surface::Snapshot)
-                .or_default()
-                .look(extract::snapshot(&doc, scope)),
-            Err(e) => note(o, Surface::Snapshot, e),
-        }
-        match self.dashboard(scope) {
-            Ok(f) => o.obs.entry(Surface::Dashboard).or_default().look(f),
-            Err(e) => note(o, Surface::Dashboard, e),
-        }
-    }
-
-    fn snapshot(&self) -> Result<Value, String> {
-        let (code, out, err) = run(
-            "ipctop snapshot",
-            Command::new(&self.ipctop).args([
-                s("snapshot"),
-                s("--json"),
-                s("--ipc-ns"),
-                s(self.ns),
-                s("--long-wait"),
-                s(LONG_WAIT_S),
-            ]),
-        )?;
-        if code != Some(0) {
-            return Err(format!("ipctop snapshot exited {code:?}: {err}"));
-        }
-        serde_json::from_str(&out).map_err(|e| format!("snapshot --json: {e}"))
-    }
-
-    fn dashboard(&self, scope: &Scope) -> Result<Frame, String> {
-        let t = Duration::from_secs(20);
-        self.dash.keys(&["7"])?;
-        let p = self.dash.wait_for("the Problems view", t, |s| {
-            s.contains(" Problems (") && !s.contains("7 for details")
-        })?;
-        let mut f = extract::problems(&p, scope);
-        self.dash.keys(&["1"])?;
-        let w = self
-            .dash
-            .wait_for("the Overview", t, |s| s.contains("Waiting now"))?;
-        f.claims = extract::overview(&w);
-        Ok(f)
-    }
-
-    /// Stops the live surfaces (the recorder stays); the trace's lines.
-    fn stop_live(&mut self) -> Vec<Value> {
-        let _ = self.dash.keys(&["q"]);
-        let _ = self.serve.stop(Stop::Term, SLOW);
-        let mut lines = Vec::new();
-        if let Some(t) = &mut self.trace {
-            let _ = t.stop(Stop::Term, SLOW);
-            lines = t
-                .rest(Duration::from_secs(5))
-                .iter()
-                .chain(t.seen.iter())
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
-        }
-        lines
-    }
-}
-
-fn note(o: &mut Outcome, s: Surface, e: String) {
-    let n = &mut o.obs.entry(s).or_default().notes;
-    if n.len() < 5 {
-        n.push(e);
-    }
-}
-
-/// Runs a command to its end (at most [`SLOW`]): exit code, stdout, stderr.
-fn run(what: &str, cmd: &mut Command) -> Result<(Option<i32>, String, String), String> {
-    let mut p = Spawned::start(what, cmd)?;
-    let st = p
-        .wait(SLOW)
-        .ok_or_else(|| format!("{what} did not end within {SLOW:?}"))?;
-    let out = p.rest(Duration::from_secs(5)).join("\n");
-    Ok((st.code(), out, p.stderr()))
 }
 
 /// The tids of these roles of a ready line.
@@ -293,6 +105,8 @@ impl Run<'_> {
 
     fn go(cfg: &Config, sc: &'static Scenario, dir: &Path, o: &mut Outcome) -> Result<(), String> {
         let r = Run { cfg, sc, dir };
+        let t0 = Instant::now();
+        let at = move || t0.elapsed().as_secs_f64();
         let after = sc.start == Start::AfterSurfaces;
         let rec = dir.join("run.ipctop");
         // The situation, and for `neighbour` the recorded command (its lines come through
@@ -318,6 +132,7 @@ impl Run<'_> {
                 None,
             ),
         };
+        o.phase(at(), "started");
         let ns = main.phase("ns", SLOW)?["ipc_ns"]
             .as_u64()
             .ok_or("no ipc_ns in the workload's first line")?;
@@ -327,7 +142,9 @@ impl Run<'_> {
             thread::sleep(Duration::from_secs_f64(lead));
         }
         let own_record = sc.setup != Setup::Neighbour;
+        o.phase(at(), "surfaces");
         let mut surf = Surfaces::start(cfg, sc, ns, own_record.then_some(rec.as_path()))?;
+        o.phase(at(), "up");
         if after {
             main.send_line("go")?;
             ready = main.phase("ready", SLOW)?;
@@ -338,6 +155,7 @@ impl Run<'_> {
             ready["neighbour"] = v;
         }
         o.ready = ready.clone();
+        o.phase(at(), "ready");
         let scope = match sc.setup {
             Setup::TwoNamespaces => Scope {
                 ns: ready["ns_a"].as_u64(),
@@ -371,6 +189,13 @@ impl Run<'_> {
                 "the situation did not hold: thread {t} is not blocked in semop"
             ));
         }
+        o.phase(
+            at(),
+            &format!(
+                "looked {}",
+                o.obs.get(&Surface::Serve).map_or(0, |x| x.looks)
+            ),
+        );
         // The recording first (a wait from before ipctop must not be judged long by a
         // recording that itself lasted that long), then the live surfaces.
         match &mut surf.record {
@@ -385,6 +210,8 @@ impl Run<'_> {
                 }
             }
         }
+        let recorded = super::judge::unix_s();
+        o.phase(at(), "recorded");
         let killed = role_tids(&ready, &["sem_waiter", "msg_waiter"]);
         o.facts.trace = surf
             .stop_live()
@@ -394,10 +221,16 @@ impl Run<'_> {
         if sc.setup == Setup::TwoNamespaces {
             r.serve_totals(&surf.metrics, &ready, o);
         }
+        o.phase(at(), "live stopped");
         r.reports(&rec, ns, &scope, &ready, o)?;
+        for s in [Surface::Report, Surface::Gate] {
+            o.obs.entry(s).or_default().end_unix_s = recorded;
+        }
+        o.phase(at(), "reported");
         // Everything stopped, the namespaces gone with their objects.
         drop(surf);
         let _ = main.stop(Stop::CloseStdin, Duration::from_secs(30));
+        o.phase(at(), "stopped");
         if let Some(nb) = &mut nb {
             let _ = nb.stop(Stop::CloseStdin, Duration::from_secs(30));
         }
@@ -470,27 +303,7 @@ impl Run<'_> {
         rep.look(ever);
         rep.end = end;
         o.facts.context = doc["context"].clone();
-        let mut gate = Frame::default();
-        for k in Kind::ALL {
-            let (code, _, err) = run(
-                "ipctop report --fail-on",
-                self.ipctop().args(&base).args(["--fail-on", &k.gate()]),
-            )?;
-            match code {
-                Some(0) => {}
-                Some(1) => {
-                    gate.hits
-                        .entry(k)
-                        .or_default()
-                        .text
-                        .push(err.trim().to_string());
-                }
-                Some(2) => {
-                    gate.unsupported.insert(k);
-                }
-                c => return Err(format!("report --fail-on {} exited {c:?}: {err}", k.gate())),
-            }
-        }
+        let gate = self.gates(&base)?;
         o.obs.entry(Surface::Gate).or_default().look(gate);
         if self.sc.setup == Setup::TwoNamespaces {
             for side in ["a", "b"] {
@@ -512,6 +325,62 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `report --fail-on` of every kind: at once (each condition met is a line of its own),
+    /// else, when this ipctop does not know one of them (exit 2), one kind at a time.
+    fn gates(&self, base: &[String]) -> Result<Frame, String> {
+        let mut gate = Frame::default();
+        let all: Vec<String> = Kind::ALL.iter().map(|k| k.gate()).collect();
+        let (code, _, err) = run(
+            "ipctop report --fail-on",
+            self.ipctop().args(base).args(["--fail-on", &all.join(",")]),
+        )?;
+        let met = |k: Kind, err: &str| {
+            err.lines()
+                .find(|l| l.contains(&format!("fail-on {}:", k.gate())))
+                .map(str::to_string)
+        };
+        match code {
+            Some(0) => return Ok(gate),
+            Some(1) if Kind::ALL.iter().any(|&k| met(k, &err).is_some()) => {
+                for k in Kind::ALL {
+                    if let Some(l) = met(k, &err) {
+                        gate.hits.entry(k).or_default().text.push(l);
+                    }
+                }
+                return Ok(gate);
+            }
+            _ => {}
+        }
+        let one_by_one: Vec<_> = std::thread::scope(|sc| {
+            let runs: Vec<_> = Kind::ALL
+                .into_iter()
+                .map(|k| {
+                    let mut c = self.ipctop();
+                    c.args(base).args(["--fail-on", &k.gate()]);
+                    sc.spawn(move || (k, run("ipctop report --fail-on", &mut c)))
+                })
+                .collect();
+            runs.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        for (k, r) in one_by_one {
+            let (code, _, err) = r?;
+            match code {
+                Some(0) => {}
+                Some(1) => gate
+                    .hits
+                    .entry(k)
+                    .or_default()
+                    .text
+                    .push(err.trim().to_string()),
+                Some(2) => {
+                    gate.unsupported.insert(k);
+                }
+                c => return Err(format!("report --fail-on {} exited {c:?}: {err}", k.gate())),
+            }
+        }
+        Ok(gate)
     }
 
     /// The exporter's calls in namespace A (it serves that one) by the workload's command name,

@@ -56,7 +56,9 @@ pub enum Check {
     /// No process of this role is "held by" (they only wait; a snapshot, which has no
     /// history, may say it guesses); a poster named is of the second role.
     NotHeldBy(&'static str, &'static str),
-    /// A long wait of at least this many seconds, where a surface gives the figure.
+    /// A long wait's figure, where a surface gives one, counted from the wait's start (the
+    /// ready line's `began_unix_ns`), not from ipctop's: at least this many seconds, and at
+    /// least what the wait had lasted at the surface's last look (less 3 s).
     MinWait(f64),
     /// `trace` shows the killed waiters' calls ended by their exit, not failed.
     TraceEndedByExit,
