@@ -362,8 +362,12 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        // The pane's process gets SIGHUP and restores the terminal; the server goes.
+        // The pane's process gets SIGHUP and restores the terminal; the server goes, and
+        // the socket file it leaves.
         let _ = self.run(&["kill-server"]);
         let _ = std::fs::remove_file(&self.conf);
+        let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
+        let uid = nix::unistd::getuid();
+        let _ = std::fs::remove_file(format!("{dir}/tmux-{uid}/{}", self.socket));
     }
 }
