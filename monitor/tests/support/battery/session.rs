@@ -2,6 +2,7 @@
 //! surface watching it at once for its window, then the recording reported and gated, and
 //! everything stopped — the situation's namespace checked gone.
 use std::{
+    collections::BTreeSet,
     path::{Path, PathBuf},
     process::Command,
     thread,
@@ -74,16 +75,38 @@ fn blocked_in_semop(tid: i64) -> bool {
         .is_some_and(|nr| nr == 65 || nr == 220)
 }
 
-/// Whether some process is still in IPC namespace `ns`.
-fn ns_in_use(ns: u64) -> bool {
-    let want = format!("ipc:[{ns}]");
+/// The situation's processes still alive: in one of its namespaces `spaces` and named by
+/// its ready lines (`pids`) or in one of its process groups (`groups`). (A namespace's inode
+/// alone would not do: a namespace made later by another run may reuse it.)
+fn left_behind(spaces: &[u64], pids: &BTreeSet<i64>, groups: &[i64]) -> Vec<i64> {
+    let ns_of = |p: &Path| -> Option<u64> {
+        let l = std::fs::read_link(p.join("ns/ipc")).ok()?;
+        l.to_str()?
+            .strip_prefix("ipc:[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()
+    };
+    let pgid_of = |p: &Path| -> Option<i64> {
+        let st = std::fs::read_to_string(p.join("stat")).ok()?;
+        st.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(2)?
+            .parse()
+            .ok()
+    };
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
-        .any(|e| {
-            std::fs::read_link(e.path().join("ns/ipc")).is_ok_and(|l| l.to_string_lossy() == want)
+        .filter_map(|e| {
+            let pid: i64 = e.file_name().to_str()?.parse().ok()?;
+            let p = e.path();
+            let ours = pids.contains(&pid) || pgid_of(&p).is_some_and(|g| groups.contains(&g));
+            (ours && ns_of(&p).is_some_and(|n| spaces.contains(&n))).then_some(pid)
         })
+        .collect()
 }
 
 /// The run's state.
@@ -237,16 +260,26 @@ impl Run<'_> {
         let mut spaces = vec![ns];
         spaces.extend(ready["ns_b"].as_u64());
         spaces.extend(ready["neighbour"]["ipc_ns"].as_u64());
+        let mut pids = pids_of(&ready);
+        pids.extend(pids_of(&ready["neighbour"]));
+        let groups: Vec<i64> = [Some(&main), nb.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|p| p.pid() as i64)
+            .collect();
         let t = Instant::now();
-        while spaces.iter().any(|&n| ns_in_use(n)) {
+        loop {
+            let left = left_behind(&spaces, &pids, &groups);
+            if left.is_empty() {
+                return Ok(());
+            }
             if t.elapsed() > Duration::from_secs(20) {
                 return Err(format!(
-                    "a namespace of {spaces:?} is still in use after the run"
+                    "processes {left:?} of the situation are still there"
                 ));
             }
             thread::sleep(Duration::from_millis(200));
         }
-        Ok(())
     }
 
     fn ipctop(&self) -> Command {
