@@ -192,12 +192,15 @@ impl Run<'_> {
             },
         };
         // The window: a look at every surface every CADENCE.
+        // The window: a look at every live surface every CADENCE, at a snapshot every other
+        // look and at the last.
         let end = Instant::now() + Duration::from_secs_f64(sc.window_s);
-        loop {
+        for n in 0.. {
             let t = Instant::now();
-            surf.look(&scope, o);
+            let last = t + CADENCE >= end;
+            surf.look(&scope, o, last || n % 2 == 0);
             main.drain();
-            if Instant::now() >= end {
+            if last {
                 break;
             }
             let left = end.saturating_duration_since(Instant::now());

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{
     extract::{self, Frame, Scope},
     judge::Outcome,
-    proc::{free_port, http_get, run, Spawned, Stop, Tmux, SLOW},
+    proc::{free_port, http_get, Spawned, Stop, Tmux, SLOW},
     table::{Check, Scenario, Setup},
     Config, Surface, LONG_WAIT_S,
 };
@@ -117,8 +117,22 @@ impl Surfaces {
         Ok(me)
     }
 
-    /// One look at every live surface.
-    pub fn look(&mut self, scope: &Scope, o: &mut Outcome) {
+    /// One look at every live surface; at a snapshot too when `snap` (taken meanwhile: it is
+    /// the slowest, it reads every namespace on the machine).
+    pub fn look(&mut self, scope: &Scope, o: &mut Outcome, snap: bool) {
+        let snapshot = snap.then(|| {
+            Spawned::start(
+                "ipctop snapshot",
+                Command::new(&self.ipctop).args([
+                    s("snapshot"),
+                    s("--json"),
+                    s("--ipc-ns"),
+                    s(self.ns),
+                    s("--long-wait"),
+                    s(LONG_WAIT_S),
+                ]),
+            )
+        });
         match http_get(self.port, "/metrics") {
             Ok(text) => {
                 let f = extract::serve(&text, scope);
@@ -127,36 +141,19 @@ impl Surfaces {
             }
             Err(e) => note(o, Surface::Serve, e),
         }
-        match self.snapshot() {
-            Ok(doc) => o
-                .obs
-                .entry(Surface::Snapshot)
-                .or_default()
-                .look(extract::snapshot(&doc, scope)),
-            Err(e) => note(o, Surface::Snapshot, e),
-        }
         match self.dashboard(scope) {
             Ok(f) => o.obs.entry(Surface::Dashboard).or_default().look(f),
             Err(e) => note(o, Surface::Dashboard, e),
         }
-    }
-
-    fn snapshot(&self) -> Result<Value, String> {
-        let (code, out, err) = run(
-            "ipctop snapshot",
-            Command::new(&self.ipctop).args([
-                s("snapshot"),
-                s("--json"),
-                s("--ipc-ns"),
-                s(self.ns),
-                s("--long-wait"),
-                s(LONG_WAIT_S),
-            ]),
-        )?;
-        if code != Some(0) {
-            return Err(format!("ipctop snapshot exited {code:?}: {err}"));
+        match snapshot.map(|p| p.and_then(snapshot_doc)) {
+            Some(Ok(doc)) => o
+                .obs
+                .entry(Surface::Snapshot)
+                .or_default()
+                .look(extract::snapshot(&doc, scope)),
+            Some(Err(e)) => note(o, Surface::Snapshot, e),
+            None => {}
         }
-        serde_json::from_str(&out).map_err(|e| format!("snapshot --json: {e}"))
     }
 
     fn dashboard(&self, scope: &Scope) -> Result<Frame, String> {
@@ -197,4 +194,16 @@ pub fn note(o: &mut Outcome, s: Surface, e: String) {
     if n.len() < 5 {
         n.push(e);
     }
+}
+
+/// The document of a `snapshot --json` process, once it has ended.
+fn snapshot_doc(mut p: Spawned) -> Result<Value, String> {
+    let st = p
+        .wait(SLOW)
+        .ok_or_else(|| format!("ipctop snapshot did not end within {SLOW:?}"))?;
+    let out = p.rest(Duration::from_secs(5)).join("\n");
+    if st.code() != Some(0) {
+        return Err(format!("ipctop snapshot exited {st}: {}", p.stderr()));
+    }
+    serde_json::from_str(&out).map_err(|e| format!("snapshot --json: {e}"))
 }
