@@ -7,7 +7,8 @@
 //!
 //! The scenarios run in the background, a few at once whatever the number of test threads
 //! (`IPCTOP_BATTERY_JOBS`, 4 by default), as this run's filters select them; each test waits
-//! for its own. Needs root and tmux: skipped with the reason otherwise, failing instead where
+//! for its own; `IPCTOP_BATTERY_KEEP=DIR` keeps each run's recording and the surfaces' last
+//! outputs there. Needs root and tmux: skipped with the reason otherwise, failing instead where
 //! IPCTOP_REQUIRE_ROOT=1.
 #[path = "support/battery/mod.rs"]
 mod battery;
@@ -62,6 +63,7 @@ fn background() -> &'static Background {
             workload: WORKLOAD.into(),
             jobs,
             verbose: true,
+            keep: std::env::var_os("IPCTOP_BATTERY_KEEP").map(Into::into),
         };
         Background::start(cfg, selected())
     })

@@ -29,6 +29,10 @@ pub struct Args {
     /// List the scenarios and what each is, and exit.
     #[arg(long)]
     list: bool,
+    /// Keep each run's recording, the last output of every surface and its table here (a
+    /// directory per scenario), to look into a verdict.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -61,6 +65,7 @@ pub fn run(a: Args) -> Result<()> {
             .unwrap_or_else(|| release.join("ipctop-workload")),
         jobs: a.jobs.max(1),
         verbose: true,
+        keep: a.keep,
     };
     for p in [&cfg.ipctop, &cfg.workload] {
         if !p.is_file() {

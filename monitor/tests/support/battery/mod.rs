@@ -136,6 +136,9 @@ pub struct Config {
     pub jobs: usize,
     /// Progress lines on stderr.
     pub verbose: bool,
+    /// Keep each run's recording and the last output of every surface here, in a directory
+    /// per scenario (with the run's table).
+    pub keep: Option<PathBuf>,
 }
 
 /// Runs `names` (every scenario when empty), `cfg.jobs` at once, the longest first; calls

@@ -34,6 +34,15 @@ pub fn run_one(cfg: &Config, sc: &'static Scenario) -> Outcome {
         o.error = Some(e);
     }
     o.secs = t.elapsed().as_secs_f64();
+    if let Some(keep) = &cfg.keep {
+        let to = keep.join(sc.name);
+        let _ = std::fs::remove_dir_all(&to);
+        let _ = std::fs::create_dir_all(&to);
+        for e in std::fs::read_dir(&dir.0).into_iter().flatten().flatten() {
+            let _ = std::fs::copy(e.path(), to.join(e.file_name()));
+        }
+        let _ = std::fs::write(to.join("outcome.txt"), super::render::render_one(&o));
+    }
     if cfg.verbose {
         eprintln!("battery: {} done in {:.0} s", sc.name, o.secs);
     }

@@ -32,6 +32,8 @@ pub struct Surfaces {
     trace: Option<Spawned>,
     /// The last exposition scraped.
     pub metrics: String,
+    /// Where the last output of each surface is written (the run's directory).
+    dir: PathBuf,
 }
 
 impl Surfaces {
@@ -104,6 +106,9 @@ impl Surfaces {
             dash,
             trace,
             metrics: String::new(),
+            dir: rec
+                .and_then(Path::parent)
+                .map_or_else(std::env::temp_dir, Path::to_path_buf),
         };
         me.serve.wait_stderr("ipctop: serving", SLOW)?;
         if let Some(r) = &mut me.record {
@@ -136,6 +141,7 @@ impl Surfaces {
         match http_get(self.port, "/metrics") {
             Ok(text) => {
                 let f = extract::serve(&text, scope);
+                self.keep("metrics.txt", &text);
                 self.metrics = text;
                 o.obs.entry(Surface::Serve).or_default().look(f);
             }
@@ -146,14 +152,21 @@ impl Surfaces {
             Err(e) => note(o, Surface::Dashboard, e),
         }
         match snapshot.map(|p| p.and_then(snapshot_doc)) {
-            Some(Ok(doc)) => o
-                .obs
-                .entry(Surface::Snapshot)
-                .or_default()
-                .look(extract::snapshot(&doc, scope)),
+            Some(Ok(doc)) => {
+                self.keep("snapshot.json", &doc.to_string());
+                o.obs
+                    .entry(Surface::Snapshot)
+                    .or_default()
+                    .look(extract::snapshot(&doc, scope))
+            }
             Some(Err(e)) => note(o, Surface::Snapshot, e),
             None => {}
         }
+    }
+
+    /// The last output of a surface, in the run's directory (`--keep` keeps it).
+    fn keep(&self, name: &str, text: &str) {
+        let _ = std::fs::write(self.dir.join(name), text);
     }
 
     fn dashboard(&self, scope: &Scope) -> Result<Frame, String> {
@@ -168,6 +181,8 @@ impl Surfaces {
             .dash
             .wait_for("the Overview", t, |s| s.contains("Waiting now"))?;
         f.claims = extract::overview(&w);
+        self.keep("problems.txt", &p);
+        self.keep("overview.txt", &w);
         Ok(f)
     }
 
