@@ -177,7 +177,7 @@ fn a_thread_whose_index_is_held_is_followed_through_the_hash_and_pruning_frees_t
     // a gone: pruning zeroes its slot and frees the index; its calls stay counted.
     a.release();
     assert_eq!(a.wait(T), Some(0));
-    probe.prune().unwrap();
+    probe.prune(None).unwrap();
     assert!(
         !entries(claims).iter().any(|(i, _)| *i == idx),
         "index still claimed: {:?}",
@@ -187,7 +187,7 @@ fn a_thread_whose_index_is_held_is_followed_through_the_hash_and_pruning_frees_t
     check(&probe, pid_b, ids.sems[1]);
     b.release();
     assert_eq!(b.wait(T), Some(0));
-    probe.prune().unwrap();
+    probe.prune(None).unwrap();
     assert!(!entries(inflight).iter().any(|(k, _)| *k == pid_b));
     check(&probe, pid_b, ids.sems[1]);
 }

@@ -27,9 +27,11 @@ use aya_ebpf::{
     programs::RawTracePointContext,
     Global,
 };
-use monitor_ebpf::{ipc_call, is_ia32_ipc, nr32, sys, sys_index, CALL_F_AUX_FAULT, CALL_F_COMPAT};
+use monitor_ebpf::{
+    ipc_call, is_ia32_ipc, nr32, nr_ns, sys, sys_index, CALL_F_AUX_FAULT, CALL_F_COMPAT,
+};
 
-use super::{on_enter, on_exit, reg, slot, PT_ORIG_AX};
+use super::{on_enter, on_exit, reg, slot, task::ns_changed, PT_ORIG_AX};
 
 /// See `monitor_ebpf::global::TI_STATUS_OFFSET`.
 #[unsafe(no_mangle)]
@@ -208,11 +210,16 @@ pub(super) fn raw_enter(regs: *const u8, nr: u64) -> Option<u8> {
     native
 }
 
-/// The raw `sys_exit`, as [`raw_enter`].
+/// The raw `sys_exit`, as [`raw_enter`]; and a thread that returns from setns or unshare
+/// (either table's numbers: reading its identity again is harmless) has its slot's identity
+/// read again.
 #[inline(always)]
 pub(super) fn raw_exit(regs: *const u8, nr: u64, ret: i64) -> Option<u8> {
     let native = sys_index(nr);
     if native.is_none() && !is_ia32_ipc(nr) {
+        if ret == 0 && is_ns_change(nr) {
+            ns_changed();
+        }
         return None;
     }
     if in_compat_syscall(regs) {
@@ -288,7 +295,15 @@ pub fn ipc_compat_enter(ctx: RawTracePointContext) -> i32 {
     0
 }
 
-/// `sys_exit` for the per-syscall tracepoint mode: compat IPC calls only.
+/// setns or unshare, of either table.
+#[inline(always)]
+fn is_ns_change(nr: u64) -> bool {
+    let nr = nr as u32;
+    nr == nr_ns::SETNS || nr == nr_ns::UNSHARE || nr == nr_ns::SETNS_32 || nr == nr_ns::UNSHARE_32
+}
+
+/// `sys_exit` for the per-syscall tracepoint mode: compat IPC calls only (and a 32-bit
+/// setns/unshare, which the per-syscall tracepoints do not see either).
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn ipc_compat_exit(ctx: RawTracePointContext) -> i32 {
     // TP_PROTO(struct pt_regs *regs, long ret)
@@ -296,6 +311,13 @@ pub fn ipc_compat_exit(ctx: RawTracePointContext) -> i32 {
     // SAFETY: the kernel's pt_regs, read through the helper.
     let id = unsafe { reg(regs, PT_ORIG_AX) };
     if !is_ia32_ipc(id) {
+        let nr = id as u32;
+        if (nr == nr_ns::SETNS_32 || nr == nr_ns::UNSHARE_32)
+            && ctx.arg::<i64>(1) == 0
+            && in_compat_syscall(regs)
+        {
+            ns_changed();
+        }
         return 0;
     }
     if in_compat_syscall(regs) {

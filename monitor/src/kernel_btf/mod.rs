@@ -10,7 +10,7 @@ mod offsets;
 #[cfg(test)]
 mod tests;
 
-pub use offsets::IpcNsOffsets;
+pub use offsets::{IpcNsOffsets, TaskOffsets};
 
 use std::path::Path;
 

@@ -22,7 +22,8 @@
 //!
 //! Versions: 1 wrote every kernel sample whole; 2 writes the first whole and then only what
 //! changed (`delta.rs`); the header names the recorded command's pid and `forks` lines the
-//! processes forked from it ([`forks`]). Both versions are read.
+//! processes forked from it ([`forks`]); 3 keys kernel rows by their whole identity (process
+//! start, namespace) and carries the retired rows and the tables' fill. All are read.
 //!
 //! The file's form is owned here: events are [`WireCall`]s (`wire.rs`), snapshots and kernel
 //! samples the types of `wire_snapshot.rs` and `wire_kernel.rs`, converted from and to the
@@ -48,7 +49,7 @@ use serde::{Deserialize, Serialize};
 
 /// The version of the format written; a reader reads this one and the older ones from
 /// [`OLDEST_FORMAT_VERSION`], and refuses others.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format version read.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
