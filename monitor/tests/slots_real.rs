@@ -9,69 +9,24 @@ use std::{process::Command, time::Duration};
 
 use ipctop::{event::Syscall, probe::*};
 use monitor_ebpf::SLOTS_ENTRIES;
-use serde_json::Value;
-use support::*;
+use support::{
+    maps::{entries, my_map},
+    *,
+};
 
 const T: Duration = Duration::from_secs(30);
 
-/// The id of the map called `name` among the maps this process holds.
-fn my_map(name: &str) -> u32 {
-    for id in support::bpf::map_ids(std::process::id()) {
-        let o = Command::new("bpftool")
-            .args(["-j", "map", "show", "id", &id.to_string()])
-            .output()
-            .unwrap();
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-        if v["name"] == name {
-            return id;
-        }
-    }
-    panic!("this process holds no map {name}");
-}
-
-/// A map's entries as (key, value) little-endian u32s (their first four bytes).
-fn entries(map: u32) -> Vec<(u32, u32)> {
-    let o = Command::new("bpftool")
-        .args(["-j", "map", "dump", "id", &map.to_string()])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let word = |b: &Value| -> u32 {
-        let bytes: Vec<u8> = b
-            .as_array()
-            .unwrap()
-            .iter()
-            .take(4)
-            .map(|x| u8::from_str_radix(x.as_str().unwrap().trim_start_matches("0x"), 16).unwrap())
-            .collect();
-        u32::from_le_bytes(bytes.try_into().unwrap())
-    };
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (word(&e["key"]), word(&e["value"])))
-        .collect()
-}
-
-/// Starts a blocking workload whose pid is `want` (set through `ns_last_pid`; other processes
-/// forking meanwhile can take it: tried again), or `None`.
+/// Starts a blocking workload whose pid is `want`, or `None`.
 fn spawn_with_pid(name: &str, want: u32, wait_go: bool) -> Option<Proc> {
-    for _ in 0..50 {
-        if std::path::Path::new(&format!("/proc/{want}")).exists() {
-            return None;
-        }
-        std::fs::write("/proc/sys/kernel/ns_last_pid", (want - 1).to_string()).unwrap();
+    support::maps::spawn_with_pid(want, || {
         let mut cmd = Command::new(WORKLOAD);
         cmd.args(["--name", name]);
         if wait_go {
             cmd.arg("--wait-go");
         }
-        let p = Proc::spawn(cmd.arg("block"));
-        if p.pid() == want {
-            return Some(p);
-        }
-    }
-    None
+        cmd.arg("block");
+        cmd
+    })
 }
 
 #[test]

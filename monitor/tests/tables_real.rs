@@ -22,7 +22,10 @@ use ipctop::{
     sample::{Aggregate, KernelSample, RowKey},
 };
 use serde_json::Value;
-use support::*;
+use support::{
+    maps::{dump, my_map, u32_at},
+    *,
+};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -289,57 +292,6 @@ fn a_full_table_loses_exactly_lost_calls() {
     check_basic(&acc, &basics[0]);
 }
 
-/// The ids of the map called `name` that this process holds.
-fn my_map(name: &str) -> u32 {
-    for id in support::bpf::map_ids(std::process::id()) {
-        let o = Command::new("bpftool")
-            .args(["-j", "map", "show", "id", &id.to_string()])
-            .output()
-            .unwrap();
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-        if v["name"] == name {
-            return id;
-        }
-    }
-    panic!("this process holds no map {name}");
-}
-
-/// A map's entries as bytes (key, and the value of each CPU).
-fn dump(map: u32) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
-    let o = Command::new("bpftool")
-        .args(["-j", "map", "dump", "id", &map.to_string()])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let bytes = |b: &Value| -> Vec<u8> {
-        b.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| u8::from_str_radix(x.as_str().unwrap().trim_start_matches("0x"), 16).unwrap())
-            .collect()
-    };
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let vals = match e.get("values") {
-                Some(per_cpu) => per_cpu
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|c| bytes(&c["value"]))
-                    .collect(),
-                None => vec![bytes(&e["value"])],
-            };
-            (bytes(&e["key"]), vals)
-        })
-        .collect()
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
-}
-
 /// `AGG`'s calls of process `pid` and syscall `sys`, read from the map itself.
 fn agg_calls(map: u32, pid: u32, sys: Syscall) -> u64 {
     // AggKey: ident {start u64, ns_id u64, ipc_ns u32, tgid u32}, id i32, sys u8.
@@ -423,20 +375,13 @@ fn a_threads_exit_frees_its_slot_and_flushes_it() {
     assert_eq!(agg_calls(agg, pid, Syscall::SEMTIMEDOP), 2);
 }
 
-/// Starts `ipctop-workload --wait-go basic` with pid `want` (through `ns_last_pid`), or
-/// `None` when another process took it.
+/// Starts `ipctop-workload --wait-go basic` with pid `want`, or `None`.
 fn basic_with_pid(name: &str, want: u32) -> Option<Proc> {
-    for _ in 0..50 {
-        if std::path::Path::new(&format!("/proc/{want}")).exists() {
-            return None;
-        }
-        std::fs::write("/proc/sys/kernel/ns_last_pid", (want - 1).to_string()).unwrap();
-        let p = Proc::spawn(Command::new(WORKLOAD).args(["--name", name, "--wait-go", "basic"]));
-        if p.pid() == want {
-            return Some(p);
-        }
-    }
-    None
+    support::maps::spawn_with_pid(want, || {
+        let mut c = Command::new(WORKLOAD);
+        c.args(["--name", name, "--wait-go", "basic"]);
+        c
+    })
 }
 
 #[test]

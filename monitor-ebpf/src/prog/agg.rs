@@ -191,38 +191,31 @@ pub(super) fn flush_hold(sl: &mut Slot, s: &mut Stats) {
     add_hold(&key, &val, sl.hold_ops, s);
 }
 
+/// Adds `d` to the `HOLDS` row of `key`, created when missing; `ops` operations lost (and
+/// counted) when the table is full.
 #[inline(always)]
 fn add_hold(key: &HoldKey, d: &HoldVal, ops: u64, s: &mut Stats) {
-    match HOLDS.get_ptr_mut(key) {
-        Some(v) => {
-            // SAFETY: map value. Two threads of one process flushing the same semaphore on
-            // two CPUs at the same instant could lose an update (the BPF target has no
-            // 64-bit atomic add in Rust); the holder view is a guide.
-            let v = unsafe { &mut *v };
-            v.taken += d.taken;
-            v.given += d.given;
-            v.undo += d.undo;
-            if d.last_ns > v.last_ns {
-                v.last_ns = d.last_ns;
-            }
+    let mut v = HOLDS.get_ptr_mut(key);
+    if v.is_none() {
+        // An error is a lost race with another CPU's insert (then added to), or a full map.
+        if HOLDS.insert(key, d, BPF_NOEXIST as u64).is_ok() {
+            return;
         }
-        None => {
-            if HOLDS.insert(key, d, BPF_NOEXIST as u64).is_err() {
-                // Another CPU's insert of the same key won the race: add to it.
-                match HOLDS.get_ptr_mut(key) {
-                    Some(v) => {
-                        // SAFETY: as above.
-                        let v = unsafe { &mut *v };
-                        v.taken += d.taken;
-                        v.given += d.given;
-                        v.undo += d.undo;
-                    }
-                    None => {
-                        s.agg_full += 1;
-                        s.lost_holds += ops;
-                    }
-                }
-            }
-        }
+        v = HOLDS.get_ptr_mut(key);
+    }
+    let Some(v) = v else {
+        s.agg_full += 1;
+        s.lost_holds += ops;
+        return;
+    };
+    // SAFETY: map value. Two threads of one process flushing the same semaphore on two CPUs
+    // at the same instant could lose an update (the BPF target has no 64-bit atomic add in
+    // Rust); the holder view is a guide.
+    let v = unsafe { &mut *v };
+    v.taken += d.taken;
+    v.given += d.given;
+    v.undo += d.undo;
+    if d.last_ns > v.last_ns {
+        v.last_ns = d.last_ns;
     }
 }

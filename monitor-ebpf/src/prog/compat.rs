@@ -199,24 +199,30 @@ fn map_call(nr: u32, r: [u32; 6]) -> Option<Mapped> {
 /// entered here; `Some` is a 64-bit task's IPC call, for the caller.
 #[inline(always)]
 pub(super) fn raw_enter(regs: *const u8, nr: u64) -> Option<u8> {
-    let native = sys_index(nr);
-    if native.is_none() && !is_ia32_ipc(nr) {
+    // A plain index (NOT_NATIVE for none), not an `Option` kept across the helper calls below:
+    // LLVM would keep its payload in a register it leaves undefined on the 32-bit path, and
+    // the verifier refuses the spill of an undefined register.
+    let native = sys_index(nr).unwrap_or(NOT_NATIVE);
+    if native == NOT_NATIVE && !is_ia32_ipc(nr) {
         return None;
     }
     if in_compat_syscall(regs) {
         enter(regs, nr);
         return None;
     }
-    native
+    (native != NOT_NATIVE).then_some(native)
 }
+
+/// No 64-bit IPC syscall (see [`raw_enter`]).
+const NOT_NATIVE: u8 = 0xff;
 
 /// The raw `sys_exit`, as [`raw_enter`]; and a thread that returns from setns or unshare
 /// (either table's numbers: reading its identity again is harmless) has its slot's identity
 /// read again.
 #[inline(always)]
 pub(super) fn raw_exit(regs: *const u8, nr: u64, ret: i64) -> Option<u8> {
-    let native = sys_index(nr);
-    if native.is_none() && !is_ia32_ipc(nr) {
+    let native = sys_index(nr).unwrap_or(NOT_NATIVE);
+    if native == NOT_NATIVE && !is_ia32_ipc(nr) {
         if ret == 0 && is_ns_change(nr) {
             ns_changed();
         }
@@ -226,7 +232,7 @@ pub(super) fn raw_exit(regs: *const u8, nr: u64, ret: i64) -> Option<u8> {
         exit(regs, nr, ret);
         return None;
     }
-    native
+    (native != NOT_NATIVE).then_some(native)
 }
 
 /// The entry of a 32-bit task's syscall `nr` (known to be a compat one). A subprogram: its

@@ -16,7 +16,7 @@ use aya::maps::{Array, HashMap, Map, PerCpuHashMap, PerCpuValues};
 use monitor_ebpf::{sys, AggKey, AggVal, HoldKey, HoldVal, Slot, SLOTS_ENTRIES};
 
 use super::{
-    tables::{add_hold, empty_row, merge, row_key, start_ticks},
+    tables::{add_hold, add_val, empty_row, merge, row_key, start_ticks},
     Aggregate, Probe,
 };
 
@@ -123,20 +123,9 @@ fn lookup_and_delete(map: &Map, key: &[u8], value: &mut [u8]) -> std::io::Result
         flags: 0,
     };
     const BPF_MAP_LOOKUP_AND_DELETE_ELEM: libc::c_long = 21;
-    // SAFETY: the attribute points at buffers that live through the call, of the map's key
-    // size and (per CPU) value size.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_MAP_LOOKUP_AND_DELETE_ELEM,
-            &attr as *const Attr,
-            std::mem::size_of::<Attr>(),
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    // The attribute points at buffers that live through the call, of the map's key size and
+    // (per CPU) value size.
+    super::caps::bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM, &attr).map(|_| ())
 }
 
 fn bytes_of<T: aya::Pod>(v: &T) -> &[u8] {
@@ -313,16 +302,7 @@ impl Probe {
         let Some(first) = vals.first_mut() else {
             return Ok(());
         };
-        first.calls += v.calls;
-        first.errors += v.errors;
-        first.interrupted += v.interrupted;
-        first.ended += v.ended;
-        first.total_ns += v.total_ns;
-        first.max_ns = first.max_ns.max(v.max_ns);
-        first.last_ns = first.last_ns.max(v.last_ns);
-        for (h, x) in first.hist.iter_mut().zip(v.hist.iter()) {
-            *h += x;
-        }
+        add_val(first, v);
         if map.insert(k, PerCpuValues::try_from(vals)?, 0).is_err() {
             self.life.lost_calls += v.calls;
         }

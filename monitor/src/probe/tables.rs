@@ -66,7 +66,7 @@ pub(super) fn empty_row(k: &RowKey) -> Aggregate {
 }
 
 /// Adds `v` into `a`.
-pub(super) fn merge(a: &mut Aggregate, v: &AggVal) {
+pub(super) fn add_val(a: &mut AggVal, v: &AggVal) {
     a.calls += v.calls;
     a.errors += v.errors;
     a.interrupted += v.interrupted;
@@ -79,18 +79,40 @@ pub(super) fn merge(a: &mut Aggregate, v: &AggVal) {
     }
 }
 
+/// A row's counts as the kernel's value.
+fn val_of(a: &Aggregate) -> AggVal {
+    AggVal {
+        calls: a.calls,
+        errors: a.errors,
+        interrupted: a.interrupted,
+        ended: a.ended,
+        total_ns: a.total_ns,
+        max_ns: a.max_ns,
+        last_ns: a.last_ns,
+        hist: a.hist,
+    }
+}
+
+/// Adds `v` into row `a`.
+pub(super) fn merge(a: &mut Aggregate, v: &AggVal) {
+    let mut sum = val_of(a);
+    add_val(&mut sum, v);
+    *a = Aggregate {
+        calls: sum.calls,
+        errors: sum.errors,
+        interrupted: sum.interrupted,
+        ended: sum.ended,
+        total_ns: sum.total_ns,
+        max_ns: sum.max_ns,
+        last_ns: sum.last_ns,
+        hist: sum.hist,
+        ..*a
+    };
+}
+
 /// Adds row `b`'s counts into `a`.
 fn add_rows(a: &mut Aggregate, b: &Aggregate) {
-    a.calls += b.calls;
-    a.errors += b.errors;
-    a.interrupted += b.interrupted;
-    a.ended += b.ended;
-    a.total_ns += b.total_ns;
-    a.max_ns = a.max_ns.max(b.max_ns);
-    a.last_ns = a.last_ns.max(b.last_ns);
-    for (h, x) in a.hist.iter_mut().zip(b.hist.iter()) {
-        *h += x;
-    }
+    merge(a, &val_of(b));
 }
 
 /// Adds `d` into `v` (a hold's operations).
