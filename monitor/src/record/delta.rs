@@ -463,6 +463,10 @@ mod tests {
             3,
         );
         s2.fill = Some(fill(4));
+        // Ordered by key, as the probe gives them (and the decoder rebuilds them).
+        for k in [&mut s0, &mut s1, &mut s2] {
+            k.aggregates.sort_by_key(Aggregate::key);
+        }
         let (mut enc, mut dec) = (Encoder::default(), Decoder::default());
         assert!(matches!(enc.encode(&s0), Encoded::Whole));
         dec.whole(&s0);
