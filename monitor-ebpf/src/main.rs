@@ -311,25 +311,18 @@ mod prog {
 
     // ---- the common body ---------------------------------------------------------------------
 
-    /// This thread's slot: in `SLOTS` at its index if it holds that (claimed now when
-    /// `create` and nobody does), else its `INFLIGHT` entry, created (zeroed) when `create`
-    /// and it has none.
+    /// This thread's slot: in `SLOTS` at its index if it holds that, else its `INFLIGHT`
+    /// entry; when it has neither and `create`, the index claimed now if nobody holds it,
+    /// else an `INFLIGHT` entry created (zeroed). A thread has one slot all its life (one
+    /// with an `INFLIGHT` entry never claims its index later, when that is freed).
     #[inline(always)]
     pub(super) fn slot(tid: u32, create: bool) -> Option<&'static mut Slot> {
         let idx = tid & (SLOTS_ENTRIES - 1);
-        if let Some(p) = SLOTS.get_ptr_mut(idx) {
+        let sl = SLOTS.get_ptr_mut(idx);
+        if let Some(p) = sl {
             // SAFETY: the slot of index `idx`; only its owner writes it once claimed.
-            let sl = unsafe { &mut *p };
-            if sl.owner == tid {
-                return Some(sl);
-            }
-            // tid 0 (the idle task) never makes a syscall; 0 means free.
-            if create && sl.owner == 0 && claim(tid) {
-                // Claimed: what a previous owner left is zeros (the exit program, or
-                // userspace's pruning, zeroes a slot before it drops the claim).
-                sl.owner = tid;
-                read_ident(sl);
-                return Some(sl);
+            if unsafe { (*p).owner } == tid {
+                return Some(unsafe { &mut *p });
             }
         }
         if let Some(p) = INFLIGHT.get_ptr_mut(tid) {
@@ -338,6 +331,18 @@ mod prog {
         }
         if !create {
             return None;
+        }
+        if let Some(p) = sl {
+            // SAFETY: as above.
+            let sl = unsafe { &mut *p };
+            // tid 0 (the idle task) never makes a syscall; 0 means free.
+            if sl.owner == 0 && claim(tid) {
+                // Claimed: what a previous owner left is zeros (the exit program, or
+                // userspace's pruning, zeroes a slot before it drops the claim).
+                sl.owner = tid;
+                read_ident(sl);
+                return Some(sl);
+            }
         }
         let zero = SLOT_ZERO.get(0)?;
         if INFLIGHT.insert(tid, zero, BPF_NOEXIST as u64).is_err() {

@@ -103,8 +103,7 @@ fn a_thread_whose_index_is_held_is_followed_through_the_hash_and_pruning_frees_t
     }
     assert_eq!(a.json(T)["ok"], true);
     assert_eq!(b.json(T)["ok"], true);
-    let check = |probe: &Probe, pid: u32, semid: i32| {
-        let aggs = probe.aggregates().unwrap();
+    let check = |aggs: &[ipctop::sample::Aggregate], pid: u32, semid: i32| {
         let of = |s: Syscall| {
             *aggs
                 .iter()
@@ -117,8 +116,9 @@ fn a_thread_whose_index_is_held_is_followed_through_the_hash_and_pruning_frees_t
         assert_eq!((op.calls, op.errors, op.id), (1, 0, Some(semid)));
         assert!(op.total_ns >= 200_000_000, "{op:?}");
     };
-    check(&probe, pid_a, ids.sems[0]);
-    check(&probe, pid_b, ids.sems[1]);
+    let aggs = probe.aggregates().unwrap();
+    check(&aggs, pid_a, ids.sems[0]);
+    check(&aggs, pid_b, ids.sems[1]);
     let holds = probe.holds().unwrap();
     for (pid, semid) in [(pid_a, ids.sems[0]), (pid_b, ids.sems[1])] {
         assert!(
@@ -129,7 +129,8 @@ fn a_thread_whose_index_is_held_is_followed_through_the_hash_and_pruning_frees_t
         );
     }
 
-    // a gone: pruning zeroes its slot and frees the index; its calls stay counted.
+    // a gone: its exit freed its slot and the index (the kernel's exit program); pruning
+    // retires its rows, whose final counts the next sample hands over once.
     a.release();
     assert_eq!(a.wait(T), Some(0));
     probe.prune(None).unwrap();
@@ -138,11 +139,22 @@ fn a_thread_whose_index_is_held_is_followed_through_the_hash_and_pruning_frees_t
         "index still claimed: {:?}",
         entries(claims)
     );
-    check(&probe, pid_a, ids.sems[0]);
-    check(&probe, pid_b, ids.sems[1]);
+    let k = probe.sample(true, 0).unwrap();
+    check(&k.aggregates, pid_a, ids.sems[0]);
+    check(&k.aggregates, pid_b, ids.sems[1]);
+    assert!(k.retired.iter().all(|r| r.pid == pid_a) && !k.retired.is_empty());
     b.release();
     assert_eq!(b.wait(T), Some(0));
-    probe.prune(None).unwrap();
+    // Its exit freed its entry in the hash (it never took the index a left free: one slot
+    // per thread).
     assert!(!entries(inflight).iter().any(|(k, _)| *k == pid_b));
-    check(&probe, pid_b, ids.sems[1]);
+    probe.prune(None).unwrap();
+    let k = probe.sample(true, 0).unwrap();
+    check(&k.aggregates, pid_b, ids.sems[1]);
+    assert!(k.retired.iter().all(|r| r.pid == pid_b) && !k.retired.is_empty());
+    assert!(probe
+        .aggregates()
+        .unwrap()
+        .iter()
+        .all(|r| r.pid != pid_a && r.pid != pid_b));
 }

@@ -205,6 +205,7 @@ pub fn ipc_task_exit(_ctx: RawTracePointContext) -> i32 {
             flush_hold(sl, s);
             zero(sl);
             let _ = SLOT_CLAIMS.remove(&idx);
+            // A thread has one slot (see `slot`).
             return 0;
         }
     }
