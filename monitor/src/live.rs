@@ -139,13 +139,7 @@ impl LiveSource {
         let cache = Arc::new(std::sync::Mutex::new(snapshot::SemCache::default()));
         // The first snapshot now, so that errors surface before anything is drawn.
         let first = take_snapshot(snap_opts.clone(), Some(cache.clone())).await??;
-        let objects: Objects = Arc::new(std::sync::Mutex::new(Some(live_objects(&first))));
         let (tx, rx) = mpsc::channel::<Stamped>(4096);
-        tx.send(Stamped {
-            mono_ns: first.mono_ns,
-            update: Update::Snapshot(Box::new(first)),
-        })
-        .await?;
         let mut tasks = Vec::new();
         let mut finish = None;
         let mut detacher = None;
@@ -172,6 +166,25 @@ impl LiveSource {
                 Err(e) => (None, ProbeStatus::SnapshotOnly(format!("{e:#}"))),
             }
         };
+        // The first snapshot goes first in the stream; taken again when loading the probe
+        // took long (a slow verifier), so that nothing after it is stamped much later than
+        // it was taken.
+        let first = if clock_ns(libc::CLOCK_MONOTONIC).saturating_sub(first.mono_ns)
+            > FRESH_FIRST.as_nanos() as u64
+        {
+            match take_snapshot(snap_opts.clone(), Some(cache.clone())).await {
+                Ok(Ok(again)) => again,
+                _ => first,
+            }
+        } else {
+            first
+        };
+        let objects: Objects = Arc::new(std::sync::Mutex::new(Some(live_objects(&first))));
+        tx.send(Stamped {
+            mono_ns: first.mono_ns,
+            update: Update::Snapshot(Box::new(first)),
+        })
+        .await?;
         if let Some(mut probe) = probe {
             detacher = Some(probe.detacher());
             let (btx, mut brx) = mpsc::channel::<probe::Batch>(256);
@@ -226,6 +239,9 @@ impl LiveSource {
         })
     }
 }
+
+/// How old the first snapshot may be when the probe is loaded before it is taken again.
+const FRESH_FIRST: Duration = Duration::from_secs(1);
 
 /// What the kernel task shares with the rest of the live source.
 struct Pipe {

@@ -126,3 +126,14 @@ impl IpcNsOffsets {
         IpcNsOffsets::from_btf(&Btf::from_file(Path::new(super::VMLINUX))?)
     }
 }
+
+/// Both sets of offsets of the running kernel, from one read of its BTF (megabytes).
+pub fn running_kernel_offsets() -> (
+    Result<IpcNsOffsets, BtfError>,
+    Result<TaskOffsets, BtfError>,
+) {
+    match Btf::from_file(Path::new(super::VMLINUX)) {
+        Ok(btf) => (IpcNsOffsets::from_btf(&btf), TaskOffsets::from_btf(&btf)),
+        Err(e) => (Err(e.clone()), Err(e)),
+    }
+}

@@ -448,19 +448,7 @@ fn compat_watcher(ebpf: &mut Ebpf, verbose: bool) -> anyhow::Result<compat::Watc
 /// 0: unknown), from the running kernel's BTF, computed once; zeros and the reason when the
 /// namespace's cannot be known (events then have no namespace).
 fn ipc_ns_offsets() -> ([u32; 3], u32, Option<String>) {
-    type Offsets = ([u32; 3], u32);
-    static OFFSETS: std::sync::OnceLock<Result<Offsets, String>> = std::sync::OnceLock::new();
-    let r = OFFSETS.get_or_init(|| {
-        crate::kernel_btf::IpcNsOffsets::of_running_kernel()
-            .map(|o| {
-                (
-                    [o.task_nsproxy, o.nsproxy_ipc_ns, o.ipc_ns_inum],
-                    o.task_ti_status.unwrap_or(0),
-                )
-            })
-            .map_err(|e| e.to_string())
-    });
-    match r {
+    match &kernel_offsets().0 {
         // task_struct starts with thread_info/state: nsproxy is never at offset 0, which the
         // program takes for "unknown"; thread_info.status is not either (flags come first).
         Ok((o, ti)) if o[0] != 0 => (*o, *ti, None),
@@ -474,24 +462,9 @@ fn ipc_ns_offsets() -> ([u32; 3], u32, Option<String>) {
 }
 
 /// The offsets of a task's identity and fate (`monitor_ebpf::global::TASK_OFFSETS`) from
-/// the running kernel's BTF, computed once; zeros and the reason when they cannot be known.
+/// the running kernel's BTF; zeros and the reason when they cannot be known.
 fn task_offsets() -> ([u32; 6], Option<String>) {
-    static OFFSETS: std::sync::OnceLock<Result<[u32; 6], String>> = std::sync::OnceLock::new();
-    let r = OFFSETS.get_or_init(|| {
-        crate::kernel_btf::TaskOffsets::of_running_kernel()
-            .map(|o| {
-                let mut a = [0; 6];
-                a[monitor_ebpf::TASK_OFF_GROUP_LEADER] = o.group_leader;
-                a[monitor_ebpf::TASK_OFF_START] = o.start_boottime;
-                a[monitor_ebpf::TASK_OFF_NS_ID] = o.ipc_ns_id.unwrap_or(0);
-                a[monitor_ebpf::TASK_OFF_PENDING] = o.pending_signal;
-                a[monitor_ebpf::TASK_OFF_SIGNAL] = o.signal;
-                a[monitor_ebpf::TASK_OFF_SIGNAL_FLAGS] = o.signal_flags;
-                a
-            })
-            .map_err(|e| e.to_string())
-    });
-    match r {
+    match &kernel_offsets().1 {
         // group_leader and pending are never at offset 0 (the program's "unknown").
         Ok(a)
             if a[monitor_ebpf::TASK_OFF_GROUP_LEADER] != 0
@@ -505,6 +478,39 @@ fn task_offsets() -> ([u32; 6], Option<String>) {
         ),
         Err(e) => ([0; 6], Some(e.clone())),
     }
+}
+
+/// Both sets of offsets, from one read of the running kernel's BTF, once.
+#[allow(clippy::type_complexity)]
+fn kernel_offsets() -> &'static (Result<([u32; 3], u32), String>, Result<[u32; 6], String>) {
+    static OFFSETS: std::sync::OnceLock<(
+        Result<([u32; 3], u32), String>,
+        Result<[u32; 6], String>,
+    )> = std::sync::OnceLock::new();
+    OFFSETS.get_or_init(|| {
+        let (ns, task) = crate::kernel_btf::running_kernel_offsets();
+        let ns = ns
+            .map(|o| {
+                (
+                    [o.task_nsproxy, o.nsproxy_ipc_ns, o.ipc_ns_inum],
+                    o.task_ti_status.unwrap_or(0),
+                )
+            })
+            .map_err(|e| e.to_string());
+        let task = task
+            .map(|o| {
+                let mut a = [0; 6];
+                a[monitor_ebpf::TASK_OFF_GROUP_LEADER] = o.group_leader;
+                a[monitor_ebpf::TASK_OFF_START] = o.start_boottime;
+                a[monitor_ebpf::TASK_OFF_NS_ID] = o.ipc_ns_id.unwrap_or(0);
+                a[monitor_ebpf::TASK_OFF_PENDING] = o.pending_signal;
+                a[monitor_ebpf::TASK_OFF_SIGNAL] = o.signal;
+                a[monitor_ebpf::TASK_OFF_SIGNAL_FLAGS] = o.signal_flags;
+                a
+            })
+            .map_err(|e| e.to_string());
+        (ns, task)
+    })
 }
 
 /// One sentence for a failed load or attach: permission problems and verifier refusals are
