@@ -487,6 +487,88 @@ mod tests {
         }
     }
 
+    /// Property: any run of samples — rows of random identities (some unknown) that grow,
+    /// go, are retired and begin anew, holds and fill that change — comes back whole through
+    /// deltas written as JSON (a xorshift generator, fixed seeds).
+    #[test]
+    fn random_runs_of_samples_round_trip() {
+        for seed in 1..=40u64 {
+            let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut rnd = |n: u64| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x % n
+            };
+            let (mut enc, mut dec) = (Encoder::default(), Decoder::default());
+            let mut rows: BTreeMap<RowKey, Aggregate> = BTreeMap::new();
+            for i in 0..12 {
+                // Retire some, grow some, add some.
+                let mut retired = Vec::new();
+                for k in rows.keys().copied().collect::<Vec<_>>() {
+                    match rnd(5) {
+                        0 => retired.push(k),
+                        1 | 2 => {
+                            let r = rows.get_mut(&k).unwrap();
+                            r.calls += 1 + rnd(3);
+                            r.ended += rnd(2);
+                            r.hist[rnd(HIST_BUCKETS as u64) as usize] += 1;
+                        }
+                        _ => {}
+                    }
+                }
+                for _ in 0..rnd(4) {
+                    let opt = |v: u64, some: bool| some.then_some(v);
+                    let a = Aggregate {
+                        pid: 1 + rnd(3) as u32,
+                        start: opt(100 + rnd(2), rnd(4) != 0),
+                        ipc_ns: opt(4_026_531_839 + rnd(2), rnd(4) != 0),
+                        ns_id: opt(1 + rnd(2), rnd(3) != 0),
+                        id: (rnd(3) != 0).then(|| rnd(3) as i32),
+                        syscall: Syscall::from_index(rnd(12) as u8).unwrap(),
+                        calls: 1 + rnd(5),
+                        interrupted: rnd(2),
+                        ..Default::default()
+                    };
+                    rows.entry(a.key()).or_insert(a);
+                }
+                let mut k = sample(rows.values().copied().collect(), vec![], i);
+                k.retired = retired.clone();
+                k.fill = (rnd(2) == 0).then_some(crate::sample::TableFill {
+                    agg: (rows.len() as u64, 64),
+                    holds: (rnd(9), 64),
+                    threads: (rnd(9), 32_768),
+                });
+                if rnd(3) == 0 {
+                    k.holds = vec![Hold {
+                        pid: 1,
+                        semid: rnd(2) as i32,
+                        taken: rnd(4),
+                        given: rnd(4),
+                        ..Default::default()
+                    }];
+                }
+                let back = match enc.encode(&k) {
+                    Encoded::Whole => {
+                        dec.whole(&k);
+                        k.clone()
+                    }
+                    Encoded::Delta(d) => {
+                        let json = serde_json::to_string(&d).unwrap();
+                        dec.apply(serde_json::from_str(&json).unwrap()).unwrap()
+                    }
+                };
+                assert_eq!(back.aggregates, k.aggregates, "seed {seed} sample {i}");
+                assert_eq!(back.retired, k.retired, "seed {seed} sample {i}");
+                assert_eq!(back.holds, k.holds, "seed {seed} sample {i}");
+                assert_eq!(back.fill, k.fill, "seed {seed} sample {i}");
+                for r in retired {
+                    rows.remove(&r);
+                }
+            }
+        }
+    }
+
     /// A format-2 delta (rows keyed by pid, id and syscall; moved rows as flat lists) reads.
     #[test]
     fn format_2_deltas_read() {
