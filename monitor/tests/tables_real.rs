@@ -513,3 +513,66 @@ fn a_fatal_signal_ends_a_blocked_call_and_a_handled_one_interrupts_it() {
         k.stats
     );
 }
+
+/// A thread that moves to another IPC namespace (unshare) has its next calls on that
+/// namespace's objects: the slot's identity is read again when unshare returns (a
+/// per-syscall tracepoint in the default mode, a number check in the raw exit).
+#[test]
+fn calls_after_unshare_are_of_the_new_namespace() {
+    if !can_trace("tables_unshare") {
+        return;
+    }
+    for attach in [AttachMode::Auto, AttachMode::Raw] {
+        let name = unique_name("tbu");
+        let mut probe = Probe::load(&ProbeOptions {
+            attach,
+            comm: Some(name.clone()),
+            send_all: false,
+            ..Default::default()
+        })
+        .expect("probe");
+        // semget (and its removal) in one namespace, unshare(CLONE_NEWIPC), semget again.
+        let script = format!(
+            "import ctypes, os\n\
+             c = ctypes.CDLL(None, use_errno=True)\n\
+             c.prctl(15, b'{name}')\n\
+             a = c.syscall(64, 0, 1, 0o1600)\n\
+             c.syscall(66, a, 0, 0)\n\
+             n1 = os.stat('/proc/self/ns/ipc').st_ino\n\
+             assert c.unshare(0x08000000) == 0\n\
+             b = c.syscall(64, 0, 1, 0o1600)\n\
+             n2 = os.stat('/proc/self/ns/ipc').st_ino\n\
+             print(os.getpid(), a, b, n1, n2)\n"
+        );
+        let out = Command::new("unshare")
+            .args(["--ipc", "python3", "-c", &script])
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        let (pid, a, b, n1, n2) = (v[0] as u32, v[1] as i32, v[2] as i32, v[3], v[4]);
+        assert_ne!(n1, n2);
+        let mut acc = Account::default();
+        sample(&mut probe, true, &mut acc);
+        let mut got: Vec<(Syscall, Option<i32>, Option<u64>, u64)> = acc
+            .of_pid(pid)
+            .into_iter()
+            .map(|(k, c)| (k.syscall, k.id, k.ipc_ns, c.calls))
+            .collect();
+        got.sort();
+        let mut want = vec![
+            (Syscall::SEMGET, Some(a), Some(n1), 1),
+            (Syscall::SEMCTL, Some(a), Some(n1), 1),
+            (Syscall::SEMGET, Some(b), Some(n2), 1),
+        ];
+        want.sort();
+        assert_eq!(got, want, "{attach:?}");
+    }
+}
