@@ -2,8 +2,8 @@
 //! into [`Event`]s. Everything that comes from the kernel is checked here: a short, unknown or
 //! garbled record is an error the caller counts, never a panic.
 use monitor_ebpf::{
-    Call, Event as RawEvent, CALL_F_AUX_FAULT, CALL_F_COMPAT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT,
-    EVENT_KIND_CALL, EVENT_VERSION,
+    Call, Event as RawEvent, CALL_F_AUX_FAULT, CALL_F_COMPAT, CALL_F_ENDED, CALL_F_NO_ENTRY,
+    CALL_F_SOPS_FAULT, EVENT_KIND_CALL, EVENT_VERSION,
 };
 
 use crate::event::*;
@@ -65,6 +65,7 @@ pub fn decode_call(c: &Call) -> Result<Event, DecodeError> {
         ipc_ns: (c.ipc_ns != 0).then_some(u64::from(c.ipc_ns)),
         cgroup_id: (c.cgroup_id != 0).then_some(c.cgroup_id),
         compat: c.flags & CALL_F_COMPAT != 0,
+        ended: c.flags & CALL_F_ENDED != 0,
     })
 }
 
@@ -437,6 +438,15 @@ mod tests {
         assert!(decode_call(&c).unwrap().compat);
         c.sys = sys::MSGRCV;
         assert_eq!(mtype(&c), Some(7));
+    }
+
+    #[test]
+    fn the_ended_flag_is_decoded() {
+        let mut c = call(sys::SEMTIMEDOP, [5, 0x1000, 1, 0, 0, 0]);
+        assert!(!decode_call(&c).unwrap().ended);
+        c.flags = CALL_F_ENDED | CALL_F_COMPAT;
+        let e = decode_call(&c).unwrap();
+        assert!(e.ended && e.compat);
     }
 
     #[test]

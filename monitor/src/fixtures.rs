@@ -225,6 +225,7 @@ pub(crate) fn ev(
         ret,
         ipc_ns: None,
         compat: false,
+        ended: false,
         cgroup_id: None,
     }
 }

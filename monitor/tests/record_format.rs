@@ -78,7 +78,7 @@ fn kernel_samples_stored_as_changes_come_back_whole() {
         }
         r.finish(20 * S, "test", None).unwrap();
         let mut rd = ipctop::record::open(&path).unwrap();
-        assert_eq!(rd.header.ipctop_recording, 3);
+        assert_eq!(rd.header.ipctop_recording, ipctop::record::FORMAT_VERSION);
         let back: Vec<KernelSample> = rd
             .by_ref()
             .map(|s| match s.update {

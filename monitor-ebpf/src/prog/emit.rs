@@ -34,13 +34,18 @@ fn current_ipc_ns() -> u32 {
     }
 }
 
-/// Sends one finished call to userspace; a full ring buffer is counted.
+/// Sends one finished call to userspace; a full ring buffer is counted. `ipc_ns`: the
+/// thread's namespace as its slot keeps it (0: read it now); `ended`: the call was ended by
+/// the process's death.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(super) fn emit(
     sys: u8,
     tgid: u32,
     tid: u32,
     call: Option<&Call>,
+    ipc_ns: u32,
+    ended: bool,
     ret: i64,
     end_ns: u64,
     s: &mut Stats,
@@ -79,10 +84,17 @@ pub(super) fn emit(
             }
         }
         // Only for calls sent. Only the task itself changes its namespaces (setns,
-        // unshare), so this is the entry's too; the cgroup is the one it returns in (it may
-        // be moved while blocked). Calls in progress are of live threads: userspace reads
-        // both from /proc.
-        c.ipc_ns = current_ipc_ns();
+        // unshare, after which its slot reads it again), so the slot's is the entry's too;
+        // the cgroup is the one it returns in (it may be moved while blocked). Calls in
+        // progress are of live threads: userspace reads both from the slot and /proc.
+        c.ipc_ns = if ipc_ns != 0 {
+            ipc_ns
+        } else {
+            current_ipc_ns()
+        };
+        if ended {
+            c.flags |= CALL_F_ENDED;
+        }
         c.cgroup_id = bpf_get_current_cgroup_id();
         c.uid = uid_gid as u32;
         c.gid = (uid_gid >> 32) as u32;

@@ -138,6 +138,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
         comm: args.probe.comm.clone(),
         ring_bytes: if args.every_call { 32 << 20 } else { 8 << 20 },
         verbose: args.probe.verbose,
+        table_entries: args.probe.table_entries,
         ..Default::default()
     })
     .await?;

@@ -102,6 +102,10 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         verbose: args.probe.verbose,
         send_all: !args.notable,
         wait_ns: (args.wait_ms.max(0.0) * 1e6) as u64,
+        table_entries: args
+            .probe
+            .table_entries
+            .unwrap_or(crate::probe::TABLE_ENTRIES),
         ..Default::default()
     })?;
     // Before saying it is tracing: a signal right after that line must still end it cleanly.
@@ -248,7 +252,9 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
                 if pipe_closed { break; }
             }
             _ = prune.tick() => {
-                let _ = probe.prune();
+                // The summary counts from the kernel's counters: retired rows are not kept.
+                let _ = probe.prune(None);
+                let _ = probe.take_retired();
             }
             _ = &mut sleep, if deadline.is_some() => break,
             _ = stop.recv() => break,
@@ -447,6 +453,7 @@ fn in_progress_now(probe: &Probe, pid: Option<u32>, min_age: Duration) -> Vec<Ev
                 ipc_ns: p.ipc_ns,
                 cgroup_id: probe::task_cgroup_id(p.pid, w.tid),
                 compat: false,
+                ended: false,
             });
         }
     }

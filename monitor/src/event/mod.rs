@@ -505,6 +505,9 @@ pub struct Event {
     /// The call came from a 32-bit task (an i386 syscall, direct or through `ipc()`), mapped by
     /// the probe onto the 64-bit call's arguments.
     pub compat: bool,
+    /// The call was ended by its process's death (a fatal signal came while it ran, e.g.
+    /// SIGKILL while blocked): it neither failed nor was interrupted; nobody saw its return.
+    pub ended: bool,
 }
 
 impl Event {
@@ -513,9 +516,11 @@ impl Event {
     }
 
     /// The error number of a failed call. A call ended by a signal (an `ERESTART*` code,
-    /// which never reaches the program: see [`Event::interrupted`]) did not fail.
+    /// which never reaches the program: see [`Event::interrupted`]) did not fail, nor did one
+    /// ended by its process's death ([`Event::ended`]).
     pub fn errno(&self) -> Option<i32> {
         match self.ret {
+            Some(_) if self.ended => None,
             Some(r) if (-4095..0).contains(&r) && restart_name(-r as i32).is_none() => {
                 Some(-r as i32)
             }
@@ -527,6 +532,7 @@ impl Event {
     /// program sees EINTR, or it was killed): strace shows these as `= ?`.
     pub fn interrupted(&self) -> Option<&'static str> {
         match self.ret {
+            Some(_) if self.ended => None,
             Some(r) if r < 0 => restart_name(r.unsigned_abs().min(4096) as i32),
             _ => None,
         }

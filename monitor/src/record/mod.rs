@@ -24,8 +24,8 @@
 //! changed (`delta.rs`); the header names the recorded command's pid and `forks` lines the
 //! processes forked from it ([`forks`]); 3 adds identities — a process's start (ticks) and
 //! thread count, whether it is another ipctop, when a blocked thread went to sleep — and the
-//! kernel rows' namespace and start, retired rows and the tables' fill (absent fields of
-//! older files read as unknown). Every version is read.
+//! kernel rows keyed by their whole identity (process start, namespace), retired rows and the
+//! tables' fill (absent fields of older files read as unknown). Every version is read.
 //!
 //! The file's form is owned here: events are [`WireCall`]s (`wire.rs`), snapshots and kernel
 //! samples the types of `wire_snapshot.rs` and `wire_kernel.rs`, converted from and to the

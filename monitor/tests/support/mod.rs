@@ -6,6 +6,7 @@ pub mod basic;
 pub mod bpf;
 pub mod cgroup;
 pub mod hostile;
+pub mod maps;
 pub mod recording;
 /// The SysV calls that change IPC objects (the library only reads): the workload helper's,
 /// for the tests' clean-up and for releasing a blocked workload.

@@ -129,14 +129,8 @@ impl Account {
 /// Whether a finished call was interrupted by a signal (EINTR, ERESTART*: the process lived
 /// on) or ended by its process's death (killed while in it).
 fn classify(ev: &Event) -> (bool, bool) {
-    let ended = ended_by_exit(ev);
+    let ended = ev.ended;
     let interrupted =
         !ended && (ev.interrupted().is_some() || ev.ret == Some(-(libc::EINTR as i64)));
     (interrupted, ended)
-}
-
-/// Whether the kernel marked the call as ended by its process's death.
-fn ended_by_exit(_ev: &Event) -> bool {
-    // The probe's flag for it arrives with the kernel tables' work (see the kernel branch).
-    false
 }
