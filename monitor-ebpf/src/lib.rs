@@ -171,6 +171,13 @@ pub struct Call {
     /// of its cgroup directory), in events only (taken at exit, when the call is sent; in the
     /// in-flight table it is 0 and userspace reads /proc). 0: unknown.
     pub cgroup_id: u64,
+    /// The kernel's id of the task's IPC namespace (`ns_common.ns_id`, never reused unlike
+    /// `ipc_ns`), from the thread's slot; in events only. 0: unknown (no slot, before 6.18).
+    pub ns_id: u64,
+    /// The start of the caller's process (its group leader's `start_boottime`, ns), from the
+    /// thread's slot; in events only. With the pid, who the process is even once /proc no
+    /// longer has it (a pid is reused). 0: unknown (no slot).
+    pub proc_start: u64,
     pub pid: u32,
     pub tid: u32,
     /// uid, gid and comm are filled in events only (at exit, when the call is sent); in the
@@ -212,10 +219,28 @@ pub const CALL_F_ENDED: u16 = 16;
 
 /// Record kind: a finished call.
 pub const EVENT_KIND_CALL: u16 = 1;
-/// Layout version of [`Event`]; bump with any change to it or to [`Call`].
+/// Record kind: an aggregate row the kernel could not keep ([`RowRecord`]).
+pub const EVENT_KIND_ROW: u16 = 2;
+/// Layout version of [`Event`] and [`RowRecord`]; bump with any change to them or to
+/// [`Call`], [`AggKey`] or [`AggVal`].
 /// Version 3 added `Call::ipc_ns` and `Call::cgroup_id` (recordings of older versions read
-/// with both unknown: see `monitor::record::wire`).
-pub const EVENT_VERSION: u16 = 3;
+/// with both unknown: see `monitor::record::wire`); 4 `Call::ns_id`,
+/// `Call::proc_start` and row records.
+pub const EVENT_VERSION: u16 = 4;
+
+/// A row of calls whose `AGG` entry could not be made (the table was full), handed to
+/// userspace whole instead of lost: userspace counts it as a row the kernel retired, exactly
+/// (it may have seen part of it already, in the thread's slot). Counted in `Stats::sent`;
+/// only when the ring buffer is full too are its calls lost (`Stats::lost_calls`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RowRecord {
+    pub kind: u16,
+    pub version: u16,
+    pub _pad: u32,
+    pub key: AggKey,
+    pub val: AggVal,
+}
 
 /// One finished syscall, as written to the ring buffer.
 #[repr(C)]
@@ -253,7 +278,7 @@ pub struct Stats {
     /// Flushes to `AGG` or `HOLDS` that found no room (each lost the calls or operations
     /// counted below; those calls are still counted in `calls`).
     pub agg_full: u64,
-    /// Finished calls sent to userspace.
+    /// Records sent to userspace: finished calls, and rows of a full table ([`RowRecord`]).
     pub sent: u64,
     /// Calls whose `AGG` row could not be stored (the table was full).
     pub lost_calls: u64,
@@ -362,6 +387,9 @@ pub struct Slot {
     /// Units the thread held of `hold_key`'s semaphore (by its `HOLDS` row) when `hold`
     /// began: what a positive operation gives back before it posts.
     pub hold_base: i64,
+    /// The thread's comm when it took the slot (or changed namespace): its unflushed
+    /// aggregate's, for userspace.
+    pub comm: [u8; 16],
 }
 
 /// Entries of the per-thread table of calls in progress.
@@ -406,6 +434,10 @@ pub struct AggVal {
     /// CLOCK_MONOTONIC ns of the last call's exit.
     pub last_ns: u64,
     pub hist: [u64; HIST_BUCKETS],
+    /// The comm of the thread that made the row's first call (set on this CPU's copy when
+    /// the row is made; zeros on the others): a process that lived between two looks at
+    /// /proc is still known by name.
+    pub comm: [u8; 16],
 }
 
 /// Entries of the `AGG` map the object is built with (userspace sets the real size at load

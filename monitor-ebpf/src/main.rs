@@ -34,9 +34,9 @@ mod prog {
         EbpfContext, Global,
     };
     use monitor_ebpf::{
-        sys, sys_index, AggKey, AggVal, Call, Event, HoldKey, HoldVal, Sembuf, Slot, Stats,
+        sys, sys_index, AggKey, AggVal, Call, Event, HoldKey, HoldVal, RowRecord, Sembuf, Slot, Stats,
         AGG_MAX_ENTRIES, CALL_F_AUX_FAULT, CALL_F_ENDED, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT,
-        EVENT_KIND_CALL, EVENT_VERSION, HIST_BUCKETS, HOLDS_MAX_ENTRIES, INFLIGHT_MAX_ENTRIES,
+        EVENT_KIND_CALL, EVENT_KIND_ROW, EVENT_VERSION, HIST_BUCKETS, HOLDS_MAX_ENTRIES, INFLIGHT_MAX_ENTRIES,
         MAX_SOPS, SEM_UNDO, SLOTS_ENTRIES, SYS_DONE,
     };
 
@@ -149,7 +149,7 @@ mod prog {
     mod emit; // a finished call sent to userspace (src/prog/emit.rs)
     mod task; // who a thread is, how a call ended, the thread's exit (src/prog/task.rs)
     use agg::{accumulate, note_holds};
-    use emit::emit;
+    use emit::{comm_into, emit};
     use task::{ended_by_death, read_ident, Outcome};
 
     // ---- raw tracepoints ---------------------------------------------------------------
@@ -566,12 +566,18 @@ mod prog {
             }
         }
         if send {
-            let (call, ipc_ns) = match &slot {
-                Some(sl) if seen => (Some(&sl.call), sl.ident.ipc_ns),
-                _ => (None, 0),
+            let (call, ipc_ns, ns_id, start) = match &slot {
+                Some(sl) if seen => (
+                    Some(&sl.call),
+                    sl.ident.ipc_ns,
+                    sl.ident.ns_id,
+                    sl.ident.start,
+                ),
+                _ => (None, 0, 0, 0),
             };
             let ended = matches!(outcome, Outcome::Ended);
-            emit(sys, tgid, tid, call, ipc_ns, ended, ret, end_ns, s);
+            let who = (ipc_ns, ns_id, start);
+            emit(sys, tgid, tid, call, who, ended, ret, end_ns, s);
         }
         if let Some(sl) = slot {
             sl.call.sys = SYS_DONE;

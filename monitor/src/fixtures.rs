@@ -224,6 +224,8 @@ pub(crate) fn ev(
         args: Some(args),
         ret,
         ipc_ns: None,
+        ns_id: None,
+        proc_start: None,
         compat: false,
         ended: false,
         cgroup_id: None,

@@ -269,6 +269,12 @@ async fn kernel_task(
     let mut last_inflight: Vec<(u32, Option<u64>)> = Vec::new();
     let rstats = pipe.rstats.clone();
     let sample_of = |probe: &mut Probe| -> Option<KernelSample> {
+        let spilled = rstats
+            .spilled
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        probe.add_spilled(spilled);
         probe
             .sample(!opts.every_call, rstats.undecodable.load(Ordering::Relaxed))
             .ok()
@@ -301,6 +307,7 @@ async fn kernel_task(
                 let end = tokio::time::Instant::now() + Duration::from_secs(2);
                 while pipe.forwarded.load(Ordering::Relaxed)
                     + rstats.undecodable.load(Ordering::Relaxed)
+                    + rstats.rows.load(Ordering::Relaxed)
                     < sent
                     && tokio::time::Instant::now() < end
                 {

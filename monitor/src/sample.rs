@@ -85,6 +85,9 @@ pub struct Aggregate {
     pub last_ns: u64,
     /// Log2 histogram of durations in µs (see `monitor_ebpf::HIST_BUCKETS`).
     pub hist: [u64; HIST_BUCKETS],
+    /// The comm of the thread that made the row's first call, as the kernel had it (`None`:
+    /// unknown, older recordings).
+    pub comm: Option<crate::event::Comm>,
 }
 
 impl Default for Aggregate {
@@ -104,6 +107,7 @@ impl Default for Aggregate {
             max_ns: 0,
             last_ns: 0,
             hist: [0; HIST_BUCKETS],
+            comm: None,
         }
     }
 }

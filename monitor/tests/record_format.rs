@@ -128,6 +128,8 @@ fn blocked(pid: u32, semid: i32, start: u64) -> ipctop::event::Event {
         vec![(0, -1, 0)],
         None,
         None,
+        None,
+        None,
     );
     decode_event(&w).unwrap()
 }

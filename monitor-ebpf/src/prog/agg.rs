@@ -2,8 +2,10 @@
 //! process, namespace, object and syscall: counts, errors, interruptions, waits and their
 //! histogram) and its running semaphore operations, both kept in its slot and flushed to
 //! `AGG` / `HOLDS` only when the thread moves to another row (or exits), so that the exit
-//! makes no map operation per call. A flush that finds no room is counted: `agg_full` once,
-//! and the calls (`lost_calls`) or operations (`lost_holds`) it carried.
+//! makes no map operation per call. A flush that finds no room is counted (`agg_full`) and
+//! its row handed to userspace whole through the ring buffer ([`RowRecord`]): only when that
+//! is full too are the calls lost (`lost_calls`). Operations a full `HOLDS` has no room for
+//! are lost (`lost_holds`).
 use super::*;
 
 /// Adds a finished call to an aggregate.
@@ -66,15 +68,17 @@ pub(super) fn accumulate(
     add_call(&mut sl.acc, ret, outcome, dur, end_ns);
 }
 
-/// The thread's running aggregate, if any, added to `AGG` (the slot's is then unused).
-#[inline(always)]
+/// The thread's running aggregate, if any, added to `AGG` (the slot's is then unused). Not
+/// inlined: one body for its call sites, and nothing returned, so that the verifier's paths
+/// through it join again after the call.
+#[inline(never)]
 pub(super) fn flush_acc(sl: &mut Slot, s: &mut Stats) {
     if sl.acc_used == 0 {
         return;
     }
     sl.acc_used = 0;
     let Some(v) = agg_entry(&sl.acc_key, s) else {
-        s.lost_calls += sl.acc.calls;
+        spill_row(&sl.acc_key, &sl.acc, &sl.comm, s);
         return;
     };
     v.calls += sl.acc.calls;
@@ -93,6 +97,52 @@ pub(super) fn flush_acc(sl: &mut Slot, s: &mut Stats) {
     }
 }
 
+/// Hands a row `AGG` has no room for to userspace, named `comm` (see [`RowRecord`]); its
+/// calls are counted lost when the ring buffer is full too. (Returns nothing: the caller's
+/// state after the call is the same either way, which keeps the verifier's paths few.)
+#[inline(never)]
+pub(super) fn spill_row(key: &AggKey, val: &AggVal, comm: &[u8; 16], s: &mut Stats) {
+    let Some(mut e) = EVENTS.reserve::<RowRecord>(0) else {
+        s.lost_calls += val.calls;
+        return;
+    };
+    let r = e.as_mut_ptr();
+    // SAFETY: `r` points at reserved ring buffer memory of the right size.
+    unsafe {
+        (*r).kind = EVENT_KIND_ROW;
+        (*r).version = EVENT_VERSION;
+        (*r)._pad = 0;
+        (*r).key = *key;
+        (*r).val = *val;
+        (*r).val.comm = *comm;
+    }
+    s.sent += 1;
+    e.submit(BPF_RB_NO_WAKEUP as u64);
+}
+
+/// Hands one call `AGG` has no room for to userspace, as a row of its own (see
+/// [`spill_row`]); counted lost when the ring buffer is full too.
+#[inline(never)]
+pub(super) fn spill_call(key: &AggKey, ret: i64, outcome: Outcome, end_ns: u64, s: &mut Stats) {
+    let Some(mut e) = EVENTS.reserve::<RowRecord>(0) else {
+        s.lost_calls += 1;
+        return;
+    };
+    let r = e.as_mut_ptr();
+    // SAFETY: `r` points at reserved ring buffer memory of the right size; all zeros is an
+    // empty row.
+    unsafe {
+        *r = core::mem::zeroed();
+        (*r).kind = EVENT_KIND_ROW;
+        (*r).version = EVENT_VERSION;
+        (*r).key = *key;
+        add_call(&mut (*r).val, ret, outcome, 0, end_ns);
+        comm_into(&mut (*r).val.comm);
+    }
+    s.sent += 1;
+    e.submit(BPF_RB_NO_WAKEUP as u64);
+}
+
 /// This CPU's `AGG` value of `key`, created when missing; `None` (counted in `agg_full`)
 /// when the table is full.
 #[inline(always)]
@@ -103,8 +153,10 @@ pub(super) fn agg_entry(key: &AggKey, s: &mut Stats) -> Option<&'static mut AggV
         // An error is a lost race with another CPU's insert, or a full map.
         let _ = AGG.insert(key, zero, BPF_NOEXIST as u64);
         v = AGG.get_ptr_mut(key);
-        if v.is_none() {
-            s.agg_full += 1;
+        match v {
+            // SAFETY: this CPU's copy of the entry just made.
+            Some(p) => unsafe { comm_into(&mut (*p).comm) },
+            None => s.agg_full += 1,
         }
     }
     // SAFETY: this CPU's copy of the entry.
@@ -153,8 +205,9 @@ fn row_held(key: &HoldKey) -> i64 {
 
 /// Adds a successful semop's operations to the holds: a single operation to the thread's
 /// running hold (flushed to `HOLDS` when it names another semaphore), several straight to
-/// `HOLDS`.
-#[inline(always)]
+/// `HOLDS`. Not inlined, returning nothing: the verifier's paths through it join again after
+/// the call (the raw exit's paths are near its million-instruction limit).
+#[inline(never)]
 pub(super) fn note_holds(sl: &mut Slot, end_ns: u64, s: &mut Stats) {
     let semid = sl.call.args[0] as i32;
     if sl.call.nsops_read == 1 {
@@ -220,8 +273,8 @@ fn op_to_row(sl: &mut Slot, i: usize, semid: i32, end_ns: u64, s: &mut Stats) {
     add_hold(&key, &one, 1, s);
 }
 
-/// The thread's running hold, if any, added to `HOLDS`.
-#[inline(always)]
+/// The thread's running hold, if any, added to `HOLDS` (not inlined: as [`note_holds`]).
+#[inline(never)]
 pub(super) fn flush_hold(sl: &mut Slot, s: &mut Stats) {
     if sl.hold_used == 0 {
         return;

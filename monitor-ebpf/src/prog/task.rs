@@ -15,7 +15,8 @@ use monitor_ebpf::{
 };
 
 use super::{
-    agg::{add_call, agg_entry, flush_acc, flush_hold},
+    agg::{add_call, agg_entry, flush_acc, flush_hold, spill_call},
+    emit::comm_into,
     slot, stats, INFLIGHT, IPC_NS_OFFSETS, SLOTS, SLOT_CLAIMS, SLOT_ZERO, STOPPED, TASK_OFFSETS,
 };
 
@@ -132,6 +133,7 @@ pub(super) fn fill_ident(out: &mut Ident) {
 #[inline(always)]
 pub(super) fn read_ident(sl: &mut Slot) {
     fill_ident(&mut sl.ident);
+    comm_into(&mut sl.comm);
 }
 
 /// A finished call of a thread without a slot (its entry unseen and no room for one): added
@@ -154,7 +156,7 @@ pub(super) fn unslotted(
     fill_ident(&mut key.ident);
     match agg_entry(&key, s) {
         Some(v) => add_call(v, ret, outcome, 0, end_ns),
-        None => s.lost_calls += 1,
+        None => spill_call(&key, ret, outcome, end_ns, s),
     }
 }
 

@@ -255,6 +255,7 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
                 // The summary counts from the kernel's counters: retired rows are not kept.
                 let _ = probe.prune(None);
                 let _ = probe.take_retired();
+                rstats.spilled.lock().map(|mut s| s.clear()).ok();
             }
             _ = &mut sleep, if deadline.is_some() => break,
             _ = stop.recv() => break,
@@ -269,7 +270,10 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     if !pipe_closed {
         let end = tokio::time::Instant::now() + Duration::from_secs(2);
         rstats.kick.notify_one();
-        while received + rstats.undecodable.load(Ordering::Relaxed) < ks_end.sent
+        while received
+            + rstats.undecodable.load(Ordering::Relaxed)
+            + rstats.rows.load(Ordering::Relaxed)
+            < ks_end.sent
             && tokio::time::Instant::now() < end
         {
             match tokio::time::timeout(Duration::from_millis(20), rx.recv()).await {
@@ -451,6 +455,8 @@ fn in_progress_now(probe: &Probe, pid: Option<u32>, min_age: Duration) -> Vec<Ev
                 args: Some(args),
                 ret: None,
                 ipc_ns: p.ipc_ns,
+                ns_id: None,
+                proc_start: p.start_ticks,
                 cgroup_id: probe::task_cgroup_id(p.pid, w.tid),
                 compat: false,
                 ended: false,

@@ -499,6 +499,13 @@ pub struct Event {
     /// the kernel; `None`: unknown (no offsets for this kernel, a recording of an older
     /// ipctop, or a call seen only by a snapshot).
     pub ipc_ns: Option<u64>,
+    /// The kernel's id of that namespace (`ns_common.ns_id`: never reused, unlike the inode);
+    /// `None`: unknown (before 6.18, older recordings, calls in progress of no slot).
+    pub ns_id: Option<u64>,
+    /// The caller's process start (/proc/PID/stat's starttime, clock ticks), from the kernel:
+    /// with the pid, the process even after /proc no longer has it. `None`: unknown (no slot,
+    /// older recordings, calls in progress).
+    pub proc_start: Option<u64>,
     /// The caller's cgroup id (`bpf_get_current_cgroup_id()`), from the kernel; `None`:
     /// unknown.
     pub cgroup_id: Option<u64>,

@@ -16,7 +16,7 @@ use aya::maps::{Array, HashMap, Map, PerCpuHashMap, PerCpuValues};
 use monitor_ebpf::{sys, AggKey, AggVal, HoldKey, HoldVal, Slot, SLOTS_ENTRIES};
 
 use super::{
-    tables::{add_hold, add_val, empty_row, merge, row_key, start_ticks},
+    tables::{add_hold, add_val, empty_row, merge, row_key, slot_acc, start_ticks},
     Aggregate, Probe,
 };
 
@@ -241,6 +241,14 @@ impl Probe {
         Ok(n)
     }
 
+    /// Rows the kernel had no room for and sent whole (see [`ReaderStats::spilled`]): handed
+    /// over with the next sample as retired rows, exactly as pruned ones.
+    ///
+    /// [`ReaderStats::spilled`]: super::ReaderStats::spilled
+    pub fn add_spilled(&mut self, rows: Vec<Aggregate>) {
+        self.life.retired.extend(rows);
+    }
+
     /// The rows pruning deleted since the last sample, with their final counts, taken (for a
     /// caller that prunes without sampling: what it does not take stays for the next sample).
     pub fn take_retired(&mut self) -> Vec<Aggregate> {
@@ -299,7 +307,7 @@ impl Probe {
         let n = gone.len();
         for slot in gone {
             if slot.acc_used != 0 {
-                self.fold_acc(&slot.acc_key, &slot.acc)?;
+                self.fold_acc(&slot.acc_key, &slot_acc(&slot))?;
             }
             if slot.hold_used != 0 {
                 self.fold_hold(&slot.hold_key, &slot.hold, slot.hold_ops)?;

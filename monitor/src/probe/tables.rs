@@ -32,7 +32,7 @@ fn clk_tck() -> u64 {
 
 /// A process start as the kernel keeps it (`start_boottime`, ns) in /proc/PID/stat's unit,
 /// converted as the kernel converts it (`nsec_to_clock_t`); `None` for 0 (unknown).
-pub(super) fn start_ticks(ns: u64) -> Option<u64> {
+pub fn start_ticks(ns: u64) -> Option<u64> {
     (ns != 0).then(|| ns / (1_000_000_000 / clk_tck()))
 }
 
@@ -50,6 +50,13 @@ pub(super) fn row_key(k: &AggKey) -> Option<RowKey> {
         id: (k.id >= 0).then_some(k.id),
         syscall: crate::event::Syscall::from_index(k.sys)?,
     })
+}
+
+/// The row of a kernel key and value (`None`: a syscall index the probe does not follow).
+pub fn row_of(k: &AggKey, v: &AggVal) -> Option<Aggregate> {
+    let mut row = empty_row(&row_key(k)?);
+    merge(&mut row, v);
+    Some(row)
 }
 
 /// An empty row of `key`.
@@ -77,6 +84,18 @@ pub(super) fn add_val(a: &mut AggVal, v: &AggVal) {
     for (h, x) in a.hist.iter_mut().zip(v.hist.iter()) {
         *h += x;
     }
+    if a.comm[0] == 0 {
+        a.comm = v.comm;
+    }
+}
+
+/// A slot's running aggregate, with the slot's comm (the kernel names rows when it makes
+/// them in `AGG`).
+pub(super) fn slot_acc(slot: &monitor_ebpf::Slot) -> AggVal {
+    AggVal {
+        comm: slot.comm,
+        ..slot.acc
+    }
 }
 
 /// A row's counts as the kernel's value.
@@ -90,6 +109,7 @@ fn val_of(a: &Aggregate) -> AggVal {
         max_ns: a.max_ns,
         last_ns: a.last_ns,
         hist: a.hist,
+        comm: a.comm.map_or([0; 16], |c| c.0),
     }
 }
 
@@ -106,6 +126,7 @@ pub(super) fn merge(a: &mut Aggregate, v: &AggVal) {
         max_ns: sum.max_ns,
         last_ns: sum.last_ns,
         hist: sum.hist,
+        comm: (sum.comm[0] != 0).then_some(crate::event::Comm(sum.comm)),
         ..*a
     };
 }
@@ -217,7 +238,7 @@ impl Probe {
         }
         for (_, slot) in self.slots()? {
             if slot.acc_used != 0 {
-                add(&slot.acc_key, &slot.acc);
+                add(&slot.acc_key, &slot_acc(&slot));
             }
         }
         let mut out: Vec<Aggregate> = by_key.into_values().filter(|a| a.calls > 0).collect();
@@ -322,6 +343,7 @@ impl Probe {
                     .is_some_and(|s| now.saturating_sub(s) >= min_age)
                 {
                     ev.ipc_ns = nonzero(u64::from(slot.ident.ipc_ns));
+                    ev.ns_id = nonzero(slot.ident.ns_id);
                     task_ids(&mut ev);
                     out.push(ev);
                 }

@@ -59,6 +59,9 @@ pub struct Aggregate {
     pub max_ns: u64,
     pub last_ns: u64,
     pub hist: Vec<u64>,
+    /// The comm the kernel gave the row (format 3; absent: unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comm: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -291,6 +294,7 @@ impl From<&sample::Aggregate> for Aggregate {
             max_ns,
             last_ns,
             hist,
+            comm,
         } = *a;
         Aggregate {
             pid,
@@ -307,6 +311,7 @@ impl From<&sample::Aggregate> for Aggregate {
             max_ns,
             last_ns,
             hist: hist.to_vec(),
+            comm: comm.map(|c| c.as_str().into_owned()),
         }
     }
 }
@@ -329,6 +334,7 @@ impl TryFrom<&Aggregate> for sample::Aggregate {
             max_ns,
             last_ns,
             hist,
+            comm,
         } = a;
         Ok(sample::Aggregate {
             pid: *pid,
@@ -345,6 +351,7 @@ impl TryFrom<&Aggregate> for sample::Aggregate {
             max_ns: *max_ns,
             last_ns: *last_ns,
             hist: array::<HIST_BUCKETS>(hist, "a kernel aggregate with a bad histogram bucket")?,
+            comm: comm.as_deref().map(crate::event::Comm::from_str_lossy),
         })
     }
 }

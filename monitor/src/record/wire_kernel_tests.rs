@@ -31,6 +31,7 @@ fn row(pid: u32, id: Option<i32>, syscall: Syscall, calls: u64) -> Aggregate {
         max_ns: 5000,
         last_ns: 123_456,
         hist,
+        comm: Some(crate::event::Comm::from_str_lossy("pgbench")),
     }
 }
 
