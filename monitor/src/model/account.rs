@@ -119,6 +119,8 @@ pub(super) struct ProcEntry {
 pub(super) struct ObjEntry {
     /// When it was born (monotonic ns; 0: before ipctop saw it).
     pub(super) born_ns: u64,
+    /// The kernel's id of its namespace, when its rows said it (see [`Account::apply_rows`]).
+    pub(super) ns_id: Option<u64>,
     pub(super) tally: Tally,
 }
 
@@ -157,10 +159,15 @@ pub struct Account {
     object_rates: BTreeMap<ObjKey, VecDeque<f32>>,
     /// Each kernel row's counts at the last sample, to take its growth from.
     rows: HashMap<RowKey, rows::Row>,
+    /// The newest kernel id seen per namespace inode, row by row (see
+    /// [`Account::apply_rows`]): the inode's objects end when a newer namespace has it.
+    row_ns: super::nsgen::NsGenerations,
     /// What ended lately, oldest first (see [`Account::retired_since`]).
     retired: VecDeque<Retired>,
     next_seq: u64,
     retention_ns: u64,
+    /// Retired entries forgotten before their retention window ended (over [`MAX_RETIRED`]).
+    retired_early: u64,
     now_ns: u64,
 }
 
@@ -186,9 +193,11 @@ impl Default for Account {
             history: History::default(),
             object_rates: BTreeMap::new(),
             rows: HashMap::new(),
+            row_ns: Default::default(),
             retired: VecDeque::new(),
             next_seq: 0,
             retention_ns: RETENTION_NS,
+            retired_early: 0,
             now_ns: 0,
         }
     }
@@ -365,9 +374,14 @@ impl Account {
             // counted until now is in there too.
             self.source = CountSource::Kernel;
             self.checkpoint = None;
+            // What ended before is in the kernel's first sample too (its rows, retired
+            // since, are handed over whole).
             for x in self.all_tallies() {
                 x.points = Points::default();
                 x.clear_counts();
+            }
+            for r in &mut self.retired {
+                r.tally.clear_counts();
             }
             for x in &mut self.syscalls {
                 x.blocked_ns = 0;

@@ -98,7 +98,7 @@ impl Model {
             self.object_gone(kind, id);
         }
         if !self.created.contains_key(&(kind, id)) {
-            self.account.object_born((kind, id), t);
+            self.account.object_born((kind, id), t, ev.ns_id);
             self.note_creation(kind, id, ev);
         }
     }

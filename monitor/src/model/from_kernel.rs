@@ -60,14 +60,19 @@ impl Model {
     /// exact counts per process and semaphore).
     pub(super) fn apply_kernel(&mut self, mono_ns: u64, k: &KernelSample) {
         // A namespace inode the kernel now gives another id: a new namespace.
-        let ids: Vec<(NsId, u64)> = k
+        let mut ids: Vec<(u64, NsId, u64)> = k
             .aggregates
             .iter()
-            .filter_map(|a| Some((a.ipc_ns?, a.ns_id?)))
-            .chain(k.holds.iter().filter_map(|h| Some((h.ipc_ns?, h.ns_id?))))
+            .filter_map(|a| Some((a.last_ns, a.ipc_ns?, a.ns_id?)))
+            .chain(
+                k.holds
+                    .iter()
+                    .filter_map(|h| Some((h.last_ns, h.ipc_ns?, h.ns_id?))),
+            )
             .collect();
-        for (ino, id) in ids {
-            self.note_ns_id(ino, id);
+        ids.sort_unstable();
+        for (t, ino, id) in ids {
+            self.note_ns_id(ino, id, t);
         }
         let who = WhoView {
             procs: &self.processes,
@@ -89,17 +94,21 @@ impl Model {
         self.now_mono_ns = self.now_mono_ns.max(mono_ns);
     }
 
-    /// Remembers the kernel's id of a namespace inode; a different one than known means the
-    /// namespace of that inode ended and another was made: its objects end.
-    pub(super) fn note_ns_id(&mut self, ino: NsId, id: u64) {
-        match self.ns_ids.insert(ino, id) {
-            Some(old) if old != id => self.namespace_ended(ino),
-            _ => {}
+    /// Remembers the kernel's id of a namespace inode, with a call of it at `t`; a newer
+    /// namespace than known means the one of that inode before ended: its objects end. (Rows
+    /// of an older namespace of the inode, still in the kernel's tables, change nothing.)
+    pub(super) fn note_ns_id(&mut self, ino: NsId, id: u64, t: u64) -> super::nsgen::Generation {
+        let g = self.ns_ids.see(ino, id, t);
+        if g == super::nsgen::Generation::Newer {
+            self.namespace_ended(ino, Some((id, t)));
         }
+        g
     }
 
-    /// Every object of namespace `ns` has ended (the namespace is gone).
-    pub(super) fn namespace_ended(&mut self, ns: NsId) {
+    /// Every object of namespace `ns` has ended (the namespace is gone); `now`: the
+    /// namespace that has its inode now (its id, and a call of it at that time), whose
+    /// objects the account already knows stay.
+    pub(super) fn namespace_ended(&mut self, ns: NsId, now: Option<(u64, u64)>) {
         let keys: Vec<(ObjKind, ObjId)> = self
             .segments
             .keys()
@@ -112,15 +121,8 @@ impl Model {
             self.object_gone(kind, id);
         }
         // Objects the account knows that the snapshots never showed.
-        let acc: Vec<_> = self
-            .account
-            .objects()
-            .map(|(k, _)| *k)
-            .filter(|k| k.1.ns == ns)
-            .collect();
-        for k in acc {
-            self.account.object_ended(k);
-        }
+        self.account.namespace_now(ns, now, true);
+        self.created.retain(|k, _| k.1.ns != ns);
     }
 
     /// One object ended: out of the model, its account retired, its holds forgotten.
@@ -159,6 +161,14 @@ impl Model {
             }
             None => self.ns_of_pid(ev.pid),
         };
+        // A call of a namespace that had the inode before the one it has now: its objects
+        // have ended (the event came late), nothing of them is born again.
+        let of_older_ns = match (ev.ipc_ns, ev.ns_id, ev.in_progress()) {
+            (Some(ino), Some(id), false) => {
+                self.note_ns_id(ino, id, t) == super::nsgen::Generation::Older
+            }
+            _ => false,
+        };
         if ev.in_progress() {
             if let Some(args) = ev.args {
                 self.call_in_progress(ev, args, ns, t);
@@ -168,7 +178,9 @@ impl Model {
         self.waits.remove(&ev.tid);
         let obj = self.object_of(ev, ns);
         // A new object is born before its first call counts.
-        self.note_birth(ev, ns, t);
+        if !of_older_ns {
+            self.note_birth(ev, ns, t);
+        }
         let who = WhoView {
             procs: &self.processes,
             event_ns: &self.event_ns,
@@ -180,7 +192,9 @@ impl Model {
         self.account.event(ev, obj, ns, &who);
         if let Some((ObjKind::Msg, q)) = obj {
             if !ev.failed() {
-                let start = self.processes.get(&ev.pid).and_then(|p| p.start_ticks);
+                let start = ev
+                    .proc_start
+                    .or_else(|| self.processes.get(&ev.pid).and_then(|p| p.start_ticks));
                 self.note_queue_user(q, ev.pid, start, ev.syscall);
             }
         }

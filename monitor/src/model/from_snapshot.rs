@@ -270,7 +270,7 @@ impl Model {
         let born = self.last_snapshot_ns.unwrap_or(0);
         for &key in after.difference(&before).chain(reborn.iter()) {
             if self.account.object(key.0, key.1).is_none() {
-                self.account.object_born(key, born);
+                self.account.object_born(key, born, None);
             }
         }
     }

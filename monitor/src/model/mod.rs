@@ -34,6 +34,7 @@ mod from_kernel;
 mod from_snapshot;
 pub mod history;
 mod holds;
+mod nsgen;
 mod scope;
 mod tally;
 mod types;
@@ -88,7 +89,7 @@ pub struct Model {
     queue_evidence: BTreeMap<ObjId, holds::QueueEvidence>,
     /// The kernel's never-reused id of each namespace (by inode), where the kernel has one:
     /// a new id for a known inode is a new namespace (the kernel reuses inodes).
-    ns_ids: BTreeMap<NsId, u64>,
+    ns_ids: nsgen::NsGenerations,
     /// Since when the probe watches (monotonic ns): the last snapshot before its first data.
     probe_since_ns: Option<u64>,
     /// The last snapshot's time.
@@ -136,7 +137,7 @@ impl Model {
             holds_at: 0,
             sem_evidence: BTreeMap::new(),
             queue_evidence: BTreeMap::new(),
-            ns_ids: BTreeMap::new(),
+            ns_ids: Default::default(),
             probe_since_ns: None,
             last_snapshot_ns: None,
             removed: BTreeMap::new(),

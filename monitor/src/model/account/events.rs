@@ -62,18 +62,21 @@ impl Account {
             totals_from_events,
             from_events,
         );
-        let start = who.start(ev.pid);
+        // The kernel's start of the caller first: /proc may have another process of the pid now.
+        let start = ev.proc_start.or_else(|| who.start(ev.pid));
         touch(
             self.comm_totals.entry((ns, comm.to_string())).or_default(),
             from_events,
             from_events,
         );
-        // A call of a process that has ended (its event read after its end): its retired
-        // entry's, while kept.
-        if !self.processes.contains_key(&ev.pid)
-            && self.retired_process_ended_after(ev.pid, start, t)
-        {
-            if let Some(r) = self.retired_process_mut(ev.pid) {
+        // A call of a process that has ended (its event read after its end, or an older one
+        // of the pid): its retired entry's, while kept.
+        let older = match self.processes.get(&ev.pid) {
+            Some(e) => e.start.zip(start).is_some_and(|(s, r)| r < s),
+            None => self.retired_process_ended_after(ev.pid, start, t),
+        };
+        if older {
+            if let Some(r) = self.retired_process_mut(ev.pid, start) {
                 touch(&mut r.tally, from_events, from_events);
                 if let lifecycle::RetiredWhat::Process { comm: c, .. } = &mut r.what {
                     c.get_or_insert_with(|| comm.to_string());
@@ -86,22 +89,37 @@ impl Account {
             }
             touch(&mut e.tally, from_events, from_events);
         }
-        // An object the call names only when it exists (a call that failed on an id nothing
-        // has names none).
-        let exists =
-            |k: &ObjKey| self.objects.contains_key(k) || who.object_known(k) || !ev.failed();
-        if let (Some(k), false) = (obj.filter(|k| exists(k)), observer) {
-            touch(
-                &mut self.objects.entry(k).or_default().tally,
-                from_events,
-                from_events,
-            );
-            touch(
-                self.pairs.entry((k, ev.pid)).or_default(),
-                from_events,
-                from_events,
-            );
+        let Some(k) = obj.filter(|_| !observer) else {
+            return;
+        };
+        // The object of that key now is of another namespace that had the inode, or none is
+        // and one ended after the call: the call was of an object that has ended (its event
+        // read late, or after a snapshot that found it gone), which keeps its final account.
+        let other_ns = self
+            .objects
+            .get(&k)
+            .is_some_and(|e| ev.ns_id.is_some() && e.ns_id.is_some() && e.ns_id != ev.ns_id);
+        if other_ns
+            || (!self.objects.contains_key(&k) && self.retired_object_ended_after(k, ev.ns_id, t))
+        {
+            if let Some(r) = self.retired_object_mut(k, ev.ns_id) {
+                touch(&mut r.tally, from_events, from_events);
+            }
+            return;
         }
+        // Else an object the call names only when it exists (a call that failed on an id
+        // nothing has names none).
+        if !(self.objects.contains_key(&k) || who.object_known(&k) || !ev.failed()) {
+            return;
+        }
+        let e = self.objects.entry(k).or_default();
+        e.ns_id = e.ns_id.or(ev.ns_id);
+        touch(&mut e.tally, from_events, from_events);
+        touch(
+            self.pairs.entry((k, ev.pid)).or_default(),
+            from_events,
+            from_events,
+        );
     }
 
     /// A process is an observer (another ipctop): its calls, once counted on the objects it

@@ -8,6 +8,10 @@ use serde::Serialize;
 use super::{Account, Growth, ObjEntry, ObjKey, Tally};
 use crate::model::NsId;
 
+/// At most this many retired entries are kept (about 6 MB of final accounts), whatever the
+/// retention window: memory depends on what exists, not on how fast things end.
+pub const MAX_RETIRED: usize = 10_000;
+
 /// An entry that ended, with its final tally.
 #[derive(Clone, Debug)]
 pub struct Retired {
@@ -37,6 +41,9 @@ pub enum RetiredWhat {
         born_ns: u64,
         /// The processes that used it, with their calls on it.
         users: Vec<(u32, u64)>,
+        /// The kernel's id of its namespace (never reused, unlike the inode in `key`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ns_id: Option<u64>,
     },
 }
 
@@ -104,7 +111,18 @@ impl Account {
         })
     }
 
+    /// Retired entries forgotten before their retention window ended, to keep at most
+    /// [`MAX_RETIRED`] (a host ending thousands of processes a second): their calls are in
+    /// the totals and per-command figures still, only their own final accounts are gone.
+    pub fn retired_early(&self) -> u64 {
+        self.retired_early
+    }
+
     fn push_retired(&mut self, what: RetiredWhat, tally: Tally) {
+        if self.retired.len() >= MAX_RETIRED {
+            self.retired.pop_front();
+            self.retired_early += 1;
+        }
         self.retired.push_back(Retired {
             seq: self.next_seq,
             at_ns: self.now_ns,
@@ -172,9 +190,17 @@ impl Account {
         }
     }
 
-    /// An object of this key was born at `at_ns` (a new generation: the entry of an older
-    /// one of the same key ends first).
-    pub(in crate::model) fn object_born(&mut self, key: ObjKey, at_ns: u64) {
+    /// An object of this key was born at `at_ns` in namespace `ns_id` (the kernel's id, when
+    /// known): a new generation, the entry of an older one of the same key ends first.
+    pub(in crate::model) fn object_born(&mut self, key: ObjKey, at_ns: u64, ns_id: Option<u64>) {
+        // The kernel's rows can come before the event of the creation (they travel apart):
+        // an entry of the same namespace made by rows alone is this object's.
+        if let Some(e) = self.objects.get_mut(&key) {
+            if ns_id.is_some() && e.ns_id == ns_id && e.born_ns == 0 {
+                e.born_ns = at_ns;
+                return;
+            }
+        }
         if self.objects.contains_key(&key) {
             self.object_ended(key);
         }
@@ -182,6 +208,7 @@ impl Account {
             key,
             ObjEntry {
                 born_ns: at_ns,
+                ns_id,
                 tally: Tally::default(),
             },
         );
@@ -201,12 +228,15 @@ impl Account {
         let Some(e) = self.objects.remove(&key) else {
             return;
         };
-        if e.tally.calls > 0 || !users.is_empty() {
+        // Kept also when born while watched with no calls yet: its calls may come with the
+        // kernel's next sample.
+        if e.tally.calls > 0 || !users.is_empty() || e.born_ns > 0 {
             self.push_retired(
                 RetiredWhat::Object {
                     key,
                     born_ns: e.born_ns,
                     users,
+                    ns_id: e.ns_id,
                 },
                 e.tally,
             );
@@ -216,51 +246,99 @@ impl Account {
     /// Late calls of a process that has ended (sampled after its end): to its retired entry
     /// while kept.
     pub(super) fn add_to_retired_process(&mut self, pid: u32, start: Option<u64>, g: &Growth) {
-        if let Some(r) = self.retired.iter_mut().rev().find(|r| {
-            matches!(&r.what, RetiredWhat::Process { pid: p, start: s, .. }
-                if *p == pid && (start.is_none() || s.is_none() || *s == start))
-        }) {
+        if let Some(r) = self.retired_process_mut(pid, start) {
             r.tally.add_growth(g, true);
         }
     }
 
-    /// The retired entry of the last ended process of that pid.
-    pub(super) fn retired_process_mut(&mut self, pid: u32) -> Option<&mut Retired> {
-        self.retired
-            .iter_mut()
-            .rev()
-            .find(|r| matches!(r.what, RetiredWhat::Process { pid: p, .. } if p == pid))
+    /// The retired entry of the last ended process of that pid (and start, when both are
+    /// known).
+    pub(super) fn retired_process_mut(
+        &mut self,
+        pid: u32,
+        start: Option<u64>,
+    ) -> Option<&mut Retired> {
+        self.retired.iter_mut().rev().find(|r| {
+            matches!(&r.what, RetiredWhat::Process { pid: p, start: s, .. }
+                if *p == pid && (start.is_none() || s.is_none() || *s == start))
+        })
     }
 
-    /// Whether a process of this pid (and start, when known) ended (and is kept) no earlier
-    /// than `t` (a call's time): a call then was its.
+    /// Whether a call at `t` of this pid (and start) was of a process that has ended and is
+    /// kept: the one of that start when both are known, else one that ended no earlier than
+    /// `t`.
     pub(super) fn retired_process_ended_after(&self, pid: u32, start: Option<u64>, t: u64) -> bool {
-        t > 0
-            && self.retired.iter().rev().any(|r| {
-                matches!(&r.what, RetiredWhat::Process { pid: p, start: s, .. }
-                    if *p == pid && (start.is_none() || s.is_none() || *s == start))
-                    && r.at_ns >= t
-            })
+        self.retired.iter().rev().any(|r| match &r.what {
+            // The same start: that process, whenever the row was sampled (its last flush may
+            // come after the update that saw it exit).
+            RetiredWhat::Process { pid: p, start: Some(s), .. }
+                if *p == pid && start.is_some() =>
+            {
+                start == Some(*s)
+            }
+            RetiredWhat::Process { pid: p, .. } => *p == pid && t > 0 && r.at_ns >= t,
+            _ => false,
+        })
     }
 
-    /// Whether an object of this key ended (and is kept) no earlier than `t` (a call's time):
-    /// a call then was its.
-    pub(super) fn retired_object_ended_after(&self, key: ObjKey, t: u64) -> bool {
-        t > 0
-            && self.retired.iter().rev().any(|r| {
-                matches!(&r.what, RetiredWhat::Object { key: k, .. } if *k == key) && r.at_ns >= t
-            })
+    /// Whether a call at `t` on this key (in namespace `ns_id`) was of an object that has
+    /// ended and is kept: the one of that namespace when both ids are known, else one that
+    /// ended no earlier than `t`.
+    pub(super) fn retired_object_ended_after(
+        &self,
+        key: ObjKey,
+        ns_id: Option<u64>,
+        t: u64,
+    ) -> bool {
+        self.retired.iter().rev().any(|r| match &r.what {
+            // Of the same namespace (the kernel's id, never reused): that object, whenever the
+            // call was sampled (a snapshot that found it gone may be stamped before its last
+            // calls: the stamp is the scan's start). An id is not given again in a namespace
+            // before its sequence wraps, and a newer object of the id has a live entry.
+            RetiredWhat::Object { key: k, ns_id: Some(n), .. }
+                if *k == key && ns_id.is_some() =>
+            {
+                ns_id == Some(*n)
+            }
+            RetiredWhat::Object { key: k, .. } => *k == key && t > 0 && r.at_ns >= t,
+            _ => false,
+        })
     }
 
-    /// Late calls of an object that has ended: to its retired entry while kept.
-    pub(super) fn add_to_retired_object(&mut self, key: ObjKey, g: &Growth) {
-        if let Some(r) = self
-            .retired
-            .iter_mut()
-            .rev()
-            .find(|r| matches!(&r.what, RetiredWhat::Object { key: k, .. } if *k == key))
-        {
-            r.tally.add_growth(g, true);
+    /// The retired entry of the last ended object of that key (of namespace `ns_id` when
+    /// the kernel said which).
+    pub(super) fn retired_object_mut(
+        &mut self,
+        key: ObjKey,
+        ns_id: Option<u64>,
+    ) -> Option<&mut Retired> {
+        self.retired.iter_mut().rev().find(|r| {
+            matches!(&r.what, RetiredWhat::Object { key: k, ns_id: n, .. }
+                if *k == key && (ns_id.is_none() || *n == ns_id))
+        })
+    }
+
+    /// Late calls of an object that has ended: to its retired entry while kept (the one of
+    /// namespace `ns_id` when the kernel said which).
+    pub(super) fn add_to_retired_object(
+        &mut self,
+        key: ObjKey,
+        ns_id: Option<u64>,
+        pid: u32,
+        g: &Growth,
+    ) {
+        let Some(r) = self.retired_object_mut(key, ns_id) else {
+            return;
+        };
+        r.tally.add_growth(g, true);
+        if let RetiredWhat::Object { users, .. } = &mut r.what {
+            match users.iter_mut().find(|(p, _)| *p == pid) {
+                Some(u) => u.1 += g.calls,
+                None => {
+                    users.push((pid, g.calls));
+                    users.sort_unstable();
+                }
+            }
         }
     }
 }

@@ -141,3 +141,73 @@ fn what_ended_is_forgotten_after_the_retention_window() {
     let totals: u64 = m.account().comm_totals().map(|(_, t)| t.calls).sum();
     assert_eq!(totals, 4);
 }
+
+#[test]
+fn retired_entries_are_bounded_in_number_and_what_is_forgotten_early_is_counted() {
+    let mut m = Model::new();
+    let n = lifecycle::MAX_RETIRED as u32 + 25;
+    // n processes, each seen once with one call, then gone (each pid ends once).
+    let procs: Vec<(u32, u64)> = (0..n).map(|i| (1000 + i, 500)).collect();
+    m.feed_snapshot(&snap_with(&procs, &[1], MONO));
+    let rows = procs.iter().map(|&(p, s)| row(p, s, 1, 1)).collect();
+    m.feed_kernel(MONO + S, sample(rows, vec![]));
+    m.feed_snapshot(&snap_with(&[], &[1], MONO + 2 * S));
+    let a = m.account();
+    assert_eq!(a.retired_processes().count(), lifecycle::MAX_RETIRED);
+    assert_eq!(a.retired_early(), 25);
+    // The calls are all still in the totals and per command.
+    let totals: u64 = a.comm_totals().map(|(_, t)| t.calls).sum();
+    assert_eq!(totals, u64::from(n));
+    // The newest are the ones kept.
+    assert!(a.process_final(1000 + n - 1).is_some());
+    assert!(a.process_final(1000).is_none());
+}
+
+#[test]
+fn namespaces_that_had_the_same_inode_in_one_sample_have_objects_of_their_own() {
+    let mut m = Model::new();
+    m.feed_snapshot(&snap_with(&[], &[], MONO));
+    // Three short-lived processes, each in a namespace of its own that got the same inode
+    // (the kernel's ids 300, 100, 200, made in that order: ids are not ordered), each making
+    // 5 calls on its set 0; sampled together, rows in no particular order.
+    let mk = |pid: u32, ns_id: u64, calls: u64, last: u64| Aggregate {
+        ns_id: Some(ns_id),
+        last_ns: MONO + last,
+        ..row(pid, 500 + pid as u64, 0, calls)
+    };
+    m.feed_kernel(
+        MONO + S,
+        sample(
+            vec![mk(30, 200, 5, 300), mk(10, 300, 5, 100), mk(20, 100, 5, 200)],
+            vec![],
+        ),
+    );
+    let a = m.account();
+    let ended: Vec<(Option<u64>, u64)> = a
+        .retired()
+        .filter_map(|r| match r.what {
+            RetiredWhat::Object { ns_id, .. } => Some((ns_id, r.tally.calls)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, [(Some(300), 5), (Some(100), 5)]);
+    assert_eq!(calls_of(&m, 0), 5, "the newest namespace's set");
+    // A late row of namespace 100 (its last call before 200's): its own ended set's.
+    m.feed_kernel(
+        MONO + 2 * S,
+        sample(
+            vec![mk(30, 200, 5, 300), mk(10, 300, 5, 100), mk(20, 100, 6, 250)],
+            vec![],
+        ),
+    );
+    let a = m.account();
+    let second = a
+        .retired()
+        .find(|r| matches!(r.what, RetiredWhat::Object { ns_id: Some(100), .. }))
+        .unwrap();
+    assert_eq!(second.tally.calls, 6);
+    assert!(matches!(&second.what, RetiredWhat::Object { users, .. } if users == &[(20, 6)]));
+    assert_eq!(calls_of(&m, 0), 5);
+    let totals: u64 = a.comm_totals().map(|(_, t)| t.calls).sum();
+    assert_eq!(totals, 16);
+}
