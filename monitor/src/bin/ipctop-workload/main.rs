@@ -3,6 +3,7 @@
 //! it is set up; long-lived ones then hold until their stdin closes (or SIGTERM/SIGINT), and
 //! remove every object they made before they exit.
 mod calls;
+mod churn;
 mod common;
 mod judge;
 mod paced;
@@ -45,6 +46,9 @@ enum Cmd {
     /// The scenario battery's situations, each in a private IPC namespace (see judge/mod.rs);
     /// with --wait-go it says its namespace first, then waits.
     Judge(judge::Cmd),
+    /// Short-lived processes each making and removing a set (optionally each in a namespace
+    /// of its own) beside a steady one; prints the calls made when it ends.
+    Churn(churn::Args),
 }
 
 fn main() {
@@ -63,6 +67,7 @@ fn main() {
         Cmd::Situations(c) => situations::run(c),
         Cmd::Paced(c) => paced::run(c),
         Cmd::Judge(c) => judge::run(c, cli.wait_go),
+        Cmd::Churn(a) => churn::run(a),
     };
     if let Err(e) = r {
         eprintln!("ipctop-workload: {e:#}");
