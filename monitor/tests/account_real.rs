@@ -70,6 +70,13 @@ fn counts_rates_and_failures_match_the_workloads_everywhere() {
     struct Rm(std::path::PathBuf);
     impl Drop for Rm {
         fn drop(&mut self) {
+            // A failed run's recording kept to look into (the path said).
+            if std::thread::panicking() {
+                let keep = std::env::temp_dir().join("ipctop-account-failed.ipctop");
+                if std::fs::copy(self.0.join("acct.ipctop"), &keep).is_ok() {
+                    eprintln!("recording kept: {}", keep.display());
+                }
+            }
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
