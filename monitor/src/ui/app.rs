@@ -1,5 +1,7 @@
 //! The view state (which view, selections, scroll, filters, sort, pause, where Esc goes back
-//! to) and the keys. The data is in [`Store`]; nothing here reads /proc or the probe.
+//! to) and the keys. The data is in [`Store`]; nothing here reads /proc or the probe. What
+//! Enter opens, a detail's links and the columns to sort by are read from the rows
+//! (`rows::Cache`), built from the store when it changes — never from what was drawn.
 use std::collections::BTreeSet;
 
 use ratatui::crossterm::event::{
@@ -8,13 +10,13 @@ use ratatui::crossterm::event::{
 
 use super::{
     keys::{self, Cmd},
+    rows::{self, picker, Cache, Cx, Entry, Opts, Stamp},
     store::Store,
     theme::Theme,
-    views,
 };
 pub use super::{
     list::{ListState, ViewState},
-    view::{Screen, SortBy, Target, View},
+    view::{Screen, Target, View},
 };
 use crate::feed::Control;
 
@@ -59,13 +61,21 @@ pub struct App {
     /// Set by the last draw: the tabs (x from, x to, view) on line `tabs_y`.
     pub tabs: Vec<(u16, u16, View)>,
     pub tabs_y: Option<u16>,
+    /// The rows, details and Problems built from the store shown, kept until it changes.
+    pub rows: Cache,
+    /// Bumped when the display pauses or resumes (it then shows another copy of the store).
+    pub epoch: u64,
+    /// The namespace picker, open on this choice.
+    pub picker: Option<usize>,
+    /// A word for the footer until the next key (F9's).
+    pub message: Option<&'static str>,
+    /// The Problems view's width at the last draw (its layout of a deadlock depends on it).
+    pub problems_width: usize,
 }
 
 impl App {
     pub fn new(store: Store, theme: Theme) -> Self {
-        let mut views: [ViewState; 7] = Default::default();
-        // Busiest and worst first where it matters.
-        views[View::Overview.index()].desc = true;
+        let views: [ViewState; 7] = Default::default();
         Self {
             store,
             frozen: None,
@@ -86,21 +96,80 @@ impl App {
             follow: true,
             tabs: Vec::new(),
             tabs_y: None,
+            rows: Cache::default(),
+            epoch: 0,
+            picker: None,
+            message: None,
+            problems_width: 80,
         }
     }
 
-    /// What Enter opens in the view's list: the selected row's target (the row the last
-    /// draw showed selected), from the store; drawing sets no target.
-    pub fn enter(&self) -> Option<Target> {
+    /// The store shown and its build stamp.
+    pub fn stamp(&self) -> Stamp {
+        Stamp {
+            epoch: self.epoch,
+            generation: self.shown().generation,
+        }
+    }
+
+    /// What the tables depend on besides the store.
+    pub fn opts(&self) -> Opts {
+        let p = &self.views[View::Processes.index()];
+        Opts {
+            expand_all: self.expand_all,
+            expanded: self.expanded.clone(),
+            procs: rows::procs::Shown {
+                all: p.all,
+                tree: p.tree,
+            },
+        }
+    }
+
+    /// The rows of a view's table, in the view's order (built if the store changed).
+    pub fn entry(&mut self, view: View) -> Option<&Entry> {
+        let id = rows::table_of(view)?;
+        let (stamp, opts) = (self.stamp(), self.opts());
+        let vs = &self.views[view.index()];
+        let s = self.frozen.as_deref().unwrap_or(&self.store);
+        let cx = Cx::new(s, self.theme);
+        Some(self.rows.table(id, &cx, stamp, &opts, &vs.filter, vs.sort))
+    }
+
+    /// The links of the Problems view, in order.
+    fn problem_links(&mut self) -> Vec<Target> {
+        let stamp = self.stamp();
+        let s = self.frozen.as_deref().unwrap_or(&self.store);
+        let cx = Cx::new(s, self.theme);
+        let filter = &self.views[View::Problems.index()].filter;
+        self.rows
+            .problems(&cx, stamp, self.problems_width, filter)
+            .links()
+    }
+
+    /// What Enter opens in the view's list: the selected row's target (the selection
+    /// settled on the rows as they are now), from the rows; drawing sets no target.
+    pub fn enter(&mut self) -> Option<Target> {
         let view = self.screen.view;
-        views::selected_target(self.shown(), self.theme, view, &self.views[view.index()])
+        if view == View::Problems {
+            let sel = self.views[view.index()].list.selected;
+            return self.problem_links().get(sel).copied();
+        }
+        let ids = self.entry(view)?.ids();
+        let list = &mut self.views[view.index()].list;
+        list.resolve(&ids);
+        let key = list.key?;
+        self.entry(view)?.target_of(key)
     }
 
     /// The open detail's links, in order (none when no detail is open).
-    pub fn links(&self) -> Vec<Target> {
-        self.screen
-            .detail
-            .map_or_else(Vec::new, |t| views::links(self.shown(), self.theme, t))
+    pub fn links(&mut self) -> Vec<Target> {
+        let Some(t) = self.screen.detail else {
+            return Vec::new();
+        };
+        let stamp = self.stamp();
+        let s = self.frozen.as_deref().unwrap_or(&self.store);
+        let cx = Cx::new(s, self.theme);
+        self.rows.doc(&cx, stamp, t).links()
     }
 
     /// The store the views show (frozen while paused).
@@ -163,6 +232,12 @@ impl App {
         } else {
             &mut self.views[self.screen.view.index()].list
         }
+    }
+
+    /// Whether the list is a document of links (details, Problems): Up/Down go from link to
+    /// link and scroll where there is none.
+    fn in_doc(&self) -> bool {
+        self.screen.detail.is_some() || self.screen.view == View::Problems
     }
 
     fn typing(&mut self, key: KeyEvent) -> Action {
@@ -244,7 +319,7 @@ impl App {
 
     /// Up/Down in details: from link to link, scrolling the page when there is none further.
     fn detail_step(&mut self, delta: isize) {
-        let l = &mut self.detail;
+        let l = self.list();
         let can = if delta < 0 {
             l.selected > 0
         } else {
@@ -257,16 +332,43 @@ impl App {
         }
     }
 
+    /// The namespace picker's keys.
+    fn picker_key(&mut self, key: KeyEvent) -> Action {
+        let Some(bind) = keys::find(keys::PICKER, &key, self.screen.view) else {
+            return Action::None;
+        };
+        let choices = picker::choices(&Cx::new(self.shown(), self.theme));
+        let at = self.picker.unwrap_or(0);
+        match bind.cmd {
+            Cmd::Quit => return Action::Quit,
+            Cmd::ClosePicker => self.picker = None,
+            Cmd::Up => self.picker = Some(at.saturating_sub(1)),
+            Cmd::Down => self.picker = Some((at + 1).min(choices.len().saturating_sub(1))),
+            Cmd::Choose => {
+                self.picker = None;
+                if let Some(c) = choices.get(at) {
+                    self.set_scope(c.scope.clone());
+                }
+            }
+            _ => return Action::None,
+        }
+        Action::Redraw
+    }
+
     /// Handles one key: looked up in [`keys`], the one table of keys the help shows.
     pub fn on_key(&mut self, key: KeyEvent) -> Action {
         if key.kind == KeyEventKind::Release {
             return Action::None;
         }
+        self.message = None;
         if self.input.is_some() {
             return self.typing(key);
         }
         if self.help {
             return self.help_key(key);
+        }
+        if self.picker.is_some() {
+            return self.picker_key(key);
         }
         let view = self.screen.view;
         if self.replay() {
@@ -289,7 +391,7 @@ impl App {
         let Some(bind) = keys::find(keys::MAIN, &key, view) else {
             return Action::None;
         };
-        let in_detail = self.screen.detail.is_some();
+        let in_doc = self.in_doc();
         match bind.cmd {
             Cmd::Quit => return Action::Quit,
             Cmd::NextView => self.go(View::ALL[(view.index() + 1) % View::ALL.len()]),
@@ -310,6 +412,7 @@ impl App {
                     Some(_) => None,
                     None => Some(Box::new(self.store.clone())),
                 };
+                self.epoch += 1;
             }
             Cmd::Filter => {
                 let f = self.view_state().filter.clone();
@@ -322,14 +425,20 @@ impl App {
                 1
             }),
             Cmd::Namespace => self.next_ns(),
+            Cmd::Picker => {
+                let choices = picker::choices(&Cx::new(self.shown(), self.theme));
+                self.picker = Some(choices.iter().position(|c| c.current).unwrap_or(0));
+            }
             Cmd::Reverse => {
-                let v = self.view_state();
-                v.desc = !v.desc;
+                if let Some((c, desc)) = self.sort_now(view) {
+                    self.view_state().sort = Some((c, !desc));
+                }
             }
             Cmd::Back => return self.esc(),
             Cmd::Open => {
-                let t = if in_detail {
-                    self.links().get(self.detail.selected).copied()
+                let t = if self.screen.detail.is_some() {
+                    let sel = self.detail.selected;
+                    self.links().get(sel).copied()
                 } else {
                     self.enter()
                 };
@@ -338,18 +447,18 @@ impl App {
                     None => return Action::None,
                 }
             }
-            Cmd::Up if in_detail => self.detail_step(-1),
-            Cmd::Down if in_detail => self.detail_step(1),
-            Cmd::PageUp if in_detail => {
-                let p = self.detail.page.max(1) as isize;
-                self.detail.scroll_by(-p);
+            Cmd::Up if in_doc => self.detail_step(-1),
+            Cmd::Down if in_doc => self.detail_step(1),
+            Cmd::PageUp if in_doc => {
+                let p = self.list().page.max(1) as isize;
+                self.list().scroll_by(-p);
             }
-            Cmd::PageDown if in_detail => {
-                let p = self.detail.page.max(1) as isize;
-                self.detail.scroll_by(p);
+            Cmd::PageDown if in_doc => {
+                let p = self.list().page.max(1) as isize;
+                self.list().scroll_by(p);
             }
-            Cmd::Home if in_detail => self.detail.scroll_by(-(u16::MAX as isize)),
-            Cmd::End if in_detail => self.detail.scroll_by(u16::MAX as isize),
+            Cmd::Home if in_doc => self.list().scroll_by(-(u16::MAX as isize)),
+            Cmd::End if in_doc => self.list().scroll_by(u16::MAX as isize),
             Cmd::Up => {
                 self.list().step(-1);
                 self.unfollow(view);
@@ -378,6 +487,19 @@ impl App {
             Cmd::All => {
                 let v = self.view_state();
                 v.all = !v.all;
+            }
+            Cmd::Tree => {
+                if view == View::Processes && self.screen.detail.is_none() {
+                    let v = self.view_state();
+                    v.tree = !v.tree;
+                } else {
+                    self.go(View::Processes);
+                    self.view_state().tree = true;
+                }
+            }
+            Cmd::NoKill => {
+                self.message =
+                    Some("F9: ipctop only observes; it never kills, signals or changes anything");
             }
             Cmd::Expand => {
                 if let Some(Target::Sem(id)) = self.enter() {
@@ -416,8 +538,10 @@ impl App {
                 };
                 if self.help {
                     self.help_scroll = (self.help_scroll as isize + d).max(0) as u16;
-                } else if self.screen.detail.is_some() {
-                    self.detail.scroll_by(d);
+                } else if self.picker.is_some() {
+                    return Action::None;
+                } else if self.in_doc() {
+                    self.list().scroll_by(d);
                 } else {
                     self.list().step(d);
                     if d < 0 {
@@ -426,7 +550,10 @@ impl App {
                 }
                 Action::Redraw
             }
-            MouseEventKind::Down(MouseButton::Left) if !self.help && self.input.is_none() => {
+            MouseEventKind::Down(MouseButton::Left)
+                if !self.help && self.input.is_none() && self.picker.is_none() =>
+            {
+                self.message = None;
                 if Some(y) == self.tabs_y {
                     if let Some(&(_, _, v)) =
                         self.tabs.iter().find(|(a, b, _)| (*a..*b).contains(&x))
@@ -436,10 +563,10 @@ impl App {
                     }
                     return Action::None;
                 }
-                let in_detail = self.screen.detail.is_some();
+                let in_doc = self.in_doc();
                 let l = self.list();
                 let r = l.rows;
-                if y + 1 == r.y && (r.x..r.x + r.width).contains(&x) && !in_detail {
+                if y + 1 == r.y && (r.x..r.x + r.width).contains(&x) && !in_doc {
                     let col = l.header.iter().find(|(a, b, _)| (*a..*b).contains(&x));
                     let Some(&(_, _, col)) = col else {
                         return Action::None;
@@ -458,13 +585,13 @@ impl App {
                 let Some(item) = item.filter(|&n| n < l.len) else {
                     return Action::None;
                 };
-                if item == l.selected {
+                if item == l.selected && !(in_doc && l.free) {
                     return self.on_key(KeyEvent::from(KeyCode::Enter));
                 }
                 l.selected = item;
                 l.moved = true;
-                l.free = l.free && in_detail;
-                if view == View::Events && !in_detail {
+                l.free = false;
+                if view == View::Events && !in_doc {
                     self.follow = false;
                 }
                 Action::Redraw
@@ -473,20 +600,32 @@ impl App {
         }
     }
 
+    /// The columns of the view's table (none for Problems).
+    fn columns(&mut self, view: View) -> Vec<rows::table::Column> {
+        self.entry(view)
+            .map(|e| e.table.columns.clone())
+            .unwrap_or_default()
+    }
+
+    /// The sort in force in a view: column and largest first.
+    fn sort_now(&mut self, view: View) -> Option<(usize, bool)> {
+        let asked = self.views[view.index()].sort;
+        self.entry(view).map(|e| e.sort(asked))
+    }
+
     /// A click on a column title: sort by it, largest first for times and counts; a second
     /// click reverses.
     fn sort_by_col(&mut self, col: usize) -> Action {
-        let sorts = self.screen.view.sorts();
-        let Some(i) = sorts.iter().position(|s| s.col == col) else {
+        let view = self.screen.view;
+        let cols = self.columns(view);
+        let Some(c) = cols.get(col).filter(|c| c.sortable()) else {
             return Action::None;
         };
-        let v = self.view_state();
-        if v.sort == i {
-            v.desc = !v.desc;
-        } else {
-            v.sort = i;
-            v.desc = sorts[i].desc;
-        }
+        let now = self.sort_now(view);
+        self.view_state().sort = Some(match now {
+            Some((sc, desc)) if sc == col => (col, !desc),
+            _ => (col, c.sort == rows::table::Sort::Desc),
+        });
         Action::Redraw
     }
 
@@ -496,27 +635,37 @@ impl App {
         }
     }
 
+    /// The columns `s`, `<` and `>` may sort by: sortable, and shown at the last draw (when
+    /// it said which were).
+    fn sortable(&mut self, view: View) -> Vec<(usize, bool)> {
+        let cols = self.columns(view);
+        let shown = self.views[view.index()].shown.clone();
+        cols.iter()
+            .enumerate()
+            .filter(|(i, c)| c.sortable() && (shown.is_empty() || shown.contains(i)))
+            .map(|(i, c)| (i, c.sort == rows::table::Sort::Desc))
+            .collect()
+    }
+
     /// `<` / `>`: sort by the nearest shown column left (`by` < 0) or right of the sorted
-    /// one that the view can sort by (times and counts largest first); at the edge, stays.
+    /// one that can sort (times and counts largest first); at the edge, stays.
     fn move_sort(&mut self, by: i32) {
-        let sorts = self.screen.view.sorts();
-        let v = self.view_state();
-        let Some(cur) = sorts.get(v.sort).map(|s| s.col) else {
+        let view = self.screen.view;
+        let Some((cur, _)) = self.sort_now(view) else {
             return;
         };
-        let shown = |c: usize| v.shown.is_empty() || v.shown.contains(&c);
-        let pick = sorts
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| shown(s.col) && if by < 0 { s.col < cur } else { s.col > cur });
+        let can = self.sortable(view);
         let best = if by < 0 {
-            pick.max_by_key(|(_, s)| s.col)
+            can.into_iter()
+                .filter(|(c, _)| *c < cur)
+                .max_by_key(|(c, _)| *c)
         } else {
-            pick.min_by_key(|(_, s)| s.col)
+            can.into_iter()
+                .filter(|(c, _)| *c > cur)
+                .min_by_key(|(c, _)| *c)
         };
-        if let Some((i, s)) = best {
-            v.sort = i;
-            v.desc = s.desc;
+        if let Some(s) = best {
+            self.view_state().sort = Some(s);
         }
     }
 
@@ -530,7 +679,11 @@ impl App {
             Scope::Ns(cur) => known.iter().skip_while(|&n| n != cur).nth(1).copied(),
             Scope::Container(_) => None,
         };
-        let scope = next.map_or(Scope::All, Scope::Ns);
+        self.set_scope(next.map_or(Scope::All, Scope::Ns));
+    }
+
+    /// Shows `scope` (the model's one namespace filter), paused display too.
+    fn set_scope(&mut self, scope: crate::model::Scope) {
         self.store.set_scope(scope.clone());
         if let Some(f) = &mut self.frozen {
             f.set_scope(scope);
@@ -544,16 +697,14 @@ impl App {
     /// `s`: the next sort order of the view (its column shown, when the last draw said which
     /// are); times and counts start largest first.
     fn next_sort(&mut self) {
-        let sorts = self.screen.view.sorts();
-        let v = self.view_state();
-        let n = sorts.len();
-        for step in 1..=n {
-            let i = (v.sort + step) % n;
-            if v.shown.is_empty() || v.shown.contains(&sorts[i].col) {
-                v.sort = i;
-                v.desc = sorts[i].desc;
-                return;
-            }
+        let view = self.screen.view;
+        let Some((cur, _)) = self.sort_now(view) else {
+            return;
+        };
+        let can = self.sortable(view);
+        let next = can.iter().find(|(c, _)| *c > cur).or(can.first()).copied();
+        if let Some(s) = next {
+            self.view_state().sort = Some(s);
         }
     }
 }

@@ -2,27 +2,37 @@
 //!
 //! ```text
 //! Source ──drain()──▶ Store (Model::apply → Model and its account; the event log, findings,
-//!                        │   the trends sampled at each account sample)
-//! keys ──▶ App (view state: view, selections, filters, sort, namespace, pause, back stack;
-//!                        │   what Enter opens, from the selection and the store)
+//!                        │   the trends sampled at each account sample; a generation)
 //!                        ▼
-//!              views::draw(frame, &mut App)   — reads the store; records only scroll
+//!                  rows/ (per view a table of typed values and targets, details and
+//!                        │   Problems as documents of links; built once per generation)
+//!                        ▼
+//! keys ──▶ App (view state: view, selections, filters, sort, namespace, pause, back stack;
+//!                        │   what Enter opens and a detail's links, read from the rows)
+//!                        ▼
+//!              views::draw(frame, &mut App)   — draws the rows; records only scroll
 //!                                               positions and where things were drawn
 //! ```
+//!
+//! The files are layered, each importing only those below it (no import cycle:
+//! `xtask/tests/architecture.rs` checks it): `theme`, `names`, `view`, `list`, `fmt`,
+//! `trends`, `term` at the bottom; `store`; `rows/`; `keys`; `app`; `views/`; this file.
 //!
 //! The loop wakes every 100 ms (or on a key, a resize, a signal) to drain the source. It redraws on a key, on a
 //! resize, within 100 ms of new calls (events, calls starting to block), and once per tick
 //! (1 s) otherwise — snapshots and counter samples alone wait for the tick. The terminal is
 //! restored on every way out (see `term`).
 pub mod app;
+pub mod fmt;
 pub mod keys;
 mod list;
 pub mod names;
+pub mod rows;
 pub mod store;
 mod term;
 pub mod theme;
 pub mod trends;
-mod view;
+pub mod view;
 pub mod views;
 
 use std::{
@@ -54,6 +64,8 @@ pub struct UiOptions {
     pub tick: Duration,
     /// The namespaces shown (`--ipc-ns`, `--container`; every one by default).
     pub scope: crate::model::Scope,
+    /// The file the session is also recorded to (`--record`), said in the header.
+    pub recording: Option<String>,
 }
 
 impl Default for UiOptions {
@@ -64,6 +76,7 @@ impl Default for UiOptions {
             theme: Theme::from_env(),
             tick: Duration::from_secs(1),
             scope: crate::model::Scope::All,
+            recording: None,
         }
     }
 }
@@ -97,6 +110,7 @@ pub fn run_with(mut source: Box<dyn Source>, opts: UiOptions) -> anyhow::Result<
     let signals = term::Signals::register()?;
     let mut store = Store::new(opts.info, source.probe_status(), opts.cfg);
     store.model.set_scope(opts.scope);
+    store.recording = opts.recording;
     store.position = source.position();
     if store.position.is_some() {
         // A recording may come from another machine, with other names.

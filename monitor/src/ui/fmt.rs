@@ -1,5 +1,5 @@
-//! The dashboard's formats, one of each: durations (`dur`, `dur_ns`, `ago`), clock times,
-//! compact counts, sizes, pid lists, IPC keys and sparklines.
+//! The dashboard's formats, one of each: durations (`dur`, `dur_ns`), clock times, compact
+//! counts, counts with thousands separators, sizes, limits, pid lists and sparklines.
 use crate::ui::theme::Theme;
 
 /// A duration, short: "0.4s", "12.3s", "4m05s", "2h03m", "3d04h".
@@ -24,40 +24,15 @@ pub fn dur(s: f64) -> String {
     }
 }
 
-/// A nanosecond total as a duration ("-" for none).
-pub fn dur_ns(ns: u64) -> String {
-    if ns == 0 {
-        "-".into()
-    } else if ns < 100_000_000 {
-        format!("{:.1}ms", ns as f64 / 1e6)
-    } else {
-        dur(ns as f64 / 1e9)
-    }
-}
-
-/// Time since a unix time in seconds ("never" for 0).
-pub fn ago(now_unix: f64, t: i64) -> String {
-    if t == 0 {
-        "never".into()
-    } else {
-        dur(now_unix - t as f64)
-    }
-}
-
-/// "4m05s ago", or "never" for 0.
-pub fn ago_said(now_unix: f64, t: i64) -> String {
-    if t == 0 {
-        "never".into()
-    } else {
-        format!("{} ago", dur(now_unix - t as f64))
-    }
-}
-
-/// Time since a monotonic stamp.
-pub fn ago_mono(now: u64, t: Option<u64>) -> String {
-    match t {
-        Some(t) => dur(now.saturating_sub(t) as f64 / 1e9),
-        None => "-".into(),
+/// A nanosecond figure as a duration in the unit that shows it: "-" for none, "850ns",
+/// "12µs", "1.2ms", then as [`dur`] from 0.1 s. Never "0.0ms" for something that took time.
+pub fn dur_ns(t: &Theme, ns: u64) -> String {
+    match ns {
+        0 => "-".into(),
+        1..1_000 => format!("{ns}ns"),
+        1_000..100_000 => format!("{:.0}{}", ns as f64 / 1e3, t.micro()),
+        100_000..100_000_000 => format!("{:.1}ms", ns as f64 / 1e6),
+        _ => dur(ns as f64 / 1e9),
     }
 }
 
@@ -87,13 +62,41 @@ pub fn num(x: f64) -> String {
     }
 }
 
-pub(super) fn trim_f(x: f64) -> String {
+/// A count with thousands separators: "2,000".
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn trim_f(x: f64) -> String {
     let s = format!("{x:.2}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 pub fn size(b: u64) -> String {
     humansize::format_size(b, humansize::BINARY.decimal_places(1))
+}
+
+/// Whether a kernel limit is in fact no limit: the kernel's defaults for shmall and shmmax
+/// are `ULONG_MAX - 2^24` and such, 20-digit numbers that mean "unlimited".
+pub fn unlimited(max: u64) -> bool {
+    max >= 1 << 62
+}
+
+/// A limit as a person reads it: the number, or "unlimited".
+pub fn limit(max: u64) -> String {
+    if unlimited(max) {
+        "unlimited".into()
+    } else {
+        max.to_string()
+    }
 }
 
 /// Pids, comma-separated, at most `max` of them ("+N" for the rest; "-" for none).
@@ -112,6 +115,17 @@ pub fn pids(v: impl IntoIterator<Item = u32>, max: usize) -> String {
         s.push_str(&format!(",+{}", v.len() - max));
     }
     s
+}
+
+/// "1 thread" / "3 threads", and "in 2 processes" when they are not one each.
+pub fn threads(threads: usize, procs: usize) -> String {
+    let t = if threads == 1 { "thread" } else { "threads" };
+    if threads == procs {
+        format!("{threads} {t}")
+    } else {
+        let p = if procs == 1 { "process" } else { "processes" };
+        format!("{threads} {t} in {procs} {p}")
+    }
 }
 
 /// A sparkline of counts, one cell each, newest on the right.
@@ -151,5 +165,32 @@ mod tests {
         assert_eq!(pids([1, 2, 3], 2), "1,2,+1");
         assert_eq!(size(8192), "8 KiB");
         assert_eq!(clock(3725.0), "1:02:05");
+        assert_eq!(thousands(2000), "2,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(threads(1, 1), "1 thread");
+        assert_eq!(threads(3, 2), "3 threads in 2 processes");
+    }
+
+    #[test]
+    fn short_durations_keep_their_unit() {
+        let t = Theme::default();
+        assert_eq!(dur_ns(&t, 0), "-");
+        assert_eq!(dur_ns(&t, 850), "850ns");
+        assert_eq!(dur_ns(&t, 12_345), "12µs");
+        assert_eq!(dur_ns(&t, 40_000), "40µs");
+        assert_eq!(dur_ns(&t, 1_200_000), "1.2ms");
+        assert_eq!(dur_ns(&t, 4_100_000_000), "4.1s");
+        let ascii = Theme {
+            unicode: false,
+            ..t
+        };
+        assert_eq!(dur_ns(&ascii, 40_000), "40us");
+    }
+
+    #[test]
+    fn the_kernels_no_limit_reads_unlimited() {
+        assert_eq!(limit(18_446_744_073_692_774_399), "unlimited");
+        assert_eq!(limit(32_000), "32000");
     }
 }

@@ -2,7 +2,7 @@
 //! answer would be ("nobody is blocked" becomes "the blocked calls of 4 processes could not
 //! be read: …"). The kinds are recognised from the model's unknowns (`snapshot::Unknown`, a
 //! sentence and its reason) in this one place.
-use super::Cx;
+use super::cx::Cx;
 use crate::snapshot::Unknown;
 
 /// A kind of fact that can be unreadable.

@@ -1,24 +1,25 @@
 //! Charts of history for the details and the Overview: an object's or a process's figures
-//! at each sample as sparklines (calls/s from the model's per-object rates; time blocked,
+//! at each sample as sparklines (calls/s from the model's per-object rates; threads blocked,
 //! waits, threads waiting, a queue's depth, a segment's attachments from `ui::trends`), and
 //! the kernel's histogram of wait times with its percentiles, which are bucket bounds (the
-//! kernel counts in log2 µs buckets).
-use ratatui::text::{Line, Span};
-
-use super::{dur_ns, num, size, spark, spark_f, Cx};
+//! kernel counts in log2 µs buckets) — never above the exact maximum.
 use crate::{
     model::{
         account::{hist_bounds_us, RATES_KEPT},
         ObjId, ObjKind, Tally,
     },
-    ui::trends::{Point, Trend},
+    ui::{
+        fmt::{dur_ns, num, size, spark_f},
+        rows::{cx::Cx, doc::DocLine},
+        theme::Tone,
+        trends::{Point, Trend},
+    },
 };
 
 /// A bucket bound in µs, short: "16µs", "1.0ms", "4.2s".
 fn us(cx: &Cx, us: u64) -> String {
-    let u = if cx.t.unicode { "µs" } else { "us" };
     if us < 1000 {
-        format!("{us}{u}")
+        format!("{us}{}", cx.t.micro())
     } else if us < 1_000_000 {
         format!("{:.1}ms", us as f64 / 1e3)
     } else {
@@ -35,19 +36,26 @@ fn bucket(cx: &Cx, b: usize) -> String {
     }
 }
 
-/// Where a percentile falls: "<16µs", or "≥8.4s" in the last bucket.
-fn below(cx: &Cx, b: usize) -> String {
+/// Where a percentile falls: "<16µs" (below the bucket's upper bound), "≤1.2ms" when the
+/// exact maximum is lower than that bound, "≥8.4s" in the last bucket.
+fn below(cx: &Cx, b: usize, max_ns: u64) -> String {
     match hist_bounds_us(b) {
+        // The kernel's µs are ns >> 10.
+        (_, Some(hi)) if max_ns > 0 && max_ns < hi << 10 => {
+            let le = if cx.t.unicode { "≤" } else { "<=" };
+            format!("{le}{}", dur_ns(&cx.t, max_ns))
+        }
         (_, Some(hi)) => format!("<{}", us(cx, hi)),
         (lo, None) => format!("{}{}", cx.t.at_least(), us(cx, lo)),
     }
 }
 
-/// How a figure reads: a count or rate, seconds, bytes.
+/// How a figure reads: a count or rate, threads, bytes.
 #[derive(Clone, Copy)]
 enum Unit {
     Count,
-    Secs,
+    /// Threads on average over a sample (time blocked per second).
+    Threads,
     Bytes,
 }
 
@@ -55,11 +63,9 @@ impl Unit {
     fn fmt(self, x: f64) -> String {
         match self {
             Unit::Count => num(x),
-            Unit::Secs if x == 0.0 => "0s".into(),
-            // A lock taken and given back quickly: microseconds a second, not "0.00s".
-            Unit::Secs if x < 0.1 => format!("{:.1}ms", x * 1e3),
-            Unit::Secs if x < 10.0 => format!("{x:.2}s"),
-            Unit::Secs => format!("{x:.0}s"),
+            Unit::Threads if x == 0.0 => "0".into(),
+            Unit::Threads if x < 10.0 => format!("{x:.2}"),
+            Unit::Threads => format!("{x:.0}"),
             Unit::Bytes => size(x as u64),
         }
     }
@@ -76,7 +82,7 @@ type Figure = (&'static str, fn(&Point) -> f64, Unit, bool);
 /// Figures as lines of one chart, `  calls/s   ▁▂▃▅▇█  now 120  max 300`, the sparklines
 /// right-aligned in one column of cells; a figure with fewer than two samples, or zero all
 /// along (unless it is always shown), is left out. Above them, what they show.
-fn chart(cx: &Cx, series: Vec<Series>, width: usize) -> Vec<Line<'static>> {
+fn chart(cx: &Cx, series: Vec<Series>, width: usize) -> Vec<DocLine> {
     let series: Vec<Series> = series
         .into_iter()
         .filter(|(_, v, _, always)| v.len() >= 2 && (*always || v.iter().any(|&x| x != 0.0)))
@@ -87,34 +93,37 @@ fn chart(cx: &Cx, series: Vec<Series>, width: usize) -> Vec<Line<'static>> {
         .saturating_sub(12 + 28)
         .clamp(8, RATES_KEPT)
         .min(longest);
-    let mut lines: Vec<Line<'static>> = series
+    let mut lines: Vec<DocLine> = series
         .into_iter()
         .map(|(label, v, unit, _)| {
             let max = v.iter().copied().fold(0.0, f64::max);
             let last = v.last().copied().unwrap_or(0.0);
             let shown = &v[v.len().saturating_sub(cells)..];
-            Line::from(vec![
-                Span::raw(format!("  {label:<10}")),
-                Span::styled(format!("{:>cells$}", spark_f(&cx.t, shown)), cx.t.good()),
-                Span::raw(format!("  now {}  max {}", unit.fmt(last), unit.fmt(max))),
+            DocLine::of(vec![
+                (format!("  {label:<10}"), Tone::Plain),
+                (format!("{:>cells$}", spark_f(&cx.t, shown)), Tone::Good),
+                (
+                    format!("  now {}  max {}", unit.fmt(last), unit.fmt(max)),
+                    Tone::Plain,
+                ),
             ])
         })
         .collect();
     if !lines.is_empty() {
         lines.insert(
             0,
-            Line::styled(
-                "  a cell per sample, newest right; blocked/s: seconds blocked per second",
-                cx.t.dim(),
+            DocLine::toned(
+                "  a cell per sample, newest right; blocked: threads blocked, on average",
+                Tone::Dim,
             ),
         );
     }
     lines
 }
 
-/// The figures every trend has: time blocked, waits, threads waiting.
+/// The figures every trend has: threads blocked, waits, threads waiting.
 const WAITS: [Figure; 3] = [
-    ("blocked/s", |p| f64::from(p.blocked_s), Unit::Secs, true),
+    ("blocked", |p| f64::from(p.blocked_s), Unit::Threads, true),
     ("waits/s", |p| f64::from(p.waits_s), Unit::Count, true),
     ("waiting", |p| f64::from(p.waiting), Unit::Count, false),
 ];
@@ -131,9 +140,10 @@ fn figures(tr: Option<&Trend>, figs: &[Figure]) -> Vec<Series> {
         .collect()
 }
 
-/// An object's figures over the samples: calls/s (the account's), time blocked, waits and
-/// threads waiting per sample, and its depth (a queue's messages and bytes) or attachments.
-pub fn object_lines(cx: &Cx, kind: ObjKind, id: ObjId, width: usize) -> Vec<Line<'static>> {
+/// An object's figures over the samples: calls/s (the account's), threads blocked, waits
+/// and threads waiting per sample, and its depth (a queue's messages and bytes) or
+/// attachments.
+pub fn object_lines(cx: &Cx, kind: ObjKind, id: ObjId, width: usize) -> Vec<DocLine> {
     let rates: Vec<f64> =
         cx.s.model
             .object_rates_at(kind, id)
@@ -154,8 +164,8 @@ pub fn object_lines(cx: &Cx, kind: ObjKind, id: ObjId, width: usize) -> Vec<Line
     chart(cx, series, width)
 }
 
-/// A process's figures over the samples: calls/s, time blocked, waits, threads waiting.
-pub fn process_lines(cx: &Cx, pid: u32, width: usize) -> Vec<Line<'static>> {
+/// A process's figures over the samples: calls/s, threads blocked, waits, threads waiting.
+pub fn process_lines(cx: &Cx, pid: u32, width: usize) -> Vec<DocLine> {
     let tr = cx.s.trends.process(pid);
     let mut series = figures(
         tr,
@@ -168,44 +178,57 @@ pub fn process_lines(cx: &Cx, pid: u32, width: usize) -> Vec<Line<'static>> {
     chart(cx, series, width)
 }
 
-/// The Overview's one line: calls/s (per second, the account's) and waits/s (per sample),
-/// each with its current figure, side by side in `width`.
-pub fn overview_line(cx: &Cx, width: usize) -> Line<'static> {
+/// The Overview's one line: calls/s and waits/s at each sample (the same samples, the same
+/// window: the account's totals between two samples), each with its latest figure, side by
+/// side in `width`.
+pub fn overview_line(cx: &Cx, width: usize) -> DocLine {
+    let total = cx.s.trends.total();
     let half = width / 2;
-    let calls_label = format!("calls/s {} ", num(cx.s.calls_per_s()));
-    let n = half.saturating_sub(calls_label.len() + 1);
-    let calls = cx.s.model.account().history().series(cx.now, n);
-    let waits = cx.s.trends.total().rates(|p| f64::from(p.waits_s));
-    let last = waits.last().copied().unwrap_or(0.0);
-    let waits_label = format!("waits/s {} ", num(last));
-    let m = (width - half).saturating_sub(waits_label.len());
-    let shown = &waits[waits.len().saturating_sub(m)..];
-    Line::from(vec![
-        Span::styled(calls_label, cx.t.dim()),
-        Span::styled(format!("{:<n$} ", spark(&cx.t, &calls)), cx.t.good()),
-        Span::styled(waits_label, cx.t.dim()),
-        Span::styled(spark_f(&cx.t, shown), cx.t.warn()),
-    ])
+    let part = |label: &str, v: Vec<f64>, room: usize, tone: Tone| {
+        let last = v.last().map_or("-".to_string(), |&x| num(x));
+        let label = format!("{label} {last} ");
+        let n = room.saturating_sub(label.chars().count() + 1);
+        let shown = &v[v.len().saturating_sub(n)..];
+        vec![
+            (label, Tone::Dim),
+            (format!("{:<n$} ", spark_f(&cx.t, shown)), tone),
+        ]
+    };
+    let mut spans = part(
+        "calls/s",
+        total.rates(|p| f64::from(p.calls_s)),
+        half,
+        Tone::Good,
+    );
+    spans.extend(part(
+        "waits/s",
+        total.rates(|p| f64::from(p.waits_s)),
+        width - half,
+        Tone::Warn,
+    ));
+    DocLine::of(spans)
 }
 
 /// The wait-time histogram of an object's (or process's) blocking calls, with p50, p95,
-/// p99 (bucket bounds) and the exact maximum. Nothing when no call blocked.
-pub fn wait_lines(cx: &Cx, a: &Tally, width: usize) -> Vec<Line<'static>> {
+/// p99 (bucket bounds, not above the maximum) and the exact maximum. Nothing when no call
+/// blocked.
+pub fn wait_lines(cx: &Cx, a: &Tally, width: usize) -> Vec<DocLine> {
     let Some(p50) = a.wait_quantile(0.5) else {
         return Vec::new();
     };
-    let q = |x| a.wait_quantile(x).map_or("-".into(), |b| below(cx, b));
+    let max = a.max_wait_ns;
+    let q = |x| a.wait_quantile(x).map_or("-".into(), |b| below(cx, b, max));
     let mut v = vec![
-        Line::styled(
+        DocLine::toned(
             "Time in blocking calls (kernel histogram; percentiles are bucket bounds)",
-            cx.t.title(),
+            Tone::Title,
         ),
-        Line::from(format!(
+        DocLine::plain(format!(
             "  p50 {}  p95 {}  p99 {}  max {}",
-            below(cx, p50),
+            below(cx, p50, max),
             q(0.95),
             q(0.99),
-            dur_ns(a.max_wait_ns)
+            dur_ns(&cx.t, max)
         )),
     ];
     // The buckets that hold calls (empty ones left out: the ranges say where the gaps are).
@@ -224,10 +247,10 @@ pub fn wait_lines(cx: &Cx, a: &Tally, width: usize) -> Vec<Line<'static>> {
     for (b, label) in used {
         let c = a.hist[b];
         let n = ((c as f64 / most as f64 * bar_w as f64).round() as usize).clamp(1, bar_w);
-        v.push(Line::from(vec![
-            Span::raw(format!("  {label:>lw$} ")),
-            Span::styled(format!("{:<bar_w$}", full.repeat(n)), cx.t.warn()),
-            Span::raw(format!(" {}", num(c as f64))),
+        v.push(DocLine::of(vec![
+            (format!("  {label:>lw$} "), Tone::Plain),
+            (format!("{:<bar_w$}", full.repeat(n)), Tone::Warn),
+            (format!(" {}", num(c as f64)), Tone::Plain),
         ]));
     }
     v
@@ -238,11 +261,10 @@ mod tests {
     use super::Unit;
 
     #[test]
-    fn time_blocked_per_second_reads_in_the_unit_that_fits() {
-        assert_eq!(Unit::Secs.fmt(0.0), "0s");
-        assert_eq!(Unit::Secs.fmt(0.0004), "0.4ms");
-        assert_eq!(Unit::Secs.fmt(0.6), "0.60s");
-        assert_eq!(Unit::Secs.fmt(12.4), "12s");
+    fn threads_blocked_read_as_threads() {
+        assert_eq!(Unit::Threads.fmt(0.0), "0");
+        assert_eq!(Unit::Threads.fmt(0.6), "0.60");
+        assert_eq!(Unit::Threads.fmt(12.4), "12");
         assert_eq!(Unit::Bytes.fmt(24576.0), "24 KiB");
     }
 }
