@@ -1,22 +1,18 @@
 //! The view state (which view, selections, scroll, filters, sort, pause, where Esc goes back
 //! to) and the keys. The data is in [`Store`]; nothing here reads /proc or the probe. What
 //! Enter opens, a detail's links and the columns to sort by are read from the rows
-//! (`rows::Cache`), built from the store when it changes — never from what was drawn.
+//! (`rows::Cache`), built from the store when it changes — never from what was drawn. The
+//! keys' handlers are in `input.rs`, the mouse's and the sort orders in `mouse.rs`.
 use std::collections::BTreeSet;
 
-use ratatui::crossterm::event::{
-    KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind,
-};
-
-use super::{
-    keys::{self, Cmd},
-    rows::{self, picker, Cache, Cx, Entry, Opts, Stamp},
-    store::Store,
-    theme::Theme,
-};
 pub use super::{
     list::{ListState, ViewState},
     view::{Screen, Target, View},
+};
+use super::{
+    rows::{self, Cache, Cx, Entry, Opts, Stamp},
+    store::Store,
+    theme::Theme,
 };
 use crate::feed::Control;
 
@@ -136,7 +132,7 @@ impl App {
     }
 
     /// The links of the Problems view, in order.
-    fn problem_links(&mut self) -> Vec<Target> {
+    pub(super) fn problem_links(&mut self) -> Vec<Target> {
         let stamp = self.stamp();
         let s = self.frozen.as_deref().unwrap_or(&self.store);
         let cx = Cx::new(s, self.theme);
@@ -184,7 +180,7 @@ impl App {
         }
     }
 
-    fn replay(&self) -> bool {
+    pub(super) fn replay(&self) -> bool {
         self.store.position.is_some()
     }
 
@@ -212,7 +208,7 @@ impl App {
         };
     }
 
-    fn esc(&mut self) -> Action {
+    pub(super) fn esc(&mut self) -> Action {
         if let Some(prev) = self.back.pop() {
             self.screen = prev;
             self.detail = ListState::default();
@@ -226,7 +222,7 @@ impl App {
         Action::Redraw
     }
 
-    fn list(&mut self) -> &mut ListState {
+    pub(super) fn list(&mut self) -> &mut ListState {
         if self.screen.detail.is_some() {
             &mut self.detail
         } else {
@@ -236,442 +232,13 @@ impl App {
 
     /// Whether the list is a document of links (details, Problems): Up/Down go from link to
     /// link and scroll where there is none.
-    fn in_doc(&self) -> bool {
+    pub(super) fn in_doc(&self) -> bool {
         self.screen.detail.is_some() || self.screen.view == View::Problems
-    }
-
-    fn typing(&mut self, key: KeyEvent) -> Action {
-        let view = self.screen.view;
-        let Some(input) = self.input.as_mut() else {
-            return Action::None;
-        };
-        let text = match input {
-            Input::Filter(s) | Input::GoTo(s) => s,
-        };
-        let Some(bind) = keys::find(keys::TYPING, &key, view) else {
-            return Action::None;
-        };
-        match bind.cmd {
-            Cmd::Type => {
-                if let KeyCode::Char(c) = key.code {
-                    text.push(c);
-                }
-            }
-            Cmd::Erase => {
-                text.pop();
-            }
-            Cmd::EraseWord => {
-                let kept = text.trim_end().rfind(' ').map_or(0, |i| i + 1);
-                text.truncate(kept);
-            }
-            Cmd::EraseAll => text.clear(),
-            Cmd::Keep => {
-                let done = self.input.take();
-                if let Some(Input::GoTo(s)) = done {
-                    return match parse_time(&s) {
-                        Some(t) => Action::Control(Control::SeekTo(t)),
-                        None => Action::Redraw,
-                    };
-                }
-                return Action::Redraw;
-            }
-            Cmd::Cancel => {
-                if let Some(Input::Filter(_)) = self.input.take() {
-                    self.view_state().filter.clear();
-                }
-                return Action::Redraw;
-            }
-            Cmd::Quit => return Action::Quit,
-            _ => return Action::None,
-        }
-        if let Some(Input::Filter(s)) = &self.input {
-            let s = s.clone();
-            let v = self.view_state();
-            v.filter = s;
-            v.list.moved = true;
-        }
-        Action::Redraw
-    }
-
-    fn help_key(&mut self, key: KeyEvent) -> Action {
-        let Some(bind) = keys::find(keys::HELP, &key, self.screen.view) else {
-            return Action::None;
-        };
-        let page = self.help_page.max(1) as i32;
-        let by = match bind.cmd {
-            Cmd::Quit => return Action::Quit,
-            Cmd::CloseHelp => {
-                self.help = false;
-                return Action::Redraw;
-            }
-            Cmd::Up => -1,
-            Cmd::Down => 1,
-            Cmd::PageUp => -page,
-            Cmd::PageDown => page,
-            Cmd::Home => -i32::from(u16::MAX),
-            Cmd::End => i32::from(u16::MAX),
-            _ => return Action::None,
-        };
-        // The draw clamps it to the help's length.
-        self.help_scroll = (i32::from(self.help_scroll) + by).clamp(0, i32::from(u16::MAX)) as u16;
-        Action::Redraw
-    }
-
-    /// Up/Down in details: from link to link, scrolling the page when there is none further.
-    fn detail_step(&mut self, delta: isize) {
-        let l = self.list();
-        let can = if delta < 0 {
-            l.selected > 0
-        } else {
-            l.selected + 1 < l.len
-        };
-        if can && !l.free {
-            l.step(delta);
-        } else {
-            l.scroll_by(delta);
-        }
-    }
-
-    /// The namespace picker's keys.
-    fn picker_key(&mut self, key: KeyEvent) -> Action {
-        let Some(bind) = keys::find(keys::PICKER, &key, self.screen.view) else {
-            return Action::None;
-        };
-        let choices = picker::choices(&Cx::new(self.shown(), self.theme));
-        let at = self.picker.unwrap_or(0);
-        match bind.cmd {
-            Cmd::Quit => return Action::Quit,
-            Cmd::ClosePicker => self.picker = None,
-            Cmd::Up => self.picker = Some(at.saturating_sub(1)),
-            Cmd::Down => self.picker = Some((at + 1).min(choices.len().saturating_sub(1))),
-            Cmd::Choose => {
-                self.picker = None;
-                if let Some(c) = choices.get(at) {
-                    self.set_scope(c.scope.clone());
-                }
-            }
-            _ => return Action::None,
-        }
-        Action::Redraw
-    }
-
-    /// Handles one key: looked up in [`keys`], the one table of keys the help shows.
-    pub fn on_key(&mut self, key: KeyEvent) -> Action {
-        if key.kind == KeyEventKind::Release {
-            return Action::None;
-        }
-        self.message = None;
-        if self.input.is_some() {
-            return self.typing(key);
-        }
-        if self.help {
-            return self.help_key(key);
-        }
-        if self.picker.is_some() {
-            return self.picker_key(key);
-        }
-        let view = self.screen.view;
-        if self.replay() {
-            if let Some(bind) = keys::find(keys::REPLAY, &key, view) {
-                let c = match bind.cmd {
-                    Cmd::ReplayPause => Control::TogglePause,
-                    Cmd::Step => Control::Step,
-                    Cmd::SeekBack => Control::Seek(-10.0),
-                    Cmd::SeekForward => Control::Seek(10.0),
-                    Cmd::Slower => Control::Speed(0.5),
-                    Cmd::Faster => Control::Speed(2.0),
-                    _ => {
-                        self.input = Some(Input::GoTo(String::new()));
-                        return Action::Redraw;
-                    }
-                };
-                return Action::Control(c);
-            }
-        }
-        let Some(bind) = keys::find(keys::MAIN, &key, view) else {
-            return Action::None;
-        };
-        let in_doc = self.in_doc();
-        match bind.cmd {
-            Cmd::Quit => return Action::Quit,
-            Cmd::NextView => self.go(View::ALL[(view.index() + 1) % View::ALL.len()]),
-            Cmd::PrevView => {
-                self.go(View::ALL[(view.index() + View::ALL.len() - 1) % View::ALL.len()])
-            }
-            Cmd::ToView => {
-                if let KeyCode::Char(c @ '1'..='7') = key.code {
-                    self.go(View::ALL[c as usize - '1' as usize]);
-                }
-            }
-            Cmd::Help => {
-                self.help = true;
-                self.help_scroll = 0;
-            }
-            Cmd::Pause => {
-                self.frozen = match self.frozen.take() {
-                    Some(_) => None,
-                    None => Some(Box::new(self.store.clone())),
-                };
-                self.epoch += 1;
-            }
-            Cmd::Filter => {
-                let f = self.view_state().filter.clone();
-                self.input = Some(Input::Filter(f));
-            }
-            Cmd::Sort => self.next_sort(),
-            Cmd::SortMove => self.move_sort(if key.code == KeyCode::Char('<') {
-                -1
-            } else {
-                1
-            }),
-            Cmd::Namespace => self.next_ns(),
-            Cmd::Picker => {
-                let choices = picker::choices(&Cx::new(self.shown(), self.theme));
-                self.picker = Some(choices.iter().position(|c| c.current).unwrap_or(0));
-            }
-            Cmd::Reverse => {
-                if let Some((c, desc)) = self.sort_now(view) {
-                    self.view_state().sort = Some((c, !desc));
-                }
-            }
-            Cmd::Back => return self.esc(),
-            Cmd::Open => {
-                let t = if self.screen.detail.is_some() {
-                    let sel = self.detail.selected;
-                    self.links().get(sel).copied()
-                } else {
-                    self.enter()
-                };
-                match t {
-                    Some(t) => self.open(t),
-                    None => return Action::None,
-                }
-            }
-            Cmd::Up if in_doc => self.detail_step(-1),
-            Cmd::Down if in_doc => self.detail_step(1),
-            Cmd::PageUp if in_doc => {
-                let p = self.list().page.max(1) as isize;
-                self.list().scroll_by(-p);
-            }
-            Cmd::PageDown if in_doc => {
-                let p = self.list().page.max(1) as isize;
-                self.list().scroll_by(p);
-            }
-            Cmd::Home if in_doc => self.list().scroll_by(-(u16::MAX as isize)),
-            Cmd::End if in_doc => self.list().scroll_by(u16::MAX as isize),
-            Cmd::Up => {
-                self.list().step(-1);
-                self.unfollow(view);
-            }
-            Cmd::Down => self.list().step(1),
-            Cmd::PageUp => {
-                let p = self.list().page.max(1) as isize;
-                self.list().step(-p);
-                self.unfollow(view);
-            }
-            Cmd::PageDown => {
-                let p = self.list().page.max(1) as isize;
-                self.list().step(p);
-            }
-            Cmd::Home => {
-                self.list().home();
-                self.unfollow(view);
-            }
-            Cmd::End => {
-                self.list().end();
-                if view == View::Events {
-                    self.follow = true;
-                }
-            }
-            Cmd::Follow => self.follow = !self.follow,
-            Cmd::All => {
-                let v = self.view_state();
-                v.all = !v.all;
-            }
-            Cmd::Tree => {
-                if view == View::Processes && self.screen.detail.is_none() {
-                    let v = self.view_state();
-                    v.tree = !v.tree;
-                } else {
-                    self.go(View::Processes);
-                    self.view_state().tree = true;
-                }
-            }
-            Cmd::NoKill => {
-                self.message =
-                    Some("F9: ipctop only observes; it never kills, signals or changes anything");
-            }
-            Cmd::Expand => {
-                if let Some(Target::Sem(id)) = self.enter() {
-                    self.expanded.insert(id);
-                }
-            }
-            Cmd::Collapse => {
-                if let Some(Target::Sem(id)) = self.enter() {
-                    self.expanded.remove(&id);
-                    self.expand_all = false;
-                }
-            }
-            Cmd::ExpandAll => {
-                self.expand_all = !self.expand_all;
-                if !self.expand_all {
-                    self.expanded.clear();
-                }
-            }
-            _ => return Action::None,
-        }
-        Action::Redraw
-    }
-
-    /// Handles the mouse: a click on a tab goes there, on a column title sorts by it (again:
-    /// reverses), on a row selects it (on the selected row: opens it, as Enter); the wheel
-    /// scrolls.
-    pub fn on_mouse(&mut self, m: MouseEvent) -> Action {
-        let (x, y) = (m.column, m.row);
-        let view = self.screen.view;
-        match m.kind {
-            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
-                let d: isize = if m.kind == MouseEventKind::ScrollUp {
-                    -3
-                } else {
-                    3
-                };
-                if self.help {
-                    self.help_scroll = (self.help_scroll as isize + d).max(0) as u16;
-                } else if self.picker.is_some() {
-                    return Action::None;
-                } else if self.in_doc() {
-                    self.list().scroll_by(d);
-                } else {
-                    self.list().step(d);
-                    if d < 0 {
-                        self.unfollow(view);
-                    }
-                }
-                Action::Redraw
-            }
-            MouseEventKind::Down(MouseButton::Left)
-                if !self.help && self.input.is_none() && self.picker.is_none() =>
-            {
-                self.message = None;
-                if Some(y) == self.tabs_y {
-                    if let Some(&(_, _, v)) =
-                        self.tabs.iter().find(|(a, b, _)| (*a..*b).contains(&x))
-                    {
-                        self.go(v);
-                        return Action::Redraw;
-                    }
-                    return Action::None;
-                }
-                let in_doc = self.in_doc();
-                let l = self.list();
-                let r = l.rows;
-                if y + 1 == r.y && (r.x..r.x + r.width).contains(&x) && !in_doc {
-                    let col = l.header.iter().find(|(a, b, _)| (*a..*b).contains(&x));
-                    let Some(&(_, _, col)) = col else {
-                        return Action::None;
-                    };
-                    return self.sort_by_col(col);
-                }
-                if !(r.y..r.y + r.height).contains(&y) || !(r.x..r.x + r.width).contains(&x) {
-                    return Action::None;
-                }
-                let i = usize::from(y - r.y);
-                let item = if l.line_items.is_empty() {
-                    Some(l.offset + i)
-                } else {
-                    l.line_items.get(i).copied().flatten()
-                };
-                let Some(item) = item.filter(|&n| n < l.len) else {
-                    return Action::None;
-                };
-                if item == l.selected && !(in_doc && l.free) {
-                    return self.on_key(KeyEvent::from(KeyCode::Enter));
-                }
-                l.selected = item;
-                l.moved = true;
-                l.free = false;
-                if view == View::Events && !in_doc {
-                    self.follow = false;
-                }
-                Action::Redraw
-            }
-            _ => Action::None,
-        }
-    }
-
-    /// The columns of the view's table (none for Problems).
-    fn columns(&mut self, view: View) -> Vec<rows::table::Column> {
-        self.entry(view)
-            .map(|e| e.table.columns.clone())
-            .unwrap_or_default()
-    }
-
-    /// The sort in force in a view: column and largest first.
-    fn sort_now(&mut self, view: View) -> Option<(usize, bool)> {
-        let asked = self.views[view.index()].sort;
-        self.entry(view).map(|e| e.sort(asked))
-    }
-
-    /// A click on a column title: sort by it, largest first for times and counts; a second
-    /// click reverses.
-    fn sort_by_col(&mut self, col: usize) -> Action {
-        let view = self.screen.view;
-        let cols = self.columns(view);
-        let Some(c) = cols.get(col).filter(|c| c.sortable()) else {
-            return Action::None;
-        };
-        let now = self.sort_now(view);
-        self.view_state().sort = Some(match now {
-            Some((sc, desc)) if sc == col => (col, !desc),
-            _ => (col, c.sort == rows::table::Sort::Desc),
-        });
-        Action::Redraw
-    }
-
-    fn unfollow(&mut self, view: View) {
-        if view == View::Events {
-            self.follow = false;
-        }
-    }
-
-    /// The columns `s`, `<` and `>` may sort by: sortable, and shown at the last draw (when
-    /// it said which were).
-    fn sortable(&mut self, view: View) -> Vec<(usize, bool)> {
-        let cols = self.columns(view);
-        let shown = self.views[view.index()].shown.clone();
-        cols.iter()
-            .enumerate()
-            .filter(|(i, c)| c.sortable() && (shown.is_empty() || shown.contains(i)))
-            .map(|(i, c)| (i, c.sort == rows::table::Sort::Desc))
-            .collect()
-    }
-
-    /// `<` / `>`: sort by the nearest shown column left (`by` < 0) or right of the sorted
-    /// one that can sort (times and counts largest first); at the edge, stays.
-    fn move_sort(&mut self, by: i32) {
-        let view = self.screen.view;
-        let Some((cur, _)) = self.sort_now(view) else {
-            return;
-        };
-        let can = self.sortable(view);
-        let best = if by < 0 {
-            can.into_iter()
-                .filter(|(c, _)| *c < cur)
-                .max_by_key(|(c, _)| *c)
-        } else {
-            can.into_iter()
-                .filter(|(c, _)| *c > cur)
-                .min_by_key(|(c, _)| *c)
-        };
-        if let Some(s) = best {
-            self.view_state().sort = Some(s);
-        }
     }
 
     /// `n`: the model's scope moves to the next IPC namespace alone (ascending), then all
     /// (from a container's: all). The paused display follows too.
-    fn next_ns(&mut self) {
+    pub(super) fn next_ns(&mut self) {
         use crate::model::Scope;
         let known: Vec<_> = self.store.model.namespaces().iter().map(|n| n.ns).collect();
         let next = match self.shown().model.scope() {
@@ -683,7 +250,7 @@ impl App {
     }
 
     /// Shows `scope` (the model's one namespace filter), paused display too.
-    fn set_scope(&mut self, scope: crate::model::Scope) {
+    pub(super) fn set_scope(&mut self, scope: crate::model::Scope) {
         self.store.set_scope(scope.clone());
         if let Some(f) = &mut self.frozen {
             f.set_scope(scope);
@@ -693,24 +260,10 @@ impl App {
             v.list.moved = true;
         }
     }
-
-    /// `s`: the next sort order of the view (its column shown, when the last draw said which
-    /// are); times and counts start largest first.
-    fn next_sort(&mut self) {
-        let view = self.screen.view;
-        let Some((cur, _)) = self.sort_now(view) else {
-            return;
-        };
-        let can = self.sortable(view);
-        let next = can.iter().find(|(c, _)| *c > cur).or(can.first()).copied();
-        if let Some(s) = next {
-            self.view_state().sort = Some(s);
-        }
-    }
 }
 
 /// "90", "1:30" or "1:02:03" seconds.
-fn parse_time(s: &str) -> Option<f64> {
+pub(super) fn parse_time(s: &str) -> Option<f64> {
     let mut t = 0.0;
     for part in s.trim().split(':') {
         let v: f64 = part.parse().ok()?;

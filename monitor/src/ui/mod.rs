@@ -16,7 +16,9 @@
 //!
 //! The files are layered, each importing only those below it (no import cycle:
 //! `xtask/tests/architecture.rs` checks it): `theme`, `names`, `view`, `list`, `fmt`,
-//! `trends`, `term` at the bottom; `store`; `rows/`; `keys`; `app`; `views/`; this file.
+//! `trends`, `term` at the bottom; `store`; `rows/`; `keys`; `app` (the view state, what
+//! Enter opens), with `input.rs` (keys) and `mouse.rs` (clicks, sorting) adding its
+//! handlers; `views/`; this file.
 //!
 //! The loop wakes every 100 ms (or on a key, a resize, a signal) to drain the source. It redraws on a key, on a
 //! resize, within 100 ms of new calls (events, calls starting to block), and once per tick
@@ -24,8 +26,10 @@
 //! restored on every way out (see `term`).
 pub mod app;
 pub mod fmt;
+mod input;
 pub mod keys;
 mod list;
+mod mouse;
 pub mod names;
 pub mod rows;
 pub mod store;
