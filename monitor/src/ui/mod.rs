@@ -258,4 +258,6 @@ mod ns_sort_tests;
 #[cfg(test)]
 mod ns_view_tests;
 #[cfg(test)]
+mod rows_tests;
+#[cfg(test)]
 mod tests;
