@@ -123,12 +123,20 @@ impl App {
 
     /// The rows of a view's table, in the view's order (built if the store changed).
     pub fn entry(&mut self, view: View) -> Option<&Entry> {
+        self.entry_of(view).map(|(e, _)| e)
+    }
+
+    /// [`Self::entry`] with the store it is of (a row's cells are made from it).
+    pub fn entry_of(&mut self, view: View) -> Option<(&Entry, &Store)> {
         let id = rows::table_of(view)?;
         let (stamp, opts) = (self.stamp(), self.opts());
         let vs = &self.views[view.index()];
         let s = self.frozen.as_deref().unwrap_or(&self.store);
         let cx = Cx::new(s, self.theme);
-        Some(self.rows.table(id, &cx, stamp, &opts, &vs.filter, vs.sort))
+        Some((
+            self.rows.table(id, &cx, stamp, &opts, &vs.filter, vs.sort),
+            s,
+        ))
     }
 
     /// The links of the Problems view, in order.

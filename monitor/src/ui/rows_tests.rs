@@ -152,13 +152,13 @@ fn sorting_by_a_column_orders_the_rows_by_what_it_shows() {
             }
             for desc in [false, true] {
                 app.views[view.index()].sort = Some((c, desc));
-                let e = app.entry(view).unwrap();
+                let (e, s) = app.entry_of(view).unwrap();
                 let shown: Vec<(Reading, String)> = e
                     .order
                     .iter()
                     .filter(|l| l.sub.is_none())
                     .map(|&l| {
-                        let v = &e.table.row(l).cells[c];
+                        let v = e.table.value(s, t, e.table.row(l), c);
                         let text = v.text(&t);
                         (read(v, &text), text)
                     })
@@ -198,15 +198,16 @@ fn filtering_by_any_cells_text_keeps_its_row() {
     let t = Theme::default();
     let mut checked = 0;
     for view in TABLES {
-        let e = app.entry(view).unwrap().clone();
+        let (e, s) = app.entry_of(view).unwrap();
+        let (e, s) = (e.clone(), s.clone());
         for r in &e.table.rows {
-            assert_eq!(r.cells.len(), e.table.columns.len(), "{view:?} {r:?}");
+            assert_eq!(r.width(), e.table.columns.len(), "{view:?} {r:?}");
         }
         let lines = e.order.clone();
         for l in lines {
             let row = e.table.row(l).clone();
-            for (c, v) in row.cells.iter().enumerate() {
-                let text = v.text(&t);
+            for c in 0..row.width() {
+                let text = e.table.value(&s, t, &row, c).text(&t);
                 if e.table.columns[c].prio == HIDE || text.trim().is_empty() {
                     continue;
                 }
@@ -237,11 +238,12 @@ fn a_filter_drops_the_rows_that_do_not_show_it() {
     let mut app = app();
     // The leaked segment shows LEAK; the attached ones do not.
     app.views[View::Shm.index()].filter = "LEAK".into();
-    let e = app.entry(View::Shm).unwrap();
+    let (e, s) = app.entry_of(View::Shm).unwrap();
     let ids: Vec<u64> = e.ids();
     assert_eq!(ids.len(), 1, "{:?}", e.order);
     let t = Theme::default();
-    assert_eq!(e.table.row(e.order[0]).cells[0].text(&t), "32771");
+    let leak = e.table.row(e.order[0]);
+    assert_eq!(e.table.value(s, t, leak, 0).text(&t), "32771");
     // Sizes, owners, modes and creators' states are shown, so they match.
     for (f, n) in [("64", 1), ("postgres", 4), ("0600", 4), ("gone", 1)] {
         app.views[View::Shm.index()].filter = f.into();

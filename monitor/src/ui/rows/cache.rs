@@ -139,7 +139,7 @@ impl Cache {
         let sort = Some(e.sort(sort));
         let key = (stamp, filter.to_string(), sort);
         if e.ordered.as_ref() != Some(&key) {
-            e.order = order(&e.table, &cx.t, filter, sort);
+            e.order = order(&e.table, cx.s, cx.t, filter, sort);
             e.ordered = Some(key);
         }
         e

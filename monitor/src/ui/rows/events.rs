@@ -143,5 +143,7 @@ pub fn table(cx: &Cx, prev: Option<Table>) -> Table {
         empty: empty.into(),
         sort: (0, false),
         counts: false,
+        fill: None,
+        built_sorted: None,
     }
 }

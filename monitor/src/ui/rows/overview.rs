@@ -1,6 +1,6 @@
 //! The Overview's rows: who waits now (pid, comm, on what, for how long — growing live —
 //! and who holds it), and the busiest objects.
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, rc::Rc};
 
 use super::{
     cx::Cx,
@@ -82,6 +82,8 @@ pub fn waits(cx: &Cx) -> Table {
         },
         sort: (5, true),
         counts: true,
+        fill: None,
+        built_sorted: None,
     }
 }
 
@@ -94,40 +96,27 @@ const BUSY: [Column; 6] = [
     rcol("WAITING", 7, 1),
 ];
 
-/// The objects with calls or waiters, by calls per second (then waiting threads, calls).
+/// The objects with calls or waiters, by calls per second (then waiting threads, calls);
+/// the cells made when asked for.
 pub fn busiest(cx: &Cx) -> Table {
     let m = &cx.s.model;
     let mut threads: BTreeMap<(ObjKind, ObjId), usize> = BTreeMap::new();
     for w in m.waits() {
         *threads.entry((w.on.obj_kind(), waits::obj(w))).or_default() += 1;
     }
-    let mut v: Vec<(f64, usize, u64, Row)> = Vec::new();
+    let mut v: Vec<(f64, usize, u64, Target)> = Vec::new();
     let mut add = |kind: ObjKind, oid: ObjId, target: Target| {
         let a = cx.acct(kind, oid);
         let nw = threads.get(&(kind, oid)).copied().unwrap_or(0);
         if a.is_none_or(|a| a.calls == 0) && nw == 0 {
             return;
         }
-        let name = if cx.many_ns() {
-            format!("{} {} {}", kind.name(), oid.id, cx.ns_label(oid.ns))
-        } else {
-            format!("{} {}", kind.name(), oid.id)
-        };
-        let rate = a.map_or(0.0, |a| a.rate());
-        let calls = a.map_or(0, |a| a.calls);
-        let row = Row::new(
-            v.len() as u64,
-            vec![
-                Value::Text(name),
-                Value::Count(rate),
-                Value::Count(calls as f64),
-                Value::Int(a.map_or(0, |a| a.errors) as i64),
-                Value::Ns(a.map_or(0, |a| a.blocked_ns)),
-                Value::Int(nw as i64),
-            ],
-            Some(target),
-        );
-        v.push((rate, nw, calls, row));
+        v.push((
+            a.map_or(0.0, |a| a.rate()),
+            nw,
+            a.map_or(0, |a| a.calls),
+            target,
+        ));
     };
     for s in m.sem_sets() {
         add(ObjKind::Sem, s.id, Target::Sem(s.id));
@@ -138,15 +127,49 @@ pub fn busiest(cx: &Cx) -> Table {
     for q in m.queues() {
         add(ObjKind::Msg, q.id, Target::Queue(q.id));
     }
-    // Ties by waiting threads, then calls (the sort by calls/s keeps this order).
+    // Ties by waiting threads, then calls: the order sorting by calls/s keeps.
     v.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
+    let rows = v
+        .into_iter()
+        .enumerate()
+        .map(|(i, (.., t))| Row::lazy(i as u64, BUSY.len(), Some(t)))
+        .collect();
     Table {
         name: "Busiest objects".into(),
         note: None,
         columns: BUSY.to_vec(),
-        rows: v.into_iter().map(|x| x.3).collect(),
+        rows,
         empty: "no calls seen yet".into(),
         sort: (1, true),
         counts: true,
+        fill: Some(Rc::new(move |s, t, r, c| {
+            busy_cell(&Cx::new(s, t), &threads, r, c)
+        })),
+        built_sorted: Some((1, true)),
+    }
+}
+
+fn busy_cell(cx: &Cx, threads: &BTreeMap<(ObjKind, ObjId), usize>, r: &Row, c: usize) -> Value {
+    let (kind, oid) = match r.target {
+        Some(Target::Sem(id)) => (ObjKind::Sem, id),
+        Some(Target::Shm(id)) => (ObjKind::Shm, id),
+        Some(Target::Queue(id)) => (ObjKind::Msg, id),
+        _ => return Value::Blank,
+    };
+    let a = cx.acct(kind, oid);
+    match c {
+        0 if cx.many_ns() => Value::Text(format!(
+            "{} {} {}",
+            kind.name(),
+            oid.id,
+            cx.ns_label(oid.ns)
+        )),
+        0 => Value::Text(format!("{} {}", kind.name(), oid.id)),
+        1 => Value::Count(a.map_or(0.0, |a| a.rate())),
+        2 => Value::Count(a.map_or(0, |a| a.calls) as f64),
+        3 => Value::Int(a.map_or(0, |a| a.errors) as i64),
+        4 => Value::Ns(a.map_or(0, |a| a.blocked_ns)),
+        5 => Value::Int(threads.get(&(kind, oid)).copied().unwrap_or(0) as i64),
+        _ => Value::Blank,
     }
 }

@@ -1,7 +1,7 @@
 //! Processes: per process what it waits on, its threads waiting, the time it spent blocked,
 //! the segments, sets and queues it uses, its calls and failed calls. Only the processes
 //! that use IPC, unless `a` shows all; in a tree (F5), each with its objects below it.
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, rc::Rc};
 
 use super::{
     blind::{said, unknown, Blind},
@@ -106,11 +106,13 @@ fn tree(cx: &Cx, p: &Process, u: &ProcUse, waits: &[&Wait], id: u64) -> Vec<Row>
         .collect()
 }
 
+/// The processes of the namespaces shown (those using IPC unless `shown.all`), by pid; the
+/// cells made when asked for (a tree's rows of objects at once).
 pub fn table(cx: &Cx, shown: Shown) -> Table {
     let m = &cx.s.model;
-    let mut by_pid: BTreeMap<u32, Vec<&Wait>> = BTreeMap::new();
+    let mut by_pid: BTreeMap<u32, Vec<Wait>> = BTreeMap::new();
     for w in m.waits() {
-        by_pid.entry(w.pid).or_default().push(w);
+        by_pid.entry(w.pid).or_default().push(w.clone());
     }
     let mut cols = COLS.to_vec();
     cols[13] = cx.ns_column();
@@ -119,18 +121,11 @@ pub fn table(cx: &Cx, shown: Shown) -> Table {
         .processes()
         .filter_map(|p| {
             let u = cx.s.uses.get(&p.pid).unwrap_or(&NO_USE);
-            let a = m.account().process(p.pid);
-            let ws = by_pid.get(&p.pid).cloned().unwrap_or_default();
-            let calls = a.map_or(0, |a| a.calls);
+            let calls = m.account().process(p.pid).map_or(0, |a| a.calls);
+            let ws: Vec<&Wait> = by_pid.get(&p.pid).into_iter().flatten().collect();
             if !shown.all && !uses_ipc(p, u, ws.len(), calls) {
                 return None;
             }
-            let on = ws.first().map_or(Value::Text("-".into()), |w| {
-                let mut s = waits::on(cx, w).0;
-                s.push(' ');
-                s.push_str(&waits::waited(cx, w).text(&cx.t));
-                Value::Text(s)
-            });
             let tone = if !p.alive() {
                 Tone::Dim
             } else if !ws.is_empty() {
@@ -139,29 +134,7 @@ pub fn table(cx: &Cx, shown: Shown) -> Table {
                 Tone::Plain
             };
             let id = u64::from(p.pid);
-            let mut row = Row::new(
-                id,
-                vec![
-                    Value::Int(p.pid.into()),
-                    Value::Text(crate::text::escape(&p.comm).into_owned()),
-                    Value::Text(p.state.to_string()),
-                    on,
-                    Value::Int(ws.len() as i64),
-                    Value::Ns(a.map_or(0, |a| a.blocked_ns)),
-                    Value::Int(p.attached_shmids().len() as i64),
-                    Value::Int(u.sets.len() as i64),
-                    Value::Int(u.queues.len() as i64),
-                    Value::Count(calls as f64),
-                    Value::Int(a.map_or(0, |a| a.errors) as i64),
-                    p.uid.map_or(Value::Unknown, |u| Value::Text(cx.user(u))),
-                    Value::Text(
-                        crate::text::escape(p.cmdline.as_deref().unwrap_or_default()).into_owned(),
-                    ),
-                    Value::Text(cx.ns_label(m.process_ns(p.pid))),
-                ],
-                Some(Target::Proc(p.pid)),
-            )
-            .tone(tone);
+            let mut row = Row::lazy(id, COLS.len(), Some(Target::Proc(p.pid))).tone(tone);
             if shown.tree {
                 row.sub = tree(cx, p, u, &ws, id);
             }
@@ -185,6 +158,47 @@ pub fn table(cx: &Cx, shown: Shown) -> Table {
         empty: none_text(cx),
         sort: (0, false),
         counts: true,
+        fill: Some(Rc::new(move |s, t, r, c| {
+            cell(&Cx::new(s, t), &by_pid, r, c)
+        })),
+        built_sorted: Some((0, false)),
+    }
+}
+
+fn cell(cx: &Cx, by_pid: &BTreeMap<u32, Vec<Wait>>, r: &Row, c: usize) -> Value {
+    let m = &cx.s.model;
+    let Some(Target::Proc(pid)) = r.target else {
+        return Value::Blank;
+    };
+    let Some(p) = m.process(pid) else {
+        return Value::Blank;
+    };
+    let u = cx.s.uses.get(&pid).unwrap_or(&NO_USE);
+    let a = m.account().process(pid);
+    let ws = by_pid.get(&pid).map_or(&[][..], Vec::as_slice);
+    match c {
+        0 => Value::Int(pid.into()),
+        1 => Value::Text(crate::text::escape(&p.comm).into_owned()),
+        2 => Value::Text(p.state.to_string()),
+        3 => ws.first().map_or(Value::Text("-".into()), |w| {
+            let mut s = waits::on(cx, w).0;
+            s.push(' ');
+            s.push_str(&waits::waited(cx, w).text(&cx.t));
+            Value::Text(s)
+        }),
+        4 => Value::Int(ws.len() as i64),
+        5 => Value::Ns(a.map_or(0, |a| a.blocked_ns)),
+        6 => Value::Int(p.attached_shmids().len() as i64),
+        7 => Value::Int(u.sets.len() as i64),
+        8 => Value::Int(u.queues.len() as i64),
+        9 => Value::Count(a.map_or(0, |a| a.calls) as f64),
+        10 => Value::Int(a.map_or(0, |a| a.errors) as i64),
+        11 => p.uid.map_or(Value::Unknown, |u| Value::Text(cx.user(u))),
+        12 => {
+            Value::Text(crate::text::escape(p.cmdline.as_deref().unwrap_or_default()).into_owned())
+        }
+        13 => Value::Text(cx.ns_label(m.process_ns(pid))),
+        _ => Value::Blank,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Message queues: messages and bytes queued against qbytes — one snapshot's figures, all
 //! three from the same `Queue` — the last sender and receiver, and the threads blocked
 //! sending (queue full) or receiving (nothing of their type).
+use std::{collections::BTreeMap, rc::Rc};
+
 use super::{
     cx::Cx,
     table::{col, rcol, Column, Row, Table, Value, HIDE},
@@ -8,7 +10,7 @@ use super::{
 };
 use crate::{
     analysis::IpcKind,
-    model::{ObjKind, Queue},
+    model::{ObjId, ObjKind, Queue},
     ui::{theme::Tone, view::Target},
 };
 
@@ -42,10 +44,18 @@ pub fn blocked_text(rcv: &Waiters, snd: &Waiters) -> String {
     v.join(" ")
 }
 
+/// What the cells need, worked out once per build.
+struct Ctx {
+    marks: BTreeMap<ObjId, Vec<&'static str>>,
+    blocked: BTreeMap<ObjId, (Waiters, Waiters)>,
+}
+
+/// Every queue of the namespaces shown, in id order; the cells made when asked for.
 pub fn table(cx: &Cx) -> Table {
-    let marks = cx.marks(IpcKind::Msg);
-    let bl = waits::by_queue(cx);
-    let none = (Waiters::default(), Waiters::default());
+    let ctx = Ctx {
+        marks: cx.marks(IpcKind::Msg),
+        blocked: waits::by_queue(cx),
+    };
     let mut cols = COLS.to_vec();
     cols[13] = cx.ns_column();
     let mut qs: Vec<&Queue> = cx.s.model.queues().collect();
@@ -53,49 +63,8 @@ pub fn table(cx: &Cx) -> Table {
     let rows = qs
         .into_iter()
         .map(|q| {
-            let (rcv, snd) = bl.get(&q.id).unwrap_or(&none);
-            let threads = rcv.threads() + snd.threads();
-            let blocked = if threads == 0 {
-                Value::Text("-".into())
-            } else {
-                Value::Int(threads as i64).with(blocked_text(rcv, snd))
-            };
-            let mut flags = Vec::new();
-            if marks.contains_key(&q.id) {
-                flags.push("LEAK: unread");
-            }
-            if q.qbytes.is_some_and(|m| m > 0 && q.cbytes >= m) {
-                flags.push("full");
-            }
-            let flags = if flags.is_empty() {
-                "-".into()
-            } else {
-                flags.join(",")
-            };
-            Row::new(
-                cx.s.obj_key(q.id),
-                vec![
-                    Value::Int(q.id.id.into()),
-                    Value::IpcKey(q.key),
-                    Value::Int(q.qnum as i64),
-                    Value::Fill {
-                        bytes: q.cbytes,
-                        max: q.qbytes,
-                    },
-                    Value::pid(q.last_send_pid),
-                    Value::pid(q.last_recv_pid),
-                    blocked,
-                    cx.since(q.stime),
-                    cx.since(q.rtime),
-                    Value::Count(cx.rate(ObjKind::Msg, q.id)),
-                    Value::Text(flags),
-                    Value::Text(cx.user(q.owner_uid)),
-                    Value::Perms(q.perms),
-                    Value::Text(cx.ns_label(q.id.ns)),
-                ],
-                Some(Target::Queue(q.id)),
-            )
-            .tone(if threads > 0 || marks.contains_key(&q.id) {
+            let warn = ctx.blocked.contains_key(&q.id) || ctx.marks.contains_key(&q.id);
+            Row::lazy(cx.s.obj_key(q.id), COLS.len(), Some(Target::Queue(q.id))).tone(if warn {
                 Tone::Warn
             } else {
                 Tone::Plain
@@ -110,5 +79,55 @@ pub fn table(cx: &Cx) -> Table {
         empty: "no message queues in the IPC namespaces shown".into(),
         sort: (0, false),
         counts: true,
+        fill: Some(Rc::new(move |s, t, r, c| cell(&Cx::new(s, t), &ctx, r, c))),
+        built_sorted: Some((0, false)),
+    }
+}
+
+/// A queue's cell: its messages, bytes and maximum all of one `Queue` (one snapshot's).
+fn cell(cx: &Cx, ctx: &Ctx, r: &Row, c: usize) -> Value {
+    let Some(Target::Queue(oid)) = r.target else {
+        return Value::Blank;
+    };
+    let Some(q) = cx.s.model.queue_at(oid) else {
+        return Value::Blank;
+    };
+    let none = (Waiters::default(), Waiters::default());
+    let (rcv, snd) = ctx.blocked.get(&q.id).unwrap_or(&none);
+    match c {
+        0 => Value::Int(q.id.id.into()),
+        1 => Value::IpcKey(q.key),
+        2 => Value::Int(q.qnum as i64),
+        3 => Value::Fill {
+            bytes: q.cbytes,
+            max: q.qbytes,
+        },
+        4 => Value::pid(q.last_send_pid),
+        5 => Value::pid(q.last_recv_pid),
+        6 => match rcv.threads() + snd.threads() {
+            0 => Value::Text("-".into()),
+            n => Value::Int(n as i64).with(blocked_text(rcv, snd)),
+        },
+        7 => cx.since(q.stime),
+        8 => cx.since(q.rtime),
+        9 => Value::Count(cx.rate(ObjKind::Msg, q.id)),
+        10 => {
+            let mut flags = Vec::new();
+            if ctx.marks.contains_key(&q.id) {
+                flags.push("LEAK: unread");
+            }
+            if q.qbytes.is_some_and(|m| m > 0 && q.cbytes >= m) {
+                flags.push("full");
+            }
+            Value::Text(if flags.is_empty() {
+                "-".into()
+            } else {
+                flags.join(",")
+            })
+        }
+        11 => Value::Text(cx.user(q.owner_uid)),
+        12 => Value::Perms(q.perms),
+        13 => Value::Text(cx.ns_label(q.id.ns)),
+        _ => Value::Blank,
     }
 }

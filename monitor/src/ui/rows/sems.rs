@@ -1,7 +1,10 @@
 //! Semaphores: the sets, each expandable to its semaphores (value, ncnt, zcnt, waiting
 //! threads, holders), with calls/s, the last operation, the time blocked on it and the marks
 //! of findings (LEAK, DEADLOCK, NO INIT).
-use std::collections::BTreeSet;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    rc::Rc,
+};
 
 use super::{
     cx::Cx,
@@ -32,8 +35,8 @@ const COLS: [Column; 15] = [
     col("IPC NS", 10, HIDE),
 ];
 
-/// The column of the tree's marks, and of the waiting threads (for the tests).
-pub const SEMID: usize = 0;
+/// The column of the sets' ids (with the tree's marks).
+const SEMID: usize = 0;
 
 /// What is expanded: every set, or these.
 pub struct Open<'a> {
@@ -48,12 +51,33 @@ fn sum(s: &SemSet, f: impl Fn(&crate::model::Semaphore) -> i32) -> Value {
     }
 }
 
+/// What the cells of every row need, worked out once per build.
+struct Ctx {
+    by_sem: BTreeMap<(ObjId, u16), Waiters>,
+    marks: BTreeMap<ObjId, Vec<&'static str>>,
+    all: bool,
+    open: BTreeSet<ObjId>,
+}
+
+/// Every thread waiting on a set (on any of its semaphores).
+fn set_waiters(by_sem: &BTreeMap<(ObjId, u16), Waiters>, oid: ObjId) -> Waiters {
+    let mut w = Waiters::default();
+    for (_, x) in by_sem.range((oid, 0)..=(oid, u16::MAX)) {
+        w.extend(x);
+    }
+    w
+}
+
 /// Every set of the namespaces shown, in id order; the expanded ones with their semaphores.
+/// The rows' cells are made when asked for ([`cell`]).
 pub fn table(cx: &Cx, open: &Open) -> Table {
-    let t = cx.t;
     let m = &cx.s.model;
-    let by_sem = waits::by_sem(cx);
-    let marks = cx.marks(IpcKind::Sem);
+    let ctx = Ctx {
+        by_sem: waits::by_sem(cx),
+        marks: cx.marks(IpcKind::Sem),
+        all: open.all,
+        open: open.sets.clone(),
+    };
     let mut cols = COLS.to_vec();
     cols[14] = cx.ns_column();
     let mut sets: Vec<&SemSet> = m.sem_sets().collect();
@@ -62,100 +86,26 @@ pub fn table(cx: &Cx, open: &Open) -> Table {
         .into_iter()
         .map(|s| {
             let oid = s.id;
-            let is_open = open.all || open.sets.contains(&oid);
-            let mark = match (is_open, t.unicode) {
-                (true, true) => "▾ ",
-                (false, true) => "▸ ",
-                (true, false) => "- ",
-                (false, false) => "+ ",
-            };
-            let mut waiting = Waiters::default();
-            for (_, w) in by_sem.range((oid, 0)..=(oid, u16::MAX)) {
-                waiting.extend(w);
-            }
-            let mut held = BTreeSet::new();
-            for x in s.semaphores.iter().flatten() {
-                if let Some(h) = m.holders(oid, x.semnum) {
-                    if h.source == HolderSource::Events {
-                        held.extend(h.pids);
-                    }
-                }
-            }
-            let a = cx.acct(ObjKind::Sem, oid);
-            let last = match a.and_then(|a| a.last_mono_ns) {
-                Some(at) => Some(cx.now.saturating_sub(at) as f64 / 1e9),
-                None if s.otime == 0 => None,
-                None => Some(cx.now_unix - s.otime as f64),
-            };
-            let last = match a.and_then(|a| a.last_pid) {
-                Some(p) => Value::Ago(last).with(p.to_string()),
-                None => Value::Ago(last),
-            };
-            let flags = marks.get(&oid).map_or("-".to_string(), |v| v.join(","));
-            let counted = s.semaphores.iter().flatten().any(|x| x.ncnt + x.zcnt > 0);
+            let target = Some(Target::Sem(oid));
             let base = cx.s.obj_key(oid) << 20;
-            let mut row = Row::new(
-                base,
-                vec![
-                    Value::Lead(mark, Box::new(Value::Int(oid.id.into()))),
-                    Value::IpcKey(s.key),
-                    Value::Int(s.nsems.into()),
-                    if s.semaphores.is_none() {
-                        Value::Unknown
-                    } else {
-                        Value::Blank
-                    },
-                    sum(s, |x| x.ncnt),
-                    sum(s, |x| x.zcnt),
-                    waiting.value(),
-                    Value::Pids(held.into_iter().collect()),
-                    Value::Count(cx.rate(ObjKind::Sem, oid)),
-                    last,
-                    Value::Ns(a.map_or(0, |a| a.blocked_ns)),
-                    Value::Text(flags),
-                    Value::Text(cx.user(s.owner_uid)),
-                    Value::Perms(s.perms),
-                    Value::Text(cx.ns_label(oid.ns)),
-                ],
-                Some(Target::Sem(oid)),
-            );
-            row.tone = if waiting.threads() > 0 || counted || marks.contains_key(&oid) {
+            let counted = s.semaphores.iter().flatten().any(|x| x.ncnt + x.zcnt > 0);
+            let waited = counted || set_waiters(&ctx.by_sem, oid).threads() > 0;
+            let tone = if waited || ctx.marks.contains_key(&oid) {
                 Tone::Warn
             } else {
                 Tone::Plain
             };
-            if is_open {
-                let v = s.semaphores.as_deref().unwrap_or(&[]);
-                row.sub = v
+            let mut row = Row::lazy(base, COLS.len(), target).tone(tone);
+            if ctx.all || ctx.open.contains(&oid) {
+                row.sub = s
+                    .semaphores
                     .iter()
-                    .enumerate()
-                    .map(|(i, x)| {
-                        let w = by_sem.get(&(oid, x.semnum)).cloned().unwrap_or_default();
-                        let holders = match m.holders(oid, x.semnum) {
-                            Some(h) if h.source == HolderSource::Events => Value::Pids(h.pids),
-                            Some(h) => Value::Text(format!("{}?", crate::ui::fmt::pids(h.pids, 3))),
-                            None => Value::Text("-".into()),
-                        };
-                        let last_op = match x.last_pid {
-                            0 => "never".to_string(),
-                            p => format!("by {p}"),
-                        };
-                        let mut cells = vec![Value::Blank; COLS.len()];
-                        cells[0] =
-                            Value::Text(format!("  {}#{}", t.branch(i + 1 == v.len()), x.semnum));
-                        cells[3] = Value::Int(x.value.into());
-                        cells[4] = Value::Int(x.ncnt.into());
-                        cells[5] = Value::Int(x.zcnt.into());
-                        cells[6] = w.value();
-                        cells[7] = holders;
-                        cells[9] = Value::Text(last_op);
-                        let waited = w.threads() > 0 || x.ncnt + x.zcnt > 0;
-                        Row::new(
-                            base | (u64::from(x.semnum) + 1),
-                            cells,
-                            Some(Target::Sem(oid)),
-                        )
-                        .tone(if waited { Tone::Warn } else { Tone::Dim })
+                    .flatten()
+                    .map(|x| {
+                        let w = ctx.by_sem.get(&(oid, x.semnum));
+                        let waited = w.is_some_and(|w| w.threads() > 0) || x.ncnt + x.zcnt > 0;
+                        Row::lazy(base | (u64::from(x.semnum) + 1), COLS.len(), target)
+                            .tone(if waited { Tone::Warn } else { Tone::Dim })
                     })
                     .collect();
             }
@@ -170,5 +120,106 @@ pub fn table(cx: &Cx, open: &Open) -> Table {
         empty: "no semaphore sets in the IPC namespaces shown".into(),
         sort: (SEMID, false),
         counts: true,
+        fill: Some(Rc::new(move |s, t, r, c| cell(&Cx::new(s, t), &ctx, r, c))),
+        built_sorted: Some((SEMID, false)),
+    }
+}
+
+/// A cell of a set's row, or of one of its semaphores' (the row's id has the semaphore's
+/// number, plus one, in its low bits).
+fn cell(cx: &Cx, ctx: &Ctx, r: &Row, c: usize) -> Value {
+    let m = &cx.s.model;
+    let Some(Target::Sem(oid)) = r.target else {
+        return Value::Blank;
+    };
+    let Some(s) = m.sem_set_at(oid) else {
+        return Value::Blank;
+    };
+    match (r.id & 0xf_ffff) as u16 {
+        0 => set_cell(cx, ctx, s, c),
+        n => semaphore_cell(cx, ctx, s, n - 1, c),
+    }
+}
+
+fn set_cell(cx: &Cx, ctx: &Ctx, s: &SemSet, c: usize) -> Value {
+    let (m, t, oid) = (&cx.s.model, cx.t, s.id);
+    match c {
+        0 => {
+            let is_open = ctx.all || ctx.open.contains(&oid);
+            let mark = match (is_open, t.unicode) {
+                (true, true) => "▾ ",
+                (false, true) => "▸ ",
+                (true, false) => "- ",
+                (false, false) => "+ ",
+            };
+            Value::Lead(mark, Box::new(Value::Int(oid.id.into())))
+        }
+        1 => Value::IpcKey(s.key),
+        2 => Value::Int(s.nsems.into()),
+        3 if s.semaphores.is_none() => Value::Unknown,
+        3 => Value::Blank,
+        4 => sum(s, |x| x.ncnt),
+        5 => sum(s, |x| x.zcnt),
+        6 => set_waiters(&ctx.by_sem, oid).value(),
+        7 => {
+            let mut held = BTreeSet::new();
+            for x in s.semaphores.iter().flatten() {
+                if let Some(h) = m.holders(oid, x.semnum) {
+                    if h.source == HolderSource::Events {
+                        held.extend(h.pids);
+                    }
+                }
+            }
+            Value::Pids(held.into_iter().collect())
+        }
+        8 => Value::Count(cx.rate(ObjKind::Sem, oid)),
+        9 => {
+            let a = cx.acct(ObjKind::Sem, oid);
+            let last = match a.and_then(|a| a.last_mono_ns) {
+                Some(at) => Some(cx.now.saturating_sub(at) as f64 / 1e9),
+                None if s.otime == 0 => None,
+                None => Some(cx.now_unix - s.otime as f64),
+            };
+            match a.and_then(|a| a.last_pid) {
+                Some(p) => Value::Ago(last).with(p.to_string()),
+                None => Value::Ago(last),
+            }
+        }
+        10 => Value::Ns(cx.acct(ObjKind::Sem, oid).map_or(0, |a| a.blocked_ns)),
+        11 => Value::Text(ctx.marks.get(&oid).map_or("-".to_string(), |v| v.join(","))),
+        12 => Value::Text(cx.user(s.owner_uid)),
+        13 => Value::Perms(s.perms),
+        14 => Value::Text(cx.ns_label(oid.ns)),
+        _ => Value::Blank,
+    }
+}
+
+fn semaphore_cell(cx: &Cx, ctx: &Ctx, s: &SemSet, semnum: u16, c: usize) -> Value {
+    let (m, oid) = (&cx.s.model, s.id);
+    let v = s.semaphores.as_deref().unwrap_or(&[]);
+    let Some((i, x)) = v.iter().enumerate().find(|(_, x)| x.semnum == semnum) else {
+        return Value::Blank;
+    };
+    match c {
+        0 => Value::Text(format!("  {}#{}", cx.t.branch(i + 1 == v.len()), x.semnum)),
+        3 => Value::Int(x.value.into()),
+        4 => Value::Int(x.ncnt.into()),
+        5 => Value::Int(x.zcnt.into()),
+        6 => ctx
+            .by_sem
+            .get(&(oid, x.semnum))
+            .cloned()
+            .unwrap_or_default()
+            .value(),
+        7 => match m.holders(oid, x.semnum) {
+            Some(h) if h.source == HolderSource::Events => Value::Pids(h.pids),
+            Some(h) => Value::Text(format!("{}?", crate::ui::fmt::pids(h.pids, 3))),
+            None => Value::Text("-".into()),
+        },
+        9 => Value::Text(match x.last_pid {
+            0 => "never".to_string(),
+            p => format!("by {p}"),
+        }),
+        _ => Value::Blank,
     }
 }

@@ -1,12 +1,14 @@
 //! Shared memory: segments with size, nattch, who has them attached, whether their creator
 //! is alive, age, flags (LEAK, hugetlb, marked for destruction, locked).
+use std::{collections::BTreeMap, rc::Rc};
+
 use super::{
     cx::Cx,
     table::{col, rcol, Column, Row, Table, Value, HIDE},
 };
 use crate::{
     analysis::IpcKind,
-    model::Segment,
+    model::{ObjId, Segment},
     ui::{theme::Tone, view::Target},
 };
 
@@ -56,6 +58,7 @@ pub fn flags(s: &Segment) -> String {
     }
 }
 
+/// Every segment of the namespaces shown, in id order; the cells made when asked for.
 pub fn table(cx: &Cx) -> Table {
     let marks = cx.marks(IpcKind::Shm);
     let mut cols = COLS.to_vec();
@@ -65,46 +68,14 @@ pub fn table(cx: &Cx) -> Table {
     let rows = segs
         .into_iter()
         .map(|s| {
-            let leak = marks.contains_key(&s.id);
-            // The pids seen with it mapped; "+?" when some processes could not be read.
-            let attached = Value::Pids(s.attached_pids());
-            let attached = if s.attachments_complete {
-                attached
-            } else {
-                attached.with("+?")
-            };
-            let flags = match (leak, flags(s).as_str()) {
-                (false, f) => f.to_string(),
-                (true, "-") => "LEAK".into(),
-                (true, f) => format!("LEAK,{f}"),
-            };
-            let tone = if leak {
+            let tone = if marks.contains_key(&s.id) {
                 Tone::Warn
             } else if s.marked_for_destroy {
                 Tone::Dim
             } else {
                 Tone::Plain
             };
-            Row::new(
-                cx.s.obj_key(s.id),
-                vec![
-                    Value::Int(s.id.id.into()),
-                    Value::IpcKey(s.key),
-                    Value::Size(s.size),
-                    Value::Int(s.nattch as i64),
-                    attached,
-                    Value::Int(s.creator_pid.into()).with(creator_state(cx, s)),
-                    cx.since(s.ctime),
-                    Value::Text(flags),
-                    cx.since(s.atime.max(s.dtime)),
-                    s.rss.map_or(Value::Text("-".into()), Value::Size),
-                    Value::Text(cx.user(s.owner_uid)),
-                    Value::Perms(s.perms),
-                    Value::Text(cx.ns_label(s.id.ns)),
-                ],
-                Some(Target::Shm(s.id)),
-            )
-            .tone(tone)
+            Row::lazy(cx.s.obj_key(s.id), COLS.len(), Some(Target::Shm(s.id))).tone(tone)
         })
         .collect();
     Table {
@@ -115,5 +86,40 @@ pub fn table(cx: &Cx) -> Table {
         empty: "no shared memory segments in the IPC namespaces shown".into(),
         sort: (0, false),
         counts: true,
+        fill: Some(Rc::new(move |st, t, r, c| {
+            cell(&Cx::new(st, t), &marks, r, c)
+        })),
+        built_sorted: Some((0, false)),
+    }
+}
+
+fn cell(cx: &Cx, marks: &BTreeMap<ObjId, Vec<&'static str>>, r: &Row, c: usize) -> Value {
+    let Some(Target::Shm(oid)) = r.target else {
+        return Value::Blank;
+    };
+    let Some(s) = cx.s.model.segment_at(oid) else {
+        return Value::Blank;
+    };
+    match c {
+        0 => Value::Int(s.id.id.into()),
+        1 => Value::IpcKey(s.key),
+        2 => Value::Size(s.size),
+        3 => Value::Int(s.nattch as i64),
+        // The pids seen with it mapped; "+?" when some processes could not be read.
+        4 if s.attachments_complete => Value::Pids(s.attached_pids()),
+        4 => Value::Pids(s.attached_pids()).with("+?"),
+        5 => Value::Int(s.creator_pid.into()).with(creator_state(cx, s)),
+        6 => cx.since(s.ctime),
+        7 => Value::Text(match (marks.contains_key(&s.id), flags(s).as_str()) {
+            (false, f) => f.to_string(),
+            (true, "-") => "LEAK".into(),
+            (true, f) => format!("LEAK,{f}"),
+        }),
+        8 => cx.since(s.atime.max(s.dtime)),
+        9 => s.rss.map_or(Value::Text("-".into()), Value::Size),
+        10 => Value::Text(cx.user(s.owner_uid)),
+        11 => Value::Perms(s.perms),
+        12 => Value::Text(cx.ns_label(s.id.ns)),
+        _ => Value::Blank,
     }
 }

@@ -2,10 +2,16 @@
 //! and the filter's text all come from it, so sorting, filtering and drawing cannot disagree —
 //! columns say their title, width, priority and default sort, and a row says what Enter opens
 //! (its target). [`order`] filters and sorts a table's rows (semaphores under their set).
-use std::cmp::Ordering;
+//!
+//! A table's rows are made when the store changes; a large table's cells are made when first
+//! asked for (by its [`Fill`]) and kept with the row: the visible rows', the sorted
+//! column's, every cell when a filter is typed — so a change to 10,000 objects costs what a
+//! frame shows, not 10,000 rows of text.
+use std::{cell::OnceCell, cmp::Ordering, rc::Rc};
 
 use crate::ui::{
     fmt,
+    store::Store,
     theme::{Theme, Tone},
     view::Target,
 };
@@ -262,22 +268,39 @@ impl Column {
     }
 }
 
-/// A row: its identity (the selection follows it), one value per column, what Enter opens,
-/// its tone, and rows shown below it when it is open (a set's semaphores).
-#[derive(Clone, Debug, PartialEq)]
+/// A row: its identity (the selection follows it), one value per column (made when first
+/// asked for, in a table with a [`Fill`]), what Enter opens, its tone, and rows shown below
+/// it when it is open (a set's semaphores).
+#[derive(Clone, Debug)]
 pub struct Row {
     pub id: u64,
-    pub cells: Vec<Value>,
+    /// How many cells it has, and those made (the room for them made with the first).
+    n: usize,
+    cells: OnceCell<Box<[OnceCell<Value>]>>,
     pub target: Option<Target>,
     pub tone: Tone,
     pub sub: Vec<Row>,
 }
 
 impl Row {
+    /// A row whose cells are these.
     pub fn new(id: u64, cells: Vec<Value>, target: Option<Target>) -> Self {
         Self {
             id,
-            cells,
+            n: cells.len(),
+            cells: OnceCell::from(cells.into_iter().map(OnceCell::from).collect::<Box<[_]>>()),
+            target,
+            tone: Tone::Plain,
+            sub: Vec::new(),
+        }
+    }
+
+    /// A row of `n` cells its table's [`Fill`] makes when they are asked for.
+    pub fn lazy(id: u64, n: usize, target: Option<Target>) -> Self {
+        Self {
+            id,
+            n,
+            cells: OnceCell::new(),
             target,
             tone: Tone::Plain,
             sub: Vec::new(),
@@ -287,10 +310,20 @@ impl Row {
     pub fn tone(self, tone: Tone) -> Self {
         Self { tone, ..self }
     }
+
+    /// How many cells it has.
+    pub fn width(&self) -> usize {
+        self.n
+    }
 }
 
+/// Makes a cell of a row (store, theme, row, column): what a large table's rows ask when a
+/// cell is first wanted. It holds what the builder worked out once for every row (waiters
+/// per semaphore, the marks of findings), of the store the rows were built from.
+pub type Fill = Rc<dyn Fn(&Store, Theme, &Row, usize) -> Value>;
+
 /// A view's rows, built from the model once per change (see `cache`).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct Table {
     /// "Semaphore sets": the title, before its counts.
     pub name: String,
@@ -304,6 +337,20 @@ pub struct Table {
     pub sort: (usize, bool),
     /// The title gets the count of rows (a name that has its own counts does not).
     pub counts: bool,
+    /// Makes the cells of lazy rows.
+    pub fill: Option<Fill>,
+    /// The order the rows were built in, if it is a sort's (then sorting by it is free).
+    pub built_sorted: Option<(usize, bool)>,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("name", &self.name)
+            .field("columns", &self.columns.len())
+            .field("rows", &self.rows.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a line of a table's order comes from: a row, or one of its `sub` rows.
@@ -319,12 +366,31 @@ impl Table {
         l.sub.map_or(r, |s| &r.sub[s])
     }
 
+    /// A row's value in column `c` (made now if it was not yet; blank past its cells).
+    pub fn value<'a>(&'a self, s: &Store, t: Theme, r: &'a Row, c: usize) -> &'a Value {
+        static BLANK: Value = Value::Blank;
+        if c >= r.n {
+            return &BLANK;
+        }
+        let cells = r
+            .cells
+            .get_or_init(|| vec![OnceCell::new(); r.n].into_boxed_slice());
+        match cells.get(c) {
+            Some(cell) => cell.get_or_init(|| match &self.fill {
+                Some(f) => f(s, t, r, c),
+                None => Value::Blank,
+            }),
+            None => &BLANK,
+        }
+    }
+
     /// Whether a row's shown text contains `needle` (lowercase): any cell of a column that
     /// is not left out, whatever the terminal's width.
-    pub fn matches(&self, r: &Row, t: &Theme, needle: &str) -> bool {
-        r.cells.iter().zip(&self.columns).any(|(v, c)| {
-            c.prio != HIDE && !matches!(v, Value::Blank) && {
-                v.text(t).to_lowercase().contains(needle)
+    pub fn matches(&self, s: &Store, t: Theme, r: &Row, needle: &str) -> bool {
+        self.columns.iter().enumerate().any(|(c, col)| {
+            col.prio != HIDE && {
+                let v = self.value(s, t, r, c);
+                !matches!(v, Value::Blank) && v.text(&t).to_lowercase().contains(needle)
             }
         })
     }
@@ -333,33 +399,38 @@ impl Table {
 /// A table's lines in order: the rows that match `filter` (a row whose sub-rows match is
 /// kept too), sorted by `sort` (column, largest first) or else kept as built, each followed
 /// by its sub-rows.
-pub fn order(table: &Table, t: &Theme, filter: &str, sort: Option<(usize, bool)>) -> Vec<RowRef> {
+pub fn order(
+    table: &Table,
+    s: &Store,
+    t: Theme,
+    filter: &str,
+    sort: Option<(usize, bool)>,
+) -> Vec<RowRef> {
     let needle = filter.to_lowercase();
     let mut top: Vec<usize> = (0..table.rows.len())
         .filter(|&i| {
             let r = &table.rows[i];
             needle.is_empty()
-                || table.matches(r, t, &needle)
-                || r.sub.iter().any(|s| table.matches(s, t, &needle))
+                || table.matches(s, t, r, &needle)
+                || r.sub.iter().any(|x| table.matches(s, t, x, &needle))
         })
         .collect();
-    if let Some((c, desc)) =
-        sort.filter(|(c, _)| table.columns.get(*c).is_some_and(|c| c.sortable()))
-    {
-        let key = |i: usize| {
-            table.rows[i]
-                .cells
-                .get(c)
-                .map_or(SortKey::Num(f64::NEG_INFINITY), Value::key)
-        };
-        top.sort_by(|&a, &b| {
-            let o = cmp_keys(key(a), key(b));
+    let sort = sort.filter(|(c, _)| table.columns.get(*c).is_some_and(|c| c.sortable()));
+    if let Some((c, desc)) = sort.filter(|&x| Some(x) != table.built_sorted) {
+        let keys: Vec<SortKey> = top
+            .iter()
+            .map(|&i| table.value(s, t, &table.rows[i], c).key())
+            .collect();
+        let mut idx: Vec<usize> = (0..top.len()).collect();
+        idx.sort_by(|&a, &b| {
+            let o = cmp_keys(keys[a], keys[b]);
             if desc {
                 o.reverse()
             } else {
                 o
             }
         });
+        top = idx.into_iter().map(|i| top[i]).collect();
     }
     let mut out = Vec::with_capacity(top.len());
     for i in top {

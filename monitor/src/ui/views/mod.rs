@@ -116,7 +116,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
                         vs.list.moved = true;
                     }
                     let title = table::title(e, &t, &vs.filter, extra);
-                    table::draw(f, list_area, &t, e, vs, title, true);
+                    table::draw(f, list_area, (s, &t), e, vs, title, true);
                 }
                 (_, None) => {
                     *problems_width = list_area.width.saturating_sub(2) as usize;

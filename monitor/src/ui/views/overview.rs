@@ -61,22 +61,15 @@ pub fn draw(
     };
     let e = cache.table(TableId::Waits, cx, stamp, opts, &vs.filter, vs.sort);
     let title = table::title(e, &cx.t, &vs.filter, "");
-    table::draw(f, waits_area, &cx.t, e, vs, title, true);
+    table::draw(f, waits_area, (cx.s, &cx.t), e, vs, title, true);
     if !prob_area.is_empty() {
         summary(f, prob_area, cx);
     }
     if !busy_area.is_empty() {
         let e = cache.table(TableId::Busiest, cx, stamp, opts, "", None);
         let title = Line::from(" Busiest objects by calls/s ");
-        table::draw(
-            f,
-            busy_area,
-            &cx.t,
-            e,
-            &mut ViewState::default(),
-            title,
-            false,
-        );
+        let mut busy = ViewState::default();
+        table::draw(f, busy_area, (cx.s, &cx.t), e, &mut busy, title, false);
     }
 }
 

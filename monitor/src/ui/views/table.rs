@@ -16,6 +16,7 @@ use crate::ui::{
         table::{Column, HIDE},
         Entry,
     },
+    store::Store,
     theme::Theme,
 };
 
@@ -81,7 +82,7 @@ pub fn title(e: &Entry, t: &Theme, filter: &str, extra: &str) -> Line<'static> {
 pub fn draw(
     f: &mut Frame,
     area: Rect,
-    t: &Theme,
+    (s, t): (&Store, &Theme),
     e: &Entry,
     vs: &mut ViewState,
     title: Line,
@@ -190,7 +191,7 @@ pub fn draw(
         .map(|i| {
             let r = e.table.row(e.order[i]);
             let cells = chosen.iter().map(|&c| {
-                let text = r.cells.get(c).map(|v| v.text(t)).unwrap_or_default();
+                let text = e.table.value(s, *t, r, c).text(t);
                 let col = &cols[c];
                 Cell::from(if col.right {
                     fit_right(text, col.width, t)
