@@ -172,10 +172,13 @@ fn run_loop(
             term::Stdin::Nothing => false,
             term::Stdin::Ready => true,
         };
-        if signals.resized() {
+        // A resize: crossterm's own resize event is taken at once (with the draw it asks
+        // for), before a key can arrive beside it (see `events_pending`).
+        let resized = signals.resized();
+        if resized {
             draw(guard, app)?;
         }
-        if ready && event::poll(Duration::ZERO)? {
+        if (ready || resized) && events_pending()? {
             loop {
                 let ev = event::read()?;
                 match ev {
@@ -211,7 +214,7 @@ fn run_loop(
                 if term::stdin_state(Duration::ZERO) == term::Stdin::Gone {
                     return Ok(exit::OK);
                 }
-                if !event::poll(Duration::ZERO)? {
+                if !events_pending()? {
                     break;
                 }
             }
@@ -245,6 +248,23 @@ fn run_loop(
             pending = false;
         }
     }
+}
+
+/// Whether crossterm has an event to read. Its reader waits on the terminal with an
+/// edge-triggered epoll, and when a resize and a key arrive together it returns the resize
+/// and loses the key's edge: the key would sit unread until the next one (the first key after
+/// a resize was lost). So when the terminal has bytes that crossterm says it has no event
+/// for, the terminal's input is made ready again (`term::rearm_input`) and crossterm asked
+/// once more.
+fn events_pending() -> std::io::Result<bool> {
+    if event::poll(Duration::ZERO)? {
+        return Ok(true);
+    }
+    if term::stdin_state(Duration::ZERO) != term::Stdin::Ready {
+        return Ok(false);
+    }
+    term::rearm_input();
+    event::poll(Duration::ZERO)
 }
 
 #[cfg(test)]
