@@ -181,3 +181,41 @@ fn the_overview_charts_calls_and_waits_at_80x24() {
         "{line}"
     );
 }
+
+/// Kernel samples a second apart (one 20 ms after another, as a last sample can be), with
+/// the waiter's waits growing by 2 a second.
+fn samples() -> Vec<crate::feed::Stamped> {
+    let mut v = vec![stamped(MONO, Update::Snapshot(Box::new(base_snap(MONO))))];
+    for (at, waits) in [(0, 0), (1000, 2), (2000, 4), (2020, 5), (3000, 6)] {
+        let k = KernelSample {
+            aggregates: vec![waiter_agg(waits, waits * WAITED_MS)],
+            ..Default::default()
+        };
+        v.push(stamped(MONO + at * 1_000_000, Update::Kernel(Box::new(k))));
+    }
+    v
+}
+
+fn waits_per_s(store: &Store) -> Vec<f64> {
+    store.trends.total().rates(|p| f64::from(p.waits_s))
+}
+
+#[test]
+fn replay_and_live_chart_the_same_rates_however_updates_were_batched() {
+    let fresh = || {
+        Store::new(
+            info(),
+            ProbeStatus::Attached("raw tracepoints".into()),
+            Default::default(),
+        )
+    };
+    // Live: an update at a time; a replay: what its clock reached, many at once.
+    let (mut one, mut all) = (fresh(), fresh());
+    for s in samples() {
+        one.ingest(std::slice::from_ref(&s));
+    }
+    all.ingest(&samples());
+    assert_eq!(waits_per_s(&one), waits_per_s(&all));
+    // The sample 20 ms after another is no window of its own: 2 a second throughout.
+    assert_eq!(waits_per_s(&one), [2.0, 2.0, 2.0]);
+}

@@ -142,19 +142,21 @@ impl Store {
         if batch.is_empty() {
             return;
         }
-        // The account's last sample in the batch: the kernel's, else a snapshot's while the
-        // probe does not sample.
-        let mut sampled = None;
-        for s in batch {
+        // The trends are sampled at every sample of the account (the kernel's, else a
+        // snapshot's while the probe does not sample), once what came at its time is applied:
+        // live and replay, however the updates were batched, chart the same samples.
+        let mut sample = false;
+        for (i, s) in batch.iter().enumerate() {
             self.first_mono_ns.get_or_insert(s.mono_ns);
-            match &s.update {
-                Update::Kernel(_) => sampled = Some(s.mono_ns),
-                Update::Snapshot(_) if self.model.account().kernel_at().is_none() => {
-                    sampled = Some(s.mono_ns)
+            sample |= match &s.update {
+                Update::Kernel(_) => true,
+                Update::Snapshot(_) => self.model.account().kernel_at().is_none(),
+                Update::Reset => {
+                    self.trends = Default::default();
+                    false
                 }
-                Update::Reset => self.trends = Default::default(),
-                _ => {}
-            }
+                _ => false,
+            };
             match &s.update {
                 Update::Events(evs) => {
                     for ev in evs {
@@ -179,13 +181,15 @@ impl Store {
                 _ => {}
             }
             self.model.apply(s);
-        }
-        if let Some(t) = sampled {
-            // Of every namespace, whatever the scope: `n` then shows each one's history.
-            let scope = self.model.scope().clone();
-            self.model.set_scope(Scope::All);
-            self.trends.sample(&self.model, t);
-            self.model.set_scope(scope);
+            let time_done = batch.get(i + 1).is_none_or(|n| n.mono_ns != s.mono_ns);
+            if sample && time_done {
+                sample = false;
+                // Of every namespace, whatever the scope: `n` then shows each one's history.
+                let scope = self.model.scope().clone();
+                self.model.set_scope(Scope::All);
+                self.trends.sample(&self.model, s.mono_ns);
+                self.model.set_scope(scope);
+            }
         }
         self.refresh();
     }

@@ -113,6 +113,11 @@ impl Trend {
     }
 }
 
+/// The shortest window a rate is taken over (ns): a sample closer than this to the last one
+/// is left out, its counts go into the next window (a last sample of the probe's counts
+/// taken 20 ms after the one before would read as a rate 50 times too high).
+const MIN_WINDOW_NS: u64 = 100_000_000;
+
 /// Every subject's trend, and when the account was last sampled.
 #[derive(Clone, Debug, Default)]
 pub struct Trends {
@@ -123,9 +128,12 @@ pub struct Trends {
 }
 
 impl Trends {
-    /// Takes a sample at `t` (monotonic ns) if it is a new one; subjects gone are dropped.
+    /// Takes a sample at `t` (monotonic ns) if it is a new one, and not too close to the
+    /// last (see [`MIN_WINDOW_NS`]): the samples taken depend on the samples alone, not on
+    /// how they were batched, so a replay charts the rates the live session did. Subjects
+    /// gone are dropped.
     pub fn sample(&mut self, m: &Model, t: u64) {
-        if self.at.is_some_and(|a| t <= a) {
+        if self.at.is_some_and(|a| t < a + MIN_WINDOW_NS) {
             return;
         }
         self.at = Some(t);
