@@ -270,6 +270,8 @@ fn events_pending() -> std::io::Result<bool> {
 #[cfg(test)]
 mod chart_tests;
 #[cfg(test)]
+mod fkeys_tests;
+#[cfg(test)]
 mod flow_tests;
 #[cfg(test)]
 mod keys_tests;

@@ -16,7 +16,7 @@ use crate::{
     snapshot::namespaces::NsObjects,
 };
 
-const NS2: u64 = NS + 7;
+pub(super) const NS2: u64 = NS + 7;
 
 /// An object of the fixtures' (home) namespace, for the other suites.
 pub(super) fn oid(id: i32) -> ObjId {
@@ -59,6 +59,10 @@ fn call(pid: u32, comm: &str, ns: u64, at: u64) -> Event {
 
 /// 25 calls a second on the host's set 0 and 2 on the container's, for 3 s between
 /// snapshots a second apart.
+pub(super) fn two_sets() -> Store {
+    two_sets_0()
+}
+
 fn two_sets_0() -> Store {
     let mut store = Store::new(
         info(),

@@ -396,9 +396,9 @@ impl Table {
     }
 }
 
-/// A table's lines in order: the rows that match `filter` (a row whose sub-rows match is
-/// kept too), sorted by `sort` (column, largest first) or else kept as built, each followed
-/// by its sub-rows.
+/// A table's lines in order: the rows that match `filter`, sorted by `sort` (column,
+/// largest first) or else kept as built, each followed by its sub-rows — all of them when the
+/// row matches, else those that match (which keep their row).
 pub fn order(
     table: &Table,
     s: &Store,
@@ -407,19 +407,24 @@ pub fn order(
     sort: Option<(usize, bool)>,
 ) -> Vec<RowRef> {
     let needle = filter.to_lowercase();
-    let mut top: Vec<usize> = (0..table.rows.len())
-        .filter(|&i| {
+    // Each row kept, with its sub-rows shown (`None`: all of them).
+    let mut top: Vec<(usize, Option<Vec<usize>>)> = (0..table.rows.len())
+        .filter_map(|i| {
             let r = &table.rows[i];
-            needle.is_empty()
-                || table.matches(s, t, r, &needle)
-                || r.sub.iter().any(|x| table.matches(s, t, x, &needle))
+            if needle.is_empty() || table.matches(s, t, r, &needle) {
+                return Some((i, None));
+            }
+            let subs: Vec<usize> = (0..r.sub.len())
+                .filter(|&j| table.matches(s, t, &r.sub[j], &needle))
+                .collect();
+            (!subs.is_empty()).then_some((i, Some(subs)))
         })
         .collect();
     let sort = sort.filter(|(c, _)| table.columns.get(*c).is_some_and(|c| c.sortable()));
     if let Some((c, desc)) = sort.filter(|&x| Some(x) != table.built_sorted) {
         let keys: Vec<SortKey> = top
             .iter()
-            .map(|&i| table.value(s, t, &table.rows[i], c).key())
+            .map(|&(i, _)| table.value(s, t, &table.rows[i], c).key())
             .collect();
         let mut idx: Vec<usize> = (0..top.len()).collect();
         idx.sort_by(|&a, &b| {
@@ -430,14 +435,17 @@ pub fn order(
                 o
             }
         });
-        top = idx.into_iter().map(|i| top[i]).collect();
+        let mut sorted: Vec<Option<(usize, Option<Vec<usize>>)>> =
+            top.into_iter().map(Some).collect();
+        top = idx.into_iter().filter_map(|i| sorted[i].take()).collect();
     }
     let mut out = Vec::with_capacity(top.len());
-    for i in top {
+    for (i, subs) in top {
         out.push(RowRef { row: i, sub: None });
-        out.extend((0..table.rows[i].sub.len()).map(|s| RowRef {
+        let subs = subs.unwrap_or_else(|| (0..table.rows[i].sub.len()).collect());
+        out.extend(subs.into_iter().map(|j| RowRef {
             row: i,
-            sub: Some(s),
+            sub: Some(j),
         }));
     }
     out

@@ -88,6 +88,7 @@ fn chart(cx: &Cx, series: Vec<Series>, width: usize) -> Vec<DocLine> {
         .filter(|(_, v, _, always)| v.len() >= 2 && (*always || v.iter().any(|&x| x != 0.0)))
         .collect();
     let longest = series.iter().map(|s| s.1.len()).max().unwrap_or(0);
+    let blocked = series.iter().any(|s| s.0 == "blocked");
     // Label 12, "  now X  max Y" up to 28.
     let cells = width
         .saturating_sub(12 + 28)
@@ -110,13 +111,12 @@ fn chart(cx: &Cx, series: Vec<Series>, width: usize) -> Vec<DocLine> {
         })
         .collect();
     if !lines.is_empty() {
-        lines.insert(
-            0,
-            DocLine::toned(
-                "  a cell per sample, newest right; blocked: threads blocked, on average",
-                Tone::Dim,
-            ),
-        );
+        let what = if blocked {
+            "  a cell per sample, newest right; blocked: threads blocked, on average"
+        } else {
+            "  a cell per sample, newest right"
+        };
+        lines.insert(0, DocLine::toned(what, Tone::Dim));
     }
     lines
 }
