@@ -14,20 +14,10 @@ use std::{
 
 use support::{
     can_trace,
+    dashboard::{dashboard, esc, filter, waited_of},
     tmux::{have_tmux, Tmux},
     Proc, IPCTOP, WORKLOAD,
 };
-
-/// `ipctop` started in a new tmux of `w`x`h` (`args` after the binary), and its first screen.
-fn dashboard(tag: &str, w: u16, h: u16, args: &str) -> (Tmux, String) {
-    let t = Tmux::start(tag, w, h);
-    t.type_text(&format!("{IPCTOP} {args}; echo EXIT=$?"));
-    t.keys(&["Enter"]);
-    let s = t.wait_for("the header", Duration::from_secs(30), |s| {
-        s.starts_with("ipctop ") && s.contains("Waiting now")
-    });
-    (t, s)
-}
 
 /// A workload in an IPC namespace of its own (unshare execs it: the same pid), and its line.
 fn in_own_ns(args: &[&str]) -> (Proc, serde_json::Value) {
@@ -45,12 +35,6 @@ fn ipc_ns(pid: u32) -> String {
     l.trim_start_matches("ipc:[")
         .trim_end_matches(']')
         .to_string()
-}
-
-fn filter(t: &Tmux, what: &str) {
-    t.keys(&["/"]);
-    t.type_text(what);
-    t.keys(&["Enter"]);
 }
 
 /// Whether a row of the screen shows `id` in its first column and `ns` in another.
@@ -95,8 +79,7 @@ fn filtering_leak_keeps_the_leaked_segment_and_drops_the_attached_ones() {
     );
     // What the rows show matches, whatever its column: the creator's state, the owner.
     for (f, id, ns) in [("gone", leaked_id, &leaked_ns), ("root", kept_id, &kept_ns)] {
-        t.keys(&["Escape"]);
-        thread::sleep(Duration::from_millis(300));
+        esc(&t);
         filter(&t, f);
         t.wait_for(f, Duration::from_secs(10), |s| row_of(s, id, ns));
     }
@@ -243,25 +226,6 @@ fn the_problems_view_lists_what_the_header_counts() {
     t.keys(&["q"]);
     t.assert_clean_shell("0");
     drop((dead, orphan, left));
-}
-
-/// The waited time on the screen line of `pid` in the overview ("12.3s", "≥2.0s", "1m05s").
-fn waited_of(screen: &str, pid: u32) -> Option<(f64, bool)> {
-    let pid = pid.to_string();
-    let line = screen
-        .lines()
-        .map(|l| l.replace(['│', '|'], " "))
-        .find(|l| l.split_whitespace().next() == Some(pid.as_str()))?;
-    line.split_whitespace().find_map(|w| {
-        let at_least = w.starts_with(['≥', '>']);
-        let w = w.trim_start_matches(['≥', '>', '=']);
-        let secs = if let Some((m, s)) = w.split_once('m') {
-            m.parse::<f64>().ok()? * 60.0 + s.strip_suffix('s')?.parse::<f64>().ok()?
-        } else {
-            w.strip_suffix('s')?.parse::<f64>().ok()?
-        };
-        Some((secs, at_least))
-    })
 }
 
 #[test]

@@ -5,6 +5,7 @@
 pub mod basic;
 pub mod bpf;
 pub mod cgroup;
+pub mod dashboard;
 pub mod hostile;
 pub mod recording;
 /// The SysV calls that change IPC objects (the library only reads): the workload helper's,

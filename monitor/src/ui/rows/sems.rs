@@ -180,9 +180,22 @@ fn set_cell(cx: &Cx, ctx: &Ctx, s: &SemSet, c: usize) -> Value {
                 None if s.otime == 0 => None,
                 None => Some(cx.now_unix - s.otime as f64),
             };
-            match a.and_then(|a| a.last_pid) {
-                Some(p) => Value::Ago(last).with(p.to_string()),
-                None => Value::Ago(last),
+            // By whom: the account's last caller (from the events), else the kernel's last
+            // pid of each semaphore (sempid).
+            let by = match a.and_then(|a| a.last_pid) {
+                Some(p) => vec![p],
+                None => {
+                    let mut v: Vec<u32> =
+                        s.semaphores.iter().flatten().map(|x| x.last_pid).collect();
+                    v.retain(|&p| p != 0);
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                }
+            };
+            match by.is_empty() {
+                true => Value::Ago(last),
+                false => Value::Ago(last).with(crate::ui::fmt::pids(by, 2)),
             }
         }
         10 => Value::Ns(cx.acct(ObjKind::Sem, oid).map_or(0, |a| a.blocked_ns)),

@@ -64,6 +64,24 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
             Some(vec![Span::styled("REC", t.alert())]),
         ));
     }
+    let probe = match &s.probe {
+        ProbeStatus::Attached(how) => (
+            vec![Span::styled(format!("probe: {how}"), t.dim())],
+            Some(vec![Span::styled("probe on", t.dim())]),
+        ),
+        ProbeStatus::SnapshotOnly(why) => (
+            vec![Span::styled(format!("SNAPSHOTS ONLY: {why}"), t.warn())],
+            Some(vec![Span::styled("SNAPSHOTS ONLY (no probe)", t.warn())]),
+        ),
+        ProbeStatus::Replay => (vec![Span::styled("recording", t.dim())], None),
+    };
+    let blind = matches!(s.probe, ProbeStatus::SnapshotOnly(_));
+    let probe = if blind {
+        segs.push(probe);
+        None
+    } else {
+        Some(probe)
+    };
     // The account's totals between the last two samples (of every namespace whatever the
     // scope): calls and waits per second over the same window.
     let all_ns = match s.model.scope() {
@@ -87,17 +105,9 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
         )],
         None,
     ));
-    segs.push(match &s.probe {
-        ProbeStatus::Attached(how) => (
-            vec![Span::styled(format!("probe: {how}"), t.dim())],
-            Some(vec![Span::styled("probe on", t.dim())]),
-        ),
-        ProbeStatus::SnapshotOnly(why) => (
-            vec![Span::styled(format!("SNAPSHOTS ONLY: {why}"), t.warn())],
-            Some(vec![Span::styled("SNAPSHOTS ONLY (no probe)", t.warn())]),
-        ),
-        ProbeStatus::Replay => (vec![Span::styled("recording", t.dim())], None),
-    });
+    // Running without the probe is said before the figures it leaves out, the probe's way
+    // of attaching after them.
+    segs.extend(probe);
     if let Some(d) = s.position.as_ref().and_then(|p| p.damaged.as_ref()) {
         segs.push((
             vec![Span::styled(format!("cut: {d}"), t.warn())],

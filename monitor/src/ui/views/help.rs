@@ -7,7 +7,7 @@ use ratatui::{
     Frame,
 };
 
-use super::table::{block, wrap_line};
+use super::table::{block, centered, wrap_line};
 use crate::ui::{keys::SECTIONS, rows::Cx};
 
 /// The help's lines: one per binding, a heading per section.
@@ -58,14 +58,9 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, scroll: &mut u16, page: &mut u16
     let t = cx.t;
     let width = area.width.saturating_sub(2) as usize;
     let lines = lines(cx, width);
-    let w = (lines.iter().map(|l| l.width()).max().unwrap_or(0) as u16 + 2).min(area.width);
-    let h = (lines.len() as u16 + 2).min(area.height);
-    let r = Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    };
+    let w = lines.iter().map(|l| l.width()).max().unwrap_or(0) as u16 + 2;
+    let r = centered(area, w, lines.len() as u16 + 2);
+    let h = r.height;
     let inner_h = h.saturating_sub(2);
     *page = inner_h;
     let max = (lines.len() as u16).saturating_sub(inner_h);

@@ -7,7 +7,7 @@ use ratatui::{
     Frame,
 };
 
-use super::table::{block, fit_left};
+use super::table::{block, centered, fit_left};
 use crate::ui::rows::{picker::Choice, Cx};
 
 pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, choices: &[Choice], at: usize) {
@@ -18,14 +18,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, choices: &[Choice], at: usize) {
         .max()
         .unwrap_or(0)
         .max(40) as u16;
-    let w = (widest + 2).min(area.width);
-    let h = (choices.len() as u16 + 2).min(area.height);
-    let r = Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    };
+    let r = centered(area, widest + 2, choices.len() as u16 + 2);
     f.render_widget(Clear, r);
     let b = block(
         r,

@@ -46,6 +46,18 @@ pub fn pick(cols: &[Column], width: u16) -> Vec<usize> {
     chosen
 }
 
+/// A box of `w`x`h` (at most the area's) in the middle of `area`, for what is drawn over
+/// the views (the help, the picker).
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let (w, h) = (w.min(area.width), h.min(area.height));
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
 /// A bordered block (borderless when there is no room for borders).
 pub fn block<'a>(area: Rect, t: &Theme, title: Line<'a>) -> Block<'a> {
     if area.height >= 3 && area.width >= 24 {

@@ -1,9 +1,6 @@
 //! The details of an object (a semaphore set, a segment, a queue): what it is, its figures,
 //! the processes involved (links), its history, and what to run next.
-use super::{
-    hints,
-    parts::{account_text, ago_said, history, last_by, obj_title, proc_links, users},
-};
+use super::parts::{account_text, ago_said, ending, last_by, obj_title, users};
 use crate::{
     model::{HolderSource, ObjId, ObjKind},
     ui::{
@@ -16,7 +13,6 @@ use crate::{
             table::Value,
             waits,
         },
-        view::Target,
     },
 };
 
@@ -103,9 +99,7 @@ pub fn sem(cx: &Cx, oid: ObjId) -> Doc {
         involved.push((p, "created it".into()));
     }
     users(cx, ObjKind::Sem, oid, &mut involved);
-    proc_links(cx, &mut d, involved);
-    history(cx, &mut d, ObjKind::Sem, oid);
-    hints::add(&mut d, hints::hints(cx, Target::Sem(oid)));
+    ending(cx, &mut d, involved, ObjKind::Sem, oid);
     d
 }
 
@@ -159,9 +153,7 @@ pub fn segment(cx: &Cx, oid: ObjId) -> Doc {
     if cx.alive(s.creator_pid) {
         involved.push((s.creator_pid, "created it".into()));
     }
-    proc_links(cx, &mut d, involved);
-    history(cx, &mut d, ObjKind::Shm, oid);
-    hints::add(&mut d, hints::hints(cx, Target::Shm(oid)));
+    ending(cx, &mut d, involved, ObjKind::Shm, oid);
     d
 }
 
@@ -225,8 +217,6 @@ pub fn queue(cx: &Cx, oid: ObjId) -> Doc {
         involved.push((p, "created it".into()));
     }
     users(cx, ObjKind::Msg, oid, &mut involved);
-    proc_links(cx, &mut d, involved);
-    history(cx, &mut d, ObjKind::Msg, oid);
-    hints::add(&mut d, hints::hints(cx, Target::Queue(oid)));
+    ending(cx, &mut d, involved, ObjKind::Msg, oid);
     d
 }

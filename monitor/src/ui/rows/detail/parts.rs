@@ -2,7 +2,7 @@
 //! with their roles, and the history at the end.
 use std::collections::BTreeMap;
 
-use super::chart;
+use super::{chart, hints};
 use crate::{
     model::{ObjId, ObjKind, Tally},
     ui::{
@@ -112,4 +112,17 @@ pub fn proc_links(cx: &Cx, d: &mut Doc, involved: Vec<(u32, String)>) {
     for (p, r) in roles {
         proc_link(cx, d, p, &r.join(", "));
     }
+}
+
+/// The end of an object's details: the processes involved (links), its history, and what to
+/// run next.
+pub fn ending(cx: &Cx, d: &mut Doc, involved: Vec<(u32, String)>, kind: ObjKind, id: ObjId) {
+    proc_links(cx, d, involved);
+    history(cx, d, kind, id);
+    let target = match kind {
+        ObjKind::Sem => Target::Sem(id),
+        ObjKind::Shm => Target::Shm(id),
+        ObjKind::Msg => Target::Queue(id),
+    };
+    hints::add(d, hints::hints(cx, target));
 }
