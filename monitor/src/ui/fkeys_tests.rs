@@ -1,6 +1,6 @@
 //! htop's keys where they map (F3/F4 filter, F5 a tree of processes and their objects, F6
 //! sort, F9 never kills), the namespace picker (`N`), and where in a long list the selection
-//! is.
+//! is; the recording indicator.
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{
@@ -132,4 +132,24 @@ fn a_long_list_says_where_the_selection_is() {
     let mut app = app_on(View::Shm, busy_store());
     let s = screen(&mut app, 80, 24);
     assert!(!s.contains("/4 "), "{s}");
+}
+
+#[test]
+fn a_recorded_session_says_so_in_the_header() {
+    let mut store = busy_store();
+    store.recording = Some("/var/tmp/run.ipctop.zst".into());
+    let mut app = app_on(View::Overview, store);
+    let s = screen(&mut app, 160, 48);
+    assert!(
+        s.lines()
+            .next()
+            .unwrap()
+            .contains("REC /var/tmp/run.ipctop.zst"),
+        "{s}"
+    );
+    // At 80 columns the short form.
+    let s = screen(&mut app, 80, 24);
+    assert!(s.lines().next().unwrap().contains("REC"), "{s}");
+    let mut app = app_on(View::Overview, busy_store());
+    assert!(!screen(&mut app, 160, 48).contains("REC"));
 }
