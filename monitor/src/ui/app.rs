@@ -158,7 +158,7 @@ impl App {
             let sel = self.views[view.index()].list.selected;
             return self.problem_links().get(sel).copied();
         }
-        let ids = self.entry(view)?.ids();
+        let ids = self.entry(view)?.ids().to_vec();
         let list = &mut self.views[view.index()].list;
         list.resolve(&ids);
         let key = list.key?;

@@ -239,7 +239,7 @@ fn a_filter_drops_the_rows_that_do_not_show_it() {
     // The leaked segment shows LEAK; the attached ones do not.
     app.views[View::Shm.index()].filter = "LEAK".into();
     let (e, s) = app.entry_of(View::Shm).unwrap();
-    let ids: Vec<u64> = e.ids();
+    let ids: Vec<u64> = e.ids().to_vec();
     assert_eq!(ids.len(), 1, "{:?}", e.order);
     let t = Theme::default();
     let leak = e.table.row(e.order[0]);

@@ -51,6 +51,8 @@ pub struct Entry {
     pub table: Table,
     ordered: Option<OrderKey>,
     pub order: Vec<RowRef>,
+    /// The rows' ids in that order (what the selection follows).
+    ids: Vec<u64>,
 }
 
 impl Entry {
@@ -62,8 +64,8 @@ impl Entry {
     }
 
     /// The row ids in order (what the selection follows).
-    pub fn ids(&self) -> Vec<u64> {
-        self.order.iter().map(|&l| self.table.row(l).id).collect()
+    pub fn ids(&self) -> &[u64] {
+        &self.ids
     }
 
     /// What Enter opens on the row of this id.
@@ -140,6 +142,7 @@ impl Cache {
         let key = (stamp, filter.to_string(), sort);
         if e.ordered.as_ref() != Some(&key) {
             e.order = order(&e.table, cx.s, cx.t, filter, sort);
+            e.ids = e.order.iter().map(|&l| e.table.row(l).id).collect();
             e.ordered = Some(key);
         }
         e

@@ -276,7 +276,7 @@ pub struct Row {
     pub id: u64,
     /// How many cells it has, and those made (the room for them made with the first).
     n: usize,
-    cells: OnceCell<Box<[OnceCell<Value>]>>,
+    cells: OnceCell<Box<[OnceCell<Cell>]>>,
     pub target: Option<Target>,
     pub tone: Tone,
     pub sub: Vec<Row>,
@@ -288,7 +288,12 @@ impl Row {
         Self {
             id,
             n: cells.len(),
-            cells: OnceCell::from(cells.into_iter().map(OnceCell::from).collect::<Box<[_]>>()),
+            cells: OnceCell::from(
+                cells
+                    .into_iter()
+                    .map(|value| OnceCell::from(Cell::from(value)))
+                    .collect::<Box<[_]>>(),
+            ),
             target,
             tone: Tone::Plain,
             sub: Vec::new(),
@@ -314,6 +319,22 @@ impl Row {
     /// How many cells it has.
     pub fn width(&self) -> usize {
         self.n
+    }
+}
+
+/// A cell: its value, and its text once drawn or filtered on.
+#[derive(Clone, Debug)]
+struct Cell {
+    value: Value,
+    text: OnceCell<String>,
+}
+
+impl From<Value> for Cell {
+    fn from(value: Value) -> Self {
+        Self {
+            value,
+            text: OnceCell::new(),
+        }
     }
 }
 
@@ -366,32 +387,41 @@ impl Table {
         l.sub.map_or(r, |s| &r.sub[s])
     }
 
-    /// A row's value in column `c` (made now if it was not yet; blank past its cells).
-    pub fn value<'a>(&'a self, s: &Store, t: Theme, r: &'a Row, c: usize) -> &'a Value {
-        static BLANK: Value = Value::Blank;
+    /// A row's cell in column `c` (made now if it was not yet), `None` past its cells.
+    fn cell<'a>(&'a self, s: &Store, t: Theme, r: &'a Row, c: usize) -> Option<&'a Cell> {
         if c >= r.n {
-            return &BLANK;
+            return None;
         }
         let cells = r
             .cells
             .get_or_init(|| vec![OnceCell::new(); r.n].into_boxed_slice());
-        match cells.get(c) {
-            Some(cell) => cell.get_or_init(|| match &self.fill {
+        Some(cells[c].get_or_init(|| {
+            Cell::from(match &self.fill {
                 Some(f) => f(s, t, r, c),
                 None => Value::Blank,
-            }),
-            None => &BLANK,
-        }
+            })
+        }))
+    }
+
+    /// A row's value in column `c` (blank past its cells).
+    pub fn value<'a>(&'a self, s: &Store, t: Theme, r: &'a Row, c: usize) -> &'a Value {
+        static BLANK: Value = Value::Blank;
+        self.cell(s, t, r, c).map_or(&BLANK, |x| &x.value)
+    }
+
+    /// A row's text in column `c`, as the value writes it (kept once written).
+    pub fn text<'a>(&'a self, s: &Store, t: Theme, r: &'a Row, c: usize) -> &'a str {
+        self.cell(s, t, r, c)
+            .map_or("", |x| x.text.get_or_init(|| x.value.text(&t)))
     }
 
     /// Whether a row's shown text contains `needle` (lowercase): any cell of a column that
     /// is not left out, whatever the terminal's width.
     pub fn matches(&self, s: &Store, t: Theme, r: &Row, needle: &str) -> bool {
         self.columns.iter().enumerate().any(|(c, col)| {
-            col.prio != HIDE && {
-                let v = self.value(s, t, r, c);
-                !matches!(v, Value::Blank) && v.text(&t).to_lowercase().contains(needle)
-            }
+            col.prio != HIDE
+                && !matches!(self.value(s, t, r, c), Value::Blank)
+                && self.text(s, t, r, c).to_lowercase().contains(needle)
         })
     }
 }

@@ -104,7 +104,7 @@ pub fn draw(
     let cols = &e.table.columns;
     let mut b = block(area, t, title);
     let inner = b.inner(area);
-    list.resolve(&e.ids());
+    list.resolve(e.ids());
     let height = inner.height.saturating_sub(1) as usize;
     list.scroll(height);
     // Where in a long list: the selected row of how many.
@@ -203,7 +203,7 @@ pub fn draw(
         .map(|i| {
             let r = e.table.row(e.order[i]);
             let cells = chosen.iter().map(|&c| {
-                let text = e.table.value(s, *t, r, c).text(t);
+                let text = e.table.text(s, *t, r, c).to_string();
                 let col = &cols[c];
                 Cell::from(if col.right {
                     fit_right(text, col.width, t)
