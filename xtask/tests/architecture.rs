@@ -277,17 +277,22 @@ fn find_cycle(graph: &BTreeMap<String, BTreeMap<String, String>>) -> Option<Vec<
     None
 }
 
-#[test]
-fn the_librarys_top_level_modules_have_no_import_cycle() {
-    let graph = module_graph(&root().join("monitor/src"));
-    assert!(graph.len() > 10, "{graph:?}");
-    if let Some(c) = find_cycle(&graph) {
+/// Fails with the hops of a cycle in `graph` (each with the file that makes it), if any.
+fn assert_no_cycle(graph: &BTreeMap<String, BTreeMap<String, String>>, where_: &str) {
+    if let Some(c) = find_cycle(graph) {
         let hops: Vec<String> = c
             .windows(2)
             .map(|w| format!("{} → {} ({})", w[0], w[1], graph[&w[0]][&w[1]]))
             .collect();
-        panic!("an import cycle: {}", hops.join(", "));
+        panic!("an import cycle{where_}: {}", hops.join(", "));
     }
+}
+
+#[test]
+fn the_librarys_top_level_modules_have_no_import_cycle() {
+    let graph = module_graph(&root().join("monitor/src"));
+    assert!(graph.len() > 10, "{graph:?}");
+    assert_no_cycle(&graph, "");
 }
 
 #[test]
@@ -529,13 +534,7 @@ fn the_dashboards_files_have_no_import_cycle() {
     // The layering ui/mod.rs documents: the app reads the rows, the views draw them.
     assert!(graph["ui::app"].contains_key("ui::rows"), "{graph:?}");
     assert!(!graph["ui::app"].keys().any(|k| k.starts_with("ui::views")));
-    if let Some(c) = find_cycle(&graph) {
-        let hops: Vec<String> = c
-            .windows(2)
-            .map(|w| format!("{} → {} ({})", w[0], w[1], graph[&w[0]][&w[1]]))
-            .collect();
-        panic!("an import cycle inside ui/: {}", hops.join(", "));
-    }
+    assert_no_cycle(&graph, " inside ui/");
 }
 
 #[test]
