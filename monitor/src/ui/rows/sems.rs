@@ -173,26 +173,15 @@ fn set_cell(cx: &Cx, ctx: &Ctx, s: &SemSet, c: usize) -> Value {
             Value::Pids(held.into_iter().collect())
         }
         8 => Value::Count(cx.rate(ObjKind::Sem, oid)),
+        // The last semop, as the kernel keeps it (one source: its time, sem_otime, and the
+        // pid of the last semop on each semaphore, sempid); the account's last call may be
+        // another's semctl.
         9 => {
-            let a = cx.acct(ObjKind::Sem, oid);
-            let last = match a.and_then(|a| a.last_mono_ns) {
-                Some(at) => Some(cx.now.saturating_sub(at) as f64 / 1e9),
-                None if s.otime == 0 => None,
-                None => Some(cx.now_unix - s.otime as f64),
-            };
-            // By whom: the account's last caller (from the events), else the kernel's last
-            // pid of each semaphore (sempid).
-            let by = match a.and_then(|a| a.last_pid) {
-                Some(p) => vec![p],
-                None => {
-                    let mut v: Vec<u32> =
-                        s.semaphores.iter().flatten().map(|x| x.last_pid).collect();
-                    v.retain(|&p| p != 0);
-                    v.sort_unstable();
-                    v.dedup();
-                    v
-                }
-            };
+            let last = (s.otime != 0).then_some(cx.now_unix - s.otime as f64);
+            let mut by: Vec<u32> = s.semaphores.iter().flatten().map(|x| x.last_pid).collect();
+            by.retain(|&p| p != 0);
+            by.sort_unstable();
+            by.dedup();
             match by.is_empty() {
                 true => Value::Ago(last),
                 false => Value::Ago(last).with(crate::ui::fmt::pids(by, 2)),
