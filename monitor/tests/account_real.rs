@@ -13,28 +13,13 @@ use ipctop::{
     model::{ObjId, ObjKind},
     ui::{views, App, SessionInfo, Store, Theme},
 };
-use ratatui::{backend::TestBackend, Terminal};
 use serde_json::Value;
-use support::*;
+use support::{screen::screen, *};
 
 const LOOP_RATE: f64 = 2000.0;
 const PONG_RATE: f64 = 1000.0;
 const FAIL_RATE: f64 = 500.0;
 const SECS: f64 = 9.0;
-
-fn screen(app: &mut App, w: u16, h: u16) -> String {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| views::draw(f, app)).unwrap();
-    let b = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..b.area.height {
-        for x in 0..b.area.width {
-            out.push_str(b[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
-}
 
 fn key(app: &mut App, c: char) {
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};

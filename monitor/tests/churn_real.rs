@@ -232,6 +232,13 @@ fn a_table_too_small_keeps_every_call_and_says_what_it_lost() {
     assert_eq!(a.lost(), dropped);
     assert_eq!(a.lost_calls(), 0);
     assert!(a.lost_holds() > 0);
+    // And its header says it, at 80 columns.
+    let mut app = ipctop::ui::App::new(store.clone(), ipctop::ui::Theme::default());
+    let top = screen::screen(&mut app, 80, 24);
+    assert!(
+        top.lines().next().unwrap().contains(&format!("dropped {dropped}")),
+        "{top}"
+    );
     let by_name: u64 = a
         .comm_totals()
         .filter(|((_, c), _)| *c == name)

@@ -57,6 +57,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
             ..Default::default()
         },
         scope: args.scope.scope(),
+        recording: args.record.as_ref().map(|p| p.display().to_string()),
         ..Default::default()
     };
     // The source's tasks run on the runtime's workers while the UI owns this thread.

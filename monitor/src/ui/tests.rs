@@ -482,7 +482,7 @@ pub(super) fn app_on(view: View, store: Store) -> App {
     app
 }
 
-const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 
 #[test]
 fn every_view_with_data() {
