@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod man;
 mod setup;
+mod soak;
 mod vm_smoke;
 
 use std::process::Command;
@@ -47,6 +48,9 @@ enum Cmd {
     Battery(battery::Args),
     /// Make the demo recording in assets/ from real workloads (root).
     Demo(demo::Args),
+    /// ipctop left running beside churn for minutes (root): its memory, CPU and counts
+    /// (serve, record, the dashboard); writes its section of bench/RESULTS.md.
+    Soak(soak::Args),
     /// Write the manual page assets/ipctop.1 from ipctop's command line (after changing it).
     Man {
         /// Only check that assets/ipctop.1 is current (fails if not).
@@ -77,6 +81,7 @@ fn main() -> Result<()> {
         Cmd::Bench(args) => bench::run(args),
         Cmd::Battery(args) => battery::run(args),
         Cmd::Demo(args) => demo::run(args),
+        Cmd::Soak(args) => soak::run(args),
         Cmd::Man { check } => man::run(check),
     }
 }
