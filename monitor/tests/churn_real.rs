@@ -26,23 +26,6 @@ const STEADY: f64 = 200.0;
 /// Smaller than the run's keys (3 per child: semget, semctl, semtimedop).
 const TABLE: u64 = 2048;
 
-struct Dir(std::path::PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("ipctop-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Records the churn (in an IPC namespace of the test's own) and returns the workload's line.
 fn record_churn(rec: &Path, name: &str, table: u64, rate: f64, secs: f64) -> Value {
     let out = in_own_ipc_ns(&format!(
@@ -102,7 +85,7 @@ fn churn_in_private_namespaces_is_counted_exactly_with_more_keys_than_the_table_
     if !can_trace("churn_real") {
         return;
     }
-    let dir = Dir::new("churn");
+    let dir = recording::tmpdir("churn");
     let rec = dir.0.join("churn.ipctop");
     let name = unique_name("churn");
     let w = record_churn(&rec, &name, TABLE, RATE, SECS);
@@ -202,7 +185,7 @@ fn a_table_too_small_keeps_every_call_and_says_what_it_lost() {
     if !can_trace("churn_real") {
         return;
     }
-    let dir = Dir::new("churn-full");
+    let dir = recording::tmpdir("churn-full");
     let rec = dir.0.join("full.ipctop");
     let name = unique_name("full");
     let w = record_churn(&rec, &name, 64, 250.0, 3.0);

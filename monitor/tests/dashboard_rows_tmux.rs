@@ -185,10 +185,12 @@ fn the_problems_view_lists_what_the_header_counts() {
     if !can_trace(test) || !have_tmux(test) {
         return;
     }
+    // Made while the dashboard watches: the deadlock proven from the probe's account, the
+    // queue's creator seen by it (a queue that predates ipctop has no known creator).
+    let (t, _) = dashboard("problems", 200, 70, "--interval 0.5");
     let (dead, _) = in_own_ns(&["deadlock"]);
     let (orphan, _) = in_own_ns(&["orphan-shm"]);
     let (left, _) = in_own_ns(&["queue-left", "3"]);
-    let (t, _) = dashboard("problems", 200, 70, "--interval 0.5");
     t.keys(&["7"]);
     // One frame: the header, the tab, the title and the entries drawn together.
     let s = t.wait_for("the deadlock and the leaks", Duration::from_secs(20), |s| {
