@@ -90,7 +90,7 @@ pub fn decode_call(c: &Call) -> Result<Event, DecodeError> {
         ret: None,
         ipc_ns: (c.ipc_ns != 0).then_some(u64::from(c.ipc_ns)),
         ns_id: (c.ns_id != 0).then_some(c.ns_id),
-        proc_start: crate::probe::start_ticks(c.proc_start),
+        proc_start: crate::event::start_ticks(c.proc_start),
         cgroup_id: (c.cgroup_id != 0).then_some(c.cgroup_id),
         compat: c.flags & CALL_F_COMPAT != 0,
         ended: c.flags & CALL_F_ENDED != 0,

@@ -31,6 +31,13 @@ const T: Duration = Duration::from_secs(30);
 
 /// The IPC namespace of `pid`: its inode, and the kernel's id of it (NS_GET_ID; `None` where
 /// the kernel has none).
+/// The tests of this file one at a time: each reads its own probe's maps by name among those
+/// of this process (`my_map`), which another test's probe loaded beside it would confuse.
+fn one_probe_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn ns_of(pid: u32) -> (u64, Option<u64>) {
     let path = format!("/proc/{pid}/ns/ipc");
     let ino = std::fs::metadata(&path).unwrap().ino();
@@ -189,6 +196,7 @@ fn more_keys_than_the_table_holds_are_counted_exactly_while_pruning_keeps_up() {
     if !can_trace("tables_exact") {
         return;
     }
+    let _one = one_probe_at_a_time();
     let name = unique_name("tbx");
     let mut probe = Probe::load(&ProbeOptions {
         comm: Some(name.clone()),
@@ -270,6 +278,7 @@ fn a_full_table_spills_its_rows_and_loses_no_call() {
     if !can_trace("tables_full") {
         return;
     }
+    let _one = one_probe_at_a_time();
     let name = unique_name("tbf");
     let mut probe = Probe::load(&ProbeOptions {
         comm: Some(name.clone()),
@@ -321,6 +330,7 @@ fn a_threads_exit_frees_its_slot_and_flushes_it() {
     if !can_trace("tables_exit") {
         return;
     }
+    let _one = one_probe_at_a_time();
     let name = unique_name("tbe");
     let probe = Probe::load(&ProbeOptions {
         comm: Some(name.clone()),
@@ -402,6 +412,7 @@ fn a_reused_pid_gets_rows_of_its_own_and_the_old_ones_are_retired_once() {
     if !can_trace("tables_reuse") {
         return;
     }
+    let _one = one_probe_at_a_time();
     let name = unique_name("tbr");
     let mut probe = Probe::load(&ProbeOptions {
         comm: Some(name.clone()),
@@ -474,6 +485,7 @@ fn a_fatal_signal_ends_a_blocked_call_and_a_handled_one_interrupts_it() {
     if !can_trace("tables_ended") {
         return;
     }
+    let _one = one_probe_at_a_time();
     let name = unique_name("tbk");
     let mut probe = Probe::load(&ProbeOptions {
         comm: Some(name.clone()),
@@ -535,6 +547,7 @@ fn calls_after_unshare_are_of_the_new_namespace() {
     if !can_trace("tables_unshare") {
         return;
     }
+    let _one = one_probe_at_a_time();
     for attach in [AttachMode::Auto, AttachMode::Raw] {
         let name = unique_name("tbu");
         let mut probe = Probe::load(&ProbeOptions {

@@ -38,3 +38,23 @@ pub fn clock_ns(clock: libc::clockid_t) -> u64 {
         ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
     })
 }
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, the unit of /proc/PID/stat's starttime).
+fn clk_tck() -> u64 {
+    static TCK: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TCK.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if t > 0 {
+            t as u64
+        } else {
+            100
+        }
+    })
+}
+
+/// A process start as the kernel keeps it (`start_boottime`, ns) in /proc/PID/stat's unit,
+/// converted as the kernel converts it (`nsec_to_clock_t`); `None` for 0 (unknown).
+pub fn start_ticks(ns: u64) -> Option<u64> {
+    (ns != 0).then(|| ns / (1_000_000_000 / clk_tck()))
+}

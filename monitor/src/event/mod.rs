@@ -10,7 +10,7 @@ pub use monitor_ebpf::NSYS;
 mod clock;
 mod flags;
 
-pub use clock::{clock_ns, Clock};
+pub use clock::{clock_ns, start_ticks, Clock};
 pub use flags::*;
 
 /// A followed syscall.

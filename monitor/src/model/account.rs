@@ -133,6 +133,10 @@ pub struct Account {
     objects: BTreeMap<ObjKey, ObjEntry>,
     processes: BTreeMap<u32, ProcEntry>,
     pairs: BTreeMap<(ObjKey, u32), Tally>,
+    /// The users of a live object that have ended (pid, calls), for its final account: at
+    /// most [`lifecycle::MAX_ENDED_USERS`] per object, the rest counted in the last entry's
+    /// pid 0.
+    ended_users: BTreeMap<ObjKey, Vec<(u32, u64)>>,
     /// Per (namespace, command name): only grows (kept after the processes end).
     comm_totals: BTreeMap<(NsId, String), Tally>,
     observers: BTreeSet<u32>,
@@ -180,6 +184,7 @@ impl Default for Account {
             objects: BTreeMap::new(),
             processes: BTreeMap::new(),
             pairs: BTreeMap::new(),
+            ended_users: BTreeMap::new(),
             comm_totals: BTreeMap::new(),
             observers: BTreeSet::new(),
             last_failures: BTreeMap::new(),

@@ -16,7 +16,7 @@ use aya::maps::{Array, HashMap, Map, PerCpuHashMap, PerCpuValues};
 use monitor_ebpf::{sys, AggKey, AggVal, HoldKey, HoldVal, Slot, SLOTS_ENTRIES};
 
 use super::{
-    tables::{add_hold, add_val, empty_row, merge, row_key, slot_acc, start_ticks},
+    tables::{add_hold, add_val, empty_row, merge, row_key, slot_acc},
     Aggregate, Probe,
 };
 
@@ -156,7 +156,7 @@ impl Probe {
         let mut is_alive = |tgid: u32, start_ns: u64| {
             *alive
                 .entry((tgid, start_ns))
-                .or_insert_with(|| process_alive(tgid, start_ticks(start_ns)))
+                .or_insert_with(|| process_alive(tgid, crate::event::start_ticks(start_ns)))
         };
         let removed_idle = |k_ns: u32, id: i32, sys: u8, last_ns: u64| {
             live.is_some_and(|l| {

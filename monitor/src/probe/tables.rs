@@ -12,29 +12,9 @@ use monitor_ebpf::{
 use super::{Aggregate, Hold, KernelStats, Probe};
 use crate::{
     decode,
-    event::Event,
+    event::{start_ticks, Event},
     sample::{KernelSample, RowKey, TableFill},
 };
-
-/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, the unit of /proc/PID/stat's starttime).
-fn clk_tck() -> u64 {
-    static TCK: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *TCK.get_or_init(|| {
-        // SAFETY: sysconf has no preconditions.
-        let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        if t > 0 {
-            t as u64
-        } else {
-            100
-        }
-    })
-}
-
-/// A process start as the kernel keeps it (`start_boottime`, ns) in /proc/PID/stat's unit,
-/// converted as the kernel converts it (`nsec_to_clock_t`); `None` for 0 (unknown).
-pub fn start_ticks(ns: u64) -> Option<u64> {
-    (ns != 0).then(|| ns / (1_000_000_000 / clk_tck()))
-}
 
 fn nonzero(v: u64) -> Option<u64> {
     (v != 0).then_some(v)

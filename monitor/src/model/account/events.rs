@@ -104,6 +104,9 @@ impl Account {
         {
             if let Some(r) = self.retired_object_mut(k, ev.ns_id) {
                 touch(&mut r.tally, from_events, from_events);
+                if from_events {
+                    lifecycle::add_user(&mut r.what, ev.pid, 1);
+                }
             }
             return;
         }

@@ -11,6 +11,8 @@ use crate::model::NsId;
 /// At most this many retired entries are kept (about 6 MB of final accounts), whatever the
 /// retention window: memory depends on what exists, not on how fast things end.
 pub const MAX_RETIRED: usize = 10_000;
+/// Ended users kept per live object (a set used by a stream of short-lived processes).
+pub const MAX_ENDED_USERS: usize = 256;
 
 /// An entry that ended, with its final tally.
 #[derive(Clone, Debug)]
@@ -155,7 +157,17 @@ impl Account {
             .map(|(k, _)| *k)
             .collect();
         for k in keys {
-            self.pairs.remove(&k);
+            // Its use of an object that lives on: kept for that object's final account.
+            if let Some(t) = self.pairs.remove(&k) {
+                if self.objects.contains_key(&k.0) && t.calls > 0 {
+                    let v = self.ended_users.entry(k.0).or_default();
+                    if v.len() < MAX_ENDED_USERS {
+                        v.push((pid, t.calls));
+                    } else if let Some(last) = v.last_mut() {
+                        *last = (0, last.1 + t.calls);
+                    }
+                }
+            }
         }
         if e.tally.calls > 0 || e.tally.interrupted > 0 || e.tally.ended > 0 {
             self.push_retired(
@@ -217,7 +229,7 @@ impl Account {
     /// The object of this key has ended (removed, or its namespace is gone).
     pub(in crate::model) fn object_ended(&mut self, key: ObjKey) {
         self.object_rates.remove(&key);
-        let users: Vec<(u32, u64)> = self
+        let mut users: Vec<(u32, u64)> = self
             .pairs
             .range((key, 0)..=(key, u32::MAX))
             .map(|((_, p), t)| (*p, t.calls))
@@ -225,6 +237,9 @@ impl Account {
         for (p, _) in &users {
             self.pairs.remove(&(key, *p));
         }
+        // And those that ended before it.
+        users.extend(self.ended_users.remove(&key).unwrap_or_default());
+        users.sort_unstable();
         let Some(e) = self.objects.remove(&key) else {
             return;
         };
@@ -331,13 +346,18 @@ impl Account {
             return;
         };
         r.tally.add_growth(g, true);
-        if let RetiredWhat::Object { users, .. } = &mut r.what {
-            match users.iter_mut().find(|(p, _)| *p == pid) {
-                Some(u) => u.1 += g.calls,
-                None => {
-                    users.push((pid, g.calls));
-                    users.sort_unstable();
-                }
+        add_user(&mut r.what, pid, g.calls);
+    }
+}
+
+/// `calls` more of `pid` among an ended object's users.
+pub(super) fn add_user(what: &mut RetiredWhat, pid: u32, calls: u64) {
+    if let RetiredWhat::Object { users, .. } = what {
+        match users.iter_mut().find(|(p, _)| *p == pid) {
+            Some(u) => u.1 += calls,
+            None => {
+                users.push((pid, calls));
+                users.sort_unstable();
             }
         }
     }
