@@ -210,8 +210,22 @@ fn row_held(key: &HoldKey) -> i64 {
 #[inline(never)]
 pub(super) fn note_holds(sl: &mut Slot, end_ns: u64, s: &mut Stats) {
     let semid = sl.call.args[0] as i32;
-    if sl.call.nsops_read == 1 {
-        let op = sl.call.sops[0];
+    // One operation; or two on the same semaphore with the same SEM_UNDO, which the kernel
+    // applies at once: their net (a [+1, -1] that only touches a set takes nothing).
+    let (a, b) = (sl.call.sops[0], sl.call.sops[1]);
+    let pair = sl.call.nsops_read == 2
+        && a.sem_num == b.sem_num
+        && (a.sem_flg & SEM_UNDO) == (b.sem_flg & SEM_UNDO);
+    if sl.call.nsops_read == 1 || pair {
+        let op = if pair {
+            Sembuf {
+                sem_num: a.sem_num,
+                sem_op: a.sem_op.saturating_add(b.sem_op),
+                sem_flg: a.sem_flg & SEM_UNDO,
+            }
+        } else {
+            a
+        };
         if op.sem_op == 0 {
             return;
         }

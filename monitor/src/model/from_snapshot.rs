@@ -220,6 +220,12 @@ impl Model {
             .collect();
         self.segments.retain(|k, _| live.contains(&k.ns));
         self.sem_sets.retain(|k, _| live.contains(&k.ns));
+        // What was seen done to sets that no longer exist (a set made and removed between two
+        // snapshots is never in one): forgotten, so that it stays bounded.
+        let read: BTreeSet<NsId> = std::iter::once(ns).chain(snap.namespaces_read()).collect();
+        let sets = &self.sem_sets;
+        self.sem_evidence
+            .retain(|(set, _), _| sets.contains_key(set) || !read.contains(&set.ns));
         self.queues.retain(|k, _| live.contains(&k.ns));
         self.limits.retain(|k, _| live.contains(k));
 

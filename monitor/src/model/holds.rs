@@ -165,14 +165,15 @@ impl Model {
     }
 
     /// The new rows replace the old: rows that went are of processes that are gone (or of
-    /// sets removed).
+    /// sets removed): the kernel deletes a row only then, and hands it over once more first
+    /// (so a process that lived between two snapshots, unknown to them, is gone all the same).
     pub(super) fn replace_holds(&mut self, next: BTreeMap<(ObjId, u16), Vec<HoldRow>>) {
         for (sem, rows) in &self.holds {
             let now = next.get(sem);
             for r in rows {
                 let kept = now.is_some_and(|v| v.iter().any(|n| n.pid == r.pid));
                 let left = r.held() - r.undo.max(0);
-                if !kept && left > 0 && !self.alive_now(r.pid, r.start, self.holds_at) {
+                if !kept && left > 0 {
                     let e = self.sem_evidence.entry(*sem).or_default();
                     if e.lost.len() < EVIDENCE_KEPT {
                         e.lost.push((r.pid, left));

@@ -16,8 +16,8 @@ use aya::maps::{Array, HashMap, Map, PerCpuHashMap, PerCpuValues};
 use monitor_ebpf::{sys, AggKey, AggVal, HoldKey, HoldVal, Slot, SLOTS_ENTRIES};
 
 use super::{
-    tables::{add_hold, add_val, empty_row, merge, row_key, slot_acc},
-    Aggregate, Probe,
+    tables::{add_hold, add_val, empty_row, hold_of, merge, row_key, slot_acc},
+    Aggregate, Hold, Probe,
 };
 
 /// How long a removed object's row must have been idle before it is deleted (a call that
@@ -68,6 +68,11 @@ impl LiveObjects {
 pub(super) struct Life {
     /// Rows deleted since the last sample, with their final counts.
     pub(super) retired: Vec<Aggregate>,
+    /// The `HOLDS` rows of gone processes deleted since the last sample: listed once more in
+    /// it, so that what a process held when it died is known even when it lived between two
+    /// samples (a lock taken without SEM_UNDO by a process that then exits: its waiters are
+    /// stuck, and only this row says so).
+    pub(super) retired_holds: Vec<Hold>,
     /// Calls and operations userspace could not fold into a full table.
     pub(super) lost_calls: u64,
     pub(super) lost_holds: u64,
@@ -204,21 +209,28 @@ impl Probe {
             }
         }
 
-        // HOLDS: dropped (a sample lists the holds of what lives).
+        // HOLDS: dropped (a sample lists the holds of what lives), those of gone processes
+        // handed over once more (`retired_holds`).
         let mut holds: HashMap<_, HoldKey, HoldVal> =
             HashMap::try_from(self.ebpf.map_mut("HOLDS").expect("HOLDS"))?;
-        let doomed: Vec<HoldKey> = holds
+        let doomed: Vec<(HoldKey, HoldVal, bool)> = holds
             .iter()
             .filter_map(Result::ok)
-            .filter(|(k, v)| {
-                !is_alive(k.ident.tgid, k.ident.start)
-                    || (!running_holds.contains(k)
-                        && removed_idle(k.ident.ipc_ns, k.semid, sys::SEMOP, v.last_ns))
+            .filter_map(|(k, v)| {
+                let gone = !is_alive(k.ident.tgid, k.ident.start);
+                (gone
+                    || (!running_holds.contains(&k)
+                        && removed_idle(k.ident.ipc_ns, k.semid, sys::SEMOP, v.last_ns)))
+                .then_some((k, v, gone))
             })
-            .map(|(k, _)| k)
             .collect();
-        for k in doomed {
-            n += usize::from(holds.remove(&k).is_ok());
+        for (k, v, gone) in doomed {
+            if holds.remove(&k).is_ok() {
+                n += 1;
+                if gone && (v.taken != 0 || v.given != 0) {
+                    self.life.retired_holds.push(hold_of(&k, &v));
+                }
+            }
         }
         // A gone thread's row of a living process: into the process's own (tid 0), which only
         // this writes (the kernel writes its threads' rows; a gone thread writes no more). Its

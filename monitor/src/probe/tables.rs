@@ -126,7 +126,7 @@ pub(super) fn add_hold(v: &mut HoldVal, d: &HoldVal) {
 }
 
 /// A hold row as the sample has it.
-fn hold_of(k: &HoldKey, v: &HoldVal) -> Hold {
+pub(super) fn hold_of(k: &HoldKey, v: &HoldVal) -> Hold {
     let id: &Ident = &k.ident;
     Hold {
         ipc_ns: nonzero(u64::from(id.ipc_ns)),
@@ -270,7 +270,10 @@ impl Probe {
     pub fn sample(&mut self, rows: bool, undecodable: u64) -> anyhow::Result<KernelSample> {
         let stats = self.stats()?;
         let (live, agg_used) = if rows { self.rows()? } else { (Vec::new(), 0) };
-        let (holds, holds_used) = self.hold_rows()?;
+        let (mut holds, holds_used) = self.hold_rows()?;
+        // The rows of processes that died since the last sample, once (see `Life`).
+        holds.append(&mut self.life.retired_holds);
+        holds.sort_by_key(|h| (h.ipc_ns, h.semid, h.semnum, h.pid, h.start));
         let threads = self.threads_used()?;
         // Everything read: the retired rows are handed over now, once.
         let mut retired_rows: StdMap<RowKey, Aggregate> = StdMap::new();

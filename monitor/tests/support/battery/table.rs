@@ -129,9 +129,14 @@ const BASE: Scenario = Scenario {
     blocked: &[],
 };
 
+/// A window whose last look comes after the waits are long (`LONG_WAIT_S`, which the
+/// surfaces are given): a snapshot, without the probe's history, says "stalled" only then.
+const PAST_LONG_WAIT: f64 = super::LONG_WAIT_S + 5.0;
+
 /// A deadlock of the ready line's "deadlocked" processes, still blocked at the end: proven on
 /// the surfaces with history; a snapshot may only call it stalled.
 const A_DEADLOCK: Scenario = Scenario {
+    window_s: PAST_LONG_WAIT,
     want: &[(Deadlock, Want::Yes), (LongWait, Want::Any)],
     without_history: &[(Deadlock, Want::YesOr(&[Stalled])), (Stalled, Want::Any)],
     named: Named::Pids(&["deadlocked"]),
@@ -205,6 +210,7 @@ static SCENARIOS: &[Scenario] = &[
         without_history: &[(Stuck, Want::YesOr(&[Stalled])), (Stalled, Want::Any)],
         named: Named::Pids(&["waiter"]),
         blocked: &["waiter"],
+        window_s: PAST_LONG_WAIT,
         ..BASE
     },
     Scenario {
