@@ -189,7 +189,7 @@ impl Model {
                     if e.posters.len() < EVIDENCE_KEPT || e.posters.contains_key(&r.pid) {
                         e.posters.insert(r.pid, (r.start, at));
                     }
-                } else if r.taken > 0 {
+                } else if r.taken > 0 && r.released() > 0 {
                     self.sem_evidence.entry(*sem).or_default().lock = true;
                 }
             }
@@ -260,11 +260,14 @@ impl Model {
         if e.is_some_and(|e| !e.posters.is_empty()) {
             return Some(SemRole::Signal);
         }
-        let used = self
+        // A lock only once it was seen taken and given back by one process: takers that have
+        // never given back may be waiting for posters not seen yet (a bounded buffer's
+        // producers before its consumer has posted twice), which proves nothing.
+        let lock_like = self
             .holds
             .get(&(set, semnum))
-            .is_some_and(|v| v.iter().any(|r| r.taken > 0 || r.given > 0));
-        (used || e.is_some_and(|e| e.lock)).then_some(SemRole::Lock)
+            .is_some_and(|v| v.iter().any(|r| r.taken > 0 && r.released() > 0));
+        (lock_like || e.is_some_and(|e| e.lock)).then_some(SemRole::Lock)
     }
 
     /// The live holders of a lock (rows with units held) or the live posters of a signal

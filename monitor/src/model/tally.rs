@@ -109,12 +109,20 @@ pub(super) struct RawErrors {
 }
 
 impl RawErrors {
-    fn interrupted(&self) -> u64 {
-        self.interrupted_kernel.max(self.interrupted_events)
-    }
-
-    fn ended(&self) -> u64 {
-        self.ended_kernel.max(self.ended_events)
+    /// Interrupted and ended calls: each the larger of the two counts, unless that counts a
+    /// call twice (the kernel said interrupted, and the model saw its process gone while it
+    /// was blocked before the call's event came): then one source's split, the kernel's first.
+    fn split(&self) -> (u64, u64) {
+        let (ik, ek) = (self.interrupted_kernel, self.ended_kernel);
+        let (ie, ee) = (self.interrupted_events, self.ended_events);
+        let (i, e) = (ik.max(ie), ek.max(ee));
+        if i + e <= (ik + ek).max(ie + ee) {
+            (i, e)
+        } else if ik + ek >= ie + ee {
+            (ik, ek)
+        } else {
+            (ie, ee)
+        }
     }
 }
 
@@ -193,8 +201,7 @@ impl Tally {
 
     /// `errors`, `interrupted` and `ended` from [`Tally::raw`].
     pub(super) fn settle(&mut self) {
-        self.interrupted = self.raw.interrupted();
-        self.ended = self.raw.ended();
+        (self.interrupted, self.ended) = self.raw.split();
         self.errors = self
             .raw
             .negative
@@ -264,11 +271,13 @@ impl Tally {
         for (a, b) in self.by_syscall.iter_mut().zip(o.by_syscall) {
             *a += b;
         }
+        // Each tally's own split, summed (the larger of two sums is not the sum of the larger).
+        let (i, e) = o.raw.split();
         self.raw.negative += o.raw.negative;
-        self.raw.interrupted_kernel += o.raw.interrupted_kernel;
-        self.raw.interrupted_events += o.raw.interrupted_events;
-        self.raw.ended_kernel += o.raw.ended_kernel;
-        self.raw.ended_events += o.raw.ended_events;
+        self.raw.interrupted_kernel += i;
+        self.raw.interrupted_events += i;
+        self.raw.ended_kernel += e;
+        self.raw.ended_events += e;
         self.settle();
         for (k, n) in &o.errnos {
             *self.errnos.entry(*k).or_default() += n;

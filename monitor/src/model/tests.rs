@@ -284,7 +284,8 @@ fn kernel_holds_are_the_holders_and_a_later_sample_releases_them() {
         semnum: 1,
         pid: 42,
         held: 1,
-        taken: 1,
+        taken: 2,
+        given: 1,
         ..Default::default()
     };
     m.feed_kernel(MONO + S, sample(vec![], vec![hold]));
@@ -373,7 +374,7 @@ fn events_count_on_the_object_of_their_own_namespace() {
     let mut m = base();
     let t = MONO + S;
     // Process 500 lives between two snapshots in another namespace: only its events know.
-    for i in 0..3 {
+    for i in 0..3u64 {
         let s = t + i * 10_000;
         m.feed_event(&in_ns(
             ev(
@@ -382,7 +383,8 @@ fn events_count_on_the_object_of_their_own_namespace() {
                 ROOT,
                 s,
                 Some(s + 1_000),
-                semop(7, 0, -1),
+                // Taken, given back, taken: a lock it holds.
+                semop(7, 0, if i == 1 { 1 } else { -1 }),
                 Some(0),
             ),
             OTHER_NS,
@@ -446,7 +448,8 @@ fn kernel_aggregates_of_a_process_only_events_saw_go_to_its_namespace() {
                 semnum: 0,
                 pid: 500,
                 held: 1,
-                taken: 1,
+                taken: 2,
+                given: 1,
                 ..Default::default()
             }],
         ),

@@ -207,8 +207,8 @@ fn counter_lists_of_other_lengths() {
     assert!(KernelSample::try_from(&w).is_err());
 }
 
-/// Every kernel line of the checked-in demo recording (format 1: every sample whole) reads,
-/// and written again is the JSON it was.
+/// Every whole kernel line of the checked-in demo recording reads, and written again is the
+/// JSON it was (the first sample is whole; the later ones are changes, `delta.rs`).
 #[test]
 fn the_demo_recordings_kernel_lines_read_identically() {
     let mut seen = 0;
@@ -227,7 +227,7 @@ fn the_demo_recordings_kernel_lines_read_identically() {
         seen += 1;
     }
     assert!(
-        seen >= 10,
+        seen >= 1,
         "the demo recording has its kernel samples ({seen})"
     );
 }

@@ -410,7 +410,8 @@ pub fn busy_store() -> Store {
             semnum: 0,
             pid: 2301,
             held: 1,
-            taken: 1,
+            taken: 2,
+            given: 1,
             ..Default::default()
         },
         Hold {
@@ -418,7 +419,8 @@ pub fn busy_store() -> Store {
             semnum: 0,
             pid: 2302,
             held: 1,
-            taken: 1,
+            taken: 2,
+            given: 1,
             ..Default::default()
         },
         Hold {
@@ -426,7 +428,8 @@ pub fn busy_store() -> Store {
             semnum: 1,
             pid: 1201,
             held: 1,
-            taken: 1,
+            taken: 2,
+            given: 1,
             ..Default::default()
         },
     ];

@@ -181,7 +181,7 @@ fn a_thread_waiting_on_what_its_own_process_holds_alone_is_a_self_deadlock() {
     let m = watched(
         vec![sem(40, &[(0, 1, 950)], NOW - 5)],
         vec![waiting(950, vec![sem_wait(950, 40, 0, -1)])],
-        vec![hold(40, 0, 950, None, 1, 0)],
+        vec![hold(40, 0, 950, None, 2, 1)],
     );
     let f = analyze(&m, &Config::default());
     let d = deadlocks_of(&f);
@@ -197,7 +197,7 @@ fn a_thread_waiting_on_what_its_own_process_holds_alone_is_a_self_deadlock() {
     let m = watched(
         vec![sem(40, &[(0, 1, 950)], NOW - 5)],
         vec![p],
-        vec![hold(40, 0, 950, None, 1, 0)],
+        vec![hold(40, 0, 950, None, 2, 1)],
     );
     assert!(deadlocks_of(&analyze(&m, &Config::default())).is_empty());
 }
@@ -218,8 +218,8 @@ fn ab_ba_between_threads_of_one_process_is_a_deadlock_of_those_threads() {
         ],
         vec![p.clone()],
         vec![
-            hold(50, 0, 960, Some(961), 1, 0),
-            hold(51, 0, 960, Some(962), 1, 0),
+            hold(50, 0, 960, Some(961), 2, 1),
+            hold(51, 0, 960, Some(962), 2, 1),
         ],
     );
     let f = analyze(&m, &Config::default());
@@ -239,7 +239,7 @@ fn ab_ba_between_threads_of_one_process_is_a_deadlock_of_those_threads() {
             sem(51, &[(0, 1, 960)], NOW - 5),
         ],
         vec![p],
-        vec![hold(50, 0, 960, None, 1, 0), hold(51, 0, 960, None, 1, 0)],
+        vec![hold(50, 0, 960, None, 2, 1), hold(51, 0, 960, None, 2, 1)],
     );
     assert!(deadlocks_of(&analyze(&m, &Config::default())).is_empty());
 }
@@ -285,9 +285,9 @@ fn three_way_cycle_and_the_blocking_op_of_many() {
         )],
         procs,
         vec![
-            hold(40, 0, 1001, None, 1, 0),
-            hold(40, 1, 1002, None, 1, 0),
-            hold(40, 2, 1003, None, 1, 0),
+            hold(40, 0, 1001, None, 2, 1),
+            hold(40, 1, 1002, None, 2, 1),
+            hold(40, 2, 1003, None, 2, 1),
         ],
     );
     let f = analyze(&m, &Config::default());
@@ -375,7 +375,7 @@ fn a_lock_whose_holder_exited_without_undo_leaves_its_waiter_stuck() {
             proc_(1401, NOW - 100),
             waiting(1402, vec![sem_wait(1402, 80, 0, -1)]),
         ],
-        vec![hold(80, 0, 1401, None, 1, 0)],
+        vec![hold(80, 0, 1401, None, 2, 1)],
     );
     assert!(analyze(&m, &Config::default())
         .iter()
@@ -420,6 +420,11 @@ fn deadlocks_from_every_call_as_events() {
     s2.sem.push(sem(51, &[(0, 1, 1)], NOW - 5));
     m.feed_event(&ev(1101, t + 6, Some(t + 7), semop(50, 0, 1), Some(0)));
     m.feed_snapshot(&s2);
+    // A round that went well each (taken and given back: locks), then each takes its own.
+    for (pid, set) in [(1101, 50), (1102, 51)] {
+        m.feed_event(&ev(pid, t + 8, Some(t + 8), semop(set, 0, -1), Some(0)));
+        m.feed_event(&ev(pid, t + 9, Some(t + 9), semop(set, 0, 1), Some(0)));
+    }
     m.feed_event(&ev(1101, t + 10, Some(t + 11), semop(50, 0, -1), Some(0)));
     m.feed_event(&ev(1102, t + 10, Some(t + 11), semop(51, 0, -1), Some(0)));
     m.feed_event(&ev(1101, t + 100, None, semop(51, 0, -1), None));
