@@ -173,7 +173,11 @@ impl Model {
             for r in rows {
                 let kept = now.is_some_and(|v| v.iter().any(|n| n.pid == r.pid));
                 let left = r.held() - r.undo.max(0);
-                if !kept && left > 0 {
+                // Its process is gone unless a snapshot shows it alive with that start.
+                let alive = self.processes.get(&r.pid).is_some_and(|p| {
+                    p.alive() && (r.start.is_none() || p.start_ticks.is_none() || p.start_ticks == r.start)
+                });
+                if !kept && left > 0 && !alive {
                     let e = self.sem_evidence.entry(*sem).or_default();
                     if e.lost.len() < EVIDENCE_KEPT {
                         e.lost.push((r.pid, left));

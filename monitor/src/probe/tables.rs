@@ -271,8 +271,15 @@ impl Probe {
         let stats = self.stats()?;
         let (live, agg_used) = if rows { self.rows()? } else { (Vec::new(), 0) };
         let (mut holds, holds_used) = self.hold_rows()?;
-        // The rows of processes that died since the last sample, once (see `Life`).
-        holds.append(&mut self.life.retired_holds);
+        // The rows of processes that died since the last sample, once (see `Life`); never
+        // beside a live row of the same key (a row made again since is the one that counts).
+        let hold_key = |h: &Hold| (h.ipc_ns, h.semid, h.semnum, h.pid, h.tid, h.start);
+        let now: std::collections::HashSet<_> = holds.iter().map(hold_key).collect();
+        holds.extend(
+            std::mem::take(&mut self.life.retired_holds)
+                .into_iter()
+                .filter(|h| !now.contains(&hold_key(h))),
+        );
         holds.sort_by_key(|h| (h.ipc_ns, h.semid, h.semnum, h.pid, h.start));
         let threads = self.threads_used()?;
         // Everything read: the retired rows are handed over now, once.
