@@ -143,61 +143,90 @@ fn bench(max_objects: usize) {
 }
 
 fn main() {
-    encode_10000_objects();
+    encode_objects(10_000);
+    encode_objects(50_000);
     common::require_root("serve_bench (the probe, unshare, --ipc-ns)");
     bench(10_000);
     bench(2_000);
 }
 
-/// Preparing and encoding an exposition of 10,000 objects in-process (no probe, no HTTP):
-/// where a cold scrape's time goes.
-fn encode_10000_objects() {
+/// Preparing and writing an exposition of `n` objects in-process (no probe, no HTTP): where a
+/// cold scrape's time goes, and what the next exposition costs when 1 % of the objects
+/// changed (the rest are kept rendered).
+fn encode_objects(n: usize) {
     use ipctop::export::{
         cap::Cap,
-        encode::{encode, Format},
-        families::families,
+        collect::kernel_bucket_upper_s,
+        encode::{Encoding, Format},
         metrics::{Host, Kind, ObjectStats, SyscallCount, WaitHistogram},
+        render::Renderer,
+        Exposition,
     };
-    let mut host = Host::default();
-    for id in 0..10_000 {
-        let kind = [Kind::Sem, Kind::Shm, Kind::Msg][id % 3];
-        let mut o = ObjectStats::new(4026531839, kind, id as i32);
-        for s in ["semget", "semctl", "semtimedop"] {
-            o.calls.push(SyscallCount {
-                syscall: s,
-                calls: 1000 + id as u64,
-                errors: 0,
-            });
-        }
-        if kind != Kind::Shm {
-            o.wait = Some(WaitHistogram {
-                buckets: (0..24)
-                    .map(|i| (ipctop::export::collect::kernel_bucket_upper_s(i), i as u64))
-                    .collect(),
-                sum_s: 1.5,
-                count: 276,
-            });
-        }
-        host.objects.push(o);
-    }
+    let objects = |generation: u64| -> Vec<ObjectStats> {
+        (0..n)
+            .map(|id| {
+                let kind = [Kind::Sem, Kind::Shm, Kind::Msg][id % 3];
+                let mut o = ObjectStats::new(4026531839, kind, id as i32);
+                // 1 % of the objects move from one generation to the next.
+                let moved = if id % 100 == 0 { generation } else { 0 };
+                for s in ["semget", "semctl", "semtimedop"] {
+                    o.calls.push(SyscallCount {
+                        syscall: s,
+                        calls: 1000 + id as u64 + moved,
+                        errors: 0,
+                    });
+                }
+                if kind != Kind::Shm {
+                    o.wait = Some(WaitHistogram {
+                        buckets: (0..24)
+                            .map(|i| (kernel_bucket_upper_s(i), i as u64))
+                            .collect(),
+                        sum_s: 1.5,
+                        count: 276,
+                    });
+                }
+                o
+            })
+            .collect()
+    };
+    let mut renderer = Renderer::default();
+    let mut cap = Cap::new(n, 200);
+    let mut prepare = |generation: u64| {
+        let t = Instant::now();
+        let mut h = Host {
+            objects: objects(generation),
+            ..Default::default()
+        };
+        let built = t.elapsed();
+        let t = Instant::now();
+        cap.apply(&mut h);
+        let objs = renderer.objects(h.objects);
+        let e = Exposition::new(Vec::new(), objs, Vec::new());
+        (e, t.elapsed(), built)
+    };
+    let (first, first_t, _) = prepare(0);
+    let (next, next_t, _) = prepare(1);
     let t = Instant::now();
-    let mut h = host.clone();
-    let cut = Cap::new(10_000, 200).apply(&mut h);
-    let fams = std::sync::Arc::new(families(&h, &cut));
-    let prep = t.elapsed();
-    let t = Instant::now();
-    let text = encode(fams.clone(), Format::Text);
+    let text = next.body(Format::Text, Encoding::Identity);
     let text_t = t.elapsed();
     let t = Instant::now();
-    let om = encode(fams, Format::OpenMetrics);
+    let om = next.body(Format::OpenMetrics, Encoding::Identity);
     let om_t = t.elapsed();
+    let t = Instant::now();
+    let gz = next.body(Format::OpenMetrics, Encoding::Gzip);
+    let gz_t = t.elapsed();
+    drop(first);
     let line = format!(
-        "ENCODE_BENCH objects=10000 series={} prepare_ms={:.1} text_ms={:.1} om_ms={:.1} bytes={}",
-        text.lines().filter(|l| !l.starts_with('#')).count(),
-        prep.as_secs_f64() * 1e3,
+        "ENCODE_BENCH objects={n} series={} first_prepare_ms={:.1} next_prepare_ms={:.1} text_ms={:.1} om_ms={:.1} gzip_ms={:.1} text_bytes={} om_bytes={} gzip_bytes={}",
+        std::str::from_utf8(&text).unwrap().lines().filter(|l| !l.starts_with('#')).count(),
+        first_t.as_secs_f64() * 1e3,
+        next_t.as_secs_f64() * 1e3,
         text_t.as_secs_f64() * 1e3,
         om_t.as_secs_f64() * 1e3,
-        om.len()
+        gz_t.as_secs_f64() * 1e3,
+        text.len(),
+        om.len(),
+        gz.len(),
     );
     eprintln!("{line}");
     println!("{line}");

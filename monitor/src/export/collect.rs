@@ -8,15 +8,49 @@
 //! namespace the model knows it in (the viewed one for a process never seen in a snapshot).
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::metrics::{
-    CommStats, Host, KernelTotals, Kind, LimitStat, Ns, NsStats, ObjectStats, SyscallCount,
-    WaitHistogram,
+use super::{
+    comms::{CommCarry, PidFigures},
+    metrics::{
+        CommStats, Host, KernelTotals, Kind, LimitStat, LimitUnit, Ns, NsStats, ObjKey,
+        ObjectStats, SyscallCount, WaitHistogram,
+    },
 };
 use crate::{
     analysis::{self, Finding, IpcKind, What},
-    event::{errno_name, Syscall},
+    event::{errno_name, Syscall, NSYS},
     model::{Model, ObjKind, Tally, WaitOn},
+    sample::KernelSample,
 };
+
+/// What the probe's last sample said about its own tables, taken from the feed (the model
+/// keeps only the counts): filled by the probe where it knows them, zero (or empty) before.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProbeHealth {
+    pub lost_calls: u64,
+    pub lost_holds: u64,
+    /// (table, used, capacity).
+    pub fill: Vec<(&'static str, u64, u64)>,
+}
+
+impl ProbeHealth {
+    /// From one kernel sample of the feed.
+    pub fn of(k: &KernelSample) -> Self {
+        Self {
+            lost_calls: k.stats.lost_calls,
+            lost_holds: k.stats.lost_holds,
+            fill: k
+                .fill
+                .map(|f| {
+                    vec![
+                        ("aggregates", f.agg.0, f.agg.1),
+                        ("holds", f.holds.0, f.holds.1),
+                        ("threads", f.threads.0, f.threads.1),
+                    ]
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
 
 fn kind_of(k: ObjKind) -> Kind {
     match k {
@@ -35,13 +69,16 @@ fn kind_of_ipc(k: IpcKind) -> Kind {
 }
 
 /// The upper bound, in seconds, of bucket `i` of the kernel's wait histograms
-/// (`monitor_ebpf::HIST_BUCKETS`: bucket 0 under 2 µs, bucket i in [2^i, 2^(i+1)) µs, the
-/// last one everything longer).
+/// (`monitor_ebpf::HIST_BUCKETS`): the kernel's "µs" are ns >> 10, bucket 0 holds calls under
+/// 2 of them (2^11 ns), bucket i those in [2^(i+10), 2^(i+11)) ns, the last everything
+/// longer. Exactly the kernel's bounds: powers of two of nanoseconds (bucket 10 begins at
+/// 2^20 ns = 1.048576 ms, [`crate::model::WAIT_NS`]).
 pub fn kernel_bucket_upper_s(i: usize) -> f64 {
     if i + 1 >= monitor_ebpf::HIST_BUCKETS {
         f64::INFINITY
     } else {
-        (1u64 << (i + 1)) as f64 * 1e-6
+        // Divided, not multiplied by 1e-9: the nearest double to the exact decimal.
+        (1u64 << (i + 11)) as f64 / 1e9
     }
 }
 
@@ -77,36 +114,88 @@ fn per_syscall(t: &Tally) -> Vec<SyscallCount> {
         .collect()
 }
 
-fn add_counts(v: &mut Vec<SyscallCount>, more: Vec<SyscallCount>) {
-    for m in more {
-        match v.iter_mut().find(|c| c.syscall == m.syscall) {
-            Some(c) => {
-                c.calls += m.calls;
-                c.errors += m.errors;
-            }
-            None => v.push(m),
+/// Every process's figures, for the per-command counters: calls and failures per syscall
+/// (failures from the errnos, as per object) and time blocked, by the namespace and comm
+/// the model knows it by.
+fn pid_figures(model: &Model) -> Vec<PidFigures> {
+    let acc = model.account();
+    let mut out = Vec::new();
+    for (pid, t) in acc.processes() {
+        let ns = model.process_ns(pid);
+        if !model.in_scope(ns) {
+            continue;
         }
+        let comm = acc
+            .comm(pid)
+            .map(str::to_string)
+            .or_else(|| model.comm_of(pid))
+            .unwrap_or_else(|| "unknown".into());
+        let mut errors = [0; NSYS];
+        for (&(s, _), &n) in &t.errnos {
+            errors[s.index()] += n;
+        }
+        out.push(PidFigures {
+            pid,
+            ns,
+            comm,
+            calls: t.by_syscall,
+            errors,
+            blocked_ns: t.blocked_ns,
+        });
     }
+    out
 }
 
-/// What the model and the findings say now.
-pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Host {
+/// The per-command counters: THE place where they are computed, so that switching them to
+/// the account's own per-command totals is one change here. Until the account keeps the
+/// totals of processes that are gone, [`CommCarry`] does: a process's figures stay under
+/// its comm after it exits, so no counter ever goes backwards.
+pub fn comm_stats(model: &Model, carry: &mut CommCarry) -> Vec<CommStats> {
+    carry.update(pid_figures(model))
+}
+
+/// The probe's totals, if it sampled.
+fn kernel_totals(model: &Model, probe: &ProbeHealth) -> Option<KernelTotals> {
+    let acc = model.account();
+    let at = acc.kernel_at()?;
+    Some(KernelTotals {
+        calls: Syscall::all()
+            .map(|s| (s.name(), acc.syscall(s).calls, acc.syscall(s).errors))
+            .collect(),
+        events_dropped: acc.dropped(),
+        inflight_full: acc.inflight_full(),
+        aggregates_full: acc.agg_full(),
+        lost_calls: probe.lost_calls,
+        lost_holds: probe.lost_holds,
+        fill: probe.fill.clone(),
+        sampled_unix_s: model.unix_s(at),
+    })
+}
+
+/// Threads (each wait is one) and their processes, per object.
+#[derive(Default)]
+struct Waiting {
+    threads: u64,
+    pids: BTreeSet<u32>,
+}
+
+/// What the model and the findings say now. `carry` keeps the per-command counters
+/// monotonic (see [`comm_stats`]); `probe` is the probe's last word on its tables.
+pub fn collect(
+    model: &Model,
+    findings: &[Finding],
+    probe_attached: bool,
+    carry: &mut CommCarry,
+    probe: &ProbeHealth,
+) -> Host {
     let acc = model.account();
     let mut host = Host {
         probe_attached,
         snapshots: model.counts().0,
+        kernel: kernel_totals(model, probe),
+        comms: comm_stats(model, carry),
         ..Default::default()
     };
-    if acc.kernel_at().is_some() {
-        host.kernel = Some(KernelTotals {
-            calls: Syscall::all()
-                .map(|s| (s.name(), acc.syscall(s).calls, acc.syscall(s).errors))
-                .collect(),
-            events_dropped: acc.dropped(),
-            inflight_full: acc.inflight_full(),
-            aggregates_full: acc.agg_full(),
-        });
-    }
 
     // Per object: the account's tallies (observers left out, as everywhere), of the
     // namespaces in scope.
@@ -115,7 +204,7 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
         Option<WaitHistogram>,
         Vec<(&'static str, String, u64)>,
     );
-    let mut per_obj: HashMap<(Ns, Kind, i32), ObjectCounts> = HashMap::new();
+    let mut per_obj: HashMap<ObjKey, ObjectCounts> = HashMap::new();
     for ((kind, oid), t) in acc.objects().filter(|((_, id), _)| model.in_scope(id.ns)) {
         let errnos = t
             .errnos
@@ -127,37 +216,9 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
             (per_syscall(t), histogram_of(t), errnos),
         );
     }
-    // Per comm: the processes' tallies summed by (namespace, comm).
-    let mut per_comm: BTreeMap<(Ns, String), (Vec<SyscallCount>, f64)> = BTreeMap::new();
-    for (pid, t) in acc.processes() {
-        let ns = model.process_ns(pid);
-        if !model.in_scope(ns) {
-            continue;
-        }
-        let comm = acc
-            .comm(pid)
-            .map(str::to_string)
-            .or_else(|| model.comm_of(pid))
-            .unwrap_or_else(|| "unknown".into());
-        let c = per_comm.entry((ns, comm)).or_default();
-        add_counts(&mut c.0, per_syscall(t));
-        c.1 += t.blocked_s();
-    }
-    host.comms = per_comm
-        .into_iter()
-        .map(|((ns, comm), (mut calls, wait_s))| {
-            calls.sort_by_key(|c| c.syscall);
-            CommStats {
-                ns,
-                comm,
-                calls,
-                wait_s,
-            }
-        })
-        .collect();
 
     // Findings, each in its namespace.
-    let mut leaked: BTreeSet<(Ns, Kind, i32)> = BTreeSet::new();
+    let mut leaked: BTreeSet<ObjKey> = BTreeSet::new();
     let mut deadlocked: BTreeSet<(Ns, i32)> = BTreeSet::new();
     let mut deadlocks: BTreeMap<Ns, u64> = BTreeMap::new();
     for f in findings {
@@ -173,8 +234,8 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
         }
     }
 
-    // Waits.
-    let mut waiters: HashMap<(Ns, Kind, i32), u64> = HashMap::new();
+    // Waits: each is one blocked thread.
+    let mut waiting: HashMap<ObjKey, Waiting> = HashMap::new();
     let mut longest_wait_s: BTreeMap<Ns, f64> = BTreeMap::new();
     let now = model.now_mono_ns();
     for w in model.waits() {
@@ -182,7 +243,9 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
             WaitOn::Sem { .. } => Kind::Sem,
             _ => Kind::Msg,
         };
-        *waiters.entry((w.ns, kind, w.on.id())).or_default() += 1;
+        let x = waiting.entry((w.ns, kind, w.on.id())).or_default();
+        x.threads += 1;
+        x.pids.insert(w.pid);
         let l = longest_wait_s.entry(w.ns).or_default();
         *l = l.max(w.at_least_s(now));
     }
@@ -196,7 +259,10 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
             o.errors_by_errno = errnos;
         }
         o.calls.sort_by_key(|c| c.syscall);
-        o.waiters = waiters.get(&(ns, kind, id)).copied().unwrap_or(0);
+        if let Some(w) = waiting.get(&(ns, kind, id)) {
+            o.waiters = w.threads;
+            o.waiting_processes = w.pids.len() as u64;
+        }
         o.leaked = leaked.contains(&(ns, kind, id));
         o.deadlocked = kind == Kind::Sem && deadlocked.contains(&(ns, id));
         o
@@ -217,37 +283,42 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
         o.queue_messages = Some(q.qnum);
         host.objects.push(o);
     }
-    host.objects.sort_by_key(|o| (o.ns, o.kind, o.id));
+    host.objects.sort_by_key(ObjectStats::key);
     // Each namespace in scope that has objects or limits (the home one always).
-    let count = |f: &dyn Fn(Kind) -> u64| Kind::ALL.iter().map(|&k| (k, f(k))).collect();
     let shown = model
         .namespaces()
         .into_iter()
         .filter(|n| n.in_scope && (n.home || n.objects > 0 || model.limits_of(n.ns).is_some()));
     for n in shown {
         let ns = n.ns;
+        let per_kind = |kinds: &[Kind], f: &dyn Fn(Kind) -> u64| -> Vec<(Kind, u64)> {
+            kinds.iter().map(|&k| (k, f(k))).collect()
+        };
         let objects_of = |k: Kind| {
             host.objects
                 .iter()
                 .filter(|o| o.ns == ns && o.kind == k)
                 .count() as u64
         };
+        let waiting_in = |k: Kind| {
+            waiting
+                .iter()
+                .filter(move |((wns, wk, _), _)| *wns == ns && *wk == k)
+        };
+        let blocking = [Kind::Sem, Kind::Msg];
         let stats = NsStats {
             ns,
             container: n.container.clone(),
-            objects: count(&objects_of),
-            blocked: [Kind::Sem, Kind::Msg]
-                .iter()
-                .map(|&k| {
-                    let n = waiters
-                        .iter()
-                        .filter(|((wns, wk, _), _)| *wns == ns && *wk == k)
-                        .map(|(_, n)| n);
-                    (k, n.sum())
-                })
-                .collect(),
+            objects: per_kind(&Kind::ALL, &objects_of),
+            blocked: per_kind(&blocking, &|k| waiting_in(k).map(|(_, w)| w.threads).sum()),
+            blocked_processes: per_kind(&blocking, &|k| {
+                let pids: BTreeSet<u32> = waiting_in(k)
+                    .flat_map(|(_, w)| w.pids.iter().copied())
+                    .collect();
+                pids.len() as u64
+            }),
             longest_wait_s: longest_wait_s.get(&ns).copied().unwrap_or(0.0),
-            leaked: count(&|k| {
+            leaked: per_kind(&Kind::ALL, &|k| {
                 leaked
                     .iter()
                     .filter(|(lns, lk, _)| *lns == ns && *lk == k)
@@ -258,6 +329,11 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
                 .into_iter()
                 .map(|u| LimitStat {
                     name: u.limit,
+                    unit: if u.limit == "shmall" {
+                        LimitUnit::Pages
+                    } else {
+                        LimitUnit::Count
+                    },
                     objects_of: match u.limit {
                         "semmni" => Some(Kind::Sem),
                         "shmmni" => Some(Kind::Shm),
@@ -329,7 +405,13 @@ mod tests {
         k.aggregates = vec![a, b, agg(100, None, Syscall::SEMGET, 1, 1)];
         step(Update::Kernel(Box::new(k)), MONO + 2 * S);
 
-        let host = collect(&model, &[], true);
+        let host = collect(
+            &model,
+            &[],
+            true,
+            &mut CommCarry::default(),
+            &ProbeHealth::default(),
+        );
         assert_eq!(host.objects.len(), 1);
         let o = &host.objects[0];
         assert_eq!((o.kind, o.id, o.ns), (Kind::Sem, 7, fixtures::NS));
@@ -343,8 +425,8 @@ mod tests {
         );
         let w = o.wait.as_ref().unwrap();
         assert_eq!((w.count, w.sum_s), (15, 3.0));
-        assert_eq!(w.buckets[0], (2e-6, 8));
-        assert_eq!(w.buckets[1], (4e-6, 5));
+        assert_eq!(w.buckets[0], (2048e-9, 8));
+        assert_eq!(w.buckets[1], (4096e-9, 5));
         assert_eq!(*w.buckets.last().unwrap(), (f64::INFINITY, 2));
         assert_eq!(
             o.errors_by_errno,
@@ -364,14 +446,32 @@ mod tests {
     }
 
     #[test]
-    fn kernel_buckets_are_log2_microseconds_up_to_infinity() {
-        assert_eq!(kernel_bucket_upper_s(0), 2e-6);
-        assert_eq!(kernel_bucket_upper_s(1), 4e-6);
-        assert_eq!(kernel_bucket_upper_s(9), 1024e-6);
+    fn kernel_buckets_are_powers_of_two_of_nanoseconds_up_to_infinity() {
+        // What the model (and the kernel) put a duration in: the bucket's bounds hold it.
+        for ns in [
+            0,
+            2047,
+            2048,
+            1 << 20,
+            (1 << 20) - 1,
+            4_000_000_000,
+            1 << 33,
+        ] {
+            let b = crate::model::account::hist_bucket(ns);
+            let upper = kernel_bucket_upper_s(b);
+            assert!((ns as f64 / 1e9) < upper, "{ns} ns in bucket {b} < {upper}");
+            if b > 0 {
+                assert!((ns as f64 / 1e9) >= kernel_bucket_upper_s(b - 1), "{ns} ns");
+            }
+        }
+        assert_eq!(kernel_bucket_upper_s(0), 2048e-9);
+        // Bucket 10 begins at 2^20 ns: the wait threshold.
+        assert_eq!(kernel_bucket_upper_s(9), crate::model::WAIT_NS as f64 / 1e9);
+        assert_eq!(kernel_bucket_upper_s(9).to_string(), "0.001048576");
         let last = monitor_ebpf::HIST_BUCKETS - 1;
         assert_eq!(
             kernel_bucket_upper_s(last - 1),
-            (1u64 << last) as f64 * 1e-6
+            (1u64 << (last + 10)) as f64 / 1e9
         );
         assert!(kernel_bucket_upper_s(last).is_infinite());
     }

@@ -1,9 +1,10 @@
 //! The exporter across IPC namespaces: set 0 of two namespaces as two objects, each
 //! namespace's own stats and findings, its container label, and the scope.
 use super::{
-    collect::collect,
-    families::{families, Value, NAMESPACE_INFO, OBJECTS},
-    metrics::Kind,
+    collect::{collect, ProbeHealth},
+    comms::CommCarry,
+    families::{head_families, Build, Family, Value, NAMESPACE_INFO, OBJECTS},
+    metrics::{Host, Kind},
 };
 use crate::{
     analysis,
@@ -14,6 +15,20 @@ use crate::{
 };
 
 const NS2: u64 = NS + 9;
+
+fn host_of(m: &Model, f: &[analysis::Finding]) -> Host {
+    collect(
+        m,
+        f,
+        true,
+        &mut CommCarry::default(),
+        &ProbeHealth::default(),
+    )
+}
+
+fn families(host: &Host) -> Vec<Family> {
+    head_families(host, &Build::default())
+}
 
 fn model() -> Model {
     let mut s = fixtures::snapshot(MONO, 1 << 20, None);
@@ -75,7 +90,7 @@ fn model() -> Model {
 fn each_namespace_its_own_series_and_label() {
     let mut m = model();
     let f = analysis::analyze(&m, &Default::default());
-    let host = collect(&m, &f, true);
+    let host = host_of(&m, &f);
     let sets: Vec<(u64, i32)> = host
         .objects
         .iter()
@@ -99,7 +114,7 @@ fn each_namespace_its_own_series_and_label() {
         })
         .collect();
     assert_eq!(per_ns, [(NS, Some("host"), 0), (NS2, Some("lxc:web"), 1)]);
-    let fams = families(&host, &Default::default());
+    let fams = families(&host);
     let info = fams.iter().find(|f| f.spec == &NAMESPACE_INFO).unwrap();
     assert_eq!(info.samples.len(), 2);
     assert!(info.samples.iter().all(|s| s.value == Value::Info));
@@ -108,10 +123,10 @@ fn each_namespace_its_own_series_and_label() {
         .contains(&("container", "lxc:web".to_string())));
     // The scope: NS2's only.
     m.set_scope(Scope::Container("web".into()));
-    let host = collect(&m, &analysis::analyze(&m, &Default::default()), true);
+    let host = host_of(&m, &analysis::analyze(&m, &Default::default()));
     assert!(host.objects.iter().all(|o| o.ns == NS2));
     assert_eq!(host.namespaces.len(), 1);
-    let fams = families(&host, &Default::default());
+    let fams = families(&host);
     let objs = fams.iter().find(|f| f.spec == &OBJECTS).unwrap();
     assert!(objs
         .samples
