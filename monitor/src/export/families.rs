@@ -99,7 +99,7 @@ specs! {
     OBJECTS_CUT: "ipctop_export_objects_cut", Gauge, ["ipc_ns", "kind"], "Objects left without series of their own by --max-objects (the least active).";
     COMMS_MERGED: "ipctop_export_comms_merged", Gauge, [], "Command names summed into the comm other by --max-comms.";
     HTTP_CONNECTIONS: "ipctop_http_connections", Gauge, [], "HTTP connections open to ipctop serve.";
-    HTTP_CLOSED: "ipctop_http_connections_closed_total", Counter, ["reason"], "Connections ipctop closed itself: idle, slow (headers or the response not taken in time), peer_limit (that client had too many), total_limit (the oldest of the busiest client, to make room), tls (a failed handshake).";
+    HTTP_CLOSED: "ipctop_http_connections_closed_total", Counter, ["reason"], "Connections ipctop closed itself: header_timeout (idle, or a request's headers too slow), write_timeout (the response not taken in time), peer_limit (that client had too many: its oldest), total_limit (too many in all: the oldest of the client with the most), tls (a failed or slow handshake).";
     HTTP_REQUESTS: "ipctop_http_requests_total", Counter, ["code"], "HTTP requests answered, by status code.";
     PROCESS_CPU: "process_cpu_seconds_total", Counter, [], "CPU time ipctop serve used (user and system), seconds.";
     PROCESS_RSS: "process_resident_memory_bytes", Gauge, [], "Resident memory of ipctop serve.";

@@ -15,7 +15,7 @@ use hyper::body::Bytes;
 use super::{
     encode::{self, Encoding, Format},
     families::{Family, Spec, Value, OBJECT_SPECS},
-    metrics::{Kind, ObjKey, ObjectStats},
+    metrics::{Kind, ObjKey, ObjectStats, WaitHistogram},
 };
 
 /// One object's samples of every per-object family ([`OBJECT_SPECS`]), written from its
@@ -78,7 +78,7 @@ impl RenderedObject {
                 }
                 "ipctop_object_wait_seconds" => {
                     if let Some(h) = &o.wait {
-                        encode::push_histogram(part, spec.name, &obj, h);
+                        encode::push_histogram(part, spec.name, &obj, &trimmed(h));
                     }
                 }
                 "ipctop_object_waiters" if o.kind != Kind::Shm => one(part, &obj, o.waiters),
@@ -96,6 +96,27 @@ impl RenderedObject {
             }
         }
         Self { stats: o, parts }
+    }
+}
+
+/// A histogram with the buckets that tell nothing left out: of the kernel's 24, those from
+/// just below the shortest call seen (a zero, so that quantiles in the first bucket
+/// interpolate from its true lower bound) to the longest, and +Inf. The ones below hold 0
+/// and the ones above hold the count, which `+Inf` says. The range only widens as calls
+/// come (the counts are cumulative), so a bucket's series, once there, stays.
+pub fn trimmed(h: &WaitHistogram) -> WaitHistogram {
+    let last = h.buckets.len().saturating_sub(1);
+    let first_used = h.buckets.iter().position(|b| b.1 > 0).unwrap_or(last);
+    let last_used = h.buckets.iter().rposition(|b| b.1 > 0).unwrap_or(last);
+    let from = first_used.saturating_sub(1);
+    let mut buckets: Vec<(f64, u64)> = h.buckets[from..=last_used.min(last)].to_vec();
+    if last_used < last {
+        buckets.push((h.buckets[last].0, 0));
+    }
+    WaitHistogram {
+        buckets,
+        sum_s: h.sum_s,
+        count: h.count,
     }
 }
 
@@ -328,6 +349,43 @@ mod tests {
             .unwrap();
         assert_eq!(plain, text);
         assert!(gz.len() < text.len());
+    }
+
+    #[test]
+    fn histograms_keep_the_buckets_that_tell_something() {
+        let b = |counts: &[u64]| WaitHistogram {
+            buckets: counts
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let le = if i + 1 == counts.len() {
+                        f64::INFINITY
+                    } else {
+                        i as f64
+                    };
+                    (le, n)
+                })
+                .collect(),
+            sum_s: 1.0,
+            count: counts.iter().sum(),
+        };
+        let les = |h: WaitHistogram| -> Vec<(f64, u64)> { trimmed(&h).buckets };
+        // Calls in buckets 3 and 5: from 2 (a zero) to 5, then +Inf.
+        assert_eq!(
+            les(b(&[0, 0, 0, 4, 0, 1, 0, 0, 0])),
+            [(2.0, 0), (3.0, 4), (4.0, 0), (5.0, 1), (f64::INFINITY, 0)]
+        );
+        // In the first bucket and the last: every bucket.
+        assert_eq!(les(b(&[1, 0, 0, 2])).len(), 4);
+        // Only over the last bound: the one below and +Inf.
+        assert_eq!(les(b(&[0, 0, 0, 2])), [(2.0, 0), (f64::INFINITY, 2)]);
+        // The cumulative counts at the bounds kept are the full histogram's.
+        let full = b(&[0, 0, 7, 0, 3, 0]);
+        let mut s = String::new();
+        crate::export::encode::push_histogram(&mut s, "x", "", &trimmed(&full));
+        assert!(s.contains("x_bucket{le=\"1\"} 0\n"), "{s}");
+        assert!(s.contains("x_bucket{le=\"4\"} 10\n"), "{s}");
+        assert!(s.contains("x_bucket{le=\"+Inf\"} 10\n"), "{s}");
     }
 
     #[test]
