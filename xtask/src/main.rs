@@ -43,7 +43,8 @@ enum Cmd {
     Bench(bench::Args),
     /// Make the demo recording in assets/ from real workloads (root).
     Demo(demo::Args),
-    /// Write the manual page assets/ipctop.1 from ipctop's command line (after changing it).
+    /// Write the manual page assets/ipctop.1 and the shell completions in assets/completions/
+    /// from ipctop's command line (after changing it).
     Man {
         /// Only check that assets/ipctop.1 is current (fails if not).
         #[arg(long)]

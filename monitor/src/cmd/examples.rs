@@ -120,6 +120,10 @@ const EXAMPLES: &[(&str, &[Example])] = &[
                 "sudo ipctop serve --ipc-ns 4242 --max-objects 500",
                 "A container's IPC namespace, at most 500 objects with series of their own.",
             ),
+            (
+                "sudo ipctop serve --listen :9632 --web.config.file /etc/ipctop/web.yml",
+                "Every address, with TLS and basic authentication (exporter toolkit format).",
+            ),
         ],
     ),
     (

@@ -27,6 +27,7 @@ Metrics (ipc_ns: the namespace's inode; kind: sem, shm, msg; id: the IPC id):
   ipctop_calls_total{syscall}                                 counter, exact (kernel)
   ipctop_call_errors_total{syscall}                           counter, exact (kernel)
   ipctop_events_dropped_total                                 counter
+  ipctop_events_shed_total                                    counter (serve behind the probe)
   ipctop_probe_table_full_total{table}                        counter (times a table was full)
   ipctop_probe_lost_total{table}                              counter (calls/operations lost)
   ipctop_probe_table_entries{table}                           gauge
@@ -115,19 +116,38 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     }
     let web = server::Web::load(args.web_config_file.clone())
         .map_err(|e| exit::Fatal::new(exit::USAGE, e))?;
+    let listeners = server::bind(&args.listen).map_err(|e| exit::Fatal::new(exit::FAILURE, e))?;
+    // The probe's side (the live source's tasks): its own runtime.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(4)
+        .thread_name("ipctop-probe")
         .enable_all()
         .build()?;
-    let r = rt.block_on(serve(args, web));
+    let r = rt.block_on(serve(args, web, listeners));
     rt.shutdown_timeout(Duration::from_millis(500));
     r
 }
 
-async fn serve(args: ServeArgs, web: server::Web) -> anyhow::Result<u8> {
-    let listeners = server::bind(&args.listen)
-        .await
-        .map_err(|e| exit::Fatal::new(exit::FAILURE, e))?;
+/// A thread running `f` on a single-threaded runtime of its own.
+fn thread_with_runtime<F>(name: &str, f: F) -> anyhow::Result<std::thread::JoinHandle<()>>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(2)
+        .enable_all()
+        .build()?;
+    Ok(std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || rt.block_on(f))?)
+}
+
+async fn serve(
+    args: ServeArgs,
+    web: server::Web,
+    listeners: Vec<std::net::TcpListener>,
+) -> anyhow::Result<u8> {
     let (tls, users) = web.describe();
     let scheme = if tls { "https" } else { "http" };
     let urls: Vec<String> = listeners
@@ -158,7 +178,9 @@ async fn serve(args: ServeArgs, web: server::Web) -> anyhow::Result<u8> {
     }
     let latest = Latest::default();
     let stats = Arc::new(HttpStats::default());
-    let feed = tokio::spawn(export::run_feed(
+    let (stop_feed, feed_stop) = tokio::sync::oneshot::channel();
+    let (feed_done, mut feed_ended) = tokio::sync::oneshot::channel::<()>();
+    let run = export::run_feed(
         source,
         latest.clone(),
         export::Options {
@@ -169,12 +191,31 @@ async fn serve(args: ServeArgs, web: server::Web) -> anyhow::Result<u8> {
             scope: args.scope.scope(),
         },
         stats.clone(),
-    ));
-    let stop = async move {
-        signals.recv().await;
-    };
+        feed_stop,
+    );
+    let feed = thread_with_runtime("ipctop-feed", async move {
+        run.await;
+        let _ = feed_done.send(());
+    })?;
+    let (stop_http, http_stop) = tokio::sync::oneshot::channel::<()>();
     let site = export::http::Site { latest, stats };
-    server::serve(listeners, site, web, stop).await?;
-    feed.abort();
+    let http = thread_with_runtime("ipctop-http", async move {
+        let stop = async move {
+            let _ = http_stop.await;
+        };
+        if let Err(e) = server::serve(listeners, site, web, stop).await {
+            eprintln!("ipctop: {e}");
+        }
+    })?;
+    tokio::select! {
+        _ = signals.recv() => {}
+        // The source ended (it cannot without an error): nothing more to serve.
+        _ = &mut feed_ended => {}
+    }
+    let _ = stop_feed.send(());
+    let _ = stop_http.send(());
+    for t in [feed, http] {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
     Ok(exit::OK)
 }

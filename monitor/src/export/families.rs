@@ -67,6 +67,7 @@ specs! {
     CALLS: "ipctop_calls_total", Counter, ["syscall"], "IPC calls of every process since the probe started, counted in the kernel (exact).";
     CALL_ERRORS: "ipctop_call_errors_total", Counter, ["syscall"], "IPC calls that returned an error, counted in the kernel (exact).";
     EVENTS_DROPPED: "ipctop_events_dropped_total", Counter, [], "Events lost on the way from the kernel (ring buffer full, undecodable): per-errno counts may miss that many.";
+    EVENTS_SHED: "ipctop_events_shed_total", Counter, [], "Events ipctop serve left out because they came faster than it could apply them (half an interval late, 2 s at least): the calls stay counted (by the kernel), per-errno counts miss that many.";
     TABLE_FULL: "ipctop_probe_table_full_total", Counter, ["table"], "Times a kernel table had no room: inflight (a call's entry: its arguments are unknown) or aggregates (a flush of per-object counts: see ipctop_probe_lost_total).";
     PROBE_LOST: "ipctop_probe_lost_total", Counter, ["table"], "What a full kernel table lost: aggregates (calls missing from the per-object and per-command counts, still in ipctop_calls_total) or holds (semaphore operations missing from who holds what).";
     TABLE_ENTRIES: "ipctop_probe_table_entries", Gauge, ["table"], "Entries in use in the probe's kernel tables (aggregates, holds, threads).";
@@ -223,7 +224,7 @@ fn kind_label(k: Kind) -> (&'static str, String) {
 }
 
 /// The families before the per-object ones (build, probe, namespaces), in [`SPECS`] order.
-pub fn head_families(host: &Host, build: &Build) -> Vec<Family> {
+pub fn head_families(host: &Host, build: &Build, shed: u64) -> Vec<Family> {
     let mut b = Builder(Vec::new());
     b.family(&BUILD_INFO).push(sample(
         &[
@@ -252,6 +253,7 @@ pub fn head_families(host: &Host, build: &Build) -> Vec<Family> {
             }
         }
         b.one(&EVENTS_DROPPED, Value::Int(k.events_dropped));
+        b.one(&EVENTS_SHED, Value::Int(shed));
         let table = |t: &str| [("table", t.to_string())];
         let f = b.family(&TABLE_FULL);
         f.push(sample(&table("inflight"), Value::Int(k.inflight_full)));
@@ -440,7 +442,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let fams = head_families(&host, &Build::default());
+        let fams = head_families(&host, &Build::default(), 0);
         let limits = |spec: &Spec| -> Vec<String> {
             fams.iter()
                 .filter(|f| f.spec == spec)
@@ -469,7 +471,7 @@ mod tests {
         let cut = tail.iter().find(|f| f.spec == &OBJECTS_CUT).unwrap();
         assert_eq!(cut.samples.len(), 3, "every kind, 0 included");
         assert!(cut.samples.iter().all(|s| s.value == Value::Int(0)));
-        let head = head_families(&host, &Build::default());
+        let head = head_families(&host, &Build::default(), 0);
         let info = head.iter().find(|f| f.spec == &NAMESPACE_INFO).unwrap();
         assert_eq!(
             info.samples[0].labels,

@@ -27,7 +27,7 @@ fn host_of(m: &Model, f: &[analysis::Finding]) -> Host {
 }
 
 fn families(host: &Host) -> Vec<Family> {
-    head_families(host, &Build::default())
+    head_families(host, &Build::default(), 0)
 }
 
 fn model() -> Model {

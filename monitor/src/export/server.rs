@@ -45,16 +45,17 @@ pub const PER_PEER: usize = 8;
 
 /// The addresses of `--listen`: `ADDR:PORT`, `[V6ADDR]:PORT`, `HOST:PORT` (every address the
 /// name resolves to) or `:PORT` (every address). Port 0 takes a free port, the same on every
-/// address where it can.
-pub async fn bind(spec: &str) -> Result<Vec<TcpListener>, String> {
+/// address where it can. Plain sockets (non-blocking), for the HTTP thread's runtime to take.
+pub fn bind(spec: &str) -> Result<Vec<std::net::TcpListener>, String> {
+    use std::net::ToSocketAddrs;
     let addrs: Vec<SocketAddr> = if let Some(port) = spec.strip_prefix(':') {
         let port: u16 = port
             .parse()
             .map_err(|_| format!("--listen {spec:?}: {port:?} is not a port"))?;
-        vec![SocketAddr::from(([0u8; 16], port))]
+        vec![SocketAddr::from(([0u16; 8], port))]
     } else {
-        let mut v: Vec<SocketAddr> = tokio::net::lookup_host(spec)
-            .await
+        let mut v: Vec<SocketAddr> = spec
+            .to_socket_addrs()
             .map_err(|e| format!("--listen {spec:?}: {e} (give ADDR:PORT or HOST:PORT)"))?
             .collect();
         v.sort();
@@ -64,23 +65,23 @@ pub async fn bind(spec: &str) -> Result<Vec<TcpListener>, String> {
     if addrs.is_empty() {
         return Err(format!("--listen {spec:?}: the name has no address"));
     }
-    let mut out: Vec<TcpListener> = Vec::new();
+    let mut out: Vec<std::net::TcpListener> = Vec::new();
     for mut a in addrs {
         if let (0, Some(first)) = (a.port(), out.first()) {
             a.set_port(first.local_addr().map(|l| l.port()).unwrap_or(0));
         }
-        match TcpListener::bind(a).await {
-            Ok(l) => out.push(l),
+        let l = match std::net::TcpListener::bind(a) {
+            Ok(l) => l,
             Err(e) if spec.starts_with(':') && e.kind() == std::io::ErrorKind::AddrNotAvailable => {
                 // No IPv6 here: every IPv4 address instead.
-                out.push(
-                    TcpListener::bind(SocketAddr::from(([0u8; 4], a.port())))
-                        .await
-                        .map_err(|e| format!("cannot listen on {spec}: {e}"))?,
-                );
+                std::net::TcpListener::bind(SocketAddr::from(([0u8; 4], a.port())))
+                    .map_err(|e| format!("cannot listen on {spec}: {e}"))?
             }
             Err(e) => return Err(format!("cannot listen on {a}: {e}")),
-        }
+        };
+        l.set_nonblocking(true)
+            .map_err(|e| format!("cannot listen on {a}: {e}"))?;
+        out.push(l);
     }
     Ok(out)
 }
@@ -216,9 +217,10 @@ struct Shared {
     registry: Mutex<Registry>,
 }
 
-/// Serves on every listener until `shutdown` completes.
+/// Serves on every listener until `shutdown` completes (on the runtime it runs on: `serve`
+/// gives it a thread of its own).
 pub async fn serve(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<std::net::TcpListener>,
     site: Site,
     web: Web,
     shutdown: impl Future<Output = ()>,
@@ -230,7 +232,7 @@ pub async fn serve(
     });
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
-        tasks.spawn(accept_loop(l, shared.clone()));
+        tasks.spawn(accept_loop(TcpListener::from_std(l)?, shared.clone()));
     }
     shutdown.await;
     tasks.abort_all();
@@ -480,23 +482,23 @@ mod tests {
         assert_eq!(r.conns.len(), MAX_CONNECTIONS);
     }
 
-    #[tokio::test]
-    async fn listen_takes_names_and_port_zero_and_says_why_not() {
-        let ls = bind("localhost:0").await.unwrap();
+    #[test]
+    fn listen_takes_names_and_port_zero_and_says_why_not() {
+        let ls = bind("localhost:0").unwrap();
         assert!(!ls.is_empty());
         let port = ls[0].local_addr().unwrap().port();
         assert_ne!(port, 0);
         assert!(ls
             .iter()
             .all(|l| l.local_addr().unwrap().ip().is_loopback()));
-        let e = bind("no-such-host.invalid:9632").await.unwrap_err();
+        let e = bind("no-such-host.invalid:9632").unwrap_err();
         assert!(
             e.starts_with("--listen \"no-such-host.invalid:9632\""),
             "{e}"
         );
-        let e = bind("127.0.0.1").await.unwrap_err();
+        let e = bind("127.0.0.1").unwrap_err();
         assert!(e.contains("--listen"), "{e}");
-        let e = bind(":x").await.unwrap_err();
+        let e = bind(":x").unwrap_err();
         assert!(e.contains("not a port"), "{e}");
     }
 }
