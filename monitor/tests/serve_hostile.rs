@@ -22,48 +22,7 @@ const T: Duration = Duration::from_secs(60);
 
 /// Holds IDLE connections that send nothing and NOREAD that send requests and never read,
 /// reconnecting what is closed, for SECS seconds; then prints what it saw.
-const HOSTILE: &str = r#"
-import socket, sys, time
-port, idle_n, noread_n, secs = (int(a) for a in sys.argv[1:5])
-req = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 8
-def connect():
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect(("127.0.0.1", port))
-    s.setblocking(False)
-    return s
-def closed(s):
-    try:
-        return s.recv(1, socket.MSG_PEEK) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-idle, noread, connects, refused = [], [], 0, 0
-end = time.time() + secs
-while time.time() < end:
-    for s in [s for s in idle if closed(s)]:
-        idle.remove(s); s.close()
-    kept = []
-    for s in noread:
-        try:
-            s.send(req)
-            kept.append(s)
-        except BlockingIOError:
-            kept.append(s)
-        except OSError:
-            s.close()
-    noread = kept
-    try:
-        while len(idle) < idle_n:
-            idle.append(connect()); connects += 1
-        while len(noread) < noread_n:
-            noread.append(connect()); connects += 1
-    except OSError:
-        refused += 1
-    time.sleep(0.05)
-print(connects, refused, flush=True)
-"#;
+const HOSTILE: &str = include_str!("serve_support/hostile.py");
 
 #[test]
 fn scrapes_succeed_while_another_user_holds_hundreds_of_connections_and_memory_comes_back() {
