@@ -6,7 +6,8 @@
 //! - `ENCODE_BENCH`: in-process, no probe, no HTTP: the first exposition of N objects (every
 //!   object written), the next one with 1 % of them changed (the rest kept), and writing the
 //!   bodies (text, OpenMetrics, gzip).
-//! - `SERVE_BENCH`: a real `ipctop serve --interval 5` (release) over `ipctop-workload many`
+//! - `SERVE_BENCH`: a real `ipctop serve` (release; the default interval, 15 s, and 5 s) over
+//!   `ipctop-workload many`
 //!   (a private IPC namespace, objects made while the probe counts, so they have calls and
 //!   histograms; 1,000 processes), scraped as Prometheus does (OpenMetrics, gzip) every 15 s
 //!   for 2 minutes: scrape time, sizes (plain and gzip), ipctop's CPU (user + system over the
@@ -14,7 +15,7 @@
 //! - `HOSTILE_BENCH`: 10,000 objects; another user (nobody) holds 200 idle and 64
 //!   never-reading connections for 30 s (tests/serve_support/hostile.py) while we scrape
 //!   every second: the scrapes, and serve's memory before, at most during, and after.
-//! - `FRESH_BENCH`: 10,000 objects, three processes failing IPC calls as fast as they can (every
+//! - `FRESH_BENCH`: 10,000 objects, `--interval 5`, three processes failing IPC calls as fast as they can (every
 //!   failure is an event) and two CPU hogs, for 35 s, scraped every 0.25 s: how long the
 //!   exact call counts stayed the same at most, how old the probe's counters in the exposition
 //!   were at most, events shed, peak memory.
@@ -102,7 +103,7 @@ struct Setup {
     _many: Kill,
 }
 
-fn setup(objects: usize, max_objects: usize) -> Setup {
+fn setup(objects: usize, max_objects: usize, interval: u32) -> Setup {
     let mut wl = Command::new(env!("CARGO_BIN_EXE_ipctop-workload"))
         .args(["--wait-go", "many", "--objects", &objects.to_string()])
         .args(["--procs", "1000"])
@@ -118,7 +119,8 @@ fn setup(objects: usize, max_objects: usize) -> Setup {
     let serve = Kill(
         Command::new(env!("CARGO_BIN_EXE_ipctop"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--interval", "5", "--max-objects", &max_objects.to_string()])
+            .args(["--interval", &interval.to_string()])
+            .args(["--max-objects", &max_objects.to_string()])
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
@@ -138,7 +140,8 @@ fn setup(objects: usize, max_objects: usize) -> Setup {
         assert!(Instant::now() < end, "the objects never showed");
         std::thread::sleep(Duration::from_millis(500));
     }
-    std::thread::sleep(Duration::from_secs(6)); // a full interval with the aggregates
+    // A full interval with the aggregates.
+    std::thread::sleep(Duration::from_secs(interval as u64 + 1));
     Setup {
         serve,
         port,
@@ -153,8 +156,8 @@ fn line(l: String) {
 }
 
 /// Scraped as Prometheus does, every 15 s for 2 minutes.
-fn serve_bench(objects: usize, max_objects: usize) {
-    let s = setup(objects, max_objects);
+fn serve_bench(objects: usize, max_objects: usize, interval: u32) {
+    let s = setup(objects, max_objects, interval);
     let pid = s.serve.0.id();
     let (_, _, text) = get(s.port, "").unwrap();
     let plain = text.len();
@@ -175,7 +178,7 @@ fn serve_bench(objects: usize, max_objects: usize) {
     let cpu = (cpu_secs(pid) - c0) / t0.elapsed().as_secs_f64() * 100.0;
     times.sort();
     line(format!(
-        "SERVE_BENCH objects={objects} max_objects={max_objects} series={series} text_bytes={plain} gzip_bytes={gz} scrape_ms_median={} scrape_ms_max={} cpu_pct={cpu:.1} rss_mib={:.0} peak_rss_mib={:.0}",
+        "SERVE_BENCH objects={objects} max_objects={max_objects} interval_s={interval} series={series} text_bytes={plain} gzip_bytes={gz} scrape_ms_median={} scrape_ms_max={} cpu_pct={cpu:.1} rss_mib={:.0} peak_rss_mib={:.0}",
         ms(times[times.len() / 2]),
         ms(*times.last().unwrap()),
         rss_mib(pid, "VmRSS:"),
@@ -192,7 +195,7 @@ fn hostile_bench() {
         line("HOSTILE_BENCH not run: no /usr/bin/python3".into());
         return;
     };
-    let s = setup(10_000, 10_000);
+    let s = setup(10_000, 10_000, 5);
     let pid = s.serve.0.id();
     for _ in 0..4 {
         get(s.port, "");
@@ -244,7 +247,7 @@ fn hostile_bench() {
 
 /// How current the exposition stays under a flood of failing calls and CPU hogs.
 fn fresh_bench() {
-    let s = setup(10_000, 2_000);
+    let s = setup(10_000, 2_000, 5);
     let pid = s.serve.0.id();
     let _load: Vec<Kill> = (0..3)
         .map(|_| {
@@ -303,13 +306,14 @@ fn main() {
     encode_objects(10_000);
     encode_objects(50_000);
     common::require_root("serve_bench (the probe, unshare)");
-    for (objects, max) in [
-        (10_000, 2_000),
-        (10_000, 10_000),
-        (50_000, 2_000),
-        (50_000, 50_000),
+    for (objects, max, interval) in [
+        (10_000, 2_000, 15),
+        (10_000, 2_000, 5),
+        (10_000, 10_000, 15),
+        (50_000, 2_000, 15),
+        (50_000, 50_000, 15),
     ] {
-        serve_bench(objects, max);
+        serve_bench(objects, max, interval);
     }
     hostile_bench();
     fresh_bench();

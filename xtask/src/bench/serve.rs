@@ -89,18 +89,19 @@ pub fn write(md: &mut String, s: &Serve) -> Result<()> {
             l.mb("gzip_bytes"),
         )?;
     }
-    writeln!(md, "\nA real `ipctop serve --interval 5` over `ipctop-workload many` (objects made while the probe counts, 1,000 processes), scraped as Prometheus does (OpenMetrics, gzip) every 15 s for 2 minutes; CPU over those 2 minutes (its snapshots of /proc every 5 s included), memory at the end and at its peak:\n")?;
-    writeln!(md, "| objects | --max-objects | series | plain | gzip | scrape median | scrape max | CPU (one core) | RSS | peak RSS |")?;
+    writeln!(md, "\nA real `ipctop serve` over `ipctop-workload many` (objects made while the probe counts, 1,000 processes), scraped as Prometheus does (OpenMetrics, gzip) every 15 s for 2 minutes; CPU over those 2 minutes (its snapshots of /proc and samples of the probe every interval included), memory at the end and at its peak (the objects' creation included):\n")?;
+    writeln!(md, "| objects | --max-objects | --interval | series | plain | gzip | scrape median | scrape max | CPU (one core) | RSS | peak RSS |")?;
     writeln!(
         md,
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )?;
     for l in of("SERVE_BENCH") {
         writeln!(
             md,
-            "| {} | {} | {} | {} MB | {} MB | {} ms | {} ms | {} % | {} MiB | {} MiB |",
+            "| {} | {} | {} s | {} | {} MB | {} MB | {} ms | {} ms | {} % | {} MiB | {} MiB |",
             l.get("objects"),
             l.get("max_objects"),
+            l.get("interval_s"),
             l.get("series"),
             l.mb("text_bytes"),
             l.mb("gzip_bytes"),
