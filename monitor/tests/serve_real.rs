@@ -298,7 +298,7 @@ fn serve_exports_exact_counts_leaks_deadlocks_and_prometheus_scrapes_them() {
 
     // A real Prometheus scraping it every second (OpenMetrics, gzip), loopback only.
     let dir = TempDir::new("prometheus");
-    let (prom, prom_port) = prometheus(&dir, std::slice::from_ref(&listen), "", None);
+    let (prom, prom_port) = prometheus(&dir, std::slice::from_ref(&listen), "");
     let q_calls = format!(
         "sum(ipctop_object_calls_total{{kind=\"sem\",id=\"{b}\",syscall=~\"semop|semtimedop\"}})"
     );

@@ -179,7 +179,7 @@ fn tls_and_basic_auth_from_a_web_config_file() {
         let extra = format!(
             "    scheme: https\n    tls_config:\n      ca_file: {ca}\n      server_name: localhost\n    basic_auth:\n      username: prometheus\n      password: s3cret\n"
         );
-        let (_prom, pport) = prometheus(&pdir, &[format!("127.0.0.1:{port}")], &extra, None);
+        let (_prom, pport) = prometheus(&pdir, &[format!("127.0.0.1:{port}")], &extra);
         eventually("Prometheus to scrape over TLS", T, || {
             (query(pport, "up{job=\"ipctop\"}")? == 1.0
                 && query(pport, "count(ipctop_objects)")? > 0.0)

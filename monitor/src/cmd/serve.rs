@@ -217,15 +217,18 @@ async fn serve(
             eprintln!("ipctop: {e}");
         }
     })?;
-    tokio::select! {
-        _ = signals.recv() => {}
-        // The source ended (it cannot without an error): nothing more to serve.
-        _ = &mut feed_ended => {}
-    }
+    let code = tokio::select! {
+        _ = signals.recv() => exit::OK,
+        _ = &mut feed_ended => {
+            // The live source's tasks ended: nothing more to serve.
+            eprintln!("ipctop: the live source ended; serve stops");
+            exit::FAILURE
+        }
+    };
     let _ = stop_feed.send(());
     let _ = stop_http.send(());
     for t in [feed, http] {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
-    Ok(exit::OK)
+    Ok(code)
 }

@@ -129,7 +129,7 @@ impl Closed {
 #[derive(Debug, Default)]
 pub struct HttpStats {
     pub open: AtomicU64,
-    closed: [AtomicU64; 5],
+    closed: [AtomicU64; Closed::ALL.len()],
     requests: [AtomicU64; CODES.len()],
 }
 

@@ -41,7 +41,6 @@ pub fn identify(local: SocketAddr, remote: SocketAddr) -> Peer {
 // <linux/sock_diag.h>, <linux/inet_diag.h>, <linux/netlink.h>
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLM_F_REQUEST: u16 = 1;
-const NLMSG_ERROR: u16 = 2;
 const NLMSG_HDR: usize = 16;
 /// `inet_diag_msg.idiag_uid`: after family, state, timer, retrans (4 bytes), the socket id
 /// (48 bytes), expires, rqueue, wqueue (12 bytes).
@@ -87,7 +86,8 @@ fn request(src: SocketAddr, dst: SocketAddr) -> Option<Vec<u8>> {
 /// The uid in a sock_diag answer (`None`: an error, or not an answer).
 fn uid_of(answer: &[u8]) -> Option<u32> {
     let ty = u16::from_ne_bytes(answer.get(4..6)?.try_into().ok()?);
-    if ty != SOCK_DIAG_BY_FAMILY || ty == NLMSG_ERROR {
+    // An NLMSG_ERROR (no such socket) or anything else: no uid.
+    if ty != SOCK_DIAG_BY_FAMILY {
         return None;
     }
     let at = NLMSG_HDR + UID_OFFSET;

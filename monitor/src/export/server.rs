@@ -156,6 +156,9 @@ fn policy_of(cfg: &WebConfig) -> Policy {
     }
 }
 
+/// Connections closed to make room for another, each with why.
+type Evicted = Vec<(Arc<Notify>, Closed)>;
+
 /// The connections open, by client.
 #[derive(Debug, Default)]
 struct Registry {
@@ -168,7 +171,7 @@ struct Registry {
 impl Registry {
     /// Makes room for a connection of `peer` and registers it; returns its id, its closer,
     /// and the connections closed for it (with why).
-    fn admit(&mut self, peer: Peer) -> (u64, Arc<Notify>, Vec<(Arc<Notify>, Closed)>) {
+    fn admit(&mut self, peer: Peer) -> (u64, Arc<Notify>, Evicted) {
         let mut closed = Vec::new();
         let mine = self.by_peer.get(&peer).map_or(0, BTreeSet::len);
         if mine >= PER_PEER {

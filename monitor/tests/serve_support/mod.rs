@@ -253,18 +253,14 @@ pub fn prometheus(
     dir: &TempDir,
     targets: &[String],
     extra: &str,
-    rules: Option<&Path>,
 ) -> (super::support::Proc, u16) {
     let port = free_port();
     let config = dir.join("prometheus.yml");
     let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-    let rules = rules
-        .map(|r| format!("rule_files: ['{}']\n", r.display()))
-        .unwrap_or_default();
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{rules}scrape_configs:\n  \
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  \
              - job_name: ipctop\n    static_configs:\n      - targets: [{}]\n{extra}",
             targets.join(", ")
         ),
