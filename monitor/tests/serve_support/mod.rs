@@ -249,11 +249,7 @@ pub fn query(port: u16, q: &str) -> Option<f64> {
 
 /// A real Prometheus scraping `targets` every second, with `extra` lines under the job
 /// (TLS, basic auth), its data in `dir`; killed on drop. Returns it and its port.
-pub fn prometheus(
-    dir: &TempDir,
-    targets: &[String],
-    extra: &str,
-) -> (super::support::Proc, u16) {
+pub fn prometheus(dir: &TempDir, targets: &[String], extra: &str) -> (super::support::Proc, u16) {
     let port = free_port();
     let config = dir.join("prometheus.yml");
     let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
