@@ -171,6 +171,13 @@ pub struct Call {
     /// of its cgroup directory), in events only (taken at exit, when the call is sent; in the
     /// in-flight table it is 0 and userspace reads /proc). 0: unknown.
     pub cgroup_id: u64,
+    /// The kernel's id of the task's IPC namespace (`ns_common.ns_id`, never reused unlike
+    /// `ipc_ns`), from the thread's slot; in events only. 0: unknown (no slot, before 6.18).
+    pub ns_id: u64,
+    /// The start of the caller's process (its group leader's `start_boottime`, ns), from the
+    /// thread's slot; in events only. With the pid, who the process is even once /proc no
+    /// longer has it (a pid is reused). 0: unknown (no slot).
+    pub proc_start: u64,
     pub pid: u32,
     pub tid: u32,
     /// uid, gid and comm are filled in events only (at exit, when the call is sent); in the
@@ -205,12 +212,35 @@ pub const CALL_F_NO_ENTRY: u16 = 4;
 /// `aux` mtype is a 32-bit `long`.
 pub const CALL_F_COMPAT: u16 = 8;
 
+/// The call was ended by its process's death (a fatal signal came while it ran: SIGKILL,
+/// or another thread's exit_group): it returned an interruption code (`-EINTR`,
+/// `-ERESTART*`) that no one will see. Neither failed nor interrupted.
+pub const CALL_F_ENDED: u16 = 16;
+
 /// Record kind: a finished call.
 pub const EVENT_KIND_CALL: u16 = 1;
-/// Layout version of [`Event`]; bump with any change to it or to [`Call`].
+/// Record kind: an aggregate row the kernel could not keep ([`RowRecord`]).
+pub const EVENT_KIND_ROW: u16 = 2;
+/// Layout version of [`Event`] and [`RowRecord`]; bump with any change to them or to
+/// [`Call`], [`AggKey`] or [`AggVal`].
 /// Version 3 added `Call::ipc_ns` and `Call::cgroup_id` (recordings of older versions read
-/// with both unknown: see `monitor::record::wire`).
-pub const EVENT_VERSION: u16 = 3;
+/// with both unknown: see `monitor::record::wire`); 4 `Call::ns_id`,
+/// `Call::proc_start` and row records.
+pub const EVENT_VERSION: u16 = 4;
+
+/// A row of calls whose `AGG` entry could not be made (the table was full), handed to
+/// userspace whole instead of lost: userspace counts it as a row the kernel retired, exactly
+/// (it may have seen part of it already, in the thread's slot). Counted in `Stats::sent`;
+/// only when the ring buffer is full too are its calls lost (`Stats::lost_calls`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RowRecord {
+    pub kind: u16,
+    pub version: u16,
+    pub _pad: u32,
+    pub key: AggKey,
+    pub val: AggVal,
+}
 
 /// One finished syscall, as written to the ring buffer.
 #[repr(C)]
@@ -232,18 +262,28 @@ pub struct Event {
 pub struct Stats {
     /// Finished calls that matched the filter, per [`sys`] index.
     pub calls: [u64; NSYS],
-    /// Of those, calls that returned an error.
+    /// Of those, calls that returned an error (interrupted and ended ones included).
     pub errors: [u64; NSYS],
+    /// Of the errors, calls a signal interrupted (`-EINTR`, `-ERESTART*`) while the process
+    /// lived on.
+    pub interrupted: [u64; NSYS],
+    /// Of the errors, the same codes while the task was dying (a fatal signal pending, or
+    /// its thread group exiting): calls ended by the process's death.
+    pub ended: [u64; NSYS],
     /// Events the ring buffer had no room for.
     pub dropped: u64,
     /// Call entries the per-thread map had no room for (their exit is still sent, without
     /// arguments).
     pub inflight_full: u64,
-    /// Aggregate or hold entries the kernel had no room for (those calls are still counted
-    /// in `calls`).
+    /// Flushes to `AGG` or `HOLDS` that found no room (each lost the calls or operations
+    /// counted below; those calls are still counted in `calls`).
     pub agg_full: u64,
-    /// Finished calls sent to userspace.
+    /// Records sent to userspace: finished calls, and rows of a full table ([`RowRecord`]).
     pub sent: u64,
+    /// Calls whose `AGG` row could not be stored (the table was full).
+    pub lost_calls: u64,
+    /// Semaphore operations whose `HOLDS` row could not be stored (the table was full).
+    pub lost_holds: u64,
 }
 
 /// Names of the read-only globals (`.rodata`) userspace sets at load time with
@@ -275,6 +315,46 @@ pub mod global {
     /// 32-bit syscall runs), from the kernel's BTF; 0: unknown (the program then takes a
     /// syscall entered from the 32-bit code segment for a compat one).
     pub const TI_STATUS_OFFSET: &str = "TI_STATUS_OFFSET";
+    /// [u32; 6]: byte offsets, from the kernel's BTF, of [`TASK_OFF_GROUP_LEADER`]
+    /// `task_struct.group_leader`, [`TASK_OFF_START`] `task_struct.start_boottime`,
+    /// [`TASK_OFF_NS_ID`] `ipc_namespace.ns.ns_id` (0: this kernel has none),
+    /// [`TASK_OFF_PENDING`] `task_struct.pending.signal`, [`TASK_OFF_SIGNAL`]
+    /// `task_struct.signal` and [`TASK_OFF_SIGNAL_FLAGS`] `signal_struct.flags`; 0: unknown
+    /// (rows then carry no process start, no namespace id, and no call is told ended).
+    pub const TASK_OFFSETS: &str = "TASK_OFFSETS";
+}
+
+/// Indexes of [`global::TASK_OFFSETS`].
+pub const TASK_OFF_GROUP_LEADER: usize = 0;
+pub const TASK_OFF_START: usize = 1;
+pub const TASK_OFF_NS_ID: usize = 2;
+pub const TASK_OFF_PENDING: usize = 3;
+pub const TASK_OFF_SIGNAL: usize = 4;
+pub const TASK_OFF_SIGNAL_FLAGS: usize = 5;
+
+/// x86-64 syscall numbers (and i386 ones, for 32-bit tasks) that move the calling thread to
+/// another IPC namespace: its cached [`Ident`] is read again when they return.
+pub mod nr_ns {
+    pub const SETNS: u32 = 308;
+    pub const UNSHARE: u32 = 272;
+    pub const SETNS_32: u32 = 346;
+    pub const UNSHARE_32: u32 = 310;
+}
+
+/// Who made a call, as every row names it: the process (tgid and its start) and the IPC
+/// namespace it was in. Read once per thread (when it takes its slot) and again after it
+/// changes namespace (setns, unshare), kept in its [`Slot`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ident {
+    /// The thread group leader's `start_boottime` (ns since boot, the clock of
+    /// /proc/PID/stat's starttime); 0: unknown.
+    pub start: u64,
+    /// `ipc_namespace.ns.ns_id` (never reused); 0: unknown or none (before 6.18).
+    pub ns_id: u64,
+    /// `ipc_namespace.ns.inum` (the inode of /proc/PID/ns/ipc); 0: unknown.
+    pub ipc_ns: u32,
+    pub tgid: u32,
 }
 
 /// A thread's slot (in `SLOTS`, or `INFLIGHT` when another thread holds its index), one per thread: its call in progress (or its last one, marked
@@ -282,21 +362,34 @@ pub mod global {
 /// maps. Keeping a thread's running aggregate and net semaphore operation here spares the
 /// exit program a hash map operation per call; they are flushed to `AGG` and `HOLDS` when
 /// the thread moves to another object or syscall, and userspace adds the rest in.
+///
+/// A slot lives as long as its thread: the `sched_process_exit` program flushes what it has
+/// not flushed and frees it (zeroed, claim dropped; or its `INFLIGHT` entry deleted).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Slot {
     pub call: Call,
     /// 1 when `acc_key`/`acc` hold calls not yet in `AGG`.
     pub acc_used: u8,
-    /// 1 when `hold_key`/`hold_net` hold operations not yet in `HOLDS`.
+    /// 1 when `hold_key`/`hold` hold operations not yet in `HOLDS`.
     pub hold_used: u8,
     pub _pad: [u8; 2],
     /// In `SLOTS`: the thread id the slot belongs to (0: free). Unused in `INFLIGHT`.
     pub owner: u32,
+    /// The thread's identity, read when it took the slot (and after setns/unshare).
+    pub ident: Ident,
     pub acc_key: AggKey,
     pub acc: AggVal,
     pub hold_key: HoldKey,
-    pub hold_net: i64,
+    pub hold: HoldVal,
+    /// Semaphore operations in `hold` (what is lost if its flush finds no room).
+    pub hold_ops: u64,
+    /// Units the thread held of `hold_key`'s semaphore (by its `HOLDS` row) when `hold`
+    /// began: what a positive operation gives back before it posts.
+    pub hold_base: i64,
+    /// The thread's comm when it took the slot (or changed namespace): its unflushed
+    /// aggregate's, for userspace.
+    pub comm: [u8; 16],
 }
 
 /// Entries of the per-thread table of calls in progress.
@@ -307,16 +400,18 @@ pub const INFLIGHT_MAX_ENTRIES: u32 = 16384;
 /// has its slot in `INFLIGHT` instead. `SLOT_CLAIMS` (index → tid) says which are taken.
 pub const SLOTS_ENTRIES: u32 = 16384;
 
-/// Key of the kernel-side aggregates: one process's calls of one syscall on one object.
+/// Key of the kernel-side aggregates: one process's calls of one syscall on one object of
+/// one IPC namespace.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct AggKey {
-    pub tgid: u32,
+    /// The process and namespace.
+    pub ident: Ident,
     /// The IPC id the call named (the new id for *get calls that succeeded); -1 for none.
     pub id: i32,
     /// A [`sys`] index.
     pub sys: u8,
-    pub _pad: [u8; 7],
+    pub _pad: [u8; 3],
 }
 
 /// Buckets of the wait-time histograms: bucket 0 holds calls under 2 µs, bucket i (i ≥ 1)
@@ -329,38 +424,71 @@ pub const HIST_BUCKETS: usize = 24;
 pub struct AggVal {
     pub calls: u64,
     pub errors: u64,
+    /// Of the errors, interrupted by a signal (the process lived on).
+    pub interrupted: u64,
+    /// Of the errors, ended by the process's death.
+    pub ended: u64,
     /// Sum and maximum of the calls' durations (for semop/msgsnd/msgrcv: the time waited).
     pub total_ns: u64,
     pub max_ns: u64,
     /// CLOCK_MONOTONIC ns of the last call's exit.
     pub last_ns: u64,
     pub hist: [u64; HIST_BUCKETS],
+    /// The comm of the thread that made the row's first call (set on this CPU's copy when
+    /// the row is made; zeros on the others): a process that lived between two looks at
+    /// /proc is still known by name.
+    pub comm: [u8; 16],
 }
 
-/// Entries of the `AGG` map.
-pub const AGG_MAX_ENTRIES: u32 = 65536;
+/// Entries of the `AGG` map the object is built with (userspace sets the real size at load
+/// time: `--table-entries`).
+pub const AGG_MAX_ENTRIES: u32 = 16384;
 
-/// Key of `HOLDS`: a process's net operations on one semaphore.
+/// Key of `HOLDS`: a thread's operations on one semaphore of one namespace (a lock is held
+/// by the thread that took it; `tid` 0: the process as a whole — its threads that are gone,
+/// folded in by userspace).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct HoldKey {
+    pub ident: Ident,
     pub semid: i32,
-    pub tgid: u32,
+    pub tid: u32,
     pub semnum: u16,
     pub _pad: [u8; 6],
 }
 
-/// Entries of the `HOLDS` map. Its values (i64) are the sum of the `sem_op`s of the
-/// process's successful semops on that semaphore: negative means it took more than it gave
-/// back, i.e. it holds the semaphore. Entries at 0 stay; userspace prunes those of dead
-/// processes and removed sets.
-pub const HOLDS_MAX_ENTRIES: u32 = 65536;
+/// Value of `HOLDS`: what the process's successful semops took from and gave to the
+/// semaphore.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HoldVal {
+    /// Units taken: the sum of `-sem_op` over negative operations.
+    pub taken: u64,
+    /// Units given: the sum of `sem_op` over positive operations.
+    pub given: u64,
+    /// Of `given`, the units given while the thread held none of its own (posted for
+    /// others, or an initialisation); the rest gave back what it had taken.
+    pub posted: u64,
+    /// Units taken with SEM_UNDO minus units given with it.
+    pub undo: i64,
+    /// CLOCK_MONOTONIC ns of the last operation.
+    pub last_ns: u64,
+}
+
+/// `SEM_UNDO` in `sem_flg`.
+pub const SEM_UNDO: i16 = 0x1000;
+
+/// Entries of the `HOLDS` map the object is built with (set at load time, as `AGG`'s).
+/// Userspace deletes the rows of dead processes and removed sets.
+pub const HOLDS_MAX_ENTRIES: u32 = 16384;
 
 #[cfg(feature = "user")]
 mod pod {
     unsafe impl aya::Pod for super::AggKey {}
     unsafe impl aya::Pod for super::AggVal {}
     unsafe impl aya::Pod for super::HoldKey {}
+    unsafe impl aya::Pod for super::HoldVal {}
+    unsafe impl aya::Pod for super::Ident {}
     // SAFETY: plain old data, repr(C), every bit pattern valid, no padding left implicit.
     unsafe impl aya::Pod for super::Call {}
     unsafe impl aya::Pod for super::Event {}

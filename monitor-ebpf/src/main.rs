@@ -34,9 +34,10 @@ mod prog {
         EbpfContext, Global,
     };
     use monitor_ebpf::{
-        sys, sys_index, AggKey, AggVal, Call, Event, HoldKey, Sembuf, Slot, Stats, AGG_MAX_ENTRIES,
-        CALL_F_AUX_FAULT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT, EVENT_KIND_CALL, EVENT_VERSION,
-        HIST_BUCKETS, HOLDS_MAX_ENTRIES, INFLIGHT_MAX_ENTRIES, MAX_SOPS, SLOTS_ENTRIES, SYS_DONE,
+        sys, sys_index, AggKey, AggVal, Call, Event, HoldKey, HoldVal, RowRecord, Sembuf, Slot, Stats,
+        AGG_MAX_ENTRIES, CALL_F_AUX_FAULT, CALL_F_ENDED, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT,
+        EVENT_KIND_CALL, EVENT_KIND_ROW, EVENT_VERSION, HIST_BUCKETS, HOLDS_MAX_ENTRIES, INFLIGHT_MAX_ENTRIES,
+        MAX_SOPS, SEM_UNDO, SLOTS_ENTRIES, SYS_DONE,
     };
 
     // Settings: read-only globals set by the loader (see `monitor_ebpf::global`). The verifier
@@ -55,6 +56,8 @@ mod prog {
     static WAKEUP_BYTES: Global<u64> = Global::new(0);
     #[unsafe(no_mangle)]
     static IPC_NS_OFFSETS: Global<[u32; 3]> = Global::new([0; 3]);
+    #[unsafe(no_mangle)]
+    static TASK_OFFSETS: Global<[u32; 6]> = Global::new([0; 6]);
 
     /// Non-zero once userspace has stopped the probe: every program returns at once from
     /// then on, so that the counts are final without waiting for the detach (which the kernel
@@ -101,9 +104,10 @@ mod prog {
     #[map]
     static AGG_ZERO: PerCpuArray<AggVal> = PerCpuArray::with_max_entries(1, 0);
 
-    /// Net semaphore operations per process and semaphore: who holds what.
+    /// Semaphore operations per process and semaphore (taken, given, with SEM_UNDO): who
+    /// holds what.
     #[map]
-    static HOLDS: HashMap<HoldKey, i64> = HashMap::with_max_entries(HOLDS_MAX_ENTRIES, 0);
+    static HOLDS: HashMap<HoldKey, HoldVal> = HashMap::with_max_entries(HOLDS_MAX_ENTRIES, 0);
 
     #[inline(always)]
     fn stats() -> Option<&'static mut Stats> {
@@ -141,10 +145,12 @@ mod prog {
     }
 
     mod agg; // the in-kernel aggregates and holds (src/prog/agg.rs)
-    mod compat;
-    mod emit; // a finished call sent to userspace (src/prog/emit.rs) // 32-bit tasks (src/prog/compat.rs)
-    use agg::{accumulate, add_call, agg_entry, note_holds};
-    use emit::emit;
+    mod compat; // 32-bit tasks (src/prog/compat.rs)
+    mod emit; // a finished call sent to userspace (src/prog/emit.rs)
+    mod task; // who a thread is, how a call ended, the thread's exit (src/prog/task.rs)
+    use agg::{accumulate, note_holds};
+    use emit::{comm_into, emit};
+    use task::{ended_by_death, read_ident, Outcome};
 
     // ---- raw tracepoints ---------------------------------------------------------------
 
@@ -213,10 +219,10 @@ mod prog {
         let regs: *const u8 = ctx.arg(0);
         // SAFETY: as above.
         let id = unsafe { reg(regs, PT_ORIG_AX) };
-        let ret: i64 = ctx.arg(1);
-        let Some(sys) = compat::raw_exit(regs, id, ret) else {
+        let (sys, ret) = compat::raw_exit(regs, id, ctx.arg(1));
+        if sys == compat::NOT_NATIVE {
             return 0;
-        };
+        }
         on_exit(sys, ret);
         0
     }
@@ -305,24 +311,18 @@ mod prog {
 
     // ---- the common body ---------------------------------------------------------------------
 
-    /// This thread's slot: in `SLOTS` at its index if it holds that (claimed now when
-    /// `create` and nobody does), else its `INFLIGHT` entry, created (zeroed) when `create`
-    /// and it has none.
+    /// This thread's slot: in `SLOTS` at its index if it holds that, else its `INFLIGHT`
+    /// entry; when it has neither and `create`, the index claimed now if nobody holds it,
+    /// else an `INFLIGHT` entry created (zeroed). A thread has one slot all its life (one
+    /// with an `INFLIGHT` entry never claims its index later, when that is freed).
     #[inline(always)]
     pub(super) fn slot(tid: u32, create: bool) -> Option<&'static mut Slot> {
         let idx = tid & (SLOTS_ENTRIES - 1);
-        if let Some(p) = SLOTS.get_ptr_mut(idx) {
+        let sl = SLOTS.get_ptr_mut(idx);
+        if let Some(p) = sl {
             // SAFETY: the slot of index `idx`; only its owner writes it once claimed.
-            let sl = unsafe { &mut *p };
-            if sl.owner == tid {
-                return Some(sl);
-            }
-            // tid 0 (the idle task) never makes a syscall; 0 means free.
-            if create && sl.owner == 0 && claim(tid) {
-                // Claimed: what a previous owner left (pruned by userspace, which zeroes
-                // the slot before it drops the claim) is zeros.
-                sl.owner = tid;
-                return Some(sl);
+            if unsafe { (*p).owner } == tid {
+                return Some(unsafe { &mut *p });
             }
         }
         if let Some(p) = INFLIGHT.get_ptr_mut(tid) {
@@ -332,6 +332,18 @@ mod prog {
         if !create {
             return None;
         }
+        if let Some(p) = sl {
+            // SAFETY: as above.
+            let sl = unsafe { &mut *p };
+            // tid 0 (the idle task) never makes a syscall; 0 means free.
+            if sl.owner == 0 && claim(tid) {
+                // Claimed: what a previous owner left is zeros (the exit program, or
+                // userspace's pruning, zeroes a slot before it drops the claim).
+                sl.owner = tid;
+                read_ident(sl);
+                return Some(sl);
+            }
+        }
         let zero = SLOT_ZERO.get(0)?;
         if INFLIGHT.insert(tid, zero, BPF_NOEXIST as u64).is_err() {
             if let Some(s) = stats() {
@@ -340,7 +352,9 @@ mod prog {
             return None;
         }
         // SAFETY: as above.
-        INFLIGHT.get_ptr_mut(tid).map(|p| unsafe { &mut *p })
+        let sl = INFLIGHT.get_ptr_mut(tid).map(|p| unsafe { &mut *p })?;
+        read_ident(sl);
+        Some(sl)
     }
 
     /// Claims thread `tid`'s index of `SLOTS`: false when another thread holds it. A
@@ -488,11 +502,27 @@ mod prog {
         let tid = pid_tgid as u32;
         let end_ns = unsafe { bpf_ktime_get_ns() };
         let Some(s) = stats() else { return };
+        // A signal's codes: interrupted, or ended when the task is dying (looked at only on
+        // that path, so that other calls pay nothing).
+        let outcome = if ret < 0 && task::is_interruption(ret) {
+            if ended_by_death() {
+                Outcome::Ended
+            } else {
+                Outcome::Interrupted
+            }
+        } else {
+            Outcome::Done
+        };
         let idx = sys as usize;
         if idx < s.calls.len() {
             s.calls[idx] += 1;
             if ret < 0 {
                 s.errors[idx] += 1;
+                match outcome {
+                    Outcome::Interrupted => s.interrupted[idx] += 1,
+                    Outcome::Ended => s.ended[idx] += 1,
+                    Outcome::Done => {}
+                }
             }
         }
         let send_all = SEND_ALL.load() != 0;
@@ -505,7 +535,7 @@ mod prog {
         };
         if let Some(sl) = slot.as_mut() {
             if seen && ret == 0 && (sys == sys::SEMOP || sys == sys::SEMTIMEDOP) {
-                note_holds(sl, tgid, s);
+                note_holds(sl, end_ns, s);
             }
         }
         let send = send_all
@@ -530,27 +560,24 @@ mod prog {
                     _ => -1,
                 },
             };
-            let key = AggKey {
-                tgid,
-                id,
-                sys,
-                _pad: [0; 7],
-            };
             match slot.as_mut() {
-                Some(sl) => accumulate(sl, &key, ret, dur, end_ns, s),
-                None => {
-                    if let Some(v) = agg_entry(&key, s) {
-                        add_call(v, ret, dur, end_ns);
-                    }
-                }
+                Some(sl) => accumulate(sl, id, sys, ret, outcome, dur, end_ns, s),
+                None => task::unslotted(tgid, id, sys, ret, outcome, end_ns, s),
             }
         }
-        let call = match &slot {
-            Some(sl) if seen => Some(&sl.call),
-            _ => None,
-        };
         if send {
-            emit(sys, tgid, tid, call, ret, end_ns, s);
+            let (call, ipc_ns, ns_id, start) = match &slot {
+                Some(sl) if seen => (
+                    Some(&sl.call),
+                    sl.ident.ipc_ns,
+                    sl.ident.ns_id,
+                    sl.ident.start,
+                ),
+                _ => (None, 0, 0, 0),
+            };
+            let ended = matches!(outcome, Outcome::Ended);
+            let who = (ipc_ns, ns_id, start);
+            emit(sys, tgid, tid, call, who, ended, ret, end_ns, s);
         }
         if let Some(sl) = slot {
             sl.call.sys = SYS_DONE;

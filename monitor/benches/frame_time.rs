@@ -1,9 +1,11 @@
 //! Frame time of every dashboard view with 10,000 objects and 1,000 processes (a tenth of
 //! them blocked), fed as the live dashboard is: a snapshot, then two kernel samples of
-//! aggregates a second apart. Prints one line per view and size:
-//! `VIEW@WxH median_us p95_us` (rendering into ratatui's test backend, so the terminal's own
-//! cost is left out). Run by `cargo xtask bench` (`cargo bench -p monitor --bench
-//! frame_time`).
+//! aggregates a second apart. Prints one line per view and size: `VIEW@WxH median_us
+//! p95_us` for a frame of rows already built (a key, a tick without news), and
+//! `VIEW@WxH+rows median_us p95_us` for a frame after the store changed (the view's rows
+//! built again, then drawn: every frame after new data). Rendering into ratatui's test
+//! backend, so the terminal's own cost is left out. Run by `cargo xtask bench` (`cargo bench
+//! -p monitor --bench frame_time`).
 use std::time::Instant;
 
 use ipctop::{
@@ -48,6 +50,9 @@ fn snapshot(objects: usize, procs: usize) -> Snapshot {
             state: 'S',
             uid: Some(1000),
             start_unix_ns: Some((NOW as u64 - 1000) * S),
+            start_ticks: None,
+            threads: 1,
+            observer: false,
             ipc_ns: Some(NS),
             attachments: Some(
                 (0..3u64)
@@ -70,6 +75,7 @@ fn snapshot(objects: usize, procs: usize) -> Snapshot {
                         timed: false,
                     },
                     wchan: None,
+                    asleep_since_ns: None,
                 }]
             } else {
                 Vec::new()
@@ -239,20 +245,24 @@ fn main() {
             app.expand_all = view == View::Semaphores;
             let mut term = Terminal::new(TestBackend::new(w, h)).expect("test backend");
             term.draw(|f| views::draw(f, &mut app)).expect("draw");
-            let mut us: Vec<u128> = (0..FRAMES)
-                .map(|_| {
-                    let t = Instant::now();
-                    term.draw(|f| views::draw(f, &mut app)).expect("draw");
-                    t.elapsed().as_micros()
-                })
-                .collect();
-            us.sort_unstable();
-            let p95 = us[(us.len() * 95).div_ceil(100) - 1];
-            println!(
-                "{}@{w}x{h} {} {p95}",
-                view.title().replace(' ', "_"),
-                us[us.len() / 2]
-            );
+            let name = format!("{}@{w}x{h}", view.title().replace(' ', "_"));
+            for rebuilt in [false, true] {
+                let mut us: Vec<u128> = (0..FRAMES)
+                    .map(|_| {
+                        if rebuilt {
+                            // As after new data: the rows kept are of an older store.
+                            app.rows = Default::default();
+                        }
+                        let t = Instant::now();
+                        term.draw(|f| views::draw(f, &mut app)).expect("draw");
+                        t.elapsed().as_micros()
+                    })
+                    .collect();
+                us.sort_unstable();
+                let p95 = us[(us.len() * 95).div_ceil(100) - 1];
+                let tag = if rebuilt { "+rows" } else { "" };
+                println!("{name}{tag} {} {p95}", us[us.len() / 2]);
+            }
         }
     }
 }

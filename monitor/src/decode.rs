@@ -2,8 +2,9 @@
 //! into [`Event`]s. Everything that comes from the kernel is checked here: a short, unknown or
 //! garbled record is an error the caller counts, never a panic.
 use monitor_ebpf::{
-    Call, Event as RawEvent, CALL_F_AUX_FAULT, CALL_F_COMPAT, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT,
-    EVENT_KIND_CALL, EVENT_VERSION,
+    AggKey, AggVal, Call, Event as RawEvent, RowRecord, CALL_F_AUX_FAULT, CALL_F_COMPAT,
+    CALL_F_ENDED, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT, EVENT_KIND_CALL, EVENT_KIND_ROW,
+    EVENT_VERSION,
 };
 
 use crate::event::*;
@@ -20,7 +21,32 @@ pub enum DecodeError {
     BadSyscall(u8),
 }
 
-/// Decodes one ring buffer record.
+/// One ring buffer record: a finished call, or a row the kernel's table had no room for.
+#[derive(Debug)]
+pub enum Record {
+    Call(Event),
+    Row(AggKey, AggVal),
+}
+
+/// Decodes one ring buffer record of any kind.
+pub fn decode_any(bytes: &[u8]) -> Result<Record, DecodeError> {
+    if bytes.len() >= 4 && u16::from_ne_bytes([bytes[0], bytes[1]]) == EVENT_KIND_ROW {
+        let version = u16::from_ne_bytes([bytes[2], bytes[3]]);
+        if version != EVENT_VERSION {
+            return Err(DecodeError::Version(version));
+        }
+        let need = std::mem::size_of::<RowRecord>();
+        if bytes.len() < need {
+            return Err(DecodeError::Short(bytes.len(), need));
+        }
+        // SAFETY: the length was checked; RowRecord is plain data valid for any bits.
+        let r: RowRecord = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+        return Ok(Record::Row(r.key, r.val));
+    }
+    decode_record(bytes).map(Record::Call)
+}
+
+/// Decodes one ring buffer record of a finished call.
 pub fn decode_record(bytes: &[u8]) -> Result<Event, DecodeError> {
     let need = std::mem::size_of::<RawEvent>();
     // Kind and version first, so that a short record of another kind says so.
@@ -63,8 +89,11 @@ pub fn decode_call(c: &Call) -> Result<Event, DecodeError> {
         args: (!no_entry).then(|| decode_args(syscall, c)),
         ret: None,
         ipc_ns: (c.ipc_ns != 0).then_some(u64::from(c.ipc_ns)),
+        ns_id: (c.ns_id != 0).then_some(c.ns_id),
+        proc_start: crate::probe::start_ticks(c.proc_start),
         cgroup_id: (c.cgroup_id != 0).then_some(c.cgroup_id),
         compat: c.flags & CALL_F_COMPAT != 0,
+        ended: c.flags & CALL_F_ENDED != 0,
     })
 }
 
@@ -218,6 +247,8 @@ mod tests {
             nsops_read: 0,
             flags: 0,
             ipc_ns: 0,
+            ns_id: 0,
+            proc_start: 0,
             cgroup_id: 0,
             comm: *b"worker\0\0\0\0\0\0\0\0\0\0",
             sops: [Sembuf::default(); MAX_SOPS],
@@ -437,6 +468,15 @@ mod tests {
         assert!(decode_call(&c).unwrap().compat);
         c.sys = sys::MSGRCV;
         assert_eq!(mtype(&c), Some(7));
+    }
+
+    #[test]
+    fn the_ended_flag_is_decoded() {
+        let mut c = call(sys::SEMTIMEDOP, [5, 0x1000, 1, 0, 0, 0]);
+        assert!(!decode_call(&c).unwrap().ended);
+        c.flags = CALL_F_ENDED | CALL_F_COMPAT;
+        let e = decode_call(&c).unwrap();
+        assert!(e.ended && e.compat);
     }
 
     #[test]

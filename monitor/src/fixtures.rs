@@ -26,7 +26,7 @@ pub(crate) const USER: u32 = 1000;
 /// with `shm_max` for both shmall and shmmax.
 pub(crate) fn snapshot(mono: u64, shm_max: u64, shm_dev: Option<(u32, u32)>) -> Snapshot {
     Snapshot {
-        unix_ns: NOW as u64 * S + (mono - MONO),
+        unix_ns: (NOW as i128 * S as i128 + mono as i128 - MONO as i128) as u64,
         mono_ns: mono,
         ipc_ns: Some(NS),
         shm_dev,
@@ -57,6 +57,9 @@ pub(crate) fn process(pid: u32, comm: &str, cmdline: Option<&str>, start: i64) -
         state: 'S',
         uid: Some(1000),
         start_unix_ns: Some(start as u64 * S),
+        start_ticks: Some(start as u64 * 100),
+        threads: 1,
+        observer: false,
         ipc_ns: Some(NS),
         attachments: Some(Vec::new()),
         waits: Some(Vec::new()),
@@ -182,6 +185,7 @@ pub(crate) fn sem_wait(tid: u32, semid: i32, num: u16, op: i16) -> TaskWait {
             timed: false,
         },
         wchan: Some("do_semtimedop".into()),
+        asleep_since_ns: None,
     }
 }
 
@@ -220,7 +224,10 @@ pub(crate) fn ev(
         args: Some(args),
         ret,
         ipc_ns: None,
+        ns_id: None,
+        proc_start: None,
         compat: false,
+        ended: false,
         cgroup_id: None,
     }
 }

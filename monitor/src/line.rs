@@ -53,6 +53,10 @@ fn shown_ts(ev: &Event, now_ns: u64) -> u64 {
 
 /// The return value as strace shows it.
 fn fmt_ret(out: &mut String, ev: &Event) {
+    if ev.ended {
+        out.push_str("? (ended: the process died)");
+        return;
+    }
     if let Some(code) = ev.interrupted() {
         let _ = write!(out, "? {code} (interrupted by a signal)");
         return;
@@ -137,6 +141,9 @@ struct JsonLine<'a> {
     /// A signal ended the call (the kernel's `ERESTART*` code); `ret` is null, as strace's `?`.
     #[serde(skip_serializing_if = "Option::is_none")]
     interrupted: Option<&'static str>,
+    /// The call was ended by its process's death; `ret` is null (left out when not).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    ended: bool,
     /// The caller's IPC namespace (inode of /proc/PID/ns/ipc) and cgroup id, from the kernel
     /// (null: unknown), and its container's label ("host" for none; absent: unknown).
     ipc_ns: Option<u64>,
@@ -153,7 +160,8 @@ struct JsonLine<'a> {
 /// seen, for a call in progress whose start nobody saw). A call in progress has
 /// `"in_progress": true` and `"elapsed_ns"`, with `ret`, `errno` and `duration_ns` null.
 /// `container` (the label of the cgroup, see [`crate::container::Labels`]) is left out when
-/// unknown; `"compat": true` marks a call of a 32-bit task (left out for 64-bit ones).
+/// unknown; `"compat": true` marks a call of a 32-bit task (left out for 64-bit ones);
+/// `"ended": true` a call its process's death ended (`ret` null).
 pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64, container: Option<&str>) -> String {
     let line = JsonLine {
         ts_ns: clock.unix_ns(shown_ts(ev, now_ns)),
@@ -165,7 +173,7 @@ pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64, container: Option<&str>
         args: ev.args.as_ref(),
         ret: ev
             .ret
-            .filter(|_| ev.interrupted().is_none())
+            .filter(|_| ev.interrupted().is_none() && !ev.ended)
             .map(|r| if ev.failed() { -1 } else { r }),
         errno: ev.errno().map(errno_name),
         duration_ns: ev.duration_ns(),
@@ -176,6 +184,7 @@ pub fn json_line(ev: &Event, clock: &Clock, now_ns: u64, container: Option<&str>
             None
         },
         interrupted: ev.interrupted(),
+        ended: ev.ended,
         ipc_ns: ev.ipc_ns,
         cgroup_id: ev.cgroup_id,
         container,

@@ -349,6 +349,32 @@ mod display {
         assert_eq!(j["interrupted"], "ERESTARTNOHAND");
     }
 
+    /// A call its process's death ended (EINTR, or a restart code, at the exit of a dying
+    /// task): neither failed nor interrupted, said as ended.
+    #[test]
+    fn a_call_ended_by_its_process_death_is_neither_failed_nor_interrupted() {
+        for ret in [-4, -512, -514] {
+            let e = Event {
+                ended: true,
+                ..ev(42, "w", ROOT, S, Some(2 * S), semop(7, 0, -1), Some(ret))
+            };
+            assert!(!e.failed() && e.errno().is_none() && e.interrupted().is_none());
+            let l = line_no_time(&e);
+            assert!(l.ends_with("= ? (ended: the process died) <1.00 s>"), "{l}");
+            let j: serde_json::Value =
+                serde_json::from_str(&json_line(&e, &Clock::with_offset(0), 10 * S, None)).unwrap();
+            assert_eq!(j["ret"], serde_json::Value::Null);
+            assert_eq!(j["errno"], serde_json::Value::Null);
+            assert_eq!(j["interrupted"], serde_json::Value::Null);
+            assert_eq!(j["ended"], true);
+        }
+        // Not ended: an EINTR is a failure as strace shows it, and "ended" is left out.
+        let e = ev(42, "w", ROOT, S, Some(2 * S), semop(7, 0, -1), Some(-4));
+        assert_eq!(e.errno(), Some(4));
+        let j = json_line(&e, &Clock::with_offset(0), 10 * S, None);
+        assert!(!j.contains("ended"), "{j}");
+    }
+
     #[test]
     fn calls_in_progress_say_since_when() {
         let mut e = ev(42, "w", ROOT, 2 * S, None, semop(7, 0, -1), None);

@@ -18,9 +18,45 @@ use tokio::{
 use crate::{
     event::clock_ns,
     feed::{KernelSample, ProbeStatus, Source, Stamped, Update},
-    probe::{self, AttachMode, Probe, ProbeOptions, ReaderStats},
+    probe::{self, AttachMode, LiveObjects, NsIds, Probe, ProbeOptions, ReaderStats},
     snapshot,
 };
+
+/// The objects of the latest snapshot, per namespace, for the probe's pruning (shared by the
+/// snapshot task, which writes it, and the kernel task).
+type Objects = Arc<std::sync::Mutex<Option<LiveObjects>>>;
+
+/// What exists, per namespace, in a snapshot: the namespaces whose objects were read
+/// without a problem (a namespace read only in part would make its missing objects look
+/// removed).
+fn live_objects(s: &snapshot::Snapshot) -> LiveObjects {
+    let mut namespaces = std::collections::HashMap::new();
+    let home_whole = !s.problems.iter().any(|p| p.contains("sysvipc"));
+    if let (Some(ns), true) = (s.ipc_ns, home_whole) {
+        namespaces.insert(
+            ns,
+            NsIds {
+                sem: s.sem.iter().map(|x| x.row.semid).collect(),
+                shm: s.shm.iter().map(|x| x.shmid).collect(),
+                msg: s.msg.iter().map(|x| x.row.msqid).collect(),
+            },
+        );
+    }
+    for o in s.others.iter().filter(|o| o.problems.is_empty()) {
+        namespaces.insert(
+            o.ipc_ns,
+            NsIds {
+                sem: o.sem.iter().map(|x| x.row.semid).collect(),
+                shm: o.shm.iter().map(|x| x.shmid).collect(),
+                msg: o.msg.iter().map(|x| x.row.msqid).collect(),
+            },
+        );
+    }
+    LiveObjects {
+        taken_ns: s.mono_ns,
+        namespaces,
+    }
+}
 
 /// How a live session runs.
 #[derive(Clone, Debug)]
@@ -44,6 +80,8 @@ pub struct LiveOptions {
     /// Don't even try the probe.
     pub no_probe: bool,
     pub verbose: bool,
+    /// Entries of the probe's aggregate and hold tables (`None`: its default).
+    pub table_entries: Option<u32>,
 }
 
 impl Default for LiveOptions {
@@ -60,6 +98,7 @@ impl Default for LiveOptions {
             ring_bytes: 4 << 20,
             no_probe: false,
             verbose: false,
+            table_entries: None,
         }
     }
 }
@@ -101,11 +140,6 @@ impl LiveSource {
         // The first snapshot now, so that errors surface before anything is drawn.
         let first = take_snapshot(snap_opts.clone(), Some(cache.clone())).await??;
         let (tx, rx) = mpsc::channel::<Stamped>(4096);
-        tx.send(Stamped {
-            mono_ns: first.mono_ns,
-            update: Update::Snapshot(Box::new(first)),
-        })
-        .await?;
         let mut tasks = Vec::new();
         let mut finish = None;
         let mut detacher = None;
@@ -122,6 +156,7 @@ impl LiveSource {
                 ring_bytes: opts.ring_bytes,
                 verbose: opts.verbose,
                 send_all: opts.every_call,
+                table_entries: opts.table_entries.unwrap_or(probe::TABLE_ENTRIES),
                 ..Default::default()
             }) {
                 Ok(p) => {
@@ -131,6 +166,25 @@ impl LiveSource {
                 Err(e) => (None, ProbeStatus::SnapshotOnly(format!("{e:#}"))),
             }
         };
+        // The first snapshot goes first in the stream; taken again when loading the probe
+        // took long (a slow verifier), so that nothing after it is stamped much later than
+        // it was taken.
+        let first = if clock_ns(libc::CLOCK_MONOTONIC).saturating_sub(first.mono_ns)
+            > FRESH_FIRST.as_nanos() as u64
+        {
+            match take_snapshot(snap_opts.clone(), Some(cache.clone())).await {
+                Ok(Ok(again)) => again,
+                _ => first,
+            }
+        } else {
+            first
+        };
+        let objects: Objects = Arc::new(std::sync::Mutex::new(Some(live_objects(&first))));
+        tx.send(Stamped {
+            mono_ns: first.mono_ns,
+            update: Update::Snapshot(Box::new(first)),
+        })
+        .await?;
         if let Some(mut probe) = probe {
             detacher = Some(probe.detacher());
             let (btx, mut brx) = mpsc::channel::<probe::Batch>(256);
@@ -165,6 +219,7 @@ impl LiveSource {
                     rstats,
                     forwarded,
                     finish: frx,
+                    objects: objects.clone(),
                 },
             )));
         }
@@ -173,6 +228,7 @@ impl LiveSource {
             cache,
             tx,
             opts.interval,
+            objects,
         )));
         Ok(LiveSource {
             rx,
@@ -184,15 +240,22 @@ impl LiveSource {
     }
 }
 
+/// How old the first snapshot may be when the probe is loaded before it is taken again.
+const FRESH_FIRST: Duration = Duration::from_secs(1);
+
 /// What the kernel task shares with the rest of the live source.
 struct Pipe {
     rstats: Arc<ReaderStats>,
     forwarded: Arc<AtomicU64>,
     finish: mpsc::Receiver<oneshot::Sender<()>>,
+    /// The latest snapshot's objects.
+    objects: Objects,
 }
 
-/// In-flight scans every `scan`; counters and aggregates every `interval`; pruning; and at
-/// the end, the probe detached and every event and the final counters sent.
+/// In-flight scans every `scan`; every `interval` the kernel's tables pruned (rows of gone
+/// processes and removed objects deleted, their final counts in this sample) and a sample
+/// of its counters and rows; and at the end, the probe detached and every event and the
+/// final counters sent.
 async fn kernel_task(
     mut probe: Probe,
     tx: mpsc::Sender<Stamped>,
@@ -203,19 +266,18 @@ async fn kernel_task(
     scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut sample = tokio::time::interval(opts.interval);
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut prune = tokio::time::interval(Duration::from_secs(5));
     let mut last_inflight: Vec<(u32, Option<u64>)> = Vec::new();
     let rstats = pipe.rstats.clone();
-    let sample_of = |probe: &Probe| KernelSample {
-        stats: probe.stats().unwrap_or_default(),
-        aggregates: if opts.every_call {
-            Vec::new()
-        } else {
-            probe.aggregates().unwrap_or_default()
-        },
-        holds: probe.holds().unwrap_or_default(),
-        undecodable: rstats.undecodable.load(Ordering::Relaxed),
-        ..Default::default()
+    let sample_of = |probe: &mut Probe| -> Option<KernelSample> {
+        let spilled = rstats
+            .spilled
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        probe.add_spilled(spilled);
+        probe
+            .sample(!opts.every_call, rstats.undecodable.load(Ordering::Relaxed))
+            .ok()
     };
     loop {
         let update = tokio::select! {
@@ -229,10 +291,13 @@ async fn kernel_task(
                 last_inflight = keys;
                 Update::InFlight(calls)
             }
-            _ = sample.tick() => Update::Kernel(Box::new(sample_of(&probe))),
-            _ = prune.tick() => {
-                let _ = probe.prune();
-                continue;
+            _ = sample.tick() => {
+                let live = pipe.objects.lock().ok().and_then(|o| o.clone());
+                let _ = probe.prune(live.as_ref());
+                // A sample that could not be read is skipped (what it would have handed
+                // over stays for the next one).
+                let Some(k) = sample_of(&mut probe) else { continue };
+                Update::Kernel(Box::new(k))
             }
             done = pipe.finish.recv() => {
                 // Detached, the counts are final: wait (briefly) until every event the
@@ -242,17 +307,20 @@ async fn kernel_task(
                 let end = tokio::time::Instant::now() + Duration::from_secs(2);
                 while pipe.forwarded.load(Ordering::Relaxed)
                     + rstats.undecodable.load(Ordering::Relaxed)
+                    + rstats.rows.load(Ordering::Relaxed)
                     < sent
                     && tokio::time::Instant::now() < end
                 {
                     rstats.kick.notify_one();
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
-                let s = Stamped {
-                    mono_ns: clock_ns(libc::CLOCK_MONOTONIC),
-                    update: Update::Kernel(Box::new(sample_of(&probe))),
-                };
-                let _ = tx.send(s).await;
+                if let Some(k) = sample_of(&mut probe) {
+                    let s = Stamped {
+                        mono_ns: clock_ns(libc::CLOCK_MONOTONIC),
+                        update: Update::Kernel(Box::new(k)),
+                    };
+                    let _ = tx.send(s).await;
+                }
                 if let Some(done) = done {
                     let _ = done.send(());
                 }
@@ -274,6 +342,7 @@ async fn snapshot_task(
     cache: Arc<std::sync::Mutex<snapshot::SemCache>>,
     tx: mpsc::Sender<Stamped>,
     interval: Duration,
+    objects: Objects,
 ) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -286,6 +355,9 @@ async fn snapshot_task(
             // tick tries again.
             continue;
         };
+        if let Ok(mut o) = objects.lock() {
+            *o = Some(live_objects(&snap));
+        }
         let s = Stamped {
             mono_ns: snap.mono_ns,
             update: Update::Snapshot(Box::new(snap)),

@@ -85,6 +85,9 @@ pub struct Aggregate {
     pub last_ns: u64,
     /// Log2 histogram of durations in µs (see `monitor_ebpf::HIST_BUCKETS`).
     pub hist: [u64; HIST_BUCKETS],
+    /// The comm of the thread that made the row's first call, as the kernel had it (`None`:
+    /// unknown, older recordings).
+    pub comm: Option<crate::event::Comm>,
 }
 
 impl Default for Aggregate {
@@ -104,6 +107,7 @@ impl Default for Aggregate {
             max_ns: 0,
             last_ns: 0,
             hist: [0; HIST_BUCKETS],
+            comm: None,
         }
     }
 }
@@ -132,9 +136,9 @@ impl Aggregate {
     }
 }
 
-/// One process's successful operations on one semaphore, counted in the kernel: what it took
-/// and gave back. `held` > 0: it holds units (took more than it gave); a process that gives
-/// more than it takes raises the semaphore for others (a poster).
+/// One process's (or thread's) successful operations on one semaphore, counted in the kernel:
+/// what it took, gave back, and gave without holding any (posted). It holds
+/// `taken - (given - posted)` units; a process that posts raises the semaphore for others.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Hold {
     /// The set's namespace (inode; `None`: unknown, older recordings) and the kernel's id of
@@ -144,6 +148,9 @@ pub struct Hold {
     pub semid: i32,
     pub semnum: u16,
     pub pid: u32,
+    /// The thread, when the probe counts per thread (a lock's holder is the thread that took
+    /// it); `None`: the process as a whole (its threads that are gone, or an older probe).
+    pub tid: Option<u32>,
     /// As [`Aggregate::start`].
     pub start: Option<u64>,
     /// Units taken minus units given: the sum of the `-sem_op`s.
@@ -154,6 +161,10 @@ pub struct Hold {
     /// Units given (the sum of `sem_op` over its successful positive operations). Older
     /// recordings: `max(-held, 0)`.
     pub given: u64,
+    /// Of `given`, the units given while it held none of its own (raised for others, not
+    /// given back: a post, or an initialisation); the rest gave back what it had taken.
+    /// `None`: not told apart (older probes and recordings).
+    pub posted: Option<u64>,
     /// Units taken with SEM_UNDO minus those given with it: what the kernel gives back when
     /// the process exits.
     pub undo: i64,

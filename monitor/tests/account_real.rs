@@ -13,28 +13,13 @@ use ipctop::{
     model::{ObjId, ObjKind},
     ui::{views, App, SessionInfo, Store, Theme},
 };
-use ratatui::{backend::TestBackend, Terminal};
 use serde_json::Value;
-use support::*;
+use support::{screen::screen, *};
 
 const LOOP_RATE: f64 = 2000.0;
 const PONG_RATE: f64 = 1000.0;
 const FAIL_RATE: f64 = 500.0;
 const SECS: f64 = 9.0;
-
-fn screen(app: &mut App, w: u16, h: u16) -> String {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| views::draw(f, app)).unwrap();
-    let b = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..b.area.height {
-        for x in 0..b.area.width {
-            out.push_str(b[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
-}
 
 fn key(app: &mut App, c: char) {
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -70,6 +55,13 @@ fn counts_rates_and_failures_match_the_workloads_everywhere() {
     struct Rm(std::path::PathBuf);
     impl Drop for Rm {
         fn drop(&mut self) {
+            // A failed run's recording kept to look into (the path said).
+            if std::thread::panicking() {
+                let keep = std::env::temp_dir().join("ipctop-account-failed.ipctop");
+                if std::fs::copy(self.0.join("acct.ipctop"), &keep).is_ok() {
+                    eprintln!("recording kept: {}", keep.display());
+                }
+            }
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
@@ -169,7 +161,11 @@ fn counts_rates_and_failures_match_the_workloads_everywhere() {
     // At the end: exactly the workloads' own counts.
     let m = &store.model;
     let a = m.account();
-    let obj = |v: &Value| a.object(ObjKind::Sem, sem(&store, u(v, "semid"))).unwrap();
+    // The workloads have ended and removed their sets: their final accounts.
+    let obj = |v: &Value| {
+        a.object_final(ObjKind::Sem, sem(&store, u(v, "semid")))
+            .unwrap()
+    };
     let o = obj(&lp);
     assert_eq!(
         o.calls,
@@ -177,7 +173,7 @@ fn counts_rates_and_failures_match_the_workloads_everywhere() {
         "loop calls"
     );
     assert_eq!(o.errors, 0);
-    let p = a.process(u(&lp, "pid") as u32).unwrap();
+    let p = a.process_final(u(&lp, "pid") as u32).unwrap();
     assert_eq!(p.calls, u(&lp, "semops") + u(&lp, "setup_calls"));
     let o = obj(&pp);
     assert_eq!(
@@ -186,7 +182,7 @@ fn counts_rates_and_failures_match_the_workloads_everywhere() {
         "ping-pong calls"
     );
     assert_eq!(
-        a.process(u(&pp, "child_pid") as u32).unwrap().calls,
+        a.process_final(u(&pp, "child_pid") as u32).unwrap().calls,
         u(&pp, "child_semops")
     );
     let o = obj(&fl);

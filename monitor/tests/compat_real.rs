@@ -328,12 +328,15 @@ fn raw_links(pid: u32) -> usize {
             d.filter_map(Result::ok)
                 .filter_map(|e| std::fs::read_to_string(e.path()).ok())
                 .filter(|s| s.contains("link_type:\traw_tracepoint"))
+                // The thread-exit program is attached in every mode.
+                .filter(|s| !s.contains("tp_name:\tsched_process_exit"))
                 .count()
         })
         .unwrap_or(0)
 }
 
-/// Waits until `pid` holds `n` raw tracepoint links (the watcher looks every 2 s).
+/// Waits until `pid` holds `n` raw tracepoint links on sys_enter/sys_exit (the watcher looks
+/// every 2 s).
 fn await_links(pid: u32, n: usize) -> bool {
     let end = std::time::Instant::now() + Duration::from_secs(8);
     while std::time::Instant::now() < end {

@@ -12,50 +12,14 @@ use std::{
 
 use support::{
     can_trace,
+    dashboard::{dashboard, esc, filter, waited_of},
     tmux::{have_tmux, Tmux},
     Ids, Proc, IPCTOP, WORKLOAD,
 };
 
-/// The waited time on the screen line of `pid` in the overview ("12.3s", "≥2.0s", "1m05s").
-fn waited_of(screen: &str, pid: u32) -> Option<f64> {
-    let pid = pid.to_string();
-    let line = screen
-        .lines()
-        .map(|l| l.replace(['│', '|'], " "))
-        .find(|l| l.split_whitespace().next() == Some(pid.as_str()))?;
-    line.split_whitespace().find_map(|w| {
-        let w = w.trim_start_matches(['≥', '>']);
-        if let Some((m, s)) = w.split_once('m') {
-            let s = s.strip_suffix('s')?;
-            return Some(m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?);
-        }
-        w.strip_suffix('s')?.parse::<f64>().ok()
-    })
-}
-
-/// Escape, then a pause as a person's would be: a terminal tells a lone Escape from the start
-/// of an escape sequence (or Alt+key) only by the time until the next byte, so Escape sent
-/// together with the next keys can be read as Alt+key.
-/// `ipctop` started in a new tmux of `w`x`h`, and its first screen with its header.
-fn dashboard(tag: &str, w: u16, h: u16) -> (Tmux, String) {
-    let t = Tmux::start(tag, w, h);
-    t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
-    t.keys(&["Enter"]);
-    let s = t.wait_for("the header", Duration::from_secs(20), |s| {
-        s.starts_with("ipctop ") && s.contains("Waiting now")
-    });
-    (t, s)
-}
-
-fn esc(t: &Tmux) {
-    t.keys(&["Escape"]);
-    thread::sleep(Duration::from_millis(200));
-}
-
-fn filter(t: &Tmux, what: &str) {
-    t.keys(&["/"]);
-    t.type_text(what);
-    t.keys(&["Enter"]);
+/// The waited time on the screen line of `pid` in the overview, in seconds.
+fn waited_s(screen: &str, pid: u32) -> Option<f64> {
+    waited_of(screen, pid).map(|(s, _)| s)
 }
 
 /// The AB/BA deadlock workload (its sets to be removed with `ids`) and its two pids.
@@ -86,7 +50,6 @@ fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_clea
     ids.sems.push(b["semid"].as_i64().unwrap() as i32);
     let waiter = b["waiter_pid"].as_u64().unwrap() as u32;
     let semid = b["semid"].as_i64().unwrap();
-    let (mut dead, dpids) = deadlock(&mut ids);
 
     let t = Tmux::start("e2e", 80, 24);
     t.type_text(&format!("{IPCTOP} --interval 0.5; echo EXIT=$?"));
@@ -99,17 +62,20 @@ fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_clea
         "time to first frame (through tmux): {:?}",
         started.elapsed()
     );
+    // The deadlock forms while the dashboard watches (a deadlock is proven only from the
+    // probe's account of who took what).
+    let (mut dead, dpids) = deadlock(&mut ids);
 
     // A blocked waiter on the overview, with its pid and a growing wait time.
     filter(&t, &waiter.to_string());
     let s = t.wait_for("the waiter", Duration::from_secs(10), |s| {
-        waited_of(s, waiter).is_some()
+        waited_s(s, waiter).is_some()
     });
     assert!(s.contains(&format!("sem {semid} #1")), "{s}");
-    let first = waited_of(&s, waiter).unwrap();
+    let first = waited_s(&s, waiter).unwrap();
     thread::sleep(Duration::from_millis(2500));
     let s = t.capture();
-    let later = waited_of(&s, waiter).unwrap_or(0.0);
+    let later = waited_s(&s, waiter).unwrap_or(0.0);
     assert!(
         later >= first + 1.5,
         "the wait does not grow: {first} then {later}\n{s}"
@@ -181,7 +147,7 @@ fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_clea
     t.wait_for(
         "the waiter after the resize",
         Duration::from_secs(10),
-        |s| waited_of(s, waiter).is_some(),
+        |s| waited_s(s, waiter).is_some(),
     );
 
     // q leaves a clean shell.
@@ -301,28 +267,23 @@ fn mouse_clicks_tabs_and_rows_a_deadlock_leads_to_its_process_and_f10_quits() {
         return;
     }
     let mut ids = Ids::default();
+    let (t, s) = dashboard("mouse", 80, 24, "--interval 0.5");
+    // Made while the dashboard watches: proven from the probe's account.
     let (mut dead, dpids) = deadlock(&mut ids);
-
-    let (t, s) = dashboard("mouse", 80, 24);
     assert_eq!(t.var("#{mouse_any_flag}"), "1", "mouse capture is on");
 
-    // A click on the Problems tab; the deadlock entry selected by a click, Enter opens it.
+    // A click on the Problems tab; a click on the deadlock's entry opens it.
     click_on(&t, &s, "7 Prob", 2);
     t.wait_for("the Problems view", Duration::from_secs(5), |s| {
         s.contains("Deadlocks (")
     });
     filter(&t, &dpids[0].to_string());
-    let s = t.wait_for("the deadlock", Duration::from_secs(10), |s| {
+    t.wait_for("the deadlock", Duration::from_secs(10), |s| {
         s.contains("  DEADLOCK") && dpids.iter().all(|p| s.contains(&p.to_string()))
     });
-    click_on(&t, &s, "  DEADLOCK", 4);
-    thread::sleep(Duration::from_millis(300));
-    if !t.capture().contains("Deadlock (Esc: back)") {
-        t.keys(&["Enter"]);
-    }
-    let s = t.wait_for("the deadlock's details", Duration::from_secs(5), |s| {
-        s.contains("Deadlock (Esc: back)")
-    });
+    // The first entry is selected already: a click on it opens it (else a click selects, a
+    // second opens).
+    let s = open_by_click(&t, "  DEADLOCK", 4, "Deadlock (Esc: back)");
     for p in &dpids {
         assert!(s.contains(&format!("> {p} ")), "{p} is not a link:\n{s}");
     }
@@ -391,7 +352,7 @@ fn a_process_history_charts_its_real_call_rate() {
     ]));
     let pid = lp.pid();
 
-    let (t, _) = dashboard("history", 80, 24);
+    let (t, _) = dashboard("history", 80, 24, "--interval 0.5");
     t.keys(&["5"]);
     filter(&t, &pid.to_string());
     t.wait_for("the process", Duration::from_secs(10), |s| {
@@ -443,7 +404,7 @@ fn two_namespaces_sets_0_each_show_their_own_calls_and_n_shows_one() {
     let (a, b) = (fast.pid(), slow.pid());
 
     // Wide enough for every column, narrow enough for no side panel.
-    let (t, _) = dashboard("two-ns", 150, 40);
+    let (t, _) = dashboard("two-ns", 150, 40, "--interval 0.5");
     t.keys(&["2"]);
     // Each loop's set 0 (its semaphore's last pid is the loop's): its details.
     for (pid, other, rate) in [(a, b, 200.0), (b, a, 20.0)] {
@@ -469,8 +430,16 @@ fn two_namespaces_sets_0_each_show_their_own_calls_and_n_shows_one() {
             !s.contains(&format!("> {other} ")),
             "the other's set 0:\n{s}"
         );
+        // Back to the list, then the filter cleared: one at a time (two Escapes read
+        // together are one Alt+Escape).
         esc(&t);
+        t.wait_for("the list", Duration::from_secs(5), |s| {
+            !s.contains("(Esc: back)")
+        });
         esc(&t);
+        t.wait_for("no filter", Duration::from_secs(5), |s| {
+            !s.contains("filter \"")
+        });
     }
     // `n`: one namespace at a time; in the fast loop's, its set is the only one.
     filter(&t, &a.to_string());

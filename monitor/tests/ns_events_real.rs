@@ -185,8 +185,9 @@ fn events_carry_their_namespace_and_cgroup_and_count_per_namespace() {
     assert!(r.damage().is_none(), "{:?}", r.damage());
     let acc = m.account();
     for w in [&a, &b] {
+        // The workloads removed their sets at the end: their final accounts.
         let t = acc
-            .object(
+            .object_final(
                 ObjKind::Sem,
                 ObjId {
                     ns: w.ipc_ns,

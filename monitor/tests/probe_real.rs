@@ -407,6 +407,6 @@ fn in_kernel_aggregates_holders_and_calls_in_progress() {
     assert_eq!(wl.wait(T), Some(0));
     // The workload is gone: prune forgets its thread's entry and its holds.
     std::thread::sleep(Duration::from_millis(100));
-    probe.prune().unwrap();
+    probe.prune(None).unwrap();
     assert!(probe.holds().unwrap().iter().all(|h| h.pid != pid));
 }

@@ -78,7 +78,7 @@ fn kernel_samples_stored_as_changes_come_back_whole() {
         }
         r.finish(20 * S, "test", None).unwrap();
         let mut rd = ipctop::record::open(&path).unwrap();
-        assert_eq!(rd.header.ipctop_recording, 2);
+        assert_eq!(rd.header.ipctop_recording, ipctop::record::FORMAT_VERSION);
         let back: Vec<KernelSample> = rd
             .by_ref()
             .map(|s| match s.update {
@@ -126,6 +126,8 @@ fn blocked(pid: u32, semid: i32, start: u64) -> ipctop::event::Event {
         [semid as u64, 0x1000, 1, 0, 0, 0],
         -1,
         vec![(0, -1, 0)],
+        None,
+        None,
         None,
         None,
     );

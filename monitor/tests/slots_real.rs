@@ -9,69 +9,24 @@ use std::{process::Command, time::Duration};
 
 use ipctop::{event::Syscall, probe::*};
 use monitor_ebpf::SLOTS_ENTRIES;
-use serde_json::Value;
-use support::*;
+use support::{
+    maps::{entries, my_map},
+    *,
+};
 
 const T: Duration = Duration::from_secs(30);
 
-/// The id of the map called `name` among the maps this process holds.
-fn my_map(name: &str) -> u32 {
-    for id in support::bpf::map_ids(std::process::id()) {
-        let o = Command::new("bpftool")
-            .args(["-j", "map", "show", "id", &id.to_string()])
-            .output()
-            .unwrap();
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-        if v["name"] == name {
-            return id;
-        }
-    }
-    panic!("this process holds no map {name}");
-}
-
-/// A map's entries as (key, value) little-endian u32s (their first four bytes).
-fn entries(map: u32) -> Vec<(u32, u32)> {
-    let o = Command::new("bpftool")
-        .args(["-j", "map", "dump", "id", &map.to_string()])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let word = |b: &Value| -> u32 {
-        let bytes: Vec<u8> = b
-            .as_array()
-            .unwrap()
-            .iter()
-            .take(4)
-            .map(|x| u8::from_str_radix(x.as_str().unwrap().trim_start_matches("0x"), 16).unwrap())
-            .collect();
-        u32::from_le_bytes(bytes.try_into().unwrap())
-    };
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (word(&e["key"]), word(&e["value"])))
-        .collect()
-}
-
-/// Starts a blocking workload whose pid is `want` (set through `ns_last_pid`; other processes
-/// forking meanwhile can take it: tried again), or `None`.
+/// Starts a blocking workload whose pid is `want`, or `None`.
 fn spawn_with_pid(name: &str, want: u32, wait_go: bool) -> Option<Proc> {
-    for _ in 0..50 {
-        if std::path::Path::new(&format!("/proc/{want}")).exists() {
-            return None;
-        }
-        std::fs::write("/proc/sys/kernel/ns_last_pid", (want - 1).to_string()).unwrap();
+    support::maps::spawn_with_pid(want, || {
         let mut cmd = Command::new(WORKLOAD);
         cmd.args(["--name", name]);
         if wait_go {
             cmd.arg("--wait-go");
         }
-        let p = Proc::spawn(cmd.arg("block"));
-        if p.pid() == want {
-            return Some(p);
-        }
-    }
-    None
+        cmd.arg("block");
+        cmd
+    })
 }
 
 #[test]
@@ -148,8 +103,7 @@ fn a_thread_whose_index_is_held_is_followed_through_the_hash_and_pruning_frees_t
     }
     assert_eq!(a.json(T)["ok"], true);
     assert_eq!(b.json(T)["ok"], true);
-    let check = |probe: &Probe, pid: u32, semid: i32| {
-        let aggs = probe.aggregates().unwrap();
+    let check = |aggs: &[ipctop::sample::Aggregate], pid: u32, semid: i32| {
         let of = |s: Syscall| {
             *aggs
                 .iter()
@@ -162,8 +116,9 @@ fn a_thread_whose_index_is_held_is_followed_through_the_hash_and_pruning_frees_t
         assert_eq!((op.calls, op.errors, op.id), (1, 0, Some(semid)));
         assert!(op.total_ns >= 200_000_000, "{op:?}");
     };
-    check(&probe, pid_a, ids.sems[0]);
-    check(&probe, pid_b, ids.sems[1]);
+    let aggs = probe.aggregates().unwrap();
+    check(&aggs, pid_a, ids.sems[0]);
+    check(&aggs, pid_b, ids.sems[1]);
     let holds = probe.holds().unwrap();
     for (pid, semid) in [(pid_a, ids.sems[0]), (pid_b, ids.sems[1])] {
         assert!(
@@ -174,20 +129,32 @@ fn a_thread_whose_index_is_held_is_followed_through_the_hash_and_pruning_frees_t
         );
     }
 
-    // a gone: pruning zeroes its slot and frees the index; its calls stay counted.
+    // a gone: its exit freed its slot and the index (the kernel's exit program); pruning
+    // retires its rows, whose final counts the next sample hands over once.
     a.release();
     assert_eq!(a.wait(T), Some(0));
-    probe.prune().unwrap();
+    probe.prune(None).unwrap();
     assert!(
         !entries(claims).iter().any(|(i, _)| *i == idx),
         "index still claimed: {:?}",
         entries(claims)
     );
-    check(&probe, pid_a, ids.sems[0]);
-    check(&probe, pid_b, ids.sems[1]);
+    let k = probe.sample(true, 0).unwrap();
+    check(&k.aggregates, pid_a, ids.sems[0]);
+    check(&k.aggregates, pid_b, ids.sems[1]);
+    assert!(k.retired.iter().all(|r| r.pid == pid_a) && !k.retired.is_empty());
     b.release();
     assert_eq!(b.wait(T), Some(0));
-    probe.prune().unwrap();
+    // Its exit freed its entry in the hash (it never took the index a left free: one slot
+    // per thread).
     assert!(!entries(inflight).iter().any(|(k, _)| *k == pid_b));
-    check(&probe, pid_b, ids.sems[1]);
+    probe.prune(None).unwrap();
+    let k = probe.sample(true, 0).unwrap();
+    check(&k.aggregates, pid_b, ids.sems[1]);
+    assert!(k.retired.iter().all(|r| r.pid == pid_b) && !k.retired.is_empty());
+    assert!(probe
+        .aggregates()
+        .unwrap()
+        .iter()
+        .all(|r| r.pid != pid_a && r.pid != pid_b));
 }

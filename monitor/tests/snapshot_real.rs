@@ -5,7 +5,6 @@
 //! then cleans up; the guard kills it and removes its ids if it did not).
 //! Needs root (to read every process and semaphore); skipped with a printed reason otherwise.
 use std::{
-    collections::BTreeSet,
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
     sync::mpsc,
@@ -135,8 +134,13 @@ impl Drop for Situation {
 }
 
 fn snapshot() -> Value {
+    snapshot_with(&[])
+}
+
+fn snapshot_with(extra: &[&str]) -> Value {
     let out = Command::new(IPCTOP)
         .args(["snapshot", "--json"])
+        .args(extra)
         .output()
         .expect("run ipctop snapshot");
     assert!(
@@ -145,7 +149,7 @@ fn snapshot() -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: Value = serde_json::from_slice(&out.stdout).expect("snapshot JSON");
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     v
 }
 
@@ -173,8 +177,8 @@ fn findings_about(doc: &Value, ids: &[(&str, i32)], pids: &[u64]) -> Vec<String>
         let kind = f["kind"].as_str().unwrap();
         let hit = match kind {
             "leak" => ids.iter().any(|(k, id)| f["ipc"] == *k && f["id"] == *id),
-            "deadlock" => u64s(&f["pids"]).iter().any(|p| pids.contains(p)),
-            "long_wait" => pids.contains(&f["pid"].as_u64().unwrap()),
+            "deadlock" | "stalled" => u64s(&f["pids"]).iter().any(|p| pids.contains(p)),
+            "long_wait" | "stuck" => pids.contains(&f["pid"].as_u64().unwrap()),
             "used_before_init" => ids.iter().any(|(k, id)| *k == "sem" && f["semid"] == *id),
             _ => false,
         };
@@ -291,14 +295,15 @@ fn process_blocked_on_one_semaphore_of_a_set() {
 }
 
 #[test]
-fn ab_ba_deadlock_between_two_processes() {
-    if !root("ab_ba_deadlock_between_two_processes") {
+fn ab_ba_without_the_probes_history_is_stalled_never_a_deadlock() {
+    if !root("ab_ba_without_the_probes_history_is_stalled_never_a_deadlock") {
         return;
     }
     let s = Situation::start(&["deadlock"]);
     let sets = s.ids("semids");
     let pids = u64s(&s.out["pids"]);
-    let doc = snapshot();
+    // Every wait at least 0 s long is "long": the stall shows at once.
+    let doc = snapshot_with(&["--long-wait", "0"]);
     // pids[i] holds sets[i] and waits on the other one.
     for i in 0..2 {
         let w = doc["waits"]
@@ -315,53 +320,27 @@ fn ab_ba_deadlock_between_two_processes() {
             (w["semnum"].as_i64(), w["sem_op"].as_i64()),
             (Some(0), Some(-1))
         );
+        // Who took the other set is only a guess without the probe: shown as one.
+        assert_eq!(w["holders"], serde_json::json!([pids[1 - i]]), "{w}");
+        assert_eq!(w["holders_source"], "last_pid_guess", "{w}");
         let set = find(&doc, "semaphore_sets", "semid", sets[i] as i64);
         assert_eq!(set["semaphores"][0]["last_pid"], pids[i]);
         assert_eq!(set["semaphores"][0]["value"], 0);
         assert_eq!(set["semaphores"][0]["ncnt"], 1);
     }
-    let mine: Vec<&Value> = doc["deadlocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| u64s(&d["pids"]).iter().any(|p| pids.contains(p)))
-        .collect();
-    assert_eq!(mine.len(), 1, "{mine:?}");
-    let d = mine[0];
-    let mut got = u64s(&d["pids"]);
-    got.sort();
-    let mut want = pids.clone();
-    want.sort();
-    assert_eq!(got, want);
-    let cycle: BTreeSet<(u64, i64, i64, u64)> = d["cycle"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["pid"].as_u64().unwrap(),
-                c["semid"].as_i64().unwrap(),
-                c["semnum"].as_i64().unwrap(),
-                c["held_by"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    let want: BTreeSet<_> = [
-        (pids[0], sets[1] as i64, 0, pids[1]),
-        (pids[1], sets[0] as i64, 0, pids[0]),
-    ]
-    .into();
-    assert_eq!(cycle, want);
-    assert!(d["reason"].as_str().unwrap().contains("best guess"));
+    // No deadlock claimed (a guess never is one); each set stalled, with its waiter.
     let mut all = pids.clone();
     all.push(s.pid());
     let f = findings_about(&doc, &[("sem", sets[0]), ("sem", sets[1])], &all);
-    assert_eq!(f.len(), 1, "only the deadlock: {f:?}");
+    assert!(!f.iter().any(|f| f.starts_with("deadlock")), "{f:?}");
+    let stalled: Vec<&String> = f.iter().filter(|f| f.starts_with("stalled")).collect();
+    assert_eq!(stalled.len(), 2, "{f:?}");
+    assert!(stalled[0].contains("holder unknown"), "{stalled:?}");
 }
 
 #[test]
-fn queue_left_with_messages_is_a_leak() {
-    if !root("queue_left_with_messages_is_a_leak") {
+fn a_queue_left_by_an_unknown_creator_is_no_leak_to_a_snapshot() {
+    if !root("a_queue_left_by_an_unknown_creator_is_no_leak_to_a_snapshot") {
         return;
     }
     let s = Situation::start(&["queue-left", "3"]);
@@ -375,9 +354,11 @@ fn queue_left_with_messages_is_a_leak() {
     assert_eq!(q["last_send_pid"], sender);
     assert_eq!(q["last_recv_pid"], 0);
     assert_eq!(q["perms"], "0600");
+    // The kernel keeps no creator for a queue and no probe saw it made: nothing shows it
+    // abandoned (its sender lives on here), so it is not called a leak. (`record`, which sees
+    // it made, calls one left behind a leak: see judgements_real.)
     let f = findings_about(&doc, &[("msg", msqid as i32)], &[s.pid(), sender]);
-    assert_eq!(f.len(), 1, "{f:?}");
-    assert!(f[0].starts_with("leak:"), "{f:?}");
+    assert!(f.is_empty(), "{f:?}");
 }
 
 #[test]

@@ -1,4 +1,5 @@
 //! `cargo xtask …`: the project's tasks that are not plain cargo.
+mod battery;
 mod bench;
 mod demo;
 mod man;
@@ -41,6 +42,9 @@ enum Cmd {
     VmSmoke(vm_smoke::Args),
     /// Measure what ipctop costs the programs it watches; writes bench/RESULTS.md.
     Bench(bench::Args),
+    /// Run the scenario battery of ipctop's judgements (root): per scenario and surface the
+    /// verdicts against what each situation is, false positives and negatives per kind.
+    Battery(battery::Args),
     /// Make the demo recording in assets/ from real workloads (root).
     Demo(demo::Args),
     /// Write the manual page assets/ipctop.1 and the shell completions in assets/completions/
@@ -72,6 +76,7 @@ fn main() -> Result<()> {
         }
         Cmd::VmSmoke(args) => vm_smoke::run(args),
         Cmd::Bench(args) => bench::run(args),
+        Cmd::Battery(args) => battery::run(args),
         Cmd::Demo(args) => demo::run(args),
         Cmd::Man { check } => man::run(check),
     }

@@ -1,6 +1,7 @@
 //! What ARCHITECTURE.md promises about the code's shape, checked on the real tree: no source
 //! file over 600 lines (unless listed below, with the reason), no import cycles among the
-//! library's top-level modules (`monitor/src/*`), and every one of them in its module table. The parser that finds a module's `crate::`
+//! library's top-level modules (`monitor/src/*`) nor among the dashboard's files
+//! (`monitor/src/ui/**`), and every top-level module in its module table. The parser that finds a module's `crate::`
 //! references has fixture tests of its own.
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -276,17 +277,22 @@ fn find_cycle(graph: &BTreeMap<String, BTreeMap<String, String>>) -> Option<Vec<
     None
 }
 
-#[test]
-fn the_librarys_top_level_modules_have_no_import_cycle() {
-    let graph = module_graph(&root().join("monitor/src"));
-    assert!(graph.len() > 10, "{graph:?}");
-    if let Some(c) = find_cycle(&graph) {
+/// Fails with the hops of a cycle in `graph` (each with the file that makes it), if any.
+fn assert_no_cycle(graph: &BTreeMap<String, BTreeMap<String, String>>, where_: &str) {
+    if let Some(c) = find_cycle(graph) {
         let hops: Vec<String> = c
             .windows(2)
             .map(|w| format!("{} → {} ({})", w[0], w[1], graph[&w[0]][&w[1]]))
             .collect();
-        panic!("an import cycle: {}", hops.join(", "));
+        panic!("an import cycle{where_}: {}", hops.join(", "));
     }
+}
+
+#[test]
+fn the_librarys_top_level_modules_have_no_import_cycle() {
+    let graph = module_graph(&root().join("monitor/src"));
+    assert!(graph.len() > 10, "{graph:?}");
+    assert_no_cycle(&graph, "");
 }
 
 #[test]
@@ -363,4 +369,217 @@ fn a_cycle_is_found_and_a_tree_is_not() {
     let c = find_cycle(&cyclic).expect("a cycle");
     assert_eq!(c.first(), c.last());
     assert_eq!(c.len(), 4, "{c:?}");
+}
+
+// ---- inside the dashboard: no import cycle among the files of `ui/` ----
+
+/// A module's path from its file under `src` ("ui/rows/mod.rs" is `ui::rows`).
+fn module_of(rel: &Path) -> Vec<String> {
+    let mut v: Vec<String> = rel
+        .components()
+        .map(|c| {
+            c.as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_string()
+        })
+        .collect();
+    if v.last().is_some_and(|l| l == "mod") {
+        v.pop();
+    }
+    v
+}
+
+/// The paths (as segments) that start at `at` in `code`: `a::b::{c, d::{e, self}}` gives
+/// a::b::c, a::b::d::e and a::b::d.
+fn paths_at(code: &str) -> Vec<Vec<String>> {
+    fn ident(s: &str) -> (&str, &str) {
+        let s = s.trim_start();
+        let end = s
+            .char_indices()
+            .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+            .map_or(s.len(), |(i, _)| i);
+        (&s[..end], &s[end..])
+    }
+    fn walk(s: &str, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+        let s = s.trim_start();
+        if let Some(group) = s.strip_prefix('{') {
+            for item in split_top_level(group) {
+                walk(item, prefix.clone(), out);
+            }
+            return;
+        }
+        let (name, rest) = ident(s);
+        if name.is_empty() {
+            // A glob names the module it is in; nothing (after a group's last comma) names
+            // nothing.
+            if s.starts_with('*') {
+                out.push(prefix);
+            }
+            return;
+        }
+        let mut p = prefix;
+        if name != "self" {
+            p.push(name.to_string());
+        }
+        match rest.trim_start().strip_prefix("::") {
+            Some(more) => walk(more, p, out),
+            None => out.push(p),
+        }
+    }
+    let mut out = Vec::new();
+    walk(code, Vec::new(), &mut out);
+    out
+}
+
+/// The modules of `ui/` that each of its files names in its non-test code: by
+/// `crate::ui::…`, by `super::…` (also `super::super::…`), `self::…`, and by the names of
+/// the modules it declares (`mod x;` then `x::…`). A path names the longest module it goes
+/// through (`super::Cx` names the parent module, `super::table::Value` the sibling `table`).
+fn ui_graph(src: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
+    let files: Vec<(PathBuf, Vec<String>)> = rust_files(&src.join("ui"))
+        .into_iter()
+        .filter(|f| !test_only(f.strip_prefix(src).unwrap()))
+        .map(|f| {
+            let m = module_of(f.strip_prefix(src).unwrap());
+            (f, m)
+        })
+        .collect();
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|(_, m)| m.clone()).collect();
+    let resolve = |segs: Vec<String>| -> Option<Vec<String>> {
+        (1..=segs.len())
+            .rev()
+            .map(|n| segs[..n].to_vec())
+            .find(|p| modules.contains(p))
+    };
+    let mut graph: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (f, me) in &files {
+        let code = without_tests(&std::fs::read_to_string(f).unwrap());
+        let name = me.join("::");
+        // The module a `super::` is relative to: a file's parent, a mod.rs's parent too.
+        let parent = me[..me.len() - 1].to_vec();
+        let mut found: Vec<Vec<String>> = Vec::new();
+        let starts = |pat: &str| -> Vec<usize> {
+            code.match_indices(pat)
+                .map(|(i, _)| i)
+                .filter(|&i| {
+                    let before = code[..i].chars().next_back();
+                    !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+                })
+                .collect()
+        };
+        for i in starts("crate::") {
+            for p in paths_at(&code[i + "crate::".len()..]) {
+                found.push(p);
+            }
+        }
+        for i in starts("super::") {
+            let mut rest = &code[i..];
+            let mut base = parent.clone();
+            rest = rest.strip_prefix("super::").unwrap();
+            while let Some(r) = rest.trim_start().strip_prefix("super::") {
+                base.pop();
+                rest = r;
+            }
+            for p in paths_at(rest) {
+                let mut full = base.clone();
+                full.extend(p);
+                found.push(full);
+            }
+        }
+        let mut children: Vec<String> = Vec::new();
+        for line in code.lines() {
+            let l = line.trim_start().trim_start_matches("pub ");
+            if let Some(m) = l.strip_prefix("mod ").and_then(|m| m.strip_suffix(';')) {
+                children.push(m.trim().to_string());
+            }
+        }
+        for c in children
+            .iter()
+            .map(|c| format!("{c}::"))
+            .chain(["self::".to_string()])
+        {
+            for i in starts(&c) {
+                let after = &code[i..];
+                let after = after.strip_prefix("self::").unwrap_or(after);
+                for p in paths_at(after) {
+                    let mut full = me.clone();
+                    full.extend(p);
+                    found.push(full);
+                }
+            }
+        }
+        let edges = graph.entry(name.clone()).or_default();
+        for p in found {
+            if p.first().is_none_or(|s| s != "ui") {
+                continue;
+            }
+            if let Some(m) = resolve(p) {
+                let to = m.join("::");
+                if to != name {
+                    edges
+                        .entry(to)
+                        .or_insert_with(|| f.strip_prefix(src).unwrap().display().to_string());
+                }
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn the_dashboards_files_have_no_import_cycle() {
+    let graph = ui_graph(&root().join("monitor/src"));
+    assert!(graph.len() > 20, "{graph:?}");
+    // The layering ui/mod.rs documents: the app reads the rows, the views draw them.
+    assert!(graph["ui::app"].contains_key("ui::rows"), "{graph:?}");
+    assert!(!graph["ui::app"].keys().any(|k| k.starts_with("ui::views")));
+    assert_no_cycle(&graph, " inside ui/");
+}
+
+#[test]
+fn ui_paths_are_found_through_groups_super_and_child_modules() {
+    let dir = std::env::temp_dir().join(format!("ipctop-arch-{}", std::process::id()));
+    let ui = dir.join("ui");
+    std::fs::create_dir_all(ui.join("rows")).unwrap();
+    let write = |p: &str, s: &str| std::fs::write(ui.join(p), s).unwrap();
+    write(
+        "mod.rs",
+        "pub mod rows;\npub mod app;\nfn f() { rows::build(); }\n",
+    );
+    write(
+        "app.rs",
+        "use super::{rows::{self, table::Value}, store};\nuse crate::{ui::theme::Theme, model};\n",
+    );
+    write("rows/mod.rs", "pub mod table;\npub use table::Value;\n");
+    write(
+        "rows/table.rs",
+        "use super::super::app::X;\n#[cfg(test)]\nmod t { use super::super::Y; }\n",
+    );
+    write("store.rs", "");
+    write("theme.rs", "");
+    let g = ui_graph(&dir);
+    let edges = |m: &str| g[m].keys().cloned().collect::<Vec<_>>();
+    assert_eq!(edges("ui"), ["ui::rows"]);
+    assert_eq!(
+        edges("ui::app"),
+        ["ui::rows", "ui::rows::table", "ui::store", "ui::theme"]
+    );
+    assert_eq!(edges("ui::rows"), ["ui::rows::table"]);
+    assert_eq!(edges("ui::rows::table"), ["ui::app"]);
+    // app → rows::table → app: a cycle.
+    assert!(find_cycle(&g).is_some());
+    // A child naming its parent's items (`super::*` in rows/table.rs) is an edge to the
+    // parent: with the parent naming the child, a cycle too.
+    write(
+        "rows/table.rs",
+        "use super::*;\nuse crate::ui::{\n    store,\n};\n",
+    );
+    let g = ui_graph(&dir);
+    assert_eq!(
+        g["ui::rows::table"].keys().collect::<Vec<_>>(),
+        ["ui::rows", "ui::store"]
+    );
+    assert!(find_cycle(&g).is_some());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

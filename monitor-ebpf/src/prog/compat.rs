@@ -27,9 +27,11 @@ use aya_ebpf::{
     programs::RawTracePointContext,
     Global,
 };
-use monitor_ebpf::{ipc_call, is_ia32_ipc, nr32, sys, sys_index, CALL_F_AUX_FAULT, CALL_F_COMPAT};
+use monitor_ebpf::{
+    ipc_call, is_ia32_ipc, nr32, nr_ns, sys, sys_index, CALL_F_AUX_FAULT, CALL_F_COMPAT,
+};
 
-use super::{on_enter, on_exit, reg, slot, PT_ORIG_AX};
+use super::{on_enter, on_exit, reg, slot, task::ns_changed, PT_ORIG_AX};
 
 /// See `monitor_ebpf::global::TI_STATUS_OFFSET`.
 #[unsafe(no_mangle)]
@@ -197,29 +199,42 @@ fn map_call(nr: u32, r: [u32; 6]) -> Option<Mapped> {
 /// entered here; `Some` is a 64-bit task's IPC call, for the caller.
 #[inline(always)]
 pub(super) fn raw_enter(regs: *const u8, nr: u64) -> Option<u8> {
-    let native = sys_index(nr);
-    if native.is_none() && !is_ia32_ipc(nr) {
+    // A plain index (NOT_NATIVE for none), not an `Option` kept across the helper calls below:
+    // LLVM would keep its payload in a register it leaves undefined on the 32-bit path, and
+    // the verifier refuses the spill of an undefined register.
+    let native = sys_index(nr).unwrap_or(NOT_NATIVE);
+    if native == NOT_NATIVE && !is_ia32_ipc(nr) {
         return None;
     }
     if in_compat_syscall(regs) {
         enter(regs, nr);
         return None;
     }
-    native
+    (native != NOT_NATIVE).then_some(native)
 }
 
-/// The raw `sys_exit`, as [`raw_enter`].
+/// No 64-bit IPC syscall (see [`raw_enter`]); as [`raw_exit`]'s syscall: none followed.
+pub(super) const NOT_NATIVE: u8 = 0xff;
+
+/// The raw `sys_exit`, as [`raw_enter`]; and a thread that returns from setns or unshare
+/// (either table's numbers: reading its identity again is harmless) has its slot's identity
+/// read again.
+/// Returns the followed syscall (a [`sys`] index, [`NOT_NATIVE`] for none) and its result,
+/// of either table: the caller's one exit body serves both (two would double what the
+/// verifier explores).
 #[inline(always)]
-pub(super) fn raw_exit(regs: *const u8, nr: u64, ret: i64) -> Option<u8> {
-    let native = sys_index(nr);
-    if native.is_none() && !is_ia32_ipc(nr) {
-        return None;
+pub(super) fn raw_exit(regs: *const u8, nr: u64, ret: i64) -> (u8, i64) {
+    let native = sys_index(nr).unwrap_or(NOT_NATIVE);
+    if native == NOT_NATIVE && !is_ia32_ipc(nr) {
+        if ret == 0 && is_ns_change(nr) {
+            ns_changed();
+        }
+        return (NOT_NATIVE, 0);
     }
     if in_compat_syscall(regs) {
-        exit(regs, nr, ret);
-        return None;
+        return exit(regs, nr, ret);
     }
-    native
+    (native, ret)
 }
 
 /// The entry of a 32-bit task's syscall `nr` (known to be a compat one). A subprogram: its
@@ -253,15 +268,17 @@ fn enter(regs: *const u8, nr: u64) {
     }
 }
 
-/// The exit of a 32-bit task's syscall `nr` (known to be a compat one). Inlined: as a
-/// subprogram its stack and the raw exit's (~290 bytes each) would together pass the 512
-/// bytes older verifiers allow to a chain of calls (6.1, 6.12).
+/// The exit of a 32-bit task's syscall `nr` (known to be a compat one), mapped onto the
+/// 64-bit call's: its [`sys`] index ([`NOT_NATIVE`] for none) and result, for the caller's
+/// one exit body.
 #[inline(always)]
-fn exit(regs: *const u8, nr: u64, mut ret: i64) {
+fn exit(regs: *const u8, nr: u64, mut ret: i64) -> (u8, i64) {
     // The argument registers are as they were at entry (only ax holds the result).
-    let Some(r) = ia32_args(regs) else { return };
+    let Some(r) = ia32_args(regs) else {
+        return (NOT_NATIVE, 0);
+    };
     let Some(sys) = sys_of(nr as u32, r[0]) else {
-        return;
+        return (NOT_NATIVE, 0);
     };
     if nr as u32 == nr32::IPC && sys == sys::SHMAT && ret == 0 {
         // ipc(SHMAT) returns 0 and the address through `third`.
@@ -270,7 +287,7 @@ fn exit(regs: *const u8, nr: u64, mut ret: i64) {
             ret = addr as i64;
         }
     }
-    on_exit(sys, ret);
+    (sys, ret)
 }
 
 /// `sys_enter` for the per-syscall tracepoint mode: compat IPC calls only.
@@ -288,7 +305,15 @@ pub fn ipc_compat_enter(ctx: RawTracePointContext) -> i32 {
     0
 }
 
-/// `sys_exit` for the per-syscall tracepoint mode: compat IPC calls only.
+/// setns or unshare, of either table.
+#[inline(always)]
+fn is_ns_change(nr: u64) -> bool {
+    let nr = nr as u32;
+    nr == nr_ns::SETNS || nr == nr_ns::UNSHARE || nr == nr_ns::SETNS_32 || nr == nr_ns::UNSHARE_32
+}
+
+/// `sys_exit` for the per-syscall tracepoint mode: compat IPC calls only (and a 32-bit
+/// setns/unshare, which the per-syscall tracepoints do not see either).
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn ipc_compat_exit(ctx: RawTracePointContext) -> i32 {
     // TP_PROTO(struct pt_regs *regs, long ret)
@@ -296,10 +321,20 @@ pub fn ipc_compat_exit(ctx: RawTracePointContext) -> i32 {
     // SAFETY: the kernel's pt_regs, read through the helper.
     let id = unsafe { reg(regs, PT_ORIG_AX) };
     if !is_ia32_ipc(id) {
+        let nr = id as u32;
+        if (nr == nr_ns::SETNS_32 || nr == nr_ns::UNSHARE_32)
+            && ctx.arg::<i64>(1) == 0
+            && in_compat_syscall(regs)
+        {
+            ns_changed();
+        }
         return 0;
     }
     if in_compat_syscall(regs) {
-        exit(regs, id, ctx.arg(1));
+        let (sys, ret) = exit(regs, id, ctx.arg(1));
+        if sys != NOT_NATIVE {
+            on_exit(sys, ret);
+        }
     }
     0
 }

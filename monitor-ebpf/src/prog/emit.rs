@@ -34,13 +34,28 @@ fn current_ipc_ns() -> u32 {
     }
 }
 
-/// Sends one finished call to userspace; a full ring buffer is counted.
+/// The current thread's comm written straight into `buf` (the helper clears it when it fails):
+/// no branch on the result, which keeps the verifier's paths few where this is inlined at
+/// many sites.
 #[inline(always)]
+pub(super) fn comm_into(buf: &mut [u8; 16]) {
+    // SAFETY: `buf` is 16 writable bytes.
+    unsafe { aya_ebpf::helpers::generated::bpf_get_current_comm(buf.as_mut_ptr().cast(), 16) };
+}
+
+/// Sends one finished call to userspace; a full ring buffer is counted. `(ipc_ns, ns_id,
+/// proc_start)`: the thread's namespace and process as its slot keeps them (zeros: unknown; the
+/// inode is then read now);
+/// `ended`: the call was ended by the process's death.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(super) fn emit(
     sys: u8,
     tgid: u32,
     tid: u32,
     call: Option<&Call>,
+    (ipc_ns, ns_id, proc_start): (u32, u64, u64),
+    ended: bool,
     ret: i64,
     end_ns: u64,
     s: &mut Stats,
@@ -79,14 +94,23 @@ pub(super) fn emit(
             }
         }
         // Only for calls sent. Only the task itself changes its namespaces (setns,
-        // unshare), so this is the entry's too; the cgroup is the one it returns in (it may
-        // be moved while blocked). Calls in progress are of live threads: userspace reads
-        // both from /proc.
-        c.ipc_ns = current_ipc_ns();
+        // unshare, after which its slot reads it again), so the slot's is the entry's too;
+        // the cgroup is the one it returns in (it may be moved while blocked). Calls in
+        // progress are of live threads: userspace reads both from the slot and /proc.
+        c.ipc_ns = if ipc_ns != 0 {
+            ipc_ns
+        } else {
+            current_ipc_ns()
+        };
+        if ended {
+            c.flags |= CALL_F_ENDED;
+        }
+        c.ns_id = ns_id;
+        c.proc_start = proc_start;
         c.cgroup_id = bpf_get_current_cgroup_id();
         c.uid = uid_gid as u32;
         c.gid = (uid_gid >> 32) as u32;
-        c.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+        comm_into(&mut c.comm);
     }
     s.sent += 1;
     let wake = WAKEUP_BYTES.load();

@@ -7,7 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::model::{HolderSource, Model, NsId, ObjKind, Since, WaitOn};
+use crate::model::{Model, NsId, ObjId, ObjKind, Wait, WaitOn};
+
+mod knots;
+mod leaks;
+
+pub use knots::step_text;
 
 /// Thresholds.
 #[derive(Clone, Debug)]
@@ -43,27 +48,76 @@ pub enum IpcKind {
     Msg,
 }
 
-/// One step of a deadlock cycle: `pid` waits on a semaphore that `held_by` holds.
+/// What a thread in a deadlock waits for from the others: a lock's holders, a signal
+/// semaphore's posters, a queue's senders or receivers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepRole {
+    Holder,
+    Poster,
+    Sender,
+    Receiver,
+}
+
+impl StepRole {
+    /// "held by", "raised by", "fed by" (a queue's senders), "emptied by" (its receivers).
+    pub fn verb(self) -> &'static str {
+        match self {
+            StepRole::Holder => "held by",
+            StepRole::Poster => "raised by",
+            StepRole::Sender => "fed by",
+            StepRole::Receiver => "emptied by",
+        }
+    }
+}
+
+/// One blocked thread of a deadlock: what it waits on, and the processes that could release
+/// it — every one blocked in the same deadlock.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CycleStep {
     pub pid: u32,
-    pub semid: i32,
-    pub semnum: u16,
-    pub sem_op: i16,
-    pub held_by: u32,
-    pub holder_source: HolderSource,
+    pub tid: u32,
+    /// What it waits on: a semaphore of a set, or a queue.
+    pub ipc: IpcKind,
+    pub id: i32,
+    pub semnum: Option<u16>,
+    pub sem_op: Option<i16>,
+    /// The processes that could release it.
+    pub by: Vec<u32>,
+    pub role: StepRole,
 }
 
 /// What was found.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum What {
-    /// An object nobody will clean up.
+    /// An object nobody will clean up: its creator is gone and nobody uses it.
     Leak { ipc: IpcKind, id: i32 },
-    /// Processes waiting on each other in a cycle.
+    /// Threads blocked for good, proven: every thread that could release what each waits for
+    /// is blocked among them (from the probe's account of every operation).
     Deadlock {
         pids: Vec<u32>,
+        tids: Vec<u32>,
         cycle: Vec<CycleStep>,
+    },
+    /// A thread waiting on what nobody alive can release (its holder exited without
+    /// SEM_UNDO, every poster or sender is gone, or all that could are stuck themselves).
+    Stuck {
+        pid: u32,
+        tid: u32,
+        ipc: IpcKind,
+        id: i32,
+        semnum: Option<u16>,
+    },
+    /// Threads blocked a long time on one object, with no operation on it since, whose
+    /// releasers cannot be known (no probe history of it): neither a deadlock nor cleared.
+    Stalled {
+        ipc: IpcKind,
+        id: i32,
+        pids: Vec<u32>,
+        tids: Vec<u32>,
+        /// The longest of their waits, at least (seconds).
+        waited_s: f64,
     },
     /// A wait of at least `waited_s` seconds (`exact`: from the probe, else a lower bound).
     LongWait {
@@ -82,6 +136,21 @@ pub enum What {
         used: u64,
         max: u64,
     },
+}
+
+impl What {
+    /// The finding's kind as the JSON documents name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            What::Leak { .. } => "leak",
+            What::Deadlock { .. } => "deadlock",
+            What::Stuck { .. } => "stuck",
+            What::Stalled { .. } => "stalled",
+            What::LongWait { .. } => "long_wait",
+            What::UsedBeforeInit { .. } => "used_before_init",
+            What::LimitNear { .. } => "limit_near",
+        }
+    }
 }
 
 /// A finding and its reason, in one IPC namespace (findings never mix namespaces: ids are
@@ -106,265 +175,79 @@ pub struct LimitUse {
     pub max: Option<u64>,
 }
 
-/// Every finding, in a stable order: leaks, deadlocks, long waits, uninitialised sets, limits.
+/// Every finding, in a stable order: leaks, deadlocks, stuck waiters, stalled objects, long
+/// waits, uninitialised sets, limits.
 pub fn analyze(m: &Model, cfg: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
-    leaks(m, cfg, &mut out);
-    deadlocks(m, &mut out);
+    leaks::leaks(m, cfg, &mut out);
+    let k = knots::knots(m);
+    out.extend(k.deadlocks);
+    out.extend(k.stuck);
+    stalled(m, cfg, &k.unknown, &mut out);
     long_waits(m, cfg, &mut out);
     used_before_init(m, &mut out);
     limits(m, cfg, &mut out);
     out
 }
 
-fn gone(m: &Model, pid: u32, at_s: i64) -> &'static str {
-    if pid == 0 {
-        "unknown"
-    } else if m.process(pid).is_some_and(|p| p.alive()) && !m.alive_at(pid, at_s) {
-        "reused (that pid now belongs to a process started later)"
-    } else if m.alive_at(pid, at_s) {
-        "alive"
-    } else {
-        "gone"
-    }
-}
-
-fn leaks(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
-    let now_s = m.now_unix_s();
-    for s in m.segments() {
-        if s.nattch > 0 || s.marked_for_destroy || m.alive_at(s.creator_pid, s.ctime) {
+/// Threads blocked at least `cfg.long_wait_s` on one object whose releasers are not known,
+/// with no successful operation on it since the oldest began: one finding per object.
+fn stalled(m: &Model, cfg: &Config, unknown: &BTreeSet<u32>, out: &mut Vec<Finding>) {
+    let now = m.now_mono_ns();
+    let mut by_obj: BTreeMap<(NsId, IpcKind, i32), Vec<&Wait>> = BTreeMap::new();
+    for w in m.waits().filter(|w| unknown.contains(&w.tid)) {
+        if w.at_least_s(now) < cfg.long_wait_s {
             continue;
         }
+        by_obj
+            .entry((w.ns, ipc_of(&w.on), w.on.id()))
+            .or_default()
+            .push(w);
+    }
+    for ((ns, ipc, id), ws) in by_obj {
+        let oid = ObjId { ns, id };
+        // Unix seconds of the last operation on it.
+        let last_op = match ipc {
+            IpcKind::Sem => m.sem_set_at(oid).map(|s| s.otime),
+            _ => m.queue_at(oid).map(|q| q.stime.max(q.rtime)),
+        }
+        .unwrap_or(0);
+        let oldest = ws.iter().map(|w| w.since.at_ns()).min().unwrap_or(now);
+        if last_op > 0 && (last_op as f64) > m.unix_s(oldest) {
+            continue;
+        }
+        let waited = ws.iter().map(|w| w.at_least_s(now)).fold(0.0, f64::max);
+        let pids: BTreeSet<u32> = ws.iter().map(|w| w.pid).collect();
+        let tids: Vec<u32> = ws.iter().map(|w| w.tid).collect();
+        let (what, whom) = match ipc {
+            IpcKind::Sem => (format!("set {id}"), "holder"),
+            _ => (format!("queue {id}"), "sender or receiver"),
+        };
         out.push(Finding {
-            ipc_ns: s.id.ns,
-            what: What::Leak {
-                ipc: IpcKind::Shm,
-                id: s.id.id,
-            },
+            ipc_ns: ns,
             reason: format!(
-                "segment {} ({} bytes) is attached by nobody (nattch 0), is not marked for \
-                 destruction, and its creator pid {} is {}; {}",
-                s.id.id,
-                s.size,
-                s.creator_pid,
-                gone(m, s.creator_pid, s.ctime),
-                if s.last_pid == 0 {
-                    "it was never attached".to_string()
-                } else {
-                    format!(
-                        "last attached/detached by pid {} ({})",
-                        s.last_pid,
-                        gone(m, s.last_pid, s.ctime.max(s.atime).max(s.dtime))
-                    )
-                },
+                "stalled: {} thread{} blocked at least {:.1} s on {what}, no operation on it \
+                 since, {whom} unknown (what they wait for was taken before ipctop's probe \
+                 saw it, or there is no probe: it cannot be told whether this is a deadlock)",
+                tids.len(),
+                if tids.len() == 1 { "" } else { "s" },
+                waited,
             ),
-        });
-    }
-    for s in m.sem_sets() {
-        let Some(sems) = &s.semaphores else { continue };
-        let last_use = s.otime.max(s.ctime);
-        let mut idle = now_s - last_use as f64;
-        if let Some(t) = m
-            .object_account_at(ObjKind::Sem, s.id)
-            .and_then(|a| a.last_mono_ns)
-        {
-            idle = idle.min(now_s - m.unix_s(t));
-        }
-        let waited = sems.iter().any(|x| x.ncnt > 0 || x.zcnt > 0)
-            || m.waiters_at(ObjKind::Sem, s.id).next().is_some();
-        let creator_alive = s.creator_pid.is_some_and(|p| m.alive_at(p, s.ctime));
-        let user_alive = sems
-            .iter()
-            .any(|x| m.alive_at(x.last_pid, s.otime.max(s.ctime)));
-        if waited || creator_alive || user_alive || idle < cfg.sem_idle_s {
-            continue;
-        }
-        let users: BTreeSet<u32> = sems
-            .iter()
-            .map(|x| x.last_pid)
-            .filter(|&p| p != 0)
-            .collect();
-        let creator = match s.creator_pid {
-            Some(p) => format!("its creator pid {p} is {}", gone(m, p, s.ctime)),
-            None => "its creator is unknown (not recorded by the kernel)".into(),
-        };
-        let users = if users.is_empty() {
-            "no process has operated on it".to_string()
-        } else {
-            format!(
-                "the last processes to operate on it ({}) are gone",
-                users
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        out.push(Finding {
-            ipc_ns: s.id.ns,
-            what: What::Leak {
-                ipc: IpcKind::Sem,
-                id: s.id.id,
+            what: What::Stalled {
+                ipc,
+                id,
+                pids: pids.into_iter().collect(),
+                tids,
+                waited_s: waited,
             },
-            reason: format!(
-                "semaphore set {} has been unused for {:.0} s, nobody waits on it, {creator}, \
-                 and {users}",
-                s.id.id, idle
-            ),
-        });
-    }
-    for q in m.queues() {
-        if q.qnum == 0
-            || m.waiters_at(ObjKind::Msg, q.id).next().is_some()
-            || m.alive_at(q.last_send_pid, q.stime)
-            || m.alive_at(q.last_recv_pid, q.rtime)
-            || q.creator_pid.is_some_and(|p| m.alive_at(p, q.ctime))
-        {
-            continue;
-        }
-        out.push(Finding {
-            ipc_ns: q.id.ns,
-            what: What::Leak {
-                ipc: IpcKind::Msg,
-                id: q.id.id,
-            },
-            reason: format!(
-                "queue {} holds {} messages ({} bytes) that nobody will read: {}, {}, and \
-                 nobody waits on it",
-                q.id.id,
-                q.qnum,
-                q.cbytes,
-                match q.last_send_pid {
-                    0 => "its last sender is unknown".to_string(),
-                    p => format!("its last sender (pid {p}) is {}", gone(m, p, q.stime)),
-                },
-                match q.last_recv_pid {
-                    0 => "nothing was ever received from it".to_string(),
-                    p => format!("its last receiver (pid {p}) is {}", gone(m, p, q.rtime)),
-                },
-            ),
         });
     }
 }
 
-/// The wait-for graph: waiter pid → (holder pid, the step). Edges stay within a namespace:
-/// a holder is of the waiter's namespace (the set's ids are that namespace's).
-pub fn wait_for_graph(m: &Model) -> BTreeMap<u32, Vec<CycleStep>> {
-    let mut g: BTreeMap<u32, Vec<CycleStep>> = BTreeMap::new();
-    for w in m.waits() {
-        let WaitOn::Sem { semid, .. } = w.on else {
-            continue;
-        };
-        let Some((op, Some(h))) = m.wait_holders(w) else {
-            continue;
-        };
-        for &holder in &h.pids {
-            if !m.process(holder).is_some_and(|p| p.alive()) || m.process_ns(holder) != w.ns {
-                continue;
-            }
-            let step = CycleStep {
-                pid: w.pid,
-                semid,
-                semnum: op.semnum,
-                sem_op: op.sem_op,
-                held_by: holder,
-                holder_source: h.source,
-            };
-            let e = g.entry(w.pid).or_default();
-            if !e.contains(&step) {
-                e.push(step);
-            }
-        }
-    }
-    g
-}
-
-const MAX_CYCLES: usize = 64;
-const MAX_LEN: usize = 32;
-
-fn deadlocks(m: &Model, out: &mut Vec<Finding>) {
-    let g = wait_for_graph(m);
-    let mut cycles: Vec<Vec<CycleStep>> = Vec::new();
-    // Each elementary cycle once: found from its smallest pid, through larger pids only.
-    for &start in g.keys() {
-        let mut path: Vec<CycleStep> = Vec::new();
-        dfs(&g, start, start, &mut path, &mut cycles);
-        if cycles.len() >= MAX_CYCLES {
-            break;
-        }
-    }
-    let probe = m.account().kernel_at().is_some() || m.counts().1 > 0;
-    for cycle in cycles {
-        let pids: Vec<u32> = cycle.iter().map(|s| s.pid).collect();
-        let guessed = cycle
-            .iter()
-            .filter(|s| s.holder_source == HolderSource::LastPidGuess)
-            .count();
-        let steps: Vec<String> = cycle
-            .iter()
-            .map(|s| {
-                format!(
-                    "pid {} waits on semaphore {} of set {} (sem_op {}) held by pid {}{}",
-                    s.pid,
-                    s.semnum,
-                    s.semid,
-                    s.sem_op,
-                    s.held_by,
-                    if s.holder_source == HolderSource::LastPidGuess {
-                        " (guess)"
-                    } else {
-                        ""
-                    }
-                )
-            })
-            .collect();
-        let mut reason = steps.join("; ");
-        reason.push_str(match (guessed, probe) {
-            (0, _) => " (holders from the probe: they decremented and have not given back)",
-            (_, true) => {
-                " (holders marked guess: the probe saw no process take those semaphores \
-                 without giving them back, so the last process that operated on each, GETPID)"
-            }
-            (_, false) => {
-                " (holders are a best guess without the probe: the last process that operated \
-                 on each semaphore, GETPID)"
-            }
-        });
-        out.push(Finding {
-            ipc_ns: m.process_ns(pids[0]),
-            what: What::Deadlock { pids, cycle },
-            reason,
-        });
-    }
-}
-
-fn dfs(
-    g: &BTreeMap<u32, Vec<CycleStep>>,
-    start: u32,
-    at: u32,
-    path: &mut Vec<CycleStep>,
-    cycles: &mut Vec<Vec<CycleStep>>,
-) {
-    if cycles.len() >= MAX_CYCLES || path.len() >= MAX_LEN {
-        return;
-    }
-    for step in g.get(&at).into_iter().flatten() {
-        let next = step.held_by;
-        if next == start {
-            let mut c = path.clone();
-            c.push(step.clone());
-            // Parallel edges (several semaphores between the same pids) count once.
-            if !cycles
-                .iter()
-                .any(|x| x.iter().map(|s| s.pid).eq(c.iter().map(|s| s.pid)))
-            {
-                cycles.push(c);
-            }
-        } else if next > start && !path.iter().any(|s| s.pid == next) {
-            path.push(step.clone());
-            dfs(g, start, next, path, cycles);
-            path.pop();
-        }
+fn ipc_of(on: &WaitOn) -> IpcKind {
+    match on {
+        WaitOn::Sem { .. } => IpcKind::Sem,
+        _ => IpcKind::Msg,
     }
 }
 
@@ -375,11 +258,8 @@ fn long_waits(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
         if waited < cfg.long_wait_s {
             continue;
         }
-        let exact = matches!(w.since, Since::Exact(_));
-        let ipc = match w.on {
-            WaitOn::Sem { .. } => IpcKind::Sem,
-            _ => IpcKind::Msg,
-        };
+        let exact = w.exact();
+        let ipc = ipc_of(&w.on);
         let on = match &w.on {
             WaitOn::Sem { semid, .. } => match m.blocking_sop(w) {
                 Some(op) => format!(
@@ -402,11 +282,19 @@ fn long_waits(m: &Model, cfg: &Config, out: &mut Vec<Finding>) {
                 exact,
             },
             reason: format!(
-                "pid {} (tid {}) has been blocked {on} for {}{:.1} s",
+                "pid {} (tid {}) has been blocked {on} for {}{:.1} s{}",
                 w.pid,
                 w.tid,
                 if exact { "" } else { "at least " },
-                waited
+                waited,
+                match w.since {
+                    crate::model::Since::Asleep(_) => {
+                        " (it began before the probe saw it: since it last ran, by its \
+                         scheduler clock)"
+                    }
+                    crate::model::Since::FirstSeen(_) => " (since a snapshot first saw it)",
+                    crate::model::Since::Exact(_) => "",
+                }
             ),
         });
     }

@@ -30,6 +30,8 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
     }
     ui::check_terminal()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
+        // Named as an ipctop's: other ipctops know its calls as an observer's.
+        .thread_name("ipctop-rt")
         .worker_threads(2)
         .enable_all()
         .build()?;
@@ -55,6 +57,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
             ..Default::default()
         },
         scope: args.scope.scope(),
+        recording: args.record.as_ref().map(|p| p.display().to_string()),
         ..Default::default()
     };
     // The source's tasks run on the runtime's workers while the UI owns this thread.

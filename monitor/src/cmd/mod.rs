@@ -25,6 +25,12 @@ pub struct ProbeArgs {
     /// most 15 bytes, so longer names are cut).
     #[arg(long)]
     pub comm: Option<String>,
+    /// Entries of each of the probe's kernel tables of per-process counts (rows of process ×
+    /// object × syscall, and of process × semaphore). Rows of processes that are gone and of
+    /// objects that are removed are deleted at every sample; calls that find the table full
+    /// are counted as lost, never lost silently. Default 16384.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(64..=4_194_304))]
+    pub table_entries: Option<u32>,
     /// Say more (the verifier's log when the probe is refused).
     #[arg(short, long)]
     pub verbose: bool,
@@ -44,6 +50,7 @@ impl ProbeArgs {
             comm: self.comm.clone(),
             verbose: self.verbose,
             no_probe,
+            table_entries: self.table_entries,
             ..Default::default()
         }
     }

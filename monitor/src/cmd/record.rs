@@ -79,6 +79,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
     crate::record::check_output(&args.output)
         .map_err(|e| exit::Fatal::new(exit::USAGE, e.to_string()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
+        // Named as an ipctop's: other ipctops know its calls as an observer's.
+        .thread_name("ipctop-rt")
         .worker_threads(2)
         .enable_all()
         .build()?;
@@ -136,6 +138,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
         comm: args.probe.comm.clone(),
         ring_bytes: if args.every_call { 32 << 20 } else { 8 << 20 },
         verbose: args.probe.verbose,
+        table_entries: args.probe.table_entries,
         ..Default::default()
     })
     .await?;

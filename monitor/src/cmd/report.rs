@@ -8,11 +8,13 @@ use crate::{analysis, exit, record, report, text};
 pub struct ReportArgs {
     /// The recording (plain or .zst).
     pub file: PathBuf,
-    /// JSON (schema_version 2) instead of text.
+    /// JSON (schema_version 3) instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Exit 1 when any of these is met (comma-separated): leak, deadlock, error, drops,
-    /// wait>SECS.
+    /// Exit 1 when any of these is met by the judged processes (comma-separated): leak,
+    /// deadlock (proven), stuck (a waiter nobody alive can release), stalled (blocked, cannot
+    /// be told), error (failed calls; interrupted and ended ones are not), drops (events or
+    /// calls lost), wait>SECS.
     #[arg(long, value_delimiter = ',', value_name = "CONDITIONS")]
     pub fail_on: Vec<report::FailOn>,
     /// A wait this long is a finding (seconds).

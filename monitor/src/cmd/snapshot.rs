@@ -1,5 +1,5 @@
 //! `ipctop snapshot`: one look at the IPC objects, who uses them, waits, leaks and deadlocks,
-//! as tables (ipcs, but joined) or JSON (`schema_version` 1). Reads only: it never creates,
+//! as tables (ipcs, but joined) or JSON (`schema_version` 2). Reads only: it never creates,
 //! changes or removes an IPC object.
 use std::{
     fmt::Write as _,
@@ -17,7 +17,7 @@ use crate::{
 
 #[derive(Debug, clap::Args)]
 pub struct SnapshotArgs {
-    /// Print JSON (schema_version 1) instead of tables.
+    /// Print JSON (schema_version 2) instead of tables.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -490,6 +490,14 @@ pub fn tables(m: &Model, findings: &[Finding]) -> String {
                 }
             ),
             What::Deadlock { pids: p, .. } => format!("deadlock {}", pids(p)),
+            What::Stuck { pid, tid, .. } => format!("stuck {pid}/{tid}"),
+            What::Stalled { ipc, id, .. } => format!(
+                "stalled {} {id}",
+                match ipc {
+                    IpcKind::Msg => "msg",
+                    _ => "sem",
+                }
+            ),
             What::LongWait { pid, .. } => format!("long wait {pid}"),
             What::UsedBeforeInit { semid, .. } => format!("uninitialised sem {semid}"),
             What::LimitNear { limit, .. } => format!("limit {limit}"),

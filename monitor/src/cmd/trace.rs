@@ -85,6 +85,8 @@ struct Summary {
 
 pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
     let rt = tokio::runtime::Builder::new_multi_thread()
+        // Named as an ipctop's: other ipctops know its calls as an observer's.
+        .thread_name("ipctop-rt")
         .worker_threads(2)
         .enable_all()
         .build()?;
@@ -100,6 +102,10 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         verbose: args.probe.verbose,
         send_all: !args.notable,
         wait_ns: (args.wait_ms.max(0.0) * 1e6) as u64,
+        table_entries: args
+            .probe
+            .table_entries
+            .unwrap_or(crate::probe::TABLE_ENTRIES),
         ..Default::default()
     })?;
     // Before saying it is tracing: a signal right after that line must still end it cleanly.
@@ -246,7 +252,10 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
                 if pipe_closed { break; }
             }
             _ = prune.tick() => {
-                let _ = probe.prune();
+                // The summary counts from the kernel's counters: retired rows are not kept.
+                let _ = probe.prune(None);
+                let _ = probe.take_retired();
+                rstats.spilled.lock().map(|mut s| s.clear()).ok();
             }
             _ = &mut sleep, if deadline.is_some() => break,
             _ = stop.recv() => break,
@@ -261,7 +270,10 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
     if !pipe_closed {
         let end = tokio::time::Instant::now() + Duration::from_secs(2);
         rstats.kick.notify_one();
-        while received + rstats.undecodable.load(Ordering::Relaxed) < ks_end.sent
+        while received
+            + rstats.undecodable.load(Ordering::Relaxed)
+            + rstats.rows.load(Ordering::Relaxed)
+            < ks_end.sent
             && tokio::time::Instant::now() < end
         {
             match tokio::time::timeout(Duration::from_millis(20), rx.recv()).await {
@@ -443,8 +455,11 @@ fn in_progress_now(probe: &Probe, pid: Option<u32>, min_age: Duration) -> Vec<Ev
                 args: Some(args),
                 ret: None,
                 ipc_ns: p.ipc_ns,
+                ns_id: None,
+                proc_start: p.start_ticks,
                 cgroup_id: probe::task_cgroup_id(p.pid, w.tid),
                 compat: false,
+                ended: false,
             });
         }
     }

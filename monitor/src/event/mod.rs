@@ -499,12 +499,22 @@ pub struct Event {
     /// the kernel; `None`: unknown (no offsets for this kernel, a recording of an older
     /// ipctop, or a call seen only by a snapshot).
     pub ipc_ns: Option<u64>,
+    /// The kernel's id of that namespace (`ns_common.ns_id`: never reused, unlike the inode);
+    /// `None`: unknown (before 6.18, older recordings, calls in progress of no slot).
+    pub ns_id: Option<u64>,
+    /// The caller's process start (/proc/PID/stat's starttime, clock ticks), from the kernel:
+    /// with the pid, the process even after /proc no longer has it. `None`: unknown (no slot,
+    /// older recordings, calls in progress).
+    pub proc_start: Option<u64>,
     /// The caller's cgroup id (`bpf_get_current_cgroup_id()`), from the kernel; `None`:
     /// unknown.
     pub cgroup_id: Option<u64>,
     /// The call came from a 32-bit task (an i386 syscall, direct or through `ipc()`), mapped by
     /// the probe onto the 64-bit call's arguments.
     pub compat: bool,
+    /// The call was ended by its process's death (a fatal signal came while it ran, e.g.
+    /// SIGKILL while blocked): it neither failed nor was interrupted; nobody saw its return.
+    pub ended: bool,
 }
 
 impl Event {
@@ -513,9 +523,11 @@ impl Event {
     }
 
     /// The error number of a failed call. A call ended by a signal (an `ERESTART*` code,
-    /// which never reaches the program: see [`Event::interrupted`]) did not fail.
+    /// which never reaches the program: see [`Event::interrupted`]) did not fail, nor did one
+    /// ended by its process's death ([`Event::ended`]).
     pub fn errno(&self) -> Option<i32> {
         match self.ret {
+            Some(_) if self.ended => None,
             Some(r) if (-4095..0).contains(&r) && restart_name(-r as i32).is_none() => {
                 Some(-r as i32)
             }
@@ -527,6 +539,7 @@ impl Event {
     /// program sees EINTR, or it was killed): strace shows these as `= ?`.
     pub fn interrupted(&self) -> Option<&'static str> {
         match self.ret {
+            Some(_) if self.ended => None,
             Some(r) if r < 0 => restart_name(r.unsigned_abs().min(4096) as i32),
             _ => None,
         }

@@ -228,7 +228,12 @@ pub fn collect(
             }
             What::Deadlock { cycle, .. } => {
                 *deadlocks.entry(f.ipc_ns).or_default() += 1;
-                deadlocked.extend(cycle.iter().map(|s| (f.ipc_ns, s.semid)));
+                deadlocked.extend(
+                    cycle
+                        .iter()
+                        .filter(|s| s.ipc == crate::analysis::IpcKind::Sem)
+                        .map(|s| (f.ipc_ns, s.id)),
+                );
             }
             _ => {}
         }

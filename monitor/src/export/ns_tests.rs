@@ -46,7 +46,8 @@ fn model() -> Model {
         NOW,
         NOW - 60,
     ));
-    // NS2: its set 0, and a queue whose users are gone (a leak there only).
+    // NS2: its set 0, a queue whose users are gone (its creator unknown: no leak), and a
+    // segment whose creator is gone (a leak there only).
     let q = fixtures::msg(
         0,
         2,
@@ -63,7 +64,7 @@ fn model() -> Model {
     s.others.push(NsObjects {
         ipc_ns: NS2,
         via_pid: Some(200),
-        shm: Vec::new(),
+        shm: vec![fixtures::shm(5, 7, 4096, 4243, 0, NOW - 100, ROOT)],
         sem: vec![fixtures::sem(
             0,
             3,
@@ -104,7 +105,7 @@ fn each_namespace_its_own_series_and_label() {
         .filter(|o| o.leaked)
         .map(|o| (o.ns, o.kind))
         .collect();
-    assert_eq!(leaked, [(NS2, Kind::Msg)]);
+    assert_eq!(leaked, [(NS2, Kind::Shm)]);
     let per_ns: Vec<(u64, Option<&str>, u64)> = host
         .namespaces
         .iter()

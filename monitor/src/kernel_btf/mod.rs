@@ -10,7 +10,7 @@ mod offsets;
 #[cfg(test)]
 mod tests;
 
-pub use offsets::IpcNsOffsets;
+pub use offsets::{running_kernel_offsets, IpcNsOffsets, TaskOffsets};
 
 use std::path::Path;
 
@@ -47,7 +47,7 @@ mod kind {
 }
 
 /// Why an offset could not be computed: one sentence each.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BtfError {
     #[error("cannot read the kernel's BTF ({path}): {reason}")]
     Unreadable { path: String, reason: String },

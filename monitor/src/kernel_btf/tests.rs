@@ -421,6 +421,16 @@ fn pahole_members(file: &Path, strukt: &str) -> Option<Vec<(String, u32)>> {
     Some(stack.into_iter().flatten().collect())
 }
 
+/// The offset pahole gives `strukt.name` in `file`.
+fn pahole_at(file: &Path, strukt: &str, name: &str) -> u32 {
+    pahole_members(file, strukt)
+        .unwrap()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, o)| o)
+        .unwrap_or_else(|| panic!("pahole shows no {strukt}.{name}"))
+}
+
 /// The offsets from `file` (a raw BTF blob), and every member pahole shows of the structs on
 /// the path, compared with pahole's offsets from the same file.
 fn check_against_pahole(file: &Path) {
@@ -433,14 +443,7 @@ fn check_against_pahole(file: &Path) {
         btf.type_count(),
         t.elapsed()
     );
-    let at = |strukt: &str, name: &str| {
-        pahole_members(file, strukt)
-            .unwrap()
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, o)| o)
-            .unwrap_or_else(|| panic!("pahole shows no {strukt}.{name}"))
-    };
+    let at = |strukt: &str, name: &str| pahole_at(file, strukt, name);
     assert_eq!(offsets.task_nsproxy, at("task_struct", "nsproxy"));
     assert_eq!(offsets.nsproxy_ipc_ns, at("nsproxy", "ipc_ns"));
     assert_eq!(
@@ -499,3 +502,5 @@ fn kernel_offsets_agree_with_pahole() {
         check_against_pahole(&f);
     }
 }
+
+mod task; // TaskOffsets (tests/task.rs)

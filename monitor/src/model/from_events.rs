@@ -1,7 +1,11 @@
-//! Finished calls from the probe's events: what they change in the objects (values,
-//! holders, attachments, queue lengths, creation, removal) until the next snapshot corrects
-//! it. Counting them is the account's (`account.rs`), blocked calls the waits' (`waits.rs`).
-use super::{Attachment, Creation, Model, NsId, ObjId, ObjKind, Queue, Segment, SemSet, Series};
+//! Finished calls from the probe's events: what they change in the objects — their birth
+//! (a new generation of an id), their removal, attachments, who set a set's values — and, when
+//! the kernel keeps no holds, the holds. What a snapshot reads (values, queue lengths, times)
+//! stays the snapshot's: one source per figure. Counting calls is the account's
+//! (`account.rs`), blocked calls the waits' (`waits.rs`).
+use super::{
+    Attachment, Creation, Model, NsId, ObjId, ObjKey, ObjKind, Queue, Segment, SemSet, Series,
+};
 use crate::{
     event::{Args, Event},
     sysv,
@@ -37,6 +41,68 @@ impl Model {
         );
     }
 
+    /// The object a finished call named (a created one for a *get that succeeded; the
+    /// segment detached for shmdt). Negative ids name no object.
+    pub(super) fn object_of(&self, ev: &Event, ns: NsId) -> Option<ObjKey> {
+        let kind = ObjKind::of(ev.syscall);
+        let id = match ev.args? {
+            Args::Semget { .. } | Args::Shmget { .. } | Args::Msgget { .. } => {
+                ev.ret.filter(|&r| r >= 0).map(|r| r as i32)?
+            }
+            Args::Shmdt { shmaddr } => {
+                self.segments
+                    .values()
+                    .find(|s| {
+                        s.id.ns == ns
+                            && s.attachments
+                                .iter()
+                                .any(|a| a.pid == ev.pid && a.addr == shmaddr)
+                    })?
+                    .id
+                    .id
+            }
+            a => a.id()?,
+        };
+        (id >= 0).then_some((kind, ObjId { ns, id }))
+    }
+
+    /// A *get that made a new object: the model's and the account's entries of that id, if
+    /// any, were of an older object (a namespace's inode and ids are reused), which ends.
+    pub(super) fn note_birth(&mut self, ev: &Event, ns: NsId, t: u64) {
+        let (Some(args), Some(ret)) = (ev.args, ev.ret) else {
+            return;
+        };
+        if ret < 0 {
+            return;
+        }
+        let (kind, key, flags) = match args {
+            Args::Semget { key, flags, .. } => (ObjKind::Sem, key, flags),
+            Args::Shmget { key, flags, .. } => (ObjKind::Shm, key, flags),
+            Args::Msgget { key, flags, .. } => (ObjKind::Msg, key, flags),
+            _ => return,
+        };
+        let id = ObjId { ns, id: ret as i32 };
+        let known = match kind {
+            ObjKind::Sem => self.sem_sets.contains_key(&id),
+            ObjKind::Shm => self.segments.contains_key(&id),
+            ObjKind::Msg => self.queues.contains_key(&id),
+        };
+        // IPC_PRIVATE, or IPC_CREAT|IPC_EXCL that succeeded, always makes a new object;
+        // otherwise a known id is the object opened again.
+        let new =
+            key.0 == libc::IPC_PRIVATE || flags.contains((libc::IPC_CREAT | libc::IPC_EXCL) as u32);
+        if known && !new {
+            return;
+        }
+        if known {
+            self.object_gone(kind, id);
+        }
+        if !self.created.contains_key(&(kind, id)) {
+            self.account.object_born((kind, id), t, ev.ns_id);
+            self.note_creation(kind, id, ev);
+        }
+    }
+
     /// Applies one finished call to the objects it changed.
     pub(super) fn finished_call(&mut self, ev: &Event, ns: NsId, t: u64) {
         let Some(args) = ev.args else { return };
@@ -47,9 +113,9 @@ impl Model {
         }
     }
 
-    /// Semaphore calls: values, holders, creation, removal.
+    /// Semaphore calls: holds (without the kernel's), who set the values, creation, removal.
     fn sem_event(&mut self, ev: &Event, args: Args, ns: NsId, t: u64) {
-        let failed = ev.failed();
+        let failed = ev.failed() || ev.ret.is_none_or(|r| r < 0);
         let ret = ev.ret.unwrap_or(-1);
         let unix_s = self.unix_s(t) as i64;
         let oid = |id: i32| ObjId { ns, id };
@@ -60,29 +126,20 @@ impl Model {
                 sops_read,
                 ..
             } => {
-                let id = oid(semid);
-                if failed || !sops_read {
+                // The kernel's holds are exact whenever it samples; events only stand in
+                // for them without it (they are then every call).
+                if failed || !sops_read || self.account.kernel_at().is_some() {
                     return;
                 }
-                if let Some(s) = self.sem_sets.get_mut(&id) {
-                    s.otime = unix_s;
-                    if let Some(v) = s.semaphores.as_mut() {
-                        for op in sops.as_slice() {
-                            if let Some(x) = v.get_mut(op.sem_num as usize) {
-                                x.value = (x.value + op.sem_op as i32).max(0);
-                                x.last_pid = ev.pid;
-                            }
-                        }
-                    }
-                }
-                for op in sops.as_slice().iter().filter(|o| o.sem_op != 0) {
-                    let h = self.holds.entry((id, op.sem_num)).or_default();
-                    let n = h.entry(ev.pid).or_default();
-                    *n -= op.sem_op as i64;
-                    if *n <= 0 {
-                        h.remove(&ev.pid);
-                    }
-                }
+                let ops: Vec<(u16, i16, bool)> = sops
+                    .as_slice()
+                    .iter()
+                    .map(|o| {
+                        let undo = o.sem_flg.bits & crate::sysv::SEM_UNDO as u16 as u32 != 0;
+                        (o.sem_num, o.sem_op, undo)
+                    })
+                    .collect();
+                self.event_holds(oid(semid), ev.pid, &ops, t);
             }
             Args::Semctl {
                 semid,
@@ -96,27 +153,11 @@ impl Model {
                 if failed {
                     return;
                 }
+                let _ = (semnum, arg);
                 match cmd.value & 0xff {
-                    libc::IPC_RMID => {
-                        self.sem_sets.remove(&oid(semid));
-                        self.holds.retain(|(set, _), _| *set != oid(semid));
-                    }
-                    sysv::semcmd::SETVAL => {
+                    libc::IPC_RMID => self.object_gone(ObjKind::Sem, oid(semid)),
+                    sysv::semcmd::SETVAL | sysv::semcmd::SETALL => {
                         s.values_set_by = Some(ev.pid);
-                        if let Some(x) = s
-                            .semaphores
-                            .as_mut()
-                            .and_then(|v| v.get_mut(semnum as usize))
-                        {
-                            x.value = arg as i32;
-                            x.last_pid = ev.pid;
-                        }
-                    }
-                    sysv::semcmd::SETALL => {
-                        s.values_set_by = Some(ev.pid);
-                        for x in s.semaphores.iter_mut().flatten() {
-                            x.last_pid = ev.pid;
-                        }
                     }
                     _ => {}
                 }
@@ -143,6 +184,7 @@ impl Model {
                     creator_pid: Some(ev.pid),
                     values_set_by: None,
                     waiters_series: Series::default(),
+                    first_seen_ns: t,
                 });
             }
             _ => {}
@@ -188,6 +230,7 @@ impl Model {
                     hugetlb: Some(flags.contains(sysv::SHM_HUGETLB as u32)),
                     attachments: Vec::new(),
                     attachments_complete: true,
+                    first_seen_ns: t,
                 });
             }
             Args::Shmat { shmid, .. } => {
@@ -235,7 +278,7 @@ impl Model {
                         s.last_pid = ev.pid;
                         s.dtime = unix_s;
                         if s.marked_for_destroy && s.nattch == 0 {
-                            self.segments.remove(&id);
+                            self.object_gone(ObjKind::Shm, id);
                         }
                     }
                 }
@@ -253,7 +296,7 @@ impl Model {
                 };
                 if !failed && cmd.value & 0xff == libc::IPC_RMID {
                     if s.nattch == 0 {
-                        self.segments.remove(&oid(shmid));
+                        self.object_gone(ObjKind::Shm, oid(shmid));
                     } else {
                         s.marked_for_destroy = true;
                         s.key = 0;
@@ -294,32 +337,12 @@ impl Model {
                     ctime: unix_s,
                     creator_pid: Some(ev.pid),
                     qnum_series: Series::default(),
+                    first_seen_ns: t,
                 });
             }
-            Args::Msgsnd { msqid, msgsz, .. } => {
-                let Some(q) = self.queues.get_mut(&oid(msqid)) else {
-                    return;
-                };
-                if !failed {
-                    q.qnum += 1;
-                    q.cbytes += msgsz;
-                    q.last_send_pid = ev.pid;
-                    q.stime = unix_s;
-                }
-            }
-            Args::Msgrcv { msqid, .. } => {
-                let Some(q) = self.queues.get_mut(&oid(msqid)) else {
-                    return;
-                };
-                if !failed {
-                    q.qnum = q.qnum.saturating_sub(1);
-                    q.cbytes = q.cbytes.saturating_sub(ret.max(0) as u64);
-                    q.last_recv_pid = ev.pid;
-                    q.rtime = unix_s;
-                }
-            }
+            // A queue's length, bytes, last sender and receiver are the snapshot's.
             Args::Msgctl { msqid, cmd } if !failed && cmd.value & 0xff == libc::IPC_RMID => {
-                self.queues.remove(&oid(msqid));
+                self.object_gone(ObjKind::Msg, oid(msqid));
             }
             _ => {}
         }

@@ -2,8 +2,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    Attachment, Model, NsId, ObjId, Process, Queue, Segment, SemSet, Semaphore, Since, Sop, Source,
-    Wait, WaitOn,
+    Attachment, Model, NsId, ObjId, ObjKind, Process, Queue, Segment, SemSet, Semaphore, Since,
+    Sop, Source, Wait, WaitOn,
 };
 use crate::snapshot::{self, sysvipc, Snapshot, WaitCall};
 
@@ -30,6 +30,9 @@ impl Model {
     /// starts, holders of processes still alive).
     pub(super) fn apply_snapshot(&mut self, snap: &Snapshot) {
         let ns = snap.ipc_ns.unwrap_or(0);
+        let before = self.object_keys();
+        // Removals older than this snapshot are in it; the others it must not undo.
+        self.removed.retain(|_, t| *t >= snap.mono_ns);
         self.home_ns = ns;
         if !snap.ns_labels.is_empty() {
             self.ns_labels = snap.ns_labels.iter().cloned().collect();
@@ -59,6 +62,9 @@ impl Model {
                     state: p.state,
                     uid: p.uid,
                     start_unix_ns: p.start_unix_ns,
+                    start_ticks: p.start_ticks,
+                    threads: p.threads,
+                    observer: p.observer,
                     ipc_ns: p.ipc_ns.or((pns == ns).then_some(ns)),
                     cmdline: p.cmdline.clone(),
                     attachments: p.attachments.as_ref().map(|v| {
@@ -105,9 +111,10 @@ impl Model {
             }
         }
 
-        self.replace_segments(ns, &snap.shm, &mut attached, &hugetlb);
+        let t = snap.mono_ns;
+        let mut reborn = self.replace_segments(ns, &snap.shm, &mut attached, &hugetlb, t);
         for o in &snap.others {
-            self.replace_segments(o.ipc_ns, &o.shm, &mut attached, &hugetlb);
+            reborn.extend(self.replace_segments(o.ipc_ns, &o.shm, &mut attached, &hugetlb, t));
         }
 
         // Waits: keep the probe's (exact) ones of live threads; replace the /proc ones.
@@ -149,19 +156,33 @@ impl Model {
                     .waits
                     .remove(&tw.tid)
                     .filter(|w| w.on.id() == on.id() && w.pid == p.pid);
+                // Since when: the probe's start when it saw one; else when the thread went to
+                // sleep by (its scheduler clock), kept from the first sighting; else when a
+                // snapshot first saw it.
+                let asleep = tw
+                    .asleep_since_ns
+                    .filter(|&t| t <= snap.mono_ns)
+                    .map(Since::Asleep);
                 let w = match prev {
                     Some(mut w) if w.source == Source::Events => {
                         w.wchan = tw.wchan.clone();
+                        w.seen_ns = w.seen_ns.max(snap.mono_ns);
                         w
                     }
                     prev => Wait {
                         pid: p.pid,
                         tid: tw.tid,
                         ns: pns,
-                        since: prev.map_or(Since::FirstSeen(snap.mono_ns), |w| w.since),
+                        since: match prev.map(|w| w.since) {
+                            Some(s @ Since::Exact(_)) => s,
+                            Some(Since::Asleep(t)) => Since::Asleep(t),
+                            Some(Since::FirstSeen(t)) => asleep.unwrap_or(Since::FirstSeen(t)),
+                            None => asleep.unwrap_or(Since::FirstSeen(snap.mono_ns)),
+                        },
                         on,
                         source: Source::Proc,
                         wchan: tw.wchan.clone(),
+                        seen_ns: snap.mono_ns,
                     },
                 };
                 waits.insert(tw.tid, w);
@@ -182,11 +203,11 @@ impl Model {
         self.waits = waits;
 
         // Semaphore sets and queues, per namespace read.
-        self.replace_sets(ns, &snap.sem, snap.mono_ns);
-        self.replace_queues(ns, &snap.msg, snap.mono_ns);
+        reborn.extend(self.replace_sets(ns, &snap.sem, t));
+        reborn.extend(self.replace_queues(ns, &snap.msg, t));
         for o in &snap.others {
-            self.replace_sets(o.ipc_ns, &o.sem, snap.mono_ns);
-            self.replace_queues(o.ipc_ns, &o.msg, snap.mono_ns);
+            reborn.extend(self.replace_sets(o.ipc_ns, &o.sem, t));
+            reborn.extend(self.replace_queues(o.ipc_ns, &o.msg, t));
         }
         // A namespace with no process left (and not read) is gone, and its objects with it.
         let live: BTreeSet<NsId> = snap
@@ -202,27 +223,83 @@ impl Model {
         self.queues.retain(|k, _| live.contains(&k.ns));
         self.limits.retain(|k, _| live.contains(k));
 
-        // Holders: forget the dead and the removed.
-        let (procs, sets) = (&self.processes, &self.sem_sets);
-        self.holds.retain(|(set, _), h| {
-            h.retain(|pid, n| *n > 0 && procs.get(pid).is_some_and(|p| p.alive()));
-            !h.is_empty() && sets.contains_key(set)
-        });
+        self.objects_changed(before, &reborn);
+        // Processes that ended, or whose pid another has now: out of the live account.
+        let procs = &self.processes;
+        self.account
+            .processes_alive(|pid| procs.get(&pid).filter(|p| p.alive()).map(|p| p.start_ticks));
+        // Holds seen as events (no kernel samples): forget the dead and the removed.
+        if self.account.kernel_at().is_none() {
+            let (procs, sets) = (&self.processes, &self.sem_sets);
+            let mut holds = std::mem::take(&mut self.holds);
+            holds.retain(|(set, _), rows| {
+                rows.retain(|r| procs.get(&r.pid).is_some_and(|p| p.alive()));
+                !rows.is_empty() && sets.contains_key(set)
+            });
+            self.replace_holds(holds);
+        }
+        self.last_snapshot_ns = Some(snap.mono_ns);
+    }
+
+    /// Every object the model has, by kind.
+    fn object_keys(&self) -> BTreeSet<(ObjKind, ObjId)> {
+        self.segments
+            .keys()
+            .map(|k| (ObjKind::Shm, *k))
+            .chain(self.sem_sets.keys().map(|k| (ObjKind::Sem, *k)))
+            .chain(self.queues.keys().map(|k| (ObjKind::Msg, *k)))
+            .collect()
+    }
+
+    /// What a snapshot changed in the objects' lives: those gone ended (their account
+    /// retires), those new were born — after the previous snapshot, or before ipctop when
+    /// this is the first.
+    fn objects_changed(&mut self, before: BTreeSet<(ObjKind, ObjId)>, reborn: &[(ObjKind, ObjId)]) {
+        let after = self.object_keys();
+        let ended = before.difference(&after).chain(reborn.iter());
+        for &(kind, id) in ended.collect::<Vec<_>>() {
+            self.created.remove(&(kind, id));
+            if kind == ObjKind::Sem {
+                self.forget_set(id);
+            }
+            if kind == ObjKind::Msg {
+                self.queue_evidence.remove(&id);
+            }
+            self.account.object_ended((kind, id));
+        }
+        let born = self.last_snapshot_ns.unwrap_or(0);
+        for &key in after.difference(&before).chain(reborn.iter()) {
+            if self.account.object(key.0, key.1).is_none() {
+                self.account.object_born(key, born, None);
+            }
+        }
     }
 
     /// Replaces the segments of namespace `ns` with those read (attachments taken from
-    /// `attached`).
+    /// `attached`); returns the ids whose segment is another than before (a new one of the same id).
     fn replace_segments(
         &mut self,
         ns: NsId,
         rows: &[sysvipc::ShmRow],
         attached: &mut BTreeMap<ObjId, Vec<Attachment>>,
         hugetlb: &BTreeMap<ObjId, bool>,
-    ) {
+        mono_ns: u64,
+    ) -> Vec<(ObjKind, ObjId)> {
         let mut rest = take_ns(&mut self.segments, ns);
+        let mut reborn = Vec::new();
         for r in rows {
             let id = ObjId { ns, id: r.shmid };
-            let prev = rest.remove(&id).filter(|p| p.key == r.key || r.key == 0);
+            if self.removed.contains_key(&(ObjKind::Shm, id)) {
+                continue;
+            }
+            let old = rest.remove(&id);
+            let had = old.is_some();
+            // Another segment: another key or creator (IPC_RMID while attached zeroes the
+            // key).
+            let prev = old.filter(|p| (p.key == r.key || r.key == 0) && p.creator_pid == r.cpid);
+            if had && prev.is_none() {
+                reborn.push((ObjKind::Shm, id));
+            }
             let att = attached.remove(&id).unwrap_or_default();
             // Each mapping counts once in nattch: equal counts mean none is hidden.
             let complete = att.len() as u64 == r.nattch;
@@ -253,18 +330,38 @@ impl Model {
                         .or(prev.as_ref().and_then(|p| p.hugetlb)),
                     attachments: att,
                     attachments_complete: complete,
+                    first_seen_ns: prev.as_ref().map_or(mono_ns, |p| p.first_seen_ns),
                 },
             );
         }
+        // What the probe saw made after this snapshot was taken is not gone.
+        self.segments
+            .extend(rest.into_iter().filter(|(_, o)| o.first_seen_ns > mono_ns));
+        reborn
     }
 
-    /// Replaces the semaphore sets of namespace `ns` with those read.
-    fn replace_sets(&mut self, ns: NsId, sets: &[snapshot::SemSetRead], mono_ns: u64) {
+    /// Replaces the semaphore sets of namespace `ns` with those read; returns the ids whose
+    /// set is another than before (another key).
+    fn replace_sets(
+        &mut self,
+        ns: NsId,
+        sets: &[snapshot::SemSetRead],
+        mono_ns: u64,
+    ) -> Vec<(ObjKind, ObjId)> {
         let mut rest = take_ns(&mut self.sem_sets, ns);
+        let mut reborn = Vec::new();
         for s in sets {
             let r = &s.row;
             let id = ObjId { ns, id: r.semid };
-            let prev = rest.remove(&id).filter(|p| p.key == r.key);
+            if self.removed.contains_key(&(ObjKind::Sem, id)) {
+                continue;
+            }
+            let old = rest.remove(&id);
+            let had = old.is_some();
+            let prev = old.filter(|p| p.key == r.key);
+            if had && prev.is_none() {
+                reborn.push((ObjKind::Sem, id));
+            }
             let semaphores = s.values.as_ref().ok().map(|v| {
                 v.iter()
                     .enumerate()
@@ -304,18 +401,38 @@ impl Model {
                     creator_pid: prev.as_ref().and_then(|p| p.creator_pid),
                     values_set_by: prev.as_ref().and_then(|p| p.values_set_by),
                     waiters_series: series,
+                    first_seen_ns: prev.as_ref().map_or(mono_ns, |p| p.first_seen_ns),
                 },
             );
         }
+        // What the probe saw made after this snapshot was taken is not gone.
+        self.sem_sets
+            .extend(rest.into_iter().filter(|(_, o)| o.first_seen_ns > mono_ns));
+        reborn
     }
 
-    /// Replaces the queues of namespace `ns` with those read.
-    fn replace_queues(&mut self, ns: NsId, queues: &[snapshot::MsgRead], mono_ns: u64) {
+    /// Replaces the queues of namespace `ns` with those read; returns the ids whose queue is
+    /// another than before (another key).
+    fn replace_queues(
+        &mut self,
+        ns: NsId,
+        queues: &[snapshot::MsgRead],
+        mono_ns: u64,
+    ) -> Vec<(ObjKind, ObjId)> {
         let mut rest = take_ns(&mut self.queues, ns);
+        let mut reborn = Vec::new();
         for m in queues {
             let r = &m.row;
             let id = ObjId { ns, id: r.msqid };
-            let prev = rest.remove(&id).filter(|p| p.key == r.key);
+            if self.removed.contains_key(&(ObjKind::Msg, id)) {
+                continue;
+            }
+            let old = rest.remove(&id);
+            let had = old.is_some();
+            let prev = old.filter(|p| p.key == r.key);
+            if had && prev.is_none() {
+                reborn.push((ObjKind::Msg, id));
+            }
             let mut series = prev
                 .as_ref()
                 .map(|p| p.qnum_series.clone())
@@ -341,8 +458,13 @@ impl Model {
                     ctime: r.ctime,
                     creator_pid: prev.as_ref().and_then(|p| p.creator_pid),
                     qnum_series: series,
+                    first_seen_ns: prev.as_ref().map_or(mono_ns, |p| p.first_seen_ns),
                 },
             );
         }
+        // What the probe saw made after this snapshot was taken is not gone.
+        self.queues
+            .extend(rest.into_iter().filter(|(_, o)| o.first_seen_ns > mono_ns));
+        reborn
     }
 }

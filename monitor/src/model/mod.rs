@@ -19,11 +19,22 @@
 //! times (`ctime`, `otime`, …) are unix seconds as /proc shows them, 0 meaning never.
 //!
 //! Files: `types.rs` (objects, processes, waits), `from_snapshot.rs`, `from_events.rs`,
-//! `account.rs` (the counts), `waits.rs` (waits, holders, waiters), `history.rs`.
+//! `from_kernel.rs`, `account.rs` (the counts, and `account/lifecycle.rs`: what ends),
+//! `waits.rs` (waits, waiters), `holds.rs` (holders, posters, who can release a waiter),
+//! `history.rs`.
+//!
+//! Identities: an object is its kind, namespace and id from its birth to its end (a new
+//! object of the same id starts afresh), a process its pid and start (a reused pid is another
+//! process). What ends leaves the live model; its final account stays a while among the
+//! account's retired entries. Every map here holds what exists now (or ended within the
+//! retention window), not what ever existed.
 pub mod account;
 mod from_events;
+mod from_kernel;
 mod from_snapshot;
 pub mod history;
+mod holds;
+mod nsgen;
 mod scope;
 mod tally;
 mod types;
@@ -31,15 +42,17 @@ mod waits;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use account::{can_block, Account, CountSource, ObjKey, Tally, OBSERVER_COMM, WAIT_NS};
+pub use account::{
+    can_block, observer_comm, Account, CountSource, ObjKey, Retired, RetiredWhat, Tally,
+    OBSERVER_COMM, RETENTION_NS, WAIT_NS,
+};
 pub use history::{History, Series};
+pub use holds::{HoldRow, Releasers, SemRole};
 pub use scope::{label_matches, Scope};
 pub use types::*;
 
 use crate::{
-    event::{Args, Event},
     feed::{Stamped, Update},
-    sample::KernelSample,
     snapshot::{Limits, Unknown},
 };
 
@@ -66,8 +79,24 @@ pub struct Model {
     /// pid → the IPC namespace the kernel last stamped its calls with (see
     /// [`Model::ns_of_pid`]).
     event_ns: BTreeMap<u32, NsId>,
-    /// (set, semnum) → pid → units decremented and not given back (from events).
-    holds: BTreeMap<(ObjId, u16), BTreeMap<u32, i64>>,
+    /// (set, semnum) → each process's units taken and given (see `holds.rs`).
+    holds: BTreeMap<(ObjId, u16), Vec<HoldRow>>,
+    /// When the holds were last set (monotonic ns).
+    holds_at: u64,
+    /// What is remembered of each semaphore for its set's life (posters, lost units).
+    sem_evidence: BTreeMap<(ObjId, u16), holds::Evidence>,
+    /// Who sent to and received from each queue, for its life.
+    queue_evidence: BTreeMap<ObjId, holds::QueueEvidence>,
+    /// The kernel's never-reused id of each namespace (by inode), where the kernel has one:
+    /// a new id for a known inode is a new namespace (the kernel reuses inodes).
+    ns_ids: nsgen::NsGenerations,
+    /// Since when the probe watches (monotonic ns): the last snapshot before its first data.
+    probe_since_ns: Option<u64>,
+    /// The last snapshot's time.
+    last_snapshot_ns: Option<u64>,
+    /// Objects removed lately (by the calls that removed them), and when: a snapshot taken
+    /// before that (read while the call ran, arriving after it) does not bring them back.
+    removed: BTreeMap<(ObjKind, ObjId), u64>,
     limits: BTreeMap<NsId, Limits>,
     shm_dev: Option<(u32, u32)>,
     unknowns: Vec<Unknown>,
@@ -105,6 +134,13 @@ impl Model {
             processes: BTreeMap::new(),
             waits: BTreeMap::new(),
             holds: BTreeMap::new(),
+            holds_at: 0,
+            sem_evidence: BTreeMap::new(),
+            queue_evidence: BTreeMap::new(),
+            ns_ids: Default::default(),
+            probe_since_ns: None,
+            last_snapshot_ns: None,
+            removed: BTreeMap::new(),
             event_ns: BTreeMap::new(),
             limits: BTreeMap::new(),
             shm_dev: None,
@@ -122,10 +158,17 @@ impl Model {
 
     /// Applies one update of the feed: the only way anything changes the model.
     pub fn apply(&mut self, s: &Stamped) {
+        self.account.forget_old(s.mono_ns.max(self.now_mono_ns));
         match &s.update {
-            Update::Events(evs) => evs.iter().for_each(|ev| self.apply_event(ev)),
+            Update::Events(evs) => {
+                if !evs.is_empty() {
+                    self.probe_started();
+                }
+                evs.iter().for_each(|ev| self.apply_event(ev));
+            }
             Update::InFlight(evs) => {
-                self.in_flight(evs);
+                self.probe_started();
+                self.in_flight(evs, s.mono_ns);
                 evs.iter().for_each(|ev| self.apply_event(ev));
             }
             Update::Snapshot(snap) => {
@@ -134,7 +177,10 @@ impl Model {
                     self.account.checkpoint(snap.mono_ns);
                 }
             }
-            Update::Kernel(k) => self.apply_kernel(s.mono_ns, k),
+            Update::Kernel(k) => {
+                self.probe_started();
+                self.apply_kernel(s.mono_ns, k);
+            }
             Update::Reset => {
                 let scope = std::mem::take(&mut self.scope);
                 *self = Model::new();
@@ -143,83 +189,6 @@ impl Model {
         }
         self.now_mono_ns = self.now_mono_ns.max(s.mono_ns);
         self.index_waiters();
-    }
-
-    /// One probe event: a call in progress is a wait; a finished one ends it, counts in the
-    /// account and changes the objects it names.
-    fn apply_event(&mut self, ev: &Event) {
-        self.events += 1;
-        let t = ev.end_ns.or(ev.start_ns).unwrap_or(self.now_mono_ns);
-        self.now_mono_ns = self.now_mono_ns.max(t);
-        // The kernel's own stamp when the event has one (exact even for a process no snapshot
-        // saw); else the process's namespace as far as it is known.
-        let ns = match ev.ipc_ns {
-            Some(ns) => {
-                self.note_event_ns(ev.pid, ns);
-                ns
-            }
-            None => self.ns_of_pid(ev.pid),
-        };
-        if ev.in_progress() {
-            if let Some(args) = ev.args {
-                self.call_in_progress(ev, args, ns, t);
-            }
-            return;
-        }
-        self.waits.remove(&ev.tid);
-        let obj = self.object_of(ev, ns);
-        self.account.event(ev, obj);
-        self.finished_call(ev, ns, t);
-    }
-
-    /// The object a finished call named (a created one for a *get that succeeded; the
-    /// segment detached for shmdt).
-    fn object_of(&self, ev: &Event, ns: NsId) -> Option<ObjKey> {
-        let kind = ObjKind::of(ev.syscall);
-        let id = match ev.args? {
-            Args::Semget { .. } | Args::Shmget { .. } | Args::Msgget { .. } => {
-                ev.ret.filter(|&r| r >= 0).map(|r| r as i32)?
-            }
-            Args::Shmdt { shmaddr } => {
-                self.segments
-                    .values()
-                    .find(|s| {
-                        s.id.ns == ns
-                            && s.attachments
-                                .iter()
-                                .any(|a| a.pid == ev.pid && a.addr == shmaddr)
-                    })?
-                    .id
-                    .id
-            }
-            a => a.id()?,
-        };
-        Some((kind, ObjId { ns, id }))
-    }
-
-    /// The probe's counters and aggregates: into the account; and holders (the kernel's net
-    /// operations per process and semaphore replace what events alone could tell).
-    fn apply_kernel(&mut self, mono_ns: u64, k: &KernelSample) {
-        let procs = &self.processes;
-        let (event_ns, home_ns) = (&self.event_ns, self.home_ns);
-        self.account.kernel(
-            mono_ns,
-            k,
-            |pid| ns_of(procs, event_ns, home_ns, pid),
-            |pid| procs.get(&pid).is_some_and(|p| p.comm == OBSERVER_COMM),
-        );
-        self.holds.clear();
-        for h in &k.holds {
-            let id = ObjId {
-                ns: self.ns_of_pid(h.pid),
-                id: h.semid,
-            };
-            self.holds
-                .entry((id, h.semnum))
-                .or_default()
-                .insert(h.pid, h.held);
-        }
-        self.now_mono_ns = self.now_mono_ns.max(mono_ns);
     }
 
     // ---- the scope ----

@@ -66,13 +66,18 @@ pub struct Tally {
     pub calls: u64,
     /// Of those, per syscall (index: [`Syscall::index`]).
     pub by_syscall: [u64; NSYS],
-    /// Of those, failed (an errno returned; interrupted calls are not failures).
+    /// Of those, failed (an errno returned; calls a signal interrupted and calls ended by
+    /// their process's death are not failures).
     pub errors: u64,
     /// Failed calls by syscall and errno (from the events: the probe sends every failure, so
     /// these sum to `errors` unless events were dropped).
     pub errnos: BTreeMap<(Syscall, i32), u64>,
-    /// Calls a signal interrupted (the kernel's ERESTART* codes; strace's `= ?`).
+    /// Calls a signal interrupted (the kernel's ERESTART* codes; strace's `= ?`) while the
+    /// process lived on.
     pub interrupted: u64,
+    /// Calls ended by their process's death (killed while blocked): neither failed nor
+    /// interrupted.
+    pub ended: u64,
     /// Time spent in blocking calls (semop, semtimedop, msgsnd, msgrcv), ns.
     pub blocked_ns: u64,
     /// Blocking calls that took at least [`WAIT_NS`].
@@ -86,6 +91,57 @@ pub struct Tally {
     /// The process that made it (from the events).
     pub last_pid: Option<u32>,
     pub(super) points: Points,
+    /// What `errors`, `interrupted` and `ended` are made of: every call that returned < 0,
+    /// and the interrupted and ended ones as the kernel counted them and as the events told
+    /// (the larger of the two is taken: a kernel that tells them apart counts every one, the
+    /// events of an older recording are the only count, and dropped events only lower theirs).
+    pub(super) raw: RawErrors,
+}
+
+/// See [`Tally::raw`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct RawErrors {
+    pub(super) negative: u64,
+    pub(super) interrupted_kernel: u64,
+    pub(super) interrupted_events: u64,
+    pub(super) ended_kernel: u64,
+    pub(super) ended_events: u64,
+}
+
+impl RawErrors {
+    fn interrupted(&self) -> u64 {
+        self.interrupted_kernel.max(self.interrupted_events)
+    }
+
+    fn ended(&self) -> u64 {
+        self.ended_kernel.max(self.ended_events)
+    }
+}
+
+/// The growth of one kernel row between two samples (or a whole row, new): what is added to
+/// the tallies it concerns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Growth {
+    pub calls: u64,
+    pub by_syscall: [u64; NSYS],
+    /// Calls that returned < 0 (interrupted and ended ones included).
+    pub negative: u64,
+    pub interrupted: u64,
+    pub ended: u64,
+    pub blocked_ns: u64,
+    /// The row's longest call so far (a maximum, not a growth).
+    pub max_ns: u64,
+    /// The row's last call (monotonic ns; 0 none).
+    pub last_ns: u64,
+    pub hist: [u64; HIST_BUCKETS],
+    /// Whether the calls can block (their time is waiting).
+    pub blocking: bool,
+}
+
+impl Growth {
+    pub fn is_empty(&self) -> bool {
+        self.calls == 0 && self.negative == 0 && self.interrupted == 0 && self.ended == 0
+    }
 }
 
 impl Tally {
@@ -121,15 +177,110 @@ impl Tally {
     }
 
     /// The counts only the kernel's aggregates give when it aggregates (calls, failures,
-    /// times); the errnos, interrupted calls and last caller stay.
+    /// times); the errnos, the events' interrupted and ended calls and the last caller stay.
     pub(super) fn clear_counts(&mut self) {
         self.calls = 0;
         self.by_syscall = [0; NSYS];
-        self.errors = 0;
+        self.raw.negative = 0;
+        self.raw.interrupted_kernel = 0;
+        self.raw.ended_kernel = 0;
         self.blocked_ns = 0;
         self.waits = 0;
         self.max_wait_ns = 0;
         self.hist = [0; HIST_BUCKETS];
+        self.settle();
+    }
+
+    /// `errors`, `interrupted` and `ended` from [`Tally::raw`].
+    pub(super) fn settle(&mut self) {
+        self.interrupted = self.raw.interrupted();
+        self.ended = self.raw.ended();
+        self.errors = self
+            .raw
+            .negative
+            .saturating_sub(self.interrupted)
+            .saturating_sub(self.ended);
+    }
+
+    /// Adds a kernel row's growth (calls, failures, times; `with_calls` false: the times
+    /// only, for the totals whose calls are the kernel's counters).
+    pub(super) fn add_growth(&mut self, g: &Growth, with_calls: bool) {
+        if with_calls {
+            self.calls += g.calls;
+            for (a, b) in self.by_syscall.iter_mut().zip(g.by_syscall) {
+                *a += b;
+            }
+            self.raw.negative += g.negative;
+            self.raw.interrupted_kernel += g.interrupted;
+            self.raw.ended_kernel += g.ended;
+            self.settle();
+        }
+        if g.blocking {
+            self.add_wait(g.blocked_ns, g.max_ns, |h| {
+                for (d, s) in h.iter_mut().zip(g.hist) {
+                    *d += s;
+                }
+            });
+        }
+        if g.last_ns > 0 {
+            self.note_last(g.last_ns, None);
+        }
+    }
+
+    /// Takes back another tally's counts that were added into this one (its calls, failures,
+    /// times, errnos; the longest call stays).
+    pub(super) fn retract(&mut self, o: &Tally) {
+        self.calls = self.calls.saturating_sub(o.calls);
+        for (a, b) in self.by_syscall.iter_mut().zip(o.by_syscall) {
+            *a = a.saturating_sub(b);
+        }
+        let r = &mut self.raw;
+        r.negative = r.negative.saturating_sub(o.raw.negative);
+        r.interrupted_kernel = r
+            .interrupted_kernel
+            .saturating_sub(o.raw.interrupted_kernel);
+        r.interrupted_events = r
+            .interrupted_events
+            .saturating_sub(o.raw.interrupted_events);
+        r.ended_kernel = r.ended_kernel.saturating_sub(o.raw.ended_kernel);
+        r.ended_events = r.ended_events.saturating_sub(o.raw.ended_events);
+        self.settle();
+        for (k, n) in &o.errnos {
+            if let Some(x) = self.errnos.get_mut(k) {
+                *x = x.saturating_sub(*n);
+            }
+        }
+        self.errnos.retain(|_, n| *n > 0);
+        self.blocked_ns = self.blocked_ns.saturating_sub(o.blocked_ns);
+        for (a, b) in self.hist.iter_mut().zip(o.hist) {
+            *a = a.saturating_sub(b);
+        }
+        self.waits = self.hist[hist_bucket(WAIT_NS)..].iter().sum();
+    }
+
+    /// Adds another tally's counts (calls, failures, times, errnos) into this one.
+    pub fn absorb(&mut self, o: &Tally) {
+        self.calls += o.calls;
+        for (a, b) in self.by_syscall.iter_mut().zip(o.by_syscall) {
+            *a += b;
+        }
+        self.raw.negative += o.raw.negative;
+        self.raw.interrupted_kernel += o.raw.interrupted_kernel;
+        self.raw.interrupted_events += o.raw.interrupted_events;
+        self.raw.ended_kernel += o.raw.ended_kernel;
+        self.raw.ended_events += o.raw.ended_events;
+        self.settle();
+        for (k, n) in &o.errnos {
+            *self.errnos.entry(*k).or_default() += n;
+        }
+        self.add_wait(o.blocked_ns, o.max_wait_ns, |h| {
+            for (d, s) in h.iter_mut().zip(o.hist) {
+                *d += s;
+            }
+        });
+        if let Some(t) = o.last_mono_ns {
+            self.note_last(t, o.last_pid);
+        }
     }
 
     pub(super) fn add_wait(

@@ -90,6 +90,9 @@ pub struct Segment {
     pub attachments: Vec<Attachment>,
     /// The attachments account for every `nattch` (none hidden in an unreadable process).
     pub attachments_complete: bool,
+    /// When the model first had it (monotonic ns): its creation's call, or the first snapshot
+    /// that showed it.
+    pub first_seen_ns: u64,
 }
 
 impl Segment {
@@ -133,6 +136,8 @@ pub struct SemSet {
     pub values_set_by: Option<u32>,
     /// Tasks waiting on the set, per snapshot.
     pub waiters_series: Series,
+    /// See [`Segment::first_seen_ns`].
+    pub first_seen_ns: u64,
 }
 
 /// A message queue.
@@ -159,6 +164,8 @@ pub struct Queue {
     /// Known only from a msgget event.
     pub creator_pid: Option<u32>,
     pub qnum_series: Series,
+    /// See [`Segment::first_seen_ns`].
+    pub first_seen_ns: u64,
 }
 
 /// A process.
@@ -170,6 +177,12 @@ pub struct Process {
     pub state: char,
     pub uid: Option<u32>,
     pub start_unix_ns: Option<u64>,
+    /// /proc/PID/stat's starttime (ticks since boot): with the pid, its identity.
+    pub start_ticks: Option<u64>,
+    /// How many threads it has (0: unknown).
+    pub threads: u32,
+    /// Another ipctop (by its executable).
+    pub observer: bool,
     pub ipc_ns: Option<NsId>,
     pub cmdline: Option<String>,
     /// Its SYSV mappings; `None` when unknown (not readable, or another namespace).
@@ -270,8 +283,20 @@ impl WaitOn {
 pub enum Since {
     /// The call's start, from the probe (monotonic ns).
     Exact(u64),
+    /// Asleep by this time at the latest, from the thread's scheduler clock (monotonic ns):
+    /// the wait began before the probe saw it, and has lasted at least since then.
+    Asleep(u64),
     /// Seen waiting by a snapshot at this time (monotonic ns): the wait began earlier.
     FirstSeen(u64),
+}
+
+impl Since {
+    /// The time it stands for (monotonic ns): exact, or a bound the wait began before.
+    pub fn at_ns(self) -> u64 {
+        match self {
+            Since::Exact(t) | Since::Asleep(t) | Since::FirstSeen(t) => t,
+        }
+    }
 }
 
 /// Where a piece of knowledge came from.
@@ -295,6 +320,9 @@ pub struct Wait {
     pub source: Source,
     /// The kernel function it sleeps in (snapshots only).
     pub wchan: Option<String>,
+    /// The last time it was seen still waiting (monotonic ns): a wait seen only by
+    /// snapshots may have ended any time after.
+    pub seen_ns: u64,
 }
 
 impl Wait {
@@ -302,16 +330,23 @@ impl Wait {
     pub fn since_s(&self, now_mono_ns: u64) -> Option<f64> {
         match self.since {
             Since::Exact(t) => Some(now_mono_ns.saturating_sub(t) as f64 / 1e9),
-            Since::FirstSeen(_) => None,
+            Since::Asleep(_) | Since::FirstSeen(_) => None,
         }
     }
 
-    /// Seconds it has at least waited (exact, or since a snapshot first saw it).
+    /// Seconds it has at least waited: exact from the probe; else from when it was asleep by
+    /// (or first seen) until it was last seen waiting — never more than it waited.
     pub fn at_least_s(&self, now_mono_ns: u64) -> f64 {
-        let t = match self.since {
-            Since::Exact(t) | Since::FirstSeen(t) => t,
+        let until = match self.since {
+            Since::Exact(_) => now_mono_ns,
+            _ => now_mono_ns.min(self.seen_ns.max(self.since.at_ns())),
         };
-        now_mono_ns.saturating_sub(t) as f64 / 1e9
+        until.saturating_sub(self.since.at_ns()) as f64 / 1e9
+    }
+
+    /// Whether its age is exact (the probe saw it begin).
+    pub fn exact(&self) -> bool {
+        matches!(self.since, Since::Exact(_))
     }
 }
 
@@ -319,17 +354,31 @@ impl Wait {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HolderSource {
-    /// Events: these decremented it and have not incremented it back.
+    /// The probe's account of every operation (the kernel's exact counts, or every call):
+    /// these took units and have not given them back (a lock), or raise it (a signal).
     Events,
-    /// No events: the last process that operated on it (GETPID), a best guess.
+    /// No probe: the last process that operated on it (GETPID), a guess — shown, never used
+    /// to conclude anything.
     LastPidGuess,
 }
 
-/// Who holds a semaphore.
+/// Who holds a lock, or raises a signal semaphore.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Holders {
     pub pids: Vec<u32>,
     pub source: HolderSource,
+    /// A lock's holders or a signal semaphore's posters (`None`: a guess).
+    pub role: Option<super::SemRole>,
+}
+
+impl Holders {
+    /// "held by", "raised by", or "last operated by" (a guess).
+    pub fn verb(&self) -> &'static str {
+        match self.role {
+            Some(r) => r.verb(),
+            None => "last operated by",
+        }
+    }
 }
 
 /// An IPC namespace the model knows (see `Model::namespaces`).

@@ -2,7 +2,7 @@
 //! blocked on, who holds a semaphore, and who waits on an object (indexed once per update).
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{HolderSource, Holders, Model, NsId, ObjId, ObjKind, Since, Sop, Source, Wait, WaitOn};
+use super::{Holders, Model, NsId, ObjId, ObjKind, Since, Sop, Source, Wait, WaitOn};
 use crate::event::{Args, Event};
 
 impl Model {
@@ -54,21 +54,27 @@ impl Model {
                 since,
                 source: Source::Events,
                 wchan: None,
+                seen_ns: t,
             },
         );
     }
 
     /// A new scan of the calls in progress replaces the last: the probe's waits missing
     /// from it have ended.
-    pub(super) fn in_flight(&mut self, evs: &[Event]) {
+    pub(super) fn in_flight(&mut self, evs: &[Event], t: u64) {
         let now: BTreeSet<(u32, Option<u64>)> = evs.iter().map(|e| (e.tid, e.start_ns)).collect();
         self.waits.retain(|&tid, w| {
             let start = match w.since {
                 Since::Exact(s) => Some(s),
-                Since::FirstSeen(_) => None,
+                Since::Asleep(_) | Since::FirstSeen(_) => None,
             };
             w.source != Source::Events || now.contains(&(tid, start))
         });
+        for w in self.waits.values_mut() {
+            if w.source == Source::Events {
+                w.seen_ns = w.seen_ns.max(t);
+            }
+        }
     }
 
     /// Rebuilds the index of waiters per object.
@@ -140,43 +146,14 @@ impl Model {
             ns: w.ns,
             id: semid,
         };
+        // A guessed holder that is the waiter is no holder; a known one is (it waits on
+        // what it holds itself).
         let h = self.holders(set, op.semnum).and_then(|mut h| {
-            h.pids.retain(|&p| p != w.pid);
+            if h.source == super::HolderSource::LastPidGuess {
+                h.pids.retain(|&p| p != w.pid);
+            }
             (!h.pids.is_empty()).then_some(h)
         });
         Some((op, h))
-    }
-
-    /// Who holds semaphore `semnum` of set `set`: from the events if they saw decrements not
-    /// given back, else the last pid that operated on it (a best guess, unless that process
-    /// now waits on this semaphore), else `None`.
-    pub fn holders(&self, set: ObjId, semnum: u16) -> Option<Holders> {
-        if let Some(h) = self.holds.get(&(set, semnum)) {
-            let pids: Vec<u32> = h.iter().filter(|(_, &n)| n > 0).map(|(&p, _)| p).collect();
-            if !pids.is_empty() {
-                return Some(Holders {
-                    pids,
-                    source: HolderSource::Events,
-                });
-            }
-        }
-        let s = self
-            .sem_sets
-            .get(&set)?
-            .semaphores
-            .as_ref()?
-            .get(semnum as usize)?;
-        // The guess is no guess when that process waits on this very semaphore.
-        let waits_on_it = self.waits.values().any(|w| {
-            w.pid == s.last_pid
-                && w.ns == set.ns
-                && w.on.id() == set.id
-                && matches!(w.on, WaitOn::Sem { .. })
-                && self.blocking_sop(w).is_some_and(|o| o.semnum == semnum)
-        });
-        (s.last_pid != 0 && !waits_on_it).then(|| Holders {
-            pids: vec![s.last_pid],
-            source: HolderSource::LastPidGuess,
-        })
     }
 }

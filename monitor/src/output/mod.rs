@@ -24,16 +24,40 @@ pub struct LeakDoc {
     pub container: Option<String>,
 }
 
-/// `deadlocks[]`: the processes of a cycle, its steps, its namespace, and why.
+/// `deadlocks[]`: the processes and threads of a deadlock, each thread's step (what it waits
+/// on and who could release it), its namespace, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DeadlockDoc {
     pub pids: Vec<u32>,
+    pub tids: Vec<u32>,
     pub cycle: Vec<CycleStep>,
     pub reason: String,
     /// The IPC namespace of the cycle's processes and sets (inode).
     pub ipc_ns: NsId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+}
+
+/// A finding as data: its kind and fields (as `analysis::What` names them), why, and where
+/// (its namespace and container).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FindingDoc {
+    #[serde(flatten)]
+    pub what: What,
+    pub reason: String,
+    pub ipc_ns: NsId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+}
+
+/// One finding as data.
+pub fn finding(m: &Model, f: &Finding) -> FindingDoc {
+    FindingDoc {
+        what: f.what.clone(),
+        reason: f.reason.clone(),
+        ipc_ns: f.ipc_ns,
+        container: container(m, f.ipc_ns),
+    }
 }
 
 /// The container label of a namespace, as the model knows it.
@@ -63,8 +87,9 @@ pub fn deadlocks(m: &Model, findings: &[Finding]) -> Vec<DeadlockDoc> {
     findings
         .iter()
         .filter_map(|f| match &f.what {
-            What::Deadlock { pids, cycle } => Some(DeadlockDoc {
+            What::Deadlock { pids, tids, cycle } => Some(DeadlockDoc {
                 pids: pids.clone(),
+                tids: tids.clone(),
                 cycle: cycle.clone(),
                 reason: f.reason.clone(),
                 ipc_ns: f.ipc_ns,
@@ -95,6 +120,8 @@ pub struct TallyDoc {
     pub errnos: Vec<ErrnoDoc>,
     /// Calls a signal interrupted (not errors).
     pub interrupted: u64,
+    /// Calls ended by their process's death (killed while in them; not errors).
+    pub ended: u64,
     /// Blocking calls that took at least `wait_threshold_s` (see the document).
     pub waits: u64,
     /// Time spent in blocking calls (semop, semtimedop, msgsnd, msgrcv), seconds.
@@ -122,6 +149,7 @@ impl TallyDoc {
                 })
                 .collect(),
             interrupted: t.interrupted,
+            ended: t.ended,
             waits: t.waits,
             blocked_s: t.blocked_s(),
             max_wait_s: t.max_wait_s(),

@@ -1,12 +1,15 @@
-//! The document of `ipctop snapshot --json` (`schema_version` 1): the model and its findings.
+//! The document of `ipctop snapshot --json` (`schema_version` 2): the model and its
+//! findings. Version 2: each finding carries its container; deadlocks are proven (with their
+//! threads), `stuck` and `stalled` findings are new; a semaphore's holders say their role
+//! (`lock`: held by, `signal`: raised by); a wait says how long at least (`waited_s`).
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::{DeadlockDoc, LeakDoc};
+use super::{DeadlockDoc, FindingDoc, LeakDoc};
 use crate::{
     analysis::{self, Finding},
-    model::{HolderSource, Model, NsId, Sop, Source, Wait, WaitOn},
+    model::{HolderSource, Model, NsId, SemRole, Sop, Source, Wait, WaitOn},
 };
 
 pub fn perms(p: u32) -> String {
@@ -66,6 +69,7 @@ pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
                         let h = m.holders(s.id, x.semnum);
                         SemaphoreJson {
                             holders_source: h.as_ref().map(|h| h.source),
+                            holders_role: h.as_ref().and_then(|h| h.role),
                             holders: h.map(|h| h.pids),
                             last_pid: x.last_pid,
                             ncnt: x.ncnt,
@@ -132,7 +136,7 @@ pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
     let l = m.limits().cloned().unwrap_or_default();
     let others = m.other_namespaces();
     let doc = Doc {
-        schema_version: 1,
+        schema_version: 2,
         taken_at_unix_s: m.now_unix_s(),
         ipc_namespace: json!({
             "inode": m.view_ns(),
@@ -150,7 +154,7 @@ pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
         waits,
         leaks,
         deadlocks,
-        findings: json!(findings),
+        findings: findings.iter().map(|f| super::finding(m, f)).collect(),
         limits: json!({
             "usage": limits,
             "semmsl": l.semmsl,
@@ -224,6 +228,8 @@ pub struct SemSetJson {
 #[derive(Debug, serde::Serialize)]
 pub struct SemaphoreJson {
     pub holders: Option<Vec<u32>>,
+    /// `lock` (the holders hold it) or `signal` (they raise it); `null`: a guess.
+    pub holders_role: Option<SemRole>,
     pub holders_source: Option<HolderSource>,
     pub last_pid: u32,
     pub ncnt: i32,
@@ -303,6 +309,9 @@ pub struct WaitJson {
     pub tid: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timed: Option<bool>,
+    /// Seconds it has waited at least (exact when `since_s` is set: the probe saw it begin;
+    /// else from its scheduler clock or since a snapshot first saw it).
+    pub waited_s: f64,
     pub wchan: Option<String>,
 }
 
@@ -316,6 +325,7 @@ fn wait_json(m: &Model, w: &Wait, now: u64) -> WaitJson {
         since_s: w.since_s(now),
         source: w.source,
         tid: w.tid,
+        waited_s: w.at_least_s(now),
         wchan: w.wchan.clone(),
         holders: None,
         holders_source: None,
@@ -380,7 +390,7 @@ pub struct Doc {
     pub waits: Vec<WaitJson>,
     pub leaks: Vec<LeakDoc>,
     pub deadlocks: Vec<DeadlockDoc>,
-    pub findings: Value,
+    pub findings: Vec<FindingDoc>,
     pub limits: Value,
     pub unknown: Vec<Value>,
     pub problems: Vec<String>,

@@ -51,3 +51,22 @@ pub fn raise_memlock() {
         }
     }
 }
+
+/// The `bpf(2)` system call with command `cmd` and attribute `attr` (for the commands aya
+/// does not offer): its non-negative result, or the error.
+pub(super) fn bpf<T>(cmd: libc::c_long, attr: &T) -> std::io::Result<libc::c_long> {
+    // SAFETY: `attr` is a valid `union bpf_attr` prefix of its size for `cmd`, and whatever
+    // it points to outlives the call (the caller's buffers).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *const T,
+            std::mem::size_of::<T>() as libc::c_uint,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(r)
+}

@@ -150,18 +150,7 @@ fn raw_tracepoint_open(name: &CStr, prog: BorrowedFd<'_>) -> io::Result<OwnedFd>
         _pad: 0,
     };
     const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
-    // SAFETY: the attr is valid for its size and `name` outlives the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_RAW_TRACEPOINT_OPEN,
-            &attr as *const Attr,
-            std::mem::size_of::<Attr>() as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let fd = super::caps::bpf(BPF_RAW_TRACEPOINT_OPEN, &attr)?;
     // SAFETY: a new fd the kernel just gave us.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }

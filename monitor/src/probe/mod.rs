@@ -4,6 +4,7 @@
 mod caps;
 mod compat;
 mod detach;
+mod lifecycle;
 mod reader;
 mod tables;
 
@@ -21,8 +22,9 @@ use monitor_ebpf::{global, NSYS, SYSCALL_NAMES};
 
 pub use compat::{elf_class, processes_32bit, CompatPath};
 pub use detach::Detacher;
+pub use lifecycle::{LiveObjects, NsIds, IDLE_NS};
 pub use reader::{spawn_reader, Batch, ReaderStats};
-pub use tables::task_cgroup_id;
+pub use tables::{row_of, start_ticks, task_cgroup_id};
 
 // The counters' data types live in a leaf module shared with the model and the feed.
 use crate::exit;
@@ -60,7 +62,12 @@ pub struct ProbeOptions {
     pub send_all: bool,
     /// See `send_all`.
     pub wait_ns: u64,
+    /// Entries of each of the aggregate and hold tables (`AGG`, `HOLDS`).
+    pub table_entries: u32,
 }
+
+/// The default of [`ProbeOptions::table_entries`] (see `monitor_ebpf::AGG_MAX_ENTRIES`).
+pub const TABLE_ENTRIES: u32 = monitor_ebpf::AGG_MAX_ENTRIES;
 
 impl Default for ProbeOptions {
     fn default() -> Self {
@@ -73,6 +80,7 @@ impl Default for ProbeOptions {
             verbose: false,
             send_all: true,
             wait_ns: 1_000_000,
+            table_entries: TABLE_ENTRIES,
         }
     }
 }
@@ -86,7 +94,9 @@ pub struct Probe {
     compat: CompatPath,
     /// The watcher's count of 32-bit processes at its last look (tracepoint mode).
     compat_seen: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
-    retired: tables::Retired,
+    life: lifecycle::Life,
+    /// Entries of `AGG` and of `HOLDS`.
+    table_entries: u32,
 }
 
 const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
@@ -226,12 +236,15 @@ impl Probe {
         };
         let send_all = u32::from(opts.send_all);
         let (ns_offsets, ti_status, ns_problem) = ipc_ns_offsets();
+        let (task_offsets, task_problem) = task_offsets();
         let mut ebpf = EbpfLoader::new()
             // The program does no CO-RE relocations: aya parsing the kernel's BTF (megabytes)
             // would only raise ipctop's peak memory (our own reader takes the three offsets
             // it needs, once: `ipc_ns_offsets`).
             .btf(None)
             .map_max_entries("EVENTS", opts.ring_bytes)
+            .map_max_entries("AGG", opts.table_entries)
+            .map_max_entries("HOLDS", opts.table_entries)
             .override_global(global::TARGET_TGID, &target, true)
             .override_global(global::IGNORE_TGID, &ignore, true)
             .override_global(global::COMM_FILTER, &comm, true)
@@ -240,6 +253,7 @@ impl Probe {
             .override_global(global::WAKEUP_BYTES, &opts.wakeup_bytes, true)
             .override_global(global::IPC_NS_OFFSETS, &ns_offsets, true)
             .override_global(global::TI_STATUS_OFFSET, &ti_status, true)
+            .override_global(global::TASK_OFFSETS, &task_offsets, true)
             .load(PROBE_OBJECT)
             .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
         let mut links = detach::Links::default();
@@ -297,6 +311,9 @@ impl Probe {
                     )?;
                     attach("ipc_tp_exit", &format!("sys_exit_{name}"))?;
                 }
+                // A thread that changes namespace reads its identity again.
+                attach("ipc_tp_nschange", "sys_exit_setns")?;
+                attach("ipc_tp_nschange", "sys_exit_unshare")?;
                 format!(
                     "per-syscall tracepoints syscalls/sys_{{enter,exit}}_* ({} of them, tracefs at {})",
                     2 * NSYS,
@@ -325,10 +342,33 @@ impl Probe {
                 format!("raw tracepoints sys_enter/sys_exit ({why})")
             }
         };
+        // Every mode: a thread's exit frees its slot.
+        {
+            let p: &mut RawTracePoint = ebpf
+                .program_mut("ipc_task_exit")
+                .expect("program in object")
+                .try_into()?;
+            p.load()
+                .map_err(|e| load_error("loading the eBPF probe", &e, opts.verbose))?;
+            let id = p.attach("sched_process_exit").map_err(|e| {
+                load_error(
+                    "attaching to raw tracepoint sched_process_exit",
+                    &e,
+                    opts.verbose,
+                )
+            })?;
+            links.push(p.take_link(id)?);
+        }
         let mut how = match ns_problem {
             Some(why) => format!("{how}; events carry no IPC namespace ({why})"),
             None => how,
         };
+        if let Some(why) = task_problem {
+            how.push_str(&format!(
+                "; rows carry no process start or namespace id and no call is told ended by \
+                 its process's death ({why})"
+            ));
+        }
         how.push_str(&format!("; {compat}"));
         if ti_status == 0 {
             how.push_str(
@@ -342,7 +382,8 @@ impl Probe {
             how,
             compat,
             compat_seen,
-            retired: Default::default(),
+            life: Default::default(),
+            table_entries: opts.table_entries,
         })
     }
 
@@ -407,19 +448,7 @@ fn compat_watcher(ebpf: &mut Ebpf, verbose: bool) -> anyhow::Result<compat::Watc
 /// 0: unknown), from the running kernel's BTF, computed once; zeros and the reason when the
 /// namespace's cannot be known (events then have no namespace).
 fn ipc_ns_offsets() -> ([u32; 3], u32, Option<String>) {
-    type Offsets = ([u32; 3], u32);
-    static OFFSETS: std::sync::OnceLock<Result<Offsets, String>> = std::sync::OnceLock::new();
-    let r = OFFSETS.get_or_init(|| {
-        crate::kernel_btf::IpcNsOffsets::of_running_kernel()
-            .map(|o| {
-                (
-                    [o.task_nsproxy, o.nsproxy_ipc_ns, o.ipc_ns_inum],
-                    o.task_ti_status.unwrap_or(0),
-                )
-            })
-            .map_err(|e| e.to_string())
-    });
-    match r {
+    match &kernel_offsets().0 {
         // task_struct starts with thread_info/state: nsproxy is never at offset 0, which the
         // program takes for "unknown"; thread_info.status is not either (flags come first).
         Ok((o, ti)) if o[0] != 0 => (*o, *ti, None),
@@ -430,6 +459,58 @@ fn ipc_ns_offsets() -> ([u32; 3], u32, Option<String>) {
         ),
         Err(e) => ([0; 3], 0, Some(e.clone())),
     }
+}
+
+/// The offsets of a task's identity and fate (`monitor_ebpf::global::TASK_OFFSETS`) from
+/// the running kernel's BTF; zeros and the reason when they cannot be known.
+fn task_offsets() -> ([u32; 6], Option<String>) {
+    match &kernel_offsets().1 {
+        // group_leader and pending are never at offset 0 (the program's "unknown").
+        Ok(a)
+            if a[monitor_ebpf::TASK_OFF_GROUP_LEADER] != 0
+                && a[monitor_ebpf::TASK_OFF_PENDING] != 0 =>
+        {
+            (*a, None)
+        }
+        Ok(_) => (
+            [0; 6],
+            Some("task_struct.group_leader is at offset 0".into()),
+        ),
+        Err(e) => ([0; 6], Some(e.clone())),
+    }
+}
+
+/// Both sets of offsets, from one read of the running kernel's BTF, once.
+#[allow(clippy::type_complexity)]
+fn kernel_offsets() -> &'static (Result<([u32; 3], u32), String>, Result<[u32; 6], String>) {
+    static OFFSETS: std::sync::OnceLock<(
+        Result<([u32; 3], u32), String>,
+        Result<[u32; 6], String>,
+    )> = std::sync::OnceLock::new();
+    OFFSETS.get_or_init(|| {
+        let (ns, task) = crate::kernel_btf::running_kernel_offsets();
+        let ns = ns
+            .map(|o| {
+                (
+                    [o.task_nsproxy, o.nsproxy_ipc_ns, o.ipc_ns_inum],
+                    o.task_ti_status.unwrap_or(0),
+                )
+            })
+            .map_err(|e| e.to_string());
+        let task = task
+            .map(|o| {
+                let mut a = [0; 6];
+                a[monitor_ebpf::TASK_OFF_GROUP_LEADER] = o.group_leader;
+                a[monitor_ebpf::TASK_OFF_START] = o.start_boottime;
+                a[monitor_ebpf::TASK_OFF_NS_ID] = o.ipc_ns_id.unwrap_or(0);
+                a[monitor_ebpf::TASK_OFF_PENDING] = o.pending_signal;
+                a[monitor_ebpf::TASK_OFF_SIGNAL] = o.signal;
+                a[monitor_ebpf::TASK_OFF_SIGNAL_FLAGS] = o.signal_flags;
+                a
+            })
+            .map_err(|e| e.to_string());
+        (ns, task)
+    })
 }
 
 /// One sentence for a failed load or attach: permission problems and verifier refusals are

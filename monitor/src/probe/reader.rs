@@ -27,6 +27,10 @@ pub struct ReaderStats {
     pub records: AtomicU64,
     /// Records that did not decode (short, unknown kind or version): counted, never silent.
     pub undecodable: AtomicU64,
+    /// Rows the kernel's table had no room for, received whole (for the next sample, which
+    /// hands them over as retired rows), and how many came.
+    pub spilled: std::sync::Mutex<Vec<crate::sample::Aggregate>>,
+    pub rows: AtomicU64,
     /// Asks the pump to read the ring buffer now, without waiting for its poll (at the end,
     /// once the probe is detached).
     pub kick: tokio::sync::Notify,
@@ -80,8 +84,21 @@ async fn drain(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Batch>, st: &Reade
         while batch.len() < BATCH_MAX {
             let Some(item) = ring.next() else { break };
             st.records.fetch_add(1, Ordering::Relaxed);
-            match decode::decode_record(&item) {
-                Ok(ev) => batch.push(ev),
+            match decode::decode_any(&item) {
+                Ok(decode::Record::Call(ev)) => batch.push(ev),
+                Ok(decode::Record::Row(k, v)) => {
+                    match super::tables::row_of(&k, &v) {
+                        Some(row) => {
+                            if let Ok(mut s) = st.spilled.lock() {
+                                s.push(row);
+                            }
+                            st.rows.fetch_add(1, Ordering::Relaxed);
+                        }
+                        None => {
+                            st.undecodable.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
                 Err(_) => {
                     st.undecodable.fetch_add(1, Ordering::Relaxed);
                 }

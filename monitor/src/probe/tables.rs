@@ -1,52 +1,175 @@
 //! Reading the probe's maps: its counters, its aggregates and holds (the shared maps plus what
-//! each thread's slot, in `SLOTS` or `INFLIGHT`, has not flushed yet), the calls in
-//! progress, and pruning what the kernel keeps for threads and processes that are gone.
-use std::{collections::HashMap as StdMap, path::Path};
+//! each thread's slot, in `SLOTS` or `INFLIGHT`, has not flushed yet), how full its tables
+//! are, the calls in progress, and a whole [`KernelSample`] (with the rows pruning retired,
+//! see `lifecycle.rs`).
+use std::collections::HashMap as StdMap;
 
 use aya::maps::{Array, HashMap, PerCpuArray, PerCpuHashMap};
-use monitor_ebpf::{AggKey, AggVal, HoldKey, Slot, Stats, HIST_BUCKETS, NSYS};
+use monitor_ebpf::{
+    AggKey, AggVal, HoldKey, HoldVal, Ident, Slot, Stats, INFLIGHT_MAX_ENTRIES, NSYS, SLOTS_ENTRIES,
+};
 
 use super::{Aggregate, Hold, KernelStats, Probe};
-use crate::{decode, event::Event};
+use crate::{
+    decode,
+    event::Event,
+    sample::{KernelSample, RowKey, TableFill},
+};
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, the unit of /proc/PID/stat's starttime).
+fn clk_tck() -> u64 {
+    static TCK: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TCK.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if t > 0 {
+            t as u64
+        } else {
+            100
+        }
+    })
+}
+
+/// A process start as the kernel keeps it (`start_boottime`, ns) in /proc/PID/stat's unit,
+/// converted as the kernel converts it (`nsec_to_clock_t`); `None` for 0 (unknown).
+pub fn start_ticks(ns: u64) -> Option<u64> {
+    (ns != 0).then(|| ns / (1_000_000_000 / clk_tck()))
+}
+
+fn nonzero(v: u64) -> Option<u64> {
+    (v != 0).then_some(v)
+}
+
+/// The row a kernel key names.
+pub(super) fn row_key(k: &AggKey) -> Option<RowKey> {
+    Some(RowKey {
+        pid: k.ident.tgid,
+        start: start_ticks(k.ident.start),
+        ipc_ns: nonzero(u64::from(k.ident.ipc_ns)),
+        ns_id: nonzero(k.ident.ns_id),
+        id: (k.id >= 0).then_some(k.id),
+        syscall: crate::event::Syscall::from_index(k.sys)?,
+    })
+}
+
+/// The row of a kernel key and value (`None`: a syscall index the probe does not follow).
+pub fn row_of(k: &AggKey, v: &AggVal) -> Option<Aggregate> {
+    let mut row = empty_row(&row_key(k)?);
+    merge(&mut row, v);
+    Some(row)
+}
+
+/// An empty row of `key`.
+pub(super) fn empty_row(k: &RowKey) -> Aggregate {
+    Aggregate {
+        pid: k.pid,
+        start: k.start,
+        ipc_ns: k.ipc_ns,
+        ns_id: k.ns_id,
+        id: k.id,
+        syscall: k.syscall,
+        ..Default::default()
+    }
+}
 
 /// Adds `v` into `a`.
-fn merge(a: &mut Aggregate, v: &AggVal) {
+pub(super) fn add_val(a: &mut AggVal, v: &AggVal) {
     a.calls += v.calls;
     a.errors += v.errors;
+    a.interrupted += v.interrupted;
+    a.ended += v.ended;
     a.total_ns += v.total_ns;
     a.max_ns = a.max_ns.max(v.max_ns);
     a.last_ns = a.last_ns.max(v.last_ns);
     for (h, x) in a.hist.iter_mut().zip(v.hist.iter()) {
         *h += x;
     }
+    if a.comm[0] == 0 {
+        a.comm = v.comm;
+    }
 }
 
-fn empty(k: &AggKey) -> Option<Aggregate> {
-    Some(Aggregate {
-        pid: k.tgid,
-        id: (k.id >= 0).then_some(k.id),
-        syscall: crate::event::Syscall::from_index(k.sys)?,
-        calls: 0,
-        errors: 0,
-        total_ns: 0,
-        max_ns: 0,
-        last_ns: 0,
-        hist: [0; HIST_BUCKETS],
-        ..Default::default()
-    })
+/// A slot's running aggregate, with the slot's comm (the kernel names rows when it makes
+/// them in `AGG`).
+pub(super) fn slot_acc(slot: &monitor_ebpf::Slot) -> AggVal {
+    AggVal {
+        comm: slot.comm,
+        ..slot.acc
+    }
 }
 
-/// What threads that are gone had not flushed (kept by userspace once their slot is pruned).
-#[derive(Default)]
-pub(super) struct Retired {
-    agg: StdMap<AggKey, AggVal>,
+/// A row's counts as the kernel's value.
+fn val_of(a: &Aggregate) -> AggVal {
+    AggVal {
+        calls: a.calls,
+        errors: a.errors,
+        interrupted: a.interrupted,
+        ended: a.ended,
+        total_ns: a.total_ns,
+        max_ns: a.max_ns,
+        last_ns: a.last_ns,
+        hist: a.hist,
+        comm: a.comm.map_or([0; 16], |c| c.0),
+    }
+}
+
+/// Adds `v` into row `a`.
+pub(super) fn merge(a: &mut Aggregate, v: &AggVal) {
+    let mut sum = val_of(a);
+    add_val(&mut sum, v);
+    *a = Aggregate {
+        calls: sum.calls,
+        errors: sum.errors,
+        interrupted: sum.interrupted,
+        ended: sum.ended,
+        total_ns: sum.total_ns,
+        max_ns: sum.max_ns,
+        last_ns: sum.last_ns,
+        hist: sum.hist,
+        comm: (sum.comm[0] != 0).then_some(crate::event::Comm(sum.comm)),
+        ..*a
+    };
+}
+
+/// Adds row `b`'s counts into `a`.
+fn add_rows(a: &mut Aggregate, b: &Aggregate) {
+    merge(a, &val_of(b));
+}
+
+/// Adds `d` into `v` (a hold's operations).
+pub(super) fn add_hold(v: &mut HoldVal, d: &HoldVal) {
+    v.taken += d.taken;
+    v.given += d.given;
+    v.posted += d.posted;
+    v.undo += d.undo;
+    v.last_ns = v.last_ns.max(d.last_ns);
+}
+
+/// A hold row as the sample has it.
+fn hold_of(k: &HoldKey, v: &HoldVal) -> Hold {
+    let id: &Ident = &k.ident;
+    Hold {
+        ipc_ns: nonzero(u64::from(id.ipc_ns)),
+        ns_id: nonzero(id.ns_id),
+        semid: k.semid,
+        semnum: k.semnum,
+        pid: id.tgid,
+        tid: (k.tid != 0).then_some(k.tid),
+        start: start_ticks(id.start),
+        held: v.taken as i64 - (v.given - v.posted.min(v.given)) as i64,
+        taken: v.taken,
+        given: v.given,
+        posted: Some(v.posted),
+        undo: v.undo,
+        last_ns: v.last_ns,
+    }
 }
 
 impl Probe {
     /// Every thread's slot, by thread id: those in `SLOTS` (the indexes claimed in
     /// `SLOT_CLAIMS`) and those in `INFLIGHT`. A slot can go or change between listing and
     /// reading it: such a read is skipped.
-    fn slots(&self) -> anyhow::Result<Vec<(u32, Slot)>> {
+    pub(super) fn slots(&self) -> anyhow::Result<Vec<(u32, Slot)>> {
         let claims: HashMap<_, u32, u32> =
             HashMap::try_from(self.ebpf.map("SLOT_CLAIMS").expect("SLOT_CLAIMS"))?;
         let array: Array<_, Slot> = Array::try_from(self.ebpf.map("SLOTS").expect("SLOTS"))?;
@@ -62,7 +185,8 @@ impl Probe {
         Ok(out)
     }
 
-    /// The kernel's counters, summed over CPUs.
+    /// The kernel's counters, summed over CPUs (with the calls userspace could not fold into
+    /// a full table in `lost_calls`).
     pub fn stats(&self) -> anyhow::Result<KernelStats> {
         let map: PerCpuArray<_, Stats> =
             PerCpuArray::try_from(self.ebpf.map("STATS").expect("STATS"))?;
@@ -72,167 +196,141 @@ impl Probe {
             for i in 0..NSYS {
                 s.calls[i] += c.calls[i];
                 s.errors[i] += c.errors[i];
+                s.interrupted[i] += c.interrupted[i];
+                s.ended[i] += c.ended[i];
             }
             s.dropped += c.dropped;
             s.inflight_full += c.inflight_full;
             s.agg_full += c.agg_full;
             s.sent += c.sent;
+            s.lost_calls += c.lost_calls;
+            s.lost_holds += c.lost_holds;
         }
+        s.lost_calls += self.life.lost_calls;
+        s.lost_holds += self.life.lost_holds;
         Ok(s)
     }
 
-    /// The kernel-side aggregates (aggregating mode), summed over CPUs and threads. While
-    /// calls run, a thread's running aggregate may be read just before or after it moves to
-    /// the shared map (a moment's miscount); once the calls stop the sums are exact.
+    /// The kernel's aggregate rows (aggregating mode) as they are now, summed over CPUs and
+    /// threads, one per [`RowKey`], ordered by it. While calls run, a thread's running
+    /// aggregate may be read just before or after it moves to the shared map (a moment's
+    /// miscount, made good by the next read); once the calls stop the sums are exact.
     pub fn aggregates(&self) -> anyhow::Result<Vec<Aggregate>> {
+        Ok(self.rows()?.0)
+    }
+
+    /// [`Probe::aggregates`] and how many entries `AGG` has.
+    fn rows(&self) -> anyhow::Result<(Vec<Aggregate>, u64)> {
         let map: PerCpuHashMap<_, AggKey, AggVal> =
             PerCpuHashMap::try_from(self.ebpf.map("AGG").expect("AGG"))?;
-        let mut by_key: StdMap<AggKey, Aggregate> = StdMap::new();
+        let mut by_key: StdMap<RowKey, Aggregate> = StdMap::new();
         let mut add = |k: &AggKey, v: &AggVal| {
-            if let Some(a) = by_key.get_mut(k) {
-                merge(a, v);
-            } else if let Some(mut a) = empty(k) {
-                merge(&mut a, v);
-                by_key.insert(*k, a);
-            }
+            let Some(rk) = row_key(k) else { return };
+            merge(by_key.entry(rk).or_insert_with(|| empty_row(&rk)), v);
         };
+        let mut used = 0;
         for item in map.iter() {
             let Ok((k, per_cpu)) = item else { continue };
+            used += 1;
             for v in per_cpu.iter() {
                 add(&k, v);
             }
         }
         for (_, slot) in self.slots()? {
             if slot.acc_used != 0 {
-                add(&slot.acc_key, &slot.acc);
+                add(&slot.acc_key, &slot_acc(&slot));
             }
-        }
-        for (k, v) in &self.retired.agg {
-            add(k, v);
         }
         let mut out: Vec<Aggregate> = by_key.into_values().filter(|a| a.calls > 0).collect();
-        out.sort_by_key(|a| (a.pid, a.id, a.syscall.index()));
-        Ok(out)
+        out.sort_by_key(Aggregate::key);
+        Ok((out, used))
     }
 
-    /// Who holds which semaphore: processes whose successful semops on it sum to less than
-    /// zero (they took more than they gave back).
+    /// Every process's operations on every semaphore it operated on (`held` = taken - given:
+    /// above zero it holds units), with what threads have not flushed yet.
     pub fn holds(&self) -> anyhow::Result<Vec<Hold>> {
-        let map: HashMap<_, HoldKey, i64> =
+        Ok(self.hold_rows()?.0)
+    }
+
+    /// [`Probe::holds`] and how many entries `HOLDS` has.
+    fn hold_rows(&self) -> anyhow::Result<(Vec<Hold>, u64)> {
+        let map: HashMap<_, HoldKey, HoldVal> =
             HashMap::try_from(self.ebpf.map("HOLDS").expect("HOLDS"))?;
-        let mut net: StdMap<HoldKey, i64> = map.iter().filter_map(Result::ok).collect();
+        let mut rows: StdMap<HoldKey, HoldVal> = map.iter().filter_map(Result::ok).collect();
+        let used = rows.len() as u64;
         for (_, slot) in self.slots()? {
             if slot.hold_used != 0 {
-                *net.entry(slot.hold_key).or_default() += slot.hold_net;
+                add_hold(rows.entry(slot.hold_key).or_default(), &slot.hold);
             }
         }
-        let mut out: Vec<Hold> = net
-            .into_iter()
-            .filter(|(_, n)| *n < 0)
-            .map(|(k, n)| Hold {
-                semid: k.semid,
-                semnum: k.semnum,
-                pid: k.tgid,
-                held: -n,
-                taken: (-n).max(0) as u64,
-                ..Default::default()
-            })
+        let mut out: Vec<Hold> = rows
+            .iter()
+            .filter(|(_, v)| v.taken != 0 || v.given != 0)
+            .map(|(k, v)| hold_of(k, v))
             .collect();
-        out.sort_by_key(|h| (h.semid, h.semnum, h.pid));
-        Ok(out)
+        out.sort_by_key(|h| (h.ipc_ns, h.semid, h.semnum, h.pid, h.start));
+        Ok((out, used))
     }
 
-    /// Forgets what the kernel keeps for threads and processes that are gone: their
-    /// slots (`SLOTS`, `INFLIGHT`: kept per thread, see the program; what they had not
-    /// flushed is kept here) and their `HOLDS`. Returns how many entries went. Call it every few seconds.
-    pub fn prune(&mut self) -> anyhow::Result<usize> {
-        let alive = |id: u32| Path::new(&format!("/proc/{id}")).exists();
-        let mut n = 0;
-        let mut gone: Vec<Slot> = Vec::new();
-        // In SLOTS: the slot zeroed first, then the claim dropped (the program claims only a
-        // free index, and a claimed slot is whatever its owner left: zeros here).
-        let dead: Vec<(u32, u32)> = {
-            let claims: HashMap<_, u32, u32> =
-                HashMap::try_from(self.ebpf.map("SLOT_CLAIMS").expect("SLOT_CLAIMS"))?;
-            claims
-                .iter()
-                .filter_map(Result::ok)
-                .filter(|(_, t)| !alive(*t))
-                .collect()
+    /// Threads with a slot: claimed indexes of `SLOTS` and entries of `INFLIGHT`.
+    fn threads_used(&self) -> anyhow::Result<u64> {
+        let claims: HashMap<_, u32, u32> =
+            HashMap::try_from(self.ebpf.map("SLOT_CLAIMS").expect("SLOT_CLAIMS"))?;
+        let hash: HashMap<_, u32, Slot> =
+            HashMap::try_from(self.ebpf.map("INFLIGHT").expect("INFLIGHT"))?;
+        Ok((claims.keys().filter_map(Result::ok).count()
+            + hash.keys().filter_map(Result::ok).count()) as u64)
+    }
+
+    /// Everything the probe counts now, for the model: the counters; in aggregating mode
+    /// (`rows`) every row the kernel holds and, once, the final counts of the rows pruning
+    /// deleted since the previous sample (their keys in `retired`; a live row of such a key
+    /// began after the deletion and waits for the next sample, so that no key is twice in
+    /// one); every hold; how full the tables are.
+    pub fn sample(&mut self, rows: bool, undecodable: u64) -> anyhow::Result<KernelSample> {
+        let stats = self.stats()?;
+        let (live, agg_used) = if rows { self.rows()? } else { (Vec::new(), 0) };
+        let (holds, holds_used) = self.hold_rows()?;
+        let threads = self.threads_used()?;
+        // Everything read: the retired rows are handed over now, once.
+        let mut retired_rows: StdMap<RowKey, Aggregate> = StdMap::new();
+        for r in std::mem::take(&mut self.life.retired) {
+            // Deleted twice since the last sample (it began anew in between): both counts.
+            match retired_rows.entry(r.key()) {
+                std::collections::hash_map::Entry::Occupied(mut o) => add_rows(o.get_mut(), &r),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(r);
+                }
+            }
+        }
+        let mut retired: Vec<RowKey> = retired_rows.keys().copied().collect();
+        retired.sort();
+        let mut aggregates: Vec<Aggregate> = live
+            .into_iter()
+            .filter(|a| !retired_rows.contains_key(&a.key()))
+            .collect();
+        aggregates.extend(retired_rows.into_values());
+        aggregates.sort_by_key(Aggregate::key);
+        let fill = TableFill {
+            agg: (agg_used, u64::from(self.table_entries)),
+            holds: (holds_used, u64::from(self.table_entries)),
+            threads: (threads, u64::from(SLOTS_ENTRIES + INFLIGHT_MAX_ENTRIES)),
         };
-        if !dead.is_empty() {
-            let mut array: Array<_, Slot> =
-                Array::try_from(self.ebpf.map_mut("SLOTS").expect("SLOTS"))?;
-            for &(idx, t) in &dead {
-                let Ok(slot) = array.get(&idx, 0) else {
-                    continue;
-                };
-                if slot.owner == t {
-                    // SAFETY: Slot is plain old data; all zeros is a free slot.
-                    array.set(idx, unsafe { std::mem::zeroed::<Slot>() }, 0)?;
-                    gone.push(slot);
-                }
-            }
-            let mut claims: HashMap<_, u32, u32> =
-                HashMap::try_from(self.ebpf.map_mut("SLOT_CLAIMS").expect("SLOT_CLAIMS"))?;
-            for (idx, _) in dead {
-                let _ = claims.remove(&idx);
-            }
-        }
-        let mut slots: HashMap<_, u32, Slot> =
-            HashMap::try_from(self.ebpf.map_mut("INFLIGHT").expect("INFLIGHT"))?;
-        let dead: Vec<(u32, Slot)> = slots
-            .iter()
-            .filter_map(Result::ok)
-            .filter(|(t, _)| !alive(*t))
-            .collect();
-        for (t, slot) in dead {
-            if slots.remove(&t).is_ok() {
-                gone.push(slot);
-            }
-        }
-        let mut orphan_holds = Vec::new();
-        for slot in gone {
-            n += 1;
-            if slot.acc_used != 0 {
-                let r = self.retired.agg.entry(slot.acc_key).or_default();
-                r.calls += slot.acc.calls;
-                r.errors += slot.acc.errors;
-                r.total_ns += slot.acc.total_ns;
-                r.max_ns = r.max_ns.max(slot.acc.max_ns);
-                r.last_ns = r.last_ns.max(slot.acc.last_ns);
-                for (h, x) in r.hist.iter_mut().zip(slot.acc.hist.iter()) {
-                    *h += x;
-                }
-            }
-            if slot.hold_used != 0 && slot.hold_net != 0 {
-                orphan_holds.push((slot.hold_key, slot.hold_net));
-            }
-        }
-        let mut holds: HashMap<_, HoldKey, i64> =
-            HashMap::try_from(self.ebpf.map_mut("HOLDS").expect("HOLDS"))?;
-        // A gone thread's unflushed net goes to HOLDS (its process may live on).
-        for (k, net) in orphan_holds {
-            if alive(k.tgid) {
-                let old = holds.get(&k, 0).unwrap_or(0);
-                let _ = holds.insert(k, old + net, 0);
-            }
-        }
-        let dead: Vec<HoldKey> = holds
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| !alive(k.tgid))
-            .collect();
-        for k in dead {
-            n += usize::from(holds.remove(&k).is_ok());
-        }
-        Ok(n)
+        Ok(KernelSample {
+            stats,
+            aggregates,
+            retired,
+            holds,
+            undecodable,
+            fill: Some(fill),
+        })
     }
 
     /// The calls in progress right now that have run at least `min_age` (blocked ones among
     /// them), oldest first. Calls whose entry was not seen have no start and are left out.
     /// The probe keeps no uid, gid or comm for calls in progress: they are read from /proc
-    /// (a thread gone meanwhile keeps the probe's stale ones).
+    /// (a thread gone meanwhile keeps the probe's stale ones); the IPC namespace is the one
+    /// the thread's slot keeps.
     pub fn in_flight(&self, min_age: std::time::Duration) -> anyhow::Result<Vec<Event>> {
         let now = crate::event::clock_ns(libc::CLOCK_MONOTONIC);
         let min_age = min_age.as_nanos() as u64;
@@ -244,6 +342,8 @@ impl Probe {
                     .start_ns
                     .is_some_and(|s| now.saturating_sub(s) >= min_age)
                 {
+                    ev.ipc_ns = nonzero(u64::from(slot.ident.ipc_ns));
+                    ev.ns_id = nonzero(slot.ident.ns_id);
                     task_ids(&mut ev);
                     out.push(ev);
                 }
@@ -282,9 +382,10 @@ fn cgroup_id(dir: &str) -> Option<u64> {
     std::fs::metadata(mount.join(rel)).ok().map(|m| m.ino())
 }
 
-/// Fills a call in progress's comm, uid, gid, IPC namespace and cgroup from
-/// /proc/PID/task/TID (the probe takes the last two only for calls it sends; a thread blocked
-/// in a call cannot change them, so /proc is exact for as long as the call runs).
+/// Fills a call in progress's comm, uid, gid, IPC namespace (when the slot had none) and
+/// cgroup from /proc/PID/task/TID (the probe takes the cgroup only for calls it sends; a
+/// thread blocked in a call cannot change them, so /proc is exact for as long as the call
+/// runs).
 fn task_ids(ev: &mut Event) {
     use std::os::unix::fs::MetadataExt;
     let dir = format!("/proc/{}/task/{}", ev.pid, ev.tid);

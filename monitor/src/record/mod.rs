@@ -22,7 +22,10 @@
 //!
 //! Versions: 1 wrote every kernel sample whole; 2 writes the first whole and then only what
 //! changed (`delta.rs`); the header names the recorded command's pid and `forks` lines the
-//! processes forked from it ([`forks`]). Both versions are read.
+//! processes forked from it ([`forks`]); 3 adds identities — a process's start (ticks) and
+//! thread count, whether it is another ipctop, when a blocked thread went to sleep — and the
+//! kernel rows keyed by their whole identity (process start, namespace), retired rows and the
+//! tables' fill (absent fields of older files read as unknown). Every version is read.
 //!
 //! The file's form is owned here: events are [`WireCall`]s (`wire.rs`), snapshots and kernel
 //! samples the types of `wire_snapshot.rs` and `wire_kernel.rs`, converted from and to the
@@ -48,7 +51,7 @@ use serde::{Deserialize, Serialize};
 
 /// The version of the format written; a reader reads this one and the older ones from
 /// [`OLDEST_FORMAT_VERSION`], and refuses others.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format version read.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 

@@ -11,8 +11,9 @@ use crate::{
 };
 
 /// `[start_ns, end_ns|null, ret|null, pid, tid, uid, gid, comm, sys, flags, [6 args], aux,
-/// [[sem_num, sem_op, sem_flg]…], ipc_ns|null, cgroup_id|null]`; the last two are absent in
-/// recordings of event version 2 (unknown).
+/// [[sem_num, sem_op, sem_flg]…], ipc_ns|null, cgroup_id|null, ns_id|null,
+/// proc_start|null]` (`proc_start` in clock ticks, as the event has it); the last four are
+/// absent in recordings of event version 2 (unknown), the last two in version 3.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WireCall(
     pub u64,
@@ -28,6 +29,8 @@ pub struct WireCall(
     pub [u64; 6],
     pub i64,
     pub Vec<(u16, i16, i16)>,
+    #[serde(default)] pub Option<u64>,
+    #[serde(default)] pub Option<u64>,
     #[serde(default)] pub Option<u64>,
     #[serde(default)] pub Option<u64>,
 );
@@ -181,6 +184,8 @@ pub fn encode_event(ev: &Event) -> WireCall {
             .collect(),
         ev.ipc_ns,
         ev.cgroup_id,
+        ev.ns_id,
+        ev.proc_start,
     )
 }
 
@@ -202,6 +207,8 @@ pub fn decode_event(w: &WireCall) -> Result<Event, DecodeError> {
         sops,
         ipc_ns,
         cgroup_id,
+        ns_id,
+        proc_start,
     ) = w;
     let mut c = Call {
         start_ns: *start,
@@ -217,6 +224,8 @@ pub fn decode_event(w: &WireCall) -> Result<Event, DecodeError> {
         // Inodes are 32-bit in the kernel (`ns.inum` is an unsigned int).
         ipc_ns: ipc_ns.map_or(0, |n| n as u32),
         cgroup_id: cgroup_id.unwrap_or(0),
+        ns_id: ns_id.unwrap_or(0),
+        proc_start: 0,
         comm: Comm::from_str_lossy(comm).0,
         sops: [Sembuf::default(); MAX_SOPS],
     };
@@ -230,6 +239,7 @@ pub fn decode_event(w: &WireCall) -> Result<Event, DecodeError> {
     let mut ev = decode_call(&c)?;
     ev.end_ns = *end;
     ev.ret = *ret;
+    ev.proc_start = *proc_start;
     Ok(ev)
 }
 
@@ -251,6 +261,8 @@ mod tests {
             nsops_read: sops.len() as u8,
             flags,
             ipc_ns: 0,
+            ns_id: 0,
+            proc_start: 0,
             cgroup_id: 0,
             comm: *b"db-writer\0\0\0\0\0\0\0",
             sops: [Sembuf::default(); MAX_SOPS],
@@ -398,6 +410,8 @@ mod tests {
             [0; 6],
             0,
             vec![],
+            None,
+            None,
             None,
             None,
         );

@@ -59,6 +59,9 @@ pub struct Aggregate {
     pub max_ns: u64,
     pub last_ns: u64,
     pub hist: Vec<u64>,
+    /// The comm the kernel gave the row (format 3; absent: unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comm: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -71,6 +74,8 @@ pub struct Hold {
     pub semnum: u16,
     pub pid: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<u64>,
     pub held: i64,
     /// Absent in older recordings: then `max(held, 0)` and `max(-held, 0)`.
@@ -78,6 +83,8 @@ pub struct Hold {
     pub taken: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub given: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posted: Option<u64>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub undo: i64,
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -119,10 +126,12 @@ impl From<&sample::Hold> for Hold {
             semid,
             semnum,
             pid,
+            tid,
             start,
             held,
             taken,
             given,
+            posted,
             undo,
             last_ns,
         } = *h;
@@ -135,10 +144,12 @@ impl From<&sample::Hold> for Hold {
             semid,
             semnum,
             pid,
+            tid,
             start,
             held,
             taken: (!derived).then_some(taken),
             given: (!derived).then_some(given),
+            posted,
             undo,
             last_ns,
         }
@@ -153,10 +164,12 @@ impl From<Hold> for sample::Hold {
             semid,
             semnum,
             pid,
+            tid,
             start,
             held,
             taken,
             given,
+            posted,
             undo,
             last_ns,
         } = h;
@@ -166,10 +179,12 @@ impl From<Hold> for sample::Hold {
             semid,
             semnum,
             pid,
+            tid,
             start,
             held,
             taken: taken.unwrap_or(held.max(0) as u64),
             given: given.unwrap_or((-held).max(0) as u64),
+            posted,
             undo,
             last_ns,
         }
@@ -279,6 +294,7 @@ impl From<&sample::Aggregate> for Aggregate {
             max_ns,
             last_ns,
             hist,
+            comm,
         } = *a;
         Aggregate {
             pid,
@@ -295,6 +311,7 @@ impl From<&sample::Aggregate> for Aggregate {
             max_ns,
             last_ns,
             hist: hist.to_vec(),
+            comm: comm.map(|c| c.as_str().into_owned()),
         }
     }
 }
@@ -317,6 +334,7 @@ impl TryFrom<&Aggregate> for sample::Aggregate {
             max_ns,
             last_ns,
             hist,
+            comm,
         } = a;
         Ok(sample::Aggregate {
             pid: *pid,
@@ -333,6 +351,7 @@ impl TryFrom<&Aggregate> for sample::Aggregate {
             max_ns: *max_ns,
             last_ns: *last_ns,
             hist: array::<HIST_BUCKETS>(hist, "a kernel aggregate with a bad histogram bucket")?,
+            comm: comm.as_deref().map(crate::event::Comm::from_str_lossy),
         })
     }
 }

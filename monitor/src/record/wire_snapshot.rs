@@ -169,6 +169,14 @@ pub struct Process {
     pub state: char,
     pub uid: Option<u32>,
     pub start_unix_ns: Option<u64>,
+    /// Format 3: /proc/PID/stat's starttime (ticks), the thread count and whether it is
+    /// another ipctop; absent in older files (unknown, 0, no).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ticks: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub threads: u32,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub observer: bool,
     pub ipc_ns: Option<u64>,
     pub attachments: Option<Vec<MapAttach>>,
     pub waits: Option<Vec<TaskWait>>,
@@ -190,6 +198,17 @@ pub struct TaskWait {
     pub tid: u32,
     pub call: WaitCall,
     pub wchan: Option<String>,
+    /// Format 3: by when (monotonic ns) it had gone to sleep at the latest; absent before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asleep_since_ns: Option<u64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// `{"Sem": {…}}`, `{"Msgrcv": {…}}` or `{"Msgsnd": {…}}`.
@@ -243,11 +262,12 @@ mirror! {
         list: shm, sem, msg;
     }
     TaskWait = snap::TaskWait {
-        same: tid, wchan;
+        same: tid, wchan, asleep_since_ns;
         one: call;
     }
     Process = snap::ProcRead {
-        same: pid, ppid, comm, state, uid, start_unix_ns, ipc_ns, cmdline;
+        same: pid, ppid, comm, state, uid, start_unix_ns, start_ticks, threads, observer, ipc_ns,
+            cmdline;
         opt_list: attachments, waits;
     }
     Snapshot = snap::Snapshot {

@@ -127,6 +127,9 @@ fn fixture() -> Snapshot {
         state: 'S',
         uid: Some(1000),
         start_unix_ns: Some(1_700_000_000_123_456_789),
+        start_ticks: Some(12_345),
+        threads: 3,
+        observer: false,
         ipc_ns: Some(4026531839),
         attachments: Some(vec![MapAttach {
             shmid: 3,
@@ -149,6 +152,7 @@ fn fixture() -> Snapshot {
                     timed: true,
                 },
                 wchan: Some("do_semtimedop".into()),
+                asleep_since_ns: None,
             },
             TaskWait {
                 tid: 104,
@@ -159,6 +163,7 @@ fn fixture() -> Snapshot {
                     timed: false,
                 },
                 wchan: None,
+                asleep_since_ns: None,
             },
             TaskWait {
                 tid: 105,
@@ -168,6 +173,7 @@ fn fixture() -> Snapshot {
                     msgtyp: -4,
                 },
                 wchan: Some("do_msgrcv".into()),
+                asleep_since_ns: None,
             },
             TaskWait {
                 tid: 106,
@@ -176,6 +182,7 @@ fn fixture() -> Snapshot {
                     msgsz: 64,
                 },
                 wchan: Some("do_msgsnd".into()),
+                asleep_since_ns: None,
             },
         ]),
         cmdline: Some("worker --jobs 4".into()),
@@ -187,6 +194,9 @@ fn fixture() -> Snapshot {
         state: 'I',
         uid: None,
         start_unix_ns: None,
+        start_ticks: None,
+        threads: 0,
+        observer: true,
         ipc_ns: None,
         attachments: None,
         waits: None,

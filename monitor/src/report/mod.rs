@@ -1,26 +1,34 @@
 //! The report over a whole recording: the same model (and its one account) and analysis as
 //! live, fed by the recording, plus what only a recording can tell (findings that came and
 //! went, the longest wait of the whole session), judged for the recorded command's
-//! processes ([`scope`]) with the rest of the machine as context.
+//! processes ([`scope`]) within the namespaces of `--ipc-ns`/`--container`, with the rest of
+//! the machine as context: every figure under "judged" — calls, failures, waits, findings,
+//! the gates — is the judged processes' own ([`judge`]).
+mod gate;
+mod judge;
 pub mod scope;
 mod text;
+mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+pub use gate::FailOn;
 pub use scope::{Scope, ScopeDoc, ScopeMode};
+pub use watch::AlongTheWay;
 
 use crate::{
     analysis::{self, Finding, IpcKind, What},
     event::errno_name,
-    model::{CountSource, Model, ObjId, ObjKind, Since, WAIT_NS},
-    output::{self, DeadlockDoc, LeakDoc, ObjectDoc, ProcessDoc, TallyDoc},
+    model::{CountSource, Model, ObjId, ObjKind, WAIT_NS},
+    output::{self, DeadlockDoc, FindingDoc, LeakDoc, ObjectDoc, ProcessDoc, TallyDoc},
     record::{End, Reader},
 };
 
-/// The version of the JSON document.
-pub const SCHEMA_VERSION: u32 = 2;
+/// The version of the JSON document: 3 judges everything under `calls`, `errors`, the waits
+/// and findings by the scope (the machine's under `context`), and adds stuck and stalled.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The recording's header, as the report shows it.
 #[derive(Debug, Serialize)]
@@ -36,14 +44,18 @@ pub struct RecordingDoc {
     pub end: Option<End>,
 }
 
-/// Every call of the recording: the kernel's counters when the probe ran, else the events.
+/// Calls of the recording (the judged processes', or the machine's under `context`): the
+/// kernel's counts when the probe ran, else the events.
 #[derive(Debug, Serialize)]
 pub struct CallsDoc {
     pub source: CountSource,
     #[serde(flatten)]
     pub total: TallyDoc,
-    /// Events lost on the way (never silent).
+    /// Events lost on the way, and calls the kernel counted but could not keep per process
+    /// (its tables were full): of the whole machine, never silent.
     pub dropped: u64,
+    /// Of `dropped`, the calls missing from the per-process figures.
+    pub lost_calls: u64,
 }
 
 /// Failed calls of one syscall with one errno, and the processes that made them.
@@ -64,6 +76,10 @@ pub struct WaitDoc {
     /// "sem", "msgrcv" or "msgsnd".
     pub on: &'static str,
     pub id: i32,
+    /// The namespace of the object it waits on (inode; 0: unknown, a finished call's).
+    pub ipc_ns: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
     /// Seconds it lasted (`exact`), or at least lasted (seen in /proc, or begun before the
     /// recording).
     pub seconds: f64,
@@ -72,22 +88,19 @@ pub struct WaitDoc {
     pub still_waiting: bool,
 }
 
-/// Findings seen at some point of the recording, once each.
-#[derive(Debug, Default, Serialize)]
-pub struct AlongTheWay {
-    pub leaks: Vec<LeakDoc>,
-    pub deadlocks: Vec<DeadlockDoc>,
-    pub long_waits: Vec<String>,
-}
-
-/// What happened outside the scope (another process's leak on a shared machine): reported,
-/// never failing a gate unless `--scope all`.
-#[derive(Debug, Default, Serialize)]
+/// What happened outside the scope (another process's leak on a shared machine, the rest of
+/// the machine's calls): reported, never failing a gate unless `--scope all`.
+#[derive(Debug, Serialize)]
 pub struct ContextDoc {
+    /// The whole machine's calls (every namespace, every process followed).
+    pub calls: CallsDoc,
     pub leaks: Vec<LeakDoc>,
     pub deadlocks: Vec<DeadlockDoc>,
+    pub stuck: Vec<FindingDoc>,
+    pub stalled: Vec<FindingDoc>,
     pub errors: Vec<ErrorRow>,
     pub max_wait_s: f64,
+    pub along_the_way: AlongTheWay,
 }
 
 #[derive(Debug, Serialize)]
@@ -100,15 +113,22 @@ pub struct Report {
     pub calls: CallsDoc,
     /// Failed calls in scope.
     pub errors: Vec<ErrorRow>,
-    /// Every object that had calls, with its account.
+    /// Every object that had calls, with its account (those that ended during the recording
+    /// with their final one).
     pub objects: Vec<ObjectDoc>,
-    /// Every process that made calls, with its account.
+    /// Every process that made calls, with its account (likewise).
     pub processes: Vec<ProcessDoc>,
+    /// Objects and processes that ended, left out of those lists past 100,000 each.
+    pub ended_left_out: u64,
     /// Waits going on when the recording ended (from the probe or /proc).
     pub still_waiting: Vec<WaitDoc>,
     /// In scope, as found at the end (objects the command left behind among them).
     pub leaks: Vec<LeakDoc>,
     pub deadlocks: Vec<DeadlockDoc>,
+    /// Judged waiters nobody alive could release, at the end.
+    pub stuck: Vec<FindingDoc>,
+    /// Judged objects stalled at the end (blocked threads whose releasers could not be known).
+    pub stalled: Vec<FindingDoc>,
     pub along_the_way: AlongTheWay,
     /// The longest wait in scope (finished, going on, or seen in /proc), seconds.
     pub max_wait_s: f64,
@@ -116,54 +136,6 @@ pub struct Report {
     pub context: ContextDoc,
     /// Where and why reading stopped before the end, if it did.
     pub stopped_early: Option<String>,
-}
-
-/// What only the passage of time tells: findings that came and went, waits as they grew.
-#[derive(Default)]
-struct Watch {
-    seen_leaks: BTreeSet<(u64, IpcKind, i32)>,
-    seen_deadlocks: BTreeSet<Vec<u32>>,
-    seen_long: BTreeSet<(u32, IpcKind, i32)>,
-    along: AlongTheWay,
-    /// The longest wait seen going on, per tid.
-    waits: BTreeMap<u32, WaitDoc>,
-}
-
-impl Watch {
-    fn findings(&mut self, m: &Model, findings: &[Finding]) {
-        for f in findings {
-            match &f.what {
-                What::Leak { ipc, id } if self.seen_leaks.insert((f.ipc_ns, *ipc, *id)) => {
-                    self.along
-                        .leaks
-                        .extend(output::leaks(m, std::slice::from_ref(f)));
-                }
-                What::Deadlock { pids, .. } => {
-                    let mut k = pids.clone();
-                    k.sort_unstable();
-                    if self.seen_deadlocks.insert(k) {
-                        self.along
-                            .deadlocks
-                            .extend(output::deadlocks(m, std::slice::from_ref(f)));
-                    }
-                }
-                What::LongWait { pid, ipc, id, .. } if self.seen_long.insert((*pid, *ipc, *id)) => {
-                    self.along.long_waits.push(f.reason.clone());
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Every wait going on now, at its length so far.
-    fn waits(&mut self, m: &Model) {
-        for w in current_waits(m, false) {
-            let e = self.waits.entry(w.tid).or_insert_with(|| w.clone());
-            if w.seconds >= e.seconds {
-                *e = w;
-            }
-        }
-    }
 }
 
 fn current_waits(m: &Model, still: bool) -> Vec<WaitDoc> {
@@ -175,8 +147,10 @@ fn current_waits(m: &Model, still: bool) -> Vec<WaitDoc> {
             comm: m.comm_of(w.pid),
             on: w.on.kind(),
             id: w.on.id(),
+            ipc_ns: w.ns,
+            container: output::container(m, w.ns),
             seconds: w.at_least_s(now),
-            exact: matches!(w.since, Since::Exact(_)),
+            exact: w.exact(),
             still_waiting: still,
         })
         .collect()
@@ -264,21 +238,16 @@ fn left_behind(m: &Model, scope: &Scope) -> Vec<LeakDoc> {
     out
 }
 
-fn error_rows(m: &Model, keep: impl Fn(u32) -> bool) -> Vec<ErrorRow> {
-    let mut rows: BTreeMap<(&'static str, i32), ErrorRow> = BTreeMap::new();
-    for (pid, t) in m.account().processes().filter(|(p, _)| keep(*p)) {
-        for (&(sys, e), &n) in &t.errnos {
-            let r = rows.entry((sys.name(), e)).or_insert_with(|| ErrorRow {
-                syscall: sys.name(),
-                errno: errno_name(e).into_owned(),
-                count: 0,
-                pids: BTreeSet::new(),
-            });
-            r.count += n;
-            r.pids.insert(pid);
-        }
-    }
-    rows.into_values().collect()
+fn error_rows(errors: &judge::Errors) -> Vec<ErrorRow> {
+    errors
+        .iter()
+        .map(|(&(sys, e), (n, pids))| ErrorRow {
+            syscall: sys.name(),
+            errno: errno_name(e).into_owned(),
+            count: *n,
+            pids: pids.clone(),
+        })
+        .collect()
 }
 
 /// Reads the whole recording and reports on it.
@@ -298,7 +267,8 @@ pub fn build_in(
         .with_command_pid(header.command_pid, header.forks_followed);
     let mut model = Model::new();
     model.set_scope(ns);
-    let mut watch = Watch::default();
+    let mut watch = watch::Watch::default();
+    let mut judge = judge::Judge::default();
     let (mut first_t, mut last_t) = (None, 0u64);
     let mut forks_seen = 0;
     while let Some(s) = reader.next_update() {
@@ -310,96 +280,130 @@ pub fn build_in(
             scope.forks(&reader.forks()[forks_seen..]);
             forks_seen = reader.forks().len();
             scope.observe(&model);
-            watch.findings(&model, &analysis::analyze(&model, cfg));
+            let f = analysis::analyze(&model, cfg);
+            watch.findings(&model, &f, |f| finding_judged(&model, &scope, f));
         }
+        judge.after_update(&model, &scope);
         watch.waits(&model);
     }
     let findings = analysis::analyze(&model, cfg);
     scope.forks(&reader.forks()[forks_seen..]);
     scope.observe(&model);
-    watch.findings(&model, &findings);
+    watch.findings(&model, &findings, |f| finding_judged(&model, &scope, f));
     watch.waits(&model);
+    let judged = judge.finish(&model, &scope);
 
     let acc = model.account();
-    let in_scope = |pid: u32| scope.has_pid(&model, pid);
-    let calls = CallsDoc {
+    let pid_judged = |pid: u32| model.in_scope(model.process_ns(pid)) && scope.has_pid(&model, pid);
+    // Everything judged, every namespace: the judged calls are the kernel's whole counts.
+    let whole = scope.is_all() && matches!(model.scope(), crate::model::Scope::All);
+    let calls_doc = |t: &crate::model::Tally| CallsDoc {
         source: acc.source(),
-        total: TallyDoc::of(acc.total()),
-        dropped: acc.dropped(),
+        total: TallyDoc::of(t),
+        dropped: acc.lost(),
+        lost_calls: acc.lost_calls(),
     };
+    let calls = calls_doc(if whole { acc.total() } else { &judged.judged });
 
-    // Waits: finished (the account), going on (the model's waits, seen all along).
+    // Waits: finished (the account, and the processes that ended), going on (the model's
+    // waits, seen all along).
     let still: Vec<WaitDoc> = current_waits(&model, true);
-    // Still waiting at the end: the judged processes' (the rest of the machine, other
-    // namespaces' processes among them, is context).
-    let still_judged: Vec<WaitDoc> = still.iter().filter(|w| in_scope(w.pid)).cloned().collect();
+    let wait_judged = |w: &WaitDoc| model.in_scope(w.ipc_ns) && scope.has_pid(&model, w.pid);
+    let still_judged: Vec<WaitDoc> = still.iter().filter(|w| wait_judged(w)).cloned().collect();
     let mut longest: BTreeMap<bool, WaitDoc> = BTreeMap::new();
-    let mut consider = |w: WaitDoc| {
-        let k = in_scope(w.pid);
+    let mut consider = |k: bool, w: WaitDoc| {
         // Ties go to the first (an object named over a bare process).
         if longest.get(&k).is_none_or(|l| w.seconds > l.seconds) {
             longest.insert(k, w);
         }
     };
-    // Finished calls: per object and process (the calls whose object is known), else per
-    // process.
-    let finished = |pid: u32, on: &'static str, id: i32, t: &crate::model::Tally| WaitDoc {
+    let finished = |pid: u32, on: &'static str, id: ObjId, max_ns: u64| WaitDoc {
         pid,
         tid: pid,
         comm: model.comm_of(pid),
         on,
-        id,
-        seconds: t.max_wait_s(),
+        id: id.id,
+        ipc_ns: id.ns,
+        container: output::container(&model, id.ns),
+        seconds: max_ns as f64 / 1e9,
         exact: true,
         still_waiting: false,
     };
     for (&(kind, id), _) in acc.objects() {
         for (pid, t) in acc.users_of(kind, id).filter(|(_, t)| t.max_wait_ns > 0) {
-            consider(finished(pid, kind.name(), id.id, t));
+            consider(
+                pid_judged(pid),
+                finished(pid, kind.name(), id, t.max_wait_ns),
+            );
         }
     }
-    for (pid, t) in acc.processes().filter(|(_, t)| t.max_wait_ns > 0) {
-        consider(finished(pid, "a call", -1, t));
+    for (k, l) in [
+        (true, &judged.judged_longest),
+        (false, &judged.context_longest),
+    ] {
+        if let Some(l) = l.as_ref().filter(|l| l.max_wait_ns > 0) {
+            let mut w = finished(l.pid, "a call", ObjId { ns: 0, id: -1 }, l.max_wait_ns);
+            w.comm = l.comm.clone().or(w.comm);
+            consider(k, w);
+        }
     }
     for w in watch.waits.values() {
         let mut w = w.clone();
         w.still_waiting = still.iter().any(|s| s.tid == w.tid && s.id == w.id);
-        consider(w);
+        consider(wait_judged(&w), w);
     }
 
+    // Findings at the end: the judged ones, the rest context.
+    let is_judged = |f: &Finding| finding_judged(&model, &scope, f);
+    let (mine, theirs): (Vec<Finding>, Vec<Finding>) =
+        findings.iter().cloned().partition(|f| is_judged(f));
     let mut leaks = left_behind(&model, &scope);
-    let mut context = ContextDoc {
-        errors: if scope.is_all() {
-            Vec::new()
-        } else {
-            error_rows(&model, |p| !in_scope(p))
-        },
-        max_wait_s: longest.get(&false).map_or(0.0, |w| w.seconds),
-        ..Default::default()
-    };
-    for l in output::leaks(&model, &findings) {
-        let id = ObjId {
-            ns: l.ipc_ns,
-            id: l.id,
-        };
-        if leaks
+    for l in output::leaks(&model, &mine) {
+        if !leaks
             .iter()
             .any(|x| x.kind == l.kind && x.id == l.id && x.ipc_ns == l.ipc_ns)
         {
-            continue;
-        }
-        if object_in_scope(&model, &scope, obj_kind(l.kind), id) {
             leaks.push(l);
-        } else {
-            context.leaks.push(l);
         }
     }
-    let (deadlocks, ctx_deadlocks): (Vec<_>, Vec<_>) = output::deadlocks(&model, &findings)
-        .into_iter()
-        .partition(|d| d.pids.iter().any(|&p| in_scope(p)));
-    context.deadlocks = ctx_deadlocks;
+    let of_kind = |v: &[Finding], kind: &str| -> Vec<FindingDoc> {
+        v.iter()
+            .filter(|f| f.what.kind() == kind)
+            .map(|f| output::finding(&model, f))
+            .collect()
+    };
+    let [context_along, judged_along] = watch.along;
+    let context = ContextDoc {
+        calls: calls_doc(acc.total()),
+        leaks: output::leaks(&model, &theirs)
+            .into_iter()
+            .filter(|l| {
+                !leaks
+                    .iter()
+                    .any(|x| x.kind == l.kind && x.id == l.id && x.ipc_ns == l.ipc_ns)
+            })
+            .collect(),
+        deadlocks: output::deadlocks(&model, &theirs),
+        stuck: of_kind(&theirs, "stuck"),
+        stalled: of_kind(&theirs, "stalled"),
+        errors: if whole {
+            Vec::new()
+        } else {
+            error_rows(&judged.context_errors)
+        },
+        max_wait_s: longest.get(&false).map_or(0.0, |w| w.seconds),
+        along_the_way: context_along,
+    };
     let duration_s = first_t.map_or(0.0, |f| last_t.saturating_sub(f) as f64 / 1e9);
-    let pids_seen: Vec<u32> = acc.processes().map(|(p, _)| p).collect();
+    let pids_seen: Vec<u32> = acc
+        .processes()
+        .map(|(p, _)| p)
+        .chain(judged.ended_processes.iter().map(|p| p.pid))
+        .collect();
+    let mut errors = error_rows(&judged.judged_errors);
+    if whole {
+        errors.extend(error_rows(&judged.context_errors));
+    }
     Report {
         schema_version: SCHEMA_VERSION,
         recording: RecordingDoc {
@@ -416,13 +420,24 @@ pub fn build_in(
         scope: scope.doc(&model, pids_seen.into_iter()),
         wait_threshold_s: WAIT_NS as f64 / 1e9,
         calls,
-        errors: error_rows(&model, in_scope),
-        objects: output::objects(&model),
-        processes: output::processes(&model),
+        errors,
+        objects: {
+            let mut v = judged.ended_objects;
+            v.extend(output::objects(&model));
+            v
+        },
+        processes: {
+            let mut v = judged.ended_processes;
+            v.extend(output::processes(&model));
+            v
+        },
+        ended_left_out: judged.ended_left_out,
         still_waiting: still_judged,
         leaks,
-        deadlocks,
-        along_the_way: watch.along,
+        deadlocks: output::deadlocks(&model, &mine),
+        stuck: of_kind(&mine, "stuck"),
+        stalled: of_kind(&mine, "stalled"),
+        along_the_way: judged_along,
         max_wait_s: longest.get(&true).map_or(0.0, |w| w.seconds),
         longest_wait: longest.remove(&true),
         context,
@@ -430,92 +445,17 @@ pub fn build_in(
     }
 }
 
-/// A `--fail-on` condition.
-#[derive(Clone, Debug, PartialEq)]
-pub enum FailOn {
-    Leak,
-    Deadlock,
-    Error,
-    Drops,
-    /// A wait longer than this many seconds.
-    Wait(f64),
-}
-
-impl std::str::FromStr for FailOn {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim() {
-            "leak" | "leaks" => Ok(FailOn::Leak),
-            "deadlock" | "deadlocks" => Ok(FailOn::Deadlock),
-            "error" | "errors" => Ok(FailOn::Error),
-            "drops" | "drop" => Ok(FailOn::Drops),
-            w => match w.strip_prefix("wait>").map(str::parse::<f64>) {
-                Some(Ok(secs)) if secs.is_finite() && secs >= 0.0 => Ok(FailOn::Wait(secs)),
-                _ => Err(format!(
-                    "unknown --fail-on condition {w:?} (leak, deadlock, error, drops, wait>SECS)"
-                )),
-            },
+/// Whether a finding is the judged processes' (or objects').
+fn finding_judged(m: &Model, scope: &Scope, f: &Finding) -> bool {
+    judge::finding_judged(m, scope, f, |f| match f.what {
+        What::Leak { ipc, id } => {
+            object_in_scope(m, scope, obj_kind(ipc), ObjId { ns: f.ipc_ns, id })
         }
-    }
+        _ => false,
+    })
 }
 
 impl Report {
-    /// The conditions met (in scope), each as one line for stderr.
-    pub fn failures(&self, conds: &[FailOn]) -> Vec<String> {
-        let mut out = Vec::new();
-        let deadlocks: Vec<&DeadlockDoc> = self
-            .along_the_way
-            .deadlocks
-            .iter()
-            .filter(|d| !self.context.deadlocks.iter().any(|c| c.pids == d.pids))
-            .collect();
-        for c in conds {
-            match c {
-                FailOn::Leak if !self.leaks.is_empty() => out.push(format!(
-                    "leak: {} leaked object(s) at the end: {}",
-                    self.leaks.len(),
-                    self.leaks
-                        .iter()
-                        .map(|l| format!("{} {}", obj_kind(l.kind).name(), l.id))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-                FailOn::Deadlock if !deadlocks.is_empty() => out.push(format!(
-                    "deadlock: {} deadlock(s): {}",
-                    deadlocks.len(),
-                    deadlocks
-                        .iter()
-                        .map(|d| format!("pids {:?}", d.pids))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )),
-                FailOn::Error if !self.errors.is_empty() => out.push(format!(
-                    "error: {} failed call(s): {}",
-                    self.errors.iter().map(|e| e.count).sum::<u64>(),
-                    self.errors
-                        .iter()
-                        .map(|e| format!(
-                            "{} {} ×{} (pids {:?})",
-                            e.syscall, e.errno, e.count, e.pids
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-                FailOn::Drops if self.calls.dropped > 0 => {
-                    out.push(format!("drops: {} events were lost", self.calls.dropped))
-                }
-                FailOn::Wait(secs) if self.max_wait_s > *secs => out.push(format!(
-                    "wait>{secs}: the longest wait was {}",
-                    self.longest_wait
-                        .as_ref()
-                        .map_or(format!("{:.3} s", self.max_wait_s), text::wait_text)
-                )),
-                _ => {}
-            }
-        }
-        out
-    }
-
     /// The report for people.
     pub fn text(&self) -> String {
         text::render(self)

@@ -124,10 +124,24 @@ impl Scope {
         self.all
     }
 
+    /// Whether a process's place, once it has made calls and ended, is known for good:
+    /// everything is judged, or the command's forks are followed (every process of its tree
+    /// is known from its fork on).
+    pub fn is_settled(&self) -> bool {
+        self.all
+            || self
+                .command
+                .as_ref()
+                .is_some_and(|c| c.forks_followed && c.forks_came)
+    }
+
     /// Learns the process tree from the model (call it after each snapshot, and at the end).
     pub fn observe(&mut self, m: &Model) {
         let Some(c) = &mut self.command else { return };
+        // Those that made calls, the ended ones among them (kept a while by the account).
         c.callers.extend(m.account().processes().map(|(p, _)| p));
+        c.callers
+            .extend(m.account().retired_processes().map(|(p, _)| p));
         if let Some(root) = c.pid {
             for p in m.all_processes() {
                 c.seen.insert(p.pid);

@@ -18,7 +18,7 @@ pub fn wait_text(w: &WaitDoc) -> String {
     };
     let mut notes = Vec::new();
     if !w.exact {
-        notes.push("at least: begun before it was seen");
+        notes.push("at least: begun before the probe saw it");
     }
     if w.still_waiting {
         notes.push("still waiting at the end");
@@ -84,7 +84,13 @@ pub fn render(r: &Report) -> String {
     let c = &r.calls;
     let _ = writeln!(
         s,
-        "\nCalls: {} ({}), failed {}, interrupted by signals {}, dropped {}",
+        "\nCalls{}: {} ({}), failed {}, interrupted by signals {}, ended by their process's \
+         death {}, lost {}",
+        if r.scope.judged == "all" {
+            ""
+        } else {
+            " (judged)"
+        },
         c.total.calls,
         match c.source {
             crate::model::CountSource::Kernel => "the kernel's counts",
@@ -92,6 +98,7 @@ pub fn render(r: &Report) -> String {
         },
         c.total.errors,
         c.total.interrupted,
+        c.total.ended,
         c.dropped
     );
     for (k, v) in &c.total.by_syscall {
@@ -187,11 +194,26 @@ pub fn render(r: &Report) -> String {
         "Deadlocks at the end",
         &mut r.deadlocks.iter().map(|d| d.reason.as_str()),
     );
+    list(
+        &mut s,
+        "Stuck at the end",
+        &mut r.stuck.iter().map(|d| d.reason.as_str()),
+    );
+    list(
+        &mut s,
+        "Stalled at the end",
+        &mut r.stalled.iter().map(|d| d.reason.as_str()),
+    );
     let w = &r.along_the_way;
     list(
         &mut s,
         "Deadlocks along the way",
         &mut w.deadlocks.iter().map(|d| d.reason.as_str()),
+    );
+    list(
+        &mut s,
+        "Stuck along the way",
+        &mut w.stuck.iter().map(|d| d.reason.as_str()),
     );
     list(
         &mut s,
@@ -207,7 +229,12 @@ pub fn render(r: &Report) -> String {
         let cx = &r.context;
         let _ = writeln!(
             s,
-            "\nContext (other processes; not judged, --scope all to judge them):"
+            "\nContext (not judged; --scope all judges the command's whole machine):"
+        );
+        let _ = writeln!(
+            s,
+            "  The machine's calls (every namespace, every process): {}, failed {}, {} waits",
+            cx.calls.total.calls, cx.calls.total.errors, cx.calls.total.waits
         );
         list(
             &mut s,
@@ -218,6 +245,11 @@ pub fn render(r: &Report) -> String {
             &mut s,
             "  Their deadlocks",
             &mut cx.deadlocks.iter().map(|d| d.reason.as_str()),
+        );
+        list(
+            &mut s,
+            "  Their deadlocks along the way",
+            &mut cx.along_the_way.deadlocks.iter().map(|d| d.reason.as_str()),
         );
         errors(&mut s, "  Their failed calls", &cx.errors);
         let _ = writeln!(s, "  Their longest wait: {:.3} s", cx.max_wait_s);

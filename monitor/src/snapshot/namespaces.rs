@@ -308,7 +308,7 @@ pub fn read_with(
     };
     let joined = std::thread::scope(|s| {
         std::thread::Builder::new()
-            .name("ipc-ns-reader".into())
+            .name("ipctop-nsread".into())
             .spawn_scoped(s, work)
             .map(|h| h.join())
     });

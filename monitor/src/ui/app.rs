@@ -1,20 +1,18 @@
 //! The view state (which view, selections, scroll, filters, sort, pause, where Esc goes back
-//! to) and the keys. The data is in [`Store`]; nothing here reads /proc or the probe.
+//! to) and the keys. The data is in [`Store`]; nothing here reads /proc or the probe. What
+//! Enter opens, a detail's links and the columns to sort by are read from the rows
+//! (`rows::Cache`), built from the store when it changes — never from what was drawn. The
+//! keys' handlers are in `input.rs`, the mouse's and the sort orders in `mouse.rs`.
 use std::collections::BTreeSet;
 
-use ratatui::crossterm::event::{
-    KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind,
-};
-
-use super::{
-    keys::{self, Cmd},
-    store::Store,
-    theme::Theme,
-    views,
-};
 pub use super::{
     list::{ListState, ViewState},
-    view::{Screen, SortBy, Target, View},
+    view::{Screen, Target, View},
+};
+use super::{
+    rows::{self, Cache, Cx, Entry, Opts, Stamp},
+    store::Store,
+    theme::Theme,
 };
 use crate::feed::Control;
 
@@ -59,13 +57,21 @@ pub struct App {
     /// Set by the last draw: the tabs (x from, x to, view) on line `tabs_y`.
     pub tabs: Vec<(u16, u16, View)>,
     pub tabs_y: Option<u16>,
+    /// The rows, details and Problems built from the store shown, kept until it changes.
+    pub rows: Cache,
+    /// Bumped when the display pauses or resumes (it then shows another copy of the store).
+    pub epoch: u64,
+    /// The namespace picker, open on this choice.
+    pub picker: Option<usize>,
+    /// A word for the footer until the next key (F9's).
+    pub message: Option<&'static str>,
+    /// The Problems view's width at the last draw (its layout of a deadlock depends on it).
+    pub problems_width: usize,
 }
 
 impl App {
     pub fn new(store: Store, theme: Theme) -> Self {
-        let mut views: [ViewState; 7] = Default::default();
-        // Busiest and worst first where it matters.
-        views[View::Overview.index()].desc = true;
+        let views: [ViewState; 7] = Default::default();
         Self {
             store,
             frozen: None,
@@ -86,21 +92,88 @@ impl App {
             follow: true,
             tabs: Vec::new(),
             tabs_y: None,
+            rows: Cache::default(),
+            epoch: 0,
+            picker: None,
+            message: None,
+            problems_width: 80,
         }
     }
 
-    /// What Enter opens in the view's list: the selected row's target (the row the last
-    /// draw showed selected), from the store; drawing sets no target.
-    pub fn enter(&self) -> Option<Target> {
+    /// The store shown and its build stamp.
+    pub fn stamp(&self) -> Stamp {
+        Stamp {
+            epoch: self.epoch,
+            generation: self.shown().generation,
+        }
+    }
+
+    /// What the tables depend on besides the store.
+    pub fn opts(&self) -> Opts {
+        let p = &self.views[View::Processes.index()];
+        Opts {
+            expand_all: self.expand_all,
+            expanded: self.expanded.clone(),
+            procs: rows::procs::Shown {
+                all: p.all,
+                tree: p.tree,
+            },
+        }
+    }
+
+    /// The rows of a view's table, in the view's order (built if the store changed).
+    pub fn entry(&mut self, view: View) -> Option<&Entry> {
+        self.entry_of(view).map(|(e, _)| e)
+    }
+
+    /// [`Self::entry`] with the store it is of (a row's cells are made from it).
+    pub fn entry_of(&mut self, view: View) -> Option<(&Entry, &Store)> {
+        let id = rows::table_of(view)?;
+        let (stamp, opts) = (self.stamp(), self.opts());
+        let vs = &self.views[view.index()];
+        let s = self.frozen.as_deref().unwrap_or(&self.store);
+        let cx = Cx::new(s, self.theme);
+        Some((
+            self.rows.table(id, &cx, stamp, &opts, &vs.filter, vs.sort),
+            s,
+        ))
+    }
+
+    /// The links of the Problems view, in order.
+    pub(super) fn problem_links(&mut self) -> Vec<Target> {
+        let stamp = self.stamp();
+        let s = self.frozen.as_deref().unwrap_or(&self.store);
+        let cx = Cx::new(s, self.theme);
+        let filter = &self.views[View::Problems.index()].filter;
+        self.rows
+            .problems(&cx, stamp, self.problems_width, filter)
+            .links()
+    }
+
+    /// What Enter opens in the view's list: the selected row's target (the selection
+    /// settled on the rows as they are now), from the rows; drawing sets no target.
+    pub fn enter(&mut self) -> Option<Target> {
         let view = self.screen.view;
-        views::selected_target(self.shown(), self.theme, view, &self.views[view.index()])
+        if view == View::Problems {
+            let sel = self.views[view.index()].list.selected;
+            return self.problem_links().get(sel).copied();
+        }
+        let ids = self.entry(view)?.ids().to_vec();
+        let list = &mut self.views[view.index()].list;
+        list.resolve(&ids);
+        let key = list.key?;
+        self.entry(view)?.target_of(key)
     }
 
     /// The open detail's links, in order (none when no detail is open).
-    pub fn links(&self) -> Vec<Target> {
-        self.screen
-            .detail
-            .map_or_else(Vec::new, |t| views::links(self.shown(), self.theme, t))
+    pub fn links(&mut self) -> Vec<Target> {
+        let Some(t) = self.screen.detail else {
+            return Vec::new();
+        };
+        let stamp = self.stamp();
+        let s = self.frozen.as_deref().unwrap_or(&self.store);
+        let cx = Cx::new(s, self.theme);
+        self.rows.doc(&cx, stamp, t).links()
     }
 
     /// The store the views show (frozen while paused).
@@ -115,7 +188,7 @@ impl App {
         }
     }
 
-    fn replay(&self) -> bool {
+    pub(super) fn replay(&self) -> bool {
         self.store.position.is_some()
     }
 
@@ -143,7 +216,7 @@ impl App {
         };
     }
 
-    fn esc(&mut self) -> Action {
+    pub(super) fn esc(&mut self) -> Action {
         if let Some(prev) = self.back.pop() {
             self.screen = prev;
             self.detail = ListState::default();
@@ -157,7 +230,7 @@ impl App {
         Action::Redraw
     }
 
-    fn list(&mut self) -> &mut ListState {
+    pub(super) fn list(&mut self) -> &mut ListState {
         if self.screen.detail.is_some() {
             &mut self.detail
         } else {
@@ -165,364 +238,15 @@ impl App {
         }
     }
 
-    fn typing(&mut self, key: KeyEvent) -> Action {
-        let view = self.screen.view;
-        let Some(input) = self.input.as_mut() else {
-            return Action::None;
-        };
-        let text = match input {
-            Input::Filter(s) | Input::GoTo(s) => s,
-        };
-        let Some(bind) = keys::find(keys::TYPING, &key, view) else {
-            return Action::None;
-        };
-        match bind.cmd {
-            Cmd::Type => {
-                if let KeyCode::Char(c) = key.code {
-                    text.push(c);
-                }
-            }
-            Cmd::Erase => {
-                text.pop();
-            }
-            Cmd::EraseWord => {
-                let kept = text.trim_end().rfind(' ').map_or(0, |i| i + 1);
-                text.truncate(kept);
-            }
-            Cmd::EraseAll => text.clear(),
-            Cmd::Keep => {
-                let done = self.input.take();
-                if let Some(Input::GoTo(s)) = done {
-                    return match parse_time(&s) {
-                        Some(t) => Action::Control(Control::SeekTo(t)),
-                        None => Action::Redraw,
-                    };
-                }
-                return Action::Redraw;
-            }
-            Cmd::Cancel => {
-                if let Some(Input::Filter(_)) = self.input.take() {
-                    self.view_state().filter.clear();
-                }
-                return Action::Redraw;
-            }
-            Cmd::Quit => return Action::Quit,
-            _ => return Action::None,
-        }
-        if let Some(Input::Filter(s)) = &self.input {
-            let s = s.clone();
-            let v = self.view_state();
-            v.filter = s;
-            v.list.moved = true;
-        }
-        Action::Redraw
-    }
-
-    fn help_key(&mut self, key: KeyEvent) -> Action {
-        let Some(bind) = keys::find(keys::HELP, &key, self.screen.view) else {
-            return Action::None;
-        };
-        let page = self.help_page.max(1) as i32;
-        let by = match bind.cmd {
-            Cmd::Quit => return Action::Quit,
-            Cmd::CloseHelp => {
-                self.help = false;
-                return Action::Redraw;
-            }
-            Cmd::Up => -1,
-            Cmd::Down => 1,
-            Cmd::PageUp => -page,
-            Cmd::PageDown => page,
-            Cmd::Home => -i32::from(u16::MAX),
-            Cmd::End => i32::from(u16::MAX),
-            _ => return Action::None,
-        };
-        // The draw clamps it to the help's length.
-        self.help_scroll = (i32::from(self.help_scroll) + by).clamp(0, i32::from(u16::MAX)) as u16;
-        Action::Redraw
-    }
-
-    /// Up/Down in details: from link to link, scrolling the page when there is none further.
-    fn detail_step(&mut self, delta: isize) {
-        let l = &mut self.detail;
-        let can = if delta < 0 {
-            l.selected > 0
-        } else {
-            l.selected + 1 < l.len
-        };
-        if can && !l.free {
-            l.step(delta);
-        } else {
-            l.scroll_by(delta);
-        }
-    }
-
-    /// Handles one key: looked up in [`keys`], the one table of keys the help shows.
-    pub fn on_key(&mut self, key: KeyEvent) -> Action {
-        if key.kind == KeyEventKind::Release {
-            return Action::None;
-        }
-        if self.input.is_some() {
-            return self.typing(key);
-        }
-        if self.help {
-            return self.help_key(key);
-        }
-        let view = self.screen.view;
-        if self.replay() {
-            if let Some(bind) = keys::find(keys::REPLAY, &key, view) {
-                let c = match bind.cmd {
-                    Cmd::ReplayPause => Control::TogglePause,
-                    Cmd::Step => Control::Step,
-                    Cmd::SeekBack => Control::Seek(-10.0),
-                    Cmd::SeekForward => Control::Seek(10.0),
-                    Cmd::Slower => Control::Speed(0.5),
-                    Cmd::Faster => Control::Speed(2.0),
-                    _ => {
-                        self.input = Some(Input::GoTo(String::new()));
-                        return Action::Redraw;
-                    }
-                };
-                return Action::Control(c);
-            }
-        }
-        let Some(bind) = keys::find(keys::MAIN, &key, view) else {
-            return Action::None;
-        };
-        let in_detail = self.screen.detail.is_some();
-        match bind.cmd {
-            Cmd::Quit => return Action::Quit,
-            Cmd::NextView => self.go(View::ALL[(view.index() + 1) % View::ALL.len()]),
-            Cmd::PrevView => {
-                self.go(View::ALL[(view.index() + View::ALL.len() - 1) % View::ALL.len()])
-            }
-            Cmd::ToView => {
-                if let KeyCode::Char(c @ '1'..='7') = key.code {
-                    self.go(View::ALL[c as usize - '1' as usize]);
-                }
-            }
-            Cmd::Help => {
-                self.help = true;
-                self.help_scroll = 0;
-            }
-            Cmd::Pause => {
-                self.frozen = match self.frozen.take() {
-                    Some(_) => None,
-                    None => Some(Box::new(self.store.clone())),
-                };
-            }
-            Cmd::Filter => {
-                let f = self.view_state().filter.clone();
-                self.input = Some(Input::Filter(f));
-            }
-            Cmd::Sort => self.next_sort(),
-            Cmd::SortMove => self.move_sort(if key.code == KeyCode::Char('<') {
-                -1
-            } else {
-                1
-            }),
-            Cmd::Namespace => self.next_ns(),
-            Cmd::Reverse => {
-                let v = self.view_state();
-                v.desc = !v.desc;
-            }
-            Cmd::Back => return self.esc(),
-            Cmd::Open => {
-                let t = if in_detail {
-                    self.links().get(self.detail.selected).copied()
-                } else {
-                    self.enter()
-                };
-                match t {
-                    Some(t) => self.open(t),
-                    None => return Action::None,
-                }
-            }
-            Cmd::Up if in_detail => self.detail_step(-1),
-            Cmd::Down if in_detail => self.detail_step(1),
-            Cmd::PageUp if in_detail => {
-                let p = self.detail.page.max(1) as isize;
-                self.detail.scroll_by(-p);
-            }
-            Cmd::PageDown if in_detail => {
-                let p = self.detail.page.max(1) as isize;
-                self.detail.scroll_by(p);
-            }
-            Cmd::Home if in_detail => self.detail.scroll_by(-(u16::MAX as isize)),
-            Cmd::End if in_detail => self.detail.scroll_by(u16::MAX as isize),
-            Cmd::Up => {
-                self.list().step(-1);
-                self.unfollow(view);
-            }
-            Cmd::Down => self.list().step(1),
-            Cmd::PageUp => {
-                let p = self.list().page.max(1) as isize;
-                self.list().step(-p);
-                self.unfollow(view);
-            }
-            Cmd::PageDown => {
-                let p = self.list().page.max(1) as isize;
-                self.list().step(p);
-            }
-            Cmd::Home => {
-                self.list().home();
-                self.unfollow(view);
-            }
-            Cmd::End => {
-                self.list().end();
-                if view == View::Events {
-                    self.follow = true;
-                }
-            }
-            Cmd::Follow => self.follow = !self.follow,
-            Cmd::All => {
-                let v = self.view_state();
-                v.all = !v.all;
-            }
-            Cmd::Expand => {
-                if let Some(Target::Sem(id)) = self.enter() {
-                    self.expanded.insert(id);
-                }
-            }
-            Cmd::Collapse => {
-                if let Some(Target::Sem(id)) = self.enter() {
-                    self.expanded.remove(&id);
-                    self.expand_all = false;
-                }
-            }
-            Cmd::ExpandAll => {
-                self.expand_all = !self.expand_all;
-                if !self.expand_all {
-                    self.expanded.clear();
-                }
-            }
-            _ => return Action::None,
-        }
-        Action::Redraw
-    }
-
-    /// Handles the mouse: a click on a tab goes there, on a column title sorts by it (again:
-    /// reverses), on a row selects it (on the selected row: opens it, as Enter); the wheel
-    /// scrolls.
-    pub fn on_mouse(&mut self, m: MouseEvent) -> Action {
-        let (x, y) = (m.column, m.row);
-        let view = self.screen.view;
-        match m.kind {
-            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
-                let d: isize = if m.kind == MouseEventKind::ScrollUp {
-                    -3
-                } else {
-                    3
-                };
-                if self.help {
-                    self.help_scroll = (self.help_scroll as isize + d).max(0) as u16;
-                } else if self.screen.detail.is_some() {
-                    self.detail.scroll_by(d);
-                } else {
-                    self.list().step(d);
-                    if d < 0 {
-                        self.unfollow(view);
-                    }
-                }
-                Action::Redraw
-            }
-            MouseEventKind::Down(MouseButton::Left) if !self.help && self.input.is_none() => {
-                if Some(y) == self.tabs_y {
-                    if let Some(&(_, _, v)) =
-                        self.tabs.iter().find(|(a, b, _)| (*a..*b).contains(&x))
-                    {
-                        self.go(v);
-                        return Action::Redraw;
-                    }
-                    return Action::None;
-                }
-                let in_detail = self.screen.detail.is_some();
-                let l = self.list();
-                let r = l.rows;
-                if y + 1 == r.y && (r.x..r.x + r.width).contains(&x) && !in_detail {
-                    let col = l.header.iter().find(|(a, b, _)| (*a..*b).contains(&x));
-                    let Some(&(_, _, col)) = col else {
-                        return Action::None;
-                    };
-                    return self.sort_by_col(col);
-                }
-                if !(r.y..r.y + r.height).contains(&y) || !(r.x..r.x + r.width).contains(&x) {
-                    return Action::None;
-                }
-                let i = usize::from(y - r.y);
-                let item = if l.line_items.is_empty() {
-                    Some(l.offset + i)
-                } else {
-                    l.line_items.get(i).copied().flatten()
-                };
-                let Some(item) = item.filter(|&n| n < l.len) else {
-                    return Action::None;
-                };
-                if item == l.selected {
-                    return self.on_key(KeyEvent::from(KeyCode::Enter));
-                }
-                l.selected = item;
-                l.moved = true;
-                l.free = l.free && in_detail;
-                if view == View::Events && !in_detail {
-                    self.follow = false;
-                }
-                Action::Redraw
-            }
-            _ => Action::None,
-        }
-    }
-
-    /// A click on a column title: sort by it, largest first for times and counts; a second
-    /// click reverses.
-    fn sort_by_col(&mut self, col: usize) -> Action {
-        let sorts = self.screen.view.sorts();
-        let Some(i) = sorts.iter().position(|s| s.col == col) else {
-            return Action::None;
-        };
-        let v = self.view_state();
-        if v.sort == i {
-            v.desc = !v.desc;
-        } else {
-            v.sort = i;
-            v.desc = sorts[i].desc;
-        }
-        Action::Redraw
-    }
-
-    fn unfollow(&mut self, view: View) {
-        if view == View::Events {
-            self.follow = false;
-        }
-    }
-
-    /// `<` / `>`: sort by the nearest shown column left (`by` < 0) or right of the sorted
-    /// one that the view can sort by (times and counts largest first); at the edge, stays.
-    fn move_sort(&mut self, by: i32) {
-        let sorts = self.screen.view.sorts();
-        let v = self.view_state();
-        let Some(cur) = sorts.get(v.sort).map(|s| s.col) else {
-            return;
-        };
-        let shown = |c: usize| v.shown.is_empty() || v.shown.contains(&c);
-        let pick = sorts
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| shown(s.col) && if by < 0 { s.col < cur } else { s.col > cur });
-        let best = if by < 0 {
-            pick.max_by_key(|(_, s)| s.col)
-        } else {
-            pick.min_by_key(|(_, s)| s.col)
-        };
-        if let Some((i, s)) = best {
-            v.sort = i;
-            v.desc = s.desc;
-        }
+    /// Whether the list is a document of links (details, Problems): Up/Down go from link to
+    /// link and scroll where there is none.
+    pub(super) fn in_doc(&self) -> bool {
+        self.screen.detail.is_some() || self.screen.view == View::Problems
     }
 
     /// `n`: the model's scope moves to the next IPC namespace alone (ascending), then all
     /// (from a container's: all). The paused display follows too.
-    fn next_ns(&mut self) {
+    pub(super) fn next_ns(&mut self) {
         use crate::model::Scope;
         let known: Vec<_> = self.store.model.namespaces().iter().map(|n| n.ns).collect();
         let next = match self.shown().model.scope() {
@@ -530,7 +254,11 @@ impl App {
             Scope::Ns(cur) => known.iter().skip_while(|&n| n != cur).nth(1).copied(),
             Scope::Container(_) => None,
         };
-        let scope = next.map_or(Scope::All, Scope::Ns);
+        self.set_scope(next.map_or(Scope::All, Scope::Ns));
+    }
+
+    /// Shows `scope` (the model's one namespace filter), paused display too.
+    pub(super) fn set_scope(&mut self, scope: crate::model::Scope) {
         self.store.set_scope(scope.clone());
         if let Some(f) = &mut self.frozen {
             f.set_scope(scope);
@@ -540,26 +268,10 @@ impl App {
             v.list.moved = true;
         }
     }
-
-    /// `s`: the next sort order of the view (its column shown, when the last draw said which
-    /// are); times and counts start largest first.
-    fn next_sort(&mut self) {
-        let sorts = self.screen.view.sorts();
-        let v = self.view_state();
-        let n = sorts.len();
-        for step in 1..=n {
-            let i = (v.sort + step) % n;
-            if v.shown.is_empty() || v.shown.contains(&sorts[i].col) {
-                v.sort = i;
-                v.desc = sorts[i].desc;
-                return;
-            }
-        }
-    }
 }
 
 /// "90", "1:30" or "1:02:03" seconds.
-fn parse_time(s: &str) -> Option<f64> {
+pub(super) fn parse_time(s: &str) -> Option<f64> {
     let mut t = 0.0;
     for part in s.trim().split(':') {
         let v: f64 = part.parse().ok()?;

@@ -32,18 +32,23 @@ fn holder_rate(i: u64) -> u64 {
     [10, 10, 20, 40, 80, 160, 80, 40][(i % 8) as usize]
 }
 
-/// The waiter is blocked in the second half of every 6 seconds (600 ms of each second).
+/// The waiter is blocked in the second half of every 6 seconds: one semop from 0.2 s before
+/// the sample of second 3 to 0.4 s after that of second 5 (2.6 s), seen waiting by the
+/// snapshots of seconds 3, 4 and 5; the kernel counts it when it ends, in second 6's sample.
 fn waiting(i: u64) -> bool {
     i % 6 >= 3
 }
 
-/// The waiter's semops: each waited 600 ms (the kernel's histogram has them in 600 ms's
+/// How long each of the waiter's semops waited.
+const WAITED_MS: u64 = 2600;
+
+/// The waiter's semops: each waited 2.6 s (the kernel's histogram has them in that
 /// bucket, so every one counts as a wait).
 fn waiter_agg(waits: u64, waited_ms: u64) -> Aggregate {
     let mut a = agg(WAITER, SET, Syscall::SEMOP, waits, 0, waited_ms);
-    a.max_ns = 600_000_000;
+    a.max_ns = WAITED_MS * 1_000_000;
     a.hist = [0; monitor_ebpf::HIST_BUCKETS];
-    a.hist[hist_bucket(600_000_000)] = waits;
+    a.hist[hist_bucket(WAITED_MS * 1_000_000)] = waits;
     a
 }
 
@@ -74,8 +79,8 @@ fn history_store() -> Store {
         let mut batch = vec![stamped(t, Update::Snapshot(Box::new(snap)))];
         if i > 0 {
             held += holder_rate(i);
-            if waiting(i) {
-                waited_ms += 600;
+            if i % 6 == 0 {
+                waited_ms += WAITED_MS;
                 waits += 1;
             }
             sent += 2;
@@ -109,10 +114,14 @@ fn history_of(target: Target) -> String {
 fn an_objects_history_charts_its_calls_waits_and_waiters() {
     let s = history_of(Target::Sem(oid(SET)));
     insta::assert_snapshot!("history_sem_80x24", s);
-    // The account's figures: the holder's last second (8 → 160... i=24: 10/s) and the
-    // waiter's 600 ms a second while it waits.
+    // The account's figures: the holder's last second (8 → 160... i=24: 10/s); and one
+    // thread blocked all along while the waiter waits, whenever the kernel counts its call.
     assert!(s.contains("calls/s"), "{s}");
-    assert!(s.contains("max 0.60s"), "time blocked per second: {s}");
+    let blocked = s
+        .lines()
+        .find(|l| l.contains("blocked  "))
+        .unwrap_or_default();
+    assert!(blocked.contains("max 1.00"), "threads blocked: {s}");
     assert!(s.contains("waiting") && s.contains("max 1"), "{s}");
     assert!(s.contains("p50"), "the histogram follows: {s}");
 }
@@ -139,7 +148,11 @@ fn a_segments_history_charts_its_attachments() {
 fn a_process_history_charts_its_calls_and_time_blocked() {
     let s = history_of(Target::Proc(WAITER));
     insta::assert_snapshot!("history_proc_80x24", s);
-    assert!(s.contains("blocked/s") && s.contains("max 0.60s"), "{s}");
+    let blocked = s
+        .lines()
+        .find(|l| l.contains("blocked  "))
+        .unwrap_or_default();
+    assert!(blocked.contains("max 1.00"), "{s}");
 }
 
 #[test]
@@ -147,15 +160,62 @@ fn the_overview_charts_calls_and_waits_at_80x24() {
     let mut app = app_on(View::Overview, history_store());
     let s = screen(&mut app, 80, 24);
     insta::assert_snapshot!("history_overview_80x24", s);
-    // One truth: the chart's calls/s is the header's, the account's rate.
-    let rate = app.store.calls_per_s();
+    // One truth: the chart's calls/s and waits/s are the header's, the account's over the
+    // last sample.
+    let (calls, waits) = app.store.rates();
+    let (calls, waits) = (
+        super::fmt::num(calls.unwrap()),
+        super::fmt::num(waits.unwrap()),
+    );
     let line = s.lines().nth(3).unwrap_or_default();
+    let header = s.lines().next().unwrap_or_default();
     assert!(
-        line.starts_with(&format!("calls/s {} ", super::views::num(rate)))
-            && s.contains(&format!("{}/s", super::views::num(rate))),
+        line.starts_with(&format!("calls/s {calls} "))
+            && header.contains(&format!("calls/s {calls}  waits/s {waits}")),
         "{s}"
     );
-    // The waiter's waits: one a second in half of the seconds, none in the last.
-    let waits = line.split("waits/s ").nth(1).unwrap_or_default();
-    assert!(waits.starts_with("0 ") && waits.contains('█'), "{line}");
+    // The waiter's waits: one every 6 seconds, counted when it ends (the last sample's).
+    let w = line.split("waits/s ").nth(1).unwrap_or_default();
+    assert!(
+        w.starts_with(&format!("{waits} ")) && w.matches('█').count() == 4,
+        "{line}"
+    );
+}
+
+/// Kernel samples a second apart (one 20 ms after another, as a last sample can be), with
+/// the waiter's waits growing by 2 a second.
+fn samples() -> Vec<crate::feed::Stamped> {
+    let mut v = vec![stamped(MONO, Update::Snapshot(Box::new(base_snap(MONO))))];
+    for (at, waits) in [(0, 0), (1000, 2), (2000, 4), (2020, 5), (3000, 6)] {
+        let k = KernelSample {
+            aggregates: vec![waiter_agg(waits, waits * WAITED_MS)],
+            ..Default::default()
+        };
+        v.push(stamped(MONO + at * 1_000_000, Update::Kernel(Box::new(k))));
+    }
+    v
+}
+
+fn waits_per_s(store: &Store) -> Vec<f64> {
+    store.trends.total().rates(|p| f64::from(p.waits_s))
+}
+
+#[test]
+fn replay_and_live_chart_the_same_rates_however_updates_were_batched() {
+    let fresh = || {
+        Store::new(
+            info(),
+            ProbeStatus::Attached("raw tracepoints".into()),
+            Default::default(),
+        )
+    };
+    // Live: an update at a time; a replay: what its clock reached, many at once.
+    let (mut one, mut all) = (fresh(), fresh());
+    for s in samples() {
+        one.ingest(std::slice::from_ref(&s));
+    }
+    all.ingest(&samples());
+    assert_eq!(waits_per_s(&one), waits_per_s(&all));
+    // The sample 20 ms after another is no window of its own: 2 a second throughout.
+    assert_eq!(waits_per_s(&one), [2.0, 2.0, 2.0]);
 }

@@ -4,7 +4,7 @@
 //! [`App::on_key`]: super::app::App::on_key
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::View;
+use super::view::View;
 
 /// What a key does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +33,12 @@ pub enum Cmd {
     End,
     Follow,
     All,
+    /// F5: the processes as a tree of their objects.
+    Tree,
+    /// F9: htop's kill; ipctop only says it never kills.
+    NoKill,
+    /// `N`: the namespace picker.
+    Picker,
     Expand,
     Collapse,
     ExpandAll,
@@ -53,6 +59,9 @@ pub enum Cmd {
     Cancel,
     // The help overlay.
     CloseHelp,
+    // The namespace picker.
+    Choose,
+    ClosePicker,
 }
 
 /// A key: its code and whether Ctrl is held (Shift is part of the character).
@@ -169,14 +178,14 @@ pub const MAIN: &[Binding] = &[
         Cmd::Back,
     ),
     b(
-        &[c('/')],
-        "/",
-        "filter: rows whose shown text contains it",
+        &[c('/'), k(KeyCode::F(3)), k(KeyCode::F(4))],
+        "/  F3  F4",
+        "filter: rows with a column whose text contains it",
         Cmd::Filter,
     ),
     b(
-        &[c('s')],
-        "s",
+        &[c('s'), k(KeyCode::F(6))],
+        "s  F6",
         "sort by the next shown column (times and counts: largest first)",
         Cmd::Sort,
     ),
@@ -192,6 +201,18 @@ pub const MAIN: &[Binding] = &[
         "n",
         "IPC namespaces: show the next one only, then all again",
         Cmd::Namespace,
+    ),
+    b(
+        &[c('N')],
+        "N",
+        "IPC namespaces and containers: pick the one to show",
+        Cmd::Picker,
+    ),
+    b(
+        &[k(KeyCode::F(5))],
+        "F5",
+        "Processes as a tree: each with its objects below it (again: a list)",
+        Cmd::Tree,
     ),
     on(
         View::Semaphores,
@@ -235,6 +256,12 @@ pub const MAIN: &[Binding] = &[
         Cmd::Pause,
     ),
     b(&[c('?'), k(KeyCode::F(1))], "?  F1", "this help", Cmd::Help),
+    b(
+        &[k(KeyCode::F(9))],
+        "F9",
+        "nothing: ipctop only observes, it never kills or changes anything",
+        Cmd::NoKill,
+    ),
     b(
         &[c('q'), k(KeyCode::F(10)), ctrl('c'), ctrl('d')],
         "q  F10  Ctrl-C",
@@ -312,11 +339,41 @@ pub const HELP: &[Binding] = &[
     ),
 ];
 
+/// Keys while the namespace picker is shown.
+pub const PICKER: &[Binding] = &[
+    b(
+        &[k(KeyCode::Up), c('k')],
+        "↑  k",
+        "the namespace above",
+        Cmd::Up,
+    ),
+    b(
+        &[k(KeyCode::Down), c('j')],
+        "↓  j",
+        "the namespace below",
+        Cmd::Down,
+    ),
+    b(&[k(KeyCode::Enter)], "Enter", "show that one", Cmd::Choose),
+    b(
+        &[k(KeyCode::Esc), c('N')],
+        "Esc  N",
+        "close the picker",
+        Cmd::ClosePicker,
+    ),
+    b(
+        &[c('q'), k(KeyCode::F(10)), ctrl('c'), ctrl('d')],
+        "q  F10",
+        "quit",
+        Cmd::Quit,
+    ),
+];
+
 /// The help's sections, in order.
 pub const SECTIONS: &[(&str, &[Binding])] = &[
     ("", MAIN),
     ("While typing a filter (/):", TYPING),
     ("Replays (ipctop replay):", REPLAY),
+    ("In the namespace picker (N):", PICKER),
     ("In this help:", HELP),
 ];
 

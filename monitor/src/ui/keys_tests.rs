@@ -188,8 +188,16 @@ fn a_deadlock_entry_leads_to_its_processes_and_sets_and_esc_comes_back() {
     a.views[View::Problems.index()].filter.clear();
     let k = |c| KeyEvent::new(c, KeyModifiers::NONE);
     draw(&mut a, 80, 24);
-    // The first entry under the "Deadlocks" heading.
+    // The first entry, under the "Deadlocks" heading, is selected.
+    assert_eq!(a.enter(), Some(super::Target::Deadlock(2301)));
     a.on_key(k(KeyCode::Down));
+    draw(&mut a, 80, 24);
+    assert_eq!(
+        a.enter(),
+        Some(super::Target::Proc(2301)),
+        "the next: a long wait (of the deadlock's first process)"
+    );
+    a.on_key(k(KeyCode::Up));
     draw(&mut a, 80, 24);
     assert_eq!(a.enter(), Some(super::Target::Deadlock(2301)));
     a.on_key(k(KeyCode::Enter));
@@ -212,7 +220,7 @@ fn a_deadlock_entry_leads_to_its_processes_and_sets_and_esc_comes_back() {
     a.on_key(k(KeyCode::Esc));
     let s = draw(&mut a, 80, 24);
     assert!(
-        s.contains("Problems (10)") && a.screen.detail.is_none(),
+        s.contains("Problems (5)") && a.screen.detail.is_none(),
         "{s}"
     );
 }
@@ -260,18 +268,17 @@ fn the_mouse_clicks_tabs_rows_and_column_titles_and_the_wheel_scrolls() {
     a.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
     // A column title sorts by it, largest first, and again reverses.
     let s = draw(&mut a, 80, 24);
-    let (x, y) = at(&s, "WAIT TIME");
+    let (x, y) = at(&s, "BLOCKED");
     click(&mut a, x + 1, y);
     let s = draw(&mut a, 80, 24);
-    assert!(
-        s.contains("sort:wait time↓") && s.contains("▼WAIT TIM"),
-        "{s}"
-    );
+    assert!(s.contains("sort:blocked↓") && s.contains("▼BLOCKED"), "{s}");
     click(&mut a, x + 1, y);
     let s = draw(&mut a, 80, 24);
-    assert!(s.contains("sort:wait time↑"), "{s}");
-    // The wheel moves the selection.
+    assert!(s.contains("sort:blocked↑"), "{s}");
+    // The wheel moves the selection (from the top).
     use ratatui::crossterm::event::{MouseEvent, MouseEventKind};
+    a.on_key(KeyEvent::new(KeyCode::Home, KeyModifiers::NONE));
+    draw(&mut a, 80, 24);
     let before = a.views[View::Processes.index()].list.selected;
     a.on_mouse(MouseEvent {
         kind: MouseEventKind::ScrollDown,
@@ -279,6 +286,7 @@ fn the_mouse_clicks_tabs_rows_and_column_titles_and_the_wheel_scrolls() {
         row: 10,
         modifiers: KeyModifiers::NONE,
     });
+    draw(&mut a, 80, 24);
     draw(&mut a, 80, 24);
     assert_eq!(a.views[View::Processes.index()].list.selected, before + 3);
 }

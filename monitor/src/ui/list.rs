@@ -83,10 +83,12 @@ impl ListState {
 pub struct ViewState {
     pub list: ListState,
     pub filter: String,
-    pub sort: usize,
-    pub desc: bool,
+    /// The column sorted by and whether largest first (`None`: the view's own order).
+    pub sort: Option<(usize, bool)>,
     /// Processes: every process, not only those using IPC.
     pub all: bool,
+    /// Processes: each with its objects below it (F5).
+    pub tree: bool,
     /// The columns the last draw showed (`s` sorts only by those).
     pub shown: Vec<usize>,
 }

@@ -2,27 +2,41 @@
 //!
 //! ```text
 //! Source ──drain()──▶ Store (Model::apply → Model and its account; the event log, findings,
-//!                        │   the trends sampled at each account sample)
-//! keys ──▶ App (view state: view, selections, filters, sort, namespace, pause, back stack;
-//!                        │   what Enter opens, from the selection and the store)
+//!                        │   the trends sampled at each account sample; a generation)
 //!                        ▼
-//!              views::draw(frame, &mut App)   — reads the store; records only scroll
+//!                  rows/ (per view a table of typed values and targets, details and
+//!                        │   Problems as documents of links; built once per generation)
+//!                        ▼
+//! keys ──▶ App (view state: view, selections, filters, sort, namespace, pause, back stack;
+//!                        │   what Enter opens and a detail's links, read from the rows)
+//!                        ▼
+//!              views::draw(frame, &mut App)   — draws the rows; records only scroll
 //!                                               positions and where things were drawn
 //! ```
+//!
+//! The files are layered, each importing only those below it (no import cycle:
+//! `xtask/tests/architecture.rs` checks it): `theme`, `names`, `view`, `list`, `fmt`,
+//! `trends`, `term` at the bottom; `store`; `rows/`; `keys`; `app` (the view state, what
+//! Enter opens), with `input.rs` (keys) and `mouse.rs` (clicks, sorting) adding its
+//! handlers; `views/`; this file.
 //!
 //! The loop wakes every 100 ms (or on a key, a resize, a signal) to drain the source. It redraws on a key, on a
 //! resize, within 100 ms of new calls (events, calls starting to block), and once per tick
 //! (1 s) otherwise — snapshots and counter samples alone wait for the tick. The terminal is
 //! restored on every way out (see `term`).
 pub mod app;
+pub mod fmt;
+mod input;
 pub mod keys;
 mod list;
+mod mouse;
 pub mod names;
+pub mod rows;
 pub mod store;
 mod term;
 pub mod theme;
 pub mod trends;
-mod view;
+pub mod view;
 pub mod views;
 
 use std::{
@@ -54,6 +68,8 @@ pub struct UiOptions {
     pub tick: Duration,
     /// The namespaces shown (`--ipc-ns`, `--container`; every one by default).
     pub scope: crate::model::Scope,
+    /// The file the session is also recorded to (`--record`), said in the header.
+    pub recording: Option<String>,
 }
 
 impl Default for UiOptions {
@@ -64,6 +80,7 @@ impl Default for UiOptions {
             theme: Theme::from_env(),
             tick: Duration::from_secs(1),
             scope: crate::model::Scope::All,
+            recording: None,
         }
     }
 }
@@ -97,6 +114,7 @@ pub fn run_with(mut source: Box<dyn Source>, opts: UiOptions) -> anyhow::Result<
     let signals = term::Signals::register()?;
     let mut store = Store::new(opts.info, source.probe_status(), opts.cfg);
     store.model.set_scope(opts.scope);
+    store.recording = opts.recording;
     store.position = source.position();
     if store.position.is_some() {
         // A recording may come from another machine, with other names.
@@ -154,10 +172,13 @@ fn run_loop(
             term::Stdin::Nothing => false,
             term::Stdin::Ready => true,
         };
-        if signals.resized() {
+        // A resize: crossterm's own resize event is taken at once (with the draw it asks
+        // for), before a key can arrive beside it (see `events_pending`).
+        let resized = signals.resized();
+        if resized {
             draw(guard, app)?;
         }
-        if ready && event::poll(Duration::ZERO)? {
+        if (ready || resized) && events_pending()? {
             loop {
                 let ev = event::read()?;
                 match ev {
@@ -193,7 +214,7 @@ fn run_loop(
                 if term::stdin_state(Duration::ZERO) == term::Stdin::Gone {
                     return Ok(exit::OK);
                 }
-                if !event::poll(Duration::ZERO)? {
+                if !events_pending()? {
                     break;
                 }
             }
@@ -229,8 +250,27 @@ fn run_loop(
     }
 }
 
+/// Whether crossterm has an event to read. Its reader waits on the terminal with an
+/// edge-triggered epoll, and when a resize and a key arrive together it returns the resize
+/// and loses the key's edge: the key would sit unread until the next one (the first key after
+/// a resize was lost). So when the terminal has bytes that crossterm says it has no event
+/// for, the terminal's input is made ready again (`term::rearm_input`) and crossterm asked
+/// once more.
+fn events_pending() -> std::io::Result<bool> {
+    if event::poll(Duration::ZERO)? {
+        return Ok(true);
+    }
+    if term::stdin_state(Duration::ZERO) != term::Stdin::Ready {
+        return Ok(false);
+    }
+    term::rearm_input();
+    event::poll(Duration::ZERO)
+}
+
 #[cfg(test)]
 mod chart_tests;
+#[cfg(test)]
+mod fkeys_tests;
 #[cfg(test)]
 mod flow_tests;
 #[cfg(test)]
@@ -239,5 +279,9 @@ mod keys_tests;
 mod ns_sort_tests;
 #[cfg(test)]
 mod ns_view_tests;
+#[cfg(test)]
+mod problems_tests;
+#[cfg(test)]
+mod rows_tests;
 #[cfg(test)]
 mod tests;

@@ -30,33 +30,32 @@ fn angle_brackets_move_the_sort_to_the_next_shown_column() {
     // At the left edge, `<` stays.
     key(&mut app, KeyCode::Char('<'));
     assert_eq!(sort_hint(&screen(&mut app, 200, 60)), "pid↑");
-    // PID, then WAITS (column 4), WAIT TIME (5), SEGS (6): left to right, counts largest
-    // first.
+    // Every column sorts: PID, then COMM, S, WAITING ON, WAITING (column 4), left to right;
+    // counts largest first.
     key(&mut app, KeyCode::Char('>'));
-    let s = screen(&mut app, 200, 60);
-    assert_eq!(sort_hint(&s), "waits↓", "{s}");
-    assert!(s.contains("▼WAIT "), "the column is marked: {s}");
-    key(&mut app, KeyCode::Char('>'));
-    assert_eq!(sort_hint(&screen(&mut app, 200, 60)), "wait time↓");
-    key(&mut app, KeyCode::Char('<'));
-    assert_eq!(sort_hint(&screen(&mut app, 200, 60)), "waits↓");
-    // At 80 columns CALLS is left out: from SEGS, `>` skips it to FAILED, the last.
-    screen(&mut app, 80, 24);
-    for _ in 0..2 {
+    assert_eq!(sort_hint(&screen(&mut app, 200, 60)), "comm↑");
+    for _ in 0..3 {
         key(&mut app, KeyCode::Char('>'));
-        screen(&mut app, 80, 24);
     }
+    let s = screen(&mut app, 200, 60);
+    assert_eq!(sort_hint(&s), "waiting↓", "{s}");
+    assert!(s.contains("▼WAITING "), "the column is marked: {s}");
+    key(&mut app, KeyCode::Char('>'));
+    assert_eq!(sort_hint(&screen(&mut app, 200, 60)), "blocked↓");
+    key(&mut app, KeyCode::Char('<'));
+    assert_eq!(sort_hint(&screen(&mut app, 200, 60)), "waiting↓");
+    // At 80 columns WAITING and CALLS are left out: from BLOCKED, `>` goes to SEGS, SETS,
+    // QUEUES, then skips CALLS to FAILED, the last.
+    screen(&mut app, 80, 24);
+    key(&mut app, KeyCode::Char('>'));
     let s = screen(&mut app, 80, 24);
-    assert_eq!(sort_hint(&s), "segments↓", "{s}");
-    assert!(!s.contains("CALLS") && s.contains("FAILED"), "{s}");
-    key(&mut app, KeyCode::Char('>'));
-    assert_eq!(sort_hint(&screen(&mut app, 80, 24)), "failed↓");
-    key(&mut app, KeyCode::Char('>'));
-    assert_eq!(
-        sort_hint(&screen(&mut app, 80, 24)),
-        "failed↓",
-        "the right edge"
-    );
+    assert_eq!(sort_hint(&s), "blocked↓", "WAITING is not shown: {s}");
+    for want in ["segs↓", "sets↓", "queues↓", "failed↓", "failed↓"] {
+        key(&mut app, KeyCode::Char('>'));
+        let s = screen(&mut app, 80, 24);
+        assert_eq!(sort_hint(&s), want, "{s}");
+        assert!(!s.contains("CALLS") && s.contains("FAILED"), "{s}");
+    }
 }
 
 const OTHER: u64 = NS + 7;

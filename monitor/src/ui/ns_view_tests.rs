@@ -16,7 +16,7 @@ use crate::{
     snapshot::namespaces::NsObjects,
 };
 
-const NS2: u64 = NS + 7;
+pub(super) const NS2: u64 = NS + 7;
 
 /// An object of the fixtures' (home) namespace, for the other suites.
 pub(super) fn oid(id: i32) -> ObjId {
@@ -59,6 +59,10 @@ fn call(pid: u32, comm: &str, ns: u64, at: u64) -> Event {
 
 /// 25 calls a second on the host's set 0 and 2 on the container's, for 3 s between
 /// snapshots a second apart.
+pub(super) fn two_sets() -> Store {
+    two_sets_0()
+}
+
 fn two_sets_0() -> Store {
     let mut store = Store::new(
         info(),
@@ -115,8 +119,8 @@ fn each_set_0_shows_its_own_calls_rate_and_waiter() {
         b.contains(" 20 ") && !h.contains(" 20 "),
         "the waiter is the container's: {s}"
     );
-    assert!(h.contains(&super::views::num(host.rate())), "{h}");
-    assert!(b.contains(&super::views::num(boxed.rate())), "{b}");
+    assert!(h.contains(&super::fmt::num(host.rate())), "{h}");
+    assert!(b.contains(&super::fmt::num(boxed.rate())), "{b}");
     insta::assert_snapshot!("ns_two_sets_0_150x40", s);
 
     // Enter on each row opens its own set: its key, calls and waiter.
@@ -172,7 +176,7 @@ fn header2(s: &str) -> &str {
 fn n_filters_the_rows_header_and_problems_alike() {
     let mut app: App = app_on(View::Semaphores, two_sets_0());
     let all = screen(&mut app, 150, 40);
-    assert!(header2(&all).contains("1 waiting"), "{all}");
+    assert!(header2(&all).contains("1 thread waiting"), "{all}");
     assert!(
         all.contains("1 used before init"),
         "the container's set: {all}"
@@ -188,12 +192,17 @@ fn n_filters_the_rows_header_and_problems_alike() {
     assert!(s.contains("Semaphore sets (1)"), "{s}");
     key(&mut app, KeyCode::Char('7'));
     let p = screen(&mut app, 150, 40);
-    assert!(p.contains("sets used before init (0)"), "Problems: {p}");
+    assert!(
+        p.contains("None found:")
+            && p.contains("sets used before init")
+            && !p.contains("Sets used before init ("),
+        "Problems: {p}"
+    );
     // The container alone: its set, its waiter, its finding (in Problems too).
     key(&mut app, KeyCode::Char('n'));
     let p = screen(&mut app, 150, 40);
     assert!(p.contains("IPC ns docker:3f4e5a6b7c8d only (n)"), "{p}");
-    assert!(p.contains("sets used before init (1)"), "{p}");
+    assert!(p.contains("Sets used before init (1)"), "{p}");
     assert!(p.contains("used before init sem 0"), "{p}");
     for _ in 0..4 {
         if app.enter().is_some() {
@@ -206,7 +215,7 @@ fn n_filters_the_rows_header_and_problems_alike() {
     key(&mut app, KeyCode::Char('2'));
     let s = screen(&mut app, 150, 40);
     assert!(
-        header2(&s).contains("1 waiting") && s.contains("Semaphore sets (1)"),
+        header2(&s).contains("1 thread waiting") && s.contains("Semaphore sets (1)"),
         "{s}"
     );
     assert!(row(&s, "▸ 0 ").contains(" 20 "), "{s}");

@@ -75,10 +75,12 @@ pub struct Store {
     /// [`Store::obj_key`]), the same for as long as it lives.
     ns_slots: Vec<Option<NsId>>,
     ns_slot: BTreeMap<NsId, usize>,
-    /// Each known namespace's name in the views (see `views::ns::label`), and how many
-    /// are in scope.
+    /// Each known namespace's name in the views (see [`ns_labels`]), and how many are in
+    /// scope.
     pub ns_names: BTreeMap<NsId, String>,
     pub ns_shown: usize,
+    /// The file a live session is also recorded to (`--record`), for the header.
+    pub recording: Option<String>,
 }
 
 impl Store {
@@ -103,6 +105,7 @@ impl Store {
             ns_slot: BTreeMap::new(),
             ns_names: BTreeMap::new(),
             ns_shown: 0,
+            recording: None,
         }
     }
 
@@ -139,19 +142,21 @@ impl Store {
         if batch.is_empty() {
             return;
         }
-        // The account's last sample in the batch: the kernel's, else a snapshot's while the
-        // probe does not sample.
-        let mut sampled = None;
-        for s in batch {
+        // The trends are sampled at every sample of the account (the kernel's, else a
+        // snapshot's while the probe does not sample), once what came at its time is applied:
+        // live and replay, however the updates were batched, chart the same samples.
+        let mut sample = false;
+        for (i, s) in batch.iter().enumerate() {
             self.first_mono_ns.get_or_insert(s.mono_ns);
-            match &s.update {
-                Update::Kernel(_) => sampled = Some(s.mono_ns),
-                Update::Snapshot(_) if self.model.account().kernel_at().is_none() => {
-                    sampled = Some(s.mono_ns)
+            sample |= match &s.update {
+                Update::Kernel(_) => true,
+                Update::Snapshot(_) => self.model.account().kernel_at().is_none(),
+                Update::Reset => {
+                    self.trends = Default::default();
+                    false
                 }
-                Update::Reset => self.trends = Default::default(),
-                _ => {}
-            }
+                _ => false,
+            };
             match &s.update {
                 Update::Events(evs) => {
                     for ev in evs {
@@ -176,13 +181,15 @@ impl Store {
                 _ => {}
             }
             self.model.apply(s);
-        }
-        if let Some(t) = sampled {
-            // Of every namespace, whatever the scope: `n` then shows each one's history.
-            let scope = self.model.scope().clone();
-            self.model.set_scope(Scope::All);
-            self.trends.sample(&self.model, t);
-            self.model.set_scope(scope);
+            let time_done = batch.get(i + 1).is_none_or(|n| n.mono_ns != s.mono_ns);
+            if sample && time_done {
+                sample = false;
+                // Of every namespace, whatever the scope: `n` then shows each one's history.
+                let scope = self.model.scope().clone();
+                self.model.set_scope(Scope::All);
+                self.trends.sample(&self.model, s.mono_ns);
+                self.model.set_scope(scope);
+            }
         }
         self.refresh();
     }
@@ -256,7 +263,7 @@ impl Store {
         let known = m.namespaces();
         self.slot_namespaces(&known);
         self.ns_shown = known.iter().filter(|n| n.in_scope).count();
-        self.ns_names = super::views::ns::labels(&known);
+        self.ns_names = ns_labels(&known);
         self.generation += 1;
     }
 
@@ -319,9 +326,14 @@ impl Store {
         })
     }
 
-    /// Calls per second (the account's total: the kernel's counters when it samples).
-    pub fn calls_per_s(&self) -> f64 {
-        self.model.account().total().rate()
+    /// Calls and waits per second over the last sample: the account's totals (the kernel's
+    /// counters when it samples) between its last two samples, one window for both; `None`
+    /// before there are two samples.
+    pub fn rates(&self) -> (Option<f64>, Option<f64>) {
+        let total = self.trends.total();
+        let last =
+            |f: fn(&super::trends::Point) -> f32| total.rates(|p| f64::from(f(p))).last().copied();
+        (last(|p| p.calls_s), last(|p| p.waits_s))
     }
 
     /// Finished calls the account counted that the event log never got (the probe sends only
@@ -337,4 +349,29 @@ impl Store {
     pub fn live(&self) -> bool {
         self.position.is_none() && !matches!(self.probe, ProbeStatus::Replay)
     }
+}
+
+/// Each namespace's name: its container label ("host", "docker:3f4e5a6b7c8d"), with the
+/// inode when another namespace has the same label; the inode alone when no label is known.
+pub fn ns_labels(known: &[crate::model::NsInfo]) -> BTreeMap<NsId, String> {
+    known
+        .iter()
+        .map(|n| {
+            let name = match n.container.as_deref() {
+                None => n.ns.to_string(),
+                Some(l) => {
+                    let l = crate::text::escape(l);
+                    let shared = known
+                        .iter()
+                        .any(|o| o.ns != n.ns && o.container.as_deref() == n.container.as_deref());
+                    if shared {
+                        format!("{l} {}", n.ns)
+                    } else {
+                        l.into_owned()
+                    }
+                }
+            };
+            (n.ns, name)
+        })
+        .collect()
 }

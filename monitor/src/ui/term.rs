@@ -225,6 +225,19 @@ pub fn stdin_state(timeout: Duration) -> Stdin {
     Stdin::Ready
 }
 
+/// Makes the terminal's input ready again for a reader that waits on its edge: the terminal's
+/// own settings set again, unchanged (tcsetattr), which wakes whoever waits to read it — and
+/// an edge-triggered epoll (crossterm's) reports the bytes still there as new. Changes nothing.
+pub fn rearm_input() {
+    // SAFETY: a termios filled by tcgetattr on fd 0, and set back as it was.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(0, &mut t) == 0 {
+            libc::tcsetattr(0, libc::TCSANOW, &t);
+        }
+    }
+}
+
 /// The loop's heartbeat (CLOCK_MONOTONIC seconds of its last turn), for the watchdog.
 static HEARTBEAT: AtomicU64 = AtomicU64::new(0);
 

@@ -5,6 +5,19 @@ use ratatui::{
     symbols::border,
 };
 
+/// What a piece of text is, for its looks: the row model says it, the theme styles it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Tone {
+    #[default]
+    Plain,
+    Title,
+    Dim,
+    Alert,
+    Warn,
+    Good,
+    Key,
+}
+
 /// The looks of one session, decided once from the environment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Theme {
@@ -75,6 +88,28 @@ impl Theme {
             Style::new().fg(c)
         } else {
             Style::new()
+        }
+    }
+
+    /// The style of a tone.
+    pub fn style(&self, tone: Tone) -> Style {
+        match tone {
+            Tone::Plain => Style::new(),
+            Tone::Title => self.title(),
+            Tone::Dim => self.dim(),
+            Tone::Alert => self.alert(),
+            Tone::Warn => self.warn(),
+            Tone::Good => self.good(),
+            Tone::Key => self.key(),
+        }
+    }
+
+    /// Microseconds: `µs`, or `us` in ASCII.
+    pub fn micro(&self) -> &'static str {
+        if self.unicode {
+            "µs"
+        } else {
+            "us"
         }
     }
 

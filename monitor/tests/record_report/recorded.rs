@@ -27,7 +27,9 @@ fn a_recorded_deadlock_leak_and_refused_calls_are_reported_with_their_pids_and_i
         .args(["--", "sh", "-c", &script]);
     let mut p = Proc::spawn(&mut rec_cmd);
     p.wait_stderr("recording to", Duration::from_secs(30));
-    // While it runs: the live view of the same deadlock, to compare with the report.
+    // While it runs: a snapshot of the same situation, which has no history of who took
+    // what: the two sets stalled, never a deadlock (the report, which saw the locks taken,
+    // proves it).
     let mut live = Value::Null;
     for _ in 0..40 {
         std::thread::sleep(Duration::from_millis(100));
@@ -36,29 +38,26 @@ fn a_recorded_deadlock_leak_and_refused_calls_are_reported_with_their_pids_and_i
             continue;
         }
         let out = Command::new(IPCTOP)
-            .args(["snapshot", "--json"])
+            .args(["snapshot", "--json", "--long-wait", "0"])
             .output()
             .unwrap();
         let snap: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let pids = dl["pids"].clone();
-        if let Some(x) = snap["deadlocks"].as_array().unwrap().iter().find(|x| {
-            let mut a: Vec<u64> = x["pids"]
+        let named = |f: &Value| {
+            f["pids"]
                 .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap())
-                .collect();
-            a.sort();
-            let mut b: Vec<u64> = pids
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap())
-                .collect();
-            b.sort();
-            a == b
-        }) {
-            live = x.clone();
+                .is_some_and(|a| a.iter().any(|p| dl["pids"].as_array().unwrap().contains(p)))
+        };
+        let f = snap["findings"].as_array().unwrap();
+        assert!(
+            !f.iter().any(|x| x["kind"] == "deadlock" && named(x)),
+            "a snapshot proved a deadlock without history: {f:?}"
+        );
+        let stalled: Vec<&Value> = f
+            .iter()
+            .filter(|x| x["kind"] == "stalled" && named(x))
+            .collect();
+        if stalled.len() == 2 {
+            live = Value::Array(stalled.into_iter().cloned().collect());
             break;
         }
     }
@@ -72,11 +71,14 @@ fn a_recorded_deadlock_leak_and_refused_calls_are_reported_with_their_pids_and_i
     let eexist = read_json(&d.0.join("eexist"));
     let eacces = read_json(&d.0.join("eacces"));
     ids.shms.push(orphan["shmid"].as_i64().unwrap() as i32);
-    assert!(!live.is_null(), "the live snapshot saw the deadlock {dl}");
+    assert!(
+        !live.is_null(),
+        "the live snapshot saw both sets stalled {dl}"
+    );
 
     let (code, r, err) = report(&rec, &[]);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(r["schema_version"], 2);
+    assert_eq!(r["schema_version"], 3);
     assert_eq!(r["stopped_early"], Value::Null, "{r}");
     // The deadlock, along the way (the workload ended it), with its pids and sets; the same
     // as the live snapshot said.
@@ -103,7 +105,7 @@ fn a_recorded_deadlock_leak_and_refused_calls_are_reported_with_their_pids_and_i
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["semid"].as_i64().unwrap())
+        .map(|s| s["id"].as_i64().unwrap())
         .collect();
     let want_sets: std::collections::BTreeSet<i64> = dl["semids"]
         .as_array()
@@ -112,13 +114,16 @@ fn a_recorded_deadlock_leak_and_refused_calls_are_reported_with_their_pids_and_i
         .map(|v| v.as_i64().unwrap())
         .collect();
     assert_eq!(semids, want_sets);
-    let live_sets: std::collections::BTreeSet<i64> = live["cycle"]
+    let live_sets: std::collections::BTreeSet<i64> = live
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["semid"].as_i64().unwrap())
+        .map(|s| s["id"].as_i64().unwrap())
         .collect();
-    assert_eq!(live_sets, want_sets, "live and replayed analysis agree");
+    assert_eq!(
+        live_sets, want_sets,
+        "the snapshot's stalled sets are the deadlock's"
+    );
     // The orphaned segment: a leak at the end, with its id.
     let leak = r["leaks"]
         .as_array()

@@ -5,8 +5,11 @@
 pub mod basic;
 pub mod bpf;
 pub mod cgroup;
+pub mod dashboard;
 pub mod hostile;
+pub mod maps;
 pub mod recording;
+pub mod screen;
 /// The SysV calls that change IPC objects (the library only reads): the workload helper's,
 /// for the tests' clean-up and for releasing a blocked workload.
 #[path = "../../src/bin/ipctop-workload/sysv_mut.rs"]

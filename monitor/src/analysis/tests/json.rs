@@ -13,7 +13,7 @@ fn json_has_the_issue_fields() {
     let m = model(&s);
     let f = analyze(&m, &Config::default());
     let doc = serde_json::to_value(crate::cmd::snapshot::to_json(&m, &f)).unwrap();
-    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["schema_version"], 2);
     let has = |v: &serde_json::Value, keys: &[&str]| {
         for k in keys {
             assert!(v.get(k).is_some(), "no {k} in {v}");
@@ -43,7 +43,14 @@ fn json_has_the_issue_fields() {
     );
     has(
         &doc["semaphore_sets"][0]["semaphores"][0],
-        &["semnum", "value", "ncnt", "zcnt", "last_pid"],
+        &[
+            "semnum",
+            "value",
+            "ncnt",
+            "zcnt",
+            "last_pid",
+            "holders_role",
+        ],
     );
     has(
         &doc["message_queues"][0],
@@ -62,13 +69,17 @@ fn json_has_the_issue_fields() {
     );
     has(
         &doc["waits"][0],
-        &["pid", "kind", "semid", "semnum", "sem_op", "since_s"],
+        &[
+            "pid", "kind", "semid", "semnum", "sem_op", "since_s", "waited_s",
+        ],
     );
     assert_eq!(doc["waits"][0]["kind"], "sem");
     assert!(doc["waits"][0]["since_s"].is_null());
     has(&doc["leaks"][0], &["kind", "id", "reason"]);
     assert_eq!(doc["leaks"][0]["kind"], "shm");
     has(&doc, &["deadlocks", "limits", "ipc_namespace", "unknown"]);
+    // Every finding with its kind, namespace and container.
+    has(&doc["findings"][0], &["kind", "reason", "ipc_ns"]);
     // The tables render too.
     let t = crate::cmd::snapshot::tables(&m, &f);
     assert!(t.contains("leak shm 1"), "{t}");

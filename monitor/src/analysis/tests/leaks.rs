@@ -52,13 +52,44 @@ fn shm_leaks_and_not() {
     assert!(m.segment(4).unwrap().marked_for_destroy);
 }
 
+/// A model of snapshot `s` in which the probe saw `made` create their objects first (before
+/// the snapshot): (kind, id, creator pid, key).
+fn made_by(s: &Snapshot, made: &[(IpcKind, i32, u32)]) -> Model {
+    let mut m = Model::new();
+    let t = MONO - 3700 * S;
+    m.feed_snapshot(&fixtures::snapshot(t - S, u64::MAX / 2, None));
+    for &(kind, id, pid) in made {
+        let key = crate::event::Key(0);
+        let flags = Flags::new(libc::IPC_CREAT as u32, crate::event::GET_FLAGS);
+        let mode = crate::event::Mode(0o600);
+        let args = match kind {
+            IpcKind::Sem => Args::Semget {
+                key,
+                nsems: 1,
+                flags,
+                mode,
+            },
+            IpcKind::Msg => Args::Msgget { key, flags, mode },
+            IpcKind::Shm => Args::Shmget {
+                key,
+                size: 4096,
+                flags,
+                mode,
+            },
+        };
+        m.feed_event(&ev(pid, t, Some(t + 1), args, Some(id as i64)));
+    }
+    m.feed_snapshot(s);
+    m
+}
+
 #[test]
 fn sem_leaks_and_not() {
     let mut s = snap();
     let old = NOW - 3600;
-    // 10: idle for an hour, its users gone, no waiters → leak.
+    // 10: made by 600 (gone), idle for an hour, no users, no waiters → leak.
     s.sem.push(sem(10, &[(1, 0, 600), (0, 0, 0)], old));
-    // 11: a live process waits on it → not (even though idle and its last user is gone).
+    // 11: a live process waits on it → not (even though idle and its creator is gone).
     s.sem.push(sem(11, &[(0, 1, 601)], old));
     let mut w = proc_(710, NOW - 7200);
     w.waits = Some(vec![sem_wait(710, 11, 0, -1)]);
@@ -73,24 +104,33 @@ fn sem_leaks_and_not() {
     u.values = Err(crate::snapshot::ReadFail::Denied);
     u.row.nsems = 2;
     s.sem.push(u);
-    // 15: last user's pid reused by a process started after the last semop → leak.
-    s.sem.push(sem(15, &[(1, 0, 604)], old));
-    s.processes.push(proc_(604, NOW - 60));
+    // 15: made by 604, whose pid now belongs to a process started since → leak.
+    s.sem.push(sem(15, &[(1, 0, 605)], old));
+    s.processes.push(proc_(604, NOW - 5));
+    // 16: an idle daemon's set: its creator (alive) made it before ipctop → not.
+    s.sem.push(sem(16, &[(1, 0, 606)], old));
+    s.processes.push(proc_(606, NOW - 7200));
+    // 17: made before ipctop by someone unknown, its users gone → not: no evidence.
+    s.sem.push(sem(17, &[(1, 0, 607)], old));
 
-    let f = run(&s);
-    assert_eq!(leaks_of(&f), [(IpcKind::Sem, 10), (IpcKind::Sem, 15)]);
-    let r = reason_of(&f, IpcKind::Sem, 10);
-    assert!(
-        r.contains("unused for 3600 s") && r.contains("(600) are gone"),
-        "{r}"
+    let made = [10, 11, 12, 13, 15].map(|id| (IpcKind::Sem, id, 600 + (id as u32 - 10).min(4)));
+    let m = made_by(&s, &made);
+    let f = analyze(&m, &Config::default());
+    assert_eq!(
+        leaks_of(&f),
+        [(IpcKind::Sem, 10), (IpcKind::Sem, 15)],
+        "{f:#?}"
     );
-    assert!(model(&s).sem_set(14).unwrap().semaphores.is_none());
+    let r = reason_of(&f, IpcKind::Sem, 10);
+    assert!(r.contains("creator pid 600 is gone"), "{r}");
+    assert!(reason_of(&f, IpcKind::Sem, 15).contains("reused"));
+    assert!(m.sem_set(14).unwrap().semaphores.is_none());
 }
 
 #[test]
 fn msg_leaks_and_not() {
     let mut s = snap();
-    // 20: messages, sender gone, never received → leak.
+    // 20: messages, creator and sender gone, never received → leak.
     s.msg.push(msg(20, 3, 800, 0));
     // 21: drained by a live reader → not.
     s.msg.push(msg(21, 0, 801, 802));
@@ -109,15 +149,23 @@ fn msg_leaks_and_not() {
             msgtyp: 2,
         },
         wchan: None,
+        asleep_since_ns: None,
     }]);
     s.processes.push(r);
-    // 24: empty and everyone gone → not a leak (nothing held).
+    // 24: empty, left behind by processes that are all gone → a leak.
     s.msg.push(msg(24, 0, 807, 808));
+    // 25: an idle daemon's queue (made before ipctop, its user alive) → not.
+    s.msg.push(msg(25, 1, 809, 809));
+    s.processes.push(proc_(809, NOW - 9000));
+    // 26: made before ipctop by someone unknown, users gone → not: no evidence.
+    s.msg.push(msg(26, 4, 810, 811));
 
-    let f = run(&s);
-    assert_eq!(leaks_of(&f), [(IpcKind::Msg, 20)]);
+    let made = [20, 21, 22, 23, 24].map(|id| (IpcKind::Msg, id, 800 + 2 * (id as u32 - 20)));
+    let m = made_by(&s, &made);
+    let f = analyze(&m, &Config::default());
+    assert_eq!(leaks_of(&f), [(IpcKind::Msg, 20), (IpcKind::Msg, 24)]);
     assert!(reason_of(&f, IpcKind::Msg, 20).contains("last sender (pid 800) is gone"));
-    let m = model(&s);
+    assert!(reason_of(&f, IpcKind::Msg, 24).contains("0 messages"));
     assert_eq!(m.waits().count(), 1);
     assert_eq!(m.waits().next().unwrap().on.kind(), "msgrcv");
 }
@@ -127,7 +175,8 @@ fn unknown_pids_are_not_named_none_or_zero() {
     // A queue with messages whose last receiver pid is 0 (nothing ever received).
     let mut s = snap();
     s.msg.push(msg(60, 3, 777, 0));
-    let f = run(&s);
+    let m = made_by(&s, &[(IpcKind::Msg, 60, 776)]);
+    let f = analyze(&m, &Config::default());
     let l: Vec<&Finding> = f
         .iter()
         .filter(|f| matches!(f.what, What::Leak { .. }))

@@ -42,12 +42,22 @@ fn shm_events_attach_detach_remove() {
     ));
     assert!(m.segment(300).is_none());
     assert!(m.process(1500).unwrap().attached_shmids().is_empty());
-    // The account: the shmdt counts on the segment it detached (found by its address).
+    // The account: the shmdt counts on the segment it detached (found by its address), which
+    // has ended: its final account is among the retired.
     let a = m.account();
     assert_eq!(a.process(1500).unwrap().calls, 3);
     assert_eq!(a.total().calls, 3);
     let shm = crate::model::ObjId { ns: NS, id: 300 };
-    assert_eq!(a.object(crate::model::ObjKind::Shm, shm).unwrap().calls, 3);
+    assert!(a.object(crate::model::ObjKind::Shm, shm).is_none());
+    let gone: Vec<u64> = a
+        .retired()
+        .filter(|r| {
+            matches!(r.what, crate::model::RetiredWhat::Object { key, .. }
+                if key == (crate::model::ObjKind::Shm, shm))
+        })
+        .map(|r| r.tally.calls)
+        .collect();
+    assert_eq!(gone, [3]);
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! it is set up; long-lived ones then hold until their stdin closes (or SIGTERM/SIGINT), and
 //! remove every object they made before they exit.
 mod calls;
+mod churn;
 mod common;
+mod judge;
 mod paced;
 mod situations;
 mod sysv_mut;
@@ -41,6 +43,12 @@ enum Cmd {
     Situations(situations::Cmd),
     #[command(flatten)]
     Paced(paced::Cmd),
+    /// The scenario battery's situations, each in a private IPC namespace (see judge/mod.rs);
+    /// with --wait-go it says its namespace first, then waits.
+    Judge(judge::Cmd),
+    /// Short-lived processes each making and removing a set (optionally each in a namespace
+    /// of its own) beside a steady one; prints the calls made when it ends.
+    Churn(churn::Args),
 }
 
 fn main() {
@@ -50,13 +58,16 @@ fn main() {
         common::set_comm(name);
     }
     common::configure(cli.hold_for, cli.leave);
-    if cli.wait_go {
+    // A situation of the battery says its namespace before it waits (it makes it first).
+    if cli.wait_go && !matches!(cli.cmd, Cmd::Judge(_)) {
         common::wait_go();
     }
     let r = match cli.cmd {
         Cmd::Calls(c) => calls::run(c),
         Cmd::Situations(c) => situations::run(c),
         Cmd::Paced(c) => paced::run(c),
+        Cmd::Judge(c) => judge::run(c, cli.wait_go),
+        Cmd::Churn(a) => churn::run(a),
     };
     if let Err(e) = r {
         eprintln!("ipctop-workload: {e:#}");

@@ -73,23 +73,23 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
 }
 
 /// A pipe for parent/child hand-offs of small integers.
-struct Pipe {
+pub(crate) struct Pipe {
     r: PipeReader,
     w: PipeWriter,
 }
 
 impl Pipe {
-    fn new() -> anyhow::Result<Self> {
+    pub(crate) fn new() -> anyhow::Result<Self> {
         let (r, w) = std::io::pipe().context("pipe")?;
         Ok(Self { r, w })
     }
 
-    fn send(&self, v: i32) {
+    pub(crate) fn send(&self, v: i32) {
         let _ = (&self.w).write_all(&v.to_ne_bytes());
     }
 
     /// Reads one integer (None on EOF or error).
-    fn recv(&self) -> Option<i32> {
+    pub(crate) fn recv(&self) -> Option<i32> {
         let mut b = [0u8; 4];
         (&self.r).read_exact(&mut b).ok()?;
         Some(i32::from_ne_bytes(b))
@@ -98,11 +98,11 @@ impl Pipe {
 
 /// Children to kill (SIGKILL) and reap on drop.
 #[derive(Default)]
-struct Kids(Vec<Pid>);
+pub(crate) struct Kids(Vec<Pid>);
 
 impl Kids {
     /// Forks a child that dies with us and runs `f`, then exits with its code.
-    fn spawn(&mut self, f: impl FnOnce() -> i32) -> anyhow::Result<i32> {
+    pub(crate) fn spawn(&mut self, f: impl FnOnce() -> i32) -> anyhow::Result<i32> {
         let parent = getpid();
         // SAFETY: the workload is single-threaded; the child only runs `f` and exits.
         match unsafe { fork() }.context("fork")? {
@@ -124,10 +124,16 @@ impl Kids {
     }
 
     /// Waits for a child to exit (for children that are meant to).
-    fn reap(&mut self, pid: i32) {
+    pub(crate) fn reap(&mut self, pid: i32) {
+        self.reap_ok(pid);
+    }
+
+    /// [`Kids::reap`], saying whether the child exited with 0.
+    pub(crate) fn reap_ok(&mut self, pid: i32) -> bool {
         let pid = Pid::from_raw(pid);
-        let _ = waitpid(pid, None);
+        let st = waitpid(pid, None);
         self.0.retain(|&p| p != pid);
+        matches!(st, Ok(nix::sys::wait::WaitStatus::Exited(_, 0)))
     }
 }
 
@@ -140,14 +146,14 @@ impl Drop for Kids {
     }
 }
 
-fn pause_forever() -> i32 {
+pub(crate) fn pause_forever() -> i32 {
     loop {
         pause();
     }
 }
 
 /// Polls `f` until it is true, for at most 10 s.
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) -> anyhow::Result<()> {
+pub(crate) fn wait_until(what: &str, mut f: impl FnMut() -> bool) -> anyhow::Result<()> {
     let t = Instant::now();
     while !f() {
         anyhow::ensure!(

@@ -76,6 +76,11 @@ pub struct TaskWait {
     pub call: WaitCall,
     /// The kernel function it sleeps in, when readable.
     pub wchan: Option<String>,
+    /// CLOCK_MONOTONIC ns by which the thread had gone to sleep at the latest: when it last
+    /// ran, from its scheduler clock (`se.exec_start` of /proc/PID/task/TID/sched) measured
+    /// against this scanner's own thread's — a lower bound of the wait's age, never more
+    /// (the scheduler's task clock leaves out interrupt time). `None`: not readable.
+    pub asleep_since_ns: Option<u64>,
 }
 
 /// What was read of one process.
@@ -89,6 +94,14 @@ pub struct ProcRead {
     pub uid: Option<u32>,
     /// Wall-clock start time, unix ns.
     pub start_unix_ns: Option<u64>,
+    /// Its start as /proc/PID/stat gives it (`starttime`, clock ticks since boot): with the
+    /// pid, its identity (a reused pid has another start).
+    pub start_ticks: Option<u64>,
+    /// How many threads it has (0: unknown).
+    pub threads: u32,
+    /// Another ipctop (its executable is an ipctop: by /proc/PID/exe, not by its name): an
+    /// observer, whose read-only polling is never activity on what it looks at.
+    pub observer: bool,
     /// The inode of its IPC namespace; `None` when not readable.
     pub ipc_ns: Option<u64>,
     /// Its SYSV mappings; `None` when /proc/PID/maps was not readable (or not read: other

@@ -22,6 +22,9 @@ use super::{
 pub(super) struct Reader {
     buf: Vec<u8>,
     name: Vec<u8>,
+    /// This thread's scheduler clock against CLOCK_MONOTONIC, read once (see
+    /// [`Reader::asleep_since`]): (its `se.exec_start` ns, monotonic ns just after).
+    clock: Option<Option<(u64, u64)>>,
 }
 
 impl Reader {
@@ -119,6 +122,37 @@ impl Reader {
         ns_inode_of(&target[..n as usize])
     }
 
+    /// The CLOCK_MONOTONIC time by which a thread whose scheduler clock stopped at
+    /// `exec_start_ns` (it last ran then) had gone to sleep, at the latest: our own thread's
+    /// `exec_start` (at most the task clock's now) minus theirs is at most the time elapsed,
+    /// so the age it gives is a lower bound. `None` when our own clock could not be read.
+    pub(super) fn asleep_since(&mut self, exec_start_ns: u64) -> Option<u64> {
+        let (ours, mono) = (*self.clock.get_or_insert_with(|| {
+            let ours = std::fs::read("/proc/thread-self/sched")
+                .ok()
+                .and_then(|t| super::waits::exec_start_ns(&t))?;
+            Some((ours, crate::event::clock_ns(libc::CLOCK_MONOTONIC)))
+        }))?;
+        Some(mono.saturating_sub(ours.saturating_sub(exec_start_ns)))
+    }
+
+    /// Whether the process of `dir` runs an ipctop: its executable is named `ipctop`, or is
+    /// the very file this ipctop runs (a renamed copy). False when `exe` is not readable
+    /// (another user's process without privilege, a kernel thread).
+    pub(super) fn is_ipctop(&mut self, dir: &OwnedFd) -> bool {
+        let mut target = [0u8; 4096];
+        // SAFETY: a NUL-terminated relative path and a buffer of ours with its length.
+        let n = unsafe {
+            libc::readlinkat(
+                dir.as_raw_fd(),
+                c"exe".as_ptr(),
+                target.as_mut_ptr().cast(),
+                target.len(),
+            )
+        };
+        n > 0 && is_ipctop_exe(&target[..n as usize])
+    }
+
     /// Its command line, arguments joined by spaces (empty ones left out).
     pub(super) fn cmdline(&mut self, dir: &OwnedFd) -> Option<String> {
         let b = self.read(dir, "cmdline").ok()?;
@@ -131,6 +165,26 @@ impl Reader {
         }
         Some(s)
     }
+}
+
+/// Whether an executable's path (as /proc/PID/exe shows it) is an ipctop's.
+pub(super) fn is_ipctop_exe(path: &[u8]) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    static OURS: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+    let path = path.strip_suffix(b" (deleted)").unwrap_or(path);
+    let name = path.rsplit(|&c| c == b'/').next().unwrap_or(path);
+    if name == b"ipctop" {
+        return true;
+    }
+    // A renamed copy of the running binary; test binaries (which embed the library) are
+    // not ipctop, nor is ipctop-workload.
+    let ours = OURS.get_or_init(|| {
+        std::fs::read_link("/proc/self/exe")
+            .ok()
+            .map(|p| p.as_os_str().as_bytes().to_vec())
+            .filter(|p| p.rsplit(|&c| c == b'/').next() == Some(&b"ipctop"[..]))
+    });
+    ours.as_deref() == Some(path)
 }
 
 /// One process: stat, owner, IPC namespace, attachments, waits and (when it matters) its
@@ -164,11 +218,16 @@ pub(super) fn read_one(
         state: stat.state,
         uid,
         start_unix_ns,
+        start_ticks: Some(stat.starttime),
+        threads: stat.num_threads.clamp(0, u32::MAX as i64) as u32,
+        observer: false,
         ipc_ns,
         attachments: None,
         waits: None,
         cmdline: None,
     };
+    // Observers are known in every namespace (an ipctop in a container polls its own).
+    r.observer = flags & PF_KTHREAD == 0 && rd.is_ipctop(&dir);
     if !in_target(opts.target_ns, ipc_ns) || matches!(state, 'Z' | 'X') {
         return Some(r);
     }

@@ -86,13 +86,34 @@ pub(super) fn read_waits(
             .ok()
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .filter(|w| !w.is_empty() && w != "0");
-        waits.push(TaskWait { tid, call, wchan });
+        path.truncate(base);
+        path.push_str("sched");
+        let asleep_since_ns = rd
+            .read(dir, &path)
+            .ok()
+            .and_then(exec_start_ns)
+            .and_then(|theirs| rd.asleep_since(theirs));
+        waits.push(TaskWait {
+            tid,
+            call,
+            wchan,
+            asleep_since_ns,
+        });
     }
     if denied_any && waits.is_empty() {
         out.syscall_denied.push(pid);
         return None;
     }
     Some(waits)
+}
+
+/// `se.exec_start` of a /proc/…/sched file, in ns of the scheduler's task clock: for a
+/// sleeping thread, when it last stopped running.
+pub(super) fn exec_start_ns(text: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(text).ok()?;
+    let line = text.lines().find(|l| l.starts_with("se.exec_start"))?;
+    let ms: f64 = line.split(':').nth(1)?.trim().parse().ok()?;
+    (ms.is_finite() && ms >= 0.0).then_some((ms * 1e6) as u64)
 }
 
 /// At most this many sembufs are read from a waiter.

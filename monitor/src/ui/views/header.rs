@@ -1,5 +1,6 @@
-//! The header (host, uptime or replay position, calls/s, probe; alerts, waits, limits: each
-//! segment whole or left out), the tab bar and the footer's key hints.
+//! The header (host, uptime or replay position, calls/s and waits/s, probe, recording;
+//! alerts, threads waiting, limits: each segment whole or left out), the tab bar and the
+//! footer's key hints. The alerts are the Problems view's counts (`rows::problems::counts`).
 use ratatui::{
     layout::Rect,
     style::Style,
@@ -8,18 +9,24 @@ use ratatui::{
     Frame,
 };
 
-use super::{clock, num, overview, trim_f, Cx};
 use crate::{
-    analysis::What,
     feed::ProbeStatus,
     model::Scope,
-    ui::app::{Input, Target, View, ViewState},
+    ui::{
+        app::Input,
+        fmt::{clock, limit, num, threads, trim_f},
+        rows::{
+            blind::{unknown, Blind},
+            problems, waits, Cx,
+        },
+        view::{Target, View},
+    },
 };
 
 pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     let (s, t) = (cx.s, cx.t);
     let sep = || Span::styled(t.sep(), t.dim());
-    let dropped = s.model.account().dropped();
+    let dropped = s.model.account().lost();
     // Line 1: segments, each whole or not at all (never cut mid-word); a segment with a
     // shorter form uses it when the long one does not fit.
     let mut segs: Vec<(Vec<Span>, Option<Vec<Span>>)> = Vec::new();
@@ -48,23 +55,16 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
         ));
     }
     segs.push((when, None));
-    // The account's total, of every namespace whatever the scope.
-    let all_ns = match s.model.scope() {
-        Scope::All => "",
-        _ => " all ns",
-    };
-    segs.push((
-        vec![Span::raw(format!("{}/s{all_ns}", num(s.calls_per_s())))],
-        None,
-    ));
-    segs.push((
-        vec![Span::styled(
-            format!("dropped {dropped}"),
-            if dropped > 0 { t.alert() } else { t.dim() },
-        )],
-        None,
-    ));
-    segs.push(match &s.probe {
+    if let Some(file) = &s.recording {
+        segs.push((
+            vec![Span::styled(
+                format!("REC {}", crate::text::escape(file)),
+                t.alert(),
+            )],
+            Some(vec![Span::styled("REC", t.alert())]),
+        ));
+    }
+    let probe = match &s.probe {
         ProbeStatus::Attached(how) => (
             vec![Span::styled(format!("probe: {how}"), t.dim())],
             Some(vec![Span::styled("probe on", t.dim())]),
@@ -74,7 +74,40 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
             Some(vec![Span::styled("SNAPSHOTS ONLY (no probe)", t.warn())]),
         ),
         ProbeStatus::Replay => (vec![Span::styled("recording", t.dim())], None),
-    });
+    };
+    let blind = matches!(s.probe, ProbeStatus::SnapshotOnly(_));
+    let probe = if blind {
+        segs.push(probe);
+        None
+    } else {
+        Some(probe)
+    };
+    // The account's totals between the last two samples (of every namespace whatever the
+    // scope): calls and waits per second over the same window.
+    let all_ns = match s.model.scope() {
+        Scope::All => "",
+        _ => " all ns",
+    };
+    let (calls, waits) = s.rates();
+    let shown = |x: Option<f64>| x.map_or("-".to_string(), num);
+    segs.push((
+        vec![Span::raw(format!(
+            "calls/s {}  waits/s {}{all_ns}",
+            shown(calls),
+            shown(waits)
+        ))],
+        Some(vec![Span::raw(format!("{}/s{all_ns}", shown(calls)))]),
+    ));
+    segs.push((
+        vec![Span::styled(
+            format!("dropped {dropped}"),
+            if dropped > 0 { t.alert() } else { t.dim() },
+        )],
+        None,
+    ));
+    // Running without the probe is said before the figures it leaves out, the probe's way
+    // of attaching after them.
+    segs.extend(probe);
     if let Some(d) = s.position.as_ref().and_then(|p| p.damaged.as_ref()) {
         segs.push((
             vec![Span::styled(format!("cut: {d}"), t.warn())],
@@ -89,62 +122,36 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     }
     let l1 = fit_segments(segs, area.width as usize, sep);
 
-    // Alerts first (they must catch the eye), then counts against limits.
-    let (mut dl, mut leaks, mut long, mut init, mut lim) = (0, 0, 0, 0, 0);
-    for fnd in &s.findings {
-        match fnd.what {
-            What::Deadlock { .. } => dl += 1,
-            What::Leak { .. } => leaks += 1,
-            What::LongWait { .. } => long += 1,
-            What::UsedBeforeInit { .. } => init += 1,
-            What::LimitNear { .. } => lim += 1,
-        }
-    }
-    let plural =
-        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    let mut alerts = Vec::new();
-    if dl > 0 {
-        alerts.push(Span::styled(
-            format!(" {} ", plural(dl, "DEADLOCK", "DEADLOCKS")),
-            t.alert().add_modifier(ratatui::style::Modifier::REVERSED),
-        ));
-    }
-    if lim > 0 {
-        alerts.push(Span::styled(
-            plural(lim, "limit near", "limits near"),
-            t.alert(),
-        ));
-    }
-    if leaks > 0 {
-        alerts.push(Span::styled(plural(leaks, "leak", "leaks"), t.warn()));
-    }
-    if long > 0 {
-        alerts.push(Span::styled(
-            plural(long, "long wait", "long waits"),
-            t.warn(),
-        ));
-    }
-    if init > 0 {
-        alerts.push(Span::styled(
-            plural(init, "used before init", "used before init"),
-            t.warn(),
-        ));
-    }
+    // Alerts first (they must catch the eye): the findings by kind, as Problems lists
+    // them; then threads waiting and counts against limits.
     let mut first = Vec::new();
-    if alerts.is_empty() {
-        first.push(Span::styled("no alerts", t.good()));
-    } else {
-        for (i, a) in alerts.into_iter().enumerate() {
-            if i > 0 {
-                first.push(Span::raw("  "));
-            }
-            first.push(a);
+    for (k, n) in problems::counts(cx) {
+        if !first.is_empty() {
+            first.push(Span::raw("  "));
         }
+        let text = format!("{n} {}", if n == 1 { &k.one } else { &k.many });
+        first.push(if k.rank == 0 {
+            Span::styled(
+                format!(" {text} "),
+                t.style(k.tone)
+                    .add_modifier(ratatui::style::Modifier::REVERSED),
+            )
+        } else {
+            Span::styled(text, t.style(k.tone))
+        });
+    }
+    if first.is_empty() {
+        first.push(Span::styled("no alerts", t.good()));
     }
     // Line 2 as line 1: whole segments (the alerts always).
     let mut segs: Vec<(Vec<Span>, Option<Vec<Span>>)> = vec![(first, None)];
-    let waiting = format!("{} waiting", s.model.waits().count());
-    segs.push(if overview::unreadable_waits(cx).is_some() {
+    let w = waits::all(cx);
+    let waiting = if w.threads() == 0 {
+        "0 waiting".to_string()
+    } else {
+        format!("{} waiting", threads(w.threads(), w.pids.len()))
+    };
+    segs.push(if unknown(cx, Blind::Waits).is_some() {
         (
             vec![
                 Span::raw(waiting.clone()),
@@ -158,7 +165,7 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     // Which namespaces the rows, counts and findings are of, when not all.
     let shown = match s.model.scope() {
         Scope::All => None,
-        Scope::Ns(ns) => Some(("IPC ns", super::ns::label(cx, *ns))),
+        Scope::Ns(ns) => Some(("IPC ns", cx.ns_label(*ns))),
         Scope::Container(c) => Some(("container", crate::text::escape(c).into_owned())),
     };
     if let Some((what, name)) = shown {
@@ -175,6 +182,7 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
             _ => continue,
         };
         let text = match u.max {
+            Some(m) if crate::ui::fmt::unlimited(m) => format!("{label} {}/{}", u.used, limit(m)),
             Some(m) => format!("{label} {}/{}", u.used, num(m as f64)),
             None => format!("{label} {}", u.used),
         };
@@ -270,13 +278,20 @@ pub(super) fn tab_bar(f: &mut Frame, area: Rect, cx: &Cx, current: View) -> Vec<
     hits
 }
 
+/// What the footer says of the view: its sort (column name and direction) and filter.
+pub struct Said<'a> {
+    pub sort: Option<(String, bool)>,
+    pub filter: &'a str,
+    pub message: Option<&'static str>,
+}
+
 pub(super) fn footer(
     f: &mut Frame,
     area: Rect,
     cx: &Cx,
     view: View,
     detail: Option<Target>,
-    vs: &ViewState,
+    said: Said,
     input: Option<&Input>,
 ) {
     if area.height == 0 {
@@ -293,6 +308,7 @@ pub(super) fn footer(
             Span::styled("go to (s or m:ss): ", t.key()),
             Span::raw(format!("{s}_")),
         ]),
+        None if said.message.is_some() => Line::styled(said.message.unwrap_or_default(), t.warn()),
         None => {
             let mut v = Vec::new();
             let mut key = |k: &str, what: &str| {
@@ -310,12 +326,14 @@ pub(super) fn footer(
                 if view == View::Events {
                     key("f", "follow");
                 }
-                let dir = if vs.desc { t.down() } else { t.up() };
-                key("s", &format!("sort:{}{dir}", view.sorts()[vs.sort].name));
-                if vs.filter.is_empty() {
+                if let Some((name, desc)) = &said.sort {
+                    let dir = if *desc { t.down() } else { t.up() };
+                    key("s", &format!("sort:{name}{dir}"));
+                }
+                if said.filter.is_empty() {
                     key("/", "filter");
                 } else {
-                    key("/", &format!("filter:{}", vs.filter));
+                    key("/", &format!("filter:{}", said.filter));
                 }
             }
             if cx.s.position.is_some() {

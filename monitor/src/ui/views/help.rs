@@ -7,8 +7,8 @@ use ratatui::{
     Frame,
 };
 
-use super::Cx;
-use crate::ui::keys::SECTIONS;
+use super::table::{block, centered, wrap_line};
+use crate::ui::{keys::SECTIONS, rows::Cx};
 
 /// The help's lines: one per binding, a heading per section.
 pub fn lines(cx: &Cx, width: usize) -> Vec<Line<'static>> {
@@ -40,12 +40,12 @@ pub fn lines(cx: &Cx, width: usize) -> Vec<Line<'static>> {
                 Span::styled(format!(" {:<kw$}  ", label(b.label)), t.key()),
                 Span::raw(b.help),
             ]);
-            lines.extend(super::wrap_line(l, width, kw + 3));
+            lines.extend(wrap_line(l, width, kw + 3));
         }
     }
     lines.push(Line::styled(
         format!(
-            " Numbers: waits grow live; {} means at least.",
+            " Numbers: waits grow live; {} means at least; calls/s and waits/s are per sample.",
             if t.unicode { "≥" } else { ">=" }
         ),
         t.dim(),
@@ -58,14 +58,9 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, scroll: &mut u16, page: &mut u16
     let t = cx.t;
     let width = area.width.saturating_sub(2) as usize;
     let lines = lines(cx, width);
-    let w = (lines.iter().map(|l| l.width()).max().unwrap_or(0) as u16 + 2).min(area.width);
-    let h = (lines.len() as u16 + 2).min(area.height);
-    let r = Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    };
+    let w = lines.iter().map(|l| l.width()).max().unwrap_or(0) as u16 + 2;
+    let r = centered(area, w, lines.len() as u16 + 2);
+    let h = r.height;
     let inner_h = h.saturating_sub(2);
     *page = inner_h;
     let max = (lines.len() as u16).saturating_sub(inner_h);
@@ -85,7 +80,7 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Cx, scroll: &mut u16, page: &mut u16
         )
     };
     f.render_widget(Clear, r);
-    let b = super::block(r, &t, Line::from(" Help: keys (Esc closes) "))
+    let b = block(r, &t, Line::from(" Help: keys (Esc closes) "))
         .title_bottom(Line::from(more).right_aligned());
     let inner = b.inner(r);
     f.render_widget(b, r);

@@ -1,100 +1,38 @@
-//! Drawing: the frame's layout (header, tabs, body, footer), one module per view, and the
-//! pieces they share: `table.rs` (tables that drop columns to fit, cells cut with an
-//! ellipsis, wrapping), `fmt.rs` (durations, counts, sizes: one formatter each),
-//! `header.rs` (header, tabs, footer). Views only read the store and the view state; they
-//! never touch /proc or the probe.
-mod blind;
-mod chart;
-mod detail;
-mod events;
-mod fmt;
+//! Drawing: the frame's layout (header, tabs, body, footer) and the pieces: `table.rs` (a
+//! table of rows: columns that fit, the sort mark, the position in a long list),
+//! `doc.rs` (details and the Problems view), `overview.rs`, `header.rs` (header, tabs,
+//! footer), `help.rs`, `picker.rs`. Views only draw the rows (`rows/`), built from the store
+//! when it changes; they record only scroll positions and where things were drawn (for the
+//! mouse), never what Enter opens.
+mod doc;
 mod header;
 mod help;
-pub mod ns;
 mod overview;
-mod problems;
-mod procs;
-mod queues;
-mod sems;
-mod shm;
+mod picker;
 mod table;
-
-use std::cmp::Ordering;
 
 use ratatui::{
     layout::{Constraint, Layout},
-    text::Line,
     widgets::{Paragraph, Wrap},
     Frame,
 };
 
-pub use fmt::*;
-pub use table::*;
-
 use super::{
-    app::{App, ListState, Target, View, ViewState},
+    app::App,
+    list::ListState,
+    rows::{self, picker as choices, Cx},
     store::Store,
-    theme::Theme,
-};
-use crate::{
-    analysis::What,
-    model::{ObjId, ObjKind},
+    view::View,
 };
 
-/// What every view reads.
-pub struct Cx<'a> {
-    pub s: &'a Store,
-    pub t: Theme,
-    /// Monotonic and unix "now" of the model.
-    pub now: u64,
-    pub now_unix: f64,
-}
-
-impl<'a> Cx<'a> {
-    pub fn new(s: &'a Store, t: Theme) -> Self {
-        Self {
-            s,
-            t,
-            now: s.model.now_mono_ns(),
-            now_unix: s.model.now_unix_s(),
-        }
-    }
-
-    /// An object's account (calls, failures, waits, rate); `None`: no calls seen.
-    pub fn acct(&self, kind: ObjKind, id: ObjId) -> Option<&'a crate::model::Tally> {
-        self.s.model.object_account_at(kind, id)
-    }
-
-    /// An object's calls per second.
-    pub fn rate(&self, kind: ObjKind, id: ObjId) -> f64 {
-        self.acct(kind, id).map_or(0.0, |a| a.rate())
-    }
-
-    pub fn comm(&self, pid: u32) -> String {
-        self.s
-            .model
-            .process(pid)
-            .map_or_else(|| "?".into(), |p| crate::text::escape(&p.comm).into_owned())
-    }
-
-    /// A uid as a user name (the number when it has none).
-    pub fn user(&self, uid: u32) -> String {
-        self.s.names.user(uid)
-    }
-
-    /// "user:group" of an owner.
-    pub fn owner(&self, uid: u32, gid: u32) -> String {
-        format!("{}:{}", self.s.names.user(uid), self.s.names.group(gid))
-    }
-
-    pub fn alive(&self, pid: u32) -> bool {
-        self.s.model.process(pid).is_some_and(|p| p.alive())
-    }
-}
+/// The counts' format, as the views print it (for tests that read the screen).
+pub use super::fmt::num;
 
 /// Draws the whole frame.
 pub fn draw(f: &mut Frame, app: &mut App) {
     let area = f.area();
+    let (stamp, opts) = (app.stamp(), app.opts());
+    let paused = app.paused();
     let App {
         store,
         frozen,
@@ -102,8 +40,6 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         screen,
         views,
         detail,
-        expanded,
-        expand_all,
         help: show_help,
         help_scroll,
         help_page,
@@ -111,14 +47,15 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         follow,
         tabs: tab_hits,
         tabs_y,
+        rows: cache,
+        picker,
+        message,
+        problems_width,
         ..
     } = app;
-    let paused = match &store.position {
-        Some(p) => p.paused,
-        None => frozen.is_some(),
-    };
     let s: &Store = frozen.as_deref().unwrap_or(store);
     let cx = Cx::new(s, *theme);
+    let t = *theme;
     if area.width < 16 || area.height < 3 {
         f.render_widget(
             Paragraph::new("ipctop: too small").wrap(Wrap { trim: true }),
@@ -142,8 +79,13 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     *tab_hits = header::tab_bar(f, tabs, &cx, screen.view);
     *tabs_y = (tabs.height > 0).then_some(tabs.y);
     let vs = &mut views[screen.view.index()];
+    let mut sort = None;
     match screen.detail {
-        Some(target) => detail::draw(f, body, &cx, target, detail, true),
+        Some(target) => {
+            let d = cache.doc(&cx, stamp, target);
+            let title = format!("{}(Esc: back) ", d.title);
+            doc::draw(f, body, &t, title, &d.lines, detail, true);
+        }
         None => {
             let wide = body.width >= 160
                 && matches!(
@@ -158,99 +100,81 @@ pub fn draw(f: &mut Frame, app: &mut App) {
             } else {
                 (body, None)
             };
-            match screen.view {
-                View::Overview => overview::draw(f, list_area, &cx, vs),
-                View::Semaphores => sems::draw(f, list_area, &cx, vs, expanded, *expand_all),
-                View::Shm => shm::draw(f, list_area, &cx, vs),
-                View::Queues => queues::draw(f, list_area, &cx, vs),
-                View::Processes => procs::draw(f, list_area, &cx, vs),
-                View::Events => events::draw(f, list_area, &cx, vs, *follow),
-                View::Problems => problems::draw(f, list_area, &cx, vs),
+            match (screen.view, rows::table_of(screen.view)) {
+                (View::Overview, _) => {
+                    overview::draw(f, list_area, &cx, cache, (stamp, &opts), vs);
+                }
+                (_, Some(id)) => {
+                    let e = cache.table(id, &cx, stamp, &opts, &vs.filter, vs.sort);
+                    let extra = match screen.view {
+                        View::Events if *follow => " following",
+                        View::Events => " scrolled",
+                        _ => "",
+                    };
+                    if screen.view == View::Events && *follow && !e.order.is_empty() {
+                        vs.list.selected = e.order.len() - 1;
+                        vs.list.moved = true;
+                    }
+                    let title = table::title(e, &t, &vs.filter, extra);
+                    table::draw(f, list_area, (s, &t), e, vs, title, true);
+                }
+                (_, None) => {
+                    *problems_width = list_area.width.saturating_sub(2) as usize;
+                    let d = cache.problems(&cx, stamp, *problems_width, &vs.filter);
+                    doc::draw(
+                        f,
+                        list_area,
+                        &t,
+                        d.title.clone(),
+                        &d.lines,
+                        &mut vs.list,
+                        true,
+                    );
+                }
             }
-            // The selected row's details beside the list (the selection as just drawn).
-            let preview = side.zip(selected_target(s, *theme, screen.view, vs));
-            if let Some((side, target)) = preview {
-                detail::draw(f, side, &cx, target, &mut ListState::default(), false);
+            if let Some(id) = rows::table_of(screen.view) {
+                let e = cache.table(id, &cx, stamp, &opts, &vs.filter, vs.sort);
+                let (c, desc) = e.sort(vs.sort);
+                sort = e
+                    .table
+                    .columns
+                    .get(c)
+                    .map(|c| (c.title.to_lowercase(), desc));
+                // The selected row's details beside the list (the selection as just drawn).
+                let preview = side.zip(vs.list.key.and_then(|k| e.target_of(k)));
+                if let Some((side, target)) = preview {
+                    let d = cache.doc(&cx, stamp, target);
+                    doc::draw(
+                        f,
+                        side,
+                        &t,
+                        d.title.clone(),
+                        &d.lines,
+                        &mut ListState::default(),
+                        false,
+                    );
+                }
             }
         }
     }
-    header::footer(f, foot, &cx, screen.view, screen.detail, vs, input.as_ref());
+    let said = header::Said {
+        sort,
+        filter: &vs.filter,
+        message: *message,
+    };
+    header::footer(
+        f,
+        foot,
+        &cx,
+        screen.view,
+        screen.detail,
+        said,
+        input.as_ref(),
+    );
+    if let Some(at) = *picker {
+        picker::draw(f, area, &cx, &choices::choices(&cx), at);
+    }
     if *show_help {
         help::draw(f, area, &cx, help_scroll, help_page);
-    }
-}
-
-/// The objects of a kind found leaked: marked by the word LEAK as well as by colour
-/// (NO_COLOR and monochrome terminals see the word).
-pub fn leaked(cx: &Cx, kind: crate::analysis::IpcKind) -> std::collections::BTreeSet<ObjId> {
-    cx.s.findings
-        .iter()
-        .filter_map(|f| match f.what {
-            What::Leak { ipc, id } if ipc == kind => Some(ObjId { ns: f.ipc_ns, id }),
-            _ => None,
-        })
-        .collect()
-}
-
-// ---- what Enter opens ----
-
-/// What Enter opens in a view's list: the target of the row the last draw settled the
-/// selection on (`vs.list.key`; Problems by index). For the app: drawing sets no target.
-pub fn selected_target(s: &Store, t: Theme, view: View, vs: &ViewState) -> Option<Target> {
-    let cx = Cx::new(s, t);
-    let k = vs.list.key;
-    match view {
-        View::Overview => overview::target(&cx, k?),
-        View::Semaphores => Some(Target::Sem(s.obj_of_key(k? >> 20)?)),
-        View::Shm => Some(Target::Shm(s.obj_of_key(k?)?)),
-        View::Queues => Some(Target::Queue(s.obj_of_key(k?)?)),
-        View::Processes => Some(Target::Proc(k? as u32)),
-        View::Events => events::target(&cx, k?),
-        View::Problems => problems::target(&cx, vs),
-    }
-}
-
-/// The links of a target's details, in the order they are drawn (Up/Down and Enter).
-pub fn links(s: &Store, t: Theme, target: Target) -> Vec<Target> {
-    detail::links(&Cx::new(s, t), target)
-}
-
-// ---- filters and sorting ----
-
-/// Whether `text` matches the filter (case-insensitive substring; empty matches all).
-pub fn matches(filter: &str, text: impl FnOnce() -> String) -> bool {
-    filter.is_empty() || text().to_lowercase().contains(&filter.to_lowercase())
-}
-
-/// Objects in id order, a namespace's after another's of the same id.
-pub fn by_id(a: ObjId, b: ObjId) -> Ordering {
-    (a.id, a.ns).cmp(&(b.id, b.ns))
-}
-
-/// Applies a view's direction to an ordering.
-pub fn dir(o: Ordering, desc: bool) -> Ordering {
-    if desc {
-        o.reverse()
-    } else {
-        o
-    }
-}
-
-/// What an empty table says: why there is nothing, or that the filter matches nothing.
-pub fn empty_text(filter: &str, none: &str) -> String {
-    if filter.is_empty() {
-        none.to_string()
-    } else {
-        format!("nothing matches /{filter} (Esc clears the filter)")
-    }
-}
-
-pub fn title_with(name: &str, shown: usize, total: usize, filter: &str) -> Line<'static> {
-    if filter.is_empty() {
-        Line::from(format!(" {name} ({total}) "))
-    } else {
-        Line::from(format!(
-            " {name} ({shown} of {total}, filter \"{filter}\") "
-        ))
     }
 }

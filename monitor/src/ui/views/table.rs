@@ -1,51 +1,27 @@
-//! Tables whose columns are chosen by width and priority, cells cut with an ellipsis (the
-//! full text is in the details), the sort mark, and word wrapping for details and Problems.
+//! Drawing a table of rows (`rows::table`): the columns that fit by width and priority, the
+//! sort mark, the visible rows' cells (cut with an ellipsis; the full text is in the
+//! details), the selection, and where in a long list it is (`12/2,000`). Word wrapping for
+//! the documents.
 use ratatui::{
     layout::{Constraint, Layout, Rect},
-    style::Style,
     text::{Line, Span},
-    widgets::{Block, Cell, Paragraph, Row, Table, Wrap},
+    widgets::{Block, Cell, Paragraph, Row, Table},
     Frame,
 };
 
 use crate::ui::{
-    app::{ListState, View, ViewState},
+    fmt::thousands,
+    list::ViewState,
+    rows::{
+        table::{Column, HIDE},
+        Entry,
+    },
+    store::Store,
     theme::Theme,
 };
 
-/// A table column: its width (0: takes what is left), and how much it matters (0 first):
-/// narrow terminals drop the columns that matter least.
-#[derive(Clone, Copy, Debug)]
-pub struct Col {
-    pub title: &'static str,
-    pub width: u16,
-    pub prio: u8,
-    pub right: bool,
-}
-
-pub const fn col(title: &'static str, width: u16, prio: u8) -> Col {
-    Col {
-        title,
-        width,
-        prio,
-        right: false,
-    }
-}
-
-pub const fn rcol(title: &'static str, width: u16, prio: u8) -> Col {
-    Col {
-        title,
-        width,
-        prio,
-        right: true,
-    }
-}
-
-/// The priority of a column a view leaves out (a TID column when every TID is its PID).
-pub const HIDE: u8 = u8::MAX;
-
 /// The columns that fit in `width`, most important first, shown in their order.
-pub fn pick(cols: &[Col], width: u16) -> Vec<usize> {
+pub fn pick(cols: &[Column], width: u16) -> Vec<usize> {
     let mut order: Vec<usize> = (0..cols.len()).filter(|&i| cols[i].prio != HIDE).collect();
     order.sort_by_key(|&i| (cols[i].prio, i));
     let mut used = 0u16;
@@ -70,6 +46,18 @@ pub fn pick(cols: &[Col], width: u16) -> Vec<usize> {
     chosen
 }
 
+/// A box of `w`x`h` (at most the area's) in the middle of `area`, for what is drawn over
+/// the views (the help, the picker).
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let (w, h) = (w.min(area.width), h.min(area.height));
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
 /// A bordered block (borderless when there is no room for borders).
 pub fn block<'a>(area: Rect, t: &Theme, title: Line<'a>) -> Block<'a> {
     if area.height >= 3 && area.width >= 24 {
@@ -82,36 +70,67 @@ pub fn block<'a>(area: Rect, t: &Theme, title: Line<'a>) -> Block<'a> {
     }
 }
 
-/// Draws a table of `keys.len()` rows (already filtered and sorted), only the visible ones
-/// formatted (`cell(row, column)`), with the selection kept in `list`.
-#[allow(clippy::too_many_arguments)]
-pub fn table(
+/// A table's title: its name and counts ("(12)", "(3 of 12, filter "x")"), then its note.
+pub fn title(e: &Entry, t: &Theme, filter: &str, extra: &str) -> Line<'static> {
+    let (shown, total) = (
+        e.order.iter().filter(|l| l.sub.is_none()).count(),
+        e.table.rows.len(),
+    );
+    let name = &e.table.name;
+    let mut l = Line::from(match (filter.is_empty(), e.table.counts) {
+        (true, true) => format!(" {name} ({total}){extra} "),
+        (true, false) => format!(" {name}{extra} "),
+        (false, true) => format!(" {name} ({shown} of {total}, filter \"{filter}\"){extra} "),
+        (false, false) => format!(" {name}: {shown} match \"{filter}\"{extra} "),
+    });
+    if let Some((note, tone)) = &e.table.note {
+        l.spans.push(Span::styled(note.clone(), t.style(*tone)));
+    }
+    l
+}
+
+/// Draws `e`'s rows in their order, only the visible ones formatted, the selection kept in
+/// `vs.list`; `vs.shown` gets the columns shown. `focused`: the selection is drawn.
+pub fn draw(
     f: &mut Frame,
     area: Rect,
-    t: &Theme,
+    (s, t): (&Store, &Theme),
+    e: &Entry,
+    vs: &mut ViewState,
     title: Line,
-    cols: &[Col],
-    keys: &[u64],
-    list: &mut ListState,
-    empty: &str,
-    sort: Option<(usize, bool)>,
     focused: bool,
-    mut cell: impl FnMut(usize, usize) -> Line<'static>,
-    row_style: impl Fn(usize) -> Style,
-) -> Vec<usize> {
-    let b = block(area, t, title);
+) {
+    let list = &mut vs.list;
+    let cols = &e.table.columns;
+    let mut b = block(area, t, title);
     let inner = b.inner(area);
+    list.resolve(e.ids());
+    let height = inner.height.saturating_sub(1) as usize;
+    list.scroll(height);
+    // Where in a long list: the selected row of how many.
+    if focused && e.order.len() > height && inner.height > 0 && inner != area {
+        b = b.title_bottom(
+            Line::from(format!(
+                " {}/{} ",
+                thousands(list.selected as u64 + 1),
+                thousands(e.order.len() as u64)
+            ))
+            .right_aligned(),
+        );
+    }
     f.render_widget(b, area);
-    list.resolve(keys);
     if inner.height == 0 || inner.width == 0 {
-        return Vec::new();
+        vs.shown = Vec::new();
+        return;
     }
     let chosen = pick(cols, inner.width);
+    let sort = e.sort(vs.sort);
     let header = Row::new(chosen.iter().map(|&c| {
         let col = &cols[c];
-        let title = match sort {
-            Some((sc, desc)) if sc == c => sorted_title(col, t.sort_mark(desc)),
-            _ => col.title.to_string(),
+        let title = if sort.0 == c {
+            sorted_title(col, t.sort_mark(sort.1))
+        } else {
+            col.title.to_string()
         };
         let l = Line::from(title);
         Cell::from(if col.right { l.right_aligned() } else { l })
@@ -138,8 +157,6 @@ pub fn table(
         0 => fill_w,
         w => w,
     };
-    let height = inner.height.saturating_sub(1) as usize;
-    list.scroll(height);
     // For the mouse: the rows' area and the column titles' x ranges (as the table lays
     // them out: fixed widths, one space between, from the left).
     list.rows = Rect {
@@ -156,7 +173,7 @@ pub fn table(
         .zip(&chosen)
         .map(|(r, &c)| (r.x, r.x + r.width, c))
         .collect();
-    if keys.is_empty() {
+    if e.order.is_empty() {
         f.render_widget(
             Table::new(Vec::<Row>::new(), widths.clone()).header(header),
             inner,
@@ -167,28 +184,37 @@ pub fn table(
                 height: inner.height - 1,
                 ..inner
             };
+            let empty = if vs.filter.is_empty() {
+                e.table.empty.clone()
+            } else {
+                format!("nothing matches /{} (Esc clears the filter)", vs.filter)
+            };
             f.render_widget(
-                Paragraph::new(Span::styled(empty.to_string(), t.dim())).wrap(Wrap { trim: true }),
+                Paragraph::new(Span::styled(empty, t.dim()))
+                    .wrap(ratatui::widgets::Wrap { trim: true }),
                 r,
             );
         }
-        return chosen;
+        vs.shown = chosen;
+        return;
     }
-    let end = (list.offset + height).min(keys.len());
+    let end = (list.offset + height).min(e.order.len());
     let rows: Vec<Row> = (list.offset..end)
         .map(|i| {
+            let r = e.table.row(e.order[i]);
             let cells = chosen.iter().map(|&c| {
-                let l = cell(i, c);
-                Cell::from(if cols[c].right {
-                    fit_right(l, cols[c].width, t)
+                let text = e.table.text(s, *t, r, c).to_string();
+                let col = &cols[c];
+                Cell::from(if col.right {
+                    fit_right(text, col.width, t)
                 } else {
-                    fit_left(l, real_w(c), t)
+                    fit_left(Line::from(text), real_w(c), col.tail, t)
                 })
             });
             let st = if focused && i == list.selected {
                 t.selected()
             } else {
-                row_style(i)
+                t.style(r.tone)
             };
             Row::new(cells).style(st)
         })
@@ -197,12 +223,12 @@ pub fn table(
         Table::new(rows, widths).header(header).column_spacing(1),
         inner,
     );
-    chosen
+    vs.shown = chosen;
 }
 
 /// A column's title with the sort mark (before a right-aligned title, after a left one),
 /// the title shortened if the mark would not fit.
-fn sorted_title(col: &Col, mark: &str) -> String {
+fn sorted_title(col: &Column, mark: &str) -> String {
     let room = if col.width == 0 {
         usize::MAX
     } else {
@@ -216,31 +242,37 @@ fn sorted_title(col: &Col, mark: &str) -> String {
     }
 }
 
-/// The sort of a view as `table` marks it: the column and whether largest first.
-pub fn sorted(view: View, vs: &ViewState) -> Option<(usize, bool)> {
-    view.sorts().get(vs.sort).map(|s| (s.col, vs.desc))
-}
-
 /// A right-aligned cell. Right alignment cuts what does not fit from the left, which turns
 /// uid 1234567 into a wrong `234567`: a number wider than its column keeps its first digits
 /// and ends in a marker instead (`12345…`), so what shows is never a different number.
-fn fit_right(l: Line<'static>, width: u16, t: &Theme) -> Line<'static> {
+fn fit_right(text: String, width: u16, t: &Theme) -> Line<'static> {
     let w = usize::from(width);
-    if w == 0 || l.width() <= w {
-        return l.right_aligned();
+    if w == 0 || Span::raw(text.as_str()).width() <= w {
+        return Line::from(text).right_aligned();
     }
-    let style = l.spans.first().map_or(l.style, |s| l.style.patch(s.style));
-    let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
     let mut kept: String = text.chars().take(w.saturating_sub(1)).collect();
     kept.push_str(if t.unicode { "…" } else { "+" });
-    Line::from(Span::styled(kept, style))
+    Line::from(kept)
 }
 
-/// A left-aligned cell cut to `width`, ending in an ellipsis when something was cut.
-pub fn fit_left(l: Line<'static>, width: u16, t: &Theme) -> Line<'static> {
+/// A left-aligned cell cut to `width`, ending in an ellipsis when something was cut; with
+/// `tail`, the middle goes instead and the end from the last `tail` on stays (a call's
+/// result is what a person reads the log for).
+pub fn fit_left(l: Line<'static>, width: u16, tail: Option<&str>, t: &Theme) -> Line<'static> {
     let w = usize::from(width);
     if w == 0 || l.width() <= w {
         return l;
+    }
+    if let Some(mark) = tail {
+        let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+        if let Some(at) = text.rfind(mark) {
+            let end = &text[at..];
+            let n = end.chars().count();
+            if w >= 20 && n + 10 <= w {
+                let head: String = text.chars().take(w - n - 1).collect();
+                return Line::from(format!("{head}{}{end}", t.ellipsis())).style(l.style);
+            }
+        }
     }
     let mut out = Vec::new();
     let mut room = w - 1;
@@ -318,6 +350,7 @@ pub fn wrap_line(l: Line<'static>, width: usize, indent: usize) -> Vec<Line<'sta
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ui::rows::table::{col, rcol};
 
     #[test]
     fn columns_fit_by_priority() {
@@ -333,63 +366,29 @@ mod tests {
         assert_eq!(pick(&cols, 52), [0, 1, 2]);
         assert_eq!(pick(&cols, 53), [0, 1, 2, 3]);
         assert_eq!(pick(&cols, 5), [0]);
+        let _ = rcol("E", 1, 0);
     }
-}
-
-#[cfg(test)]
-mod fit_tests {
-    use ratatui::{backend::TestBackend, Terminal};
-
-    use super::*;
 
     #[test]
     fn long_uids_are_not_cut_from_the_left() {
-        const COLS: [Col; 2] = [col("PID", 7, 0), rcol("UID", 6, 1)];
-        let uids = ["1234567", "4294967294", "0"];
-        let keys: Vec<u64> = (0..uids.len() as u64).collect();
-        let mut term = Terminal::new(TestBackend::new(30, 6)).unwrap();
         let t = Theme::default();
-        let mut list = ListState::default();
-        term.draw(|f| {
-            let area = f.area();
-            table(
-                f,
-                area,
-                &t,
-                Line::from("t"),
-                &COLS,
-                &keys,
-                &mut list,
-                "",
-                None,
-                false,
-                |i, c| {
-                    Line::from(if c == 0 {
-                        "1".to_string()
-                    } else {
-                        uids[i].to_string()
-                    })
-                },
-                |_| Style::new(),
-            );
-        })
-        .unwrap();
-        let screen: String = term
-            .backend()
-            .buffer()
-            .content()
-            .iter()
-            .map(|c| c.symbol())
-            .collect();
-        assert!(screen.contains("12345…"), "{screen}");
-        assert!(screen.contains("42949…"), "{screen}");
+        let s = |x: &str| fit_right(x.to_string(), 6, &t).to_string();
+        assert_eq!(s("1234567"), "12345…");
+        assert_eq!(s("4294967294"), "42949…");
+        assert_eq!(s("0"), "0");
+    }
+
+    #[test]
+    fn the_result_survives_a_narrow_call() {
+        let t = Theme::default();
+        let l = "semtimedop(semid=65536, [{0,-1,SEM_UNDO}], 1, NULL) = -1 EAGAIN (Resource temporarily unavailable)";
+        let s = fit_left(Line::from(l), 78, Some(" = "), &t).to_string();
+        assert_eq!(s.chars().count(), 78, "{s}");
         assert!(
-            !screen.contains("234567") && !screen.contains("967294"),
-            "{screen}"
+            s.ends_with(" = -1 EAGAIN (Resource temporarily unavailable)"),
+            "{s}"
         );
-        assert!(
-            screen.contains("     0"),
-            "short numbers stay right-aligned: {screen}"
-        );
+        assert!(s.starts_with("semtimedop(semid=65536, [{"), "{s}");
+        assert_eq!(fit_left(Line::from(l), 300, Some(" = "), &t).to_string(), l);
     }
 }

@@ -1,0 +1,213 @@
+//! The account over time: kernel rows added by their growth, rows the kernel retired,
+//! identities (a reused pid, a reused object id) and what ends.
+use super::*;
+use crate::{
+    fixtures::{self, agg, Feed, MONO, NOW, NS, ROOT, S},
+    model::Model,
+    sample::{Aggregate, KernelSample, RowKey},
+};
+
+fn sample(rows: Vec<Aggregate>, retired: Vec<RowKey>) -> KernelSample {
+    let mut k = KernelSample {
+        aggregates: rows,
+        retired,
+        ..Default::default()
+    };
+    for a in &k.aggregates {
+        k.stats.calls[a.syscall.index()] += a.calls;
+    }
+    k
+}
+
+fn row(pid: u32, start: u64, id: i32, calls: u64) -> Aggregate {
+    Aggregate {
+        start: Some(start),
+        ipc_ns: Some(NS),
+        ..agg(pid, Some(id), Syscall::SEMOP, calls, 0)
+    }
+}
+
+fn snap_with(procs: &[(u32, u64)], sets: &[i32], t: u64) -> crate::snapshot::Snapshot {
+    let mut s = fixtures::snapshot(t, 1 << 30, None);
+    s.unix_ns = NOW as u64 * S + (t - MONO);
+    for &(pid, start) in procs {
+        let mut p = fixtures::process(pid, "w", None, NOW - 100);
+        p.start_ticks = Some(start);
+        s.processes.push(p);
+    }
+    for &id in sets {
+        s.sem.push(fixtures::sem(
+            id,
+            0,
+            0o600,
+            ROOT,
+            &[(1, 0, 0)],
+            NOW - 5,
+            NOW - 50,
+        ));
+    }
+    s
+}
+
+fn calls_of(m: &Model, id: i32) -> u64 {
+    m.object_account_at(ObjKind::Sem, ObjId { ns: NS, id })
+        .map_or(0, |t| t.calls)
+}
+
+#[test]
+fn rows_add_their_growth_and_retired_rows_stay_counted() {
+    let mut m = Model::new();
+    m.feed_snapshot(&snap_with(&[(10, 500)], &[1], MONO));
+    m.feed_kernel(MONO + S, sample(vec![row(10, 500, 1, 5)], vec![]));
+    m.feed_kernel(MONO + 2 * S, sample(vec![row(10, 500, 1, 8)], vec![]));
+    assert_eq!(calls_of(&m, 1), 8);
+    assert_eq!(m.account().process(10).unwrap().calls, 8);
+    // The row retired with its final count (11), then gone from the kernel: still counted.
+    m.feed_kernel(
+        MONO + 3 * S,
+        sample(vec![row(10, 500, 1, 11)], vec![row(10, 500, 1, 0).key()]),
+    );
+    m.feed_kernel(MONO + 4 * S, sample(vec![], vec![]));
+    assert_eq!(calls_of(&m, 1), 11);
+    // The same key counted anew from zero.
+    m.feed_kernel(MONO + 5 * S, sample(vec![row(10, 500, 1, 2)], vec![]));
+    assert_eq!(calls_of(&m, 1), 13);
+    let totals: u64 = m.account().comm_totals().map(|(_, t)| t.calls).sum();
+    assert_eq!(totals, 13);
+}
+
+#[test]
+fn a_reused_pid_is_another_process_and_the_old_one_retires() {
+    let mut m = Model::new();
+    m.feed_snapshot(&snap_with(&[(10, 500)], &[1], MONO));
+    m.feed_kernel(MONO + S, sample(vec![row(10, 500, 1, 7)], vec![]));
+    assert_eq!(m.account().process(10).unwrap().calls, 7);
+    // Pid 10 now belongs to a process started later.
+    m.feed_snapshot(&snap_with(&[(10, 900)], &[1], MONO + 2 * S));
+    assert!(m.account().process(10).is_none());
+    m.feed_kernel(
+        MONO + 3 * S,
+        sample(vec![row(10, 500, 1, 7), row(10, 900, 1, 2)], vec![]),
+    );
+    assert_eq!(m.account().process(10).unwrap().calls, 2);
+    assert_eq!(m.account().process_start(10), Some(900));
+    let retired: Vec<u64> = m
+        .account()
+        .retired_processes()
+        .map(|(_, t)| t.calls)
+        .collect();
+    assert_eq!(retired, [7]);
+    // Both kept under their name.
+    let totals: u64 = m.account().comm_totals().map(|(_, t)| t.calls).sum();
+    assert_eq!(totals, 9);
+}
+
+#[test]
+fn a_new_object_of_a_reused_id_starts_from_zero() {
+    let mut m = Model::new();
+    m.feed_snapshot(&snap_with(&[(10, 500)], &[0], MONO));
+    m.feed_kernel(MONO + S, sample(vec![row(10, 500, 0, 11)], vec![]));
+    assert_eq!(calls_of(&m, 0), 11);
+    // Set 0 removed (gone from a snapshot), then a new set 0 by another process.
+    m.feed_snapshot(&snap_with(&[(10, 500), (20, 700)], &[], MONO + 2 * S));
+    assert_eq!(calls_of(&m, 0), 0);
+    m.feed_snapshot(&snap_with(&[(10, 500), (20, 700)], &[0], MONO + 3 * S));
+    let mut r = row(20, 700, 0, 3);
+    r.last_ns = MONO + 3 * S + 1;
+    m.feed_kernel(MONO + 4 * S, sample(vec![row(10, 500, 0, 11), r], vec![]));
+    assert_eq!(calls_of(&m, 0), 3);
+    let retired: Vec<u64> = m
+        .account()
+        .retired()
+        .filter(|r| matches!(r.what, RetiredWhat::Object { .. }))
+        .map(|r| r.tally.calls)
+        .collect();
+    assert_eq!(retired, [11]);
+}
+
+#[test]
+fn what_ended_is_forgotten_after_the_retention_window() {
+    let mut m = Model::new();
+    m.feed_snapshot(&snap_with(&[(10, 500)], &[1], MONO));
+    m.feed_kernel(MONO + S, sample(vec![row(10, 500, 1, 4)], vec![]));
+    m.feed_snapshot(&snap_with(&[], &[], MONO + 2 * S));
+    assert_eq!(m.account().retired().count(), 2);
+    let first = m.account().retired().map(|r| r.seq).min();
+    assert_eq!(m.account().retired_since(first).count(), 1);
+    m.feed_now(MONO + 2 * S + RETENTION_NS + S);
+    assert_eq!(m.account().retired().count(), 0);
+    assert_eq!(m.account().processes().count(), 0);
+    // The totals keep every call.
+    let totals: u64 = m.account().comm_totals().map(|(_, t)| t.calls).sum();
+    assert_eq!(totals, 4);
+}
+
+#[test]
+fn retired_entries_are_bounded_in_number_and_what_is_forgotten_early_is_counted() {
+    let mut m = Model::new();
+    let n = lifecycle::MAX_RETIRED as u32 + 25;
+    // n processes, each seen once with one call, then gone (each pid ends once).
+    let procs: Vec<(u32, u64)> = (0..n).map(|i| (1000 + i, 500)).collect();
+    m.feed_snapshot(&snap_with(&procs, &[1], MONO));
+    let rows = procs.iter().map(|&(p, s)| row(p, s, 1, 1)).collect();
+    m.feed_kernel(MONO + S, sample(rows, vec![]));
+    m.feed_snapshot(&snap_with(&[], &[1], MONO + 2 * S));
+    let a = m.account();
+    assert_eq!(a.retired_processes().count(), lifecycle::MAX_RETIRED);
+    assert_eq!(a.retired_early(), 25);
+    // The calls are all still in the totals and per command.
+    let totals: u64 = a.comm_totals().map(|(_, t)| t.calls).sum();
+    assert_eq!(totals, u64::from(n));
+    // The newest are the ones kept.
+    assert!(a.process_final(1000 + n - 1).is_some());
+    assert!(a.process_final(1000).is_none());
+}
+
+#[test]
+fn namespaces_that_had_the_same_inode_in_one_sample_have_objects_of_their_own() {
+    let mut m = Model::new();
+    m.feed_snapshot(&snap_with(&[], &[], MONO));
+    // Three short-lived processes, each in a namespace of its own that got the same inode
+    // (the kernel's ids 300, 100, 200, made in that order: ids are not ordered), each making
+    // 5 calls on its set 0; sampled together, rows in no particular order.
+    let mk = |pid: u32, ns_id: u64, calls: u64, last: u64| Aggregate {
+        ns_id: Some(ns_id),
+        last_ns: MONO + last,
+        ..row(pid, 500 + pid as u64, 0, calls)
+    };
+    m.feed_kernel(
+        MONO + S,
+        sample(
+            vec![mk(30, 200, 5, 300), mk(10, 300, 5, 100), mk(20, 100, 5, 200)],
+            vec![],
+        ),
+    );
+    let a = m.account();
+    let ended: Vec<(Option<u64>, u64)> = a
+        .retired()
+        .filter_map(|r| match r.what {
+            RetiredWhat::Object { ns_id, .. } => Some((ns_id, r.tally.calls)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, [(Some(300), 5), (Some(100), 5)]);
+    assert_eq!(calls_of(&m, 0), 5, "the newest namespace's set");
+    // A late row of namespace 100 (its last call before 200's): its own ended set's.
+    m.feed_kernel(
+        MONO + 2 * S,
+        sample(
+            vec![mk(30, 200, 5, 300), mk(10, 300, 5, 100), mk(20, 100, 6, 250)],
+            vec![],
+        ),
+    );
+    let a = m.account();
+    let second = a
+        .retired()
+        .find(|r| matches!(r.what, RetiredWhat::Object { ns_id: Some(100), .. }))
+        .unwrap();
+    assert_eq!(second.tally.calls, 6);
+    assert!(matches!(&second.what, RetiredWhat::Object { users, .. } if users == &[(20, 6)]));
+    assert_eq!(calls_of(&m, 0), 5);
+    let totals: u64 = a.comm_totals().map(|(_, t)| t.calls).sum();
+    assert_eq!(totals, 16);
+}

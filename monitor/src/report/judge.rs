@@ -1,0 +1,227 @@
+//! What is judged and what is context, over the whole recording: the judged processes' own
+//! account (calls per syscall, failures, waits, the longest wait) and the rest of the
+//! machine's, and which findings are whose.
+//!
+//! Judged: the recorded command's processes (the report's [`Scope`]) within the namespaces
+//! the model shows (`--ipc-ns`, `--container`); with neither, everything. A process that ends
+//! during the recording leaves the live account: its final tally is folded into the judged or
+//! the context account then, when its place is known for good (every namespace, or the
+//! command's forks followed), else kept until the end.
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Scope;
+use crate::{
+    analysis::{Finding, What},
+    event::Syscall,
+    model::{Model, NsId, RetiredWhat, Tally},
+};
+
+/// Failed calls by (syscall, errno): how many, and the processes that made them.
+pub(super) type Errors = BTreeMap<(Syscall, i32), (u64, BTreeSet<u32>)>;
+
+/// What ended is taken this long after it ended (monotonic ns), when its late calls (sampled
+/// after its end) have come in.
+const SETTLE_NS: u64 = 10_000_000_000;
+
+/// At most this many objects and processes that ended are listed (the rest counted).
+pub(super) const ENDED_LISTED: usize = 100_000;
+
+/// A process that ended before its place was known.
+struct Pending {
+    pid: u32,
+    comm: Option<String>,
+    ns: NsId,
+    tally: Tally,
+}
+
+/// The longest finished call of a process.
+pub(super) struct Longest {
+    pub(super) pid: u32,
+    pub(super) comm: Option<String>,
+    pub(super) max_wait_ns: u64,
+}
+
+/// The judged and the context accounts, as the recording is read.
+#[derive(Default)]
+pub(super) struct Judge {
+    judged: Tally,
+    pending: Vec<Pending>,
+    seq: Option<u64>,
+    /// The longest finished call among processes that ended, context [0] and judged [1].
+    longest: [Option<(u32, Option<String>, u64)>; 2],
+    /// Failed calls, context [0] and judged [1].
+    errors: [Errors; 2],
+    /// The objects and processes that ended, with their final accounts (the report lists
+    /// them beside those still there), and how many were left out past the limit.
+    pub(super) ended_objects: Vec<crate::output::ObjectDoc>,
+    pub(super) ended_processes: Vec<crate::output::ProcessDoc>,
+    pub(super) ended_left_out: u64,
+}
+
+/// Whether a process is judged: the command's (as far as the scope knows) and of a
+/// namespace shown.
+pub(super) fn judged(m: &Model, scope: &Scope, pid: u32, comm: Option<&str>, ns: NsId) -> bool {
+    m.in_scope(ns) && scope.has(pid, comm)
+}
+
+/// Whether a finding is the judged processes' (or their objects').
+pub(super) fn finding_judged(
+    m: &Model,
+    scope: &Scope,
+    f: &Finding,
+    object_judged: impl Fn(&Finding) -> bool,
+) -> bool {
+    if !m.in_scope(f.ipc_ns) {
+        return false;
+    }
+    let pid_judged = |p: &u32| scope.has_pid(m, *p);
+    match &f.what {
+        What::Leak { .. } => object_judged(f),
+        What::Deadlock { pids, .. } | What::Stalled { pids, .. } => pids.iter().any(pid_judged),
+        What::Stuck { pid, .. } | What::LongWait { pid, .. } => pid_judged(pid),
+        What::UsedBeforeInit { waiters, .. } => waiters.iter().any(pid_judged),
+        What::LimitNear { .. } => scope.is_all(),
+    }
+}
+
+impl Judge {
+    /// Folds what ended since the last call, once settled (call it after every update;
+    /// `all`: everything, at the end).
+    pub(super) fn after_update(&mut self, m: &Model, scope: &Scope) {
+        self.take_ended(m, scope, false);
+    }
+
+    fn take_ended(&mut self, m: &Model, scope: &Scope, all: bool) {
+        let mut last = self.seq;
+        let settled = m.now_mono_ns().saturating_sub(SETTLE_NS);
+        for r in m.account().retired_since(self.seq) {
+            if !all && r.at_ns > settled {
+                break;
+            }
+            last = Some(r.seq);
+            let (pid, comm, ipc_ns, observer) = match &r.what {
+                RetiredWhat::Process {
+                    pid,
+                    comm,
+                    ipc_ns,
+                    observer,
+                    ..
+                } => (pid, comm, ipc_ns, *observer),
+                RetiredWhat::Object { key, users, .. } => {
+                    if m.in_scope(key.1.ns) && r.tally.calls > 0 {
+                        self.ended_object(m, *key, users, &r.tally);
+                    }
+                    continue;
+                }
+            };
+            if m.in_scope(*ipc_ns) && self.ended_processes.len() < ENDED_LISTED {
+                self.ended_processes.push(crate::output::ProcessDoc {
+                    pid: *pid,
+                    comm: comm.clone(),
+                    account: crate::output::TallyDoc::of(&r.tally),
+                    observer,
+                });
+            } else if m.in_scope(*ipc_ns) {
+                self.ended_left_out += 1;
+            }
+            let p = Pending {
+                pid: *pid,
+                comm: comm.clone(),
+                ns: *ipc_ns,
+                tally: r.tally.clone(),
+            };
+            if scope.is_settled() {
+                self.fold(m, scope, p);
+            } else {
+                self.pending.push(p);
+            }
+        }
+        self.seq = last;
+    }
+
+    fn ended_object(
+        &mut self,
+        m: &Model,
+        key: crate::model::ObjKey,
+        users: &[(u32, u64)],
+        t: &Tally,
+    ) {
+        if self.ended_objects.len() >= ENDED_LISTED {
+            self.ended_left_out += 1;
+            return;
+        }
+        self.ended_objects.push(crate::output::ObjectDoc {
+            kind: key.0.name(),
+            id: key.1.id,
+            ipc_ns: key.1.ns,
+            container: crate::output::container(m, key.1.ns),
+            account: crate::output::TallyDoc::of(t),
+            users: users.iter().map(|u| u.0).collect(),
+        });
+    }
+
+    fn fold(&mut self, m: &Model, scope: &Scope, p: Pending) {
+        let j = judged(m, scope, p.pid, p.comm.as_deref(), p.ns);
+        let slot = &mut self.longest[usize::from(j)];
+        if p.tally.max_wait_ns > slot.as_ref().map_or(0, |l| l.2) {
+            *slot = Some((p.pid, p.comm.clone(), p.tally.max_wait_ns));
+        }
+        for (&k, &n) in &p.tally.errnos {
+            let e = self.errors[usize::from(j)].entry(k).or_default();
+            e.0 += n;
+            e.1.insert(p.pid);
+        }
+        if j {
+            self.judged.absorb(&p.tally);
+        }
+    }
+
+    /// The judged account at the end (with the processes still there), and each side's
+    /// longest finished call and failures.
+    pub(super) fn finish(mut self, m: &Model, scope: &Scope) -> Judged {
+        self.take_ended(m, scope, true);
+        for p in std::mem::take(&mut self.pending) {
+            self.fold(m, scope, p);
+        }
+        for (pid, t) in m.account().processes() {
+            let p = Pending {
+                pid,
+                comm: m.comm_of(pid),
+                ns: m.process_ns(pid),
+                tally: t.clone(),
+            };
+            self.fold(m, scope, p);
+        }
+        let [context_longest, judged_longest] = self.longest;
+        let [context_errors, judged_errors] = self.errors;
+        let longest = |l: Option<(u32, Option<String>, u64)>| {
+            l.map(|(pid, comm, max_wait_ns)| Longest {
+                pid,
+                comm,
+                max_wait_ns,
+            })
+        };
+        Judged {
+            judged: self.judged,
+            judged_longest: longest(judged_longest),
+            context_longest: longest(context_longest),
+            judged_errors,
+            context_errors,
+            ended_objects: self.ended_objects,
+            ended_processes: self.ended_processes,
+            ended_left_out: self.ended_left_out,
+        }
+    }
+}
+
+/// The judged account of the whole recording, and each side's longest call and failures.
+pub(super) struct Judged {
+    pub(super) judged: Tally,
+    pub(super) judged_longest: Option<Longest>,
+    pub(super) context_longest: Option<Longest>,
+    pub(super) judged_errors: Errors,
+    pub(super) context_errors: Errors,
+    pub(super) ended_objects: Vec<crate::output::ObjectDoc>,
+    pub(super) ended_processes: Vec<crate::output::ProcessDoc>,
+    pub(super) ended_left_out: u64,
+}
