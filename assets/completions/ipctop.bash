@@ -71,7 +71,7 @@ _ipctop() {
 
     case "${cmd}" in
         ipctop)
-            opts="-v -h -V --attach --pid --comm --verbose --interval --ipc-ns --container --no-probe --long-wait --record --help --version trace snapshot record report replay serve completions help"
+            opts="-v -h -V --attach --pid --comm --table-entries --verbose --interval --ipc-ns --container --no-probe --long-wait --record --help --version trace snapshot record report replay serve completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -86,6 +86,10 @@ _ipctop() {
                     return 0
                     ;;
                 --comm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --table-entries)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -257,7 +261,7 @@ _ipctop() {
             return 0
             ;;
         ipctop__subcmd__record)
-            opts="-v -o -h --attach --pid --comm --verbose --output --duration --every-call --interval --ipc-ns --container --help"
+            opts="-v -o -h --attach --pid --comm --table-entries --verbose --output --duration --every-call --interval --ipc-ns --container --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -272,6 +276,10 @@ _ipctop() {
                     return 0
                     ;;
                 --comm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --table-entries)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -375,7 +383,7 @@ _ipctop() {
             return 0
             ;;
         ipctop__subcmd__serve)
-            opts="-v -h --attach --pid --comm --verbose --listen --web.config.file --interval --ipc-ns --container --no-probe --max-objects --max-comms --help"
+            opts="-v -h --attach --pid --comm --table-entries --verbose --listen --web.config.file --interval --ipc-ns --container --no-probe --max-objects --max-comms --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -390,6 +398,10 @@ _ipctop() {
                     return 0
                     ;;
                 --comm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --table-entries)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -459,7 +471,7 @@ _ipctop() {
             return 0
             ;;
         ipctop__subcmd__trace)
-            opts="-v -h --attach --pid --comm --verbose --ipc-ns --container --json --duration --buffer-mib --blocked-after-ms --notable --wait-ms --help"
+            opts="-v -h --attach --pid --comm --table-entries --verbose --ipc-ns --container --json --duration --buffer-mib --blocked-after-ms --notable --wait-ms --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -474,6 +486,10 @@ _ipctop() {
                     return 0
                     ;;
                 --comm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --table-entries)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

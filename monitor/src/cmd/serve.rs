@@ -29,9 +29,11 @@ Metrics (ipc_ns: the namespace's inode; kind: sem, shm, msg; id: the IPC id):
   ipctop_events_dropped_total                                 counter
   ipctop_events_shed_total                                    counter (serve behind the probe)
   ipctop_probe_table_full_total{table}                        counter (times a table was full)
-  ipctop_probe_lost_total{table}                              counter (calls/operations lost)
+  ipctop_probe_lost_calls_total                               counter (calls missing per object)
+  ipctop_probe_lost_holds_total                               counter (semaphore operations)
   ipctop_probe_table_entries{table}                           gauge
   ipctop_probe_table_capacity{table}                          gauge
+  ipctop_account_retired_early_total                          counter (final accounts forgotten)
   ipctop_objects{ipc_ns,kind}                                 gauge
   ipctop_object_limit{ipc_ns,kind}                            gauge
   ipctop_limit{ipc_ns,limit}, ipctop_limit_used{ipc_ns,limit} gauges (objects, semaphores)
@@ -41,14 +43,16 @@ Metrics (ipc_ns: the namespace's inode; kind: sem, shm, msg; id: the IPC id):
   ipctop_blocked_processes{ipc_ns,kind}                       gauge
   ipctop_longest_wait_seconds{ipc_ns}                         gauge
   ipctop_leaked_objects{ipc_ns,kind}                          gauge
-  ipctop_deadlocks{ipc_ns}                                    gauge
+  ipctop_deadlocks{ipc_ns}                                    gauge (proven)
+  ipctop_stuck_threads{ipc_ns}                                gauge (proven)
+  ipctop_stalled_threads{ipc_ns}                              gauge (unproven)
   ipctop_object_calls_total{ipc_ns,kind,id,syscall}           counter, exact (kernel)
   ipctop_object_errors_total{ipc_ns,kind,id,syscall,errno}    counter
   ipctop_object_wait_seconds{ipc_ns,kind,id}                  histogram (kernel buckets)
   ipctop_object_waiters{ipc_ns,kind,id}                       gauge (threads)
   ipctop_object_waiting_processes{ipc_ns,kind,id}             gauge
   ipctop_object_leaked{ipc_ns,kind,id}                        gauge, 1 when leaked
-  ipctop_object_deadlocked{ipc_ns,kind,id}                    gauge, 1 when in a cycle
+  ipctop_object_deadlocked{ipc_ns,kind,id}                    gauge, 1 when deadlocked
   ipctop_shm_size_bytes{ipc_ns,id}                            gauge
   ipctop_shm_attachments{ipc_ns,id}                           gauge (nattch)
   ipctop_shm_attached_processes{ipc_ns,id}                    gauge

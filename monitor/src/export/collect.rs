@@ -8,26 +8,22 @@
 //! namespace the model knows it in (the viewed one for a process never seen in a snapshot).
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{
-    comms::{CommCarry, PidFigures},
-    metrics::{
-        CommStats, Host, KernelTotals, Kind, LimitStat, LimitUnit, Ns, NsStats, ObjKey,
-        ObjectStats, SyscallCount, WaitHistogram,
-    },
+use super::metrics::{
+    CommStats, Host, KernelTotals, Kind, LimitStat, LimitUnit, Ns, NsStats, ObjKey, ObjectStats,
+    SyscallCount, WaitHistogram,
 };
 use crate::{
     analysis::{self, Finding, IpcKind, What},
-    event::{errno_name, Syscall, NSYS},
+    event::{errno_name, Syscall},
     model::{Model, ObjKind, Tally, WaitOn},
     sample::KernelSample,
 };
 
-/// What the probe's last sample said about its own tables, taken from the feed (the model
-/// keeps only the counts): filled by the probe where it knows them, zero (or empty) before.
+/// How full the probe's tables were at its last sample, taken from the feed (the model keeps
+/// no fill; what full tables lost is the account's: [`crate::model::account::Account::lost_calls`]);
+/// empty before the first sample.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProbeHealth {
-    pub lost_calls: u64,
-    pub lost_holds: u64,
     /// (table, used, capacity).
     pub fill: Vec<(&'static str, u64, u64)>,
 }
@@ -36,8 +32,6 @@ impl ProbeHealth {
     /// From one kernel sample of the feed.
     pub fn of(k: &KernelSample) -> Self {
         Self {
-            lost_calls: k.stats.lost_calls,
-            lost_holds: k.stats.lost_holds,
             fill: k
                 .fill
                 .map(|f| {
@@ -114,44 +108,22 @@ fn per_syscall(t: &Tally) -> Vec<SyscallCount> {
         .collect()
 }
 
-/// Every process's figures, for the per-command counters: calls and failures per syscall
-/// (failures from the errnos, as per object) and time blocked, by the namespace and comm
-/// the model knows it by.
-fn pid_figures(model: &Model) -> Vec<PidFigures> {
-    let acc = model.account();
-    let mut out = Vec::new();
-    for (pid, t) in acc.processes() {
-        let ns = model.process_ns(pid);
-        if !model.in_scope(ns) {
-            continue;
-        }
-        let comm = acc
-            .comm(pid)
-            .map(str::to_string)
-            .or_else(|| model.comm_of(pid))
-            .unwrap_or_else(|| "unknown".into());
-        let mut errors = [0; NSYS];
-        for (&(s, _), &n) in &t.errnos {
-            errors[s.index()] += n;
-        }
-        out.push(PidFigures {
-            pid,
+/// The per-command counters: the account's own per-(namespace, comm) totals, which only
+/// grow (a process's calls stay under its comm after it ends, and under the comm its calls
+/// were counted by), of the namespaces in scope. Failures per syscall from the errnos, as
+/// per object.
+pub fn comm_stats(model: &Model) -> Vec<CommStats> {
+    model
+        .account()
+        .comm_totals()
+        .filter(|((ns, _), t)| model.in_scope(*ns) && (t.calls > 0 || t.blocked_ns > 0))
+        .map(|((ns, comm), t)| CommStats {
             ns,
-            comm,
-            calls: t.by_syscall,
-            errors,
-            blocked_ns: t.blocked_ns,
-        });
-    }
-    out
-}
-
-/// The per-command counters: THE place where they are computed, so that switching them to
-/// the account's own per-command totals is one change here. Until the account keeps the
-/// totals of processes that are gone, [`CommCarry`] does: a process's figures stay under
-/// its comm after it exits, so no counter ever goes backwards.
-pub fn comm_stats(model: &Model, carry: &mut CommCarry) -> Vec<CommStats> {
-    carry.update(pid_figures(model))
+            comm: comm.to_string(),
+            calls: per_syscall(t),
+            wait_s: t.blocked_s(),
+        })
+        .collect()
 }
 
 /// The probe's totals, if it sampled.
@@ -165,8 +137,9 @@ fn kernel_totals(model: &Model, probe: &ProbeHealth) -> Option<KernelTotals> {
         events_dropped: acc.dropped(),
         inflight_full: acc.inflight_full(),
         aggregates_full: acc.agg_full(),
-        lost_calls: probe.lost_calls,
-        lost_holds: probe.lost_holds,
+        lost_calls: acc.lost_calls(),
+        lost_holds: acc.lost_holds(),
+        retired_early: acc.retired_early(),
         fill: probe.fill.clone(),
         sampled_unix_s: model.unix_s(at),
     })
@@ -179,13 +152,12 @@ struct Waiting {
     pids: BTreeSet<u32>,
 }
 
-/// What the model and the findings say now. `carry` keeps the per-command counters
-/// monotonic (see [`comm_stats`]); `probe` is the probe's last word on its tables.
+/// What the model and the findings say now; `probe` is the probe's last word on how full
+/// its tables are.
 pub fn collect(
     model: &Model,
     findings: &[Finding],
     probe_attached: bool,
-    carry: &mut CommCarry,
     probe: &ProbeHealth,
 ) -> Host {
     let acc = model.account();
@@ -193,7 +165,7 @@ pub fn collect(
         probe_attached,
         snapshots: model.counts().0,
         kernel: kernel_totals(model, probe),
-        comms: comm_stats(model, carry),
+        comms: comm_stats(model),
         ..Default::default()
     };
 
@@ -221,8 +193,15 @@ pub fn collect(
     let mut leaked: BTreeSet<ObjKey> = BTreeSet::new();
     let mut deadlocked: BTreeSet<(Ns, i32)> = BTreeSet::new();
     let mut deadlocks: BTreeMap<Ns, u64> = BTreeMap::new();
+    let mut stuck: BTreeMap<Ns, u64> = BTreeMap::new();
+    let mut stalled: BTreeMap<Ns, u64> = BTreeMap::new();
     for f in findings {
         match &f.what {
+            // One finding per thread.
+            What::Stuck { .. } => *stuck.entry(f.ipc_ns).or_default() += 1,
+            What::Stalled { tids, .. } => {
+                *stalled.entry(f.ipc_ns).or_default() += tids.len() as u64
+            }
             What::Leak { ipc, id } => {
                 leaked.insert((f.ipc_ns, kind_of_ipc(*ipc), *id));
             }
@@ -330,6 +309,8 @@ pub fn collect(
                     .count() as u64
             }),
             deadlocks: deadlocks.get(&ns).copied().unwrap_or(0),
+            stuck_threads: stuck.get(&ns).copied().unwrap_or(0),
+            stalled_threads: stalled.get(&ns).copied().unwrap_or(0),
             limits: analysis::limit_usage_of(model, ns)
                 .into_iter()
                 .map(|u| LimitStat {
@@ -400,6 +381,8 @@ mod tests {
         step(Update::Events(vec![refused]), MONO + S);
         let mut k = KernelSample::default();
         k.stats.calls[Syscall::SEMTIMEDOP.index()] = 15;
+        k.stats.lost_calls = 4;
+        k.stats.lost_holds = 2;
         let mut a = agg(100, Some(7), Syscall::SEMTIMEDOP, 10, 1);
         a.total_ns = 3 * S;
         a.hist[0] = 8;
@@ -410,13 +393,7 @@ mod tests {
         k.aggregates = vec![a, b, agg(100, None, Syscall::SEMGET, 1, 1)];
         step(Update::Kernel(Box::new(k)), MONO + 2 * S);
 
-        let host = collect(
-            &model,
-            &[],
-            true,
-            &mut CommCarry::default(),
-            &ProbeHealth::default(),
-        );
+        let host = collect(&model, &[], true, &ProbeHealth::default());
         assert_eq!(host.objects.len(), 1);
         let o = &host.objects[0];
         assert_eq!((o.kind, o.id, o.ns), (Kind::Sem, 7, fixtures::NS));
@@ -443,9 +420,13 @@ mod tests {
             .map(|c| (c.comm.as_str(), c.calls.iter().map(|x| x.calls).sum()))
             .collect();
         assert_eq!(comms, vec![("unknown", 5), ("worker", 11)]);
+        let kt = host.kernel.unwrap();
+        assert_eq!(kt.calls[Syscall::SEMTIMEDOP.index()].1, 15);
+        // What the probe lost: the account's figures (the dashboard's "lost").
+        assert_eq!((kt.lost_calls, kt.lost_holds), (4, 2));
         assert_eq!(
-            host.kernel.unwrap().calls[Syscall::SEMTIMEDOP.index()].1,
-            15
+            kt.lost_calls + kt.lost_holds + kt.events_dropped,
+            model.account().lost()
         );
         assert_eq!(host.namespaces[0].objects[0], (Kind::Sem, 1));
     }

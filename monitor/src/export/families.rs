@@ -68,8 +68,10 @@ specs! {
     CALL_ERRORS: "ipctop_call_errors_total", Counter, ["syscall"], "IPC calls that returned an error, counted in the kernel (exact).";
     EVENTS_DROPPED: "ipctop_events_dropped_total", Counter, [], "Events lost on the way from the kernel (ring buffer full, undecodable): per-errno counts may miss that many.";
     EVENTS_SHED: "ipctop_events_shed_total", Counter, [], "Events ipctop serve left out because they came faster than it could apply them (half an interval late, 2 s at least): the calls stay counted (by the kernel), per-errno counts miss that many.";
-    TABLE_FULL: "ipctop_probe_table_full_total", Counter, ["table"], "Times a kernel table had no room: inflight (a call's entry: its arguments are unknown) or aggregates (a flush of per-object counts: see ipctop_probe_lost_total).";
-    PROBE_LOST: "ipctop_probe_lost_total", Counter, ["table"], "What a full kernel table lost: aggregates (calls missing from the per-object and per-command counts, still in ipctop_calls_total) or holds (semaphore operations missing from who holds what).";
+    TABLE_FULL: "ipctop_probe_table_full_total", Counter, ["table"], "Times a kernel table had no room: inflight (a call's entry: its arguments are unknown) or aggregates (a flush of per-object counts; its rows go whole through the ring buffer, lost only when that is full too: see ipctop_probe_lost_calls_total).";
+    PROBE_LOST_CALLS: "ipctop_probe_lost_calls_total", Counter, [], "Calls counted in ipctop_calls_total but missing from the per-object and per-command counts (the kernel's table and its ring buffer were both full).";
+    PROBE_LOST_HOLDS: "ipctop_probe_lost_holds_total", Counter, [], "Semaphore operations the kernel's hold table had no room for: missing from who holds what (deadlock proofs may be missing).";
+    RETIRED_EARLY: "ipctop_account_retired_early_total", Counter, [], "Ended processes and objects whose own final accounts were forgotten early (at most 10,000 are kept); their calls stay in every total and per-command counter.";
     TABLE_ENTRIES: "ipctop_probe_table_entries", Gauge, ["table"], "Entries in use in the probe's kernel tables (aggregates, holds, threads).";
     TABLE_CAPACITY: "ipctop_probe_table_capacity", Gauge, ["table"], "The size of the probe's kernel tables (aggregates, holds, threads).";
     OBJECTS: "ipctop_objects", Gauge, ["ipc_ns", "kind"], "IPC objects that exist, per kind (sem, shm, msg).";
@@ -82,7 +84,9 @@ specs! {
     BLOCKED_PROCESSES: "ipctop_blocked_processes", Gauge, ["ipc_ns", "kind"], "Processes with at least one thread blocked in semop/semtimedop (kind sem) or msgsnd/msgrcv (kind msg).";
     LONGEST_WAIT: "ipctop_longest_wait_seconds", Gauge, ["ipc_ns"], "How long the longest current wait has lasted at least (0: none).";
     LEAKED: "ipctop_leaked_objects", Gauge, ["ipc_ns", "kind"], "Objects nobody will clean up (their users are gone), per kind.";
-    DEADLOCKS: "ipctop_deadlocks", Gauge, ["ipc_ns"], "Deadlocks: cycles of processes each waiting on a semaphore another holds.";
+    DEADLOCKS: "ipctop_deadlocks", Gauge, ["ipc_ns"], "Proven deadlocks: threads blocked for good, every thread that could release what each waits for blocked among them.";
+    STUCK: "ipctop_stuck_threads", Gauge, ["ipc_ns"], "Threads waiting on what nobody alive can release (its holder exited without SEM_UNDO, every poster or sender gone, or all that could are stuck themselves): proven.";
+    STALLED: "ipctop_stalled_threads", Gauge, ["ipc_ns"], "Threads blocked long on an object with no operation on it since, whose releasers cannot be known: UNPROVEN, neither a deadlock nor cleared (look, do not page on it alone).";
     OBJECT_CALLS: "ipctop_object_calls_total", Counter, ["ipc_ns", "kind", "id", "syscall"], "Calls on the object since the probe started, counted in the kernel (exact).";
     OBJECT_ERRORS: "ipctop_object_errors_total", Counter, ["ipc_ns", "kind", "id", "syscall", "errno"], "Failed calls on the object, by errno (from the failure events; see ipctop_events_dropped_total).";
     OBJECT_WAIT: "ipctop_object_wait_seconds", Histogram, ["ipc_ns", "kind", "id"], "How long each semop/semtimedop/msgsnd/msgrcv on the object took (the wait), in the kernel's buckets (powers of two of nanoseconds).";
@@ -258,9 +262,8 @@ pub fn head_families(host: &Host, build: &Build, shed: u64) -> Vec<Family> {
         let f = b.family(&TABLE_FULL);
         f.push(sample(&table("inflight"), Value::Int(k.inflight_full)));
         f.push(sample(&table("aggregates"), Value::Int(k.aggregates_full)));
-        let f = b.family(&PROBE_LOST);
-        f.push(sample(&table("aggregates"), Value::Int(k.lost_calls)));
-        f.push(sample(&table("holds"), Value::Int(k.lost_holds)));
+        b.one(&PROBE_LOST_CALLS, Value::Int(k.lost_calls));
+        b.one(&PROBE_LOST_HOLDS, Value::Int(k.lost_holds));
         for (spec, capacity) in [(&TABLE_ENTRIES, false), (&TABLE_CAPACITY, true)] {
             let f = b.family(spec);
             for &(t, used, cap) in &k.fill {
@@ -268,6 +271,7 @@ pub fn head_families(host: &Host, build: &Build, shed: u64) -> Vec<Family> {
                 f.push(sample(&table(t), Value::Int(v)));
             }
         }
+        b.one(&RETIRED_EARLY, Value::Int(k.retired_early));
     }
     namespace_families(&mut b, host);
     b.0.retain(|f| !f.samples.is_empty());
@@ -276,7 +280,7 @@ pub fn head_families(host: &Host, build: &Build, shed: u64) -> Vec<Family> {
 
 /// The per-namespace gauges: every (namespace, kind) present, 0 included.
 fn namespace_families(b: &mut Builder, host: &Host) {
-    let specs: [&'static Spec; 11] = [
+    let specs: [&'static Spec; 13] = [
         &OBJECTS,
         &OBJECT_LIMIT,
         &LIMIT,
@@ -288,6 +292,8 @@ fn namespace_families(b: &mut Builder, host: &Host) {
         &LONGEST_WAIT,
         &LEAKED,
         &DEADLOCKS,
+        &STUCK,
+        &STALLED,
     ];
     for spec in specs {
         let f = b.family(spec);
@@ -326,7 +332,14 @@ fn namespace_families(b: &mut Builder, host: &Host) {
                     Value::Float(n.longest_wait_s),
                 )),
                 "ipctop_leaked_objects" => per_kind(&n.leaked, f),
-                _ => f.push(sample(std::slice::from_ref(&ns), Value::Int(n.deadlocks))),
+                name => {
+                    let v = match name {
+                        "ipctop_deadlocks" => n.deadlocks,
+                        "ipctop_stuck_threads" => n.stuck_threads,
+                        _ => n.stalled_threads,
+                    };
+                    f.push(sample(std::slice::from_ref(&ns), Value::Int(v)))
+                }
             }
         }
     }
@@ -477,7 +490,9 @@ mod tests {
             info.samples[0].labels,
             [("ipc_ns", "7".into()), ("container", "unknown".into())]
         );
-        let dl = head.iter().find(|f| f.spec == &DEADLOCKS).unwrap();
-        assert_eq!(dl.samples[0].value, Value::Int(0));
+        for spec in [&DEADLOCKS, &STUCK, &STALLED] {
+            let f = head.iter().find(|f| f.spec == spec).unwrap();
+            assert_eq!(f.samples[0].value, Value::Int(0), "{}", spec.name);
+        }
     }
 }

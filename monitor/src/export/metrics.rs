@@ -56,10 +56,14 @@ pub struct KernelTotals {
     pub inflight_full: u64,
     /// Flushes to the per-object aggregates that found no room.
     pub aggregates_full: u64,
-    /// Calls counted in `calls` whose per-process/object aggregate the kernel could not keep.
+    /// Calls counted in `calls` that are missing from the per-process, per-object and
+    /// per-command figures (the kernel's table and the ring buffer were full): the account's.
     pub lost_calls: u64,
-    /// Semaphore operations the hold table could not keep.
+    /// Semaphore operations the hold table could not keep (the account's).
     pub lost_holds: u64,
+    /// Ended processes and objects whose own final accounts were forgotten early (over the
+    /// account's cap); their calls stay in every total.
+    pub retired_early: u64,
     /// How full each table is: (table, entries used, capacity); empty when the probe does
     /// not say.
     pub fill: Vec<(&'static str, u64, u64)>,
@@ -83,8 +87,13 @@ pub struct NsStats {
     pub longest_wait_s: f64,
     /// Objects the analysis calls leaked, per kind.
     pub leaked: Vec<(Kind, u64)>,
-    /// Deadlock cycles.
+    /// Proven deadlocks.
     pub deadlocks: u64,
+    /// Threads waiting on what nobody alive can release (proven).
+    pub stuck_threads: u64,
+    /// Threads blocked long on an object with no operation on it since, whose releasers
+    /// cannot be known: neither proven deadlocked nor cleared.
+    pub stalled_threads: u64,
     pub limits: Vec<LimitStat>,
 }
 

@@ -15,7 +15,6 @@
 pub mod auth;
 pub mod cap;
 pub mod collect;
-pub mod comms;
 pub mod encode;
 pub mod families;
 pub mod http;
@@ -83,7 +82,6 @@ pub struct Exporter {
     cap: cap::Cap,
     cfg: analysis::Config,
     probe_attached: bool,
-    carry: comms::CommCarry,
     probe: collect::ProbeHealth,
     renderer: render::Renderer,
     build: families::Build,
@@ -103,7 +101,6 @@ impl Exporter {
             cap: cap::Cap::new(opts.max_objects, opts.max_comms),
             cfg: opts.analysis.clone(),
             probe_attached: matches!(probe, ProbeStatus::Attached(_)),
-            carry: comms::CommCarry::default(),
             probe: collect::ProbeHealth::default(),
             renderer: render::Renderer::default(),
             build: families::Build::here(),
@@ -131,13 +128,7 @@ impl Exporter {
     /// An exposition of the model as it is now.
     pub fn prepare(&mut self) -> Exposition {
         let findings = analysis::analyze(&self.model, &self.cfg);
-        let mut host = collect::collect(
-            &self.model,
-            &findings,
-            self.probe_attached,
-            &mut self.carry,
-            &self.probe,
-        );
+        let mut host = collect::collect(&self.model, &findings, self.probe_attached, &self.probe);
         let cut = self.cap.apply(&mut host);
         let mut me = selfstats::read();
         self.http.fill(&mut me);

@@ -2,7 +2,6 @@
 //! namespace's own stats and findings, its container label, and the scope.
 use super::{
     collect::{collect, ProbeHealth},
-    comms::CommCarry,
     families::{head_families, Build, Family, Value, NAMESPACE_INFO, OBJECTS},
     metrics::{Host, Kind},
 };
@@ -17,13 +16,7 @@ use crate::{
 const NS2: u64 = NS + 9;
 
 fn host_of(m: &Model, f: &[analysis::Finding]) -> Host {
-    collect(
-        m,
-        f,
-        true,
-        &mut CommCarry::default(),
-        &ProbeHealth::default(),
-    )
+    collect(m, f, true, &ProbeHealth::default())
 }
 
 fn families(host: &Host) -> Vec<Family> {
@@ -133,4 +126,58 @@ fn each_namespace_its_own_series_and_label() {
         .samples
         .iter()
         .all(|s| s.labels.contains(&("ipc_ns", NS2.to_string()))));
+}
+
+#[test]
+fn stuck_and_stalled_threads_are_counted_per_namespace_deadlocks_apart() {
+    use analysis::{Finding, IpcKind, What};
+    let m = model();
+    let finding = |ipc_ns, what| Finding {
+        what,
+        reason: String::new(),
+        ipc_ns,
+    };
+    let stuck = |tid| What::Stuck {
+        pid: 100,
+        tid,
+        ipc: IpcKind::Sem,
+        id: 0,
+        semnum: Some(0),
+    };
+    let f = [
+        finding(NS, stuck(100)),
+        finding(NS, stuck(101)),
+        finding(
+            NS2,
+            What::Stalled {
+                ipc: IpcKind::Sem,
+                id: 0,
+                pids: vec![200],
+                tids: vec![200, 201, 202],
+                waited_s: 9.0,
+            },
+        ),
+    ];
+    let host = host_of(&m, &f);
+    let per_ns: Vec<(u64, u64, u64, u64)> = host
+        .namespaces
+        .iter()
+        .map(|n| (n.ns, n.deadlocks, n.stuck_threads, n.stalled_threads))
+        .collect();
+    assert_eq!(per_ns, [(NS, 0, 2, 0), (NS2, 0, 0, 3)]);
+    let fams = families(&host);
+    let value = |spec: &super::families::Spec, ns: u64| {
+        fams.iter()
+            .find(|f| f.spec == spec)
+            .unwrap()
+            .samples
+            .iter()
+            .find(|s| s.labels == [("ipc_ns", ns.to_string())])
+            .map(|s| s.value.clone())
+    };
+    use super::families::{STALLED, STUCK};
+    assert_eq!(value(&STUCK, NS), Some(Value::Int(2)));
+    assert_eq!(value(&STUCK, NS2), Some(Value::Int(0)));
+    assert_eq!(value(&STALLED, NS2), Some(Value::Int(3)));
+    assert_eq!(value(&STALLED, NS), Some(Value::Int(0)));
 }
