@@ -4,6 +4,7 @@
 use std::{env, fs, path::PathBuf};
 
 fn main() -> anyhow::Result<()> {
+    git_revision();
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
     let skip = env::var("AYA_BUILD_SKIP").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
     let obj = out.join("monitor-ebpf");
@@ -31,4 +32,31 @@ fn main() -> anyhow::Result<()> {
              (or set AYA_BUILD_SKIP=1 to build ipctop without its probe)."
         )
     })
+}
+
+/// The git revision being built, for `ipctop_build_info` (`IPCTOP_GIT_REVISION`; left unset
+/// outside a git checkout), rebuilt when HEAD moves.
+fn git_revision() {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let Some(rev) = git(&["rev-parse", "--short=12", "HEAD"]) else {
+        return;
+    };
+    println!("cargo:rustc-env=IPCTOP_GIT_REVISION={rev}");
+    let mut watch = vec![git(&["rev-parse", "--git-path", "HEAD"])];
+    if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watch.push(git(&["rev-parse", "--git-path", &r]));
+    }
+    watch.push(git(&["rev-parse", "--git-path", "packed-refs"]));
+    for p in watch.into_iter().flatten() {
+        if std::path::Path::new(&p).exists() {
+            println!("cargo:rerun-if-changed={p}");
+        }
+    }
 }

@@ -5,159 +5,24 @@
 //!
 //! Needs root and Debian's `prometheus` package (CI installs it: `cargo xtask setup`);
 //! skipped with the reason otherwise, failing instead where IPCTOP_REQUIRE_ROOT=1.
+mod serve_support;
 mod support;
 
 use std::{
     collections::BTreeSet,
     io::{Read, Write},
-    net::{TcpListener, TcpStream},
-    path::{Path, PathBuf},
+    net::TcpStream,
     process::Command,
     time::{Duration, Instant},
 };
 
 use ipctop::export::families::{Type, SPECS};
 use serde_json::Value;
+use serve_support::*;
 use support::*;
 
 const T: Duration = Duration::from_secs(30);
 const BURST: u64 = 2000;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A plain HTTP/1.1 GET (or another method): (status, headers, body).
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    accept: Option<&str>,
-) -> Option<(u16, String, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let accept = accept
-        .map(|a| format!("Accept: {a}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{accept}Connection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).ok()?;
-    let text = String::from_utf8(buf).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, head.to_string(), body.to_string()))
-}
-
-/// The value of the sample `name{…}` whose labels include all of `labels`.
-fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().find_map(|l| {
-        let rest = l.strip_prefix(name)?;
-        let (labelset, v) = match rest.strip_prefix('{') {
-            Some(r) => r.split_once("} ")?,
-            None => ("", rest.strip_prefix(' ')?),
-        };
-        labels
-            .iter()
-            .all(|(k, v)| labelset.split(',').any(|p| p == format!("{k}=\"{v}\"")))
-            .then(|| v.trim().parse().ok())?
-    })
-}
-
-/// Polls `f` until it gives `Some`, for at most `timeout`.
-fn eventually<R>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<R>) -> R {
-    let end = Instant::now() + timeout;
-    loop {
-        if let Some(r) = f() {
-            return r;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("ipctop-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `promtool ARGS` with `stdin`; (success, output).
-fn promtool(args: &[&str], stdin: Option<&str>) -> (bool, String) {
-    let mut c = Command::new("promtool")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    let mut input = c.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s.as_bytes()).unwrap();
-    }
-    drop(input);
-    let o = c.wait_with_output().unwrap();
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    (o.status.success(), out)
-}
-
-fn encode_query(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The value of a PromQL instant query's first result (None: no result yet).
-fn query(port: u16, q: &str) -> Option<f64> {
-    let (status, _, body) = http(
-        port,
-        "GET",
-        &format!("/api/v1/query?query={}", encode_query(q)),
-        None,
-    )?;
-    if status != 200 {
-        return None;
-    }
-    let v: Value = serde_json::from_str(&body).ok()?;
-    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
-}
 
 /// Runs a workload that prints its JSON line and exits (leaving its objects with --leave).
 fn run_once(args: &[&str]) -> Value {
@@ -181,15 +46,20 @@ fn serve_exports_exact_counts_leaks_deadlocks_and_prometheus_scrapes_them() {
         return;
     }
     let mut ids = Ids::default();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let serve =
-        Proc::spawn(Command::new(IPCTOP).args(["serve", "--listen", &listen, "--interval", "0.5"]));
+    // Port 0: the port taken is the one said.
+    let serve = Proc::spawn(Command::new(IPCTOP).args([
+        "serve",
+        "--listen",
+        "localhost:0",
+        "--interval",
+        "0.5",
+    ]));
     let started = serve.wait_stderr("ipctop: serving", T);
-    assert!(
-        started.last().unwrap().contains("probe attached"),
-        "{started:?}"
-    );
+    let line = started.last().unwrap();
+    assert!(line.contains("probe attached"), "{started:?}");
+    assert!(!line.contains(":0/"), "the real port, not 0: {line}");
+    let port = served_port(line);
+    let listen = format!("127.0.0.1:{port}");
 
     // A client that never finishes its headers is cut off after the header timeout.
     let slow = std::thread::spawn(move || {
@@ -225,6 +95,10 @@ fn serve_exports_exact_counts_leaks_deadlocks_and_prometheus_scrapes_them() {
     let blocked = Proc::spawn(Command::new(WORKLOAD).arg("sem-blocked"));
     let blocked_id = blocked.json(T)["semid"].as_i64().unwrap() as i32;
     ids.sems.push(blocked_id);
+    let queue = Proc::spawn(Command::new(WORKLOAD).args(["queue-left", "3"]));
+    let queue_id = queue.json(T)["msqid"].as_i64().unwrap() as i32;
+    ids.msgs.push(queue_id);
+    let q = queue_id.to_string();
 
     let (b, e, o, d0, d1, w) = (
         burst_id.to_string(),
@@ -263,7 +137,8 @@ fn serve_exports_exact_counts_leaks_deadlocks_and_prometheus_scrapes_them() {
                 "ipctop_object_errors_total",
                 &[("id", &e), ("errno", "EACCES")],
             )
-            .is_some();
+            .is_some()
+            && value(&body, "ipctop_queue_messages", &[("id", &q)]) == Some(3.0);
         ready.then_some(body)
     });
     // Exact counts of the loop's set: every semop, its one semget, nothing else.
@@ -327,6 +202,77 @@ fn serve_exports_exact_counts_leaks_deadlocks_and_prometheus_scrapes_them() {
     // Valid exposition, as promtool reads it.
     let (ok, out) = promtool(&["check", "metrics"], Some(&text));
     assert!(ok, "promtool check metrics: {out}");
+    // The histogram's bounds are the kernel's: powers of two of nanoseconds (2^11 to 2^33,
+    // a run of them around the calls seen), then +Inf.
+    let mut bounds: Vec<String> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("ipctop_object_wait_seconds_bucket{")
+                && l.contains(&format!("id=\"{b}\""))
+        })
+        .filter_map(|l| {
+            l.split("le=\"")
+                .nth(1)?
+                .split('"')
+                .next()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(bounds.pop().as_deref(), Some("+Inf"));
+    let ns: Vec<u64> = bounds
+        .iter()
+        .map(|b| (b.parse::<f64>().unwrap() * 1e9).round() as u64)
+        .collect();
+    assert!(!ns.is_empty(), "no bounds but +Inf");
+    let first = ns[0].trailing_zeros();
+    let want: Vec<u64> = (first..first + ns.len() as u32)
+        .map(|k| 1u64 << k)
+        .collect();
+    assert_eq!(ns, want, "le bounds {bounds:?}");
+    assert!(
+        (11..=33).contains(&first) && first as usize + ns.len() <= 34,
+        "{bounds:?}"
+    );
+    // Build info: version, revision, kernel.
+    let uname =
+        String::from_utf8(Command::new("uname").arg("-r").output().unwrap().stdout).unwrap();
+    assert_eq!(
+        value(
+            &text,
+            "ipctop_build_info",
+            &[
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("kernel", uname.trim())
+            ]
+        ),
+        Some(1.0),
+        "{}",
+        text.lines()
+            .find(|l| l.starts_with("ipctop_build_info"))
+            .unwrap_or_default()
+    );
+    assert!(value(&text, "process_resident_memory_bytes", &[]).unwrap() > 1e6);
+    assert!(value(&text, "process_open_fds", &[]).unwrap() >= 3.0);
+
+    // gzip when asked for: the same kind of exposition, valid, much smaller.
+    let gz = request(port, "GET", "/metrics", &[("Accept-Encoding", "gzip")]).unwrap();
+    assert_eq!(gz.status, 200);
+    assert_eq!(gz.header("Content-Encoding").as_deref(), Some("gzip"));
+    assert_eq!(
+        gz.header("Content-Length")
+            .and_then(|l| l.parse::<usize>().ok()),
+        Some(gz.body.len())
+    );
+    let unzipped = gunzip(&gz.body);
+    assert!(unzipped.contains("ipctop_object_calls_total{"));
+    assert!(
+        gz.body.len() * 4 < unzipped.len(),
+        "{} of {}",
+        gz.body.len(),
+        unzipped.len()
+    );
+    let (ok, out) = promtool(&["check", "metrics"], Some(&unzipped));
+    assert!(ok, "promtool check metrics (gzip): {out}");
 
     // OpenMetrics when asked for, with the same samples.
     let (status, head, om) = http(
@@ -350,23 +296,9 @@ fn serve_exports_exact_counts_leaks_deadlocks_and_prometheus_scrapes_them() {
     assert_eq!(status, 200);
     assert!(landing.contains("/metrics"));
 
-    // A real Prometheus scraping it every second, loopback only.
+    // A real Prometheus scraping it every second (OpenMetrics, gzip), loopback only.
     let dir = TempDir::new("prometheus");
-    let prom_port = free_port();
-    let config = dir.0.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  \
-             - job_name: ipctop\n    static_configs:\n      - targets: ['{listen}']\n"
-        ),
-    )
-    .unwrap();
-    let prom = Proc::spawn(Command::new("prometheus").args([
-        &format!("--config.file={}", config.display()),
-        &format!("--storage.tsdb.path={}", dir.0.join("data").display()),
-        &format!("--web.listen-address=127.0.0.1:{prom_port}"),
-    ]));
+    let (prom, prom_port) = prometheus(&dir, std::slice::from_ref(&listen), "");
     let q_calls = format!(
         "sum(ipctop_object_calls_total{{kind=\"sem\",id=\"{b}\",syscall=~\"semop|semtimedop\"}})"
     );
@@ -379,6 +311,42 @@ fn serve_exports_exact_counts_leaks_deadlocks_and_prometheus_scrapes_them() {
             .then_some(())
     });
     assert_eq!(query(prom_port, "up{job=\"ipctop\"}"), Some(1.0));
+    // The dashboard: each of its queries runs in this Prometheus, and every metric it names
+    // is in this exposition.
+    for (what, q) in dashboard_queries() {
+        let q = q
+            .replace("$__rate_interval", "1m")
+            .replace("$ipc_ns", ".*")
+            .replace("$instance", ".*")
+            .replace("$container", ".*");
+        let q = q
+            .strip_prefix("label_values(")
+            .map(|r| r.rsplit_once(',').map_or(r, |(sel, _)| sel).to_string())
+            .unwrap_or(q);
+        assert!(
+            query_all(prom_port, &q).is_some(),
+            "{what}: Prometheus refused {q}: {:?}",
+            query_error(prom_port, &q)
+        );
+        for n in mentioned(&q) {
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(&format!("{n}{{")) || l.starts_with(&format!("{n} "))),
+                "{what} queries {n}, which is not in the exposition"
+            );
+        }
+    }
+    eventually(
+        "the dashboard's per-namespace panels to have data",
+        T,
+        || {
+            let q = "sum by (instance, ipc_ns, kind) (ipctop_blocked_threads) * on (instance, ipc_ns) group_left (container) ipctop_namespace_info";
+            let r = query_all(prom_port, q)?;
+            r.iter()
+                .any(|s| s["metric"]["container"].as_str() == Some("host"))
+                .then_some(())
+        },
+    );
     // The histogram works in PromQL.
     let q = format!("histogram_quantile(0.5, ipctop_object_wait_seconds_bucket{{id=\"{b}\"}})");
     assert!(query(prom_port, &q).is_some_and(|v| v > 0.0 && v < 8.4));
@@ -392,7 +360,7 @@ fn serve_exports_exact_counts_leaks_deadlocks_and_prometheus_scrapes_them() {
         waited >= Duration::from_secs(9) && waited < Duration::from_secs(30),
         "the slow client was cut off after {waited:?} (header timeout 10 s)"
     );
-    drop((deadlock, orphan, blocked, serve));
+    drop((deadlock, orphan, blocked, queue, serve));
 }
 
 #[test]
@@ -433,14 +401,21 @@ fn without_the_probe_serve_exports_what_snapshots_know_and_says_so() {
 /// The names a text mentions that look like our metrics.
 fn mentioned(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("ipctop_") {
-        let tail = &rest[i..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(tail.len());
-        out.insert(tail[..end].to_string());
-        rest = &tail[end..];
+    for prefix in ["ipctop_", "process_"] {
+        let mut rest = text;
+        while let Some(i) = rest.find(prefix) {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            // A name, not the end of another word.
+            let whole =
+                i == 0 || !rest[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+            if whole {
+                out.insert(tail[..end].to_string());
+            }
+            rest = &tail[end..];
+        }
     }
     out
 }
@@ -457,6 +432,110 @@ fn exposed() -> BTreeSet<String> {
         }
     }
     out
+}
+
+/// Every query of the Grafana dashboard (panels and variables): (where, query).
+fn dashboard_queries() -> Vec<(String, String)> {
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("assets/grafana/ipctop-dashboard.json")).unwrap(),
+    )
+    .expect("the dashboard is JSON");
+    let mut out = Vec::new();
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = v["query"]["query"].as_str() {
+            out.push((format!("variable {}", v["name"]), q.to_string()));
+        }
+    }
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            out.push((
+                format!("panel {}", p["title"]),
+                t["expr"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+/// The specs whose series carry `ipc_ns`.
+fn per_namespace(name: &str) -> bool {
+    let base = ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(name);
+    SPECS
+        .iter()
+        .any(|s| (s.name == name || s.name == base) && s.labels.contains(&"ipc_ns"))
+}
+
+#[test]
+fn the_dashboard_chooses_and_keeps_namespaces_apart() {
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("assets/grafana/ipctop-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let vars: Vec<&str> = dash["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    for v in ["instance", "container", "ipc_ns"] {
+        assert!(vars.contains(&v), "no ${v} variable: {vars:?}");
+    }
+    let by = regex_lite_by();
+    for (what, q) in dashboard_queries() {
+        if what.starts_with("variable") {
+            continue;
+        }
+        let names = mentioned(&q);
+        let ns_metrics: Vec<&String> = names
+            .iter()
+            .filter(|n| per_namespace(n) && n.as_str() != "ipctop_namespace_info")
+            .collect();
+        if ns_metrics.is_empty() {
+            continue;
+        }
+        // Each per-namespace series chosen by the $ipc_ns variable...
+        for n in &ns_metrics {
+            for (i, _) in q.match_indices(n.as_str()) {
+                let rest = &q[i + n.len()..];
+                if rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                    continue; // a longer name
+                }
+                assert!(
+                    rest.starts_with('{')
+                        && rest[..rest.find('}').unwrap()].contains("ipc_ns=~\"$ipc_ns\""),
+                    "{what}: {n} without ipc_ns=~\"$ipc_ns\": {q}"
+                );
+            }
+        }
+        // ...and never summed across namespaces.
+        for agg in ["sum", "max", "min", "avg", "count"] {
+            for (i, _) in q.match_indices(agg) {
+                let before_ok = i == 0
+                    || !q.as_bytes()[i - 1].is_ascii_alphanumeric() && q.as_bytes()[i - 1] != b'_';
+                let rest = q[i + agg.len()..].trim_start();
+                if !before_ok || !(rest.starts_with('(') || rest.starts_with("by")) {
+                    continue;
+                }
+                let labels =
+                    by(rest).unwrap_or_else(|| panic!("{what}: {agg} without by (…): {q}"));
+                assert!(
+                    labels.contains("ipc_ns"),
+                    "{what}: {agg} by ({labels}) mixes namespaces: {q}"
+                );
+            }
+        }
+    }
+}
+
+/// The labels of a `by (…)` at the start of `s` (`None`: no `by`).
+fn regex_lite_by() -> impl Fn(&str) -> Option<String> {
+    |s: &str| {
+        let rest = s.strip_prefix("by")?.trim_start().strip_prefix('(')?;
+        Some(rest[..rest.find(')')?].to_string())
+    }
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! hand-written sections (those whose heading does not start with a number).
 //!
 //! The sections: `cost.rs` (1–2, per call, interleaved), `rates.rs` (3), `scale.rs` (4, the
-//! monitor crate's `cargo bench` benchmarks), at rest here (5), `probe.rs` (6–8).
+//! monitor crate's `cargo bench` benchmarks), at rest here (5), `probe.rs` (6–8), `compat.rs`
+//! (9), `serve.rs` (10, the exporter).
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -20,6 +21,7 @@ mod probe;
 mod rates;
 mod report;
 mod scale;
+mod serve;
 
 // What probe.rs takes from here.
 use monitors::{Monitor, Running, TRACEFS};
@@ -47,6 +49,9 @@ pub struct Args {
     /// Only measure the 32-bit path (section 9) and put it into the results file.
     #[arg(long)]
     compat_only: bool,
+    /// Only measure the exporter (section 10) and put it into the results file.
+    #[arg(long)]
+    serve_only: bool,
     /// Where to write the results.
     #[arg(long, default_value = "bench/RESULTS.md")]
     out: PathBuf,
@@ -141,6 +146,12 @@ pub fn run(args: Args) -> Result<()> {
             args.rounds,
         )
     };
+    if args.serve_only {
+        let mut md = String::new();
+        serve::write(&mut md, &serve::measure()?)?;
+        print!("{md}");
+        return serve::splice(&root.join(&args.out), 10, &md);
+    }
     if args.compat_only {
         let mut md = String::new();
         compat::write(&mut md, &compat()?)?;
@@ -203,8 +214,10 @@ pub fn run(args: Args) -> Result<()> {
         exits,
         idle_sems,
     };
+    let serve = serve::measure()?;
     let mut md = report::markdown(&args, &results)?;
     compat::write(&mut md, &compat_cost)?;
+    serve::write(&mut md, &serve)?;
     let out = root.join(&args.out);
     let earlier = std::fs::read_to_string(&out).unwrap_or_default();
     let kept = hand_written(&earlier);

@@ -51,7 +51,8 @@ enum Cmd {
     /// ipctop left running beside churn for minutes (root): its memory, CPU and counts
     /// (serve, record, the dashboard); writes its section of bench/RESULTS.md.
     Soak(soak::Args),
-    /// Write the manual page assets/ipctop.1 from ipctop's command line (after changing it).
+    /// Write the manual page assets/ipctop.1 and the shell completions in assets/completions/
+    /// from ipctop's command line (after changing it).
     Man {
         /// Only check that assets/ipctop.1 is current (fails if not).
         #[arg(long)]

@@ -22,8 +22,16 @@ const TOOL_PACKAGES: &[&str] = &[
     "bash",
     "groff-base",
     "man-db",
-    // promtool and prometheus: the exporter's tests (`ipctop serve`, alerting rules).
+    // promtool and prometheus: the exporter's tests (`ipctop serve`, alerting rules); the
+    // rest for its TLS test (openssl, curl), its hostile clients (python3), its package
+    // (dpkg-dev: dpkg-shlibdeps for the dependencies; file; systemd: systemd-analyze).
     "prometheus",
+    "openssl",
+    "curl",
+    "python3",
+    "dpkg-dev",
+    "file",
+    "systemd",
     // gcc -m32: the 32-bit workload of the compat tests and vm-smoke's 32-bit case.
     "gcc-multilib",
 ];
@@ -102,6 +110,11 @@ pub fn setup(minimal: bool) -> Result<()> {
             "--toolchain",
             "nightly",
         ]))?;
+    }
+    // cargo-deb: `cargo deb -p monitor` builds the .deb (README, monitor/tests/serve_deb.rs).
+    if !minimal && !have("cargo-deb") {
+        eprintln!("xtask setup: installing cargo-deb");
+        run(Command::new("cargo").args(["install", "cargo-deb@3.8.0", "--locked"]))?;
     }
     if need_linker {
         eprintln!("xtask setup: installing bpf-linker (LLVM 22)");

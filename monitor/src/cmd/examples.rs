@@ -113,12 +113,16 @@ const EXAMPLES: &[(&str, &[Example])] = &[
                 "Metrics for Prometheus on http://127.0.0.1:9632/metrics.",
             ),
             (
-                "sudo ipctop serve --listen 0.0.0.0:9632 --interval 15",
-                "Scrapable from other machines; a new exposition every 15 s.",
+                "sudo ipctop serve --listen 0.0.0.0:9632 --interval 5",
+                "Scrapable from other machines; a new exposition every 5 s (15 by default).",
             ),
             (
                 "sudo ipctop serve --ipc-ns 4242 --max-objects 500",
                 "A container's IPC namespace, at most 500 objects with series of their own.",
+            ),
+            (
+                "sudo ipctop serve --listen :9632 --web.config.file /etc/ipctop/web.yml",
+                "Every address, with TLS and basic authentication (exporter toolkit format).",
             ),
         ],
     ),

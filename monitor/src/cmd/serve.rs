@@ -1,10 +1,10 @@
 //! `ipctop serve`: headless, the dashboard's live source and model, exported as Prometheus
 //! metrics on `GET /metrics` (see `export/`).
-use std::{net::SocketAddr, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use crate::{
     analysis, exit,
-    export::{self, Latest},
+    export::{self, http::HttpStats, server, Latest},
     feed::{ProbeStatus, Source},
     live::LiveSource,
 };
@@ -14,30 +14,45 @@ use crate::{
 pub const METRICS_HELP: &str = "\
 Export the live model as Prometheus/OpenMetrics metrics on GET /metrics (headless): the
 dashboard's live source and model, Prometheus text format or OpenMetrics by the scraper's
-Accept header, on 127.0.0.1:9632 unless --listen says otherwise.
+Accept header (gzip when it takes it), on 127.0.0.1:9632 unless --listen says otherwise;
+TLS and basic authentication from --web.config.file (the Prometheus exporter toolkit's
+format).
 
 Metrics (ipc_ns: the namespace's inode; kind: sem, shm, msg; id: the IPC id):
-  ipctop_build_info{version}                                  info
+  ipctop_build_info{version,revision,kernel}                  info
   ipctop_probe_attached                                       gauge
   ipctop_snapshots_total                                      counter (stalled: stale data)
+  ipctop_kernel_sample_timestamp_seconds                      gauge (when the counts were read)
   ipctop_namespace_info{ipc_ns,container}                     info (host, docker:ID, …)
   ipctop_calls_total{syscall}                                 counter, exact (kernel)
   ipctop_call_errors_total{syscall}                           counter, exact (kernel)
   ipctop_events_dropped_total                                 counter
-  ipctop_probe_table_full_total{table}                        counter
+  ipctop_events_shed_total                                    counter (serve behind the probe)
+  ipctop_probe_table_full_total{table}                        counter (times a table was full)
+  ipctop_probe_lost_calls_total                               counter (calls missing per object)
+  ipctop_probe_lost_holds_total                               counter (semaphore operations)
+  ipctop_probe_table_entries{table}                           gauge
+  ipctop_probe_table_capacity{table}                          gauge
+  ipctop_account_retired_early_total                          counter (final accounts forgotten)
   ipctop_objects{ipc_ns,kind}                                 gauge
   ipctop_object_limit{ipc_ns,kind}                            gauge
-  ipctop_limit{ipc_ns,limit}, ipctop_limit_used{ipc_ns,limit} gauges (kernel units)
+  ipctop_limit{ipc_ns,limit}, ipctop_limit_used{ipc_ns,limit} gauges (objects, semaphores)
+  ipctop_limit_pages{ipc_ns,limit}                            gauge (shmall, pages)
+  ipctop_limit_used_pages{ipc_ns,limit}                       gauge (pages)
   ipctop_blocked_threads{ipc_ns,kind}                         gauge
+  ipctop_blocked_processes{ipc_ns,kind}                       gauge
   ipctop_longest_wait_seconds{ipc_ns}                         gauge
   ipctop_leaked_objects{ipc_ns,kind}                          gauge
-  ipctop_deadlocks{ipc_ns}                                    gauge
+  ipctop_deadlocks{ipc_ns}                                    gauge (proven)
+  ipctop_stuck_threads{ipc_ns}                                gauge (proven)
+  ipctop_stalled_threads{ipc_ns}                              gauge (unproven)
   ipctop_object_calls_total{ipc_ns,kind,id,syscall}           counter, exact (kernel)
   ipctop_object_errors_total{ipc_ns,kind,id,syscall,errno}    counter
-  ipctop_object_wait_seconds{ipc_ns,kind,id}                  histogram (kernel)
-  ipctop_object_waiters{ipc_ns,kind,id}                       gauge
+  ipctop_object_wait_seconds{ipc_ns,kind,id}                  histogram (kernel buckets)
+  ipctop_object_waiters{ipc_ns,kind,id}                       gauge (threads)
+  ipctop_object_waiting_processes{ipc_ns,kind,id}             gauge
   ipctop_object_leaked{ipc_ns,kind,id}                        gauge, 1 when leaked
-  ipctop_object_deadlocked{ipc_ns,kind,id}                    gauge, 1 when in a cycle
+  ipctop_object_deadlocked{ipc_ns,kind,id}                    gauge, 1 when deadlocked
   ipctop_shm_size_bytes{ipc_ns,id}                            gauge
   ipctop_shm_attachments{ipc_ns,id}                           gauge (nattch)
   ipctop_shm_attached_processes{ipc_ns,id}                    gauge
@@ -47,27 +62,44 @@ Metrics (ipc_ns: the namespace's inode; kind: sem, shm, msg; id: the IPC id):
   ipctop_comm_wait_seconds_total{ipc_ns,comm}                 counter (kernel)
   ipctop_export_objects_cut{ipc_ns,kind}                      gauge (--max-objects)
   ipctop_export_comms_merged                                  gauge (--max-comms)
+  ipctop_http_connections                                     gauge
+  ipctop_http_connections_closed_total{reason}                counter
+  ipctop_http_requests_total{code}                            counter
+  process_cpu_seconds_total, process_resident_memory_bytes, process_virtual_memory_bytes,
+  process_open_fds, process_max_fds, process_start_time_seconds, process_threads
 Never per pid or tid. Alerting rules, a Grafana dashboard and a systemd unit are in
-assets/ (see the README).";
+assets/ (installed under /usr/share/ipctop by the .deb; see the README).";
+
+/// How often serve looks at the calls in progress (see `serve`).
+const SCAN: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub probe: super::ProbeArgs,
-    /// Address to listen on. Loopback by default: give 0.0.0.0:PORT (or a host address) to
-    /// let other machines scrape.
+    /// Where to listen: ADDR:PORT, [IPV6]:PORT, HOST:PORT (every address of the name) or
+    /// :PORT (every address). Loopback by default: give 0.0.0.0:PORT (or a host address) to
+    /// let other machines scrape. Port 0 takes a free port (the one taken is printed).
     #[arg(long, default_value = "127.0.0.1:9632", value_name = "ADDR:PORT")]
-    pub listen: SocketAddr,
-    /// Seconds between snapshots of /proc and samples of the probe (and new expositions).
-    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub listen: String,
+    /// TLS and basic authentication, in the Prometheus exporter toolkit's web configuration
+    /// format (tls_server_config, basic_auth_users with bcrypt hashes, http_server_config
+    /// headers); read again when it or a certificate changes.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+    /// Seconds between snapshots of /proc and samples of the probe (and new expositions):
+    /// Prometheus's usual scrape interval by default; 5 gives fresher figures for about three
+    /// times the CPU.
+    #[arg(long, default_value_t = 15.0, value_name = "SECS")]
     pub interval: f64,
     #[command(flatten)]
     pub scope: super::ScopeArgs,
     /// Do not load the eBPF probe: snapshots of /proc only (no call counts, no histograms).
     #[arg(long)]
     pub no_probe: bool,
-    /// At most this many objects get series of their own (the rest are counted in
-    /// ipctop_export_objects_cut).
+    /// At most this many objects get series of their own, the most active (calls, waiters,
+    /// findings), ranked at every exposition; the rest are counted in
+    /// ipctop_export_objects_cut.
     #[arg(long, default_value_t = 2000, value_name = "N")]
     pub max_objects: usize,
     /// At most this many command names get series of their own (the rest are summed into
@@ -82,43 +114,87 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
             exit::Fatal::new(exit::USAGE, "--interval must be at least 0.05 seconds").into(),
         );
     }
+    // Before anything is allocated: big buffers (a large exposition) are mapped and given
+    // back to the system when freed, and two arenas serve every thread, so that memory taken
+    // by a burst of scrapes comes back when they end (glibc would keep it in per-thread
+    // arenas and raise its mapping threshold after the first free).
+    // SAFETY: mallopt only sets allocator parameters; no allocation is live across it.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+    let web = server::Web::load(args.web_config_file.clone())
+        .map_err(|e| exit::Fatal::new(exit::USAGE, e))?;
+    let listeners = server::bind(&args.listen).map_err(|e| exit::Fatal::new(exit::FAILURE, e))?;
+    // The probe's side (the live source's tasks): its own runtime.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(4)
+        .thread_name("ipctop-probe")
         .enable_all()
         .build()?;
-    let r = rt.block_on(serve(args));
+    let r = rt.block_on(serve(args, web, listeners));
     rt.shutdown_timeout(Duration::from_millis(500));
     r
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| {
-            exit::Fatal::new(
-                exit::FAILURE,
-                format!("cannot listen on {}: {e}", args.listen),
-            )
-        })?;
+/// A thread running `f` on a single-threaded runtime of its own.
+fn thread_with_runtime<F>(name: &str, f: F) -> anyhow::Result<std::thread::JoinHandle<()>>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(2)
+        .enable_all()
+        .build()?;
+    Ok(std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || rt.block_on(f))?)
+}
+
+async fn serve(
+    args: ServeArgs,
+    web: server::Web,
+    listeners: Vec<std::net::TcpListener>,
+) -> anyhow::Result<u8> {
+    let (tls, users) = web.describe();
+    let scheme = if tls { "https" } else { "http" };
+    let urls: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| format!("{scheme}://{a}/metrics"))
+        .collect();
     let interval = Duration::from_secs_f64(args.interval);
-    let source = LiveSource::start(args.probe.live_options(interval, args.no_probe)).await?;
+    let mut live = args.probe.live_options(interval, args.no_probe);
+    // Blocked calls are looked for once a second, not ten times as for the dashboard: an
+    // exposition shows them every interval, and the scan reads /proc for each blocked thread
+    // (with a hundred of them it was most of serve's CPU).
+    live.scan = SCAN.min(interval);
+    let source = LiveSource::start(live).await?;
     // Before saying it serves: a signal right after that line must still end it cleanly.
     let mut signals = exit::Stop::install()?;
+    let access = match (tls, users) {
+        (_, 0) => String::new(),
+        (true, n) => format!(", {n} user(s) with basic authentication"),
+        (false, n) => format!(
+            ", {n} user(s) with basic authentication without TLS (passwords travel in clear)"
+        ),
+    };
+    let urls = urls.join(", ");
     match source.probe_status() {
         ProbeStatus::Attached(at) => {
-            eprintln!(
-                "ipctop: serving http://{}/metrics (probe attached to {at})",
-                args.listen
-            )
+            eprintln!("ipctop: serving {urls} (probe attached to {at}){access}")
         }
-        ProbeStatus::SnapshotOnly(why) => eprintln!(
-            "ipctop: serving http://{}/metrics from snapshots of /proc only: {why}",
-            args.listen
-        ),
+        ProbeStatus::SnapshotOnly(why) => {
+            eprintln!("ipctop: serving {urls} from snapshots of /proc only: {why}{access}")
+        }
         ProbeStatus::Replay => {}
     }
     let latest = Latest::default();
-    let feed = tokio::spawn(export::run_feed(
+    let stats = Arc::new(HttpStats::default());
+    let (stop_feed, feed_stop) = tokio::sync::oneshot::channel();
+    let (feed_done, mut feed_ended) = tokio::sync::oneshot::channel::<()>();
+    let run = export::run_feed(
         source,
         latest.clone(),
         export::Options {
@@ -128,11 +204,35 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             analysis: analysis::Config::default(),
             scope: args.scope.scope(),
         },
-    ));
-    let stop = async move {
-        signals.recv().await;
+        stats.clone(),
+        feed_stop,
+    );
+    let feed = thread_with_runtime("ipctop-feed", async move {
+        run.await;
+        let _ = feed_done.send(());
+    })?;
+    let (stop_http, http_stop) = tokio::sync::oneshot::channel::<()>();
+    let site = export::http::Site { latest, stats };
+    let http = thread_with_runtime("ipctop-http", async move {
+        let stop = async move {
+            let _ = http_stop.await;
+        };
+        if let Err(e) = server::serve(listeners, site, web, stop).await {
+            eprintln!("ipctop: {e}");
+        }
+    })?;
+    let code = tokio::select! {
+        _ = signals.recv() => exit::OK,
+        _ = &mut feed_ended => {
+            // The live source's tasks ended: nothing more to serve.
+            eprintln!("ipctop: the live source ended; serve stops");
+            exit::FAILURE
+        }
     };
-    export::http::serve(listener, latest, stop).await?;
-    feed.abort();
-    Ok(exit::OK)
+    let _ = stop_feed.send(());
+    let _ = stop_http.send(());
+    for t in [feed, http] {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+    Ok(code)
 }

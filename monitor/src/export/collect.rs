@@ -9,14 +9,42 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::metrics::{
-    CommStats, Host, KernelTotals, Kind, LimitStat, Ns, NsStats, ObjectStats, SyscallCount,
-    WaitHistogram,
+    CommStats, Host, KernelTotals, Kind, LimitStat, LimitUnit, Ns, NsStats, ObjKey, ObjectStats,
+    SyscallCount, WaitHistogram,
 };
 use crate::{
     analysis::{self, Finding, IpcKind, What},
     event::{errno_name, Syscall},
     model::{Model, ObjKind, Tally, WaitOn},
+    sample::KernelSample,
 };
+
+/// How full the probe's tables were at its last sample, taken from the feed (the model keeps
+/// no fill; what full tables lost is the account's: [`crate::model::account::Account::lost_calls`]);
+/// empty before the first sample.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProbeHealth {
+    /// (table, used, capacity).
+    pub fill: Vec<(&'static str, u64, u64)>,
+}
+
+impl ProbeHealth {
+    /// From one kernel sample of the feed.
+    pub fn of(k: &KernelSample) -> Self {
+        Self {
+            fill: k
+                .fill
+                .map(|f| {
+                    vec![
+                        ("aggregates", f.agg.0, f.agg.1),
+                        ("holds", f.holds.0, f.holds.1),
+                        ("threads", f.threads.0, f.threads.1),
+                    ]
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
 
 fn kind_of(k: ObjKind) -> Kind {
     match k {
@@ -35,13 +63,16 @@ fn kind_of_ipc(k: IpcKind) -> Kind {
 }
 
 /// The upper bound, in seconds, of bucket `i` of the kernel's wait histograms
-/// (`monitor_ebpf::HIST_BUCKETS`: bucket 0 under 2 µs, bucket i in [2^i, 2^(i+1)) µs, the
-/// last one everything longer).
+/// (`monitor_ebpf::HIST_BUCKETS`): the kernel's "µs" are ns >> 10, bucket 0 holds calls under
+/// 2 of them (2^11 ns), bucket i those in [2^(i+10), 2^(i+11)) ns, the last everything
+/// longer. Exactly the kernel's bounds: powers of two of nanoseconds (bucket 10 begins at
+/// 2^20 ns = 1.048576 ms, [`crate::model::WAIT_NS`]).
 pub fn kernel_bucket_upper_s(i: usize) -> f64 {
     if i + 1 >= monitor_ebpf::HIST_BUCKETS {
         f64::INFINITY
     } else {
-        (1u64 << (i + 1)) as f64 * 1e-6
+        // Divided, not multiplied by 1e-9: the nearest double to the exact decimal.
+        (1u64 << (i + 11)) as f64 / 1e9
     }
 }
 
@@ -77,36 +108,66 @@ fn per_syscall(t: &Tally) -> Vec<SyscallCount> {
         .collect()
 }
 
-fn add_counts(v: &mut Vec<SyscallCount>, more: Vec<SyscallCount>) {
-    for m in more {
-        match v.iter_mut().find(|c| c.syscall == m.syscall) {
-            Some(c) => {
-                c.calls += m.calls;
-                c.errors += m.errors;
-            }
-            None => v.push(m),
-        }
-    }
+/// The per-command counters: the account's own per-(namespace, comm) totals, which only
+/// grow (a process's calls stay under its comm after it ends, and under the comm its calls
+/// were counted by), of the namespaces in scope. Failures per syscall from the errnos, as
+/// per object.
+pub fn comm_stats(model: &Model) -> Vec<CommStats> {
+    model
+        .account()
+        .comm_totals()
+        .filter(|((ns, _), t)| model.in_scope(*ns) && (t.calls > 0 || t.blocked_ns > 0))
+        .map(|((ns, comm), t)| CommStats {
+            ns,
+            comm: comm.to_string(),
+            calls: per_syscall(t),
+            wait_s: t.blocked_s(),
+        })
+        .collect()
 }
 
-/// What the model and the findings say now.
-pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Host {
+/// The probe's totals, if it sampled.
+fn kernel_totals(model: &Model, probe: &ProbeHealth) -> Option<KernelTotals> {
+    let acc = model.account();
+    let at = acc.kernel_at()?;
+    Some(KernelTotals {
+        calls: Syscall::all()
+            .map(|s| (s.name(), acc.syscall(s).calls, acc.syscall(s).errors))
+            .collect(),
+        events_dropped: acc.dropped(),
+        inflight_full: acc.inflight_full(),
+        aggregates_full: acc.agg_full(),
+        lost_calls: acc.lost_calls(),
+        lost_holds: acc.lost_holds(),
+        retired_early: acc.retired_early(),
+        fill: probe.fill.clone(),
+        sampled_unix_s: model.unix_s(at),
+    })
+}
+
+/// Threads (each wait is one) and their processes, per object.
+#[derive(Default)]
+struct Waiting {
+    threads: u64,
+    pids: BTreeSet<u32>,
+}
+
+/// What the model and the findings say now; `probe` is the probe's last word on how full
+/// its tables are.
+pub fn collect(
+    model: &Model,
+    findings: &[Finding],
+    probe_attached: bool,
+    probe: &ProbeHealth,
+) -> Host {
     let acc = model.account();
     let mut host = Host {
         probe_attached,
         snapshots: model.counts().0,
+        kernel: kernel_totals(model, probe),
+        comms: comm_stats(model),
         ..Default::default()
     };
-    if acc.kernel_at().is_some() {
-        host.kernel = Some(KernelTotals {
-            calls: Syscall::all()
-                .map(|s| (s.name(), acc.syscall(s).calls, acc.syscall(s).errors))
-                .collect(),
-            events_dropped: acc.dropped(),
-            inflight_full: acc.inflight_full(),
-            aggregates_full: acc.agg_full(),
-        });
-    }
 
     // Per object: the account's tallies (observers left out, as everywhere), of the
     // namespaces in scope.
@@ -115,7 +176,7 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
         Option<WaitHistogram>,
         Vec<(&'static str, String, u64)>,
     );
-    let mut per_obj: HashMap<(Ns, Kind, i32), ObjectCounts> = HashMap::new();
+    let mut per_obj: HashMap<ObjKey, ObjectCounts> = HashMap::new();
     for ((kind, oid), t) in acc.objects().filter(|((_, id), _)| model.in_scope(id.ns)) {
         let errnos = t
             .errnos
@@ -127,41 +188,20 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
             (per_syscall(t), histogram_of(t), errnos),
         );
     }
-    // Per comm: the processes' tallies summed by (namespace, comm).
-    let mut per_comm: BTreeMap<(Ns, String), (Vec<SyscallCount>, f64)> = BTreeMap::new();
-    for (pid, t) in acc.processes() {
-        let ns = model.process_ns(pid);
-        if !model.in_scope(ns) {
-            continue;
-        }
-        let comm = acc
-            .comm(pid)
-            .map(str::to_string)
-            .or_else(|| model.comm_of(pid))
-            .unwrap_or_else(|| "unknown".into());
-        let c = per_comm.entry((ns, comm)).or_default();
-        add_counts(&mut c.0, per_syscall(t));
-        c.1 += t.blocked_s();
-    }
-    host.comms = per_comm
-        .into_iter()
-        .map(|((ns, comm), (mut calls, wait_s))| {
-            calls.sort_by_key(|c| c.syscall);
-            CommStats {
-                ns,
-                comm,
-                calls,
-                wait_s,
-            }
-        })
-        .collect();
 
     // Findings, each in its namespace.
-    let mut leaked: BTreeSet<(Ns, Kind, i32)> = BTreeSet::new();
+    let mut leaked: BTreeSet<ObjKey> = BTreeSet::new();
     let mut deadlocked: BTreeSet<(Ns, i32)> = BTreeSet::new();
     let mut deadlocks: BTreeMap<Ns, u64> = BTreeMap::new();
+    let mut stuck: BTreeMap<Ns, u64> = BTreeMap::new();
+    let mut stalled: BTreeMap<Ns, u64> = BTreeMap::new();
     for f in findings {
         match &f.what {
+            // One finding per thread.
+            What::Stuck { .. } => *stuck.entry(f.ipc_ns).or_default() += 1,
+            What::Stalled { tids, .. } => {
+                *stalled.entry(f.ipc_ns).or_default() += tids.len() as u64
+            }
             What::Leak { ipc, id } => {
                 leaked.insert((f.ipc_ns, kind_of_ipc(*ipc), *id));
             }
@@ -178,8 +218,8 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
         }
     }
 
-    // Waits.
-    let mut waiters: HashMap<(Ns, Kind, i32), u64> = HashMap::new();
+    // Waits: each is one blocked thread.
+    let mut waiting: HashMap<ObjKey, Waiting> = HashMap::new();
     let mut longest_wait_s: BTreeMap<Ns, f64> = BTreeMap::new();
     let now = model.now_mono_ns();
     for w in model.waits() {
@@ -187,7 +227,9 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
             WaitOn::Sem { .. } => Kind::Sem,
             _ => Kind::Msg,
         };
-        *waiters.entry((w.ns, kind, w.on.id())).or_default() += 1;
+        let x = waiting.entry((w.ns, kind, w.on.id())).or_default();
+        x.threads += 1;
+        x.pids.insert(w.pid);
         let l = longest_wait_s.entry(w.ns).or_default();
         *l = l.max(w.at_least_s(now));
     }
@@ -201,7 +243,10 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
             o.errors_by_errno = errnos;
         }
         o.calls.sort_by_key(|c| c.syscall);
-        o.waiters = waiters.get(&(ns, kind, id)).copied().unwrap_or(0);
+        if let Some(w) = waiting.get(&(ns, kind, id)) {
+            o.waiters = w.threads;
+            o.waiting_processes = w.pids.len() as u64;
+        }
         o.leaked = leaked.contains(&(ns, kind, id));
         o.deadlocked = kind == Kind::Sem && deadlocked.contains(&(ns, id));
         o
@@ -222,47 +267,59 @@ pub fn collect(model: &Model, findings: &[Finding], probe_attached: bool) -> Hos
         o.queue_messages = Some(q.qnum);
         host.objects.push(o);
     }
-    host.objects.sort_by_key(|o| (o.ns, o.kind, o.id));
+    host.objects.sort_by_key(ObjectStats::key);
     // Each namespace in scope that has objects or limits (the home one always).
-    let count = |f: &dyn Fn(Kind) -> u64| Kind::ALL.iter().map(|&k| (k, f(k))).collect();
     let shown = model
         .namespaces()
         .into_iter()
         .filter(|n| n.in_scope && (n.home || n.objects > 0 || model.limits_of(n.ns).is_some()));
     for n in shown {
         let ns = n.ns;
+        let per_kind = |kinds: &[Kind], f: &dyn Fn(Kind) -> u64| -> Vec<(Kind, u64)> {
+            kinds.iter().map(|&k| (k, f(k))).collect()
+        };
         let objects_of = |k: Kind| {
             host.objects
                 .iter()
                 .filter(|o| o.ns == ns && o.kind == k)
                 .count() as u64
         };
+        let waiting_in = |k: Kind| {
+            waiting
+                .iter()
+                .filter(move |((wns, wk, _), _)| *wns == ns && *wk == k)
+        };
+        let blocking = [Kind::Sem, Kind::Msg];
         let stats = NsStats {
             ns,
             container: n.container.clone(),
-            objects: count(&objects_of),
-            blocked: [Kind::Sem, Kind::Msg]
-                .iter()
-                .map(|&k| {
-                    let n = waiters
-                        .iter()
-                        .filter(|((wns, wk, _), _)| *wns == ns && *wk == k)
-                        .map(|(_, n)| n);
-                    (k, n.sum())
-                })
-                .collect(),
+            objects: per_kind(&Kind::ALL, &objects_of),
+            blocked: per_kind(&blocking, &|k| waiting_in(k).map(|(_, w)| w.threads).sum()),
+            blocked_processes: per_kind(&blocking, &|k| {
+                let pids: BTreeSet<u32> = waiting_in(k)
+                    .flat_map(|(_, w)| w.pids.iter().copied())
+                    .collect();
+                pids.len() as u64
+            }),
             longest_wait_s: longest_wait_s.get(&ns).copied().unwrap_or(0.0),
-            leaked: count(&|k| {
+            leaked: per_kind(&Kind::ALL, &|k| {
                 leaked
                     .iter()
                     .filter(|(lns, lk, _)| *lns == ns && *lk == k)
                     .count() as u64
             }),
             deadlocks: deadlocks.get(&ns).copied().unwrap_or(0),
+            stuck_threads: stuck.get(&ns).copied().unwrap_or(0),
+            stalled_threads: stalled.get(&ns).copied().unwrap_or(0),
             limits: analysis::limit_usage_of(model, ns)
                 .into_iter()
                 .map(|u| LimitStat {
                     name: u.limit,
+                    unit: if u.limit == "shmall" {
+                        LimitUnit::Pages
+                    } else {
+                        LimitUnit::Count
+                    },
                     objects_of: match u.limit {
                         "semmni" => Some(Kind::Sem),
                         "shmmni" => Some(Kind::Shm),
@@ -324,6 +381,8 @@ mod tests {
         step(Update::Events(vec![refused]), MONO + S);
         let mut k = KernelSample::default();
         k.stats.calls[Syscall::SEMTIMEDOP.index()] = 15;
+        k.stats.lost_calls = 4;
+        k.stats.lost_holds = 2;
         let mut a = agg(100, Some(7), Syscall::SEMTIMEDOP, 10, 1);
         a.total_ns = 3 * S;
         a.hist[0] = 8;
@@ -334,7 +393,7 @@ mod tests {
         k.aggregates = vec![a, b, agg(100, None, Syscall::SEMGET, 1, 1)];
         step(Update::Kernel(Box::new(k)), MONO + 2 * S);
 
-        let host = collect(&model, &[], true);
+        let host = collect(&model, &[], true, &ProbeHealth::default());
         assert_eq!(host.objects.len(), 1);
         let o = &host.objects[0];
         assert_eq!((o.kind, o.id, o.ns), (Kind::Sem, 7, fixtures::NS));
@@ -348,8 +407,8 @@ mod tests {
         );
         let w = o.wait.as_ref().unwrap();
         assert_eq!((w.count, w.sum_s), (15, 3.0));
-        assert_eq!(w.buckets[0], (2e-6, 8));
-        assert_eq!(w.buckets[1], (4e-6, 5));
+        assert_eq!(w.buckets[0], (2048e-9, 8));
+        assert_eq!(w.buckets[1], (4096e-9, 5));
         assert_eq!(*w.buckets.last().unwrap(), (f64::INFINITY, 2));
         assert_eq!(
             o.errors_by_errno,
@@ -361,22 +420,44 @@ mod tests {
             .map(|c| (c.comm.as_str(), c.calls.iter().map(|x| x.calls).sum()))
             .collect();
         assert_eq!(comms, vec![("unknown", 5), ("worker", 11)]);
+        let kt = host.kernel.unwrap();
+        assert_eq!(kt.calls[Syscall::SEMTIMEDOP.index()].1, 15);
+        // What the probe lost: the account's figures (the dashboard's "lost").
+        assert_eq!((kt.lost_calls, kt.lost_holds), (4, 2));
         assert_eq!(
-            host.kernel.unwrap().calls[Syscall::SEMTIMEDOP.index()].1,
-            15
+            kt.lost_calls + kt.lost_holds + kt.events_dropped,
+            model.account().lost()
         );
         assert_eq!(host.namespaces[0].objects[0], (Kind::Sem, 1));
     }
 
     #[test]
-    fn kernel_buckets_are_log2_microseconds_up_to_infinity() {
-        assert_eq!(kernel_bucket_upper_s(0), 2e-6);
-        assert_eq!(kernel_bucket_upper_s(1), 4e-6);
-        assert_eq!(kernel_bucket_upper_s(9), 1024e-6);
+    fn kernel_buckets_are_powers_of_two_of_nanoseconds_up_to_infinity() {
+        // What the model (and the kernel) put a duration in: the bucket's bounds hold it.
+        for ns in [
+            0,
+            2047,
+            2048,
+            1 << 20,
+            (1 << 20) - 1,
+            4_000_000_000,
+            1 << 33,
+        ] {
+            let b = crate::model::account::hist_bucket(ns);
+            let upper = kernel_bucket_upper_s(b);
+            assert!((ns as f64 / 1e9) < upper, "{ns} ns in bucket {b} < {upper}");
+            if b > 0 {
+                assert!((ns as f64 / 1e9) >= kernel_bucket_upper_s(b - 1), "{ns} ns");
+            }
+        }
+        assert_eq!(kernel_bucket_upper_s(0), 2048e-9);
+        // Bucket 10 begins at 2^20 ns: the wait threshold.
+        assert_eq!(kernel_bucket_upper_s(9), crate::model::WAIT_NS as f64 / 1e9);
+        assert_eq!(kernel_bucket_upper_s(9).to_string(), "0.001048576");
         let last = monitor_ebpf::HIST_BUCKETS - 1;
         assert_eq!(
             kernel_bucket_upper_s(last - 1),
-            (1u64 << last) as f64 * 1e-6
+            (1u64 << (last + 10)) as f64 / 1e9
         );
         assert!(kernel_bucket_upper_s(last).is_infinite());
     }

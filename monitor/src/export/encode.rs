@@ -1,15 +1,16 @@
-//! Encoding with prometheus-client (OpenMetrics text), and the classic Prometheus text format
-//! (0.0.4) derived from it; which one a scraper gets depends on its `Accept` header.
-use std::sync::Arc;
+//! The two text formats — Prometheus text 0.0.4 and OpenMetrics 1.0 — and gzip, and which
+//! ones a scraper gets (its `Accept` and `Accept-Encoding` headers).
+//!
+//! Our samples are written the same way in both formats (counters as `name_total`, infos as
+//! `name_info`, histograms as `_bucket`/`_sum`/`_count`); only the metadata differs: an
+//! OpenMetrics family is named without `_total`/`_info` and its exposition ends with
+//! `# EOF`. So a sample is written once and serves both.
+use std::fmt::Write as _;
 
-use prometheus_client::{
-    collector::Collector,
-    encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet},
-    metrics::MetricType,
-    registry::Registry,
+use super::{
+    families::{Sample, Spec, Type, Value},
+    metrics::WaitHistogram,
 };
-
-use super::families::{Family, Type, Value, SPECS};
 
 /// An exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,20 +33,7 @@ impl Format {
     /// it names neither (or is absent).
     pub fn negotiate(accept: Option<&str>) -> Format {
         let mut best: Option<(f64, Format)> = None;
-        for range in accept.unwrap_or("").split(',') {
-            let mut parts = range.split(';').map(str::trim);
-            let media = parts.next().unwrap_or("").to_ascii_lowercase();
-            let mut q = 1.0;
-            let mut version = None;
-            for p in parts {
-                if let Some((k, v)) = p.split_once('=') {
-                    match k.trim().to_ascii_lowercase().as_str() {
-                        "q" => q = v.trim().parse().unwrap_or(0.0),
-                        "version" => version = Some(v.trim().to_string()),
-                        _ => {}
-                    }
-                }
-            }
+        for (media, q, version) in media_ranges(accept.unwrap_or("")) {
             let f = match (media.as_str(), version.as_deref()) {
                 ("application/openmetrics-text", None | Some("1.0.0" | "0.0.1")) => {
                     Format::OpenMetrics
@@ -61,114 +49,175 @@ impl Format {
     }
 }
 
-/// The families as a prometheus-client collector.
-#[derive(Debug)]
-struct Families(Arc<Vec<Family>>);
-
-fn metric_type(t: Type) -> MetricType {
-    match t {
-        Type::Counter => MetricType::Counter,
-        Type::Gauge => MetricType::Gauge,
-        Type::Histogram => MetricType::Histogram,
-        Type::Info => MetricType::Info,
-    }
+/// A content encoding of the response body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
 }
 
-fn encode_value(e: &mut MetricEncoder, v: &Value, ty: Type) -> Result<(), std::fmt::Error> {
-    match (v, ty) {
-        (Value::Int(v), Type::Counter) => e.encode_counter::<NoLabelSet, _, u64>(v, None),
-        (Value::Float(v), Type::Counter) => e.encode_counter::<NoLabelSet, _, f64>(v, None),
-        (Value::Int(v), _) => e.encode_gauge(v),
-        (Value::Float(v), _) => e.encode_gauge(v),
-        (Value::Histogram(h), _) => {
-            e.encode_histogram::<NoLabelSet>(h.sum_s, h.count, &h.buckets, None)
+impl Encoding {
+    /// gzip when `Accept-Encoding` takes it (`gzip` or `*` with a q-value above 0, and not
+    /// refused by a later `gzip;q=0`), else the body as it is.
+    pub fn negotiate(accept_encoding: Option<&str>) -> Encoding {
+        let mut gzip: Option<f64> = None;
+        let mut star: Option<f64> = None;
+        for (coding, q, _) in media_ranges(accept_encoding.unwrap_or("")) {
+            match coding.as_str() {
+                "gzip" | "x-gzip" => gzip = Some(q),
+                "*" => star = Some(q),
+                _ => {}
+            }
         }
-        (Value::Info, _) => Ok(()), // encoded with its labels by the caller
+        match gzip.or(star) {
+            Some(q) if q > 0.0 => Encoding::Gzip,
+            _ => Encoding::Identity,
+        }
     }
 }
 
-impl Collector for Families {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for f in self.0.iter() {
-            let spec = f.spec;
-            let mut m = encoder.encode_descriptor(
-                spec.base_name(),
-                spec.help,
-                None,
-                metric_type(spec.ty),
-            )?;
-            for s in &f.samples {
-                if let Value::Info = s.value {
-                    m.encode_info(&s.labels)?;
-                    continue;
-                }
-                // No labels: no `{}`.
-                if s.labels.is_empty() {
-                    encode_value(&mut m, &s.value, spec.ty)?;
-                } else {
-                    encode_value(&mut m.encode_family(&s.labels)?, &s.value, spec.ty)?;
+/// The comma-separated ranges of an `Accept`-like header: (lower-case value, q, version).
+fn media_ranges(header: &str) -> impl Iterator<Item = (String, f64, Option<String>)> + '_ {
+    header.split(',').filter_map(|range| {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next()?.to_ascii_lowercase();
+        if media.is_empty() {
+            return None;
+        }
+        let mut q = 1.0;
+        let mut version = None;
+        for p in parts {
+            if let Some((k, v)) = p.split_once('=') {
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "q" => q = v.trim().parse().unwrap_or(0.0),
+                    "version" => version = Some(v.trim().to_string()),
+                    _ => {}
                 }
             }
         }
-        Ok(())
+        Some((media, q, version))
+    })
+}
+
+/// `# HELP` and `# TYPE` of a family in `format`.
+pub fn write_header(out: &mut String, spec: &Spec, format: Format) {
+    let (name, ty) = match format {
+        Format::OpenMetrics => (spec.base_name(), spec.ty.as_str()),
+        // 0.0.4 has no info type: a gauge of value 1, named with its `_info`.
+        Format::Text if spec.ty == Type::Info => (spec.name, "gauge"),
+        Format::Text => (spec.name, spec.ty.as_str()),
+    };
+    let _ = writeln!(out, "# HELP {name} {}", spec.help);
+    let _ = writeln!(out, "# TYPE {name} {ty}");
+}
+
+/// A label value, escaped for both formats (backslash, double quote, newline).
+pub fn push_label_value(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
     }
 }
 
-/// Encodes the families in `format`.
-pub fn encode(families: Arc<Vec<Family>>, format: Format) -> String {
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(Families(families)));
-    let mut om = String::new();
-    prometheus_client::encoding::text::encode(&mut om, &registry)
-        .expect("writing to a String cannot fail");
-    match format {
-        Format::OpenMetrics => om,
-        Format::Text => to_text_004(&om),
+/// `k1="v1",k2="v2"` (no braces).
+pub fn push_labels<'a>(out: &mut String, labels: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    for (i, (k, v)) in labels.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        push_label_value(out, v);
+        out.push('"');
     }
 }
 
-/// OpenMetrics text → Prometheus text 0.0.4: the samples are the same; the metadata names
-/// counters and infos by their sample names (`x_total`, `x_info`, an info being a gauge), and
-/// `# UNIT` and `# EOF` go.
-fn to_text_004(om: &str) -> String {
-    let mut out = String::with_capacity(om.len());
-    for line in om.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let meta = ["# HELP ", "# TYPE "]
-            .into_iter()
-            .find(|p| line.starts_with(p));
-        if let Some(prefix) = meta {
-            let rest = &line[prefix.len()..];
-            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-            if let Some(spec) = SPECS.iter().find(|s| s.base_name() == name) {
-                let tail = if prefix == "# TYPE " && spec.ty == Type::Info {
-                    "gauge"
-                } else {
-                    tail
-                };
-                out.push_str(prefix);
-                out.push_str(spec.name);
-                out.push(' ');
-                out.push_str(tail);
-                out.push('\n');
-                continue;
-            }
-        }
-        out.push_str(line);
-        out.push('\n');
+/// A float as both formats read it: `+Inf`, `-Inf`, `NaN`, else the shortest decimal that
+/// reads back as the same number.
+pub fn push_f64(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        let _ = write!(out, "{v}");
     }
-    out
+}
+
+/// One line: `name{labels} value`. `labels` is already written (`k="v",…`, may be empty).
+fn push_line(
+    out: &mut String,
+    name: &str,
+    suffix: &str,
+    labels: &str,
+    value: impl FnOnce(&mut String),
+) {
+    out.push_str(name);
+    out.push_str(suffix);
+    if !labels.is_empty() {
+        out.push('{');
+        out.push_str(labels);
+        out.push('}');
+    }
+    out.push(' ');
+    value(out);
+    out.push('\n');
+}
+
+/// A histogram's lines: cumulative `_bucket`s (`le` last), `_sum`, `_count`.
+pub fn push_histogram(out: &mut String, name: &str, labels: &str, h: &WaitHistogram) {
+    let mut cumulative = 0;
+    let mut le = String::with_capacity(labels.len() + 24);
+    for &(bound, n) in &h.buckets {
+        cumulative += n;
+        le.clear();
+        le.push_str(labels);
+        if !labels.is_empty() {
+            le.push(',');
+        }
+        le.push_str("le=\"");
+        push_f64(&mut le, bound);
+        le.push('"');
+        push_line(out, name, "_bucket", &le, |o| {
+            let _ = write!(o, "{cumulative}");
+        });
+    }
+    push_line(out, name, "_sum", labels, |o| push_f64(o, h.sum_s));
+    push_line(out, name, "_count", labels, |o| {
+        let _ = write!(o, "{}", h.count);
+    });
+}
+
+/// One sample of `spec` with its labels already written.
+pub fn push_sample(out: &mut String, spec: &Spec, labels: &str, value: &Value) {
+    match value {
+        Value::Int(v) => push_line(out, spec.name, "", labels, |o| {
+            let _ = write!(o, "{v}");
+        }),
+        Value::Float(v) => push_line(out, spec.name, "", labels, |o| push_f64(o, *v)),
+        Value::Info => push_line(out, spec.name, "", labels, |o| o.push('1')),
+        Value::Histogram(h) => push_histogram(out, spec.name, labels, h),
+    }
+}
+
+/// The samples of one family.
+pub fn push_samples(out: &mut String, spec: &Spec, samples: &[Sample]) {
+    let mut labels = String::new();
+    for s in samples {
+        labels.clear();
+        push_labels(&mut labels, s.labels.iter().map(|(k, v)| (*k, v.as_str())));
+        push_sample(out, spec, &labels, &s.value);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::{
-        families::{Sample, BUILD_INFO, OBJECT_CALLS, OBJECT_WAIT},
-        metrics::WaitHistogram,
-    };
+    use crate::export::families::{BUILD_INFO, CALLS, OBJECT_WAIT};
 
     const PROMETHEUS_2_42: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
@@ -200,61 +249,96 @@ mod tests {
         );
     }
 
-    fn sample_families() -> Arc<Vec<Family>> {
-        let labels = vec![
-            ("ipc_ns", "4026531839".to_string()),
-            ("kind", "sem".to_string()),
-            ("id", "7".to_string()),
-        ];
-        let mut calls = labels.clone();
-        calls.push(("syscall", "semop".into()));
-        Arc::new(vec![
-            Family {
-                spec: &BUILD_INFO,
-                samples: vec![Sample {
-                    labels: vec![("version", "0.1.0".into())],
-                    value: Value::Info,
-                }],
-            },
-            Family {
-                spec: &OBJECT_CALLS,
-                samples: vec![Sample {
-                    labels: calls,
-                    value: Value::Int(1000),
-                }],
-            },
-            Family {
-                spec: &OBJECT_WAIT,
-                samples: vec![Sample {
-                    labels,
-                    value: Value::Histogram(WaitHistogram {
-                        buckets: vec![(2e-6, 3), (f64::INFINITY, 1)],
-                        sum_s: 2.5,
-                        count: 4,
-                    }),
-                }],
-            },
-        ])
+    #[test]
+    fn accept_encoding_chooses_gzip_only_when_taken() {
+        assert_eq!(Encoding::negotiate(None), Encoding::Identity);
+        assert_eq!(Encoding::negotiate(Some("gzip")), Encoding::Gzip);
+        // What Prometheus sends.
+        assert_eq!(Encoding::negotiate(Some("gzip")), Encoding::Gzip);
+        assert_eq!(
+            Encoding::negotiate(Some("deflate, gzip;q=1.0, *;q=0.5")),
+            Encoding::Gzip
+        );
+        assert_eq!(Encoding::negotiate(Some("GZIP; q=0.3")), Encoding::Gzip);
+        assert_eq!(Encoding::negotiate(Some("gzip;q=0")), Encoding::Identity);
+        assert_eq!(Encoding::negotiate(Some("*")), Encoding::Gzip);
+        assert_eq!(
+            Encoding::negotiate(Some("*;q=1, gzip;q=0")),
+            Encoding::Identity
+        );
+        assert_eq!(
+            Encoding::negotiate(Some("br, identity")),
+            Encoding::Identity
+        );
     }
 
     #[test]
-    fn both_formats_carry_the_same_samples() {
-        let om = encode(sample_families(), Format::OpenMetrics);
-        let text = encode(sample_families(), Format::Text);
-        assert!(om.ends_with("# EOF\n"), "{om}");
-        assert!(om.contains("# TYPE ipctop_object_calls counter\n"), "{om}");
+    fn headers_differ_by_format_and_samples_do_not() {
+        let mut om = String::new();
+        write_header(&mut om, &CALLS, Format::OpenMetrics);
+        write_header(&mut om, &BUILD_INFO, Format::OpenMetrics);
+        assert!(om.contains("# TYPE ipctop_calls counter\n"), "{om}");
         assert!(om.contains("# TYPE ipctop_build info\n"), "{om}");
-        assert!(!text.contains("# EOF"), "{text}");
+        let mut text = String::new();
+        write_header(&mut text, &CALLS, Format::Text);
+        write_header(&mut text, &BUILD_INFO, Format::Text);
         assert!(
-            text.contains("# TYPE ipctop_object_calls_total counter\n"),
+            text.contains("# TYPE ipctop_calls_total counter\n"),
             "{text}"
         );
         assert!(text.contains("# TYPE ipctop_build_info gauge\n"), "{text}");
-        let sample = "ipctop_object_calls_total{ipc_ns=\"4026531839\",kind=\"sem\",id=\"7\",syscall=\"semop\"} 1000\n";
-        assert!(om.contains(sample) && text.contains(sample), "{om}\n{text}");
-        for t in [&om, &text] {
-            assert!(t.contains("ipctop_object_wait_seconds_bucket{le=\"+Inf\",ipc_ns=\"4026531839\",kind=\"sem\",id=\"7\"} 4\n"), "{t}");
-            assert!(t.contains("ipctop_object_wait_seconds_count{ipc_ns=\"4026531839\",kind=\"sem\",id=\"7\"} 4\n"), "{t}");
+        let mut s = String::new();
+        push_samples(
+            &mut s,
+            &BUILD_INFO,
+            &[Sample {
+                labels: vec![("version", "0.1.0".into())],
+                value: Value::Info,
+            }],
+        );
+        assert_eq!(s, "ipctop_build_info{version=\"0.1.0\"} 1\n");
+    }
+
+    #[test]
+    fn label_values_and_floats_are_escaped_and_written_exactly() {
+        let mut s = String::new();
+        push_labels(&mut s, [("comm", "a\"b\\c\nd")]);
+        assert_eq!(s, r#"comm="a\"b\\c\nd""#);
+        for (v, want) in [
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+            (2048e-9, "0.000002048"),
+            (1.5, "1.5"),
+            (0.0, "0"),
+        ] {
+            let mut s = String::new();
+            push_f64(&mut s, v);
+            assert_eq!(s, want);
         }
+    }
+
+    #[test]
+    fn histograms_are_cumulative_with_le_last() {
+        let mut s = String::new();
+        let h = WaitHistogram {
+            buckets: vec![(2048e-9, 3), (4096e-9, 0), (f64::INFINITY, 1)],
+            sum_s: 2.5,
+            count: 4,
+        };
+        push_sample(
+            &mut s,
+            &OBJECT_WAIT,
+            "ipc_ns=\"1\",kind=\"sem\",id=\"7\"",
+            &Value::Histogram(h),
+        );
+        assert_eq!(
+            s,
+            "ipctop_object_wait_seconds_bucket{ipc_ns=\"1\",kind=\"sem\",id=\"7\",le=\"0.000002048\"} 3\n\
+             ipctop_object_wait_seconds_bucket{ipc_ns=\"1\",kind=\"sem\",id=\"7\",le=\"0.000004096\"} 3\n\
+             ipctop_object_wait_seconds_bucket{ipc_ns=\"1\",kind=\"sem\",id=\"7\",le=\"+Inf\"} 4\n\
+             ipctop_object_wait_seconds_sum{ipc_ns=\"1\",kind=\"sem\",id=\"7\"} 2.5\n\
+             ipctop_object_wait_seconds_count{ipc_ns=\"1\",kind=\"sem\",id=\"7\"} 4\n"
+        );
     }
 }

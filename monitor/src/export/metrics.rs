@@ -1,6 +1,6 @@
 //! What the exporter knows at one moment, in plain numbers: no model types, no encoding.
-//! [`super::collect`] fills it from the model; [`super::cap`] bounds it; [`super::families`]
-//! names it for Prometheus.
+//! [`super::collect`] fills it from the model; [`super::cap`] bounds it; [`super::render`]
+//! writes it out under the names of [`super::families`].
 
 /// An IPC namespace: the inode of `/proc/PID/ns/ipc` (0 when unknown).
 pub type Ns = u64;
@@ -45,7 +45,7 @@ pub struct Host {
 }
 
 /// The probe's counters of every IPC call (every process, every object, and calls that name
-/// none), exact.
+/// none), exact, and the health of its tables.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct KernelTotals {
     /// (syscall, calls, errors).
@@ -54,8 +54,21 @@ pub struct KernelTotals {
     pub events_dropped: u64,
     /// Calls whose entry did not fit the per-thread table.
     pub inflight_full: u64,
-    /// Calls that did not fit the per-object aggregates (still counted in `calls`).
+    /// Flushes to the per-object aggregates that found no room.
     pub aggregates_full: u64,
+    /// Calls counted in `calls` that are missing from the per-process, per-object and
+    /// per-command figures (the kernel's table and the ring buffer were full): the account's.
+    pub lost_calls: u64,
+    /// Semaphore operations the hold table could not keep (the account's).
+    pub lost_holds: u64,
+    /// Ended processes and objects whose own final accounts were forgotten early (over the
+    /// account's cap); their calls stay in every total.
+    pub retired_early: u64,
+    /// How full each table is: (table, entries used, capacity); empty when the probe does
+    /// not say.
+    pub fill: Vec<(&'static str, u64, u64)>,
+    /// When the kernel's counters were sampled (unix seconds).
+    pub sampled_unix_s: f64,
 }
 
 /// One IPC namespace.
@@ -68,13 +81,29 @@ pub struct NsStats {
     pub objects: Vec<(Kind, u64)>,
     /// Threads blocked in semop/semtimedop (`Sem`) or msgsnd/msgrcv (`Msg`).
     pub blocked: Vec<(Kind, u64)>,
+    /// The processes those threads belong to.
+    pub blocked_processes: Vec<(Kind, u64)>,
     /// The longest current wait, seconds (0 when none).
     pub longest_wait_s: f64,
     /// Objects the analysis calls leaked, per kind.
     pub leaked: Vec<(Kind, u64)>,
-    /// Deadlock cycles.
+    /// Proven deadlocks.
     pub deadlocks: u64,
+    /// Threads waiting on what nobody alive can release (proven).
+    pub stuck_threads: u64,
+    /// Threads blocked long on an object with no operation on it since, whose releasers
+    /// cannot be known: neither proven deadlocked nor cleared.
+    pub stalled_threads: u64,
     pub limits: Vec<LimitStat>,
+}
+
+/// The unit of a kernel limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitUnit {
+    /// A number of objects or semaphores.
+    Count,
+    /// Pages of memory (shmall).
+    Pages,
 }
 
 /// A kernel limit of the namespace and how much of it is used.
@@ -82,6 +111,7 @@ pub struct NsStats {
 pub struct LimitStat {
     /// The kernel's name: "semmni", "semmns", "shmmni", "shmall", "msgmni".
     pub name: &'static str,
+    pub unit: LimitUnit,
     /// The kind of object it bounds the number of (semmni, shmmni, msgmni).
     pub objects_of: Option<Kind>,
     pub used: u64,
@@ -111,6 +141,8 @@ pub struct ObjectStats {
     pub wait: Option<WaitHistogram>,
     /// Threads blocked on it now.
     pub waiters: u64,
+    /// The processes those threads belong to.
+    pub waiting_processes: u64,
     /// Segment size.
     pub size_bytes: Option<u64>,
     /// Segment: the kernel's attach count (nattch).
@@ -135,6 +167,7 @@ impl ObjectStats {
             errors_by_errno: Vec::new(),
             wait: None,
             waiters: 0,
+            waiting_processes: 0,
             size_bytes: None,
             attachments: None,
             attached_processes: None,
@@ -145,11 +178,19 @@ impl ObjectStats {
         }
     }
 
+    /// Its identity.
+    pub fn key(&self) -> ObjKey {
+        (self.ns, self.kind, self.id)
+    }
+
     /// Every call on it (for ranking under the cap).
     pub fn total_calls(&self) -> u64 {
         self.calls.iter().map(|c| c.calls).sum()
     }
 }
+
+/// An object's identity: namespace, kind, id.
+pub type ObjKey = (Ns, Kind, i32);
 
 /// A histogram of call durations: per bucket (upper bound in seconds, `f64::INFINITY` for
 /// the last; count in that bucket alone, not cumulative), with the exact sum and count.
@@ -160,20 +201,6 @@ pub struct WaitHistogram {
     pub count: u64,
 }
 
-impl WaitHistogram {
-    /// Adds another histogram with the same bounds.
-    pub fn add(&mut self, o: &WaitHistogram) {
-        if self.buckets.is_empty() {
-            self.buckets = o.buckets.iter().map(|&(le, _)| (le, 0)).collect();
-        }
-        for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
-            a.1 += b.1;
-        }
-        self.sum_s += o.sum_s;
-        self.count += o.count;
-    }
-}
-
 /// The calls of every process with one command name.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CommStats {
@@ -182,4 +209,26 @@ pub struct CommStats {
     pub calls: Vec<SyscallCount>,
     /// Seconds spent in semop/semtimedop/msgsnd/msgrcv.
     pub wait_s: f64,
+}
+
+/// `ipctop serve` itself: the `process_*` metrics every exporter has, and its HTTP side.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SelfStats {
+    /// CPU time used (user + system), seconds.
+    pub cpu_s: f64,
+    pub resident_bytes: u64,
+    pub virtual_bytes: u64,
+    pub open_fds: u64,
+    /// The soft limit of open files (`None`: unlimited or unreadable).
+    pub max_fds: Option<u64>,
+    /// When it started, unix seconds.
+    pub start_unix_s: f64,
+    pub threads: u64,
+    /// HTTP connections open now.
+    pub connections: u64,
+    /// Connections closed by ipctop, per reason (`idle`, `slow`, `peer_limit`,
+    /// `total_limit`, `tls`), counted since start.
+    pub closed: Vec<(&'static str, u64)>,
+    /// Requests answered, per status code.
+    pub requests: Vec<(u16, u64)>,
 }

@@ -1,9 +1,9 @@
 //! The exporter across IPC namespaces: set 0 of two namespaces as two objects, each
 //! namespace's own stats and findings, its container label, and the scope.
 use super::{
-    collect::collect,
-    families::{families, Value, NAMESPACE_INFO, OBJECTS},
-    metrics::Kind,
+    collect::{collect, ProbeHealth},
+    families::{head_families, Build, Family, Value, NAMESPACE_INFO, OBJECTS},
+    metrics::{Host, Kind},
 };
 use crate::{
     analysis,
@@ -14,6 +14,14 @@ use crate::{
 };
 
 const NS2: u64 = NS + 9;
+
+fn host_of(m: &Model, f: &[analysis::Finding]) -> Host {
+    collect(m, f, true, &ProbeHealth::default())
+}
+
+fn families(host: &Host) -> Vec<Family> {
+    head_families(host, &Build::default(), 0)
+}
 
 fn model() -> Model {
     let mut s = fixtures::snapshot(MONO, 1 << 20, None);
@@ -76,7 +84,7 @@ fn model() -> Model {
 fn each_namespace_its_own_series_and_label() {
     let mut m = model();
     let f = analysis::analyze(&m, &Default::default());
-    let host = collect(&m, &f, true);
+    let host = host_of(&m, &f);
     let sets: Vec<(u64, i32)> = host
         .objects
         .iter()
@@ -100,7 +108,7 @@ fn each_namespace_its_own_series_and_label() {
         })
         .collect();
     assert_eq!(per_ns, [(NS, Some("host"), 0), (NS2, Some("lxc:web"), 1)]);
-    let fams = families(&host, &Default::default());
+    let fams = families(&host);
     let info = fams.iter().find(|f| f.spec == &NAMESPACE_INFO).unwrap();
     assert_eq!(info.samples.len(), 2);
     assert!(info.samples.iter().all(|s| s.value == Value::Info));
@@ -109,13 +117,67 @@ fn each_namespace_its_own_series_and_label() {
         .contains(&("container", "lxc:web".to_string())));
     // The scope: NS2's only.
     m.set_scope(Scope::Container("web".into()));
-    let host = collect(&m, &analysis::analyze(&m, &Default::default()), true);
+    let host = host_of(&m, &analysis::analyze(&m, &Default::default()));
     assert!(host.objects.iter().all(|o| o.ns == NS2));
     assert_eq!(host.namespaces.len(), 1);
-    let fams = families(&host, &Default::default());
+    let fams = families(&host);
     let objs = fams.iter().find(|f| f.spec == &OBJECTS).unwrap();
     assert!(objs
         .samples
         .iter()
         .all(|s| s.labels.contains(&("ipc_ns", NS2.to_string()))));
+}
+
+#[test]
+fn stuck_and_stalled_threads_are_counted_per_namespace_deadlocks_apart() {
+    use analysis::{Finding, IpcKind, What};
+    let m = model();
+    let finding = |ipc_ns, what| Finding {
+        what,
+        reason: String::new(),
+        ipc_ns,
+    };
+    let stuck = |tid| What::Stuck {
+        pid: 100,
+        tid,
+        ipc: IpcKind::Sem,
+        id: 0,
+        semnum: Some(0),
+    };
+    let f = [
+        finding(NS, stuck(100)),
+        finding(NS, stuck(101)),
+        finding(
+            NS2,
+            What::Stalled {
+                ipc: IpcKind::Sem,
+                id: 0,
+                pids: vec![200],
+                tids: vec![200, 201, 202],
+                waited_s: 9.0,
+            },
+        ),
+    ];
+    let host = host_of(&m, &f);
+    let per_ns: Vec<(u64, u64, u64, u64)> = host
+        .namespaces
+        .iter()
+        .map(|n| (n.ns, n.deadlocks, n.stuck_threads, n.stalled_threads))
+        .collect();
+    assert_eq!(per_ns, [(NS, 0, 2, 0), (NS2, 0, 0, 3)]);
+    let fams = families(&host);
+    let value = |spec: &super::families::Spec, ns: u64| {
+        fams.iter()
+            .find(|f| f.spec == spec)
+            .unwrap()
+            .samples
+            .iter()
+            .find(|s| s.labels == [("ipc_ns", ns.to_string())])
+            .map(|s| s.value.clone())
+    };
+    use super::families::{STALLED, STUCK};
+    assert_eq!(value(&STUCK, NS), Some(Value::Int(2)));
+    assert_eq!(value(&STUCK, NS2), Some(Value::Int(0)));
+    assert_eq!(value(&STALLED, NS2), Some(Value::Int(3)));
+    assert_eq!(value(&STALLED, NS), Some(Value::Int(0)));
 }

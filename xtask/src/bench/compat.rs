@@ -210,14 +210,5 @@ pub fn write(md: &mut String, c: &CompatCost) -> std::fmt::Result {
 /// Puts `section` (from its `## 9.` heading on) into the results file in place of the one
 /// there, for `cargo xtask bench --compat-only`.
 pub fn splice(results: &Path, section: &str) -> Result<()> {
-    let old = std::fs::read_to_string(results).unwrap_or_default();
-    let head = match old.find("\n## 9. ") {
-        Some(i) => &old[..i],
-        None => old.trim_end(),
-    };
-    std::fs::write(
-        results,
-        format!("{head}\n\n{}", section.trim_start_matches('\n')),
-    )?;
-    Ok(())
+    super::serve::splice(results, 9, section)
 }

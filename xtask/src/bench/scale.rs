@@ -1,6 +1,6 @@
-//! Section 4: frame, snapshot, namespace and exporter times at 10,000 objects and 1,000
-//! processes: the monitor crate's benchmarks (`monitor/benches/`, `cargo bench`, release),
-//! each printing its machine-readable lines on stdout.
+//! Section 4: frame, snapshot and namespace times at 10,000 objects and 1,000 processes: the
+//! monitor crate's benchmarks (`monitor/benches/`, `cargo bench`, release), each printing its
+//! machine-readable lines on stdout. (The exporter's are section 10, `serve.rs`.)
 use anyhow::Result;
 
 pub struct Scale {
@@ -10,8 +10,6 @@ pub struct Scale {
     pub snapshot: String,
     /// `NAMESPACES_BENCH …`
     pub namespaces: String,
-    /// `ENCODE_BENCH …` and one `SERVE_BENCH …` per `--max-objects`.
-    pub serve: Vec<String>,
 }
 
 /// The stdout of `cargo bench -p monitor --bench NAME`.
@@ -42,13 +40,9 @@ pub fn measure() -> Result<Scale> {
         .collect();
     let snapshot = lines(&bench("snapshot_bench")?, "SNAPSHOT_BENCH").remove(0);
     let namespaces = lines(&bench("namespaces_bench")?, "NAMESPACES_BENCH").remove(0);
-    let serve_out = bench("serve_bench")?;
-    let mut serve = lines(&serve_out, "ENCODE_BENCH");
-    serve.extend(lines(&serve_out, "SERVE_BENCH"));
     Ok(Scale {
         frames,
         snapshot,
         namespaces,
-        serve,
     })
 }

@@ -70,10 +70,13 @@ impl Account {
     pub(super) fn apply_rows(&mut self, k: &KernelSample, who: &dyn Who) {
         let mut order: Vec<&Aggregate> = k.aggregates.iter().collect();
         order.sort_by_key(|a| a.last_ns);
+        // Each namespace's objects are looked through once per sample while none is added
+        // (not once per row: rows × objects stalled the feed with thousands of each).
+        let mut looked: std::collections::HashMap<(NsId, u64), usize> = Default::default();
         for a in order {
             let key = a.key();
             if let (Some(ino), Some(id)) = (a.ipc_ns, a.ns_id) {
-                self.namespace_row(ino, id, a.last_ns);
+                self.namespace_row(ino, id, a.last_ns, &mut looked);
             }
             let g = self.rows.get(&key).copied().unwrap_or_default().growth(a);
             self.rows.insert(key, Row::of(a));
@@ -89,11 +92,23 @@ impl Account {
 
     /// A row of namespace `id` at inode `ino`, last called at `t`: a newer namespace than
     /// the inode's last ends the objects of the one before.
-    fn namespace_row(&mut self, ino: NsId, id: u64, t: u64) {
+    /// `looked`: the namespaces already looked through in this sample, with the number of
+    /// objects then (the current namespace's rows look again only once one was added).
+    fn namespace_row(
+        &mut self,
+        ino: NsId,
+        id: u64,
+        t: u64,
+        looked: &mut std::collections::HashMap<(NsId, u64), usize>,
+    ) {
         use crate::model::nsgen::Generation;
         match self.row_ns.see(ino, id, t) {
             Generation::Older => {}
-            g => self.namespace_now(ino, Some((id, t)), g == Generation::Newer),
+            Generation::Current if looked.get(&(ino, id)) == Some(&self.objects.len()) => {}
+            g => {
+                self.namespace_now(ino, Some((id, t)), g == Generation::Newer);
+                looked.insert((ino, id), self.objects.len());
+            }
         }
     }
 
