@@ -264,7 +264,11 @@ fn deadlock() -> anyhow::Result<()> {
         let held = &held;
         let go_ref = &go;
         pids.push(kids.spawn(|| {
-            if sysv_mut::semop(mine, &mut [sembuf(0, -1, SEM_UNDO)]).is_err() {
+            // A round that goes well first (its lock taken and given back), as a program's
+            // would before it deadlocks: what shows the semaphore is a lock.
+            let take = || sysv_mut::semop(mine, &mut [sembuf(0, -1, SEM_UNDO)]);
+            let give = || sysv_mut::semop(mine, &mut [sembuf(0, 1, SEM_UNDO)]);
+            if take().is_err() || give().is_err() || take().is_err() {
                 held.send(0);
                 return 1;
             }
