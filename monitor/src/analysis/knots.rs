@@ -41,6 +41,11 @@ pub(super) struct Knots {
 fn nodes(m: &Model) -> BTreeMap<u32, Node<'_>> {
     let mut out = BTreeMap::new();
     for w in m.waits() {
+        // A thread the probe saw operate after its wait began is not blocked in it any more
+        // (the wait is a snapshot's, older than the kernel's sample): it runs.
+        if m.last_op_ns(w.pid, w.tid).is_some_and(|t| t > w.since.at_ns()) {
+            continue;
+        }
         let (ipc, semnum, sem_op, rel) = match &w.on {
             WaitOn::Sem { semid, .. } => {
                 let set = ObjId {

@@ -253,6 +253,17 @@ impl Model {
         }
     }
 
+    /// When the probe last saw thread `tid` of `pid` complete a semaphore operation (CLOCK_MONOTONIC
+    /// ns), by its hold rows (a process's own row when the kernel keeps none per thread).
+    pub fn last_op_ns(&self, pid: u32, tid: u32) -> Option<u64> {
+        self.holds
+            .values()
+            .flatten()
+            .filter(|r| r.pid == pid && r.tid.map_or(tid == pid, |t| t == tid))
+            .map(|r| r.last_ns)
+            .max()
+    }
+
     /// Every row of a semaphore (live processes, and the probe's current view).
     pub fn hold_rows(&self, set: ObjId, semnum: u16) -> &[HoldRow] {
         self.holds.get(&(set, semnum)).map_or(&[], Vec::as_slice)

@@ -3,7 +3,7 @@
  *   legacy32 direct N   the i386 direct IPC syscalls (semget 393 ... semtimedop_time64 420)
  *   legacy32 ipc N      the same calls through ipc() (syscall 117), as old C libraries do
  *   legacy32 getppid N  N getppid() and N getpid(), nothing else
- *   legacy32 hold       takes semaphore 0 of a new set, prints the set, waits for stdin to close
+ *   legacy32 hold       uses semaphore 0 of a new set as a lock once, takes it, prints the set, waits for stdin to close
  *   legacy32 block ID   blocks in semop(ID, {0, -1}) (through ipc()) until the set is removed
  *   legacy32 idle       makes no IPC call, waits for stdin to close
  *
@@ -154,11 +154,14 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(mode, "hold")) {
-        struct sembuf32 take = {0, -1, 0};
+        struct sembuf32 take = {0, -1, 0}, give = {0, 1, 0};
         uint32_t one = 1;
         long semid = ipc(SEMGET, IPC_PRIVATE_, 1, IPC_CREAT_ | 0600, 0, 0);
         if (semid < 0) die("semget");
         if (ipc(SEMCTL, semid, 0, SETVAL_ | IPC_64_, &one, 0) < 0) die("semctl");
+        /* Used as a lock once (taken and given back), then taken and kept. */
+        if (ipc(SEMOP, semid, 1, 0, &take, 0) < 0) die("semop");
+        if (ipc(SEMOP, semid, 1, 0, &give, 0) < 0) die("semop");
         if (ipc(SEMOP, semid, 1, 0, &take, 0) < 0) die("semop");
         printf("{\"pid\":%d,\"semid\":%ld}\n", getpid(), semid);
         fflush(stdout);

@@ -237,9 +237,16 @@ impl Account {
         for (p, _) in &users {
             self.pairs.remove(&(key, *p));
         }
-        // And those that ended before it.
+        // And those that ended before it (a pid once each: its calls summed).
         users.extend(self.ended_users.remove(&key).unwrap_or_default());
         users.sort_unstable();
+        users.dedup_by(|b, a| {
+            let same = a.0 == b.0;
+            if same {
+                a.1 += b.1;
+            }
+            same
+        });
         let Some(e) = self.objects.remove(&key) else {
             return;
         };
