@@ -117,7 +117,11 @@ fn churn_in_private_namespaces_is_counted_exactly_with_more_keys_than_the_table_
         .map(|p| u(p, "calls"))
         .filter(|&c| c > 0)
         .collect();
-    assert_eq!(short.len() as u64, children, "short-lived processes with calls");
+    assert_eq!(
+        short.len() as u64,
+        children,
+        "short-lived processes with calls"
+    );
     assert!(short.iter().all(|&c| c == 5), "each child made 5 calls");
     let st = ours
         .iter()
@@ -146,7 +150,10 @@ fn churn_in_private_namespaces_is_counted_exactly_with_more_keys_than_the_table_
         child_objs.len() as u64,
         children,
         "a set of its own per child: {:?}",
-        child_objs.iter().filter(|o| o["calls"] != 5).collect::<Vec<_>>()
+        child_objs
+            .iter()
+            .filter(|o| o["calls"] != 5)
+            .collect::<Vec<_>>()
     );
     for o in &child_objs {
         assert_eq!(u(o, "calls"), 5, "{o}");
@@ -219,7 +226,10 @@ fn a_table_too_small_keeps_every_call_and_says_what_it_lost() {
     let mut app = ipctop::ui::App::new(store.clone(), ipctop::ui::Theme::default());
     let top = screen::screen(&mut app, 80, 24);
     assert!(
-        top.lines().next().unwrap().contains(&format!("dropped {dropped}")),
+        top.lines()
+            .next()
+            .unwrap()
+            .contains(&format!("dropped {dropped}")),
         "{top}"
     );
     let by_name: u64 = a

@@ -444,7 +444,8 @@ fn damaged_recordings_are_refused_or_read_up_to_the_damage() {
     assert_eq!(code, Some(0), "{err}");
     // (A kernel delta before any whole sample, or time backwards: the first line that tells.)
     assert!(
-        err.contains("time runs backwards") || err.contains("a kernel delta with no whole kernel sample"),
+        err.contains("time runs backwards")
+            || err.contains("a kernel delta with no whole kernel sample"),
         "{err}"
     );
     let v: Value = serde_json::from_slice(&out).unwrap();

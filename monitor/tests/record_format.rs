@@ -190,7 +190,8 @@ fn an_empty_in_flight_scan_ends_the_waits() {
 /// ipctop made it then (kept in tests/record_report/).
 #[test]
 fn format_1_recordings_still_read() {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/record_report/format1-demo.ipctop.zst");
+    let demo =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/record_report/format1-demo.ipctop.zst");
     let rd = ipctop::record::open(&demo).unwrap();
     assert_eq!(rd.header.ipctop_recording, 1);
     assert_eq!(rd.header.command_pid, None);

@@ -200,7 +200,12 @@ pub fn run(args: Args) -> Result<()> {
         .arg("--")
         .arg(&workload)
         .args(["--name", &name, "churn", "--own-ns"])
-        .args(["--rate", &args.rate.to_string(), "--secs", &secs.to_string()])
+        .args([
+            "--rate",
+            &args.rate.to_string(),
+            "--secs",
+            &secs.to_string(),
+        ])
         .args(["--steady-rate", &args.steady_rate.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -261,7 +266,11 @@ pub fn run(args: Args) -> Result<()> {
     u_serve.sample(t, serve.0.id());
     u_dash.sample(t, dash);
     let body = scrape(port).unwrap_or_default();
-    let served = sum_of(&body, "ipctop_comm_calls_total", &format!("comm=\"{name}\""));
+    let served = sum_of(
+        &body,
+        "ipctop_comm_calls_total",
+        &format!("comm=\"{name}\""),
+    );
     let report = Command::new(&ipctop)
         .arg("report")
         .arg(&rec)

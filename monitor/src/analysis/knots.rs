@@ -43,7 +43,9 @@ fn nodes(m: &Model) -> BTreeMap<u32, Node<'_>> {
     for w in m.waits() {
         // A thread the probe saw operate after its wait began is not blocked in it any more
         // (the wait is a snapshot's, older than the kernel's sample): it runs.
-        if m.last_op_ns(w.pid, w.tid).is_some_and(|t| t > w.since.at_ns()) {
+        if m.last_op_ns(w.pid, w.tid)
+            .is_some_and(|t| t > w.since.at_ns())
+        {
             continue;
         }
         let (ipc, semnum, sem_op, rel) = match &w.on {

@@ -175,7 +175,10 @@ impl Model {
                 let left = r.held() - r.undo.max(0);
                 // Its process is gone unless a snapshot shows it alive with that start.
                 let alive = self.processes.get(&r.pid).is_some_and(|p| {
-                    p.alive() && (r.start.is_none() || p.start_ticks.is_none() || p.start_ticks == r.start)
+                    p.alive()
+                        && (r.start.is_none()
+                            || p.start_ticks.is_none()
+                            || p.start_ticks == r.start)
                 });
                 if !kept && left > 0 && !alive {
                     let e = self.sem_evidence.entry(*sem).or_default();

@@ -20,11 +20,11 @@ use aya::{
 };
 use monitor_ebpf::{global, NSYS, SYSCALL_NAMES};
 
+pub use crate::event::start_ticks;
 pub use compat::{elf_class, processes_32bit, CompatPath};
 pub use detach::Detacher;
 pub use lifecycle::{LiveObjects, NsIds, IDLE_NS};
 pub use reader::{spawn_reader, Batch, ReaderStats};
-pub use crate::event::start_ticks;
 pub use tables::{row_of, task_cgroup_id};
 
 // The counters' data types live in a leaf module shared with the model and the feed.

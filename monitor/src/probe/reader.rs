@@ -86,19 +86,17 @@ async fn drain(ring: &mut RingBuf<MapData>, tx: &mpsc::Sender<Batch>, st: &Reade
             st.records.fetch_add(1, Ordering::Relaxed);
             match decode::decode_any(&item) {
                 Ok(decode::Record::Call(ev)) => batch.push(ev),
-                Ok(decode::Record::Row(k, v)) => {
-                    match super::tables::row_of(&k, &v) {
-                        Some(row) => {
-                            if let Ok(mut s) = st.spilled.lock() {
-                                s.push(row);
-                            }
-                            st.rows.fetch_add(1, Ordering::Relaxed);
+                Ok(decode::Record::Row(k, v)) => match super::tables::row_of(&k, &v) {
+                    Some(row) => {
+                        if let Ok(mut s) = st.spilled.lock() {
+                            s.push(row);
                         }
-                        None => {
-                            st.undecodable.fetch_add(1, Ordering::Relaxed);
-                        }
+                        st.rows.fetch_add(1, Ordering::Relaxed);
                     }
-                }
+                    None => {
+                        st.undecodable.fetch_add(1, Ordering::Relaxed);
+                    }
+                },
                 Err(_) => {
                     st.undecodable.fetch_add(1, Ordering::Relaxed);
                 }

@@ -293,11 +293,11 @@ impl Account {
         self.retired.iter().rev().any(|r| match &r.what {
             // The same start: that process, whenever the row was sampled (its last flush may
             // come after the update that saw it exit).
-            RetiredWhat::Process { pid: p, start: Some(s), .. }
-                if *p == pid && start.is_some() =>
-            {
-                start == Some(*s)
-            }
+            RetiredWhat::Process {
+                pid: p,
+                start: Some(s),
+                ..
+            } if *p == pid && start.is_some() => start == Some(*s),
             RetiredWhat::Process { pid: p, .. } => *p == pid && t > 0 && r.at_ns >= t,
             _ => false,
         })
@@ -317,11 +317,11 @@ impl Account {
             // call was sampled (a snapshot that found it gone may be stamped before its last
             // calls: the stamp is the scan's start). An id is not given again in a namespace
             // before its sequence wraps, and a newer object of the id has a live entry.
-            RetiredWhat::Object { key: k, ns_id: Some(n), .. }
-                if *k == key && ns_id.is_some() =>
-            {
-                ns_id == Some(*n)
-            }
+            RetiredWhat::Object {
+                key: k,
+                ns_id: Some(n),
+                ..
+            } if *k == key && ns_id.is_some() => ns_id == Some(*n),
             RetiredWhat::Object { key: k, .. } => *k == key && t > 0 && r.at_ns >= t,
             _ => false,
         })

@@ -151,15 +151,17 @@ impl Account {
         // The kernel's name for the row first: a process that lived between two looks at
         // /proc is known by it.
         let row_comm = a.comm.map(|c| c.as_str().into_owned());
-        let comm = row_comm.clone().or_else(|| match self.processes.get(&a.pid) {
-            Some(e) if a.start.is_none() || e.start.is_none() || e.start == a.start => {
-                e.comm.clone()
-            }
-            _ => None,
-        })
-        .or_else(|| who.comm(a.pid))
-        .or_else(|| self.retired_comm(a.pid).map(str::to_string))
-        .unwrap_or_else(|| UNKNOWN_COMM.to_string());
+        let comm = row_comm
+            .clone()
+            .or_else(|| match self.processes.get(&a.pid) {
+                Some(e) if a.start.is_none() || e.start.is_none() || e.start == a.start => {
+                    e.comm.clone()
+                }
+                _ => None,
+            })
+            .or_else(|| who.comm(a.pid))
+            .or_else(|| self.retired_comm(a.pid).map(str::to_string))
+            .unwrap_or_else(|| UNKNOWN_COMM.to_string());
         self.comm_totals
             .entry((ns, comm))
             .or_default()

@@ -178,7 +178,11 @@ fn namespaces_that_had_the_same_inode_in_one_sample_have_objects_of_their_own() 
     m.feed_kernel(
         MONO + S,
         sample(
-            vec![mk(30, 200, 5, 300), mk(10, 300, 5, 100), mk(20, 100, 5, 200)],
+            vec![
+                mk(30, 200, 5, 300),
+                mk(10, 300, 5, 100),
+                mk(20, 100, 5, 200),
+            ],
             vec![],
         ),
     );
@@ -196,14 +200,26 @@ fn namespaces_that_had_the_same_inode_in_one_sample_have_objects_of_their_own() 
     m.feed_kernel(
         MONO + 2 * S,
         sample(
-            vec![mk(30, 200, 5, 300), mk(10, 300, 5, 100), mk(20, 100, 6, 250)],
+            vec![
+                mk(30, 200, 5, 300),
+                mk(10, 300, 5, 100),
+                mk(20, 100, 6, 250),
+            ],
             vec![],
         ),
     );
     let a = m.account();
     let second = a
         .retired()
-        .find(|r| matches!(r.what, RetiredWhat::Object { ns_id: Some(100), .. }))
+        .find(|r| {
+            matches!(
+                r.what,
+                RetiredWhat::Object {
+                    ns_id: Some(100),
+                    ..
+                }
+            )
+        })
         .unwrap();
     assert_eq!(second.tally.calls, 6);
     assert!(matches!(&second.what, RetiredWhat::Object { users, .. } if users == &[(20, 6)]));

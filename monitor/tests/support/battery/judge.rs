@@ -374,10 +374,8 @@ impl Outcome {
                 .filter(|l| l["tid"].as_i64() == Some(*t))
                 .collect();
             let failed: Vec<&&Value> = lines.iter().filter(|l| !l["errno"].is_null()).collect();
-            let exit = lines.iter().any(|l| {
-                let s = l.to_string().to_lowercase();
-                s.contains("exit") || s.contains("killed")
-            });
+            // `"ended": true`: the call its process's death ended (trace's JSON line).
+            let exit = lines.iter().any(|l| l["ended"] == true);
             if lines.is_empty() {
                 bad.push(format!("no line for tid {t}"));
             } else if !failed.is_empty() {
