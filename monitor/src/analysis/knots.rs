@@ -48,6 +48,11 @@ fn nodes(m: &Model) -> BTreeMap<u32, Node<'_>> {
         {
             continue;
         }
+        // A wait begun after the kernel's last count of the holds is judged at its next count:
+        // the holds then are of before the wait (a contender's own take, given back since).
+        if m.account().kernel_at().is_some_and(|k| w.since.at_ns() > k) {
+            continue;
+        }
         let (ipc, semnum, sem_op, rel) = match &w.on {
             WaitOn::Sem { semid, .. } => {
                 let set = ObjId {

@@ -131,7 +131,7 @@ const BASE: Scenario = Scenario {
 
 /// A window whose last look comes after the waits are long (`LONG_WAIT_S`, which the
 /// surfaces are given): a snapshot, without the probe's history, says "stalled" only then.
-const PAST_LONG_WAIT: f64 = super::LONG_WAIT_S + 5.0;
+const PAST_LONG_WAIT: f64 = super::LONG_WAIT_S + 8.0;
 
 /// A deadlock of the ready line's "deadlocked" processes, still blocked at the end: proven on
 /// the surfaces with history; a snapshot may only call it stalled.
