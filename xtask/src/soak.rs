@@ -260,8 +260,9 @@ pub fn run(args: Args) -> Result<()> {
         .context("the churn's summary line")?;
     let made = w["child_calls"].as_u64().unwrap_or(0) + w["steady_calls"].as_u64().unwrap_or(0);
 
-    // The exporter after its next interval; the dashboard's last figures stay on screen.
-    std::thread::sleep(Duration::from_secs(12));
+    // The exporter after its next exposition (every 15 s by default); the dashboard's last
+    // figures stay on screen.
+    std::thread::sleep(Duration::from_secs(20));
     let t = t0.elapsed().as_secs_f64();
     u_serve.sample(t, serve.0.id());
     u_dash.sample(t, dash);
