@@ -383,7 +383,7 @@ _ipctop() {
             return 0
             ;;
         ipctop__subcmd__serve)
-            opts="-v -h --attach --pid --comm --table-entries --verbose --listen --web.config.file --interval --ipc-ns --container --no-probe --max-objects --max-comms --help"
+            opts="-v -h --attach --pid --comm --table-entries --verbose --listen --web.config.file --interval --ipc-ns --container --no-probe --max-objects --max-comms --long-wait --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -430,6 +430,10 @@ _ipctop() {
                     return 0
                     ;;
                 --max-comms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --long-wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

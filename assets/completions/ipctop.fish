@@ -110,6 +110,7 @@ complete -c ipctop -n "__fish_ipctop_using_subcommand serve" -l ipc-ns -d 'Only 
 complete -c ipctop -n "__fish_ipctop_using_subcommand serve" -l container -d 'Only the IPC namespaces of this container: its label as shown ("docker:3f4e5a6b7c8d", "host", "pod:5f0c6f4e"), its id or an id prefix of at least 4 characters (ids come from cgroup paths: docker, podman, containerd/CRI, CRI-O, nspawn, LXC)' -r
 complete -c ipctop -n "__fish_ipctop_using_subcommand serve" -l max-objects -d 'At most this many objects get series of their own, the most active (calls, waiters, findings), ranked at every exposition; the rest are counted in ipctop_export_objects_cut' -r
 complete -c ipctop -n "__fish_ipctop_using_subcommand serve" -l max-comms -d 'At most this many command names get series of their own (the rest are summed into comm="other")' -r
+complete -c ipctop -n "__fish_ipctop_using_subcommand serve" -l long-wait -d 'A wait this long is a finding (a long wait; and, its holder unknown, a stalled object), as `snapshot`, `report` and the dashboard take it (seconds)' -r
 complete -c ipctop -n "__fish_ipctop_using_subcommand serve" -s v -l verbose -d 'Say more (the verifier\'s log when the probe is refused)'
 complete -c ipctop -n "__fish_ipctop_using_subcommand serve" -l no-probe -d 'Do not load the eBPF probe: snapshots of /proc only (no call counts, no histograms)'
 complete -c ipctop -n "__fish_ipctop_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'

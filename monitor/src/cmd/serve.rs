@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// comm="other").
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_comms: usize,
+    /// A wait this long is a finding (a long wait; and, its holder unknown, a stalled object),
+    /// as `snapshot`, `report` and the dashboard take it (seconds).
+    #[arg(long, default_value_t = crate::analysis::LONG_WAIT_S, value_name = "SECS", value_parser = super::threshold_secs)]
+    pub long_wait: f64,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
@@ -201,7 +205,10 @@ async fn serve(
             interval,
             max_objects: args.max_objects,
             max_comms: args.max_comms,
-            analysis: analysis::Config::default(),
+            analysis: analysis::Config {
+                long_wait_s: args.long_wait,
+                ..Default::default()
+            },
             scope: args.scope.scope(),
         },
         stats.clone(),

@@ -60,6 +60,8 @@ impl Surfaces {
                 s("1"),
                 s("--ipc-ns"),
                 ns_s.clone(),
+                s("--long-wait"),
+                s(LONG_WAIT_S),
             ]),
         )?;
         let record = match rec {
