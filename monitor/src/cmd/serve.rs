@@ -80,6 +80,7 @@ pub struct ServeArgs {
     /// Where to listen: ADDR:PORT, [IPV6]:PORT, HOST:PORT (every address of the name) or
     /// :PORT (every address). Loopback by default: give 0.0.0.0:PORT (or a host address) to
     /// let other machines scrape. Port 0 takes a free port (the one taken is printed).
+    #[allow(rustdoc::broken_intra_doc_links)] // "[IPV6]" is help text, not a link
     #[arg(long, default_value = "127.0.0.1:9632", value_name = "ADDR:PORT")]
     pub listen: String,
     /// TLS and basic authentication, in the Prometheus exporter toolkit's web configuration

@@ -1,5 +1,5 @@
 //! The metrics ipctop exports: every name, type, label set and help text is in [`SPECS`]
-//! (the README's table and `ipctop serve --help` are checked against it). [`host_families`]
+//! (the README's table and `ipctop serve --help` are checked against it). `host_families`
 //! fills the families that are not per object from a [`Host`]; the per-object ones
 //! ([`OBJECT_SPECS`]) are written object by object by [`super::render`], which keeps them
 //! between expositions.

@@ -111,8 +111,8 @@ impl Exporter {
     }
 
     /// One update into the model (and the probe's word on its tables). `now_mono_ns`: the
-    /// time now; a batch of events that waited longer than [`Exporter::behind`] to be
-    /// applied is left out and counted ([`Exporter::shed`]), so that the feed catches up.
+    /// time now; a batch of events that waited longer than `Exporter::behind` to be
+    /// applied is left out and counted (`Exporter::shed`), so that the feed catches up.
     pub fn apply(&mut self, s: feed::Stamped, now_mono_ns: u64) {
         match &s.update {
             Update::Kernel(k) => self.probe = collect::ProbeHealth::of(k),

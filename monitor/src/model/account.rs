@@ -15,7 +15,7 @@
 //! Totals and per-syscall counts are the kernel's own counters whenever the probe samples
 //! them (every process the probe follows, calls naming no object included).
 //!
-//! Identities and lifecycle ([`lifecycle`]): a process is its pid and start — a reused pid
+//! Identities and lifecycle (`lifecycle`): a process is its pid and start — a reused pid
 //! starts a new entry —, an object its (kind, namespace, id) from its birth to its removal —
 //! a new object of the same id starts a new entry. What ends (an exited process, a removed
 //! object) leaves the live account with its final tally, kept among the retired for a

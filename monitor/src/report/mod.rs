@@ -3,7 +3,7 @@
 //! went, the longest wait of the whole session), judged for the recorded command's
 //! processes ([`scope`]) within the namespaces of `--ipc-ns`/`--container`, with the rest of
 //! the machine as context: every figure under "judged" — calls, failures, waits, findings,
-//! the gates — is the judged processes' own ([`judge`]).
+//! the gates — is the judged processes' own (`judge`).
 mod gate;
 mod judge;
 pub mod scope;

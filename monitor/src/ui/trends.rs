@@ -129,7 +129,7 @@ pub struct Trends {
 
 impl Trends {
     /// Takes a sample at `t` (monotonic ns) if it is a new one, and not too close to the
-    /// last (see [`MIN_WINDOW_NS`]): the samples taken depend on the samples alone, not on
+    /// last (see `MIN_WINDOW_NS`): the samples taken depend on the samples alone, not on
     /// how they were batched, so a replay charts the rates the live session did. Subjects
     /// gone are dropped.
     pub fn sample(&mut self, m: &Model, t: u64) {

@@ -114,7 +114,7 @@ impl Account {
     }
 
     /// Retired entries forgotten before their retention window ended, to keep at most
-    /// [`MAX_RETIRED`] (a host ending thousands of processes a second): their calls are in
+    /// `MAX_RETIRED` (a host ending thousands of processes a second): their calls are in
     /// the totals and per-command figures still, only their own final accounts are gone.
     pub fn retired_early(&self) -> u64 {
         self.retired_early

@@ -69,7 +69,7 @@ fn set_waiters(by_sem: &BTreeMap<(ObjId, u16), Waiters>, oid: ObjId) -> Waiters 
 }
 
 /// Every set of the namespaces shown, in id order; the expanded ones with their semaphores.
-/// The rows' cells are made when asked for ([`cell`]).
+/// The rows' cells are made when asked for (`cell`).
 pub fn table(cx: &Cx, open: &Open) -> Table {
     let m = &cx.s.model;
     let ctx = Ctx {
