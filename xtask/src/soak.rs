@@ -279,7 +279,10 @@ pub fn run(args: Args) -> Result<()> {
         .output()?;
     let r: serde_json::Value =
         serde_json::from_slice(&report.stdout).context("ipctop report --json")?;
-    let reported = r["context"]["calls"]["calls"].as_u64().unwrap_or(0);
+    // The judged calls are the recorded command's own; the context's are the machine's,
+    // the other monitors' read-only polling (serve's and the dashboard's semctl) included.
+    let reported = r["calls"]["calls"].as_u64().unwrap_or(0);
+    let machine = r["context"]["calls"]["calls"].as_u64().unwrap_or(0);
     let dropped = r["calls"]["dropped"].as_u64().unwrap_or(0);
     let rec_size = std::fs::metadata(&rec).map(|m| m.len()).unwrap_or(0);
     let _ = std::fs::remove_dir_all(&dir);
@@ -292,7 +295,8 @@ pub fn run(args: Args) -> Result<()> {
     );
     s.push_str(&format!(
         "Calls made: {made} ({} short-lived processes). `record -- churn`'s report: {reported} \
-         (dropped {dropped}); `serve`'s `ipctop_comm_calls_total` for the churn's comm: {served} \
+         judged (dropped {dropped}; the machine's, the monitors' own polling included: \
+         {machine}); `serve`'s `ipctop_comm_calls_total` for the churn's comm: {served} \
          ({scrapes} scrapes every 15 s, {scrape_fail} failed, largest {:.0} KiB); recording \
          {:.1} MiB.\n\n",
         w["children"].as_u64().unwrap_or(0),
