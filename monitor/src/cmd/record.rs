@@ -226,7 +226,9 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
             _ = tick.tick() => {
                 rec.tick()?;
                 if let Some(f) = &forks {
-                    rec.write_forks(clock_ns(libc::CLOCK_MONOTONIC), &f.take())?;
+                    let t = clock_ns(libc::CLOCK_MONOTONIC);
+                    rec.write_forks(t, &f.take())?;
+                    rec.write_forks_lost(t, f.lost())?;
                 }
                 // Also asked directly: the wait above is woken by the runtime's I/O driver
                 // (a pidfd), which a runtime busy with a large table may poll late.
@@ -267,7 +269,15 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
         reason
     };
     if let Some(f) = forks {
-        rec.write_forks(clock_ns(libc::CLOCK_MONOTONIC), &f.take())?;
+        let t = clock_ns(libc::CLOCK_MONOTONIC);
+        rec.write_forks(t, &f.take())?;
+        rec.write_forks_lost(t, f.lost())?;
+        if f.lost() > 0 {
+            eprintln!(
+                "ipctop: the kernel's fork events overflowed {} time(s): processes the command forked then may be judged as context",
+                f.lost()
+            );
+        }
     }
     if let Some(mut c) = child {
         let _ = c.start_kill();

@@ -7,12 +7,19 @@
 //! forks seen meanwhile are kept until then (a few milliseconds' worth). The first fork
 //! reported is the command's own (`(ipctop, command)`): a reader knows from it that the
 //! events came.
+//!
+//! Identities: a fork names its child by pid *and start* (clock ticks since boot, as
+//! /proc/PID/stat's `starttime` and the account's processes: from the event's time), and a
+//! process of the tree leaves it when it exits (the kernel's exit events), so that a pid
+//! reused by another process — a few seconds later on a busy host with `pid_max` 32768 — is
+//! not the command's, nor are its children. The events a full socket lost (`ENOBUFS`) are
+//! counted ([`ForkFollower::lost`]) and said by the report.
 use std::{
     collections::BTreeSet,
     io,
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     sync::{
-        atomic::{AtomicBool, AtomicU32, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
         mpsc, Arc,
     },
     thread::JoinHandle,
@@ -23,17 +30,58 @@ const CN_IDX_PROC: u32 = 1;
 const CN_VAL_PROC: u32 = 1;
 const PROC_CN_MCAST_LISTEN: u32 = 1;
 const PROC_EVENT_FORK: u32 = 1;
+const PROC_EVENT_EXIT: u32 = 0x8000_0000;
 const NLMSG_HDRLEN: usize = 16;
 const CN_MSG_LEN: usize = 20;
 
-/// A process forked from the command's: `(parent, child)` (thread group ids).
-pub type Fork = (u32, u32);
+/// A process forked from the command's: its parent's and its own thread group id, and its
+/// start (clock ticks since boot; `None` in recordings before format 4). In the file:
+/// `[parent, child]` or `[parent, child, start]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fork {
+    pub parent: u32,
+    pub child: u32,
+    pub start: Option<u64>,
+}
+
+impl serde::Serialize for Fork {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.start {
+            Some(t) => (self.parent, self.child, t).serialize(s),
+            None => (self.parent, self.child).serialize(s),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fork {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = Vec::<u64>::deserialize(d)?;
+        let pid = |x: u64| u32::try_from(x).map_err(|_| D::Error::custom("a pid over 2^32"));
+        match v[..] {
+            [p, c] => Ok(Fork {
+                parent: pid(p)?,
+                child: pid(c)?,
+                start: None,
+            }),
+            [p, c, t] => Ok(Fork {
+                parent: pid(p)?,
+                child: pid(c)?,
+                start: Some(t),
+            }),
+            _ => Err(D::Error::custom(
+                "a fork is [parent, child] or [parent, child, start]",
+            )),
+        }
+    }
+}
 
 /// Follows the forks of a command's process tree on a thread of its own.
 pub struct ForkFollower {
     root: Arc<AtomicU32>,
     stop: Arc<AtomicBool>,
     rx: mpsc::Receiver<Fork>,
+    lost: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -43,15 +91,17 @@ impl ForkFollower {
         let sock = listen()?;
         let root = Arc::new(AtomicU32::new(0));
         let stop = Arc::new(AtomicBool::new(false));
+        let lost = Arc::new(AtomicU64::new(0));
         let (tx, rx) = mpsc::channel();
-        let (r, s) = (root.clone(), stop.clone());
+        let (r, s, l) = (root.clone(), stop.clone(), lost.clone());
         let thread = std::thread::Builder::new()
             .name("ipctop-forks".into())
-            .spawn(move || follow(sock, &r, &s, &tx))?;
+            .spawn(move || follow(sock, &r, &s, &l, &tx))?;
         Ok(ForkFollower {
             root,
             stop,
             rx,
+            lost,
             thread: Some(thread),
         })
     }
@@ -64,6 +114,12 @@ impl ForkFollower {
     /// The forks in the command's tree seen since the last call.
     pub fn take(&self) -> Vec<Fork> {
         self.rx.try_iter().collect()
+    }
+
+    /// Times the socket overflowed so far (each time, events of unknown number were lost: a
+    /// process forked then may be missing from the tree).
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
     }
 }
 
@@ -146,23 +202,57 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-/// A fork event's `(parent tgid, child tgid)` for a new process (not a new thread).
-fn fork_of(msg: &[u8]) -> Option<Fork> {
-    let ev = NLMSG_HDRLEN + CN_MSG_LEN;
-    if u32_at(msg, ev)? != PROC_EVENT_FORK {
-        return None;
-    }
-    // what, cpu, timestamp_ns (8), then parent_pid, parent_tgid, child_pid, child_tgid.
-    let data = ev + 16;
-    let (parent_tgid, child_pid, child_tgid) = (
-        u32_at(msg, data + 4)?,
-        u32_at(msg, data + 8)?,
-        u32_at(msg, data + 12)?,
-    );
-    (child_pid == child_tgid).then_some((parent_tgid, child_tgid))
+/// What a process event says about the tree.
+#[derive(Debug, PartialEq, Eq)]
+enum ProcEvent {
+    /// A new process (not a thread): parent and child thread group ids, and the event's
+    /// time (CLOCK_MONOTONIC ns).
+    Fork(u32, u32, u64),
+    /// A process ended (its thread group leader exited).
+    Exit(u32),
 }
 
-fn follow(sock: OwnedFd, root: &AtomicU32, stop: &AtomicBool, tx: &mpsc::Sender<Fork>) {
+/// A fork of a new process or the exit of a process, from a proc connector message.
+fn event_of(msg: &[u8]) -> Option<ProcEvent> {
+    let ev = NLMSG_HDRLEN + CN_MSG_LEN;
+    // what, cpu, timestamp_ns (8), then the event's data.
+    let what = u32_at(msg, ev)?;
+    let ts = u64::from(u32_at(msg, ev + 8)?) | u64::from(u32_at(msg, ev + 12)?) << 32;
+    let data = ev + 16;
+    match what {
+        // parent_pid, parent_tgid, child_pid, child_tgid.
+        PROC_EVENT_FORK => {
+            let (parent_tgid, child_pid, child_tgid) = (
+                u32_at(msg, data + 4)?,
+                u32_at(msg, data + 8)?,
+                u32_at(msg, data + 12)?,
+            );
+            (child_pid == child_tgid).then_some(ProcEvent::Fork(parent_tgid, child_tgid, ts))
+        }
+        // process_pid, process_tgid, exit_code, exit_signal, …
+        PROC_EVENT_EXIT => {
+            let (pid, tgid) = (u32_at(msg, data)?, u32_at(msg, data + 4)?);
+            (pid == tgid).then_some(ProcEvent::Exit(tgid))
+        }
+        _ => None,
+    }
+}
+
+/// A process start in /proc/PID/stat's unit from an event's CLOCK_MONOTONIC time (the kernel
+/// stamps a new process with CLOCK_BOOTTIME a moment before it sends the fork event).
+fn start_of(mono_ns: u64) -> Option<u64> {
+    let offset = crate::event::clock_ns(libc::CLOCK_BOOTTIME)
+        .saturating_sub(crate::event::clock_ns(libc::CLOCK_MONOTONIC));
+    crate::event::start_ticks(mono_ns + offset)
+}
+
+fn follow(
+    sock: OwnedFd,
+    root: &AtomicU32,
+    stop: &AtomicBool,
+    lost: &AtomicU64,
+    tx: &mpsc::Sender<Fork>,
+) {
     let mut tree: BTreeSet<u32> = BTreeSet::new();
     // Forks seen before the command's pid was known.
     let mut early: Vec<Fork> = Vec::new();
@@ -170,8 +260,8 @@ fn follow(sock: OwnedFd, root: &AtomicU32, stop: &AtomicBool, tx: &mpsc::Sender<
     // The command's own fork (by ipctop) is sent too: it shows the events do arrive (in a
     // container's PID namespace, say, none would).
     let take = |f: Fork, tree: &mut BTreeSet<u32>| {
-        let own = root.load(Ordering::SeqCst) == f.1;
-        if own || (tree.contains(&f.0) && tree.insert(f.1)) {
+        let own = root.load(Ordering::SeqCst) == f.child;
+        if own || (tree.contains(&f.parent) && tree.insert(f.child)) {
             let _ = tx.send(f);
         }
     };
@@ -196,6 +286,9 @@ fn follow(sock: OwnedFd, root: &AtomicU32, stop: &AtomicBool, tx: &mpsc::Sender<
         }
         if n <= 0 {
             let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ENOBUFS) {
+                lost.fetch_add(1, Ordering::Relaxed);
+            }
             // Timeouts, signals and overruns (ENOBUFS: forks lost in a burst) go on.
             if n == 0
                 || !matches!(
@@ -208,14 +301,26 @@ fn follow(sock: OwnedFd, root: &AtomicU32, stop: &AtomicBool, tx: &mpsc::Sender<
             continue;
         }
         let msg = &buf[..n as usize];
-        if let Some(f) = fork_of(msg) {
-            if tree.is_empty() {
-                if early.len() < 1 << 16 {
-                    early.push(f);
+        match event_of(msg) {
+            Some(ProcEvent::Fork(parent, child, ts)) => {
+                let f = Fork {
+                    parent,
+                    child,
+                    start: start_of(ts),
+                };
+                if tree.is_empty() {
+                    if early.len() < 1 << 16 {
+                        early.push(f);
+                    }
+                } else {
+                    take(f, &mut tree);
                 }
-            } else {
-                take(f, &mut tree);
             }
+            // The root stays: its pid names the command for the rest of the run.
+            Some(ProcEvent::Exit(pid)) if pid != root.load(Ordering::SeqCst) => {
+                tree.remove(&pid);
+            }
+            _ => {}
         }
     }
 }

@@ -11,7 +11,8 @@
 //! {"t":123457000,"inflight":[[…]]}        calls in progress at that moment
 //! {"t":123458000,"kernel":{…}}            the probe's counters and aggregates, whole
 //! {"t":123459000,"kernel_delta":{…}}      what changed since the previous kernel line
-//! {"t":123459500,"forks":[[ppid,pid]…]}  processes forked in the recorded command's tree
+//! {"t":123459500,"forks":[[ppid,pid,start]…]}  processes forked in the recorded command's tree
+//! {"t":123459600,"forks_lost":1}          times fork events were lost so far (a full socket)
 //! {"t":129999999,"end":{"reason":"…"}}    a clean end (absent after a crash)
 //! ```
 //! `t` is CLOCK_MONOTONIC ns on the recording machine; the header carries the offset to wall
@@ -25,7 +26,9 @@
 //! processes forked from it ([`forks`]); 3 adds identities — a process's start (ticks) and
 //! thread count, whether it is another ipctop, when a blocked thread went to sleep — and the
 //! kernel rows keyed by their whole identity (process start, namespace), retired rows and the
-//! tables' fill (absent fields of older files read as unknown). Every version is read.
+//! tables' fill (absent fields of older files read as unknown); 4 gives each fork the
+//! child's start (`[ppid, pid, start]`: a reused pid is not the command's) and counts the
+//! fork events lost (`forks_lost`). Every version is read.
 //!
 //! The file's form is owned here: events are [`WireCall`]s (`wire.rs`), snapshots and kernel
 //! samples the types of `wire_snapshot.rs` and `wire_kernel.rs`, converted from and to the
@@ -51,7 +54,7 @@ use serde::{Deserialize, Serialize};
 
 /// The version of the format written; a reader reads this one and the older ones from
 /// [`OLDEST_FORMAT_VERSION`], and refuses others.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest format version read.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
@@ -107,6 +110,9 @@ pub enum Body {
     Kernel(Box<wire_kernel::Sample>),
     KernelDelta(Box<KernelDelta>),
     Forks(Vec<forks::Fork>),
+    /// Times the fork events overflowed their socket so far (format 4): the command's tree
+    /// may miss processes forked then.
+    ForksLost(u64),
     End(End),
 }
 

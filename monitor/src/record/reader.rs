@@ -63,6 +63,8 @@ pub struct Reader {
     kernel: Decoder,
     /// The processes forked in the recorded command's tree, so far.
     forks: Vec<super::forks::Fork>,
+    /// Times fork events were lost (a full socket), as last said.
+    forks_lost: u64,
 }
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -129,6 +131,7 @@ pub fn from_reader(mut lines: Box<dyn BufRead + Send>, name: &str) -> Result<Rea
         max_t: 0,
         kernel: Decoder::default(),
         forks: Vec::new(),
+        forks_lost: 0,
     })
 }
 
@@ -199,6 +202,12 @@ impl Reader {
     /// far.
     pub fn forks(&self) -> &[super::forks::Fork] {
         &self.forks
+    }
+
+    /// Times the recorder's fork events overflowed (processes forked then may be missing
+    /// from the command's tree).
+    pub fn forks_lost(&self) -> u64 {
+        self.forks_lost
     }
 
     /// The end line, once read (absent after a crash).
@@ -295,6 +304,10 @@ impl Reader {
                 },
                 Body::Forks(f) => {
                     self.forks.extend(f);
+                    continue;
+                }
+                Body::ForksLost(n) => {
+                    self.forks_lost = self.forks_lost.max(n);
                     continue;
                 }
                 Body::End(end) => {

@@ -42,6 +42,8 @@ pub struct Recorder {
     lines: u64,
     /// Kernel samples after the first are written as changes.
     kernel: Encoder,
+    /// The fork events lost as last written.
+    forks_lost: u64,
 }
 
 /// How often the recording reaches the file system at least.
@@ -66,6 +68,7 @@ impl Recorder {
             last_flush: Instant::now(),
             lines: 0,
             kernel: Encoder::default(),
+            forks_lost: 0,
         };
         let mut h = header.clone();
         h.ipctop_recording = FORMAT_VERSION;
@@ -132,6 +135,21 @@ impl Recorder {
         if self.last_flush.elapsed() >= FLUSH_EVERY {
             self.flush_sink()?;
         }
+        Ok(())
+    }
+
+    /// Appends the fork events lost so far (`lost`, cumulative), when it grew.
+    pub fn write_forks_lost(&mut self, t: u64, lost: u64) -> io::Result<()> {
+        if lost <= self.forks_lost {
+            return Ok(());
+        }
+        self.forks_lost = lost;
+        let line = Line {
+            t,
+            body: Body::ForksLost(lost),
+        };
+        self.write_json(&line).map_err(|e| self.named(e))?;
+        self.lines += 1;
         Ok(())
     }
 

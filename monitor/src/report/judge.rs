@@ -29,8 +29,20 @@ pub(super) const ENDED_LISTED: usize = 100_000;
 /// A process that ended before its place was known.
 struct Pending {
     pid: u32,
+    start: Option<u64>,
     comm: Option<String>,
     ns: NsId,
+    tally: Tally,
+}
+
+/// What ended, taken from the account at once (it keeps a bounded number of ended entries,
+/// and a burst — a namespace of 10,000 objects going — may push out those that ended a
+/// moment before) and settled `SETTLE_NS` later, with the calls sampled after its end that
+/// the account still kept by then.
+struct Ended {
+    seq: u64,
+    at_ns: u64,
+    what: RetiredWhat,
     tally: Tally,
 }
 
@@ -46,6 +58,7 @@ pub(super) struct Longest {
 pub(super) struct Judge {
     judged: Tally,
     pending: Vec<Pending>,
+    ended: Vec<Ended>,
     seq: Option<u64>,
     /// The longest finished call among processes that ended, context [0] and judged [1].
     longest: [Option<(u32, Option<String>, u64)>; 2],
@@ -60,8 +73,14 @@ pub(super) struct Judge {
 
 /// Whether a process is judged: the command's (as far as the scope knows) and of a
 /// namespace shown.
-pub(super) fn judged(m: &Model, scope: &Scope, pid: u32, comm: Option<&str>, ns: NsId) -> bool {
-    m.in_scope(ns) && scope.has(pid, comm)
+pub(super) fn judged(
+    m: &Model,
+    scope: &Scope,
+    (pid, start): (u32, Option<u64>),
+    comm: Option<&str>,
+    ns: NsId,
+) -> bool {
+    m.in_scope(ns) && scope.has(pid, start, comm)
 }
 
 /// Whether a finding is the judged processes' (or their objects').
@@ -91,52 +110,84 @@ impl Judge {
         self.take_ended(m, scope, false);
     }
 
+    /// Takes what ended since the last call at once — the account keeps a bounded number of
+    /// ended entries, and a burst (a namespace of 10,000 objects going) may push out those
+    /// that ended a moment before — and folds the processes that ended `SETTLE_NS` ago (or
+    /// all), with their calls sampled after their end when the account still keeps them.
     fn take_ended(&mut self, m: &Model, scope: &Scope, all: bool) {
         let mut last = self.seq;
-        let settled = m.now_mono_ns().saturating_sub(SETTLE_NS);
         for r in m.account().retired_since(self.seq) {
-            if !all && r.at_ns > settled {
-                break;
-            }
             last = Some(r.seq);
-            let (pid, comm, ipc_ns, observer) = match &r.what {
-                RetiredWhat::Process {
-                    pid,
-                    comm,
-                    ipc_ns,
-                    observer,
-                    ..
-                } => (pid, comm, ipc_ns, *observer),
-                RetiredWhat::Object { key, users, .. } => {
-                    if m.in_scope(key.1.ns) && r.tally.calls > 0 {
-                        self.ended_object(m, *key, users, &r.tally);
-                    }
-                    continue;
-                }
-            };
-            if m.in_scope(*ipc_ns) && self.ended_processes.len() < ENDED_LISTED {
-                self.ended_processes.push(crate::output::ProcessDoc {
-                    pid: *pid,
-                    comm: comm.clone(),
-                    account: crate::output::TallyDoc::of(&r.tally),
-                    observer,
-                });
-            } else if m.in_scope(*ipc_ns) {
-                self.ended_left_out += 1;
-            }
-            let p = Pending {
-                pid: *pid,
-                comm: comm.clone(),
-                ns: *ipc_ns,
+            self.ended.push(Ended {
+                seq: r.seq,
+                at_ns: r.at_ns,
+                what: r.what.clone(),
                 tally: r.tally.clone(),
-            };
-            if scope.is_settled() {
-                self.fold(m, scope, p);
-            } else {
-                self.pending.push(p);
-            }
+            });
         }
         self.seq = last;
+        // Objects, and processes once their place is known for good, when settled.
+        let settled = m.now_mono_ns().saturating_sub(SETTLE_NS);
+        let due = if all {
+            self.ended.len()
+        } else {
+            self.ended.partition_point(|e| e.at_ns <= settled)
+        };
+        let rest = self.ended.split_off(due);
+        for mut e in std::mem::replace(&mut self.ended, rest) {
+            // Its calls sampled after its end, while the account keeps it.
+            let kept = m
+                .account()
+                .retired_since(e.seq.checked_sub(1))
+                .next()
+                .filter(|r| r.seq == e.seq);
+            if let Some(r) = kept {
+                e.what = r.what.clone();
+                e.tally = r.tally.clone();
+            }
+            self.settle(m, e);
+        }
+        if scope.is_settled() || all {
+            for p in std::mem::take(&mut self.pending) {
+                self.fold(m, scope, p);
+            }
+        }
+    }
+
+    /// One ended process or object, with its final account.
+    fn settle(&mut self, m: &Model, e: Ended) {
+        let (pid, start, comm, ipc_ns, observer) = match e.what {
+            RetiredWhat::Process {
+                pid,
+                start,
+                comm,
+                ipc_ns,
+                observer,
+            } => (pid, start, comm, ipc_ns, observer),
+            RetiredWhat::Object { key, users, .. } => {
+                if m.in_scope(key.1.ns) && e.tally.calls > 0 {
+                    self.ended_object(m, key, &users, &e.tally);
+                }
+                return;
+            }
+        };
+        if m.in_scope(ipc_ns) && self.ended_processes.len() < ENDED_LISTED {
+            self.ended_processes.push(crate::output::ProcessDoc {
+                pid,
+                comm: comm.clone(),
+                account: crate::output::TallyDoc::of(&e.tally),
+                observer,
+            });
+        } else if m.in_scope(ipc_ns) {
+            self.ended_left_out += 1;
+        }
+        self.pending.push(Pending {
+            pid,
+            start,
+            comm,
+            ns: ipc_ns,
+            tally: e.tally,
+        });
     }
 
     fn ended_object(
@@ -161,7 +212,7 @@ impl Judge {
     }
 
     fn fold(&mut self, m: &Model, scope: &Scope, p: Pending) {
-        let j = judged(m, scope, p.pid, p.comm.as_deref(), p.ns);
+        let j = judged(m, scope, (p.pid, p.start), p.comm.as_deref(), p.ns);
         let slot = &mut self.longest[usize::from(j)];
         if p.tally.max_wait_ns > slot.as_ref().map_or(0, |l| l.2) {
             *slot = Some((p.pid, p.comm.clone(), p.tally.max_wait_ns));
@@ -180,12 +231,10 @@ impl Judge {
     /// longest finished call and failures.
     pub(super) fn finish(mut self, m: &Model, scope: &Scope) -> Judged {
         self.take_ended(m, scope, true);
-        for p in std::mem::take(&mut self.pending) {
-            self.fold(m, scope, p);
-        }
         for (pid, t) in m.account().processes() {
             let p = Pending {
                 pid,
+                start: m.account().process_start(pid),
                 comm: m.comm_of(pid),
                 ns: m.process_ns(pid),
                 tally: t.clone(),

@@ -176,7 +176,7 @@ fn obj_kind(k: IpcKind) -> ObjKind {
 fn object_in_scope(m: &Model, scope: &Scope, kind: ObjKind, id: ObjId) -> bool {
     scope.is_all()
         || m.creation(kind, id)
-            .is_some_and(|c| scope.has(c.pid, Some(&c.comm)))
+            .is_some_and(|c| scope.has(c.pid, None, Some(&c.comm)))
         || creator_pid(m, kind, id.id).is_some_and(|p| scope.has_pid(m, p))
         || m.account()
             .users_of(kind, id)
@@ -198,7 +198,7 @@ fn left_behind(m: &Model, scope: &Scope) -> Vec<LeakDoc> {
     let mut add = |kind: ObjKind, id: ObjId, state: String| {
         if let Some(c) = m
             .creation(kind, id)
-            .filter(|c| scope.of_command(c.pid, Some(&c.comm)))
+            .filter(|c| scope.of_command(c.pid, None, Some(&c.comm)))
         {
             out.push(LeakDoc {
                 kind: ipc_kind(kind),
@@ -277,7 +277,7 @@ pub fn build_in(
         model.apply(&s);
         if let crate::feed::Update::Snapshot(_) = &s.update {
             // The forks read since the last snapshot.
-            scope.forks(&reader.forks()[forks_seen..]);
+            scope.forks(&reader.forks()[forks_seen..], reader.forks_lost());
             forks_seen = reader.forks().len();
             scope.observe(&model);
             let f = analysis::analyze(&model, cfg);
@@ -287,7 +287,7 @@ pub fn build_in(
         watch.waits(&model);
     }
     let findings = analysis::analyze(&model, cfg);
-    scope.forks(&reader.forks()[forks_seen..]);
+    scope.forks(&reader.forks()[forks_seen..], reader.forks_lost());
     scope.observe(&model);
     watch.findings(&model, &findings, |f| finding_judged(&model, &scope, f));
     watch.waits(&model);

@@ -4,9 +4,12 @@
 //!
 //! How the command's processes are found, from what a recording holds. Format 2 names the
 //! command's pid in the header and records every process forked in its tree (the kernel's
-//! fork events): the command's are that pid and its descendants, by those fork links and by
-//! the snapshots' parent links, however short-lived. Without fork events (a kernel or
-//! namespace that gives none), the pid and the snapshots' links, plus the name rule below.
+//! fork events): the command's are that pid and the processes forked in its tree, however
+//! short-lived. A process is its pid and start (format 4 gives each fork the child's start):
+//! a pid the command used, reused later by another process, is not the command's. Without
+//! fork events (a kernel or namespace that gives none), or when some were lost (a full
+//! socket), the snapshots' parent links add the processes whose parent, seen in the same
+//! snapshot with its start, is the command's; without fork events, the name rule below too.
 //!
 //! Format 1 (no command pid): the recorder is a
 //! process named `ipctop` (whose command line, when the snapshot read it, says `record`);
@@ -20,7 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::model::{Model, OBSERVER_COMM};
+use crate::{
+    model::{Model, OBSERVER_COMM},
+    record::forks::Fork,
+};
 
 /// What the findings and `--fail-on` judge.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -52,11 +58,11 @@ struct Command {
     /// is among them: the events did come): no process needs placing by its name.
     forks_followed: bool,
     forks_came: bool,
-    /// Parent links: from the fork events and from every snapshot (child → parent).
-    parents: BTreeMap<u32, u32>,
+    /// Times fork events were lost (the recorder's socket overflowed).
+    forks_lost: u64,
     recorders: BTreeSet<u32>,
-    /// Placed by the process tree.
-    tree: BTreeSet<u32>,
+    /// Placed by the process tree: each pid's starts (clock ticks; `None`: unknown, any).
+    tree: BTreeMap<u32, Vec<Option<u64>>>,
     /// Every pid a snapshot saw.
     seen: BTreeSet<u32>,
     /// Every pid the probe saw make a call.
@@ -73,6 +79,22 @@ pub struct ScopeDoc {
     /// The command's processes found (by the process tree, or by name).
     pub pids: Vec<u32>,
     pub how: String,
+    /// Times the recorder lost fork events (processes forked then may be context).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub forks_lost: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Whether two starts (clock ticks) are one process's: the fork event's time and the
+/// kernel's start may fall on either side of a tick.
+fn same_start(a: Option<u64>, b: Option<u64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.abs_diff(b) <= 1,
+        _ => true,
+    }
 }
 
 impl Scope {
@@ -101,21 +123,23 @@ impl Scope {
         if let (Some(c), Some(pid)) = (&mut self.command, pid) {
             c.pid = Some(pid);
             c.forks_followed = forks_followed;
-            c.tree.insert(pid);
+            c.tree.insert(pid, vec![None]);
         }
         self
     }
 
-    /// Learns processes forked in the command's tree (`(parent, child)`).
-    pub fn forks(&mut self, forks: &[(u32, u32)]) {
-        if let Some(c) = &mut self.command {
-            c.forks_came |= forks.iter().any(|&(_, k)| Some(k) == c.pid);
-            c.parents.extend(
-                forks
-                    .iter()
-                    .filter(|&&(_, k)| Some(k) != c.pid)
-                    .map(|&(p, k)| (k, p)),
-            );
+    /// Learns processes forked in the command's tree (the recorder kept only those: forked
+    /// by a process of the tree while it lived), and how many times fork events were lost.
+    pub fn forks(&mut self, forks: &[Fork], lost: u64) {
+        let Some(c) = &mut self.command else { return };
+        c.forks_lost = c.forks_lost.max(lost);
+        for f in forks {
+            if Some(f.child) == c.pid {
+                c.forks_came = true;
+                c.tree.insert(f.child, vec![f.start]);
+            } else {
+                c.place(f.child, f.start);
+            }
         }
     }
 
@@ -142,16 +166,18 @@ impl Scope {
         c.callers.extend(m.account().processes().map(|(p, _)| p));
         c.callers
             .extend(m.account().retired_processes().map(|(p, _)| p));
-        if let Some(root) = c.pid {
+        if c.pid.is_some() {
             for p in m.all_processes() {
                 c.seen.insert(p.pid);
-                // The first parent seen: an orphan is later re-parented (to init or a
-                // subreaper), and stays the command's.
-                c.parents.entry(p.pid).or_insert(p.ppid);
             }
-            c.tree = descendants(root, &c.parents);
-            for p in m.all_processes().filter(|p| c.tree.contains(&p.pid)) {
-                c.comms.insert(p.comm.clone());
+            // The fork events place every process of the tree, unless some were lost.
+            if !(c.forks_followed && c.forks_came) || c.forks_lost > 0 {
+                c.place_children(m);
+            }
+            for p in m.all_processes() {
+                if c.placed(p.pid, p.start_ticks) {
+                    c.comms.insert(p.comm.clone());
+                }
             }
             return;
         }
@@ -165,47 +191,50 @@ impl Scope {
                 c.recorders.insert(p.pid);
             }
         }
-        loop {
-            let before = c.tree.len();
-            for p in m.all_processes() {
-                if c.recorders.contains(&p.ppid) || c.tree.contains(&p.ppid) {
-                    c.tree.insert(p.pid);
-                }
-            }
-            if c.tree.len() == before {
-                break;
+        for p in m.all_processes() {
+            if c.recorders.contains(&p.ppid) {
+                c.place(p.pid, p.start_ticks);
             }
         }
-        for p in m.all_processes().filter(|p| c.tree.contains(&p.pid)) {
-            c.comms.insert(p.comm.clone());
+        c.place_children(m);
+        for p in m.all_processes() {
+            if c.placed(p.pid, p.start_ticks) {
+                c.comms.insert(p.comm.clone());
+            }
         }
     }
 
-    /// Whether a process is in scope (`comm`: its name, when known).
-    pub fn has(&self, pid: u32, comm: Option<&str>) -> bool {
-        self.all || self.of_command(pid, comm)
+    /// Whether a process (its pid and start, when known) is in scope (`comm`: its name,
+    /// when known).
+    pub fn has(&self, pid: u32, start: Option<u64>, comm: Option<&str>) -> bool {
+        self.all || self.of_command(pid, start, comm)
     }
 
-    /// Whether a process is the recorded command's (whatever is judged).
-    pub fn of_command(&self, pid: u32, comm: Option<&str>) -> bool {
+    /// Whether a process (its pid and start, when known) is the recorded command's
+    /// (whatever is judged).
+    pub fn of_command(&self, pid: u32, start: Option<u64>, comm: Option<&str>) -> bool {
         match &self.command {
             None => false,
             Some(c) => {
+                if c.placed(pid, start) {
+                    return true;
+                }
+                if c.forks_followed && c.forks_came {
+                    return false;
+                }
                 // Too short-lived for a snapshot, but named as the command or one of its
                 // processes: the command's.
-                if c.forks_followed && c.forks_came {
-                    return c.tree.contains(&pid);
-                }
                 let named = comm.is_some_and(|n| n == c.comm || c.comms.contains(n));
                 let unplaced = !c.seen.contains(&pid) && c.callers.contains(&pid);
-                c.tree.contains(&pid) || (!c.recorders.contains(&pid) && unplaced && named)
+                !c.recorders.contains(&pid) && unplaced && named
             }
         }
     }
 
-    /// Whether a process is in scope, its name taken from the model.
+    /// Whether the process of that pid the model knows now (or knew last) is in scope, its
+    /// start and name taken from the model.
     pub fn has_pid(&self, m: &Model, pid: u32) -> bool {
-        self.is_all() || self.has(pid, m.comm_of(pid).as_deref())
+        self.is_all() || self.has(pid, start_of(m, pid), m.comm_of(pid).as_deref())
     }
 
     /// For the document.
@@ -215,11 +244,22 @@ impl Scope {
                 judged: "all",
                 pids: Vec::new(),
                 how: "everything the recording saw".into(),
+                forks_lost: 0,
             },
             Some(c) if c.pid.is_some() => ScopeDoc {
                 judged: "command",
                 pids: pids_seen.filter(|&p| self.has_pid(m, p)).collect(),
-                how: if c.forks_followed && c.forks_came {
+                forks_lost: c.forks_lost,
+                how: if c.forks_followed && c.forks_came && c.forks_lost > 0 {
+                    format!(
+                        "the recorded command's processes: its pid and every process forked \
+                         from it (the kernel's fork events, which overflowed {} time(s): \
+                         processes forked then are the command's only when a snapshot saw \
+                         them under one of its processes, else context); the rest is context \
+                         (--scope all judges everything)",
+                        c.forks_lost
+                    )
+                } else if c.forks_followed && c.forks_came {
                     "the recorded command's processes: its pid and every process forked from \
                      it (the kernel's fork events); the rest is context (--scope all judges \
                      everything)"
@@ -237,6 +277,7 @@ impl Scope {
             Some(c) => ScopeDoc {
                 judged: "command",
                 pids: pids_seen.filter(|&p| self.has_pid(m, p)).collect(),
+                forks_lost: 0,
                 how: format!(
                     "the recorded command's processes: the recorder's children and theirs as \
                      the snapshots saw them, and processes too short-lived for a snapshot \
@@ -249,45 +290,86 @@ impl Scope {
     }
 }
 
-/// `root` and every process whose parent links lead to it.
-fn descendants(root: u32, parents: &BTreeMap<u32, u32>) -> BTreeSet<u32> {
-    let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    for (&k, &p) in parents {
-        if k != p {
-            children.entry(p).or_default().push(k);
+/// The start of the process of that pid the model knows now, or knew last.
+fn start_of(m: &Model, pid: u32) -> Option<u64> {
+    m.process(pid)
+        .and_then(|p| p.start_ticks)
+        .or_else(|| m.account().process_start(pid))
+}
+
+impl Command {
+    /// Whether the process of `pid` and `start` was placed in the tree.
+    fn placed(&self, pid: u32, start: Option<u64>) -> bool {
+        self.tree
+            .get(&pid)
+            .is_some_and(|s| s.iter().any(|&t| same_start(t, start)))
+    }
+
+    /// Places a process of the tree.
+    fn place(&mut self, pid: u32, start: Option<u64>) {
+        // (An unknown start matches any: the root's, before a snapshot or its fork says it.)
+        if !self.placed(pid, start) {
+            self.tree.entry(pid).or_default().push(start);
         }
     }
-    let mut tree = BTreeSet::from([root]);
-    let mut todo = vec![root];
-    while let Some(p) = todo.pop() {
-        for &k in children.get(&p).into_iter().flatten() {
-            if tree.insert(k) {
-                todo.push(k);
+
+    /// Places the processes a snapshot shows under a process of the tree, both seen in it
+    /// (so that the parent's pid is that process's, not a later one's), until none is added.
+    fn place_children(&mut self, m: &Model) {
+        loop {
+            let new: Vec<(u32, Option<u64>)> = m
+                .all_processes()
+                .filter(|p| !self.placed(p.pid, p.start_ticks))
+                .filter(|p| {
+                    m.process(p.ppid)
+                        .is_some_and(|q| self.placed(q.pid, q.start_ticks))
+                })
+                .map(|p| (p.pid, p.start_ticks))
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            for (pid, start) in new {
+                self.place(pid, start);
             }
         }
     }
-    tree
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn fork(parent: u32, child: u32, start: u64) -> Fork {
+        Fork {
+            parent,
+            child,
+            start: Some(start),
+        }
+    }
+
     #[test]
-    fn the_tree_is_the_root_and_what_descends_from_it() {
-        let parents = BTreeMap::from([(11, 10), (12, 11), (13, 12), (20, 1), (10, 1), (5, 5)]);
-        assert_eq!(descendants(10, &parents), BTreeSet::from([10, 11, 12, 13]));
-        assert_eq!(descendants(5, &parents), BTreeSet::from([5]));
+    fn the_tree_is_the_root_and_its_forks_each_of_its_own_start() {
         let mut s = Scope::new(ScopeMode::Command, Some(&["t.sh".to_string()]))
             .with_command_pid(Some(10), true);
-        s.forks(&[(10, 11), (11, 30)]);
+        s.forks(&[fork(10, 11, 500), fork(11, 30, 501)], 0);
         s.observe(&Model::new());
         // Until the command's own fork is seen, the events are not known to have come.
-        assert!(s.of_command(30, None));
-        s.forks(&[(1, 10)]);
+        assert!(s.of_command(30, Some(501), None));
+        s.forks(&[fork(1, 10, 499)], 0);
         s.observe(&Model::new());
-        assert!(s.of_command(30, Some("ipcmk")) && s.of_command(10, None));
+        assert!(s.of_command(30, Some(501), Some("ipcmk")) && s.of_command(10, None, None));
+        // The fork's time and the kernel's start may be a tick apart.
+        assert!(s.of_command(11, Some(501), None) && s.of_command(11, Some(499), None));
+        // Pid 30 reused by another process, minutes later: not the command's.
+        assert!(!s.of_command(30, Some(9000), Some("t.sh")));
         // Named as the command but not forked from it: not the command's.
-        assert!(!s.of_command(99, Some("t.sh")));
+        assert!(!s.of_command(99, Some(600), Some("t.sh")));
+    }
+
+    #[test]
+    fn same_start_allows_a_tick_and_unknown() {
+        assert!(same_start(Some(10), Some(11)) && same_start(None, Some(5)));
+        assert!(!same_start(Some(10), Some(12)));
     }
 }
