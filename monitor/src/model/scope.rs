@@ -38,24 +38,43 @@ impl Scope {
     }
 }
 
-/// Whether `--container NAME` names a namespace of this label: the whole label
-/// (`docker:3f4e5a6b7c8d`, `host`, `pod:5f0c6f4e`), or its id part, or a prefix of it of at
-/// least 4 characters, or a longer id that starts with it (a full 64-digit container id);
-/// a label "A+N" (unrelated containers sharing one namespace) matches by its first.
+/// Whether `--container NAME` names a namespace of this label. A label lists the namespace's
+/// members joined by ',' (`podman:web`, `pod:default/web`, `docker:db,docker:web`, `host`,
+/// `ns:4026532177`), and so may NAME (the commands resolve ids, pod uids and Kubernetes
+/// container names into member labels first: see `snapshot::namespaces::select`). The
+/// namespace is named when any member is named by any of NAME's: the member itself, its
+/// name (`web`, `default/web`), `runtime:` before it when the runtime is the member's, an id
+/// prefix of at least 4 hex digits of a member named by its id, or a full id that starts
+/// with it.
 pub fn label_matches(label: &str, name: &str) -> bool {
-    let name = name.trim();
-    if name.is_empty() {
-        return false;
-    }
-    let label = label.split_once('+').map_or(label, |(first, _)| first);
-    if label == name {
+    let wanted: Vec<&str> = name
+        .split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect();
+    label
+        .split(',')
+        .any(|m| wanted.iter().any(|w| member_matches(m.trim(), w)))
+}
+
+fn is_hex(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn member_matches(member: &str, want: &str) -> bool {
+    if member == want {
         return true;
     }
-    let id = label.split_once(':').map_or(label, |(_, id)| id);
-    let name = name.split_once(':').map_or(name, |(_, id)| id);
-    id == name
-        || (name.len() >= 4 && id.starts_with(name))
-        || (id.len() >= 12 && name.starts_with(id))
+    let (runtime, id) = member.split_once(':').unwrap_or(("", member));
+    let want_id = match want.split_once(':') {
+        Some((r, _)) if r != runtime => return false,
+        Some((_, w)) => w,
+        None => want,
+    };
+    id == want_id
+        || (is_hex(id) && is_hex(want_id))
+            && ((want_id.len() >= 4 && id.starts_with(want_id))
+                || (id.len() >= 12 && want_id.starts_with(id)))
 }
 
 #[cfg(test)]
@@ -78,8 +97,23 @@ mod tests {
         assert!(!label_matches(l, ""));
         assert!(label_matches("host", "host"));
         assert!(!label_matches("host", "hos"));
-        assert!(label_matches("lxc:web+1", "web"));
+        // The runtime, when said, must be the member's.
+        assert!(!label_matches(l, "podman:3f4e5a6b"));
+        assert!(label_matches("podman:web", "web"));
+        assert!(label_matches("podman:web", "podman:web"));
+        assert!(!label_matches("podman:web", "docker:web"));
+        // Names are whole: no prefixes of names.
+        assert!(!label_matches("podman:webserver", "webs"));
+        // Any member of a shared namespace names it; so does any of several names.
+        assert!(label_matches("docker:db,docker:web", "web"));
+        assert!(label_matches("docker:db,docker:web", "docker:db"));
+        assert!(label_matches("podman:web", "docker:x,podman:web"));
+        assert!(label_matches("pod:default/web", "default/web"));
+        assert!(label_matches("pod:default/web", "pod:default/web"));
         assert!(label_matches("pod:5f0c6f4e", "pod:5f0c6f4e"));
+        // "host" is the init namespace only; ns:INODE a namespace of no container.
+        assert!(!label_matches("ns:4026532177", "host"));
+        assert!(label_matches("ns:4026532177", "ns:4026532177"));
         let s = Scope::Container("web".into());
         assert!(s.admits(1, Some("lxc:web")));
         assert!(!s.admits(1, None));
