@@ -156,10 +156,18 @@ pub fn member(c: &Container) -> Member {
     }
 }
 
-/// The init IPC namespace (`/proc/1/ns/ipc`), the only one labelled `host`.
+/// The init IPC namespace's inode as the kernel numbers it (`PROC_IPC_INIT_INO`).
+const INIT_IPC_NS: u64 = 0xEFFF_FFFF;
+
+/// The init IPC namespace (`/proc/1/ns/ipc`; when pid 1 cannot be read, the kernel's fixed
+/// inode of the init namespace), the only one labelled `host`.
 pub fn init_ipc_ns() -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/1/ns/ipc").ok().map(|m| m.ino())
+    Some(
+        std::fs::metadata("/proc/1/ns/ipc")
+            .map(|m| m.ino())
+            .unwrap_or(INIT_IPC_NS),
+    )
 }
 
 /// Members remembered per namespace at most.

@@ -227,14 +227,13 @@ pub fn select_in(list: &[IpcNamespace], name: &str) -> Result<Selection, String>
             sel.namespaces.insert(ns.inode);
             names.insert(label.clone());
         }
-        if !ns.init || members.is_empty() {
-            exist.push(label);
-        }
+        exist.push(label);
     }
     if !sel.namespaces.is_empty() || !sel.host_ipc.is_empty() {
         sel.host_ipc.sort();
         sel.host_ipc.dedup();
-        sel.name = names.into_iter().collect::<Vec<_>>().join(",");
+        let parts: BTreeSet<&str> = names.iter().flat_map(|n| n.split(',')).collect();
+        sel.name = parts.into_iter().collect::<Vec<_>>().join(",");
         return Ok(sel);
     }
     exist.sort();
