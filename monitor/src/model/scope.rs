@@ -38,44 +38,7 @@ impl Scope {
     }
 }
 
-/// Whether `--container NAME` names a namespace of this label. A label lists the namespace's
-/// members joined by ',' (`podman:web`, `pod:default/web`, `docker:db,docker:web`, `host`,
-/// `ns:4026532177`), and so may NAME (the commands resolve ids, pod uids and Kubernetes
-/// container names into member labels first: see `snapshot::namespaces::select`). The
-/// namespace is named when any member is named by any of NAME's: the member itself, its
-/// name (`web`, `default/web`), `runtime:` before it when the runtime is the member's, an id
-/// prefix of at least 4 hex digits of a member named by its id, or a full id that starts
-/// with it.
-pub fn label_matches(label: &str, name: &str) -> bool {
-    let wanted: Vec<&str> = name
-        .split(',')
-        .map(str::trim)
-        .filter(|w| !w.is_empty())
-        .collect();
-    label
-        .split(',')
-        .any(|m| wanted.iter().any(|w| member_matches(m.trim(), w)))
-}
-
-fn is_hex(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn member_matches(member: &str, want: &str) -> bool {
-    if member == want {
-        return true;
-    }
-    let (runtime, id) = member.split_once(':').unwrap_or(("", member));
-    let want_id = match want.split_once(':') {
-        Some((r, _)) if r != runtime => return false,
-        Some((_, w)) => w,
-        None => want,
-    };
-    id == want_id
-        || (is_hex(id) && is_hex(want_id))
-            && ((want_id.len() >= 4 && id.starts_with(want_id))
-                || (id.len() >= 12 && want_id.starts_with(id)))
-}
+pub use crate::container::names::label_matches;
 
 #[cfg(test)]
 mod tests {

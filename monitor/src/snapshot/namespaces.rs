@@ -204,13 +204,13 @@ pub fn select_in(list: &[IpcNamespace], name: &str) -> Result<Selection, String>
     for ns in list {
         let label = ns.label();
         let members = ns.members();
-        if !ns.init && crate::model::label_matches(&label, name) {
+        if !ns.init && container::names::label_matches(&label, name) {
             sel.namespaces.insert(ns.inode);
             names.insert(label.clone());
         }
         for m in &members {
             let l = m.label();
-            if m.matches(name) || crate::model::label_matches(&l, name) {
+            if m.matches(name) || container::names::label_matches(&l, name) {
                 if ns.init {
                     sel.host_ipc.push(l.clone());
                 } else {
