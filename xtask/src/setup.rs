@@ -34,6 +34,14 @@ const TOOL_PACKAGES: &[&str] = &[
     "systemd",
     // gcc -m32: the 32-bit workload of the compat tests and vm-smoke's 32-bit case.
     "gcc-multilib",
+    // containers_real: podman with runc (crun refuses hybrid cgroups), runc alone for the
+    // Kubernetes-style pod, docker.io (its daemon started by a test on a socket of its own),
+    // catatonit (podman's pause binary), tar for the images made from a rootfs.
+    "podman",
+    "runc",
+    "docker.io",
+    "catatonit",
+    "tar",
 ];
 
 fn installed(pkg: &str) -> bool {

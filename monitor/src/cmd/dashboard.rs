@@ -29,6 +29,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
             .map_err(|e| exit::Fatal::new(exit::USAGE, e.to_string()))?;
     }
     ui::check_terminal()?;
+    let scope = args.scope.select_namespaces("the dashboard")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         // Named as an ipctop's: other ipctops know its calls as an observer's.
         .thread_name("ipctop-rt")
@@ -56,7 +57,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
             long_wait_s: args.long_wait,
             ..Default::default()
         },
-        scope: args.scope.scope(),
+        scope,
         recording: args.record.as_ref().map(|p| p.display().to_string()),
         ..Default::default()
     };

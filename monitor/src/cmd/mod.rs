@@ -66,15 +66,48 @@ pub struct ScopeArgs {
     /// 4026531839). Every namespace by default.
     #[arg(long, value_name = "PID|INODE", value_parser = ipc_ns_arg, conflicts_with = "container")]
     pub ipc_ns: Option<u64>,
-    /// Only the IPC namespaces of this container: its label as shown ("docker:3f4e5a6b7c8d",
-    /// "host", "pod:5f0c6f4e"), its id or an id prefix of at least 4 characters (ids come
-    /// from cgroup paths: docker, podman, containerd/CRI, CRI-O, nspawn, LXC).
+    /// Only the IPC namespace(s) of this container, as its runtime names it: its name
+    /// ("web"), "runtime:name" ("podman:web"), its id or an id prefix of at least 4 hex digits,
+    /// a Kubernetes pod as "namespace/pod" or its uid, a pod's container name, or a label as
+    /// shown ("pod:default/web", "host", "ns:4026532177"). A namespace several containers
+    /// share is selected by any of them; a container sharing the host's (--ipc=host) by its
+    /// processes. Nothing named: one sentence listing what exists, exit 2.
     #[arg(long, value_name = "NAME")]
     pub container: Option<String>,
 }
 
+/// What `--ipc-ns`/`--container` select on this machine (see [`ScopeArgs::select`]).
+#[derive(Clone, Debug, Default)]
+pub struct Selected {
+    /// The model's scope.
+    pub scope: crate::model::Scope,
+    /// The namespaces named when ipctop started (empty: all, or only `--ipc=host` containers).
+    pub namespaces: std::collections::BTreeSet<u64>,
+    /// Containers named that share the host's IPC namespace: their calls are theirs by the
+    /// cgroup the kernel stamps each with (labels as [`crate::container::Labels`] gives).
+    pub host_ipc: Vec<String>,
+}
+
+impl Selected {
+    /// Whether a call stamped with namespace `ns` (`None`: unknown) and the container label of
+    /// its cgroup (`None`: unknown) is selected: by its namespace, or by its container.
+    pub fn admits(&self, ns: Option<u64>, ns_label: Option<&str>, cgroup: Option<&str>) -> bool {
+        use crate::model::Scope;
+        match &self.scope {
+            Scope::All => true,
+            Scope::Ns(n) => ns == Some(*n),
+            Scope::Container(name) => {
+                ns.is_some_and(|n| self.namespaces.contains(&n))
+                    || ns.is_some_and(|n| self.scope.admits(n, ns_label))
+                    || cgroup.is_some_and(|c| c != "host" && crate::model::label_matches(c, name))
+            }
+        }
+    }
+}
+
 impl ScopeArgs {
-    /// The model's scope for these arguments.
+    /// The model's scope for these arguments, as given (`--container` not resolved: for a
+    /// recording, whose labels are its own).
     pub fn scope(&self) -> crate::model::Scope {
         use crate::model::Scope;
         match (&self.ipc_ns, &self.container) {
@@ -82,6 +115,49 @@ impl ScopeArgs {
             (None, Some(c)) => Scope::Container(c.clone()),
             (None, None) => Scope::All,
         }
+    }
+
+    /// What these arguments select among the live namespaces and containers: `--container`
+    /// resolved by the runtimes' names ([`crate::snapshot::namespaces::select`]). Nothing
+    /// named, or containers cannot be named here: one sentence, exit 2.
+    pub fn select(&self) -> Result<Selected, crate::exit::Fatal> {
+        let Some(name) = self.container.as_deref().filter(|_| self.ipc_ns.is_none()) else {
+            return Ok(Selected {
+                scope: self.scope(),
+                namespaces: self.ipc_ns.into_iter().collect(),
+                host_ipc: Vec::new(),
+            });
+        };
+        let s = crate::snapshot::namespaces::select(name)
+            .map_err(|e| crate::exit::Fatal::new(crate::exit::USAGE, e))?;
+        Ok(Selected {
+            scope: crate::model::Scope::Container(s.name),
+            namespaces: s.namespaces,
+            host_ipc: s.host_ipc,
+        })
+    }
+
+    /// [`Self::select`] for a command that shows namespaces (`snapshot`, `serve`, the
+    /// dashboard): a container sharing the host's IPC namespace, alone, is refused with one
+    /// sentence (its processes cannot be told from the host's there yet).
+    pub fn select_namespaces(
+        &self,
+        command: &str,
+    ) -> Result<crate::model::Scope, crate::exit::Fatal> {
+        let s = self.select()?;
+        if s.namespaces.is_empty() && !s.host_ipc.is_empty() {
+            return Err(crate::exit::Fatal::new(
+                crate::exit::USAGE,
+                format!(
+                    "{} share(s) the host's IPC namespace (--ipc=host): {command} selects IPC \
+                     namespaces, not a container's processes in the host's; use `ipctop trace \
+                     --container` or `ipctop record --container` for its calls, or \
+                     `--container host`",
+                    crate::text::escape(&s.host_ipc.join(", "))
+                ),
+            ));
+        }
+        Ok(s.scope)
     }
 }
 

@@ -93,11 +93,14 @@ pub fn run(args: RecordArgs) -> anyhow::Result<u8> {
 
 /// `--ipc-ns`/`--container` in a recording: the calls (finished and in progress) of other
 /// namespaces are left out, by the namespace the kernel stamped each with (calls without a
-/// stamp are kept); snapshots and the kernel's counts are written whole.
+/// stamp are kept), and a container sharing the host's IPC namespace keeps its calls by the
+/// cgroup the kernel stamped them with; snapshots and the kernel's counts are written whole.
 struct NsFilter {
-    scope: crate::model::Scope,
+    selected: super::Selected,
     /// Each namespace's container label, from the last snapshot.
     labels: std::collections::BTreeMap<u64, String>,
+    /// Labels of cgroup ids, for containers in the host's namespace.
+    cgroups: crate::container::Labels,
 }
 
 impl NsFilter {
@@ -106,13 +109,13 @@ impl NsFilter {
         match &mut s.update {
             Update::Snapshot(snap) => self.labels = snap.ns_labels.iter().cloned().collect(),
             Update::Events(evs) | Update::InFlight(evs)
-                if self.scope != crate::model::Scope::All =>
+                if self.selected.scope != crate::model::Scope::All =>
             {
                 evs.retain(|e| {
-                    e.ipc_ns.is_none_or(|ns| {
-                        self.scope
-                            .admits(ns, self.labels.get(&ns).map(String::as_str))
-                    })
+                    let Some(ns) = e.ipc_ns else { return true };
+                    let label = self.labels.get(&ns).map(String::as_str);
+                    let cgroup = e.cgroup_id.and_then(|id| self.cgroups.of(id));
+                    self.selected.admits(Some(ns), label, cgroup)
                 });
             }
             _ => {}
@@ -127,8 +130,9 @@ const END_WRITES: Duration = Duration::from_secs(1);
 async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     let interval = Duration::from_secs_f64(args.interval);
     let mut ns_filter = NsFilter {
-        scope: args.scope.scope(),
+        selected: args.scope.select()?,
         labels: Default::default(),
+        cgroups: crate::container::Labels::system(),
     };
     let mut live = LiveSource::start(LiveOptions {
         interval,

@@ -42,7 +42,16 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         sem_idle_s: args.sem_idle,
         ..Default::default()
     };
-    let rep = report::build_in(reader, &cfg, args.scope, args.ns.scope());
+    // A recording's labels are its own: `--container` matches them as given, and as the
+    // runtimes here name what it selects (an id, a pod uid), when they still do.
+    let ns_scope = match (&args.ns.ipc_ns, &args.ns.container) {
+        (None, Some(c)) => match crate::snapshot::namespaces::select(c) {
+            Ok(s) => crate::model::Scope::Container(format!("{c},{}", s.name)),
+            Err(_) => crate::model::Scope::Container(c.clone()),
+        },
+        _ => args.ns.scope(),
+    };
+    let rep = report::build_in(reader, &cfg, args.scope, ns_scope);
     let doc = if args.json {
         let mut s = serde_json::to_string_pretty(&rep)?;
         s.push('\n');

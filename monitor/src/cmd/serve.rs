@@ -128,6 +128,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
+    let scope = args.scope.select_namespaces("serve")?;
     let web = server::Web::load(args.web_config_file.clone())
         .map_err(|e| exit::Fatal::new(exit::USAGE, e))?;
     let listeners = server::bind(&args.listen).map_err(|e| exit::Fatal::new(exit::FAILURE, e))?;
@@ -138,7 +139,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
         .thread_name("ipctop-probe")
         .enable_all()
         .build()?;
-    let r = rt.block_on(serve(args, web, listeners));
+    let r = rt.block_on(serve(args, scope, web, listeners));
     rt.shutdown_timeout(Duration::from_millis(500));
     r
 }
@@ -159,6 +160,7 @@ where
 
 async fn serve(
     args: ServeArgs,
+    scope: crate::model::Scope,
     web: server::Web,
     listeners: Vec<std::net::TcpListener>,
 ) -> anyhow::Result<u8> {
@@ -210,7 +212,7 @@ async fn serve(
                 long_wait_s: args.long_wait,
                 ..Default::default()
             },
-            scope: args.scope.scope(),
+            scope,
         },
         stats.clone(),
         feed_stop,

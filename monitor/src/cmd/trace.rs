@@ -94,6 +94,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<u8> {
 }
 
 async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
+    let selected = args.scope.select()?;
     let mut probe = Probe::load(&ProbeOptions {
         attach: args.probe.attach,
         target_pid: args.probe.pid,
@@ -149,19 +150,25 @@ async fn trace(args: TraceArgs) -> anyhow::Result<u8> {
         .map(crate::event::Comm::from_str_lossy);
     // --ipc-ns/--container: by the namespace and cgroup the kernel stamped each call with
     // (calls of other namespaces are counted in `other_namespaces`, not printed).
-    let scope = args.scope.scope();
     let labels = std::cell::RefCell::new(crate::container::Labels::system());
+    if !selected.host_ipc.is_empty() && !labels.borrow().can_name() {
+        eprintln!(
+            "ipctop: the calls of {} (in the host's IPC namespace) cannot be told by their \
+             cgroup here: no cgroup2 mount",
+            crate::text::escape(&selected.host_ipc.join(", "))
+        );
+    }
     let outside = std::cell::Cell::new(0u64);
     let wanted = |ev: &Event| {
         if !comm.is_none_or(|c| ev.comm == c) {
             return false;
         }
-        let admitted = match &scope {
+        let admitted = match &selected.scope {
             crate::model::Scope::All => true,
-            s => {
+            _ => {
                 let mut labels = labels.borrow_mut();
                 let label = ev.cgroup_id.and_then(|id| labels.of(id));
-                s.admits(ev.ipc_ns.unwrap_or(0), label)
+                selected.admits(ev.ipc_ns, None, label)
             }
         };
         // Finished calls only (calls in progress are listed again, and not counted).

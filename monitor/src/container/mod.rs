@@ -8,13 +8,20 @@
 //! container under its pod). Monitors and supervisors (conmon, `lxc.monitor.*`, nspawn's
 //! `supervisor`) are not containers: they run on the host side. Paths are as the reader's
 //! cgroup namespace shows them (ipctop in a container of its own sees "/" for its own).
+//!
+//! The names people use come from the runtimes' own state ([`runtimes`], [`names`]): a
+//! container is `podman:web`, a Kubernetes pod's `pod:default/web`; the cgroup path's id is
+//! the fallback.
 pub mod cgroup_ids;
 mod labels;
+pub mod names;
+pub mod runtimes;
 #[cfg(test)]
 mod tests;
 
 pub use cgroup_ids::CgroupPaths;
 pub use labels::Labels;
+pub use names::{member, Member};
 
 /// The runtime that made a container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -258,4 +265,32 @@ pub fn of_pid(pid: u32) -> Option<Container> {
 /// The unified (v2) part of a `/proc/PID/cgroup` text: the path of its `0::` line.
 pub fn unified_path(text: &str) -> Option<&str> {
     text.lines().find_map(|l| l.strip_prefix("0::"))
+}
+
+/// The cgroup namespace's inode of the init namespace (`PROC_CGROUP_INIT_INO`).
+const INIT_CGROUP_NS: u64 = 0xEFFF_FFFB;
+
+/// Why containers cannot be named from here, if they cannot: ipctop in a cgroup namespace of
+/// its own (every path is cut at its root, its own reads "/"), or no cgroup2 mount (the
+/// probe's cgroup ids name no path).
+pub fn blind_reason() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let cgroup_ns = std::fs::metadata("/proc/self/ns/cgroup")
+        .ok()
+        .map(|m| m.ino());
+    if cgroup_ns.is_some_and(|ns| ns != INIT_CGROUP_NS) {
+        return Some(
+            "ipctop runs in a cgroup namespace of its own (in a container?), where every \
+             cgroup path is cut at its root; run it on the host, or with --cgroupns=host"
+                .into(),
+        );
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    match cgroup_ids::cgroup2_mount(&mountinfo) {
+        None => Some("no cgroup2 (unified) hierarchy is mounted here".into()),
+        Some((_, root)) if root != "/" => Some(format!(
+            "the cgroup2 mount shows only the subtree {root:?}, not the host's hierarchy"
+        )),
+        Some(_) => None,
+    }
 }

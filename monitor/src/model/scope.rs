@@ -38,25 +38,7 @@ impl Scope {
     }
 }
 
-/// Whether `--container NAME` names a namespace of this label: the whole label
-/// (`docker:3f4e5a6b7c8d`, `host`, `pod:5f0c6f4e`), or its id part, or a prefix of it of at
-/// least 4 characters, or a longer id that starts with it (a full 64-digit container id);
-/// a label "A+N" (unrelated containers sharing one namespace) matches by its first.
-pub fn label_matches(label: &str, name: &str) -> bool {
-    let name = name.trim();
-    if name.is_empty() {
-        return false;
-    }
-    let label = label.split_once('+').map_or(label, |(first, _)| first);
-    if label == name {
-        return true;
-    }
-    let id = label.split_once(':').map_or(label, |(_, id)| id);
-    let name = name.split_once(':').map_or(name, |(_, id)| id);
-    id == name
-        || (name.len() >= 4 && id.starts_with(name))
-        || (id.len() >= 12 && name.starts_with(id))
-}
+pub use crate::container::names::label_matches;
 
 #[cfg(test)]
 mod tests {
@@ -78,8 +60,23 @@ mod tests {
         assert!(!label_matches(l, ""));
         assert!(label_matches("host", "host"));
         assert!(!label_matches("host", "hos"));
-        assert!(label_matches("lxc:web+1", "web"));
+        // The runtime, when said, must be the member's.
+        assert!(!label_matches(l, "podman:3f4e5a6b"));
+        assert!(label_matches("podman:web", "web"));
+        assert!(label_matches("podman:web", "podman:web"));
+        assert!(!label_matches("podman:web", "docker:web"));
+        // Names are whole: no prefixes of names.
+        assert!(!label_matches("podman:webserver", "webs"));
+        // Any member of a shared namespace names it; so does any of several names.
+        assert!(label_matches("docker:db,docker:web", "web"));
+        assert!(label_matches("docker:db,docker:web", "docker:db"));
+        assert!(label_matches("podman:web", "docker:x,podman:web"));
+        assert!(label_matches("pod:default/web", "default/web"));
+        assert!(label_matches("pod:default/web", "pod:default/web"));
         assert!(label_matches("pod:5f0c6f4e", "pod:5f0c6f4e"));
+        // "host" is the init namespace only; ns:INODE a namespace of no container.
+        assert!(!label_matches("ns:4026532177", "host"));
+        assert!(label_matches("ns:4026532177", "ns:4026532177"));
         let s = Scope::Container("web".into());
         assert!(s.admits(1, Some("lxc:web")));
         assert!(!s.admits(1, None));

@@ -7,7 +7,7 @@
 //! the thread ends when it is done). Entering another namespace needs CAP_SYS_ADMIN; our own
 //! is read without.
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     os::{fd::AsRawFd, unix::fs::MetadataExt},
     path::Path,
 };
@@ -18,7 +18,7 @@ use super::{
     limits, procs, semvals, sysvipc, Limits, MsgRead, MsgRow, ProcRead, ReadFail, SemCache,
     SemSetRead, ShmRow,
 };
-use crate::container::{self, Container};
+use crate::container::{self, Container, Member};
 
 /// Distinct containers remembered per namespace (a pod's share one; more is unusual).
 const MAX_CONTAINERS: usize = 16;
@@ -36,34 +36,33 @@ pub struct IpcNamespace {
     pub containers: Vec<Container>,
     /// Is it ours (the one this process, and so the plain `/proc/sysvipc`, shows)?
     pub ours: bool,
+    /// Is it the init IPC namespace (`/proc/1/ns/ipc`'s): the host's?
+    pub init: bool,
 }
 
 impl IpcNamespace {
-    /// What a person reads for it: "host" when host processes use it (containers sharing the
-    /// host's IPC, `--ipc=host`, do not change that), else its container's label, "pod:" and
-    /// 8 digits of the uid for a Kubernetes pod's containers, the first container and "+N"
-    /// when unrelated containers share it, and "?" when no process's cgroup was readable.
+    /// What a person reads for it: "host" for the init IPC namespace only (containers sharing
+    /// it, `--ipc=host`, do not change that), else the names of the containers that have had
+    /// processes in it while ipctop watched (`podman:web`, `pod:default/web`,
+    /// `docker:db,docker:web` for a namespace two share; a member that leaves stays), else
+    /// `ns:<inode>` (an `unshare --ipc`: no container's). Host processes that enter it
+    /// (`nsenter -i`) add nothing. See [`container::names`].
     pub fn label(&self) -> String {
-        if self.containers.iter().any(Container::is_host) {
-            return "host".into();
-        }
-        let Some(first) = self.containers.first() else {
-            return "?".into();
-        };
-        if self.containers.len() == 1 {
-            return first.label();
-        }
-        match &first.pod_uid {
-            Some(pod)
-                if self
-                    .containers
-                    .iter()
-                    .all(|c| c.pod_uid.as_ref() == Some(pod)) =>
-            {
-                format!("pod:{}", &pod[..pod.len().min(8)])
-            }
-            _ => format!("{}+{}", first.label(), self.containers.len() - 1),
-        }
+        container::names::ns_label(self.inode, self.init.then_some(self.inode), &self.members())
+    }
+
+    /// [`Self::label`] with a memory of namespaces of its own.
+    pub fn label_in(&self, names: &mut container::names::NsNames) -> String {
+        names.label(self.inode, self.init.then_some(self.inode), &self.members())
+    }
+
+    /// Its containers as their runtimes name them (the host left out).
+    pub fn members(&self) -> Vec<Member> {
+        self.containers
+            .iter()
+            .filter(|c| !c.is_host())
+            .map(container::member)
+            .collect()
     }
 }
 
@@ -80,6 +79,7 @@ pub struct NsList {
 /// listed could be read).
 pub fn list() -> NsList {
     let ours = procs::ns_inode(Path::new("/proc/self/ns/ipc")).ok();
+    let init = container::names::init_ipc_ns();
     let mut by_ns: BTreeMap<u64, IpcNamespace> = BTreeMap::new();
     let mut unreadable = 0;
     for pid in procs::list_pids() {
@@ -92,6 +92,7 @@ pub fn list() -> NsList {
             pids: Vec::new(),
             containers: Vec::new(),
             ours: Some(inode) == ours,
+            init: Some(inode) == init,
         });
         ns.pids.push(pid);
         if ns.containers.len() < MAX_CONTAINERS {
@@ -108,6 +109,7 @@ pub fn list() -> NsList {
             pids: vec![std::process::id()],
             containers: container::of_pid(std::process::id()).into_iter().collect(),
             ours: true,
+            init: Some(inode) == init,
         });
     }
     let mut namespaces: Vec<IpcNamespace> = by_ns.into_values().collect();
@@ -115,20 +117,28 @@ pub fn list() -> NsList {
         ns.containers
             .sort_by(|a, b| (a.runtime.as_str(), &a.id).cmp(&(b.runtime.as_str(), &b.id)));
     }
+    forget_gone(&namespaces);
     NsList {
         namespaces,
         unreadable,
     }
 }
 
-/// Processes whose cgroup is read per namespace to name its containers (the label needs only
-/// a few: a container's processes share its cgroup, and one host process makes it "host").
-const LABEL_SAMPLE: usize = 8;
+/// Processes whose cgroup is read per namespace to name its containers at each scan (a
+/// container's processes share its cgroup; the members seen are remembered, so a namespace
+/// shared by more containers than this is named whole over a few scans as its pids change).
+const LABEL_SAMPLE: usize = 16;
+
+/// Forgets the remembered members of namespaces no longer listed.
+fn forget_gone(list: &[IpcNamespace]) {
+    container::names::forget_namespaces_except(&list.iter().map(|n| n.inode).collect());
+}
 
 /// The IPC namespaces of the processes of a scan (as [`list`], without walking /proc again),
 /// their containers from the cgroups of a few of each one's processes. Processes whose
 /// namespace was unreadable are left out.
 pub fn of_procs(procs: &[ProcRead], ours: Option<u64>) -> Vec<IpcNamespace> {
+    let init = container::names::init_ipc_ns();
     let mut by_ns: BTreeMap<u64, IpcNamespace> = BTreeMap::new();
     for p in procs.iter().filter(|p| !matches!(p.state, 'Z' | 'X')) {
         let Some(inode) = p.ipc_ns else { continue };
@@ -139,6 +149,7 @@ pub fn of_procs(procs: &[ProcRead], ours: Option<u64>) -> Vec<IpcNamespace> {
                 pids: Vec::new(),
                 containers: Vec::new(),
                 ours: Some(inode) == ours,
+                init: Some(inode) == init,
             })
             .pids
             .push(p.pid);
@@ -155,7 +166,94 @@ pub fn of_procs(procs: &[ProcRead], ours: Option<u64>) -> Vec<IpcNamespace> {
         ns.containers
             .sort_by(|a, b| (a.runtime.as_str(), &a.id).cmp(&(b.runtime.as_str(), &b.id)));
     }
+    forget_gone(&out);
     out
+}
+
+/// What `--container NAME` selects on this machine now (see [`select`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// The labels NAME names, ','-joined: the model's scope
+    /// ([`crate::model::Scope::Container`]) and the cgroup labels of calls it admits.
+    pub name: String,
+    /// The namespaces named (the init namespace only for "host").
+    pub namespaces: BTreeSet<u64>,
+    /// The containers named that share the init namespace (`--ipc=host`): theirs are their
+    /// processes, by cgroup, not the host's namespace.
+    pub host_ipc: Vec<String>,
+}
+
+/// What `--container NAME` selects among the live namespaces (see [`select_in`]).
+pub fn select(name: &str) -> Result<Selection, String> {
+    select_in(&list().namespaces, name)
+}
+
+/// Namespaces and containers listed at most in the sentence saying what exists.
+const LISTED: usize = 24;
+
+/// What `--container NAME` selects in `list`: every namespace whose label NAME names or one
+/// of whose containers it names ([`Member::matches`]: a name, an id or prefix,
+/// `runtime:name`, `namespace/pod`, a pod uid, a Kubernetes container name); a container
+/// in the init namespace is selected by itself. `Err`: one sentence — nothing matches (and
+/// what exists), or containers cannot be named here (and why).
+pub fn select_in(list: &[IpcNamespace], name: &str) -> Result<Selection, String> {
+    let name = name.trim();
+    let mut sel = Selection::default();
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    let mut exist: Vec<String> = Vec::new();
+    for ns in list {
+        let label = ns.label();
+        let members = ns.members();
+        if !ns.init && container::names::label_matches(&label, name) {
+            sel.namespaces.insert(ns.inode);
+            names.insert(label.clone());
+        }
+        for m in &members {
+            let l = m.label();
+            if m.matches(name) || container::names::label_matches(&l, name) {
+                if ns.init {
+                    sel.host_ipc.push(l.clone());
+                } else {
+                    sel.namespaces.insert(ns.inode);
+                    names.insert(label.clone());
+                }
+                names.insert(l.clone());
+            }
+            if ns.init {
+                exist.push(format!("{l} (host IPC)"));
+            }
+        }
+        if ns.init && name == "host" {
+            sel.namespaces.insert(ns.inode);
+            names.insert(label.clone());
+        }
+        exist.push(label);
+    }
+    if !sel.namespaces.is_empty() || !sel.host_ipc.is_empty() {
+        sel.host_ipc.sort();
+        sel.host_ipc.dedup();
+        let parts: BTreeSet<&str> = names.iter().flat_map(|n| n.split(',')).collect();
+        sel.name = parts.into_iter().collect::<Vec<_>>().join(",");
+        return Ok(sel);
+    }
+    exist.sort();
+    exist.dedup();
+    let more = exist.len().saturating_sub(LISTED);
+    exist.truncate(LISTED);
+    let mut why = format!(
+        "no container or IPC namespace is named {:?}; there are: {}{}",
+        crate::text::escape(name),
+        crate::text::escape(&exist.join(", ")),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    );
+    if let Some(blind) = container::blind_reason() {
+        why = format!("{why} (and containers cannot be named here: {blind})");
+    }
+    Err(why)
 }
 
 /// The IPC objects of one namespace.
@@ -326,7 +424,7 @@ pub fn read_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::Runtime;
+    use crate::container::{names::NsNames, Runtime};
 
     fn k(runtime: Runtime, id: &str, pod: Option<&str>) -> Container {
         Container {
@@ -336,12 +434,13 @@ mod tests {
         }
     }
 
-    fn ns(containers: Vec<Container>) -> IpcNamespace {
+    fn ns(inode: u64, containers: Vec<Container>) -> IpcNamespace {
         IpcNamespace {
-            inode: 4026531839,
+            inode,
             pids: vec![1],
             containers,
             ours: false,
+            init: inode == 1,
         }
     }
 
@@ -350,17 +449,50 @@ mod tests {
         let id = "3f4e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f";
         let pod = "5f0c6f4e-1b2c-4d5e-8f9a-0b1c2d3e4f50";
         let docker = k(Runtime::Docker, id, None);
-        assert_eq!(ns(vec![]).label(), "?");
-        assert_eq!(ns(vec![Container::host()]).label(), "host");
-        assert_eq!(ns(vec![docker.clone()]).label(), "docker:3f4e5a6b7c8d");
+        let mut m = NsNames::default();
+        // Inodes of no real namespace (the labels' memory is by inode).
+        assert_eq!(ns(11, vec![]).label_in(&mut m), "ns:11");
+        assert_eq!(ns(1, vec![Container::host()]).label_in(&mut m), "host");
+        // Not the init namespace, no container's: never "host".
+        assert_eq!(ns(12, vec![Container::host()]).label_in(&mut m), "ns:12");
+        assert_eq!(
+            ns(13, vec![docker.clone()]).label_in(&mut m),
+            "docker:3f4e5a6b7c8d"
+        );
         // Containers sharing the host's IPC namespace leave it the host's.
-        assert_eq!(ns(vec![docker.clone(), Container::host()]).label(), "host");
+        assert_eq!(
+            ns(1, vec![docker.clone(), Container::host()]).label_in(&mut m),
+            "host"
+        );
+        // A host process entering a container's namespace does not relabel it.
+        assert_eq!(
+            ns(13, vec![docker.clone(), Container::host()]).label_in(&mut m),
+            "docker:3f4e5a6b7c8d"
+        );
+        // A member that left stays.
+        assert_eq!(
+            ns(13, vec![Container::host()]).label_in(&mut m),
+            "docker:3f4e5a6b7c8d"
+        );
         // A pod's containers (the sandbox and the app) share the pod's namespace.
         let pause = k(Runtime::Containerd, &id.replace('3', "4"), Some(pod));
         let app = k(Runtime::Containerd, id, Some(pod));
-        assert_eq!(ns(vec![pause.clone(), app]).label(), "pod:5f0c6f4e");
-        assert_eq!(ns(vec![pause]).label(), "containerd:4f4e5a6b7c8d");
+        assert_eq!(
+            ns(14, vec![pause.clone(), app]).label_in(&mut m),
+            "pod:5f0c6f4e"
+        );
+        assert_eq!(ns(15, vec![pause]).label_in(&mut m), "pod:5f0c6f4e");
         let lxc = k(Runtime::Lxc, "web", None);
-        assert_eq!(ns(vec![docker, lxc]).label(), "docker:3f4e5a6b7c8d+1");
+        assert_eq!(
+            ns(16, vec![docker, lxc]).label_in(&mut m),
+            "docker:3f4e5a6b7c8d,lxc:web"
+        );
+        // Gone namespaces are forgotten: the inode again is a new namespace.
+        m.forget_except(&[16].into());
+        assert_eq!(ns(13, vec![]).label_in(&mut m), "ns:13");
+        assert_eq!(
+            ns(16, vec![]).label_in(&mut m),
+            "docker:3f4e5a6b7c8d,lxc:web"
+        );
     }
 }
