@@ -161,11 +161,15 @@ pub fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let rec = dir.join("soak.ipctop");
 
-    // The exporter and the dashboard first, then the recorded churn.
+    // The exporter and the dashboard first, then the recorded churn. The churn's command has
+    // a series per namespace (each its own); past `--max-comms` (200 by default) they would be
+    // summed into comm="other" with every other command's, and the churn's own count could
+    // not be read off: room for all of them (the inodes are reused, a few hundred at most).
     let port = free_port()?;
     let serve = Guard(
         Command::new(&ipctop)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--max-comms", "20000"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -272,6 +276,7 @@ pub fn run(args: Args) -> Result<()> {
         "ipctop_comm_calls_total",
         &format!("comm=\"{name}\""),
     );
+    let merged = sum_of(&body, "ipctop_export_comms_merged", "");
     let report = Command::new(&ipctop)
         .arg("report")
         .arg(&rec)
@@ -297,6 +302,7 @@ pub fn run(args: Args) -> Result<()> {
         "Calls made: {made} ({} short-lived processes). `record -- churn`'s report: {reported} \
          judged (dropped {dropped}; the machine's, the monitors' own polling included: \
          {machine}); `serve`'s `ipctop_comm_calls_total` for the churn's comm: {served} \
+         (`--max-comms 20000`; summed into comm=\"other\": {merged}) \
          ({scrapes} scrapes every 15 s, {scrape_fail} failed, largest {:.0} KiB); recording \
          {:.1} MiB.\n\n",
         w["children"].as_u64().unwrap_or(0),
@@ -319,7 +325,11 @@ pub fn run(args: Args) -> Result<()> {
     s.push('\n');
     print!("{s}");
     write_section(&root.join(&args.out), &s)?;
-    if reported + dropped < made || served > made || reported > made {
+    if reported + dropped < made
+        || served > made
+        || reported > made
+        || (merged == 0 && served != made)
+    {
         bail!("counts differ from what the churn made ({made}): report {reported} (+{dropped} dropped), serve {served}");
     }
     Ok(())
