@@ -239,3 +239,41 @@ fn a_table_too_small_keeps_every_call_and_says_what_it_lost() {
         .sum();
     assert_eq!(by_name, made);
 }
+
+#[test]
+fn a_burst_of_endings_beside_the_command_leaves_its_account_whole() {
+    if !can_trace("churn_real") {
+        return;
+    }
+    // 11,000 objects of another namespace end at once while the command's processes end
+    // 250 times a second: more endings within the report's settling time than the account
+    // keeps (10,000). The command's own account must stay whole.
+    let dir = recording::tmpdir("churn-burst");
+    let rec = dir.0.join("burst.ipctop");
+    let name = unique_name("burst");
+    // (Made in the test's namespace while the recording runs, so that the account has an
+    // entry for each, with its calls; removed together a second later.)
+    let burst = "use IPC::SysV qw(IPC_PRIVATE IPC_CREAT IPC_RMID); my @s; \
+                 push @s, semget(IPC_PRIVATE, 1, IPC_CREAT | 0600) for 1..11000; sleep 1; \
+                 semctl($_, 0, IPC_RMID, 0) for @s;";
+    let out = in_own_ipc_ns(&format!(
+        "$I record --interval 0.5 -o {} -- \
+         $W --name {name} churn --own-ns --rate 250 --secs 10 --steady-rate {STEADY} & \
+         sleep 4; perl -e '{burst}'; wait",
+        rec.display()
+    ));
+    let w = json_lines(&out)
+        .into_iter()
+        .find(|v| v.get("children").is_some())
+        .unwrap_or_else(|| panic!("no result line from the churn: {out}"));
+    let made = u(&w, "child_calls") + u(&w, "steady_calls");
+    let (r, code, err) = report(&rec, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(u(&r["calls"], "calls"), made, "judged: {}", r["calls"]);
+    // The other namespace's objects ended during the recording (the burst did happen).
+    let store = replayed(&rec);
+    assert!(
+        store.model.account().retired_early() > 0,
+        "no ending was pushed out of the account: the burst did not happen"
+    );
+}
