@@ -290,7 +290,18 @@ pub fn run(args: Args) -> Result<()> {
     let machine = r["context"]["calls"]["calls"].as_u64().unwrap_or(0);
     let dropped = r["calls"]["dropped"].as_u64().unwrap_or(0);
     let rec_size = std::fs::metadata(&rec).map(|m| m.len()).unwrap_or(0);
-    let _ = std::fs::remove_dir_all(&dir);
+    let exact = !(reported + dropped < made
+        || served > made
+        || reported > made
+        || (merged == 0 && served != made));
+    if exact {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!(
+            "soak: the recording is kept in {} to look into",
+            dir.display()
+        );
+    }
 
     let cpu = cpu_model();
     let mut s = format!(
