@@ -17,6 +17,7 @@ pub(crate) mod fixtures;
 pub mod kernel_btf;
 pub mod line;
 pub mod live;
+pub mod memory;
 pub mod model;
 pub mod output;
 pub mod probe;

@@ -41,6 +41,8 @@ fn command() -> clap::Command {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: a monitor's memory comes back after a burst (see `memory`).
+    ipctop::memory::tune();
     let parsed = command()
         .try_get_matches()
         .and_then(|mut m| Cli::from_arg_matches_mut(&mut m));

@@ -210,6 +210,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     let sleep = tokio::time::sleep_until(deadline.unwrap_or(far));
     tokio::pin!(sleep);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut ticks: u64 = 0;
     let mut exit_status: Option<i32> = None;
     let ended = |st: std::process::ExitStatus, exit_status: &mut Option<i32>| {
         use std::os::unix::process::ExitStatusExt;
@@ -229,6 +230,11 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
             }
             _ = tick.tick() => {
                 rec.tick()?;
+                ticks += 1;
+                if ticks.is_multiple_of(20) {
+                    // Every 10 s, what a burst freed goes back to the system (see `memory`).
+                    crate::memory::give_back();
+                }
                 if let Some(f) = &forks {
                     let t = clock_ns(libc::CLOCK_MONOTONIC);
                     rec.write_forks(t, &f.take())?;

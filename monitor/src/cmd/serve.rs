@@ -119,15 +119,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
             exit::Fatal::new(exit::USAGE, "--interval must be at least 0.05 seconds").into(),
         );
     }
-    // Before anything is allocated: big buffers (a large exposition) are mapped and given
-    // back to the system when freed, and two arenas serve every thread, so that memory taken
-    // by a burst of scrapes comes back when they end (glibc would keep it in per-thread
-    // arenas and raise its mapping threshold after the first free).
-    // SAFETY: mallopt only sets allocator parameters; no allocation is live across it.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
     let scope = args.scope.select_namespaces("serve")?;
     let web = server::Web::load(args.web_config_file.clone())
         .map_err(|e| exit::Fatal::new(exit::USAGE, e))?;

@@ -194,11 +194,7 @@ pub async fn run_feed(
 /// burst freed — a hundred clients' buffers, a large exposition — in its arenas otherwise:
 /// a daemon's RSS would stay at its peak).
 fn give_back_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::memory::give_back();
 }
 
 #[cfg(test)]

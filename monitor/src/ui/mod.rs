@@ -135,6 +135,9 @@ pub fn run_with(mut source: Box<dyn Source>, opts: UiOptions) -> anyhow::Result<
     }
 }
 
+/// The heap's free memory goes back to the system every this many ticks (10 s).
+const GIVE_BACK_TICKS: u64 = 10;
+
 fn run_loop(
     guard: &mut term::TerminalGuard,
     app: &mut App,
@@ -148,6 +151,7 @@ fn run_loop(
     };
     draw(guard, app)?;
     let mut next_tick = Instant::now() + tick;
+    let mut ticks: u64 = 0;
     let mut pending = false;
     // A source that spent a while in its last drain (a replay catching up after a seek)
     // is drained again at once rather than after the usual wait.
@@ -238,6 +242,10 @@ fn run_loop(
             next_tick = now + tick;
             if app.store.live() {
                 app.store.tick(clock_ns(libc::CLOCK_MONOTONIC));
+            }
+            ticks += 1;
+            if ticks.is_multiple_of(GIVE_BACK_TICKS) {
+                crate::memory::give_back();
             }
         }
         let visible_change = app.frozen.is_none() && (calls || seeked || moved);
