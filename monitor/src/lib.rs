@@ -19,6 +19,7 @@ pub mod line;
 pub mod live;
 pub mod model;
 pub mod output;
+pub mod posix;
 pub mod probe;
 pub mod record;
 pub mod replay;
