@@ -175,7 +175,11 @@ impl SyncKind {
 #[serde(tag = "object", rename_all = "snake_case")]
 pub enum WaitObject {
     /// A System V segment (its shmid; the waiter's IPC namespace).
-    SysvShm { shmid: i32, ipc_ns: Option<u64> },
+    SysvShm {
+        shmid: i32,
+        #[serde(rename = "segment_ipc_ns")]
+        ipc_ns: Option<u64>,
+    },
     /// A file of a /dev/shm (an [`ShmObject`] by device and inode).
     ShmFile { dev: u64, ino: u64, name: String },
     /// A memfd (the waiter's; its name).
@@ -218,6 +222,7 @@ pub struct FutexWait {
     pub offset: u64,
     /// The 8 bytes at the address (little-endian), when readable.
     pub word: Option<u64>,
+    #[serde(flatten)]
     pub sync: SyncKind,
     /// As [`Blocked::asleep_since_unix_ns`].
     pub asleep_since_unix_ns: Option<u64>,
