@@ -348,6 +348,16 @@ async fn snapshot_task(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tick.tick().await; // the first one was taken at start
     loop {
+        // POSIX IPC from /proc, after each System V snapshot (the first one's too).
+        if let Ok(p) = take_posix().await {
+            let s = Stamped {
+                mono_ns: p.mono_ns,
+                update: Update::Posix(Box::new(p)),
+            };
+            if tx.send(s).await.is_err() {
+                return;
+            }
+        }
         tick.tick().await;
         let o = opts.clone();
         let Ok(Ok(snap)) = take_snapshot(o, Some(cache.clone())).await else {
@@ -383,6 +393,18 @@ async fn take_snapshot(
     if let Err(e) = spawned {
         return Ok(Err(e.into()));
     }
+    rx.await
+}
+
+/// A look at POSIX IPC on a thread of its own (as [`take_snapshot`]).
+async fn take_posix() -> Result<crate::posix::PosixSnapshot, oneshot::error::RecvError> {
+    let (tx, rx) = oneshot::channel();
+    // A thread that cannot be made drops `tx`: the answer is then an error.
+    let _ = std::thread::Builder::new()
+        .name("ipctop-posix".into())
+        .spawn(move || {
+            let _ = tx.send(crate::posix::take());
+        });
     rx.await
 }
 

@@ -12,7 +12,11 @@
 mod support;
 
 use std::{
-    os::unix::fs::MetadataExt, path::PathBuf, process::Command, sync::OnceLock, time::Duration,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+    time::Duration,
 };
 
 use serde_json::Value;
@@ -43,7 +47,8 @@ fn workload() -> Option<&'static PathBuf> {
 
 /// A situation running in its own namespaces; killed (with its children) on drop.
 struct Situation {
-    proc: Proc,
+    /// Kept for its drop (which kills the situation).
+    _proc: Proc,
     ready: Value,
     ipc_ns: u64,
     shm_dev: u64,
@@ -62,7 +67,7 @@ fn can_run(test: &str) -> Option<&'static PathBuf> {
     w
 }
 
-fn start(wl: &PathBuf, args: &str) -> Situation {
+fn start(wl: &Path, args: &str) -> Situation {
     let script = format!(
         "mount -t tmpfs -o size=1m ipctop-test /dev/shm && exec {} {args}",
         wl.display()
@@ -92,7 +97,7 @@ fn start(wl: &PathBuf, args: &str) -> Situation {
         .unwrap()
         .dev();
     Situation {
-        proc,
+        _proc: proc,
         ready,
         ipc_ns,
         shm_dev,

@@ -204,3 +204,93 @@ fn deadlocks(m: &Model, out: &mut Vec<PosixFinding>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        feed::{Stamped, Update},
+        fixtures::{MONO, NOW, NS},
+        model::ObjId,
+    };
+
+    fn model() -> Model {
+        use crate::fixtures::Feed;
+        let mut m = Model::new();
+        m.feed_snapshot(&crate::fixtures::snapshot(MONO, 1 << 30, None));
+        m.apply(&Stamped {
+            mono_ns: MONO,
+            update: Update::Posix(Box::new(crate::posix::fixture::posix())),
+        });
+        m
+    }
+
+    fn of<'a>(f: &'a [PosixFinding], kind: &str, object: &str) -> Vec<&'a PosixFinding> {
+        f.iter()
+            .filter(|x| x.kind == kind && x.object.contains(object))
+            .collect()
+    }
+
+    #[test]
+    fn each_finding_fires_on_its_situation() {
+        let f = findings(&model());
+        let stuck = of(&f, "stuck_queue", "/jobs");
+        assert_eq!(stuck.len(), 1, "{f:#?}");
+        assert_eq!((&stuck[0].pids, &stuck[0].tids), (&vec![3200], &vec![3200]));
+        let unused = of(&f, "unused", "/results");
+        assert_eq!(unused.len(), 1);
+        assert!(unused[0].reason.contains("3 message(s)"));
+        assert_eq!(unused[0].since_unix_s, Some(NOW - 120));
+        let shm = of(&f, "unused", "psm_abc");
+        assert_eq!(
+            shm[0].since_unix_s,
+            Some(NOW - 600),
+            "the latest of its times"
+        );
+        assert_eq!(of(&f, "deleted_mapped", "/dev/shm/x")[0].pids, [3500]);
+        let dl = of(&f, "deadlock", "");
+        assert_eq!(dl.len(), 1, "the cycle once, not once per member: {dl:#?}");
+        assert_eq!(dl[0].pids, [3600, 3601]);
+        assert_eq!(dl[0].ipc_ns, Some(NS));
+    }
+
+    #[test]
+    fn and_not_where_it_does_not_hold() {
+        let f = findings(&model());
+        assert!(of(&f, "stuck_queue", "/ok").is_empty(), "3301 can send");
+        assert!(of(&f, "unused", "mp-1").is_empty(), "mapped and waited on");
+        assert!(of(&f, "unused", "/jobs").is_empty());
+        assert!(
+            f.iter().all(|x| !x.pids.contains(&3602)),
+            "3602's owner runs: no deadlock"
+        );
+        // The queue's receiver also able to send (a thread not blocked) serves it.
+        let mut m = model();
+        let mut p = m.posix().unwrap().clone();
+        p.procs.iter_mut().find(|x| x.pid == 3200).unwrap().threads = 2;
+        p.queues[0].openers[0].access = "rw";
+        m.apply(&Stamped {
+            mono_ns: MONO,
+            update: Update::Posix(Box::new(p)),
+        });
+        assert!(of(&findings(&m), "stuck_queue", "/jobs").is_empty());
+    }
+
+    #[test]
+    fn a_segments_waiters_are_its_futex_waits_in_scope() {
+        let mut m = model();
+        let seg = ObjId { ns: NS, id: 32768 };
+        let pids: Vec<u32> = m.segment_futex_waits(seg).iter().map(|w| w.pid).collect();
+        assert_eq!(pids, [1201, 1202]);
+        assert!(m
+            .segment_futex_waits(ObjId {
+                ns: NS + 1,
+                id: 32768
+            })
+            .is_empty());
+        m.set_scope(crate::model::Scope::Ns(NS + 1));
+        assert!(m.segment_futex_waits(seg).is_empty());
+        assert_eq!(m.posix_queues().count(), 0);
+        assert!(findings(&m).is_empty());
+    }
+}

@@ -17,6 +17,8 @@
 //! Files: `scan.rs` the processes (namespaces, descriptors, shared mappings, blocked calls),
 //! `mq.rs` the queues, `shm.rs` the `/dev/shm` directories, `futex.rs` waits resolved and
 //! memory read, `parse.rs` the /proc text.
+#[cfg(test)]
+pub(crate) mod fixture;
 mod futex;
 mod mq;
 pub mod parse;
