@@ -9,6 +9,7 @@
 //! the kernel's (/proc/PID/ns/ipc, stat of its /dev/shm).
 //!
 //! Needs root (namespaces, mounts); fails rather than skips under IPCTOP_REQUIRE_ROOT=1.
+mod serve_support;
 mod support;
 
 use std::{
@@ -405,4 +406,64 @@ fn text_says_posix_too() {
         assert!(line.contains("value 0 waiters 2"), "{line}");
     }
     drop(s);
+}
+
+#[test]
+fn serve_exports_posix_per_namespace() {
+    let Some(wl) = can_run("serve_exports_posix_per_namespace") else {
+        return;
+    };
+    let sem = start(wl, "sem /ipctop-ssem 3");
+    let q = start(wl, "mqrecv /ipctop-sq");
+    let serve = Proc::spawn(Command::new(IPCTOP).args([
+        "serve",
+        "--no-probe",
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "0.5",
+    ]));
+    let started = serve.wait_stderr("ipctop: serving", Duration::from_secs(30));
+    let port = serve_support::served_port(started.last().unwrap());
+    let (sns, qns) = (sem.ipc_ns.to_string(), q.ipc_ns.to_string());
+    let text = serve_support::eventually("the POSIX series", Duration::from_secs(30), || {
+        let (_, _, t) = serve_support::http(port, "GET", "/metrics", None)?;
+        t.contains(&format!("ipctop_posix_queue_messages{{ipc_ns=\"{qns}\""))
+            .then_some(t)
+    });
+    let v = |name: &str, labels: &[(&str, &str)]| serve_support::value(&text, name, labels);
+    assert_eq!(
+        v(
+            "ipctop_posix_queue_messages",
+            &[("ipc_ns", &qns), ("name", "/ipctop-sq")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        v(
+            "ipctop_posix_blocked_threads",
+            &[("ipc_ns", &qns), ("kind", "mq")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        v(
+            "ipctop_posix_findings",
+            &[("ipc_ns", &qns), ("kind", "stuck_queue")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        v("ipctop_posix_objects", &[("ipc_ns", &sns), ("kind", "sem")]),
+        Some(1.0),
+        "its own /dev/shm's one semaphore"
+    );
+    assert_eq!(
+        v(
+            "ipctop_posix_blocked_threads",
+            &[("ipc_ns", &sns), ("kind", "sem")]
+        ),
+        Some(3.0)
+    );
+    drop((sem, q, serve));
 }
