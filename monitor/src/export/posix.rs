@@ -161,7 +161,7 @@ mod tests {
                 ("deadlock", 1)
             ]
         );
-        let f = families(&[p.clone()]);
+        let f = families(std::slice::from_ref(p));
         let q = f
             .iter()
             .find(|f| f.spec.name == "ipctop_posix_queue_messages")
