@@ -58,11 +58,31 @@ fn served(m: &Model, q: &MqRead, waiters_send: bool) -> bool {
     })
 }
 
-/// Every POSIX finding, in a stable order: deadlocks, stuck queues, deleted but mapped,
+/// Every POSIX finding, in a stable order: deadlocks, deleted but mapped, stuck queues,
 /// unused.
 pub fn findings(m: &Model) -> Vec<PosixFinding> {
     let mut out = Vec::new();
     deadlocks(m, &mut out);
+    for o in m.posix_shm().filter(|o| o.kind == ShmKind::Deleted) {
+        let pids: BTreeSet<u32> = o.mappers.iter().map(|x| x.pid).collect();
+        out.push(PosixFinding {
+            kind: "deleted_mapped",
+            object: format!("/dev/shm/{} (deleted, inode {})", o.name, o.ino),
+            ipc_ns: o.ipc_ns,
+            pids: pids.into_iter().collect(),
+            tids: Vec::new(),
+            since_unix_s: None,
+            reason: format!(
+                "removed from /dev/shm but still mapped ({} bytes kept until the last unmaps)",
+                o.size
+            ),
+        });
+    }
+    // Without every process's descriptors and mappings, users may be missing: nothing is
+    // called unused or stuck (said in the look's unknowns).
+    if !m.posix().is_some_and(|p| p.users_complete) {
+        return out;
+    }
     for q in m.posix_queues() {
         for send in [false, true] {
             let (pids, tids) = blocked_pids(q, send);
@@ -92,21 +112,6 @@ pub fn findings(m: &Model) -> Vec<PosixFinding> {
                 ),
             });
         }
-    }
-    for o in m.posix_shm().filter(|o| o.kind == ShmKind::Deleted) {
-        let pids: BTreeSet<u32> = o.mappers.iter().map(|x| x.pid).collect();
-        out.push(PosixFinding {
-            kind: "deleted_mapped",
-            object: format!("/dev/shm/{} (deleted, inode {})", o.name, o.ino),
-            ipc_ns: o.ipc_ns,
-            pids: pids.into_iter().collect(),
-            tids: Vec::new(),
-            since_unix_s: None,
-            reason: format!(
-                "removed from /dev/shm but still mapped ({} bytes kept until the last unmaps)",
-                o.size
-            ),
-        });
     }
     for o in m
         .posix_shm()
@@ -274,6 +279,23 @@ mod tests {
             update: Update::Posix(Box::new(p)),
         });
         assert!(of(&findings(&m), "stuck_queue", "/jobs").is_empty());
+    }
+
+    #[test]
+    fn nothing_unused_or_stuck_when_users_may_be_missing() {
+        let mut m = model();
+        let mut p = m.posix().unwrap().clone();
+        p.users_complete = false;
+        m.apply(&Stamped {
+            mono_ns: MONO,
+            update: Update::Posix(Box::new(p)),
+        });
+        let kinds: Vec<&str> = findings(&m).iter().map(|x| x.kind).collect();
+        assert_eq!(
+            kinds,
+            ["deadlock", "deleted_mapped"],
+            "what is seen still stands"
+        );
     }
 
     #[test]

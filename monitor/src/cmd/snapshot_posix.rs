@@ -10,9 +10,9 @@ use crate::{
     text::escape,
 };
 
-fn openers(v: &[Opener]) -> String {
+fn openers(v: &[Opener], complete: bool) -> String {
     if v.is_empty() {
-        return "-".into();
+        return if complete { "-" } else { "?" }.into();
     }
     v.iter()
         .map(|o| format!("{}:{}", o.pid, o.access))
@@ -46,6 +46,7 @@ pub fn tables(m: &Model, o: &mut String) {
     let Some(p) = m.posix() else {
         return;
     };
+    let complete = p.users_complete;
     let rows: Vec<Vec<String>> = m
         .posix_queues()
         .map(|q| {
@@ -60,7 +61,7 @@ pub fn tables(m: &Model, o: &mut String) {
                 a(|a| a.msgsize),
                 format!("{:04o}", q.mode),
                 user(q.uid),
-                openers(&q.openers),
+                openers(&q.openers, complete),
                 blocked(m, &q.receivers),
                 blocked(m, &q.senders),
                 time(q.mtime_s),
@@ -108,9 +109,9 @@ pub fn tables(m: &Model, o: &mut String) {
                 humansize::format_size(s.size, humansize::BINARY),
                 format!("{:04o}", s.mode),
                 user(s.uid),
-                openers(&s.openers),
+                openers(&s.openers, complete),
                 if mapped.is_empty() {
-                    "-".into()
+                    if complete { "-" } else { "?" }.into()
                 } else {
                     mapped
                         .iter()

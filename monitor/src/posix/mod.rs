@@ -255,6 +255,9 @@ pub struct PosixSnapshot {
     pub unknowns: Vec<String>,
     /// How the queues' attributes were read, in words.
     pub method: String,
+    /// Whether every process's descriptors and mappings were read: else an object's users
+    /// may be missing, and nothing is called unused or stuck.
+    pub users_complete: bool,
 }
 
 impl PosixSnapshot {
@@ -278,6 +281,8 @@ pub fn take() -> PosixSnapshot {
     let mut devs: std::collections::HashSet<u64> = queues_read.iter().map(|q| q.dev).collect();
     devs.extend(dirs.iter().map(|d| d.dev));
     let scanned = scan::scan(&ids, &devs, unix_ns, &mut unknowns);
+    let users_complete =
+        scanned.fd_denied.is_empty() && scanned.maps_denied.is_empty() && ids.ns_denied.is_empty();
     let mut snap = PosixSnapshot {
         unix_ns,
         mono_ns,
@@ -285,6 +290,7 @@ pub fn take() -> PosixSnapshot {
                  their attributes by mq_getattr on a descriptor opened there (the queue files \
                  are never read: that resets their times); users matched by device and inode"
             .into(),
+        users_complete,
         ..Default::default()
     };
     mq::join(&mut snap, queues_read, &scanned);
