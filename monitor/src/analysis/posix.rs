@@ -78,11 +78,23 @@ pub fn findings(m: &Model) -> Vec<PosixFinding> {
             ),
         });
     }
-    // Without every process's descriptors and mappings, users may be missing: nothing is
-    // called unused or stuck (said in the look's unknowns).
-    if !m.posix().is_some_and(|p| p.users_complete) {
-        return out;
-    }
+    // Users may be missing among processes that could not be read: the findings that rest
+    // on users say which.
+    let unread = m.posix().map_or(&[][..], |p| &p.unread_pids[..]);
+    let caveat = if unread.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; as far as the readable processes show ({} could not be read: pids {})",
+            unread.len(),
+            unread
+                .iter()
+                .take(8)
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
     for q in m.posix_queues() {
         for send in [false, true] {
             let (pids, tids) = blocked_pids(q, send);
@@ -103,7 +115,7 @@ pub fn findings(m: &Model) -> Vec<PosixFinding> {
                 since_unix_s: None,
                 reason: format!(
                     "{} thread(s) blocked {side} it and no live process has it open {other} \
-                     (one could still open it by name)",
+                     (one could still open it by name){caveat}",
                     if send {
                         q.senders.len()
                     } else {
@@ -131,7 +143,9 @@ pub fn findings(m: &Model) -> Vec<PosixFinding> {
             pids: Vec::new(),
             tids: Vec::new(),
             since_unix_s: Some(o.last_touched_s()),
-            reason: "no process has it open or mapped; its file's times show its last use".into(),
+            reason: format!(
+                "no process has it open or mapped; its file's times show its last use{caveat}"
+            ),
         });
     }
     for q in m.posix_queues().filter(|q| q.openers.is_empty()) {
@@ -143,7 +157,7 @@ pub fn findings(m: &Model) -> Vec<PosixFinding> {
             tids: Vec::new(),
             since_unix_s: Some(q.mtime_s.max(q.ctime_s)),
             reason: format!(
-                "no process has it open{}; its last send or receive is its file's time",
+                "no process has it open{}; its last send or receive is its file's time{caveat}",
                 q.attr
                     .map(|a| format!(" ({} message(s) in it)", a.curmsgs))
                     .unwrap_or_default()
@@ -282,20 +296,28 @@ mod tests {
     }
 
     #[test]
-    fn nothing_unused_or_stuck_when_users_may_be_missing() {
+    fn findings_on_users_say_which_processes_could_not_be_read() {
         let mut m = model();
         let mut p = m.posix().unwrap().clone();
-        p.users_complete = false;
+        p.unread_pids = vec![1, 77];
         m.apply(&Stamped {
             mono_ns: MONO,
             update: Update::Posix(Box::new(p)),
         });
-        let kinds: Vec<&str> = findings(&m).iter().map(|x| x.kind).collect();
-        assert_eq!(
-            kinds,
-            ["deadlock", "deleted_mapped"],
-            "what is seen still stands"
-        );
+        let f = findings(&m);
+        for x in f
+            .iter()
+            .filter(|x| x.kind == "unused" || x.kind == "stuck_queue")
+        {
+            assert!(x.reason.contains("2 could not be read: pids 1,77"), "{x:?}");
+        }
+        assert!(f.iter().any(|x| x.kind == "stuck_queue"));
+        for x in f
+            .iter()
+            .filter(|x| x.kind == "deadlock" || x.kind == "deleted_mapped")
+        {
+            assert!(!x.reason.contains("could not be read"), "{x:?}");
+        }
     }
 
     #[test]

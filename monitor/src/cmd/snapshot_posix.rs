@@ -46,7 +46,7 @@ pub fn tables(m: &Model, o: &mut String) {
     let Some(p) = m.posix() else {
         return;
     };
-    let complete = p.users_complete;
+    let complete = p.users_complete();
     let rows: Vec<Vec<String>> = m
         .posix_queues()
         .map(|q| {

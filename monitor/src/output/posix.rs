@@ -33,6 +33,9 @@ pub struct PosixDoc {
     pub processes: Vec<PosixProc>,
     pub findings: Vec<PosixFinding>,
     pub unknown: Vec<String>,
+    /// The processes whose descriptors, mappings or namespaces could not be read (users may
+    /// be missing among them).
+    pub unread_pids: Vec<u32>,
 }
 
 /// What a queue's bytes are said to be.
@@ -77,5 +80,6 @@ pub fn doc(m: &Model) -> Option<PosixDoc> {
             .collect(),
         findings: crate::analysis::posix::findings(m),
         unknown: p.unknowns.clone(),
+        unread_pids: p.unread_pids.clone(),
     })
 }

@@ -154,6 +154,6 @@ pub(crate) fn posix() -> PosixSnapshot {
         procs,
         unknowns: Vec::new(),
         method: "fixture".into(),
-        users_complete: true,
+        unread_pids: Vec::new(),
     }
 }

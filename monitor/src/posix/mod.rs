@@ -255,12 +255,17 @@ pub struct PosixSnapshot {
     pub unknowns: Vec<String>,
     /// How the queues' attributes were read, in words.
     pub method: String,
-    /// Whether every process's descriptors and mappings were read: else an object's users
-    /// may be missing, and nothing is called unused or stuck.
-    pub users_complete: bool,
+    /// The processes whose descriptors, mappings or namespaces could not be read: users
+    /// may be missing among them (findings that rest on users say so).
+    pub unread_pids: Vec<u32>,
 }
 
 impl PosixSnapshot {
+    /// Whether every process's descriptors and mappings were read.
+    pub fn users_complete(&self) -> bool {
+        self.unread_pids.is_empty()
+    }
+
     /// The process `pid`, if named.
     pub fn proc(&self, pid: u32) -> Option<&PosixProc> {
         self.procs
@@ -281,8 +286,15 @@ pub fn take() -> PosixSnapshot {
     let mut devs: std::collections::HashSet<u64> = queues_read.iter().map(|q| q.dev).collect();
     devs.extend(dirs.iter().map(|d| d.dev));
     let scanned = scan::scan(&ids, &devs, unix_ns, &mut unknowns);
-    let users_complete =
-        scanned.fd_denied.is_empty() && scanned.maps_denied.is_empty() && ids.ns_denied.is_empty();
+    let mut unread_pids: Vec<u32> = scanned
+        .fd_denied
+        .iter()
+        .chain(&scanned.maps_denied)
+        .chain(&ids.ns_denied)
+        .copied()
+        .collect();
+    unread_pids.sort_unstable();
+    unread_pids.dedup();
     let mut snap = PosixSnapshot {
         unix_ns,
         mono_ns,
@@ -290,7 +302,7 @@ pub fn take() -> PosixSnapshot {
                  their attributes by mq_getattr on a descriptor opened there (the queue files \
                  are never read: that resets their times); users matched by device and inode"
             .into(),
-        users_complete,
+        unread_pids,
         ..Default::default()
     };
     mq::join(&mut snap, queues_read, &scanned);

@@ -212,12 +212,25 @@ fn scan_one(id: &Ident, devs: &HashSet<u64>, clock: Option<(u64, u64)>, out: &mu
     let base = format!("/proc/{pid}");
     match std::fs::read_dir(format!("{base}/fd")) {
         Ok(dir) => {
-            for e in dir.flatten() {
+            let mut refused = false;
+            for e in dir {
+                let e = match e {
+                    Ok(e) => e,
+                    Err(e) => {
+                        refused |= denied(&e);
+                        continue;
+                    }
+                };
                 let Some(fd) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
                     continue;
                 };
-                let Ok(st) = nix::sys::stat::stat(&e.path()) else {
-                    continue;
+                let st = match nix::sys::stat::stat(&e.path()) {
+                    Ok(st) => st,
+                    Err(e) => {
+                        refused |=
+                            matches!(e, nix::errno::Errno::EACCES | nix::errno::Errno::EPERM);
+                        continue;
+                    }
                 };
                 if !devs.contains(&st.st_dev) {
                     continue;
@@ -233,6 +246,9 @@ fn scan_one(id: &Ident, devs: &HashSet<u64>, clock: Option<(u64, u64)>, out: &mu
                     ino: st.st_ino,
                     access: access(flags),
                 });
+            }
+            if refused {
+                out.fd_denied.push(pid);
             }
         }
         Err(e) if denied(&e) => out.fd_denied.push(pid),
@@ -329,7 +345,13 @@ pub(super) fn scan(
     let mut out = all.into_inner().unwrap_or_default();
     out.calls.sort_by_key(|c| (c.pid, c.tid));
     out.fds.sort_by_key(|f| (f.pid, f.fd));
-    let why = "reading another user's /proc/PID files needs ptrace access (run as root)";
+    // SAFETY: geteuid has no preconditions.
+    let why = if unsafe { libc::geteuid() } == 0 {
+        "not readable even as root (ptrace access refused: another user namespace, or a \
+         protected process)"
+    } else {
+        "reading another user's /proc/PID files needs ptrace access (run as root)"
+    };
     for (v, what) in [
         (&mut out.fd_denied, "descriptors (/proc/PID/fd)"),
         (&mut out.maps_denied, "shared mappings (/proc/PID/maps)"),
