@@ -239,7 +239,7 @@ mod tests {
         m.feed_snapshot(&crate::fixtures::snapshot(MONO, 1 << 30, None));
         m.apply(&Stamped {
             mono_ns: MONO,
-            update: Update::Posix(Box::new(crate::posix::fixture::posix())),
+            update: Update::Posix(Box::new(crate::posix::fixture::posix(NS, NOW, MONO))),
         });
         m
     }

@@ -1,13 +1,23 @@
-//! Tests only: a POSIX look as `take` would return it, in the fixtures' namespace and time
-//! (shared by the model, analysis and dashboard tests).
+//! Tests only: a POSIX look as `take` would return it, in a namespace and at a time the
+//! caller gives (the fixtures' `NS`, `NOW`, `MONO`: shared by the analysis, exporter and
+//! dashboard tests; this module does not import them, so that `posix` depends on nothing of
+//! the tests').
 use super::*;
-use crate::fixtures::{NOW, NS, S};
 
-fn blocked(pid: u32) -> Blocked {
+const S: u64 = 1_000_000_000;
+
+/// The namespace and the time of the look (unix s), set by [`posix`] for the builders.
+#[derive(Clone, Copy)]
+struct At {
+    ns: u64,
+    now: i64,
+}
+
+fn blocked(at: At, pid: u32) -> Blocked {
     Blocked {
         pid,
         tid: pid,
-        asleep_since_unix_ns: Some((NOW as u64 - 30) * S),
+        asleep_since_unix_ns: Some((at.now as u64 - 30) * S),
     }
 }
 
@@ -15,17 +25,17 @@ fn opener(pid: u32, access: &'static str) -> Opener {
     Opener { pid, fd: 3, access }
 }
 
-fn queue(name: &str, ino: u64, curmsgs: i64) -> MqRead {
+fn queue(at: At, name: &str, ino: u64, curmsgs: i64) -> MqRead {
     MqRead {
-        ipc_ns: NS,
+        ipc_ns: at.ns,
         name: name.into(),
         dev: 20,
         ino,
         uid: 1000,
         gid: 1000,
         mode: 0o600,
-        mtime_s: NOW - 120,
-        ctime_s: NOW - 3600,
+        mtime_s: at.now - 120,
+        ctime_s: at.now - 3600,
         attr: Some(MqAttr {
             curmsgs,
             maxmsg: 10,
@@ -37,33 +47,33 @@ fn queue(name: &str, ino: u64, curmsgs: i64) -> MqRead {
     }
 }
 
-fn object(name: &str, ino: u64, kind: ShmKind, size: u64) -> ShmObject {
+fn object(at: At, name: &str, ino: u64, kind: ShmKind, size: u64) -> ShmObject {
     ShmObject {
         dev: 25,
         ino,
         name: name.into(),
         kind,
-        ipc_ns: Some(NS),
+        ipc_ns: Some(at.ns),
         mnt_ns: vec![4026531841],
         size,
         uid: 1000,
         gid: 1000,
         mode: 0o600,
-        atime_s: NOW - 600,
-        mtime_s: NOW - 900,
-        ctime_s: NOW - 900,
+        atime_s: at.now - 600,
+        mtime_s: at.now - 900,
+        ctime_s: at.now - 900,
         openers: Vec::new(),
         mappers: Vec::new(),
         sem: None,
     }
 }
 
-fn wait(pid: u32, on: WaitObject, offset: u64, sync: SyncKind) -> FutexWait {
+fn wait(at: At, pid: u32, on: WaitObject, offset: u64, sync: SyncKind) -> FutexWait {
     FutexWait {
         pid,
         tid: pid,
         comm: format!("w{pid}"),
-        ipc_ns: Some(NS),
+        ipc_ns: Some(at.ns),
         addr: 0x7f00_0000_0000 + offset,
         op: 0x109,
         val: 0,
@@ -72,7 +82,7 @@ fn wait(pid: u32, on: WaitObject, offset: u64, sync: SyncKind) -> FutexWait {
         offset,
         word: None,
         sync,
-        asleep_since_unix_ns: Some((NOW as u64 - 30) * S),
+        asleep_since_unix_ns: Some((at.now as u64 - 30) * S),
     }
 }
 
@@ -82,16 +92,17 @@ fn wait(pid: u32, on: WaitObject, offset: u64, sync: SyncKind) -> FutexWait {
 /// deleted and mapped by 3500. Futex waits: 1201 and 1202 on a semaphore at +0x80 of System
 /// V segment 32768, robust mutexes AB/BA between 3600 and 3601 (a deadlock) and 3602 waiting
 /// for 3603, which runs (none).
-pub(crate) fn posix() -> PosixSnapshot {
-    let mut jobs = queue("/jobs", 101, 0);
+pub(crate) fn posix(ns: u64, now: i64, mono_ns: u64) -> PosixSnapshot {
+    let at = At { ns, now };
+    let mut jobs = queue(at, "/jobs", 101, 0);
     jobs.openers.push(opener(3200, "r"));
-    jobs.receivers.push(blocked(3200));
-    let results = queue("/results", 102, 3);
-    let mut ok = queue("/ok", 103, 0);
+    jobs.receivers.push(blocked(at, 3200));
+    let results = queue(at, "/results", 102, 3);
+    let mut ok = queue(at, "/ok", 103, 0);
     ok.openers = vec![opener(3300, "r"), opener(3301, "w")];
-    ok.receivers.push(blocked(3300));
-    let unused = object("psm_abc", 201, ShmKind::Shm, 1 << 20);
-    let mut sem = object("mp-1", 202, ShmKind::Semaphore, 32);
+    ok.receivers.push(blocked(at, 3300));
+    let unused = object(at, "psm_abc", 201, ShmKind::Shm, 1 << 20);
+    let mut sem = object(at, "mp-1", 202, ShmKind::Semaphore, 32);
     sem.sem = Some(SemWord {
         value: 0,
         nwaiters: 3,
@@ -104,7 +115,7 @@ pub(crate) fn posix() -> PosixSnapshot {
             offset: 0,
         });
     }
-    let mut deleted = object("x", 203, ShmKind::Deleted, 4096);
+    let mut deleted = object(at, "x", 203, ShmKind::Deleted, 4096);
     deleted.mappers.push(Mapper {
         pid: 3500,
         start: 0x7f00_0000_0000,
@@ -118,7 +129,7 @@ pub(crate) fn posix() -> PosixSnapshot {
     };
     let sysv = WaitObject::SysvShm {
         shmid: 32768,
-        ipc_ns: Some(NS),
+        ipc_ns: Some(at.ns),
     };
     let anon = WaitObject::SharedAnon { dev: 1, ino: 9 };
     let semk = |n| SyncKind::Semaphore {
@@ -127,27 +138,27 @@ pub(crate) fn posix() -> PosixSnapshot {
     };
     let robust = |t| SyncKind::RobustMutex { owner: Some(t) };
     let mut futex_waits: Vec<FutexWait> = (3400..3403)
-        .map(|p| wait(p, sem_on.clone(), 0, semk(3)))
+        .map(|p| wait(at, p, sem_on.clone(), 0, semk(3)))
         .collect();
-    futex_waits.push(wait(1201, sysv.clone(), 0x80, semk(2)));
-    futex_waits.push(wait(1202, sysv, 0x80, semk(2)));
-    futex_waits.push(wait(3600, anon.clone(), 0x100, robust(3601)));
-    futex_waits.push(wait(3601, anon.clone(), 0, robust(3600)));
-    futex_waits.push(wait(3602, anon, 0x200, robust(3603)));
+    futex_waits.push(wait(at, 1201, sysv.clone(), 0x80, semk(2)));
+    futex_waits.push(wait(at, 1202, sysv, 0x80, semk(2)));
+    futex_waits.push(wait(at, 3600, anon.clone(), 0x100, robust(3601)));
+    futex_waits.push(wait(at, 3601, anon.clone(), 0, robust(3600)));
+    futex_waits.push(wait(at, 3602, anon, 0x200, robust(3603)));
     let procs = [3200, 3300, 3301, 3400, 3401, 3402, 3500, 3600, 3601, 3602]
         .into_iter()
         .map(|pid| PosixProc {
             pid,
             comm: format!("w{pid}"),
             start_ticks: 100,
-            ipc_ns: Some(NS),
+            ipc_ns: Some(at.ns),
             mnt_ns: Some(4026531841),
             threads: 1,
         })
         .collect();
     PosixSnapshot {
-        unix_ns: NOW as u64 * S,
-        mono_ns: crate::fixtures::MONO,
+        unix_ns: now as u64 * S,
+        mono_ns,
         queues: vec![jobs, results, ok],
         shm: vec![unused, sem, deleted],
         futex_waits,

@@ -93,7 +93,7 @@ pub fn fdinfo_flags(b: &[u8]) -> Option<u32> {
     u32::from_str_radix(line["flags:".len()..].trim(), 8).ok()
 }
 
-/// The inode in a namespace link ("ipc:[4026531839]", "mnt:[4026531841]").
+/// The inode in a namespace link (`ipc:[4026531839]`, `mnt:[4026531841]`).
 pub fn ns_link_inode(target: &[u8]) -> Option<u64> {
     let s = std::str::from_utf8(target).ok()?;
     let (_, r) = s.split_once(":[")?;

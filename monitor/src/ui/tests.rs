@@ -271,7 +271,7 @@ pub fn busy_store() -> Store {
     store.ingest(&[stamped(MONO, Update::Snapshot(Box::new(s)))]);
     store.ingest(&[stamped(
         MONO,
-        Update::Posix(Box::new(crate::posix::fixture::posix())),
+        Update::Posix(Box::new(crate::posix::fixture::posix(NS, NOW, MONO))),
     )]);
 
     // Events: the transfers take their first lock, then block on the other's (a deadlock);
