@@ -169,23 +169,33 @@ fn start(bin: &Path, tag: &str) -> Cluster {
     c
 }
 
-#[test]
-fn backends_in_sem_wait_are_shown_waiting_in_their_segment() {
-    let test = "backends_in_sem_wait_are_shown_waiting_in_their_segment";
+/// A cluster for `test` (its binaries and the running cluster), or why not (skipped, or
+/// failed under IPCTOP_REQUIRE_ROOT=1).
+fn cluster(test: &str) -> Option<(PathBuf, Cluster)> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        return skip(
+        skip(
             test,
             "it runs a PostgreSQL cluster in its own IPC namespace (root)",
         );
+        return None;
     }
     let Some(bin) = pg_bin() else {
-        return skip(
+        skip(
             test,
             "PostgreSQL is not installed (Debian's postgresql package)",
         );
+        return None;
     };
     let pg = start(&bin, &test[..8]);
+    Some((bin, pg))
+}
+
+#[test]
+fn backends_in_sem_wait_are_shown_waiting_in_their_segment() {
+    let Some((bin, pg)) = cluster("backends_in_sem_wait_are_shown_waiting_in_their_segment") else {
+        return;
+    };
     let postmaster = pg.postmaster().expect("postmaster.pid") as u32;
     let ipc_ns = std::fs::metadata(format!("/proc/{postmaster}/ns/ipc"))
         .unwrap()
@@ -273,21 +283,9 @@ fn backends_in_sem_wait_are_shown_waiting_in_their_segment() {
 /// alters it is seen.
 #[test]
 fn a_heavyweight_lock_wait_is_a_latch_wait_not_a_semaphore() {
-    let test = "a_heavyweight_lock_wait_is_a_latch_wait_not_a_semaphore";
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return skip(
-            test,
-            "it runs a PostgreSQL cluster in its own IPC namespace (root)",
-        );
-    }
-    let Some(bin) = pg_bin() else {
-        return skip(
-            test,
-            "PostgreSQL is not installed (Debian's postgresql package)",
-        );
+    let Some((_, pg)) = cluster("a_heavyweight_lock_wait_is_a_latch_wait_not_a_semaphore") else {
+        return;
     };
-    let pg = start(&bin, &test[..8]);
     pg.query("create table t (x int)");
     let mut holder = Proc::spawn(pg.psql().args(["-At"]));
     {

@@ -72,19 +72,8 @@ pub fn shared_maps(text: &[u8]) -> Vec<SharedMap> {
     v
 }
 
-/// One line of /proc/PID/task/TID/syscall: the number and six argument registers of the call
-/// the task is blocked in; `None` for "running", "-1 …" (not in a call) or anything odd.
-pub fn syscall_line(b: &[u8]) -> Option<(i64, [u64; 6])> {
-    let s = std::str::from_utf8(b).ok()?;
-    let mut f = s.split_ascii_whitespace();
-    let nr: i64 = f.next()?.parse().ok()?;
-    let mut a = [0u64; 6];
-    for x in &mut a {
-        let v = f.next()?;
-        *x = u64::from_str_radix(v.strip_prefix("0x").unwrap_or(v), 16).ok()?;
-    }
-    Some((nr, a))
-}
+/// One line of /proc/PID/task/TID/syscall (the System V reader's parser).
+pub(crate) use crate::snapshot::procs::parse_syscall as syscall_line;
 
 /// The `flags:` (octal) of a /proc/PID/fdinfo/N file.
 pub fn fdinfo_flags(b: &[u8]) -> Option<u32> {
@@ -100,13 +89,8 @@ pub fn ns_link_inode(target: &[u8]) -> Option<u64> {
     r.strip_suffix(']')?.parse().ok()
 }
 
-/// `se.exec_start` of a /proc/…/sched file, in ns of the scheduler's task clock.
-pub fn exec_start_ns(text: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(text).ok()?;
-    let line = text.lines().find(|l| l.starts_with("se.exec_start"))?;
-    let ms: f64 = line.split(':').nth(1)?.trim().parse().ok()?;
-    (ms.is_finite() && ms >= 0.0).then_some((ms * 1e6) as u64)
-}
+/// `se.exec_start` of a /proc/…/sched file (the System V reader's parser).
+pub(crate) use crate::snapshot::procs::exec_start_ns;
 
 /// The futex commands that wait (`op & FUTEX_CMD_MASK`).
 pub const FUTEX_WAIT: u64 = 0;
@@ -203,8 +187,6 @@ zz-7f0000200000 rw-s 00000000 00:10 98304                      /SYSV00000001 (de
             syscall_line(futex),
             Some((202, [0x7f00001000, 0x189, 0, 0, 0, 0xffffffff]))
         );
-        assert_eq!(syscall_line(b"running\n"), None);
-        assert_eq!(syscall_line(b"-1 0x7ffd0000 0x7f00deadbeef\n"), None);
         assert_eq!(
             fdinfo_flags(b"pos:\t0\nflags:\t02000002\nmnt_id:\t21\n"),
             Some(0o2000002)
@@ -212,10 +194,6 @@ zz-7f0000200000 rw-s 00000000 00:10 98304                      /SYSV00000001 (de
         assert_eq!(fdinfo_flags(b"pos: 0\n"), None);
         assert_eq!(ns_link_inode(b"mnt:[4026531841]"), Some(4026531841));
         assert_eq!(ns_link_inode(b"mnt:[x]"), None);
-        assert_eq!(
-            exec_start_ns(b"x\n----\nse.exec_start   :   1234.500000\n"),
-            Some(1_234_500_000)
-        );
     }
 
     #[test]
