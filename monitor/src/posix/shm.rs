@@ -60,20 +60,25 @@ pub(super) fn read_all(ids: &Ids, unknowns: &mut Vec<String>) -> Vec<Dir> {
         if seen_mnt.contains_key(&mnt) {
             continue;
         }
-        let path = format!("/proc/{pid}/root/dev/shm");
-        let (Ok(d), Ok(root)) = (
-            std::fs::metadata(&path),
-            std::fs::metadata(format!("/proc/{pid}/root")),
-        ) else {
-            // Gone, or no /dev/shm in that namespace, or not ours to read.
-            if std::fs::metadata(format!("/proc/{pid}/root")).is_err()
-                && std::path::Path::new(&format!("/proc/{pid}")).exists()
-            {
+        let Ok(root) = std::fs::metadata(format!("/proc/{pid}/root")) else {
+            // Gone, or not ours to read.
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
                 unknowns.push(format!(
                     "/dev/shm of mount namespace {mnt} (pid {pid}): its root is not readable \
                      (run as root)"
                 ));
             }
+            continue;
+        };
+        let path = format!("/proc/{pid}/root/dev/shm");
+        // Through the process's root, a symlink would resolve against ours: /dev and
+        // /dev/shm must be directories themselves (a container's own), else not read.
+        let real_dir = |p: &str| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+        if !real_dir(&format!("/proc/{pid}/root/dev")) || !real_dir(&path) {
+            seen_mnt.insert(mnt, 0);
+            continue;
+        }
+        let Ok(d) = std::fs::metadata(&path) else {
             continue;
         };
         seen_mnt.insert(mnt, d.dev());
