@@ -72,8 +72,12 @@ fn read_ns(pid: u32, ipc_ns: u64) -> Result<Vec<MqRead>, String> {
         mount::{mount, MsFlags},
         sched::{setns, unshare, CloneFlags},
     };
-    let ns = std::fs::File::open(format!("/proc/{pid}/ns/ipc"))
-        .map_err(|e| format!("cannot open /proc/{pid}/ns/ipc: {e}"))?;
+    let ns = match std::fs::File::open(format!("/proc/{pid}/ns/ipc")) {
+        Ok(f) => f,
+        // The process went, and maybe its namespace with it: the next look says.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot open /proc/{pid}/ns/ipc: {e}")),
+    };
     std::thread::scope(|s| {
         s.spawn(|| -> Result<Vec<MqRead>, String> {
             let need = "(needs root / CAP_SYS_ADMIN)";
