@@ -32,8 +32,11 @@ const TOOL_PACKAGES: &[&str] = &[
     "dpkg-dev",
     "file",
     "systemd",
-    // gcc -m32: the 32-bit workload of the compat tests and vm-smoke's 32-bit case.
+    // gcc -m32: the 32-bit workload of the compat tests and vm-smoke's 32-bit case (and cc
+    // for posix_real's C workload).
     "gcc-multilib",
+    // A real PostgreSQL for posix_pg_real (its own throwaway clusters; pgbench, psql).
+    "postgresql",
 ];
 
 fn installed(pkg: &str) -> bool {
