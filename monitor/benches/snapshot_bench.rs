@@ -10,7 +10,11 @@
 //! machine-readable line (medians, in milliseconds with 0.1 ms precision) on stderr and
 //! stdout:
 //!
-//!     SNAPSHOT_BENCH take_ms=61.3 command_ms=118.4 objects=10000 processes=1001
+//!     SNAPSHOT_BENCH take_ms=61.3 command_ms=118.4 objects=10000 processes=1001 posix_ms=40.2
+//!
+//! `posix_ms` is the POSIX layer's look (`ipctop::posix::take`: every process's descriptors,
+//! shared mappings and blocked calls, the queues of every IPC namespace through a private
+//! mqueue mount, every /dev/shm), with the same processes, timed the same way.
 //!
 //! `objects` counts the objects read (segments + sets + queues), `processes` the processes
 //! read (every process of the machine, not only the workload's).
@@ -102,6 +106,23 @@ fn main() {
         median(&mut json_t),
     );
 
+    // The POSIX layer's look, with the same processes.
+    let mut posix_t = Vec::new();
+    let mut posix = ipctop::posix::PosixSnapshot::default();
+    for _ in 0..7 {
+        let t = Instant::now();
+        posix = ipctop::posix::take();
+        posix_t.push(t.elapsed());
+    }
+    eprintln!(
+        "posix::take(): {} queues, {} /dev/shm objects, {} futex waits, {} unknowns; median {:?}",
+        posix.queues.len(),
+        posix.shm.len(),
+        posix.futex_waits.len(),
+        posix.unknowns.len(),
+        median(&mut posix_t.clone()),
+    );
+
     // The whole command.
     let mut times = Vec::new();
     let mut doc = Value::Null;
@@ -135,9 +156,10 @@ fn main() {
     let cmd_med = median(&mut times);
     eprintln!("wall times (whole command): {times:?}; median {cmd_med:?}");
     let bench = format!(
-        "SNAPSHOT_BENCH take_ms={:.1} command_ms={:.1} objects={objects} processes={processes}",
+        "SNAPSHOT_BENCH take_ms={:.1} command_ms={:.1} objects={objects} processes={processes} posix_ms={:.1}",
         ms(take_med),
         ms(cmd_med),
+        ms(median(&mut posix_t)),
     );
     eprintln!("{bench}");
     println!("{bench}");

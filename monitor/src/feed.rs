@@ -26,6 +26,9 @@ pub enum Update {
     Snapshot(Box<Snapshot>),
     /// The probe's counters and in-kernel aggregates.
     Kernel(Box<KernelSample>),
+    /// A look at POSIX IPC (queues, /dev/shm, futex waits in shared memory) from /proc:
+    /// replaces the previous one. Not recorded (recordings carry System V only).
+    Posix(Box<crate::posix::PosixSnapshot>),
     /// Start over with an empty model (a replay seeking backwards); what follows rebuilds it.
     Reset,
 }

@@ -20,6 +20,7 @@ pub mod live;
 pub mod memory;
 pub mod model;
 pub mod output;
+pub mod posix;
 pub mod probe;
 pub mod record;
 pub mod replay;

@@ -20,7 +20,8 @@ struct Cli {
 enum Command {
     /// Print every System V IPC call of every process, like strace (needs root / CAP_BPF).
     Trace(cmd::trace::TraceArgs),
-    /// Print the IPC objects, who uses them, waits, leaks and deadlocks, once.
+    /// Print the IPC objects (System V, then POSIX: queues, /dev/shm, futex waits in shared
+    /// memory), who uses them, waits, leaks and deadlocks, once.
     Snapshot(cmd::snapshot::SnapshotArgs),
     /// Record a session to a file (headless); with `-- COMMAND`, for the command's lifetime.
     Record(cmd::record::RecordArgs),

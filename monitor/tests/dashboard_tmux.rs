@@ -99,8 +99,9 @@ fn dashboard_shows_waits_deadlocks_switches_views_survives_resize_and_quits_clea
         ("5", "Processes"),
         ("6", "Events"),
         ("7", "Problems"),
+        ("8", "POSIX ("),
         ("Tab", "Waiting now"),
-        ("BTab", "Problems"),
+        ("BTab", "POSIX ("),
         ("1", "Waiting now"),
     ] {
         t.keys(&[k]);

@@ -32,7 +32,8 @@ const TOOL_PACKAGES: &[&str] = &[
     "dpkg-dev",
     "file",
     "systemd",
-    // gcc -m32: the 32-bit workload of the compat tests and vm-smoke's 32-bit case.
+    // gcc -m32: the 32-bit workload of the compat tests and vm-smoke's 32-bit case (and cc
+    // for posix_real's C workload).
     "gcc-multilib",
     // containers_real: podman with runc (crun refuses hybrid cgroups), runc alone for the
     // Kubernetes-style pod, docker.io (its daemon started by a test on a socket of its own),
@@ -42,6 +43,8 @@ const TOOL_PACKAGES: &[&str] = &[
     "docker.io",
     "catatonit",
     "tar",
+    // A real PostgreSQL for posix_pg_real (its own throwaway clusters; pgbench, psql).
+    "postgresql",
 ];
 
 fn installed(pkg: &str) -> bool {

@@ -11,6 +11,7 @@ use crate::model::{Model, NsId, ObjId, ObjKind, Wait, WaitOn};
 
 mod knots;
 mod leaks;
+pub mod posix;
 
 pub use knots::step_text;
 

@@ -7,6 +7,7 @@ pub mod replay;
 pub mod report;
 pub mod serve;
 pub mod snapshot;
+pub mod snapshot_posix;
 pub mod trace;
 
 use crate::probe::AttachMode;

@@ -58,6 +58,11 @@ Metrics (ipc_ns: the namespace's inode; kind: sem, shm, msg; id: the IPC id):
   ipctop_shm_attached_processes{ipc_ns,id}                    gauge
   ipctop_queue_bytes{ipc_ns,id}                               gauge
   ipctop_queue_messages{ipc_ns,id}                            gauge
+  ipctop_posix_objects{ipc_ns,kind}                           gauge (mq, shm, sem, deleted)
+  ipctop_posix_shm_bytes{ipc_ns}                              gauge (/dev/shm)
+  ipctop_posix_queue_messages{ipc_ns,name}                    gauge
+  ipctop_posix_blocked_threads{ipc_ns,kind}                   gauge (mq, sem, mutex, futex)
+  ipctop_posix_findings{ipc_ns,kind}                          gauge
   ipctop_comm_calls_total{ipc_ns,comm,syscall}                counter (kernel)
   ipctop_comm_wait_seconds_total{ipc_ns,comm}                 counter (kernel)
   ipctop_export_objects_cut{ipc_ns,kind}                      gauge (--max-objects)

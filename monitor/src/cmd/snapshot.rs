@@ -51,6 +51,11 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
         mono_ns: snap.mono_ns,
         update: crate::feed::Update::Snapshot(Box::new(snap)),
     });
+    let posix = crate::posix::take();
+    model.apply(&crate::feed::Stamped {
+        mono_ns: posix.mono_ns,
+        update: crate::feed::Update::Posix(Box::new(posix)),
+    });
     let cfg = analysis::Config {
         sem_idle_s: args.sem_idle,
         long_wait_s: args.long_wait,
@@ -62,7 +67,9 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
         s.push('\n');
         crate::text::json_inert(&s).into_owned()
     } else {
-        crate::text::inert(&tables(&model, &findings)).into_owned()
+        let mut t = tables(&model, &findings);
+        super::snapshot_posix::tables(&model, &mut t);
+        crate::text::inert(&t).into_owned()
     };
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
@@ -73,7 +80,7 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-fn user(uid: u32) -> String {
+pub(super) fn user(uid: u32) -> String {
     match nix::unistd::User::from_uid(uid.into()) {
         Ok(Some(u)) => u.name,
         _ => uid.to_string(),
@@ -91,7 +98,7 @@ fn who(m: &Model, pid: u32, at_s: i64) -> String {
 }
 
 /// A kernel time (unix seconds; 0 never) as `ipcs -t` shows it, in local time.
-fn time(t: i64) -> String {
+pub(super) fn time(t: i64) -> String {
     if t == 0 {
         return "never".into();
     }
@@ -124,7 +131,7 @@ fn pids(v: &[u32]) -> String {
 }
 
 /// Left-aligned columns.
-fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
+pub(super) fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
     let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

@@ -166,6 +166,7 @@ pub fn collect(
         snapshots: model.counts().0,
         kernel: kernel_totals(model, probe),
         comms: comm_stats(model),
+        posix: super::posix::collect(model),
         ..Default::default()
     };
 

@@ -99,6 +99,11 @@ specs! {
     SHM_PROCESSES: "ipctop_shm_attached_processes", Gauge, ["ipc_ns", "id"], "Processes seen with the segment mapped (/proc/PID/maps; unreadable ones are not seen).";
     QUEUE_BYTES: "ipctop_queue_bytes", Gauge, ["ipc_ns", "id"], "Bytes in the message queue.";
     QUEUE_MESSAGES: "ipctop_queue_messages", Gauge, ["ipc_ns", "id"], "Messages in the message queue.";
+    POSIX_OBJECTS: "ipctop_posix_objects", Gauge, ["ipc_ns", "kind"], "POSIX IPC objects from /proc (no probe): kind mq (message queues), shm (/dev/shm objects), sem (named semaphores), deleted (removed from /dev/shm, still mapped).";
+    POSIX_SHM_BYTES: "ipctop_posix_shm_bytes", Gauge, ["ipc_ns"], "Bytes of the /dev/shm objects (named semaphores and deleted ones still mapped included).";
+    POSIX_QUEUE_MESSAGES: "ipctop_posix_queue_messages", Gauge, ["ipc_ns", "name"], "Messages in the POSIX message queue (mq_getattr's mq_curmsgs).";
+    POSIX_BLOCKED: "ipctop_posix_blocked_threads", Gauge, ["ipc_ns", "kind"], "Threads blocked on POSIX IPC: mq (in mq_timedsend/mq_timedreceive), sem (a semaphore in shared memory, System V segments included), mutex (a robust or PI mutex), futex (another futex wait in shared memory).";
+    POSIX_FINDINGS: "ipctop_posix_findings", Gauge, ["ipc_ns", "kind"], "POSIX findings: unused (objects nobody has open or mapped: not a leak), stuck_queue (waiters nobody alive has the queue open to serve), deleted_mapped, deadlock (robust/PI mutex owners waiting on each other).";
     COMM_CALLS: "ipctop_comm_calls_total", Counter, ["ipc_ns", "comm", "syscall"], "IPC calls of the processes with this command name, counted in the kernel; processes that exited keep counting here.";
     COMM_WAIT: "ipctop_comm_wait_seconds_total", Counter, ["ipc_ns", "comm"], "Time the processes with this command name spent in semop/semtimedop/msgsnd/msgrcv; processes that exited keep counting here.";
     OBJECTS_CUT: "ipctop_export_objects_cut", Gauge, ["ipc_ns", "kind"], "Objects left without series of their own by --max-objects (the least active).";
@@ -274,6 +279,7 @@ pub fn head_families(host: &Host, build: &Build, shed: u64) -> Vec<Family> {
         b.one(&RETIRED_EARLY, Value::Int(k.retired_early));
     }
     namespace_families(&mut b, host);
+    b.0.extend(super::posix::families(&host.posix));
     b.0.retain(|f| !f.samples.is_empty());
     b.0
 }

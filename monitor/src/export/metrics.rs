@@ -26,6 +26,21 @@ impl Kind {
     }
 }
 
+/// POSIX IPC of one namespace, from the model's last look at it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PosixNs {
+    pub ns: u64,
+    /// (kind, objects): mq, shm, sem, deleted.
+    pub objects: Vec<(&'static str, u64)>,
+    pub shm_bytes: u64,
+    /// (queue name, messages).
+    pub queues: Vec<(String, i64)>,
+    /// (kind, threads): mq, sem, mutex, futex.
+    pub blocked: Vec<(&'static str, u64)>,
+    /// (kind, findings).
+    pub findings: Vec<(&'static str, u64)>,
+}
+
 /// Everything one exposition shows.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Host {
@@ -42,6 +57,8 @@ pub struct Host {
     pub objects: Vec<ObjectStats>,
     /// Per command name (comm) that made IPC calls, sorted by (ns, comm).
     pub comms: Vec<CommStats>,
+    /// POSIX IPC per namespace, sorted by namespace.
+    pub posix: Vec<PosixNs>,
 }
 
 /// The probe's counters of every IPC call (every process, every object, and calls that name

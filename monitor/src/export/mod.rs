@@ -22,6 +22,7 @@ pub mod metrics;
 #[cfg(test)]
 mod ns_tests;
 pub mod peer;
+pub mod posix;
 pub mod render;
 pub mod selfstats;
 pub mod server;

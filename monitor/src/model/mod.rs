@@ -35,6 +35,7 @@ mod from_snapshot;
 pub mod history;
 mod holds;
 mod nsgen;
+mod posix;
 mod scope;
 mod tally;
 mod types;
@@ -109,6 +110,8 @@ pub struct Model {
     created: BTreeMap<ObjKey, Creation>,
     /// Pids waiting per object (see [`Model::waiters`]), rebuilt on every update.
     waiters: BTreeMap<(ObjKind, ObjId), BTreeSet<u32>>,
+    /// The last look at POSIX IPC (see `posix.rs`).
+    posix: Option<Box<crate::posix::PosixSnapshot>>,
 }
 
 impl Default for Model {
@@ -151,6 +154,7 @@ impl Model {
             account: Account::default(),
             waiters: BTreeMap::new(),
             created: BTreeMap::new(),
+            posix: None,
         }
     }
 
@@ -181,6 +185,7 @@ impl Model {
                 self.probe_started();
                 self.apply_kernel(s.mono_ns, k);
             }
+            Update::Posix(p) => self.posix = Some(p.clone()),
             Update::Reset => {
                 let scope = std::mem::take(&mut self.scope);
                 *self = Model::new();

@@ -1,6 +1,7 @@
 //! Output documents as typed structs, shared by the commands and the report: the snapshot
 //! document (`snapshot.rs`), findings as rows (leaks, deadlocks) and the account as rows (per
 //! object, per process). Commands print them; nothing here reads /proc or the probe.
+pub mod posix;
 pub mod snapshot;
 
 use serde::Serialize;

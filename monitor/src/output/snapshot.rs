@@ -33,6 +33,7 @@ pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
             creator_uid: s.creator_uid,
             ctime: s.ctime,
             dtime: s.dtime,
+            futex_waits: m.segment_futex_waits(s.id).into_iter().cloned().collect(),
             hugetlb: s.hugetlb,
             ipc_ns: s.id.ns,
             key: s.key,
@@ -168,6 +169,7 @@ pub fn to_json(m: &Model, findings: &[Finding]) -> Doc {
             .map(|u| json!({"what": u.what, "reason": u.reason, "pids": u.pids}))
             .collect(),
         problems: m.problems().to_vec(),
+        posix: super::posix::doc(m),
     };
     doc
 }
@@ -189,6 +191,10 @@ pub struct ShmJson {
     pub creator_uid: u32,
     pub ctime: i64,
     pub dtime: i64,
+    /// Threads in futex waits on an address in the segment (a process-shared semaphore or
+    /// mutex inside it, as PostgreSQL's): POSIX waiters on a System V segment.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub futex_waits: Vec<crate::posix::FutexWait>,
     pub hugetlb: Option<bool>,
     pub ipc_ns: NsId,
     pub key: i32,
@@ -394,6 +400,9 @@ pub struct Doc {
     pub limits: Value,
     pub unknown: Vec<Value>,
     pub problems: Vec<String>,
+    /// POSIX IPC, when it was looked at (`ipctop snapshot` does; see `output/posix.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posix: Option<super::posix::PosixDoc>,
 }
 
 /// The processes worth listing: attached, waiting, or named by an object (creator, last

@@ -128,7 +128,7 @@ impl Recorder {
                 Encoded::Whole => Body::Kernel(Box::new(k.as_ref().into())),
                 Encoded::Delta(d) => Body::KernelDelta(d),
             },
-            Update::Reset => return Ok(()),
+            Update::Reset | Update::Posix(_) => return Ok(()),
         };
         self.write_json(&Line { t: s.mono_ns, body })?;
         self.lines += 1;

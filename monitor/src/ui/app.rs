@@ -41,7 +41,7 @@ pub struct App {
     pub theme: Theme,
     pub screen: Screen,
     pub back: Vec<Screen>,
-    pub views: [ViewState; 7],
+    pub views: [ViewState; 8],
     /// The links of the open detail.
     pub detail: ListState,
     /// Semaphore sets shown with their semaphores.
@@ -71,7 +71,7 @@ pub struct App {
 
 impl App {
     pub fn new(store: Store, theme: Theme) -> Self {
-        let views: [ViewState; 7] = Default::default();
+        let views: [ViewState; 8] = Default::default();
         Self {
             store,
             frozen: None,

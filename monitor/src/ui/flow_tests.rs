@@ -22,7 +22,7 @@ fn keys_switch_views_select_open_and_come_back() {
     assert_eq!(app.screen.view, View::Overview);
     key(&mut app, KeyCode::Char('7'));
     assert_eq!(app.screen.view, View::Problems);
-    for _ in 0..7 {
+    for _ in 0..View::ALL.len() {
         key(&mut app, KeyCode::Tab);
     }
     assert_eq!(app.screen.view, View::Problems, "Tab cycles");

@@ -171,7 +171,7 @@ impl App {
                 self.go(View::ALL[(view.index() + View::ALL.len() - 1) % View::ALL.len()])
             }
             Cmd::ToView => {
-                if let KeyCode::Char(c @ '1'..='7') = key.code {
+                if let KeyCode::Char(c @ '1'..='8') = key.code {
                     self.go(View::ALL[c as usize - '1' as usize]);
                 }
             }

@@ -134,9 +134,18 @@ pub const MAIN: &[Binding] = &[
         Cmd::PrevView,
     ),
     b(
-        &[c('1'), c('2'), c('3'), c('4'), c('5'), c('6'), c('7')],
-        "1 … 7",
-        "Overview, Semaphores, Shared memory, Queues, Processes, Events, Problems",
+        &[
+            c('1'),
+            c('2'),
+            c('3'),
+            c('4'),
+            c('5'),
+            c('6'),
+            c('7'),
+            c('8'),
+        ],
+        "1 … 8",
+        "Overview, Semaphores, Shared memory, Queues, Processes, Events, Problems, POSIX",
         Cmd::ToView,
     ),
     b(

@@ -269,6 +269,10 @@ pub fn busy_store() -> Store {
         .collect();
     store.ingest(&[stamped(MONO - 2 * S, Update::Events(made))]);
     store.ingest(&[stamped(MONO, Update::Snapshot(Box::new(s)))]);
+    store.ingest(&[stamped(
+        MONO,
+        Update::Posix(Box::new(crate::posix::fixture::posix(NS, NOW, MONO))),
+    )]);
 
     // Events: the transfers take their first lock, then block on the other's (a deadlock);
     // refused and racing calls; the workers' traffic.

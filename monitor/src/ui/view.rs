@@ -1,6 +1,6 @@
 //! The views (Tab order, titles), what Enter can go to (`Target`) and where the user is
 //! (`Screen`). The columns and sort orders of a view are its rows' (`rows/`).
-/// The views, in Tab order (number keys 1–7).
+/// The views, in Tab order (number keys 1–8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum View {
     Overview,
@@ -10,10 +10,12 @@ pub enum View {
     Processes,
     Events,
     Problems,
+    /// POSIX queues, /dev/shm objects and named semaphores, futex waits in shared memory.
+    Posix,
 }
 
 impl View {
-    pub const ALL: [View; 7] = [
+    pub const ALL: [View; 8] = [
         View::Overview,
         View::Semaphores,
         View::Shm,
@@ -21,6 +23,7 @@ impl View {
         View::Processes,
         View::Events,
         View::Problems,
+        View::Posix,
     ];
 
     pub fn index(self) -> usize {
@@ -36,6 +39,7 @@ impl View {
             View::Processes => "Processes",
             View::Events => "Events",
             View::Problems => "Problems",
+            View::Posix => "POSIX",
         }
     }
 
@@ -49,6 +53,7 @@ impl View {
             View::Processes => "Proc",
             View::Events => "Ev",
             View::Problems => "Prob",
+            View::Posix => "Psx",
         }
     }
 }

@@ -27,6 +27,8 @@ mod waits;
 use parse::ns_inode_of;
 use reader::{read_one, Reader};
 pub use waits::MAX_SOPS_READ;
+/// Shared with the POSIX reader (`crate::posix`).
+pub(crate) use {parse::parse_syscall, waits::exec_start_ns};
 
 /// One SYSV shared-memory mapping of a process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -96,7 +96,7 @@ pub(super) fn parse_maps(text: &[u8]) -> Vec<MapAttach> {
 
 /// One line of /proc/PID/task/TID/syscall: the number and six argument registers of the call
 /// the task is blocked in; `None` for "running", "-1 …" (not in a call) or anything odd.
-pub(super) fn parse_syscall(b: &[u8]) -> Option<(i64, [u64; 6])> {
+pub(crate) fn parse_syscall(b: &[u8]) -> Option<(i64, [u64; 6])> {
     let s = std::str::from_utf8(b).ok()?;
     let mut f = s.split_ascii_whitespace();
     let nr: i64 = f.next()?.parse().ok()?;

@@ -109,7 +109,7 @@ pub(super) fn read_waits(
 
 /// `se.exec_start` of a /proc/…/sched file, in ns of the scheduler's task clock: for a
 /// sleeping thread, when it last stopped running.
-pub(super) fn exec_start_ns(text: &[u8]) -> Option<u64> {
+pub(crate) fn exec_start_ns(text: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(text).ok()?;
     let line = text.lines().find(|l| l.starts_with("se.exec_start"))?;
     let ms: f64 = line.split(':').nth(1)?.trim().parse().ok()?;

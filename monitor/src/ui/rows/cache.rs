@@ -31,6 +31,7 @@ pub enum TableId {
     Queues,
     Procs,
     Events,
+    Posix,
 }
 
 /// What a table's rows depend on besides the store: the open sets, the processes shown.
@@ -100,6 +101,7 @@ fn build(id: TableId, cx: &Cx, opts: &Opts, prev: Option<Table>) -> Table {
         TableId::Queues => queues::table(cx),
         TableId::Procs => procs::table(cx, opts.procs),
         TableId::Events => events::table(cx, prev),
+        TableId::Posix => super::posix::table(cx),
     }
 }
 

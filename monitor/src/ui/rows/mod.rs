@@ -19,6 +19,7 @@ pub mod doc;
 pub mod events;
 pub mod overview;
 pub mod picker;
+pub mod posix;
 pub mod problems;
 pub mod procs;
 pub mod queues;
@@ -42,5 +43,6 @@ pub fn table_of(view: View) -> Option<TableId> {
         View::Processes => Some(TableId::Procs),
         View::Events => Some(TableId::Events),
         View::Problems => None,
+        View::Posix => Some(TableId::Posix),
     }
 }

@@ -1,5 +1,6 @@
 //! Shared memory: segments with size, nattch, who has them attached, whether their creator
-//! is alive, age, flags (LEAK, hugetlb, marked for destruction, locked).
+//! is alive, age, flags (LEAK, hugetlb, marked for destruction, locked, threads in futex
+//! waits inside it).
 use std::{collections::BTreeMap, rc::Rc};
 
 use super::{
@@ -110,11 +111,20 @@ fn cell(cx: &Cx, marks: &BTreeMap<ObjId, Vec<&'static str>>, r: &Row, c: usize) 
         4 => Value::Pids(s.attached_pids()).with("+?"),
         5 => Value::Int(s.creator_pid.into()).with(creator_state(cx, s)),
         6 => cx.since(s.ctime),
-        7 => Value::Text(match (marks.contains_key(&s.id), flags(s).as_str()) {
-            (false, f) => f.to_string(),
-            (true, "-") => "LEAK".into(),
-            (true, f) => format!("LEAK,{f}"),
-        }),
+        7 => {
+            let f = match (marks.contains_key(&s.id), flags(s).as_str()) {
+                (false, f) => f.to_string(),
+                (true, "-") => "LEAK".into(),
+                (true, f) => format!("LEAK,{f}"),
+            };
+            // Threads in futex waits inside it (process-shared semaphores or mutexes, as
+            // PostgreSQL's): POSIX waiters on a System V segment.
+            Value::Text(match cx.s.model.segment_futex_waits(s.id).len() {
+                0 => f,
+                n if f == "-" => format!("{n} waiting"),
+                n => format!("{f},{n} waiting"),
+            })
+        }
         8 => cx.since(s.atime.max(s.dtime)),
         9 => s.rss.map_or(Value::Text("-".into()), Value::Size),
         10 => Value::Text(cx.user(s.owner_uid)),

@@ -1,0 +1,340 @@
+//! Findings on POSIX IPC, from the model's last look at it:
+//! - **unused**: a /dev/shm object or a queue nobody has open or mapped, with the last time
+//!   its file shows a use ("unused since …": a lock file idle between commands is not a
+//!   leak, so it is never called one);
+//! - **stuck queue**: threads blocked receiving (sending) on a queue that no live process has
+//!   open for sending (receiving), other than processes all of whose threads wait on it
+//!   (a process could still open it by name: said in the reason);
+//! - **deleted but mapped**: an object removed from /dev/shm that processes still map;
+//! - **deadlock**: threads waiting on robust or PI mutexes in shared memory whose owners
+//!   (from the mutexes' words) wait, in turn, on the first: a cycle of owners, proven by the
+//!   words themselves.
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::{
+    model::Model,
+    posix::{MqRead, ShmKind},
+};
+
+/// One finding on POSIX IPC.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PosixFinding {
+    /// "unused", "stuck_queue", "deleted_mapped", "deadlock".
+    pub kind: &'static str,
+    /// What it is about, in words ("queue /jobs", "/dev/shm/psm_1", …).
+    pub object: String,
+    pub ipc_ns: Option<u64>,
+    pub pids: Vec<u32>,
+    pub tids: Vec<u32>,
+    /// For "unused": the last use its file shows (unix s).
+    pub since_unix_s: Option<i64>,
+    pub reason: String,
+}
+
+fn blocked_pids(q: &MqRead, send: bool) -> (Vec<u32>, Vec<u32>) {
+    let b = if send { &q.senders } else { &q.receivers };
+    let pids: BTreeSet<u32> = b.iter().map(|x| x.pid).collect();
+    (
+        pids.into_iter().collect(),
+        b.iter().map(|x| x.tid).collect(),
+    )
+}
+
+/// Whether some live process could serve the queue's waiters on the other side: it has the
+/// queue open for that direction and a thread not blocked on it.
+fn served(m: &Model, q: &MqRead, waiters_send: bool) -> bool {
+    let want = if waiters_send { 'r' } else { 'w' };
+    let threads = |pid| m.posix().and_then(|p| p.proc(pid)).map_or(1, |p| p.threads);
+    q.openers.iter().any(|o| {
+        let blocked = q
+            .receivers
+            .iter()
+            .chain(&q.senders)
+            .filter(|b| b.pid == o.pid)
+            .count() as u32;
+        o.access.contains(want) && blocked < threads(o.pid).max(1)
+    })
+}
+
+/// Every POSIX finding, in a stable order: deadlocks, deleted but mapped, stuck queues,
+/// unused.
+pub fn findings(m: &Model) -> Vec<PosixFinding> {
+    let mut out = Vec::new();
+    deadlocks(m, &mut out);
+    for o in m.posix_shm().filter(|o| o.kind == ShmKind::Deleted) {
+        let pids: BTreeSet<u32> = o.mappers.iter().map(|x| x.pid).collect();
+        out.push(PosixFinding {
+            kind: "deleted_mapped",
+            object: format!("/dev/shm/{} (deleted, inode {})", o.name, o.ino),
+            ipc_ns: o.ipc_ns,
+            pids: pids.into_iter().collect(),
+            tids: Vec::new(),
+            since_unix_s: None,
+            reason: format!(
+                "removed from /dev/shm but still mapped ({} bytes kept until the last unmaps)",
+                o.size
+            ),
+        });
+    }
+    // Users may be missing among processes that could not be read: the findings that rest
+    // on users say which.
+    let unread = m.posix().map_or(&[][..], |p| &p.unread_pids[..]);
+    let caveat = if unread.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; as far as the readable processes show ({} could not be read: pids {})",
+            unread.len(),
+            unread
+                .iter()
+                .take(8)
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
+    for q in m.posix_queues() {
+        for send in [false, true] {
+            let (pids, tids) = blocked_pids(q, send);
+            if pids.is_empty() || served(m, q, send) {
+                continue;
+            }
+            let (side, other) = if send {
+                ("sending to", "for receiving")
+            } else {
+                ("receiving from", "for sending")
+            };
+            out.push(PosixFinding {
+                kind: "stuck_queue",
+                object: format!("queue {}", q.name),
+                ipc_ns: Some(q.ipc_ns),
+                pids,
+                tids,
+                since_unix_s: None,
+                reason: format!(
+                    "{} thread(s) blocked {side} it and no live process has it open {other} \
+                     (one could still open it by name){caveat}",
+                    if send {
+                        q.senders.len()
+                    } else {
+                        q.receivers.len()
+                    }
+                ),
+            });
+        }
+    }
+    for o in m
+        .posix_shm()
+        .filter(|o| o.kind != ShmKind::Deleted && o.unused())
+    {
+        if !m.shm_object_futex_waits(o.dev, o.ino).is_empty() {
+            continue;
+        }
+        let what = match o.kind {
+            ShmKind::Semaphore => format!("semaphore /{} (/dev/shm/sem.{})", o.name, o.name),
+            _ => format!("/dev/shm/{}", o.name),
+        };
+        out.push(PosixFinding {
+            kind: "unused",
+            object: what,
+            ipc_ns: o.ipc_ns,
+            pids: Vec::new(),
+            tids: Vec::new(),
+            since_unix_s: Some(o.last_touched_s()),
+            reason: format!(
+                "no process has it open or mapped; its file's times show its last use{caveat}"
+            ),
+        });
+    }
+    for q in m.posix_queues().filter(|q| q.openers.is_empty()) {
+        out.push(PosixFinding {
+            kind: "unused",
+            object: format!("queue {}", q.name),
+            ipc_ns: Some(q.ipc_ns),
+            pids: Vec::new(),
+            tids: Vec::new(),
+            since_unix_s: Some(q.mtime_s.max(q.ctime_s)),
+            reason: format!(
+                "no process has it open{}; its last send or receive is its file's time{caveat}",
+                q.attr
+                    .map(|a| format!(" ({} message(s) in it)", a.curmsgs))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    out
+}
+
+/// Cycles of robust/PI mutex owners among futex waiters.
+fn deadlocks(m: &Model, out: &mut Vec<PosixFinding>) {
+    // tid → (owner tid, pid, what it waits in)
+    let mut waits: BTreeMap<u32, (u32, u32, String)> = BTreeMap::new();
+    for w in m.futex_waits() {
+        if let Some(owner) = w.sync.owner() {
+            waits.insert(
+                w.tid,
+                (owner, w.pid, format!("{}+{:#x}", w.on.describe(), w.offset)),
+            );
+        }
+    }
+    let mut seen: BTreeSet<Vec<u32>> = BTreeSet::new();
+    for &start in waits.keys() {
+        let mut path = vec![start];
+        let mut t = start;
+        while let Some((owner, _, _)) = waits.get(&t) {
+            if *owner == start {
+                let mut key = path.clone();
+                key.sort_unstable();
+                if seen.insert(key) {
+                    let pids: BTreeSet<u32> = path.iter().map(|t| waits[t].1).collect();
+                    let ipc_ns = m
+                        .futex_waits()
+                        .find(|w| w.tid == start)
+                        .and_then(|w| w.ipc_ns);
+                    out.push(PosixFinding {
+                        kind: "deadlock",
+                        object: "robust/PI mutexes in shared memory".into(),
+                        ipc_ns,
+                        pids: pids.into_iter().collect(),
+                        tids: path.clone(),
+                        since_unix_s: None,
+                        reason: path
+                            .iter()
+                            .map(|t| {
+                                format!(
+                                    "tid {t} waits in {} held by tid {}",
+                                    waits[t].2, waits[t].0
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                            + " (the owners are in the mutexes' words)",
+                    });
+                }
+                break;
+            }
+            if path.contains(owner) || path.len() > 64 {
+                break;
+            }
+            path.push(*owner);
+            t = *owner;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        feed::{Stamped, Update},
+        fixtures::{MONO, NOW, NS},
+        model::ObjId,
+    };
+
+    fn model() -> Model {
+        use crate::fixtures::Feed;
+        let mut m = Model::new();
+        m.feed_snapshot(&crate::fixtures::snapshot(MONO, 1 << 30, None));
+        m.apply(&Stamped {
+            mono_ns: MONO,
+            update: Update::Posix(Box::new(crate::posix::fixture::posix(NS, NOW, MONO))),
+        });
+        m
+    }
+
+    fn of<'a>(f: &'a [PosixFinding], kind: &str, object: &str) -> Vec<&'a PosixFinding> {
+        f.iter()
+            .filter(|x| x.kind == kind && x.object.contains(object))
+            .collect()
+    }
+
+    #[test]
+    fn each_finding_fires_on_its_situation() {
+        let f = findings(&model());
+        let stuck = of(&f, "stuck_queue", "/jobs");
+        assert_eq!(stuck.len(), 1, "{f:#?}");
+        assert_eq!((&stuck[0].pids, &stuck[0].tids), (&vec![3200], &vec![3200]));
+        let unused = of(&f, "unused", "/results");
+        assert_eq!(unused.len(), 1);
+        assert!(unused[0].reason.contains("3 message(s)"));
+        assert_eq!(unused[0].since_unix_s, Some(NOW - 120));
+        let shm = of(&f, "unused", "psm_abc");
+        assert_eq!(
+            shm[0].since_unix_s,
+            Some(NOW - 600),
+            "the latest of its times"
+        );
+        assert_eq!(of(&f, "deleted_mapped", "/dev/shm/x")[0].pids, [3500]);
+        let dl = of(&f, "deadlock", "");
+        assert_eq!(dl.len(), 1, "the cycle once, not once per member: {dl:#?}");
+        assert_eq!(dl[0].pids, [3600, 3601]);
+        assert_eq!(dl[0].ipc_ns, Some(NS));
+    }
+
+    #[test]
+    fn and_not_where_it_does_not_hold() {
+        let f = findings(&model());
+        assert!(of(&f, "stuck_queue", "/ok").is_empty(), "3301 can send");
+        assert!(of(&f, "unused", "mp-1").is_empty(), "mapped and waited on");
+        assert!(of(&f, "unused", "/jobs").is_empty());
+        assert!(
+            f.iter().all(|x| !x.pids.contains(&3602)),
+            "3602's owner runs: no deadlock"
+        );
+        // The queue's receiver also able to send (a thread not blocked) serves it.
+        let mut m = model();
+        let mut p = m.posix().unwrap().clone();
+        p.procs.iter_mut().find(|x| x.pid == 3200).unwrap().threads = 2;
+        p.queues[0].openers[0].access = "rw";
+        m.apply(&Stamped {
+            mono_ns: MONO,
+            update: Update::Posix(Box::new(p)),
+        });
+        assert!(of(&findings(&m), "stuck_queue", "/jobs").is_empty());
+    }
+
+    #[test]
+    fn findings_on_users_say_which_processes_could_not_be_read() {
+        let mut m = model();
+        let mut p = m.posix().unwrap().clone();
+        p.unread_pids = vec![1, 77];
+        m.apply(&Stamped {
+            mono_ns: MONO,
+            update: Update::Posix(Box::new(p)),
+        });
+        let f = findings(&m);
+        for x in f
+            .iter()
+            .filter(|x| x.kind == "unused" || x.kind == "stuck_queue")
+        {
+            assert!(x.reason.contains("2 could not be read: pids 1,77"), "{x:?}");
+        }
+        assert!(f.iter().any(|x| x.kind == "stuck_queue"));
+        for x in f
+            .iter()
+            .filter(|x| x.kind == "deadlock" || x.kind == "deleted_mapped")
+        {
+            assert!(!x.reason.contains("could not be read"), "{x:?}");
+        }
+    }
+
+    #[test]
+    fn a_segments_waiters_are_its_futex_waits_in_scope() {
+        let mut m = model();
+        let seg = ObjId { ns: NS, id: 32768 };
+        let pids: Vec<u32> = m.segment_futex_waits(seg).iter().map(|w| w.pid).collect();
+        assert_eq!(pids, [1201, 1202]);
+        assert!(m
+            .segment_futex_waits(ObjId {
+                ns: NS + 1,
+                id: 32768
+            })
+            .is_empty());
+        m.set_scope(crate::model::Scope::Ns(NS + 1));
+        assert!(m.segment_futex_waits(seg).is_empty());
+        assert_eq!(m.posix_queues().count(), 0);
+        assert!(findings(&m).is_empty());
+    }
+}
