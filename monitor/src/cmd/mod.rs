@@ -96,6 +96,9 @@ impl Selected {
         match &self.scope {
             Scope::All => true,
             Scope::Ns(n) => ns == Some(*n),
+            Scope::Procs { name, .. } => {
+                cgroup.is_some_and(|c| c != "host" && crate::model::label_matches(c, name))
+            }
             Scope::Container(name) => {
                 ns.is_some_and(|n| self.namespaces.contains(&n))
                     || ns.is_some_and(|n| self.scope.admits(n, ns_label))
@@ -138,24 +141,12 @@ impl ScopeArgs {
     }
 
     /// [`Self::select`] for a command that shows namespaces (`snapshot`, `serve`, the
-    /// dashboard): a container sharing the host's IPC namespace, alone, is refused with one
-    /// sentence (its processes cannot be told from the host's there yet).
-    pub fn select_namespaces(
-        &self,
-        command: &str,
-    ) -> Result<crate::model::Scope, crate::exit::Fatal> {
+    /// dashboard): a container sharing the host's IPC namespace (`--ipc=host`), named alone,
+    /// is its processes there (by cgroup, and those they fork: [`crate::model::Scope::Procs`]).
+    pub fn select_namespaces(&self) -> Result<crate::model::Scope, crate::exit::Fatal> {
         let s = self.select()?;
         if s.namespaces.is_empty() && !s.host_ipc.is_empty() {
-            return Err(crate::exit::Fatal::new(
-                crate::exit::USAGE,
-                format!(
-                    "{} share(s) the host's IPC namespace (--ipc=host): {command} selects IPC \
-                     namespaces, not a container's processes in the host's; use `ipctop trace \
-                     --container` or `ipctop record --container` for its calls, or \
-                     `--container host`",
-                    crate::text::escape(&s.host_ipc.join(", "))
-                ),
-            ));
+            return Ok(crate::snapshot::namespaces::host_ipc_scope(&s.host_ipc));
         }
         Ok(s.scope)
     }

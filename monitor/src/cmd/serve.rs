@@ -128,7 +128,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
-    let scope = args.scope.select_namespaces("serve")?;
+    let scope = args.scope.select_namespaces()?;
     let web = server::Web::load(args.web_config_file.clone())
         .map_err(|e| exit::Fatal::new(exit::USAGE, e))?;
     let listeners = server::bind(&args.listen).map_err(|e| exit::Fatal::new(exit::FAILURE, e))?;

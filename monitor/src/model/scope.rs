@@ -1,8 +1,11 @@
-//! Which IPC namespaces the model's accessors show: all (the default), one by inode, or those
-//! of a container. Set by `--ipc-ns PID|INODE`, `--container NAME` or the UI
-//! ([`super::Model::set_scope`]); everything is kept whatever the scope, so changing it
+//! Which IPC namespaces the model's accessors show: all (the default), one by inode, those
+//! of a container, or a container's processes within a namespace it shares with the host
+//! (`--ipc=host`: [`Scope::Procs`]). Set by `--ipc-ns PID|INODE`, `--container NAME` or the
+//! UI ([`super::Model::set_scope`]); everything is kept whatever the scope, so changing it
 //! loses nothing.
-use super::NsId;
+use std::collections::BTreeMap;
+
+use super::{Model, NsId, ObjId, ObjKind};
 
 /// The namespaces shown. See the module documentation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -15,6 +18,15 @@ pub enum Scope {
     Ns(NsId),
     /// The namespaces whose container label matches this name (see [`label_matches`]).
     Container(String),
+    /// A container's processes (found by their cgroup) within a namespace they share with
+    /// others (`--ipc=host`): the processes `pids` (pid → start in clock ticks, `None`:
+    /// any) and those they fork (followed by the snapshots' parent links), and the objects
+    /// of `ns` they made, use, are attached to or wait on. `name` is the container's label.
+    Procs {
+        name: String,
+        ns: NsId,
+        pids: BTreeMap<u32, Option<u64>>,
+    },
 }
 
 impl Scope {
@@ -24,6 +36,22 @@ impl Scope {
             Scope::All => true,
             Scope::Ns(n) => *n == ns,
             Scope::Container(name) => label.is_some_and(|l| label_matches(l, name)),
+            Scope::Procs { ns: n, .. } => *n == ns,
+        }
+    }
+
+    /// Whether a process (its pid and start, when known) of the namespace `ns` (with this
+    /// container label) is in the scope: its namespace's, or for [`Scope::Procs`] one of its
+    /// processes (a pid reused by another process, of another start, is not).
+    pub fn admits_pid(
+        &self,
+        (pid, start): (u32, Option<u64>),
+        ns: NsId,
+        label: Option<&str>,
+    ) -> bool {
+        match self {
+            Scope::Procs { pids, .. } => pids.get(&pid).is_some_and(|&s| same_start(s, start)),
+            s => s.admits(ns, label),
         }
     }
 
@@ -33,8 +61,102 @@ impl Scope {
         match self {
             Scope::All => "all IPC namespaces".into(),
             Scope::Ns(n) => format!("IPC namespace {n}"),
-            Scope::Container(c) => format!("container {c}"),
+            Scope::Container(c) | Scope::Procs { name: c, .. } => format!("container {c}"),
         }
+    }
+}
+
+/// Whether two starts (clock ticks) are one process's (`None`: unknown, any).
+fn same_start(a: Option<u64>, b: Option<u64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.abs_diff(b) <= 1,
+        _ => true,
+    }
+}
+
+impl Model {
+    /// Whether the process `pid` (the one the model knows now, or knew last) is shown: of a
+    /// namespace in scope, or one of the processes of a [`Scope::Procs`].
+    pub fn pid_in_scope(&self, pid: u32) -> bool {
+        let ns = self.process_ns(pid);
+        let start = self
+            .processes
+            .get(&pid)
+            .and_then(|p| p.start_ticks)
+            .or_else(|| self.account.process_start(pid));
+        self.scope
+            .admits_pid((pid, start), ns, self.container_of(ns))
+    }
+
+    /// Whether a process of a namespace in scope, or of a [`Scope::Procs`], by its pid and
+    /// start as a snapshot saw it.
+    pub(super) fn process_in_scope(&self, p: &super::Process) -> bool {
+        let ns = p.ipc_ns.unwrap_or(self.home_ns);
+        self.scope
+            .admits_pid((p.pid, p.start_ticks), ns, self.container_of(ns))
+    }
+
+    /// A [`Scope::Procs`] follows its processes' forks: after each snapshot, the processes
+    /// whose parent (seen in the same snapshot, of its start) is one of them are too; a
+    /// process whose start was unknown takes the one the snapshot shows.
+    pub(super) fn follow_scope_forks(&mut self) {
+        let Scope::Procs { pids, .. } = &mut self.scope else {
+            return;
+        };
+        for p in self.processes.values() {
+            if let Some(s @ None) = pids.get_mut(&p.pid) {
+                *s = p.start_ticks;
+            }
+        }
+        loop {
+            let new: Vec<(u32, Option<u64>)> = self
+                .processes
+                .values()
+                .filter(|p| !pids.contains_key(&p.pid))
+                .filter(|p| {
+                    self.processes.get(&p.ppid).is_some_and(|q| {
+                        pids.get(&q.pid)
+                            .is_some_and(|&s| same_start(s, q.start_ticks))
+                    })
+                })
+                .map(|p| (p.pid, p.start_ticks))
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            pids.extend(new);
+        }
+    }
+
+    /// Whether an object is shown: of a namespace in scope; for a [`Scope::Procs`] also made
+    /// (as the kernel or the probe says), used (its account), attached or waited on by one
+    /// of its processes.
+    pub fn obj_in_scope(&self, kind: ObjKind, id: ObjId) -> bool {
+        let Scope::Procs { ns, pids, .. } = &self.scope else {
+            return self.in_scope(id.ns);
+        };
+        if id.ns != *ns {
+            return false;
+        }
+        let has = |p: &u32| pids.contains_key(p) && self.pid_in_scope(*p);
+        let creator = match kind {
+            ObjKind::Shm => self
+                .segments
+                .get(&id)
+                .map(|s| has(&s.creator_pid) || s.attached_pids().iter().any(has)),
+            ObjKind::Sem => self
+                .sem_sets
+                .get(&id)
+                .map(|s| s.creator_pid.as_ref().is_some_and(has)),
+            ObjKind::Msg => self
+                .queues
+                .get(&id)
+                .map(|q| q.creator_pid.as_ref().is_some_and(has)),
+        };
+        creator == Some(true)
+            || self.creation(kind, id).is_some_and(|c| has(&c.pid))
+            || self.account.users_of(kind, id).any(|(p, _)| has(&p))
+            || self.waiters_at(kind, id).any(|p| has(&p))
     }
 }
 

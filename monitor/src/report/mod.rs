@@ -174,6 +174,9 @@ fn obj_kind(k: IpcKind) -> ObjKind {
 
 /// Whether an object concerns the scope: made or used by a process in it.
 fn object_in_scope(m: &Model, scope: &Scope, kind: ObjKind, id: ObjId) -> bool {
+    if !m.obj_in_scope(kind, id) {
+        return false;
+    }
     scope.is_all()
         || m.creation(kind, id)
             .is_some_and(|c| scope.has(c.pid, None, Some(&c.comm)))
@@ -257,14 +260,120 @@ pub fn build(reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Report 
 
 /// [`build`], on the namespaces of `ns` only (`--ipc-ns`, `--container`).
 pub fn build_in(
-    mut reader: Reader,
+    reader: Reader,
     cfg: &analysis::Config,
     mode: ScopeMode,
     ns: crate::model::Scope,
 ) -> Report {
+    build_seen(reader, cfg, mode, ns).0
+}
+
+/// [`build_in`] for `--container`: one sentence instead when the recording has nothing of
+/// that container (no namespace of its labels, no call of its cgroup), naming what it has.
+pub fn build_scoped(
+    reader: Reader,
+    cfg: &analysis::Config,
+    mode: ScopeMode,
+    ns: crate::model::Scope,
+) -> Result<Report, String> {
+    let (report, seen) = build_seen(reader, cfg, mode, ns.clone());
+    let named = match &ns {
+        crate::model::Scope::Container(name) => seen
+            .labels
+            .iter()
+            .any(|l| crate::model::label_matches(l, name)),
+        crate::model::Scope::Procs { .. } => seen.procs_found,
+        _ => true,
+    };
+    if named {
+        return Ok(report);
+    }
+    let what = match &ns {
+        crate::model::Scope::Container(name) => name.split(',').next().unwrap_or(name),
+        crate::model::Scope::Procs { name, .. } => name,
+        _ => "",
+    };
+    let mut labels: Vec<&str> = seen.labels.iter().map(String::as_str).collect();
+    labels.sort_unstable();
+    labels.dedup();
+    Err(format!(
+        "the recording has no container or IPC namespace named {:?}{}; it has: {}",
+        crate::text::escape(what),
+        if matches!(ns, crate::model::Scope::Procs { .. }) {
+            " (a container in the host's IPC namespace is found by its calls' cgroup, which \
+             must still exist here)"
+        } else {
+            ""
+        },
+        if labels.is_empty() {
+            "no namespace labels".to_string()
+        } else {
+            crate::text::escape(&labels.join(", ")).into_owned()
+        }
+    ))
+}
+
+/// What a recording showed of namespaces and containers.
+#[derive(Default)]
+struct Seen {
+    /// Every namespace label its snapshots gave.
+    labels: std::collections::BTreeSet<String>,
+    /// A [`crate::model::Scope::Procs`] found processes.
+    procs_found: bool,
+}
+
+/// A `--ipc=host` container's processes in a recording ([`crate::model::Scope::Procs`]
+/// given without any): learned from the recorded calls whose cgroup (named by this
+/// machine's cgroups, while they exist) is the container's, with their namespace.
+struct Learner {
+    cgroups: crate::container::Labels,
+}
+
+impl Learner {
+    /// Adds the processes of `evs` of the scope's container to it; whether any was new.
+    fn learn(&mut self, model: &mut Model, evs: &[crate::event::Event]) -> bool {
+        let crate::model::Scope::Procs { name, ns, pids } = model.scope() else {
+            return false;
+        };
+        let (mut ns, mut pids) = (*ns, pids.clone());
+        let mut added = false;
+        for ev in evs {
+            let Some(label) = ev.cgroup_id.and_then(|c| self.cgroups.of(c)) else {
+                continue;
+            };
+            if label == "host" || !crate::model::label_matches(label, name) {
+                continue;
+            }
+            if let Some(n) = ev.ipc_ns {
+                ns = n;
+            }
+            let start = ev.proc_start.filter(|_| !pids.contains_key(&ev.pid));
+            if !pids.contains_key(&ev.pid) || start.is_some() {
+                added |= pids.insert(ev.pid, start).is_none();
+            }
+        }
+        if added {
+            let name = name.clone();
+            model.set_scope(crate::model::Scope::Procs { name, ns, pids });
+        }
+        added
+    }
+}
+
+fn build_seen(
+    mut reader: Reader,
+    cfg: &analysis::Config,
+    mode: ScopeMode,
+    ns: crate::model::Scope,
+) -> (Report, Seen) {
     let header = reader.header.clone();
     let mut scope = Scope::new(mode, header.command.as_deref())
         .with_command_pid(header.command_pid, header.forks_followed);
+    let mut seen = Seen::default();
+    let mut learner = matches!(&ns, crate::model::Scope::Procs { pids, .. } if pids.is_empty())
+        .then(|| Learner {
+            cgroups: crate::container::Labels::system(),
+        });
     let mut model = Model::new();
     model.set_scope(ns);
     let mut watch = watch::Watch::default();
@@ -274,6 +383,16 @@ pub fn build_in(
     while let Some(s) = reader.next_update() {
         first_t.get_or_insert(s.mono_ns);
         last_t = last_t.max(s.mono_ns);
+        match (&s.update, learner.as_mut()) {
+            (crate::feed::Update::Snapshot(snap), _) => {
+                seen.labels
+                    .extend(snap.ns_labels.iter().map(|(_, l)| l.clone()));
+            }
+            (crate::feed::Update::Events(evs) | crate::feed::Update::InFlight(evs), Some(l)) => {
+                seen.procs_found |= l.learn(&mut model, evs);
+            }
+            _ => {}
+        }
         model.apply(&s);
         if let crate::feed::Update::Snapshot(_) = &s.update {
             // The forks read since the last snapshot.
@@ -294,7 +413,7 @@ pub fn build_in(
     let judged = judge.finish(&model, &scope);
 
     let acc = model.account();
-    let pid_judged = |pid: u32| model.in_scope(model.process_ns(pid)) && scope.has_pid(&model, pid);
+    let pid_judged = |pid: u32| model.pid_in_scope(pid) && scope.has_pid(&model, pid);
     // Everything judged, every namespace: the judged calls are the kernel's whole counts.
     let whole = scope.is_all() && matches!(model.scope(), crate::model::Scope::All);
     let calls_doc = |t: &crate::model::Tally| CallsDoc {
@@ -308,7 +427,9 @@ pub fn build_in(
     // Waits: finished (the account, and the processes that ended), going on (the model's
     // waits, seen all along).
     let still: Vec<WaitDoc> = current_waits(&model, true);
-    let wait_judged = |w: &WaitDoc| model.in_scope(w.ipc_ns) && scope.has_pid(&model, w.pid);
+    let wait_judged = |w: &WaitDoc| {
+        model.in_scope(w.ipc_ns) && model.pid_in_scope(w.pid) && scope.has_pid(&model, w.pid)
+    };
     let still_judged: Vec<WaitDoc> = still.iter().filter(|w| wait_judged(w)).cloned().collect();
     let mut longest: BTreeMap<bool, WaitDoc> = BTreeMap::new();
     let mut consider = |k: bool, w: WaitDoc| {
@@ -404,7 +525,7 @@ pub fn build_in(
     if whole {
         errors.extend(error_rows(&judged.context_errors));
     }
-    Report {
+    let report = Report {
         schema_version: SCHEMA_VERSION,
         recording: RecordingDoc {
             ipctop_version: header.ipctop_version.clone(),
@@ -442,7 +563,8 @@ pub fn build_in(
         longest_wait: longest.remove(&true),
         context,
         stopped_early: reader.damage().map(str::to_string),
-    }
+    };
+    (report, seen)
 }
 
 /// Whether a finding is the judged processes' (or objects').

@@ -256,6 +256,43 @@ pub fn select_in(list: &[IpcNamespace], name: &str) -> Result<Selection, String>
     Err(why)
 }
 
+/// The model's scope for containers sharing the host's IPC namespace (`--ipc=host`, as
+/// [`Selection::host_ipc`] names them): their processes now, found by their cgroup among the
+/// init namespace's (with their starts), within that namespace.
+pub fn host_ipc_scope(host_ipc: &[String]) -> crate::model::Scope {
+    host_ipc_scope_in(&list().namespaces, host_ipc)
+}
+
+/// [`host_ipc_scope`] among the namespaces of `list`.
+pub fn host_ipc_scope_in(list: &[IpcNamespace], host_ipc: &[String]) -> crate::model::Scope {
+    let init = list.iter().find(|n| n.init);
+    let mut pids = BTreeMap::new();
+    for &pid in init.map(|n| n.pids.as_slice()).unwrap_or_default() {
+        let Some(c) = container::of_pid(pid).filter(|c| !c.is_host()) else {
+            continue;
+        };
+        if host_ipc.contains(&container::member(&c).label()) {
+            pids.insert(pid, start_ticks(pid));
+        }
+    }
+    crate::model::Scope::Procs {
+        name: host_ipc.join(","),
+        ns: init.map_or_else(
+            || container::names::init_ipc_ns().unwrap_or_default(),
+            |n| n.inode,
+        ),
+        pids,
+    }
+}
+
+/// A process's start (`/proc/PID/stat`'s starttime, clock ticks since boot).
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the comm's closing parenthesis: state is field 3, starttime field 22.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// The IPC objects of one namespace.
 #[derive(Clone, Debug)]
 pub struct NsObjects {
