@@ -5,6 +5,8 @@
 //! labelled `host`. The image is made here (busybox-static and a static C workload).
 #[path = "support/containers/mod.rs"]
 mod containers;
+#[allow(dead_code)]
+mod serve_support;
 mod support;
 
 use std::{
@@ -164,9 +166,38 @@ fn podman_containers_by_name_shared_namespaces_and_host_ipc() {
         rec_path.to_str().unwrap(),
     ]));
     rec.wait_stderr("ipctop: recording", Duration::from_secs(30));
+    // And the whole machine, the kernel's counts (the default).
+    let all_path = dir.0.join("all.ipctop");
+    let mut rec_all =
+        Proc::spawn(Command::new(IPCTOP).args(["record", "-o", all_path.to_str().unwrap()]));
+    rec_all.wait_stderr("ipctop: recording", Duration::from_secs(30));
+    // serve of the --ipc=host container: its processes, by cgroup, in the host's namespace.
+    let serve_h = Proc::spawn(Command::new(IPCTOP).args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "0.5",
+        "--container",
+        &h.name,
+    ]));
+    let started = serve_h.wait_stderr("ipctop: serving", Duration::from_secs(30));
+    let port = serve_support::served_port(started.last().unwrap());
+    // Another process of the host's namespace calling beside it: context, never judged.
+    let mut beside = Proc::spawn(Command::new(WORKLOAD).args([
+        "--name",
+        &format!("it{n}-beside"),
+        "--wait-go",
+        "burst",
+        "250",
+    ]));
     for w in [&a, &b, &d, &e, &h] {
         w.go();
     }
+    beside.go();
+    let beside_pid = beside.json(Duration::from_secs(30))["pid"]
+        .as_u64()
+        .unwrap() as u32;
     wait_done(&[&a, &b, &d, &e, &h]);
     std::thread::sleep(Duration::from_millis(800));
 
@@ -204,13 +235,62 @@ fn podman_containers_by_name_shared_namespaces_and_host_ipc() {
         }
     }
     // The host's IPC namespace is "host", whoever shares it; a container in it is selected by
-    // its processes, which snapshot cannot do yet: it says so (exit 2), never shows nothing.
+    // its processes (cgroup): exactly its set and its process, none of the host's.
+    let host_ns = 0xEFFF_FFFFu64;
     assert!(sets(&all)
         .iter()
-        .any(|(ns, id, l)| *ns == 0xEFFF_FFFF && *id == i64::from(h.semid) && l == "host"));
-    let (code, _, err) = ipctop(&["snapshot", "--container", &h.name]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("host's IPC namespace"), "{err}");
+        .any(|(ns, id, l)| *ns == host_ns && *id == i64::from(h.semid) && l == "host"));
+    let doc_h = snapshot(&["--container", &h.name]);
+    assert_eq!(
+        sets(&doc_h),
+        vec![(host_ns, i64::from(h.semid), "host".to_string())]
+    );
+    let pids: Vec<u64> = doc_h["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        pids,
+        vec![u64::from(h.pid)],
+        "only the container's processes"
+    );
+    for f in doc_h["findings"].as_array().unwrap() {
+        assert!(f["ipc_ns"].is_u64() && f["container"].is_string(), "{f}");
+    }
+
+    // serve: its set with its 400 calls, and no other object of the host's namespace.
+    let metrics = serve_support::eventually("serve's calls", Duration::from_secs(30), || {
+        let text = serve_support::request(port, "GET", "/metrics", &[])?.text();
+        let id = h.semid.to_string();
+        let calls: f64 = ["semop", "semtimedop"]
+            .iter()
+            .flat_map(|sys| {
+                serve_support::values(
+                    &text,
+                    "ipctop_object_calls_total",
+                    &[("kind", "sem"), ("id", &id), ("syscall", sys)],
+                )
+            })
+            .sum();
+        (calls == 400.0).then_some(text)
+    });
+    let objects: f64 = serve_support::values(&metrics, "ipctop_objects", &[("kind", "sem")])
+        .iter()
+        .sum();
+    assert_eq!(objects, 1.0, "only the container's set");
+    for l in metrics
+        .lines()
+        .filter(|l| l.starts_with("ipctop_object_calls_total{"))
+    {
+        assert!(
+            l.contains(&format!("id=\"{}\"", h.semid))
+                && l.contains(&format!("ipc_ns=\"{host_ns}\"")),
+            "another object: {l}"
+        );
+    }
+    serve_h.signal(libc::SIGTERM);
 
     // trace: each container's calls exact, nobody else's.
     let (ev_a, _, code) = stop_trace(trace_a);
@@ -251,6 +331,77 @@ fn podman_containers_by_name_shared_namespaces_and_host_ipc() {
         }
     }
     assert_eq!((mine, others), (400, 0));
+    beside.release();
+    assert_eq!(
+        beside.wait(Duration::from_secs(30)),
+        Some(0),
+        "burst failed"
+    );
+
+    // report --container of the --ipc=host container: judged are its 400 calls, exact; the
+    // other process's calls beside it are context.
+    let (code, rep, err) = recording::report(&rec_path, &["--container", &h.name]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        rep["scope"]["judged"],
+        format!("container podman:{}", h.name)
+    );
+    assert_eq!(rep["calls"]["calls"], 400, "{}", rep["calls"]);
+    assert_eq!(rep["scope"]["pids"], serde_json::json!([h.pid]));
+    let judged_pids: Vec<u64> = rep["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(judged_pids, vec![u64::from(h.pid)]);
+    assert!(!judged_pids.contains(&u64::from(beside_pid)));
+    assert!(
+        rep["context"]["calls"]["calls"].as_u64().unwrap() >= 400 + 250,
+        "{}",
+        rep["context"]["calls"]
+    );
+    for w in rep["still_waiting"].as_array().unwrap() {
+        assert!(w["ipc_ns"].is_u64(), "{w}");
+    }
+    // A private-IPC container in a recording of the whole machine (the kernel's counts): its
+    // 300 calls judged, exact; the machine's are context.
+    rec_all.signal(libc::SIGTERM);
+    assert_eq!(
+        rec_all.wait(Duration::from_secs(30)),
+        Some(0),
+        "record failed"
+    );
+    let (code, rep, err) = recording::report(&all_path, &["--container", &a.name]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(rep["scope"]["judged"], format!("container {}", a.name));
+    assert_eq!(rep["calls"]["source"], "kernel");
+    // Its namespace's processes: the container's, and this test's `nsenter … ipcs` (host
+    // processes that entered it, each a few semctl).
+    let semops = |t: &Value| {
+        ["semop", "semtimedop"]
+            .iter()
+            .map(|s| t["by_syscall"][s].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert_eq!(semops(&rep["calls"]), 300, "{}", rep["calls"]);
+    let ctx = rep["context"]["calls"]["calls"].as_u64().unwrap();
+    assert!(ctx >= 300 + 700 + 400 + 250, "{}", rep["context"]["calls"]);
+    let mut judged_calls = 0;
+    for p in rep["processes"].as_array().unwrap() {
+        if p["pid"] == a.pid {
+            assert_eq!((p["calls"].as_u64(), semops(p)), (Some(300), 300), "{p}");
+        } else {
+            assert_eq!(p["comm"], "ipcs", "{p}");
+            assert_eq!(p["calls"], p["by_syscall"]["semctl"], "{p}");
+        }
+        judged_calls += p["calls"].as_u64().unwrap();
+    }
+    assert_eq!(rep["calls"]["calls"], judged_calls, "{}", rep["calls"]);
+    // Nothing of that name in the recording: one sentence, exit 2.
+    let (code, _, err) = recording::report(&all_path, &["--container", "no-such-container"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("has no container"), "{err}");
     drop(host_sets);
     eprintln!("{test}: {:?}", t0.elapsed());
 }

@@ -129,8 +129,8 @@ impl Model {
     }
 
     /// Whether an object is shown: of a namespace in scope; for a [`Scope::Procs`] also made
-    /// (as the kernel or the probe says), used (its account), attached or waited on by one
-    /// of its processes.
+    /// (as the kernel or the probe says), used (its account, or the kernel's last operating,
+    /// sending or receiving pid), attached or waited on by one of its processes.
     pub fn obj_in_scope(&self, kind: ObjKind, id: ObjId) -> bool {
         let Scope::Procs { ns, pids, .. } = &self.scope else {
             return self.in_scope(id.ns);
@@ -139,21 +139,24 @@ impl Model {
             return false;
         }
         let has = |p: &u32| pids.contains_key(p) && self.pid_in_scope(*p);
-        let creator = match kind {
-            ObjKind::Shm => self
-                .segments
-                .get(&id)
-                .map(|s| has(&s.creator_pid) || s.attached_pids().iter().any(has)),
-            ObjKind::Sem => self
-                .sem_sets
-                .get(&id)
-                .map(|s| s.creator_pid.as_ref().is_some_and(has)),
-            ObjKind::Msg => self
-                .queues
-                .get(&id)
-                .map(|q| q.creator_pid.as_ref().is_some_and(has)),
+        let kernel = match kind {
+            ObjKind::Shm => self.segments.get(&id).map(|s| {
+                has(&s.creator_pid) || has(&s.last_pid) || s.attached_pids().iter().any(has)
+            }),
+            ObjKind::Sem => self.sem_sets.get(&id).map(|s| {
+                s.creator_pid.as_ref().is_some_and(has)
+                    || s.semaphores
+                        .iter()
+                        .flatten()
+                        .any(|x| x.last_pid != 0 && has(&x.last_pid))
+            }),
+            ObjKind::Msg => self.queues.get(&id).map(|q| {
+                q.creator_pid.as_ref().is_some_and(has)
+                    || has(&q.last_send_pid)
+                    || has(&q.last_recv_pid)
+            }),
         };
-        creator == Some(true)
+        kernel == Some(true)
             || self.creation(kind, id).is_some_and(|c| has(&c.pid))
             || self.account.users_of(kind, id).any(|(p, _)| has(&p))
             || self.waiters_at(kind, id).any(|p| has(&p))
