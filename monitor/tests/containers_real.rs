@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use containers::{have, Base, Pod, Podman, Workload};
+use containers::{have, Base, Docker, Pod, Podman, Workload};
 use serde_json::Value;
 use support::*;
 
@@ -172,17 +172,7 @@ fn podman_containers_by_name_shared_namespaces_and_host_ipc() {
         Proc::spawn(Command::new(IPCTOP).args(["record", "-o", all_path.to_str().unwrap()]));
     rec_all.wait_stderr("ipctop: recording", Duration::from_secs(30));
     // serve of the --ipc=host container: its processes, by cgroup, in the host's namespace.
-    let serve_h = Proc::spawn(Command::new(IPCTOP).args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--interval",
-        "0.5",
-        "--container",
-        &h.name,
-    ]));
-    let started = serve_h.wait_stderr("ipctop: serving", Duration::from_secs(30));
-    let port = serve_support::served_port(started.last().unwrap());
+    let (serve_h, port) = serve_container(&h.name);
     // Another process of the host's namespace calling beside it: context, never judged.
     let mut beside = Proc::spawn(Command::new(WORKLOAD).args([
         "--name",
@@ -261,35 +251,10 @@ fn podman_containers_by_name_shared_namespaces_and_host_ipc() {
     }
 
     // serve: its set with its 400 calls, and no other object of the host's namespace.
-    let metrics = serve_support::eventually("serve's calls", Duration::from_secs(30), || {
-        let text = serve_support::request(port, "GET", "/metrics", &[])?.text();
-        let id = h.semid.to_string();
-        let calls: f64 = ["semop", "semtimedop"]
-            .iter()
-            .flat_map(|sys| {
-                serve_support::values(
-                    &text,
-                    "ipctop_object_calls_total",
-                    &[("kind", "sem"), ("id", &id), ("syscall", sys)],
-                )
-            })
-            .sum();
-        (calls == 400.0).then_some(text)
-    });
-    let objects: f64 = serve_support::values(&metrics, "ipctop_objects", &[("kind", "sem")])
-        .iter()
-        .sum();
-    assert_eq!(objects, 1.0, "only the container's set");
-    for l in metrics
-        .lines()
-        .filter(|l| l.starts_with("ipctop_object_calls_total{"))
-    {
-        assert!(
-            l.contains(&format!("id=\"{}\"", h.semid))
-                && l.contains(&format!("ipc_ns=\"{host_ns}\"")),
-            "another object: {l}"
-        );
-    }
+    assert_eq!(
+        served_semops(port, host_ns, h.semid, 400),
+        vec![(host_ns.to_string(), "sem".into(), h.semid.to_string())]
+    );
     serve_h.signal(libc::SIGTERM);
 
     // trace: each container's calls exact, nobody else's.
@@ -403,6 +368,133 @@ fn podman_containers_by_name_shared_namespaces_and_host_ipc() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("has no container"), "{err}");
     drop(host_sets);
+    eprintln!("{test}: {:?}", t0.elapsed());
+}
+
+/// `ipctop serve --container NAME` started: it and its port.
+fn serve_container(name: &str) -> (Proc, u16) {
+    let serve = Proc::spawn(Command::new(IPCTOP).args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "0.5",
+        "--container",
+        name,
+    ]));
+    let started = serve.wait_stderr("ipctop: serving", Duration::from_secs(30));
+    let port = serve_support::served_port(started.last().unwrap());
+    (serve, port)
+}
+
+/// The finished semops on set `semid` of the namespace `ns` a serve exposes, once they are
+/// `want` (30 s at most), and every object it exposes then: (ipc_ns, kind, id).
+fn served_semops(port: u16, ns: u64, semid: i32, want: u32) -> Vec<(String, String, String)> {
+    let text = serve_support::eventually("serve's calls", Duration::from_secs(30), || {
+        let text = serve_support::request(port, "GET", "/metrics", &[])?.text();
+        let (ns, id) = (ns.to_string(), semid.to_string());
+        let calls: f64 = ["semop", "semtimedop"]
+            .iter()
+            .flat_map(|sys| {
+                serve_support::values(
+                    &text,
+                    "ipctop_object_calls_total",
+                    &[
+                        ("ipc_ns", &ns),
+                        ("kind", "sem"),
+                        ("id", &id),
+                        ("syscall", sys),
+                    ],
+                )
+            })
+            .sum();
+        (calls == f64::from(want)).then_some(text)
+    });
+    let label = |l: &str, k: &str| {
+        l.split(&format!("{k}=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut objects: Vec<(String, String, String)> = text
+        .lines()
+        .filter(|l| l.starts_with("ipctop_object_calls_total{"))
+        .map(|l| (label(l, "ipc_ns"), label(l, "kind"), label(l, "id")))
+        .collect();
+    objects.sort();
+    objects.dedup();
+    objects
+}
+
+#[test]
+fn docker_containers_by_name_and_host_ipc() {
+    let test = "docker_containers";
+    if !can_run(test, &["dockerd", "docker", "gcc", "tar", "nsenter"]) {
+        return;
+    }
+    let t0 = Instant::now();
+    let base = Base::new("docker");
+    let mut dk = match Docker::start(&base) {
+        Ok(d) => d,
+        Err(why) => return skip(test, &why),
+    };
+    let n = std::process::id();
+    let a = dk.run(&format!("it{n}-dweb"), "private", 300, 60);
+    let h = dk.run(&format!("it{n}-dhost"), "host", 400, 60);
+    let host_ns = 0xEFFF_FFFFu64;
+    assert_eq!(h.ipc_ns(), host_ns);
+
+    let trace_a = start_trace(&["--container", &format!("docker:{}", a.name)]);
+    let trace_h = start_trace(&["--container", &h.id[..12]]);
+    let dir = recording::tmpdir("ct-docker");
+    let path = dir.0.join("all.ipctop");
+    let mut rec = Proc::spawn(Command::new(IPCTOP).args(["record", "-o", path.to_str().unwrap()]));
+    rec.wait_stderr("ipctop: recording", Duration::from_secs(30));
+    let (serve_h, port) = serve_container(&h.name);
+    for w in [&a, &h] {
+        w.go();
+    }
+    wait_done(&[&a, &h]);
+    std::thread::sleep(Duration::from_millis(800));
+
+    // snapshot: by name, each its own; the --ipc=host one exactly its set and process.
+    let label_a = format!("docker:{}", a.name);
+    assert_eq!(
+        sets(&snapshot(&["--container", &a.name])),
+        vec![(a.ipc_ns(), i64::from(a.semid), label_a.clone())]
+    );
+    let doc_h = snapshot(&["--container", &format!("docker:{}", h.name)]);
+    assert_eq!(
+        sets(&doc_h),
+        vec![(host_ns, i64::from(h.semid), "host".to_string())]
+    );
+    assert_eq!(doc_h["processes"][0]["pid"], h.pid);
+    assert_eq!(doc_h["processes"].as_array().unwrap().len(), 1);
+    // serve: its 400 calls, no other object.
+    assert_eq!(
+        served_semops(port, host_ns, h.semid, 400),
+        vec![(host_ns.to_string(), "sem".into(), h.semid.to_string())]
+    );
+    serve_h.signal(libc::SIGTERM);
+    // trace: exact, each its own.
+    let (ev_a, _, _) = stop_trace(trace_a);
+    assert_eq!(semops_of(&ev_a, a.pid), 300);
+    assert_labels(&ev_a, a.pid, &label_a);
+    let (ev_h, _, _) = stop_trace(trace_h);
+    assert_eq!(semops_of(&ev_h, h.pid), 400);
+    assert!(ev_h.iter().all(|x| x["pid"] == h.pid));
+    // report: the private container's 300 semops judged, the machine's context.
+    rec.signal(libc::SIGTERM);
+    assert_eq!(rec.wait(Duration::from_secs(30)), Some(0), "record failed");
+    let (code, rep, err) = recording::report(&path, &["--container", &a.name]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(rep["scope"]["judged"], format!("container {}", a.name));
+    let semops = ["semop", "semtimedop"]
+        .iter()
+        .map(|s| rep["calls"]["by_syscall"][s].as_u64().unwrap_or(0))
+        .sum::<u64>();
+    assert_eq!(semops, 300, "{}", rep["calls"]);
     eprintln!("{test}: {:?}", t0.elapsed());
 }
 
