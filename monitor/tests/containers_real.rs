@@ -442,6 +442,9 @@ fn docker_containers_by_name_and_host_ipc() {
     let n = std::process::id();
     let a = dk.run(&format!("it{n}-dweb"), "private", 300, 60);
     let h = dk.run(&format!("it{n}-dhost"), "host", 400, 60);
+    // In the host's namespace its set outlives a container removed before it ends.
+    let mut host_sets = Ids::default();
+    host_sets.sems.push(h.semid);
     let host_ns = 0xEFFF_FFFFu64;
     assert_eq!(h.ipc_ns(), host_ns);
 
@@ -495,6 +498,7 @@ fn docker_containers_by_name_and_host_ipc() {
         .map(|s| rep["calls"]["by_syscall"][s].as_u64().unwrap_or(0))
         .sum::<u64>();
     assert_eq!(semops, 300, "{}", rep["calls"]);
+    drop(host_sets);
     eprintln!("{test}: {:?}", t0.elapsed());
 }
 
@@ -575,4 +579,38 @@ fn an_unshared_namespace_is_not_the_host() {
     assert_eq!(own.len(), 1, "{own:?}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn blind_to_containers_says_so_once() {
+    let test = "blind_to_containers";
+    if !can_run(test, &["unshare"]) {
+        return;
+    }
+    // ipctop in a cgroup namespace of its own (as in a container without --cgroupns=host).
+    let blind = |args: &[&str]| {
+        let out = Command::new("unshare")
+            .arg("--cgroup")
+            .arg(IPCTOP)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let why = "ipctop runs in a cgroup namespace of its own";
+    // Nothing named: refused, and why names may be missing, in one sentence.
+    let (code, err) = blind(&["snapshot", "--container", "no-such-container"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no container or IPC namespace") && err.contains(why),
+        "{err}"
+    );
+    // Selected all the same (a label as shown): said once.
+    let (code, err) = blind(&["snapshot", "--container", "host"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(err.matches(why).count(), 1, "{err}");
 }

@@ -133,6 +133,10 @@ impl ScopeArgs {
         };
         let s = crate::snapshot::namespaces::select(name)
             .map_err(|e| crate::exit::Fatal::new(crate::exit::USAGE, e))?;
+        // Selected all the same (a label as shown, `host`): said once, as the refusal would.
+        if let Some(why) = crate::container::blind_reason() {
+            eprintln!("ipctop: containers cannot be named here: {why}");
+        }
         Ok(Selected {
             scope: crate::model::Scope::Container(s.name),
             namespaces: s.namespaces,
