@@ -168,6 +168,10 @@ fn the_namespace_column_stays_on_a_small_terminal_while_several_are_shown() {
         let s = screen(&mut app, 80, 24);
         assert!(s.contains("IPC NS"), "{v:?}: {s}");
     }
+    // And each problem names its namespace (the container's set used before init).
+    let mut app = app_on(View::Problems, two_sets_0());
+    let s = screen(&mut app, 100, 30);
+    assert!(s.contains("in docker:3f4e5a6b7c8d"), "{s}");
 }
 
 #[test]
