@@ -168,6 +168,57 @@ pub use crate::container::names::label_matches;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{self, Feed, MONO, NOW, NS, ROOT};
+
+    /// In the home namespace: set 0 last operated on by pid 10 (the container's), set 1 by
+    /// pid 30 (the host's), and pid 11, forked by 10 after the scope was set.
+    #[test]
+    fn a_host_ipc_containers_processes_and_their_objects_only() {
+        let mut s = fixtures::snapshot(MONO, 1 << 30, None);
+        for (id, pid) in [(0, 10), (1, 30)] {
+            s.sem.push(fixtures::sem(
+                id,
+                0x11 + id,
+                0o600,
+                ROOT,
+                &[(1, 0, pid)],
+                NOW,
+                NOW,
+            ));
+        }
+        let mut child = fixtures::process(11, "worker", None, NOW - 10);
+        child.ppid = 10;
+        let mut waiter = fixtures::process(30, "hostie", None, NOW - 100);
+        waiter.waits = Some(vec![fixtures::sem_wait(30, 1, 0, -1)]);
+        s.processes
+            .extend([fixtures::process(10, "app", None, NOW - 100), child, waiter]);
+        let mut m = Model::new();
+        m.set_scope(Scope::Procs {
+            name: "podman:web".into(),
+            ns: NS,
+            pids: [(10, None)].into(),
+        });
+        m.feed_snapshot(&s);
+        let pids: Vec<u32> = m.processes().map(|p| p.pid).collect();
+        assert_eq!(pids, [10, 11], "its process and the one it forked");
+        assert_eq!(m.sem_sets().map(|s| s.id.id).collect::<Vec<_>>(), [0]);
+        assert_eq!(m.waits().count(), 0, "the host's waiter is not its");
+        assert!(m.pid_in_scope(10) && !m.pid_in_scope(30));
+        assert_eq!(m.scope().describe(), "container podman:web");
+        // Pid 10 reused by another process (another start): not the container's.
+        let mut s2 = s.clone();
+        s2.mono_ns = MONO + 1;
+        s2.processes.retain(|p| p.pid == 30);
+        s2.processes
+            .push(fixtures::process(10, "other", None, NOW - 1));
+        m.feed_snapshot(&s2);
+        assert!(!m.pid_in_scope(10));
+        assert_eq!(m.sem_sets().count(), 0);
+        // Another namespace is never in it.
+        let sc = m.scope().clone();
+        assert!(!sc.admits(NS + 1, Some("podman:web")));
+        assert!(!sc.admits_pid((30, None), NS, Some("host")));
+    }
 
     #[test]
     fn container_names_match_labels() {
