@@ -5,7 +5,6 @@
 //! labelled `host`. The image is made here (busybox-static and a static C workload).
 #[path = "support/containers/mod.rs"]
 mod containers;
-#[allow(dead_code)]
 mod serve_support;
 mod support;
 
