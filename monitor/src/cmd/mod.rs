@@ -150,7 +150,12 @@ impl ScopeArgs {
     pub fn select_namespaces(&self) -> Result<crate::model::Scope, crate::exit::Fatal> {
         let s = self.select()?;
         if s.namespaces.is_empty() && !s.host_ipc.is_empty() {
-            return Ok(crate::snapshot::namespaces::host_ipc_scope(&s.host_ipc));
+            let (ns, pids) = crate::snapshot::namespaces::host_ipc_procs(&s.host_ipc);
+            return Ok(crate::model::Scope::Procs {
+                name: s.host_ipc.join(","),
+                ns,
+                pids,
+            });
         }
         Ok(s.scope)
     }

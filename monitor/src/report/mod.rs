@@ -6,6 +6,7 @@
 //! the gates — is the judged processes' own (`judge`).
 mod gate;
 mod judge;
+mod named;
 pub mod scope;
 mod text;
 mod watch;
@@ -277,86 +278,9 @@ pub fn build_scoped(
     ns: crate::model::Scope,
 ) -> Result<Report, String> {
     let (report, seen) = build_seen(reader, cfg, mode, ns.clone());
-    let named = match &ns {
-        crate::model::Scope::Container(name) => seen
-            .labels
-            .iter()
-            .any(|l| crate::model::label_matches(l, name)),
-        crate::model::Scope::Procs { .. } => seen.procs_found,
-        _ => true,
-    };
-    if named {
-        return Ok(report);
-    }
-    let what = match &ns {
-        crate::model::Scope::Container(name) => name.split(',').next().unwrap_or(name),
-        crate::model::Scope::Procs { name, .. } => name,
-        _ => "",
-    };
-    let mut labels: Vec<&str> = seen.labels.iter().map(String::as_str).collect();
-    labels.sort_unstable();
-    labels.dedup();
-    Err(format!(
-        "the recording has no container or IPC namespace named {:?}{}; it has: {}",
-        crate::text::escape(what),
-        if matches!(ns, crate::model::Scope::Procs { .. }) {
-            " (a container in the host's IPC namespace is found by its calls' cgroup, which \
-             must still exist here)"
-        } else {
-            ""
-        },
-        if labels.is_empty() {
-            "no namespace labels".to_string()
-        } else {
-            crate::text::escape(&labels.join(", ")).into_owned()
-        }
-    ))
-}
-
-/// What a recording showed of namespaces and containers.
-#[derive(Default)]
-struct Seen {
-    /// Every namespace label its snapshots gave.
-    labels: std::collections::BTreeSet<String>,
-    /// A [`crate::model::Scope::Procs`] found processes.
-    procs_found: bool,
-}
-
-/// A `--ipc=host` container's processes in a recording ([`crate::model::Scope::Procs`]
-/// given without any): learned from the recorded calls whose cgroup (named by this
-/// machine's cgroups, while they exist) is the container's, with their namespace.
-struct Learner {
-    cgroups: crate::container::Labels,
-}
-
-impl Learner {
-    /// Adds the processes of `evs` of the scope's container to it; whether any was new.
-    fn learn(&mut self, model: &mut Model, evs: &[crate::event::Event]) -> bool {
-        let crate::model::Scope::Procs { name, ns, pids } = model.scope() else {
-            return false;
-        };
-        let (mut ns, mut pids) = (*ns, pids.clone());
-        let mut added = false;
-        for ev in evs {
-            let Some(label) = ev.cgroup_id.and_then(|c| self.cgroups.of(c)) else {
-                continue;
-            };
-            if label == "host" || !crate::model::label_matches(label, name) {
-                continue;
-            }
-            if let Some(n) = ev.ipc_ns {
-                ns = n;
-            }
-            let start = ev.proc_start.filter(|_| !pids.contains_key(&ev.pid));
-            if !pids.contains_key(&ev.pid) || start.is_some() {
-                added |= pids.insert(ev.pid, start).is_none();
-            }
-        }
-        if added {
-            let name = name.clone();
-            model.set_scope(crate::model::Scope::Procs { name, ns, pids });
-        }
-        added
+    match seen.refusal(&ns) {
+        None => Ok(report),
+        Some(why) => Err(why),
     }
 }
 
@@ -365,15 +289,12 @@ fn build_seen(
     cfg: &analysis::Config,
     mode: ScopeMode,
     ns: crate::model::Scope,
-) -> (Report, Seen) {
+) -> (Report, named::Seen) {
     let header = reader.header.clone();
     let mut scope = Scope::new(mode, header.command.as_deref())
         .with_command_pid(header.command_pid, header.forks_followed);
-    let mut seen = Seen::default();
-    let mut learner = matches!(&ns, crate::model::Scope::Procs { pids, .. } if pids.is_empty())
-        .then(|| Learner {
-            cgroups: crate::container::Labels::system(),
-        });
+    let mut seen = named::Seen::default();
+    let mut learner = named::Learner::of(&ns);
     let mut model = Model::new();
     model.set_scope(ns);
     let mut watch = watch::Watch::default();

@@ -256,15 +256,18 @@ pub fn select_in(list: &[IpcNamespace], name: &str) -> Result<Selection, String>
     Err(why)
 }
 
-/// The model's scope for containers sharing the host's IPC namespace (`--ipc=host`, as
-/// [`Selection::host_ipc`] names them): their processes now, found by their cgroup among the
-/// init namespace's (with their starts), within that namespace.
-pub fn host_ipc_scope(host_ipc: &[String]) -> crate::model::Scope {
-    host_ipc_scope_in(&list().namespaces, host_ipc)
+/// The processes of containers sharing the host's IPC namespace (`--ipc=host`, as
+/// [`Selection::host_ipc`] names them) now, found by their cgroup among the init namespace's:
+/// that namespace, and each process's start (clock ticks).
+pub fn host_ipc_procs(host_ipc: &[String]) -> (u64, BTreeMap<u32, Option<u64>>) {
+    host_ipc_procs_in(&list().namespaces, host_ipc)
 }
 
-/// [`host_ipc_scope`] among the namespaces of `list`.
-pub fn host_ipc_scope_in(list: &[IpcNamespace], host_ipc: &[String]) -> crate::model::Scope {
+/// [`host_ipc_procs`] among the namespaces of `list`.
+pub fn host_ipc_procs_in(
+    list: &[IpcNamespace],
+    host_ipc: &[String],
+) -> (u64, BTreeMap<u32, Option<u64>>) {
     let init = list.iter().find(|n| n.init);
     let mut pids = BTreeMap::new();
     for &pid in init.map(|n| n.pids.as_slice()).unwrap_or_default() {
@@ -275,14 +278,11 @@ pub fn host_ipc_scope_in(list: &[IpcNamespace], host_ipc: &[String]) -> crate::m
             pids.insert(pid, start_ticks(pid));
         }
     }
-    crate::model::Scope::Procs {
-        name: host_ipc.join(","),
-        ns: init.map_or_else(
-            || container::names::init_ipc_ns().unwrap_or_default(),
-            |n| n.inode,
-        ),
-        pids,
-    }
+    let ns = init.map_or_else(
+        || container::names::init_ipc_ns().unwrap_or_default(),
+        |n| n.inode,
+    );
+    (ns, pids)
 }
 
 /// A process's start (`/proc/PID/stat`'s starttime, clock ticks since boot).
