@@ -63,6 +63,14 @@ fn semops_of(events: &[Value], pid: u32) -> usize {
         .count()
 }
 
+/// The semops (glibc's semop is semtimedop) of a report's account (`by_syscall`).
+fn semops_in(account: &Value) -> u64 {
+    ["semop", "semtimedop"]
+        .iter()
+        .map(|s| account["by_syscall"][s].as_u64().unwrap_or(0))
+        .sum()
+}
+
 /// The container's calls carry its label; the only others in its namespace are this test's
 /// own reads (`nsenter … ipcs`, the snapshots' `ipctop-nsread` thread): host processes
 /// entering it, labelled by their own cgroup.
@@ -342,19 +350,13 @@ fn podman_containers_by_name_shared_namespaces_and_host_ipc() {
     assert_eq!(rep["calls"]["source"], "kernel");
     // Its namespace's processes: the container's, and this test's `nsenter … ipcs` (host
     // processes that entered it, each a few semctl).
-    let semops = |t: &Value| {
-        ["semop", "semtimedop"]
-            .iter()
-            .map(|s| t["by_syscall"][s].as_u64().unwrap_or(0))
-            .sum::<u64>()
-    };
-    assert_eq!(semops(&rep["calls"]), 300, "{}", rep["calls"]);
+    assert_eq!(semops_in(&rep["calls"]), 300, "{}", rep["calls"]);
     let ctx = rep["context"]["calls"]["calls"].as_u64().unwrap();
     assert!(ctx >= 300 + 700 + 400 + 250, "{}", rep["context"]["calls"]);
     let mut judged_calls = 0;
     for p in rep["processes"].as_array().unwrap() {
         if p["pid"] == a.pid {
-            assert_eq!((p["calls"].as_u64(), semops(p)), (Some(300), 300), "{p}");
+            assert_eq!((p["calls"].as_u64(), semops_in(p)), (Some(300), 300), "{p}");
         } else {
             assert_eq!(p["comm"], "ipcs", "{p}");
             assert_eq!(p["calls"], p["by_syscall"]["semctl"], "{p}");
@@ -492,10 +494,7 @@ fn docker_containers_by_name_and_host_ipc() {
     let (code, rep, err) = recording::report(&path, &["--container", &a.name]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(rep["scope"]["judged"], format!("container {}", a.name));
-    let semops = ["semop", "semtimedop"]
-        .iter()
-        .map(|s| rep["calls"]["by_syscall"][s].as_u64().unwrap_or(0))
-        .sum::<u64>();
+    let semops = semops_in(&rep["calls"]);
     assert_eq!(semops, 300, "{}", rep["calls"]);
     drop(host_sets);
     eprintln!("{test}: {:?}", t0.elapsed());
