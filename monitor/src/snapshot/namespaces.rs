@@ -201,9 +201,11 @@ pub fn select_in(list: &[IpcNamespace], name: &str) -> Result<Selection, String>
     let mut sel = Selection::default();
     let mut names: BTreeSet<String> = BTreeSet::new();
     let mut exist: Vec<String> = Vec::new();
+    let mut unnamed: BTreeSet<String> = BTreeSet::new();
     for ns in list {
         let label = ns.label();
         let members = ns.members();
+        unnamed.extend(members.iter().filter(|m| m.unnamed()).map(Member::label));
         if !ns.init && container::names::label_matches(&label, name) {
             sel.namespaces.insert(ns.inode);
             names.insert(label.clone());
@@ -252,6 +254,12 @@ pub fn select_in(list: &[IpcNamespace], name: &str) -> Result<Selection, String>
     );
     if let Some(blind) = container::blind_reason() {
         why = format!("{why} (and containers cannot be named here: {blind})");
+    } else if !unnamed.is_empty() {
+        why = format!(
+            "{why} ({} container(s) are known here only by id, their runtime's state not \
+             found: select them by id)",
+            unnamed.len()
+        );
     }
     Err(why)
 }
@@ -479,6 +487,37 @@ mod tests {
             ours: false,
             init: inode == 1,
         }
+    }
+
+    #[test]
+    fn nothing_named_says_what_exists_and_containers_known_only_by_id() {
+        // Ids no runtime's state here names.
+        let id = "0badc0de".repeat(8);
+        let docker = k(Runtime::Docker, &id, None);
+        let list = [
+            ns(1, vec![Container::host(), docker.clone()]),
+            ns(4_026_530_001, vec![k(Runtime::Lxc, "web", None)]),
+        ];
+        let e = select_in(&list, "db").unwrap_err();
+        assert!(
+            e.contains("no container or IPC namespace is named \"db\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("lxc:web") && e.contains("docker:0badc0de0bad (host IPC)"),
+            "{e}"
+        );
+        if container::blind_reason().is_none() {
+            assert!(
+                e.contains("1 container(s) are known here only by id"),
+                "{e}"
+            );
+        }
+        // By name the LXC one's namespace, by id prefix the host-IPC one (its processes).
+        let s = select_in(&list, "web").unwrap();
+        assert_eq!(s.namespaces, [4_026_530_001].into());
+        let s = select_in(&list, "0badc0de").unwrap();
+        assert!(s.namespaces.is_empty() && s.host_ipc == ["docker:0badc0de0bad"]);
     }
 
     #[test]
