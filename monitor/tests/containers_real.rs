@@ -364,6 +364,19 @@ fn podman_containers_by_name_shared_namespaces_and_host_ipc() {
         judged_calls += p["calls"].as_u64().unwrap();
     }
     assert_eq!(rep["calls"]["calls"], judged_calls, "{}", rep["calls"]);
+    // For people: what is judged, and the rest as context.
+    let out = Command::new(IPCTOP)
+        .arg("report")
+        .arg(&all_path)
+        .args(["--container", &a.name])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("Judged: container {} (", a.name))
+            && text.contains("Context (not judged; outside --container/--ipc-ns)"),
+        "{text}"
+    );
     // Nothing of that name in the recording: one sentence, exit 2.
     let (code, _, err) = recording::report(&all_path, &["--container", "no-such-container"]);
     assert_eq!(code, Some(2), "{err}");

@@ -229,7 +229,12 @@ pub fn render(r: &Report) -> String {
         let cx = &r.context;
         let _ = writeln!(
             s,
-            "\nContext (not judged; --scope all judges the command's whole machine):"
+            "\nContext (not judged; {}):",
+            if r.scope.judged == "command" {
+                "--scope all judges the command's whole machine"
+            } else {
+                "outside --container/--ipc-ns"
+            }
         );
         let _ = writeln!(
             s,
