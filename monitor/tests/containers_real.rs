@@ -5,6 +5,7 @@
 //! labelled `host`. The image is made here (busybox-static and a static C workload).
 #[path = "support/containers/mod.rs"]
 mod containers;
+mod serve_support;
 mod support;
 
 use std::{
@@ -12,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use containers::{have, Base, Pod, Podman, Workload};
+use containers::{have, Base, Docker, Pod, Podman, Workload};
 use serde_json::Value;
 use support::*;
 
@@ -60,6 +61,14 @@ fn semops_of(events: &[Value], pid: u32) -> usize {
                 && e["in_progress"] != true
         })
         .count()
+}
+
+/// The semops (glibc's semop is semtimedop) of a report's account (`by_syscall`).
+fn semops_in(account: &Value) -> u64 {
+    ["semop", "semtimedop"]
+        .iter()
+        .map(|s| account["by_syscall"][s].as_u64().unwrap_or(0))
+        .sum()
 }
 
 /// The container's calls carry its label; the only others in its namespace are this test's
@@ -164,9 +173,28 @@ fn podman_containers_by_name_shared_namespaces_and_host_ipc() {
         rec_path.to_str().unwrap(),
     ]));
     rec.wait_stderr("ipctop: recording", Duration::from_secs(30));
+    // And the whole machine, the kernel's counts (the default).
+    let all_path = dir.0.join("all.ipctop");
+    let mut rec_all =
+        Proc::spawn(Command::new(IPCTOP).args(["record", "-o", all_path.to_str().unwrap()]));
+    rec_all.wait_stderr("ipctop: recording", Duration::from_secs(30));
+    // serve of the --ipc=host container: its processes, by cgroup, in the host's namespace.
+    let (serve_h, port) = serve_container(&h.name);
+    // Another process of the host's namespace calling beside it: context, never judged.
+    let mut beside = Proc::spawn(Command::new(WORKLOAD).args([
+        "--name",
+        &format!("it{n}-beside"),
+        "--wait-go",
+        "burst",
+        "250",
+    ]));
     for w in [&a, &b, &d, &e, &h] {
         w.go();
     }
+    beside.go();
+    let beside_pid = beside.json(Duration::from_secs(30))["pid"]
+        .as_u64()
+        .unwrap() as u32;
     wait_done(&[&a, &b, &d, &e, &h]);
     std::thread::sleep(Duration::from_millis(800));
 
@@ -204,13 +232,37 @@ fn podman_containers_by_name_shared_namespaces_and_host_ipc() {
         }
     }
     // The host's IPC namespace is "host", whoever shares it; a container in it is selected by
-    // its processes, which snapshot cannot do yet: it says so (exit 2), never shows nothing.
+    // its processes (cgroup): exactly its set and its process, none of the host's.
+    let host_ns = 0xEFFF_FFFFu64;
     assert!(sets(&all)
         .iter()
-        .any(|(ns, id, l)| *ns == 0xEFFF_FFFF && *id == i64::from(h.semid) && l == "host"));
-    let (code, _, err) = ipctop(&["snapshot", "--container", &h.name]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("host's IPC namespace"), "{err}");
+        .any(|(ns, id, l)| *ns == host_ns && *id == i64::from(h.semid) && l == "host"));
+    let doc_h = snapshot(&["--container", &h.name]);
+    assert_eq!(
+        sets(&doc_h),
+        vec![(host_ns, i64::from(h.semid), "host".to_string())]
+    );
+    let pids: Vec<u64> = doc_h["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        pids,
+        vec![u64::from(h.pid)],
+        "only the container's processes"
+    );
+    for f in doc_h["findings"].as_array().unwrap() {
+        assert!(f["ipc_ns"].is_u64() && f["container"].is_string(), "{f}");
+    }
+
+    // serve: its set with its 400 calls, and no other object of the host's namespace.
+    assert_eq!(
+        served_semops(port, host_ns, h.semid, 400),
+        vec![(host_ns.to_string(), "sem".into(), h.semid.to_string())]
+    );
+    serve_h.signal(libc::SIGTERM);
 
     // trace: each container's calls exact, nobody else's.
     let (ev_a, _, code) = stop_trace(trace_a);
@@ -251,6 +303,212 @@ fn podman_containers_by_name_shared_namespaces_and_host_ipc() {
         }
     }
     assert_eq!((mine, others), (400, 0));
+    beside.release();
+    assert_eq!(
+        beside.wait(Duration::from_secs(30)),
+        Some(0),
+        "burst failed"
+    );
+
+    // report --container of the --ipc=host container: judged are its 400 calls, exact; the
+    // other process's calls beside it are context.
+    let (code, rep, err) = recording::report(&rec_path, &["--container", &h.name]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        rep["scope"]["judged"],
+        format!("container podman:{}", h.name)
+    );
+    assert_eq!(rep["calls"]["calls"], 400, "{}", rep["calls"]);
+    assert_eq!(rep["scope"]["pids"], serde_json::json!([h.pid]));
+    let judged_pids: Vec<u64> = rep["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(judged_pids, vec![u64::from(h.pid)]);
+    assert!(!judged_pids.contains(&u64::from(beside_pid)));
+    assert!(
+        rep["context"]["calls"]["calls"].as_u64().unwrap() >= 400 + 250,
+        "{}",
+        rep["context"]["calls"]
+    );
+    for w in rep["still_waiting"].as_array().unwrap() {
+        assert!(w["ipc_ns"].is_u64(), "{w}");
+    }
+    // A private-IPC container in a recording of the whole machine (the kernel's counts): its
+    // 300 calls judged, exact; the machine's are context.
+    rec_all.signal(libc::SIGTERM);
+    assert_eq!(
+        rec_all.wait(Duration::from_secs(30)),
+        Some(0),
+        "record failed"
+    );
+    let (code, rep, err) = recording::report(&all_path, &["--container", &a.name]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(rep["scope"]["judged"], format!("container {}", a.name));
+    assert_eq!(rep["calls"]["source"], "kernel");
+    // Its namespace's processes: the container's, and this test's `nsenter … ipcs` (host
+    // processes that entered it, each a few semctl).
+    assert_eq!(semops_in(&rep["calls"]), 300, "{}", rep["calls"]);
+    let ctx = rep["context"]["calls"]["calls"].as_u64().unwrap();
+    assert!(ctx >= 300 + 700 + 400 + 250, "{}", rep["context"]["calls"]);
+    let mut judged_calls = 0;
+    for p in rep["processes"].as_array().unwrap() {
+        if p["pid"] == a.pid {
+            assert_eq!((p["calls"].as_u64(), semops_in(p)), (Some(300), 300), "{p}");
+        } else {
+            assert_eq!(p["comm"], "ipcs", "{p}");
+            assert_eq!(p["calls"], p["by_syscall"]["semctl"], "{p}");
+        }
+        judged_calls += p["calls"].as_u64().unwrap();
+    }
+    assert_eq!(rep["calls"]["calls"], judged_calls, "{}", rep["calls"]);
+    // For people: what is judged, and the rest as context.
+    let out = Command::new(IPCTOP)
+        .arg("report")
+        .arg(&all_path)
+        .args(["--container", &a.name])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("Judged: container {} (", a.name))
+            && text.contains("Context (not judged; outside --container/--ipc-ns)"),
+        "{text}"
+    );
+    // Nothing of that name in the recording: one sentence, exit 2.
+    let (code, _, err) = recording::report(&all_path, &["--container", "no-such-container"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("has no container"), "{err}");
+    drop(host_sets);
+    eprintln!("{test}: {:?}", t0.elapsed());
+}
+
+/// `ipctop serve --container NAME` started: it and its port.
+fn serve_container(name: &str) -> (Proc, u16) {
+    let serve = Proc::spawn(Command::new(IPCTOP).args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "0.5",
+        "--container",
+        name,
+    ]));
+    let started = serve.wait_stderr("ipctop: serving", Duration::from_secs(30));
+    let port = serve_support::served_port(started.last().unwrap());
+    (serve, port)
+}
+
+/// The finished semops on set `semid` of the namespace `ns` a serve exposes, once they are
+/// `want` (30 s at most), and every object it exposes then: (ipc_ns, kind, id).
+fn served_semops(port: u16, ns: u64, semid: i32, want: u32) -> Vec<(String, String, String)> {
+    let text = serve_support::eventually("serve's calls", Duration::from_secs(30), || {
+        let text = serve_support::request(port, "GET", "/metrics", &[])?.text();
+        let (ns, id) = (ns.to_string(), semid.to_string());
+        let calls: f64 = ["semop", "semtimedop"]
+            .iter()
+            .flat_map(|sys| {
+                serve_support::values(
+                    &text,
+                    "ipctop_object_calls_total",
+                    &[
+                        ("ipc_ns", &ns),
+                        ("kind", "sem"),
+                        ("id", &id),
+                        ("syscall", sys),
+                    ],
+                )
+            })
+            .sum();
+        (calls == f64::from(want)).then_some(text)
+    });
+    let label = |l: &str, k: &str| {
+        l.split(&format!("{k}=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut objects: Vec<(String, String, String)> = text
+        .lines()
+        .filter(|l| l.starts_with("ipctop_object_calls_total{"))
+        .map(|l| (label(l, "ipc_ns"), label(l, "kind"), label(l, "id")))
+        .collect();
+    objects.sort();
+    objects.dedup();
+    objects
+}
+
+#[test]
+fn docker_containers_by_name_and_host_ipc() {
+    let test = "docker_containers";
+    if !can_run(test, &["dockerd", "docker", "gcc", "tar", "nsenter"]) {
+        return;
+    }
+    let t0 = Instant::now();
+    let base = Base::new("docker");
+    let mut dk = match Docker::start(&base) {
+        Ok(d) => d,
+        Err(why) => return skip(test, &why),
+    };
+    let n = std::process::id();
+    let a = dk.run(&format!("it{n}-dweb"), "private", 300, 60);
+    let h = dk.run(&format!("it{n}-dhost"), "host", 400, 60);
+    // In the host's namespace its set outlives a container removed before it ends.
+    let mut host_sets = Ids::default();
+    host_sets.sems.push(h.semid);
+    let host_ns = 0xEFFF_FFFFu64;
+    assert_eq!(h.ipc_ns(), host_ns);
+
+    let trace_a = start_trace(&["--container", &format!("docker:{}", a.name)]);
+    let trace_h = start_trace(&["--container", &h.id[..12]]);
+    let dir = recording::tmpdir("ct-docker");
+    let path = dir.0.join("all.ipctop");
+    let mut rec = Proc::spawn(Command::new(IPCTOP).args(["record", "-o", path.to_str().unwrap()]));
+    rec.wait_stderr("ipctop: recording", Duration::from_secs(30));
+    let (serve_h, port) = serve_container(&h.name);
+    for w in [&a, &h] {
+        w.go();
+    }
+    wait_done(&[&a, &h]);
+    std::thread::sleep(Duration::from_millis(800));
+
+    // snapshot: by name, each its own; the --ipc=host one exactly its set and process.
+    let label_a = format!("docker:{}", a.name);
+    assert_eq!(
+        sets(&snapshot(&["--container", &a.name])),
+        vec![(a.ipc_ns(), i64::from(a.semid), label_a.clone())]
+    );
+    let doc_h = snapshot(&["--container", &format!("docker:{}", h.name)]);
+    assert_eq!(
+        sets(&doc_h),
+        vec![(host_ns, i64::from(h.semid), "host".to_string())]
+    );
+    assert_eq!(doc_h["processes"][0]["pid"], h.pid);
+    assert_eq!(doc_h["processes"].as_array().unwrap().len(), 1);
+    // serve: its 400 calls, no other object.
+    assert_eq!(
+        served_semops(port, host_ns, h.semid, 400),
+        vec![(host_ns.to_string(), "sem".into(), h.semid.to_string())]
+    );
+    serve_h.signal(libc::SIGTERM);
+    // trace: exact, each its own.
+    let (ev_a, _, _) = stop_trace(trace_a);
+    assert_eq!(semops_of(&ev_a, a.pid), 300);
+    assert_labels(&ev_a, a.pid, &label_a);
+    let (ev_h, _, _) = stop_trace(trace_h);
+    assert_eq!(semops_of(&ev_h, h.pid), 400);
+    assert!(ev_h.iter().all(|x| x["pid"] == h.pid));
+    // report: the private container's 300 semops judged, the machine's context.
+    rec.signal(libc::SIGTERM);
+    assert_eq!(rec.wait(Duration::from_secs(30)), Some(0), "record failed");
+    let (code, rep, err) = recording::report(&path, &["--container", &a.name]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(rep["scope"]["judged"], format!("container {}", a.name));
+    let semops = semops_in(&rep["calls"]);
+    assert_eq!(semops, 300, "{}", rep["calls"]);
     drop(host_sets);
     eprintln!("{test}: {:?}", t0.elapsed());
 }
@@ -332,4 +590,38 @@ fn an_unshared_namespace_is_not_the_host() {
     assert_eq!(own.len(), 1, "{own:?}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn blind_to_containers_says_so_once() {
+    let test = "blind_to_containers";
+    if !can_run(test, &["unshare"]) {
+        return;
+    }
+    // ipctop in a cgroup namespace of its own (as in a container without --cgroupns=host).
+    let blind = |args: &[&str]| {
+        let out = Command::new("unshare")
+            .arg("--cgroup")
+            .arg(IPCTOP)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let why = "ipctop runs in a cgroup namespace of its own";
+    // Nothing named: refused, and why names may be missing, in one sentence.
+    let (code, err) = blind(&["snapshot", "--container", "no-such-container"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no container or IPC namespace") && err.contains(why),
+        "{err}"
+    );
+    // Selected all the same (a label as shown): said once.
+    let (code, err) = blind(&["snapshot", "--container", "host"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(err.matches(why).count(), 1, "{err}");
 }

@@ -44,7 +44,10 @@ fn row_of(screen: &str, id: i64, ns: &str) -> bool {
             .split(|c: char| c.is_whitespace() || c == '│' || c == '|')
             .filter(|c| !c.is_empty())
             .collect();
-        cells.first() == Some(&id.to_string().as_str()) && cells.contains(&ns)
+        // A namespace of no container is labelled `ns:<inode>`.
+        let label = format!("ns:{ns}");
+        cells.first() == Some(&id.to_string().as_str())
+            && (cells.contains(&ns) || cells.contains(&label.as_str()))
     })
 }
 

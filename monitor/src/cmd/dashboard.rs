@@ -29,7 +29,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
             .map_err(|e| exit::Fatal::new(exit::USAGE, e.to_string()))?;
     }
     ui::check_terminal()?;
-    let scope = args.scope.select_namespaces("the dashboard")?;
+    let scope = args.scope.select_namespaces()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         // Named as an ipctop's: other ipctops know its calls as an observer's.
         .thread_name("ipctop-rt")

@@ -97,6 +97,9 @@ impl Selected {
         match &self.scope {
             Scope::All => true,
             Scope::Ns(n) => ns == Some(*n),
+            Scope::Procs { name, .. } => {
+                cgroup.is_some_and(|c| c != "host" && crate::model::label_matches(c, name))
+            }
             Scope::Container(name) => {
                 ns.is_some_and(|n| self.namespaces.contains(&n))
                     || ns.is_some_and(|n| self.scope.admits(n, ns_label))
@@ -131,6 +134,10 @@ impl ScopeArgs {
         };
         let s = crate::snapshot::namespaces::select(name)
             .map_err(|e| crate::exit::Fatal::new(crate::exit::USAGE, e))?;
+        // Selected all the same (a label as shown, `host`): said once, as the refusal would.
+        if let Some(why) = crate::container::blind_reason() {
+            eprintln!("ipctop: containers cannot be named here: {why}");
+        }
         Ok(Selected {
             scope: crate::model::Scope::Container(s.name),
             namespaces: s.namespaces,
@@ -139,24 +146,17 @@ impl ScopeArgs {
     }
 
     /// [`Self::select`] for a command that shows namespaces (`snapshot`, `serve`, the
-    /// dashboard): a container sharing the host's IPC namespace, alone, is refused with one
-    /// sentence (its processes cannot be told from the host's there yet).
-    pub fn select_namespaces(
-        &self,
-        command: &str,
-    ) -> Result<crate::model::Scope, crate::exit::Fatal> {
+    /// dashboard): a container sharing the host's IPC namespace (`--ipc=host`), named alone,
+    /// is its processes there (by cgroup, and those they fork: [`crate::model::Scope::Procs`]).
+    pub fn select_namespaces(&self) -> Result<crate::model::Scope, crate::exit::Fatal> {
         let s = self.select()?;
         if s.namespaces.is_empty() && !s.host_ipc.is_empty() {
-            return Err(crate::exit::Fatal::new(
-                crate::exit::USAGE,
-                format!(
-                    "{} share(s) the host's IPC namespace (--ipc=host): {command} selects IPC \
-                     namespaces, not a container's processes in the host's; use `ipctop trace \
-                     --container` or `ipctop record --container` for its calls, or \
-                     `--container host`",
-                    crate::text::escape(&s.host_ipc.join(", "))
-                ),
-            ));
+            let (ns, pids) = crate::snapshot::namespaces::host_ipc_procs(&s.host_ipc);
+            return Ok(crate::model::Scope::Procs {
+                name: s.host_ipc.join(","),
+                ns,
+                pids,
+            });
         }
         Ok(s.scope)
     }

@@ -43,15 +43,25 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         ..Default::default()
     };
     // A recording's labels are its own: `--container` matches them as given, and as the
-    // runtimes here name what it selects (an id, a pod uid), when they still do.
+    // runtimes here name what it selects (an id, a pod uid), when they still do; a container
+    // here in the host's IPC namespace (`--ipc=host`) is its processes, found by the cgroup
+    // of their recorded calls. Nothing of it in the recording: one sentence, exit 2.
     let ns_scope = match (&args.ns.ipc_ns, &args.ns.container) {
         (None, Some(c)) => match crate::snapshot::namespaces::select(c) {
+            Ok(s) if s.namespaces.is_empty() && !s.host_ipc.is_empty() => {
+                crate::model::Scope::Procs {
+                    name: s.host_ipc.join(","),
+                    ns: 0,
+                    pids: Default::default(),
+                }
+            }
             Ok(s) => crate::model::Scope::Container(format!("{c},{}", s.name)),
             Err(_) => crate::model::Scope::Container(c.clone()),
         },
         _ => args.ns.scope(),
     };
-    let rep = report::build_in(reader, &cfg, args.scope, ns_scope);
+    let rep = report::build_scoped(reader, &cfg, args.scope, ns_scope)
+        .map_err(|e| exit::Fatal::new(exit::USAGE, e))?;
     let doc = if args.json {
         let mut s = serde_json::to_string_pretty(&rep)?;
         s.push('\n');

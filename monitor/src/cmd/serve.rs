@@ -124,7 +124,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
             exit::Fatal::new(exit::USAGE, "--interval must be at least 0.05 seconds").into(),
         );
     }
-    let scope = args.scope.select_namespaces("serve")?;
+    let scope = args.scope.select_namespaces()?;
     let web = server::Web::load(args.web_config_file.clone())
         .map_err(|e| exit::Fatal::new(exit::USAGE, e))?;
     let listeners = server::bind(&args.listen).map_err(|e| exit::Fatal::new(exit::FAILURE, e))?;

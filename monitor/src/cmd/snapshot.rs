@@ -46,7 +46,7 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
     }
     let snap = snapshot::take(&snapshot::Options::default())?;
     let mut model = Model::new();
-    model.set_scope(args.scope.select_namespaces("snapshot")?);
+    model.set_scope(args.scope.select_namespaces()?);
     model.apply(&crate::feed::Stamped {
         mono_ns: snap.mono_ns,
         update: crate::feed::Update::Snapshot(Box::new(snap)),

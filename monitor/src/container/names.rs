@@ -44,6 +44,15 @@ impl Member {
         }
     }
 
+    /// Known only by its id: a runtime's container whose state was not found here (another
+    /// data root, a runtime not read), labelled by its runtime and short id.
+    pub fn unnamed(&self) -> bool {
+        super::is_hex_id(&self.container.id)
+            && self.named.name.is_none()
+            && self.named.pod.is_none()
+            && self.container.pod_uid.is_none()
+    }
+
     /// Whether `--container SEL` names this container: its name, its id or a prefix of it
     /// (at least 4 hex digits), `runtime:` before any of those (the runtime must be its),
     /// for a pod's container `namespace/pod`, the pod's name, its uid (or a prefix of 8), or

@@ -177,6 +177,7 @@ impl Model {
             }
             Update::Snapshot(snap) => {
                 self.apply_snapshot(snap);
+                self.follow_scope_forks();
                 if !self.account.sampled() {
                     self.account.checkpoint(snap.mono_ns);
                 }
@@ -202,6 +203,7 @@ impl Model {
     /// processes or waits, and the analysis on it); nothing is dropped.
     pub fn set_scope(&mut self, scope: Scope) {
         self.scope = scope;
+        self.follow_scope_forks();
         self.index_waiters();
     }
 
@@ -262,6 +264,7 @@ impl Model {
         match &self.scope {
             Scope::All => self.home_ns,
             Scope::Ns(n) => *n,
+            Scope::Procs { ns, .. } => *ns,
             Scope::Container(_) => self
                 .ns_labels
                 .keys()
@@ -301,17 +304,23 @@ impl Model {
 
     /// Segments of the namespaces in scope, by (namespace, id).
     pub fn segments(&self) -> impl Iterator<Item = &Segment> {
-        self.segments.values().filter(|s| self.in_scope(s.id.ns))
+        self.segments
+            .values()
+            .filter(|s| self.obj_in_scope(ObjKind::Shm, s.id))
     }
 
     /// Semaphore sets of the namespaces in scope, by (namespace, id).
     pub fn sem_sets(&self) -> impl Iterator<Item = &SemSet> {
-        self.sem_sets.values().filter(|s| self.in_scope(s.id.ns))
+        self.sem_sets
+            .values()
+            .filter(|s| self.obj_in_scope(ObjKind::Sem, s.id))
     }
 
     /// Queues of the namespaces in scope, by (namespace, id).
     pub fn queues(&self) -> impl Iterator<Item = &Queue> {
-        self.queues.values().filter(|s| self.in_scope(s.id.ns))
+        self.queues
+            .values()
+            .filter(|s| self.obj_in_scope(ObjKind::Msg, s.id))
     }
 
     /// A segment by id in [`Self::view_ns`] (ids are per namespace: prefer
@@ -349,11 +358,9 @@ impl Model {
     }
 
     /// The processes of the namespaces in scope (one whose namespace is unknown counts in
-    /// the home namespace).
+    /// the home namespace), or of a [`Scope::Procs`].
     pub fn processes(&self) -> impl Iterator<Item = &Process> {
-        self.processes
-            .values()
-            .filter(|p| self.in_scope(p.ipc_ns.unwrap_or(self.home_ns)))
+        self.processes.values().filter(|p| self.process_in_scope(p))
     }
 
     /// The IPC namespace of a process (as [`Self::process`] knows it, else as its calls were

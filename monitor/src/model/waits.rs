@@ -90,9 +90,13 @@ impl Model {
         self.waiters = ix;
     }
 
-    /// Blocked threads of the namespaces in scope, by tid.
+    /// Blocked threads of the namespaces in scope (of a [`super::Scope::Procs`]: its
+    /// processes'), by tid.
     pub fn waits(&self) -> impl Iterator<Item = &Wait> {
-        self.waits.values().filter(|w| self.in_scope(w.ns))
+        self.waits.values().filter(|w| match self.scope {
+            super::Scope::Procs { .. } => self.pid_in_scope(w.pid),
+            _ => self.in_scope(w.ns),
+        })
     }
 
     /// The processes waiting on an object of [`Self::view_ns`] (prefer [`Self::waiters_at`]).

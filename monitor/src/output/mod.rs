@@ -189,7 +189,7 @@ pub struct ProcessDoc {
 pub fn objects(m: &Model) -> Vec<ObjectDoc> {
     let a = m.account();
     a.objects()
-        .filter(|((_, id), _)| m.in_scope(id.ns))
+        .filter(|((kind, id), _)| m.obj_in_scope(*kind, *id))
         .map(|(&(kind, id), t): (&ObjKey, &Tally)| ObjectDoc {
             kind: kind.name(),
             id: id.id,
@@ -205,7 +205,7 @@ pub fn objects(m: &Model) -> Vec<ObjectDoc> {
 pub fn processes(m: &Model) -> Vec<ProcessDoc> {
     let a = m.account();
     a.processes()
-        .filter(|&(pid, _)| m.in_scope(m.process_ns(pid)))
+        .filter(|&(pid, _)| m.pid_in_scope(pid))
         .map(|(pid, t)| ProcessDoc {
             pid,
             comm: m.comm_of(pid),

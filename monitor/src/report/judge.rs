@@ -71,8 +71,8 @@ pub(super) struct Judge {
     pub(super) ended_left_out: u64,
 }
 
-/// Whether a process is judged: the command's (as far as the scope knows) and of a
-/// namespace shown.
+/// Whether a process is judged: the command's (as far as the scope knows) and shown by the
+/// model's scope (of a namespace shown, or one of a `--ipc=host` container's processes).
 pub(super) fn judged(
     m: &Model,
     scope: &Scope,
@@ -80,7 +80,12 @@ pub(super) fn judged(
     comm: Option<&str>,
     ns: NsId,
 ) -> bool {
-    m.in_scope(ns) && scope.has(pid, start, comm)
+    shown(m, (pid, start), ns) && scope.has(pid, start, comm)
+}
+
+/// Whether the model's scope shows a process (its pid and start) of the namespace `ns`.
+pub(super) fn shown(m: &Model, process: (u32, Option<u64>), ns: NsId) -> bool {
+    m.scope().admits_pid(process, ns, m.container_of(ns))
 }
 
 /// Whether a finding is the judged processes' (or their objects').
@@ -93,13 +98,16 @@ pub(super) fn finding_judged(
     if !m.in_scope(f.ipc_ns) {
         return false;
     }
-    let pid_judged = |p: &u32| scope.has_pid(m, *p);
+    let pid_judged = |p: &u32| m.pid_in_scope(*p) && scope.has_pid(m, *p);
     match &f.what {
         What::Leak { .. } => object_judged(f),
         What::Deadlock { pids, .. } | What::Stalled { pids, .. } => pids.iter().any(pid_judged),
         What::Stuck { pid, .. } | What::LongWait { pid, .. } => pid_judged(pid),
         What::UsedBeforeInit { waiters, .. } => waiters.iter().any(pid_judged),
-        What::LimitNear { .. } => scope.is_all(),
+        // A namespace's limits are a container's only when the namespace is its own.
+        What::LimitNear { .. } => {
+            scope.is_all() && !matches!(m.scope(), crate::model::Scope::Procs { .. })
+        }
     }
 }
 
@@ -165,20 +173,23 @@ impl Judge {
                 observer,
             } => (pid, start, comm, ipc_ns, observer),
             RetiredWhat::Object { key, users, .. } => {
-                if m.in_scope(key.1.ns) && e.tally.calls > 0 {
+                let used = |u: &(u32, u64)| shown(m, (u.0, None), key.1.ns);
+                let procs = matches!(m.scope(), crate::model::Scope::Procs { .. });
+                if m.in_scope(key.1.ns) && (!procs || users.iter().any(used)) && e.tally.calls > 0 {
                     self.ended_object(m, key, &users, &e.tally);
                 }
                 return;
             }
         };
-        if m.in_scope(ipc_ns) && self.ended_processes.len() < ENDED_LISTED {
+        let listed = shown(m, (pid, start), ipc_ns);
+        if listed && self.ended_processes.len() < ENDED_LISTED {
             self.ended_processes.push(crate::output::ProcessDoc {
                 pid,
                 comm: comm.clone(),
                 account: crate::output::TallyDoc::of(&e.tally),
                 observer,
             });
-        } else if m.in_scope(ipc_ns) {
+        } else if listed {
             self.ended_left_out += 1;
         }
         self.pending.push(Pending {

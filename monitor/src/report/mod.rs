@@ -6,6 +6,7 @@
 //! the gates — is the judged processes' own (`judge`).
 mod gate;
 mod judge;
+mod named;
 pub mod scope;
 mod text;
 mod watch;
@@ -174,6 +175,9 @@ fn obj_kind(k: IpcKind) -> ObjKind {
 
 /// Whether an object concerns the scope: made or used by a process in it.
 fn object_in_scope(m: &Model, scope: &Scope, kind: ObjKind, id: ObjId) -> bool {
+    if !m.obj_in_scope(kind, id) {
+        return false;
+    }
     scope.is_all()
         || m.creation(kind, id)
             .is_some_and(|c| scope.has(c.pid, None, Some(&c.comm)))
@@ -257,14 +261,40 @@ pub fn build(reader: Reader, cfg: &analysis::Config, mode: ScopeMode) -> Report 
 
 /// [`build`], on the namespaces of `ns` only (`--ipc-ns`, `--container`).
 pub fn build_in(
-    mut reader: Reader,
+    reader: Reader,
     cfg: &analysis::Config,
     mode: ScopeMode,
     ns: crate::model::Scope,
 ) -> Report {
+    build_seen(reader, cfg, mode, ns).0
+}
+
+/// [`build_in`] for `--container`: one sentence instead when the recording has nothing of
+/// that container (no namespace of its labels, no call of its cgroup), naming what it has.
+pub fn build_scoped(
+    reader: Reader,
+    cfg: &analysis::Config,
+    mode: ScopeMode,
+    ns: crate::model::Scope,
+) -> Result<Report, String> {
+    let (report, seen) = build_seen(reader, cfg, mode, ns.clone());
+    match seen.refusal(&ns) {
+        None => Ok(report),
+        Some(why) => Err(why),
+    }
+}
+
+fn build_seen(
+    mut reader: Reader,
+    cfg: &analysis::Config,
+    mode: ScopeMode,
+    ns: crate::model::Scope,
+) -> (Report, named::Seen) {
     let header = reader.header.clone();
     let mut scope = Scope::new(mode, header.command.as_deref())
         .with_command_pid(header.command_pid, header.forks_followed);
+    let mut seen = named::Seen::default();
+    let mut learner = named::Learner::of(&ns);
     let mut model = Model::new();
     model.set_scope(ns);
     let mut watch = watch::Watch::default();
@@ -274,6 +304,16 @@ pub fn build_in(
     while let Some(s) = reader.next_update() {
         first_t.get_or_insert(s.mono_ns);
         last_t = last_t.max(s.mono_ns);
+        match (&s.update, learner.as_mut()) {
+            (crate::feed::Update::Snapshot(snap), _) => {
+                seen.labels
+                    .extend(snap.ns_labels.iter().map(|(_, l)| l.clone()));
+            }
+            (crate::feed::Update::Events(evs) | crate::feed::Update::InFlight(evs), Some(l)) => {
+                seen.procs_found |= l.learn(&mut model, evs);
+            }
+            _ => {}
+        }
         model.apply(&s);
         if let crate::feed::Update::Snapshot(_) = &s.update {
             // The forks read since the last snapshot.
@@ -294,7 +334,7 @@ pub fn build_in(
     let judged = judge.finish(&model, &scope);
 
     let acc = model.account();
-    let pid_judged = |pid: u32| model.in_scope(model.process_ns(pid)) && scope.has_pid(&model, pid);
+    let pid_judged = |pid: u32| model.pid_in_scope(pid) && scope.has_pid(&model, pid);
     // Everything judged, every namespace: the judged calls are the kernel's whole counts.
     let whole = scope.is_all() && matches!(model.scope(), crate::model::Scope::All);
     let calls_doc = |t: &crate::model::Tally| CallsDoc {
@@ -308,7 +348,9 @@ pub fn build_in(
     // Waits: finished (the account, and the processes that ended), going on (the model's
     // waits, seen all along).
     let still: Vec<WaitDoc> = current_waits(&model, true);
-    let wait_judged = |w: &WaitDoc| model.in_scope(w.ipc_ns) && scope.has_pid(&model, w.pid);
+    let wait_judged = |w: &WaitDoc| {
+        model.in_scope(w.ipc_ns) && model.pid_in_scope(w.pid) && scope.has_pid(&model, w.pid)
+    };
     let still_judged: Vec<WaitDoc> = still.iter().filter(|w| wait_judged(w)).cloned().collect();
     let mut longest: BTreeMap<bool, WaitDoc> = BTreeMap::new();
     let mut consider = |k: bool, w: WaitDoc| {
@@ -404,7 +446,7 @@ pub fn build_in(
     if whole {
         errors.extend(error_rows(&judged.context_errors));
     }
-    Report {
+    let report = Report {
         schema_version: SCHEMA_VERSION,
         recording: RecordingDoc {
             ipctop_version: header.ipctop_version.clone(),
@@ -442,7 +484,8 @@ pub fn build_in(
         longest_wait: longest.remove(&true),
         context,
         stopped_early: reader.damage().map(str::to_string),
-    }
+    };
+    (report, seen)
 }
 
 /// Whether a finding is the judged processes' (or objects').

@@ -74,8 +74,9 @@ struct Command {
 /// The scope as the report's document shows it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ScopeDoc {
-    /// "all", or "command".
-    pub judged: &'static str,
+    /// "all", "command", or with `--container`/`--ipc-ns` "container NAME", "IPC namespace
+    /// N", "command in container NAME".
+    pub judged: String,
     /// The command's processes found (by the process tree, or by name).
     pub pids: Vec<u32>,
     pub how: String,
@@ -237,17 +238,54 @@ impl Scope {
         self.is_all() || self.has(pid, start_of(m, pid), m.comm_of(pid).as_deref())
     }
 
-    /// For the document.
+    /// For the document: the command's (or everything) within the model's scope
+    /// (`--container`, `--ipc-ns`: only its processes are judged, the rest is context).
     pub fn doc(&self, m: &Model, pids_seen: impl Iterator<Item = u32>) -> ScopeDoc {
+        let ns = m.scope();
+        if *ns == crate::model::Scope::All {
+            return self.doc_of_command(m, pids_seen);
+        }
+        let what = match ns {
+            crate::model::Scope::Container(c) => {
+                format!("container {}", c.split(',').next().unwrap_or(c))
+            }
+            other => other.describe(),
+        };
+        let of = match ns {
+            crate::model::Scope::Procs { .. } => "processes (by their cgroup, and those they \
+                fork) in the host's IPC namespace"
+                .to_string(),
+            _ => "IPC namespace(s)' processes".to_string(),
+        };
+        let mut d = self.doc_of_command(m, pids_seen.filter(|&p| m.pid_in_scope(p)));
+        if d.judged == "all" {
+            d.judged = what.clone();
+            d.how = format!(
+                "{what}'s {of} (--container/--ipc-ns); the rest of the recording is context"
+            );
+            d.pids = m
+                .account()
+                .processes()
+                .map(|(p, _)| p)
+                .filter(|&p| m.pid_in_scope(p))
+                .collect();
+        } else {
+            d.judged = format!("command in {what}");
+            d.how = format!("{}, within {what}'s {of}", d.how);
+        }
+        d
+    }
+
+    fn doc_of_command(&self, m: &Model, pids_seen: impl Iterator<Item = u32>) -> ScopeDoc {
         match self.command.as_ref().filter(|_| !self.all) {
             None => ScopeDoc {
-                judged: "all",
+                judged: "all".into(),
                 pids: Vec::new(),
                 how: "everything the recording saw".into(),
                 forks_lost: 0,
             },
             Some(c) if c.pid.is_some() => ScopeDoc {
-                judged: "command",
+                judged: "command".into(),
                 pids: pids_seen.filter(|&p| self.has_pid(m, p)).collect(),
                 forks_lost: c.forks_lost,
                 how: if c.forks_followed && c.forks_came && c.forks_lost > 0 {
@@ -275,7 +313,7 @@ impl Scope {
                 },
             },
             Some(c) => ScopeDoc {
-                judged: "command",
+                judged: "command".into(),
                 pids: pids_seen.filter(|&p| self.has_pid(m, p)).collect(),
                 forks_lost: 0,
                 how: format!(

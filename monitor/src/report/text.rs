@@ -9,6 +9,22 @@ use crate::output::ObjectDoc;
 /// How many objects and processes the text lists.
 const TOP: usize = 10;
 
+/// Where a finding or wait is, before it: `[podman:web] ` for a namespace not the host's
+/// (its container label, else its inode), nothing for the host's (as `trace` writes calls).
+fn place(ipc_ns: u64, container: Option<&str>) -> String {
+    match container {
+        Some("host") => String::new(),
+        Some(c) => format!("[{}] ", escape(c)),
+        None if ipc_ns != 0 => format!("[ns:{ipc_ns}] "),
+        None => String::new(),
+    }
+}
+
+/// A finding's reason, placed (see [`place`]).
+fn placed(reason: &str, ipc_ns: u64, container: &Option<String>) -> String {
+    format!("{}{reason}", place(ipc_ns, container.as_deref()))
+}
+
 /// `pid 42 (worker) in sem 7: 5.200 s (at least, still waiting)`.
 pub fn wait_text(w: &WaitDoc) -> String {
     let on = if w.id >= 0 {
@@ -26,7 +42,8 @@ pub fn wait_text(w: &WaitDoc) -> String {
         notes.push("finished");
     }
     format!(
-        "{:.3} s, pid {} ({}) {on}{}",
+        "{}{:.3} s, pid {} ({}) {on}{}",
+        place(w.ipc_ns, w.container.as_deref()),
         w.seconds,
         w.pid,
         escape(w.comm.as_deref().unwrap_or("unknown")),
@@ -177,8 +194,8 @@ pub fn render(r: &Report) -> String {
     for w in &r.still_waiting {
         let _ = writeln!(s, "  {}", wait_text(w));
     }
-    let list = |s: &mut String, title: &str, v: &mut dyn Iterator<Item = &str>| {
-        let v: Vec<&str> = v.collect();
+    let list = |s: &mut String, title: &str, v: &mut dyn Iterator<Item = String>| {
+        let v: Vec<String> = v.collect();
         let _ = writeln!(s, "\n{title}:{}", if v.is_empty() { " none" } else { "" });
         for x in v {
             let _ = writeln!(s, "  {x}");
@@ -187,49 +204,75 @@ pub fn render(r: &Report) -> String {
     list(
         &mut s,
         "Leaks at the end",
-        &mut r.leaks.iter().map(|l| l.reason.as_str()),
+        &mut r
+            .leaks
+            .iter()
+            .map(|l| placed(&l.reason, l.ipc_ns, &l.container)),
     );
     list(
         &mut s,
         "Deadlocks at the end",
-        &mut r.deadlocks.iter().map(|d| d.reason.as_str()),
+        &mut r
+            .deadlocks
+            .iter()
+            .map(|d| placed(&d.reason, d.ipc_ns, &d.container)),
     );
     list(
         &mut s,
         "Stuck at the end",
-        &mut r.stuck.iter().map(|d| d.reason.as_str()),
+        &mut r
+            .stuck
+            .iter()
+            .map(|d| placed(&d.reason, d.ipc_ns, &d.container)),
     );
     list(
         &mut s,
         "Stalled at the end",
-        &mut r.stalled.iter().map(|d| d.reason.as_str()),
+        &mut r
+            .stalled
+            .iter()
+            .map(|d| placed(&d.reason, d.ipc_ns, &d.container)),
     );
     let w = &r.along_the_way;
     list(
         &mut s,
         "Deadlocks along the way",
-        &mut w.deadlocks.iter().map(|d| d.reason.as_str()),
+        &mut w
+            .deadlocks
+            .iter()
+            .map(|d| placed(&d.reason, d.ipc_ns, &d.container)),
     );
     list(
         &mut s,
         "Stuck along the way",
-        &mut w.stuck.iter().map(|d| d.reason.as_str()),
+        &mut w
+            .stuck
+            .iter()
+            .map(|d| placed(&d.reason, d.ipc_ns, &d.container)),
     );
     list(
         &mut s,
         "Leaks along the way",
-        &mut w.leaks.iter().map(|l| l.reason.as_str()),
+        &mut w
+            .leaks
+            .iter()
+            .map(|l| placed(&l.reason, l.ipc_ns, &l.container)),
     );
     list(
         &mut s,
         "Long waits along the way",
-        &mut w.long_waits.iter().map(String::as_str),
+        &mut w.long_waits.iter().cloned(),
     );
     if r.scope.judged != "all" {
         let cx = &r.context;
         let _ = writeln!(
             s,
-            "\nContext (not judged; --scope all judges the command's whole machine):"
+            "\nContext (not judged; {}):",
+            if r.scope.judged == "command" {
+                "--scope all judges the command's whole machine"
+            } else {
+                "outside --container/--ipc-ns"
+            }
         );
         let _ = writeln!(
             s,
@@ -239,17 +282,27 @@ pub fn render(r: &Report) -> String {
         list(
             &mut s,
             "  Their leaks",
-            &mut cx.leaks.iter().map(|l| l.reason.as_str()),
+            &mut cx
+                .leaks
+                .iter()
+                .map(|l| placed(&l.reason, l.ipc_ns, &l.container)),
         );
         list(
             &mut s,
             "  Their deadlocks",
-            &mut cx.deadlocks.iter().map(|d| d.reason.as_str()),
+            &mut cx
+                .deadlocks
+                .iter()
+                .map(|d| placed(&d.reason, d.ipc_ns, &d.container)),
         );
         list(
             &mut s,
             "  Their deadlocks along the way",
-            &mut cx.along_the_way.deadlocks.iter().map(|d| d.reason.as_str()),
+            &mut cx
+                .along_the_way
+                .deadlocks
+                .iter()
+                .map(|d| placed(&d.reason, d.ipc_ns, &d.container)),
         );
         errors(&mut s, "  Their failed calls", &cx.errors);
         let _ = writeln!(s, "  Their longest wait: {:.3} s", cx.max_wait_s);

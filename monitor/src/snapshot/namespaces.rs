@@ -201,9 +201,11 @@ pub fn select_in(list: &[IpcNamespace], name: &str) -> Result<Selection, String>
     let mut sel = Selection::default();
     let mut names: BTreeSet<String> = BTreeSet::new();
     let mut exist: Vec<String> = Vec::new();
+    let mut unnamed: BTreeSet<String> = BTreeSet::new();
     for ns in list {
         let label = ns.label();
         let members = ns.members();
+        unnamed.extend(members.iter().filter(|m| m.unnamed()).map(Member::label));
         if !ns.init && container::names::label_matches(&label, name) {
             sel.namespaces.insert(ns.inode);
             names.insert(label.clone());
@@ -252,8 +254,51 @@ pub fn select_in(list: &[IpcNamespace], name: &str) -> Result<Selection, String>
     );
     if let Some(blind) = container::blind_reason() {
         why = format!("{why} (and containers cannot be named here: {blind})");
+    } else if !unnamed.is_empty() {
+        why = format!(
+            "{why} ({} container(s) are known here only by id, their runtime's state not \
+             found: select them by id)",
+            unnamed.len()
+        );
     }
     Err(why)
+}
+
+/// The processes of containers sharing the host's IPC namespace (`--ipc=host`, as
+/// [`Selection::host_ipc`] names them) now, found by their cgroup among the init namespace's:
+/// that namespace, and each process's start (clock ticks).
+pub fn host_ipc_procs(host_ipc: &[String]) -> (u64, BTreeMap<u32, Option<u64>>) {
+    host_ipc_procs_in(&list().namespaces, host_ipc)
+}
+
+/// [`host_ipc_procs`] among the namespaces of `list`.
+pub fn host_ipc_procs_in(
+    list: &[IpcNamespace],
+    host_ipc: &[String],
+) -> (u64, BTreeMap<u32, Option<u64>>) {
+    let init = list.iter().find(|n| n.init);
+    let mut pids = BTreeMap::new();
+    for &pid in init.map(|n| n.pids.as_slice()).unwrap_or_default() {
+        let Some(c) = container::of_pid(pid).filter(|c| !c.is_host()) else {
+            continue;
+        };
+        if host_ipc.contains(&container::member(&c).label()) {
+            pids.insert(pid, start_ticks(pid));
+        }
+    }
+    let ns = init.map_or_else(
+        || container::names::init_ipc_ns().unwrap_or_default(),
+        |n| n.inode,
+    );
+    (ns, pids)
+}
+
+/// A process's start (`/proc/PID/stat`'s starttime, clock ticks since boot).
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the comm's closing parenthesis: state is field 3, starttime field 22.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// The IPC objects of one namespace.
@@ -442,6 +487,37 @@ mod tests {
             ours: false,
             init: inode == 1,
         }
+    }
+
+    #[test]
+    fn nothing_named_says_what_exists_and_containers_known_only_by_id() {
+        // Ids no runtime's state here names.
+        let id = "0badc0de".repeat(8);
+        let docker = k(Runtime::Docker, &id, None);
+        let list = [
+            ns(1, vec![Container::host(), docker.clone()]),
+            ns(4_026_530_001, vec![k(Runtime::Lxc, "web", None)]),
+        ];
+        let e = select_in(&list, "db").unwrap_err();
+        assert!(
+            e.contains("no container or IPC namespace is named \"db\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("lxc:web") && e.contains("docker:0badc0de0bad (host IPC)"),
+            "{e}"
+        );
+        if container::blind_reason().is_none() {
+            assert!(
+                e.contains("1 container(s) are known here only by id"),
+                "{e}"
+            );
+        }
+        // By name the LXC one's namespace, by id prefix the host-IPC one (its processes).
+        let s = select_in(&list, "web").unwrap();
+        assert_eq!(s.namespaces, [4_026_530_001].into());
+        let s = select_in(&list, "0badc0de").unwrap();
+        assert!(s.namespaces.is_empty() && s.host_ipc == ["docker:0badc0de0bad"]);
     }
 
     #[test]

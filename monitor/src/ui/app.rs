@@ -252,7 +252,7 @@ impl App {
         let next = match self.shown().model.scope() {
             Scope::All => known.first().copied(),
             Scope::Ns(cur) => known.iter().skip_while(|&n| n != cur).nth(1).copied(),
-            Scope::Container(_) => None,
+            Scope::Container(_) | Scope::Procs { .. } => None,
         };
         self.set_scope(next.map_or(Scope::All, Scope::Ns));
     }

@@ -149,6 +149,32 @@ fn each_set_0_shows_its_own_calls_rate_and_waiter() {
 }
 
 #[test]
+fn the_namespace_column_stays_on_a_small_terminal_while_several_are_shown() {
+    // At 80x24 the lower-priority columns go first: the two sets 0 stay told apart.
+    let mut app = app_on(View::Semaphores, two_sets_0());
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("IPC NS"), "{s}");
+    let rows: Vec<&str> = s.lines().filter(|l| l.contains("▸ 0 ")).collect();
+    assert_eq!(rows.len(), 2, "{s}");
+    assert!(rows.iter().any(|r| r.contains("host")), "{s}");
+    assert!(
+        rows.iter().any(|r| r.contains("docker:3f4e5a6b7c8d")),
+        "{s}"
+    );
+    insta::assert_snapshot!("ns_two_sets_0_80x24", s);
+    // Each view that lists rows of several namespaces keeps it too.
+    for v in [View::Overview, View::Processes] {
+        let mut app = app_on(v, two_sets_0());
+        let s = screen(&mut app, 80, 24);
+        assert!(s.contains("IPC NS"), "{v:?}: {s}");
+    }
+    // And each problem names its namespace (the container's set used before init).
+    let mut app = app_on(View::Problems, two_sets_0());
+    let s = screen(&mut app, 100, 30);
+    assert!(s.contains("in docker:3f4e5a6b7c8d"), "{s}");
+}
+
+#[test]
 fn the_history_is_each_sets_own() {
     let store = two_sets_0();
     let rates = |id| -> Vec<f32> { store.model.object_rates_at(ObjKind::Sem, id).collect() };

@@ -88,8 +88,9 @@ impl<'a> Cx<'a> {
     /// The IPC NS column: after every other, and only when more than one namespace is shown
     /// (left out otherwise, and then not filtered on).
     pub fn ns_column(&self) -> Column {
-        // Before a command line or a user: which container a pid is in tells it apart.
-        col("IPC NS", 19, if self.many_ns() { 3 } else { HIDE })
+        // As much as an id: ids are per namespace (eight containers' set 0 are eight rows
+        // of "0" without it), and which container a pid is in tells it apart.
+        col("IPC NS", 19, if self.many_ns() { 0 } else { HIDE })
     }
 
     /// The marks findings put on the objects of a kind: "LEAK", "DEADLOCK", "NO INIT".

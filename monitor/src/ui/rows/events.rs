@@ -84,8 +84,13 @@ pub fn table(cx: &Cx, prev: Option<Table>) -> Table {
     let m = &cx.s.model;
     let first = cx.s.logged - log.len() as u64;
     let scoped = *m.scope() != crate::model::Scope::All;
-    let in_scope =
-        |ev: &Event| !scoped || m.in_scope(ev.ipc_ns.unwrap_or_else(|| m.process_ns(ev.pid)));
+    // A host-IPC container's scope: its processes' calls only.
+    let procs = matches!(m.scope(), crate::model::Scope::Procs { .. });
+    let in_scope = |ev: &Event| {
+        !scoped
+            || m.in_scope(ev.ipc_ns.unwrap_or_else(|| m.process_ns(ev.pid)))
+                && (!procs || m.pid_in_scope(ev.pid))
+    };
     let mut kept: HashMap<u64, Row> = prev
         .map(|t| t.rows)
         .unwrap_or_default()

@@ -41,7 +41,8 @@ pub fn choices(cx: &Cx) -> Vec<Choice> {
                 n.objects,
                 if n.home { "  (home)" } else { "" }
             ),
-            current: *now == Scope::Ns(n.ns) || matches!(now, Scope::Container(_)) && n.in_scope,
+            current: *now == Scope::Ns(n.ns)
+                || matches!(now, Scope::Container(_) | Scope::Procs { .. }) && n.in_scope,
         });
     }
     v

@@ -299,6 +299,12 @@ pub fn problem(cx: &Cx, f: &Finding) -> Problem {
         ),
         _ => (f.reason.clone(), Vec::new(), None),
     };
+    // Several namespaces shown: each finding says its own (a limit's says it already).
+    let text = if cx.many_ns() && !matches!(f.what, What::LimitNear { .. }) {
+        format!("{text} in {}", cx.ns_label(f.ipc_ns))
+    } else {
+        text
+    };
     Problem {
         kind: kind_of(&f.what),
         text,

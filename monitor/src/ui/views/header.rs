@@ -166,7 +166,9 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     let shown = match s.model.scope() {
         Scope::All => None,
         Scope::Ns(ns) => Some(("IPC ns", cx.ns_label(*ns))),
-        Scope::Container(c) => Some(("container", crate::text::escape(c).into_owned())),
+        Scope::Container(c) | Scope::Procs { name: c, .. } => {
+            Some(("container", crate::text::escape(c).into_owned()))
+        }
     };
     if let Some((what, name)) = shown {
         segs.push((

@@ -80,13 +80,7 @@ pub struct Podman<'a> {
 
 impl<'a> Podman<'a> {
     pub fn new(base: &'a Base, tag: &str) -> Podman<'a> {
-        let tar = base.dir.join("rootfs.tar");
-        ok(Command::new("tar")
-            .arg("-C")
-            .arg(base.dir.join("rootfs"))
-            .arg("-cf")
-            .arg(&tar)
-            .arg("."));
+        let tar = rootfs_tar(base);
         let image = format!("localhost/ipctop-test-{tag}:{}", std::process::id());
         let p = Podman {
             base,
@@ -106,35 +100,148 @@ impl<'a> Podman<'a> {
     /// `podman run -d --name NAME --ipc IPC IMAGE /bin/wl CALLS HOLD`: its pid and set id.
     pub fn run(&mut self, name: &str, ipc: &str, calls: u32, hold_s: u32) -> Workload {
         self.names.push(name.to_string());
-        let id = ok(self.cmd().args([
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--name",
-            name,
-            "--ipc",
-            ipc,
-            &self.image,
-            "/bin/wl",
-            &calls.to_string(),
-            &hold_s.to_string(),
-        ]));
-        let pid: u32 = ok(self.cmd().args(["inspect", "-f", "{{.State.Pid}}", name]))
-            .parse()
-            .unwrap();
-        let logs = || ok(self.cmd().args(["logs", name]));
-        let semid = wait_for(|| {
-            logs()
-                .lines()
-                .find_map(|l| l.strip_prefix("semid ")?.trim().parse().ok())
-        });
-        Workload {
-            name: name.into(),
-            id,
-            pid,
-            semid,
-            calls,
+        run_workload(|| self.cmd(), &self.image, name, ipc, (calls, hold_s))
+    }
+}
+
+/// `CLI run -d --network none --name NAME --ipc IPC IMAGE /bin/wl CALLS HOLD` (podman and
+/// docker take the same), then its pid (`inspect`) and set id (its log).
+fn run_workload(
+    cli: impl Fn() -> Command,
+    image: &str,
+    name: &str,
+    ipc: &str,
+    (calls, hold_s): (u32, u32),
+) -> Workload {
+    let id = ok(cli().args([
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        name,
+        "--ipc",
+        ipc,
+        image,
+        "/bin/wl",
+        &calls.to_string(),
+        &hold_s.to_string(),
+    ]));
+    let pid: u32 = ok(cli().args(["inspect", "-f", "{{.State.Pid}}", name]))
+        .parse()
+        .unwrap();
+    let semid = wait_for(|| {
+        ok(cli().args(["logs", name]))
+            .lines()
+            .find_map(|l| l.strip_prefix("semid ")?.trim().parse().ok())
+    });
+    Workload {
+        name: name.into(),
+        id,
+        pid,
+        semid,
+        calls,
+    }
+}
+
+/// The image's tarball (the rootfs: busybox and the workload).
+fn rootfs_tar(base: &Base) -> PathBuf {
+    let tar = base.dir.join("rootfs.tar");
+    if !tar.exists() {
+        ok(Command::new("tar")
+            .arg("-C")
+            .arg(base.dir.join("rootfs"))
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."));
+    }
+    tar
+}
+
+/// A dockerd of the test's own (its socket, data and exec roots under the base directory;
+/// no iptables, no bridge), with an image and the containers it ran: all removed, and the
+/// daemon stopped by its pid, on drop.
+pub struct Docker<'a> {
+    base: &'a Base,
+    daemon: std::process::Child,
+    pub image: String,
+    names: Vec<String>,
+}
+
+impl<'a> Docker<'a> {
+    /// Starts dockerd; `Err`: why it cannot run here (its log).
+    pub fn start(base: &'a Base) -> Result<Docker<'a>, String> {
+        let d = &base.dir;
+        let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
+        let daemon = Command::new("/usr/sbin/dockerd")
+            .arg("--data-root")
+            .arg(d.join("docker-data"))
+            .arg("--exec-root")
+            .arg(d.join("docker-exec"))
+            .arg("--pidfile")
+            .arg(d.join("docker.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", d.join("docker.sock").display()))
+            .args(["--iptables=false", "--bridge=none"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot run dockerd: {e}"))?;
+        let mut dk = Docker {
+            base,
+            daemon,
+            image: format!("ipctop-test-docker:{}", std::process::id()),
+            names: Vec::new(),
+        };
+        let t = Instant::now();
+        while !run(dk.cmd().arg("info")).status.success() {
+            if t.elapsed() > Duration::from_secs(60)
+                || dk.daemon.try_wait().ok().flatten().is_some()
+            {
+                let log = std::fs::read_to_string(d.join("dockerd.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                return Err(format!("dockerd did not start: {}", tail.join(" | ")));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        ok(dk.cmd().arg("import").arg(rootfs_tar(base)).arg(&dk.image));
+        Ok(dk)
+    }
+
+    /// Debian's client (another `docker` may be earlier on PATH), on this daemon's socket.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new("/usr/bin/docker");
+        c.arg("-H").arg(format!(
+            "unix://{}",
+            self.base.dir.join("docker.sock").display()
+        ));
+        c
+    }
+
+    /// `docker run -d --name NAME --ipc IPC IMAGE /bin/wl CALLS HOLD`: its pid and set id.
+    pub fn run(&mut self, name: &str, ipc: &str, calls: u32, hold_s: u32) -> Workload {
+        self.names.push(name.to_string());
+        run_workload(|| self.cmd(), &self.image, name, ipc, (calls, hold_s))
+    }
+}
+
+impl Drop for Docker<'_> {
+    fn drop(&mut self) {
+        if !self.names.is_empty() {
+            let _ = run(self.cmd().args(["rm", "-f"]).args(&self.names));
+        }
+        let _ = run(self.cmd().args(["rmi", "-f", &self.image]));
+        // SAFETY: a signal to the daemon this test started.
+        unsafe { libc::kill(self.daemon.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        while self.daemon.try_wait().ok().flatten().is_none() {
+            if t.elapsed() > Duration::from_secs(30) {
+                let _ = self.daemon.kill();
+                let _ = self.daemon.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }
