@@ -61,9 +61,14 @@ fn background() -> &'static Background {
 /// verdict going wrong fails. Each is an open defect in the closing notes; remove it with
 /// the fix.
 const OPEN_DEFECTS: &[(&str, &str)] = &[
-    // (None open. The contended_lock report's false self-deadlock, listed here until
-    // 2026-12-07, did not come back in 13 runs after the fix of a thread seen to complete an
-    // operation after its wait began: 5 battery runs and 8 recordings under load.)
+    // The recording's report (and its gate) sees a contender of a 50 ms lock as its own
+    // holder at moments (a self-deadlock, and the others stuck behind it); the live surfaces
+    // do not. Not seen in 13 runs on a lightly loaded machine (2026-12-07), twice in a row
+    // under the whole suite beside two builds: open.
+    ("contended_lock", "report deadlock: false positive"),
+    ("contended_lock", "report stuck: false positive"),
+    ("contended_lock", "gate deadlock: false positive"),
+    ("contended_lock", "gate stuck: false positive"),
 ];
 
 /// `failures` less the open defects of scenario `name` (each printed).
