@@ -269,7 +269,16 @@ fn a_burst_of_endings_beside_the_command_leaves_its_account_whole() {
     let made = u(&w, "child_calls") + u(&w, "steady_calls");
     let (r, code, err) = report(&rec, &[]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(u(&r["calls"], "calls"), made, "judged: {}", r["calls"]);
+    // Exact — unless the kernel's fork events overflowed the recorder's socket on a loaded
+    // machine: then said, and what is judged is the command's (never more).
+    let judged = u(&r["calls"], "calls");
+    match r["scope"]["forks_lost"].as_u64().unwrap_or(0) {
+        0 => assert_eq!(judged, made, "judged: {}", r["calls"]),
+        lost => {
+            eprintln!("fork events lost {lost} time(s): {judged} of {made} judged");
+            assert!(judged <= made, "judged: {}", r["calls"]);
+        }
+    }
     // The other namespace's objects ended during the recording (the burst did happen).
     let store = replayed(&rec);
     assert!(

@@ -160,7 +160,7 @@ fn listen() -> io::Result<OwnedFd> {
             std::mem::size_of::<libc::sockaddr_nl>() as u32,
         ))?;
         // Room for bursts of forks (as root, past rmem_max).
-        let big: libc::c_int = 4 << 20;
+        let big: libc::c_int = 16 << 20;
         libc::setsockopt(
             fd,
             libc::SOL_SOCKET,
@@ -238,12 +238,22 @@ fn event_of(msg: &[u8]) -> Option<ProcEvent> {
     }
 }
 
-/// A process start in /proc/PID/stat's unit from an event's CLOCK_MONOTONIC time (the kernel
-/// stamps a new process with CLOCK_BOOTTIME a moment before it sends the fork event).
-fn start_of(mono_ns: u64) -> Option<u64> {
-    let offset = crate::event::clock_ns(libc::CLOCK_BOOTTIME)
-        .saturating_sub(crate::event::clock_ns(libc::CLOCK_MONOTONIC));
-    crate::event::start_ticks(mono_ns + offset)
+/// A new process's start in /proc/PID/stat's unit: read there while it lives (exact), else
+/// from the event's CLOCK_MONOTONIC time (the kernel stamps a new process with CLOCK_BOOTTIME
+/// before it sends the fork event: at or after its start — long after in a slow VM).
+fn start_of(pid: u32, mono_ns: u64) -> Option<u64> {
+    let read = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // After the command name's closing parenthesis: state is field 3, starttime 22.
+            let rest = s.get(s.rfind(')')? + 2..)?;
+            rest.split_whitespace().nth(19)?.parse::<u64>().ok()
+        });
+    read.or_else(|| {
+        let offset = crate::event::clock_ns(libc::CLOCK_BOOTTIME)
+            .saturating_sub(crate::event::clock_ns(libc::CLOCK_MONOTONIC));
+        crate::event::start_ticks(mono_ns + offset)
+    })
 }
 
 fn follow(
@@ -306,7 +316,7 @@ fn follow(
                 let f = Fork {
                     parent,
                     child,
-                    start: start_of(ts),
+                    start: start_of(child, ts),
                 };
                 if tree.is_empty() {
                     if early.len() < 1 << 16 {
