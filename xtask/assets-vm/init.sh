@@ -103,6 +103,9 @@ record_case() {
     ipctop report $d/r.ipctop.zst --fail-on drops >/dev/null 2>>$d/gate
     clean=$?
     for s in err report rerr dl orphan wl gate; do emit_file $case $s $d/$s; done
+    # The recording itself (a few KB), to replay a failure on the host: the lines of stream
+    # `b64` in results.log, base64-decoded, are the .ipctop.zst file.
+    base64 $d/r.ipctop.zst >$d/b64 && emit_file $case b64 $d/b64
     emit $case exit "record=$rec report=$rep gate=$gate clean=$clean seconds=$(($(date +%s) - t0))"
 }
 

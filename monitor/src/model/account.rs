@@ -272,7 +272,7 @@ impl Account {
         let k = (kind, id);
         self.pairs
             .range((k, 0)..=(k, u32::MAX))
-            .filter(|(_, t)| t.calls > 0 || t.interrupted > 0 || t.ended > 0)
+            .filter(|(_, t)| t.has_counts())
             .map(|((_, p), t)| (*p, t))
     }
 

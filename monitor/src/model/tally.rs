@@ -153,6 +153,19 @@ impl Growth {
 }
 
 impl Tally {
+    /// Whether anything was counted: calls, failures (an event's errno may come before the
+    /// kernel's row that counts its call), interruptions, ends or time blocked.
+    pub fn has_counts(&self) -> bool {
+        self.calls > 0
+            || self.errors > 0
+            || !self.errnos.is_empty()
+            || self.interrupted > 0
+            || self.ended > 0
+            || self.blocked_ns > 0
+            || self.max_wait_ns > 0
+            || self.raw != RawErrors::default()
+    }
+
     /// Calls per second over the last [`RATE_WINDOW_NS`] of samples.
     pub fn rate(&self) -> f64 {
         self.points.rate()

@@ -169,7 +169,9 @@ impl Account {
                 }
             }
         }
-        if e.tally.calls > 0 || e.tally.interrupted > 0 || e.tally.ended > 0 {
+        // Anything counted keeps its final account: a failed call's errno (an event) may be all a
+        // process has when it ends, its call counted by a kernel row read after its end.
+        if e.tally.has_counts() {
             self.push_retired(
                 RetiredWhat::Process {
                     pid,

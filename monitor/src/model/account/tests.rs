@@ -151,7 +151,7 @@ fn retired_entries_are_bounded_in_number_and_what_is_forgotten_early_is_counted(
     m.feed_snapshot(&snap_with(&procs, &[1], MONO));
     let rows = procs.iter().map(|&(p, s)| row(p, s, 1, 1)).collect();
     m.feed_kernel(MONO + S, sample(rows, vec![]));
-    m.feed_snapshot(&snap_with(&[], &[1], MONO + 2 * S));
+    m.feed_snapshot(&snap_with(&[(11, 600)], &[1], MONO + 2 * S));
     let a = m.account();
     assert_eq!(a.retired_processes().count(), lifecycle::MAX_RETIRED);
     assert_eq!(a.retired_early(), 25);
@@ -226,4 +226,39 @@ fn namespaces_that_had_the_same_inode_in_one_sample_have_objects_of_their_own() 
     assert_eq!(calls_of(&m, 0), 5);
     let totals: u64 = a.comm_totals().map(|(_, t)| t.calls).sum();
     assert_eq!(totals, 16);
+}
+
+#[test]
+fn a_failed_calls_errno_told_before_its_row_stays_with_the_process_that_ended() {
+    let mut m = Model::new();
+    m.feed_snapshot(&snap_with(&[(10, 500), (11, 600)], &[1], MONO));
+    // The kernel's rows count the calls (another process's row says so).
+    m.feed_kernel(MONO + S, sample(vec![row(11, 600, 1, 3)], vec![]));
+    // The failure's event first (the kernel's counters count its call: the event only says
+    // its errno), then a snapshot without the process, then the row with its call.
+    let mut e = fixtures::ev(
+        10,
+        "w",
+        ROOT,
+        MONO + S + 10,
+        Some(MONO + S + 20),
+        fixtures::semop(1, 0, -1),
+        Some(-22),
+    );
+    e.proc_start = Some(500);
+    m.feed_event(&e);
+    m.feed_snapshot(&snap_with(&[(11, 600)], &[1], MONO + 2 * S));
+    let failed = Aggregate {
+        start: Some(500),
+        ipc_ns: Some(NS),
+        ..agg(10, Some(1), Syscall::SEMTIMEDOP, 1, 1)
+    };
+    m.feed_kernel(MONO + 3 * S, sample(vec![failed], vec![]));
+    assert!(m.account().process(10).is_none(), "one process, ended");
+    let retired: Vec<(u64, u64, Vec<(Syscall, i32)>)> = m
+        .account()
+        .retired_processes()
+        .map(|(_, t)| (t.calls, t.errors, t.errnos.keys().copied().collect()))
+        .collect();
+    assert_eq!(retired, [(1, 1, vec![(Syscall::SEMTIMEDOP, 22)])]);
 }
