@@ -194,8 +194,8 @@ fn a_deadlock_entry_leads_to_its_processes_and_sets_and_esc_comes_back() {
     draw(&mut a, 80, 24);
     assert_eq!(
         a.enter(),
-        Some(super::Target::Proc(2301)),
-        "the next: a long wait (of the deadlock's first process)"
+        Some(super::Target::Proc(3600)),
+        "the next: the POSIX deadlock (robust mutexes), at its first process"
     );
     a.on_key(k(KeyCode::Up));
     draw(&mut a, 80, 24);
@@ -220,7 +220,7 @@ fn a_deadlock_entry_leads_to_its_processes_and_sets_and_esc_comes_back() {
     a.on_key(k(KeyCode::Esc));
     let s = draw(&mut a, 80, 24);
     assert!(
-        s.contains("Problems (5)") && a.screen.detail.is_none(),
+        s.contains("Problems (8)") && a.screen.detail.is_none(),
         "{s}"
     );
 }

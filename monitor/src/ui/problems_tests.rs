@@ -24,7 +24,16 @@ fn deadlock_is_drawn_as_a_cycle() {
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("DEADLOCK"), "{s}");
     // The header alerts whatever the view.
-    assert!(s.lines().nth(1).unwrap().contains("1 DEADLOCK"), "{s}");
+    assert!(s.lines().nth(1).unwrap().contains("2 DEADLOCKS"), "{s}");
+    // System V's and POSIX's (robust mutexes) counted together, each under "Deadlocks".
+    let s = screen(&mut app, 160, 48);
+    assert!(s.contains("Deadlocks (2)"), "{s}");
+    assert!(
+        s.contains("DEADLOCK 3600 w3600, 3601 w3601: robust/PI mutexes in shared memory"),
+        "{s}"
+    );
+    assert!(s.contains("STUCK queue /jobs: 3200 w3200 blocked"), "{s}");
+    assert!(s.contains("/dev/shm/psm_abc unused since"), "{s}");
 }
 
 #[test]

@@ -50,6 +50,8 @@ pub struct Store {
     pub model: Model,
     pub cfg: analysis::Config,
     pub findings: Vec<Finding>,
+    /// The findings on POSIX IPC (from the model's last look at it), computed with those.
+    pub posix_findings: Vec<analysis::posix::PosixFinding>,
     pub info: SessionInfo,
     pub probe: ProbeStatus,
     pub position: Option<Position>,
@@ -89,6 +91,7 @@ impl Store {
             model: Model::new(),
             cfg,
             findings: Vec::new(),
+            posix_findings: Vec::new(),
             info,
             probe,
             position: None,
@@ -210,6 +213,7 @@ impl Store {
     /// Recomputes the findings and the per-process index.
     pub fn refresh(&mut self) {
         self.findings = analysis::analyze(&self.model, &self.cfg);
+        self.posix_findings = analysis::posix::findings(&self.model);
         let m = &self.model;
         let mut uses: BTreeMap<u32, ProcUse> = BTreeMap::new();
         for s in m.sem_sets() {

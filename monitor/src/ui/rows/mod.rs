@@ -21,6 +21,7 @@ pub mod overview;
 pub mod picker;
 pub mod posix;
 pub mod problems;
+pub mod problems_posix;
 pub mod procs;
 pub mod queues;
 pub mod sems;

@@ -317,16 +317,34 @@ pub fn problem(cx: &Cx, f: &Finding) -> Problem {
 /// Every finding as a row, the worst first (in the analysis's order within a kind).
 pub fn problems(cx: &Cx) -> Vec<Problem> {
     let mut v: Vec<Problem> = cx.s.findings.iter().map(|f| problem(cx, f)).collect();
+    v.extend(
+        cx.s.posix_findings
+            .iter()
+            .filter_map(|f| super::problems_posix::problem(cx, f, known)),
+    );
     v.sort_by_key(|p| p.kind.rank);
     v
+}
+
+/// How many problems there are: the findings, System V's and POSIX's.
+pub fn count(cx: &Cx) -> usize {
+    cx.s.findings.len()
+        + cx.s
+            .posix_findings
+            .iter()
+            .filter(|f| super::problems_posix::kind_of(f, known).is_some())
+            .count()
 }
 
 /// How many findings of each kind, the worst first: what the header, the tab and the
 /// Problems view all count.
 pub fn counts(cx: &Cx) -> Vec<(Kind, usize)> {
     let mut out: Vec<(Kind, usize)> = Vec::new();
-    for f in &cx.s.findings {
-        let k = kind_of(&f.what);
+    let posix =
+        cx.s.posix_findings
+            .iter()
+            .filter_map(|f| super::problems_posix::kind_of(f, known));
+    for k in cx.s.findings.iter().map(|f| kind_of(&f.what)).chain(posix) {
         match out.iter_mut().find(|(x, _)| *x == k) {
             Some((_, n)) => *n += 1,
             None => out.push((k, 1)),
@@ -371,9 +389,8 @@ pub fn errno_hint(errno: i32) -> &'static str {
 /// `width`: a deadlock's cycle on one line when it fits, else a line per step.
 pub fn doc(cx: &Cx, width: usize) -> Doc {
     let t = cx.t;
-    let n = cx.s.findings.len();
-    let mut d = Doc::new(format!(" Problems ({n}) "));
     let all = problems(cx);
+    let mut d = Doc::new(format!(" Problems ({}) ", all.len()));
     let none: Vec<String> = (0..KNOWN.len())
         .map(known)
         .filter(|k| !all.iter().any(|p| p.kind == *k))
@@ -409,6 +426,7 @@ pub fn doc(cx: &Cx, width: usize) -> Doc {
     if !none.is_empty() {
         d.toned(format!("None found: {}", none.join(", ")), Tone::Good);
     }
+    super::problems_posix::unused(cx, &mut d);
     failed_calls(cx, &mut d);
     d.head(&match cx.s.model.scope() {
         crate::model::Scope::All if cx.many_ns() => format!(

@@ -124,33 +124,57 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
 
     // Alerts first (they must catch the eye): the findings by kind, as Problems lists
     // them; then threads waiting and counts against limits.
-    let mut first = Vec::new();
-    for (k, n) in problems::counts(cx) {
-        if !first.is_empty() {
-            first.push(Span::raw("  "));
+    let counts = problems::counts(cx);
+    let alerts = |compact: bool| {
+        let mut first = Vec::new();
+        let mut rest = 0;
+        for (k, n) in &counts {
+            // Compact (a narrow terminal): the alerts by name, the warnings summed.
+            if compact && k.tone != crate::ui::theme::Tone::Alert {
+                rest += n;
+                continue;
+            }
+            if !first.is_empty() {
+                first.push(Span::raw("  "));
+            }
+            let text = format!("{n} {}", if *n == 1 { &k.one } else { &k.many });
+            first.push(if k.rank == 0 {
+                Span::styled(
+                    format!(" {text} "),
+                    t.style(k.tone)
+                        .add_modifier(ratatui::style::Modifier::REVERSED),
+                )
+            } else {
+                Span::styled(text, t.style(k.tone))
+            });
         }
-        let text = format!("{n} {}", if n == 1 { &k.one } else { &k.many });
-        first.push(if k.rank == 0 {
-            Span::styled(
-                format!(" {text} "),
-                t.style(k.tone)
-                    .add_modifier(ratatui::style::Modifier::REVERSED),
-            )
-        } else {
-            Span::styled(text, t.style(k.tone))
-        });
-    }
-    if first.is_empty() {
-        first.push(Span::styled("no alerts", t.good()));
-    }
-    // Line 2 as line 1: whole segments (the alerts always).
-    let mut segs: Vec<(Vec<Span>, Option<Vec<Span>>)> = vec![(first, None)];
+        if rest > 0 {
+            if !first.is_empty() {
+                first.push(Span::raw("  "));
+            }
+            first.push(Span::styled(format!("+{rest} more (7)"), t.warn()));
+        }
+        if first.is_empty() {
+            first.push(Span::styled("no alerts", t.good()));
+        }
+        first
+    };
     let w = waits::all(cx);
     let waiting = if w.threads() == 0 {
         "0 waiting".to_string()
     } else {
         format!("{} waiting", threads(w.threads(), w.pids.len()))
     };
+    // The alerts whole when they leave room for who waits, else compact.
+    let full = alerts(false);
+    let width = |v: &[Span]| v.iter().map(|s| s.width()).sum::<usize>();
+    let first = if width(&full) + sep().width() + waiting.chars().count() <= area.width as usize {
+        full
+    } else {
+        alerts(true)
+    };
+    // Line 2 as line 1: whole segments (the alerts always).
+    let mut segs: Vec<(Vec<Span>, Option<Vec<Span>>)> = vec![(first, None)];
     segs.push(if unknown(cx, Blind::Waits).is_some() {
         (
             vec![
@@ -249,7 +273,7 @@ pub(super) fn tab_bar(f: &mut Frame, area: Rect, cx: &Cx, current: View) -> Vec<
     let mut hits = Vec::new();
     let mut x = area.x;
     let t = cx.t;
-    let problems = cx.s.findings.len();
+    let n_problems = problems::count(cx);
     let long: usize = View::ALL.iter().map(|v| v.title().len() + 4).sum::<usize>() + 8;
     let mut spans = Vec::new();
     for v in View::ALL {
@@ -259,13 +283,13 @@ pub(super) fn tab_bar(f: &mut Frame, area: Rect, cx: &Cx, current: View) -> Vec<
             v.short()
         };
         let mut text = format!(" {} {name}", v.index() + 1);
-        if v == View::Problems && problems > 0 {
-            text.push_str(&format!(" ({problems})"));
+        if v == View::Problems && n_problems > 0 {
+            text.push_str(&format!(" ({n_problems})"));
         }
         text.push(' ');
         let style = if v == current {
             t.tab()
-        } else if v == View::Problems && problems > 0 {
+        } else if v == View::Problems && n_problems > 0 {
             t.warn()
         } else {
             Style::new()

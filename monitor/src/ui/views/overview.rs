@@ -23,7 +23,7 @@ pub fn draw(
     (stamp, opts): (Stamp, &Opts),
     vs: &mut ViewState,
 ) {
-    let n_find = cx.s.findings.len();
+    let n_find = problems::count(cx);
     let wide = area.width >= 120;
     // The calls/s chart: boxed when there is room, one line at 80x24.
     let activity_h = match area.height {
@@ -75,7 +75,7 @@ pub fn draw(
 
 /// The problems' box: one line per finding, the worst first.
 fn summary(f: &mut Frame, area: Rect, cx: &Cx) {
-    let n = cx.s.findings.len();
+    let n = problems::count(cx);
     let title = Line::from(format!(" Problems ({n}): 7 for details "));
     let b = table::block(area, &cx.t, title);
     let inner = b.inner(area);
