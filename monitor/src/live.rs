@@ -280,6 +280,11 @@ async fn kernel_task(
             .ok()
     };
     loop {
+        // A kernel sample is stamped with the time before it is read: every count in it (the
+        // holds above all) is of at least that moment. Stamped after, a lock taken and given
+        // back while the sample was read would look held by a contender that waits again
+        // since: a false self-deadlock, seen under load when reading takes long.
+        let mut stamp = None;
         let update = tokio::select! {
             _ = scan.tick() => {
                 let calls = probe.in_flight(opts.blocked_after).unwrap_or_default();
@@ -294,6 +299,7 @@ async fn kernel_task(
             _ = sample.tick() => {
                 let live = pipe.objects.lock().ok().and_then(|o| o.clone());
                 let _ = probe.prune(live.as_ref());
+                stamp = Some(clock_ns(libc::CLOCK_MONOTONIC));
                 // A sample that could not be read is skipped (what it would have handed
                 // over stays for the next one).
                 let Some(k) = sample_of(&mut probe) else { continue };
@@ -314,9 +320,10 @@ async fn kernel_task(
                     rstats.kick.notify_one();
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
+                let before = clock_ns(libc::CLOCK_MONOTONIC);
                 if let Some(k) = sample_of(&mut probe) {
                     let s = Stamped {
-                        mono_ns: clock_ns(libc::CLOCK_MONOTONIC),
+                        mono_ns: before,
                         update: Update::Kernel(Box::new(k)),
                     };
                     let _ = tx.send(s).await;
@@ -328,7 +335,7 @@ async fn kernel_task(
             }
         };
         let s = Stamped {
-            mono_ns: clock_ns(libc::CLOCK_MONOTONIC),
+            mono_ns: stamp.unwrap_or_else(|| clock_ns(libc::CLOCK_MONOTONIC)),
             update,
         };
         if tx.send(s).await.is_err() {
