@@ -61,14 +61,9 @@ fn background() -> &'static Background {
 /// verdict going wrong fails. Each is an open defect in the closing notes; remove it with
 /// the fix.
 const OPEN_DEFECTS: &[(&str, &str)] = &[
-    // The recording's report (and its gate) sees a contender of a 50 ms lock as its own
-    // holder at moments (a self-deadlock, and the others stuck behind it); the live surfaces
-    // do not. Not seen in 13 runs on a lightly loaded machine (2026-12-07), twice in a row
-    // under the whole suite beside two builds: open.
-    ("contended_lock", "report deadlock: false positive"),
-    ("contended_lock", "report stuck: false positive"),
-    ("contended_lock", "gate deadlock: false positive"),
-    ("contended_lock", "gate stuck: false positive"),
+    // None open. contended_lock's false self-deadlock in recordings under load (a kernel
+    // sample stamped after it was read, its holds older than its stamp) was fixed on
+    // 2026-12-07; it fails here again if it comes back.
 ];
 
 /// `failures` less the open defects of scenario `name` (each printed).

@@ -467,3 +467,63 @@ fn serve_exports_posix_per_namespace() {
     );
     drop((sem, q, serve));
 }
+
+/// A recording carries the looks at POSIX IPC (format 5): its report finds the robust-mutex
+/// deadlock along the way and `--fail-on deadlock` fails on it, in its namespace; judged on
+/// another namespace (the host's) it is context and the gate passes.
+#[test]
+fn a_recorded_robust_mutex_deadlock_fails_the_gate() {
+    let Some(wl) = can_run("a_recorded_robust_mutex_deadlock_fails_the_gate") else {
+        return;
+    };
+    let s = start(wl, "abba");
+    let pids = u64s(&s.ready["pids"]);
+    let dir = support::recording::tmpdir("posix-record");
+    let file = dir.0.join("r.ipctop.zst");
+    let out = Command::new(IPCTOP)
+        .args(["record", "--duration", "4", "-o"])
+        .arg(&file)
+        .output()
+        .expect("run ipctop record");
+    assert!(
+        out.status.success(),
+        "record: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ns = s.ipc_ns.to_string();
+    let (code, doc, _) = support::recording::report(&file, &["--ipc-ns", &ns]);
+    assert_eq!(code, Some(0), "{doc}");
+    let found: Vec<&Value> = doc["along_the_way"]["posix"]
+        .as_array()
+        .expect("along_the_way.posix")
+        .iter()
+        .filter(|f| f["kind"] == "deadlock" && u64s(&f["pids"]) == pids)
+        .collect();
+    assert_eq!(found.len(), 1, "{}", doc["along_the_way"]);
+    let gate = Command::new(IPCTOP)
+        .arg("report")
+        .arg(&file)
+        .args(["--ipc-ns", &ns, "--fail-on", "deadlock"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&gate.stderr);
+    assert!(
+        !gate.status.success() && said.contains("robust/PI mutexes"),
+        "the gate fails on the POSIX deadlock: {:?} {said}",
+        gate.status
+    );
+    let host = std::fs::metadata("/proc/self/ns/ipc")
+        .unwrap()
+        .ino()
+        .to_string();
+    let (_, doc, _) = support::recording::report(&file, &["--ipc-ns", &host]);
+    let judged = doc["along_the_way"]["posix"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        judged.iter().all(|f| u64s(&f["pids"]) != pids),
+        "another namespace's deadlock is not judged: {judged:?}"
+    );
+    drop(s);
+}

@@ -13,6 +13,7 @@
 //! {"t":123459000,"kernel_delta":{…}}      what changed since the previous kernel line
 //! {"t":123459500,"forks":[[ppid,pid,start]…]}  processes forked in the recorded command's tree
 //! {"t":123459600,"forks_lost":1}          times fork events were lost so far (a full socket)
+//! {"t":123459700,"posix":{…}}             a look at POSIX IPC, when it changed
 //! {"t":129999999,"end":{"reason":"…"}}    a clean end (absent after a crash)
 //! ```
 //! `t` is CLOCK_MONOTONIC ns on the recording machine; the header carries the offset to wall
@@ -28,10 +29,12 @@
 //! kernel rows keyed by their whole identity (process start, namespace), retired rows and the
 //! tables' fill (absent fields of older files read as unknown); 4 gives each fork the
 //! child's start (`[ppid, pid, start]`: a reused pid is not the command's) and counts the
-//! fork events lost (`forks_lost`). Every version is read.
+//! fork events lost (`forks_lost`); 5 adds the looks at POSIX IPC (`posix`, written when
+//! what they show changed). Every version is read.
 //!
 //! The file's form is owned here: events are [`WireCall`]s (`wire.rs`), snapshots and kernel
-//! samples the types of `wire_snapshot.rs` and `wire_kernel.rs`, converted from and to the
+//! samples and POSIX looks the types of `wire_snapshot.rs`, `wire_kernel.rs` and
+//! `wire_posix.rs`, converted from and to the
 //! internal ones (which have no serde), with golden files of each line in `snapshots/`.
 mod delta;
 pub mod forks;
@@ -41,6 +44,7 @@ mod outfile;
 mod reader;
 mod wire;
 mod wire_kernel;
+mod wire_posix;
 mod wire_snapshot;
 mod writer;
 
@@ -54,7 +58,7 @@ use serde::{Deserialize, Serialize};
 
 /// The version of the format written; a reader reads this one and the older ones from
 /// [`OLDEST_FORMAT_VERSION`], and refuses others.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest format version read.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
@@ -113,6 +117,8 @@ pub enum Body {
     /// Times the fork events overflowed their socket so far (format 4): the command's tree
     /// may miss processes forked then.
     ForksLost(u64),
+    /// The file's form of a [`crate::posix::PosixSnapshot`] (format 5; see `wire_posix.rs`).
+    Posix(Box<wire_posix::Posix>),
     End(End),
 }
 

@@ -42,7 +42,7 @@ pub const EVENT_VERSIONS_READ: std::ops::RangeInclusive<u16> = 1..=monitor_ebpf:
 
 /// Time may step back this much, plus one snapshot interval, behind the latest record (a
 /// batch of calls is stamped with its first call); more is a damaged or reordered file. A
-/// snapshot may step back any amount: it is stamped when its scan starts and written when it
+/// snapshot (or POSIX look) may step back any amount: it is stamped when its scan starts and written when it
 /// is done, and a scan of a busy host took 7.8 s (the whole rest of a 10-minute soak's
 /// recording was refused for it); it is applied where it was written, as live.
 const BACKWARDS_SLACK_NS: u64 = 5_000_000_000;
@@ -276,7 +276,7 @@ impl Reader {
             // Fork lines are stamped when written — the feed may be seconds behind on a busy
             // host — and say nothing of the feed's time: neither checked nor moving it on.
             let forks = matches!(line.body, Body::Forks(_) | Body::ForksLost(_));
-            let late_snapshot = matches!(line.body, Body::Snapshot(_));
+            let late_snapshot = matches!(line.body, Body::Snapshot(_) | Body::Posix(_));
             if line.t.saturating_add(slack) < self.max_t && !late_snapshot && !forks {
                 return self.stop(format!(
                     "stopped at line {at}: time runs backwards ({:.1} s before an earlier record; the records are out of order)",
@@ -299,6 +299,7 @@ impl Reader {
                     Err(e) => return self.stop(format!("stopped at line {at}: bad event ({e})")),
                 },
                 Body::Snapshot(s) => Update::Snapshot(Box::new((*s).into())),
+                Body::Posix(p) => Update::Posix(Box::new((*p).into())),
                 Body::Kernel(k) => match crate::sample::KernelSample::try_from(&*k) {
                     Ok(k) => {
                         self.kernel.whole(&k);

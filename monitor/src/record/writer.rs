@@ -44,6 +44,8 @@ pub struct Recorder {
     kernel: Encoder,
     /// The fork events lost as last written.
     forks_lost: u64,
+    /// The last POSIX look written, its stamps cleared: a look is written when it differs.
+    posix: Option<super::wire_posix::Posix>,
 }
 
 /// How often the recording reaches the file system at least.
@@ -69,6 +71,7 @@ impl Recorder {
             lines: 0,
             kernel: Encoder::default(),
             forks_lost: 0,
+            posix: None,
         };
         let mut h = header.clone();
         h.ipctop_recording = FORMAT_VERSION;
@@ -128,7 +131,18 @@ impl Recorder {
                 Encoded::Whole => Body::Kernel(Box::new(k.as_ref().into())),
                 Encoded::Delta(d) => Body::KernelDelta(d),
             },
-            Update::Reset | Update::Posix(_) => return Ok(()),
+            Update::Posix(p) => {
+                let mut w = super::wire_posix::Posix::from(p.as_ref());
+                let (unix_ns, mono_ns) = (w.unix_ns, w.mono_ns);
+                (w.unix_ns, w.mono_ns) = (0, 0);
+                if self.posix.as_ref() == Some(&w) {
+                    return Ok(());
+                }
+                self.posix = Some(w.clone());
+                (w.unix_ns, w.mono_ns) = (unix_ns, mono_ns);
+                Body::Posix(Box::new(w))
+            }
+            Update::Reset => return Ok(()),
         };
         self.write_json(&Line { t: s.mono_ns, body })?;
         self.lines += 1;

@@ -55,21 +55,39 @@ impl Report {
                         .collect::<Vec<_>>()
                         .join(", ")
                 )),
-                FailOn::Deadlock if !along.deadlocks.is_empty() => out.push(format!(
-                    "deadlock: {} deadlock(s): {}",
-                    along.deadlocks.len(),
-                    names(
-                        &mut along
-                            .deadlocks
-                            .iter()
-                            .map(|d| format!("pids {:?} (threads {:?})", d.pids, d.tids))
-                    )
-                )),
-                FailOn::Stuck if !along.stuck.is_empty() => out.push(format!(
-                    "stuck: {} waiter(s) nobody alive could release: {}",
-                    along.stuck.len(),
-                    names(&mut along.stuck.iter().map(|f| f.reason.clone()))
-                )),
+                FailOn::Deadlock
+                    if !along.deadlocks.is_empty() || along.posix_of("deadlock").count() > 0 =>
+                {
+                    out.push(format!(
+                        "deadlock: {} deadlock(s): {}",
+                        along.deadlocks.len() + along.posix_of("deadlock").count(),
+                        names(
+                            &mut along
+                                .deadlocks
+                                .iter()
+                                .map(|d| format!("pids {:?} (threads {:?})", d.pids, d.tids))
+                                .chain(along.posix_of("deadlock").map(|f| format!(
+                                    "pids {:?} (threads {:?}; {})",
+                                    f.pids, f.tids, f.object
+                                )))
+                        )
+                    ))
+                }
+                FailOn::Stuck
+                    if !along.stuck.is_empty() || along.posix_of("stuck_queue").count() > 0 =>
+                {
+                    out.push(format!(
+                        "stuck: {} waiter(s) nobody alive could release: {}",
+                        along.stuck.len() + along.posix_of("stuck_queue").count(),
+                        names(
+                            &mut along.stuck.iter().map(|f| f.reason.clone()).chain(
+                                along
+                                    .posix_of("stuck_queue")
+                                    .map(|f| format!("{}: {}", f.object, f.reason))
+                            )
+                        )
+                    ))
+                }
                 FailOn::Stalled if !along.stalled.is_empty() => out.push(format!(
                     "stalled: {} object(s): {}",
                     along.stalled.len(),

@@ -315,6 +315,10 @@ fn build_seen(
             _ => {}
         }
         model.apply(&s);
+        if let crate::feed::Update::Posix(_) = &s.update {
+            let f = analysis::posix::findings(&model);
+            watch.posix(&f, |f| posix_judged(&model, &scope, f));
+        }
         if let crate::feed::Update::Snapshot(_) = &s.update {
             // The forks read since the last snapshot.
             scope.forks(&reader.forks()[forks_seen..], reader.forks_lost());
@@ -489,6 +493,13 @@ fn build_seen(
 }
 
 /// Whether a finding is the judged processes' (or objects').
+/// Whether a POSIX finding is the judged processes': one of its processes is.
+fn posix_judged(m: &Model, scope: &Scope, f: &analysis::posix::PosixFinding) -> bool {
+    f.pids
+        .iter()
+        .any(|&p| m.pid_in_scope(p) && scope.has_pid(m, p))
+}
+
 fn finding_judged(m: &Model, scope: &Scope, f: &Finding) -> bool {
     judge::finding_judged(m, scope, f, |f| match f.what {
         What::Leak { ipc, id } => {

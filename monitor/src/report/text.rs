@@ -263,6 +263,11 @@ pub fn render(r: &Report) -> String {
         "Long waits along the way",
         &mut w.long_waits.iter().cloned(),
     );
+    list(
+        &mut s,
+        "POSIX IPC along the way",
+        &mut w.posix.iter().map(posix_text),
+    );
     if r.scope.judged != "all" {
         let cx = &r.context;
         let _ = writeln!(
@@ -304,8 +309,24 @@ pub fn render(r: &Report) -> String {
                 .iter()
                 .map(|d| placed(&d.reason, d.ipc_ns, &d.container)),
         );
+        list(
+            &mut s,
+            "  Their POSIX IPC along the way",
+            &mut cx.along_the_way.posix.iter().map(posix_text),
+        );
         errors(&mut s, "  Their failed calls", &cx.errors);
         let _ = writeln!(s, "  Their longest wait: {:.3} s", cx.max_wait_s);
     }
     s
+}
+
+/// A POSIX finding in a line: "deadlock: robust/PI mutexes in shared memory (pids [1, 2]): …".
+fn posix_text(f: &crate::analysis::posix::PosixFinding) -> String {
+    format!(
+        "{}: {} (pids {:?}): {}",
+        f.kind.replace('_', " "),
+        crate::text::escape(&f.object),
+        f.pids,
+        f.reason
+    )
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::WaitDoc;
 use crate::{
-    analysis::{Finding, IpcKind, What},
+    analysis::{posix::PosixFinding, Finding, IpcKind, What},
     model::{Model, NsId},
     output::{self, DeadlockDoc, FindingDoc, LeakDoc},
 };
@@ -21,6 +21,16 @@ pub struct AlongTheWay {
     /// Objects stalled (blocked threads whose releasers could not be known).
     pub stalled: Vec<FindingDoc>,
     pub long_waits: Vec<String>,
+    /// POSIX findings (format 5 recordings carry the looks at POSIX IPC): robust-mutex
+    /// deadlocks, stuck queues, objects deleted but mapped; unused objects are no findings.
+    pub posix: Vec<PosixFinding>,
+}
+
+impl AlongTheWay {
+    /// The POSIX findings of a kind ("deadlock", "stuck_queue", …).
+    pub fn posix_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a PosixFinding> + 'a {
+        self.posix.iter().filter(move |f| f.kind == kind)
+    }
 }
 
 /// A finding's identity across the recording (its kind, namespace, and what it names).
@@ -31,6 +41,7 @@ enum Seen {
     Stuck(NsId, u32),
     Stalled(NsId, IpcKind, i32),
     Long(NsId, u32, IpcKind, i32),
+    Posix(&'static str, String, Vec<u32>),
 }
 
 fn seen(f: &Finding) -> Option<Seen> {
@@ -81,6 +92,23 @@ impl Watch {
                 What::Stalled { .. } => along.stalled.push(output::finding(m, f)),
                 What::LongWait { .. } => along.long_waits.push(f.reason.clone()),
                 _ => {}
+            }
+        }
+    }
+
+    /// Notes the POSIX findings of this moment (unused objects are none), each once, on its
+    /// side.
+    pub(super) fn posix(
+        &mut self,
+        findings: &[PosixFinding],
+        judged: impl Fn(&PosixFinding) -> bool,
+    ) {
+        for f in findings.iter().filter(|f| f.kind != "unused") {
+            if self
+                .seen
+                .insert(Seen::Posix(f.kind, f.object.clone(), f.pids.clone()))
+            {
+                self.along[usize::from(judged(f))].posix.push(f.clone());
             }
         }
     }
