@@ -48,10 +48,14 @@ fn nodes(m: &Model) -> BTreeMap<u32, Node<'_>> {
         {
             continue;
         }
-        // A wait begun after the kernel's last count of the holds is judged at its next count:
-        // the holds then are of before the wait (a contender's own take, given back since).
-        if m.account().kernel_at().is_some_and(|k| w.since.at_ns() > k) {
-            continue;
+        // A wait that may have begun after the kernel's last count of the holds is judged at
+        // a later count: the holds then may be of before the wait (a contender's own take,
+        // given back since). A wait a snapshot saw once may have begun after the snapshot's
+        // stamp (its scan reads each process later): it is judged once bounded.
+        if let Some(k) = m.account().kernel_at() {
+            if w.began_by().is_none_or(|b| b > k) {
+                continue;
+            }
         }
         let (ipc, semnum, sem_op, rel) = match &w.on {
             WaitOn::Sem { semid, .. } => {

@@ -326,6 +326,17 @@ pub struct Wait {
 }
 
 impl Wait {
+    /// The latest time the wait can have begun (monotonic ns): its start from the probe; when
+    /// its thread went to sleep by; or, for one only snapshots saw, the stamp of a later
+    /// snapshot that saw it still (a snapshot is stamped when its scan starts, and reads a
+    /// process later: the first one bounds nothing). `None`: not known yet.
+    pub fn began_by(&self) -> Option<u64> {
+        match self.since {
+            Since::Exact(t) | Since::Asleep(t) => Some(t),
+            Since::FirstSeen(t) => (self.seen_ns > t).then_some(self.seen_ns),
+        }
+    }
+
     /// Seconds it has waited, when its start is known exactly (from the probe).
     pub fn since_s(&self, now_mono_ns: u64) -> Option<f64> {
         match self.since {

@@ -485,3 +485,52 @@ fn a_guessed_holder_that_waits_on_it_is_no_holder() {
     let t = crate::cmd::snapshot::tables(&m, &f);
     assert!(!t.contains("1330 (guess)"), "{t}");
 }
+
+/// A contender of a lock, seen waiting by a snapshot stamped just before a kernel sample that
+/// shows it holding (it took the lock, the sample read it, it gave it back and waits again —
+/// the snapshot read the process after its stamp): no self-deadlock until a later snapshot
+/// bounds when the wait began; then, still holding by the kernel's next count, it is one.
+#[test]
+fn a_contender_seen_waiting_by_a_snapshot_stamped_before_the_holds_is_not_its_own_holder() {
+    let base = snap();
+    let mut m = Model::new();
+    m.feed_snapshot(&base);
+    m.feed_kernel(MONO + S, KernelSample::default());
+    let mut s1 = base.clone();
+    s1.mono_ns = MONO + 2 * S;
+    s1.unix_ns += 2 * S;
+    s1.sem = vec![sem(40, &[(0, 1, 950)], NOW - 5)];
+    let mut p = waiting(950, Vec::new());
+    s1.processes = vec![p.clone()];
+    m.feed_snapshot(&s1);
+    let held = |at: u64| KernelSample {
+        holds: vec![Hold {
+            last_ns: at,
+            ..hold(40, 0, 950, None, 2, 1)
+        }],
+        ..Default::default()
+    };
+    let ms = 1_000_000;
+    // The lock taken at 3 s - 10 ms; the sample stamped at 3 s (before it was read).
+    m.feed_kernel(MONO + 3 * S, held(MONO + 3 * S - 10 * ms));
+    // The snapshot stamped at 3 s - 1 ms, written after: it read 950 asleep since 3.03 s.
+    let mut s2 = s1.clone();
+    s2.mono_ns = MONO + 3 * S - ms;
+    let mut w = sem_wait(950, 40, 0, -1);
+    w.asleep_since_ns = Some(MONO + 3 * S + 30 * ms);
+    p.waits = Some(vec![w.clone()]);
+    s2.processes = vec![p.clone()];
+    m.feed_snapshot(&s2);
+    m.feed_now(MONO + 3 * S + 50 * ms);
+    let f = analyze(&m, &Config::default());
+    assert!(deadlocks_of(&f).is_empty(), "{f:#?}");
+    // Seen still waiting at 4 s, and the kernel's count at 5 s still has it holding, with no
+    // operation since: a self-deadlock, proven.
+    let mut s3 = s2.clone();
+    s3.mono_ns = MONO + 4 * S;
+    m.feed_snapshot(&s3);
+    m.feed_kernel(MONO + 5 * S, held(MONO + 3 * S - 10 * ms));
+    m.feed_now(MONO + 6 * S);
+    let f = analyze(&m, &Config::default());
+    assert_eq!(deadlocks_of(&f).len(), 1, "{f:#?}");
+}
