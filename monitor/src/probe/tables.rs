@@ -153,15 +153,26 @@ impl Probe {
         let claims: HashMap<_, u32, u32> =
             HashMap::try_from(self.ebpf.map("SLOT_CLAIMS").expect("SLOT_CLAIMS"))?;
         let array: Array<_, Slot> = Array::try_from(self.ebpf.map("SLOTS").expect("SLOTS"))?;
+        // The kernel's iteration of a hash map starts over from its first bucket when the key
+        // it stands on is deleted meanwhile (a thread exiting drops its claim): a key met
+        // again is skipped — read twice, a long-lived thread's running aggregate was added
+        // twice (a soak's steady process counted 403,012 calls for 202,006 at one sample).
+        let mut claimed = std::collections::HashSet::new();
         let mut out: Vec<(u32, Slot)> = claims
             .iter()
             .filter_map(Result::ok)
+            .filter(|(idx, _)| claimed.insert(*idx))
             .filter_map(|(idx, tid)| array.get(&idx, 0).ok().map(|s| (tid, s)))
             .filter(|(tid, s)| s.owner == *tid)
             .collect();
         let hash: HashMap<_, u32, Slot> =
             HashMap::try_from(self.ebpf.map("INFLIGHT").expect("INFLIGHT"))?;
-        out.extend(hash.iter().filter_map(Result::ok));
+        let mut tids = std::collections::HashSet::new();
+        out.extend(
+            hash.iter()
+                .filter_map(Result::ok)
+                .filter(|(tid, _)| tids.insert(*tid)),
+        );
         Ok(out)
     }
 
@@ -209,8 +220,13 @@ impl Probe {
             merge(by_key.entry(rk).or_insert_with(|| empty_row(&rk)), v);
         };
         let mut used = 0;
+        // A key met again (the iteration started over, see `slots`) is not added twice.
+        let mut met = std::collections::HashSet::new();
         for item in map.iter() {
             let Ok((k, per_cpu)) = item else { continue };
+            if !met.insert(k) {
+                continue;
+            }
             used += 1;
             for v in per_cpu.iter() {
                 add(&k, v);
@@ -258,8 +274,11 @@ impl Probe {
             HashMap::try_from(self.ebpf.map("SLOT_CLAIMS").expect("SLOT_CLAIMS"))?;
         let hash: HashMap<_, u32, Slot> =
             HashMap::try_from(self.ebpf.map("INFLIGHT").expect("INFLIGHT"))?;
-        Ok((claims.keys().filter_map(Result::ok).count()
-            + hash.keys().filter_map(Result::ok).count()) as u64)
+        // Distinct keys (an iteration may start over, see `slots`).
+        let claimed: std::collections::HashSet<u32> =
+            claims.keys().filter_map(Result::ok).collect();
+        let tids: std::collections::HashSet<u32> = hash.keys().filter_map(Result::ok).collect();
+        Ok((claimed.len() + tids.len()) as u64)
     }
 
     /// Everything the probe counts now, for the model: the counters; in aggregating mode
