@@ -20,6 +20,7 @@ pub mod events;
 pub mod overview;
 pub mod picker;
 pub mod posix;
+pub mod problem_kinds;
 pub mod problems;
 pub mod problems_posix;
 pub mod procs;

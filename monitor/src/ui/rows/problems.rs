@@ -2,9 +2,11 @@
 //! mark, section, how the header counts it, how bad it is), so the header, the Overview's
 //! box, the tab and the Problems view count the same findings; then the failed calls by
 //! errno and the limits (which are not findings: their headings say so).
+pub use super::problem_kinds::{Kind, Problem};
 use super::{
     cx::Cx,
     doc::{Doc, DocLine},
+    problem_kinds::{known, KNOWN},
 };
 use crate::{
     analysis::{CycleStep, Finding, IpcKind, What},
@@ -12,83 +14,6 @@ use crate::{
     model::ObjId,
     ui::{fmt, theme::Tone, view::Target},
 };
-
-/// A kind of finding: its mark on a row, its section, its name in the header (one, many),
-/// its tone, and its rank (the worst first).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Kind {
-    pub mark: String,
-    pub section: String,
-    pub one: String,
-    pub many: String,
-    pub tone: Tone,
-    pub rank: u8,
-}
-
-/// The kinds the analysis has: mark, section, the header's one and many, tone, rank.
-const KNOWN: [(&str, &str, &str, &str, Tone, u8); 7] = [
-    (
-        "DEADLOCK",
-        "Deadlocks",
-        "DEADLOCK",
-        "DEADLOCKS",
-        Tone::Alert,
-        0,
-    ),
-    (
-        "STUCK",
-        "Stuck: nobody alive can release it",
-        "stuck",
-        "stuck",
-        Tone::Alert,
-        1,
-    ),
-    (
-        "limit",
-        "Limits nearly reached",
-        "limit near",
-        "limits near",
-        Tone::Alert,
-        2,
-    ),
-    (
-        "stalled",
-        "Stalled: blocked long, holder unknown (not proven)",
-        "stalled",
-        "stalled",
-        Tone::Warn,
-        3,
-    ),
-    (
-        "long wait",
-        "Long waits",
-        "long wait",
-        "long waits",
-        Tone::Warn,
-        4,
-    ),
-    (
-        "used before init",
-        "Sets used before init",
-        "used before init",
-        "used before init",
-        Tone::Warn,
-        5,
-    ),
-    ("leak", "Leaks", "leak", "leaks", Tone::Warn, 6),
-];
-
-fn known(i: usize) -> Kind {
-    let (mark, section, one, many, tone, rank) = KNOWN[i];
-    Kind {
-        mark: mark.into(),
-        section: section.into(),
-        one: one.into(),
-        many: many.into(),
-        tone,
-        rank,
-    }
-}
 
 /// The row type of a finding. A kind the analysis adds later still shows: by its name, with
 /// its reason, until it gets a row type of its own here (`KNOWN`).
@@ -118,15 +43,6 @@ pub fn kind_of(w: &What) -> Kind {
             }
         }
     }
-}
-
-/// A finding as a row: its kind, the line that says it, the lines below it, where it leads.
-pub struct Problem {
-    pub kind: Kind,
-    pub text: String,
-    pub more: Vec<String>,
-    pub reason: String,
-    pub target: Option<Target>,
 }
 
 fn ipc_name(k: IpcKind) -> &'static str {
@@ -320,7 +236,7 @@ pub fn problems(cx: &Cx) -> Vec<Problem> {
     v.extend(
         cx.s.posix_findings
             .iter()
-            .filter_map(|f| super::problems_posix::problem(cx, f, known)),
+            .filter_map(|f| super::problems_posix::problem(cx, f)),
     );
     v.sort_by_key(|p| p.kind.rank);
     v
@@ -332,7 +248,7 @@ pub fn count(cx: &Cx) -> usize {
         + cx.s
             .posix_findings
             .iter()
-            .filter(|f| super::problems_posix::kind_of(f, known).is_some())
+            .filter(|f| super::problems_posix::kind_of(f).is_some())
             .count()
 }
 
@@ -343,7 +259,7 @@ pub fn counts(cx: &Cx) -> Vec<(Kind, usize)> {
     let posix =
         cx.s.posix_findings
             .iter()
-            .filter_map(|f| super::problems_posix::kind_of(f, known));
+            .filter_map(|f| super::problems_posix::kind_of(f));
     for k in cx.s.findings.iter().map(|f| kind_of(&f.what)).chain(posix) {
         match out.iter_mut().find(|(x, _)| *x == k) {
             Some((_, n)) => *n += 1,

@@ -6,7 +6,7 @@
 use super::{
     cx::Cx,
     doc::{Doc, DocLine},
-    problems::{Kind, Problem},
+    problem_kinds::{known, Kind, Problem},
 };
 use crate::{
     analysis::posix::PosixFinding,
@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// The kind of a POSIX finding that is a problem (`None`: "unused", which is not).
-pub fn kind_of(f: &PosixFinding, known: impl Fn(usize) -> Kind) -> Option<Kind> {
+pub fn kind_of(f: &PosixFinding) -> Option<Kind> {
     match f.kind {
         "unused" => None,
         "deadlock" => Some(known(0)),
@@ -52,8 +52,8 @@ fn whos(cx: &Cx, pids: &[u32]) -> String {
 }
 
 /// A POSIX finding that is a problem, as a row (Enter leads to its first process).
-pub fn problem(cx: &Cx, f: &PosixFinding, known: impl Fn(usize) -> Kind) -> Option<Problem> {
-    let kind = kind_of(f, known)?;
+pub fn problem(cx: &Cx, f: &PosixFinding) -> Option<Problem> {
+    let kind = kind_of(f)?;
     let object = crate::text::escape(&f.object).into_owned();
     let mut text = match f.kind {
         "deadlock" => format!("{}: {}", whos(cx, &f.pids), object),
