@@ -259,7 +259,7 @@ pub fn counts(cx: &Cx) -> Vec<(Kind, usize)> {
     let posix =
         cx.s.posix_findings
             .iter()
-            .filter_map(|f| super::problems_posix::kind_of(f));
+            .filter_map(super::problems_posix::kind_of);
     for k in cx.s.findings.iter().map(|f| kind_of(&f.what)).chain(posix) {
         match out.iter_mut().find(|(x, _)| *x == k) {
             Some((_, n)) => *n += 1,
