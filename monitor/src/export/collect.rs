@@ -166,7 +166,7 @@ pub fn collect(
 }
 
 /// The account's tally of an object of a namespace in scope.
-fn tally_of<'m>(model: &'m Model, (ns, kind, id): ObjKey) -> Option<&'m Tally> {
+fn tally_of(model: &Model, (ns, kind, id): ObjKey) -> Option<&Tally> {
     model
         .in_scope(ns)
         .then(|| model.account().object(obj_kind(kind), ObjId { ns, id }))
