@@ -116,16 +116,30 @@ fn setup(objects: usize, max_objects: usize, interval: u32) -> Setup {
     let many = Kill(wl);
     lines.next().unwrap().unwrap(); // {"pid", "waiting": true}
     let port = free_port();
-    let serve = Kill(
+    let mut serve = Kill(
         Command::new(env!("CARGO_BIN_EXE_ipctop"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--interval", &interval.to_string()])
             .args(["--max-objects", &max_objects.to_string()])
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
-    std::thread::sleep(Duration::from_secs(3)); // the probe attaches
+    // The probe attaches before serve says it serves: only then are the objects made (on a
+    // loaded machine a fixed wait was too short, and the objects had no calls counted).
+    let mut said = BufReader::new(serve.0.stderr.take().unwrap()).lines();
+    let serving = said
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("serving"));
+    assert!(
+        serving
+            .as_deref()
+            .is_some_and(|l| l.contains("probe attached")),
+        "serve did not attach the probe: {serving:?}"
+    );
+    // The rest of what it says is read (and dropped), so that it never blocks on the pipe.
+    std::thread::spawn(move || said.for_each(drop));
     writeln!(stdin, "go").unwrap();
     let t = Instant::now();
     let made = lines.next().unwrap().unwrap();

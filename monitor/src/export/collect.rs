@@ -15,7 +15,7 @@ use super::metrics::{
 use crate::{
     analysis::{self, Finding, IpcKind, What},
     event::{errno_name, Syscall},
-    model::{Model, ObjKind, Tally, WaitOn},
+    model::{Model, ObjId, ObjKind, Tally, WaitOn},
     sample::KernelSample,
 };
 
@@ -46,11 +46,11 @@ impl ProbeHealth {
     }
 }
 
-fn kind_of(k: ObjKind) -> Kind {
+fn obj_kind(k: Kind) -> ObjKind {
     match k {
-        ObjKind::Sem => Kind::Sem,
-        ObjKind::Shm => Kind::Shm,
-        ObjKind::Msg => Kind::Msg,
+        Kind::Sem => ObjKind::Sem,
+        Kind::Shm => ObjKind::Shm,
+        Kind::Msg => ObjKind::Msg,
     }
 }
 
@@ -160,7 +160,43 @@ pub fn collect(
     probe_attached: bool,
     probe: &ProbeHealth,
 ) -> Host {
-    let acc = model.account();
+    let mut host = collect_counts(model, findings, probe_attached, probe);
+    details(model, &mut host.objects);
+    host
+}
+
+/// The account's tally of an object of a namespace in scope.
+fn tally_of(model: &Model, (ns, kind, id): ObjKey) -> Option<&Tally> {
+    model
+        .in_scope(ns)
+        .then(|| model.account().object(obj_kind(kind), ObjId { ns, id }))
+        .flatten()
+}
+
+/// Each object's histogram and failures by errno (what [`collect_counts`] leaves out): for
+/// the objects that keep series of their own once the cap chose them, not for every one.
+pub fn details(model: &Model, objects: &mut [ObjectStats]) {
+    for o in objects {
+        let Some(t) = tally_of(model, o.key()) else {
+            continue;
+        };
+        o.wait = histogram_of(t);
+        o.errors_by_errno = t
+            .errnos
+            .iter()
+            .map(|(&(s, errno), &n)| (s.name(), errno_name(errno).into_owned(), n))
+            .collect();
+    }
+}
+
+/// As [`collect`], each object with its calls alone (what the cap ranks by): its histogram
+/// and failures by errno are [`details`]'.
+pub fn collect_counts(
+    model: &Model,
+    findings: &[Finding],
+    probe_attached: bool,
+    probe: &ProbeHealth,
+) -> Host {
     let mut host = Host {
         probe_attached,
         snapshots: model.counts().0,
@@ -169,26 +205,6 @@ pub fn collect(
         posix: super::posix::collect(model),
         ..Default::default()
     };
-
-    // Per object: the account's tallies (observers left out, as everywhere), of the
-    // namespaces in scope.
-    type ObjectCounts = (
-        Vec<SyscallCount>,
-        Option<WaitHistogram>,
-        Vec<(&'static str, String, u64)>,
-    );
-    let mut per_obj: HashMap<ObjKey, ObjectCounts> = HashMap::new();
-    for ((kind, oid), t) in acc.objects().filter(|((_, id), _)| model.in_scope(id.ns)) {
-        let errnos = t
-            .errnos
-            .iter()
-            .map(|(&(s, errno), &n)| (s.name(), errno_name(errno).into_owned(), n))
-            .collect();
-        per_obj.insert(
-            (oid.ns, kind_of(*kind), oid.id),
-            (per_syscall(t), histogram_of(t), errnos),
-        );
-    }
 
     // Findings, each in its namespace.
     let mut leaked: BTreeSet<ObjKey> = BTreeSet::new();
@@ -236,12 +252,12 @@ pub fn collect(
     }
 
     // The objects that exist now.
-    let mut object = |kind: Kind, ns: Ns, id: i32| {
+    let object = |kind: Kind, ns: Ns, id: i32| {
+        // The account's tally (observers left out, as everywhere), of the namespaces in
+        // scope.
         let mut o = ObjectStats::new(ns, kind, id);
-        if let Some((calls, wait, errnos)) = per_obj.remove(&(ns, kind, id)) {
-            o.calls = calls;
-            o.wait = wait;
-            o.errors_by_errno = errnos;
+        if let Some(t) = tally_of(model, (ns, kind, id)) {
+            o.calls = per_syscall(t);
         }
         o.calls.sort_by_key(|c| c.syscall);
         if let Some(w) = waiting.get(&(ns, kind, id)) {

@@ -129,8 +129,11 @@ impl Exporter {
     /// An exposition of the model as it is now.
     pub fn prepare(&mut self) -> Exposition {
         let findings = analysis::analyze(&self.model, &self.cfg);
-        let mut host = collect::collect(&self.model, &findings, self.probe_attached, &self.probe);
+        let mut host =
+            collect::collect_counts(&self.model, &findings, self.probe_attached, &self.probe);
         let cut = self.cap.apply(&mut host);
+        // Histograms and errnos only for the objects that keep series of their own.
+        collect::details(&self.model, &mut host.objects);
         let mut me = selfstats::read();
         self.http.fill(&mut me);
         let head = families::head_families(&host, &self.build, self.shed);

@@ -19,11 +19,13 @@ use super::{
 };
 
 /// One object's samples of every per-object family ([`OBJECT_SPECS`]), written from its
-/// figures.
+/// figures: one string, family after family (`ends[i]`: where family `i`'s samples end),
+/// so that thousands of objects kept between expositions cost one allocation each.
 #[derive(Debug)]
 pub struct RenderedObject {
     stats: ObjectStats,
-    parts: Vec<String>,
+    text: Box<str>,
+    ends: [u32; OBJECT_SPECS.len()],
 }
 
 impl RenderedObject {
@@ -45,9 +47,10 @@ impl RenderedObject {
                 ("id", o.id.to_string().as_str()),
             ],
         );
-        let mut parts = vec![String::new(); OBJECT_SPECS.len()];
+        let mut part = String::new();
+        let mut ends = [0u32; OBJECT_SPECS.len()];
         let mut labels = String::new();
-        for (spec, part) in OBJECT_SPECS.iter().zip(parts.iter_mut()) {
+        for (spec, end) in OBJECT_SPECS.iter().zip(ends.iter_mut()) {
             let one = |part: &mut String, labels: &str, v: u64| {
                 encode::push_sample(part, spec, labels, &Value::Int(v))
             };
@@ -56,6 +59,7 @@ impl RenderedObject {
                     one(part, &short, v);
                 }
             };
+            let part = &mut part;
             match spec.name {
                 "ipctop_object_calls_total" => {
                     for c in &o.calls {
@@ -94,8 +98,19 @@ impl RenderedObject {
                 "ipctop_queue_messages" => opt(part, o.queue_messages),
                 _ => {}
             }
+            *end = part.len() as u32;
         }
-        Self { stats: o, parts }
+        Self {
+            stats: o,
+            text: part.into_boxed_str(),
+            ends,
+        }
+    }
+
+    /// Family `i`'s samples ([`OBJECT_SPECS`]`[i]`).
+    fn part(&self, i: usize) -> &str {
+        let start = i.checked_sub(1).map_or(0, |j| self.ends[j]);
+        &self.text[start as usize..self.ends[i] as usize]
     }
 }
 
@@ -227,11 +242,7 @@ impl Exposition {
     /// About the size of a plain body.
     fn len_hint(&self) -> usize {
         let fams = |w: &[Written]| w.iter().map(|f| f.samples.len() + 200).sum::<usize>();
-        let objs: usize = self
-            .objects
-            .iter()
-            .map(|o| o.parts.iter().map(String::len).sum::<usize>())
-            .sum();
+        let objs: usize = self.objects.iter().map(|o| o.text.len()).sum();
         fams(&self.head) + objs + fams(&self.tail) + OBJECT_SPECS.len() * 200 + 16
     }
 
@@ -248,12 +259,12 @@ impl Exposition {
             out(w.samples.as_bytes());
         }
         for (i, spec) in OBJECT_SPECS.iter().enumerate() {
-            if self.objects.iter().all(|o| o.parts[i].is_empty()) {
+            if self.objects.iter().all(|o| o.part(i).is_empty()) {
                 continue;
             }
             family(spec, &mut out);
             for o in &self.objects {
-                out(o.parts[i].as_bytes());
+                out(o.part(i).as_bytes());
             }
         }
         for w in &self.tail {

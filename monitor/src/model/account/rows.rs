@@ -7,39 +7,68 @@ use monitor_ebpf::HIST_BUCKETS;
 use super::{can_block, Account, Growth, NsId, ObjId, ObjKind, Who, UNKNOWN_COMM};
 use crate::sample::{Aggregate, KernelSample};
 
-/// A kernel row as last sampled (its cumulative counts).
-#[derive(Clone, Copy, Debug, Default)]
+/// A kernel row as last sampled (its cumulative counts). Kept for every row the kernel
+/// holds (tens of thousands on a busy host), so its histogram is kept from its first
+/// non-zero bucket to its last (a row's calls mostly fall in one or two of the 24).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(super) struct Row {
     calls: u64,
     errors: u64,
     interrupted: u64,
     ended: u64,
     total_ns: u64,
-    hist: [u64; HIST_BUCKETS],
+    /// The index of `hist`'s first bucket; the buckets outside `hist` hold 0.
+    hist_from: u8,
+    hist: Box<[u64]>,
 }
 
 impl Row {
     fn of(a: &Aggregate) -> Row {
+        let from = a.hist.iter().position(|&n| n > 0).unwrap_or(HIST_BUCKETS);
+        let to = a.hist.iter().rposition(|&n| n > 0).map_or(from, |i| i + 1);
         Row {
             calls: a.calls,
             errors: a.errors,
             interrupted: a.interrupted,
             ended: a.ended,
             total_ns: a.total_ns,
-            hist: a.hist,
+            hist_from: from as u8,
+            hist: a.hist[from..to].into(),
         }
+    }
+
+    /// The count of bucket `i`.
+    fn hist_at(&self, i: usize) -> u64 {
+        i.checked_sub(self.hist_from as usize)
+            .and_then(|j| self.hist.get(j))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether `a` holds the same counts (then nothing grew).
+    fn is(&self, a: &Aggregate) -> bool {
+        self.calls == a.calls
+            && self.errors == a.errors
+            && self.interrupted == a.interrupted
+            && self.ended == a.ended
+            && self.total_ns == a.total_ns
+            && a.hist
+                .iter()
+                .enumerate()
+                .all(|(i, &n)| n == self.hist_at(i))
     }
 
     /// What `a` grew by since `self` (all of `a` when it went down: the row began anew).
     fn growth(&self, a: &Aggregate) -> Growth {
+        let fresh = Row::default();
         let prev = if a.calls < self.calls
             || a.errors < self.errors
             || a.total_ns < self.total_ns
-            || a.hist.iter().zip(self.hist).any(|(n, o)| *n < o)
+            || a.hist.iter().enumerate().any(|(i, &n)| n < self.hist_at(i))
         {
-            Row::default()
+            &fresh
         } else {
-            *self
+            self
         };
         let mut g = Growth {
             calls: a.calls - prev.calls,
@@ -54,7 +83,7 @@ impl Row {
         };
         g.by_syscall[a.syscall.index()] = g.calls;
         for (i, h) in g.hist.iter_mut().enumerate() {
-            *h = a.hist[i] - prev.hist[i];
+            *h = a.hist[i] - prev.hist_at(i);
         }
         g
     }
@@ -78,8 +107,13 @@ impl Account {
             if let (Some(ino), Some(id)) = (a.ipc_ns, a.ns_id) {
                 self.namespace_row(ino, id, a.last_ns, &mut looked);
             }
-            let g = self.rows.get(&key).copied().unwrap_or_default().growth(a);
-            self.rows.insert(key, Row::of(a));
+            let (g, same) = match self.rows.get(&key) {
+                Some(r) => (r.growth(a), r.is(a)),
+                None => (Row::default().growth(a), false),
+            };
+            if !same {
+                self.rows.insert(key, Row::of(a));
+            }
             if g.is_empty() && g.blocked_ns == 0 {
                 continue;
             }
@@ -87,6 +121,10 @@ impl Account {
         }
         for r in &k.retired {
             self.rows.remove(r);
+        }
+        // A burst's rows gone, their room goes too (a table does not shrink by itself).
+        if self.rows.capacity() > 4 * self.rows.len().max(1024) {
+            self.rows.shrink_to_fit();
         }
     }
 
