@@ -34,7 +34,7 @@ mod prog {
         EbpfContext, Global,
     };
     use monitor_ebpf::{
-        sys, sys_index, AggKey, AggVal, Call, Event, HoldKey, HoldVal, RowRecord, Sembuf, Slot,
+        is_mq, sys, sys_index_tp, AggKey, AggVal, Call, Event, HoldKey, HoldVal, RowRecord, Sembuf, Slot,
         Stats, AGG_MAX_ENTRIES, CALL_F_AUX_FAULT, CALL_F_ENDED, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT,
         EVENT_KIND_CALL, EVENT_KIND_ROW, EVENT_VERSION, HIST_BUCKETS, HOLDS_MAX_ENTRIES,
         INFLIGHT_MAX_ENTRIES, MAX_SOPS, SEM_UNDO, SLOTS_ENTRIES, SYS_DONE,
@@ -248,7 +248,7 @@ mod prog {
     #[inline(always)]
     unsafe fn tp_enter(ctx: &TracePointContext, n: usize) {
         unsafe {
-            let Some(sys) = sys_index(tp_nr(ctx)) else {
+            let Some(sys) = sys_index_tp(tp_nr(ctx)) else {
                 return;
             };
             // Read from the record after the slot's lookup, straight into the slot: nothing
@@ -257,7 +257,7 @@ mod prog {
         }
     }
 
-    // shmdt
+    // shmdt, mq_unlink
     #[tracepoint]
     pub fn ipc_tp_enter1(ctx: TracePointContext) -> i32 {
         // SAFETY: sys_enter_* records of one-argument syscalls.
@@ -265,7 +265,7 @@ mod prog {
         0
     }
 
-    // msgget
+    // msgget, mq_notify
     #[tracepoint]
     pub fn ipc_tp_enter2(ctx: TracePointContext) -> i32 {
         // SAFETY: sys_enter_* records of two-argument syscalls.
@@ -273,7 +273,7 @@ mod prog {
         0
     }
 
-    // semget, semop, shmget, shmat, shmctl, msgctl
+    // semget, semop, shmget, shmat, shmctl, msgctl, mq_getsetattr
     #[tracepoint]
     pub fn ipc_tp_enter3(ctx: TracePointContext) -> i32 {
         // SAFETY: sys_enter_* records of three-argument syscalls.
@@ -281,7 +281,7 @@ mod prog {
         0
     }
 
-    // semtimedop, semctl, msgsnd
+    // semtimedop, semctl, msgsnd, mq_open
     #[tracepoint]
     pub fn ipc_tp_enter4(ctx: TracePointContext) -> i32 {
         // SAFETY: sys_enter_* records of four-argument syscalls.
@@ -289,7 +289,7 @@ mod prog {
         0
     }
 
-    // msgrcv
+    // msgrcv, mq_timedsend, mq_timedreceive
     #[tracepoint]
     pub fn ipc_tp_enter5(ctx: TracePointContext) -> i32 {
         // SAFETY: sys_enter_* records of five-argument syscalls.
@@ -301,7 +301,7 @@ mod prog {
     pub fn ipc_tp_exit(ctx: TracePointContext) -> i32 {
         // SAFETY: offsets of the syscalls/sys_exit_* record format.
         unsafe {
-            let Some(sys) = sys_index(tp_nr(&ctx)) else {
+            let Some(sys) = sys_index_tp(tp_nr(&ctx)) else {
                 return 0;
             };
             on_exit(sys, tp_u64(&ctx, 16) as i64);
@@ -540,9 +540,14 @@ mod prog {
         }
         let send = send_all
             || match sys {
-                sys::SEMOP | sys::SEMTIMEDOP | sys::MSGSND | sys::MSGRCV => {
-                    ret < 0 || !seen || dur >= WAIT_NS.load()
-                }
+                sys::SEMOP
+                | sys::SEMTIMEDOP
+                | sys::MSGSND
+                | sys::MSGRCV
+                | sys::MQ_TIMEDSEND
+                | sys::MQ_TIMEDRECEIVE
+                | sys::MQ_NOTIFY
+                | sys::MQ_GETSETATTR => ret < 0 || !seen || dur >= WAIT_NS.load(),
                 _ => true,
             };
         if !send_all {
@@ -554,7 +559,9 @@ mod prog {
                         -1
                     }
                 }
+                // A POSIX queue's descriptor is no IPC id: counted per process and syscall.
                 sys::SHMDT => -1,
+                s if is_mq(s) => -1,
                 _ => match &slot {
                     Some(sl) if seen => sl.call.args[0] as i32,
                     _ => -1,
