@@ -34,10 +34,10 @@ mod prog {
         EbpfContext, Global,
     };
     use monitor_ebpf::{
-        is_mq, sys, sys_index_tp, AggKey, AggVal, Call, Event, HoldKey, HoldVal, RowRecord, Sembuf, Slot,
-        Stats, AGG_MAX_ENTRIES, CALL_F_AUX_FAULT, CALL_F_ENDED, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT,
-        EVENT_KIND_CALL, EVENT_KIND_ROW, EVENT_VERSION, HIST_BUCKETS, HOLDS_MAX_ENTRIES,
-        INFLIGHT_MAX_ENTRIES, MAX_SOPS, SEM_UNDO, SLOTS_ENTRIES, SYS_DONE,
+        is_mq, sys, sys_index_tp, AggKey, AggVal, Call, Event, HoldKey, HoldVal, RowRecord, Sembuf,
+        Slot, Stats, AGG_MAX_ENTRIES, CALL_F_AUX_FAULT, CALL_F_ENDED, CALL_F_NO_ENTRY,
+        CALL_F_SOPS_FAULT, EVENT_KIND_CALL, EVENT_KIND_ROW, EVENT_VERSION, HIST_BUCKETS,
+        HOLDS_MAX_ENTRIES, INFLIGHT_MAX_ENTRIES, MAX_SOPS, SEM_UNDO, SLOTS_ENTRIES, SYS_DONE,
     };
 
     // Settings: read-only globals set by the loader (see `monitor_ebpf::global`). The verifier

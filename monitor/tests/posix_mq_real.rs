@@ -88,7 +88,11 @@ fn strace_counts(text: &str) -> BTreeMap<String, (u64, u64)> {
         if name == "total" {
             continue;
         }
-        let errors = if f.len() == 6 { f[4].parse().unwrap() } else { 0 };
+        let errors = if f.len() == 6 {
+            f[4].parse().unwrap()
+        } else {
+            0
+        };
         m.insert(name.to_string(), (f[3].parse().unwrap(), errors));
     }
     m

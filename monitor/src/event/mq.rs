@@ -19,7 +19,9 @@ pub enum MqArgs {
         mode: Mode,
         attr: u64,
     },
-    Unlink { name: u64 },
+    Unlink {
+        name: u64,
+    },
     /// mq_timedsend(mqdes, msg_ptr, msg_len, msg_prio, abs_timeout).
     Timedsend {
         mqdes: i32,
@@ -34,7 +36,10 @@ pub enum MqArgs {
         msg_prio: u64,
         abs_timeout: u64,
     },
-    Notify { mqdes: i32, sevp: u64 },
+    Notify {
+        mqdes: i32,
+        sevp: u64,
+    },
     Getsetattr {
         mqdes: i32,
         newattr: u64,
@@ -206,13 +211,19 @@ mod tests {
             line(Syscall::MQ_TIMEDRECEIVE, [3, 0x10, 64, 0, 0x30, 0]),
             "mqdes=3, 64, NULL, 0x30"
         );
-        assert_eq!(line(Syscall::MQ_NOTIFY, [3, 0, 0, 0, 0, 0]), "mqdes=3, NULL");
+        assert_eq!(
+            line(Syscall::MQ_NOTIFY, [3, 0, 0, 0, 0, 0]),
+            "mqdes=3, NULL"
+        );
         assert_eq!(
             line(Syscall::MQ_GETSETATTR, [3, 0, 0x40, 0, 0, 0]),
             "mqdes=3, NULL, 0x40"
         );
         assert_eq!(line(Syscall::MQ_UNLINK, [0x10, 0, 0, 0, 0, 0]), "0x10");
         assert!(Syscall::MQ_TIMEDSEND.is_posix_mq() && !Syscall::MSGSND.is_posix_mq());
-        assert_eq!(Syscall::from_name("mq_timedreceive"), Some(Syscall::MQ_TIMEDRECEIVE));
+        assert_eq!(
+            Syscall::from_name("mq_timedreceive"),
+            Some(Syscall::MQ_TIMEDRECEIVE)
+        );
     }
 }
