@@ -30,19 +30,8 @@ const N: u64 = 200;
 fn workload() -> Option<&'static PathBuf> {
     static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("posix-mq");
-        std::fs::create_dir_all(&dir).ok()?;
-        let src = dir.join("mq_calls.c");
-        std::fs::write(&src, SOURCE).ok()?;
-        let bin = dir.join(format!("pmq{}", std::process::id()));
-        let ok = Command::new("cc")
-            .args(["-O1", "-o"])
-            .arg(&bin)
-            .arg(&src)
-            .arg("-lrt")
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(bin)
+        let bin = format!("pmq{}", std::process::id());
+        compile_c("posix-mq", "mq_calls.c", SOURCE, &bin, &[])
     })
     .as_ref()
 }

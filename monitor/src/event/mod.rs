@@ -63,12 +63,6 @@ impl Syscall {
     pub fn all() -> impl Iterator<Item = Self> {
         (0..NSYS as u8).map(Self)
     }
-
-    /// A POSIX message queue call (`mq_*`): its descriptor is no IPC id, so it is counted
-    /// per process and per syscall, never on an object.
-    pub fn is_posix_mq(self) -> bool {
-        monitor_ebpf::is_mq(self.0)
-    }
 }
 
 impl fmt::Display for Syscall {

@@ -7,6 +7,14 @@ use serde::Serialize;
 
 use super::{Flags, Mode, Syscall, MQ_OPEN_FLAGS};
 
+impl Syscall {
+    /// A POSIX message queue call (`mq_*`): its descriptor is no IPC id, so it is counted
+    /// per process and per syscall, never on an object.
+    pub fn is_posix_mq(self) -> bool {
+        monitor_ebpf::is_mq(self.0)
+    }
+}
+
 /// One `mq_*` call's arguments. A queue descriptor (`mqdes`) is a file descriptor of the
 /// caller, not an IPC id: these calls name no object of the account.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
