@@ -19,6 +19,12 @@ pub mod nr {
     pub const MSGRCV: u32 = 70;
     pub const MSGCTL: u32 = 71;
     pub const SEMTIMEDOP: u32 = 220;
+    pub const MQ_OPEN: u32 = 240;
+    pub const MQ_UNLINK: u32 = 241;
+    pub const MQ_TIMEDSEND: u32 = 242;
+    pub const MQ_TIMEDRECEIVE: u32 = 243;
+    pub const MQ_NOTIFY: u32 = 244;
+    pub const MQ_GETSETATTR: u32 = 245;
 }
 
 /// i386 syscall numbers of the System V IPC calls of 32-bit (compat) tasks on x86-64
@@ -78,13 +84,25 @@ pub mod sys {
     pub const MSGSND: u8 = 9;
     pub const MSGRCV: u8 = 10;
     pub const MSGCTL: u8 = 11;
+    pub const MQ_OPEN: u8 = 12;
+    pub const MQ_UNLINK: u8 = 13;
+    pub const MQ_TIMEDSEND: u8 = 14;
+    pub const MQ_TIMEDRECEIVE: u8 = 15;
+    pub const MQ_NOTIFY: u8 = 16;
+    pub const MQ_GETSETATTR: u8 = 17;
 }
 
 /// `Call::sys` of an `INFLIGHT` entry whose call has finished (entries stay per thread).
 pub const SYS_DONE: u8 = 0xff;
 
 /// How many syscalls the probe follows.
-pub const NSYS: usize = 12;
+pub const NSYS: usize = 18;
+
+/// How many of them (the first, [`sys::SEMGET`]..=[`sys::MSGCTL`]) are System V's; the rest
+/// are the POSIX queue calls (`mq_*`), followed by the per-syscall tracepoints only: the raw
+/// `sys_enter`/`sys_exit` programs (and the 32-bit path) keep to System V's, their verifier
+/// budget being spent (see README, "POSIX IPC").
+pub const NSYS_SYSV: usize = 12;
 
 /// The kernel's names of the followed syscalls, indexed by [`sys`].
 pub const SYSCALL_NAMES: [&str; NSYS] = [
@@ -100,6 +118,12 @@ pub const SYSCALL_NAMES: [&str; NSYS] = [
     "msgsnd",
     "msgrcv",
     "msgctl",
+    "mq_open",
+    "mq_unlink",
+    "mq_timedsend",
+    "mq_timedreceive",
+    "mq_notify",
+    "mq_getsetattr",
 ];
 
 /// The x86-64 syscall number of each [`sys`] index.
@@ -116,13 +140,20 @@ pub const SYSCALL_NRS: [u32; NSYS] = [
     nr::MSGSND,
     nr::MSGRCV,
     nr::MSGCTL,
+    nr::MQ_OPEN,
+    nr::MQ_UNLINK,
+    nr::MQ_TIMEDSEND,
+    nr::MQ_TIMEDRECEIVE,
+    nr::MQ_NOTIFY,
+    nr::MQ_GETSETATTR,
 ];
 
 /// How many arguments each followed syscall has (its `sys_enter_*` record holds that many),
 /// indexed by [`sys`].
-pub const SYSCALL_ARGS: [u8; NSYS] = [3, 3, 4, 4, 3, 3, 1, 3, 2, 4, 5, 3];
+pub const SYSCALL_ARGS: [u8; NSYS] = [3, 3, 4, 4, 3, 3, 1, 3, 2, 4, 5, 3, 4, 1, 5, 5, 2, 3];
 
-/// Maps a syscall number to its [`sys`] index, or `None` for a syscall we do not follow.
+/// Maps a System V IPC syscall number to its [`sys`] index, or `None` for one we do not
+/// follow there (the raw tracepoints' path: the `mq_*` calls are [`sys_index_tp`]'s only).
 /// Written as one `match` so that the BPF compiler turns it into a few compares.
 #[inline(always)]
 pub fn sys_index(nr: u64) -> Option<u8> {
@@ -141,6 +172,27 @@ pub fn sys_index(nr: u64) -> Option<u8> {
         nr::MSGCTL => sys::MSGCTL,
         _ => return None,
     })
+}
+
+/// [`sys_index`] and the POSIX queue calls: the per-syscall tracepoints' mapping (they are
+/// attached to every syscall of [`SYSCALL_NAMES`]).
+#[inline(always)]
+pub fn sys_index_tp(nr: u64) -> Option<u8> {
+    match nr as u32 {
+        nr::MQ_OPEN => Some(sys::MQ_OPEN),
+        nr::MQ_UNLINK => Some(sys::MQ_UNLINK),
+        nr::MQ_TIMEDSEND => Some(sys::MQ_TIMEDSEND),
+        nr::MQ_TIMEDRECEIVE => Some(sys::MQ_TIMEDRECEIVE),
+        nr::MQ_NOTIFY => Some(sys::MQ_NOTIFY),
+        nr::MQ_GETSETATTR => Some(sys::MQ_GETSETATTR),
+        _ => sys_index(nr),
+    }
+}
+
+/// Whether a [`sys`] index is one of the POSIX queue calls (`mq_*`).
+#[inline(always)]
+pub fn is_mq(sys: u8) -> bool {
+    (sys::MQ_OPEN..=sys::MQ_GETSETATTR).contains(&sys)
 }
 
 /// How many `struct sembuf`s of one semop/semtimedop the probe copies from user memory.
@@ -225,8 +277,9 @@ pub const EVENT_KIND_ROW: u16 = 2;
 /// [`Call`], [`AggKey`] or [`AggVal`].
 /// Version 3 added `Call::ipc_ns` and `Call::cgroup_id` (recordings of older versions read
 /// with both unknown: see `monitor::record::wire`); 4 `Call::ns_id`,
-/// `Call::proc_start` and row records.
-pub const EVENT_VERSION: u16 = 4;
+/// `Call::proc_start` and row records; 5 the `mq_*` syscalls ([`sys::MQ_OPEN`]..,
+/// `Stats`' arrays of [`NSYS`] 18).
+pub const EVENT_VERSION: u16 = 5;
 
 /// A row of calls whose `AGG` entry could not be made (the table was full), handed to
 /// userspace whole instead of lost: userspace counts it as a row the kernel retired, exactly

@@ -34,10 +34,10 @@ mod prog {
         EbpfContext, Global,
     };
     use monitor_ebpf::{
-        sys, sys_index, AggKey, AggVal, Call, Event, HoldKey, HoldVal, RowRecord, Sembuf, Slot,
-        Stats, AGG_MAX_ENTRIES, CALL_F_AUX_FAULT, CALL_F_ENDED, CALL_F_NO_ENTRY, CALL_F_SOPS_FAULT,
-        EVENT_KIND_CALL, EVENT_KIND_ROW, EVENT_VERSION, HIST_BUCKETS, HOLDS_MAX_ENTRIES,
-        INFLIGHT_MAX_ENTRIES, MAX_SOPS, SEM_UNDO, SLOTS_ENTRIES, SYS_DONE,
+        is_mq, sys, sys_index_tp, AggKey, AggVal, Call, Event, HoldKey, HoldVal, RowRecord, Sembuf,
+        Slot, Stats, AGG_MAX_ENTRIES, CALL_F_AUX_FAULT, CALL_F_ENDED, CALL_F_NO_ENTRY,
+        CALL_F_SOPS_FAULT, EVENT_KIND_CALL, EVENT_KIND_ROW, EVENT_VERSION, HIST_BUCKETS,
+        HOLDS_MAX_ENTRIES, INFLIGHT_MAX_ENTRIES, MAX_SOPS, SEM_UNDO, SLOTS_ENTRIES, SYS_DONE,
     };
 
     // Settings: read-only globals set by the loader (see `monitor_ebpf::global`). The verifier
@@ -148,6 +148,7 @@ mod prog {
     mod compat; // 32-bit tasks (src/prog/compat.rs)
     mod emit; // a finished call sent to userspace (src/prog/emit.rs)
     mod task; // who a thread is, how a call ended, the thread's exit (src/prog/task.rs)
+    mod tp; // the per-syscall tracepoints (src/prog/tp.rs)
     use agg::{accumulate, note_holds};
     use emit::{comm_into, emit};
     use task::{ended_by_death, read_ident, Outcome};
@@ -224,88 +225,6 @@ mod prog {
             return 0;
         }
         on_exit(sys, ret);
-        0
-    }
-
-    // ---- per-syscall tracepoints (tracefs) ------------------------------------------------
-
-    // trace_event_raw_sys_enter: common header (8), int __syscall_nr (8), args at 16.
-    // trace_event_raw_sys_exit: common header (8), int __syscall_nr (8), long ret at 16.
-    // The record is the program's context: read directly (aligned loads the verifier allows
-    // for tracepoint programs), not through a helper call each.
-    #[inline(always)]
-    unsafe fn tp_u64(ctx: &TracePointContext, off: usize) -> u64 {
-        unsafe { core::ptr::read_volatile((ctx.as_ptr() as *const u8).add(off) as *const u64) }
-    }
-
-    #[inline(always)]
-    unsafe fn tp_nr(ctx: &TracePointContext) -> u64 {
-        unsafe { core::ptr::read_volatile((ctx.as_ptr() as *const u8).add(8) as *const i32) as u64 }
-    }
-
-    /// Reads the first `n` arguments: a program may not read past the shortest record it is
-    /// attached to (the kernel refuses the attach), so there is one program per arity.
-    #[inline(always)]
-    unsafe fn tp_enter(ctx: &TracePointContext, n: usize) {
-        unsafe {
-            let Some(sys) = sys_index(tp_nr(ctx)) else {
-                return;
-            };
-            // Read from the record after the slot's lookup, straight into the slot: nothing
-            // held across helper calls, so the program's stack stays small (see `read_sops`).
-            enter(sys, |i| if i < n { tp_u64(ctx, 16 + 8 * i) } else { 0 });
-        }
-    }
-
-    // shmdt
-    #[tracepoint]
-    pub fn ipc_tp_enter1(ctx: TracePointContext) -> i32 {
-        // SAFETY: sys_enter_* records of one-argument syscalls.
-        unsafe { tp_enter(&ctx, 1) };
-        0
-    }
-
-    // msgget
-    #[tracepoint]
-    pub fn ipc_tp_enter2(ctx: TracePointContext) -> i32 {
-        // SAFETY: sys_enter_* records of two-argument syscalls.
-        unsafe { tp_enter(&ctx, 2) };
-        0
-    }
-
-    // semget, semop, shmget, shmat, shmctl, msgctl
-    #[tracepoint]
-    pub fn ipc_tp_enter3(ctx: TracePointContext) -> i32 {
-        // SAFETY: sys_enter_* records of three-argument syscalls.
-        unsafe { tp_enter(&ctx, 3) };
-        0
-    }
-
-    // semtimedop, semctl, msgsnd
-    #[tracepoint]
-    pub fn ipc_tp_enter4(ctx: TracePointContext) -> i32 {
-        // SAFETY: sys_enter_* records of four-argument syscalls.
-        unsafe { tp_enter(&ctx, 4) };
-        0
-    }
-
-    // msgrcv
-    #[tracepoint]
-    pub fn ipc_tp_enter5(ctx: TracePointContext) -> i32 {
-        // SAFETY: sys_enter_* records of five-argument syscalls.
-        unsafe { tp_enter(&ctx, 5) };
-        0
-    }
-
-    #[tracepoint]
-    pub fn ipc_tp_exit(ctx: TracePointContext) -> i32 {
-        // SAFETY: offsets of the syscalls/sys_exit_* record format.
-        unsafe {
-            let Some(sys) = sys_index(tp_nr(&ctx)) else {
-                return 0;
-            };
-            on_exit(sys, tp_u64(&ctx, 16) as i64);
-        }
         0
     }
 
@@ -540,9 +459,14 @@ mod prog {
         }
         let send = send_all
             || match sys {
-                sys::SEMOP | sys::SEMTIMEDOP | sys::MSGSND | sys::MSGRCV => {
-                    ret < 0 || !seen || dur >= WAIT_NS.load()
-                }
+                sys::SEMOP
+                | sys::SEMTIMEDOP
+                | sys::MSGSND
+                | sys::MSGRCV
+                | sys::MQ_TIMEDSEND
+                | sys::MQ_TIMEDRECEIVE
+                | sys::MQ_NOTIFY
+                | sys::MQ_GETSETATTR => ret < 0 || !seen || dur >= WAIT_NS.load(),
                 _ => true,
             };
         if !send_all {
@@ -554,7 +478,9 @@ mod prog {
                         -1
                     }
                 }
+                // A POSIX queue's descriptor is no IPC id: counted per process and syscall.
                 sys::SHMDT => -1,
+                s if is_mq(s) => -1,
                 _ => match &slot {
                     Some(sl) if seen => sl.call.args[0] as i32,
                     _ => -1,

@@ -222,6 +222,7 @@ pub fn decode_args(syscall: Syscall, c: &Call) -> Args {
             mtype: (mtype > 0 && c.flags & CALL_F_AUX_FAULT == 0).then_some(mtype),
             mtype_unreadable: c.flags & CALL_F_AUX_FAULT != 0,
         },
+        s if s.is_posix_mq() => Args::Mq(MqArgs::decode(s, &a)),
         _ => Args::Msgctl {
             msqid: int(0),
             cmd: ctl_cmd(int(1), MSG_CMDS),

@@ -284,6 +284,15 @@ fn wait_and_holder(test: &str, attach: &str) {
     let hold: Value = serde_json::from_str(&std::fs::read_to_string(&hold_out).unwrap())
         .unwrap_or_else(|e| panic!("{e}: {out}"));
     let holder = hold["pid"].as_u64().unwrap() as u32;
+    // The blocked process's pid (its one line on the command's stdout): only its wait counts,
+    // never another process's that the recording's snapshots show waiting elsewhere on the
+    // machine (another test's semaphore wait, with its own holder).
+    let waiter = json_lines(&out)
+        .iter()
+        .find(|v| v.get("semid").is_none())
+        .and_then(|v| v["pid"].as_u64())
+        .unwrap_or_else(|| panic!("no pid from the blocked process: {out}"))
+        as u32;
     let mut reader = ipctop::record::open(&rec).unwrap();
     let mut store = Store::new(
         SessionInfo::default(),
@@ -294,18 +303,16 @@ fn wait_and_holder(test: &str, attach: &str) {
     while let Some(s) = reader.next_update() {
         store.ingest(std::slice::from_ref(&s));
         let m = &store.model;
-        for w in m.waits() {
-            if w.pid == holder {
-                continue;
-            }
+        for w in m.waits().filter(|w| w.pid == waiter) {
             if let Some((op, Some(h))) = m.wait_holders(w) {
-                seen = Some((w.pid, op.semnum, h.pids.clone(), h.source));
+                seen = Some((w.on.id(), op.semnum, h.pids.clone(), h.source));
             }
         }
     }
-    let (waiter, semnum, pids, source) =
-        seen.unwrap_or_else(|| panic!("no wait with a holder in the recording ({out})"));
+    let (semid, semnum, pids, source) = seen
+        .unwrap_or_else(|| panic!("no wait of {waiter} with a holder in the recording ({out})"));
     assert_ne!(waiter, holder);
+    assert_eq!(Some(i64::from(semid)), hold["semid"].as_i64());
     assert_eq!(semnum, 0);
     assert_eq!(pids, vec![holder]);
     assert_eq!(source, HolderSource::Events);

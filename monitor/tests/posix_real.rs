@@ -29,19 +29,8 @@ const SOURCE: &str = include_str!("support/posix/workload.c");
 fn workload() -> Option<&'static PathBuf> {
     static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("posix");
-        std::fs::create_dir_all(&dir).ok()?;
-        let src = dir.join("workload.c");
-        std::fs::write(&src, SOURCE).ok()?;
-        let bin = dir.join(format!("posix-workload-{}", std::process::id()));
-        let ok = Command::new("cc")
-            .args(["-O1", "-pthread", "-o"])
-            .arg(&bin)
-            .arg(&src)
-            .arg("-lrt")
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(bin)
+        let bin = format!("posix-workload-{}", std::process::id());
+        support::compile_c("posix", "workload.c", SOURCE, &bin, &["-pthread"])
     })
     .as_ref()
 }

@@ -93,6 +93,15 @@ pub const SHMAT_FLAGS: &[(u32, &str)] = &[
     (0o40000, "SHM_REMAP"),
     (0o100000, "SHM_EXEC"),
 ];
+/// mq_open's `oflag` (O_RDONLY is no bit: shown only when nothing else is).
+pub const MQ_OPEN_FLAGS: &[(u32, &str)] = &[
+    (0o1, "O_WRONLY"),
+    (0o2, "O_RDWR"),
+    (0o100, "O_CREAT"),
+    (0o200, "O_EXCL"),
+    (0o4000, "O_NONBLOCK"),
+    (0o2000000, "O_CLOEXEC"),
+];
 pub const MSG_FLAGS: &[(u32, &str)] = &[
     (0o4000, "IPC_NOWAIT"),
     (0o10000, "MSG_NOERROR"),

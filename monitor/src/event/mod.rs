@@ -9,9 +9,11 @@ pub use monitor_ebpf::NSYS;
 
 mod clock;
 mod flags;
+mod mq;
 
 pub use clock::{clock_ns, start_ticks, Clock};
 pub use flags::*;
+pub use mq::MqArgs;
 
 /// A followed syscall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,6 +32,12 @@ impl Syscall {
     pub const MSGSND: Self = Self(monitor_ebpf::sys::MSGSND);
     pub const MSGRCV: Self = Self(monitor_ebpf::sys::MSGRCV);
     pub const MSGCTL: Self = Self(monitor_ebpf::sys::MSGCTL);
+    pub const MQ_OPEN: Self = Self(monitor_ebpf::sys::MQ_OPEN);
+    pub const MQ_UNLINK: Self = Self(monitor_ebpf::sys::MQ_UNLINK);
+    pub const MQ_TIMEDSEND: Self = Self(monitor_ebpf::sys::MQ_TIMEDSEND);
+    pub const MQ_TIMEDRECEIVE: Self = Self(monitor_ebpf::sys::MQ_TIMEDRECEIVE);
+    pub const MQ_NOTIFY: Self = Self(monitor_ebpf::sys::MQ_NOTIFY);
+    pub const MQ_GETSETATTR: Self = Self(monitor_ebpf::sys::MQ_GETSETATTR);
 
     /// From the probe's dense index; `None` for an index it never writes.
     pub fn from_index(i: u8) -> Option<Self> {
@@ -305,6 +313,8 @@ pub enum Args {
         msqid: i32,
         cmd: Cmd,
     },
+    /// The POSIX queue calls (`mq_*`).
+    Mq(MqArgs),
 }
 
 impl Args {
@@ -473,6 +483,7 @@ impl fmt::Display for Args {
                 write!(f, "{msgsz}, msgtyp={msgtyp}, {flags}")
             }
             Args::Msgctl { msqid, cmd } => write!(f, "msqid={msqid}, {cmd}"),
+            Args::Mq(m) => m.fmt(f),
         }
     }
 }

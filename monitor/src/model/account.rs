@@ -84,6 +84,8 @@ pub fn can_block(s: Syscall) -> bool {
         Syscall::SEMTIMEDOP,
         Syscall::MSGRCV,
         Syscall::MSGSND,
+        Syscall::MQ_TIMEDSEND,
+        Syscall::MQ_TIMEDRECEIVE,
     ]
     .contains(&s)
 }

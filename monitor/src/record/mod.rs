@@ -30,7 +30,8 @@
 //! tables' fill (absent fields of older files read as unknown); 4 gives each fork the
 //! child's start (`[ppid, pid, start]`: a reused pid is not the command's) and counts the
 //! fork events lost (`forks_lost`); 5 adds the looks at POSIX IPC (`posix`, written when
-//! what they show changed). Every version is read.
+//! what they show changed); 6 the POSIX queue calls (`mq_*`: syscall indexes 12–17 in events
+//! and in the kernel counters' arrays, then 18 long). Every version is read.
 //!
 //! The file's form is owned here: events are [`WireCall`]s (`wire.rs`), snapshots and kernel
 //! samples and POSIX looks the types of `wire_snapshot.rs`, `wire_kernel.rs` and
@@ -58,7 +59,7 @@ use serde::{Deserialize, Serialize};
 
 /// The version of the format written; a reader reads this one and the older ones from
 /// [`OLDEST_FORMAT_VERSION`], and refuses others.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// The oldest format version read.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 

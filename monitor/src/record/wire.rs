@@ -151,6 +151,7 @@ fn encode_args(args: &Args, c: &mut Call) {
         Args::Msgctl { msqid, cmd } => {
             c.args[..2].copy_from_slice(&[msqid as u32 as u64, cmd.value as u32 as u64]);
         }
+        Args::Mq(m) => m.encode(&mut c.args),
     }
 }
 
@@ -341,6 +342,13 @@ mod tests {
             raw(sys::MSGRCV, [0; 6], 0, CALL_F_NO_ENTRY, &[]),
             // A 32-bit task's (issue 17).
             raw(sys::MSGSND, [2, 0x10, 6, 0, 0, 0], 7, CALL_F_COMPAT, &[]),
+            // The POSIX queue calls (issue 26).
+            raw(sys::MQ_OPEN, [0x10, 0o302, 0o600, 0x20, 0, 0], 0, 0, &[]),
+            raw(sys::MQ_UNLINK, [0x10, 0, 0, 0, 0, 0], 0, 0, &[]),
+            raw(sys::MQ_TIMEDSEND, [3, 0x10, 8, 5, 0x30, 0], 0, 0, &[]),
+            raw(sys::MQ_TIMEDRECEIVE, [3, 0x10, 64, 0x18, 0, 0], 0, 0, &[]),
+            raw(sys::MQ_NOTIFY, [3, 0, 0, 0, 0, 0], 0, 0, &[]),
+            raw(sys::MQ_GETSETATTR, [3, 0, 0x40, 0, 0, 0], 0, 0, &[]),
         ];
         for (i, c) in calls.iter().enumerate() {
             let mut ev = decode_call(c).unwrap();

@@ -5,7 +5,7 @@
 //! The per-syscall counters and the histogram are lists on disk, not fixed arrays: a file
 //! written when the probe knew fewer syscalls (or buckets) reads with zeros for the rest; one
 //! with counts for more than this ipctop knows is refused rather than cut.
-use monitor_ebpf::{HIST_BUCKETS, NSYS};
+use monitor_ebpf::{HIST_BUCKETS, NSYS, NSYS_SYSV};
 use serde::{Deserialize, Serialize};
 
 use crate::{event::Syscall, sample};
@@ -230,11 +230,17 @@ impl From<&sample::KernelStats> for Stats {
             lost_calls,
             lost_holds,
         } = *s;
+        // The POSIX queue calls' counters (after System V's) only when one is not zero: a
+        // recording without them is written as before (format 5's arrays of 12).
+        let mq = [calls, errors, interrupted, ended]
+            .iter()
+            .any(|a| a[NSYS_SYSV..].iter().any(|&x| x != 0));
+        let n = if mq { NSYS } else { NSYS_SYSV };
         Stats {
-            calls: calls.to_vec(),
-            errors: errors.to_vec(),
-            interrupted: interrupted.to_vec(),
-            ended: ended.to_vec(),
+            calls: calls[..n].to_vec(),
+            errors: errors[..n].to_vec(),
+            interrupted: interrupted[..n].to_vec(),
+            ended: ended[..n].to_vec(),
             lost_calls,
             lost_holds,
             dropped,

@@ -200,6 +200,7 @@ fn counter_lists_of_other_lengths() {
     w.stats.errors.push(0);
     w.aggregates[0].hist.push(0);
     assert!(KernelSample::try_from(&w).is_ok());
+    w.stats.errors.resize(NSYS, 0);
     w.stats.errors.push(1);
     assert!(KernelSample::try_from(&w).is_err());
     let mut w = Sample::from(&fixture(3));
@@ -229,5 +230,22 @@ fn the_demo_recordings_kernel_lines_read_identically() {
     assert!(
         seen >= 1,
         "the demo recording has its kernel samples ({seen})"
+    );
+}
+
+/// Counters of the POSIX queue calls are written only when one is not zero (else the arrays
+/// are System V's 12, as format 5 wrote them), and read back whole.
+#[test]
+fn posix_queue_counters_are_written_when_counted() {
+    let mut k = KernelSample::try_from(&Sample::from(&fixture(3))).unwrap();
+    assert_eq!(Sample::from(&k).stats.calls.len(), monitor_ebpf::NSYS_SYSV);
+    k.stats.calls[monitor_ebpf::sys::MQ_TIMEDRECEIVE as usize] = 7;
+    k.stats.errors[monitor_ebpf::sys::MQ_TIMEDRECEIVE as usize] = 1;
+    let w = Sample::from(&k);
+    assert_eq!(w.stats.calls.len(), NSYS);
+    let back = KernelSample::try_from(&w).unwrap();
+    assert_eq!(
+        (back.stats.calls, back.stats.errors),
+        (k.stats.calls, k.stats.errors)
     );
 }

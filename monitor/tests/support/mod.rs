@@ -273,6 +273,33 @@ pub fn sleeper_in_new_ipc_ns(secs: u32) -> Child {
     child
 }
 
+/// Compiles the C program `source` with `cc -O1 FLAGS -o BIN SRC -lrt` in `sub/` of the tests'
+/// temp dir (`src_name` its source file, `bin` the binary: its comm); `None`: no compiler,
+/// said by the caller.
+pub fn compile_c(
+    sub: &str,
+    src_name: &str,
+    source: &str,
+    bin: &str,
+    flags: &[&str],
+) -> Option<std::path::PathBuf> {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(sub);
+    std::fs::create_dir_all(&dir).ok()?;
+    let src = dir.join(src_name);
+    std::fs::write(&src, source).ok()?;
+    let bin = dir.join(bin);
+    let ok = Command::new("cc")
+        .arg("-O1")
+        .args(flags)
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .arg("-lrt")
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(bin)
+}
+
 /// Runs `sh -c script` in a new IPC namespace (its objects die with it), with `W` set to the
 /// workload helper and `I` to ipctop; fails the test unless it succeeds. Returns its stdout.
 pub fn in_own_ipc_ns(script: &str) -> String {
