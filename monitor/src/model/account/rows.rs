@@ -4,7 +4,7 @@
 //! before that object was born, the retired entry of the one before).
 use monitor_ebpf::HIST_BUCKETS;
 
-use super::{can_block, Account, Growth, NsId, ObjId, ObjKind, Who, UNKNOWN_COMM};
+use super::{can_block, observer_comm, Account, Growth, NsId, ObjId, ObjKind, Who, UNKNOWN_COMM};
 use crate::sample::{Aggregate, KernelSample};
 
 /// A kernel row as last sampled (its cumulative counts). Kept for every row the kernel
@@ -180,7 +180,10 @@ impl Account {
 
     /// Adds one row's growth to the tallies it concerns.
     fn add_row(&mut self, a: &Aggregate, g: &Growth, who: &dyn Who) {
-        if who.observer(a.pid) {
+        // Another ipctop, by /proc or by the kernel's name for the row (a short-lived
+        // `ipctop snapshot` is gone before /proc is looked at), as the events are.
+        let named = a.comm.is_some_and(|c| observer_comm(&c.as_str()));
+        if named || who.observer(a.pid) {
             self.observer_found(a.pid);
         }
         let ns = a.ipc_ns.unwrap_or_else(|| who.ns(a.pid));
