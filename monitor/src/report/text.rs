@@ -263,11 +263,15 @@ pub fn render(r: &Report) -> String {
         "Long waits along the way",
         &mut w.long_waits.iter().cloned(),
     );
-    list(
-        &mut s,
-        "POSIX IPC along the way",
-        &mut w.posix.iter().map(posix_text),
-    );
+    // Only when some was found (recordings before format 5 carry no POSIX look: "none"
+    // would claim what nobody looked at).
+    if !w.posix.is_empty() {
+        list(
+            &mut s,
+            "POSIX IPC along the way",
+            &mut w.posix.iter().map(posix_text),
+        );
+    }
     if r.scope.judged != "all" {
         let cx = &r.context;
         let _ = writeln!(
@@ -309,11 +313,13 @@ pub fn render(r: &Report) -> String {
                 .iter()
                 .map(|d| placed(&d.reason, d.ipc_ns, &d.container)),
         );
-        list(
-            &mut s,
-            "  Their POSIX IPC along the way",
-            &mut cx.along_the_way.posix.iter().map(posix_text),
-        );
+        if !cx.along_the_way.posix.is_empty() {
+            list(
+                &mut s,
+                "  Their POSIX IPC along the way",
+                &mut cx.along_the_way.posix.iter().map(posix_text),
+            );
+        }
         errors(&mut s, "  Their failed calls", &cx.errors);
         let _ = writeln!(s, "  Their longest wait: {:.3} s", cx.max_wait_s);
     }
