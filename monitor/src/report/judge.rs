@@ -83,6 +83,12 @@ pub(super) fn judged(
     shown(m, (pid, start), ns) && scope.has(pid, start, comm)
 }
 
+/// Whether the process of that pid (as the model knows it) is judged: shown by the model's
+/// scope and the command's (or everything).
+pub(super) fn pid_judged(m: &Model, scope: &Scope, pid: u32) -> bool {
+    m.pid_in_scope(pid) && scope.has_pid(m, pid)
+}
+
 /// Whether the model's scope shows a process (its pid and start) of the namespace `ns`.
 pub(super) fn shown(m: &Model, process: (u32, Option<u64>), ns: NsId) -> bool {
     m.scope().admits_pid(process, ns, m.container_of(ns))
@@ -98,7 +104,7 @@ pub(super) fn finding_judged(
     if !m.in_scope(f.ipc_ns) {
         return false;
     }
-    let pid_judged = |p: &u32| m.pid_in_scope(*p) && scope.has_pid(m, *p);
+    let pid_judged = |p: &u32| pid_judged(m, scope, *p);
     match &f.what {
         What::Leak { .. } => object_judged(f),
         What::Deadlock { pids, .. } | What::Stalled { pids, .. } => pids.iter().any(pid_judged),

@@ -338,7 +338,7 @@ fn build_seen(
     let judged = judge.finish(&model, &scope);
 
     let acc = model.account();
-    let pid_judged = |pid: u32| model.pid_in_scope(pid) && scope.has_pid(&model, pid);
+    let pid_judged = |pid: u32| judge::pid_judged(&model, &scope, pid);
     // Everything judged, every namespace: the judged calls are the kernel's whole counts.
     let whole = scope.is_all() && matches!(model.scope(), crate::model::Scope::All);
     let calls_doc = |t: &crate::model::Tally| CallsDoc {
@@ -352,9 +352,8 @@ fn build_seen(
     // Waits: finished (the account, and the processes that ended), going on (the model's
     // waits, seen all along).
     let still: Vec<WaitDoc> = current_waits(&model, true);
-    let wait_judged = |w: &WaitDoc| {
-        model.in_scope(w.ipc_ns) && model.pid_in_scope(w.pid) && scope.has_pid(&model, w.pid)
-    };
+    let wait_judged =
+        |w: &WaitDoc| model.in_scope(w.ipc_ns) && judge::pid_judged(&model, &scope, w.pid);
     let still_judged: Vec<WaitDoc> = still.iter().filter(|w| wait_judged(w)).cloned().collect();
     let mut longest: BTreeMap<bool, WaitDoc> = BTreeMap::new();
     let mut consider = |k: bool, w: WaitDoc| {
@@ -495,9 +494,7 @@ fn build_seen(
 /// Whether a finding is the judged processes' (or objects').
 /// Whether a POSIX finding is the judged processes': one of its processes is.
 fn posix_judged(m: &Model, scope: &Scope, f: &analysis::posix::PosixFinding) -> bool {
-    f.pids
-        .iter()
-        .any(|&p| m.pid_in_scope(p) && scope.has_pid(m, p))
+    f.pids.iter().any(|&p| judge::pid_judged(m, scope, p))
 }
 
 fn finding_judged(m: &Model, scope: &Scope, f: &Finding) -> bool {
