@@ -167,12 +167,12 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
     };
     // The alerts whole when they leave room for who waits, else compact.
     let full = alerts(false);
-    let width = |v: &[Span]| v.iter().map(|s| s.width()).sum::<usize>();
-    let first = if width(&full) + sep().width() + waiting.chars().count() <= area.width as usize {
-        full
-    } else {
-        alerts(true)
-    };
+    let first =
+        if spans_width(&full) + sep().width() + waiting.chars().count() <= area.width as usize {
+            full
+        } else {
+            alerts(true)
+        };
     // Line 2 as line 1: whole segments (the alerts always).
     let mut segs: Vec<(Vec<Span>, Option<Vec<Span>>)> = vec![(first, None)];
     segs.push(if unknown(cx, Blind::Waits).is_some() {
@@ -238,12 +238,17 @@ pub(super) fn header(f: &mut Frame, area: Rect, cx: &Cx, paused: bool) {
 
 /// Joins `segs` with `sep` within `width`: each segment whole, in its short form if only
 /// that fits, or left out (the first is always there).
+/// The columns spans take.
+fn spans_width(v: &[Span]) -> usize {
+    v.iter().map(|s| s.width()).sum()
+}
+
 fn fit_segments<'a>(
     segs: Vec<(Vec<Span<'a>>, Option<Vec<Span<'a>>>)>,
     width: usize,
     sep: impl Fn() -> Span<'a>,
 ) -> Vec<Span<'a>> {
-    let w = |v: &[Span]| v.iter().map(|s| s.width()).sum::<usize>();
+    let w = spans_width;
     let mut out: Vec<Span> = Vec::new();
     let mut used = 0;
     for (long, short) in segs {
