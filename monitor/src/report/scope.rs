@@ -78,13 +78,19 @@ pub struct ScopeDoc {
     /// "all", "command", or with `--container`/`--ipc-ns` "container NAME", "IPC namespace
     /// N", "command in container NAME".
     pub judged: String,
-    /// The command's processes found (by the process tree, or by name).
+    /// The command's processes found (by the process tree, or by name), in pid order: the
+    /// first `PIDS_LISTED` of them (a soak's churn makes hundreds of thousands).
     pub pids: Vec<u32>,
+    /// How many processes were found, listed or not.
+    pub pids_total: usize,
     pub how: String,
     /// Times the recorder lost fork events (processes forked then may be context).
     #[serde(skip_serializing_if = "is_zero")]
     pub forks_lost: u64,
 }
+
+/// At most this many of the judged processes are listed in the report's scope.
+pub const PIDS_LISTED: usize = 1000;
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
@@ -248,6 +254,15 @@ impl Scope {
     /// For the document: the command's (or everything) within the model's scope
     /// (`--container`, `--ipc-ns`: only its processes are judged, the rest is context).
     pub fn doc(&self, m: &Model, pids_seen: impl Iterator<Item = u32>) -> ScopeDoc {
+        let mut d = self.doc_uncapped(m, pids_seen);
+        d.pids.sort_unstable();
+        d.pids.dedup();
+        d.pids_total = d.pids.len();
+        d.pids.truncate(PIDS_LISTED);
+        d
+    }
+
+    fn doc_uncapped(&self, m: &Model, pids_seen: impl Iterator<Item = u32>) -> ScopeDoc {
         let ns = m.scope();
         if *ns == crate::model::Scope::All {
             return self.doc_of_command(m, pids_seen);
@@ -288,12 +303,14 @@ impl Scope {
             None => ScopeDoc {
                 judged: "all".into(),
                 pids: Vec::new(),
+                pids_total: 0,
                 how: "everything the recording saw".into(),
                 forks_lost: 0,
             },
             Some(c) if c.pid.is_some() => ScopeDoc {
                 judged: "command".into(),
                 pids: pids_seen.filter(|&p| self.has_pid(m, p)).collect(),
+                pids_total: 0,
                 forks_lost: c.forks_lost,
                 how: if c.forks_followed && c.forks_came && c.forks_lost > 0 {
                     format!(
@@ -322,6 +339,7 @@ impl Scope {
             Some(c) => ScopeDoc {
                 judged: "command".into(),
                 pids: pids_seen.filter(|&p| self.has_pid(m, p)).collect(),
+                pids_total: 0,
                 forks_lost: 0,
                 how: format!(
                     "the recorded command's processes: the recorder's children and theirs as \
@@ -410,6 +428,24 @@ mod tests {
         assert!(!s.of_command(30, Some(9000), Some("t.sh")));
         // Named as the command but not forked from it: not the command's.
         assert!(!s.of_command(99, Some(600), Some("t.sh")));
+    }
+
+    #[test]
+    fn a_churning_command_lists_its_first_pids_and_counts_them_all() {
+        let mut s = Scope::new(ScopeMode::Command, Some(&["churn".to_string()]))
+            .with_command_pid(Some(10), true);
+        let n = PIDS_LISTED as u32 + 500;
+        let forks: Vec<Fork> = (0..n).map(|i| fork(10, 100 + i, 500)).collect();
+        s.forks(&[fork(1, 10, 499)], 0);
+        s.forks(&forks, 0);
+        s.observe(&Model::new());
+        // Seen in no order, some twice.
+        let seen = (0..n).rev().map(|i| 100 + i).chain([10, 10, 100]);
+        let d = s.doc(&Model::new(), seen);
+        assert_eq!(d.pids_total, n as usize + 1);
+        assert_eq!(d.pids.len(), PIDS_LISTED);
+        assert_eq!(d.pids[..3], [10, 100, 101]);
+        assert!(d.pids.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
