@@ -41,7 +41,7 @@ use crate::{
     event::{Syscall, NSYS},
     sample::{KernelSample, RowKey},
 };
-pub use lifecycle::{Retired, RetiredWhat};
+pub use lifecycle::{LateAdd, Retired, RetiredWhat, MAX_RETIRED};
 
 /// A blocking call (semop, semtimedop, msgsnd, msgrcv) that took at least this long waited:
 /// 2^20 ns (1.05 ms), where the kernel's histogram bucket 10 begins, so that events and the
@@ -174,6 +174,8 @@ pub struct Account {
     retention_ns: u64,
     /// Retired entries forgotten before their retention window ended (over [`MAX_RETIRED`]).
     retired_early: u64,
+    /// What the current update added to retired entries (see [`Account::late_adds`]).
+    late: Vec<LateAdd>,
     now_ns: u64,
 }
 
@@ -205,6 +207,7 @@ impl Default for Account {
             next_seq: 0,
             retention_ns: RETENTION_NS,
             retired_early: 0,
+            late: Vec::new(),
             now_ns: 0,
         }
     }

@@ -44,8 +44,8 @@ mod waits;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use account::{
-    can_block, observer_comm, Account, CountSource, ObjKey, Retired, RetiredWhat, Tally,
-    OBSERVER_COMM, RETENTION_NS, WAIT_NS,
+    can_block, observer_comm, Account, CountSource, LateAdd, ObjKey, Retired, RetiredWhat, Tally,
+    MAX_RETIRED, OBSERVER_COMM, RETENTION_NS, WAIT_NS,
 };
 pub use history::{History, Series};
 pub use holds::{HoldRow, Releasers, SemRole};

@@ -76,11 +76,15 @@ impl Account {
             None => self.retired_process_ended_after(ev.pid, start, t),
         };
         if older {
-            if let Some(r) = self.retired_process_mut(ev.pid, start) {
+            if let Some(i) = self.retired_process_at(ev.pid, start) {
+                let mut added = Tally::default();
+                touch(&mut added, from_events, from_events);
+                let r = &mut self.retired[i];
                 touch(&mut r.tally, from_events, from_events);
                 if let lifecycle::RetiredWhat::Process { comm: c, .. } = &mut r.what {
                     c.get_or_insert_with(|| comm.to_string());
                 }
+                self.note_late(i, added);
             }
         } else {
             let e = self.process_entry(ev.pid, start, ns, who);
@@ -102,11 +106,15 @@ impl Account {
         if other_ns
             || (!self.objects.contains_key(&k) && self.retired_object_ended_after(k, ev.ns_id, t))
         {
-            if let Some(r) = self.retired_object_mut(k, ev.ns_id) {
+            if let Some(i) = self.retired_object_at(k, ev.ns_id) {
+                let mut added = Tally::default();
+                touch(&mut added, from_events, from_events);
+                let r = &mut self.retired[i];
                 touch(&mut r.tally, from_events, from_events);
                 if from_events {
                     lifecycle::add_user(&mut r.what, ev.pid, 1);
                 }
+                self.note_late(i, added);
             }
             return;
         }

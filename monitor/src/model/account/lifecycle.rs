@@ -9,7 +9,8 @@ use super::{Account, Growth, ObjEntry, ObjKey, Tally};
 use crate::model::NsId;
 
 /// At most this many retired entries are kept (about 6 MB of final accounts), whatever the
-/// retention window: memory depends on what exists, not on how fast things end.
+/// retention window — and, until the next update, what ended in the last one: memory depends
+/// on what exists, not on how fast things end.
 pub const MAX_RETIRED: usize = 10_000;
 /// Ended users kept per live object (a set used by a stream of short-lived processes).
 pub const MAX_ENDED_USERS: usize = 256;
@@ -23,6 +24,21 @@ pub struct Retired {
     pub at_ns: u64,
     pub what: RetiredWhat,
     pub tally: Tally,
+}
+
+/// Calls added to a retired entry by the current update (sampled after its end): a reader
+/// that copied the entry when it ended (it may be pushed out of the account before the
+/// reader is done with it: [`MAX_RETIRED`]) keeps its copy whole with these.
+#[derive(Clone, Debug)]
+pub struct LateAdd {
+    /// The retired entry's `seq`.
+    pub seq: u64,
+    /// The ended process, when the entry is one (for a reader that has let go of its copy).
+    pub process: Option<RetiredWhat>,
+    /// The entry's tally now, the addition included.
+    pub tally: Tally,
+    /// What was added.
+    pub added: Tally,
 }
 
 /// What ended.
@@ -120,11 +136,27 @@ impl Account {
         self.retired_early
     }
 
+    /// What the last update added to retired entries (calls of theirs sampled after their
+    /// end), in the order added.
+    pub fn late_adds(&self) -> &[LateAdd] {
+        &self.late
+    }
+
+    /// Notes that `added` went to the retired entry at `idx` (its tally already has it).
+    pub(super) fn note_late(&mut self, idx: usize, added: Tally) {
+        let r = &self.retired[idx];
+        let process = matches!(r.what, RetiredWhat::Process { .. }).then(|| r.what.clone());
+        self.late.push(LateAdd {
+            seq: r.seq,
+            process,
+            tally: r.tally.clone(),
+            added,
+        });
+    }
+
+    /// An entry that ended now. The bound is kept at the next update (`forget_old`), so that
+    /// a reader after every update sees everything that ended, however many at once.
     fn push_retired(&mut self, what: RetiredWhat, tally: Tally) {
-        if self.retired.len() >= MAX_RETIRED {
-            self.retired.pop_front();
-            self.retired_early += 1;
-        }
         self.retired.push_back(Retired {
             seq: self.next_seq,
             at_ns: self.now_ns,
@@ -138,9 +170,14 @@ impl Account {
     /// before what this update ends is added).
     pub(in crate::model) fn forget_old(&mut self, now_ns: u64) {
         self.now_ns = self.now_ns.max(now_ns);
+        self.late.clear();
         let cut = self.now_ns.saturating_sub(self.retention_ns);
         while self.retired.front().is_some_and(|r| r.at_ns < cut) {
             self.retired.pop_front();
+        }
+        while self.retired.len() > MAX_RETIRED {
+            self.retired.pop_front();
+            self.retired_early += 1;
         }
     }
 
@@ -270,19 +307,18 @@ impl Account {
     /// Late calls of a process that has ended (sampled after its end): to its retired entry
     /// while kept.
     pub(super) fn add_to_retired_process(&mut self, pid: u32, start: Option<u64>, g: &Growth) {
-        if let Some(r) = self.retired_process_mut(pid, start) {
-            r.tally.add_growth(g, true);
+        if let Some(i) = self.retired_process_at(pid, start) {
+            let mut added = Tally::default();
+            added.add_growth(g, true);
+            self.retired[i].tally.add_growth(g, true);
+            self.note_late(i, added);
         }
     }
 
     /// The retired entry of the last ended process of that pid (and start, when both are
     /// known).
-    pub(super) fn retired_process_mut(
-        &mut self,
-        pid: u32,
-        start: Option<u64>,
-    ) -> Option<&mut Retired> {
-        self.retired.iter_mut().rev().find(|r| {
+    pub(super) fn retired_process_at(&self, pid: u32, start: Option<u64>) -> Option<usize> {
+        self.retired.iter().rposition(|r| {
             matches!(&r.what, RetiredWhat::Process { pid: p, start: s, .. }
                 if *p == pid && (start.is_none() || s.is_none() || *s == start))
         })
@@ -331,12 +367,8 @@ impl Account {
 
     /// The retired entry of the last ended object of that key (of namespace `ns_id` when
     /// the kernel said which).
-    pub(super) fn retired_object_mut(
-        &mut self,
-        key: ObjKey,
-        ns_id: Option<u64>,
-    ) -> Option<&mut Retired> {
-        self.retired.iter_mut().rev().find(|r| {
+    pub(super) fn retired_object_at(&self, key: ObjKey, ns_id: Option<u64>) -> Option<usize> {
+        self.retired.iter().rposition(|r| {
             matches!(&r.what, RetiredWhat::Object { key: k, ns_id: n, .. }
                 if *k == key && (ns_id.is_none() || *n == ns_id))
         })
@@ -351,11 +383,15 @@ impl Account {
         pid: u32,
         g: &Growth,
     ) {
-        let Some(r) = self.retired_object_mut(key, ns_id) else {
+        let Some(i) = self.retired_object_at(key, ns_id) else {
             return;
         };
+        let mut added = Tally::default();
+        added.add_growth(g, true);
+        let r = &mut self.retired[i];
         r.tally.add_growth(g, true);
         add_user(&mut r.what, pid, g.calls);
+        self.note_late(i, added);
     }
 }
 

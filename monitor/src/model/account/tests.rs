@@ -152,6 +152,9 @@ fn retired_entries_are_bounded_in_number_and_what_is_forgotten_early_is_counted(
     let rows = procs.iter().map(|&(p, s)| row(p, s, 1, 1)).collect();
     m.feed_kernel(MONO + S, sample(rows, vec![]));
     m.feed_snapshot(&snap_with(&[(11, 600)], &[1], MONO + 2 * S));
+    // Every one of them until the next update (a reader after each update sees them all).
+    assert_eq!(m.account().retired_processes().count(), n as usize);
+    m.feed_now(MONO + 3 * S);
     let a = m.account();
     assert_eq!(a.retired_processes().count(), lifecycle::MAX_RETIRED);
     assert_eq!(a.retired_early(), 25);
