@@ -378,7 +378,7 @@ mod tests {
         let scope = Scope::new(ScopeMode::All, None);
         let mut m = Model::new();
         let mut j = Judge::default();
-        let mut feed = |m: &mut Model, j: &mut Judge, f: &dyn Fn(&mut Model)| {
+        let feed = |m: &mut Model, j: &mut Judge, f: &dyn Fn(&mut Model)| {
             f(m);
             j.after_update(m, &scope);
         };
