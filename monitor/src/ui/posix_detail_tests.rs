@@ -148,7 +148,7 @@ fn a_named_semaphore_says_its_value_and_its_waiters() {
             "tid 3400 of 3400 w3400 at +0x0 ≥30.0s: semaphore value 0, 3 waiting",
             "tid 3402 of 3402 w3402 at +0x0",
             "3401 w3401: maps it at 0x7f0000000000-0x7f0000001000",
-            "grep -lw 202 /proc/[0-9]*/maps",
+            "grep -l ' 00:19 202 ' /proc/[0-9]*/maps",
             "ls -li /dev/shm/sem.mp-1",
         ],
     );
@@ -236,7 +236,7 @@ fn mutex_waits_say_their_owners_and_the_deadlock() {
             "DEADLOCK tid 3600 waits in shared anonymous memory (inode 9)+0x100 held by tid 3601",
             "tid 3600 of 3600 w3600 at +0x100 ≥30.0s: robust mutex held by tid 3601 (3601 w3601)",
             "tid 3602 of 3602 w3602 at +0x200 ≥30.0s: robust mutex held by tid 3603",
-            "grep -w 9 /proc/3600/maps",
+            "grep ' 00:01 9 ' /proc/3600/maps",
         ],
     );
     assert_eq!(

@@ -94,6 +94,15 @@ fn snapshot_jq(cx: &Cx, ns: Option<NsId>, value: &str, filter: &str) -> (String,
     )
 }
 
+/// A device and inode as /proc/PID/maps shows them, quoted for grep: `' 00:2b 7 '`.
+fn maps_key(dev: u64, ino: u64) -> String {
+    format!(
+        "' {:02x}:{:02x} {ino} '",
+        libc::major(dev),
+        libc::minor(dev)
+    )
+}
+
 /// Where each waiting thread sleeps (at most two): its call and arguments.
 fn syscalls(
     threads: impl Iterator<Item = (u32, u32)>,
@@ -153,8 +162,8 @@ pub fn posix_shm(
         ));
     }
     v.push((
-        format!("grep -lw {} /proc/[0-9]*/maps", o.ino),
-        "the processes that map it (by inode, as ipctop matches)",
+        format!("grep -l {} /proc/[0-9]*/maps", maps_key(o.dev, o.ino)),
+        "the processes that map it (by device and inode, as ipctop matches)",
     ));
     v.extend(syscalls(
         waits.iter().map(|w| (w.pid, w.tid)),
@@ -182,18 +191,18 @@ pub fn posix_waits(
     match seg {
         Some(s) => v.extend(hints(cx, Target::Shm(s))),
         None => {
+            use crate::posix::WaitObject as W;
             if let Some(w) = waits.first() {
-                let ino = match &w.on {
-                    crate::posix::WaitObject::Memfd { ino, .. }
-                    | crate::posix::WaitObject::SharedAnon { ino, .. }
-                    | crate::posix::WaitObject::File { ino, .. } => *ino,
-                    crate::posix::WaitObject::SysvShm { shmid, .. } => *shmid as u64,
-                    crate::posix::WaitObject::ShmFile { ino, .. } => *ino,
-                };
-                v.push((
-                    format!("grep -w {ino} /proc/{}/maps", w.pid),
-                    "where the waiter maps it",
-                ));
+                if let W::Memfd { dev, ino, .. }
+                | W::SharedAnon { dev, ino }
+                | W::File { dev, ino, .. }
+                | W::ShmFile { dev, ino, .. } = &w.on
+                {
+                    v.push((
+                        format!("grep {} /proc/{}/maps", maps_key(*dev, *ino), w.pid),
+                        "where the waiter maps it",
+                    ));
+                }
             }
         }
     }
