@@ -322,3 +322,46 @@ fn posix_details_snapshots() {
     let s = screen(&mut app, 80, 24);
     has(&s, &["3200", "receiving", "≥30.0s"]);
 }
+
+#[test]
+fn odd_names_and_what_the_look_could_not_read_are_said() {
+    use super::tests::stamped;
+    use crate::{
+        feed::Update,
+        fixtures::{MONO, NOW},
+        posix::SyncKind,
+    };
+    let mut store = busy_store();
+    let mut p = crate::posix::fixture::posix(NS, NOW, MONO);
+    // A queue whose name needs quoting and has a control character, unreadable attributes.
+    p.queues[0].name = "/it's\x1b[2J".into();
+    p.queues[0].attr = None;
+    // A semaphore whose word could not be read; a wait of unknown age on another lock.
+    p.shm[1].sem = None;
+    p.futex_waits[0].asleep_since_unix_ns = None;
+    p.futex_waits[0].sync = SyncKind::Other;
+    p.futex_waits[0].word = Some(2);
+    store.ingest(&[stamped(MONO, Update::Posix(Box::new(p)))]);
+    let mut app = app_on(View::Posix, store);
+    let (s, _) = detail(&mut app, queue(101));
+    has(
+        &s,
+        &[
+            "Queue /it's\\x1b[2J",
+            "messages and limits unknown: mq_getattr could not read it",
+            "jq --arg v '/it'\\''s\\x1b[2J'",
+        ],
+    );
+    assert!(
+        !s.contains('\x1b'),
+        "no control character reaches the screen: {s:?}"
+    );
+    let (s, _) = detail(&mut app, shm(202));
+    has(
+        &s,
+        &[
+            "semaphore value unknown: its word was not readable",
+            "tid 3400 of 3400 w3400 at +0x0 for how long unknown: futex word 0x2",
+        ],
+    );
+}

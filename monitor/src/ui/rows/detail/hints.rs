@@ -68,7 +68,8 @@ pub fn hints(cx: &Cx, target: Target) -> Vec<(String, &'static str)> {
     }
 }
 
-/// A word as the shell reads it: quoted unless plain.
+/// A word as the shell reads it: quoted unless plain (an untrusted name is escaped first:
+/// a hint is drawn on the terminal).
 fn sh(s: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c);
     if !s.is_empty() && s.chars().all(plain) {
@@ -88,7 +89,7 @@ fn snapshot_jq(cx: &Cx, ns: Option<NsId>, value: &str, filter: &str) -> (String,
     (
         format!(
             "ipctop snapshot --json{ns} | jq --arg v {} '{filter}'",
-            sh(value)
+            sh(&crate::text::escape(value))
         ),
         "ipctop's own look at it, whole",
     )
