@@ -38,13 +38,42 @@ impl Model {
     /// The futex waits in the System V segment `id` (PostgreSQL's semaphores live there).
     pub fn segment_futex_waits(&self, id: ObjId) -> Vec<&FutexWait> {
         self.futex_waits()
-            .filter(|w| match w.on {
-                WaitObject::SysvShm { shmid, ipc_ns } => {
-                    shmid == id.id && ipc_ns.unwrap_or(self.home_ns) == id.ns
-                }
-                _ => false,
-            })
+            .filter(|w| self.futex_wait_segment(w) == Some(id))
             .collect()
+    }
+
+    /// The System V segment a futex wait falls in (`None`: not in one).
+    pub fn futex_wait_segment(&self, w: &FutexWait) -> Option<ObjId> {
+        match w.on {
+            WaitObject::SysvShm { shmid, ipc_ns } => Some(ObjId {
+                ns: ipc_ns.unwrap_or(self.home_ns),
+                id: shmid,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The POSIX queue of IPC namespace `ns` with inode `ino`, if in scope.
+    pub fn posix_queue_at(&self, ns: u64, ino: u64) -> Option<&MqRead> {
+        self.posix_queues().find(|q| q.ipc_ns == ns && q.ino == ino)
+    }
+
+    /// The /dev/shm object (device, inode), if in scope.
+    pub fn posix_shm_at(&self, dev: u64, ino: u64) -> Option<&ShmObject> {
+        self.posix_shm().find(|o| o.dev == dev && o.ino == ino)
+    }
+
+    /// Seconds between a thread's going to sleep (`asleep_since_unix_ns` of a POSIX wait)
+    /// and the last look: how long it had waited at least when the look saw it waiting.
+    pub fn posix_waited_s(&self, asleep_since_unix_ns: Option<u64>) -> Option<f64> {
+        let at = self.posix()?.unix_ns;
+        asleep_since_unix_ns.map(|s| at.saturating_sub(s) as f64 / 1e9)
+    }
+
+    /// Seconds since the last look at POSIX IPC (by the model's clock).
+    pub fn posix_look_age_s(&self) -> Option<f64> {
+        let at = self.posix()?.mono_ns;
+        Some(self.now_mono_ns().saturating_sub(at) as f64 / 1e9)
     }
 
     /// The futex waits in the /dev/shm object (device, inode).

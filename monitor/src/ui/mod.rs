@@ -288,6 +288,8 @@ mod ns_sort_tests;
 #[cfg(test)]
 mod ns_view_tests;
 #[cfg(test)]
+mod posix_detail_tests;
+#[cfg(test)]
 mod problems_tests;
 #[cfg(test)]
 mod rows_tests;

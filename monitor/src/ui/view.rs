@@ -70,6 +70,22 @@ pub enum Target {
     Proc(u32),
     /// A deadlock, by the first pid of its cycle: its processes and sets.
     Deadlock(u32),
+    /// A POSIX object (view 8), by its identity in the model's last look at POSIX IPC.
+    Posix(PosixId),
+}
+
+/// A POSIX object's identity (what view 8's rows lead to).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PosixId {
+    /// A message queue: its IPC namespace and inode.
+    Queue { ns: u64, ino: u64 },
+    /// A /dev/shm object or named semaphore: the device of its /dev/shm and its inode.
+    Shm { dev: u64, ino: u64 },
+    /// The futex waits in a System V segment (its process-shared semaphores and mutexes).
+    SysvWaits(ObjId),
+    /// The futex waits in other shared memory (a memfd, shared anonymous memory, another
+    /// shared file): its device and inode.
+    MemWaits { dev: u64, ino: u64 },
 }
 
 impl Target {
@@ -81,6 +97,7 @@ impl Target {
             Target::Queue(_) => View::Queues,
             Target::Proc(_) => View::Processes,
             Target::Deadlock(_) => View::Problems,
+            Target::Posix(_) => View::Posix,
         }
     }
 }

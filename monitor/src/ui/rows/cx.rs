@@ -38,18 +38,32 @@ impl<'a> Cx<'a> {
         self.acct(kind, id).map_or(0.0, |a| a.rate())
     }
 
-    /// A process's name: from /proc, else from its calls; "?" when never seen.
+    /// A process's name: from /proc, else from its calls, else as the last look at POSIX
+    /// IPC saw it; "?" when never seen.
     pub fn comm(&self, pid: u32) -> String {
-        self.s
-            .model
-            .comm_of(pid)
-            .map_or_else(|| "?".into(), |c| crate::text::escape(&c).into_owned())
+        let m = &self.s.model;
+        match m.comm_of(pid) {
+            Some(c) => crate::text::escape(&c).into_owned(),
+            None => m
+                .posix()
+                .and_then(|p| p.proc(pid))
+                .map_or_else(|| "?".into(), |p| crate::text::escape(&p.comm).into_owned()),
+        }
     }
 
-    /// "4242 worker", "4242 worker (gone)" for a process that has exited.
+    /// "4242 worker", "4242 worker (gone)" for a process that has exited (one the model
+    /// does not know but the last POSIX look saw is not said gone).
     pub fn who(&self, pid: u32) -> String {
-        let gone = if self.alive(pid) { "" } else { " (gone)" };
-        format!("{pid} {}{gone}", self.comm(pid))
+        let m = &self.s.model;
+        let gone = match m.process(pid) {
+            Some(p) => !p.alive(),
+            None => m.posix().and_then(|p| p.proc(pid)).is_none(),
+        };
+        format!(
+            "{pid} {}{}",
+            self.comm(pid),
+            if gone { " (gone)" } else { "" }
+        )
     }
 
     /// A uid as a user name (the number when it has none).

@@ -10,8 +10,12 @@ use super::{
     table::{col, rcol, Column, Row, Table, Value, HIDE},
 };
 use crate::{
+    model::Model,
     posix::{FutexWait, ShmKind, SyncKind, WaitObject},
-    ui::theme::Tone,
+    ui::{
+        theme::Tone,
+        view::{PosixId, Target},
+    },
 };
 
 const COLS: [Column; 11] = [
@@ -54,8 +58,34 @@ fn sync_text(w: &FutexWait) -> String {
     }
 }
 
-/// A stable row id from a kind and two numbers.
-fn id_of(kind: u64, a: u64, b: u64) -> u64 {
+/// The object a futex wait falls in, as the detail Enter opens names it.
+pub fn wait_target(m: &Model, w: &FutexWait) -> PosixId {
+    match &w.on {
+        WaitObject::ShmFile { dev, ino, .. } => PosixId::Shm {
+            dev: *dev,
+            ino: *ino,
+        },
+        WaitObject::SysvShm { .. } => PosixId::SysvWaits(
+            m.futex_wait_segment(w)
+                .expect("a wait in a System V segment has one"),
+        ),
+        WaitObject::Memfd { dev, ino, .. }
+        | WaitObject::SharedAnon { dev, ino }
+        | WaitObject::File { dev, ino, .. } => PosixId::MemWaits {
+            dev: *dev,
+            ino: *ino,
+        },
+    }
+}
+
+/// A stable row id: of the object's kind and identity.
+fn row_id(key: PosixId) -> u64 {
+    let (kind, a, b) = match key {
+        PosixId::Queue { ns, ino } => (1u64, ns, ino),
+        PosixId::Shm { dev, ino } => (2, dev, ino),
+        PosixId::SysvWaits(o) => (3, o.ns, o.id as u64),
+        PosixId::MemWaits { dev, ino } => (4, dev, ino),
+    };
     kind.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ a.rotate_left(21) ^ b
 }
 
@@ -71,6 +101,10 @@ pub fn table(cx: &Cx) -> Table {
         let rcv: Vec<u32> = q.receivers.iter().map(|b| b.pid).collect();
         let snd: Vec<u32> = q.senders.iter().map(|b| b.pid).collect();
         let warn = !rcv.is_empty() || !snd.is_empty();
+        let key = PosixId::Queue {
+            ns: q.ipc_ns,
+            ino: q.ino,
+        };
         let cells = vec![
             Value::Text("queue".into()),
             Value::Text(crate::text::escape(&q.name).into_owned()),
@@ -91,7 +125,7 @@ pub fn table(cx: &Cx) -> Table {
             Value::Text(cx.ns_label(q.ipc_ns)),
         ];
         rows.push(
-            Row::new(id_of(1, q.ipc_ns, q.ino), cells, None).tone(if warn {
+            Row::new(row_id(key), cells, Some(Target::Posix(key))).tone(if warn {
                 Tone::Warn
             } else {
                 Tone::Plain
@@ -137,26 +171,33 @@ pub fn table(cx: &Cx) -> Table {
             Value::Text(o.ipc_ns.map(|n| cx.ns_label(n)).unwrap_or_default()),
         ];
         let warn = !wpids.is_empty() || o.kind == ShmKind::Deleted;
-        rows.push(Row::new(id_of(2, o.dev, o.ino), cells, None).tone(if warn {
-            Tone::Warn
-        } else {
-            Tone::Plain
-        }));
+        let key = PosixId::Shm {
+            dev: o.dev,
+            ino: o.ino,
+        };
+        rows.push(
+            Row::new(row_id(key), cells, Some(Target::Posix(key))).tone(if warn {
+                Tone::Warn
+            } else {
+                Tone::Plain
+            }),
+        );
     }
     // Other shared memory with waiters: grouped by object.
-    let mut others: BTreeMap<String, Vec<&FutexWait>> = BTreeMap::new();
+    let mut others: BTreeMap<PosixId, Vec<&FutexWait>> = BTreeMap::new();
     for w in m.futex_waits() {
         if !matches!(w.on, WaitObject::ShmFile { .. }) {
-            others.entry(w.on.describe()).or_default().push(w);
+            others.entry(wait_target(m, w)).or_default().push(w);
         }
     }
-    for (name, ws) in others {
+    for (key, ws) in others {
         let kind = match ws[0].on {
             WaitObject::SysvShm { .. } => "sysv shm",
             WaitObject::Memfd { .. } => "memfd",
             WaitObject::SharedAnon { .. } => "anon shm",
             _ => "file",
         };
+        let name = ws[0].on.describe();
         let pids: Vec<u32> = ws.iter().map(|w| w.pid).collect();
         let cells = vec![
             Value::Text(kind.into()),
@@ -171,7 +212,7 @@ pub fn table(cx: &Cx) -> Table {
             Value::Text("-".into()),
             Value::Text(ws[0].ipc_ns.map(|n| cx.ns_label(n)).unwrap_or_default()),
         ];
-        rows.push(Row::new(id_of(3, ws[0].addr, ws[0].tid.into()), cells, None).tone(Tone::Warn));
+        rows.push(Row::new(row_id(key), cells, Some(Target::Posix(key))).tone(Tone::Warn));
     }
     Table {
         name: "POSIX".into(),

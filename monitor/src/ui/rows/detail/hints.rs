@@ -4,6 +4,7 @@
 use crate::{
     analysis::{IpcKind, What},
     model::{NsId, ObjId},
+    posix::{FutexWait, MqRead, ShmKind, ShmObject},
     ui::{
         rows::{cx::Cx, doc::Doc},
         theme::Tone,
@@ -63,8 +64,158 @@ pub fn hints(cx: &Cx, target: Target) -> Vec<(String, &'static str)> {
         }
         Target::Queue(oid) => obj("q", IpcKind::Msg, oid),
         Target::Proc(pid) => process(pid),
-        Target::Deadlock(_) => Vec::new(),
+        Target::Deadlock(_) | Target::Posix(_) => Vec::new(),
     }
+}
+
+/// A word as the shell reads it: quoted unless plain (an untrusted name is escaped first:
+/// a hint is drawn on the terminal).
+fn sh(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// `ipctop snapshot --json`, of the IPC namespace `ns` when it is not the home one, into
+/// `jq` with `filter` (`$v` is `value`).
+fn snapshot_jq(cx: &Cx, ns: Option<NsId>, value: &str, filter: &str) -> (String, &'static str) {
+    let ns = match ns {
+        Some(n) if n != cx.s.model.home_ns() => format!(" --ipc-ns {n}"),
+        _ => String::new(),
+    };
+    (
+        format!(
+            "ipctop snapshot --json{ns} | jq --arg v {} '{filter}'",
+            sh(&crate::text::escape(value))
+        ),
+        "ipctop's own look at it, whole",
+    )
+}
+
+/// A device and inode as /proc/PID/maps shows them, quoted for grep: `' 00:2b 7 '`.
+fn maps_key(dev: u64, ino: u64) -> String {
+    format!(
+        "' {:02x}:{:02x} {ino} '",
+        libc::major(dev),
+        libc::minor(dev)
+    )
+}
+
+/// Where each waiting thread sleeps (at most two): its call and arguments.
+fn syscalls(
+    threads: impl Iterator<Item = (u32, u32)>,
+    what: &'static str,
+) -> Vec<(String, &'static str)> {
+    threads
+        .take(2)
+        .map(|(pid, tid)| (format!("cat /proc/{pid}/task/{tid}/syscall"), what))
+        .collect()
+}
+
+/// For a POSIX queue: its look, where its blocked threads sleep, a user's descriptors.
+pub fn posix_queue(cx: &Cx, q: &MqRead) -> Vec<(String, &'static str)> {
+    let mut v = vec![snapshot_jq(
+        cx,
+        Some(q.ipc_ns),
+        &q.name,
+        ".posix.queues[] | select(.name == $v)",
+    )];
+    v.extend(syscalls(
+        q.receivers.iter().chain(&q.senders).map(|b| (b.pid, b.tid)),
+        "its call: 243 mq_timedreceive or 242 mq_timedsend, then the descriptor",
+    ));
+    if let Some(o) = q.openers.first() {
+        v.push((
+            format!("ls -l /proc/{}/fd", o.pid),
+            "its descriptors: the queue's points at its name",
+        ));
+    }
+    v
+}
+
+/// For a /dev/shm object: its file (in its mount namespace), who maps it (by inode: a
+/// named semaphore is mapped under a temporary name), where its waiters sleep.
+pub fn posix_shm(
+    cx: &Cx,
+    o: &ShmObject,
+    path: &str,
+    waits: &[&FutexWait],
+) -> Vec<(String, &'static str)> {
+    let user = o
+        .mappers
+        .iter()
+        .map(|x| x.pid)
+        .chain(o.openers.iter().map(|x| x.pid))
+        .next();
+    let mut v = Vec::new();
+    if o.kind != ShmKind::Deleted {
+        // A container's /dev/shm is in its mount namespace: entered through a user.
+        let enter = match (o.ipc_ns, user) {
+            (Some(n), Some(p)) if n != cx.s.model.home_ns() => format!("nsenter -t {p} -m "),
+            _ => String::new(),
+        };
+        v.push((
+            format!("{enter}ls -li {}", sh(path)),
+            "its file: inode, size, owner (ls reads none of it)",
+        ));
+    }
+    v.push((
+        format!("grep -l {} /proc/[0-9]*/maps", maps_key(o.dev, o.ino)),
+        "the processes that map it (by device and inode, as ipctop matches)",
+    ));
+    v.extend(syscalls(
+        waits.iter().map(|w| (w.pid, w.tid)),
+        "its futex call: the address, the operation, the value it expects",
+    ));
+    v.push(snapshot_jq(
+        cx,
+        o.ipc_ns,
+        &o.ino.to_string(),
+        ".posix.shm_objects[] | select(.ino == ($v|tonumber))",
+    ));
+    v
+}
+
+/// For the waits in a System V segment or other shared memory.
+pub fn posix_waits(
+    cx: &Cx,
+    seg: Option<ObjId>,
+    waits: &[&FutexWait],
+) -> Vec<(String, &'static str)> {
+    let mut v = syscalls(
+        waits.iter().map(|w| (w.pid, w.tid)),
+        "its futex call: the address, the operation, the value it expects",
+    );
+    match seg {
+        Some(s) => v.extend(hints(cx, Target::Shm(s))),
+        None => {
+            use crate::posix::WaitObject as W;
+            if let Some(w) = waits.first() {
+                if let W::Memfd { dev, ino, .. }
+                | W::SharedAnon { dev, ino }
+                | W::File { dev, ino, .. }
+                | W::ShmFile { dev, ino, .. } = &w.on
+                {
+                    v.push((
+                        format!("grep {} /proc/{}/maps", maps_key(*dev, *ino), w.pid),
+                        "where the waiter maps it",
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(w) = waits.first() {
+        v.push(snapshot_jq(
+            cx,
+            w.ipc_ns,
+            &w.pid.to_string(),
+            ".posix.futex_waits[] | select(.pid == ($v|tonumber))",
+        ));
+    }
+    v
 }
 
 /// For a process: where its threads sleep, and their stacks.

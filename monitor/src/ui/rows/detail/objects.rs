@@ -13,6 +13,7 @@ use crate::{
             table::Value,
             waits,
         },
+        view::{PosixId, Target},
     },
 };
 
@@ -138,6 +139,21 @@ pub fn segment(cx: &Cx, oid: ObjId) -> Doc {
     ));
     if let (Some(rss), Some(swap)) = (s.rss, s.swap) {
         d.text(format!("resident {}, swapped {}", size(rss), size(swap)));
+    }
+    // Process-shared semaphores and mutexes in it (PostgreSQL's): their own detail.
+    let futex = cx.s.model.segment_futex_waits(oid);
+    if !futex.is_empty() {
+        let mut p: Vec<u32> = futex.iter().map(|w| w.pid).collect();
+        p.sort_unstable();
+        p.dedup();
+        d.link(
+            Target::Posix(PosixId::SysvWaits(oid)),
+            format!(
+                "{} in futex waits in it ({}): their details",
+                crate::ui::fmt::threads(futex.len(), p.len()),
+                pids(p, 4)
+            ),
+        );
     }
     let mut involved = Vec::new();
     for a in &s.attachments {

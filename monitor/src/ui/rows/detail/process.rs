@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use super::{
     chart, hints,
     parts::{account_text, proc_link, HISTORY_WIDTH},
+    posix,
 };
 use crate::{
     analysis::What,
@@ -26,7 +27,23 @@ pub fn process(cx: &Cx, pid: u32) -> Doc {
     let mut d = Doc::new(format!(" Process {pid} "));
     let m = &cx.s.model;
     let Some(p) = m.process(pid) else {
-        d.text(format!("Process {pid} is gone."));
+        match m.posix().and_then(|l| l.proc(pid)) {
+            // Not in the last /proc snapshot, but the later POSIX look saw it.
+            Some(x) => {
+                d.text(format!(
+                    "Process {pid} {}: seen by the last look at POSIX IPC, not by the last \
+                     snapshot of /proc",
+                    crate::text::escape(&x.comm)
+                ));
+                d.head("Waiting now");
+                if !posix::process_waits(cx, &mut d, pid) {
+                    d.text("  not blocked in an IPC call");
+                }
+                posix::process_objects(cx, &mut d, pid);
+                hints::add(&mut d, hints::process(pid));
+            }
+            None => d.text(format!("Process {pid} is gone.")),
+        }
         return d;
     };
     let u = cx.s.uses.get(&pid);
@@ -70,7 +87,7 @@ pub fn process(cx: &Cx, pid: u32) -> Doc {
             ),
         );
     }
-    if !any {
+    if !posix::process_waits(cx, &mut d, pid) && !any {
         d.text("  not blocked in an IPC call");
     }
     d.head("Segments attached");
@@ -121,6 +138,7 @@ pub fn process(cx: &Cx, pid: u32) -> Doc {
             .map_or("gone".into(), |q| format!("{} messages", q.qnum));
         d.link(Target::Queue(oid), format!("msq {} ({q})", oid.id));
     }
+    posix::process_objects(cx, &mut d, pid);
     let mut lines = chart::process_lines(cx, pid, HISTORY_WIDTH);
     if let Some(a) = a {
         lines.extend(chart::wait_lines(cx, a, HISTORY_WIDTH));
