@@ -7,6 +7,7 @@
 //! monitor crate's `cargo bench` benchmarks), at rest here (5), `probe.rs` (6–8), `compat.rs`
 //! (9), `serve.rs` (10, the exporter).
 use std::{
+    fmt::Write as _,
     path::{Path, PathBuf},
     process::Command,
     time::Duration,
@@ -52,9 +53,30 @@ pub struct Args {
     /// Only measure the exporter (section 10) and put it into the results file.
     #[arg(long)]
     serve_only: bool,
+    /// Only measure frames, the snapshot, the POSIX look and namespaces at 10,000 objects and
+    /// 1,000 processes (section 4) and put them into the results file.
+    #[arg(long)]
+    scale_only: bool,
     /// Where to write the results.
     #[arg(long, default_value = "bench/RESULTS.md")]
     out: PathBuf,
+}
+
+/// The CPU's model name (/proc/cpuinfo): what a figure was measured on.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|s| s.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "an unknown CPU".into())
+}
+
+/// Now, as the figures are dated.
+pub fn utc_now() -> String {
+    output_of("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
 }
 
 /// Sends signal number `sig` to `pid` (a process we started); gone already is no error.
@@ -152,6 +174,18 @@ pub fn run(args: Args) -> Result<()> {
         print!("{md}");
         return serve::splice(&root.join(&args.out), 10, &md);
     }
+    if args.scale_only {
+        let mut md = String::new();
+        report::scale(&mut md, &scale::measure()?)?;
+        writeln!(
+            md,
+            "\n(This section alone: `cargo xtask bench --scale-only`, {}, {}.)",
+            utc_now(),
+            cpu_model()
+        )?;
+        print!("{md}");
+        return serve::splice(&root.join(&args.out), 4, &md);
+    }
     if args.compat_only {
         let mut md = String::new();
         compat::write(&mut md, &compat()?)?;
@@ -197,15 +231,9 @@ pub fn run(args: Args) -> Result<()> {
     let _ = std::fs::remove_file(monitors::RECORDING);
 
     let results = report::Results {
-        date: output_of("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        date: utc_now(),
         kernel: output_of("uname", &["-r"]),
-        cpu: std::fs::read_to_string("/proc/cpuinfo")?
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|s| s.trim_start_matches([' ', '\t', ':']).to_string())
-            })
-            .unwrap_or_default(),
+        cpu: cpu_model(),
         cost,
         rates,
         scale,

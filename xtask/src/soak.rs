@@ -90,23 +90,9 @@ fn libc_sigterm() -> i32 {
     nix::sys::signal::Signal::SIGTERM as i32
 }
 
-/// The CPU's model name, with the date and kernel: what a figure was measured on.
+/// The CPU's model name, with the date: what a figure was measured on.
 fn cpu_model() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|s| s.trim_start_matches([' ', '\t', ':']).to_string())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    format!("{cpu}, {date}")
+    format!("{}, {}", crate::bench::cpu_model(), crate::bench::utc_now())
 }
 
 /// A port nothing listens on now.

@@ -123,14 +123,14 @@ fn block(md: &mut String, lines: &[String]) -> Result<()> {
 }
 
 /// Section 4.
-fn scale(md: &mut String, s: &Scale) -> Result<()> {
+pub(super) fn scale(md: &mut String, s: &Scale) -> Result<()> {
     writeln!(
         md,
         "\n## 4. Frame, snapshot and namespace time, 10,000 objects and 1,000 processes (release)\n"
     )?;
     writeln!(md, "Frames: ratatui TestBackend, per view, in µs (`monitor/benches/frame_time.rs`, `cargo bench -p monitor --bench frame_time`):\n")?;
     block(md, &s.frames)?;
-    writeln!(md, "\nSnapshot (`monitor/benches/snapshot_bench.rs`, objects in a private IPC namespace; `take` is the reading, `command` the whole `ipctop snapshot --json`):\n")?;
+    writeln!(md, "\nSnapshot (`monitor/benches/snapshot_bench.rs`, objects in a private IPC namespace; `take` is the reading, `command` the whole `ipctop snapshot --json`, `posix` the POSIX look — `ipctop::posix::take`: every process's descriptors, shared mappings and blocked threads, the queues and /dev/shm of every namespace — with the same processes):\n")?;
     block(md, std::slice::from_ref(&s.snapshot))?;
     writeln!(md, "\nEvery IPC namespace (`monitor/benches/namespaces_bench.rs`, 50 extra namespaces of one set each; `btf` the probe's offsets from /sys/kernel/btf/vmlinux, `list` every process's namespace and container, `read` the objects of every namespace on one setns thread):\n")?;
     block(md, std::slice::from_ref(&s.namespaces))?;

@@ -62,19 +62,8 @@ pub fn measure() -> Result<Serve> {
         })
         .filter_map(Line::parse)
         .collect();
-    let date = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .map(|s| s.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_else(|| "an unknown CPU".into());
+    let date = super::utc_now();
+    let cpu = super::cpu_model();
     Ok(Serve { lines, date, cpu })
 }
 
