@@ -168,11 +168,20 @@ fn can_run(test: &str, abi: Abi) -> Option<(MutexGuard<'static, ()>, &'static Pa
 
 /// For a 32-bit case: a 32-bit process alive while the probe loads, so that the default
 /// mode attaches its 32-bit path at once (it looks again only every 2 s); killed on drop.
+/// Returned once it runs the 32-bit executable (right after the fork it is still a copy of
+/// this test, which the probe's look would not count).
 fn idle_32bit(abi: Abi, wl: &Path) -> Option<Proc> {
     (abi == Abi::I386).then(|| {
         let mut c = Command::new(wl);
         c.arg("idle");
-        Proc::spawn(&mut c)
+        let p = Proc::spawn(&mut c);
+        let exe = format!("/proc/{}/exe", p.pid());
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        while std::fs::read_link(&exe).ok().as_deref() != Some(wl) {
+            assert!(std::time::Instant::now() < end, "{wl:?} never ran");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        p
     })
 }
 
