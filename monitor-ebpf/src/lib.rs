@@ -45,6 +45,18 @@ pub mod nr32 {
     pub const MSGCTL: u32 = 402;
     /// semtimedop with a 64-bit `struct __kernel_timespec` (the native layout).
     pub const SEMTIMEDOP_TIME64: u32 = 420;
+    /// The POSIX queue calls: mq_timedsend/mq_timedreceive with a 32-bit
+    /// `struct old_timespec32` (279, 280) or a 64-bit one (418, 419); mq_getsetattr's and
+    /// mq_open's `struct mq_attr` of 32-bit longs. The probe follows no pointer of these
+    /// calls, so every layout is the same to it: six registers, zero-extended.
+    pub const MQ_OPEN: u32 = 277;
+    pub const MQ_UNLINK: u32 = 278;
+    pub const MQ_TIMEDSEND: u32 = 279;
+    pub const MQ_TIMEDRECEIVE: u32 = 280;
+    pub const MQ_NOTIFY: u32 = 281;
+    pub const MQ_GETSETATTR: u32 = 282;
+    pub const MQ_TIMEDSEND_TIME64: u32 = 418;
+    pub const MQ_TIMEDRECEIVE_TIME64: u32 = 419;
 }
 
 /// The `call` numbers of `ipc()` (low 16 bits; the high 16 are a version).
@@ -68,6 +80,15 @@ pub mod ipc_call {
 pub fn is_ia32_ipc(nr: u64) -> bool {
     let nr = nr as u32;
     nr == nr32::IPC || (nr32::SEMGET..=nr32::MSGCTL).contains(&nr) || nr == nr32::SEMTIMEDOP_TIME64
+}
+
+/// Whether `nr` is one of the i386 POSIX queue syscalls (`mq_*`, [`nr32::MQ_OPEN`]..); two
+/// compares.
+#[inline(always)]
+pub fn is_ia32_mq(nr: u64) -> bool {
+    let nr = nr as u32;
+    (nr32::MQ_OPEN..=nr32::MQ_GETSETATTR).contains(&nr)
+        || (nr32::MQ_TIMEDSEND_TIME64..=nr32::MQ_TIMEDRECEIVE_TIME64).contains(&nr)
 }
 
 /// Our own dense index of the followed syscalls (the order of [`SYSCALL_NAMES`]).
@@ -99,9 +120,10 @@ pub const SYS_DONE: u8 = 0xff;
 pub const NSYS: usize = 18;
 
 /// How many of them (the first, [`sys::SEMGET`]..=[`sys::MSGCTL`]) are System V's; the rest
-/// are the POSIX queue calls (`mq_*`), followed by the per-syscall tracepoints only: the raw
-/// `sys_enter`/`sys_exit` programs (and the 32-bit path) keep to System V's, their verifier
-/// budget being spent (see README, "POSIX IPC").
+/// are the POSIX queue calls (`mq_*`), followed by the per-syscall tracepoints
+/// ([`sys_index_tp`]) and, for 32-bit tasks, by that mode's 32-bit path ([`nr32::MQ_OPEN`]..);
+/// the raw `sys_enter`/`sys_exit` programs keep to System V's, their verifier budget being
+/// spent (see README, "POSIX IPC").
 pub const NSYS_SYSV: usize = 12;
 
 /// The kernel's names of the followed syscalls, indexed by [`sys`].
@@ -152,9 +174,9 @@ pub const SYSCALL_NRS: [u32; NSYS] = [
 /// indexed by [`sys`].
 pub const SYSCALL_ARGS: [u8; NSYS] = [3, 3, 4, 4, 3, 3, 1, 3, 2, 4, 5, 3, 4, 1, 5, 5, 2, 3];
 
-/// Maps a System V IPC syscall number to its [`sys`] index, or `None` for one we do not
-/// follow there (the raw tracepoints' path: the `mq_*` calls are [`sys_index_tp`]'s only).
-/// Written as one `match` so that the BPF compiler turns it into a few compares.
+/// Maps a System V IPC syscall number to its [`sys`] index, or `None` for another (the
+/// `mq_*` calls are [`sys_index_tp`]'s). Written as one `match` so that the BPF compiler
+/// turns it into a few compares.
 #[inline(always)]
 pub fn sys_index(nr: u64) -> Option<u8> {
     Some(match nr as u32 {

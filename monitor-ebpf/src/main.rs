@@ -1,4 +1,5 @@
-//! ipctop's eBPF program: follows the System V IPC syscalls of every process.
+//! ipctop's eBPF program: follows the System V IPC syscalls and the POSIX queue calls
+//! (`mq_*`) of every process.
 //!
 //! Two attach modes share one body:
 //! - raw tracepoints `sys_enter` / `sys_exit` (no tracefs needed; see every syscall and drop

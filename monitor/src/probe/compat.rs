@@ -3,10 +3,11 @@
 //! The per-syscall tracepoints never fire for the syscalls of 32-bit (compat) tasks, and
 //! the raw tracepoints that see them run on every syscall of the machine. So in the
 //! tracepoint mode the raw 32-bit path (`ipc_compat_enter`/`ipc_compat_exit`, which return at
-//! once for anything but an i386 IPC number of a compat task) is attached only while 32-bit
-//! processes exist: a [`Watcher`] thread looks every [`WATCH_EVERY`] and opens or closes the
-//! two raw tracepoints (closed only when none is left, so that no 32-bit call is cut in
-//! two). The raw mode follows 32-bit tasks always. A process is 32-bit when its executable
+//! once for anything but an i386 System V IPC or POSIX queue number of a compat task) is
+//! attached only while 32-bit processes exist: a [`Watcher`] thread looks every
+//! [`WATCH_EVERY`] and opens or closes the two raw tracepoints (closed only when none is left,
+//! so that no 32-bit call is cut in two). The raw mode follows 32-bit tasks always (their
+//! System V calls: it follows no POSIX queue call). A process is 32-bit when its executable
 //! (/proc/PID/exe) is an ELFCLASS32 file.
 use std::{
     ffi::CStr,

@@ -340,7 +340,7 @@ impl Probe {
                     })?;
                     links.push(p.take_link(id)?);
                 }
-                format!("raw tracepoints sys_enter/sys_exit ({why})")
+                format!("raw tracepoints sys_enter/sys_exit ({why}), without the POSIX queue calls")
             }
         };
         // Every mode: a thread's exit frees its slot.
