@@ -1,8 +1,10 @@
 //! Deadlocks proven, waiters nobody can release, and what cannot be told.
 //!
-//! The nodes are THREADS blocked in semop/semtimedop/msgrcv/msgsnd. Who could release each
-//! is the model's answer from the probe's account ([`Releasers`]): a lock's holder threads
-//! (or processes), a signal semaphore's posters, a queue's senders or receivers. A process
+//! The nodes are THREADS blocked in semop/semtimedop/msgrcv/msgsnd, or on a robust or PI
+//! mutex in shared memory (`mutex.rs`). Who could release each is the model's answer from
+//! the probe's account ([`Releasers`]): a lock's holder threads (or processes), a signal
+//! semaphore's posters, a queue's senders or receivers; a mutex's is the owner its word
+//! names. One graph: a cycle through both kinds is one deadlock. A process
 //! can act when one of its threads is not blocked in such a call (it runs, or sleeps on
 //! something else that may end), or is blocked but can itself be released. Threads that
 //! nothing can release are then found by a fixpoint: a thread is free when any of its
