@@ -4,7 +4,8 @@
 //! on A's lock. The ground truth is the kernel's: /proc/TID/syscall shows A in futex and B in
 //! semop before the workload says ready.
 //!
-//! `record` watches from before the locks are taken (the probe's counts name A as the lock's
+//! `record` (25 s: the POSIX looks come every 5 s at most, and a loaded machine starts the
+//! situation late) watches from before the locks are taken (the probe's counts name A as the lock's
 //! holder; the mutex's word names B as its owner): `report` finds exactly one deadlock naming
 //! both, its steps in words, and `--fail-on deadlock` fails the gate. `snapshot`, which has no
 //! probe, cannot know who holds the lock: it must not call it a deadlock, and shows the mutex
@@ -51,7 +52,7 @@ fn a_semaphore_and_a_robust_mutex_in_one_cycle_are_one_deadlock() {
     let file = dir.0.join("r.ipctop.zst");
     let mut rec = Proc::spawn(
         Command::new(IPCTOP)
-            .args(["record", "--duration", "12", "-o"])
+            .args(["record", "--duration", "25", "-o"])
             .arg(&file),
     );
     rec.wait_stderr("ipctop: recording", Duration::from_secs(60));
