@@ -6,7 +6,7 @@
 //!
 //! The stamp rules are System V's: a wait is judged once it is known to have begun (its
 //! thread asleep by, from its scheduler clock) before the kernel's last count of the holds,
-//! and not when the probe saw its thread operate since. An owner is proven only if it was
+//! and not when the probe saw its thread operate after the look began. An owner is proven only if it was
 //! already blocked when the look that read the word began: an owner that blocked later may
 //! have unlocked the mutex in between (its waiter woken after the word was read).
 use std::collections::BTreeMap;
@@ -43,11 +43,17 @@ pub(super) fn add_nodes<'a>(m: &'a Model, nodes: &mut BTreeMap<u32, Node<'a>>) {
         if nodes.contains_key(&w.tid) {
             continue;
         }
-        let began_by = w.asleep_since_unix_ns.map(to_mono);
-        let since = began_by.unwrap_or(look.mono_ns);
-        if m.last_op_ns(w.pid, w.tid).is_some_and(|t| t > since)
-            || !judged_at_kernel_count(m, began_by)
-        {
+        // The probe saw its thread operate after the look began: the wait may be over.
+        let last_op = m.last_op_ns(w.pid, w.tid);
+        if last_op.is_some_and(|t| t > look.mono_ns) {
+            continue;
+        }
+        // The wait the look saw began after the thread's last operation: its asleep time
+        // (from scheduler clocks, a tick coarse: it reads a little early) is no earlier.
+        let began_by = w
+            .asleep_since_unix_ns
+            .map(|u| to_mono(u).max(last_op.unwrap_or(0)));
+        if !judged_at_kernel_count(m, began_by) {
             continue;
         }
         let id = match w.on {

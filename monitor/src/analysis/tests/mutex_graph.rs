@@ -7,6 +7,7 @@ use super::*;
 use crate::{
     feed::{Stamped, Update},
     posix::{FutexWait, PosixSnapshot, SyncKind, WaitObject},
+    sample::Hold,
 };
 
 /// The look's time (monotonic): after the kernel's count of the holds (`MONO + 3 s`) and
@@ -62,6 +63,11 @@ fn look(m: &mut Model, waits: Vec<FutexWait>) {
 /// 901 holds set 30 (a binary lock the probe saw it take) and waits on a robust mutex owned
 /// by `owner`; 902 waits on set 30 (and, when `902_on_31`, on set 31 held by 903, which runs).
 fn mixed(sync: SyncKind, asleep: u64, b_on_31: bool) -> Model {
+    mixed_with(sync, asleep, b_on_31, 0)
+}
+
+/// [`mixed`], 901's last operation on set 30 seen by the probe at `a_last_op` (0: unknown).
+fn mixed_with(sync: SyncKind, asleep: u64, b_on_31: bool, a_last_op: u64) -> Model {
     let b = if b_on_31 {
         sem_wait(902, 31, 0, -1)
     } else {
@@ -77,7 +83,13 @@ fn mixed(sync: SyncKind, asleep: u64, b_on_31: bool) -> Model {
             waiting(902, vec![b]),
             waiting(903, Vec::new()),
         ],
-        vec![hold(30, 0, 901, None, 3, 2), hold(31, 0, 903, None, 1, 0)],
+        vec![
+            Hold {
+                last_ns: a_last_op,
+                ..hold(30, 0, 901, None, 3, 2)
+            },
+            hold(31, 0, 903, None, 1, 0),
+        ],
     );
     look(&mut m, vec![futex(901, 0x40, sync, asleep)]);
     m
@@ -225,4 +237,15 @@ fn robust_mutexes_ab_ba_alone_are_one_deadlock_of_the_graph() {
     assert!(cycle.iter().all(|s| s.role == StepRole::Owner));
     assert!(!d[0].reason.contains("from the probe"), "{}", d[0].reason);
     assert!(posix::findings(&m).iter().all(|f| f.kind != "deadlock"));
+}
+
+#[test]
+fn an_asleep_time_read_a_little_early_is_no_earlier_than_the_last_operation() {
+    // 901's last semop at MONO + 2.5 s, its asleep time read as MONO + 2 s (scheduler clocks
+    // are a tick coarse): the wait began after the operation and before the count.
+    let m = mixed_with(robust(902), MONO + 2 * S, false, MONO + 2 * S + S / 2);
+    assert_eq!(deadlocks(&m).len(), 1, "{:#?}", deadlocks(&m));
+    // Seen operating after the look began: the wait the look saw may be over.
+    let m = mixed_with(robust(902), MONO + 2 * S, false, LOOK + 1);
+    assert!(deadlocks(&m).is_empty(), "{:#?}", deadlocks(&m));
 }
