@@ -159,6 +159,7 @@ scenarios!(
     cycle3,
     self_deadlock,
     abba_threads,
+    sem_mutex,
     stuck,
     early_waiter,
     killed_waiter,

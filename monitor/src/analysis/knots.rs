@@ -1,8 +1,10 @@
 //! Deadlocks proven, waiters nobody can release, and what cannot be told.
 //!
-//! The nodes are THREADS blocked in semop/semtimedop/msgrcv/msgsnd. Who could release each
-//! is the model's answer from the probe's account ([`Releasers`]): a lock's holder threads
-//! (or processes), a signal semaphore's posters, a queue's senders or receivers. A process
+//! The nodes are THREADS blocked in semop/semtimedop/msgrcv/msgsnd, or on a robust or PI
+//! mutex in shared memory (`mutex.rs`). Who could release each is the model's answer from
+//! the probe's account ([`Releasers`]): a lock's holder threads (or processes), a signal
+//! semaphore's posters, a queue's senders or receivers; a mutex's is the owner its word
+//! names. One graph: a cycle through both kinds is one deadlock. A process
 //! can act when one of its threads is not blocked in such a call (it runs, or sleeps on
 //! something else that may end), or is blocked but can itself be released. Threads that
 //! nothing can release are then found by a fixpoint: a thread is free when any of its
@@ -16,16 +18,40 @@
 //! stalled instead, and never counts as a deadlock.
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{CycleStep, Finding, IpcKind, StepRole, What};
-use crate::model::{Model, ObjId, Releasers, SemRole, Wait, WaitOn};
+use super::{CycleStep, Finding, IpcKind, MutexStep, StepRole, What};
+use crate::model::{Model, NsId, ObjId, Releasers, SemRole, Wait, WaitOn};
 
 /// One blocked thread, what it waits on and who could release it.
-struct Node<'a> {
-    w: &'a Wait,
-    ipc: IpcKind,
-    semnum: Option<u16>,
-    sem_op: Option<i16>,
-    rel: Releasers,
+pub(super) struct Node<'a> {
+    pub(super) pid: u32,
+    pub(super) ns: NsId,
+    /// The latest time its wait can have begun (monotonic ns; `None`: not known).
+    pub(super) began_by: Option<u64>,
+    pub(super) on: On<'a>,
+    pub(super) rel: Releasers,
+}
+
+/// What a blocked thread waits on.
+pub(super) enum On<'a> {
+    /// A System V semaphore or queue.
+    SysV {
+        w: &'a Wait,
+        ipc: IpcKind,
+        semnum: Option<u16>,
+        sem_op: Option<i16>,
+    },
+    /// A robust or PI mutex in shared memory, whose owner its word names (`id`: the System
+    /// V segment it lies in, -1 other shared memory).
+    Mutex { mx: MutexStep, id: i32 },
+}
+
+impl Node<'_> {
+    fn sysv(&self) -> Option<(&Wait, IpcKind, Option<u16>)> {
+        match &self.on {
+            On::SysV { w, ipc, semnum, .. } => Some((w, *ipc, *semnum)),
+            On::Mutex { .. } => None,
+        }
+    }
 }
 
 /// What the knots of the current waits are: deadlocks, stuck waiters, and the threads whose
@@ -37,7 +63,9 @@ pub(super) struct Knots {
     pub(super) unknown: BTreeSet<u32>,
 }
 
-/// The blocked threads of the namespaces in scope, with who could release each.
+/// The blocked threads of the namespaces in scope, with who could release each: the System
+/// V waits here, the waits on robust or PI mutexes whose owners their words name in
+/// `mutex.rs` — one graph.
 fn nodes(m: &Model) -> BTreeMap<u32, Node<'_>> {
     let mut out = BTreeMap::new();
     for w in m.waits() {
@@ -48,14 +76,8 @@ fn nodes(m: &Model) -> BTreeMap<u32, Node<'_>> {
         {
             continue;
         }
-        // A wait that may have begun after the kernel's last count of the holds is judged at
-        // a later count: the holds then may be of before the wait (a contender's own take,
-        // given back since). A wait a snapshot saw once may have begun after the snapshot's
-        // stamp (its scan reads each process later): it is judged once bounded.
-        if let Some(k) = m.account().kernel_at() {
-            if w.began_by().is_none_or(|b| b > k) {
-                continue;
-            }
+        if !judged_at_kernel_count(m, w.began_by()) {
+            continue;
         }
         let (ipc, semnum, sem_op, rel) = match &w.on {
             WaitOn::Sem { semid, .. } => {
@@ -85,15 +107,33 @@ fn nodes(m: &Model) -> BTreeMap<u32, Node<'_>> {
         out.insert(
             w.tid,
             Node {
-                w,
-                ipc,
-                semnum,
-                sem_op,
+                pid: w.pid,
+                ns: w.ns,
+                began_by: w.began_by(),
+                on: On::SysV {
+                    w,
+                    ipc,
+                    semnum,
+                    sem_op,
+                },
                 rel,
             },
         );
     }
+    super::mutex::add_nodes(m, &mut out);
     out
+}
+
+/// Whether a wait that began by `began_by` is judged now: a wait that may have begun after
+/// the kernel's last count of the holds is judged at a later count (the holds then may be of
+/// before the wait: a contender's own take, given back since). A wait a snapshot saw once
+/// may have begun after the snapshot's stamp (its scan reads each process later): it is
+/// judged once bounded. Without the probe's counts there is nothing to be later than.
+pub(super) fn judged_at_kernel_count(m: &Model, began_by: Option<u64>) -> bool {
+    match m.account().kernel_at() {
+        Some(k) => began_by.is_some_and(|b| b <= k),
+        None => true,
+    }
 }
 
 /// Finds the deadlocks and stuck waiters among the current waits.
@@ -102,7 +142,7 @@ pub(super) fn knots(m: &Model) -> Knots {
     // Blocked threads per process.
     let mut blocked_of: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
     for (&tid, n) in &nodes {
-        blocked_of.entry(n.w.pid).or_default().insert(tid);
+        blocked_of.entry(n.pid).or_default().insert(tid);
     }
     // A process can act when one of its threads is not blocked in an IPC wait; a process
     // the model does not know (or whose threads it cannot count) may.
@@ -142,7 +182,7 @@ pub(super) fn knots(m: &Model) -> Knots {
             };
             if released {
                 free.insert(tid);
-                can_act.insert(n.w.pid);
+                can_act.insert(n.pid);
                 changed = true;
             }
         }
@@ -211,7 +251,7 @@ pub(super) fn knots(m: &Model) -> Knots {
                 }
             }
         };
-        out.stuck.push(stuck(n, why));
+        out.stuck.extend(stuck(n, tid, why));
     }
     out
 }
@@ -235,44 +275,67 @@ fn deadlock(
     let mut pids = BTreeSet::new();
     for &tid in scc {
         let n = &nodes[&tid];
-        pids.insert(n.w.pid);
+        pids.insert(n.pid);
         let by: BTreeSet<u32> = edges[&tid]
             .iter()
             .filter(|t| members.contains(t))
-            .map(|t| nodes[t].w.pid)
+            .map(|t| nodes[t].pid)
             .collect();
-        let role = match (&n.w.on, &n.rel) {
-            (WaitOn::MsgRcv { .. }, _) => StepRole::Sender,
-            (WaitOn::MsgSnd { .. }, _) => StepRole::Receiver,
-            (
-                _,
-                Releasers::Known {
-                    role: Some(SemRole::Signal),
-                    ..
+        let by = by.into_iter().collect();
+        cycle.push(match &n.on {
+            On::SysV {
+                w,
+                ipc,
+                semnum,
+                sem_op,
+            } => CycleStep {
+                pid: n.pid,
+                tid,
+                ipc: *ipc,
+                id: w.on.id(),
+                semnum: *semnum,
+                sem_op: *sem_op,
+                by,
+                role: match (&w.on, &n.rel) {
+                    (WaitOn::MsgRcv { .. }, _) => StepRole::Sender,
+                    (WaitOn::MsgSnd { .. }, _) => StepRole::Receiver,
+                    (
+                        _,
+                        Releasers::Known {
+                            role: Some(SemRole::Signal),
+                            ..
+                        },
+                    ) => StepRole::Poster,
+                    _ => StepRole::Holder,
                 },
-            ) => StepRole::Poster,
-            _ => StepRole::Holder,
-        };
-        cycle.push(CycleStep {
-            pid: n.w.pid,
-            tid,
-            ipc: n.ipc,
-            id: n.w.on.id(),
-            semnum: n.semnum,
-            sem_op: n.sem_op,
-            by: by.into_iter().collect(),
-            role,
+                mutex: None,
+            },
+            On::Mutex { mx, id } => super::mutex::step(n.pid, tid, mx, *id, by),
         });
     }
     let steps: Vec<String> = cycle.iter().map(|s| step_text(m, s)).collect();
-    let ns = nodes[&scc[0]].w.ns;
+    // The namespace of its System V objects (a mutex's waiters may be of several: /dev/shm is
+    // the mount namespace's), else its first waiter's.
+    let first = scc
+        .iter()
+        .map(|t| &nodes[t])
+        .find(|n| n.sysv().is_some())
+        .unwrap_or(&nodes[&scc[0]]);
+    let mut evidence = Vec::new();
+    if cycle.iter().any(|s| s.mutex.is_none()) {
+        evidence
+            .push("holders and posters from the probe, which saw every operation on these objects");
+    }
+    if cycle.iter().any(|s| s.mutex.is_some()) {
+        evidence.push("the mutexes' owners from their words");
+    }
     let reason = format!(
-        "{}; every thread that could release what each waits for is blocked here (holders and \
-         posters from the probe, which saw every operation on these objects)",
-        steps.join("; ")
+        "{}; every thread that could release what each waits for is blocked here ({})",
+        steps.join("; "),
+        evidence.join("; ")
     );
     Finding {
-        ipc_ns: ns,
+        ipc_ns: first.ns,
         what: What::Deadlock {
             pids: pids.into_iter().collect(),
             tids: scc.to_vec(),
@@ -283,13 +346,22 @@ fn deadlock(
 }
 
 /// One step in words: "pid 10 (tid 11) waits on semaphore 0 of set 3 (sem_op -1) held by
-/// pid 12".
+/// pid 12", "pid 11 waits on the robust mutex at /dev/shm/x+0x40 owned by tid 10 (a)".
 pub fn step_text(m: &Model, s: &CycleStep) -> String {
     let who = if s.tid == s.pid {
         format!("pid {}", s.pid)
     } else {
         format!("pid {} (tid {})", s.pid, s.tid)
     };
+    // A mutex's waiter may be known only to the POSIX look.
+    let comm = |p: u32| {
+        m.comm_of(p)
+            .or_else(|| m.posix()?.proc(p).map(|x| x.comm.clone()))
+            .map(|c| crate::text::escape(&c).into_owned())
+    };
+    if let Some(mx) = &s.mutex {
+        return format!("{who} waits on {}", super::mutex::owned_by(mx, &s.by, comm));
+    }
     let on = match (s.ipc, s.semnum, s.sem_op) {
         (IpcKind::Sem, Some(n), Some(op)) => {
             format!("semaphore {n} of set {} (sem_op {op})", s.id)
@@ -299,8 +371,8 @@ pub fn step_text(m: &Model, s: &CycleStep) -> String {
     };
     let by =
         s.by.iter()
-            .map(|p| match m.comm_of(*p) {
-                Some(c) => format!("pid {p} ({})", crate::text::escape(&c)),
+            .map(|&p| match comm(p) {
+                Some(c) => format!("pid {p} ({c})"),
                 None => format!("pid {p}"),
             })
             .collect::<Vec<_>>()
@@ -308,26 +380,29 @@ pub fn step_text(m: &Model, s: &CycleStep) -> String {
     format!("{who} waits on {on} {} {by}", s.role.verb())
 }
 
-fn stuck(n: &Node<'_>, why: String) -> Finding {
-    let on = match (n.ipc, n.semnum) {
-        (IpcKind::Sem, Some(s)) => format!("semaphore {s} of set {}", n.w.on.id()),
-        (IpcKind::Sem, None) => format!("set {}", n.w.on.id()),
-        _ => format!("queue {}", n.w.on.id()),
+/// A System V waiter nothing alive can release (`None` for a mutex's waiter: its owner is
+/// a thread, said by its deadlock).
+fn stuck(n: &Node<'_>, tid: u32, why: String) -> Option<Finding> {
+    let (w, ipc, semnum) = n.sysv()?;
+    let on = match (ipc, semnum) {
+        (IpcKind::Sem, Some(s)) => format!("semaphore {s} of set {}", w.on.id()),
+        (IpcKind::Sem, None) => format!("set {}", w.on.id()),
+        _ => format!("queue {}", w.on.id()),
     };
-    Finding {
-        ipc_ns: n.w.ns,
+    Some(Finding {
+        ipc_ns: n.ns,
         what: What::Stuck {
-            pid: n.w.pid,
-            tid: n.w.tid,
-            ipc: n.ipc,
-            id: n.w.on.id(),
-            semnum: n.semnum,
+            pid: n.pid,
+            tid,
+            ipc,
+            id: w.on.id(),
+            semnum,
         },
         reason: format!(
-            "pid {} (tid {}) waits on {on}, which nobody alive can release: {why}",
-            n.w.pid, n.w.tid
+            "pid {} (tid {tid}) waits on {on}, which nobody alive can release: {why}",
+            n.pid
         ),
-    }
+    })
 }
 
 /// The strongly connected sets of `edges` that hold a cycle (more than one thread, or a

@@ -11,6 +11,7 @@ use crate::model::{Model, NsId, ObjId, ObjKind, Wait, WaitOn};
 
 mod knots;
 mod leaks;
+mod mutex;
 pub mod posix;
 
 pub use knots::step_text;
@@ -50,7 +51,7 @@ pub enum IpcKind {
 }
 
 /// What a thread in a deadlock waits for from the others: a lock's holders, a signal
-/// semaphore's posters, a queue's senders or receivers.
+/// semaphore's posters, a queue's senders or receivers, a mutex's owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepRole {
@@ -58,18 +59,35 @@ pub enum StepRole {
     Poster,
     Sender,
     Receiver,
+    Owner,
 }
 
 impl StepRole {
-    /// "held by", "raised by", "fed by" (a queue's senders), "emptied by" (its receivers).
+    /// "held by", "raised by", "fed by" (a queue's senders), "emptied by" (its receivers),
+    /// "owned by" (a mutex's owner).
     pub fn verb(self) -> &'static str {
         match self {
             StepRole::Holder => "held by",
             StepRole::Poster => "raised by",
             StepRole::Sender => "fed by",
             StepRole::Receiver => "emptied by",
+            StepRole::Owner => "owned by",
         }
     }
+}
+
+/// A robust or PI mutex in shared memory that a thread of a deadlock waits on, and the
+/// thread its word names as its owner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MutexStep {
+    /// "robust" or "pi".
+    pub kind: &'static str,
+    /// What it lies in, in words: "/dev/shm/x", "System V segment 5", "memfd:x", ….
+    pub object: String,
+    /// Its offset in that object.
+    pub offset: u64,
+    /// The thread that owns it (from its word).
+    pub owner_tid: u32,
 }
 
 /// One blocked thread of a deadlock: what it waits on, and the processes that could release
@@ -78,7 +96,8 @@ impl StepRole {
 pub struct CycleStep {
     pub pid: u32,
     pub tid: u32,
-    /// What it waits on: a semaphore of a set, or a queue.
+    /// What it waits on: a semaphore of a set, a queue, or a mutex (`shm`, with `mutex`: the
+    /// System V segment it lies in, -1 when it lies in other shared memory).
     pub ipc: IpcKind,
     pub id: i32,
     pub semnum: Option<u16>,
@@ -86,6 +105,9 @@ pub struct CycleStep {
     /// The processes that could release it.
     pub by: Vec<u32>,
     pub role: StepRole,
+    /// The robust or PI mutex it waits on (`None`: a System V wait).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mutex: Option<MutexStep>,
 }
 
 /// What was found.

@@ -5,11 +5,12 @@
 //! - **stuck queue**: threads blocked receiving (sending) on a queue that no live process has
 //!   open for sending (receiving), other than processes all of whose threads wait on it
 //!   (a process could still open it by name: said in the reason);
-//! - **deleted but mapped**: an object removed from /dev/shm that processes still map;
-//! - **deadlock**: threads waiting on robust or PI mutexes in shared memory whose owners
-//!   (from the mutexes' words) wait, in turn, on the first: a cycle of owners, proven by the
-//!   words themselves.
-use std::collections::{BTreeMap, BTreeSet};
+//! - **deleted but mapped**: an object removed from /dev/shm that processes still map.
+//!
+//! A deadlock through robust or PI mutexes (their owners from their words) is no POSIX
+//! finding: such waits are edges of the one wait-for graph (`knots.rs`, `mutex.rs`), beside
+//! System V's, and a cycle of either kind or both is one `What::Deadlock`.
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 
@@ -21,7 +22,7 @@ use crate::{
 /// One finding on POSIX IPC.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PosixFinding {
-    /// "unused", "stuck_queue", "deleted_mapped", "deadlock".
+    /// "unused", "stuck_queue", "deleted_mapped".
     pub kind: &'static str,
     /// What it is about, in words ("queue /jobs", "/dev/shm/psm_1", …).
     pub object: String,
@@ -58,11 +59,9 @@ fn served(m: &Model, q: &MqRead, waiters_send: bool) -> bool {
     })
 }
 
-/// Every POSIX finding, in a stable order: deadlocks, deleted but mapped, stuck queues,
-/// unused.
+/// Every POSIX finding, in a stable order: deleted but mapped, stuck queues, unused.
 pub fn findings(m: &Model) -> Vec<PosixFinding> {
     let mut out = Vec::new();
-    deadlocks(m, &mut out);
     for o in m.posix_shm().filter(|o| o.kind == ShmKind::Deleted) {
         let pids: BTreeSet<u32> = o.mappers.iter().map(|x| x.pid).collect();
         out.push(PosixFinding {
@@ -167,63 +166,6 @@ pub fn findings(m: &Model) -> Vec<PosixFinding> {
     out
 }
 
-/// Cycles of robust/PI mutex owners among futex waiters.
-fn deadlocks(m: &Model, out: &mut Vec<PosixFinding>) {
-    // tid → (owner tid, pid, what it waits in)
-    let mut waits: BTreeMap<u32, (u32, u32, String)> = BTreeMap::new();
-    for w in m.futex_waits() {
-        if let Some(owner) = w.sync.owner() {
-            waits.insert(
-                w.tid,
-                (owner, w.pid, format!("{}+{:#x}", w.on.describe(), w.offset)),
-            );
-        }
-    }
-    let mut seen: BTreeSet<Vec<u32>> = BTreeSet::new();
-    for &start in waits.keys() {
-        let mut path = vec![start];
-        let mut t = start;
-        while let Some((owner, _, _)) = waits.get(&t) {
-            if *owner == start {
-                let mut key = path.clone();
-                key.sort_unstable();
-                if seen.insert(key) {
-                    let pids: BTreeSet<u32> = path.iter().map(|t| waits[t].1).collect();
-                    let ipc_ns = m
-                        .futex_waits()
-                        .find(|w| w.tid == start)
-                        .and_then(|w| w.ipc_ns);
-                    out.push(PosixFinding {
-                        kind: "deadlock",
-                        object: "robust/PI mutexes in shared memory".into(),
-                        ipc_ns,
-                        pids: pids.into_iter().collect(),
-                        tids: path.clone(),
-                        since_unix_s: None,
-                        reason: path
-                            .iter()
-                            .map(|t| {
-                                format!(
-                                    "tid {t} waits in {} held by tid {}",
-                                    waits[t].2, waits[t].0
-                                )
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                            + " (the owners are in the mutexes' words)",
-                    });
-                }
-                break;
-            }
-            if path.contains(owner) || path.len() > 64 {
-                break;
-            }
-            path.push(*owner);
-            t = *owner;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,10 +209,16 @@ mod tests {
             "the latest of its times"
         );
         assert_eq!(of(&f, "deleted_mapped", "/dev/shm/x")[0].pids, [3500]);
-        let dl = of(&f, "deadlock", "");
-        assert_eq!(dl.len(), 1, "the cycle once, not once per member: {dl:#?}");
-        assert_eq!(dl[0].pids, [3600, 3601]);
-        assert_eq!(dl[0].ipc_ns, Some(NS));
+        // The robust mutexes' AB/BA is the wait-for graph's deadlock, not one of these.
+        assert!(of(&f, "deadlock", "").is_empty(), "{f:#?}");
+        let dl: Vec<_> = crate::analysis::analyze(&model(), &Default::default())
+            .into_iter()
+            .filter_map(|x| match x.what {
+                crate::analysis::What::Deadlock { pids, .. } => Some((pids, x.ipc_ns)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(dl, [(vec![3600, 3601], NS)]);
     }
 
     #[test]
@@ -312,10 +260,7 @@ mod tests {
             assert!(x.reason.contains("2 could not be read: pids 1,77"), "{x:?}");
         }
         assert!(f.iter().any(|x| x.kind == "stuck_queue"));
-        for x in f
-            .iter()
-            .filter(|x| x.kind == "deadlock" || x.kind == "deleted_mapped")
-        {
+        for x in f.iter().filter(|x| x.kind == "deleted_mapped") {
             assert!(!x.reason.contains("could not be read"), "{x:?}");
         }
     }

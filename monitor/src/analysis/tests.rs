@@ -18,6 +18,7 @@ mod json;
 mod leaks;
 mod lifecycle;
 mod limits;
+mod mutex_graph;
 mod waits;
 
 // This suite's fixtures: objects owned by root with key 0, events from a task named `t`.

@@ -103,7 +103,7 @@ specs! {
     POSIX_SHM_BYTES: "ipctop_posix_shm_bytes", Gauge, ["ipc_ns"], "Bytes of the /dev/shm objects (named semaphores and deleted ones still mapped included).";
     POSIX_QUEUE_MESSAGES: "ipctop_posix_queue_messages", Gauge, ["ipc_ns", "name"], "Messages in the POSIX message queue (mq_getattr's mq_curmsgs).";
     POSIX_BLOCKED: "ipctop_posix_blocked_threads", Gauge, ["ipc_ns", "kind"], "Threads blocked on POSIX IPC: mq (in mq_timedsend/mq_timedreceive), sem (a semaphore in shared memory, System V segments included), mutex (a robust or PI mutex), futex (another futex wait in shared memory).";
-    POSIX_FINDINGS: "ipctop_posix_findings", Gauge, ["ipc_ns", "kind"], "POSIX findings: unused (objects nobody has open or mapped: not a leak), stuck_queue (waiters nobody alive has the queue open to serve), deleted_mapped, deadlock (robust/PI mutex owners waiting on each other).";
+    POSIX_FINDINGS: "ipctop_posix_findings", Gauge, ["ipc_ns", "kind"], "POSIX findings: unused (objects nobody has open or mapped: not a leak), stuck_queue (waiters nobody alive has the queue open to serve), deleted_mapped (a deadlock through robust/PI mutexes is counted by ipctop_deadlocks).";
     COMM_CALLS: "ipctop_comm_calls_total", Counter, ["ipc_ns", "comm", "syscall"], "IPC calls of the processes with this command name, counted in the kernel; processes that exited keep counting here.";
     COMM_WAIT: "ipctop_comm_wait_seconds_total", Counter, ["ipc_ns", "comm"], "Time the processes with this command name spent in semop/semtimedop/msgsnd/msgrcv; processes that exited keep counting here.";
     OBJECTS_CUT: "ipctop_export_objects_cut", Gauge, ["ipc_ns", "kind"], "Objects left without series of their own by --max-objects (the least active).";

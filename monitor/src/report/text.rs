@@ -326,7 +326,7 @@ pub fn render(r: &Report) -> String {
     s
 }
 
-/// A POSIX finding in a line: "deadlock: robust/PI mutexes in shared memory (pids [1, 2]): …".
+/// A POSIX finding in a line: "stuck queue: queue /jobs (pids [1, 2]): …".
 fn posix_text(f: &crate::analysis::posix::PosixFinding) -> String {
     format!(
         "{}: {} (pids {:?}): {}",

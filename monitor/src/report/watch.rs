@@ -21,8 +21,9 @@ pub struct AlongTheWay {
     /// Objects stalled (blocked threads whose releasers could not be known).
     pub stalled: Vec<FindingDoc>,
     pub long_waits: Vec<String>,
-    /// POSIX findings (format 5 recordings carry the looks at POSIX IPC): robust-mutex
-    /// deadlocks, stuck queues, objects deleted but mapped; unused objects are no findings.
+    /// POSIX findings (format 5 recordings carry the looks at POSIX IPC): stuck queues,
+    /// objects deleted but mapped; unused objects are no findings (a robust-mutex deadlock
+    /// is one of `deadlocks`).
     pub posix: Vec<PosixFinding>,
 }
 

@@ -194,8 +194,8 @@ fn a_deadlock_entry_leads_to_its_processes_and_sets_and_esc_comes_back() {
     draw(&mut a, 80, 24);
     assert_eq!(
         a.enter(),
-        Some(super::Target::Proc(3600)),
-        "the next: the POSIX deadlock (robust mutexes), at its first process"
+        Some(super::Target::Deadlock(3600)),
+        "the next: the robust mutexes' deadlock, the graph's like System V's"
     );
     a.on_key(k(KeyCode::Up));
     draw(&mut a, 80, 24);

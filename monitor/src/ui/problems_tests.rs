@@ -25,11 +25,14 @@ fn deadlock_is_drawn_as_a_cycle() {
     assert!(s.contains("DEADLOCK"), "{s}");
     // The header alerts whatever the view.
     assert!(s.lines().nth(1).unwrap().contains("2 DEADLOCKS"), "{s}");
-    // System V's and POSIX's (robust mutexes) counted together, each under "Deadlocks".
+    // System V's and the robust mutexes' (one wait-for graph) counted together, each under
+    // "Deadlocks", each step with what it waits on.
     let s = screen(&mut app, 160, 48);
     assert!(s.contains("Deadlocks (2)"), "{s}");
     assert!(
-        s.contains("DEADLOCK 3600 w3600, 3601 w3601: robust/PI mutexes in shared memory"),
+        s.contains(
+            "3600 w3600 → mutex shared anonymous memory (inode 9)+0x100 → 3601 | 3601 w3601"
+        ),
         "{s}"
     );
     assert!(s.contains("STUCK queue /jobs: 3200 w3200 blocked"), "{s}");

@@ -7,7 +7,7 @@ fn kinds(f: &[Finding]) -> Vec<&'static str> {
     f.iter().map(|f| f.what.kind()).collect()
 }
 
-fn deadlocks_of(f: &[Finding]) -> Vec<&Finding> {
+pub(super) fn deadlocks_of(f: &[Finding]) -> Vec<&Finding> {
     f.iter()
         .filter(|f| matches!(f.what, What::Deadlock { .. }))
         .collect()
@@ -15,7 +15,14 @@ fn deadlocks_of(f: &[Finding]) -> Vec<&Finding> {
 
 /// A kernel hold row: `pid` (thread `tid`, or the process when `None`) took `taken` units
 /// of semaphore `num` of `semid` and gave `given` (back, or all posted when it never took).
-fn hold(semid: i32, num: u16, pid: u32, tid: Option<u32>, taken: u64, given: u64) -> Hold {
+pub(super) fn hold(
+    semid: i32,
+    num: u16,
+    pid: u32,
+    tid: Option<u32>,
+    taken: u64,
+    given: u64,
+) -> Hold {
     Hold {
         ipc_ns: Some(NS),
         semid,
@@ -33,7 +40,7 @@ fn hold(semid: i32, num: u16, pid: u32, tid: Option<u32>, taken: u64, given: u64
 /// The model as a live session sees it: a first snapshot without the sets (and the probe's
 /// first sample after it: it watches from then), a snapshot with them, the kernel's holds,
 /// then a snapshot in which the threads are blocked (asleep 30 s), and 30 s later.
-fn watched(sets: Vec<SemSetRead>, procs: Vec<ProcRead>, holds: Vec<Hold>) -> Model {
+pub(super) fn watched(sets: Vec<SemSetRead>, procs: Vec<ProcRead>, holds: Vec<Hold>) -> Model {
     let base = snap();
     let mut m = Model::new();
     m.feed_snapshot(&base);
@@ -75,7 +82,7 @@ fn watched(sets: Vec<SemSetRead>, procs: Vec<ProcRead>, holds: Vec<Hold>) -> Mod
     m
 }
 
-fn waiting(pid: u32, waits: Vec<TaskWait>) -> ProcRead {
+pub(super) fn waiting(pid: u32, waits: Vec<TaskWait>) -> ProcRead {
     let mut p = proc_(pid, NOW - 100);
     p.threads = waits.len().max(1) as u32;
     p.waits = Some(waits);

@@ -53,8 +53,11 @@ fn ipc_name(k: IpcKind) -> &'static str {
     }
 }
 
-/// What a deadlock's thread waits on: "sem 5:0", "sem 5", "msq 3".
+/// What a deadlock's thread waits on: "sem 5:0", "sem 5", "msq 3", "mutex /dev/shm/x+0x40".
 pub fn step_object(st: &CycleStep) -> String {
+    if let Some(mx) = &st.mutex {
+        return format!("mutex {}+{:#x}", crate::text::escape(&mx.object), mx.offset);
+    }
     match (st.ipc, st.semnum) {
         (IpcKind::Sem, Some(n)) => format!("sem {}:{n}", st.id),
         (IpcKind::Sem, None) => format!("sem {}", st.id),
@@ -64,10 +67,17 @@ pub fn step_object(st: &CycleStep) -> String {
 
 /// Who a deadlock's step is: "101 a", or "101 a/105" for a thread other than the leader.
 fn step_who(cx: &Cx, st: &CycleStep) -> String {
+    // A mutex's waiter may be known only to the POSIX look.
+    let comm = match cx.s.model.posix().and_then(|l| l.proc(st.pid)) {
+        Some(p) if cx.s.model.comm_of(st.pid).is_none() => {
+            crate::text::escape(&p.comm).into_owned()
+        }
+        _ => cx.comm(st.pid),
+    };
     if st.tid == st.pid || st.tid == 0 {
-        format!("{} {}", st.pid, cx.comm(st.pid))
+        format!("{} {comm}", st.pid)
     } else {
-        format!("{} {}/{}", st.pid, cx.comm(st.pid), st.tid)
+        format!("{} {comm}/{}", st.pid, st.tid)
     }
 }
 

@@ -1,5 +1,6 @@
-//! POSIX findings as problems: a deadlock of robust/PI mutex owners is a DEADLOCK and a
-//! queue whose waiters nobody can serve is STUCK — the same row types as System V's, so the
+//! POSIX findings as problems: a queue whose waiters nobody can serve is STUCK — the same
+//! row type as System V's (a deadlock through robust/PI mutexes is the wait-for graph's, a
+//! `What::Deadlock` like any other: `problems.rs`), so the
 //! header, the tab and the Problems view count them together; an object deleted but still
 //! mapped is its own kind. Unused objects are not findings (a lock file idle between
 //! commands is no leak): the Problems view lists them apart, with when each was last used.
@@ -17,7 +18,6 @@ use crate::{
 pub fn kind_of(f: &PosixFinding) -> Option<Kind> {
     match f.kind {
         "unused" => None,
-        "deadlock" => Some(known(0)),
         "stuck_queue" => Some(known(1)),
         other => {
             let (mark, section) = match other {
@@ -56,7 +56,6 @@ pub fn problem(cx: &Cx, f: &PosixFinding) -> Option<Problem> {
     let kind = kind_of(f)?;
     let object = crate::text::escape(&f.object).into_owned();
     let mut text = match f.kind {
-        "deadlock" => format!("{}: {}", whos(cx, &f.pids), object),
         "stuck_queue" => format!("{object}: {} blocked", whos(cx, &f.pids)),
         _ if f.pids.is_empty() => object,
         _ => format!("{object}: {}", whos(cx, &f.pids)),

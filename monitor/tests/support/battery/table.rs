@@ -202,6 +202,14 @@ static SCENARIOS: &[Scenario] = &[
         ..A_DEADLOCK
     },
     Scenario {
+        name: "sem_mutex",
+        about: "A holds a System V lock and waits on a robust mutex (in a segment) that B \
+                owns; B waits on A's lock: one deadlock of both, across the two kinds",
+        situation: "sem-mutex",
+        blocked: &["owns_mutex"],
+        ..A_DEADLOCK
+    },
+    Scenario {
         name: "stuck",
         about: "a holder takes a lock without SEM_UNDO and exits; a waiter waits: stuck \
                 (nobody alive can raise it), not a deadlock",

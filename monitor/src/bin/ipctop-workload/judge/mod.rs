@@ -1,6 +1,6 @@
 //! Situations for the scenario battery of ipctop's judgements (`ipctop-workload judge NAME`):
 //! ordinary patterns that must never be called deadlocks, real deadlocks (between processes,
-//! threads, or a process and itself), a stuck wait, waits and objects from before ipctop
+//! threads, or a process and itself; across a System V lock and a robust mutex), a stuck wait, waits and objects from before ipctop
 //! started, waiters killed in a call, leaks and idle daemons, a neighbour and two namespaces.
 //!
 //! Each runs in a private IPC namespace (unshare(CLONE_NEWIPC) first, before anything is
@@ -17,6 +17,7 @@
 //! objects on every way out (children die with it: PR_SET_PDEATHSIG).
 mod lifecycle;
 mod locks;
+mod mixed;
 mod patterns;
 
 use std::time::Duration;
@@ -52,6 +53,9 @@ pub enum Situation {
     Abba,
     /// Three processes in a cycle over three locks. A deadlock.
     Cycle3,
+    /// A holds a System V lock and waits on a robust process-shared mutex (in a System V
+    /// segment) that B owns; B waits on A's lock. A deadlock across both kinds.
+    SemMutex,
     /// A process takes a lock, then waits for it again. A deadlock.
     SelfDeadlock,
     /// Two threads of one process, A then B and B then A. A deadlock (of threads).
@@ -107,6 +111,7 @@ impl Situation {
             Situation::ContendedLock => "contended_lock",
             Situation::Abba => "abba",
             Situation::Cycle3 => "cycle3",
+            Situation::SemMutex => "sem_mutex",
             Situation::SelfDeadlock => "self_deadlock",
             Situation::AbbaThreads => "abba_threads",
             Situation::Stuck => "stuck",
@@ -165,6 +170,7 @@ pub fn run(cmd: Cmd, wait_go: bool) -> anyhow::Result<()> {
         Situation::ContendedLock => patterns::contended_lock(&said),
         Situation::Abba => locks::ring(&said, 2, locks::Actors::Processes),
         Situation::Cycle3 => locks::ring(&said, 3, locks::Actors::Processes),
+        Situation::SemMutex => mixed::sem_and_mutex(&said),
         Situation::SelfDeadlock => locks::ring(&said, 1, locks::Actors::Processes),
         Situation::AbbaThreads => locks::ring(&said, 2, locks::Actors::Threads),
         Situation::Stuck => locks::stuck(&said),

@@ -188,8 +188,11 @@ pub fn deadlock(cx: &Cx, pid: u32) -> Doc {
         );
     }
     d.head("Objects (Enter to go)");
-    let mut objs: Vec<(crate::analysis::IpcKind, i32)> =
-        cycle.iter().map(|s| (s.ipc, s.id)).collect();
+    let mut objs: Vec<(crate::analysis::IpcKind, i32)> = cycle
+        .iter()
+        .filter(|s| s.mutex.is_none())
+        .map(|s| (s.ipc, s.id))
+        .collect();
     objs.sort_unstable();
     objs.dedup();
     let target = |ipc: crate::analysis::IpcKind, id: i32| match ipc {
