@@ -233,7 +233,7 @@ fn mutex_waits_say_their_owners_and_the_deadlock() {
         &s,
         &[
             "3 threads in futex waits in shared anonymous memory (inode 9)",
-            "DEADLOCK tid 3600 waits in shared anonymous memory (inode 9)+0x100 held by tid 3601",
+            "DEADLOCK pid 3600 waits on the robust mutex at shared anonymous memory (inode 9)+0x100 owned by tid 3601",
             "tid 3600 of 3600 w3600 at +0x100 ≥30.0s: robust mutex held by tid 3601 (3601 w3601)",
             "tid 3602 of 3602 w3602 at +0x200 ≥30.0s: robust mutex held by tid 3603",
             "grep ' 00:01 9 ' /proc/3600/maps",

@@ -10,7 +10,7 @@ use super::{
     parts::{ago_said, proc_links},
 };
 use crate::{
-    analysis::posix::PosixFinding,
+    analysis::{posix::PosixFinding, What},
     posix::{FutexWait, MqRead, ShmKind, ShmObject, SyncKind, WaitObject},
     ui::{
         fmt::{pids, size, threads},
@@ -18,6 +18,7 @@ use crate::{
             cx::Cx,
             doc::{Doc, DocLine},
             posix::wait_target,
+            problems,
             problems_posix::kind_of,
             table::Value,
         },
@@ -114,20 +115,28 @@ fn thread_of(cx: &Cx, pid: u32, tid: u32) -> String {
     format!("tid {tid} of {}", cx.who(pid))
 }
 
-/// The findings about an object: named as the analysis names it, or sharing its waiters.
-fn findings<'a>(
-    cx: &'a Cx,
-    object: &[String],
-    ns: Option<u64>,
-    tids: &[u32],
-) -> Vec<&'a PosixFinding> {
+/// The POSIX findings about an object, named as the analysis names it.
+fn findings<'a>(cx: &'a Cx, object: &[String], ns: Option<u64>) -> Vec<&'a PosixFinding> {
     cx.s.posix_findings
         .iter()
-        .filter(|f| {
-            (object.contains(&f.object) && (ns.is_none() || f.ipc_ns == ns))
-                || (f.kind == "deadlock" && f.tids.iter().any(|t| tids.contains(t)))
-        })
+        .filter(|f| object.contains(&f.object) && (ns.is_none() || f.ipc_ns == ns))
         .collect()
+}
+
+/// The deadlocks (of the one wait-for graph: System V, mutexes, or both) that any of these
+/// threads is in, each on a line.
+fn say_deadlocks(cx: &Cx, d: &mut Doc, tids: &[u32]) {
+    for f in &cx.s.findings {
+        let What::Deadlock { tids: t, .. } = &f.what else {
+            continue;
+        };
+        if t.iter().any(|x| tids.contains(x)) {
+            let k = problems::kind_of(&f.what);
+            let mut l = DocLine::toned(format!("{} ", k.mark.to_uppercase()), k.tone);
+            l.push(crate::text::escape(&f.reason), Tone::Plain);
+            d.line(l);
+        }
+    }
 }
 
 /// Each finding on a line: its mark, then its reason (an unused object's last use).
@@ -217,8 +226,9 @@ fn queue(cx: &Cx, ns: u64, ino: u64) -> Doc {
     say_findings(
         cx,
         &mut d,
-        &findings(cx, &[format!("queue {}", q.name)], Some(ns), &tids),
+        &findings(cx, &[format!("queue {}", q.name)], Some(ns)),
     );
+    say_deadlocks(cx, &mut d, &tids);
     let mut involved = Vec::new();
     for (b, verb) in q
         .receivers
@@ -325,16 +335,8 @@ fn shm(cx: &Cx, dev: u64, ino: u64) -> Doc {
         o.ino,
         look_said(cx)
     ));
-    say_findings(
-        cx,
-        &mut d,
-        &findings(
-            cx,
-            &[shm_named(o)],
-            o.ipc_ns,
-            &waits.iter().map(|w| w.tid).collect::<Vec<_>>(),
-        ),
-    );
+    say_findings(cx, &mut d, &findings(cx, &[shm_named(o)], o.ipc_ns));
+    say_deadlocks(cx, &mut d, &waits.iter().map(|w| w.tid).collect::<Vec<_>>());
     wait_links(cx, &mut d, &waits);
     let mut involved = Vec::new();
     for x in &o.mappers {
@@ -414,7 +416,7 @@ fn waits_in(cx: &Cx, id: PosixId) -> Doc {
         _ => {}
     }
     let tids: Vec<u32> = waits.iter().map(|w| w.tid).collect();
-    say_findings(cx, &mut d, &findings(cx, &[], None, &tids));
+    say_deadlocks(cx, &mut d, &tids);
     wait_links(cx, &mut d, &waits);
     let seg = match id {
         PosixId::SysvWaits(s) => Some(s),
