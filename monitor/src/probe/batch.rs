@@ -60,7 +60,7 @@ pub(super) fn for_each<K: aya::Pod, V: aya::Pod>(
         _ => return Err(Error::Refused),
     };
     // The kernel lays per-CPU values out at an 8-byte stride: V's own size here.
-    if per_cpu && std::mem::size_of::<V>() % 8 != 0 {
+    if per_cpu && !std::mem::size_of::<V>().is_multiple_of(8) {
         return Err(Error::Refused);
     }
     let ncpu = if per_cpu {

@@ -231,7 +231,7 @@ impl Probe {
         };
         self.life.prunes += 1;
         let mut n = 0;
-        if self.life.prunes % SLOTS_EVERY == 0 {
+        if self.life.prunes.is_multiple_of(SLOTS_EVERY) {
             n += self.prune_slots()?;
         }
         if seen.agg.is_none() {
