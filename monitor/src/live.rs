@@ -272,7 +272,7 @@ async fn kernel_task(
         let spilled = rstats
             .spilled
             .lock()
-            .map(|mut s| std::mem::take(&mut *s))
+            .map(|mut s| s.take())
             .unwrap_or_default();
         probe.add_spilled(spilled);
         probe
@@ -298,7 +298,7 @@ async fn kernel_task(
             }
             _ = sample.tick() => {
                 let live = pipe.objects.lock().ok().and_then(|o| o.clone());
-                let _ = probe.prune(live.as_ref());
+                let _ = probe.prune_sampled(live.as_ref());
                 stamp = Some(clock_ns(libc::CLOCK_MONOTONIC));
                 // A sample that could not be read is skipped (what it would have handed
                 // over stays for the next one).

@@ -76,6 +76,55 @@ pub(super) struct Life {
     /// Calls and operations userspace could not fold into a full table.
     pub(super) lost_calls: u64,
     pub(super) lost_holds: u64,
+    /// What the last sample read of the tables, for the next [`Probe::prune_sampled`].
+    pub(super) seen: Option<Seen>,
+    /// Processes (pid, start) last found alive by their /proc/PID/stat, and when.
+    alive: StdMap<(u32, u64), std::time::Instant>,
+    /// [`Probe::prune_sampled`] calls so far.
+    prunes: u64,
+}
+
+/// What a sample read of the tables: the keys of `AGG` (`None`: not read) and of `HOLDS`,
+/// each with its last call's time, and the threads' running rows.
+#[derive(Default)]
+pub(super) struct Seen {
+    pub(super) agg: Option<Vec<(AggKey, u64)>>,
+    pub(super) holds: Vec<(HoldKey, u64)>,
+    running: HashSet<AggKey>,
+    running_holds: HashSet<HoldKey>,
+    /// Threads with a slot (alive as the sample was read).
+    tids: HashSet<u32>,
+}
+
+impl Seen {
+    /// Takes the threads' running rows and ids from their `slots`.
+    pub(super) fn running(&mut self, slots: &[(u32, Slot)]) {
+        for (tid, s) in slots {
+            self.tids.insert(*tid);
+            if s.acc_used != 0 {
+                self.running.insert(s.acc_key);
+            }
+            if s.hold_used != 0 {
+                self.running_holds.insert(s.hold_key);
+            }
+        }
+    }
+}
+
+/// How long a process found alive by its /proc/PID/stat is taken for alive while its pid is
+/// still in /proc (a pid reused meanwhile is found out at the latest this long after).
+const ALIVE_RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// [`Probe::prune_sampled`] looks for slots of gone threads whose exit the program did not
+/// see (rare: a thread that exec'd) once in this many calls.
+const SLOTS_EVERY: u64 = 5;
+
+/// The pids /proc lists now (one directory read).
+fn proc_pids() -> std::io::Result<HashSet<u32>> {
+    Ok(std::fs::read_dir("/proc")?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect())
 }
 
 /// Whether process `pid` that started at `start` (clock ticks; `None`: unknown) still
@@ -143,26 +192,97 @@ impl Probe {
     /// gone threads the exit program did not free (their running counts folded into the
     /// tables), the rows of gone processes, and — with `live`, the latest snapshot's objects
     /// — the rows of removed objects. The deleted aggregate rows go to the next
-    /// [`Probe::sample`]. Returns how many entries went.
+    /// [`Probe::sample`]. Returns how many entries went. It reads the tables whole and every
+    /// process's /proc/PID/stat: [`Probe::prune_sampled`] is its cheap form for a loop.
     pub fn prune(&mut self, live: Option<&LiveObjects>) -> anyhow::Result<usize> {
-        let mut n = self.prune_slots()?;
-        let now = crate::event::clock_ns(libc::CLOCK_MONOTONIC);
-        // The running rows of live threads: never deleted under them.
-        let (mut running, mut running_holds) = (HashSet::new(), HashSet::new());
-        for (_, s) in self.slots()? {
-            if s.acc_used != 0 {
-                running.insert(s.acc_key);
-            }
-            if s.hold_used != 0 {
-                running_holds.insert(s.hold_key);
-            }
-        }
+        let n = self.prune_slots()?;
+        let mut seen = Seen::default();
+        seen.running(&self.slots()?);
+        let mut agg = Vec::new();
+        self.walk("AGG", |k: AggKey, v: &[AggVal]| {
+            agg.push((k, v.iter().map(|x| x.last_ns).max().unwrap_or(0)));
+        })?;
+        seen.agg = Some(agg);
+        self.walk("HOLDS", |k: HoldKey, v: &[HoldVal]| {
+            seen.holds.push((k, v[0].last_ns))
+        })?;
         let mut alive: StdMap<(u32, u64), bool> = StdMap::new();
         let mut is_alive = |tgid: u32, start_ns: u64| {
             *alive
                 .entry((tgid, start_ns))
                 .or_insert_with(|| process_alive(tgid, crate::event::start_ticks(start_ns)))
         };
+        Ok(n + self.prune_rows(live, seen, &mut is_alive, &thread_alive)?)
+    }
+
+    /// [`Probe::prune`] for a loop that samples after each prune: it looks at what the last
+    /// [`Probe::sample`] read of the tables instead of reading them again (a row begun since
+    /// is looked at after the next sample), takes a process whose pid /proc still lists and
+    /// whose /proc/PID/stat showed the same start less than [`ALIVE_RECHECK`] ago for alive,
+    /// and frees the slots of gone threads the exit program missed every [`SLOTS_EVERY`]th
+    /// call. So a gone process's rows are deleted (their final counts handed over) within two
+    /// samples of its end — within `ALIVE_RECHECK` more when its pid was reused at once —,
+    /// a removed object's rows as with `prune`, one sample later at most, and a missed
+    /// thread's slot within `SLOTS_EVERY` samples. The counts stay exact: a row is read as it
+    /// is deleted. Without a sample since the last call it is [`Probe::prune`].
+    pub fn prune_sampled(&mut self, live: Option<&LiveObjects>) -> anyhow::Result<usize> {
+        let Some(mut seen) = self.life.seen.take() else {
+            return self.prune(live);
+        };
+        self.life.prunes += 1;
+        let mut n = 0;
+        if self.life.prunes.is_multiple_of(SLOTS_EVERY) {
+            n += self.prune_slots()?;
+        }
+        if seen.agg.is_none() {
+            let mut agg = Vec::new();
+            self.walk("AGG", |k: AggKey, v: &[AggVal]| {
+                agg.push((k, v.iter().map(|x| x.last_ns).max().unwrap_or(0)));
+            })?;
+            seen.agg = Some(agg);
+        }
+        let pids = proc_pids()?;
+        let mut cache = std::mem::take(&mut self.life.alive);
+        let now = std::time::Instant::now();
+        let mut looked: HashSet<(u32, u64)> = HashSet::new();
+        let mut is_alive = |tgid: u32, start_ns: u64| {
+            looked.insert((tgid, start_ns));
+            if !pids.contains(&tgid) {
+                return false;
+            }
+            if cache
+                .get(&(tgid, start_ns))
+                .is_some_and(|t| now.duration_since(*t) < ALIVE_RECHECK)
+            {
+                return true;
+            }
+            let alive = process_alive(tgid, crate::event::start_ticks(start_ns));
+            if alive {
+                cache.insert((tgid, start_ns), now);
+            }
+            alive
+        };
+        let tids = std::mem::take(&mut seen.tids);
+        let r = self.prune_rows(live, seen, &mut is_alive, &|t| {
+            tids.contains(&t) || thread_alive(t)
+        });
+        // Only the processes that still have rows are remembered.
+        cache.retain(|k, _| looked.contains(k));
+        self.life.alive = cache;
+        Ok(n + r?)
+    }
+
+    /// Deletes the rows `seen` lists of gone processes (by `is_alive`) and removed objects,
+    /// folds the `HOLDS` rows of gone threads (by `thread_alive`) into their process's.
+    fn prune_rows(
+        &mut self,
+        live: Option<&LiveObjects>,
+        seen: Seen,
+        is_alive: &mut dyn FnMut(u32, u64) -> bool,
+        thread_alive: &dyn Fn(u32) -> bool,
+    ) -> anyhow::Result<usize> {
+        let mut n = 0;
+        let now = crate::event::clock_ns(libc::CLOCK_MONOTONIC);
         let removed_idle = |k_ns: u32, id: i32, sys: u8, last_ns: u64| {
             live.is_some_and(|l| {
                 l.removed(k_ns, id, sys)
@@ -172,19 +292,17 @@ impl Probe {
         };
 
         // AGG.
-        let doomed: Vec<AggKey> = {
-            let map: PerCpuHashMap<_, AggKey, AggVal> =
-                PerCpuHashMap::try_from(self.ebpf.map("AGG").expect("AGG"))?;
-            map.iter()
-                .filter_map(Result::ok)
-                .filter(|(k, v)| {
-                    let last = v.iter().map(|x| x.last_ns).max().unwrap_or(0);
-                    !is_alive(k.ident.tgid, k.ident.start)
-                        || (!running.contains(k) && removed_idle(k.ident.ipc_ns, k.id, k.sys, last))
-                })
-                .map(|(k, _)| k)
-                .collect()
-        };
+        let doomed: Vec<AggKey> = seen
+            .agg
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, last)| {
+                !is_alive(k.ident.tgid, k.ident.start)
+                    || (!seen.running.contains(k)
+                        && removed_idle(k.ident.ipc_ns, k.id, k.sys, *last))
+            })
+            .map(|(k, _)| k)
+            .collect();
         if !doomed.is_empty() {
             let map = self.ebpf.map("AGG").expect("AGG");
             let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
@@ -210,44 +328,65 @@ impl Probe {
         }
 
         // HOLDS: dropped (a sample lists the holds of what lives), those of gone processes
-        // handed over once more (`retired_holds`).
-        let mut holds: HashMap<_, HoldKey, HoldVal> =
-            HashMap::try_from(self.ebpf.map_mut("HOLDS").expect("HOLDS"))?;
-        let doomed: Vec<(HoldKey, HoldVal, bool)> = holds
-            .iter()
-            .filter_map(Result::ok)
-            .filter_map(|(k, v)| {
-                let gone = !is_alive(k.ident.tgid, k.ident.start);
-                (gone
-                    || (!running_holds.contains(&k)
-                        && removed_idle(k.ident.ipc_ns, k.semid, sys::SEMOP, v.last_ns)))
-                .then_some((k, v, gone))
-            })
-            .collect();
-        for (k, v, gone) in doomed {
-            if holds.remove(&k).is_ok() {
-                n += 1;
-                if gone && (v.taken != 0 || v.given != 0) {
-                    self.life.retired_holds.push(hold_of(&k, &v));
-                }
+        // handed over once more (`retired_holds`); a gone thread's row of a living process
+        // into the process's own (tid 0), which only this writes (the kernel writes its
+        // threads' rows; a gone thread writes no more). Its units stay the process's: the
+        // kernel gives back only those taken with SEM_UNDO, at the process's exit. Each row
+        // is read as it is deleted: what it is now, not what `seen` read.
+        let mut gone_threads = Vec::new();
+        let mut doomed = Vec::new();
+        for (k, last) in seen.holds {
+            let gone = !is_alive(k.ident.tgid, k.ident.start);
+            if gone
+                || (!seen.running_holds.contains(&k)
+                    && removed_idle(k.ident.ipc_ns, k.semid, sys::SEMOP, last))
+            {
+                doomed.push((k, gone));
+            } else if k.tid != 0
+                && k.tid != k.ident.tgid
+                && !seen.running_holds.contains(&k)
+                && !thread_alive(k.tid)
+            {
+                gone_threads.push(k);
             }
         }
-        // A gone thread's row of a living process: into the process's own (tid 0), which only
-        // this writes (the kernel writes its threads' rows; a gone thread writes no more). Its
-        // units stay the process's: the kernel gives back only those taken with SEM_UNDO, at
-        // the process's exit.
-        let gone_threads: Vec<(HoldKey, HoldVal)> = holds
-            .iter()
-            .filter_map(Result::ok)
-            .filter(|(k, _)| k.tid != 0 && k.tid != k.ident.tgid && !thread_alive(k.tid))
-            .filter(|(k, _)| !running_holds.contains(k))
-            .collect();
-        for (k, v) in gone_threads {
+        let map = self.ebpf.map("HOLDS").expect("HOLDS");
+        let take = |k: &HoldKey| -> Option<HoldVal> {
+            let mut v = HoldVal::default();
+            // SAFETY: HoldVal is plain old data, of the map's value size.
+            let buf = unsafe {
+                std::slice::from_raw_parts_mut(
+                    (&mut v as *mut HoldVal).cast::<u8>(),
+                    std::mem::size_of::<HoldVal>(),
+                )
+            };
+            lookup_and_delete(map, bytes_of(k), buf).ok().map(|_| v)
+        };
+        let mut folds = Vec::new();
+        for (k, gone) in doomed {
+            let Some(v) = take(&k) else { continue };
+            n += 1;
+            if gone && (v.taken != 0 || v.given != 0) {
+                self.life.retired_holds.push(hold_of(&k, &v));
+            }
+        }
+        for k in gone_threads {
+            if let Some(v) = take(&k) {
+                folds.push((k, v));
+            }
+        }
+        let mut holds: HashMap<_, HoldKey, HoldVal> =
+            HashMap::try_from(self.ebpf.map_mut("HOLDS").expect("HOLDS"))?;
+        for (k, v) in folds {
             let whole = HoldKey { tid: 0, ..k };
             let mut sum = holds.get(&whole, 0).unwrap_or_default();
             add_hold(&mut sum, &v);
-            if holds.insert(whole, sum, 0).is_ok() {
-                n += usize::from(holds.remove(&k).is_ok());
+            n += 1;
+            if holds.insert(whole, sum, 0).is_err() {
+                // Taken out of the table and no room for the process's row: put back.
+                if holds.insert(k, v, 0).is_err() {
+                    self.life.lost_holds += v.taken + v.given + v.posted;
+                }
             }
         }
         Ok(n)

@@ -1,6 +1,7 @@
 //! The kernel side, from userspace: loads and attaches the eBPF program, reads its counters
 //! and its table of calls in progress, and streams its ring buffer as decoded events into a
 //! tokio channel. Nothing outside this module touches BPF.
+mod batch;
 mod caps;
 mod compat;
 mod detach;
@@ -24,7 +25,7 @@ pub use crate::event::start_ticks;
 pub use compat::{elf_class, processes_32bit, CompatPath};
 pub use detach::Detacher;
 pub use lifecycle::{LiveObjects, NsIds, IDLE_NS};
-pub use reader::{spawn_reader, Batch, ReaderStats};
+pub use reader::{spawn_reader, Batch, ReaderStats, Spilled};
 pub use tables::{row_of, task_cgroup_id};
 
 // The counters' data types live in a leaf module shared with the model and the feed.
@@ -98,6 +99,8 @@ pub struct Probe {
     life: lifecycle::Life,
     /// Entries of `AGG` and of `HOLDS`.
     table_entries: u32,
+    /// What the in-flight scan read of the threads in calls (see `tables::TaskIds`).
+    ids: tables::IdCache,
 }
 
 const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
@@ -385,6 +388,7 @@ impl Probe {
             compat_seen,
             life: Default::default(),
             table_entries: opts.table_entries,
+            ids: Default::default(),
         })
     }
 

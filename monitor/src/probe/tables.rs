@@ -112,8 +112,55 @@ pub(super) fn merge(a: &mut Aggregate, v: &AggVal) {
 }
 
 /// Adds row `b`'s counts into `a`.
-fn add_rows(a: &mut Aggregate, b: &Aggregate) {
+pub(super) fn add_rows(a: &mut Aggregate, b: &Aggregate) {
     merge(a, &val_of(b));
+}
+
+/// `rows` (of `AGG`, as read) with each thread's running row of `slots` added, ordered by
+/// key, one per key. The slots must be read after the map: a running row flushed into the
+/// map in between is then missed for one sample, not counted twice (the account takes a row
+/// that went down for a new one, so a double read would stay counted).
+fn with_running(mut rows: Vec<Aggregate>, slots: &[(u32, Slot)]) -> Vec<Aggregate> {
+    for (_, slot) in slots {
+        if slot.acc_used != 0 {
+            rows.extend(row_of(&slot.acc_key, &slot_acc(slot)));
+        }
+    }
+    // Ordered by key through an index (a row is ~300 bytes: moved once, not by a sort);
+    // rows of the same key added up in this order (the map's first, whose comm counts).
+    let mut order: Vec<(RowKey, u32)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.key(), i as u32))
+        .collect();
+    order.sort_unstable();
+    let mut out: Vec<Aggregate> = Vec::with_capacity(order.len());
+    for (k, i) in order {
+        let r = std::mem::take(&mut rows[i as usize]);
+        match out.last_mut() {
+            Some(last) if last.key() == k => add_rows(last, &r),
+            _ => out.push(r),
+        }
+    }
+    out.retain(|a| a.calls > 0);
+    out
+}
+
+/// `HOLDS` as read with each thread's running operations of `slots` added (read after the
+/// map, as in [`with_running`]), ordered.
+fn holds_with_running(mut rows: StdMap<HoldKey, HoldVal>, slots: &[(u32, Slot)]) -> Vec<Hold> {
+    for (_, slot) in slots {
+        if slot.hold_used != 0 {
+            add_hold(rows.entry(slot.hold_key).or_default(), &slot.hold);
+        }
+    }
+    let mut out: Vec<Hold> = rows
+        .iter()
+        .filter(|(_, v)| v.taken != 0 || v.given != 0)
+        .map(|(k, v)| hold_of(k, v))
+        .collect();
+    out.sort_by_key(|h| (h.ipc_ns, h.semid, h.semnum, h.pid, h.start));
+    out
 }
 
 /// Adds `d` into `v` (a hold's operations).
@@ -146,34 +193,77 @@ pub(super) fn hold_of(k: &HoldKey, v: &HoldVal) -> Hold {
 }
 
 impl Probe {
-    /// Every thread's slot, by thread id: those in `SLOTS` (the indexes claimed in
-    /// `SLOT_CLAIMS`) and those in `INFLIGHT`. A slot can go or change between listing and
-    /// reading it: such a read is skipped.
-    pub(super) fn slots(&self) -> anyhow::Result<Vec<(u32, Slot)>> {
-        let claims: HashMap<_, u32, u32> =
-            HashMap::try_from(self.ebpf.map("SLOT_CLAIMS").expect("SLOT_CLAIMS"))?;
-        let array: Array<_, Slot> = Array::try_from(self.ebpf.map("SLOTS").expect("SLOTS"))?;
+    /// Calls `f` with every entry of hash map `name` (of key `K` and value `V`; one value per
+    /// possible CPU for a per-CPU map), each key once: in batches (see `batch.rs`), else by
+    /// aya's iterator.
+    pub(super) fn walk<K, V>(&self, name: &str, mut f: impl FnMut(K, &[V])) -> anyhow::Result<()>
+    where
+        K: aya::Pod + Eq + std::hash::Hash,
+        V: aya::Pod,
+    {
+        let map = self
+            .ebpf
+            .map(name)
+            .ok_or_else(|| anyhow::anyhow!("the probe has no {name} map"))?;
+        match super::batch::for_each(map, &mut f) {
+            Ok(()) => return Ok(()),
+            Err(super::batch::Error::Refused) => {}
+            Err(e) => return Err(e.into()),
+        }
         // The kernel's iteration of a hash map starts over from its first bucket when the key
         // it stands on is deleted meanwhile (a thread exiting drops its claim): a key met
         // again is skipped — read twice, a long-lived thread's running aggregate was added
         // twice (a soak's steady process counted 403,012 calls for 202,006 at one sample).
-        let mut claimed = std::collections::HashSet::new();
+        let mut met = std::collections::HashSet::new();
+        if matches!(map, aya::maps::Map::PerCpuHashMap(_)) {
+            let m: PerCpuHashMap<_, K, V> = PerCpuHashMap::try_from(map)?;
+            for (k, v) in m.iter().filter_map(Result::ok) {
+                if met.insert(k) {
+                    f(k, &v);
+                }
+            }
+        } else {
+            let m: HashMap<_, K, V> = HashMap::try_from(map)?;
+            for (k, v) in m.iter().filter_map(Result::ok) {
+                if met.insert(k) {
+                    f(k, std::slice::from_ref(&v));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The claimed indexes of `SLOTS`, with the thread that holds each.
+    pub(super) fn claims(&self) -> anyhow::Result<Vec<(u32, u32)>> {
+        let mut out = Vec::new();
+        self.walk("SLOT_CLAIMS", |idx: u32, tid: &[u32]| {
+            out.push((idx, tid[0]))
+        })?;
+        Ok(out)
+    }
+
+    /// Every thread's slot, by thread id: those in `SLOTS` (the indexes claimed in
+    /// `SLOT_CLAIMS`) and those in `INFLIGHT`. A slot can go or change between listing and
+    /// reading it: such a read is skipped.
+    pub(super) fn slots(&self) -> anyhow::Result<Vec<(u32, Slot)>> {
+        Ok(self.slots_counted()?.0)
+    }
+
+    /// [`Probe::slots`] and how many threads have one (claims and `INFLIGHT` entries).
+    fn slots_counted(&self) -> anyhow::Result<(Vec<(u32, Slot)>, u64)> {
+        let array: Array<_, Slot> = Array::try_from(self.ebpf.map("SLOTS").expect("SLOTS"))?;
+        let claims = self.claims()?;
+        let mut n = claims.len() as u64;
         let mut out: Vec<(u32, Slot)> = claims
-            .iter()
-            .filter_map(Result::ok)
-            .filter(|(idx, _)| claimed.insert(*idx))
+            .into_iter()
             .filter_map(|(idx, tid)| array.get(&idx, 0).ok().map(|s| (tid, s)))
             .filter(|(tid, s)| s.owner == *tid)
             .collect();
-        let hash: HashMap<_, u32, Slot> =
-            HashMap::try_from(self.ebpf.map("INFLIGHT").expect("INFLIGHT"))?;
-        let mut tids = std::collections::HashSet::new();
-        out.extend(
-            hash.iter()
-                .filter_map(Result::ok)
-                .filter(|(tid, _)| tids.insert(*tid)),
-        );
-        Ok(out)
+        self.walk("INFLIGHT", |tid: u32, s: &[Slot]| {
+            n += 1;
+            out.push((tid, s[0]));
+        })?;
+        Ok((out, n))
     }
 
     /// The kernel's counters, summed over CPUs (with the calls userspace could not fold into
@@ -212,34 +302,37 @@ impl Probe {
 
     /// [`Probe::aggregates`] and how many entries `AGG` has.
     fn rows(&self) -> anyhow::Result<(Vec<Aggregate>, u64)> {
-        let map: PerCpuHashMap<_, AggKey, AggVal> =
-            PerCpuHashMap::try_from(self.ebpf.map("AGG").expect("AGG"))?;
-        let mut by_key: StdMap<RowKey, Aggregate> = StdMap::new();
-        let mut add = |k: &AggKey, v: &AggVal| {
-            let Some(rk) = row_key(k) else { return };
-            merge(by_key.entry(rk).or_insert_with(|| empty_row(&rk)), v);
-        };
+        let (rows, used) = self.agg_rows(None)?;
+        Ok((with_running(rows, &self.slots()?), used))
+    }
+
+    /// `AGG`'s rows, one per key, as read (the threads' running rows not in them: see
+    /// [`with_running`]), and how many entries it has; each key and its last call's time
+    /// into `seen` (for pruning).
+    fn agg_rows(
+        &self,
+        mut seen: Option<&mut Vec<(AggKey, u64)>>,
+    ) -> anyhow::Result<(Vec<Aggregate>, u64)> {
+        // One row per key of the map (a walk meets each key once), each thread's running
+        // row beside them; then ordered, and rows of the same key added up (in this order:
+        // the map's first, whose comm counts).
+        let mut rows: Vec<Aggregate> = Vec::new();
         let mut used = 0;
-        // A key met again (the iteration started over, see `slots`) is not added twice.
-        let mut met = std::collections::HashSet::new();
-        for item in map.iter() {
-            let Ok((k, per_cpu)) = item else { continue };
-            if !met.insert(k) {
-                continue;
-            }
+        self.walk("AGG", |k: AggKey, per_cpu: &[AggVal]| {
             used += 1;
-            for v in per_cpu.iter() {
-                add(&k, v);
+            if let Some(seen) = seen.as_deref_mut() {
+                seen.push((k, per_cpu.iter().map(|v| v.last_ns).max().unwrap_or(0)));
             }
-        }
-        for (_, slot) in self.slots()? {
-            if slot.acc_used != 0 {
-                add(&slot.acc_key, &slot_acc(&slot));
+            let Some((first, rest)) = per_cpu.split_first() else {
+                return;
+            };
+            let mut sum = *first;
+            for v in rest {
+                add_val(&mut sum, v);
             }
-        }
-        let mut out: Vec<Aggregate> = by_key.into_values().filter(|a| a.calls > 0).collect();
-        out.sort_by_key(Aggregate::key);
-        Ok((out, used))
+            rows.extend(row_of(&k, &sum));
+        })?;
+        Ok((rows, used))
     }
 
     /// Every process's operations on every semaphore it operated on (`held` = taken - given:
@@ -250,35 +343,25 @@ impl Probe {
 
     /// [`Probe::holds`] and how many entries `HOLDS` has.
     fn hold_rows(&self) -> anyhow::Result<(Vec<Hold>, u64)> {
-        let map: HashMap<_, HoldKey, HoldVal> =
-            HashMap::try_from(self.ebpf.map("HOLDS").expect("HOLDS"))?;
-        let mut rows: StdMap<HoldKey, HoldVal> = map.iter().filter_map(Result::ok).collect();
-        let used = rows.len() as u64;
-        for (_, slot) in self.slots()? {
-            if slot.hold_used != 0 {
-                add_hold(rows.entry(slot.hold_key).or_default(), &slot.hold);
-            }
-        }
-        let mut out: Vec<Hold> = rows
-            .iter()
-            .filter(|(_, v)| v.taken != 0 || v.given != 0)
-            .map(|(k, v)| hold_of(k, v))
-            .collect();
-        out.sort_by_key(|h| (h.ipc_ns, h.semid, h.semnum, h.pid, h.start));
-        Ok((out, used))
+        let (rows, used) = self.hold_map(None)?;
+        Ok((holds_with_running(rows, &self.slots()?), used))
     }
 
-    /// Threads with a slot: claimed indexes of `SLOTS` and entries of `INFLIGHT`.
-    fn threads_used(&self) -> anyhow::Result<u64> {
-        let claims: HashMap<_, u32, u32> =
-            HashMap::try_from(self.ebpf.map("SLOT_CLAIMS").expect("SLOT_CLAIMS"))?;
-        let hash: HashMap<_, u32, Slot> =
-            HashMap::try_from(self.ebpf.map("INFLIGHT").expect("INFLIGHT"))?;
-        // Distinct keys (an iteration may start over, see `slots`).
-        let claimed: std::collections::HashSet<u32> =
-            claims.keys().filter_map(Result::ok).collect();
-        let tids: std::collections::HashSet<u32> = hash.keys().filter_map(Result::ok).collect();
-        Ok((claimed.len() + tids.len()) as u64)
+    /// `HOLDS` as read, and how many entries it has; each key and its last operation's time
+    /// into `seen` (for pruning).
+    fn hold_map(
+        &self,
+        mut seen: Option<&mut Vec<(HoldKey, u64)>>,
+    ) -> anyhow::Result<(StdMap<HoldKey, HoldVal>, u64)> {
+        let mut rows: StdMap<HoldKey, HoldVal> = StdMap::new();
+        self.walk("HOLDS", |k: HoldKey, v: &[HoldVal]| {
+            if let Some(seen) = seen.as_deref_mut() {
+                seen.push((k, v[0].last_ns));
+            }
+            rows.insert(k, v[0]);
+        })?;
+        let used = rows.len() as u64;
+        Ok((rows, used))
     }
 
     /// Everything the probe counts now, for the model: the counters; in aggregating mode
@@ -288,8 +371,23 @@ impl Probe {
     /// one); every hold; how full the tables are.
     pub fn sample(&mut self, rows: bool, undecodable: u64) -> anyhow::Result<KernelSample> {
         let stats = self.stats()?;
-        let (live, agg_used) = if rows { self.rows()? } else { (Vec::new(), 0) };
-        let (mut holds, holds_used) = self.hold_rows()?;
+        // The maps, then the threads' slots, once for the whole sample (after the maps: see
+        // `with_running`); what it reads of the tables is what the next `prune_sampled`
+        // looks at.
+        let mut seen = super::lifecycle::Seen::default();
+        let (live, agg_used) = if rows {
+            let mut keys = Vec::new();
+            let r = self.agg_rows(Some(&mut keys))?;
+            seen.agg = Some(keys);
+            r
+        } else {
+            (Vec::new(), 0)
+        };
+        let (hold_map, holds_used) = self.hold_map(Some(&mut seen.holds))?;
+        let (slots, threads) = self.slots_counted()?;
+        let live = with_running(live, &slots);
+        let mut holds = holds_with_running(hold_map, &slots);
+        seen.running(&slots);
         // The rows of processes that died since the last sample, once (see `Life`); never
         // beside a live row of the same key (a row made again since is the one that counts).
         let hold_key = |h: &Hold| (h.ipc_ns, h.semid, h.semnum, h.pid, h.tid, h.start);
@@ -300,7 +398,6 @@ impl Probe {
                 .filter(|h| !now.contains(&hold_key(h))),
         );
         holds.sort_by_key(|h| (h.ipc_ns, h.semid, h.semnum, h.pid, h.start));
-        let threads = self.threads_used()?;
         // Everything read: the retired rows are handed over now, once.
         let mut retired_rows: StdMap<RowKey, Aggregate> = StdMap::new();
         for r in std::mem::take(&mut self.life.retired) {
@@ -320,6 +417,7 @@ impl Probe {
             .collect();
         aggregates.extend(retired_rows.into_values());
         aggregates.sort_by_key(Aggregate::key);
+        self.life.seen = Some(seen);
         let fill = TableFill {
             agg: (agg_used, u64::from(self.table_entries)),
             holds: (holds_used, u64::from(self.table_entries)),
@@ -344,22 +442,95 @@ impl Probe {
         let now = crate::event::clock_ns(libc::CLOCK_MONOTONIC);
         let min_age = min_age.as_nanos() as u64;
         let mut out = Vec::new();
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = StdMap::new();
         for (_, slot) in self.slots()? {
             // Entries of finished calls (SYS_DONE) do not decode and are skipped.
             if let Ok(mut ev) = decode::decode_call(&slot.call) {
-                if ev
-                    .start_ns
-                    .is_some_and(|s| now.saturating_sub(s) >= min_age)
-                {
-                    ev.ipc_ns = nonzero(u64::from(slot.ident.ipc_ns));
-                    ev.ns_id = nonzero(slot.ident.ns_id);
-                    task_ids(&mut ev);
-                    out.push(ev);
-                }
+                let Some(start) = ev.start_ns.filter(|s| now.saturating_sub(*s) >= min_age) else {
+                    continue;
+                };
+                ev.ipc_ns = nonzero(u64::from(slot.ident.ipc_ns));
+                ev.ns_id = nonzero(slot.ident.ns_id);
+                // A thread still blocked in the same call is not read again (see `TaskIds`).
+                let key = (ev.pid, ev.tid, start);
+                let got = match ids.remove(&key) {
+                    Some(t) => t,
+                    None => TaskIds::read(ev.pid, ev.tid, ev.ipc_ns.is_none()),
+                };
+                got.fill(&mut ev);
+                seen.insert(key, got);
+                out.push(ev);
             }
         }
+        *ids = seen;
         out.sort_by_key(|e| e.start_ns);
         Ok(out)
+    }
+}
+
+/// What /proc/PID/task/TID says of a thread in a call (uid, gid, comm, IPC namespace,
+/// cgroup id), kept by the in-flight scan for as long as the thread is in that same call (by
+/// thread and call start): a thread blocked in a call cannot change them, so the first read
+/// stays exact, and a thousand blocked threads are not read again ten times a second.
+#[derive(Clone, Debug, Default)]
+pub(super) struct TaskIds {
+    ipc_ns: Option<u64>,
+    cgroup_id: Option<u64>,
+    comm: Option<crate::event::Comm>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+}
+
+/// The scan's [`TaskIds`] by (pid, tid, call start).
+pub(super) type IdCache = std::sync::Mutex<StdMap<(u32, u32, u64), TaskIds>>;
+
+impl TaskIds {
+    /// Reads them from /proc/PID/task/TID (the probe takes the cgroup only for calls it
+    /// sends; the namespace only when `need_ns`: the slot had none). What cannot be read
+    /// (a thread gone meanwhile) is `None`: the probe's stale values stay.
+    fn read(pid: u32, tid: u32, need_ns: bool) -> TaskIds {
+        use std::os::unix::fs::MetadataExt;
+        let dir = format!("/proc/{pid}/task/{tid}");
+        let mut ids = TaskIds {
+            ipc_ns: need_ns
+                .then(|| std::fs::metadata(format!("{dir}/ns/ipc")).ok())
+                .flatten()
+                .map(|m| m.ino()),
+            cgroup_id: cgroup_id(&dir),
+            comm: std::fs::read_to_string(format!("{dir}/comm"))
+                .ok()
+                .map(|c| crate::event::Comm::from_str_lossy(c.trim_end_matches('\n'))),
+            ..Default::default()
+        };
+        if let Ok(status) = std::fs::read_to_string(format!("{dir}/status")) {
+            let first = |key: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|v| v.parse().ok())
+            };
+            // The real ids (the first of real, effective, saved, fs), as the probe reports.
+            ids.uid = first("Uid:");
+            ids.gid = first("Gid:");
+        }
+        ids
+    }
+
+    /// Puts them on `ev` (its slot's IPC namespace and any cgroup it has kept first).
+    fn fill(&self, ev: &mut Event) {
+        ev.ipc_ns = ev.ipc_ns.or(self.ipc_ns);
+        ev.cgroup_id = ev.cgroup_id.or(self.cgroup_id);
+        if let Some(c) = self.comm {
+            ev.comm = c;
+        }
+        if let Some(u) = self.uid {
+            ev.uid = u;
+        }
+        if let Some(g) = self.gid {
+            ev.gid = g;
+        }
     }
 }
 
@@ -389,40 +560,4 @@ fn cgroup_id(dir: &str) -> Option<u64> {
     let (mount, root) = cgroup2_mount()?;
     let rel = path.strip_prefix(root.as_str())?.trim_start_matches('/');
     std::fs::metadata(mount.join(rel)).ok().map(|m| m.ino())
-}
-
-/// Fills a call in progress's comm, uid, gid, IPC namespace (when the slot had none) and
-/// cgroup from /proc/PID/task/TID (the probe takes the cgroup only for calls it sends; a
-/// thread blocked in a call cannot change them, so /proc is exact for as long as the call
-/// runs).
-fn task_ids(ev: &mut Event) {
-    use std::os::unix::fs::MetadataExt;
-    let dir = format!("/proc/{}/task/{}", ev.pid, ev.tid);
-    if ev.ipc_ns.is_none() {
-        ev.ipc_ns = std::fs::metadata(format!("{dir}/ns/ipc"))
-            .ok()
-            .map(|m| m.ino());
-    }
-    if ev.cgroup_id.is_none() {
-        ev.cgroup_id = cgroup_id(&dir);
-    }
-    if let Ok(comm) = std::fs::read_to_string(format!("{dir}/comm")) {
-        ev.comm = crate::event::Comm::from_str_lossy(comm.trim_end_matches('\n'));
-    }
-    if let Ok(status) = std::fs::read_to_string(format!("{dir}/status")) {
-        let first = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        };
-        // The real ids (the first of real, effective, saved, fs), as the probe reports.
-        if let Some(uid) = first("Uid:") {
-            ev.uid = uid;
-        }
-        if let Some(gid) = first("Gid:") {
-            ev.gid = gid;
-        }
-    }
 }
