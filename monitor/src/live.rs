@@ -82,6 +82,12 @@ pub struct LiveOptions {
     pub verbose: bool,
     /// Entries of the probe's aggregate and hold tables (`None`: its default).
     pub table_entries: Option<u32>,
+    /// While the probe sees no IPC call (none counted, none sent, none in progress) since the
+    /// last snapshot and that snapshot saw nobody blocked, a /proc snapshot only every this
+    /// many intervals (1: every interval). What needs no IPC call to change (processes
+    /// forked or ended, a segment's attachments with them) is then at most this many
+    /// intervals old.
+    pub idle_every: u32,
 }
 
 impl Default for LiveOptions {
@@ -99,6 +105,7 @@ impl Default for LiveOptions {
             no_probe: false,
             verbose: false,
             table_entries: None,
+            idle_every: 1,
         }
     }
 }
@@ -180,12 +187,16 @@ impl LiveSource {
             first
         };
         let objects: Objects = Arc::new(std::sync::Mutex::new(Some(live_objects(&first))));
+        // Bumped whenever the probe sees IPC activity (see `LiveOptions::idle_every`).
+        let mut activity: Option<Arc<AtomicU64>> = None;
         tx.send(Stamped {
             mono_ns: first.mono_ns,
             update: Update::Snapshot(Box::new(first)),
         })
         .await?;
         if let Some(mut probe) = probe {
+            let seen = Arc::new(AtomicU64::new(0));
+            activity = Some(seen.clone());
             detacher = Some(probe.detacher());
             let (btx, mut brx) = mpsc::channel::<probe::Batch>(256);
             let (reader, rstats) =
@@ -195,10 +206,14 @@ impl LiveSource {
             // Records passed on into the stream (for `finish`, which waits for all of them).
             let forwarded = Arc::new(AtomicU64::new(0));
             let fwd = forwarded.clone();
+            let events_seen = seen.clone();
             tasks.push(tokio::spawn(async move {
                 while let Some(batch) = brx.recv().await {
                     let mono_ns = clock_ns(libc::CLOCK_MONOTONIC);
                     let n = batch.len() as u64;
+                    if n > 0 {
+                        events_seen.fetch_add(1, Ordering::Relaxed);
+                    }
                     let stamped = Stamped {
                         mono_ns,
                         update: Update::Events(batch),
@@ -220,6 +235,7 @@ impl LiveSource {
                     forwarded,
                     finish: frx,
                     objects: objects.clone(),
+                    activity: seen,
                 },
             )));
         }
@@ -227,7 +243,11 @@ impl LiveSource {
             snap_opts,
             cache,
             tx,
-            opts.interval,
+            Cadence {
+                interval: opts.interval,
+                idle_every: opts.idle_every.max(1),
+                activity,
+            },
             objects,
         )));
         Ok(LiveSource {
@@ -250,6 +270,17 @@ struct Pipe {
     finish: mpsc::Receiver<oneshot::Sender<()>>,
     /// The latest snapshot's objects.
     objects: Objects,
+    /// Bumped when a sample counted calls or calls are in progress.
+    activity: Arc<AtomicU64>,
+}
+
+/// How often the snapshot task looks at /proc.
+struct Cadence {
+    interval: Duration,
+    /// See [`LiveOptions::idle_every`].
+    idle_every: u32,
+    /// The probe's activity counter (`None`: no probe, every interval).
+    activity: Option<Arc<AtomicU64>>,
 }
 
 /// In-flight scans every `scan`; every `interval` the kernel's tables pruned (rows of gone
@@ -267,6 +298,7 @@ async fn kernel_task(
     let mut sample = tokio::time::interval(opts.interval);
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_inflight: Vec<(u32, Option<u64>)> = Vec::new();
+    let mut last_calls = None;
     let rstats = pipe.rstats.clone();
     let sample_of = |probe: &mut Probe| -> Option<KernelSample> {
         let spilled = rstats
@@ -288,6 +320,9 @@ async fn kernel_task(
         let update = tokio::select! {
             _ = scan.tick() => {
                 let calls = probe.in_flight(opts.blocked_after).unwrap_or_default();
+                if !calls.is_empty() {
+                    pipe.activity.fetch_add(1, Ordering::Relaxed);
+                }
                 // Only when the set changed: the waits' durations grow by themselves.
                 let keys: Vec<(u32, Option<u64>)> = calls.iter().map(|e| (e.tid, e.start_ns)).collect();
                 if keys == last_inflight {
@@ -303,6 +338,10 @@ async fn kernel_task(
                 // A sample that could not be read is skipped (what it would have handed
                 // over stays for the next one).
                 let Some(k) = sample_of(&mut probe) else { continue };
+                let calls: u64 = k.stats.calls.iter().sum();
+                if last_calls.replace(calls) != Some(calls) {
+                    pipe.activity.fetch_add(1, Ordering::Relaxed);
+                }
                 Update::Kernel(Box::new(k))
             }
             done = pipe.finish.recv() => {
@@ -348,13 +387,17 @@ async fn snapshot_task(
     opts: snapshot::Options,
     cache: Arc<std::sync::Mutex<snapshot::SemCache>>,
     tx: mpsc::Sender<Stamped>,
-    interval: Duration,
+    cadence: Cadence,
     objects: Objects,
 ) {
-    let mut tick = tokio::time::interval(interval);
+    let mut tick = tokio::time::interval(cadence.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tick.tick().await; // the first one was taken at start
     let mut posix_at: Option<std::time::Instant> = None;
+    let seen = || cadence.activity.as_ref().map(|a| a.load(Ordering::Relaxed));
+    // The activity when the last snapshot was taken, whether it saw anyone blocked, and the
+    // intervals skipped since.
+    let (mut seen_then, mut blocked, mut skipped) = (None, true, 0);
     loop {
         // POSIX IPC from /proc, after a System V snapshot (the first one's too), at most every
         // `POSIX_EVERY`: a look costs about as much as the snapshot (199 ms with 1,089
@@ -372,6 +415,12 @@ async fn snapshot_task(
             }
         }
         tick.tick().await;
+        let now = seen();
+        if now.is_some() && now == seen_then && !blocked && skipped + 1 < cadence.idle_every {
+            skipped += 1;
+            continue;
+        }
+        (seen_then, skipped) = (now, 0);
         let o = opts.clone();
         let Ok(Ok(snap)) = take_snapshot(o, Some(cache.clone())).await else {
             // A failed look (the namespace's process went away, …) is skipped; the next
@@ -381,6 +430,10 @@ async fn snapshot_task(
         if let Ok(mut o) = objects.lock() {
             *o = Some(live_objects(&snap));
         }
+        blocked = snap
+            .processes
+            .iter()
+            .any(|p| p.waits.as_ref().is_some_and(|w| !w.is_empty()));
         let s = Stamped {
             mono_ns: snap.mono_ns,
             update: Update::Snapshot(Box::new(snap)),

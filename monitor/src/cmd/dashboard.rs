@@ -36,10 +36,14 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let source = rt.block_on(LiveSource::start(
-        args.probe
-            .live_options(Duration::from_secs_f64(args.interval), args.no_probe),
-    ))?;
+    let source = rt.block_on(LiveSource::start(crate::live::LiveOptions {
+        // Nothing to redraw when nothing happens: /proc looked at every third interval
+        // while the probe sees no IPC at all (an idle dashboard's main cost).
+        idle_every: 3,
+        ..args
+            .probe
+            .live_options(Duration::from_secs_f64(args.interval), args.no_probe)
+    }))?;
     let mut source: Box<dyn Source> = Box::new(source);
     if let Some(path) = &args.record {
         let header = crate::cmd::record::header_here(

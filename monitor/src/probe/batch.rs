@@ -69,20 +69,47 @@ pub(super) fn for_each<K: aya::Pod, V: aya::Pod>(
         1
     };
     let fd = data.fd().as_fd().as_raw_fd() as u32;
+    if std::mem::align_of::<K>() > 8 || std::mem::align_of::<V>() > 8 {
+        return Err(Error::Refused);
+    }
     let mut chunk = CHUNK;
-    // Only what the kernel fills is touched: no zeroing of buffers a nearly empty map
-    // leaves empty (`INFLIGHT`'s, of 1,024 slots, zeroed ten times a second was most of an
-    // idle dashboard's in-flight scan).
-    let mut keys: Vec<K> = Vec::new();
-    let mut vals: Vec<V> = Vec::new();
+    // The buffers are this thread's, kept from one walk to the next: allocated (and, above
+    // the allocator's mmap threshold, mapped and unmapped) at every walk they were most of an
+    // idle dashboard's in-flight scan, ten times a second. Taken out while `f` runs.
+    let mut buf = BUFFERS.with(std::cell::Cell::take);
+    let r = walk(fd, &mut buf, &mut chunk, ncpu, &mut f);
+    BUFFERS.with(|b| b.set(buf));
+    r
+}
+
+thread_local! {
+    /// The keys' and values' buffers of [`for_each`], in 8-byte words.
+    static BUFFERS: std::cell::Cell<(Vec<u64>, Vec<u64>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// Words of 8 bytes for `n` values of `T`.
+fn words<T>(n: usize) -> usize {
+    (n * std::mem::size_of::<T>()).div_ceil(8)
+}
+
+fn walk<K: aya::Pod, V: aya::Pod>(
+    fd: u32,
+    (keys, vals): &mut (Vec<u64>, Vec<u64>),
+    chunk: &mut usize,
+    ncpu: usize,
+    f: &mut impl FnMut(K, &[V]),
+) -> Result<(), Error> {
     // The bucket to go on from (a u32 for hash maps).
     let (mut token, next) = (0u64, UnsafeCell::new(0u64));
     let mut first = true;
     loop {
-        keys.clear();
-        vals.clear();
-        keys.reserve(chunk);
-        vals.reserve(chunk * ncpu);
+        // Grown once and kept (zeroed only when grown: the kernel fills what it returns).
+        if keys.len() < words::<K>(*chunk) {
+            keys.resize(words::<K>(*chunk), 0);
+        }
+        if vals.len() < words::<V>(*chunk * ncpu) {
+            vals.resize(words::<V>(*chunk * ncpu), 0);
+        }
         let attr = UnsafeCell::new(BatchAttr {
             in_batch: if first {
                 0
@@ -92,7 +119,7 @@ pub(super) fn for_each<K: aya::Pod, V: aya::Pod>(
             out_batch: next.get() as u64,
             keys: keys.as_mut_ptr() as u64,
             values: vals.as_mut_ptr() as u64,
-            count: chunk as u32,
+            count: *chunk as u32,
             map_fd: fd,
             elem_flags: 0,
             flags: 0,
@@ -100,26 +127,29 @@ pub(super) fn for_each<K: aya::Pod, V: aya::Pod>(
         let r = super::caps::bpf(BPF_MAP_LOOKUP_BATCH, &attr);
         // SAFETY: the kernel wrote back, through the pointers it was given, how many entries
         // it filled and where to go on from; nothing else holds them.
-        let n = (unsafe { (*attr.get()).count } as usize).min(chunk);
+        let n = (unsafe { (*attr.get()).count } as usize).min(*chunk);
         let end = match r {
             Ok(_) => false,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => true,
             // One bucket holds more entries than were asked for: ask for more.
-            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && n == 0 && chunk < 1 << 20 => {
-                chunk *= 2;
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && n == 0 && *chunk < 1 << 20 => {
+                *chunk *= 2;
                 continue;
             }
             Err(_) if first => return Err(Error::Refused),
             Err(e) => return Err(Error::Failed(e)),
         };
-        // SAFETY: the kernel wrote `n` keys and `n` values (per CPU) of the map's sizes,
-        // K's and V's, plain old data, within the capacity reserved above.
-        unsafe {
-            keys.set_len(n);
-            vals.set_len(n * ncpu);
-        }
-        for (i, k) in keys.iter().enumerate() {
-            f(*k, &vals[i * ncpu..(i + 1) * ncpu]);
+        // SAFETY: the kernel wrote `n` keys and `n` values (per CPU) of the map's sizes, K's
+        // and V's, plain old data, within the buffers (sized above for `chunk` of each, on
+        // 8-byte boundaries, which K's and V's alignments divide: checked by the caller).
+        let (ks, vs) = unsafe {
+            (
+                std::slice::from_raw_parts(keys.as_ptr() as *const K, n),
+                std::slice::from_raw_parts(vals.as_ptr() as *const V, n * ncpu),
+            )
+        };
+        for (i, k) in ks.iter().enumerate() {
+            f(*k, &vs[i * ncpu..(i + 1) * ncpu]);
         }
         if end {
             return Ok(());
