@@ -305,13 +305,32 @@ impl Account {
     }
 
     /// Late calls of a process that has ended (sampled after its end): to its retired entry
-    /// while kept.
-    pub(super) fn add_to_retired_process(&mut self, pid: u32, start: Option<u64>, g: &Growth) {
-        if let Some(i) = self.retired_process_at(pid, start) {
-            let mut added = Tally::default();
-            added.add_growth(g, true);
-            self.retired[i].tally.add_growth(g, true);
-            self.note_late(i, added);
+    /// while kept; one that had none (all its calls sampled after a newer process of its pid
+    /// was counted) ends now with them, of namespace `ns` and named `comm`.
+    pub(super) fn add_to_retired_process(
+        &mut self,
+        (pid, start): (u32, Option<u64>),
+        ns: NsId,
+        comm: Option<String>,
+        g: &Growth,
+    ) {
+        let mut added = Tally::default();
+        added.add_growth(g, true);
+        match self.retired_process_at(pid, start) {
+            Some(i) => {
+                self.retired[i].tally.add_growth(g, true);
+                self.note_late(i, added);
+            }
+            None => self.push_retired(
+                RetiredWhat::Process {
+                    pid,
+                    start,
+                    comm,
+                    ipc_ns: ns,
+                    observer: false,
+                },
+                added,
+            ),
         }
     }
 
@@ -383,11 +402,26 @@ impl Account {
         pid: u32,
         g: &Growth,
     ) {
-        let Some(i) = self.retired_object_at(key, ns_id) else {
-            return;
-        };
         let mut added = Tally::default();
         added.add_growth(g, true);
+        let Some(i) = self.retired_object_at(key, ns_id) else {
+            // An object that ended before any of its calls was counted (they came after a
+            // newer namespace of its inode: a row the full table sent through the ring
+            // buffer, counted a sample late): it ends now with them. Calls that all failed
+            // name no object.
+            if g.calls > g.negative {
+                self.push_retired(
+                    RetiredWhat::Object {
+                        key,
+                        born_ns: 0,
+                        users: vec![(pid, g.calls)],
+                        ns_id,
+                    },
+                    added,
+                );
+            }
+            return;
+        };
         let r = &mut self.retired[i];
         r.tally.add_growth(g, true);
         add_user(&mut r.what, pid, g.calls);

@@ -216,7 +216,8 @@ impl Account {
             None => self.retired_process_ended_after(a.pid, a.start, a.last_ns),
         };
         if older {
-            self.add_to_retired_process(a.pid, a.start, g);
+            // Named by the row only: /proc's name for the pid is the newer process's.
+            self.add_to_retired_process((a.pid, a.start), ns, row_comm, g);
         } else {
             let e = self.process_entry(a.pid, a.start, ns, who);
             if e.comm.is_none() {

@@ -266,3 +266,57 @@ fn a_failed_calls_errno_told_before_its_row_stays_with_the_process_that_ended() 
         [(Syscall::SEMTIMEDOP, 22)]
     );
 }
+
+/// A full table's row comes through the ring buffer and is counted a sample late: by then a
+/// newer namespace of the same inode has its set of the same id. The late row's set never had
+/// an entry; its calls are still on an object of their own (churn_real: 4,348 of 4,353 calls
+/// on objects once, 5 short: one child's set).
+#[test]
+fn a_late_row_of_an_older_namespace_with_no_entry_is_an_ended_object_of_its_own() {
+    let mut m = Model::new();
+    m.feed_snapshot(&snap_with(&[], &[], MONO));
+    let mk = |pid: u32, ns_id: u64, calls: u64, last: u64| Aggregate {
+        ns_id: Some(ns_id),
+        last_ns: MONO + last,
+        ..row(pid, 500 + pid as u64, 0, calls)
+    };
+    m.feed_kernel(MONO + S, sample(vec![mk(20, 200, 5, 300)], vec![]));
+    // Namespace 100's only row, sampled late (its calls were before 200's).
+    m.feed_kernel(MONO + 2 * S, sample(vec![mk(10, 100, 5, 100)], vec![]));
+    let ended: Vec<(Option<u64>, u64, Vec<(u32, u64)>)> = m
+        .account()
+        .retired()
+        .filter_map(|r| match &r.what {
+            RetiredWhat::Object { ns_id, users, .. } => {
+                Some((*ns_id, r.tally.calls, users.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, [(Some(100), 5, vec![(10, 5)])]);
+    assert_eq!(
+        calls_of(&m, 0),
+        5,
+        "the newer namespace's set keeps its own"
+    );
+}
+
+/// A process whose every call is sampled after a newer process of its pid was counted gets
+/// a final account of its own.
+#[test]
+fn an_older_process_of_a_pid_known_only_by_late_rows_has_its_own_final_account() {
+    let mut m = Model::new();
+    m.feed_snapshot(&snap_with(&[(10, 900)], &[1], MONO));
+    m.feed_kernel(MONO + S, sample(vec![row(10, 900, 1, 2)], vec![]));
+    m.feed_kernel(
+        MONO + 2 * S,
+        sample(vec![row(10, 900, 1, 2), row(10, 500, 1, 3)], vec![]),
+    );
+    assert_eq!(m.account().process(10).unwrap().calls, 2);
+    let old: Vec<u64> = m
+        .account()
+        .retired_processes()
+        .map(|(_, t)| t.calls)
+        .collect();
+    assert_eq!(old, [3]);
+}
