@@ -283,7 +283,8 @@ fn a_late_row_of_an_older_namespace_with_no_entry_is_an_ended_object_of_its_own(
     m.feed_kernel(MONO + S, sample(vec![mk(20, 200, 5, 300)], vec![]));
     // Namespace 100's only row, sampled late (its calls were before 200's).
     m.feed_kernel(MONO + 2 * S, sample(vec![mk(10, 100, 5, 100)], vec![]));
-    let ended: Vec<(Option<u64>, u64, Vec<(u32, u64)>)> = m
+    type Ended = (Option<u64>, u64, Vec<(u32, u64)>);
+    let ended: Vec<Ended> = m
         .account()
         .retired()
         .filter_map(|r| match &r.what {
