@@ -218,8 +218,8 @@ impl Probe {
     /// [`Probe::prune`] for a loop that samples after each prune: it looks at what the last
     /// [`Probe::sample`] read of the tables instead of reading them again (a row begun since
     /// is looked at after the next sample), takes a process whose pid /proc still lists and
-    /// whose /proc/PID/stat showed the same start less than [`ALIVE_RECHECK`] ago for alive,
-    /// and frees the slots of gone threads the exit program missed every [`SLOTS_EVERY`]th
+    /// whose /proc/PID/stat showed the same start less than `ALIVE_RECHECK` (10 s) ago for alive,
+    /// and frees the slots of gone threads the exit program missed every `SLOTS_EVERY`th (5th)
     /// call. So a gone process's rows are deleted (their final counts handed over) within two
     /// samples of its end — within `ALIVE_RECHECK` more when its pid was reused at once —,
     /// a removed object's rows as with `prune`, one sample later at most, and a missed
