@@ -37,8 +37,8 @@ struct Pending {
 
 /// What ended, taken from the account at once (it keeps a bounded number of ended entries,
 /// and a burst — a namespace of 10,000 objects going — may push out those that ended a
-/// moment before) and settled `SETTLE_NS` later, with the calls sampled after its end that
-/// the account still kept by then.
+/// moment before), kept whole with the calls sampled after its end (`take_late`) and
+/// settled `SETTLE_NS` later.
 struct Ended {
     seq: u64,
     at_ns: u64,
@@ -127,7 +127,7 @@ impl Judge {
     /// Takes what ended since the last call at once — the account keeps a bounded number of
     /// ended entries, and a burst (a namespace of 10,000 objects going) may push out those
     /// that ended a moment before — and folds the processes that ended `SETTLE_NS` ago (or
-    /// all), with their calls sampled after their end when the account still keeps them.
+    /// all), with their calls sampled after their end (see `take_late`).
     fn take_ended(&mut self, m: &Model, scope: &Scope, all: bool) {
         self.take_late(m);
         let mut last = self.seq;
@@ -149,17 +149,7 @@ impl Judge {
             self.ended.partition_point(|e| e.at_ns <= settled)
         };
         let rest = self.ended.split_off(due);
-        for mut e in std::mem::replace(&mut self.ended, rest) {
-            // Its calls sampled after its end, while the account keeps it.
-            let kept = m
-                .account()
-                .retired_since(e.seq.checked_sub(1))
-                .next()
-                .filter(|r| r.seq == e.seq);
-            if let Some(r) = kept {
-                e.what = r.what.clone();
-                e.tally = r.tally.clone();
-            }
+        for e in std::mem::replace(&mut self.ended, rest) {
             self.settle(m, e);
         }
         if scope.is_settled() || all {
@@ -180,15 +170,18 @@ impl Judge {
         };
         for l in m.account().late_adds().iter().filter(|l| l.seq <= taken) {
             match self.ended.binary_search_by_key(&l.seq, |e| e.seq) {
-                Ok(i) => self.ended[i].tally = l.tally.clone(),
+                Ok(i) => {
+                    self.ended[i].what = l.what.clone();
+                    self.ended[i].tally = l.tally.clone();
+                }
                 Err(_) => {
-                    if let Some(RetiredWhat::Process {
+                    if let RetiredWhat::Process {
                         pid,
                         start,
                         comm,
                         ipc_ns,
                         ..
-                    }) = &l.process
+                    } = &l.what
                     {
                         self.pending.push(Pending {
                             pid: *pid,

@@ -33,8 +33,8 @@ pub struct Retired {
 pub struct LateAdd {
     /// The retired entry's `seq`.
     pub seq: u64,
-    /// The ended process, when the entry is one (for a reader that has let go of its copy).
-    pub process: Option<RetiredWhat>,
+    /// What ended, as the entry says it now (an object's users, a process's name).
+    pub what: RetiredWhat,
     /// The entry's tally now, the addition included.
     pub tally: Tally,
     /// What was added.
@@ -145,10 +145,9 @@ impl Account {
     /// Notes that `added` went to the retired entry at `idx` (its tally already has it).
     pub(super) fn note_late(&mut self, idx: usize, added: Tally) {
         let r = &self.retired[idx];
-        let process = matches!(r.what, RetiredWhat::Process { .. }).then(|| r.what.clone());
         self.late.push(LateAdd {
             seq: r.seq,
-            process,
+            what: r.what.clone(),
             tally: r.tally.clone(),
             added,
         });
