@@ -49,6 +49,16 @@ fn snap_with(procs: &[(u32, u64)], sets: &[i32], t: u64) -> crate::snapshot::Sna
     s
 }
 
+/// A row of pid's calls on set 0 of the namespace of kernel id `ns_id` (inode `NS`), its last
+/// call `last` ns into the test.
+fn in_ns(pid: u32, ns_id: u64, calls: u64, last: u64) -> Aggregate {
+    Aggregate {
+        ns_id: Some(ns_id),
+        last_ns: MONO + last,
+        ..row(pid, 500 + pid as u64, 0, calls)
+    }
+}
+
 fn calls_of(m: &Model, id: i32) -> u64 {
     m.object_account_at(ObjKind::Sem, ObjId { ns: NS, id })
         .map_or(0, |t| t.calls)
@@ -173,18 +183,13 @@ fn namespaces_that_had_the_same_inode_in_one_sample_have_objects_of_their_own() 
     // Three short-lived processes, each in a namespace of its own that got the same inode
     // (the kernel's ids 300, 100, 200, made in that order: ids are not ordered), each making
     // 5 calls on its set 0; sampled together, rows in no particular order.
-    let mk = |pid: u32, ns_id: u64, calls: u64, last: u64| Aggregate {
-        ns_id: Some(ns_id),
-        last_ns: MONO + last,
-        ..row(pid, 500 + pid as u64, 0, calls)
-    };
     m.feed_kernel(
         MONO + S,
         sample(
             vec![
-                mk(30, 200, 5, 300),
-                mk(10, 300, 5, 100),
-                mk(20, 100, 5, 200),
+                in_ns(30, 200, 5, 300),
+                in_ns(10, 300, 5, 100),
+                in_ns(20, 100, 5, 200),
             ],
             vec![],
         ),
@@ -204,9 +209,9 @@ fn namespaces_that_had_the_same_inode_in_one_sample_have_objects_of_their_own() 
         MONO + 2 * S,
         sample(
             vec![
-                mk(30, 200, 5, 300),
-                mk(10, 300, 5, 100),
-                mk(20, 100, 6, 250),
+                in_ns(30, 200, 5, 300),
+                in_ns(10, 300, 5, 100),
+                in_ns(20, 100, 6, 250),
             ],
             vec![],
         ),
@@ -275,14 +280,9 @@ fn a_failed_calls_errno_told_before_its_row_stays_with_the_process_that_ended() 
 fn a_late_row_of_an_older_namespace_with_no_entry_is_an_ended_object_of_its_own() {
     let mut m = Model::new();
     m.feed_snapshot(&snap_with(&[], &[], MONO));
-    let mk = |pid: u32, ns_id: u64, calls: u64, last: u64| Aggregate {
-        ns_id: Some(ns_id),
-        last_ns: MONO + last,
-        ..row(pid, 500 + pid as u64, 0, calls)
-    };
-    m.feed_kernel(MONO + S, sample(vec![mk(20, 200, 5, 300)], vec![]));
+    m.feed_kernel(MONO + S, sample(vec![in_ns(20, 200, 5, 300)], vec![]));
     // Namespace 100's only row, sampled late (its calls were before 200's).
-    m.feed_kernel(MONO + 2 * S, sample(vec![mk(10, 100, 5, 100)], vec![]));
+    m.feed_kernel(MONO + 2 * S, sample(vec![in_ns(10, 100, 5, 100)], vec![]));
     type Ended = (Option<u64>, u64, Vec<(u32, u64)>);
     let ended: Vec<Ended> = m
         .account()
