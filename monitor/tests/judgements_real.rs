@@ -60,17 +60,7 @@ fn background() -> &'static Background {
 /// said on every run (so nobody mistakes them for passes) but not failed on, so that any other
 /// verdict going wrong fails. Each is an open defect in the closing notes; remove it with
 /// the fix.
-const OPEN_DEFECTS: &[(&str, &str)] = &[
-    // Open since 2026-12-07 13:30 (found by the whole suite at the stop, cause not found):
-    // near_deadlock_guess's two waiters of locks taken before ipctop are called stalled by
-    // report and the gate (and at times serve and snapshot) but not by the dashboard. Stalled
-    // is not judged in this scenario (no claim either way), only the surfaces' agreement on
-    // it; deadlock and stuck stay judged. It began with that stop's merges: the mutex edges
-    // in knots.rs (posix-graph) or the probe's batched table reads (dash-cpu). Not with the
-    // dashboard's idle cadence: the same with it off. contended_lock's false self-deadlock
-    // (fixed earlier on 2026-12-07) fails here again if it comes back.
-    ("near_deadlock_guess", "agreement (stalled)"),
-];
+const OPEN_DEFECTS: &[(&str, &str)] = &[];
 
 /// `failures` less the open defects of scenario `name` (each printed).
 fn open_defects_aside(name: &str, failures: Vec<String>) -> Vec<String> {

@@ -18,6 +18,7 @@ use super::{
     },
     PosixProc,
 };
+use crate::snapshot::procs::taskclock::{thread_cpu, TaskClocks};
 
 /// A process as first read.
 pub(super) struct Ident {
@@ -201,13 +202,7 @@ fn call_of(pid: u32, nr: i64, a: &[u64; 6], compat: &mut Option<bool>) -> Option
     }
 }
 
-/// Our thread's scheduler clock and the unix time just after (see [`TaskCall`]).
-fn our_clock() -> Option<(u64, u64)> {
-    let ours = exec_start_ns(&std::fs::read("/proc/thread-self/sched").ok()?)?;
-    Some((ours, crate::event::clock_ns(libc::CLOCK_REALTIME)))
-}
-
-fn scan_one(id: &Ident, devs: &HashSet<u64>, clock: Option<(u64, u64)>, out: &mut Scanned) {
+fn scan_one(id: &Ident, devs: &HashSet<u64>, clocks: &mut TaskClocks, out: &mut Scanned) {
     let pid = id.p.pid;
     let base = format!("/proc/{pid}");
     match std::fs::read_dir(format!("{base}/fd")) {
@@ -291,10 +286,7 @@ fn scan_one(id: &Ident, devs: &HashSet<u64>, clock: Option<(u64, u64)>, out: &mu
         let Some(call) = call_of(pid, nr, &a, &mut compat) else {
             continue;
         };
-        let asleep_since_unix_ns = clock.and_then(|(ours, unix)| {
-            let theirs = exec_start_ns(&std::fs::read(format!("{t}/sched")).ok()?)?;
-            Some(unix.saturating_sub(ours.saturating_sub(theirs)))
-        });
+        let asleep_since_unix_ns = asleep_since(&t, clocks);
         out.calls.push(TaskCall {
             pid,
             tid,
@@ -305,6 +297,17 @@ fn scan_one(id: &Ident, devs: &HashSet<u64>, clock: Option<(u64, u64)>, out: &mu
     if any_denied {
         out.calls_denied.push(pid);
     }
+}
+
+/// When the thread at `/proc/…/task/TID` (`t`) went to sleep at the latest (unix ns): its
+/// `se.exec_start` against the clock of the CPU it last ran on, which its stat names before
+/// and after (else it moved: unknown).
+fn asleep_since(t: &str, clocks: &mut TaskClocks) -> Option<u64> {
+    let cpu = || thread_cpu(&std::fs::read(format!("{t}/stat")).ok()?);
+    let before = cpu()?;
+    let theirs = exec_start_ns(&std::fs::read(format!("{t}/sched")).ok()?)?;
+    (cpu()? == before).then_some(())?;
+    clocks.since(before, theirs).map(|s| s.unix)
 }
 
 /// Scans every process (on up to 4 threads); says what permissions hid.
@@ -320,7 +323,7 @@ pub(super) fn scan(
     std::thread::scope(|s| {
         for _ in 0..crate::snapshot::procs::threads() {
             s.spawn(|| {
-                let clock = our_clock();
+                let mut clocks = TaskClocks::default();
                 let mut part = Scanned::default();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -328,7 +331,7 @@ pub(super) fn scan(
                         break;
                     };
                     if id.p.pid != me {
-                        scan_one(id, devs, clock, &mut part);
+                        scan_one(id, devs, &mut clocks, &mut part);
                     }
                 }
                 if let Ok(mut a) = all.lock() {

@@ -22,6 +22,7 @@ use std::{
 
 mod parse;
 mod reader;
+pub(crate) mod taskclock;
 mod waits;
 
 use parse::ns_inode_of;
@@ -80,8 +81,8 @@ pub struct TaskWait {
     pub wchan: Option<String>,
     /// CLOCK_MONOTONIC ns by which the thread had gone to sleep at the latest: when it last
     /// ran, from its scheduler clock (`se.exec_start` of /proc/PID/task/TID/sched) measured
-    /// against this scanner's own thread's — a lower bound of the wait's age, never more
-    /// (the scheduler's task clock leaves out interrupt time). `None`: not readable.
+    /// against the clock of the CPU it ran on ([`taskclock`]) — a lower bound of the wait's
+    /// age, never more. `None`: not readable, or that CPU's clock could not be read.
     pub asleep_since_ns: Option<u64>,
 }
 

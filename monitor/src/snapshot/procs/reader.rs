@@ -13,6 +13,7 @@ use nix::{
 use super::{
     denied, in_target,
     parse::{ns_inode_of, parse_maps, parse_stat, PF_KTHREAD},
+    taskclock::TaskClocks,
     waits::read_waits,
     ProcRead, ProcScan, ScanOptions,
 };
@@ -22,9 +23,8 @@ use super::{
 pub(super) struct Reader {
     buf: Vec<u8>,
     name: Vec<u8>,
-    /// This thread's scheduler clock against CLOCK_MONOTONIC, read once (see
-    /// [`Reader::asleep_since`]): (its `se.exec_start` ns, monotonic ns just after).
-    clock: Option<Option<(u64, u64)>>,
+    /// The CPUs' task clocks, read as sleeping threads need them.
+    pub(super) clocks: TaskClocks,
 }
 
 impl Reader {
@@ -120,20 +120,6 @@ impl Reader {
             return Err(io::Error::last_os_error());
         }
         ns_inode_of(&target[..n as usize])
-    }
-
-    /// The CLOCK_MONOTONIC time by which a thread whose scheduler clock stopped at
-    /// `exec_start_ns` (it last ran then) had gone to sleep, at the latest: our own thread's
-    /// `exec_start` (at most the task clock's now) minus theirs is at most the time elapsed,
-    /// so the age it gives is a lower bound. `None` when our own clock could not be read.
-    pub(super) fn asleep_since(&mut self, exec_start_ns: u64) -> Option<u64> {
-        let (ours, mono) = (*self.clock.get_or_insert_with(|| {
-            let ours = std::fs::read("/proc/thread-self/sched")
-                .ok()
-                .and_then(|t| super::waits::exec_start_ns(&t))?;
-            Some((ours, crate::event::clock_ns(libc::CLOCK_MONOTONIC)))
-        }))?;
-        Some(mono.saturating_sub(ours.saturating_sub(exec_start_ns)))
     }
 
     /// Whether the process of `dir` runs an ipctop: its executable is named `ipctop`, or is

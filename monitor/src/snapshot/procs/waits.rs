@@ -7,7 +7,10 @@ use nix::{
     unistd::Pid,
 };
 
-use super::{denied, parse::parse_syscall, reader::Reader, ProcScan, RawSop, TaskWait, WaitCall};
+use super::{
+    denied, parse::parse_syscall, reader::Reader, taskclock::thread_cpu, ProcScan, RawSop,
+    TaskWait, WaitCall,
+};
 
 /// The threads of `pid` blocked in an IPC call, from their syscall and wchan files; `None`
 /// when they cannot be read.
@@ -86,13 +89,7 @@ pub(super) fn read_waits(
             .ok()
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .filter(|w| !w.is_empty() && w != "0");
-        path.truncate(base);
-        path.push_str("sched");
-        let asleep_since_ns = rd
-            .read(dir, &path)
-            .ok()
-            .and_then(exec_start_ns)
-            .and_then(|theirs| rd.asleep_since(theirs));
+        let asleep_since_ns = asleep_since(rd, dir, &mut path, base);
         waits.push(TaskWait {
             tid,
             call,
@@ -105,6 +102,23 @@ pub(super) fn read_waits(
         return None;
     }
     Some(waits)
+}
+
+/// When the thread whose files are at `path[..base]` went to sleep at the latest
+/// (CLOCK_MONOTONIC ns): its `se.exec_start` against the clock of the CPU it last ran on,
+/// which its stat names before and after (else it moved: unknown).
+fn asleep_since(rd: &mut Reader, dir: &OwnedFd, path: &mut String, base: usize) -> Option<u64> {
+    let cpu = |rd: &mut Reader, path: &mut String| {
+        path.truncate(base);
+        path.push_str("stat");
+        rd.read_one_piece(dir, path).ok().and_then(thread_cpu)
+    };
+    let before = cpu(rd, path)?;
+    path.truncate(base);
+    path.push_str("sched");
+    let theirs = rd.read(dir, path).ok().and_then(exec_start_ns)?;
+    (cpu(rd, path)? == before).then_some(())?;
+    rd.clocks.since(before, theirs).map(|s| s.mono)
 }
 
 /// `se.exec_start` of a /proc/…/sched file, in ns of the scheduler's task clock: for a
