@@ -6,6 +6,7 @@ use crate::{
     exit,
     feed::{ProbeStatus, Source, Update},
     live::{LiveOptions, LiveSource},
+    model::account::WAIT_NS,
     record::{forks::ForkFollower, Header, Recorder, FORMAT_VERSION},
 };
 
@@ -121,6 +122,23 @@ impl NsFilter {
             _ => {}
         }
         s
+    }
+}
+
+/// What of a queued update is still written once END_WRITES is over (false: none of it):
+/// every kernel sample and snapshot; of a list of events, all but those of calls that failed
+/// without waiting (counted in `skipped`: their calls are in the kernel's counts all the
+/// same); of the calls in progress, the last list only (each replaces the one before).
+fn past_deadline(u: &mut Update, last_in_flight: bool, skipped: &mut u64) -> bool {
+    match u {
+        Update::Events(evs) => {
+            let before = evs.len();
+            evs.retain(|e| !e.failed() || e.duration_ns().is_some_and(|d| d >= WAIT_NS));
+            *skipped += (before - evs.len()) as u64;
+            !evs.is_empty()
+        }
+        Update::InFlight(_) => last_in_flight,
+        _ => true,
     }
 }
 
@@ -252,29 +270,34 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
         }
     };
     // The probe detached, the last events and the exact final counters. A machine making
-    // failing calls faster than they can be written leaves a backlog of events queued: it is
-    // written for at most END_WRITES, then only the last snapshot and the last kernel sample
-    // are (the sample's counts are the exact totals since the start); the rest is said.
+    // failing calls faster than they can be written leaves a backlog of their events queued:
+    // everything is written for at most END_WRITES, then what the account needs still is
+    // (every kernel sample, which carries the folded rows of processes that ended, and every
+    // snapshot), with the events of calls that did not fail (lifecycle calls and waits). The
+    // failed calls' events left out are said; their calls are counted in the kernel's samples
+    // all the same. With --every-call the events are the counts: all are written, however long
+    // it takes.
     let left = live.finish().await;
     let end_by = std::time::Instant::now() + END_WRITES;
-    let last_of = |f: fn(&Update) -> bool| left.iter().rposition(|s| f(&s.update));
-    let keep = [
-        last_of(|u| matches!(u, Update::Kernel(_))),
-        last_of(|u| matches!(u, Update::Snapshot(_))),
-    ];
-    let mut skipped = 0;
-    for (i, s) in left.iter().enumerate() {
-        if std::time::Instant::now() > end_by && !keep.contains(&Some(i)) {
-            skipped += 1;
+    let last_in_flight = left
+        .iter()
+        .rposition(|s| matches!(s.update, Update::InFlight(_)));
+    let mut skipped: u64 = 0;
+    for (i, s) in left.into_iter().enumerate() {
+        let mut s = ns_filter.apply(s);
+        if !args.every_call
+            && std::time::Instant::now() > end_by
+            && !past_deadline(&mut s.update, Some(i) == last_in_flight, &mut skipped)
+        {
             continue;
         }
-        rec.write(&ns_filter.apply(s.clone()))?;
+        rec.write(&s)?;
     }
     let reason = if skipped > 0 {
         eprintln!(
-            "ipctop: {skipped} updates still queued when the recording ended were left out (the calls' counts are complete; the events of some failed calls are missing)"
+            "ipctop: the events of {skipped} failed calls still queued when the recording ended were left out (their calls are counted all the same)"
         );
-        format!("{reason}; {skipped} queued updates left out")
+        format!("{reason}; the events of {skipped} failed calls left out")
     } else {
         reason
     };
@@ -304,4 +327,54 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
         Some(code) => code.clamp(0, 255) as u8,
         None => exit::OK,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        event::{Args, Cmd},
+        fixtures::ev,
+    };
+
+    #[test]
+    fn past_the_deadline_only_the_failed_calls_events_are_left_out() {
+        let ctl = |id| Args::Semctl {
+            semid: id,
+            semnum: 0,
+            cmd: Cmd {
+                value: 0,
+                name: Some("IPC_RMID"),
+            },
+            arg: 0,
+        };
+        let mut u = Update::Events(vec![
+            ev(1, "flood", 0, 10, Some(20), ctl(7), Some(-22)),
+            ev(2, "ipcrm", 0, 30, Some(40), ctl(5), Some(0)),
+            ev(1, "flood", 0, 50, Some(60), ctl(8), Some(-22)),
+            // A wait that failed (the set removed under it) is a wait: kept.
+            ev(3, "w", 0, 100, Some(100 + WAIT_NS), ctl(9), Some(-43)),
+            // Interrupted by a signal: no failure.
+            ev(4, "i", 0, 100, Some(110), ctl(9), Some(-512)),
+        ]);
+        let mut skipped = 0;
+        assert!(past_deadline(&mut u, false, &mut skipped));
+        assert_eq!(skipped, 2);
+        let Update::Events(evs) = &u else {
+            unreachable!()
+        };
+        let pids: Vec<u32> = evs.iter().map(|e| e.pid).collect();
+        assert_eq!(pids, [2, 3, 4]);
+        // Only failures: nothing of the list is written.
+        let mut u = Update::Events(vec![ev(1, "f", 0, 1, Some(2), ctl(7), Some(-22))]);
+        assert!(!past_deadline(&mut u, false, &mut skipped));
+        assert_eq!(skipped, 3);
+        // Every kernel sample is written: it carries the rows of processes that ended.
+        let mut k = Update::Kernel(Box::default());
+        assert!(past_deadline(&mut k, false, &mut skipped));
+        let mut f = Update::InFlight(Vec::new());
+        assert!(!past_deadline(&mut f, false, &mut skipped));
+        assert!(past_deadline(&mut f, true, &mut skipped));
+        assert_eq!(skipped, 3);
+    }
 }
