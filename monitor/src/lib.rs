@@ -21,6 +21,7 @@ pub mod memory;
 pub mod model;
 pub mod output;
 pub mod posix;
+pub mod privmount;
 pub mod probe;
 pub mod record;
 pub mod replay;

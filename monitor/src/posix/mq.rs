@@ -69,8 +69,8 @@ fn list(dir: &Path, ipc_ns: u64) -> std::io::Result<Vec<MqRead>> {
 /// The queues of the IPC namespace of `pid`, from a private mount.
 fn read_ns(pid: u32, ipc_ns: u64) -> Result<Vec<MqRead>, String> {
     use nix::{
-        mount::{mount, MsFlags},
-        sched::{setns, unshare, CloneFlags},
+        mount::MsFlags,
+        sched::{setns, CloneFlags},
     };
     let ns = match std::fs::File::open(format!("/proc/{pid}/ns/ipc")) {
         Ok(f) => f,
@@ -78,40 +78,19 @@ fn read_ns(pid: u32, ipc_ns: u64) -> Result<Vec<MqRead>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("cannot open /proc/{pid}/ns/ipc: {e}")),
     };
-    std::thread::scope(|s| {
-        s.spawn(|| -> Result<Vec<MqRead>, String> {
-            let need = "(needs root / CAP_SYS_ADMIN)";
-            setns(&ns, CloneFlags::CLONE_NEWIPC)
-                .map_err(|e| format!("cannot enter the namespace {need}: {e}"))?;
-            // A mount namespace for this thread only (CLONE_NEWNS implies CLONE_FS).
-            unshare(CloneFlags::CLONE_NEWNS)
-                .map_err(|e| format!("no private mount namespace {need}: {e}"))?;
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                None::<&str>,
-            )
-            .map_err(|e| format!("cannot make the mounts private: {e}"))?;
-            let at = MOUNT_AT
-                .iter()
-                .map(Path::new)
-                .find(|p| p.is_dir())
-                .ok_or("no directory to mount the mqueue filesystem on")?;
-            mount(
-                Some("mqueue"),
-                at,
-                Some("mqueue"),
-                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-                None::<&str>,
-            )
-            .map_err(|e| format!("cannot mount its mqueue filesystem {need}: {e}"))?;
-            list(at, ipc_ns).map_err(|e| format!("cannot list its mqueue filesystem: {e}"))
-        })
-        .join()
-        .map_err(|_| "the mqueue reader thread panicked".to_string())?
-    })
+    let m = crate::privmount::PrivateMount {
+        fstype: "mqueue",
+        at: &MOUNT_AT,
+        flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        need: "(needs root / CAP_SYS_ADMIN)",
+    };
+    let enter = || {
+        setns(&ns, CloneFlags::CLONE_NEWIPC)
+            .map_err(|e| format!("cannot enter the namespace {}: {e}", m.need))
+    };
+    crate::privmount::with_private_mount(&m, enter, |at| {
+        list(at, ipc_ns).map_err(|e| format!("cannot list its mqueue filesystem: {e}"))
+    })?
 }
 
 /// Whether /dev/mqueue is an mqueue mount (for the fallback without privilege).

@@ -109,39 +109,25 @@ const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 /// at /sys/kernel/tracing (passed to `f` as its `events/syscalls` directory). The rest of the
 /// system, and ipctop's other threads, see no change. `Err`: that could not be arranged.
 fn private_tracefs<T: Send>(f: impl FnOnce(PathBuf) -> T + Send) -> anyhow::Result<T> {
-    use nix::{
-        mount::{mount, MsFlags},
-        sched::{unshare, CloneFlags},
+    let m = crate::privmount::PrivateMount {
+        fstype: "tracefs",
+        at: &TRACEFS[..1],
+        flags: nix::mount::MsFlags::empty(),
+        need: "(needs root / CAP_SYS_ADMIN)",
     };
-    std::thread::scope(|s| {
-        s.spawn(|| -> anyhow::Result<T> {
-            // A new mount namespace for this thread only (CLONE_NEWNS implies CLONE_FS).
-            unshare(CloneFlags::CLONE_NEWNS)?;
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                None::<&str>,
-            )?;
-            let at = Path::new(TRACEFS[0]);
-            mount(
-                Some("tracefs"),
-                at,
-                Some("tracefs"),
-                MsFlags::empty(),
-                None::<&str>,
-            )?;
+    let r = crate::privmount::with_private_mount(
+        &m,
+        || Ok(()),
+        |at| {
             let dir = at.join("events/syscalls");
-            anyhow::ensure!(
-                dir.join("sys_enter_semget").exists(),
-                "no syscall tracepoints in tracefs"
-            );
-            Ok(f(dir))
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("the tracefs thread panicked"))?
-    })
+            if dir.join("sys_enter_semget").exists() {
+                Ok(f(dir))
+            } else {
+                Err("no syscall tracepoints in tracefs".to_string())
+            }
+        },
+    );
+    r.and_then(|r| r).map_err(anyhow::Error::msg)
 }
 
 /// The tracefs directory with the syscall tracepoints, if one is mounted.
