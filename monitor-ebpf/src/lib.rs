@@ -390,12 +390,17 @@ pub mod global {
     /// 32-bit syscall runs), from the kernel's BTF; 0: unknown (the program then takes a
     /// syscall entered from the 32-bit code segment for a compat one).
     pub const TI_STATUS_OFFSET: &str = "TI_STATUS_OFFSET";
-    /// [u32; 6]: byte offsets, from the kernel's BTF, of [`TASK_OFF_GROUP_LEADER`]
-    /// `task_struct.group_leader`, [`TASK_OFF_START`] `task_struct.start_boottime`,
-    /// [`TASK_OFF_NS_ID`] `ipc_namespace.ns.ns_id` (0: this kernel has none),
-    /// [`TASK_OFF_PENDING`] `task_struct.pending.signal`, [`TASK_OFF_SIGNAL`]
-    /// `task_struct.signal` and [`TASK_OFF_SIGNAL_FLAGS`] `signal_struct.flags`; 0: unknown
-    /// (rows then carry no process start, no namespace id, and no call is told ended).
+    /// [u32; 6]: byte offsets, from the kernel's BTF, of
+    /// - [`TASK_OFF_GROUP_LEADER`](crate::TASK_OFF_GROUP_LEADER) `task_struct.group_leader`,
+    /// - [`TASK_OFF_START`](crate::TASK_OFF_START) `task_struct.start_boottime`,
+    /// - [`TASK_OFF_NS_ID`](crate::TASK_OFF_NS_ID) `ipc_namespace.ns.ns_id` (0: this kernel
+    ///   has none),
+    /// - [`TASK_OFF_PENDING`](crate::TASK_OFF_PENDING) `task_struct.pending.signal`,
+    /// - [`TASK_OFF_SIGNAL`](crate::TASK_OFF_SIGNAL) `task_struct.signal`,
+    /// - [`TASK_OFF_SIGNAL_FLAGS`](crate::TASK_OFF_SIGNAL_FLAGS) `signal_struct.flags`;
+    ///
+    /// 0: unknown (rows then carry no process start, no namespace id, and no call is told
+    /// ended).
     pub const TASK_OFFSETS: &str = "TASK_OFFSETS";
 }
 
