@@ -4,7 +4,7 @@ use std::{path::PathBuf, process::Stdio, time::Duration};
 use crate::{
     event::clock_ns,
     exit,
-    feed::{ProbeStatus, Source, Update},
+    feed::{ProbeStatus, Source, Stamped, Update},
     live::{LiveOptions, LiveSource},
     model::account::WAIT_NS,
     record::{forks::ForkFollower, Header, Recorder, FORMAT_VERSION},
@@ -125,11 +125,17 @@ impl NsFilter {
     }
 }
 
-/// What of a queued update is still written once END_WRITES is over (false: none of it):
-/// every kernel sample and snapshot; of a list of events, all but those of calls that failed
-/// without waiting (counted in `skipped`: their calls are in the kernel's counts all the
-/// same); of the calls in progress, the last list only (each replaces the one before).
-fn past_deadline(u: &mut Update, last_in_flight: bool, skipped: &mut u64) -> bool {
+/// What of a queued update is still written once END_WRITES is over (false: none of it).
+/// `last`: it is the last queued update of its kind.
+/// - Every kernel sample: its counters, holds and retired rows (the final counts of processes
+///   and objects that ended, in no later sample); its live rows only in the last sample,
+///   whose cumulative counts carry what the ones before had (a row's growth is measured
+///   against the last value seen, so nothing is counted twice or lost).
+/// - Every snapshot.
+/// - Of a list of events, all but those of calls that failed without waiting (counted in
+///   `skipped`: their calls are in the kernel's counts all the same).
+/// - Of the lists of calls in progress, the last only (each replaces the one before).
+fn past_deadline(u: &mut Update, last: bool, skipped: &mut u64) -> bool {
     match u {
         Update::Events(evs) => {
             let before = evs.len();
@@ -137,13 +143,21 @@ fn past_deadline(u: &mut Update, last_in_flight: bool, skipped: &mut u64) -> boo
             *skipped += (before - evs.len()) as u64;
             !evs.is_empty()
         }
-        Update::InFlight(_) => last_in_flight,
+        Update::InFlight(_) => last,
+        Update::Kernel(k) if !last => {
+            let retired: std::collections::HashSet<_> = k.retired.iter().collect();
+            k.aggregates.retain(|a| retired.contains(&a.key()));
+            true
+        }
         _ => true,
     }
 }
 
 /// How long `record` goes on writing what was still queued once it stops.
 const END_WRITES: Duration = Duration::from_secs(1);
+
+/// Events written at most in one piece once it stops (see END_WRITES).
+const END_PART: usize = 1024;
 
 async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     let interval = Duration::from_secs_f64(args.interval);
@@ -272,26 +286,39 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     // The probe detached, the last events and the exact final counters. A machine making
     // failing calls faster than they can be written leaves a backlog of their events queued:
     // everything is written for at most END_WRITES, then what the account needs still is
-    // (every kernel sample, which carries the folded rows of processes that ended, and every
-    // snapshot), with the events of calls that did not fail (lifecycle calls and waits). The
-    // failed calls' events left out are said; their calls are counted in the kernel's samples
-    // all the same. With --every-call the events are the counts: all are written, however long
-    // it takes.
+    // (see `past_deadline`: the kernel samples' counters and rows of what ended, the last one
+    // whole, the snapshots, the events of calls that did not fail). The failed calls' events
+    // left out are said; their calls are counted in the kernel's samples all the same. With
+    // --every-call the events are the counts: all are written, however long it takes.
     let left = live.finish().await;
     let end_by = std::time::Instant::now() + END_WRITES;
-    let last_in_flight = left
-        .iter()
-        .rposition(|s| matches!(s.update, Update::InFlight(_)));
+    let last_of = |f: fn(&Update) -> bool| left.iter().rposition(|s| f(&s.update));
+    let last = [
+        last_of(|u| matches!(u, Update::InFlight(_))),
+        last_of(|u| matches!(u, Update::Kernel(_))),
+    ];
     let mut skipped: u64 = 0;
     for (i, s) in left.into_iter().enumerate() {
-        let mut s = ns_filter.apply(s);
-        if !args.every_call
-            && std::time::Instant::now() > end_by
-            && !past_deadline(&mut s.update, Some(i) == last_in_flight, &mut skipped)
-        {
-            continue;
+        let s = ns_filter.apply(s);
+        let mono_ns = s.mono_ns;
+        // A long list of events goes in parts, the deadline looked at before each: one list
+        // of a flood's failures (tens of thousands) took seconds to write in one piece.
+        let parts: Vec<Update> = match s.update {
+            Update::Events(evs) if evs.len() > END_PART => evs
+                .chunks(END_PART)
+                .map(|c| Update::Events(c.to_vec()))
+                .collect(),
+            u => vec![u],
+        };
+        for mut update in parts {
+            if !args.every_call
+                && std::time::Instant::now() > end_by
+                && !past_deadline(&mut update, last.contains(&Some(i)), &mut skipped)
+            {
+                continue;
+            }
+            rec.write(&Stamped { mono_ns, update })?;
         }
-        rec.write(&s)?;
     }
     let reason = if skipped > 0 {
         eprintln!(
@@ -333,7 +360,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<u8> {
 mod tests {
     use super::*;
     use crate::{
-        event::{Args, Cmd},
+        event::{Args, Cmd, Syscall},
         fixtures::ev,
     };
 
@@ -369,9 +396,25 @@ mod tests {
         let mut u = Update::Events(vec![ev(1, "f", 0, 1, Some(2), ctl(7), Some(-22))]);
         assert!(!past_deadline(&mut u, false, &mut skipped));
         assert_eq!(skipped, 3);
-        // Every kernel sample is written: it carries the rows of processes that ended.
-        let mut k = Update::Kernel(Box::default());
+        // Every kernel sample is written, with the rows of what ended; the live rows only in
+        // the last one.
+        let row = |pid, calls| crate::fixtures::agg(pid, Some(7), Syscall::SEMCTL, calls, 0);
+        let sample = || {
+            Update::Kernel(Box::new(crate::sample::KernelSample {
+                aggregates: vec![row(1, 10), row(2, 20)],
+                retired: vec![row(2, 20).key()],
+                ..Default::default()
+            }))
+        };
+        let pids = |u: &Update| match u {
+            Update::Kernel(k) => k.aggregates.iter().map(|a| a.pid).collect::<Vec<_>>(),
+            _ => unreachable!(),
+        };
+        let (mut k, mut last) = (sample(), sample());
         assert!(past_deadline(&mut k, false, &mut skipped));
+        assert_eq!(pids(&k), [2], "the ended process's final row");
+        assert!(past_deadline(&mut last, true, &mut skipped));
+        assert_eq!(pids(&last), [1, 2], "the last sample whole");
         let mut f = Update::InFlight(Vec::new());
         assert!(!past_deadline(&mut f, false, &mut skipped));
         assert!(past_deadline(&mut f, true, &mut skipped));
