@@ -94,7 +94,12 @@ impl Model {
         if known && !new {
             return;
         }
-        if known {
+        // The object already known of that namespace (the kernel's id for it, never reused)
+        // and id is this very one: rows and snapshots travel apart from events, and under
+        // load they came first. An id is not given again in a namespace before its sequence
+        // wraps.
+        let this_one = ev.ns_id.is_some() && self.account.object_ns_id((kind, id)) == ev.ns_id;
+        if known && !this_one {
             self.object_gone(kind, id);
         }
         if !self.created.contains_key(&(kind, id)) {

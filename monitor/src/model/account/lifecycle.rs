@@ -244,9 +244,10 @@ impl Account {
     /// known): a new generation, the entry of an older one of the same key ends first.
     pub(in crate::model) fn object_born(&mut self, key: ObjKey, at_ns: u64, ns_id: Option<u64>) {
         // The kernel's rows can come before the event of the creation (they travel apart):
-        // an entry of the same namespace made by rows alone is this object's.
+        // an entry of the same namespace is this object's (an id is not given again in a
+        // namespace before its sequence wraps), born when the event says.
         if let Some(e) = self.objects.get_mut(&key) {
-            if ns_id.is_some() && e.ns_id == ns_id && e.born_ns == 0 {
+            if ns_id.is_some() && e.ns_id == ns_id {
                 e.born_ns = at_ns;
                 return;
             }
@@ -262,6 +263,12 @@ impl Account {
                 tally: Tally::default(),
             },
         );
+    }
+
+    /// The kernel's id of the namespace of the object of this key (`None`: no entry, or not
+    /// known).
+    pub(in crate::model) fn object_ns_id(&self, key: ObjKey) -> Option<u64> {
+        self.objects.get(&key)?.ns_id
     }
 
     /// The object of this key has ended (removed, or its namespace is gone).

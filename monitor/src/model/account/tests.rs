@@ -321,3 +321,39 @@ fn an_older_process_of_a_pid_known_only_by_late_rows_has_its_own_final_account()
         .collect();
     assert_eq!(old, [3]);
 }
+
+/// Under load a creation's event comes after its first row and after a snapshot that saw the
+/// object (they travel apart): it is the same object, of the same namespace, not a new one
+/// that ends it — before, the semget row went to an ended entry of its own and the rest to
+/// a new one (churn_real's 2,001 sets for 2,000).
+#[test]
+fn a_creation_told_after_its_rows_and_a_snapshot_is_that_object() {
+    let mut m = Model::new();
+    let born = MONO + S / 2;
+    // Its semget's row (1 call), sampled first; then a snapshot with the set.
+    m.feed_kernel(MONO + S, sample(vec![in_ns(20, 200, 1, S / 2)], vec![]));
+    m.feed_snapshot(&snap_with(&[(20, 520)], &[0], MONO + 2 * S));
+    // The semget's event, late.
+    let get = crate::event::Args::Semget {
+        key: crate::event::Key(0),
+        nsems: 1,
+        flags: crate::event::Flags::new(0o1000, crate::event::GET_FLAGS),
+        mode: crate::event::Mode(0o600),
+    };
+    let mut e = fixtures::ev(20, "w", ROOT, born - 1000, Some(born), get, Some(0));
+    (e.ipc_ns, e.ns_id, e.proc_start) = (Some(NS), Some(200), Some(520));
+    m.feed_event(&e);
+    // Its other calls.
+    m.feed_kernel(
+        MONO + 3 * S,
+        sample(vec![in_ns(20, 200, 5, 2 * S + 1)], vec![]),
+    );
+    assert_eq!(calls_of(&m, 0), 5);
+    let ended: Vec<u64> = m
+        .account()
+        .retired()
+        .filter(|r| matches!(r.what, RetiredWhat::Object { .. }))
+        .map(|r| r.tally.calls)
+        .collect();
+    assert_eq!(ended, [0u64; 0], "no ended object");
+}
