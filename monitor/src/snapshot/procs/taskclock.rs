@@ -53,7 +53,12 @@ impl TaskClocks {
         if self.cpus.len() <= i {
             self.cpus.resize(i + 1, None);
         }
-        if self.cpus[i].is_none() {
+        // Read once per CPU, and again when the thread's stamp is newer than our reading (it
+        // went to sleep since): measured against an older reading, its age would be too long.
+        let stale = self.cpus[i]
+            .flatten()
+            .is_some_and(|now| now.task < exec_start_ns);
+        if self.cpus[i].is_none() || stale {
             let now = self.read(cpu);
             self.cpus[i] = Some(now);
         }
@@ -190,5 +195,42 @@ mod tests {
             waiter.join().unwrap();
         }
         assert_eq!(checked, cpus.len() * cpus.len());
+    }
+
+    /// A CPU's clock read before a thread went to sleep is read again for it: measured
+    /// against the old reading its age would include time it ran.
+    #[test]
+    fn a_reading_older_than_the_sleep_is_read_again() {
+        let me = Pid::from_raw(0);
+        let mut clocks = TaskClocks::default();
+        // SAFETY: no argument, returns a number.
+        let cpu = unsafe { libc::sched_getcpu() } as u32;
+        let mono = || crate::event::clock_ns(libc::CLOCK_MONOTONIC);
+        assert!(clocks.since(cpu, 0).is_some(), "our own CPU's clock");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let (rfd, wfd) = nix::unistd::pipe().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let mut one = CpuSet::new();
+            one.set(cpu as usize).unwrap();
+            sched_setaffinity(me, &one).unwrap();
+            tx.send((nix::unistd::gettid().as_raw(), mono())).unwrap();
+            let mut b = [0u8; 1];
+            let _ = nix::unistd::read(&rfd, &mut b);
+        });
+        let (tid, before) = rx.recv().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let t = format!("/proc/self/task/{tid}");
+        let theirs =
+            super::super::waits::exec_start_ns(&std::fs::read(format!("{t}/sched")).unwrap())
+                .unwrap();
+        let since = clocks.since(cpu, theirs).unwrap().mono;
+        nix::unistd::write(&wfd, b"x").unwrap();
+        waiter.join().unwrap();
+        assert!(
+            since + 1_000_000 >= before,
+            "asleep since {since}, but it ran at {before} ({} ms before)",
+            (before - since) / 1_000_000
+        );
     }
 }
