@@ -59,6 +59,15 @@ fn in_ns(pid: u32, ns_id: u64, calls: u64, last: u64) -> Aggregate {
     }
 }
 
+/// The calls of each ended object's final account, in the order they ended.
+fn ended_objects_calls(m: &Model) -> Vec<u64> {
+    m.account()
+        .retired()
+        .filter(|r| matches!(r.what, RetiredWhat::Object { .. }))
+        .map(|r| r.tally.calls)
+        .collect()
+}
+
 fn calls_of(m: &Model, id: i32) -> u64 {
     m.object_account_at(ObjKind::Sem, ObjId { ns: NS, id })
         .map_or(0, |t| t.calls)
@@ -126,13 +135,7 @@ fn a_new_object_of_a_reused_id_starts_from_zero() {
     r.last_ns = MONO + 3 * S + 1;
     m.feed_kernel(MONO + 4 * S, sample(vec![row(10, 500, 0, 11), r], vec![]));
     assert_eq!(calls_of(&m, 0), 3);
-    let retired: Vec<u64> = m
-        .account()
-        .retired()
-        .filter(|r| matches!(r.what, RetiredWhat::Object { .. }))
-        .map(|r| r.tally.calls)
-        .collect();
-    assert_eq!(retired, [11]);
+    assert_eq!(ended_objects_calls(&m), [11]);
 }
 
 #[test]
@@ -349,11 +352,5 @@ fn a_creation_told_after_its_rows_and_a_snapshot_is_that_object() {
         sample(vec![in_ns(20, 200, 5, 2 * S + 1)], vec![]),
     );
     assert_eq!(calls_of(&m, 0), 5);
-    let ended: Vec<u64> = m
-        .account()
-        .retired()
-        .filter(|r| matches!(r.what, RetiredWhat::Object { .. }))
-        .map(|r| r.tally.calls)
-        .collect();
-    assert_eq!(ended, [0u64; 0], "no ended object");
+    assert_eq!(ended_objects_calls(&m), [0u64; 0], "no ended object");
 }
