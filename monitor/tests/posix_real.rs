@@ -185,6 +185,49 @@ fn named_semaphore_with_three_waiters() {
         assert!(w["waited_at_least_s"].as_f64().is_some(), "{w}");
     }
     assert!(findings_of(&doc, "unused", "ipctop-sem").is_empty());
+    // Its maker still maps it, with a thread free to post it: not stuck.
+    assert!(findings_of(&doc, "stuck_semaphore", "ipctop-sem").is_empty());
+    drop(s);
+}
+
+#[test]
+fn a_named_semaphore_its_maker_let_go_of_is_stuck() {
+    let Some(wl) = can_run("a_named_semaphore_its_maker_let_go_of_is_stuck") else {
+        return;
+    };
+    let s = start(wl, "sem /ipctop-sem 3 let-go");
+    let waiters = u64s(&s.ready["waiters"]);
+    let doc = snapshot_json();
+    let stuck = findings_of(&doc, "stuck_semaphore", "ipctop-sem");
+    assert_eq!(stuck.len(), 1, "{stuck:?}");
+    assert_eq!(u64s(&stuck[0]["pids"]), waiters, "{}", stuck[0]);
+    assert_eq!(stuck[0]["ipc_ns"], s.ipc_ns, "{}", stuck[0]);
+    // Recorded, the gate fails on it as on a stuck System V waiter.
+    let dir = support::recording::tmpdir("posix-semstuck");
+    let file = dir.0.join("r.ipctop.zst");
+    let out = Command::new(IPCTOP)
+        .args(["record", "--duration", "3", "-o"])
+        .arg(&file)
+        .output()
+        .expect("run ipctop record");
+    assert!(
+        out.status.success(),
+        "record: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ns = s.ipc_ns.to_string();
+    let gate = Command::new(IPCTOP)
+        .arg("report")
+        .arg(&file)
+        .args(["--ipc-ns", &ns, "--fail-on", "stuck"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&gate.stderr);
+    assert!(
+        gate.status.code() == Some(1) && said.contains("semaphore /ipctop-sem"),
+        "the gate fails on the stuck semaphore: {:?} {said}",
+        gate.status
+    );
     drop(s);
 }
 

@@ -5,6 +5,11 @@
 //! - **stuck queue**: threads blocked receiving (sending) on a queue that no live process has
 //!   open for sending (receiving), other than processes all of whose threads wait on it
 //!   (a process could still open it by name: said in the reason);
+//! - **stuck semaphore**: threads blocked in sem_wait on a semaphore of a /dev/shm object
+//!   (a named semaphore, or a `sem_t` in a shared memory object) whose value is 0, that no
+//!   live process could post: every process that maps it or has it open has all its threads
+//!   blocked on that very semaphore (a process could still open it by name: said in the
+//!   reason) — the poster died, or let go of it;
 //! - **deleted but mapped**: an object removed from /dev/shm that processes still map.
 //!
 //! A deadlock through robust or PI mutexes (their owners from their words) is no POSIX
@@ -22,7 +27,7 @@ use crate::{
 /// One finding on POSIX IPC.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PosixFinding {
-    /// "unused", "stuck_queue", "deleted_mapped".
+    /// "unused", "stuck_queue", "stuck_semaphore", "deleted_mapped".
     pub kind: &'static str,
     /// What it is about, in words ("queue /jobs", "/dev/shm/psm_1", …).
     pub object: String,
@@ -59,7 +64,45 @@ fn served(m: &Model, q: &MqRead, waiters_send: bool) -> bool {
     })
 }
 
-/// Every POSIX finding, in a stable order: deleted but mapped, stuck queues, unused.
+/// The semaphores of /dev/shm objects with threads in sem_wait that no live process could
+/// post (see the module's comment): per object and offset, its waiting pids and tids.
+fn stuck_semaphores(m: &Model) -> Vec<(&crate::posix::ShmObject, u64, Vec<u32>, Vec<u32>)> {
+    use crate::posix::SyncKind;
+    let threads = |pid| m.posix().and_then(|p| p.proc(pid)).map_or(1, |p| p.threads);
+    let mut out = Vec::new();
+    for o in m.posix_shm() {
+        let mut by_offset: std::collections::BTreeMap<u64, Vec<(u32, u32)>> = Default::default();
+        for w in m.shm_object_futex_waits(o.dev, o.ino) {
+            // A value above 0 wakes them: not stuck (unknown: as the waiters found it, 0).
+            if let SyncKind::Semaphore { value, .. } = w.sync {
+                if value.unwrap_or(0) == 0 {
+                    by_offset.entry(w.offset).or_default().push((w.pid, w.tid));
+                }
+            }
+        }
+        for (offset, waits) in by_offset {
+            let users: BTreeSet<u32> = o
+                .mappers
+                .iter()
+                .map(|x| x.pid)
+                .chain(o.openers.iter().map(|x| x.pid))
+                .collect();
+            let could_post = users.iter().any(|&pid| {
+                let blocked = waits.iter().filter(|(p, _)| *p == pid).count() as u32;
+                blocked < threads(pid).max(1)
+            });
+            if !could_post {
+                let pids: BTreeSet<u32> = waits.iter().map(|(p, _)| *p).collect();
+                let tids = waits.iter().map(|(_, t)| *t).collect();
+                out.push((o, offset, pids.into_iter().collect(), tids));
+            }
+        }
+    }
+    out
+}
+
+/// Every POSIX finding, in a stable order: deleted but mapped, stuck queues, stuck
+/// semaphores, unused.
 pub fn findings(m: &Model) -> Vec<PosixFinding> {
     let mut out = Vec::new();
     for o in m.posix_shm().filter(|o| o.kind == ShmKind::Deleted) {
@@ -123,6 +166,30 @@ pub fn findings(m: &Model) -> Vec<PosixFinding> {
                 ),
             });
         }
+    }
+    for (o, offset, pids, tids) in stuck_semaphores(m) {
+        let what = match o.kind {
+            ShmKind::Semaphore => format!("semaphore /{} (/dev/shm/sem.{})", o.name, o.name),
+            ShmKind::Deleted => format!(
+                "a semaphore at +{offset:#x} of /dev/shm/{} (deleted)",
+                o.name
+            ),
+            _ => format!("a semaphore at +{offset:#x} of /dev/shm/{}", o.name),
+        };
+        out.push(PosixFinding {
+            kind: "stuck_semaphore",
+            reason: format!(
+                "{} thread(s) blocked in sem_wait on it, its value 0, and no live process that \
+                 maps it or has it open could post it (their threads all wait on it: its \
+                 poster ended or let go of it; one could still open it by name){caveat}",
+                tids.len()
+            ),
+            object: what,
+            ipc_ns: o.ipc_ns,
+            pids,
+            tids,
+            since_unix_s: None,
+        });
     }
     for o in m
         .posix_shm()
@@ -241,6 +308,52 @@ mod tests {
             update: Update::Posix(Box::new(p)),
         });
         assert!(of(&findings(&m), "stuck_queue", "/jobs").is_empty());
+    }
+
+    /// The look with `f` applied to it.
+    fn model_with(f: impl FnOnce(&mut crate::posix::PosixSnapshot)) -> Model {
+        let mut m = model();
+        let mut p = m.posix().unwrap().clone();
+        f(&mut p);
+        m.apply(&Stamped {
+            mono_ns: MONO,
+            update: Update::Posix(Box::new(p)),
+        });
+        m
+    }
+
+    #[test]
+    fn a_semaphore_nobody_could_post_is_stuck() {
+        // mp-1: three waiters, its only mappers; 3402 has a second thread that could post.
+        assert!(of(&findings(&model()), "stuck_semaphore", "").is_empty());
+        let one_thread = |p: &mut crate::posix::PosixSnapshot| {
+            p.procs.iter_mut().find(|x| x.pid == 3402).unwrap().threads = 1;
+        };
+        let f = findings(&model_with(one_thread));
+        let stuck = of(&f, "stuck_semaphore", "semaphore /mp-1");
+        assert_eq!(stuck.len(), 1, "{f:#?}");
+        assert_eq!(stuck[0].pids, [3400, 3401, 3402]);
+        assert_eq!(stuck[0].tids, [3400, 3401, 3402]);
+        // Not where it does not hold: another process has it open (it could map it and post);
+        // its value above 0 (they are waking).
+        let m = model_with(|p| {
+            one_thread(p);
+            p.shm[1].openers.push(crate::posix::Opener {
+                pid: 3300,
+                fd: 5,
+                access: "rw",
+            });
+        });
+        assert!(of(&findings(&m), "stuck_semaphore", "").is_empty());
+        let m = model_with(|p| {
+            one_thread(p);
+            for w in &mut p.futex_waits {
+                if let crate::posix::SyncKind::Semaphore { value, .. } = &mut w.sync {
+                    *value = Some(1);
+                }
+            }
+        });
+        assert!(of(&findings(&m), "stuck_semaphore", "").is_empty());
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub fn collect(model: &Model) -> Vec<PosixNs> {
             ns: n,
             objects: ["mq", "shm", "sem", "deleted"].map(|k| (k, 0)).to_vec(),
             blocked: ["mq", "sem", "mutex", "futex"].map(|k| (k, 0)).to_vec(),
-            findings: ["unused", "stuck_queue", "deleted_mapped"]
+            findings: ["unused", "stuck_queue", "stuck_semaphore", "deleted_mapped"]
                 .map(|k| (k, 0))
                 .to_vec(),
             ..Default::default()
@@ -158,7 +158,12 @@ mod tests {
         );
         assert_eq!(
             p.findings,
-            [("unused", 2), ("stuck_queue", 1), ("deleted_mapped", 1)]
+            [
+                ("unused", 2),
+                ("stuck_queue", 1),
+                ("stuck_semaphore", 0),
+                ("deleted_mapped", 1)
+            ]
         );
         let f = families(std::slice::from_ref(p));
         let q = f

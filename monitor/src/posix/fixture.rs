@@ -153,7 +153,8 @@ pub(crate) fn posix(ns: u64, now: i64, mono_ns: u64) -> PosixSnapshot {
             start_ticks: 100,
             ipc_ns: Some(at.ns),
             mnt_ns: Some(4026531841),
-            threads: 1,
+            // The semaphore's third waiter has a thread that could post it.
+            threads: if pid == 3402 { 2 } else { 1 },
         })
         .collect();
     PosixSnapshot {

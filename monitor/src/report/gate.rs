@@ -73,21 +73,18 @@ impl Report {
                         )
                     ))
                 }
-                FailOn::Stuck
-                    if !along.stuck.is_empty() || along.posix_of("stuck_queue").count() > 0 =>
-                {
-                    out.push(format!(
+                FailOn::Stuck if !along.stuck.is_empty() || along.posix_stuck().count() > 0 => out
+                    .push(format!(
                         "stuck: {} waiter(s) nobody alive could release: {}",
-                        along.stuck.len() + along.posix_of("stuck_queue").count(),
+                        along.stuck.len() + along.posix_stuck().count(),
                         names(
                             &mut along.stuck.iter().map(|f| f.reason.clone()).chain(
                                 along
-                                    .posix_of("stuck_queue")
+                                    .posix_stuck()
                                     .map(|f| format!("{}: {}", f.object, f.reason))
                             )
                         )
-                    ))
-                }
+                    )),
                 FailOn::Stalled if !along.stalled.is_empty() => out.push(format!(
                     "stalled: {} object(s): {}",
                     along.stalled.len(),

@@ -32,6 +32,13 @@ impl AlongTheWay {
     pub fn posix_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a PosixFinding> + 'a {
         self.posix.iter().filter(move |f| f.kind == kind)
     }
+
+    /// The POSIX waiters nobody alive could release: stuck queues and semaphores.
+    pub fn posix_stuck(&self) -> impl Iterator<Item = &PosixFinding> + '_ {
+        self.posix
+            .iter()
+            .filter(|f| matches!(f.kind, "stuck_queue" | "stuck_semaphore"))
+    }
 }
 
 /// A finding's identity across the recording (its kind, namespace, and what it names).

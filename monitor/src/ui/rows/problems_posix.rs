@@ -18,7 +18,7 @@ use crate::{
 pub fn kind_of(f: &PosixFinding) -> Option<Kind> {
     match f.kind {
         "unused" => None,
-        "stuck_queue" => Some(known(1)),
+        "stuck_queue" | "stuck_semaphore" => Some(known(1)),
         other => {
             let (mark, section) = match other {
                 "deleted_mapped" => (
@@ -56,7 +56,7 @@ pub fn problem(cx: &Cx, f: &PosixFinding) -> Option<Problem> {
     let kind = kind_of(f)?;
     let object = crate::text::escape(&f.object).into_owned();
     let mut text = match f.kind {
-        "stuck_queue" => format!("{object}: {} blocked", whos(cx, &f.pids)),
+        "stuck_queue" | "stuck_semaphore" => format!("{object}: {} blocked", whos(cx, &f.pids)),
         _ if f.pids.is_empty() => object,
         _ => format!("{object}: {}", whos(cx, &f.pids)),
     };

@@ -75,8 +75,9 @@ static void pids_json(const char *key, pid_t *p, int n) {
 
 static void forever(void) { for (;;) pause(); }
 
-/* sem NAME N: a named semaphore at 0 and N processes in sem_wait. */
-static void mode_sem(const char *name, int n) {
+/* sem NAME N [let-go]: a named semaphore at 0 and N processes in sem_wait; with let-go its
+   maker closes it once they wait (nobody alive maps it but its waiters: nobody can post). */
+static void mode_sem(const char *name, int n, int let_go) {
     sem_t *s = sem_open(name, O_CREAT | O_EXCL, 0600, 0);
     if (s == SEM_FAILED) die("sem_open");
     pid_t w[16];
@@ -84,6 +85,7 @@ static void mode_sem(const char *name, int n) {
         if ((w[i] = child()) == 0) { sem_wait(s); _exit(0); }
     }
     for (int i = 0; i < n; i++) until_asleep(w[i]);
+    if (let_go && sem_close(s) != 0) die("sem_close");
     printf("ready {");
     pids_json("waiters", w, n);
     printf("}\n");
@@ -200,12 +202,13 @@ static void mode_abba(void) {
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc >= 4 && !strcmp(argv[1], "sem")) mode_sem(argv[2], atoi(argv[3]));
+    if (argc >= 4 && !strcmp(argv[1], "sem"))
+        mode_sem(argv[2], atoi(argv[3]), argc >= 5 && !strcmp(argv[4], "let-go"));
     else if (argc >= 3 && !strcmp(argv[1], "mqrecv")) mode_mqrecv(argv[2]);
     else if (argc >= 3 && !strcmp(argv[1], "mqleave")) mode_mqleave(argv[2]);
     else if (argc >= 3 && !strcmp(argv[1], "shm")) mode_shm(argv[2]);
     else if (argc >= 3 && !strcmp(argv[1], "sysv")) mode_sysv(atoi(argv[2]));
     else if (argc >= 2 && !strcmp(argv[1], "abba")) mode_abba();
-    fprintf(stderr, "usage: workload sem NAME N | mqrecv NAME | mqleave NAME | shm NAME | sysv N | abba\n");
+    fprintf(stderr, "usage: workload sem NAME N [let-go] | mqrecv NAME | mqleave NAME | shm NAME | sysv N | abba\n");
     return 2;
 }
