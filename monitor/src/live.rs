@@ -590,15 +590,9 @@ mod tests {
         });
         b.reserve(6).await;
         let wait = |n| tokio::time::timeout(Duration::from_millis(50), b.reserve(n));
-        assert!(
-            wait(5).await.is_err(),
-            "6 of 10 on their way: 5 more must wait"
-        );
+        assert!(wait(5).await.is_err(), "6 of 10 on their way");
         b.taken(&t(6));
-        assert!(
-            wait(25).await.is_ok(),
-            "a batch over the bound takes the whole bound"
-        );
+        assert!(wait(25).await.is_ok(), "over the bound: takes it all");
         assert!(wait(1).await.is_err());
         b.taken(&t(25));
         assert_eq!(b.0.available_permits(), 10, "every permit back");
