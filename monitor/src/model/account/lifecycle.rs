@@ -9,7 +9,7 @@ use super::{Account, Growth, ObjEntry, ObjKey, Tally};
 use crate::memory::GiveBackRoom;
 use crate::model::NsId;
 
-/// At most this many retired entries are kept (about 6 MB of final accounts), whatever the
+/// At most this many retired entries are kept (about 10 MB of final accounts), whatever the
 /// retention window — and, until the next update, what ended in the last one: memory depends
 /// on what exists, not on how fast things end.
 pub const MAX_RETIRED: usize = 10_000;
