@@ -11,7 +11,7 @@ use std::{
 };
 
 use tokio::{
-    sync::{mpsc, oneshot},
+    sync::{mpsc, oneshot, Semaphore},
     task::JoinHandle,
 };
 
@@ -88,6 +88,10 @@ pub struct LiveOptions {
     /// forked or ended, a segment's attachments with them) is then at most this many
     /// intervals old.
     pub idle_every: u32,
+    /// The probe's events on their way to the consumer at most (`None`: no bound): else a
+    /// consumer slower than the events holds them all (1 GB measured). At the bound the ring
+    /// buffer's reader waits; what the kernel cannot then put there it counts (`dropped`).
+    pub max_queued_events: Option<usize>,
 }
 
 impl Default for LiveOptions {
@@ -106,6 +110,7 @@ impl Default for LiveOptions {
             verbose: false,
             table_entries: None,
             idle_every: 1,
+            max_queued_events: None,
         }
     }
 }
@@ -120,6 +125,32 @@ pub struct LiveSource {
     finish: Option<mpsc::Sender<oneshot::Sender<()>>>,
     /// Detaches the probe when the source is dropped, at once and whatever its task is doing.
     detacher: Option<probe::Detacher>,
+    /// The bound on events on their way (see [`LiveOptions::max_queued_events`]).
+    backlog: Option<Backlog>,
+}
+
+/// Permits for the events between the probe's reader and the consumer: taken before a batch
+/// goes into the stream (a batch over the bound takes all), given back as it is taken.
+#[derive(Clone, Debug)]
+struct Backlog(Arc<Semaphore>, usize);
+
+impl Backlog {
+    fn new(max: usize) -> Self {
+        let max = max.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+        Self(Arc::new(Semaphore::new(max)), max)
+    }
+
+    async fn reserve(&self, n: usize) {
+        if let Ok(p) = self.0.acquire_many(n.min(self.1) as u32).await {
+            p.forget();
+        }
+    }
+
+    fn taken(&self, s: &Stamped) {
+        if let Update::Events(v) = &s.update {
+            self.0.add_permits(v.len().min(self.1));
+        }
+    }
 }
 
 impl Drop for LiveSource {
@@ -147,6 +178,7 @@ impl LiveSource {
         // The first snapshot now, so that errors surface before anything is drawn.
         let first = take_snapshot(snap_opts.clone(), Some(cache.clone())).await??;
         let (tx, rx) = mpsc::channel::<Stamped>(4096);
+        let backlog = opts.max_queued_events.map(Backlog::new);
         let mut tasks = Vec::new();
         let mut finish = None;
         let mut detacher = None;
@@ -198,7 +230,9 @@ impl LiveSource {
             let seen = Arc::new(AtomicU64::new(0));
             activity = Some(seen.clone());
             detacher = Some(probe.detacher());
-            let (btx, mut brx) = mpsc::channel::<probe::Batch>(256);
+            // Bounded: a few batches wait here, the rest in the ring buffer.
+            let batches = if backlog.is_some() { 4 } else { 256 };
+            let (btx, mut brx) = mpsc::channel::<probe::Batch>(batches);
             let (reader, rstats) =
                 probe::spawn_reader(probe.take_events()?, btx, Duration::from_millis(50))?;
             tasks.push(reader);
@@ -207,8 +241,12 @@ impl LiveSource {
             let forwarded = Arc::new(AtomicU64::new(0));
             let fwd = forwarded.clone();
             let events_seen = seen.clone();
+            let room = backlog.clone();
             tasks.push(tokio::spawn(async move {
                 while let Some(batch) = brx.recv().await {
+                    if let Some(b) = &room {
+                        b.reserve(batch.len()).await;
+                    }
                     let mono_ns = clock_ns(libc::CLOCK_MONOTONIC);
                     let n = batch.len() as u64;
                     if n > 0 {
@@ -256,6 +294,7 @@ impl LiveSource {
             tasks,
             finish,
             detacher,
+            backlog,
         })
     }
 }
@@ -481,6 +520,7 @@ impl Source for LiveSource {
     fn drain(&mut self) -> Vec<Stamped> {
         let mut v = Vec::new();
         while let Ok(s) = self.rx.try_recv() {
+            self.took(&s);
             v.push(s);
         }
         v
@@ -504,7 +544,10 @@ impl LiveSource {
                 loop {
                     tokio::select! {
                         s = self.rx.recv() => match s {
-                            Some(s) => out.push(s),
+                            Some(s) => {
+                                self.took(&s);
+                                out.push(s);
+                            }
                             None => break,
                         },
                         _ = &mut done_rx => break,
@@ -519,6 +562,39 @@ impl LiveSource {
 
     /// Waits for the next update (for headless consumers such as `record`).
     pub async fn next(&mut self) -> Option<Stamped> {
-        self.rx.recv().await
+        let s = self.rx.recv().await;
+        if let Some(s) = &s {
+            self.took(s);
+        }
+        s
+    }
+
+    /// The consumer has `s`: its events leave the backlog.
+    fn took(&mut self, s: &Stamped) {
+        if let Some(b) = &self.backlog {
+            b.taken(s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{ev, semop};
+
+    #[tokio::test]
+    async fn the_backlog_waits_for_the_consumer_and_a_batch_over_it_takes_it_all() {
+        let (b, t) = (Backlog::new(10), |n| Stamped {
+            mono_ns: 0,
+            update: Update::Events(vec![ev(1, "a", 0, 1, Some(2), semop(0, 0, 1), Some(0)); n]),
+        });
+        b.reserve(6).await;
+        let wait = |n| tokio::time::timeout(Duration::from_millis(50), b.reserve(n));
+        assert!(wait(5).await.is_err(), "6 of 10 on their way");
+        b.taken(&t(6));
+        assert!(wait(25).await.is_ok(), "over the bound: takes it all");
+        assert!(wait(1).await.is_err());
+        b.taken(&t(25));
+        assert_eq!(b.0.available_permits(), 10, "every permit back");
     }
 }

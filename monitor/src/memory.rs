@@ -23,3 +23,78 @@ pub fn give_back() {
         libc::malloc_trim(0);
     }
 }
+
+/// A collection's room for what it held at a burst, given back when it holds far less:
+/// what a long-running monitor keeps then depends on what exists now, not on the largest
+/// burst it saw. Under a quarter of its capacity used (and more than a few entries' room),
+/// it keeps room for twice what it holds, so that a collection that grows and shrinks by
+/// a little neither reallocates every time nor keeps a burst's room.
+pub trait GiveBackRoom {
+    fn give_back_room(&mut self);
+}
+
+/// The capacity a collection of `len` entries with room for `cap` shrinks to, if it should.
+fn shrunk(len: usize, cap: usize) -> Option<usize> {
+    (cap > 64 && len < cap / 4).then(|| (len * 2).max(16))
+}
+
+impl<T> GiveBackRoom for Vec<T> {
+    fn give_back_room(&mut self) {
+        if let Some(c) = shrunk(self.len(), self.capacity()) {
+            self.shrink_to(c);
+        }
+    }
+}
+
+impl<T> GiveBackRoom for std::collections::VecDeque<T> {
+    fn give_back_room(&mut self) {
+        if let Some(c) = shrunk(self.len(), self.capacity()) {
+            self.shrink_to(c);
+        }
+    }
+}
+
+impl<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher> GiveBackRoom
+    for std::collections::HashMap<K, V, S>
+{
+    fn give_back_room(&mut self) {
+        if let Some(c) = shrunk(self.len(), self.capacity()) {
+            self.shrink_to(c);
+        }
+    }
+}
+
+impl<T: Eq + std::hash::Hash, S: std::hash::BuildHasher> GiveBackRoom
+    for std::collections::HashSet<T, S>
+{
+    fn give_back_room(&mut self) {
+        if let Some(c) = shrunk(self.len(), self.capacity()) {
+            self.shrink_to(c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GiveBackRoom;
+
+    #[test]
+    fn a_burst_s_room_is_given_back_and_a_little_change_keeps_its_room() {
+        let mut v: Vec<u64> = (0..10_000).collect();
+        v.truncate(9_000);
+        v.give_back_room();
+        assert!(v.capacity() >= 10_000, "most still used: kept");
+        v.truncate(100);
+        v.give_back_room();
+        assert!((100..=256).contains(&v.capacity()), "{}", v.capacity());
+        assert_eq!(v, (0..100).collect::<Vec<_>>(), "nothing lost");
+        let mut m: std::collections::HashMap<u32, u32> = (0..10_000).map(|i| (i, i)).collect();
+        m.retain(|k, _| *k < 10);
+        m.give_back_room();
+        assert!(m.capacity() < 100, "{}", m.capacity());
+        assert_eq!(m.len(), 10);
+        let mut small: Vec<u8> = Vec::with_capacity(64);
+        small.give_back_room();
+        assert_eq!(small.capacity(), 64, "a small one is left alone");
+    }
+}

@@ -40,6 +40,8 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<u8> {
         // Nothing to redraw when nothing happens: /proc looked at every third interval
         // while the probe sees no IPC at all (an idle dashboard's main cost).
         idle_every: 3,
+        // A dashboard slower than the events keeps at most this many (about 15 MB).
+        max_queued_events: Some(32_768),
         ..args
             .probe
             .live_options(Duration::from_secs_f64(args.interval), args.no_probe)

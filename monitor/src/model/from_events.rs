@@ -3,9 +3,7 @@
 //! the kernel keeps no holds, the holds. What a snapshot reads (values, queue lengths, times)
 //! stays the snapshot's: one source per figure. Counting calls is the account's
 //! (`account.rs`), blocked calls the waits' (`waits.rs`).
-use super::{
-    Attachment, Creation, Model, NsId, ObjId, ObjKey, ObjKind, Queue, Segment, SemSet, Series,
-};
+use super::{Attachment, Creation, Model, NsId, ObjId, ObjKey, ObjKind, Queue, Segment, SemSet};
 use crate::{
     event::{Args, Event},
     sysv,
@@ -188,7 +186,6 @@ impl Model {
                     semaphores: None,
                     creator_pid: Some(ev.pid),
                     values_set_by: None,
-                    waiters_series: Series::default(),
                     first_seen_ns: t,
                 });
             }
@@ -341,7 +338,6 @@ impl Model {
                     rtime: 0,
                     ctime: unix_s,
                     creator_pid: Some(ev.pid),
-                    qnum_series: Series::default(),
                     first_seen_ns: t,
                 });
             }

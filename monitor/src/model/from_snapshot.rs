@@ -380,16 +380,6 @@ impl Model {
                     })
                     .collect::<Vec<_>>()
             });
-            let mut series = prev
-                .as_ref()
-                .map(|p| p.waiters_series.clone())
-                .unwrap_or_default();
-            if let Some(v) = &semaphores {
-                series.push(
-                    mono_ns,
-                    v.iter().map(|x| (x.ncnt + x.zcnt).max(0) as u64).sum(),
-                );
-            }
             self.sem_sets.insert(
                 id,
                 SemSet {
@@ -406,7 +396,6 @@ impl Model {
                     semaphores,
                     creator_pid: prev.as_ref().and_then(|p| p.creator_pid),
                     values_set_by: prev.as_ref().and_then(|p| p.values_set_by),
-                    waiters_series: series,
                     first_seen_ns: prev.as_ref().map_or(mono_ns, |p| p.first_seen_ns),
                 },
             );
@@ -439,11 +428,6 @@ impl Model {
             if had && prev.is_none() {
                 reborn.push((ObjKind::Msg, id));
             }
-            let mut series = prev
-                .as_ref()
-                .map(|p| p.qnum_series.clone())
-                .unwrap_or_default();
-            series.push(mono_ns, r.qnum);
             self.queues.insert(
                 id,
                 Queue {
@@ -463,7 +447,6 @@ impl Model {
                     rtime: r.rtime,
                     ctime: r.ctime,
                     creator_pid: prev.as_ref().and_then(|p| p.creator_pid),
-                    qnum_series: series,
                     first_seen_ns: prev.as_ref().map_or(mono_ns, |p| p.first_seen_ns),
                 },
             );

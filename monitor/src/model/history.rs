@@ -85,30 +85,6 @@ impl History {
     }
 }
 
-/// A sampled value (queue length, waiters…), one point per snapshot, last [`KEEP`] points.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Series {
-    points: VecDeque<(u64, u64)>,
-}
-
-impl Series {
-    pub fn push(&mut self, mono_ns: u64, value: u64) {
-        self.points.push_back((mono_ns, value));
-        while self.points.len() > KEEP {
-            self.points.pop_front();
-        }
-    }
-
-    /// (monotonic ns, value), oldest first.
-    pub fn points(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.points.iter().copied()
-    }
-
-    pub fn last(&self) -> Option<u64> {
-        self.points.back().map(|p| p.1)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,15 +111,5 @@ mod tests {
         let mut h = History::default();
         h.spread(10 * S + S / 2, 12 * S + S / 2, 200);
         assert_eq!(h.series(13 * S, 3), [50, 100, 50]);
-    }
-
-    #[test]
-    fn series_keeps_the_last_points() {
-        let mut s = Series::default();
-        for i in 0..200 {
-            s.push(i, i * 2);
-        }
-        assert_eq!(s.points().count(), KEEP);
-        assert_eq!(s.last(), Some(398));
     }
 }

@@ -47,7 +47,7 @@ pub use account::{
     can_block, observer_comm, Account, CountSource, LateAdd, ObjKey, Retired, RetiredWhat, Tally,
     MAX_RETIRED, OBSERVER_COMM, RETENTION_NS, WAIT_NS,
 };
-pub use history::{History, Series};
+pub use history::History;
 pub use holds::{HoldRow, Releasers, SemRole};
 pub use scope::{label_matches, Scope};
 pub use types::*;

@@ -3,7 +3,6 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::Series;
 use crate::{event::Syscall, sysv};
 
 /// An IPC namespace: the inode of its `/proc/PID/ns/ipc` link (0 when unknown).
@@ -134,8 +133,6 @@ pub struct SemSet {
     pub creator_pid: Option<u32>,
     /// The process whose SETVAL/SETALL the probe saw succeed on it (the values were set).
     pub values_set_by: Option<u32>,
-    /// Tasks waiting on the set, per snapshot.
-    pub waiters_series: Series,
     /// See [`Segment::first_seen_ns`].
     pub first_seen_ns: u64,
 }
@@ -163,7 +160,6 @@ pub struct Queue {
     pub ctime: i64,
     /// Known only from a msgget event.
     pub creator_pid: Option<u32>,
-    pub qnum_series: Series,
     /// See [`Segment::first_seen_ns`].
     pub first_seen_ns: u64,
 }

@@ -124,6 +124,10 @@ impl Store {
     fn log_push(&mut self, ev: Event, at: u64) {
         if self.log.len() >= LOG_KEEP {
             self.log.pop_front();
+        } else if self.log.len() == self.log.capacity() {
+            // Doubling, but never past the bound (16,384 lines' room for 10,000: 3 MB).
+            let n = self.log.len();
+            self.log.reserve_exact((n * 2).clamp(64, LOG_KEEP) - n);
         }
         self.log.push_back((ev, at));
         self.logged += 1;
@@ -378,4 +382,34 @@ pub fn ns_labels(known: &[crate::model::NsInfo]) -> BTreeMap<NsId, String> {
             (n.ns, name)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{ev, semop};
+
+    #[test]
+    fn the_event_log_keeps_its_bound_and_no_more_room_than_that() {
+        let mut s = Store::new(
+            SessionInfo::default(),
+            ProbeStatus::Replay,
+            Default::default(),
+        );
+        for i in 0..25_000u64 {
+            let e = ev(1, "a", 0, i, Some(i + 1), semop(0, 0, 1), Some(0));
+            s.note_event(&e, i);
+            assert!(
+                s.log.capacity() <= LOG_KEEP.max(64),
+                "{i}: {}",
+                s.log.capacity()
+            );
+        }
+        assert_eq!((s.log.len(), s.logged), (LOG_KEEP, 25_000));
+        assert_eq!(
+            s.log.front().map(|(_, at)| *at),
+            Some(15_000),
+            "the newest kept"
+        );
+    }
 }

@@ -13,7 +13,10 @@
 //! along reads 1.0, whenever its call ends.
 use std::collections::{HashMap, VecDeque};
 
-use crate::model::{Model, ObjId, ObjKind, Tally, Wait};
+use crate::{
+    memory::GiveBackRoom,
+    model::{Model, ObjId, ObjKind, Tally, Wait},
+};
 
 /// A wait going on at a sample: its thread and its start (monotonic ns).
 type Going = (u32, u64);
@@ -51,6 +54,8 @@ pub struct Trend {
     points: VecDeque<Point>,
     /// The last sample that saw the subject (those gone are dropped).
     seen: u64,
+    /// Idle points at the end, in a row.
+    idle_run: usize,
 }
 
 impl Trend {
@@ -89,6 +94,13 @@ impl Trend {
             ..Point::default()
         };
         if self.points.is_empty() && p == idle {
+            return;
+        }
+        self.idle_run = if p == idle { self.idle_run + 1 } else { 0 };
+        // Idle at every point kept: nothing to chart any more, as before it was ever busy
+        // (thousands of sets used once and left alone cost no history after a minute).
+        if self.idle_run >= KEPT {
+            (self.points, self.idle_run) = (VecDeque::new(), 0);
             return;
         }
         self.points.push_back(p);
@@ -192,6 +204,7 @@ impl Trends {
             put(ObjKind::Msg, q.id, q.qnum, q.cbytes);
         }
         self.objects.retain(|_, tr| tr.seen == t);
+        self.objects.give_back_room();
         // Of every namespace, as the Processes view lists them.
         for p in m.all_processes() {
             let going = of_pid.remove(&p.pid).unwrap_or_default();
@@ -204,6 +217,7 @@ impl Trends {
             tr.note(t, acc.process(p.pid), point, going);
         }
         self.procs.retain(|_, tr| tr.seen == t);
+        self.procs.give_back_room();
     }
 
     /// Everything: calls, blocked time and waits per second, threads waiting.
@@ -278,10 +292,23 @@ mod tests {
         assert_eq!(tr.points().len(), 0);
         tr.note(10 * S, Some(&tally(17, 0, 0)), Point::default(), Vec::new());
         assert_eq!(tr.rates(|p| f64::from(p.calls_s)), [10.0]);
-        for i in 11..200 {
+        for i in 11..11 + KEPT as u64 - 1 {
             tr.note(i * S, Some(&tally(17, 0, 0)), Point::default(), Vec::new());
         }
         assert_eq!(tr.points().len(), KEPT, "bounded");
+        assert!(tr.points().any(|p| p.calls_s > 0.0));
+        // Idle at every point kept: the history goes, until something happens again.
+        for i in 70..200 {
+            tr.note(i * S, Some(&tally(17, 0, 0)), Point::default(), Vec::new());
+        }
+        assert_eq!(tr.points().len(), 0);
+        tr.note(
+            200 * S,
+            Some(&tally(18, 0, 0)),
+            Point::default(),
+            Vec::new(),
+        );
+        assert_eq!(tr.rates(|p| f64::from(p.calls_s)), [1.0]);
     }
 
     #[test]

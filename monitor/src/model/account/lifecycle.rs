@@ -6,9 +6,10 @@
 use serde::Serialize;
 
 use super::{Account, Growth, ObjEntry, ObjKey, Tally};
+use crate::memory::GiveBackRoom;
 use crate::model::NsId;
 
-/// At most this many retired entries are kept (about 6 MB of final accounts), whatever the
+/// At most this many retired entries are kept (about 10 MB of final accounts), whatever the
 /// retention window — and, until the next update, what ended in the last one: memory depends
 /// on what exists, not on how fast things end.
 pub const MAX_RETIRED: usize = 10_000;
@@ -169,6 +170,9 @@ impl Account {
     /// before what this update ends is added).
     pub(in crate::model) fn forget_old(&mut self, now_ns: u64) {
         self.now_ns = self.now_ns.max(now_ns);
+        // A burst's room (thousands of late additions or retired entries, a KB each) is
+        // given back once they are gone.
+        self.late.give_back_room();
         self.late.clear();
         let cut = self.now_ns.saturating_sub(self.retention_ns);
         while self.retired.front().is_some_and(|r| r.at_ns < cut) {
@@ -178,6 +182,7 @@ impl Account {
             self.retired.pop_front();
             self.retired_early += 1;
         }
+        self.retired.give_back_room();
     }
 
     /// The process of `pid` has ended (exited, or its pid is another's now).
