@@ -81,7 +81,7 @@ pub struct TaskWait {
     pub wchan: Option<String>,
     /// CLOCK_MONOTONIC ns by which the thread had gone to sleep at the latest: when it last
     /// ran, from its scheduler clock (`se.exec_start` of /proc/PID/task/TID/sched) measured
-    /// against the clock of the CPU it ran on ([`taskclock`]) — a lower bound of the wait's
+    /// against the clock of the CPU it ran on (`taskclock.rs`) — a lower bound of the wait's
     /// age, never more. `None`: not readable, or that CPU's clock could not be read.
     pub asleep_since_ns: Option<u64>,
 }
