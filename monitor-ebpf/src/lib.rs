@@ -373,7 +373,7 @@ pub mod global {
     /// zero: no comm filter.
     pub const COMM_FILTER: &str = "COMM_FILTER";
     /// u32: 1: send every finished call to userspace (trace, record). 0: aggregate in the
-    /// kernel (`AGG`, `HOLDS` and the per-thread [`Slot`]s) and send only calls that need a line
+    /// kernel (`AGG`, `HOLDS` and the per-thread [`Slot`](crate::Slot)s) and send only calls that need a line
     /// of their own: failures, waits of at least `WAIT_NS`, creates, removals, attaches and
     /// control commands.
     pub const SEND_ALL: &str = "SEND_ALL";
