@@ -373,9 +373,9 @@ pub mod global {
     /// zero: no comm filter.
     pub const COMM_FILTER: &str = "COMM_FILTER";
     /// u32: 1: send every finished call to userspace (trace, record). 0: aggregate in the
-    /// kernel (`AGG`, `HOLDS` and the per-thread [`Slot`](crate::Slot)s) and send only calls that need a line
-    /// of their own: failures, waits of at least `WAIT_NS`, creates, removals, attaches and
-    /// control commands.
+    /// kernel (`AGG`, `HOLDS` and the per-thread [`Slot`](crate::Slot)s) and send only calls
+    /// that need a line of their own: failures, waits of at least `WAIT_NS`, creates,
+    /// removals, attaches and control commands.
     pub const SEND_ALL: &str = "SEND_ALL";
     /// u64: with `SEND_ALL` 0, a semop/msgsnd/msgrcv that took at least this long (ns) is sent.
     pub const WAIT_NS: &str = "WAIT_NS";
