@@ -37,6 +37,18 @@ pub struct PosixFinding {
     /// For "unused": the last use its file shows (unix s).
     pub since_unix_s: Option<i64>,
     pub reason: String,
+    /// Which object, for the views (the JSON names it in `object`).
+    #[serde(skip)]
+    pub at: PosixAt,
+}
+
+/// The object a POSIX finding is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PosixAt {
+    /// A message queue: its IPC namespace and inode.
+    Queue { ns: u64, ino: u64 },
+    /// A /dev/shm object or named semaphore: the device of its /dev/shm and its inode.
+    Shm { dev: u64, ino: u64 },
 }
 
 fn blocked_pids(q: &MqRead, send: bool) -> (Vec<u32>, Vec<u32>) {
@@ -109,6 +121,10 @@ pub fn findings(m: &Model) -> Vec<PosixFinding> {
         let pids: BTreeSet<u32> = o.mappers.iter().map(|x| x.pid).collect();
         out.push(PosixFinding {
             kind: "deleted_mapped",
+            at: PosixAt::Shm {
+                dev: o.dev,
+                ino: o.ino,
+            },
             object: format!("/dev/shm/{} (deleted, inode {})", o.name, o.ino),
             ipc_ns: o.ipc_ns,
             pids: pids.into_iter().collect(),
@@ -150,6 +166,10 @@ pub fn findings(m: &Model) -> Vec<PosixFinding> {
             };
             out.push(PosixFinding {
                 kind: "stuck_queue",
+                at: PosixAt::Queue {
+                    ns: q.ipc_ns,
+                    ino: q.ino,
+                },
                 object: format!("queue {}", q.name),
                 ipc_ns: Some(q.ipc_ns),
                 pids,
@@ -178,6 +198,10 @@ pub fn findings(m: &Model) -> Vec<PosixFinding> {
         };
         out.push(PosixFinding {
             kind: "stuck_semaphore",
+            at: PosixAt::Shm {
+                dev: o.dev,
+                ino: o.ino,
+            },
             reason: format!(
                 "{} thread(s) blocked in sem_wait on it, its value 0, and no live process that \
                  maps it or has it open could post it (their threads all wait on it: its \
@@ -204,6 +228,10 @@ pub fn findings(m: &Model) -> Vec<PosixFinding> {
         };
         out.push(PosixFinding {
             kind: "unused",
+            at: PosixAt::Shm {
+                dev: o.dev,
+                ino: o.ino,
+            },
             object: what,
             ipc_ns: o.ipc_ns,
             pids: Vec::new(),
@@ -217,6 +245,10 @@ pub fn findings(m: &Model) -> Vec<PosixFinding> {
     for q in m.posix_queues().filter(|q| q.openers.is_empty()) {
         out.push(PosixFinding {
             kind: "unused",
+            at: PosixAt::Queue {
+                ns: q.ipc_ns,
+                ino: q.ino,
+            },
             object: format!("queue {}", q.name),
             ipc_ns: Some(q.ipc_ns),
             pids: Vec::new(),

@@ -182,6 +182,37 @@ fn sort_never_picks_a_hidden_column() {
     }
 }
 
+/// A POSIX finding's entry leads to its object's detail (which names its processes).
+#[test]
+fn a_posix_findings_entry_leads_to_its_object() {
+    let mut a = app(View::Problems, "normal");
+    a.views[View::Problems.index()].filter.clear();
+    let k = |c| KeyEvent::new(c, KeyModifiers::NONE);
+    draw(&mut a, 80, 24);
+    let mut seen = Vec::new();
+    for _ in 0..12 {
+        seen.push(a.enter());
+        if matches!(a.enter(), Some(super::Target::Posix(_))) {
+            break;
+        }
+        a.on_key(k(KeyCode::Down));
+        draw(&mut a, 80, 24);
+    }
+    let Some(super::Target::Posix(id)) = a.enter() else {
+        panic!("no POSIX entry among {seen:?}");
+    };
+    assert!(
+        matches!(id, super::view::PosixId::Queue { .. }),
+        "the stuck queue first: {id:?}"
+    );
+    a.on_key(k(KeyCode::Enter));
+    let s = draw(&mut a, 80, 24);
+    assert!(s.contains("POSIX queue /jobs"), "{s}");
+    a.on_key(k(KeyCode::Esc));
+    let s = draw(&mut a, 80, 24);
+    assert!(a.screen.detail.is_none(), "{s}");
+}
+
 #[test]
 fn a_deadlock_entry_leads_to_its_processes_and_sets_and_esc_comes_back() {
     let mut a = app(View::Problems, "normal");

@@ -10,8 +10,12 @@ use super::{
     problem_kinds::{known, Kind, Problem},
 };
 use crate::{
-    analysis::posix::PosixFinding,
-    ui::{fmt, theme::Tone, view::Target},
+    analysis::posix::{PosixAt, PosixFinding},
+    ui::{
+        fmt,
+        theme::Tone,
+        view::{PosixId, Target},
+    },
 };
 
 /// The kind of a POSIX finding that is a problem (`None`: "unused", which is not).
@@ -51,7 +55,8 @@ fn whos(cx: &Cx, pids: &[u32]) -> String {
         .join(", ")
 }
 
-/// A POSIX finding that is a problem, as a row (Enter leads to its first process).
+/// A POSIX finding that is a problem, as a row (Enter leads to its object's detail, which
+/// names its processes).
 pub fn problem(cx: &Cx, f: &PosixFinding) -> Option<Problem> {
     let kind = kind_of(f)?;
     let object = crate::text::escape(&f.object).into_owned();
@@ -70,7 +75,10 @@ pub fn problem(cx: &Cx, f: &PosixFinding) -> Option<Problem> {
         text,
         more: Vec::new(),
         reason: f.reason.clone(),
-        target: f.pids.first().map(|&p| Target::Proc(p)),
+        target: Some(Target::Posix(match f.at {
+            PosixAt::Queue { ns, ino } => PosixId::Queue { ns, ino },
+            PosixAt::Shm { dev, ino } => PosixId::Shm { dev, ino },
+        })),
     })
 }
 
