@@ -284,10 +284,15 @@ fn mouse_clicks_tabs_and_rows_a_deadlock_leads_to_its_process_and_f10_quits() {
     });
     // The first entry is selected already: a click on it opens it (else a click selects, a
     // second opens).
-    let s = open_by_click(&t, "  DEADLOCK", 4, "Deadlock (Esc: back)");
-    for p in &dpids {
-        assert!(s.contains(&format!("> {p} ")), "{p} is not a link:\n{s}");
-    }
+    open_by_click(&t, "  DEADLOCK", 4, "Deadlock (Esc: back)");
+    // Its processes are links. Waited for, not read from the first capture that shows the
+    // title: tmux can be captured while a frame is still being written (under load, the
+    // rest of the screen was still the Problems view's).
+    t.wait_for(
+        "the deadlock's processes as links",
+        Duration::from_secs(5),
+        |s| dpids.iter().all(|p| s.contains(&format!("> {p} "))),
+    );
     // A click on one of its processes leads there; Esc comes back to the deadlock.
     let link = format!("> {} ", dpids[1]);
     open_by_click(&t, &link, 4, &format!("Process {} (Esc", dpids[1]));

@@ -124,6 +124,24 @@ fn posix(doc: &Value) -> &Value {
 }
 
 /// The findings of `kind` naming `pid`.
+/// `ipctop record --duration SECS` of the whole machine, into a directory of its own (removed
+/// on drop).
+fn recorded(tag: &str, secs: u32) -> (support::recording::TempDir, PathBuf) {
+    let dir = support::recording::tmpdir(tag);
+    let file = dir.0.join("r.ipctop.zst");
+    let out = Command::new(IPCTOP)
+        .args(["record", "--duration", &secs.to_string(), "-o"])
+        .arg(&file)
+        .output()
+        .expect("run ipctop record");
+    assert!(
+        out.status.success(),
+        "record: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, file)
+}
+
 fn findings_of<'a>(doc: &'a Value, kind: &str, object: &str) -> Vec<&'a Value> {
     posix(doc)["findings"]
         .as_array()
@@ -203,18 +221,7 @@ fn a_named_semaphore_its_maker_let_go_of_is_stuck() {
     assert_eq!(u64s(&stuck[0]["pids"]), waiters, "{}", stuck[0]);
     assert_eq!(stuck[0]["ipc_ns"], s.ipc_ns, "{}", stuck[0]);
     // Recorded, the gate fails on it as on a stuck System V waiter.
-    let dir = support::recording::tmpdir("posix-semstuck");
-    let file = dir.0.join("r.ipctop.zst");
-    let out = Command::new(IPCTOP)
-        .args(["record", "--duration", "3", "-o"])
-        .arg(&file)
-        .output()
-        .expect("run ipctop record");
-    assert!(
-        out.status.success(),
-        "record: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_dir, file) = recorded("posix-semstuck", 3);
     let ns = s.ipc_ns.to_string();
     let gate = Command::new(IPCTOP)
         .arg("report")
@@ -524,18 +531,7 @@ fn a_recorded_robust_mutex_deadlock_fails_the_gate() {
     };
     let s = start(wl, "abba");
     let pids = u64s(&s.ready["pids"]);
-    let dir = support::recording::tmpdir("posix-record");
-    let file = dir.0.join("r.ipctop.zst");
-    let out = Command::new(IPCTOP)
-        .args(["record", "--duration", "4", "-o"])
-        .arg(&file)
-        .output()
-        .expect("run ipctop record");
-    assert!(
-        out.status.success(),
-        "record: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_dir, file) = recorded("posix-record", 4);
     let ns = s.ipc_ns.to_string();
     let (code, doc, _) = support::recording::report(&file, &["--ipc-ns", &ns]);
     assert_eq!(code, Some(0), "{doc}");
