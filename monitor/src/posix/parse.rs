@@ -89,9 +89,6 @@ pub fn ns_link_inode(target: &[u8]) -> Option<u64> {
     r.strip_suffix(']')?.parse().ok()
 }
 
-/// `se.exec_start` of a /proc/…/sched file (the System V reader's parser).
-pub(crate) use crate::snapshot::procs::exec_start_ns;
-
 /// The futex commands that wait (`op & FUTEX_CMD_MASK`).
 pub const FUTEX_WAIT: u64 = 0;
 pub const FUTEX_LOCK_PI: u64 = 6;

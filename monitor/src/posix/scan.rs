@@ -12,13 +12,10 @@ use std::{
 };
 
 use super::{
-    parse::{
-        exec_start_ns, fdinfo_flags, futex_waits, ns_link_inode, shared_maps, syscall_line,
-        SharedMap,
-    },
+    parse::{fdinfo_flags, futex_waits, ns_link_inode, shared_maps, syscall_line, SharedMap},
     PosixProc,
 };
-use crate::snapshot::procs::taskclock::{thread_cpu, TaskClocks};
+use crate::snapshot::procs::taskclock::{sleep_stamp, TaskClocks};
 
 /// A process as first read.
 pub(super) struct Ident {
@@ -299,15 +296,12 @@ fn scan_one(id: &Ident, devs: &HashSet<u64>, clocks: &mut TaskClocks, out: &mut 
     }
 }
 
-/// When the thread at `/proc/…/task/TID` (`t`) went to sleep at the latest (unix ns): its
-/// `se.exec_start` against the clock of the CPU it last ran on, which its stat names before
-/// and after (else it moved: unknown).
+/// When the thread at `/proc/…/task/TID` (`t`) went to sleep at the latest (unix ns), from
+/// the clock of the CPU it last ran on ([`sleep_stamp`]).
 fn asleep_since(t: &str, clocks: &mut TaskClocks) -> Option<u64> {
-    let cpu = || thread_cpu(&std::fs::read(format!("{t}/stat")).ok()?);
-    let before = cpu()?;
-    let theirs = exec_start_ns(&std::fs::read(format!("{t}/sched")).ok()?)?;
-    (cpu()? == before).then_some(())?;
-    clocks.since(before, theirs).map(|s| s.unix)
+    let (cpu, stamp) =
+        sleep_stamp(|name, parse| parse(&std::fs::read(format!("{t}/{name}")).ok()?))?;
+    clocks.since(cpu, stamp).map(|s| s.unix)
 }
 
 /// Scans every process (on up to 4 threads); says what permissions hid.

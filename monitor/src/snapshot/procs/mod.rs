@@ -26,10 +26,10 @@ pub(crate) mod taskclock;
 mod waits;
 
 use parse::ns_inode_of;
+/// Shared with the POSIX reader (`crate::posix`).
+pub(crate) use parse::parse_syscall;
 use reader::{read_one, Reader};
 pub use waits::MAX_SOPS_READ;
-/// Shared with the POSIX reader (`crate::posix`).
-pub(crate) use {parse::parse_syscall, waits::exec_start_ns};
 
 /// One SYSV shared-memory mapping of a process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

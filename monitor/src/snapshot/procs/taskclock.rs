@@ -92,7 +92,7 @@ impl TaskClocks {
         if unsafe { libc::sched_getcpu() } != cpu as i32 {
             return None;
         }
-        let task = super::waits::exec_start_ns(&text)?;
+        let task = exec_start_ns(&text)?;
         Some(Now { task, mono, unix })
     }
 }
@@ -103,6 +103,28 @@ impl Drop for TaskClocks {
             let _ = sched_setaffinity(Pid::from_raw(0), &set);
         }
     }
+}
+
+/// A sleeping thread's `se.exec_start` and the CPU whose clock it is in. `read(file, parse)`
+/// reads one of the thread's /proc files ("stat", "sched") and parses it. The stat is read
+/// before and after the sched file: a thread that moved to another CPU in between gives
+/// none.
+pub(crate) fn sleep_stamp(
+    mut read: impl FnMut(&str, fn(&[u8]) -> Option<u64>) -> Option<u64>,
+) -> Option<(u32, u64)> {
+    let cpu: fn(&[u8]) -> Option<u64> = |b| thread_cpu(b).map(u64::from);
+    let before = read("stat", cpu)?;
+    let stamp = read("sched", exec_start_ns)?;
+    (read("stat", cpu)? == before).then_some((before as u32, stamp))
+}
+
+/// `se.exec_start` of a /proc/…/sched file, in ns of the scheduler's task clock: for a
+/// sleeping thread, when it last stopped running.
+fn exec_start_ns(text: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(text).ok()?;
+    let line = text.lines().find(|l| l.starts_with("se.exec_start"))?;
+    let ms: f64 = line.split(':').nth(1)?.trim().parse().ok()?;
+    (ms.is_finite() && ms >= 0.0).then_some((ms * 1e6) as u64)
 }
 
 /// The CPU a thread last ran on: `processor`, field 39 of a /proc/…/stat line.
@@ -166,10 +188,8 @@ mod tests {
                     pin(r);
                     let t = format!("/proc/self/task/{tid}");
                     let cpu = thread_cpu(&std::fs::read(format!("{t}/stat")).unwrap()).unwrap();
-                    let theirs = super::super::waits::exec_start_ns(
-                        &std::fs::read(format!("{t}/sched")).unwrap(),
-                    )
-                    .unwrap();
+                    let theirs =
+                        exec_start_ns(&std::fs::read(format!("{t}/sched")).unwrap()).unwrap();
                     let since = TaskClocks::default().since(cpu, theirs);
                     (cpu, since, mono())
                 })
@@ -221,9 +241,7 @@ mod tests {
         let (tid, before) = rx.recv().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(50));
         let t = format!("/proc/self/task/{tid}");
-        let theirs =
-            super::super::waits::exec_start_ns(&std::fs::read(format!("{t}/sched")).unwrap())
-                .unwrap();
+        let theirs = exec_start_ns(&std::fs::read(format!("{t}/sched")).unwrap()).unwrap();
         let since = clocks.since(cpu, theirs).unwrap().mono;
         nix::unistd::write(&wfd, b"x").unwrap();
         waiter.join().unwrap();

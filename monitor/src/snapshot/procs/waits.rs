@@ -8,7 +8,7 @@ use nix::{
 };
 
 use super::{
-    denied, parse::parse_syscall, reader::Reader, taskclock::thread_cpu, ProcScan, RawSop,
+    denied, parse::parse_syscall, reader::Reader, taskclock::sleep_stamp, ProcScan, RawSop,
     TaskWait, WaitCall,
 };
 
@@ -105,29 +105,19 @@ pub(super) fn read_waits(
 }
 
 /// When the thread whose files are at `path[..base]` went to sleep at the latest
-/// (CLOCK_MONOTONIC ns): its `se.exec_start` against the clock of the CPU it last ran on,
-/// which its stat names before and after (else it moved: unknown).
+/// (CLOCK_MONOTONIC ns), from the clock of the CPU it last ran on ([`sleep_stamp`]).
 fn asleep_since(rd: &mut Reader, dir: &OwnedFd, path: &mut String, base: usize) -> Option<u64> {
-    let cpu = |rd: &mut Reader, path: &mut String| {
+    let (cpu, stamp) = sleep_stamp(|name, parse| {
         path.truncate(base);
-        path.push_str("stat");
-        rd.read_one_piece(dir, path).ok().and_then(thread_cpu)
-    };
-    let before = cpu(rd, path)?;
-    path.truncate(base);
-    path.push_str("sched");
-    let theirs = rd.read(dir, path).ok().and_then(exec_start_ns)?;
-    (cpu(rd, path)? == before).then_some(())?;
-    rd.clocks.since(before, theirs).map(|s| s.mono)
-}
-
-/// `se.exec_start` of a /proc/…/sched file, in ns of the scheduler's task clock: for a
-/// sleeping thread, when it last stopped running.
-pub(crate) fn exec_start_ns(text: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(text).ok()?;
-    let line = text.lines().find(|l| l.starts_with("se.exec_start"))?;
-    let ms: f64 = line.split(':').nth(1)?.trim().parse().ok()?;
-    (ms.is_finite() && ms >= 0.0).then_some((ms * 1e6) as u64)
+        path.push_str(name);
+        let text = match name {
+            // Made by the kernel in one piece.
+            "stat" => rd.read_one_piece(dir, path),
+            _ => rd.read(dir, path),
+        };
+        text.ok().and_then(parse)
+    })?;
+    rd.clocks.since(cpu, stamp).map(|s| s.mono)
 }
 
 /// At most this many sembufs are read from a waiter.
