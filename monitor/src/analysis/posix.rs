@@ -42,6 +42,13 @@ pub struct PosixFinding {
     pub at: PosixAt,
 }
 
+impl PosixFinding {
+    /// Whether it is of waiters nobody alive could release (a stuck queue or semaphore).
+    pub fn is_stuck(&self) -> bool {
+        matches!(self.kind, "stuck_queue" | "stuck_semaphore")
+    }
+}
+
 /// The object a POSIX finding is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PosixAt {
@@ -60,19 +67,25 @@ fn blocked_pids(q: &MqRead, send: bool) -> (Vec<u32>, Vec<u32>) {
     )
 }
 
+/// Whether process `pid` has a thread that is not among the `blocked` ones (its thread count
+/// from the last look; 1 when unknown).
+fn has_free_thread(m: &Model, pid: u32, blocked: usize) -> bool {
+    let threads = m.posix().and_then(|p| p.proc(pid)).map_or(1, |p| p.threads);
+    (blocked as u32) < threads.max(1)
+}
+
 /// Whether some live process could serve the queue's waiters on the other side: it has the
 /// queue open for that direction and a thread not blocked on it.
 fn served(m: &Model, q: &MqRead, waiters_send: bool) -> bool {
     let want = if waiters_send { 'r' } else { 'w' };
-    let threads = |pid| m.posix().and_then(|p| p.proc(pid)).map_or(1, |p| p.threads);
     q.openers.iter().any(|o| {
         let blocked = q
             .receivers
             .iter()
             .chain(&q.senders)
             .filter(|b| b.pid == o.pid)
-            .count() as u32;
-        o.access.contains(want) && blocked < threads(o.pid).max(1)
+            .count();
+        o.access.contains(want) && has_free_thread(m, o.pid, blocked)
     })
 }
 
@@ -80,7 +93,6 @@ fn served(m: &Model, q: &MqRead, waiters_send: bool) -> bool {
 /// post (see the module's comment): per object and offset, its waiting pids and tids.
 fn stuck_semaphores(m: &Model) -> Vec<(&crate::posix::ShmObject, u64, Vec<u32>, Vec<u32>)> {
     use crate::posix::SyncKind;
-    let threads = |pid| m.posix().and_then(|p| p.proc(pid)).map_or(1, |p| p.threads);
     let mut out = Vec::new();
     for o in m.posix_shm() {
         let mut by_offset: std::collections::BTreeMap<u64, Vec<(u32, u32)>> = Default::default();
@@ -92,16 +104,18 @@ fn stuck_semaphores(m: &Model) -> Vec<(&crate::posix::ShmObject, u64, Vec<u32>, 
                 }
             }
         }
+        if by_offset.is_empty() {
+            continue;
+        }
+        let users: BTreeSet<u32> = o
+            .mappers
+            .iter()
+            .map(|x| x.pid)
+            .chain(o.openers.iter().map(|x| x.pid))
+            .collect();
         for (offset, waits) in by_offset {
-            let users: BTreeSet<u32> = o
-                .mappers
-                .iter()
-                .map(|x| x.pid)
-                .chain(o.openers.iter().map(|x| x.pid))
-                .collect();
             let could_post = users.iter().any(|&pid| {
-                let blocked = waits.iter().filter(|(p, _)| *p == pid).count() as u32;
-                blocked < threads(pid).max(1)
+                has_free_thread(m, pid, waits.iter().filter(|(p, _)| *p == pid).count())
             });
             if !could_post {
                 let pids: BTreeSet<u32> = waits.iter().map(|(p, _)| *p).collect();

@@ -35,9 +35,7 @@ impl AlongTheWay {
 
     /// The POSIX waiters nobody alive could release: stuck queues and semaphores.
     pub fn posix_stuck(&self) -> impl Iterator<Item = &PosixFinding> + '_ {
-        self.posix
-            .iter()
-            .filter(|f| matches!(f.kind, "stuck_queue" | "stuck_semaphore"))
+        self.posix.iter().filter(|f| f.is_stuck())
     }
 }
 

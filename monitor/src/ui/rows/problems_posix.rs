@@ -22,7 +22,7 @@ use crate::{
 pub fn kind_of(f: &PosixFinding) -> Option<Kind> {
     match f.kind {
         "unused" => None,
-        "stuck_queue" | "stuck_semaphore" => Some(known(1)),
+        _ if f.is_stuck() => Some(known(1)),
         other => {
             let (mark, section) = match other {
                 "deleted_mapped" => (
@@ -61,7 +61,7 @@ pub fn problem(cx: &Cx, f: &PosixFinding) -> Option<Problem> {
     let kind = kind_of(f)?;
     let object = crate::text::escape(&f.object).into_owned();
     let mut text = match f.kind {
-        "stuck_queue" | "stuck_semaphore" => format!("{object}: {} blocked", whos(cx, &f.pids)),
+        _ if f.is_stuck() => format!("{object}: {} blocked", whos(cx, &f.pids)),
         _ if f.pids.is_empty() => object,
         _ => format!("{object}: {}", whos(cx, &f.pids)),
     };
